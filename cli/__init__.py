@@ -1,0 +1,1 @@
+"""The `vault` command: a thin typer + rich layer over the `vault` library."""

@@ -1,0 +1,173 @@
+"""The one module that calls PyNaCl (libsodium) primitives.
+
+Everything else uses the recipes here or in the modules built on them.
+Every failure to open or verify raises :class:`OpenFailed`, which carries no
+detail: callers turn it into the error their user should read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import nacl.bindings as b
+import nacl.exceptions
+import nacl.pwhash
+import nacl.utils
+
+KEY_BYTES = 32
+SEAL_OVERHEAD = b.crypto_box_SEALBYTES  # 48: ephemeral public key + MAC
+SIGNATURE_BYTES = b.crypto_sign_BYTES
+AEAD_NONCE_BYTES = b.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+PWHASH_SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES
+PWHASH_OPSLIMIT_MODERATE = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
+PWHASH_MEMLIMIT_MODERATE = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+
+
+class OpenFailed(Exception):
+    """A seal, box or signature did not open or verify. Deliberately detail-free."""
+
+
+class SecretBytes:
+    """Secret key material that refuses to print itself.
+
+    ``repr`` and ``str`` show only a label; the bytes come out through an
+    explicit :meth:`reveal` call.
+    """
+
+    __slots__ = ("_label", "_value")
+
+    def __init__(self, value: bytes, label: str = "secret") -> None:
+        self._value = bytes(value)
+        self._label = label
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return f"<SecretBytes {self._label}: hidden>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SecretBytes):
+            return NotImplemented
+        return hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(("SecretBytes", self._label))
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("secret key material cannot be pickled")
+
+
+def random_bytes(n: int) -> bytes:
+    return nacl.utils.random(n)
+
+
+def tagged_hash(purpose: str, *parts: bytes) -> bytes:
+    """SHA-256 over a purpose string, a zero byte, then the parts (length-prefixed when several)."""
+    h = hashlib.sha256(purpose.encode("ascii") + b"\x00")
+    if len(parts) == 1:
+        h.update(parts[0])
+    else:
+        for part in parts:
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+    return h.digest()
+
+
+# --- sealed boxes (X25519 + XSalsa20-Poly1305) -------------------------------
+
+
+def box_keypair() -> tuple[bytes, SecretBytes]:
+    pk, sk = b.crypto_box_keypair()
+    return pk, SecretBytes(sk, "x25519 secret key")
+
+
+def box_public_from_secret(sk: SecretBytes) -> bytes:
+    return b.crypto_scalarmult_base(sk.reveal())
+
+
+def seal(message: bytes, public_key: bytes) -> bytes:
+    return b.crypto_box_seal(message, public_key)
+
+
+def seal_open(sealed: bytes, public_key: bytes, secret_key: SecretBytes) -> bytes:
+    try:
+        return b.crypto_box_seal_open(sealed, public_key, secret_key.reveal())
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as e:
+        raise OpenFailed() from e
+
+
+# --- signatures (Ed25519) ------------------------------------------------------
+
+
+def sign_keypair() -> tuple[bytes, SecretBytes]:
+    """A new Ed25519 key pair; the secret is the 32-byte seed."""
+    seed = random_bytes(b.crypto_sign_SEEDBYTES)
+    return sign_public_from_seed(SecretBytes(seed)), SecretBytes(seed, "ed25519 seed")
+
+
+def sign_public_from_seed(seed: SecretBytes) -> bytes:
+    pk, _ = b.crypto_sign_seed_keypair(seed.reveal())
+    return pk
+
+
+def sign(message: bytes, seed: SecretBytes) -> bytes:
+    _, sk = b.crypto_sign_seed_keypair(seed.reveal())
+    signed = b.crypto_sign(message, sk)
+    return signed[:SIGNATURE_BYTES]
+
+
+class Signer:
+    """An Ed25519 signing key expanded once, for signing many messages."""
+
+    __slots__ = ("_sk", "public_key")
+
+    def __init__(self, seed: SecretBytes) -> None:
+        self.public_key, sk = b.crypto_sign_seed_keypair(seed.reveal())
+        self._sk = SecretBytes(sk, "ed25519 secret key")
+
+    def sign(self, message: bytes) -> bytes:
+        return b.crypto_sign(message, self._sk.reveal())[:SIGNATURE_BYTES]
+
+    def __repr__(self) -> str:
+        return f"<Signer {self.public_key[:4].hex()}…: secret hidden>"
+
+
+def verify(signature: bytes, message: bytes, public_key: bytes) -> None:
+    if len(signature) != SIGNATURE_BYTES:
+        raise OpenFailed()
+    try:
+        b.crypto_sign_open(signature + message, public_key)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, TypeError) as e:
+        raise OpenFailed() from e
+
+
+# --- passphrase KDF and AEAD ---------------------------------------------------
+
+
+def argon2id(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int) -> SecretBytes:
+    key = nacl.pwhash.argon2id.kdf(
+        KEY_BYTES, passphrase, salt, opslimit=opslimit, memlimit=memlimit
+    )
+    return SecretBytes(key, "passphrase-derived key")
+
+
+def aead_encrypt(key: SecretBytes, plaintext: bytes, associated: bytes) -> bytes:
+    """XChaCha20-Poly1305 with a random nonce; returns nonce || ciphertext."""
+    nonce = random_bytes(AEAD_NONCE_BYTES)
+    ct = b.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, nonce, key.reveal())
+    return nonce + ct
+
+
+def aead_decrypt(key: SecretBytes, sealed: bytes, associated: bytes) -> bytes:
+    nonce, ct = sealed[:AEAD_NONCE_BYTES], sealed[AEAD_NONCE_BYTES:]
+    try:
+        return b.crypto_aead_xchacha20poly1305_ietf_decrypt(ct, associated, nonce, key.reveal())
+    except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as e:
+        raise OpenFailed() from e

@@ -1,0 +1,201 @@
+"""The one module that owns the SQLCipher driver: opening, pragmas and migrations.
+
+The database is opened with a random 256-bit raw key (no PBKDF2 at open: the
+passphrase KDF has already done that work). Page size and cache size were
+chosen by measurement (``bench/page_size.py``, ``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlcipher3 import dbapi2 as sqlcipher
+
+from vault._crypto import SecretBytes
+from vault.errors import IntegrityError, VaultError, WrongKeyError
+from vault.files import touch_private_file
+
+# Chosen by bench/page_size.py: see docs/benchmarks.md. Changing it makes
+# existing vaults unreadable, so it is part of the on-disk format.
+CIPHER_PAGE_SIZE = 16384
+CACHE_KIB = 65536
+
+if TYPE_CHECKING:  # sqlcipher3 ships no types; its API is the standard library's sqlite3
+    import sqlite3
+
+    Connection = sqlite3.Connection
+    DatabaseError = sqlite3.DatabaseError
+    ConstraintError = sqlite3.IntegrityError
+else:
+    Connection = sqlcipher.Connection
+    DatabaseError = sqlcipher.DatabaseError
+    ConstraintError = sqlcipher.IntegrityError
+
+STATUSES = ("new", "triage", "supporting", "referred", "closed")
+OUTCOMES = (
+    "supported",
+    "complaint-made",
+    "referred-on",
+    "alert-shared",
+    "no-further-action",
+    "could-not-reach",
+    "withdrawn",
+    "duplicate",
+)
+EVENT_KINDS = ("imported", "opened", "note", "assigned", "status", "closed", "reply", "attachment")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def _migration_1(db: Connection) -> None:
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE team_keys (
+            epoch      INTEGER PRIMARY KEY CHECK (epoch > 0),
+            public_key BLOB NOT NULL UNIQUE CHECK (length(public_key) = 32),
+            created    TEXT NOT NULL
+        ) STRICT;
+
+        CREATE TABLE caseworkers (
+            key_id  TEXT PRIMARY KEY CHECK (length(key_id) = 16),
+            name    TEXT NOT NULL UNIQUE,
+            sign_pk BLOB NOT NULL UNIQUE CHECK (length(sign_pk) = 32),
+            box_pk  BLOB NOT NULL CHECK (length(box_pk) = 32),
+            added   TEXT NOT NULL,
+            revoked TEXT
+        ) STRICT;
+
+        -- One row per report. The envelope stays sealed to the team key; status,
+        -- assignee and outcome are the fold of the case's signed events, kept
+        -- here (in the same transaction as each event) so listing never decrypts.
+        CREATE TABLE cases (
+            id          TEXT PRIMARY KEY CHECK (length(id) = 8),
+            envelope_id BLOB NOT NULL UNIQUE CHECK (length(envelope_id) = 32),
+            epoch       INTEGER NOT NULL REFERENCES team_keys (epoch),
+            envelope    BLOB NOT NULL,
+            received    TEXT NOT NULL
+                        CHECK (received GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+            status      TEXT NOT NULL DEFAULT 'new' CHECK (status IN {_in(STATUSES)}),
+            assignee    TEXT,
+            outcome     TEXT CHECK (outcome IS NULL OR outcome IN {_in(OUTCOMES)}),
+            CHECK (status = 'closed' OR outcome IS NULL)
+        ) STRICT;
+        CREATE INDEX cases_by_received ON cases (received);
+        CREATE INDEX cases_by_status ON cases (status, received);
+
+        -- Append-only, signed by the acting caseworker. `body` is the exact
+        -- canonical JSON that was signed; the other columns index it.
+        CREATE TABLE events (
+            seq       INTEGER PRIMARY KEY,
+            id        TEXT NOT NULL UNIQUE CHECK (length(id) = 32),
+            case_id   TEXT NOT NULL REFERENCES cases (id),
+            kind      TEXT NOT NULL CHECK (kind IN {_in(EVENT_KINDS)}),
+            actor     TEXT NOT NULL REFERENCES caseworkers (key_id),
+            body      BLOB NOT NULL,
+            signature BLOB NOT NULL CHECK (length(signature) = 64)
+        ) STRICT;
+        CREATE INDEX events_by_case ON events (case_id, seq);
+        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        """,
+    )
+
+
+def _run_script(db: Connection, script: str) -> None:
+    """Run statements one by one (executescript would COMMIT our transaction)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlcipher.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError("incomplete SQL statement in a migration")
+
+
+# The migration registry: index i upgrades user_version i to i + 1.
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, key: SecretBytes, *, create: bool = False) -> Connection:
+    """Open (or create) the vault database with its raw key, tuned and migrated."""
+    if create:
+        touch_private_file(path)  # born 0600; SQLite gives -wal and -shm the same mode
+    elif not path.is_file():
+        raise VaultError(f"The vault database is missing from {path.parent}.")
+    db: Connection = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        _apply_key(db, key)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except DatabaseError:
+            raise WrongKeyError(
+                "The vault database does not open with this key.",
+                hint="the database may be damaged, or belong to another vault",
+            ) from None
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA secure_delete = ON")
+        db.execute("PRAGMA temp_store = MEMORY")  # no unencrypted temp files
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _apply_key(db: Connection, key: SecretBytes) -> None:
+    db.execute(f"PRAGMA key = \"x'{key.reveal().hex()}'\"")
+    db.execute(f"PRAGMA cipher_page_size = {CIPHER_PAGE_SIZE}")
+
+
+def migrate(db: Connection) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise VaultError(
+            "This vault was made by a newer version of Redress.",
+            hint="update Redress on this laptop",
+        )
+    for step in range(version, SCHEMA_VERSION):
+        with transaction(db):
+            MIGRATIONS[step](db)
+            db.execute(f"PRAGMA user_version = {step + 1}")
+
+
+@contextmanager
+def transaction(db: Connection) -> Iterator[Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def integrity_problems(db: Connection) -> list[str]:
+    """SQLite and SQLCipher integrity checks; an empty list means sound."""
+    problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+    problems += [
+        f"page {r[0]} fails its cipher check" for r in db.execute("PRAGMA cipher_integrity_check")
+    ]
+    return problems
+
+
+def one(db: Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    row = db.execute(sql, params).fetchone()
+    if row is None:
+        raise IntegrityError("The vault is missing a record it needs.")
+    return row

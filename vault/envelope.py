@@ -1,0 +1,125 @@
+"""The v1 report envelope: canonical report JSON, padded, sealed to a team key epoch.
+
+Byte layout (``docs/format.md`` is the specification)::
+
+    magic    7 bytes  "REDRESS"
+    version  1 byte   0x01
+    epoch    4 bytes  team key epoch, unsigned big-endian
+    key id   8 bytes  first 8 bytes of SHA-256("redress team key id v1" || 0x00 || team public key)
+    sealed   rest     crypto_box_seal(padded report, team public key)
+
+The padded report is the canonical JSON, one 0x80 byte, then zero bytes up to
+``padded_length(len(json) + 1)``: at least 2048 bytes, then Padmé.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from vault import _crypto
+from vault.errors import EnvelopeError, ForeignEnvelopeError, InvalidReportError
+from vault.report import Report, parse_report
+
+MAGIC = b"REDRESS"
+VERSION = 1
+HEADER = struct.Struct(">7sBI8s")
+HEADER_BYTES = HEADER.size  # 20
+MIN_PADDED = 2048
+MAX_PADDED = 1 << 20  # a report (not its attachments) is at most 1 MiB once padded
+MAX_ENVELOPE = HEADER_BYTES + _crypto.SEAL_OVERHEAD + MAX_PADDED
+ENVELOPE_ID_PURPOSE = "redress envelope id v1"
+
+
+def padded_length(n: int) -> int:
+    """The length ``n`` bytes are padded to: 2048 for short text, Padmé above it.
+
+    Padmé (Nikitin et al., PETS 2019) rounds up so that at most O(log log n)
+    bits of the length remain visible, costing at most about 12% overhead.
+    """
+    if n <= MIN_PADDED:
+        return MIN_PADDED
+    e = n.bit_length() - 1  # floor(log2 n)
+    s = e.bit_length()  # floor(log2 e) + 1
+    mask = (1 << (e - s)) - 1
+    return (n + mask) & ~mask
+
+
+def pad(data: bytes) -> bytes:
+    target = padded_length(len(data) + 1)
+    return data + b"\x80" + bytes(target - len(data) - 1)
+
+
+def unpad(padded: bytes) -> bytes:
+    stripped = padded.rstrip(b"\x00")
+    if not stripped.endswith(b"\x80") or len(padded) != padded_length(len(stripped)):
+        raise EnvelopeError()
+    return stripped[:-1]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeHeader:
+    epoch: int
+    key_id: bytes
+
+
+def parse_header(envelope: bytes) -> EnvelopeHeader:
+    """Read the clear header, refusing anything that is not a v1 envelope."""
+    if len(envelope) < HEADER_BYTES + _crypto.SEAL_OVERHEAD + MIN_PADDED:
+        raise EnvelopeError()
+    if len(envelope) > MAX_ENVELOPE:
+        raise EnvelopeError("That envelope is larger than any report can be.")
+    magic, version, epoch, key_id = HEADER.unpack_from(envelope)
+    if magic != MAGIC:
+        raise EnvelopeError()
+    if version != VERSION:
+        raise EnvelopeError(
+            f"That envelope uses format version {version}, which this vault does not read.",
+            hint="update Redress on this laptop",
+        )
+    return EnvelopeHeader(epoch=epoch, key_id=key_id)
+
+
+def team_key_id(public_key: bytes) -> bytes:
+    return _crypto.tagged_hash("redress team key id v1", public_key)[:8]
+
+
+def envelope_id(envelope: bytes) -> bytes:
+    """The id an envelope is known by for de-duplication: a domain-separated SHA-256."""
+    return _crypto.tagged_hash(ENVELOPE_ID_PURPOSE, envelope)
+
+
+def seal_report(report: Report, epoch: int, team_public_key: bytes) -> bytes:
+    """Seal a report to a team key epoch; the only way a report leaves a reporter's hands."""
+    header = HEADER.pack(MAGIC, VERSION, epoch, team_key_id(team_public_key))
+    padded = pad(report.canonical_json())
+    if len(padded) > MAX_PADDED:
+        raise InvalidReportError("The report is too long to seal (over 1 MiB).")
+    return header + _crypto.seal(padded, team_public_key)
+
+
+def open_envelope_bytes(
+    envelope: bytes, team_public_key: bytes, team_secret_key: _crypto.SecretBytes
+) -> bytes:
+    """Open an envelope to its canonical report JSON (not yet validated)."""
+    header = parse_header(envelope)
+    if header.key_id != team_key_id(team_public_key):
+        raise ForeignEnvelopeError()
+    try:
+        padded = _crypto.seal_open(envelope[HEADER_BYTES:], team_public_key, team_secret_key)
+    except _crypto.OpenFailed:
+        raise EnvelopeError() from None
+    return unpad(padded)
+
+
+def open_report(
+    envelope: bytes, team_public_key: bytes, team_secret_key: _crypto.SecretBytes
+) -> Report:
+    """Open and validate: a sealed report that is not a valid report is a damaged envelope."""
+    data = open_envelope_bytes(envelope, team_public_key, team_secret_key)
+    try:
+        return parse_report(data)
+    except InvalidReportError:
+        raise EnvelopeError(
+            "That envelope opened, but what is inside is not a valid report."
+        ) from None

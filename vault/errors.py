@@ -1,0 +1,89 @@
+"""Every error a caseworker can meet, each with the sentence they read.
+
+The library raises these and never prints or exits. The CLI has one handler
+that prints ``str(error)`` (and the hint, if any) on stderr and exits with
+``error.exit_code``. Messages never carry report text, passphrases, keys or
+the paths of secret files beyond the vault directory the user named.
+"""
+
+from __future__ import annotations
+
+# Exit codes from the contract.
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_WRONG_KEY = 3
+EXIT_INTEGRITY = 4
+
+
+class VaultError(Exception):
+    """Something went wrong."""
+
+    exit_code = EXIT_FAILED
+    hint: str | None = None
+
+    def __init__(self, message: str | None = None, *, hint: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+        if hint is not None:
+            self.hint = hint
+
+
+class UsageError(VaultError):
+    """The command was used in a way that cannot work."""
+
+    exit_code = EXIT_USAGE
+
+
+class NoVaultError(VaultError):
+    """There is no vault here."""
+
+
+class VaultExistsError(VaultError):
+    """There is already a vault here."""
+
+
+class UnsafePermissionsError(VaultError):
+    """The vault's files can be read by other users of this computer."""
+
+
+class WrongPassphraseError(VaultError):
+    """Wrong passphrase for this key file."""
+
+    exit_code = EXIT_WRONG_KEY
+
+
+class WrongKeyError(VaultError):
+    """This vault holds no key that opens it."""
+
+    exit_code = EXIT_WRONG_KEY
+
+
+class NotAKeyFileError(VaultError):
+    """That file is not a Redress key file."""
+
+
+class IntegrityError(VaultError):
+    """Something in the vault has been damaged or changed."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class EnvelopeError(IntegrityError):
+    """That envelope is damaged, or is not a Redress report envelope."""
+
+
+class ForeignEnvelopeError(VaultError):
+    """That envelope was sealed to a team key this vault does not hold."""
+
+    exit_code = EXIT_WRONG_KEY
+
+
+class InvalidReportError(VaultError):
+    """The report is not valid."""
+
+
+class CaseNotFoundError(VaultError):
+    """No case has that id."""
+
+
+class CaseWorkflowError(VaultError):
+    """That change is not allowed for this case."""

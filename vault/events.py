@@ -1,0 +1,104 @@
+"""Signed case events: the one record of everything done to a case.
+
+An event body is canonical JSON (sorted keys, no spaces, UTF-8)::
+
+    {"actor": <caseworker key id>, "at": "YYYY-MM-DDTHH:MM:SSZ", "case": <case id>,
+     "data": {...}, "id": <32 hex>, "kind": <kind>, "v": 1}
+
+signed with Ed25519 over ``"redress event v1" || 0x00 || body``. Any text in
+``data`` (a note, a reply) is sealed to the team key, never in clear.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from vault import _crypto
+from vault.errors import IntegrityError
+from vault.keys import Identity
+from vault.report import canonical_json
+
+EVENT_SIGNATURE_CONTEXT = b"redress event v1\x00"
+
+
+def now_to_the_second() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    case: str
+    kind: str
+    actor: str
+    at: str
+    data: dict[str, Any]
+
+    def body(self) -> bytes:
+        return canonical_json(
+            {
+                "v": 1,
+                "id": self.id,
+                "case": self.case,
+                "kind": self.kind,
+                "actor": self.actor,
+                "at": self.at,
+                "data": self.data,
+            }
+        )
+
+    @classmethod
+    def new(
+        cls, case: str, kind: str, actor: Identity, data: dict[str, Any], at: str | None = None
+    ) -> Event:
+        return cls(
+            id=_crypto.random_bytes(16).hex(),
+            case=case,
+            kind=kind,
+            actor=actor.key_id,
+            at=at or now_to_the_second(),
+            data=data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEvent:
+    event: Event
+    body: bytes
+    signature: bytes
+
+
+def sign_event(event: Event, identity: Identity) -> SignedEvent:
+    body = event.body()
+    return SignedEvent(event, body, identity.sign(EVENT_SIGNATURE_CONTEXT + body))
+
+
+def parse_event(body: bytes) -> Event:
+    try:
+        doc = json.loads(body)
+        if doc["v"] != 1 or canonical_json(doc) != body:
+            raise ValueError
+        return Event(
+            id=str(doc["id"]),
+            case=str(doc["case"]),
+            kind=str(doc["kind"]),
+            actor=str(doc["actor"]),
+            at=str(doc["at"]),
+            data=dict(doc["data"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise IntegrityError("A case event in the vault is not in the expected form.") from None
+
+
+def verify_event(body: bytes, signature: bytes, sign_pk: bytes) -> Event:
+    """Check a stored event's signature, then parse it."""
+    try:
+        _crypto.verify(signature, EVENT_SIGNATURE_CONTEXT + body, sign_pk)
+    except _crypto.OpenFailed:
+        raise IntegrityError(
+            "A case event's signature does not verify: it has been changed."
+        ) from None
+    return parse_event(body)

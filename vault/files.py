@@ -1,0 +1,118 @@
+"""Files that are born private: directories 0700, files 0600, written atomically.
+
+Every file the vault writes goes through here. Opening an existing vault
+checks that nothing in it is readable by anyone but its owner.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from vault.errors import UnsafePermissionsError, VaultError
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) as 0700; tighten it if it already exists and is ours."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)
+
+
+def create_private_file(path: Path, data: bytes) -> None:
+    """Create a new 0600 file exclusively (never overwriting), fsync it and its directory."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
+
+
+def replace_private_file(path: Path, data: bytes) -> None:
+    """Write a 0600 file atomically: a private temporary beside it, then rename over."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        create_private_file(tmp, data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    fsync_dir(path.parent)
+
+
+def touch_private_file(path: Path) -> None:
+    """Create an empty 0600 file if it does not exist (so SQLite inherits the mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def check_private_tree(root: Path) -> None:
+    """Refuse a vault whose directory or files other users could read or change."""
+    for path in [root, *sorted(root.rglob("*"))]:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue  # e.g. a -journal file SQLite removed while we looked
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePermissionsError(
+                f"{_shown(root, path)} in the vault is a symbolic link, which the vault refuses.",
+                hint="replace it with the real file",
+            )
+        if st.st_uid != os.getuid():
+            raise UnsafePermissionsError(
+                f"{_shown(root, path)} is owned by another user.",
+                hint="the vault must belong to the account that uses it",
+            )
+        if st.st_mode & 0o077:
+            wanted = "700" if stat.S_ISDIR(st.st_mode) else "600"
+            raise UnsafePermissionsError(
+                f"{_shown(root, path)} can be read or changed by other users "
+                f"(mode {stat.S_IMODE(st.st_mode):o}).",
+                hint=f"run: chmod {wanted} '{path}'",
+            )
+
+
+def _shown(root: Path, path: Path) -> str:
+    if path == root:
+        return f"the vault directory {root}"
+    return f"'{path.relative_to(root)}'"
+
+
+def read_small_file(path: Path, what: str, limit: int = 1 << 20) -> bytes:
+    """Read a file that should be small (a key file, an envelope), with a plain error if not."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise VaultError(f"There is no {what} at {path}.") from None
+    except IsADirectoryError:
+        raise VaultError(f"{path} is a directory, not a {what}.") from None
+    except PermissionError:
+        raise VaultError(f"This account may not read the {what} at {path}.") from None
+    if len(data) > limit:
+        raise VaultError(f"{path} is too large to be a {what}.")
+    return data

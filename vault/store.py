@@ -1,0 +1,532 @@
+"""The vault on a caseworker's laptop: create, unlock, import, and work on cases.
+
+Directory layout (all 0700 / 0600)::
+
+    vault-data/
+        vault.db                  SQLCipher database (and its -wal, -shm)
+        caseworkers/NAME.key      NAME's identity, locked by their passphrase
+        caseworkers/NAME.access   the database and team keys, sealed to NAME
+
+Nothing here is readable without a caseworker's passphrase: the database is
+encrypted with a random key that only the ``.access`` files hold, and each
+report inside it is still sealed to the team key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vault import _crypto
+from vault import db as dbmod
+from vault.cases import (
+    CaseState,
+    apply,
+    check_outcome,
+    check_status,
+    fold,
+    new_case_id,
+    normalise_id,
+    show_id,
+)
+from vault.envelope import envelope_id, open_report, parse_header, team_key_id
+from vault.errors import (
+    CaseNotFoundError,
+    ForeignEnvelopeError,
+    IntegrityError,
+    NoVaultError,
+    UsageError,
+    VaultError,
+    VaultExistsError,
+    WrongKeyError,
+)
+from vault.events import Event, sign_event, verify_event
+from vault.files import check_private_tree, create_private_file, make_private_dir, read_small_file
+from vault.keys import (
+    Access,
+    CaseworkerPublic,
+    Identity,
+    DEFAULT_KDF,
+    KdfParams,
+    TeamKeyPair,
+    TeamPublicKey,
+    lock_identity,
+    new_access,
+    read_key_file_public,
+    unlock_identity,
+    unwrap_access,
+    validate_name,
+    wrap_access,
+)
+from vault.report import Report
+
+DB_FILE = "vault.db"
+CASEWORKERS_DIR = "caseworkers"
+IMPORT_BATCH = 500
+MAX_NOTE = 20_000
+
+
+def today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    id: str
+    status: str
+    received: str
+    assignee: str | None
+    outcome: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": show_id(self.id),
+            "status": self.status,
+            "received": self.received,
+            "assignee": self.assignee,
+            "outcome": self.outcome,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    author: str
+    text: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    at: str
+    actor: str
+    action: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """An opened case. Holds report text: keep it in memory, never write it out."""
+
+    summary: CaseSummary
+    report: Report = field(repr=False)
+    notes: tuple[Note, ...] = field(repr=False)
+    history: tuple[HistoryEntry, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.summary.to_json(),
+            "report": self.report.model_dump(mode="json", exclude_none=True),
+            "notes": [{"author": n.author, "text": n.text, "at": n.at} for n in self.notes],
+            "history": [
+                {"at": h.at, "actor": h.actor, "action": h.action, "detail": h.detail}
+                for h in self.history
+            ],
+        }
+
+
+@dataclass(slots=True)
+class ImportResult:
+    imported: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    failures: list[tuple[str, VaultError]] = field(default_factory=list)
+
+
+def _paths(directory: Path) -> tuple[Path, Path]:
+    return directory / DB_FILE, directory / CASEWORKERS_DIR
+
+
+def caseworker_names(directory: Path) -> list[str]:
+    _, people = _paths(directory)
+    return sorted(p.stem for p in people.glob("*.key")) if people.is_dir() else []
+
+
+class Vault:
+    """An unlocked vault. Use :meth:`create` or :meth:`unlock`, then :meth:`close`."""
+
+    def __init__(self, directory: Path, identity: Identity, access: Access, db: dbmod.Connection):
+        self.directory = directory
+        self.identity = identity
+        self._access = access
+        self._db = db
+        self._names: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Vault {self.directory} unlocked by {self.identity.name}>"
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- making and opening ---------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, directory: Path, name: str, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF
+    ) -> Vault:
+        """A new vault with team key epoch 1 and its first caseworker."""
+        name = validate_name(name)
+        if len(passphrase) < 8:
+            raise UsageError("Choose a passphrase of at least 8 characters; longer is better.")
+        db_path, people = _paths(directory)
+        if db_path.exists() or (people.exists() and any(people.iterdir())):
+            raise VaultExistsError(f"There is already a vault in {directory}.")
+        make_private_dir(directory)
+        make_private_dir(people)
+        check_private_tree(directory)
+        identity = Identity.generate(name)
+        access = new_access()
+        create_private_file(people / f"{name}.key", lock_identity(identity, passphrase, kdf))
+        create_private_file(people / f"{name}.access", wrap_access(access, identity.public))
+        db = dbmod.connect(db_path, access.db_key, create=True)
+        with dbmod.transaction(db):
+            team = access.current
+            db.execute(
+                "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",
+                (team.epoch, team.public_key, today()),
+            )
+            _register(db, identity.public)
+        return cls(directory, identity, access, db)
+
+    @classmethod
+    def unlock(cls, directory: Path, passphrase: bytes, caseworker: str | None = None) -> Vault:
+        """Unlock with a caseworker's passphrase. Refuses unsafe permissions first."""
+        identity = unlock_identity(read_key_file(directory, caseworker), passphrase)
+        _, people = _paths(directory)
+        sealed = read_small_file(people / f"{identity.name}.access", "access file")
+        access = unwrap_access(sealed, identity)
+        db = dbmod.connect(directory / DB_FILE, access.db_key)
+        try:
+            row = db.execute(
+                "SELECT revoked FROM caseworkers WHERE key_id = ? AND sign_pk = ?",
+                (identity.key_id, identity.public.sign_pk),
+            ).fetchone()
+            if row is None or row[0] is not None:
+                raise WrongKeyError(f"{identity.name} is not a current caseworker of this vault.")
+        except BaseException:
+            db.close()
+            raise
+        return cls(directory, identity, access, db)
+
+    # --- keys -------------------------------------------------------------------
+
+    def team_public_key(self) -> TeamPublicKey:
+        return self._access.current.public
+
+    # --- import -------------------------------------------------------------------
+
+    def import_envelopes(
+        self, envelopes: Iterable[tuple[str, bytes]], progress: Any = None
+    ) -> ImportResult:
+        """Open, check and store envelopes, each exactly once.
+
+        Each envelope is opened and validated before anything is written; a
+        damaged or foreign one is reported and skipped. Stored envelopes are
+        committed in batches, so a crash loses at most the batch in flight,
+        and importing again stores nothing twice.
+        """
+        result = ImportResult()
+        received = today()
+        batch: list[tuple[str, bytes, bytes, TeamKeyPair]] = []
+        for label, envelope in envelopes:
+            try:
+                team = self._team_key_for(envelope)
+                open_report(envelope, team.public_key, team.secret_key)
+            except VaultError as e:
+                result.failures.append((label, e))
+                continue
+            batch.append((label, envelope, envelope_id(envelope), team))
+            if len(batch) >= IMPORT_BATCH:
+                self._store_batch(batch, received, result)
+                batch = []
+                if progress is not None:
+                    progress(len(result.imported), result.duplicates)
+        if batch:
+            self._store_batch(batch, received, result)
+        return result
+
+    def _team_key_for(self, envelope: bytes) -> TeamKeyPair:
+        header = parse_header(envelope)
+        team = self._access.team_key(header.epoch)
+        if team is None or team_key_id(team.public_key) != header.key_id:
+            raise ForeignEnvelopeError()
+        return team
+
+    def _store_batch(
+        self,
+        batch: list[tuple[str, bytes, bytes, TeamKeyPair]],
+        received: str,
+        result: ImportResult,
+    ) -> None:
+        stored: list[str] = []
+        duplicates = 0
+        with dbmod.transaction(self._db) as db:
+            for _label, envelope, env_id, team in batch:
+                if db.execute("SELECT 1 FROM cases WHERE envelope_id = ?", (env_id,)).fetchone():
+                    duplicates += 1
+                    continue
+                case_id = self._insert_case(db, env_id, team.epoch, envelope, received)
+                event = Event.new(
+                    case_id,
+                    "imported",
+                    self.identity,
+                    {"envelope": env_id.hex(), "epoch": team.epoch},
+                )
+                self._append(db, event)
+                stored.append(case_id)
+        result.imported.extend(stored)
+        result.duplicates += duplicates
+
+    def _insert_case(
+        self, db: dbmod.Connection, env_id: bytes, epoch: int, envelope: bytes, received: str
+    ) -> str:
+        while True:
+            case_id = new_case_id()
+            try:
+                db.execute(
+                    "INSERT INTO cases (id, envelope_id, epoch, envelope, received)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (case_id, env_id, epoch, envelope, received),
+                )
+                return case_id
+            except dbmod.ConstraintError:
+                continue  # a 40-bit id collided: draw another
+
+    def _append(self, db: dbmod.Connection, event: Event) -> None:
+        signed = sign_event(event, self.identity)
+        db.execute(
+            "INSERT INTO events (id, case_id, kind, actor, body, signature)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (event.id, event.case, event.kind, event.actor, signed.body, signed.signature),
+        )
+
+    # --- reading ------------------------------------------------------------------
+
+    def list_cases(self, status: str | None = None, limit: int | None = None) -> list[CaseSummary]:
+        """Cases newest first, from the stored fold; nothing is decrypted."""
+        sql = "SELECT id, status, received, assignee, outcome FROM cases"
+        params: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            params.append(check_status(status))
+        sql += " ORDER BY received DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [CaseSummary(*row) for row in self._db.execute(sql, params)]
+
+    def count_cases(self, status: str | None = None) -> int:
+        if status is None:
+            return int(self._db.execute("SELECT count(*) FROM cases").fetchone()[0])
+        return int(
+            self._db.execute(
+                "SELECT count(*) FROM cases WHERE status = ?", (check_status(status),)
+            ).fetchone()[0]
+        )
+
+    def resolve(self, text: str) -> str:
+        """A full case id from what a caseworker typed (a unique start of 4+ characters will do)."""
+        wanted = normalise_id(text)
+        rows = self._db.execute(
+            "SELECT id FROM cases WHERE id >= ? AND id < ? LIMIT 2", (wanted, wanted + "\x7f")
+        ).fetchall()
+        if len(rows) == 1 and (len(wanted) >= 4 or rows[0][0] == wanted):
+            return str(rows[0][0])
+        if len(rows) > 1:
+            raise UsageError(f"More than one case starts with {text}: type more of the id.")
+        raise CaseNotFoundError(f"There is no case {text} in this vault.")
+
+    def show_case(self, text: str) -> CaseView:
+        """Decrypt one case, with notes and history, recording that it was opened."""
+        case_id = self.resolve(text)
+        with dbmod.transaction(self._db) as db:
+            envelope, epoch, received = dbmod.one(
+                db, "SELECT envelope, epoch, received FROM cases WHERE id = ?", (case_id,)
+            )
+            team = self._team_key(epoch)
+            report = open_report(envelope, team.public_key, team.secret_key)
+            self._record(db, case_id, "opened", {})
+            events = self._verified_events(db, case_id)
+        state = fold(case_id, events)
+        names = self._caseworker_names()
+        notes = tuple(
+            Note(names.get(e.actor, e.actor), self._open_note(e.data), e.at)
+            for e in events
+            if e.kind == "note"
+        )
+        history = tuple(
+            HistoryEntry(e.at, names.get(e.actor, e.actor), e.kind, _detail(e)) for e in events
+        )
+        return CaseView(self._summary(state, received), report, notes, history)
+
+    def _summary(self, state: CaseState, received: str) -> CaseSummary:
+        return CaseSummary(state.id, state.status, received, state.assignee, state.outcome)
+
+    def iter_reports(self) -> Iterator[tuple[str, Report]]:
+        """Every report, decrypted in turn (for counting trends). Nothing is written."""
+        teams = {k.epoch: k for k in self._access.team_keys}
+        for case_id, envelope, epoch in self._db.execute("SELECT id, envelope, epoch FROM cases"):
+            team = teams[epoch]
+            yield case_id, open_report(envelope, team.public_key, team.secret_key)
+
+    def _team_key(self, epoch: int) -> TeamKeyPair:
+        team = self._access.team_key(epoch)
+        if team is None:
+            raise WrongKeyError(f"This vault does not hold team key epoch {epoch}.")
+        return team
+
+    def _verified_events(self, db: dbmod.Connection, case_id: str) -> list[Event]:
+        keys = self._signing_keys()
+        events = []
+        for body, signature, actor in db.execute(
+            "SELECT body, signature, actor FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
+        ):
+            event = verify_event(body, signature, keys[actor])
+            if event.case != case_id or event.actor != actor:
+                raise IntegrityError(
+                    f"An event of case {show_id(case_id)} has been moved or changed."
+                )
+            events.append(event)
+        return events
+
+    def _signing_keys(self) -> dict[str, bytes]:
+        return {k: pk for k, pk in self._db.execute("SELECT key_id, sign_pk FROM caseworkers")}
+
+    def _caseworker_names(self) -> dict[str, str]:
+        if self._names is None:
+            self._names = {
+                k: n for k, n in self._db.execute("SELECT key_id, name FROM caseworkers")
+            }
+        return self._names
+
+    def _open_note(self, data: dict[str, Any]) -> str:
+        team = self._team_key(int(data["epoch"]))
+        try:
+            sealed = _crypto_b64decode(data["sealed"])
+            return _crypto.seal_open(sealed, team.public_key, team.secret_key).decode()
+        except (_crypto.OpenFailed, ValueError):
+            raise IntegrityError("A note in this case is damaged.") from None
+
+    # --- changing -----------------------------------------------------------------
+
+    def add_note(self, text: str, note: str) -> str:
+        note = note.strip()
+        if not note:
+            raise UsageError("A note cannot be empty.")
+        if len(note) > MAX_NOTE:
+            raise UsageError(f"A note can be at most {MAX_NOTE} characters.")
+        team = self._access.current
+        sealed = _crypto.seal(note.encode(), team.public_key)
+        return self._change(text, "note", {"epoch": team.epoch, "sealed": _b64(sealed)})
+
+    def assign(self, text: str, name: str) -> str:
+        return self._change(text, "assigned", {"to": validate_name(name)})
+
+    def set_status(self, text: str, status: str) -> str:
+        check_status(status)
+        if status == "closed":
+            return self._change(text, "closed", {"outcome": None})
+        return self._change(text, "status", {"to": status})
+
+    def close_case(self, text: str, outcome: str) -> str:
+        return self._change(text, "closed", {"outcome": check_outcome(outcome)})
+
+    def _change(self, text: str, kind: str, data: dict[str, Any]) -> str:
+        case_id = self.resolve(text)
+        with dbmod.transaction(self._db) as db:
+            self._record(db, case_id, kind, data)
+        return case_id
+
+    def _record(self, db: dbmod.Connection, case_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Check the action against the case's current state, then append it and update the fold."""
+        status, assignee, outcome = dbmod.one(
+            db, "SELECT status, assignee, outcome FROM cases WHERE id = ?", (case_id,)
+        )
+        before = CaseState(case_id, status, assignee, outcome, imported=True)
+        event = Event.new(case_id, kind, self.identity, data)
+        after = apply(before, event)
+        self._append(db, event)
+        if after != before:
+            db.execute(
+                "UPDATE cases SET status = ?, assignee = ?, outcome = ? WHERE id = ?",
+                (after.status, after.assignee, after.outcome, case_id),
+            )
+
+    # --- checking -----------------------------------------------------------------
+
+    def check_case(self, case_id: str) -> None:
+        """Replay a case's signed events and compare with the stored state."""
+        events = self._verified_events(self._db, case_id)
+        status, assignee, outcome = dbmod.one(
+            self._db, "SELECT status, assignee, outcome FROM cases WHERE id = ?", (case_id,)
+        )
+        if fold(case_id, events) != CaseState(case_id, status, assignee, outcome, imported=True):
+            raise IntegrityError(f"Case {show_id(case_id)}'s state does not match its history.")
+
+
+def _register(db: dbmod.Connection, person: CaseworkerPublic) -> None:
+    db.execute(
+        "INSERT INTO caseworkers (key_id, name, sign_pk, box_pk, added) VALUES (?, ?, ?, ?, ?)",
+        (person.key_id, person.name, person.sign_pk, person.box_pk, today()),
+    )
+
+
+def _detail(event: Event) -> str | None:
+    data = event.data
+    if event.kind == "assigned":
+        return f"to {data['to']}"
+    if event.kind == "status":
+        return f"to {data['to']}"
+    if event.kind == "closed":
+        return f"outcome {data['outcome']}" if data.get("outcome") else None
+    return None
+
+
+def read_key_file(directory: Path, caseworker: str | None) -> bytes:
+    """Find the acting caseworker's key file: named, or the only one there is."""
+    db_path, people = _paths(directory)
+    if not directory.is_dir() or not db_path.exists():
+        raise NoVaultError(
+            f"There is no vault in {directory}.", hint="make one with: vault init --name NAME"
+        )
+    check_private_tree(directory)
+    names = caseworker_names(directory)
+    if caseworker is None:
+        if len(names) != 1:
+            raise UsageError(
+                "This vault has several caseworkers: say which you are.",
+                hint="use --as NAME or set VAULT_CASEWORKER",
+            )
+        caseworker = names[0]
+    if caseworker not in names:
+        raise UsageError(f"This vault has no caseworker called {caseworker}.")
+    data = read_small_file(people / f"{caseworker}.key", "key file")
+    public, _ = read_key_file_public(data)
+    if public.name != caseworker:
+        raise IntegrityError(f"The key file for {caseworker} names someone else.")
+    return data
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
+
+
+def _crypto_b64decode(text: object) -> bytes:
+    import base64
+
+    if not isinstance(text, str):
+        raise ValueError
+    return base64.b64decode(text, validate=True)
+
+
+__all__ = ["CaseSummary", "CaseView", "ImportResult", "Vault", "caseworker_names", "json"]
