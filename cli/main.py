@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     os.umask(0o077)
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="vault", standalone_mode=False)
+        code = command.main(args=argv, prog_name="vault", standalone_mode=False)
     except VaultError as e:
         _say(f"vault: {e}")
         if e.hint:
@@ -280,11 +280,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.TyperException as e:
-        show = getattr(e, "show", None)
-        if show is not None:
-            show()
-        else:
-            _say(f"vault: {e.format_message()}")
+        # Click's usage errors, shown in our one-line form with a hint.
+        message = e.format_message()
+        if not message:  # `vault` alone: the help was shown
+            sys.exit(e.exit_code)
+        _say(f"vault: {message}")
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            _say(f"hint: see {ctx.command_path} --help")
         sys.exit(e.exit_code)
     except typer.Abort:
         _say("vault: stopped; nothing was changed.")
@@ -299,7 +302,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _say(f"vault: unexpected internal error ({type(e).__name__}); nothing more was changed.")
         _say("hint: please tell the Redress maintainers what you ran (not what the report said)")
         sys.exit(EXIT_FAILED)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["UsageError", "app", "main"]

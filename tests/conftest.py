@@ -1,0 +1,115 @@
+"""Shared fixtures: real vaults in temporary directories, real reports, the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vault.envelope import seal_report
+from vault.report import Report, parse_report
+from vault.store import Vault
+
+PASSPHRASE = b"correct horse battery staple"
+CANARY = "CANARY-7f3a9c-landlord"
+
+VAULT_BIN = Path(sys.executable).with_name("vault")
+
+
+def report_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "sector": "healthcare",
+        "role": "GP",
+        "harms": ["racial-discrimination", "outing"],
+        "what_happened": f"The GP told my landlord about my work. {CANARY}",
+        "wants": ["support", "complaint-help"],
+        "organisation": "Riverside Surgery",
+        "contact": {"method": "email", "value": "someone@example.org"},
+        "consent": {"alert": True, "research": False},
+    }
+    data.update(overrides)
+    return data
+
+
+def make_report(**overrides: Any) -> Report:
+    return parse_report(report_data(**overrides))
+
+
+def seal_for(vault: Vault, report: Report | None = None) -> bytes:
+    key = vault.team_public_key()
+    return seal_report(report or make_report(), key.epoch, key.public_key)
+
+
+@pytest.fixture
+def vault_dir(tmp_path: Path) -> Path:
+    return tmp_path / "vault-data"
+
+
+@pytest.fixture
+def vault(vault_dir: Path) -> Iterator[Vault]:
+    with Vault.create(vault_dir, "amara", PASSPHRASE) as v:
+        yield v
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """Every file under ``directory`` and a hash of its bytes, to prove nothing changed."""
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def bytes_under(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file())
+
+
+class Cli:
+    """Runs the real ``vault`` command in a working directory with a passphrase file."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        self.passphrase_file = cwd / "passphrase"
+        self.passphrase_file.write_bytes(PASSPHRASE + b"\n")
+        os.chmod(self.passphrase_file, 0o600)
+
+    def __call__(
+        self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(self.cwd),
+            "VAULT_PASSPHRASE_FILE": str(self.passphrase_file),
+            "COLUMNS": "120",
+        }
+        full_env.update(env or {})
+        return subprocess.run(
+            [str(VAULT_BIN), *args],
+            cwd=self.cwd,
+            input=input.decode() if input is not None else None,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], code: int) -> None:
+    """One plain sentence on stderr (plus an optional hint), the right code, no traceback."""
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2, result.stderr
+    assert lines[0].startswith(("vault: ", "Usage: ", "Error: ")), result.stderr

@@ -1,0 +1,135 @@
+"""The case workflow: unit tests for ids and the fold, and a property test of random actions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import PASSPHRASE, seal_for
+from vault.cases import ALPHABET, CaseState, apply, fold, new_case_id, normalise_id, show_id
+from vault.db import OUTCOMES, STATUSES
+from vault.errors import CaseWorkflowError, UsageError
+from vault.events import Event
+from vault.store import Vault
+
+
+def _event(kind: str, **data: object) -> Event:
+    return Event(id="0" * 32, case="ABCD1234", kind=kind, actor="k" * 16, at="t", data=dict(data))
+
+
+def test_case_ids() -> None:
+    ids = {new_case_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 8 and set(i) <= set(ALPHABET) for i in ids)
+    assert show_id("ABCD1234") == "ABCD-1234"
+    assert normalise_id(" abcd-i234 ") == "ABCD1234"
+    assert normalise_id("oooo") == "0000"
+    for bad in ("", "ABCD-12345", "ABCU"):
+        with pytest.raises(UsageError):
+            normalise_id(bad)
+
+
+def test_fold_follows_events() -> None:
+    events = [
+        _event("imported"),
+        _event("assigned", to="amara"),
+        _event("status", to="triage"),
+        _event("note", epoch=1, sealed=""),
+        _event("closed", outcome="supported"),
+        _event("status", to="supporting"),
+    ]
+    state = fold("ABCD1234", events)
+    assert state == CaseState("ABCD1234", "supporting", "amara", None, imported=True)
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [_event("note", epoch=1, sealed="")],  # nothing before the import
+        [_event("imported"), _event("imported")],
+        [_event("imported"), _event("status", to="new")],
+        [_event("imported"), _event("status", to="closed")],
+        [_event("imported"), _event("closed", outcome=None), _event("closed", outcome=None)],
+        [_event("imported"), _event("renamed")],
+    ],
+)
+def test_fold_refuses_impossible_histories(events: list[Event]) -> None:
+    with pytest.raises((CaseWorkflowError, UsageError)):
+        fold("ABCD1234", events)
+
+
+def test_event_for_another_case_is_refused() -> None:
+    state = CaseState("OTHER000", imported=True)
+    with pytest.raises(CaseWorkflowError):
+        apply(state, _event("opened"))
+
+
+@pytest.fixture(scope="module")
+def shared_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
+    directory: Path = tmp_path_factory.mktemp("workflow") / "vault-data"
+    with Vault.create(directory, "amara", PASSPHRASE) as vault:
+        yield vault
+
+
+ACTIONS = st.one_of(
+    st.tuples(st.just("status"), st.sampled_from(STATUSES)),
+    st.tuples(st.just("close"), st.sampled_from(OUTCOMES)),
+    st.tuples(st.just("assign"), st.sampled_from(["amara", "bea", "chidi"])),
+    st.tuples(st.just("note"), st.text(min_size=1, max_size=40).filter(str.strip)),
+    st.tuples(st.just("show"), st.none()),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=st.lists(ACTIONS, max_size=12))
+def test_random_actions_match_a_simple_model(shared_vault: Vault, actions: list[tuple[str, str | None]]) -> None:
+    vault = shared_vault
+    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    status, assignee, outcome = "new", None, None
+    recorded = ["imported"]
+    notes: list[str] = []
+    for action, arg in actions:
+        allowed = True
+        if action == "status":
+            assert arg is not None
+            allowed = arg != status
+            call = lambda: vault.set_status(case_id, arg)  # noqa: E731
+        elif action == "close":
+            allowed = status != "closed"
+            call = lambda: vault.close_case(case_id, arg)  # noqa: E731
+        elif action == "assign":
+            call = lambda: vault.assign(case_id, arg)  # noqa: E731
+        elif action == "note":
+            call = lambda: vault.add_note(case_id, arg)  # noqa: E731
+        else:
+            call = lambda: vault.show_case(case_id)  # noqa: E731
+        if not allowed:
+            with pytest.raises(CaseWorkflowError):
+                call()
+            continue
+        call()
+        if action == "status":
+            recorded.append("closed" if arg == "closed" else "status")
+            status, outcome = arg, None
+        elif action == "close":
+            recorded.append("closed")
+            status, outcome = "closed", arg
+        elif action == "assign":
+            recorded.append("assigned")
+            assignee = arg
+        elif action == "note":
+            recorded.append("note")
+            assert arg is not None
+            notes.append(arg.strip())
+        else:
+            recorded.append("opened")
+    [summary] = [c for c in vault.list_cases() if c.id == case_id]
+    assert (summary.status, summary.assignee, summary.outcome) == (status, assignee, outcome)
+    vault.check_case(case_id)
+    view = vault.show_case(case_id)
+    assert [h.action for h in view.history] == [*recorded, "opened"]
+    assert [n.text for n in view.notes] == notes

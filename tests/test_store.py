@@ -1,0 +1,237 @@
+"""The vault library without the CLI: import, cases, sealing at rest, faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CANARY, PASSPHRASE, bytes_under, make_report, seal_for, snapshot
+from vault import db as dbmod
+from vault.envelope import seal_report
+from vault.errors import (
+    CaseNotFoundError,
+    CaseWorkflowError,
+    EnvelopeError,
+    ForeignEnvelopeError,
+    NoVaultError,
+    UnsafePermissionsError,
+    UsageError,
+    VaultExistsError,
+    WrongPassphraseError,
+)
+from vault.keys import TeamKeyPair
+from vault.store import Vault
+
+
+def test_import_show_and_work_a_case(vault: Vault) -> None:
+    result = vault.import_envelopes([("a", seal_for(vault))])
+    assert len(result.imported) == 1 and not result.failures
+    case_id = result.imported[0]
+    view = vault.show_case(case_id[:5])
+    assert CANARY in view.report.what_happened
+    vault.add_note(case_id, "first call made")
+    vault.assign(case_id, "amara")
+    vault.set_status(case_id, "triage")
+    vault.close_case(case_id, "referred-on")
+    view = vault.show_case(case_id)
+    assert (view.summary.status, view.summary.outcome) == ("closed", "referred-on")
+    assert [n.text for n in view.notes] == ["first call made"]
+    assert [h.action for h in view.history] == [
+        "imported",
+        "opened",
+        "note",
+        "assigned",
+        "status",
+        "closed",
+        "opened",
+    ]
+    vault.check_case(case_id)
+
+
+def test_nothing_in_the_vault_directory_is_plaintext(vault: Vault, vault_dir: Path) -> None:
+    ids = vault.import_envelopes([(str(i), seal_for(vault)) for i in range(5)]).imported
+    vault.show_case(ids[0])
+    vault.add_note(ids[0], f"NOTE {CANARY} spoke to GP surgery")
+    vault.show_case(ids[0])
+    # While the vault is still open, the WAL holds the recent pages: scan it too.
+    assert (vault_dir / "vault.db-wal").exists()
+    stored = bytes_under(vault_dir)
+    for secret in (CANARY, "spoke to GP surgery", "someone@example.org", "Riverside Surgery"):
+        assert secret.encode() not in stored
+    assert PASSPHRASE not in stored
+
+
+def test_damaged_envelope_stores_nothing(vault: Vault, vault_dir: Path) -> None:
+    envelope = seal_for(vault)
+    before = vault.count_cases()
+    for i in (0, 10, 25, 100, len(envelope) - 1):
+        damaged = envelope[:i] + bytes([envelope[i] ^ 0x40]) + envelope[i + 1 :]
+        result = vault.import_envelopes([("x", damaged)])
+        assert not result.imported
+        assert isinstance(result.failures[0][1], EnvelopeError | ForeignEnvelopeError)
+    truncated = vault.import_envelopes([("t", envelope[:-1])])
+    assert isinstance(truncated.failures[0][1], EnvelopeError)
+    assert vault.count_cases() == before
+
+
+def test_foreign_envelope_is_named_as_such(vault: Vault) -> None:
+    other = TeamKeyPair.generate(1)
+    foreign = seal_report(make_report(), 1, other.public_key)
+    result = vault.import_envelopes([("f", foreign)])
+    assert isinstance(result.failures[0][1], ForeignEnvelopeError)
+    unknown_epoch = seal_report(make_report(), 7, vault.team_public_key().public_key)
+    result = vault.import_envelopes([("e", unknown_epoch)])
+    assert isinstance(result.failures[0][1], ForeignEnvelopeError)
+    assert vault.count_cases() == 0
+
+
+def test_duplicates_are_stored_once_even_in_one_batch(vault: Vault) -> None:
+    envelope = seal_for(vault)
+    result = vault.import_envelopes([("a", envelope), ("b", envelope)])
+    assert len(result.imported) == 1 and result.duplicates == 1
+    again = vault.import_envelopes([("c", envelope)])
+    assert not again.imported and again.duplicates == 1
+    assert vault.count_cases() == 1
+
+
+def test_list_is_newest_first_and_filters(vault: Vault) -> None:
+    ids = vault.import_envelopes([(str(i), seal_for(vault)) for i in range(4)]).imported
+    assert [c.id for c in vault.list_cases()] == list(reversed(ids))
+    vault.set_status(ids[1], "triage")
+    assert [c.id for c in vault.list_cases("triage")] == [ids[1]]
+    assert len(vault.list_cases(limit=2)) == 2
+    assert vault.count_cases("new") == 3
+
+
+def test_case_ids_are_forgiving(vault: Vault) -> None:
+    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    typed = f"{case_id[:4]}-{case_id[4:]}".lower()
+    assert vault.resolve(typed) == case_id
+    with pytest.raises(CaseNotFoundError):
+        vault.resolve("ZZZZZZZZ" if case_id != "ZZZZZZZZ" else "00000000")
+    with pytest.raises(UsageError):
+        vault.resolve("not an id!")
+
+
+def test_workflow_refusals_record_nothing(vault: Vault) -> None:
+    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    with pytest.raises(CaseWorkflowError):
+        vault.set_status(case_id, "new")
+    vault.close_case(case_id, "supported")
+    with pytest.raises(CaseWorkflowError):
+        vault.close_case(case_id, "supported")
+    with pytest.raises(UsageError):
+        vault.add_note(case_id, "   ")
+    history = [h.action for h in vault.show_case(case_id).history]
+    assert history == ["imported", "closed", "opened"]
+    vault.set_status(case_id, "triage")  # reopening is allowed, and recorded
+    assert vault.list_cases()[0].outcome is None
+
+
+def test_events_cannot_be_edited_in_place(vault: Vault) -> None:
+    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    raw = vault._db
+    with pytest.raises(dbmod.DatabaseError):
+        raw.execute("UPDATE events SET kind = 'opened'")
+    with pytest.raises(dbmod.DatabaseError):
+        raw.execute("DELETE FROM events")
+    with pytest.raises(dbmod.DatabaseError):
+        raw.execute("UPDATE cases SET status = 'lost' WHERE id = ?", (case_id,))
+
+
+def test_tampered_fold_is_caught(vault: Vault) -> None:
+    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    vault._db.execute("UPDATE cases SET status = 'referred' WHERE id = ?", (case_id,))
+    with pytest.raises(Exception, match="does not match its history"):
+        vault.check_case(case_id)
+
+
+def test_create_refuses_an_existing_vault(vault: Vault, vault_dir: Path) -> None:
+    with pytest.raises(VaultExistsError):
+        Vault.create(vault_dir, "someone", PASSPHRASE)
+
+
+def test_unlock_errors(vault: Vault, vault_dir: Path, tmp_path: Path) -> None:
+    vault.close()
+    before = snapshot(vault_dir)
+    with pytest.raises(WrongPassphraseError):
+        Vault.unlock(vault_dir, b"wrong passphrase")
+    assert snapshot(vault_dir) == before
+    with pytest.raises(NoVaultError):
+        Vault.unlock(tmp_path / "nowhere", PASSPHRASE)
+    os.chmod(vault_dir / "vault.db", 0o644)
+    with pytest.raises(UnsafePermissionsError):
+        Vault.unlock(vault_dir, PASSPHRASE)
+    os.chmod(vault_dir / "vault.db", 0o600)
+    with Vault.unlock(vault_dir, PASSPHRASE) as again:
+        assert again.identity.name == "amara"
+
+
+def test_secrets_never_print(vault: Vault) -> None:
+    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    view = vault.show_case(case_id)
+    shown = " ".join(
+        repr(x)
+        for x in (vault, vault.identity, vault._access, view, view.report, vault.identity.signer)
+    )
+    assert CANARY not in shown
+    assert vault._access.db_key.reveal().hex() not in shown
+    assert vault.identity.sign_seed.reveal().hex() not in shown
+    assert "hidden" in repr(vault.identity.box_sk)
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from vault.store import Vault
+    vault = Vault.unlock(Path(sys.argv[1]), sys.argv[2].encode())
+    envelopes = [(p.name, p.read_bytes()) for p in sorted(Path(sys.argv[3]).iterdir())]
+    def progress(stored, duplicates):
+        print(stored, flush=True)
+    vault.import_envelopes(envelopes, progress)
+    print("done", flush=True)
+    """
+)
+
+
+def test_killed_bulk_import_loses_nothing_committed(vault: Vault, vault_dir: Path, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    key = vault.team_public_key()
+    report = make_report()
+    for i in range(3000):
+        (outbox / f"{i:05}.env").write_bytes(seal_report(report, key.epoch, key.public_key))
+    vault.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASH_SCRIPT, str(vault_dir), PASSPHRASE.decode(), str(outbox)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    committed = 0
+    deadline = time.monotonic() + 120
+    while committed < 1000 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line and line.strip() != "done", "the import finished before it could be killed"
+        committed = int(line)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
+        assert dbmod.integrity_problems(reopened._db) == []
+        stored = reopened.count_cases()
+        assert committed <= stored < 3000
+        for case in reopened.list_cases(limit=5):
+            reopened.check_case(case.id)
+        # Importing everything again completes the job and stores nothing twice.
+        envelopes = [(p.name, p.read_bytes()) for p in sorted(outbox.iterdir())]
+        result = reopened.import_envelopes(envelopes)
+        assert result.duplicates == stored
+        assert reopened.count_cases() == 3000
