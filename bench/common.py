@@ -1,0 +1,211 @@
+"""What every benchmark shares: timing, the bare SQLCipher connection, machine facts, results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlcipher3 import dbapi2 as sqlcipher
+
+from vault import db as dbmod
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    Connection = sqlite3.Connection
+else:
+    Connection = sqlcipher.Connection
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BATCH = 500  # rows per transaction in every bulk insert, as vault.store.IMPORT_BATCH
+
+
+@dataclass
+class Row:
+    """One line of the results table: our median, the bare loop's median, and their ratio.
+
+    ``kind`` says how the ratio reads: "time" is ours / bare (lower is better),
+    "rate" is our rate / the bare rate (higher is better), "seconds" is a cost
+    reported on its own with no ratio.
+    """
+
+    name: str
+    what: str
+    kind: str
+    runs: list[float]
+    bare_runs: list[float] = field(default_factory=list)
+    bare_what: str = ""
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def bare_median(self) -> float | None:
+        return statistics.median(self.bare_runs) if self.bare_runs else None
+
+    @property
+    def ratio(self) -> float | None:
+        bare = self.bare_median
+        if bare is None or self.kind == "seconds":
+            return None
+        if self.kind == "rate":
+            return bare / self.median
+        return self.median / bare
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "median_s": self.median,
+            "bare_median_s": self.bare_median,
+            "ratio": self.ratio,
+        }
+
+
+def interleaved(
+    cases: dict[str, Callable[[], float]], repeats: int, *, say: Callable[[str], None]
+) -> dict[str, list[float]]:
+    """Run each case ``repeats`` times, taking turns so drift on a noisy machine hits all alike.
+
+    Each case times itself (so it can leave its set-up out) and returns seconds.
+    """
+    runs: dict[str, list[float]] = {name: [] for name in cases}
+    for i in range(repeats):
+        for name, case in cases.items():
+            seconds = case()
+            runs[name].append(seconds)
+            say(f"  {name} run {i + 1}/{repeats}: {seconds:.4f} s")
+    return runs
+
+
+@contextmanager
+def stopwatch() -> Iterator[Callable[[], float]]:
+    """``with stopwatch() as elapsed: ...`` then ``elapsed()`` is the seconds inside."""
+    start = time.perf_counter()
+    end: float | None = None
+
+    def elapsed() -> float:
+        return (end if end is not None else time.perf_counter()) - start
+
+    try:
+        yield elapsed
+    finally:
+        end = time.perf_counter()
+
+
+def bare_connect(
+    path: Path,
+    raw_key: bytes | None,
+    page_size: int = dbmod.CIPHER_PAGE_SIZE,
+    cache_kib: int = dbmod.CACHE_KIB,
+) -> Connection:
+    """A connection with the vault's pragmas (vault/db.py) but none of its schema.
+
+    ``raw_key`` None opens plain SQLite (the standard library's sqlite3) instead.
+    """
+    if raw_key is None:
+        import sqlite3
+
+        db: Connection = sqlite3.connect(str(path), isolation_level=None)
+        db.execute(f"PRAGMA page_size = {page_size}")
+    else:
+        db = sqlcipher.connect(str(path), isolation_level=None)
+        db.execute(f"PRAGMA key = \"x'{raw_key.hex()}'\"")
+        db.execute(f"PRAGMA cipher_page_size = {page_size}")
+    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("PRAGMA temp_store = MEMORY")
+    db.execute(f"PRAGMA cache_size = -{cache_kib}")
+    return db
+
+
+def first_line(path: str, prefix: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(prefix):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    import nacl
+    import sqlite3
+
+    db = sqlcipher.connect(":memory:")
+    cipher_version = db.execute("PRAGMA cipher_version").fetchone()[0]
+    db.execute("PRAGMA key = 'x'")
+    provider = db.execute("PRAGMA cipher_provider_version").fetchone()
+    db.close()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": first_line("/proc/cpuinfo", "model name"),
+        "memory": first_line("/proc/meminfo", "MemTotal"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "sqlcipher": cipher_version,
+        "sqlcipher_sqlite": sqlcipher.sqlite_version,
+        "sqlcipher_crypto": provider[0] if provider else "unknown",
+        "stdlib_sqlite": sqlite3.sqlite_version,
+        "pynacl": nacl.__version__,
+        "cipher_page_size": dbmod.CIPHER_PAGE_SIZE,
+        "cache_kib": dbmod.CACHE_KIB,
+    }
+
+
+def write_results(doc: dict[str, Any], stamp: str) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{stamp}.json"
+    text = json.dumps(doc, indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")
+    (RESULTS_DIR / "latest.json").write_text(text, encoding="utf-8")
+    return path
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 0.001:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def table(rows: list[Row]) -> str:
+    """The results as a Markdown table (what docs/benchmarks.md quotes)."""
+    lines = [
+        "| benchmark | ours (median) | bare loop (median) | ratio | target | met |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in rows:
+        ratio = r.ratio
+        if ratio is None:
+            shown = "-"
+        elif r.kind == "rate":
+            shown = f"{ratio:.2f}× bare rate"
+        else:
+            shown = f"{ratio:.2f}× bare time"
+        met = "-" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(
+            f"| {r.name} | {fmt_seconds(r.median)} | {fmt_seconds(r.bare_median)} | {shown} "
+            f"| {r.target or '-'} | {met} |"
+        )
+    return "\n".join(lines)
