@@ -1,12 +1,14 @@
 # Redress. `make test` and `make run` set everything up themselves from a fresh clone.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.installed
+NODE     := node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup test lint run demo bench clean
+.PHONY: setup browser test lint run bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE)
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Redress needs Python 3.11 or newer" >&2; exit 1; }
@@ -15,7 +17,24 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $(STAMP)
 
-test: setup
+# libsodium-wrappers for the form, axe-core for the accessibility tests: exact versions and
+# integrity hashes from package-lock.json. Served by the intake, never committed.
+$(NODE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE)
+
+# Debian's Chromium for the browser tests; installed when missing and we are root.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+		else \
+			echo "The browser tests need Chromium at $(CHROMIUM): install Debian's chromium package." >&2; exit 1; \
+		fi; \
+	fi
+
+test: setup browser
 	$(BIN)/ruff check vault cli tests bench
 	$(BIN)/ruff format --check vault cli tests bench
 	$(BIN)/mypy
@@ -32,4 +51,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

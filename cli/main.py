@@ -98,7 +98,7 @@ def team_key_export(
 ) -> None:
     """Write the team public key (with epoch and fingerprint) for the intake and for submit."""
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        key = vault.team_public_key()
+        key = vault.team_key_export()
     _write_new(file, key.to_file_bytes())
     _say(f"Wrote team key epoch {key.epoch} to {file}; fingerprint {key.fingerprint}")
 

@@ -54,8 +54,15 @@ def fingerprint(public_key: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TeamPublicKey:
+    """The team public key of one epoch, as exported for the intake and for ``submit``.
+
+    ``caseworkers`` lists (name, Ed25519 public key) of the current caseworkers: the
+    intake accepts signed pull requests from these keys only.
+    """
+
     epoch: int
     public_key: bytes
+    caseworkers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def key_id(self) -> bytes:
@@ -72,6 +79,10 @@ class TeamPublicKey:
             "epoch": self.epoch,
             "public_key": b64(self.public_key),
             "fingerprint": self.fingerprint,
+            "caseworkers": [
+                {"name": name, "key_id": caseworker_key_id(pk), "sign_pk": b64(pk)}
+                for name, pk in self.caseworkers
+            ],
         }
         return (json.dumps(doc, indent=2) + "\n").encode()
 
@@ -84,7 +95,10 @@ class TeamPublicKey:
             epoch = doc["epoch"]
             if not isinstance(epoch, int) or not 0 < epoch < 2**32:
                 raise ValueError
-            key = cls(epoch=epoch, public_key=unb64(doc["public_key"], 32))
+            people = tuple(
+                (str(p["name"]), unb64(p["sign_pk"], 32)) for p in doc.get("caseworkers", [])
+            )
+            key = cls(epoch=epoch, public_key=unb64(doc["public_key"], 32), caseworkers=people)
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             raise NotAKeyFileError(
                 "That file is not a Redress team public key.",

@@ -221,6 +221,17 @@ class Vault:
     def team_public_key(self) -> TeamPublicKey:
         return self._access.current.public
 
+    def team_key_export(self) -> TeamPublicKey:
+        """The current team public key with the caseworkers an intake should accept pulls from."""
+        people = tuple(
+            (str(name), bytes(pk))
+            for name, pk in self._db.execute(
+                "SELECT name, sign_pk FROM caseworkers WHERE revoked IS NULL ORDER BY name"
+            )
+        )
+        current = self._access.current
+        return TeamPublicKey(current.epoch, current.public_key, people)
+
     # --- import -------------------------------------------------------------------
 
     def import_envelopes(

@@ -1,0 +1,84 @@
+"""Signed caseworker requests to the intake (``docs/intake.md`` section 5).
+
+The vault signs with the caseworker's Ed25519 identity; the intake checks the
+signature, the clock window and that the nonce is fresh.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from dataclasses import dataclass
+
+from vault import _crypto
+from vault.keys import Identity
+
+CONTEXT = b"redress intake request v1\x00"
+CLOCK_WINDOW = 300  # seconds either side
+NONCE_MEMORY = 600  # seconds a nonce is remembered
+
+H_KEY = "X-Redress-Key"
+H_TIME = "X-Redress-Time"
+H_NONCE = "X-Redress-Nonce"
+H_SIGNATURE = "X-Redress-Signature"
+
+
+def request_message(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    lines = [method.upper(), path, timestamp, nonce, hashlib.sha256(body).hexdigest()]
+    return CONTEXT + "\n".join(lines).encode()
+
+
+def sign_request(identity: Identity, method: str, path: str, body: bytes) -> dict[str, str]:
+    """The headers that authenticate one request from this caseworker."""
+    timestamp = str(int(time.time()))
+    nonce = _crypto.random_bytes(16).hex()
+    signature = identity.sign(request_message(method, path, timestamp, nonce, body))
+    return {
+        H_KEY: identity.key_id,
+        H_TIME: timestamp,
+        H_NONCE: nonce,
+        H_SIGNATURE: base64.b64encode(signature).decode(),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    key_id: str
+    timestamp: int
+    nonce: str
+
+
+class Unauthorised(Exception):
+    """The request is not from a registered caseworker, or is stale or replayed."""
+
+
+def check_request(
+    headers: dict[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    signing_keys: dict[str, bytes],
+    now: float | None = None,
+) -> SignedRequest:
+    """Verify a request's signature and clock window. The caller checks the nonce is fresh."""
+    try:
+        key_id = headers[H_KEY]
+        timestamp = headers[H_TIME]
+        nonce = headers[H_NONCE]
+        signature = base64.b64decode(headers[H_SIGNATURE], validate=True)
+        when = int(timestamp)
+    except (KeyError, ValueError):
+        raise Unauthorised() from None
+    if len(nonce) != 32 or any(c not in "0123456789abcdef" for c in nonce):
+        raise Unauthorised()
+    if abs((time.time() if now is None else now) - when) > CLOCK_WINDOW:
+        raise Unauthorised()
+    public_key = signing_keys.get(key_id)
+    if public_key is None:
+        raise Unauthorised()
+    try:
+        _crypto.verify(signature, request_message(method, path, timestamp, nonce, body), public_key)
+    except _crypto.OpenFailed:
+        raise Unauthorised() from None
+    return SignedRequest(key_id=key_id, timestamp=when, nonce=nonce)
