@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from vault.envelope import seal_report
 from vault.files import create_private_file, make_private_dir
@@ -17,7 +18,7 @@ from vault.report import parse_report
 from vault.store import Vault
 
 DEMO_DIR = Path("demo")
-DEMO_REPORTS = [
+DEMO_REPORTS: list[dict[str, Any]] = [
     {
         "sector": "healthcare",
         "role": "GP receptionist",
@@ -76,6 +77,7 @@ def main() -> None:
     os.umask(0o077)
     vault_dir, passphrase_file, made = make_demo()
     state = "Made a demo vault" if made else "Using the demo vault"
+    demo = vault_dir.parent
     print(f"""
 {state} in {vault_dir}/ with {len(DEMO_REPORTS)} invented reports.
 The demo passphrase is in {passphrase_file} so you need not type it (never do this for real).
@@ -90,10 +92,10 @@ Try, in this shell:
   vault cases assign ID demo-caseworker
   vault cases status ID supporting
   vault cases close ID --outcome supported
-  vault submit --team-key {vault_dir.parent}/team-key.json --out new.env {vault_dir.parent}/example-report.json
+  vault submit --team-key {demo}/team-key.json --out new.env {demo}/example-report.json
   vault import new.env
 
-Start again with: rm -rf {vault_dir.parent} && make run
+Start again with: rm -rf {demo} && make run
 """)
 
 

@@ -47,10 +47,10 @@ from vault.errors import (
 from vault.events import Event, sign_event, verify_event
 from vault.files import check_private_tree, create_private_file, make_private_dir, read_small_file
 from vault.keys import (
+    DEFAULT_KDF,
     Access,
     CaseworkerPublic,
     Identity,
-    DEFAULT_KDF,
     KdfParams,
     TeamKeyPair,
     TeamPublicKey,
