@@ -172,7 +172,7 @@ def test_bad_report_names_the_field(cli: Cli) -> None:
 def test_unsafe_permissions_are_refused(cli: Cli) -> None:
     _init(cli)
     vault_dir = cli.cwd / "vault-data"
-    os.chmod(vault_dir, 0o755)
+    os.chmod(vault_dir, 0o755)  # noqa: S103 - the unsafe mode under test
     result = cli("cases", "list")
     assert_clean_error(result, 1)
     assert "chmod 700" in result.stderr

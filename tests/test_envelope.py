@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from vault._crypto import SecretBytes
 from vault.envelope import (
     HEADER_BYTES,
+    MAX_PADDED,
     MIN_PADDED,
     open_report,
     pad,
@@ -55,18 +56,22 @@ def open_by_epoch(envelope: bytes) -> Report:
 # --- strategies ------------------------------------------------------------------------
 
 # Any Unicode scalar value: lone surrogates cannot be encoded as UTF-8 and never reach a report.
-CHARS = st.characters(exclude_categories=("Cs",))
+CHARS = st.characters(exclude_categories=["Cs"])
 
 
 def _text(max_size: int) -> st.SearchStrategy[str]:
     return st.text(CHARS, min_size=1, max_size=max_size).filter(lambda s: s.strip() != "")
 
 
+def _repeat_to(text: str, length: int) -> str:
+    return (text * (length // len(text) + 1))[:length].strip() or "x"
+
+
 SHORT = _text(200)
 # Long text: mostly short, sometimes long enough to pass 2048 bytes and reach Padmé sizes.
 LONG = st.one_of(
     _text(300),
-    st.builds(lambda s, k: (s * k)[:50_000].strip() or "x", _text(200), st.integers(1, 80)),
+    st.builds(_repeat_to, _text(200), st.integers(500, 12_000)),
 )
 KEY_B64 = st.binary(min_size=32, max_size=32).map(lambda b: base64.b64encode(b).decode())
 
@@ -166,8 +171,20 @@ def test_padded_length_is_monotonic(a: int, b: int) -> None:
 def test_padme_overhead_is_small(n: int) -> None:
     padded = padded_length(n)
     assert padded - n <= 0.12 * n
+    assert padded - n < n / 16  # Padmé's bound, 2^-s of n, with s >= 4 above 2048
     # Padmé keeps only the top bits: a padded length is its own padded length.
     assert padded_length(padded) == padded
+
+
+def test_few_padded_lengths_up_to_the_largest_report() -> None:
+    lengths = []
+    n = 0
+    while n <= MAX_PADDED:
+        lengths.append(padded_length(n))
+        n = lengths[-1] + 1
+    assert len(lengths) == 209  # as docs/format.md says
+    assert lengths[0] == MIN_PADDED
+    assert lengths[-1] == MAX_PADDED
 
 
 @MANY

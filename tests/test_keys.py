@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -108,6 +109,4 @@ def test_secret_holders_do_not_print() -> None:
         assert secret.hex() not in text
         assert repr(secret) not in text
     with pytest.raises(TypeError):
-        import pickle
-
         pickle.dumps(pair.secret_key)

@@ -14,7 +14,8 @@ def test_valid_report_and_canonical_json() -> None:
     data = report.canonical_json()
     assert data.startswith(b'{"attachments":[],"consent":')
     assert parse_report(data) == report
-    assert b'", "' not in data and b'": ' not in data
+    assert b'", "' not in data
+    assert b'": ' not in data
 
 
 def test_unicode_is_kept_as_utf8() -> None:

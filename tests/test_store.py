@@ -32,7 +32,8 @@ from vault.store import Vault
 
 def test_import_show_and_work_a_case(vault: Vault) -> None:
     result = vault.import_envelopes([("a", seal_for(vault))])
-    assert len(result.imported) == 1 and not result.failures
+    assert len(result.imported) == 1
+    assert not result.failures
     case_id = result.imported[0]
     view = vault.show_case(case_id[:5])
     assert CANARY in view.report.what_happened
@@ -95,9 +96,11 @@ def test_foreign_envelope_is_named_as_such(vault: Vault) -> None:
 def test_duplicates_are_stored_once_even_in_one_batch(vault: Vault) -> None:
     envelope = seal_for(vault)
     result = vault.import_envelopes([("a", envelope), ("b", envelope)])
-    assert len(result.imported) == 1 and result.duplicates == 1
+    assert len(result.imported) == 1
+    assert result.duplicates == 1
     again = vault.import_envelopes([("c", envelope)])
-    assert not again.imported and again.duplicates == 1
+    assert not again.imported
+    assert again.duplicates == 1
     assert vault.count_cases() == 1
 
 
@@ -202,7 +205,9 @@ CRASH_SCRIPT = textwrap.dedent(
 )
 
 
-def test_killed_bulk_import_loses_nothing_committed(vault: Vault, vault_dir: Path, tmp_path: Path) -> None:
+def test_killed_bulk_import_loses_nothing_committed(
+    vault: Vault, vault_dir: Path, tmp_path: Path
+) -> None:
     outbox = tmp_path / "outbox"
     outbox.mkdir()
     key = vault.team_public_key()
@@ -220,7 +225,8 @@ def test_killed_bulk_import_loses_nothing_committed(vault: Vault, vault_dir: Pat
     deadline = time.monotonic() + 120
     while committed < 1000 and time.monotonic() < deadline:
         line = proc.stdout.readline()
-        assert line and line.strip() != "done", "the import finished before it could be killed"
+        assert line, "the import process ended early"
+        assert line.strip() != "done", "the import finished before it could be killed"
         committed = int(line)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

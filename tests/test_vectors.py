@@ -201,7 +201,7 @@ def vault_keys() -> dict[int, tuple[bytes, bytes]]:
     return keys
 
 
-def by_name(vectors: list[dict[str, Any]]) -> Any:
+def by_name(vectors: list[dict[str, Any]]) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("vector", vectors, ids=[v["name"] for v in vectors])
 
 
@@ -221,13 +221,18 @@ def test_team_keys_match_their_labels_ids_and_fingerprints() -> None:
 def test_team_key_file() -> None:
     doc = json.loads(VECTORS["team_key_file_epoch_1"])
     epoch, pk, _ = team_key("epoch-1")
-    assert doc == {
-        "kind": "redress-team-key",
-        "v": 1,
-        "epoch": epoch,
-        "public_key": base64.b64encode(pk).decode(),
-        "fingerprint": fingerprint(pk),
-    }
+    assert doc["kind"] == "redress-team-key"
+    assert doc["v"] == 1
+    assert doc["epoch"] == epoch
+    assert base64.b64decode(doc["public_key"], validate=True) == pk
+    assert doc["fingerprint"] == fingerprint(pk)
+    assert doc["caseworkers"]
+    for person in doc["caseworkers"]:
+        assert person.keys() == {"name", "key_id", "sign_pk"}
+        sign_pk = base64.b64decode(person["sign_pk"], validate=True)
+        assert len(sign_pk) == 32
+        key_id = tagged_sha256("redress caseworker key id v1", sign_pk)[:8].hex()
+        assert person["key_id"] == key_id
 
 
 def test_padded_length_examples() -> None:
@@ -327,6 +332,10 @@ def test_project_agrees_on_key_ids_fingerprints_and_padding() -> None:
         assert project_padded_length(example["n"]) == example["padded_length"]
     key = TeamPublicKey.from_file_bytes(VECTORS["team_key_file_epoch_1"].encode())
     assert key.public_key.hex() == VECTORS["team_keys"]["epoch-1"]["public_key"]
+    listed = json.loads(VECTORS["team_key_file_epoch_1"])["caseworkers"]
+    assert [(name, pk) for name, pk in key.caseworkers] == [
+        (p["name"], base64.b64decode(p["sign_pk"])) for p in listed
+    ]
 
 
 # --- 3. the generator reproduces the file ---------------------------------------------------

@@ -98,6 +98,9 @@ class TeamPublicKey:
             people = tuple(
                 (str(p["name"]), unb64(p["sign_pk"], 32)) for p in doc.get("caseworkers", [])
             )
+            ids = [p.get("key_id") for p in doc.get("caseworkers", [])]
+            if ids != [caseworker_key_id(pk) for _, pk in people]:
+                raise ValueError
             key = cls(epoch=epoch, public_key=unb64(doc["public_key"], 32), caseworkers=people)
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             raise NotAKeyFileError(

@@ -78,7 +78,7 @@ class Attachment(_Strict):
 
     name: ShortText
     type: ShortText
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=1 << 40)  # a whole number in any JSON reader
     key: str
     blob: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 

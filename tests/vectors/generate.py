@@ -88,6 +88,15 @@ def team_keys() -> dict[str, dict[str, Any]]:
     return keys
 
 
+CASEWORKER = "amara"
+
+
+def caseworker_sign_pk() -> bytes:
+    seed = hashlib.sha256(b"redress test vector caseworker signing seed").digest()
+    pk, _ = sodium.crypto_sign_seed_keypair(seed)
+    return bytes(pk)
+
+
 def ephemeral_seed(name: str) -> bytes:
     return hashlib.sha256(f"redress test vector ephemeral seed {name}".encode()).digest()
 
@@ -135,14 +144,14 @@ def with_json_length(data: dict[str, Any], length: int) -> dict[str, Any]:
     return out
 
 
-SHORT = {
+SHORT: dict[str, Any] = {
     "sector": "policing",
     "role": "police officer",
     "harms": ["abuse-of-power"],
     "what_happened": "He threatened to arrest me unless I gave him my phone.",
 }
 
-EVERY_FIELD = {
+EVERY_FIELD: dict[str, Any] = {
     "v": 1,
     "sector": "healthcare",
     "role": "GP — locum",
@@ -175,7 +184,7 @@ EVERY_FIELD = {
     ],
 }
 
-HOUSING = {
+HOUSING: dict[str, Any] = {
     "sector": "housing",
     "role": "housing officer",
     "harms": ["verbal-abuse", "refusal-of-service"],
@@ -183,7 +192,7 @@ HOUSING = {
     "what_happened": "x",
 }
 
-SUPPORT = {
+SUPPORT: dict[str, Any] = {
     "sector": "support-services",
     "role": "outreach worker",
     "harms": ["sexual-violence", "abuse-of-power", "other"],
@@ -271,7 +280,7 @@ def build() -> dict[str, Any]:
     positives: list[dict[str, Any]] = []
     envelopes: dict[str, bytes] = {}
 
-    for name, description, key, data in [
+    cases: list[tuple[str, str, str, dict[str, Any]]] = [
         ("short", "Only the required fields: padded to the 2048-byte minimum.", "epoch-1", SHORT),
         (
             "every-field",
@@ -300,7 +309,8 @@ def build() -> dict[str, Any]:
             "epoch-1",
             with_json_length(SUPPORT, 9001),
         ),
-    ]:
+    ]
+    for name, description, key, data in cases:
         vector, envelope = positive(keys, name, description, key, data)
         positives.append(vector)
         envelopes[name] = envelope
@@ -457,7 +467,9 @@ def build() -> dict[str, Any]:
             }
             for name, k in keys.items()
         },
-        "team_key_file_epoch_1": TeamPublicKey(epoch_1["epoch"], epoch_1["pk"])
+        "team_key_file_epoch_1": TeamPublicKey(
+            epoch_1["epoch"], epoch_1["pk"], caseworkers=((CASEWORKER, caseworker_sign_pk()),)
+        )
         .to_file_bytes()
         .decode(),
         "vault_holds": VAULT_HOLDS,
