@@ -15,15 +15,18 @@ from typing import Annotated, NoReturn
 import typer
 
 from cli import render
-from cli.passphrase import read_passphrase
+from cli.intake import intake_app
+from cli.passphrase import read_passphrase, read_text_argument
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES
 from vault.envelope import MAX_ENVELOPE, seal_report
 from vault.errors import EXIT_FAILED, UsageError, VaultError
 from vault.files import create_private_file, read_small_file
 from vault.keys import TeamPublicKey
+from vault.pull import pull as pull_from_intake
 from vault.report import parse_report
 from vault.store import Vault
+from vault.submit import send_envelope
 
 app = typer.Typer(
     help="Redress: the casework team's encrypted report vault.",
@@ -32,11 +35,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cases_app = typer.Typer(
-    help="Work on cases: list, show, note, assign, status, close.", no_args_is_help=True
+    help="Work on cases: list, show, note, assign, status, close, reply, attachment.",
+    no_args_is_help=True,
 )
 team_key_app = typer.Typer(help="The team key that reporters seal to.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 app.add_typer(team_key_app, name="team-key")
+app.add_typer(intake_app, name="intake")
 
 VaultDir = Annotated[
     Path,
@@ -106,20 +111,76 @@ def team_key_export(
 @app.command()
 def submit(
     team_key: Annotated[Path, typer.Option("--team-key", help="The team public key file.")],
-    out: Annotated[Path, typer.Option("--out", help="Write the sealed envelope to this new file.")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Send the sealed report to the intake at this address."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the sealed envelope to this new file.")
+    ] = None,
     report_file: Annotated[
         Path | None, typer.Argument(help="The report as JSON; read from stdin if left out.")
     ] = None,
 ) -> None:
-    """Seal a report to the team key and write the envelope to a file."""
+    """Seal a report to the team key on this computer, then send it to an intake or save it.
+
+    Give exactly one of --to URL (send it, as the web form does) or --out FILE. Only the
+    sealed envelope leaves this computer; nobody without the team key can read it.
+    """
+    if (to is None) == (out is None):
+        raise UsageError("Say where the sealed report goes: give exactly one of --to or --out.")
     key = TeamPublicKey.from_file_bytes(read_small_file(team_key, "team key file", limit=64 * 1024))
     if report_file is None:
         data = sys.stdin.buffer.read(MAX_ENVELOPE + 1)
     else:
         data = read_small_file(report_file, "report file", limit=MAX_ENVELOPE)
     report = parse_report(data)
-    _write_new(out, seal_report(report, key.epoch, key.public_key))
-    _say(f"Sealed the report to team key epoch {key.epoch} in {out}")
+    envelope = seal_report(report, key.epoch, key.public_key)
+    if out is not None:
+        _write_new(out, envelope)
+        _say(f"Sealed the report to team key epoch {key.epoch} in {out}")
+        return
+    assert to is not None
+    send_envelope(to, envelope)
+    _say(f"Sealed the report to team key epoch {key.epoch} and sent it to {to}")
+
+
+@app.command()
+def pull(
+    url: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="The intake's address, e.g. https://intake.example.org.",
+            show_default=False,
+        ),
+    ],
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Fetch new reports from an intake, store them, then have the intake delete its copies.
+
+    Reports (and their attachments) stay sealed throughout. The intake deletes a report only
+    after this vault has safely stored it; one this vault cannot open is left on the intake
+    and named here. Replies waiting to go to reporters are delivered at the same time.
+    """
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        result = pull_from_intake(vault, url)
+    for label, error in result.failures:
+        _say(f"vault: {label}: {error}")
+        if error.hint:
+            _say(f"hint: {error.hint}")
+    new = len(result.imported)
+    replies = result.replies_delivered
+    _say(
+        f"Pulled {new} new case{'s' if new != 1 else ''}, {result.duplicates} already in the"
+        f" vault; delivered {replies} repl{'ies' if replies != 1 else 'y'}."
+    )
+    for case_id in result.imported[:20]:
+        print(show_id(case_id))
+    if result.failures:
+        raise typer.Exit(max(e.exit_code for _, e in result.failures))
 
 
 @app.command("import")
@@ -202,14 +263,20 @@ def cases_show(
 @cases_app.command("note")
 def cases_note(
     case: CaseId,
-    text: Annotated[str, typer.Argument(help="The note; it is sealed and signed by you.")],
+    text: Annotated[
+        str | None,
+        typer.Argument(
+            help="The note; it is sealed and signed by you. Leave it out (or use -) to type it"
+            " or pipe it in, which keeps it out of your shell history."
+        ),
+    ] = None,
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
 ) -> None:
     """Add a sealed, signed note to a case."""
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        case_id = vault.add_note(case, text)
+        case_id = vault.add_note(case, read_text_argument(text, "note"))
     _say(f"Added a note to case {show_id(case_id)}.")
 
 
@@ -253,6 +320,66 @@ def cases_close(
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         case_id = vault.close_case(case, outcome)
     _say(f"Closed case {show_id(case_id)}: {outcome}.")
+
+
+@cases_app.command("reply")
+def cases_reply(
+    case: CaseId,
+    text: Annotated[str, typer.Argument(help="What to say to the reporter.")],
+    share_status: Annotated[
+        bool,
+        typer.Option(
+            "--share-status",
+            help="Also tell the reporter the case's status (new, triage, supporting, ...).",
+        ),
+    ] = False,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Reply to a reporter who took a codename; it goes out on the next vault pull.
+
+    The reply is sealed so that only the reporter's codename opens it; the intake keeps it
+    under an id that does not identify them. The case history keeps a sealed copy.
+    """
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        case_id = vault.reply(case, text, share_status)
+    shared = " (with the case status)" if share_status else ""
+    _say(
+        f"Reply to case {show_id(case_id)}{shared} is sealed and queued;"
+        " it will be delivered on the next vault pull."
+    )
+
+
+@cases_app.command("attachment")
+def cases_attachment(
+    case: CaseId,
+    number: Annotated[
+        int, typer.Argument(help="Which attachment: 1 for the first (see cases show).", min=1)
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="The new file to write it to (never overwrites).", show_default=False
+        ),
+    ],
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Decrypt one of a case's attachments to a new file, readable only by you (mode 600).
+
+    This is the one place the vault writes a report's content in clear, because you asked:
+    the file is outside the vault's protection, so keep it on this laptop, delete it when
+    done, and never put it in a shared or synced folder. The export is logged in the case
+    history. A damaged or changed attachment is refused and no file is left behind.
+    """
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        case_id, info = vault.attachment(case, number, out)
+    _say(
+        f"Wrote attachment {info.n} of case {show_id(case_id)} ({info.size} bytes,"
+        f" {info.type}) to {out}. It is not encrypted: delete it when you are done."
+    )
 
 
 def _write_new(path: Path, data: bytes) -> None:

@@ -14,9 +14,20 @@ from vault.store import CaseSummary, CaseView
 
 out = Console(highlight=False, soft_wrap=False)
 
+# Report text comes from anyone who has the team public key: never let it drive the terminal.
+_CONTROL = {
+    c: "\ufffd" for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)] if c not in (0x09, 0x0A)
+}
+
+
+def safe(text: str) -> Text:
+    """Text for the terminal with control characters (escape sequences included) made harmless."""
+    return Text(text.translate(_CONTROL))
+
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2))
+    # ASCII-only JSON: every control character in report text arrives escaped.
+    print(json.dumps(value, ensure_ascii=True, indent=2))
 
 
 def case_table(cases: list[CaseSummary], total: int) -> None:
@@ -31,7 +42,7 @@ def case_table(cases: list[CaseSummary], total: int) -> None:
             show_id(case.id),
             case.status,
             case.received,
-            Text(case.assignee or "-"),
+            safe(case.assignee or "-"),
             case.outcome or "",
         )
     out.print(table)
@@ -59,7 +70,7 @@ def case_view(view: CaseView) -> None:
     report = view.report
     out.print(Text(f"Case {show_id(s.id)}", style="bold"))
     out.print(
-        Text(
+        safe(
             f"status {s.status}   received {s.received}   assignee {s.assignee or '-'}"
             + (f"   outcome {s.outcome}" if s.outcome else "")
         )
@@ -71,10 +82,12 @@ def case_view(view: CaseView) -> None:
         if value in (None, []):
             continue
         shown = ", ".join(value) if isinstance(value, list) else str(value)
-        out.print(Text.assemble((f"{label}: ", "bold"), shown))
+        out.print(Text.assemble((f"{label}: ", "bold"), safe(shown)))
     if report.contact is not None:
         out.print(
-            Text.assemble(("Contact: ", "bold"), f"{report.contact.method} {report.contact.value}")
+            Text.assemble(
+                ("Contact: ", "bold"), safe(f"{report.contact.method} {report.contact.value}")
+            )
         )
     consent = [
         k for k, v in (("alert", report.consent.alert), ("research", report.consent.research)) if v
@@ -85,17 +98,32 @@ def case_view(view: CaseView) -> None:
     if report.reply_key:
         out.print(Text("The reporter can receive replies by codename."))
     if report.attachments:
-        out.print(Text(f"Attachments: {len(report.attachments)}"))
+        out.print(Text("Attachments", style="bold"))
+        for a in view.attachments:
+            held = "" if a.held else "  (not received from the intake)"
+            out.print(safe(f"  {a.n}. {a.name}  {a.type}, {a.size} bytes{held}"))
+        out.print(Text(f"  To open one: vault cases attachment {show_id(s.id)} N --out FILE"))
     out.print()
     out.print(Text("What happened", style="bold"))
-    out.print(Text(report.what_happened))
+    out.print(safe(report.what_happened))
     out.print()
     if view.notes:
         out.print(Text("Notes", style="bold"))
         for note in view.notes:
-            out.print(Text.assemble((f"{note.at} {note.author}: ", "dim"), note.text))
+            out.print(Text.assemble((f"{note.at} {note.author}: ", "dim"), safe(note.text)))
+        out.print()
+    if view.replies:
+        out.print(Text("Replies to the reporter", style="bold"))
+        for reply in view.replies:
+            sent = "delivered" if reply.delivered else "waiting for vault pull"
+            status = f", shared status {reply.shared_status}" if reply.shared_status else ""
+            out.print(
+                Text.assemble(
+                    (f"{reply.at} {reply.author} ({sent}{status}): ", "dim"), safe(reply.text)
+                )
+            )
         out.print()
     out.print(Text("History", style="bold"))
     for entry in view.history:
         detail = f" {entry.detail}" if entry.detail else ""
-        out.print(Text(f"{entry.at}  {entry.actor}  {entry.action}{detail}"))
+        out.print(safe(f"{entry.at}  {entry.actor}  {entry.action}{detail}"))

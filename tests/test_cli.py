@@ -92,6 +92,7 @@ def test_wrong_passphrase_exits_3_and_touches_nothing(cli: Cli) -> None:
     before = snapshot(cli.cwd / "vault-data")
     wrong = cli.cwd / "wrong"
     wrong.write_text("not the passphrase\n")
+    wrong.chmod(0o600)
     for args in (("cases", "list"), ("import", str(envelope)), ("team-key", "export", "k2.json")):
         result = cli(*args, env={"VAULT_PASSPHRASE_FILE": str(wrong)})
         assert_clean_error(result, 3)
@@ -219,3 +220,47 @@ def test_no_passphrase_without_a_terminal(cli: Cli) -> None:
     result = cli("cases", "list", env={"VAULT_PASSPHRASE_FILE": ""})
     assert_clean_error(result, 2)
     assert "--passphrase-file" in result.stderr
+
+
+def test_report_text_cannot_drive_the_terminal(cli: Cli) -> None:
+    _init(cli)
+    hostile = "ok \x1b[2J\x1b]0;owned\x07 \x9b31m \x1b]52;c;ZXZpbA==\x07 end"
+    envelope = _submit(cli, "r", what_happened=hostile)
+    assert cli("import", str(envelope)).returncode == 0
+    case_id = json.loads(cli("cases", "list", "--json").stdout)[0]["id"]
+    shown = cli("cases", "show", case_id)
+    assert shown.returncode == 0
+    for control in ("\x1b", "\x07", "\x9b"):
+        assert control not in shown.stdout
+    as_json = cli("cases", "show", case_id, "--json")
+    assert all(ord(c) < 0x7F for c in as_json.stdout)
+    assert json.loads(as_json.stdout)["report"]["what_happened"] == hostile
+
+
+def test_note_from_stdin_keeps_it_out_of_argv(cli: Cli) -> None:
+    _init(cli)
+    assert cli("import", str(_submit(cli, "r"))).returncode == 0
+    case_id = json.loads(cli("cases", "list", "--json").stdout)[0]["id"]
+    result = cli("cases", "note", case_id, input=b"private note from stdin\n")
+    assert result.returncode == 0, result.stderr
+    notes = json.loads(cli("cases", "show", case_id, "--json").stdout)["notes"]
+    assert [n["text"] for n in notes] == ["private note from stdin"]
+
+
+def test_readable_passphrase_file_is_refused(cli: Cli) -> None:
+    _init(cli)
+    os.chmod(cli.passphrase_file, 0o644)
+    result = cli("cases", "list")
+    assert_clean_error(result, 1)
+    assert "chmod 600" in result.stderr
+
+
+def test_init_refuses_a_folder_with_files(cli: Cli) -> None:
+    folder = cli.cwd / "papers"
+    folder.mkdir(mode=0o755)
+    (folder / "letter.txt").write_text("keep me")
+    result = cli("init", "--name", "amara", "--vault", str(folder))
+    assert_clean_error(result, 1)
+    assert "empty folder" in result.stderr
+    assert (folder.stat().st_mode & 0o777) == 0o755
+    assert sorted(p.name for p in folder.iterdir()) == ["letter.txt"]

@@ -72,7 +72,7 @@ def test_not_a_key_file(data: bytes) -> None:
 def test_access_is_bound_to_its_identity(locked: tuple[Identity, bytes]) -> None:
     identity = locked[0]
     access = new_access()
-    sealed = wrap_access(access, identity.public)
+    sealed = wrap_access(access, identity.public, identity)
     opened = unwrap_access(sealed, identity)
     assert opened.db_key == access.db_key
     assert opened.current.public == access.current.public
@@ -80,6 +80,26 @@ def test_access_is_bound_to_its_identity(locked: tuple[Identity, bytes]) -> None
         unwrap_access(sealed, Identity.generate("other"))
     with pytest.raises(WrongKeyError):
         unwrap_access(sealed[:-1] + bytes([sealed[-1] ^ 1]), identity)
+
+
+def test_access_forged_from_public_keys_alone_is_refused(locked: tuple[Identity, bytes]) -> None:
+    """Someone who can write the vault folder but holds no secret cannot plant their keys."""
+    identity = locked[0]
+    forger = Identity.generate("mallory")
+    forged = wrap_access(new_access(), identity.public, forger)
+    with pytest.raises(WrongKeyError, match="not written by a trusted caseworker"):
+        unwrap_access(forged, identity)
+    # Re-labelling the forger's file with the victim's public signing key breaks the signature.
+    relabelled = identity.public.sign_pk + forged[32:]
+    with pytest.raises(WrongKeyError, match="not written by a trusted caseworker"):
+        unwrap_access(relabelled, identity)
+
+
+def test_absurd_kdf_parameters_are_refused(locked: tuple[Identity, bytes]) -> None:
+    doc = json.loads(locked[1])
+    doc["kdf"]["opslimit"] = 10**9
+    with pytest.raises(NotAKeyFileError, match="more passphrase work"):
+        unlock_identity(json.dumps(doc).encode(), PASS)
 
 
 def test_team_key_file() -> None:

@@ -171,3 +171,49 @@ def aead_decrypt(key: SecretBytes, sealed: bytes, associated: bytes) -> bytes:
         return b.crypto_aead_xchacha20poly1305_ietf_decrypt(ct, associated, nonce, key.reveal())
     except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as e:
         raise OpenFailed() from e
+
+
+# --- streams (secretstream XChaCha20-Poly1305), for attachments ------------------
+
+STREAM_HEADER_BYTES = b.crypto_secretstream_xchacha20poly1305_HEADERBYTES  # 24
+STREAM_ABYTES = b.crypto_secretstream_xchacha20poly1305_ABYTES  # 17
+STREAM_KEY_BYTES = b.crypto_secretstream_xchacha20poly1305_KEYBYTES  # 32
+_TAG_MESSAGE = b.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+_TAG_FINAL = b.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+
+
+class StreamOpener:
+    """Opens a secretstream chunk by chunk: ``pull`` gives the plaintext and whether it was final.
+
+    Only the ``MESSAGE`` and ``FINAL`` tags are accepted (Redress never pushes or rekeys);
+    anything else, a chunk after the final one, or a chunk that fails to open raises
+    :class:`OpenFailed`.
+    """
+
+    __slots__ = ("_finished", "_state")
+
+    def __init__(self, key: SecretBytes, header: bytes) -> None:
+        if len(key) != STREAM_KEY_BYTES or len(header) != STREAM_HEADER_BYTES:
+            raise OpenFailed()
+        self._state = b.crypto_secretstream_xchacha20poly1305_state()
+        self._finished = False
+        try:
+            b.crypto_secretstream_xchacha20poly1305_init_pull(self._state, header, key.reveal())
+        except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as e:
+            raise OpenFailed() from e
+
+    def pull(self, chunk: bytes) -> tuple[bytes, bool]:
+        if self._finished:
+            raise OpenFailed()
+        try:
+            message, tag = b.crypto_secretstream_xchacha20poly1305_pull(self._state, chunk)
+        except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as e:
+            raise OpenFailed() from e
+        if tag == _TAG_FINAL:
+            self._finished = True
+        elif tag != _TAG_MESSAGE:
+            raise OpenFailed()
+        return bytes(message), self._finished
+
+    def __repr__(self) -> str:
+        return "<StreamOpener: key hidden>"

@@ -7,7 +7,7 @@ chosen by measurement (``bench/page_size.py``, ``docs/benchmarks.md``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,6 +109,53 @@ def _migration_1(db: Connection) -> None:
     )
 
 
+def _migration_2(db: Connection) -> None:
+    """Attachments from the intake (kept sealed) and the outbox of replies to reporters."""
+    _run_script(
+        db,
+        f"""
+        -- A sealed attachment exactly as the reporter's browser uploaded it: the
+        -- secretstream header and chunks, never plaintext. Its id is the hex SHA-256
+        -- of the whole blob. A row here means every chunk is stored and was checked
+        -- against the id; the chunks are staged first (the key is deferred).
+        CREATE TABLE blobs (
+            id     TEXT PRIMARY KEY CHECK ({_hex("id", 64)}),
+            length INTEGER NOT NULL CHECK (length > 0)
+        ) STRICT;
+
+        -- The blob cut at its segment boundaries: n = 0 is the 24-byte header, then one
+        -- row per sealed chunk (65,536 + 17 bytes, the last may be shorter).
+        CREATE TABLE blob_chunks (
+            blob_id TEXT NOT NULL REFERENCES blobs (id) DEFERRABLE INITIALLY DEFERRED,
+            n       INTEGER NOT NULL CHECK (n >= 0),
+            data    BLOB NOT NULL CHECK (length(data) BETWEEN 1 AND 65553),
+            PRIMARY KEY (blob_id, n)
+        ) STRICT;
+
+        -- Replies waiting for (or past) delivery to the intake. `id` is the id of the
+        -- signed `reply` event; `body` is sealed to the reporter's codename key and
+        -- the event holds a team-sealed copy, so the text is never here in clear.
+        CREATE TABLE replies (
+            id        TEXT PRIMARY KEY REFERENCES events (id) CHECK ({_hex("id", 32)}),
+            case_id   TEXT NOT NULL REFERENCES cases (id),
+            mailbox   TEXT NOT NULL CHECK ({_hex("mailbox", 32)}),
+            body      BLOB NOT NULL CHECK (length(body) >= 2096),
+            delivered INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1))
+        ) STRICT;
+        CREATE INDEX replies_waiting ON replies (delivered) WHERE delivered = 0;
+        CREATE TRIGGER replies_only_get_delivered BEFORE UPDATE ON replies
+            WHEN NEW.id IS NOT OLD.id OR NEW.case_id IS NOT OLD.case_id
+              OR NEW.mailbox IS NOT OLD.mailbox OR NEW.body IS NOT OLD.body
+              OR NEW.delivered < OLD.delivered
+            BEGIN SELECT RAISE(ABORT, 'a queued reply can only be marked delivered'); END;
+        """,
+    )
+
+
+def _hex(column: str, length: int) -> str:
+    return f"length({column}) = {length} AND {column} NOT GLOB '*[^0-9a-f]*'"
+
+
 def _run_script(db: Connection, script: str) -> None:
     """Run statements one by one (executescript would COMMIT our transaction)."""
     statement = ""
@@ -122,7 +169,7 @@ def _run_script(db: Connection, script: str) -> None:
 
 
 # The migration registry: index i upgrades user_version i to i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -132,6 +179,17 @@ def connect(path: Path, key: SecretBytes, *, create: bool = False) -> Connection
         touch_private_file(path)  # born 0600; SQLite gives -wal and -shm the same mode
     elif not path.is_file():
         raise VaultError(f"The vault database is missing from {path.parent}.")
+    return connect_with_migrations(path, key, MIGRATIONS)
+
+
+def connect_with_migrations(
+    path: Path, key: SecretBytes, migrations: Sequence[Callable[[Connection], None]]
+) -> Connection:
+    """Open an existing SQLCipher file with its raw key, the standard pragmas and migrations.
+
+    The vault's :func:`connect` uses this with the vault's registry; the intake inbox
+    (``vault/intake/inbox.py``) uses it with its own.
+    """
     db: Connection = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         _apply_key(db, key)
@@ -148,7 +206,7 @@ def connect(path: Path, key: SecretBytes, *, create: bool = False) -> Connection
         db.execute("PRAGMA secure_delete = ON")
         db.execute("PRAGMA temp_store = MEMORY")  # no unencrypted temp files
         db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        migrate(db)
+        migrate(db, migrations)
     except BaseException:
         db.close()
         raise
@@ -160,29 +218,32 @@ def _apply_key(db: Connection, key: SecretBytes) -> None:
     db.execute(f"PRAGMA cipher_page_size = {CIPHER_PAGE_SIZE}")
 
 
-def migrate(db: Connection) -> None:
+def migrate(
+    db: Connection, migrations: Sequence[Callable[[Connection], None]] = MIGRATIONS
+) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
+    if version > len(migrations):
         raise VaultError(
             "This vault was made by a newer version of Redress.",
             hint="update Redress on this laptop",
         )
-    for step in range(version, SCHEMA_VERSION):
+    for step in range(version, len(migrations)):
         with transaction(db):
-            MIGRATIONS[step](db)
+            migrations[step](db)
             db.execute(f"PRAGMA user_version = {step + 1}")
 
 
 @contextmanager
 def transaction(db: Connection) -> Iterator[Connection]:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error (a failed COMMIT included)."""
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.execute("COMMIT")  # can fail: deferred foreign keys are checked here
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 def integrity_problems(db: Connection) -> list[str]:

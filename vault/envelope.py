@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 from vault import _crypto
 from vault.errors import EnvelopeError, ForeignEnvelopeError, InvalidReportError
@@ -51,10 +52,15 @@ def pad(data: bytes) -> bytes:
 
 
 def unpad(padded: bytes) -> bytes:
-    stripped = padded.rstrip(b"\x00")
-    if not stripped.endswith(b"\x80") or len(padded) != padded_length(len(stripped)):
+    # The last non-zero byte must be the 0x80 marker, at the place padding puts it.
+    end = padded.rfind(b"\x80")
+    if (
+        end < 0
+        or padded.count(0, end + 1) != len(padded) - end - 1
+        or len(padded) != padded_length(end + 1)
+    ):
         raise EnvelopeError()
-    return stripped[:-1]
+    return padded[:end]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,12 @@ def parse_header(envelope: bytes) -> EnvelopeHeader:
 
 
 def team_key_id(public_key: bytes) -> bytes:
+    return _team_key_id(bytes(public_key))
+
+
+@lru_cache(maxsize=64)
+def _team_key_id(public_key: bytes) -> bytes:
+    # Cached: every envelope opened asks for its team key's id.
     return _crypto.tagged_hash("redress team key id v1", public_key)[:8]
 
 

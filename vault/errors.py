@@ -87,3 +87,15 @@ class CaseNotFoundError(VaultError):
 
 class CaseWorkflowError(VaultError):
     """That change is not allowed for this case."""
+
+
+class IntakeError(VaultError):
+    """The intake could not be reached, or did not answer as expected."""
+
+
+class AttachmentUnavailableError(VaultError):
+    """The intake does not hold that attachment (any more)."""
+
+
+class NoReplyKeyError(VaultError):
+    """This reporter did not take a codename, so there is no way to reply."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from vault.errors import UnsafePermissionsError, VaultError
 
@@ -116,3 +117,26 @@ def read_small_file(path: Path, what: str, limit: int = 1 << 20) -> bytes:
     if len(data) > limit:
         raise VaultError(f"{path} is too large to be a {what}.")
     return data
+
+
+def open_new_private_file(path: Path) -> BinaryIO:
+    """A new 0600 file, created exclusively (never overwriting, never through a symlink).
+
+    The caller writes and closes it; a failure here is a plain :class:`VaultError`.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    except FileExistsError:
+        raise VaultError(f"{path} already exists; choose another name.") from None
+    except FileNotFoundError:
+        raise VaultError(f"The folder for {path} does not exist.") from None
+    except (PermissionError, IsADirectoryError):
+        raise VaultError(f"This account may not write {path}.") from None
+    except OSError:
+        raise VaultError(f"Could not create {path}.") from None
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "wb")

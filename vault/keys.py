@@ -183,12 +183,20 @@ class Identity:
         return self.signer.sign(message)
 
 
+MAX_OPSLIMIT = 32
+MAX_MEMLIMIT = 4 << 30  # 4 GiB
+
+
 @dataclass(frozen=True, slots=True)
 class KdfParams:
     opslimit: int = _crypto.PWHASH_OPSLIMIT_MODERATE
     memlimit: int = _crypto.PWHASH_MEMLIMIT_MODERATE
 
     def check_strength(self) -> None:
+        if self.opslimit > MAX_OPSLIMIT or self.memlimit > MAX_MEMLIMIT:
+            raise NotAKeyFileError(
+                "That key file asks for more passphrase work than any Redress key file does."
+            )
         if (
             self.opslimit < _crypto.PWHASH_OPSLIMIT_MODERATE
             or self.memlimit < _crypto.PWHASH_MEMLIMIT_MODERATE
@@ -299,7 +307,16 @@ class Access:
         return None
 
 
-def wrap_access(access: Access, recipient: CaseworkerPublic) -> bytes:
+ACCESS_SIGNATURE_CONTEXT = b"redress access signature v1\x00"
+
+
+def wrap_access(access: Access, recipient: CaseworkerPublic, writer: Identity) -> bytes:
+    """The access file: the keys sealed to ``recipient``, signed by ``writer``.
+
+    Layout: writer's Ed25519 public key (32) || signature (64) || sealed box. The
+    signature covers the recipient's X25519 key and the sealed box, so a file
+    made by someone without a trusted caseworker's signing key is refused.
+    """
     doc = {
         "v": 1,
         "db_key": b64(access.db_key.reveal()),
@@ -312,11 +329,28 @@ def wrap_access(access: Access, recipient: CaseworkerPublic) -> bytes:
             for k in access.team_keys
         ],
     }
-    return _crypto.seal(ACCESS_PURPOSE + json.dumps(doc).encode(), recipient.box_pk)
+    sealed = _crypto.seal(ACCESS_PURPOSE + json.dumps(doc).encode(), recipient.box_pk)
+    signature = writer.sign(ACCESS_SIGNATURE_CONTEXT + recipient.box_pk + sealed)
+    return writer.public.sign_pk + signature + sealed
 
 
-def unwrap_access(sealed: bytes, identity: Identity) -> Access:
+def unwrap_access(
+    data: bytes, identity: Identity, trusted_writers: frozenset[bytes] | None = None
+) -> Access:
+    """Open an access file written by a trusted caseworker (by default: this one)."""
     public = identity.public
+    trusted = trusted_writers if trusted_writers is not None else frozenset({public.sign_pk})
+    refused = WrongKeyError(
+        f"{identity.name}'s access file was not written by a trusted caseworker.",
+        hint="it may have been replaced; restore the vault folder from a backup",
+    )
+    writer, signature, sealed = data[:32], data[32:96], data[96:]
+    if writer not in trusted:
+        raise refused
+    try:
+        _crypto.verify(signature, ACCESS_SIGNATURE_CONTEXT + public.box_pk + sealed, writer)
+    except _crypto.OpenFailed:
+        raise refused from None
     try:
         plain = _crypto.seal_open(sealed, public.box_pk, identity.box_sk)
         if not plain.startswith(ACCESS_PURPOSE):

@@ -1,0 +1,65 @@
+"""`vault intake serve`: the reporters' form and the sealed inbox."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vault.intake.config import IntakeConfig
+
+intake_app = typer.Typer(help="The intake: the reporters' form and the sealed inbox.")
+
+
+@intake_app.callback(no_args_is_help=True)
+def _intake() -> None:
+    """The intake: the reporters' form and the sealed inbox."""
+
+
+@intake_app.command("serve")
+def serve(
+    team_key: Annotated[
+        Path, typer.Option("--team-key", help="The team public key file (vault team-key export).")
+    ],
+    data: Annotated[
+        Path, typer.Option("--data", help="The inbox directory (created 0700 if missing).")
+    ],
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="The port (0 picks a free one).")] = 8000,
+    max_file_mib: Annotated[
+        int, typer.Option("--max-file-mib", help="Largest attachment, in MiB.")
+    ] = 25,
+    max_files: Annotated[
+        int, typer.Option("--max-files", help="Most attachments on one report.")
+    ] = 5,
+    pow_bits: Annotated[
+        int, typer.Option("--pow-bits", help="Proof-of-work difficulty for the form's API.")
+    ] = 18,
+    rate_per_minute: Annotated[
+        int,
+        typer.Option("--rate-per-minute", help="Reports and uploads taken per minute, from all."),
+    ] = 120,
+) -> None:
+    """Serve the report form and its API; it holds the team public key only."""
+    config = IntakeConfig(
+        team_key_file=team_key,
+        data_dir=data,
+        host=host,
+        port=port,
+        max_file_mib=max_file_mib,
+        max_files=max_files,
+        pow_bits=pow_bits,
+        rate_per_minute=rate_per_minute,
+    )
+
+    def announce(url: str) -> None:
+        print(f"Redress intake: {url}", flush=True)
+
+    from vault.intake.server import serve as serve_intake  # web stack only when serving
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_intake(config, announce)
+    print("Intake stopped.", file=sys.stderr, flush=True)

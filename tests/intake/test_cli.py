@@ -1,0 +1,55 @@
+"""`vault intake serve` as people run it: plain one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from tests.conftest import Cli, assert_clean_error
+from tests.intake.conftest import Team
+
+
+def test_intake_serve_has_help(cli: Cli) -> None:
+    result = cli("intake", "serve", "--help")
+    assert result.returncode == 0
+    for option in ("--team-key", "--data", "--host", "--port", "--max-file-mib", "--pow-bits"):
+        assert option in result.stdout
+
+
+def test_a_missing_or_wrong_team_key_file_is_a_plain_error(cli: Cli, tmp_path: Path) -> None:
+    result = cli("intake", "serve", "--team-key", "nope.json", "--data", "d", "--port", "0")
+    assert_clean_error(result, 1)
+    assert "team key file" in result.stderr
+    (tmp_path / "not-a-key.json").write_text('{"kind": "something else"}')
+    result = cli("intake", "serve", "--team-key", "not-a-key.json", "--data", "d", "--port", "0")
+    assert_clean_error(result, 1)
+    assert "not a Redress team public key" in result.stderr
+
+
+def test_a_busy_port_is_a_plain_error(cli: Cli, tmp_path: Path, team: Team) -> None:
+    (tmp_path / "team.json").write_bytes(team.public.to_file_bytes())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("intake", "serve", "--team-key", "team.json", "--data", "d", "--port", port)
+    assert_clean_error(result, 1)
+    assert "in use" in result.stderr
+
+
+def test_settings_out_of_range_are_usage_errors(cli: Cli, tmp_path: Path, team: Team) -> None:
+    (tmp_path / "team.json").write_bytes(team.public.to_file_bytes())
+    result = cli("intake", "serve", "--team-key", "team.json", "--data", "d", "--pow-bits", "40")
+    assert_clean_error(result, 2)
+    assert "--pow-bits" in result.stderr
+
+
+def test_loose_permissions_on_the_inbox_are_refused(cli: Cli, tmp_path: Path, team: Team) -> None:
+    (tmp_path / "team.json").write_bytes(team.public.to_file_bytes())
+    data = tmp_path / "d"
+    data.mkdir(mode=0o700)
+    (data / "inbox.key").write_bytes(bytes(32))
+    (data / "inbox.key").chmod(0o644)
+    result = cli("intake", "serve", "--team-key", "team.json", "--data", "d", "--port", "0")
+    assert_clean_error(result, 1)
+    assert "chmod 600" in result.stderr

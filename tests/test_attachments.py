@@ -1,0 +1,264 @@
+"""Sealed attachments: the browser's sealing (tests/sealing.py) against the vault's opening."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import CANARY, bytes_under, make_report, seal_for
+from tests.sealing import attachment_entry, padded_length, seal_attachment
+from vault.attachments import (
+    CHUNK_BYTES,
+    HEADER_BYTES,
+    SEALED_CHUNK_BYTES,
+    open_attachment,
+    sealed_length,
+    secretstream_length,
+    segments,
+)
+from vault.errors import AttachmentUnavailableError, IntegrityError, UsageError, VaultError
+from vault.report import Attachment
+from vault.store import Vault
+
+
+def _attachment(data: bytes, blob: bytes, key: bytes) -> Attachment:
+    return Attachment(
+        name="f",
+        type="application/octet-stream",
+        size=len(data),
+        key=base64.b64encode(key).decode(),
+        blob=hashlib.sha256(blob).hexdigest(),
+    )
+
+
+def _open(blob: bytes, attachment: Attachment, piece: int = 10_000) -> bytes:
+    out = io.BytesIO()
+    pieces = (blob[i : i + piece] for i in range(0, len(blob), piece))
+    open_attachment(pieces, attachment, out.write)
+    return out.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.integers(min_value=0, max_value=300_000),
+    piece=st.integers(min_value=1, max_value=200_000),
+    seed=st.binary(min_size=1, max_size=64),
+)
+@example(size=0, piece=1, seed=b"x")
+@example(size=1, piece=7, seed=b"x")
+@example(size=2047, piece=65_553, seed=b"x")
+@example(size=2048, piece=24, seed=b"x")
+@example(size=2049, piece=4096, seed=b"x")
+@example(size=65_535, piece=65_536, seed=b"x")
+@example(size=65_536, piece=65_553, seed=b"x")
+@example(size=65_537, piece=100_000, seed=b"x")
+@example(size=131_072, piece=333, seed=b"x")
+def test_browser_sealed_files_open_to_the_same_bytes(size: int, piece: int, seed: bytes) -> None:
+    data = (hashlib.sha256(seed).digest() * (size // 32 + 1))[:size]
+    key, blob = seal_attachment(data)
+    assert len(blob) == sealed_length(size) == secretstream_length(padded_length(size))
+    assert _open(blob, _attachment(data, blob, key), piece) == data
+
+
+def test_lengths() -> None:
+    assert secretstream_length(2048) == 24 + 2048 + 17
+    assert secretstream_length(CHUNK_BYTES) == 24 + CHUNK_BYTES + 17  # no empty final chunk
+    assert secretstream_length(CHUNK_BYTES + 1) == 24 + CHUNK_BYTES + 1 + 34
+    assert sealed_length(0) == sealed_length(2048) == 24 + 2048 + 17
+    blob = bytes(range(256)) * 1000
+    cut = list(segments([blob[:5], blob[5:70_000], blob[70_000:]]))
+    assert b"".join(cut) == blob
+    assert [len(c) for c in cut[:2]] == [HEADER_BYTES, SEALED_CHUNK_BYTES]
+
+
+def _bad(blob: bytes, attachment: Attachment) -> None:
+    written: list[bytes] = []
+    with pytest.raises(IntegrityError, match="damaged or has been changed"):
+        open_attachment([blob], attachment, written.append)
+
+
+def test_every_kind_of_damage_is_refused() -> None:
+    data = os.urandom(3 * CHUNK_BYTES + 1234)
+    key, blob = seal_attachment(data)
+    good = _attachment(data, blob, key)
+    for where in (0, 23, 24, 100, HEADER_BYTES + SEALED_CHUNK_BYTES + 5, len(blob) - 1):
+        flipped = blob[:where] + bytes([blob[where] ^ 1]) + blob[where + 1 :]
+        _bad(flipped, good)
+        # even if the attacker also fixes the blob id in the report
+        _bad(flipped, good.model_copy(update={"blob": hashlib.sha256(flipped).hexdigest()}))
+    second = HEADER_BYTES + SEALED_CHUNK_BYTES
+    third = second + SEALED_CHUNK_BYTES
+    swapped = blob[:second] + blob[third : third + SEALED_CHUNK_BYTES] + blob[second:third]
+    swapped += blob[third + SEALED_CHUNK_BYTES :]
+    _bad(swapped, good.model_copy(update={"blob": hashlib.sha256(swapped).hexdigest()}))
+    for cut in (blob[:-1], blob[: len(blob) - 100], blob[:third], blob + b"\x00"):
+        _bad(cut, good.model_copy(update={"blob": hashlib.sha256(cut).hexdigest()}))
+    # A size that pads to another length does not fit the blob. (One that pads to the same
+    # length would only move where the zero padding starts: the report is what says the size.)
+    _bad(blob, good.model_copy(update={"size": padded_length(len(data)) + 1}))
+    _bad(blob, good.model_copy(update={"size": 10}))
+    _bad(blob, good.model_copy(update={"key": base64.b64encode(bytes(32)).decode()}))
+
+
+def test_a_stream_must_end_with_its_final_chunk_and_zero_padding() -> None:
+    data = os.urandom(CHUNK_BYTES + 10)
+    key, early = seal_attachment(data, final_early=True)
+    _bad(early, _attachment(data, early, key))
+    key, dirty = seal_attachment(data, padding=b"\x01" * CHUNK_BYTES)
+    _bad(dirty, _attachment(data, dirty, key))
+    # A file sealed without its final tag: every chunk MESSAGE.
+    key, blob = seal_attachment(data)
+    _bad(blob[: HEADER_BYTES + SEALED_CHUNK_BYTES], _attachment(data, blob, key))
+
+
+# --- the vault: storing pulled blobs and opening them to files --------------------------------
+
+
+def _report_with(*files: bytes) -> tuple[dict[str, bytes], list[dict[str, object]]]:
+    blobs: dict[str, bytes] = {}
+    entries = []
+    for i, data in enumerate(files):
+        entry, blob = attachment_entry(data, name=f"photo-{i}.jpg", kind="image/jpeg")
+        blobs[str(entry["blob"])] = blob
+        entries.append(entry)
+    return blobs, entries
+
+
+def _fetcher(
+    blobs: dict[str, bytes], piece: int = 50_000
+) -> tuple[list[str], Callable[[str], Iterator[bytes]]]:
+    asked: list[str] = []
+
+    def fetch(blob: str) -> Iterator[bytes]:
+        asked.append(blob)
+        if blob not in blobs:
+            raise AttachmentUnavailableError()
+        data = blobs[blob]
+        for i in range(0, len(data), piece):
+            yield data[i : i + piece]
+
+    return asked, fetch
+
+
+def test_pulled_attachments_are_stored_sealed_and_open_to_new_private_files(
+    vault: Vault, vault_dir: Path, tmp_path: Path
+) -> None:
+    secret = (CANARY + " photo of the letter ").encode() * 7000  # ~200 KiB: several chunks
+    blobs, entries = _report_with(secret, b"")
+    envelope = seal_for(vault, make_report(attachments=entries))
+    asked, fetch = _fetcher(blobs)
+    batch = vault.store_pulled([("e", envelope)], fetch)
+    assert len(batch.imported) == 1
+    assert not batch.failures
+    assert sorted(batch.blobs_held) == sorted(blobs) == sorted(asked)
+    case_id = batch.imported[0]
+    assert CANARY.encode() not in bytes_under(vault_dir)
+
+    out = tmp_path / "photo.jpg"
+    _, info = vault.attachment(case_id, 1, out)
+    assert out.read_bytes() == secret
+    assert (out.stat().st_mode & 0o777) == 0o600
+    assert (info.n, info.name, info.size) == (1, "photo-0.jpg", len(secret))
+    empty = tmp_path / "empty"
+    vault.attachment(case_id, 2, empty)
+    assert empty.read_bytes() == b""
+
+    with pytest.raises(VaultError, match="already exists"):
+        vault.attachment(case_id, 1, out)
+    assert out.read_bytes() == secret
+    with pytest.raises(UsageError, match="choose a number from 1 to 2"):
+        vault.attachment(case_id, 3, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+    view = vault.show_case(case_id)
+    assert [a.held for a in view.attachments] == [True, True]
+    assert [h.action for h in view.history].count("attachment") == 2
+
+    again = vault.store_pulled([("e", envelope)], fetch)
+    assert again.duplicates == 1
+    assert not again.imported
+    assert sorted(again.blobs_held) == sorted(blobs)
+    assert len(asked) == 2, "a blob the vault holds is not fetched again"
+
+
+def test_a_tampered_blob_in_the_vault_leaves_no_file(
+    vault: Vault, vault_dir: Path, tmp_path: Path
+) -> None:
+    blobs, entries = _report_with(os.urandom(200 * 1024 + 77))
+    _, fetch = _fetcher(blobs)
+    case_id = vault.store_pulled(
+        [("e", seal_for(vault, make_report(attachments=entries)))],
+        fetch,
+    ).imported[0]
+    blob = str(entries[0]["blob"])
+    db = vault._db
+    (row,) = db.execute("SELECT data FROM blob_chunks WHERE blob_id = ? AND n = 2", (blob,))
+    damaged = bytearray(row[0])
+    damaged[1000] ^= 0x20
+    db.execute("UPDATE blob_chunks SET data = ? WHERE blob_id = ? AND n = 2", (damaged, blob))
+    out = tmp_path / "evidence.png"
+    with pytest.raises(IntegrityError, match="damaged or has been changed; nothing was written"):
+        vault.attachment(case_id, 1, out)
+    assert not out.exists()
+    assert not any(p.name.startswith("evidence") for p in tmp_path.iterdir())
+    db.execute("DELETE FROM blob_chunks WHERE blob_id = ? AND n = 3", (blob,))
+    with pytest.raises(IntegrityError):
+        vault.attachment(case_id, 1, out)
+    assert not out.exists()
+    history = [h.action for h in vault.show_case(case_id).history]
+    assert "attachment" not in history
+
+
+def test_missing_or_wrong_blobs_from_the_intake_never_hold_back_the_report(vault: Vault) -> None:
+    blobs, entries = _report_with(b"first file", b"second file")
+    first, _second = (str(e["blob"]) for e in entries)
+    served = {first: blobs[first][:-1] + b"\x00"}  # wrong bytes for the first; none for the second
+    _, fetch = _fetcher(served)
+    envelope = seal_for(vault, make_report(attachments=entries))
+    batch = vault.store_pulled([("e", envelope)], fetch)
+    assert len(batch.imported) == 1
+    case_id = batch.imported[0]
+    assert batch.envelopes_held
+    assert batch.blobs_held == []
+    kinds = sorted(type(e).__name__ for _, e in batch.failures)
+    assert kinds == ["AttachmentUnavailableError", "IntegrityError"]
+    assert vault._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0
+    with pytest.raises(VaultError, match="not in this vault"):
+        vault.attachment(case_id, 1, Path("/nonexistent/never-written"))
+    # An endless blob is cut off at the length its report allows.
+    endless = {first: blobs[first] + bytes(10**6)}
+    _, fetch = _fetcher(endless)
+    batch = vault.store_pulled([("e", envelope)], fetch)
+    assert batch.duplicates == 1
+    assert first not in batch.blobs_held
+    # The right blob, pulled later with the duplicate envelope, completes the case.
+    _, fetch = _fetcher(blobs)
+    batch = vault.store_pulled([("e", envelope)], fetch)
+    assert sorted(batch.blobs_held) == sorted(blobs)
+    assert not batch.failures
+    assert [a.held for a in vault.show_case(case_id).attachments] == [True, True]
+
+
+def test_a_network_failure_mid_blob_stores_nothing_of_the_page(vault: Vault) -> None:
+    blobs, entries = _report_with(os.urandom(150_000))
+
+    def broken(blob: str) -> Iterator[bytes]:
+        yield blobs[blob][:70_000]
+        raise VaultError("Could not reach the intake at http://x.")
+
+    envelopes = [
+        ("a", seal_for(vault)),
+        ("b", seal_for(vault, make_report(attachments=entries))),
+    ]
+    with pytest.raises(VaultError, match="Could not reach"):
+        vault.store_pulled(envelopes, broken)
+    assert vault.count_cases() == 0
+    assert vault._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0

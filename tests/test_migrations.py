@@ -1,0 +1,52 @@
+"""Schema migrations: a vault made at schema 1 opens at schema 2 with everything kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSPHRASE, seal_for
+from vault import db as dbmod
+from vault.store import Vault
+
+
+def test_a_schema_1_vault_is_upgraded_in_place(
+    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as old:
+        old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:1])
+        with Vault.create(vault_dir, "amara", PASSPHRASE) as v1:
+            assert v1._db.execute("PRAGMA user_version").fetchone()[0] == 1
+            case_id = v1.import_envelopes([("a", seal_for(v1))]).imported[0]
+            v1.add_note(case_id, "before the upgrade")
+            tables = {r[0] for r in v1._db.execute("SELECT name FROM sqlite_master")}
+            assert "replies" not in tables
+    with Vault.unlock(vault_dir, PASSPHRASE) as v2:
+        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 2
+        view = v2.show_case(case_id)
+        assert [n.text for n in view.notes] == ["before the upgrade"]
+        assert view.replies == ()
+        assert v2.queued_replies() == []
+        v2.check_case(case_id)
+        assert dbmod.integrity_problems(v2._db) == []
+
+
+def test_schema_2_constraints(vault: Vault) -> None:
+    db = vault._db
+    for sql, params in (
+        ("INSERT INTO blobs (id, length) VALUES (?, ?)", ("AB" * 32, 10)),
+        ("INSERT INTO blobs (id, length) VALUES (?, ?)", ("ab" * 32, 0)),
+        ("INSERT INTO blobs (id, length) VALUES (?, ?)", ("ab" * 31, 10)),
+    ):
+        with pytest.raises(dbmod.ConstraintError):
+            db.execute(sql, params)
+    with pytest.raises(dbmod.ConstraintError):
+        db.execute(
+            "INSERT INTO replies (id, case_id, mailbox, body) VALUES (?, ?, ?, ?)",
+            ("0" * 32, "AAAAAAAA", "0" * 32, b"short"),
+        )
+    # Chunks of a blob that was never completed cannot be committed.
+    with pytest.raises(dbmod.DatabaseError), dbmod.transaction(db):
+        db.execute("INSERT INTO blob_chunks (blob_id, n, data) VALUES (?, 0, x'00')", ("ab" * 32,))
+    assert db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0

@@ -1,0 +1,492 @@
+"""`vault pull`, replies and attachments against the REAL intake (`vault intake serve` on loopback).
+
+Reporters are played by tests/sealing.py (the browser's sealing, written again from the spec)
+and by `vault submit --to`; the caseworker side is the library and the real `vault` command.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import (
+    CANARY,
+    PASSPHRASE,
+    VAULT_BIN,
+    Cli,
+    assert_clean_error,
+    bytes_under,
+    make_report,
+    report_data,
+    seal_for,
+)
+from tests.sealing import (
+    attachment_entry,
+    codename_entropy,
+    mailbox_of,
+    new_codename,
+    open_reply,
+    reply_keypair,
+)
+from vault import pow as pow_
+from vault.errors import IntakeError, IntegrityError, NoReplyKeyError, WrongKeyError
+from vault.intake.auth import sign_request
+from vault.keys import TeamPublicKey
+from vault.pull import IntakeClient, pull
+from vault.store import Vault
+from vault.submit import send_envelope
+
+POW_BITS = 4
+
+
+@dataclass
+class Intake:
+    url: str
+    process: subprocess.Popen[bytes]
+    stderr: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        assert "Traceback" not in self.stderr.read_text()
+
+    # --- a reporter's browser ---
+
+    def upload(self, blob: bytes) -> str:
+        challenge = httpx.get(self.url + "/api/challenge").json()
+        raw = pow_.decode_challenge(challenge["challenge"])
+        solution = pow_.header_value(raw, pow_.solve(raw, challenge["bits"]))
+        r = httpx.post(
+            self.url + "/api/attachments",
+            content=blob,
+            headers={"Content-Type": "application/octet-stream", "X-Redress-PoW": solution},
+            timeout=60,
+        )
+        assert r.status_code == 201, r.text
+        blob_id: str = r.json()["blob"]
+        return blob_id
+
+    def mailbox(self, mailbox: str) -> list[bytes]:
+        r = httpx.get(f"{self.url}/api/mailbox/{mailbox}")
+        assert r.status_code == 200, r.text
+        return [base64.b64decode(b) for b in r.json()["replies"]]
+
+    # --- what is left on it (asked as a caseworker would) ---
+
+    def waiting(self, vault: Vault) -> list[str]:
+        body = json.dumps({"limit": 1000}).encode()
+        headers = sign_request(vault.identity, "POST", "/api/pull", body)
+        headers["Content-Type"] = "application/json"
+        r = httpx.post(self.url + "/api/pull", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+        return [e["id"] for e in r.json()["envelopes"]]
+
+    def has_blob(self, vault: Vault, blob: str) -> bool:
+        path = f"/api/blobs/{blob}"
+        r = httpx.get(self.url + path, headers=sign_request(vault.identity, "GET", path, b""))
+        assert r.status_code in (200, 404), r.text
+        return r.status_code == 200
+
+
+def start_intake(tmp_path: Path, team_key: TeamPublicKey, name: str = "intake") -> Intake:
+    key_file = tmp_path / f"{name}-team-key.json"
+    key_file.write_bytes(team_key.to_file_bytes())
+    stdout, stderr = tmp_path / f"{name}.stdout", tmp_path / f"{name}.stderr"
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        process = subprocess.Popen(
+            [
+                str(VAULT_BIN),
+                "intake",
+                "serve",
+                "--team-key",
+                str(key_file),
+                "--data",
+                str(tmp_path / f"{name}-data"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--pow-bits",
+                str(POW_BITS),
+                "--rate-per-minute",
+                "100000",
+            ],
+            stdout=out,
+            stderr=err,
+            env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        )
+    deadline = time.monotonic() + 30
+    while "http://" not in stdout.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the intake did not start: {stderr.read_text()}")
+        time.sleep(0.05)
+    url = "http://" + stdout.read_text().split("http://", 1)[1].split()[0].rstrip("/")
+    return Intake(url, process, stderr)
+
+
+@pytest.fixture
+def intakes(tmp_path: Path) -> Iterator[Callable[..., Intake]]:
+    running: list[Intake] = []
+
+    def start(team_key: TeamPublicKey, name: str = "intake") -> Intake:
+        intake = start_intake(tmp_path, team_key, name)
+        running.append(intake)
+        return intake
+
+    yield start
+    for intake in running:
+        intake.stop()
+
+
+@pytest.fixture
+def intake(vault: Vault, intakes: Callable[..., Intake]) -> Intake:
+    return intakes(vault.team_key_export())
+
+
+def _report_with_file(vault: Vault, intake: Intake, data: bytes, **fields: Any) -> bytes:
+    """A report whose attachment was sealed and uploaded as the browser does; its envelope."""
+    entry, blob = attachment_entry(data, name="letter.pdf", kind="application/pdf")
+    assert intake.upload(blob) == entry["blob"]
+    return seal_for(vault, make_report(attachments=[entry], **fields))
+
+
+# --- pulling ------------------------------------------------------------------------------
+
+
+def test_pull_stores_every_report_then_the_intake_deletes_them(
+    vault: Vault, intake: Intake, vault_dir: Path
+) -> None:
+    envelopes = [seal_for(vault, make_report(what_happened=f"{CANARY} {i}")) for i in range(5)]
+    for envelope in envelopes:
+        send_envelope(intake.url, envelope)
+    with_file = _report_with_file(vault, intake, b"%PDF-1.4 " + CANARY.encode() * 100)
+    send_envelope(intake.url, with_file)
+    assert len(intake.waiting(vault)) == 6
+
+    result = pull(vault, intake.url)
+    assert len(result.imported) == 6
+    assert result.duplicates == 0
+    assert result.failures == []
+    assert intake.waiting(vault) == []
+    entry = json.loads(vault.show_case(result.imported[-1]).report.model_dump_json())
+    blobs = [a["blob"] for a in entry["attachments"]]
+    assert not any(intake.has_blob(vault, b) for b in blobs)
+    texts = {vault.show_case(c).report.what_happened for c in result.imported}
+    assert {f"{CANARY} {i}" for i in range(5)} <= texts
+    assert CANARY.encode() not in bytes_under(vault_dir)
+
+    again = pull(vault, intake.url)
+    assert (again.imported, again.duplicates, again.failures) == ([], 0, [])
+
+
+def test_pull_pages_through_a_long_queue(
+    vault: Vault, intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vault.pull.PAGE_SIZE", 3)
+    for _ in range(8):
+        send_envelope(intake.url, seal_for(vault))
+    result = pull(vault, intake.url)
+    assert len(result.imported) == 8
+    assert intake.waiting(vault) == []
+
+
+def test_a_report_the_vault_cannot_open_is_named_and_left_on_the_intake(
+    vault: Vault, intake: Intake, intakes: Callable[..., Intake], tmp_path: Path
+) -> None:
+    good = seal_for(vault)
+    damaged = bytearray(seal_for(vault))
+    damaged[200] ^= 0x01  # the intake cannot tell: it never opens anything
+    send_envelope(intake.url, good)
+    send_envelope(intake.url, bytes(damaged))
+    result = pull(vault, intake.url)
+    assert len(result.imported) == 1
+    assert [type(e).__name__ for _, e in result.failures] == ["EnvelopeError"]
+    assert len(intake.waiting(vault)) == 1, "not acknowledged, so still on the intake"
+
+    # An intake set up with another team's key, but taking pulls from this caseworker.
+    with Vault.create(tmp_path / "other", "ben", PASSPHRASE) as other:
+        theirs = other.team_key_export()
+        foreign = seal_for(other)
+    me = (vault.identity.name, vault.identity.public.sign_pk)
+    mixed_up = intakes(TeamPublicKey(theirs.epoch, theirs.public_key, (me,)), name="mixed")
+    send_envelope(mixed_up.url, foreign)
+    result = pull(vault, mixed_up.url)
+    assert result.imported == []
+    assert [type(e).__name__ for _, e in result.failures] == ["ForeignEnvelopeError"]
+    assert len(mixed_up.waiting(vault)) == 1
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from vault import pull as pulling
+    from vault.store import Vault
+
+    def crash(self, envelopes, blobs):
+        print(len(envelopes), len(blobs), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # dies after the commit, before the intake deletes
+
+    pulling.IntakeClient.ack = crash
+    vault = Vault.unlock(Path(sys.argv[1]), sys.argv[2].encode())
+    pulling.pull(vault, sys.argv[3])
+    """
+)
+
+
+def test_a_crash_between_storing_and_acknowledging_stores_nothing_twice(
+    vault: Vault, intake: Intake, vault_dir: Path
+) -> None:
+    for _ in range(4):
+        send_envelope(intake.url, seal_for(vault))
+    send_envelope(intake.url, _report_with_file(vault, intake, os.urandom(100_000)))
+    vault.close()
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_SCRIPT, str(vault_dir), PASSPHRASE.decode(), intake.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert crashed.stdout.split() == ["5", "1"]
+
+    with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
+        assert reopened.count_cases() == 5, "the page was committed before the crash"
+        assert len(intake.waiting(reopened)) == 5, "and never acknowledged"
+        chunks = reopened._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0]
+        result = pull(reopened, intake.url)
+        assert result.imported == []
+        assert result.duplicates == 5
+        assert reopened.count_cases() == 5
+        assert reopened._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == chunks
+        assert intake.waiting(reopened) == []
+        for case in reopened.list_cases():
+            reopened.check_case(case.id)
+
+
+def test_a_failing_acknowledgement_is_retried_by_the_next_pull(
+    vault: Vault, intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        send_envelope(intake.url, seal_for(vault))
+
+    def refused(self: IntakeClient, envelopes: list[str], blobs: list[str]) -> int:
+        raise IntakeError(f"Could not reach the intake at {self.url}.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(IntakeClient, "ack", refused)
+        with pytest.raises(IntakeError):
+            pull(vault, intake.url)
+    assert vault.count_cases() == 3
+    result = pull(vault, intake.url)
+    assert (len(result.imported), result.duplicates) == (0, 3)
+    assert intake.waiting(vault) == []
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+
+def test_an_attachment_comes_out_byte_for_byte(
+    vault: Vault, intake: Intake, vault_dir: Path, tmp_path: Path
+) -> None:
+    photo = (CANARY.encode() + os.urandom(1000)) * 200 + b"odd tail" * 1001  # ~200 KiB + a tail
+    send_envelope(intake.url, _report_with_file(vault, intake, photo))
+    (case_id,) = pull(vault, intake.url).imported
+    assert CANARY.encode() not in bytes_under(vault_dir)
+
+    out = tmp_path / "letter.pdf"
+    _, info = vault.attachment(case_id, 1, out)
+    assert out.read_bytes() == photo
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert (info.name, info.type, info.size) == ("letter.pdf", "application/pdf", len(photo))
+    history = vault.show_case(case_id).history
+    assert [(h.action, h.detail) for h in history if h.action == "attachment"] == [
+        ("attachment", "attachment 1 written to a file")
+    ]
+
+
+def test_a_tampered_attachment_is_refused_and_leaves_no_file(
+    vault: Vault, intake: Intake, tmp_path: Path
+) -> None:
+    send_envelope(intake.url, _report_with_file(vault, intake, os.urandom(300_001)))
+    (case_id,) = pull(vault, intake.url).imported
+    (blob,) = [a.blob for a in vault.show_case(case_id).report.attachments]
+    db = vault._db
+    (data,) = db.execute("SELECT data FROM blob_chunks WHERE blob_id = ? AND n = 3", (blob,))
+    changed = bytearray(data[0])
+    changed[-1] ^= 0x01
+    db.execute("UPDATE blob_chunks SET data = ? WHERE blob_id = ? AND n = 3", (changed, blob))
+    out = tmp_path / "photo.jpg"
+    with pytest.raises(IntegrityError, match="damaged or has been changed") as caught:
+        vault.attachment(case_id, 1, out)
+    assert caught.value.exit_code == 4
+    assert not out.exists()
+
+
+# --- replies --------------------------------------------------------------------------------
+
+
+def test_a_reply_is_delivered_by_pull_and_opens_with_the_codename(
+    vault: Vault, intake: Intake, vault_dir: Path
+) -> None:
+    codename = new_codename()
+    typed = codename.upper().replace(" ", ", ")  # forgiving typing, as the page allows
+    pk, sk = reply_keypair(codename_entropy(typed))
+    report = make_report(reply_key=base64.b64encode(pk).decode())
+    send_envelope(intake.url, seal_for(vault, report))
+    (case_id,) = pull(vault, intake.url).imported
+    vault.set_status(case_id, "supporting")
+
+    message = f"REPLY-{CANARY} We can help with the complaint; write back any time."
+    vault.reply(case_id, message, share_status=True)
+    vault.reply(case_id, "A second message, status kept private.")
+    view = vault.show_case(case_id)
+    assert [(r.text, r.shared_status, r.delivered) for r in view.replies] == [
+        (message, "supporting", False),
+        ("A second message, status kept private.", None, False),
+    ]
+    assert intake.mailbox(mailbox_of(pk)) == []
+
+    result = pull(vault, intake.url)
+    assert result.replies_delivered == 2
+    sealed = intake.mailbox(mailbox_of(pk))
+    assert len(sealed) == 2
+    first, second = (open_reply(s, pk, sk) for s in sealed)
+    assert first["text"] == message
+    assert first["status"] == "supporting"
+    assert first["v"] == 1
+    assert isinstance(first["date"], str)
+    assert len(first["date"]) == 10
+    assert "status" not in second
+    assert all(r.delivered for r in vault.show_case(case_id).replies)
+    assert pull(vault, intake.url).replies_delivered == 0
+    assert len(intake.mailbox(mailbox_of(pk))) == 2
+
+    stored = bytes_under(vault_dir)
+    assert b"REPLY-" not in stored
+    assert CANARY.encode() not in stored
+
+
+def test_no_codename_means_no_reply(vault: Vault) -> None:
+    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    with pytest.raises(NoReplyKeyError) as caught:
+        vault.reply(case_id, "hello")
+    assert str(caught.value) == (
+        "This reporter did not take a codename, so there is no way to reply."
+    )
+    assert vault.queued_replies() == []
+    assert "reply" not in [h.action for h in vault.show_case(case_id).history]
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def test_an_intake_that_does_not_know_this_caseworker_is_a_wrong_key(
+    vault: Vault, intakes: Callable[..., Intake]
+) -> None:
+    current = vault.team_key_export()
+    stale = intakes(TeamPublicKey(current.epoch, current.public_key, ()))
+    with pytest.raises(WrongKeyError, match="does not accept this caseworker's key") as caught:
+        pull(vault, stale.url)
+    assert caught.value.hint is not None
+    assert "re-export the team key" in caught.value.hint
+
+
+def test_an_unreachable_intake_is_one_plain_sentence(vault: Vault) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with pytest.raises(IntakeError) as caught:
+        pull(vault, url)
+    assert str(caught.value) == f"Could not reach the intake at {url}."
+    with pytest.raises(IntakeError):
+        send_envelope(url, seal_for(vault))
+
+
+# --- the real command, end to end -----------------------------------------------------------
+
+
+def test_the_commands_end_to_end(cli: Cli, intakes: Callable[..., Intake], tmp_path: Path) -> None:
+    assert cli("init", "--name", "amara").returncode == 0
+    assert cli("team-key", "export", "team-key.json").returncode == 0
+    key = TeamPublicKey.from_file_bytes((tmp_path / "team-key.json").read_bytes())
+    intake = intakes(key)
+
+    pk, sk = reply_keypair(codename_entropy(new_codename()))
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(report_data(reply_key=base64.b64encode(pk).decode())))
+    sent = cli("submit", "--team-key", "team-key.json", "--to", intake.url, str(report))
+    assert sent.returncode == 0, sent.stderr
+    assert "sent it to" in sent.stderr
+    both = cli("submit", "--team-key", "team-key.json", "--to", intake.url, "--out", "x.env")
+    assert_clean_error(both, 2)
+    neither = cli("submit", "--team-key", "team-key.json", str(report))
+    assert_clean_error(neither, 2)
+
+    pulled = cli("pull", "--from", intake.url)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "Pulled 1 new case, 0 already in the vault; delivered 0 replies." in pulled.stderr
+    case_id = pulled.stdout.split()[0]
+
+    replied = cli("cases", "reply", case_id, "We have your report.", "--share-status")
+    assert replied.returncode == 0, replied.stderr
+    assert "next vault pull" in replied.stderr
+    pulled = cli("pull", "--from", intake.url)
+    assert "0 new cases, 0 already in the vault; delivered 1 reply." in pulled.stderr
+    (sealed,) = intake.mailbox(mailbox_of(pk))
+    assert open_reply(sealed, pk, sk)["status"] == "new"
+
+    shown = json.loads(cli("cases", "show", case_id, "--json").stdout)
+    assert shown["replies"][0]["text"] == "We have your report."
+    assert shown["replies"][0]["delivered"] is True
+    assert shown["attachments"] == []
+    text = cli("cases", "show", case_id).stdout
+    assert "Replies to the reporter" in text
+    assert "(delivered, shared status new): We have your report." in text
+
+    no_file = cli("cases", "attachment", case_id, "1", "--out", "a.bin")
+    assert_clean_error(no_file, 2)
+    assert "has no attachments" in no_file.stderr
+
+    stale = intakes(TeamPublicKey(key.epoch, key.public_key, ()), name="stale")
+    refused = cli("pull", "--from", stale.url)
+    assert_clean_error(refused, 3)
+    assert "hint: re-export the team key" in refused.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gone = cli("pull", "--from", f"http://127.0.0.1:{port}")
+    assert_clean_error(gone, 1)
+    assert f"Could not reach the intake at http://127.0.0.1:{port}." in gone.stderr
+    assert_clean_error(cli("pull", "--from", "ftp://example.org"), 2)
+
+
+def test_attachment_and_reply_commands_explain_themselves(cli: Cli) -> None:
+    for command in (("cases", "attachment"), ("cases", "reply"), ("pull",), ("submit",)):
+        shown = cli(*command, "--help")
+        assert shown.returncode == 0
+    help_text = cli("cases", "attachment", "--help").stdout
+    assert "in clear" in help_text
+    assert "600" in help_text

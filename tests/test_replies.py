@@ -1,0 +1,63 @@
+"""Replies without a network: sealing to the codename key, the outbox, and nothing in clear."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CANARY, bytes_under, make_report, seal_for
+from tests.sealing import codename_entropy, mailbox_of, new_codename, open_reply, reply_keypair
+from vault import db as dbmod
+from vault.errors import UsageError
+from vault.replies import mailbox_id
+from vault.store import Vault
+
+
+def _case_with_codename(vault: Vault) -> tuple[str, bytes, bytes]:
+    pk, sk = reply_keypair(codename_entropy(new_codename()))
+    report = make_report(reply_key=base64.b64encode(pk).decode())
+    case_id = vault.import_envelopes([("a", seal_for(vault, report))]).imported[0]
+    return case_id, pk, sk
+
+
+def test_a_queued_reply_is_sealed_to_the_codename_and_never_in_clear(
+    vault: Vault, vault_dir: Path
+) -> None:
+    case_id, pk, sk = _case_with_codename(vault)
+    text = f"REPLY {CANARY} call us on the usual number"
+    vault.reply(case_id, f"  {text}\n")
+    (queued,) = vault.queued_replies()
+    assert queued.mailbox == mailbox_of(pk) == mailbox_id(pk)
+    opened = open_reply(queued.body, pk, sk)
+    assert opened["text"] == text
+    assert "status" not in opened
+    assert len(queued.body) == 2048 + 48, "short replies are padded to one size"
+    # The WAL holds the recent pages while the vault is open: it is scanned too.
+    stored = bytes_under(vault_dir)
+    assert CANARY.encode() not in stored
+    assert b"usual number" not in stored
+    view = vault.show_case(case_id)
+    assert [r.text for r in view.replies] == [text]
+    assert view.to_json()["replies"][0]["delivered"] is False
+    vault.check_case(case_id)
+
+
+def test_replies_are_checked_and_the_outbox_only_moves_forward(vault: Vault) -> None:
+    case_id, _, _ = _case_with_codename(vault)
+    with pytest.raises(UsageError):
+        vault.reply(case_id, "   ")
+    with pytest.raises(UsageError):
+        vault.reply(case_id, "x" * 20_001)
+    vault.reply(case_id, "x" * 20_000)  # the longest allowed still seals
+    (queued,) = vault.queued_replies()
+    vault.mark_delivered([queued.id])
+    assert vault.queued_replies() == []
+    db = vault._db
+    with pytest.raises(dbmod.DatabaseError):
+        db.execute("UPDATE replies SET delivered = 0")
+    with pytest.raises(dbmod.DatabaseError):
+        db.execute("UPDATE replies SET body = zeroblob(3000)")
+    with pytest.raises(dbmod.DatabaseError):
+        db.execute("UPDATE replies SET mailbox = 'zz'")

@@ -1,0 +1,510 @@
+"""The intake web app: the form, the reporters' API and the caseworkers' signed API.
+
+``docs/intake.md`` sections 2 to 6 are the specification. The app holds the team
+public key only and stores nothing that is not sealed. It never logs a request,
+never sets a cookie, and never reads a body it is going to refuse for its size,
+type, proof of work or the rate cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vault import _crypto
+from vault.envelope import (
+    HEADER_BYTES,
+    MAX_ENVELOPE,
+    MAX_PADDED,
+    padded_length,
+    parse_header,
+    seal_report,
+)
+from vault.errors import EnvelopeError, InvalidReportError
+from vault.files import read_small_file
+from vault.intake import labels
+from vault.intake.auth import H_KEY, H_NONCE, H_SIGNATURE, H_TIME, Unauthorised, check_request
+from vault.intake.config import IntakeConfig
+from vault.intake.inbox import ID_BYTES, MAILBOX_BYTES, Inbox
+from vault.intake.limits import (
+    POW_HEADER,
+    ProofOfWork,
+    ProofOfWorkRefused,
+    RateCap,
+    attachment_cap,
+    is_upload_length,
+)
+from vault.intake.nojs import MalformedForm, parse_form, read_form
+from vault.keys import TeamPublicKey, b64, caseworker_key_id
+
+CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP.encode()),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+_DROPPED = {b"set-cookie", b"cache-control", b"server", b"date"}
+
+OCTET = "application/octet-stream"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+FORM_CAP = 2 << 20  # the no-JS form: 50,000 characters, percent-encoded, and the rest
+SIGNED_CAP = 1 << 10  # pull and blob requests carry (almost) nothing
+ACK_CAP = 4 << 20
+REPLIES_CAP = 16 << 20
+MAX_PULL = 1000
+MAX_ACK = 20_000
+MAX_REPLIES = 1000
+WRITE_BATCH = 1 << 20
+REPLY_OVERHEAD = _crypto.SEAL_OVERHEAD
+HOUSEKEEPING_SECONDS = 3600
+BUSY = (
+    "So many reports are arriving that we could not take yours just now. "
+    "Please wait a minute and send it again: everything you typed is still here."
+)
+
+
+class Refused(Exception):
+    """A request the intake answers with a short JSON error and nothing more."""
+
+    def __init__(
+        self, status: int, error: str, *, close: bool = False, retry_after: int | None = None
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.headers: dict[str, str] = {}
+        if close:  # the body was not read: do not leave it on a kept-alive connection
+            self.headers["Connection"] = "close"
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(retry_after)
+
+
+class _Guard:
+    """Security headers on every response; any unexpected error becomes a bare 500.
+
+    Nothing is logged and no exception reaches the server, whose log would carry it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_guarded(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in _DROPPED
+                ]
+                message = {**message, "headers": headers + SECURITY_HEADERS}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_guarded)
+        except Exception:
+            if not started:
+                response = JSONResponse(
+                    {"error": "internal"}, status_code=500, headers={"Connection": "close"}
+                )
+                await response(scope, receive, send_guarded)
+
+
+def create_app(config: IntakeConfig) -> FastAPI:
+    """The intake as an ASGI app; opens (or creates) the inbox in ``config.data_dir``."""
+    team_key = TeamPublicKey.from_file_bytes(
+        read_small_file(config.team_key_file, "team key file", limit=1 << 20)
+    )
+    inbox = Inbox.open(config.data_dir)
+    return _build(config, team_key, inbox)
+
+
+def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastAPI:
+    signing_keys = {caseworker_key_id(pk): pk for _, pk in team_key.caseworkers}
+    pow_ = ProofOfWork(config.pow_bits)
+    rate = RateCap(config.rate_per_minute)
+    upload_cap = attachment_cap(config.max_file_bytes)
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(config.templates_dir), autoescape=True
+    )
+    node_modules = config.node_modules_dir()
+    wordlist = Path(str(files("mnemonic").joinpath("wordlist", "english.txt")))
+    page_context: dict[str, Any] = {
+        "choices": labels.choices(),
+        "limits": {
+            "max_file_mib": config.max_file_mib,
+            "max_files": config.max_files,
+            "pow_bits": config.pow_bits,
+        },
+        "team_key": {
+            "epoch": team_key.epoch,
+            "public_key": b64(team_key.public_key),
+            "key_id": team_key.key_id.hex(),
+            "fingerprint": team_key.fingerprint,
+        },
+    }
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(inbox.purge_old)
+        task = asyncio.create_task(_housekeeping(inbox))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            inbox.close()
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_middleware(_Guard)
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> Response:
+        return JSONResponse({"error": exc.error}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        names = {404: "not-found", 405: "method-not-allowed"}
+        return JSONResponse({"error": names.get(exc.status_code, "refused")}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, __: RequestValidationError) -> Response:
+        return JSONResponse({"error": "malformed"}, status_code=400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(_: Request, __: ClientDisconnect) -> Response:
+        return Response(status_code=400, headers={"Connection": "close"})
+
+    def page(
+        name: str,
+        status: int = 200,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        values: dict[str, str | list[str]] | None = None,
+        nojs: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
+        html = templates.get_template(name).render(
+            page_context, errors=errors or [], values=values or {}, nojs=nojs
+        )
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    def admit(request: Request, *, proof_of_work: bool) -> None:
+        """Proof of work (if asked), then the global rate cap; spends the proof last."""
+        challenge = None
+        if proof_of_work:
+            try:
+                challenge = pow_.verify(request.headers.get(POW_HEADER))
+            except ProofOfWorkRefused:
+                raise Refused(429, "proof-of-work", close=True) from None
+        wait = rate.take()
+        if wait:
+            raise Refused(429, "busy", close=True, retry_after=wait)
+        if challenge is not None:
+            try:
+                pow_.spend(challenge)
+            except ProofOfWorkRefused:
+                raise Refused(429, "proof-of-work", close=True) from None
+
+    async def signed_body(request: Request, cap: int, *, json_body: bool = True) -> Any:
+        """Read a caseworker request, check its signature and nonce; returns its JSON."""
+        if json_body:
+            _require_type(request, JSON)
+        _require_length(request, cap)
+        body = await _read(request, cap)
+        path = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string", b"")
+        target = (path + (b"?" + query if query else b"")).decode("latin-1")
+        headers = {
+            name: value
+            for name in (H_KEY, H_TIME, H_NONCE, H_SIGNATURE)
+            if (value := request.headers.get(name)) is not None
+        }
+        try:
+            signed = check_request(headers, request.method, target, body, signing_keys)
+        except Unauthorised:
+            raise Refused(401, "unauthorised") from None
+        if await run_in_threadpool(inbox.nonce_seen_or_remember, signed.nonce):
+            raise Refused(401, "unauthorised")
+        if not json_body:
+            return None
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise Refused(400, "malformed") from None
+
+    # --- pages -----------------------------------------------------------------------
+
+    @app.get("/")
+    async def form() -> Response:
+        return page("form.html")
+
+    @app.get("/replies")
+    async def replies_page() -> Response:
+        return page("replies.html")
+
+    @app.post("/report")
+    async def report_without_js(request: Request) -> Response:
+        _require_type(request, FORM)
+        _require_length(request, FORM_CAP)
+        wait = rate.take()
+        body = await _read(request, FORM_CAP)  # read even when busy, to keep what was typed
+        try:
+            result = read_form(parse_form(body))
+        except MalformedForm:
+            raise Refused(400, "malformed") from None
+        if wait:
+            return page(
+                "form.html",
+                429,
+                errors=[{"field": "", "message": BUSY}],
+                values=result.values,
+                nojs=True,
+                headers={"Retry-After": str(wait)},
+            )
+        if result.report is None:
+            return page("form.html", 422, errors=result.errors, values=result.values, nojs=True)
+        try:
+            envelope = seal_report(result.report, team_key.epoch, team_key.public_key)
+        except InvalidReportError:
+            errors = [{"field": "what_happened", "message": "This report is too long to send."}]
+            return page("form.html", 422, errors=errors, values=result.values, nojs=True)
+        await run_in_threadpool(inbox.add_envelope, envelope)
+        return page("sent.html", nojs=True)
+
+    # --- reporters' API ------------------------------------------------------------------
+
+    @app.get("/api/challenge")
+    async def challenge() -> Response:
+        return JSONResponse({"challenge": pow_.challenge(), "bits": pow_.bits})
+
+    @app.post("/api/reports")
+    async def reports(request: Request) -> Response:
+        _require_type(request, OCTET)
+        _require_length(request, MAX_ENVELOPE)
+        admit(request, proof_of_work=True)
+        envelope = await _read(request, MAX_ENVELOPE)
+        try:
+            header = parse_header(envelope)
+        except EnvelopeError:
+            raise Refused(400, "malformed") from None
+        padded = len(envelope) - HEADER_BYTES - _crypto.SEAL_OVERHEAD
+        if (
+            header.key_id != team_key.key_id
+            or header.epoch != team_key.epoch
+            or padded_length(padded) != padded
+        ):
+            raise Refused(400, "malformed")
+        await run_in_threadpool(inbox.add_envelope, envelope)
+        return JSONResponse({"ok": True}, status_code=202)
+
+    @app.post("/api/attachments")
+    async def attachments(request: Request) -> Response:
+        _require_type(request, OCTET)
+        _require_length(request, upload_cap)
+        admit(request, proof_of_work=True)
+        upload = await run_in_threadpool(inbox.add_blob)
+        try:
+            pending = bytearray()
+            async for piece in request.stream():
+                if upload.size + len(pending) + len(piece) > upload_cap:
+                    raise Refused(413, "too-large", close=True)
+                pending += piece
+                if len(pending) >= WRITE_BATCH:
+                    await run_in_threadpool(upload.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                await run_in_threadpool(upload.write, bytes(pending))
+                pending.clear()
+            if not is_upload_length(upload.size):
+                raise Refused(400, "malformed")
+            blob_id = await run_in_threadpool(upload.finish)
+        except BaseException:
+            upload.abort()
+            raise
+        return JSONResponse({"blob": blob_id.hex()}, status_code=201)
+
+    @app.get("/api/mailbox/{mailbox_id}")
+    async def mailbox(mailbox_id: str) -> Response:
+        raw = _hex_id(mailbox_id, MAILBOX_BYTES)
+        replies = await run_in_threadpool(inbox.mailbox, raw)
+        return JSONResponse({"replies": [b64(r) for r in replies]})
+
+    # --- caseworkers' API (signed) --------------------------------------------------------
+
+    @app.post("/api/pull")
+    async def pull(request: Request) -> Response:
+        doc = await signed_body(request, SIGNED_CAP)
+        if not isinstance(doc, dict):
+            raise Refused(400, "malformed")
+        limit = doc.get("limit", 100)
+        after = doc.get("after")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise Refused(400, "malformed")
+        after_id = None if after is None else _hex_id(after, ID_BYTES)
+        found, more = await run_in_threadpool(inbox.pull, min(limit, MAX_PULL), after_id)
+        envelopes = [{"id": i.hex(), "body": b64(body)} for i, body in found]
+        return JSONResponse({"envelopes": envelopes, "more": more})
+
+    @app.get("/api/blobs/{blob}")
+    async def blob(request: Request, blob: str) -> Response:
+        await signed_body(request, SIGNED_CAP, json_body=False)
+        blob_id = _hex_id(blob, ID_BYTES)
+        size = await run_in_threadpool(inbox.blob_size, blob_id)
+        if size is None:
+            raise Refused(404, "not-found")
+        return StreamingResponse(
+            inbox.blob_chunks(blob_id),
+            media_type=OCTET,
+            headers={"Content-Length": str(size)},
+        )
+
+    @app.post("/api/ack")
+    async def ack(request: Request) -> Response:
+        doc = await signed_body(request, ACK_CAP)
+        if not isinstance(doc, dict):
+            raise Refused(400, "malformed")
+        envelopes = _hex_ids(doc.get("envelopes", []), ID_BYTES)
+        blobs = _hex_ids(doc.get("blobs", []), ID_BYTES)
+        deleted = await run_in_threadpool(inbox.ack, envelopes, blobs)
+        return JSONResponse({"deleted": deleted})
+
+    @app.post("/api/replies")
+    async def replies(request: Request) -> Response:
+        doc = await signed_body(request, REPLIES_CAP)
+        items = doc.get("replies") if isinstance(doc, dict) else None
+        if not isinstance(items, list) or len(items) > MAX_REPLIES:
+            raise Refused(400, "malformed")
+        parsed = []
+        for item in items:
+            if not isinstance(item, dict) or set(item) != {"mailbox", "body"}:
+                raise Refused(400, "malformed")
+            parsed.append((_hex_id(item["mailbox"], MAILBOX_BYTES), _sealed_reply(item["body"])))
+        stored = await run_in_threadpool(inbox.add_replies, parsed)
+        return JSONResponse({"stored": stored})
+
+    # --- static files ---------------------------------------------------------------------
+
+    def vendor(path: Path, media_type: str) -> Response:
+        if not path.is_file():
+            raise Refused(404, "not-found")
+        return FileResponse(path, media_type=media_type)
+
+    @app.get("/static/vendor/libsodium-wrappers.js")
+    async def libsodium_wrappers() -> Response:
+        path = node_modules / "libsodium-wrappers" / "dist" / "modules" / "libsodium-wrappers.js"
+        return vendor(path, "text/javascript; charset=utf-8")
+
+    @app.get("/static/vendor/libsodium.js")
+    async def libsodium() -> Response:
+        path = node_modules / "libsodium" / "dist" / "modules" / "libsodium.js"
+        return vendor(path, "text/javascript; charset=utf-8")
+
+    @app.get("/static/wordlist/english.txt")
+    async def english_words() -> Response:
+        return vendor(wordlist, "text/plain; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=config.static_dir, check_dir=False), "static")
+    return app
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _require_type(request: Request, wanted: str) -> None:
+    given = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if given != wanted:
+        raise Refused(415, "unsupported-media-type", close=True)
+
+
+def _require_length(request: Request, cap: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return  # chunked: capped while reading
+    try:
+        length = int(declared)
+    except ValueError:
+        raise Refused(400, "malformed", close=True) from None
+    if length > cap:
+        raise Refused(413, "too-large", close=True)
+
+
+async def _read(request: Request, cap: int) -> bytes:
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > cap:
+            raise Refused(413, "too-large", close=True)
+    return bytes(body)
+
+
+def _hex_id(value: object, size: int) -> bytes:
+    if not isinstance(value, str) or len(value) != 2 * size:
+        raise Refused(400, "malformed")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise Refused(400, "malformed") from None
+
+
+def _hex_ids(values: object, size: int) -> list[bytes]:
+    if not isinstance(values, list) or len(values) > MAX_ACK:
+        raise Refused(400, "malformed")
+    return [_hex_id(v, size) for v in values]
+
+
+def _sealed_reply(value: object) -> bytes:
+    """A reply sealed to a codename key: padded like a report, so only a few sizes exist."""
+    if not isinstance(value, str):
+        raise Refused(400, "malformed")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise Refused(400, "malformed") from None
+    padded = len(raw) - REPLY_OVERHEAD
+    if not 0 < padded <= MAX_PADDED or padded_length(padded) != padded:
+        raise Refused(400, "malformed")
+    return raw
+
+
+async def _housekeeping(inbox: Inbox) -> None:
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(inbox.purge_old)

@@ -1,0 +1,359 @@
+"""The intake's inbox: sealed things waiting for a caseworker's vault to pull them.
+
+Everything the inbox holds is already sealed: report envelopes (to the team key),
+attachment blobs (secretstream, key inside the sealed report) and replies (to a
+reporter's codename key). It keeps days, never times, and no row says who sent it.
+Rows are keyed by hashes, not arrival order.
+
+:class:`Inbox` is the whole interface the web app uses. This implementation is an
+SQLCipher file ``DIR/inbox.db`` opened with the raw key in ``DIR/inbox.key``; a
+PostgreSQL or object-store inbox for several intake nodes would implement the same
+methods. Every method is safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+from vault import _crypto
+from vault.db import Connection, connect_with_migrations, transaction
+from vault.envelope import envelope_id as envelope_id_of
+from vault.errors import VaultError, WrongKeyError
+from vault.files import (
+    check_private_tree,
+    create_private_file,
+    make_private_dir,
+    read_small_file,
+    touch_private_file,
+)
+
+KEY_FILE = "inbox.key"
+DB_FILE = "inbox.db"
+ID_BYTES = 32  # envelope ids and blob ids: SHA-256 sizes
+MAILBOX_BYTES = 16
+ROW_BYTES = 1 << 20  # a blob is stored in rows of this many bytes
+BLOB_DAYS = 7  # blobs nobody pulled are deleted after this many days
+REPLY_DAYS = 90  # replies are kept this long for the reporter to read
+PULL_BYTES = 16 << 20
+CACHE_KIB = 8192  # one pull answer carries at most about this much envelope data
+
+_DAY = "CHECK ({0} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]')"
+
+
+_SCHEMA_1 = (
+    # Envelopes keyed by their envelope id (a hash), so nothing records arrival order.
+    f"""CREATE TABLE envelopes (
+        id       BLOB PRIMARY KEY CHECK (length(id) = 32),
+        body     BLOB NOT NULL,
+        received TEXT NOT NULL {_DAY.format("received")}
+    ) STRICT, WITHOUT ROWID""",
+    # An upload is written in rows as it arrives; `blob` (its SHA-256) is set when it
+    # is complete. Incomplete uploads are never served.
+    f"""CREATE TABLE uploads (
+        upload   BLOB PRIMARY KEY CHECK (length(upload) = 16),
+        blob     BLOB UNIQUE CHECK (blob IS NULL OR length(blob) = 32),
+        size     INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+        received TEXT NOT NULL {_DAY.format("received")}
+    ) STRICT, WITHOUT ROWID""",
+    "CREATE INDEX uploads_by_day ON uploads (received)",
+    """CREATE TABLE chunks (
+        upload BLOB NOT NULL REFERENCES uploads (upload) ON DELETE CASCADE,
+        seq    INTEGER NOT NULL CHECK (seq >= 0),
+        data   BLOB NOT NULL,
+        PRIMARY KEY (upload, seq)
+    ) STRICT""",
+    f"""CREATE TABLE replies (
+        mailbox  BLOB NOT NULL CHECK (length(mailbox) = 16),
+        digest   BLOB NOT NULL CHECK (length(digest) = 32),
+        body     BLOB NOT NULL,
+        received TEXT NOT NULL {_DAY.format("received")},
+        UNIQUE (mailbox, digest)
+    ) STRICT""",
+    "CREATE INDEX replies_by_day ON replies (received)",
+    # Caseworker request nonces until they expire (unix minutes): replay protection
+    # that survives a restart.
+    """CREATE TABLE nonces (
+        nonce   TEXT PRIMARY KEY CHECK (length(nonce) = 32),
+        expires INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID""",
+)
+
+
+def _migration_1(db: Connection) -> None:
+    for statement in _SCHEMA_1:
+        db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+class Inbox:
+    """Sealed envelopes, blobs and replies, until acknowledged or expired."""
+
+    def __init__(self, db: Connection) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, directory: Path) -> Inbox:
+        """Open ``DIR/inbox.db``, creating the directory (0700) and key (0600) on first use."""
+        make_private_dir(directory)
+        key_path, db_path = directory / KEY_FILE, directory / DB_FILE
+        if not key_path.exists():
+            if db_path.exists():
+                raise VaultError(
+                    f"The inbox in {directory} has lost its key file {KEY_FILE}, "
+                    "so it cannot be opened.",
+                    hint="restore inbox.key from where it was kept, or use a new data directory",
+                )
+            create_private_file(key_path, _crypto.random_bytes(_crypto.KEY_BYTES))
+        check_private_tree(directory)
+        raw = read_small_file(key_path, "inbox key file", limit=64)
+        if len(raw) != _crypto.KEY_BYTES:
+            raise VaultError(f"The inbox key file {key_path} is damaged.")
+        touch_private_file(db_path)
+        try:
+            db = connect_with_migrations(db_path, _crypto.SecretBytes(raw, "inbox key"), MIGRATIONS)
+        except WrongKeyError:
+            raise WrongKeyError(
+                f"The inbox in {directory} does not open with its key file {KEY_FILE}.",
+            ) from None
+        # Blobs stream through once: a small page cache keeps the server's memory flat.
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        return cls(db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Inbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- reporters ------------------------------------------------------------------
+
+    def add_envelope(self, envelope: bytes) -> bytes:
+        """Store a sealed envelope; returns its envelope id. Storing it twice keeps one."""
+        envelope_id = envelope_id_of(envelope)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO envelopes (id, body, received) VALUES (?, ?, ?)",
+                (envelope_id, envelope, today().isoformat()),
+            )
+        return envelope_id
+
+    def add_blob(self) -> BlobUpload:
+        """Start storing a sealed attachment; write it in pieces, then finish (or abort)."""
+        upload = _crypto.random_bytes(16)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO uploads (upload, received) VALUES (?, ?)",
+                (upload, today().isoformat()),
+            )
+        return BlobUpload(self, upload)
+
+    def mailbox(self, mailbox_id: bytes) -> list[bytes]:
+        """The sealed replies waiting in one mailbox, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM replies WHERE mailbox = ? ORDER BY rowid", (mailbox_id,)
+            ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    # --- caseworkers ----------------------------------------------------------------
+
+    def pull(
+        self, limit: int, after: bytes | None = None
+    ) -> tuple[list[tuple[bytes, bytes]], bool]:
+        """Up to ``limit`` (id, envelope) pairs in id order after ``after``, and whether more wait.
+
+        Pulling deletes nothing: :meth:`ack` does, once the vault has stored them.
+        """
+        out: list[tuple[bytes, bytes]] = []
+        size = 0
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, body FROM envelopes WHERE id > ? ORDER BY id", (after or b"",)
+            )
+            try:
+                for envelope_id, body in rows:
+                    if len(out) >= limit or (out and size + len(body) > PULL_BYTES):
+                        return out, True
+                    out.append((bytes(envelope_id), bytes(body)))
+                    size += len(body)
+            finally:
+                rows.close()
+        return out, False
+
+    def blob_size(self, blob_id: bytes) -> int | None:
+        """The stored size of a complete blob, or None if the inbox does not hold it."""
+        with self._lock:
+            row = self._db.execute("SELECT size FROM uploads WHERE blob = ?", (blob_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def blob_chunks(self, blob_id: bytes) -> Iterator[bytes]:
+        """A blob's bytes, one stored row at a time (memory stays flat)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT upload FROM uploads WHERE blob = ?", (blob_id,)
+            ).fetchone()
+        if row is None:
+            return
+        upload, seq = row[0], 0
+        while True:
+            with self._lock:
+                chunk = self._db.execute(
+                    "SELECT data FROM chunks WHERE upload = ? AND seq = ?", (upload, seq)
+                ).fetchone()
+            if chunk is None:
+                return
+            yield bytes(chunk[0])
+            seq += 1
+
+    def ack(self, envelope_ids: Iterable[bytes], blob_ids: Iterable[bytes]) -> int:
+        """Delete what a vault has safely stored; returns how many rows were deleted."""
+        deleted = 0
+        with self._lock, transaction(self._db):
+            for envelope_id in envelope_ids:
+                deleted += self._db.execute(
+                    "DELETE FROM envelopes WHERE id = ?", (envelope_id,)
+                ).rowcount
+            for blob_id in blob_ids:
+                deleted += self._db.execute(
+                    "DELETE FROM uploads WHERE blob = ?", (blob_id,)
+                ).rowcount
+        return deleted
+
+    def add_replies(self, replies: Iterable[tuple[bytes, bytes]]) -> int:
+        """Store sealed replies as (mailbox id, sealed reply); a repeat is kept once."""
+        count = 0
+        day = today().isoformat()
+        with self._lock, transaction(self._db):
+            for mailbox_id, body in replies:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO replies (mailbox, digest, body, received) "
+                    "VALUES (?, ?, ?, ?)",
+                    (mailbox_id, hashlib.sha256(body).digest(), body, day),
+                )
+                count += 1
+        return count
+
+    def nonce_seen_or_remember(self, nonce: str, now: float | None = None) -> bool:
+        """True if this request nonce was seen in the last 600 s; otherwise remember it."""
+        minute = int((time.time() if now is None else now) // 60)
+        expires = minute + 11  # 600 s, rounded up to whole minutes
+        with self._lock, transaction(self._db):
+            row = self._db.execute(
+                "SELECT expires FROM nonces WHERE nonce = ?", (nonce,)
+            ).fetchone()
+            if row is not None and int(row[0]) >= minute:
+                return True
+            self._db.execute(
+                "INSERT OR REPLACE INTO nonces (nonce, expires) VALUES (?, ?)", (nonce, expires)
+            )
+        return False
+
+    # --- housekeeping ---------------------------------------------------------------
+
+    def purge_old(self, day: date | None = None, now: float | None = None) -> None:
+        """Delete blobs nobody pulled within 7 days, old replies, and expired nonces.
+
+        Envelopes are never expired: a report waits until a caseworker pulls it.
+        """
+        day = day or today()
+        minute = int((time.time() if now is None else now) // 60)
+        with self._lock, transaction(self._db):
+            self._db.execute(
+                "DELETE FROM uploads WHERE received < ?",
+                ((day - timedelta(days=BLOB_DAYS)).isoformat(),),
+            )
+            # An upload interrupted by a crash is never finished.
+            self._db.execute(
+                "DELETE FROM uploads WHERE blob IS NULL AND received < ?",
+                ((day - timedelta(days=1)).isoformat(),),
+            )
+            self._db.execute(
+                "DELETE FROM replies WHERE received < ?",
+                ((day - timedelta(days=REPLY_DAYS)).isoformat(),),
+            )
+            self._db.execute("DELETE FROM nonces WHERE expires < ?", (minute,))
+
+    # --- for BlobUpload ---------------------------------------------------------------
+
+    def _write_row(self, upload: bytes, seq: int, data: bytes) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO chunks (upload, seq, data) VALUES (?, ?, ?)", (upload, seq, data)
+            )
+
+    def _finish(self, upload: bytes, blob_id: bytes, size: int) -> None:
+        with self._lock, transaction(self._db):
+            if self._db.execute("SELECT 1 FROM uploads WHERE blob = ?", (blob_id,)).fetchone():
+                # The same sealed file again (a retried upload): keep the first copy.
+                self._db.execute("DELETE FROM uploads WHERE upload = ?", (upload,))
+                return
+            updated = self._db.execute(
+                "UPDATE uploads SET blob = ?, size = ? WHERE upload = ? AND blob IS NULL",
+                (blob_id, size, upload),
+            ).rowcount
+            if updated != 1:
+                raise VaultError("An upload was cleared away before it finished.")
+
+    def _drop(self, upload: bytes) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM uploads WHERE upload = ?", (upload,))
+
+
+class BlobUpload:
+    """One attachment being stored as it streams in; its id is the SHA-256 of its bytes."""
+
+    def __init__(self, inbox: Inbox, upload: bytes) -> None:
+        self._inbox = inbox
+        self._upload = upload
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._seq = 0
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+        self._buffer += data
+        while len(self._buffer) >= ROW_BYTES:
+            self._flush(ROW_BYTES)
+
+    def _flush(self, n: int) -> None:
+        row = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        self._inbox._write_row(self._upload, self._seq, row)
+        self._seq += 1
+
+    def finish(self) -> bytes:
+        """Store what is left and name the blob; returns its id (SHA-256 of every byte)."""
+        if self._buffer:
+            self._flush(len(self._buffer))
+        blob_id = self._hash.digest()
+        self._inbox._finish(self._upload, blob_id, self.size)
+        return blob_id
+
+    def abort(self) -> None:
+        """Throw away what was written (the upload was too large, malformed or cut off)."""
+        self._buffer.clear()
+        self._inbox._drop(self._upload)

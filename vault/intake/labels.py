@@ -1,0 +1,76 @@
+"""The words a reporter reads for every choice on the form, in one place.
+
+Values are the report contract (``vault/report.py``); labels are plain English in
+the reporter's own terms. The form, its no-JavaScript path and the tests all take
+them from here.
+"""
+
+from __future__ import annotations
+
+from vault.report import HARMS, SECTORS, WANTS, ContactMethod
+
+Choices = tuple[tuple[str, str], ...]
+
+SECTORS_LABELLED: Choices = (
+    ("policing", "Police"),
+    ("healthcare", "Health care, for example a GP, nurse, hospital or mental health service"),
+    ("housing", "Housing, for example a council or housing officer"),
+    ("education", "Education, for example a school, college or university"),
+    ("support-services", "A support service, for example a support or outreach worker"),
+    ("other", "Somewhere else"),
+)
+
+HARMS_LABELLED: Choices = (
+    ("racial-discrimination", "Treated worse because of my race or ethnicity"),
+    ("violence", "Hurt, attacked or physically threatened"),
+    ("sexual-violence", "Sexually assaulted, abused or harassed"),
+    ("refusal-of-service", "Refused help or a service I needed"),
+    ("abuse-of-power", "Pressured or threatened by someone using their job or power"),
+    ("outing", "Outed: people were told I do sex work without my agreement"),
+    ("verbal-abuse", "Shouted at, insulted or humiliated"),
+    ("other", "Something else"),
+)
+
+WANTS_LABELLED: Choices = (
+    ("support", "Support for me from a caseworker"),
+    (
+        "complaint-help",
+        "Help to make a complaint, for example to PALS, an ombudsman, the IOPC, the GMC or the NMC",
+    ),
+    ("share-alert", "Warn other sex workers with an anonymous alert"),
+    ("nothing", "Nothing for now: I just want you to know"),
+)
+
+CONTACT_METHODS_LABELLED: Choices = (
+    ("email", "Email"),
+    ("phone", "Phone call"),
+    ("text", "Text message"),
+    ("whatsapp", "WhatsApp"),
+    ("signal", "Signal"),
+    ("post", "Post"),
+    ("other", "Another way"),
+)
+
+CONTACT_METHODS: tuple[str, ...] = ContactMethod.__args__  # type: ignore[attr-defined]
+
+
+def choices() -> dict[str, list[tuple[str, str]]]:
+    """The ``choices`` every page template receives."""
+    return {
+        "sectors": list(SECTORS_LABELLED),
+        "harms": list(HARMS_LABELLED),
+        "wants": list(WANTS_LABELLED),
+        "contact_methods": list(CONTACT_METHODS_LABELLED),
+    }
+
+
+def _check(labelled: Choices, values: tuple[str, ...]) -> None:
+    if tuple(v for v, _ in labelled) != values:
+        raise RuntimeError("the form's labels do not match the report's choices")
+
+
+# Fail at import, not in front of a reporter, if the report's choices change.
+_check(SECTORS_LABELLED, SECTORS)
+_check(HARMS_LABELLED, HARMS)
+_check(WANTS_LABELLED, WANTS)
+_check(CONTACT_METHODS_LABELLED, CONTACT_METHODS)

@@ -1,0 +1,495 @@
+// The report form with JavaScript: check answers with the report model's rules, seal the
+// report (and any files) on this device, and send only sealed bytes. Without JavaScript
+// the same form posts to /report and the server seals it (the page says what that weakens).
+
+import { clearPage } from "./exit.js";
+import { loadWordlist, newCodename, replyKeyPair } from "./codename.js";
+import { proofOfWork } from "./pow.js";
+import { buildReport, codePoints, sealFile, sealReport, teamKeyId, trimText } from "./seal.js";
+import { toHex } from "./sha256.js";
+
+const MIB = 1024 * 1024;
+const SHORT = 200;
+const LONG = 50000;
+const MAX_ATTACHMENTS = 20; // the report model's limit
+const TEXT_FIELDS = ["role", "what_happened", "when", "where", "organisation", "professional_identifier", "contact_value"];
+const MORE_DETAIL = ["when", "where", "organisation", "professional_identifier"];
+// The same sentences the server uses without JavaScript (vault/intake/nojs.py).
+const MISSING = {
+  sector: "Choose the kind of service the professional works in.",
+  role: "Tell us the professional's job, for example GP or police officer.",
+  harms: "Choose at least one thing that happened.",
+  what_happened: "Tell us what happened, in your own words.",
+  contact_method: "Choose how you would like us to contact you.",
+  contact_value: "Add the details we should contact you on, or choose no contact.",
+};
+const tooLongMessage = (limit) => `This is too long: please keep it to ${limit.toLocaleString("en-GB")} characters or fewer.`;
+
+const form = document.getElementById("report-form");
+const formView = document.getElementById("form-view");
+const sentView = document.getElementById("sent-view");
+const sendButton = document.getElementById("send-button");
+const status = document.getElementById("send-status");
+const progressBox = document.getElementById("send-progress");
+const progressBar = document.getElementById("send-bar");
+const fileInput = document.getElementById("attachments");
+const fileList = document.getElementById("file-list");
+const codenameBox = document.getElementById("codename-box");
+const codenameWords = document.getElementById("codename-words");
+const wantCodename = document.getElementById("want-codename");
+
+const maxFiles = Number(form.dataset.maxFiles) || 0;
+const maxFileBytes = (Number(form.dataset.maxFileMib) || 0) * MIB;
+const baseTitle = document.title.replace(/^Error: /, "");
+
+let files = [];
+const uploaded = new WeakMap(); // File -> its attachment entry, once uploaded
+let codename = null; // {entropy, words}
+let sending = false;
+
+// --- reading and checking the answers -------------------------------------------------------
+
+function collect() {
+  const data = new FormData(form);
+  const fields = {
+    sector: data.get("sector") || "",
+    harms: data.getAll("harms"),
+    wants: data.getAll("wants"),
+    contact_method: data.get("contact_method") || "",
+    consent_alert: data.get("consent_alert") === "yes",
+    consent_research: data.get("consent_research") === "yes",
+  };
+  for (const name of TEXT_FIELDS) fields[name] = trimText(data.get(name) || "");
+  return fields;
+}
+
+function optionValues(name) {
+  return Array.from(form.querySelectorAll(`input[name="${name}"]`), (input) => input.value);
+}
+
+// The same rules as vault/report.py, in the order the questions appear.
+function validate(fields) {
+  const errors = [];
+  const add = (field, message) => errors.push({ field, message });
+  const tooLong = (name, limit) => codePoints(fields[name]) > limit;
+  if (!optionValues("sector").includes(fields.sector)) add("sector", MISSING.sector);
+  if (!fields.role) add("role", MISSING.role);
+  else if (tooLong("role", SHORT)) add("role", tooLongMessage(SHORT));
+  if (fields.harms.length === 0) add("harms", MISSING.harms);
+  if (!fields.what_happened) add("what_happened", MISSING.what_happened);
+  else if (tooLong("what_happened", LONG)) add("what_happened", tooLongMessage(LONG));
+  for (const name of MORE_DETAIL) if (tooLong(name, SHORT)) add(name, tooLongMessage(SHORT));
+  if (fields.contact_method && !fields.contact_value) {
+    add("contact_value", MISSING.contact_value);
+  } else if (!fields.contact_method && fields.contact_value) {
+    add("contact_method", MISSING.contact_method);
+  } else if (tooLong("contact_value", SHORT)) {
+    add("contact_value", tooLongMessage(SHORT));
+  }
+  const fileProblem = checkFiles(files);
+  if (fileProblem) add("attachments", fileProblem);
+  return errors;
+}
+
+function checkFiles(list) {
+  const limit = Math.min(maxFiles, MAX_ATTACHMENTS);
+  if (list.length > limit) return `You can add up to ${limit} files. Remove ${list.length - limit}.`;
+  const big = list.find((file) => file.size > maxFileBytes);
+  if (big) return `‘${big.name}’ is too big. Each file must be ${form.dataset.maxFileMib} MB or smaller.`;
+  return null;
+}
+
+// --- showing errors ---------------------------------------------------------------------------
+
+function controlFor(name) {
+  const group = form.querySelector(`[data-field="${name}"]`);
+  if (!group) return null;
+  return group.querySelector("fieldset") || group.querySelector(`#${name}`);
+}
+
+function describe(control, name, withError) {
+  const ids = [];
+  if (document.getElementById(`${name}-hint`)) ids.push(`${name}-hint`);
+  if (withError) ids.push(`${name}-error`);
+  if (ids.length) control.setAttribute("aria-describedby", ids.join(" "));
+  else control.removeAttribute("aria-describedby");
+}
+
+function clearErrors() {
+  document.getElementById("error-summary")?.remove();
+  for (const message of form.querySelectorAll(".error-message")) message.remove();
+  for (const group of form.querySelectorAll(".form-group--error")) {
+    group.classList.remove("form-group--error");
+    const name = group.dataset.field;
+    const control = controlFor(name);
+    if (control) describe(control, name, false);
+  }
+  for (const field of form.querySelectorAll("[aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+    field.classList.remove("input--error");
+  }
+  document.title = baseTitle;
+}
+
+function summaryBox() {
+  const box = document.createElement("div");
+  box.className = "error-summary";
+  box.id = "error-summary";
+  box.tabIndex = -1;
+  box.setAttribute("role", "alert");
+  box.setAttribute("aria-labelledby", "error-summary-title");
+  const title = document.createElement("h2");
+  title.className = "error-summary__title";
+  title.id = "error-summary-title";
+  title.textContent = "There is a problem";
+  box.append(title);
+  return box;
+}
+
+function showErrors(errors) {
+  clearErrors();
+  const box = summaryBox();
+  const list = document.createElement("ul");
+  list.className = "error-summary__list";
+  for (const { field, message } of errors) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `#${field}`;
+    link.textContent = message;
+    item.append(link);
+    list.append(item);
+    markField(field, message);
+  }
+  box.append(list);
+  formView.prepend(box);
+  if (errors.some(({ field }) => MORE_DETAIL.includes(field))) {
+    document.getElementById("more-detail").open = true;
+  }
+  document.title = `Error: ${baseTitle}`;
+  box.focus();
+}
+
+function markField(name, message) {
+  const group = form.querySelector(`[data-field="${name}"]`);
+  if (!group) return;
+  group.classList.add("form-group--error");
+  const error = document.createElement("p");
+  error.className = "error-message";
+  error.id = `${name}-error`;
+  const hidden = document.createElement("span");
+  hidden.className = "visually-hidden";
+  hidden.textContent = "Error:";
+  error.append(hidden, ` ${message}`);
+  const after = group.querySelector(".hint") || group.querySelector("legend, label");
+  after.after(error);
+  const control = controlFor(name);
+  if (!control) return;
+  describe(control, name, true);
+  if (control.tagName !== "FIELDSET") {
+    control.setAttribute("aria-invalid", "true");
+    control.classList.add("input--error");
+  }
+}
+
+// A problem that no field can fix (the network, the server): said in the summary box, with
+// an optional button offering another way.
+function showProblem(text, action) {
+  clearErrors();
+  const box = summaryBox();
+  const paragraph = document.createElement("p");
+  paragraph.className = "error-summary__body";
+  paragraph.textContent = text;
+  box.append(paragraph);
+  if (action) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button button--secondary";
+    button.textContent = action.label;
+    button.addEventListener("click", action.run);
+    box.append(button);
+  }
+  formView.prepend(box);
+  document.title = `Error: ${baseTitle}`;
+  box.focus();
+}
+
+// Summary links move focus to the field and show its question (no history entry).
+document.addEventListener("click", (event) => {
+  const link = event.target.closest(".error-summary a[href^='#']");
+  if (!link) return;
+  const target = document.getElementById(link.getAttribute("href").slice(1));
+  if (!target) return;
+  event.preventDefault();
+  const details = target.closest("details");
+  if (details) details.open = true;
+  const group = target.closest(".form-group");
+  const question = group?.querySelector("legend, label") || target;
+  question.scrollIntoView({ block: "start" });
+  target.focus({ preventScroll: true });
+});
+
+// --- files --------------------------------------------------------------------------------------
+
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < MIB) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / MIB).toFixed(1)} MB`;
+}
+
+function renderFiles() {
+  fileList.textContent = "";
+  files.forEach((file, index) => {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.className = "file-list__name";
+    name.textContent = `${file.name} (${formatSize(file.size)})`;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "button button--secondary button--small";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", `Remove ${file.name}`);
+    remove.addEventListener("click", () => {
+      files.splice(index, 1);
+      renderFiles();
+      fileInput.focus();
+    });
+    item.append(name, remove);
+    fileList.append(item);
+  });
+}
+
+fileInput.addEventListener("change", () => {
+  const added = Array.from(fileInput.files);
+  fileInput.value = "";
+  const problem = checkFiles(files.concat(added));
+  const group = form.querySelector('[data-field="attachments"]');
+  group.querySelector(".error-message")?.remove();
+  group.classList.remove("form-group--error");
+  describe(fileInput, "attachments", false);
+  if (problem) {
+    markField("attachments", problem);
+    return;
+  }
+  files = files.concat(added);
+  renderFiles();
+});
+
+// --- codename -------------------------------------------------------------------------------------
+
+function showWords(list, words) {
+  list.textContent = "";
+  for (const word of words) {
+    const item = document.createElement("li");
+    item.textContent = word;
+    list.append(item);
+  }
+}
+
+function forgetCodename() {
+  if (codename) codename.entropy.fill(0);
+  codename = null;
+  codenameWords.textContent = "";
+}
+
+wantCodename.addEventListener("change", async () => {
+  if (!wantCodename.checked) {
+    forgetCodename();
+    codenameBox.hidden = true;
+    return;
+  }
+  try {
+    const words = await loadWordlist();
+    if (!wantCodename.checked) return;
+    codename = newCodename(words);
+    showWords(codenameWords, codename.words);
+    codenameBox.hidden = false;
+  } catch {
+    wantCodename.checked = false;
+    showProblem("We could not make a codename just now. Reload the page to try again, or leave contact details instead.");
+  }
+});
+
+// --- sending ----------------------------------------------------------------------------------------
+
+class SendError extends Error {}
+
+function sodiumReady() {
+  if (!window.sodium || !window.sodium.ready) return Promise.reject(new SendError("load"));
+  return window.sodium.ready.then(
+    () => window.sodium,
+    () => Promise.reject(new SendError("load")),
+  );
+}
+
+function say(text) {
+  status.textContent = text;
+}
+
+function setProgress(fraction) {
+  progressBar.value = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+}
+
+async function post(path, body, onWork) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let pow;
+    try {
+      pow = await proofOfWork(onWork);
+    } catch {
+      throw new SendError("network");
+    }
+    let response;
+    try {
+      response = await fetch(path, {
+        method: "POST",
+        body,
+        headers: { "Content-Type": "application/octet-stream", "X-Redress-PoW": pow },
+        cache: "no-store",
+        credentials: "omit",
+        referrerPolicy: "no-referrer",
+      });
+    } catch {
+      throw new SendError("network");
+    }
+    if (response.ok) return response.json();
+    if (response.status === 429) {
+      const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 10);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      continue;
+    }
+    throw new SendError(response.status === 413 ? "too-big" : "refused");
+  }
+  throw new SendError("busy");
+}
+
+async function seal(fields) {
+  const sodium = await sodiumReady();
+  const publicKey = sodium.from_base64(form.dataset.publicKey, sodium.base64_variants.ORIGINAL);
+  const epoch = Number(form.dataset.epoch);
+  if (publicKey.length !== 32 || !Number.isInteger(epoch) || epoch < 1) throw new SendError("key");
+  if (toHex(teamKeyId(publicKey)) !== form.dataset.keyId) throw new SendError("key");
+
+  const steps = files.length + 1;
+  const attachments = [];
+  for (const [index, file] of files.entries()) {
+    const share = (part) => setProgress((index + part) / steps);
+    if (uploaded.has(file)) {
+      attachments.push(uploaded.get(file)); // sent before a failed try: not again
+      continue;
+    }
+    say(`Sending… locking file ${index + 1} of ${files.length}. Please keep this page open.`);
+    const sealed = await sealFile(sodium, file, (done, total) => share(0.5 * (done / total)));
+    say(`Sending… file ${index + 1} of ${files.length}. Please keep this page open.`);
+    const answer = await post("/api/attachments", sealed.body, (work) => share(0.5 + 0.5 * work));
+    if (answer.blob !== sealed.blob) throw new SendError("refused");
+    const attachment = {
+      name: shortText(file.name, "file"),
+      type: shortText(file.type, "application/octet-stream"),
+      size: file.size,
+      key: sealed.key,
+      blob: sealed.blob,
+    };
+    uploaded.set(file, attachment);
+    attachments.push(attachment);
+  }
+
+  say("Sending your report… Please keep this page open.");
+  const reply = codename ? replyKeyPair(sodium, codename.entropy) : null;
+  const report = buildReport({
+    ...fields,
+    attachments,
+    reply_key: reply ? sodium.to_base64(reply.publicKey, sodium.base64_variants.ORIGINAL) : undefined,
+  });
+  if (reply) sodium.memzero(reply.privateKey);
+  let envelope;
+  try {
+    envelope = sealReport(sodium, report, epoch, publicKey);
+  } catch {
+    throw new SendError("too-big");
+  }
+  await post("/api/reports", envelope, (work) => setProgress((files.length + work) / steps));
+  setProgress(1);
+}
+
+// A file's name or type as report text: trimmed, at most 200 code points, never empty.
+function shortText(text, fallback) {
+  const trimmed = trimText(text);
+  if (codePoints(trimmed) <= SHORT) return trimmed || fallback;
+  return trimText(Array.from(trimmed).slice(0, SHORT).join("")) || fallback;
+}
+
+const PROBLEMS = {
+  load: "Your report was not sent: this page could not load the code that locks your report on this device. Your answers are still here. You can send them so that our server locks them instead, but without files or a codename.",
+  network: "Your report was not sent: we could not reach our website. Your answers are still here. Check your internet connection and press ‘Send report’ again.",
+  busy: "Your report was not sent: our website is very busy. Your answers are still here. Wait a minute, then press ‘Send report’ again.",
+  "too-big": "Your report was not sent: it is too big. Try fewer or smaller files.",
+  refused: "Your report was not sent: something went wrong on our side. Your answers are still here. Press ‘Send report’ again in a minute.",
+  key: "Your report was not sent: this page is missing the key that locks reports. Please tell us another way, or try again later.",
+};
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (sending) return;
+  const fields = collect();
+  const errors = validate(fields);
+  if (errors.length) {
+    showErrors(errors);
+    return;
+  }
+  clearErrors();
+  sending = true;
+  sendButton.setAttribute("aria-disabled", "true");
+  progressBox.hidden = false;
+  setProgress(0);
+  try {
+    await seal(fields);
+  } catch (error) {
+    sending = false;
+    sendButton.removeAttribute("aria-disabled");
+    progressBox.hidden = true;
+    say("");
+    const kind = error instanceof SendError ? error.message : "refused";
+    // Without the locking code, offer the no-JavaScript route, saying what it means.
+    const fallback = kind === "load" ? { label: "Send so your report is locked by our server", run: () => form.submit() } : null;
+    showProblem(PROBLEMS[kind] || PROBLEMS.refused, fallback);
+    return;
+  }
+  showSent();
+});
+
+function showSent() {
+  const words = codename ? codename.words : null;
+  forgetCodename();
+  files = [];
+  fileList.textContent = "";
+  clearPage();
+  if (words) {
+    showWords(document.getElementById("sent-codename-words"), words);
+    document.getElementById("sent-codename").hidden = false;
+  }
+  formView.hidden = true;
+  sentView.hidden = false;
+  document.title = document.title.replace(baseTitle.split(" – ")[0], "Report sent");
+  window.scrollTo(0, 0);
+  document.getElementById("sent-title").focus();
+}
+
+// --- start -------------------------------------------------------------------------------------------
+
+function start() {
+  // Fetch the word list whether or not a codename is wanted, so the request says nothing.
+  loadWordlist().catch(() => {});
+  document.getElementById("files-section").hidden = maxFiles === 0;
+  document.getElementById("codename-section").hidden = false;
+  document.getElementById("send-hint").hidden = false;
+  // A page restored from the back-forward cache starts clean, like a fresh one.
+  window.addEventListener("pagehide", () => {
+    forgetCodename();
+    files = [];
+    fileList.textContent = "";
+    codenameBox.hidden = true;
+  });
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+}
+
+start();

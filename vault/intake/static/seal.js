@@ -1,0 +1,146 @@
+// Sealing in the browser, byte for byte as docs/format.md and docs/intake.md say:
+// canonical report JSON, 0x80 padding, the 20-byte v1 header, crypto_box_seal; and
+// attachments padded with zeros and sealed with crypto_secretstream in 64 KiB chunks.
+
+import { Sha256, taggedHash, toHex } from "./sha256.js";
+
+export const MIN_PADDED = 2048;
+export const MAX_PADDED = 1 << 20;
+export const CHUNK = 65536;
+
+// The white space the report model trims (Unicode White_Space; not String.prototype.trim's set).
+const WS = "\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const TRIM = new RegExp(`^[${WS}]+|[${WS}]+$`, "gu");
+
+export function trimText(value) {
+  return wellFormed(String(value)).replace(TRIM, "");
+}
+
+// Lone surrogates cannot be written as UTF-8; replace them as TextEncoder would.
+export function wellFormed(text) {
+  if (typeof text.toWellFormed === "function") return text.toWellFormed();
+  return text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+}
+
+// Length in Unicode code points, as the report model counts.
+export function codePoints(text) {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+export function paddedLength(n) {
+  if (n <= MIN_PADDED) return MIN_PADDED;
+  const e = 31 - Math.clz32(n);
+  const s = 32 - Math.clz32(e);
+  const mask = 2 ** (e - s) - 1;
+  return Math.floor((n + mask) / (mask + 1)) * (mask + 1);
+}
+
+// Sorted keys at every level, no white space; members that are null or undefined are left
+// out (an unset field is absent, never null).
+export function canonicalJson(value) {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value) {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === "object") {
+    const out = {};
+    for (const key of Object.keys(value).sort()) {
+      if (value[key] !== undefined && value[key] !== null) out[key] = sortKeys(value[key]);
+    }
+    return out;
+  }
+  if (typeof value === "string") return wellFormed(value);
+  return value;
+}
+
+export function pad(bytes) {
+  const padded = new Uint8Array(paddedLength(bytes.length + 1));
+  padded.set(bytes);
+  padded[bytes.length] = 0x80;
+  return padded;
+}
+
+// Reverse of pad(), refusing anything but canonical padding.
+export function unpad(padded) {
+  let end = padded.length;
+  while (end > 0 && padded[end - 1] === 0) end--;
+  if (end === 0 || padded[end - 1] !== 0x80 || paddedLength(end) !== padded.length) {
+    throw new Error("padding");
+  }
+  return padded.subarray(0, end - 1);
+}
+
+export function teamKeyId(publicKey) {
+  return taggedHash("redress team key id v1", publicKey).subarray(0, 8);
+}
+
+// Build the report object a sealer must write: required fields, the four defaults always,
+// optional ones only when set.
+export function buildReport(fields) {
+  const report = {
+    v: 1,
+    sector: fields.sector,
+    role: fields.role,
+    harms: fields.harms,
+    what_happened: fields.what_happened,
+    wants: fields.wants || [],
+    consent: { alert: Boolean(fields.consent_alert), research: Boolean(fields.consent_research) },
+    attachments: fields.attachments || [],
+  };
+  for (const name of ["when", "where", "organisation", "professional_identifier", "reply_key"]) {
+    if (fields[name]) report[name] = fields[name];
+  }
+  if (fields.contact_method && fields.contact_value) {
+    report.contact = { method: fields.contact_method, value: fields.contact_value };
+  }
+  return report;
+}
+
+export function sealReport(sodium, report, epoch, publicKey) {
+  const json = new TextEncoder().encode(canonicalJson(report));
+  const padded = pad(json);
+  if (padded.length > MAX_PADDED) throw new Error("too-long");
+  const header = new Uint8Array(20);
+  header.set(new TextEncoder().encode("REDRESS"), 0);
+  header[7] = 1;
+  new DataView(header.buffer).setUint32(8, epoch, false);
+  header.set(teamKeyId(publicKey), 12);
+  const sealed = sodium.crypto_box_seal(padded, publicKey);
+  const envelope = new Uint8Array(header.length + sealed.length);
+  envelope.set(header, 0);
+  envelope.set(sealed, header.length);
+  return envelope;
+}
+
+// Seal one file: its bytes, then zeros up to paddedLength(size), in 64 KiB secretstream
+// chunks. The file is read a slice at a time; the sealed chunks go into a Blob, which the
+// browser may keep out of the page's memory. `onChunk(done, total)` reports progress.
+export async function sealFile(sodium, file, onChunk) {
+  const size = file.size;
+  const total = paddedLength(size);
+  const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+  const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+  const hash = new Sha256();
+  const parts = [header];
+  hash.update(header);
+  const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+  const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  for (let at = 0; at < total; at += CHUNK) {
+    const end = Math.min(at + CHUNK, total);
+    const plain = new Uint8Array(end - at); // zero-filled: the padding
+    if (at < size) {
+      const slice = await file.slice(at, Math.min(end, size)).arrayBuffer();
+      plain.set(new Uint8Array(slice), 0);
+    }
+    const tag = end === total ? TAG_FINAL : TAG_MESSAGE;
+    const chunk = sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag);
+    hash.update(chunk);
+    parts.push(chunk);
+    if (onChunk) onChunk(end, total);
+  }
+  const body = new Blob(parts, { type: "application/octet-stream" });
+  return { body, blob: toHex(hash.digest()), key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
+}

@@ -1,0 +1,255 @@
+"""`vault pull`: fetch sealed reports from an intake, store them, then let the intake delete them.
+
+``docs/intake.md`` section 5 is the specification. Page by page:
+
+1. ``POST /api/pull`` (signed) for the next page of envelopes;
+2. open and validate each one as ``vault import`` does (a bad one is reported and left on the
+   intake);
+3. stream the attachments the good reports name from ``GET /api/blobs/{blob}`` straight into
+   the vault's chunk rows (a blob is never held in memory whole);
+4. commit the page in one vault transaction;
+5. ``POST /api/ack`` with the envelopes and blobs the vault now holds, so the intake deletes them.
+
+Then the replies waiting in the outbox are pushed (``POST /api/replies``) and marked delivered.
+A crash between 4 and 5 leaves the page on the intake; the next pull finds every envelope
+already in the vault, stores nothing twice, and acknowledges them.
+
+Every request is signed with the caseworker's identity (``vault.intake.auth``). Everything
+exchanged is sealed; the intake learns which caseworker pulled, and when.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from vault.envelope import envelope_id
+from vault.errors import (
+    AttachmentUnavailableError,
+    IntakeError,
+    UsageError,
+    VaultError,
+    WrongKeyError,
+)
+from vault.intake.auth import sign_request
+from vault.keys import Identity
+from vault.store import QueuedReply, Vault
+
+PAGE_SIZE = 100  # envelopes asked for per page
+REPLY_BATCH_BYTES = 4 << 20  # base64 reply bytes per push request (the intake takes 16 MiB)
+REPLY_BATCH_COUNT = 500
+TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+
+
+@dataclass(slots=True)
+class PullResult:
+    """What a pull did: new cases, envelopes already held, problems, and replies delivered."""
+
+    imported: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    failures: list[tuple[str, VaultError]] = field(default_factory=list)
+    replies_delivered: int = 0
+
+
+def check_intake_url(url: str) -> str:
+    """An intake's base address, without a trailing slash; refuses anything not http(s)."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(
+            f"'{url}' is not an intake address.", hint="it looks like https://intake.example.org"
+        )
+    if parsed.query or parsed.fragment:
+        raise UsageError(f"'{url}' is not an intake address: leave out anything after ? or #.")
+    return str(parsed).rstrip("/")
+
+
+class IntakeClient:
+    """Signed requests to one intake, each turned into a plain error if it fails."""
+
+    def __init__(self, url: str, identity: Identity, client: httpx.Client | None = None) -> None:
+        self.url = check_intake_url(url)
+        self._identity = identity
+        self._client = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+        self._own_client = client is None
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self) -> IntakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the four calls ------------------------------------------------------------------
+
+    def pull_page(self, after: str | None, limit: int = PAGE_SIZE) -> tuple[list[Any], bool]:
+        """One page of ``{"id", "body"}`` items after ``after``, and whether more wait."""
+        request: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            request["after"] = after
+        doc = self._post_json("/api/pull", request)
+        envelopes, more = doc.get("envelopes"), doc.get("more")
+        if not isinstance(envelopes, list) or not isinstance(more, bool):
+            raise self.not_understood()
+        return envelopes, more
+
+    def blob(self, blob: str) -> Iterator[bytes]:
+        """A sealed attachment's bytes as they arrive; memory stays flat."""
+        path = f"/api/blobs/{blob}"
+        headers = sign_request(self._identity, "GET", self._target(path), b"")
+        with talking(self.url), self._client.stream("GET", self.url + path, headers=headers) as r:
+            if r.status_code == 404:
+                raise AttachmentUnavailableError()
+            self._check(r)
+            yield from r.iter_bytes()
+
+    def ack(self, envelopes: list[str], blobs: list[str]) -> int:
+        """Let the intake delete what the vault now holds; returns how many rows it deleted."""
+        doc = self._post_json("/api/ack", {"envelopes": envelopes, "blobs": blobs})
+        deleted = doc.get("deleted")
+        if not isinstance(deleted, int):
+            raise self.not_understood()
+        return deleted
+
+    def push_replies(self, replies: list[QueuedReply]) -> None:
+        body = {
+            "replies": [
+                {"mailbox": r.mailbox, "body": base64.b64encode(r.body).decode("ascii")}
+                for r in replies
+            ]
+        }
+        doc = self._post_json("/api/replies", body)
+        if not isinstance(doc.get("stored"), int):
+            raise self.not_understood()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _target(self, path: str) -> str:
+        """The path (and query) as the intake sees it, which is what is signed."""
+        return httpx.URL(self.url + path).raw_path.decode("ascii")
+
+    def _post_json(self, path: str, doc: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        headers = sign_request(self._identity, "POST", self._target(path), body)
+        headers["Content-Type"] = "application/json"
+        with talking(self.url):
+            r = self._client.post(self.url + path, content=body, headers=headers)
+        self._check(r)
+        try:
+            answer = r.json()
+        except (ValueError, UnicodeDecodeError):
+            raise self.not_understood() from None
+        if not isinstance(answer, dict):
+            raise self.not_understood()
+        return answer
+
+    def _check(self, r: httpx.Response) -> None:
+        if r.status_code == 401:
+            raise WrongKeyError(
+                "The intake does not accept this caseworker's key.",
+                hint="re-export the team key (vault team-key export FILE) and restart the intake"
+                " with it",
+            )
+        if r.status_code == 429:
+            raise IntakeError("The intake is busy; try again in a minute.")
+        if not 200 <= r.status_code < 300:
+            raise IntakeError(f"The intake at {self.url} refused the request ({r.status_code}).")
+
+    def not_understood(self) -> IntakeError:
+        return IntakeError(
+            f"The intake at {self.url} gave an answer this vault does not understand."
+        )
+
+
+@contextmanager
+def talking(url: str) -> Iterator[None]:
+    """Turns any network failure into one plain sentence naming the intake."""
+    try:
+        yield
+    except (httpx.RequestError, httpx.StreamError):
+        raise IntakeError(f"Could not reach the intake at {url}.") from None
+
+
+def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullResult:
+    """Fetch, store and acknowledge every waiting envelope, then deliver queued replies."""
+    result = PullResult()
+    with IntakeClient(url, vault.identity, client) as intake:
+        after: str | None = None
+        while True:
+            items, more = intake.pull_page(after)
+            if not items:
+                break
+            envelopes: list[tuple[str, bytes]] = []
+            for item in items:
+                label, body = _envelope_item(item, intake)
+                if isinstance(body, VaultError):
+                    result.failures.append((label, body))
+                else:
+                    envelopes.append((label, body))
+            after = _last_id(items, intake)
+            batch = vault.store_pulled(envelopes, intake.blob)
+            result.imported += batch.imported
+            result.duplicates += batch.duplicates
+            result.failures += batch.failures
+            if batch.envelopes_held or batch.blobs_held:
+                intake.ack(batch.envelopes_held, batch.blobs_held)
+            if not more:
+                break
+        result.replies_delivered = deliver_replies(vault, intake)
+    return result
+
+
+def deliver_replies(vault: Vault, intake: IntakeClient) -> int:
+    """Push every queued reply, in batches, marking each batch delivered once the intake has it."""
+    delivered = 0
+    batch: list[QueuedReply] = []
+    size = 0
+    for reply in vault.queued_replies():
+        batch.append(reply)
+        size += len(reply.body) * 4 // 3 + 100
+        if size >= REPLY_BATCH_BYTES or len(batch) >= REPLY_BATCH_COUNT:
+            intake.push_replies(batch)
+            vault.mark_delivered(r.id for r in batch)
+            delivered += len(batch)
+            batch, size = [], 0
+    if batch:
+        intake.push_replies(batch)
+        vault.mark_delivered(r.id for r in batch)
+        delivered += len(batch)
+    return delivered
+
+
+def _envelope_item(item: object, intake: IntakeClient) -> tuple[str, bytes | VaultError]:
+    """An item of a pull page as ``(label, envelope)``, or the problem with it."""
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        raise intake.not_understood()
+    given = item["id"]
+    label = f"envelope {given[:12]}"
+    try:
+        body = base64.b64decode(item.get("body", ""), validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return label, IntakeError("The intake sent this envelope damaged; it was left there.")
+    if envelope_id(body).hex() != given:
+        return label, IntakeError(
+            "The intake sent this envelope under the wrong id; it was left there."
+        )
+    return label, body
+
+
+def _last_id(items: list[Any], intake: IntakeClient) -> str:
+    last = items[-1]
+    if not isinstance(last, dict) or not isinstance(last.get("id"), str):
+        raise intake.not_understood()
+    return str(last["id"])
