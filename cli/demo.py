@@ -7,17 +7,21 @@ real vault.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
 from vault.envelope import seal_report
-from vault.files import create_private_file, make_private_dir
+from vault.files import create_private_file, make_private_dir, replace_private_file
+from vault.intake.config import IntakeConfig
 from vault.report import parse_report
 from vault.store import Vault
 
 DEMO_DIR = Path("demo")
+HOST = "127.0.0.1"
+PORT = 8000
 DEMO_REPORTS: list[dict[str, Any]] = [
     {
         "sector": "healthcare",
@@ -50,53 +54,77 @@ DEMO_REPORTS: list[dict[str, Any]] = [
 
 
 def make_demo(base: Path = DEMO_DIR) -> tuple[Path, Path, bool]:
-    """The demo vault, its passphrase file, and whether it was made just now."""
+    """The demo vault, its passphrase file, and whether it was made just now.
+
+    The team key file is written afresh each time, with the current caseworkers,
+    so the intake accepts the demo caseworker's pulls.
+    """
     vault_dir = base / "vault-data"
     passphrase_file = base / "passphrase"
-    if vault_dir.exists():
-        return vault_dir, passphrase_file, False
-    make_private_dir(base)
-    passphrase = ("demo-" + secrets.token_urlsafe(12)).encode()
-    create_private_file(passphrase_file, passphrase + b"\n")
-    with Vault.create(vault_dir, "demo-caseworker", passphrase) as vault:
-        key = vault.team_public_key()
-        create_private_file(base / "team-key.json", key.to_file_bytes())
-        envelopes = [
-            (f"demo-{i}", seal_report(parse_report(r), key.epoch, key.public_key))
-            for i, r in enumerate(DEMO_REPORTS)
-        ]
-        vault.import_envelopes(envelopes)
-    (base / "example-report.json").write_text(
-        '{"sector": "education", "role": "college tutor", "harms": ["outing"],\n'
-        ' "what_happened": "(Invented example) Told my class what I do for work."}\n'
-    )
-    return vault_dir, passphrase_file, True
+    made = not vault_dir.exists()
+    if made:
+        make_private_dir(base)
+        passphrase = ("demo-" + secrets.token_urlsafe(12)).encode()
+        create_private_file(passphrase_file, passphrase + b"\n")
+        vault = Vault.create(vault_dir, "demo-caseworker", passphrase)
+    else:
+        vault = Vault.unlock(vault_dir, passphrase_file.read_bytes().split(b"\n")[0])
+    with vault:
+        key = vault.team_key_export()
+        replace_private_file(base / "team-key.json", key.to_file_bytes())
+        if made:
+            envelopes = [
+                (f"demo-{i}", seal_report(parse_report(r), key.epoch, key.public_key))
+                for i, r in enumerate(DEMO_REPORTS)
+            ]
+            vault.import_envelopes(envelopes)
+            (base / "example-report.json").write_text(
+                '{"sector": "education", "role": "college tutor", "harms": ["outing"],\n'
+                ' "what_happened": "(Invented example) Told my class what I do for work."}\n'
+            )
+    return vault_dir, passphrase_file, made
 
 
 def main() -> None:
     os.umask(0o077)
     vault_dir, passphrase_file, made = make_demo()
-    state = "Made a demo vault" if made else "Using the demo vault"
     demo = vault_dir.parent
-    print(f"""
-{state} in {vault_dir}/ with {len(DEMO_REPORTS)} invented reports.
+    state = "Made a demo vault" if made else "Using the demo vault"
+    url = f"http://{HOST}:{PORT}"
+    print(
+        f"""
+{state} in {vault_dir}/ with invented reports.
 The demo passphrase is in {passphrase_file} so you need not type it (never do this for real).
 
-Try, in this shell:
+The report form is at {url}/ (try it on a phone-sized window too).
+Replies by codename are read at {url}/replies
 
-  export VAULT_DIR={vault_dir} VAULT_PASSPHRASE_FILE={passphrase_file}
+In another terminal, in this folder:
+
   source .venv/bin/activate
+  export VAULT_DIR={vault_dir} VAULT_PASSPHRASE_FILE={passphrase_file}
+  vault pull --from {url}                   # bring in what was sent on the form
   vault cases list
   vault cases show ID                       # use an id from the list
   vault cases note ID "Called back, offered support"
   vault cases assign ID demo-caseworker
   vault cases status ID supporting
+  vault cases reply ID "We have read your report." --share-status   # if they took a codename
+  vault pull --from {url}                   # delivers the reply
   vault cases close ID --outcome supported
-  vault submit --team-key {demo}/team-key.json --out new.env {demo}/example-report.json
-  vault import new.env
+  vault submit --team-key {demo}/team-key.json --to {url} {demo}/example-report.json
 
-Start again with: rm -rf {demo} && make run
-""")
+Start again with: rm -rf {demo} && make run.   Stop the form with Ctrl-C.
+""",
+        flush=True,
+    )
+    config = IntakeConfig(
+        team_key_file=demo / "team-key.json", data_dir=demo / "intake", host=HOST, port=PORT
+    )
+    from vault.intake.server import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(config, lambda _url: print(f"Serving the form on {url}/", flush=True))
 
 
 if __name__ == "__main__":

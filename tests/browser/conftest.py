@@ -1,0 +1,388 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against a real `vault intake serve`.
+
+The intake runs in a subprocess on loopback, holding the team key of a real vault made for
+the session. Tests drive the form as a reporter would, then check what reached the intake
+with the vault's keys: by opening the envelopes the page sent (or the intake holds) with the
+team key, and end to end through `vault pull` and `vault cases ...`.
+
+Chromium is never downloaded: a missing browser fails the tests with a message saying how
+to install it (`make test` does so when run as root).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mnemonic
+import nacl.bindings as sodium
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
+
+from tests.conftest import PASSPHRASE, VAULT_BIN, Cli
+from vault.envelope import open_envelope_bytes
+from vault.intake.auth import sign_request
+from vault.keys import Identity, TeamKeyPair
+from vault.store import Vault
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+LIBSODIUM = REPO / "node_modules" / "libsodium-wrappers" / "dist" / "modules"
+POW_BITS = 8
+STARTUP_SECONDS = 30
+SEND_TIMEOUT_MS = 60_000
+
+CODENAME_PURPOSE = b"redress codename reply key v1\x00"
+MAILBOX_PURPOSE = b"redress mailbox id v1\x00"
+
+
+# --- the intake --------------------------------------------------------------------------
+
+
+@dataclass
+class Intake:
+    """A running `vault intake serve`, the vault whose key it holds, and ways to reach both."""
+
+    url: str
+    home: Path  # the CLI's working directory; the vault is ./vault-data
+    cli: Cli
+    team: TeamKeyPair
+    caseworker: Identity
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def open_envelope(self, envelope: bytes) -> bytes:
+        """The canonical report JSON inside an envelope sealed to this team."""
+        return open_envelope_bytes(envelope, self.team.public_key, self.team.secret_key)
+
+    def signed(self, method: str, path: str, doc: Any = None) -> httpx.Response:
+        """A caseworker request signed with the vault's identity (docs/intake.md section 5)."""
+        body = b"" if doc is None else json.dumps(doc).encode()
+        headers = sign_request(self.caseworker, method, path, body)
+        if body:
+            headers["Content-Type"] = "application/json"
+        return httpx.request(method, self.url + path, content=body, headers=headers, timeout=30)
+
+    def queued_reports(self) -> list[dict[str, Any]]:
+        """Every report waiting at the intake, opened, without acknowledging any."""
+        reports, after = [], None
+        while True:
+            doc: dict[str, Any] = {"limit": 100}
+            if after:
+                doc["after"] = after
+            answer = self.signed("POST", "/api/pull", doc)
+            assert answer.status_code == 200, answer.text
+            page = answer.json()
+            for item in page["envelopes"]:
+                reports.append(json.loads(self.open_envelope(base64.b64decode(item["body"]))))
+                after = item["id"]
+            if not page["more"]:
+                return reports
+
+    def blob(self, blob_id: str) -> bytes:
+        """An uploaded attachment as the intake holds it (the browser's request bodies that
+        are Blobs are not visible to Playwright, so the test asks the intake)."""
+        answer = self.signed("GET", f"/api/blobs/{blob_id}")
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
+    def post_reply(self, reply_pk: bytes, text: str, date: str, status: str | None) -> None:
+        """Leave a reply in a codename's mailbox, sealed as docs/intake.md section 7 says."""
+        body: dict[str, Any] = {"v": 1, "text": text, "date": date}
+        if status is not None:
+            body["status"] = status
+        plain = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        sealed = sodium.crypto_box_seal(pad(plain), reply_pk)
+        doc = {"replies": [{"mailbox": mailbox_id(reply_pk), "body": b64(sealed)}]}
+        answer = self.signed("POST", "/api/replies", doc)
+        assert answer.status_code == 200, answer.text
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = self.cli(*args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result
+
+    def pull(self) -> None:
+        self.run("pull", "--from", self.url)
+
+    def case_ids(self) -> set[str]:
+        return {c["id"] for c in json.loads(self.run("cases", "list", "--json").stdout)}
+
+    def drain(self) -> set[str]:
+        """Pull whatever earlier tests left at the intake; returns the vault's case ids."""
+        self.pull()
+        return self.case_ids()
+
+    def pull_case(self, before: set[str], marker: str) -> tuple[str, dict[str, Any]]:
+        """Pull, then the id and `cases show --json` of the new case whose text holds ``marker``."""
+        self.pull()
+        for case_id in sorted(self.case_ids() - before):
+            shown = json.loads(self.run("cases", "show", case_id, "--json").stdout)
+            if marker in shown["report"]["what_happened"]:
+                return case_id, shown
+        raise AssertionError(f"no new case holds {marker!r}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"`vault intake serve` exited with {process.returncode}:\n{log.read_text()}"
+            )
+        try:
+            if httpx.get(url + "/", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(
+        f"`vault intake serve` did not answer within {STARTUP_SECONDS} s:\n{log.read_text()}"
+    )
+
+
+@pytest.fixture(scope="session")
+def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
+    if not LIBSODIUM.is_dir():
+        pytest.fail("node_modules is missing libsodium-wrappers: run `make setup` (npm ci).")
+    home = tmp_path_factory.mktemp("browser")
+    cli = Cli(home)
+    with Vault.create(home / "vault-data", "amara", PASSPHRASE) as vault:
+        team = vault._access.current  # the tests open envelopes with the team's secret key
+        caseworker = vault.identity
+        team_key_file = home / "team-key.json"
+        team_key_file.write_bytes(vault.team_key_export().to_file_bytes())
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = home / "intake.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                str(VAULT_BIN),
+                *("intake", "serve", "--team-key", str(team_key_file)),
+                *("--data", str(home / "intake-data"), "--host", "127.0.0.1"),
+                *("--port", str(port), "--pow-bits", str(POW_BITS)),
+                *("--rate-per-minute", "10000"),
+            ],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_up(url, process, log)
+        yield Intake(url, home, cli, team, caseworker, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the browser -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"The browser tests need Chromium at {CHROMIUM}, and it is not there. "
+            "Install Debian's chromium package (`make test` does this when run as root), "
+            "or set CHROMIUM to its path. No browser is ever downloaded."
+        )
+    launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+@dataclass
+class Traffic:
+    """Every request a page made: method, URL, headers and body."""
+
+    requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+
+    def record(self, request: Request) -> None:
+        body = request.post_data_buffer or b""
+        self.requests.append((request.method, request.url, request.all_headers(), body))
+
+    def bodies(self, method: str, path: str) -> list[bytes]:
+        return [b for m, u, _, b in self.requests if m == method and u.endswith(path)]
+
+
+@dataclass
+class Watched:
+    """A page in its own browser context, with its console errors and its traffic."""
+
+    page: Page
+    problems: list[str]
+    traffic: Traffic
+
+
+def _watch(browser: Browser, base_url: str, **options: Any) -> tuple[Watched, Callable[[], None]]:
+    options.setdefault("viewport", {"width": 1024, "height": 900})
+    context = browser.new_context(base_url=base_url, **options)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    problems: list[str] = []
+    traffic = Traffic()
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    page.on("request", traffic.record)
+    return Watched(page, problems, traffic), context.close
+
+
+@pytest.fixture
+def watched(browser: Browser, intake: Intake) -> Iterator[Watched]:
+    """A page with JavaScript on; any console error (a CSP refusal, say) fails the test."""
+    result, close = _watch(browser, intake.url)
+    yield result
+    close()
+    assert result.problems == [], result.problems
+
+
+@pytest.fixture
+def page(watched: Watched) -> Page:
+    return watched.page
+
+
+@pytest.fixture
+def nojs_page(browser: Browser, intake: Intake) -> Iterator[Page]:
+    result, close = _watch(browser, intake.url, java_script_enabled=False)
+    yield result.page
+    close()
+
+
+# --- driving the form ----------------------------------------------------------------------
+
+
+def open_form(page: Page) -> None:
+    """Load the form and wait until its script has set it up and libsodium is ready."""
+    page.goto("/")
+    page.wait_for_selector("#codename-section:not([hidden])")
+    page.wait_for_function("window.sodium !== undefined")
+    page.evaluate("window.sodium.ready.then(() => true)")
+
+
+def fill_required(page: Page, what_happened: str, role: str = "police officer") -> None:
+    page.check("input[name=sector][value=policing]")
+    page.fill("#role", role)
+    page.check("input[name=harms][value=abuse-of-power]")
+    page.fill("#what_happened", what_happened)
+
+
+def send(page: Page) -> None:
+    page.click("#send-button")
+    page.wait_for_selector("#sent-view:not([hidden])", timeout=SEND_TIMEOUT_MS)
+
+
+def take_codename(page: Page) -> list[str]:
+    page.check("#want-codename")
+    page.wait_for_selector("#codename-box:not([hidden]) #codename-words li")
+    words = page.locator("#codename-words li").all_inner_texts()
+    assert len(words) == 9
+    return words
+
+
+def read_replies(page: Page, typed: str) -> None:
+    page.goto("/replies")
+    page.wait_for_selector("#replies-form:not([hidden])")
+    page.fill("#codename", typed)
+    page.click("#read-button")
+
+
+def unique(label: str) -> str:
+    return f"{label}-{os.urandom(6).hex()}"
+
+
+def run_axe(page: Page) -> list[dict[str, Any]]:
+    """axe-core's violations of WCAG 2.0, 2.1 and 2.2 A and AA on the page as it is now."""
+    if not AXE.is_file():
+        pytest.fail("node_modules is missing axe-core: run `make setup` (npm ci).")
+    page.add_script_tag(path=str(AXE))
+    tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' '))})))",
+        tags,
+    )
+    violations: list[dict[str, Any]] = result
+    return violations
+
+
+# --- the formats, written out again from the documents -------------------------------------
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def padded_length(n: int) -> int:
+    if n <= 2048:
+        return 2048
+    e = n.bit_length() - 1
+    s = e.bit_length()
+    mask = (1 << (e - s)) - 1
+    return (n + mask) & ~mask
+
+
+def pad(data: bytes) -> bytes:
+    return data + b"\x80" + bytes(padded_length(len(data) + 1) - len(data) - 1)
+
+
+def mailbox_id(reply_pk: bytes) -> str:
+    return hashlib.sha256(MAILBOX_PURPOSE + reply_pk).digest()[:16].hex()
+
+
+def codename_entropy(words: list[str]) -> bytes:
+    """BIP39 decoding of a 9-word codename: 96 bits of entropy, then a 3-bit checksum."""
+    all_words = wordlist()
+    bits = "".join(format(all_words.index(w), "011b") for w in words)
+    entropy = int(bits[:96], 2).to_bytes(12, "big")
+    assert int(bits[96:], 2) == hashlib.sha256(entropy).digest()[0] >> 5, "bad checksum"
+    return entropy
+
+
+def reply_keypair(entropy: bytes) -> tuple[bytes, bytes]:
+    seed = hashlib.blake2b(CODENAME_PURPOSE + entropy, digest_size=32).digest()
+    pk, sk = sodium.crypto_box_seed_keypair(seed)
+    return pk, sk
+
+
+def wordlist() -> list[str]:
+    path = Path(mnemonic.__file__).parent / "wordlist" / "english.txt"
+    return path.read_text().split()

@@ -1,0 +1,125 @@
+"""Attachments: each file sealed alone with crypto_secretstream (docs/intake.md section 4)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import nacl.bindings as sodium
+import pytest
+from playwright.sync_api import Page
+
+from tests.browser.conftest import (
+    Intake,
+    Watched,
+    fill_required,
+    open_form,
+    padded_length,
+    send,
+    unique,
+)
+from vault.report import parse_report
+
+CHUNK = 65_536
+TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+
+
+def open_blob(body: bytes, key: bytes) -> bytes:
+    """Decrypt an upload body, checking every tag: MESSAGE on all chunks but the FINAL last."""
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, body[:24], key)
+    sealed = body[24:]
+    pieces = [sealed[i : i + CHUNK + 17] for i in range(0, len(sealed), CHUNK + 17)]
+    plain = []
+    for n, piece in enumerate(pieces, 1):
+        message, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, piece, None)
+        assert tag == (TAG_FINAL if n == len(pieces) else TAG_MESSAGE)
+        assert len(message) == (CHUNK if n < len(pieces) else len(message))
+        plain.append(message)
+    return b"".join(plain)
+
+
+def test_files_are_sealed_in_chunks(watched: Watched, intake: Intake) -> None:
+    page = watched.page
+    files = {
+        "letter from the surgery.pdf": ("application/pdf", os.urandom(300_000)),
+        "exactly two chunks.png": ("image/png", os.urandom(2 * CHUNK)),  # padded: no extra chunk
+        "empty.txt": ("text/plain", b""),
+    }
+    open_form(page)
+    fill_required(page, unique("files"))
+    for name, (mime, data) in files.items():
+        page.set_input_files(
+            "#attachments", files=[{"name": name, "mimeType": mime, "buffer": data}]
+        )
+    assert page.locator("#file-list li").count() == 3
+    send(page)
+
+    assert len(watched.traffic.bodies("POST", "/api/attachments")) == 3
+    [envelope] = watched.traffic.bodies("POST", "/api/reports")
+    report = json.loads(intake.open_envelope(envelope))
+    assert [a["name"] for a in report["attachments"]] == list(files)
+    for attachment in report["attachments"]:
+        mime, data = files[attachment["name"]]
+        assert set(attachment) == {"name", "type", "size", "key", "blob"}
+        assert (attachment["type"], attachment["size"]) == (mime, len(data))
+        body = intake.blob(attachment["blob"])
+        assert hashlib.sha256(body).hexdigest() == attachment["blob"]
+        padded = padded_length(len(data))
+        chunks = max(1, -(-padded // CHUNK))
+        assert len(body) == 24 + padded + 17 * chunks
+        plain = open_blob(body, base64.b64decode(attachment["key"]))
+        assert plain == data + bytes(padded - len(data))
+
+
+def test_file_limits_are_shown_and_kept(page: Page) -> None:
+    open_form(page)
+    hint = page.inner_text("#attachments-hint")
+    assert "Up to 5 files" in hint
+    assert "25 MB" in hint
+    six = [{"name": f"photo {i}.jpg", "mimeType": "image/jpeg", "buffer": b"x"} for i in range(6)]
+    page.set_input_files("#attachments", files=six)
+    assert page.locator("#file-list li").count() == 0
+    assert "up to 5 files" in page.inner_text("#attachments-error")
+    page.set_input_files("#attachments", files=six[:2])
+    assert page.locator("#file-list li").count() == 2
+    page.click("#file-list li:first-child button")
+    assert page.locator("#file-list li").all_inner_texts()[0].startswith("photo 1.jpg")
+
+
+@pytest.mark.slow
+def test_attachment_round_trip_by_pull(watched: Watched, intake: Intake, tmp_path: Path) -> None:
+    page = watched.page
+    marker = unique("attachment")
+    before = intake.drain()
+    data = os.urandom(400_000)
+    open_form(page)
+    fill_required(page, marker)
+    page.set_input_files(
+        "#attachments", files=[{"name": "screenshot.png", "mimeType": "image/png", "buffer": data}]
+    )
+    send(page)
+    case_id, shown = intake.pull_case(before, marker)
+    assert [a["name"] for a in shown["report"]["attachments"]] == ["screenshot.png"]
+    out = tmp_path / "restored.png"
+    intake.run("cases", "attachment", case_id, "1", "--out", str(out))
+    assert out.read_bytes() == data
+
+
+def test_long_file_names_are_cut_canonically(watched: Watched, intake: Intake) -> None:
+    page = watched.page
+    open_form(page)
+    fill_required(page, unique("long-name"))
+    name = "a" * 199 + " " + "b" * 60 + ".jpeg"  # cut at 200 code points, then trimmed
+    page.set_input_files("#attachments", files=[{"name": name, "mimeType": "", "buffer": b"photo"}])
+    send(page)
+    [envelope] = watched.traffic.bodies("POST", "/api/reports")
+    raw = intake.open_envelope(envelope)
+    assert parse_report(raw).canonical_json() == raw
+    [attachment] = json.loads(raw)["attachments"]
+    assert attachment["name"] == "a" * 199
+    assert attachment["type"] == "image/jpeg"  # the browser names it from the extension

@@ -1,0 +1,144 @@
+"""The form's own cryptography, run in Chromium and checked against Python and the documents.
+
+The modules under vault/intake/static are imported into a page of the intake (so the page's
+Content-Security-Policy applies) and their answers compared with hashlib, PyNaCl and vault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from typing import Any
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import codename_entropy, mailbox_id, reply_keypair, wordlist
+from vault.envelope import padded_length
+from vault.pow import meets
+from vault.report import canonical_json, parse_report
+
+# White space as the report model trims it (pydantic-core's trim: Unicode White_Space).
+TRIMMED = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+KEPT = "\x1c\x1d\x1e\x1f\u180e\u200b\ufeff"
+
+
+def call(page: Page, module: str, body: str, arg: Any = None) -> Any:
+    """Evaluate ``body`` (an expression using ``m``, the module, and ``arg``) in the page."""
+    page.goto("/replies")
+    return page.evaluate(
+        f"async arg => {{ const m = await import('/static/{module}'); return {body}; }}", arg
+    )
+
+
+def test_sha256(page: Page) -> None:
+    rng = random.Random(1)
+    lengths = [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 65_553]
+    data = [bytes(rng.randrange(256) for _ in range(n)) for n in lengths]
+    got = call(
+        page,
+        "sha256.js",
+        "arg.map(d => m.toHex(m.sha256(new Uint8Array(d))))",
+        [list(d) for d in data],
+    )
+    assert got == [hashlib.sha256(d).hexdigest() for d in data]
+
+
+def test_padded_length(page: Page) -> None:
+    ns = [0, 1, 2047, 2048, 2049, 2176, 2177, 3000, 4096, 4097, 9002, 10_000, 65_536, 65_537]
+    ns += [100_000, 1_000_000, 1_048_576, 26_214_400]
+    ns += random.Random(2).sample(range(30_000_000), 200)
+    got = call(page, "seal.js", "arg.map(n => m.paddedLength(n))", ns)
+    assert got == [padded_length(n) for n in ns]
+
+
+def test_trim_matches_the_report_model(page: Page) -> None:
+    texts = [f"{c}x{c}" for c in TRIMMED + KEPT]
+    got = call(page, "seal.js", "arg.map(t => m.trimText(t))", texts)
+    model = [
+        parse_report({"sector": "other", "role": t, "harms": ["other"], "what_happened": "x"}).role
+        for t in texts
+    ]
+    assert got == model
+    assert got[: len(TRIMMED)] == ["x"] * len(TRIMMED)
+
+
+def test_canonical_json_matches_python(page: Page) -> None:
+    value = {
+        "z": ["é", "\u2028", "\x00\x1f\x7f", '"\\/', "😀"],
+        "a": {"b": True, "a": False, "n": 123456789},
+        "m": None,
+    }
+    # A lone surrogate (made in the page: it cannot cross as UTF-8) is written as U+FFFD.
+    got = call(page, "seal.js", "m.canonicalJson({...arg, z: [...arg.z, '\\ud800 lone']})", value)
+    expected = dict(value, z=[*value["z"], "\ufffd lone"])
+    expected.pop("m")
+    assert got.encode() == canonical_json(expected)
+
+
+def test_proof_of_work(page: Page) -> None:
+    challenge = os.urandom(36)
+    found = call(
+        page, "pow.js", "m.search(new Uint8Array(arg), 12, 0, 2 ** 32 - 1)", list(challenge)
+    )
+    assert meets(challenge, found, 12)
+    assert not any(meets(challenge, n, 12) for n in range(found))
+
+
+def test_codename_words_keys_and_mailbox(page: Page) -> None:
+    entropy = os.urandom(12)
+    words = call(
+        page,
+        "codename.js",
+        "m.loadWordlist().then(w => m.entropyToWords(new Uint8Array(arg), w))",
+        list(entropy),
+    )
+    assert len(words) == 9
+    assert set(words) <= set(wordlist())
+    assert codename_entropy(words) == entropy
+    pk, _ = reply_keypair(entropy)
+    derived = page.evaluate(
+        """async e => {
+            const m = await import('/static/codename.js');
+            await window.sodium.ready;
+            const pair = m.replyKeyPair(window.sodium, new Uint8Array(e));
+            return {pk: Array.from(pair.publicKey), mailbox: m.mailboxId(pair.publicKey)};
+        }""",
+        list(entropy),
+    )
+    assert bytes(derived["pk"]) == pk
+    assert derived["mailbox"] == mailbox_id(pk)
+
+
+def test_codename_typing_is_forgiving(page: Page) -> None:
+    entropy = os.urandom(12)
+    all_words = wordlist()
+    bits = "".join(format(b, "08b") for b in entropy) + format(
+        hashlib.sha256(entropy).digest()[0] >> 5, "03b"
+    )
+    words = [all_words[int(bits[i : i + 11], 2)] for i in range(0, 99, 11)]
+    typings = [
+        " ".join(words),
+        ",".join(w.upper() for w in words),
+        "-".join(w[:4] for w in words),
+        "\n  " + ", ".join(words[:4]) + " -- " + " ".join(w.title() for w in words[4:]) + ".",
+    ]
+    got = call(
+        page,
+        "codename.js",
+        "m.loadWordlist().then(w => arg.map(t => { const r = m.parseCodename(t, w);"
+        " return r.entropy ? Array.from(r.entropy) : r; }))",
+        typings,
+    )
+    assert [bytes(g) for g in got] == [entropy] * len(typings)
+    problems = call(
+        page,
+        "codename.js",
+        "m.loadWordlist().then(w => arg.map(t => m.parseCodename(t, w).problem))",
+        ["", " ".join(words[:8]), " ".join([*words[:8], "qqqq"])],
+    )
+    assert problems == ["empty", "count", "word"]

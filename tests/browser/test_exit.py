@@ -1,0 +1,66 @@
+"""Leaving fast: the "Exit this page" button and Shift pressed three times."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import open_form
+
+CANARY = "CANARY-exit-7d1f"
+
+
+def start_typing(page: Page) -> None:
+    # A page of this site before the form, so Back has somewhere to go.
+    page.goto("/replies")
+    page.click("footer >> text=Send a report")
+    page.wait_for_selector("#codename-section:not([hidden])")
+    page.wait_for_function("window.sodium !== undefined")
+    page.fill("#role", CANARY)
+    page.fill("#what_happened", f"What I typed. {CANARY}")
+    page.check("input[name=sector][value=policing]")
+
+
+def assert_gone(page: Page) -> None:
+    page.wait_for_url("**/static/exit.html")
+    assert page.title() == "Easy tomato soup"
+    page.go_back()
+    # The form's history entry was replaced: Back goes to the page before it.
+    assert page.url.endswith("/replies")
+    assert CANARY not in page.content()
+    page.go_forward()
+    assert page.url.endswith("/static/exit.html")
+
+
+def test_exit_button(page: Page) -> None:
+    start_typing(page)
+    assert page.is_visible("#exit-page")
+    page.click("#exit-page")
+    assert_gone(page)
+
+
+def test_shift_three_times(page: Page) -> None:
+    start_typing(page)
+    assert "Shift" in page.inner_text("#exit-hint")
+    page.focus("#what_happened")
+    for _ in range(3):
+        page.keyboard.press("Shift")
+    assert_gone(page)
+
+
+def test_capitals_do_not_exit(page: Page) -> None:
+    open_form(page)
+    page.focus("#role")
+    for letter in "GMC":
+        page.keyboard.press(f"Shift+{letter}")
+    page.keyboard.press("Shift")
+    page.wait_for_timeout(200)
+    assert page.url.endswith("/")
+    assert page.input_value("#role") == "GMC"
+
+
+def test_exit_button_stays_on_screen(page: Page) -> None:
+    open_form(page)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    box = page.locator("#exit-page").bounding_box()
+    assert box is not None
+    assert 0 <= box["y"] < 100

@@ -1,0 +1,73 @@
+"""At 320 CSS pixels wide (a small phone, or zoom at 400%) nothing scrolls sideways."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.browser.conftest import (
+    Intake,
+    fill_required,
+    open_form,
+    read_replies,
+    send,
+    take_codename,
+)
+
+
+def assert_fits(page: Page, state: str) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, f"{state}: the page is {width} px wide"
+
+
+@pytest.fixture
+def narrow(browser: Browser, intake: Intake) -> Iterator[Page]:
+    context = browser.new_context(base_url=intake.url, viewport={"width": 320, "height": 640})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def narrow_nojs(browser: Browser, intake: Intake) -> Iterator[Page]:
+    context = browser.new_context(
+        base_url=intake.url, viewport={"width": 320, "height": 640}, java_script_enabled=False
+    )
+    yield context.new_page()
+    context.close()
+
+
+def test_320_pixels(narrow: Page) -> None:
+    page = narrow
+    open_form(page)
+    assert_fits(page, "form")
+    page.click("#more-detail summary")
+    page.click("#send-button")
+    page.wait_for_selector("#error-summary")
+    assert_fits(page, "errors")
+    long_name = "a-very-long-file-name-without-any-spaces-from-a-phone-camera-20250314-101112.jpeg"
+    page.set_input_files(
+        "#attachments", files=[{"name": long_name, "mimeType": "image/jpeg", "buffer": b"x"}]
+    )
+    words = take_codename(page)
+    assert_fits(page, "codename and a file")
+    fill_required(page, "Unbroken-" + "x" * 300)
+    send(page)
+    assert_fits(page, "sent")
+    read_replies(page, " ".join(words))
+    page.wait_for_selector("#replies-result:not([hidden])")
+    assert_fits(page, "replies")
+    read_replies(page, "wrong")
+    page.wait_for_selector("#error-summary")
+    assert_fits(page, "replies error")
+
+
+def test_320_pixels_without_javascript(narrow_nojs: Page) -> None:
+    page = narrow_nojs
+    page.goto("/")
+    assert_fits(page, "no-JS form")
+    page.fill("#what_happened", "x" * 500)
+    page.click("#send-button")
+    page.wait_for_selector("#error-summary")
+    assert_fits(page, "no-JS errors")

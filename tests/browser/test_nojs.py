@@ -1,0 +1,69 @@
+"""Without JavaScript the same form posts to /report; the server seals it and says so first."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import Intake, unique
+
+
+def test_form_without_javascript(nojs_page: Page, intake: Intake) -> None:
+    page = nojs_page
+    marker = unique("nojs")
+    page.goto("/")
+    notice = page.inner_text("#nojs-notice")
+    assert "our server sees your report for a moment" in notice
+    assert "cannot add files" in notice
+    assert "codename" in notice
+    assert page.is_hidden("#files-section")
+    assert page.is_hidden("#codename-section")
+
+    # First try: the job, the details and a contact, but three required answers missing.
+    page.fill("#role", "housing officer")
+    page.click("#more-detail summary")
+    page.fill("#when", "in the summer")
+    page.check("input[name=wants][value=share-alert]")
+    page.check("input[name=contact_method][value=email]")
+    page.fill("#contact_value", "me@example.org")
+    page.check("#consent_alert")
+    page.click("#send-button")
+
+    page.wait_for_selector("#error-summary")
+    assert page.title().startswith("Error: ")
+    hrefs = page.locator("#error-summary a").evaluate_all("els => els.map(e => e.hash)")
+    assert hrefs == ["#sector", "#harms", "#what_happened"]
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    # Everything typed is still there, and the details it was typed in are open.
+    assert page.input_value("#role") == "housing officer"
+    assert page.input_value("#when") == "in the summer"
+    assert page.is_visible("#when")
+    assert page.is_checked("input[name=wants][value=share-alert]")
+    assert page.is_checked("input[name=contact_method][value=email]")
+    assert page.input_value("#contact_value") == "me@example.org"
+    assert page.is_checked("#consent_alert")
+    assert page.get_attribute("fieldset:has(#sector)", "aria-describedby") == (
+        "sector-hint sector-error"
+    )
+
+    # Second try: complete.
+    page.check("input[name=sector][value=housing]")
+    page.check("input[name=harms][value=refusal-of-service]")
+    page.fill("#what_happened", f"They refused to repair the flat. {marker}")
+    page.click("#send-button")
+    page.wait_for_selector("#sent-title")
+    assert page.inner_text("#sent-title") == "Your report has been sent"
+    assert "codename" not in page.inner_text("main")
+
+    [report] = [r for r in intake.queued_reports() if marker in r["what_happened"]]
+    assert report["sector"] == "housing"
+    assert report["role"] == "housing officer"
+    assert report["when"] == "in the summer"
+    assert report["wants"] == ["share-alert"]
+    assert report["contact"] == {"method": "email", "value": "me@example.org"}
+    assert report["consent"] == {"alert": True, "research": False}
+
+
+def test_replies_page_says_it_needs_javascript(nojs_page: Page) -> None:
+    nojs_page.goto("/replies")
+    assert "needs JavaScript" in nojs_page.inner_text("main")
+    assert nojs_page.is_hidden("#replies-form")
