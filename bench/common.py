@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,14 +36,15 @@ class Row:
 
     ``kind`` says how the ratio reads: "time" is ours / bare (lower is better),
     "rate" is our rate / the bare rate (higher is better), "seconds" is a cost
-    reported on its own with no ratio.
+    reported on its own with no ratio. Ratios are of wall-time medians; the
+    same ratio of CPU-time medians is kept beside it as a check against noise.
     """
 
     name: str
     what: str
     kind: str
-    runs: list[float]
-    bare_runs: list[float] = field(default_factory=list)
+    timers: list[Timer]
+    bare_timers: list[Timer] = field(default_factory=list)
     bare_what: str = ""
     target: str = ""
     met: bool | None = None
@@ -50,49 +52,94 @@ class Row:
 
     @property
     def median(self) -> float:
-        return statistics.median(self.runs)
+        return statistics.median(t.wall for t in self.timers)
 
     @property
     def bare_median(self) -> float | None:
-        return statistics.median(self.bare_runs) if self.bare_runs else None
+        return statistics.median(t.wall for t in self.bare_timers) if self.bare_timers else None
 
     @property
     def ratio(self) -> float | None:
-        bare = self.bare_median
+        return self._ratio(self.median, self.bare_median)
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        if not self.bare_timers:
+            return None
+        return self._ratio(
+            statistics.median(t.cpu for t in self.timers),
+            statistics.median(t.cpu for t in self.bare_timers),
+        )
+
+    def _ratio(self, ours: float, bare: float | None) -> float | None:
         if bare is None or self.kind == "seconds":
             return None
-        if self.kind == "rate":
-            return bare / self.median
-        return self.median / bare
+        return bare / ours if self.kind == "rate" else ours / bare
 
     def to_json(self) -> dict[str, Any]:
         return {
-            **asdict(self),
+            "what": self.what,
+            "bare_what": self.bare_what,
+            "kind": self.kind,
+            "target": self.target,
+            "met": self.met,
+            "note": self.note,
             "median_s": self.median,
             "bare_median_s": self.bare_median,
             "ratio": self.ratio,
+            "cpu_ratio": self.cpu_ratio,
+            "wall_s": [t.wall for t in self.timers],
+            "cpu_s": [t.cpu for t in self.timers],
+            "bare_wall_s": [t.wall for t in self.bare_timers],
+            "bare_cpu_s": [t.cpu for t in self.bare_timers],
         }
 
 
 def interleaved(
-    cases: dict[str, Callable[[], float]], repeats: int, *, say: Callable[[str], None]
-) -> dict[str, list[float]]:
+    cases: dict[str, Callable[[], Timer]], repeats: int, *, say: Callable[[str], None]
+) -> dict[str, list[Timer]]:
     """Run each case ``repeats`` times, taking turns so drift on a noisy machine hits all alike.
 
-    Each case times itself (so it can leave its set-up out) and returns seconds.
+    Each case times itself with a :class:`Timer` (so it can leave its set-up out).
     """
-    runs: dict[str, list[float]] = {name: [] for name in cases}
+    runs: dict[str, list[Timer]] = {name: [] for name in cases}
     for i in range(repeats):
         for name, case in cases.items():
-            seconds = case()
-            runs[name].append(seconds)
-            say(f"  {name} run {i + 1}/{repeats}: {seconds:.4f} s")
+            t = case()
+            runs[name].append(t)
+            say(f"  {name} run {i + 1}/{repeats}: {t.wall:.4f} s wall, {t.cpu:.4f} s CPU")
     return runs
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children (µs resolution)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+class Timer:
+    """``with Timer() as t: ...`` then ``t.wall`` and ``t.cpu`` are the seconds inside.
+
+    CPU time is kept beside wall time because this machine is shared: another
+    process on a core stretches wall time but not (much) our CPU time.
+    """
+
+    wall: float
+    cpu: float
+
+    def __enter__(self) -> Timer:
+        self._cpu = cpu_seconds()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = cpu_seconds() - self._cpu
 
 
 @contextmanager
 def stopwatch() -> Iterator[Callable[[], float]]:
-    """``with stopwatch() as elapsed: ...`` then ``elapsed()`` is the seconds inside."""
+    """``with stopwatch() as elapsed: ...`` then ``elapsed()`` is the wall seconds inside."""
     start = time.perf_counter()
     end: float | None = None
 
@@ -146,8 +193,9 @@ def first_line(path: str, prefix: str) -> str:
 
 
 def machine() -> dict[str, Any]:
-    import nacl
     import sqlite3
+
+    import nacl
 
     db = sqlcipher.connect(":memory:")
     cipher_version = db.execute("PRAGMA cipher_version").fetchone()[0]
@@ -192,20 +240,17 @@ def fmt_seconds(seconds: float | None) -> str:
 def table(rows: list[Row]) -> str:
     """The results as a Markdown table (what docs/benchmarks.md quotes)."""
     lines = [
-        "| benchmark | ours (median) | bare loop (median) | ratio | target | met |",
-        "| --- | ---: | ---: | ---: | --- | --- |",
+        "| benchmark | ours (median) | bare loop (median) | ratio | ratio of CPU time "
+        "| target | met |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in rows:
-        ratio = r.ratio
-        if ratio is None:
-            shown = "-"
-        elif r.kind == "rate":
-            shown = f"{ratio:.2f}× bare rate"
-        else:
-            shown = f"{ratio:.2f}× bare time"
+        unit = "× bare rate" if r.kind == "rate" else "× bare time"
+        shown = "-" if r.ratio is None else f"{r.ratio:.2f}{unit}"
+        cpu = "-" if r.cpu_ratio is None else f"{r.cpu_ratio:.2f}×"
         met = "-" if r.met is None else ("yes" if r.met else "**no**")
         lines.append(
             f"| {r.name} | {fmt_seconds(r.median)} | {fmt_seconds(r.bare_median)} | {shown} "
-            f"| {r.target or '-'} | {met} |"
+            f"| {cpu} | {r.target or '-'} | {met} |"
         )
     return "\n".join(lines)

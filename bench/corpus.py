@@ -29,7 +29,7 @@ ORGS = (
     "a GP surgery",
     "a night shelter",
 )
-WORDS = (
+TEXT = (
     "when I went in to ask about my appointment the officer said that people like me "
     "should expect that and laughed with a colleague at the desk while I waited there "
     "for over an hour without anyone telling me what was happening and then I was "
@@ -38,7 +38,8 @@ WORDS = (
     "humiliated and I am scared to go back there but I need the service I tried to "
     "complain at the time but nobody would take my details and my friend who was with "
     "me saw everything and is willing to say so too"
-).split()
+)
+WORDS = TEXT.split()
 
 
 def report(rng: random.Random) -> Report:

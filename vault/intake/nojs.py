@@ -56,7 +56,7 @@ NO_CONTACT = ("", "none")
 _OFF = ("", "0", "false", "no", "off")
 
 _MISSING = {
-    "sector": "Choose the kind of service the professional works in.",
+    "sector": "Choose who harmed you.",
     "role": "Tell us the professional's job, for example GP or police officer.",
     "harms": "Choose at least one thing that happened.",
     "what_happened": "Tell us what happened, in your own words.",

@@ -16,7 +16,7 @@ const TEXT_FIELDS = ["role", "what_happened", "when", "where", "organisation", "
 const MORE_DETAIL = ["when", "where", "organisation", "professional_identifier"];
 // The same sentences the server uses without JavaScript (vault/intake/nojs.py).
 const MISSING = {
-  sector: "Choose the kind of service the professional works in.",
+  sector: "Choose who harmed you.",
   role: "Tell us the professional's job, for example GP or police officer.",
   harms: "Choose at least one thing that happened.",
   what_happened: "Tell us what happened, in your own words.",
