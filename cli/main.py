@@ -325,7 +325,13 @@ def cases_close(
 @cases_app.command("reply")
 def cases_reply(
     case: CaseId,
-    text: Annotated[str, typer.Argument(help="What to say to the reporter.")],
+    text: Annotated[
+        str | None,
+        typer.Argument(
+            help="What to say to the reporter. Leave it out (or use -) to type it or pipe it"
+            " in, which keeps it out of your shell history."
+        ),
+    ] = None,
     share_status: Annotated[
         bool,
         typer.Option(
@@ -343,7 +349,7 @@ def cases_reply(
     under an id that does not identify them. The case history keeps a sealed copy.
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        case_id = vault.reply(case, text, share_status)
+        case_id = vault.reply(case, read_text_argument(text, "reply"), share_status)
     shared = " (with the case status)" if share_status else ""
     _say(
         f"Reply to case {show_id(case_id)}{shared} is sealed and queued;"
