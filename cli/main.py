@@ -74,7 +74,8 @@ def _unlock(vault_dir: Path, passphrase_file: Path | None, caseworker: str | Non
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr)
+    """A line for the caseworker on stderr; text from outside can never drive the terminal."""
+    print(render.plain_safe(message), file=sys.stderr)
 
 
 @app.command()

@@ -16,13 +16,28 @@ out = Console(highlight=False, soft_wrap=False)
 
 # Report text comes from anyone who has the team public key: never let it drive the terminal.
 _CONTROL = {
-    c: "\ufffd" for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)] if c not in (0x09, 0x0A)
+    c: "\ufffd"
+    for c in [
+        *range(0x00, 0x20),
+        0x7F,
+        *range(0x80, 0xA0),
+        # Direction embeddings, overrides and isolates can reorder what a line shows.
+        # (Joiners and direction marks stay: Arabic, Hebrew and Indic text need them.)
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+    if c not in (0x09, 0x0A)
 }
+
+
+def plain_safe(text: str) -> str:
+    """A string with control and direction-changing characters made harmless."""
+    return text.translate(_CONTROL)
 
 
 def safe(text: str) -> Text:
     """Text for the terminal with control characters (escape sequences included) made harmless."""
-    return Text(text.translate(_CONTROL))
+    return Text(plain_safe(text))
 
 
 def print_json(value: Any) -> None:

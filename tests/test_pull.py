@@ -490,3 +490,25 @@ def test_attachment_and_reply_commands_explain_themselves(cli: Cli) -> None:
     help_text = cli("cases", "attachment", "--help").stdout
     assert "in clear" in help_text
     assert "600" in help_text
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://intake.example.org", True),
+        ("http://127.0.0.1:8000", True),
+        ("http://localhost:8000/", True),
+        ("http://abcdefghijklmnop.onion", True),
+        ("http://intake.example.org", False),
+        ("ftp://intake.example.org", False),
+    ],
+)
+def test_plain_http_only_to_this_computer_or_onion(url: str, ok: bool) -> None:
+    from vault.errors import UsageError
+    from vault.pull import check_intake_url
+
+    if ok:
+        assert check_intake_url(url) == url.rstrip("/")
+    else:
+        with pytest.raises(UsageError):
+            check_intake_url(url)

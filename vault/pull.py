@@ -70,7 +70,17 @@ def check_intake_url(url: str) -> str:
         )
     if parsed.query or parsed.fragment:
         raise UsageError(f"'{url}' is not an intake address: leave out anything after ? or #.")
+    if parsed.scheme == "http" and not _private_path(parsed.host):
+        raise UsageError(
+            f"'{url}' is not encrypted: an intake must be reached over https.",
+            hint="plain http is allowed only to this computer or to a .onion address",
+        )
     return str(parsed).rstrip("/")
+
+
+def _private_path(host: str) -> bool:
+    """Loopback and Tor onion services are the only places plain http is acceptable."""
+    return host in ("localhost", "127.0.0.1", "::1") or host.endswith(".onion")
 
 
 class IntakeClient:

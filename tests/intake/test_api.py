@@ -242,6 +242,15 @@ def test_the_global_rate_cap_answers_busy(start_intake: IntakeFactory, team: Tea
     assert intake.client.get("/").status_code == 200
 
 
+def test_free_form_posts_cannot_use_up_the_api_cap(start_intake: IntakeFactory, team: Team) -> None:
+    """The no-JS path has no proof of work, so it has its own bucket."""
+    intake = start_intake("--rate-per-minute", "2")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answers = [intake.client.post("/report", content=b"junk=1", headers=form) for _ in range(4)]
+    assert answers[-1].status_code == 429
+    assert intake.submit(team.seal()).status_code == 202
+
+
 # --- signed caseworker requests --------------------------------------------------------------
 
 

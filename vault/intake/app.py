@@ -158,6 +158,9 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
     signing_keys = {caseworker_key_id(pk): pk for _, pk in team_key.caseworkers}
     pow_ = ProofOfWork(config.pow_bits)
     rate = RateCap(config.rate_per_minute)
+    # The no-JavaScript path has no proof of work, so it gets its own bucket: a flood of
+    # form posts cannot use up the capacity that proof-of-work-gated reports depend on.
+    nojs_rate = RateCap(config.rate_per_minute)
     upload_cap = attachment_cap(config.max_file_bytes)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(config.templates_dir), autoescape=True
@@ -283,7 +286,7 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
     async def report_without_js(request: Request) -> Response:
         _require_type(request, FORM)
         _require_length(request, FORM_CAP)
-        wait = rate.take()
+        wait = nojs_rate.take()
         body = await _read(request, FORM_CAP)  # read even when busy, to keep what was typed
         try:
             result = read_form(parse_form(body))
