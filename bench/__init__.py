@@ -1,0 +1,1 @@
+"""Benchmarks of the vault core against bare loops: ``python -m bench``."""

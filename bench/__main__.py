@@ -1,0 +1,86 @@
+"""``python -m bench [--quick] [--only page-size|vault|intake]``: run, print, save JSON.
+
+Every figure is a median, set beside a bare loop measured in the same run.
+Results go to ``bench/results/<UTC time>.json`` and ``bench/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import intake, page_size, vault_core
+from bench.common import Row, machine, table, write_results
+
+
+def _load(values: tuple[float, float, float]) -> str:
+    return " ".join(f"{v:.2f}" for v in values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller N and fewer runs")
+    parser.add_argument(
+        "--only", choices=("page-size", "vault", "intake"), help="run one of the groups only"
+    )
+    parser.add_argument("--repeats", type=int, help="runs per measurement (default 3)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print every run")
+    args = parser.parse_args(argv)
+
+    repeats = args.repeats or 3
+    page_rows, vault_n = (4000, 2000) if args.quick else (20_000, 10_000)
+
+    def say(message: str) -> None:
+        if args.verbose or not message.startswith("  "):
+            print(message, file=sys.stderr, flush=True)
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    doc: dict[str, Any] = {
+        "command": "python -m bench" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
+        "when": stamp,
+        "quick": args.quick,
+        "machine": machine(),
+        "load_average_before": os.getloadavg(),
+    }
+    started = time.perf_counter()
+    out: list[str] = []
+    if args.only in (None, "vault"):
+        say(f"vault core, N = {vault_n}")
+        rows: list[Row] = vault_core.run(vault_n, repeats, args.quick, say)
+        doc["vault"] = vault_core.summary(rows)
+        out += ["## Vault core", "", table(rows), ""]
+        out += [f"- {r.name}: {r.note}" for r in rows if r.note]
+        out += [""]
+    if args.only in (None, "page-size"):
+        say(f"page size and cache, {page_rows} rows")
+        pages = page_size.run(page_rows, repeats, say)
+        doc["page_size"] = pages
+        out += ["## Page size and cache", "", page_size.table(pages), ""]
+    if args.only in (None, "intake"):
+        say("intake server (vault intake serve) and the form's sealing in Chromium")
+        served = intake.run(args.quick, repeats, say)
+        doc["intake"] = served
+        out += ["## Intake", "", intake.table(served), ""]
+    doc["seconds"] = time.perf_counter() - started
+    doc["load_average_after"] = os.getloadavg()
+    path = write_results(doc, stamp)
+    m = doc["machine"]
+    print(
+        f"# Benchmarks ({stamp}, {doc['seconds']:.0f} s)\n\n"
+        f"{m['nproc']} × {m['cpu']}, Python {m['python']}, SQLCipher {m['sqlcipher']} "
+        f"(SQLite {m['sqlcipher_sqlite']}, {m['sqlcipher_crypto']}), stdlib SQLite "
+        f"{m['stdlib_sqlite']}, PyNaCl {m['pynacl']}; vault page {m['cipher_page_size']}, "
+        f"cache {m['cache_kib']} KiB. Load average (1, 5, 15 min) before "
+        f"{_load(doc['load_average_before'])}, after {_load(doc['load_average_after'])}.\n"
+    )
+    print("\n".join(out))
+    print(f"Saved {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
