@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cli.render import plain_safe
 from vault.intake.config import IntakeConfig
 
 intake_app = typer.Typer(help="The intake: the reporters' form and the sealed inbox.")
@@ -42,6 +43,12 @@ def serve(
         int,
         typer.Option("--rate-per-minute", help="Reports and uploads taken per minute, from all."),
     ] = 120,
+    read_timeout: Annotated[
+        int,
+        typer.Option(
+            "--read-timeout", help="Seconds a request body may stall before it is refused (408)."
+        ),
+    ] = 30,
 ) -> None:
     """Serve the report form and its API; it holds the team public key only."""
     config = IntakeConfig(
@@ -53,13 +60,19 @@ def serve(
         max_files=max_files,
         pow_bits=pow_bits,
         rate_per_minute=rate_per_minute,
+        read_timeout=read_timeout,
     )
 
     def announce(url: str) -> None:
-        print(f"Redress intake: {url}", flush=True)
+        print(f"Redress intake: {url}", flush=True)  # the first line: scripts read the URL
+
+    def details(lines: list[str]) -> None:
+        # The key file's names are text from a file: never let them drive the terminal.
+        for line in lines:
+            print(plain_safe(line), flush=True)
 
     from vault.intake.server import serve as serve_intake  # web stack only when serving
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve_intake(config, announce)
+        serve_intake(config, announce, details)
     print("Intake stopped.", file=sys.stderr, flush=True)

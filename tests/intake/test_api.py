@@ -361,6 +361,107 @@ def test_malformed_signed_bodies_are_400(shared_intake: Intake) -> None:
         assert response.json() == {"error": "malformed"}
 
 
+def signed_head(path: str, headers: dict[str, str], length: int) -> str:
+    lines = [f"POST {path} HTTP/1.1", "Host: x", "Content-Type: application/json"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return "\n".join([*lines, f"Content-Length: {length}", ""])
+
+
+def test_signed_headers_are_checked_before_the_body_is_read(
+    shared_intake: Intake, team: Team
+) -> None:
+    """A body of 10 MB is announced and never sent: a refusal cannot have waited for it."""
+    intake = shared_intake
+    good = sign_request(team.caseworker, "POST", "/api/replies", b"{}")
+    seen = sign_request(team.caseworker, "POST", "/api/pull", b'{"limit": 1}')
+    first = intake.client.post(
+        "/api/pull", content=b'{"limit": 1}', headers={**seen, "Content-Type": "application/json"}
+    )
+    assert first.status_code == 200
+    stale = str(int(time.time()) - 400)
+    for case, headers in [
+        ("unknown key", sign_request(team.stranger, "POST", "/api/replies", b"{}")),
+        ("no signature", {k: v for k, v in good.items() if k != H_SIGNATURE}),
+        ("stale", {**good, H_TIME: stale}),
+        ("bad nonce", {**good, H_NONCE: "XYZ" * 10 + "ab"}),
+        ("short signature", {**good, H_SIGNATURE: b64(bytes(10))}),
+        ("nonce seen", {**seen, H_NONCE: seen[H_NONCE]}),
+    ]:
+        started = time.monotonic()
+        head = signed_head("/api/replies", headers, 10_000_000)
+        answer = raw_request(intake.url, head, b'{"replies": [', wait=5)
+        assert answer.startswith(b"HTTP/1.1 401 "), (case, answer[:200])
+        assert b"connection: close" in answer.lower(), case
+        assert time.monotonic() - started < 3, case
+
+
+def test_a_nonce_is_remembered_only_once_its_signature_is_good(intake: Intake, team: Team) -> None:
+    body = b'{"limit": 1}'
+    headers = {
+        **sign_request(team.caseworker, "POST", "/api/pull", body),
+        "Content-Type": "application/json",
+    }
+    forged = intake.client.post("/api/pull", content=b'{"limit": 2}', headers=headers)
+    assert forged.status_code == 401
+    assert intake.client.post("/api/pull", content=body, headers=headers).status_code == 200
+    assert intake.client.post("/api/pull", content=body, headers=headers).status_code == 401
+
+
+def test_only_a_few_signed_bodies_are_read_at_once(start_intake: IntakeFactory, team: Team) -> None:
+    intake = start_intake("--read-timeout", "3")
+    stalled = []
+    try:
+        for _ in range(4):  # each announces a body, sends none, and holds a place
+            headers = sign_request(team.caseworker, "POST", "/api/ack", b"{}")
+            sock = socket.create_connection(
+                (httpx.URL(intake.url).host, httpx.URL(intake.url).port), timeout=10
+            )
+            sock.sendall(signed_head("/api/ack", headers, 100).replace("\n", "\r\n").encode())
+            sock.sendall(b"\r\n")
+            stalled.append(sock)
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert intake.pull() == {"envelopes": [], "more": False}
+        assert time.monotonic() - started > 2  # it waited for a place
+        for sock in stalled:  # and the stalled ones were cut off
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408 ")
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/api/reports", "application/octet-stream"),
+        ("/api/attachments", "application/octet-stream"),
+        ("/report", "application/x-www-form-urlencoded"),
+        ("/api/pull", "application/json"),
+    ],
+)
+def test_a_body_that_stalls_is_cut_off_with_408(
+    start_intake: IntakeFactory, team: Team, path: str, kind: str
+) -> None:
+    intake = start_intake("--read-timeout", "1")
+    extra = ""
+    if path.startswith("/api/pull"):
+        headers = sign_request(team.caseworker, "POST", path, b'{"limit": 1}')
+        extra = "".join(f"{k}: {v}\n" for k, v in headers.items())
+    elif path.startswith("/api/"):
+        extra = f"X-Redress-PoW: {intake.proof()}\n"
+    started = time.monotonic()
+    answer = raw_request(
+        intake.url,
+        f"POST {path} HTTP/1.1\nHost: x\nContent-Type: {kind}\n{extra}Content-Length: 500\n",
+        b"x" * 10,
+        wait=10,
+    )
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert time.monotonic() - started < 5
+    assert inbox_rows(intake.data, "uploads") == 0
+
+
 # --- attachments -----------------------------------------------------------------------------
 
 

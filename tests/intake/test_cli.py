@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 from tests.conftest import Cli, assert_clean_error
-from tests.intake.conftest import Team
+from tests.intake.conftest import IntakeFactory, Team
 
 
 def test_intake_serve_has_help(cli: Cli) -> None:
@@ -53,3 +54,18 @@ def test_loose_permissions_on_the_inbox_are_refused(cli: Cli, tmp_path: Path, te
     result = cli("intake", "serve", "--team-key", "team.json", "--data", "d", "--port", "0")
     assert_clean_error(result, 1)
     assert "chmod 600" in result.stderr
+
+
+def test_startup_names_the_team_key_and_the_caseworkers_it_accepts(
+    start_intake: IntakeFactory, team: Team
+) -> None:
+    intake = start_intake()
+    deadline = time.monotonic() + 10
+    while len(lines := intake.output()[0].splitlines()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lines[0] == f"Redress intake: {intake.url}"  # unchanged: scripts read it
+    assert lines[1:] == [
+        f"Team key epoch: {team.keys.epoch}",
+        f"Team key fingerprint: {team.public.fingerprint}",
+        f"Accepts pulls from: {team.caseworker.name} (key id {team.caseworker.key_id})",
+    ]

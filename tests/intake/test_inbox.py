@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -137,7 +137,6 @@ def test_a_nonce_is_remembered_until_it_expires(inbox: Inbox) -> None:
 def test_housekeeping_expires_old_blobs_and_replies_but_never_envelopes(
     inbox: Inbox, team: Team
 ) -> None:
-    envelope = inbox.add_envelope(team.seal())
     blob_id = blob_of(inbox, b"y" * 3000)
     unfinished = inbox.add_blob()
     unfinished.write(b"cut off by a crash")
@@ -155,8 +154,42 @@ def test_housekeeping_expires_old_blobs_and_replies_but_never_envelopes(
     assert inbox.mailbox(b"\x01" * 16) == [b"reply"]
     inbox.purge_old(day + timedelta(days=91))
     assert inbox.mailbox(b"\x01" * 16) == []
+    envelope = inbox.add_envelope(team.seal())
     inbox.purge_old(day + timedelta(days=3650))
     assert [i for i, _ in inbox.pull(10)[0]] == [envelope]
+
+
+def set_day(inbox: Inbox, table: str, day: date) -> None:
+    inbox._db.execute(f"UPDATE {table} SET received = ?", (day.isoformat(),))  # noqa: S608
+
+
+def test_a_blob_is_kept_while_a_report_that_may_name_it_waits(inbox: Inbox, team: Team) -> None:
+    day = today()
+    blob_id = blob_of(inbox, b"z" * 3000)
+    set_day(inbox, "uploads", day - timedelta(days=1))  # uploaded the evening before
+    inbox.add_envelope(team.seal())  # its report, sent today and never pulled
+    inbox.purge_old(day + timedelta(days=30))
+    assert inbox.blob_size(blob_id) == 3000
+    # Only once the oldest waiting report is from more than a day after the blob's day.
+    set_day(inbox, "envelopes", day)
+    inbox.purge_old(day + timedelta(days=30))
+    assert inbox.blob_size(blob_id) == 3000
+    set_day(inbox, "envelopes", day + timedelta(days=1))
+    inbox.purge_old(day + timedelta(days=30))
+    assert inbox.blob_size(blob_id) is None
+
+
+def test_a_blob_goes_by_age_alone_once_no_report_waits(inbox: Inbox, team: Team) -> None:
+    day = today()
+    envelope = inbox.add_envelope(team.seal())
+    blob_id = blob_of(inbox, b"w" * 3000)
+    inbox.purge_old(day + timedelta(days=8))
+    assert inbox.blob_size(blob_id) == 3000  # its report still waits
+    inbox.ack([envelope], [])
+    inbox.purge_old(day + timedelta(days=7))
+    assert inbox.blob_size(blob_id) == 3000
+    inbox.purge_old(day + timedelta(days=8))
+    assert inbox.blob_size(blob_id) is None
 
 
 def test_the_inbox_can_be_used_from_many_threads(inbox: Inbox, team: Team) -> None:

@@ -11,6 +11,7 @@ from vault import pow as pow_
 from vault.attachments import sealed_length
 from vault.envelope import padded_length
 from vault.errors import UsageError
+from vault.intake import config as config_module
 from vault.intake import labels
 from vault.intake.config import IntakeConfig
 from vault.intake.limits import (
@@ -131,7 +132,21 @@ def test_settings_out_of_range_are_usage_errors(tmp_path: Path) -> None:
         {"max_files": 21},
         {"pow_bits": 33},
         {"rate_per_minute": 0},
+        {"read_timeout": 0},
     ):
         with pytest.raises(UsageError):
             IntakeConfig(**base, **bad)  # type: ignore[arg-type]
     assert IntakeConfig(**base).max_file_bytes == 25 << 20  # type: ignore[arg-type]
+
+
+def test_the_crypto_library_beside_the_code_wins_over_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    (elsewhere / "node_modules").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(config_module, "REPO_ROOT", repo)
+    config = IntakeConfig(team_key_file=tmp_path / "k", data_dir=tmp_path / "d")
+    assert config.node_modules_dir() == elsewhere / "node_modules"  # only if none beside
+    (repo / "node_modules").mkdir(parents=True)
+    assert config.node_modules_dir() == repo / "node_modules"

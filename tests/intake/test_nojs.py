@@ -103,9 +103,8 @@ def test_errors_come_back_with_everything_typed_kept(intake: Intake) -> None:
 
 
 def test_a_valid_form_is_sealed_and_only_the_envelope_is_kept(intake: Intake, team: Team) -> None:
-    status, html = post(intake, GOOD)
-    assert status == 200
-    assert "report-form" not in html  # the "sent" page, not the form again
+    status, _ = post(intake, GOOD)
+    assert status == 303
     [item] = intake.pull()["envelopes"]
     report = open_report(base64.b64decode(item["body"]), team.keys.public_key, team.keys.secret_key)
     assert report.sector == "policing"
@@ -121,11 +120,26 @@ def test_a_valid_form_is_sealed_and_only_the_envelope_is_kept(intake: Intake, te
     assert CANARY.encode() not in bytes_under(intake.data)
 
 
+def test_a_sent_form_answers_see_other_so_it_cannot_be_posted_again(intake: Intake) -> None:
+    response = intake.client.post("/report", content=urlencode(GOOD).encode(), headers=FORM)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sent"  # nothing about the report in the URL
+    assert response.content == b""
+    sent = intake.client.get("/sent")
+    assert sent.status_code == 200
+    assert 'id="sent-title"' in sent.text
+    assert "report-form" not in sent.text  # the "sent" page, not the form again
+    assert "If you took a codename" not in sent.text  # there is none without JavaScript
+    # Reloading the page the browser landed on only gets the page again.
+    assert intake.client.get("/sent").status_code == 200
+    assert len(intake.pull()["envelopes"]) == 1
+
+
 def test_the_form_path_has_no_proof_of_work_but_has_the_rate_cap(
     start_intake: IntakeFactory,
 ) -> None:
     intake = start_intake("--rate-per-minute", "1")
-    assert post(intake, GOOD)[0] == 200
+    assert post(intake, GOOD)[0] == 303
     response = intake.client.post("/report", content=urlencode(GOOD).encode(), headers=FORM)
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) >= 1

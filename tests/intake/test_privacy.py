@@ -135,7 +135,8 @@ def session(intake: Intake, team: Team, client: httpx.Client) -> None:
     )
     assert up.json() == {"blob": hashlib.sha256(blob).hexdigest()}
     typed = f"sector=other&role=nurse&harms=outing&what_happened={CANARY}"
-    assert client.post("/report", content=typed.encode(), headers=FORM).status_code == 200
+    assert client.post("/report", content=typed.encode(), headers=FORM).status_code == 303
+    assert client.get("/sent").status_code == 200
     assert client.post("/report", content=b"role=x", headers=FORM).status_code == 422
     assert client.post("/api/reports", content=b"junk", headers=TEXT).status_code == 415
     pk, _ = _crypto.box_keypair()
@@ -160,8 +161,15 @@ def test_no_address_or_user_agent_is_kept_or_logged(
     stored = every_stored_byte(intake.data)
     intake.stop()
     out, err = intake.output()
-    # The one line the intake prints is its own URL, which names the address it listens on.
-    assert out.splitlines() == [f"Redress intake: {intake.url}"]
+    # The intake prints its own URL, which names the address it listens on, then only what
+    # its team key file says.
+    lines = out.splitlines()
+    assert lines[0] == f"Redress intake: {intake.url}"
+    assert [line.split(":", 1)[0] for line in lines[1:]] == [
+        "Team key epoch",
+        "Team key fingerprint",
+        "Accepts pulls from",
+    ]
     logs = out.replace(intake.url, "") + err
     for secret in (source, USER_AGENT, "RedressProbe", CANARY):
         assert secret not in logs, secret

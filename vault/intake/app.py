@@ -3,7 +3,9 @@
 ``docs/intake.md`` sections 2 to 6 are the specification. The app holds the team
 public key only and stores nothing that is not sealed. It never logs a request,
 never sets a cookie, and never reads a body it is going to refuse for its size,
-type, proof of work or the rate cap.
+type, proof of work or the rate cap. A caseworker's request has every header check
+that needs no body (key, clock, nonce) done before its body is read, and bodies are
+read by a bounded number of requests at a time, each within a per-chunk deadline.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from starlette.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
+    RedirectResponse,
     Response,
     StreamingResponse,
 )
@@ -46,7 +49,15 @@ from vault.envelope import (
 from vault.errors import EnvelopeError, InvalidReportError
 from vault.files import read_small_file
 from vault.intake import labels
-from vault.intake.auth import H_KEY, H_NONCE, H_SIGNATURE, H_TIME, Unauthorised, check_request
+from vault.intake.auth import (
+    H_KEY,
+    H_NONCE,
+    H_SIGNATURE,
+    H_TIME,
+    Unauthorised,
+    check_headers,
+    check_signature,
+)
 from vault.intake.config import IntakeConfig
 from vault.intake.inbox import ID_BYTES, MAILBOX_BYTES, Inbox
 from vault.intake.limits import (
@@ -88,9 +99,17 @@ MAX_REPLIES = 1000
 WRITE_BATCH = 1 << 20
 REPLY_OVERHEAD = _crypto.SEAL_OVERHEAD
 HOUSEKEEPING_SECONDS = 3600
+SIGNED_READS = 4  # caseworkers' requests reading a body at once (up to 16 MiB each)
+PUBLIC_READS = 64  # reporters' requests reading a body at once (about 2 MiB held each)
+SLOT_WAIT = 20  # seconds a request waits for one of those before it is told "busy"
 BUSY = (
     "So many reports are arriving that we could not take yours just now. "
     "Please wait a minute and send it again: everything you typed is still here."
+)
+BUSY_UNREAD = (
+    "So many reports are arriving that we could not take yours just now. "
+    "Please wait a minute, go back to your report with your browser's Back button, "
+    "and send it again."
 )
 
 
@@ -145,11 +164,16 @@ class _Guard:
                 await response(scope, receive, send_guarded)
 
 
-def create_app(config: IntakeConfig) -> FastAPI:
-    """The intake as an ASGI app; opens (or creates) the inbox in ``config.data_dir``."""
-    team_key = TeamPublicKey.from_file_bytes(
+def load_team_key(config: IntakeConfig) -> TeamPublicKey:
+    """The team public key file the intake was given (``vault team-key export``)."""
+    return TeamPublicKey.from_file_bytes(
         read_small_file(config.team_key_file, "team key file", limit=1 << 20)
     )
+
+
+def create_app(config: IntakeConfig, team_key: TeamPublicKey | None = None) -> FastAPI:
+    """The intake as an ASGI app; opens (or creates) the inbox in ``config.data_dir``."""
+    team_key = team_key or load_team_key(config)
     inbox = Inbox.open(config.data_dir)
     return _build(config, team_key, inbox)
 
@@ -162,6 +186,23 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
     # form posts cannot use up the capacity that proof-of-work-gated reports depend on.
     nojs_rate = RateCap(config.rate_per_minute)
     upload_cap = attachment_cap(config.max_file_bytes)
+    idle = float(config.read_timeout)
+    # Created on first use, inside the server's event loop.
+    slots: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def reading(kind: str, size: int) -> AsyncIterator[None]:
+        """One of ``size`` places to read a body in; "busy" after SLOT_WAIT seconds."""
+        slot = slots.setdefault(kind, asyncio.Semaphore(size))
+        try:
+            await asyncio.wait_for(slot.acquire(), SLOT_WAIT)
+        except TimeoutError:
+            raise Refused(429, "busy", close=True, retry_after=SLOT_WAIT) from None
+        try:
+            yield
+        finally:
+            slot.release()
+
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(config.templates_dir), autoescape=True
     )
@@ -245,32 +286,48 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
             except ProofOfWorkRefused:
                 raise Refused(429, "proof-of-work", close=True) from None
 
-    async def signed_body(request: Request, cap: int, *, json_body: bool = True) -> Any:
-        """Read a caseworker request, check its signature and nonce; returns its JSON."""
+    @contextlib.asynccontextmanager
+    async def signed(request: Request, cap: int, *, json_body: bool = True) -> AsyncIterator[Any]:
+        """A caseworker request, checked; yields its JSON (None when it has no JSON body).
+
+        Everything that needs no body is checked first (type, length, headers, key,
+        clock, nonce not seen), so a stranger cannot make the intake read a body. The
+        nonce is remembered only once the signature is good. The body is read, and the
+        request handled, in one of SIGNED_READS places.
+        """
         if json_body:
             _require_type(request, JSON)
         _require_length(request, cap)
-        body = await _read(request, cap)
-        path = request.scope.get("raw_path") or request.url.path.encode()
-        query = request.scope.get("query_string", b"")
-        target = (path + (b"?" + query if query else b"")).decode("latin-1")
         headers = {
             name: value
             for name in (H_KEY, H_TIME, H_NONCE, H_SIGNATURE)
             if (value := request.headers.get(name)) is not None
         }
         try:
-            signed = check_request(headers, request.method, target, body, signing_keys)
+            claimed = check_headers(headers, signing_keys)
         except Unauthorised:
-            raise Refused(401, "unauthorised") from None
-        if await run_in_threadpool(inbox.nonce_seen_or_remember, signed.nonce):
-            raise Refused(401, "unauthorised")
-        if not json_body:
-            return None
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(400, "malformed") from None
+            raise Refused(401, "unauthorised", close=True) from None
+        if await run_in_threadpool(inbox.nonce_seen, claimed.nonce):
+            raise Refused(401, "unauthorised", close=True)
+        async with reading("signed", SIGNED_READS):
+            body = await _read(request, cap, idle)
+            path = request.scope.get("raw_path") or request.url.path.encode()
+            query = request.scope.get("query_string", b"")
+            target = (path + (b"?" + query if query else b"")).decode("latin-1")
+            try:
+                signed_request = check_signature(claimed, request.method, target, body)
+            except Unauthorised:
+                raise Refused(401, "unauthorised") from None
+            if await run_in_threadpool(inbox.nonce_seen_or_remember, signed_request.nonce):
+                raise Refused(401, "unauthorised")
+            doc = None
+            if json_body:
+                try:
+                    doc = json.loads(body)
+                except (ValueError, UnicodeDecodeError):
+                    raise Refused(400, "malformed") from None
+            del body
+            yield doc
 
     # --- pages -----------------------------------------------------------------------
 
@@ -282,12 +339,26 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
     async def replies_page() -> Response:
         return page("replies.html")
 
+    @app.get("/sent")
+    async def sent_page() -> Response:
+        return page("sent.html", nojs=True)
+
     @app.post("/report")
     async def report_without_js(request: Request) -> Response:
         _require_type(request, FORM)
         _require_length(request, FORM_CAP)
+        try:
+            async with reading("public", PUBLIC_READS):
+                return await _report_without_js(request)
+        except Refused as e:
+            if e.error != "busy":
+                raise
+            errors = [{"field": "", "message": BUSY_UNREAD}]
+            return page("form.html", 429, errors=errors, nojs=True, headers=e.headers)
+
+    async def _report_without_js(request: Request) -> Response:
         wait = nojs_rate.take()
-        body = await _read(request, FORM_CAP)  # read even when busy, to keep what was typed
+        body = await _read(request, FORM_CAP, idle)  # read even when busy: keep what was typed
         try:
             result = read_form(parse_form(body))
         except MalformedForm:
@@ -309,7 +380,8 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
             errors = [{"field": "what_happened", "message": "This report is too long to send."}]
             return page("form.html", 422, errors=errors, values=result.values, nojs=True)
         await run_in_threadpool(inbox.add_envelope, envelope)
-        return page("sent.html", nojs=True)
+        # See Other: the browser shows /sent by GET, so Back or Reload cannot post it again.
+        return RedirectResponse("/sent", status_code=303)
 
     # --- reporters' API ------------------------------------------------------------------
 
@@ -321,8 +393,12 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
     async def reports(request: Request) -> Response:
         _require_type(request, OCTET)
         _require_length(request, MAX_ENVELOPE)
+        async with reading("public", PUBLIC_READS):
+            return await _reports(request)
+
+    async def _reports(request: Request) -> Response:
         admit(request, proof_of_work=True)
-        envelope = await _read(request, MAX_ENVELOPE)
+        envelope = await _read(request, MAX_ENVELOPE, idle)
         try:
             header = parse_header(envelope)
         except EnvelopeError:
@@ -341,11 +417,15 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
     async def attachments(request: Request) -> Response:
         _require_type(request, OCTET)
         _require_length(request, upload_cap)
+        async with reading("public", PUBLIC_READS):
+            return await _attachments(request)
+
+    async def _attachments(request: Request) -> Response:
         admit(request, proof_of_work=True)
         upload = await run_in_threadpool(inbox.add_blob)
         try:
             pending = bytearray()
-            async for piece in request.stream():
+            async for piece in _pieces(request, idle):
                 if upload.size + len(pending) + len(piece) > upload_cap:
                     raise Refused(413, "too-large", close=True)
                 pending += piece
@@ -373,23 +453,23 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
 
     @app.post("/api/pull")
     async def pull(request: Request) -> Response:
-        doc = await signed_body(request, SIGNED_CAP)
-        if not isinstance(doc, dict):
-            raise Refused(400, "malformed")
-        limit = doc.get("limit", 100)
-        after = doc.get("after")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise Refused(400, "malformed")
-        after_id = None if after is None else _hex_id(after, ID_BYTES)
-        found, more = await run_in_threadpool(inbox.pull, min(limit, MAX_PULL), after_id)
-        envelopes = [{"id": i.hex(), "body": b64(body)} for i, body in found]
-        return JSONResponse({"envelopes": envelopes, "more": more})
+        async with signed(request, SIGNED_CAP) as doc:
+            if not isinstance(doc, dict):
+                raise Refused(400, "malformed")
+            limit = doc.get("limit", 100)
+            after = doc.get("after")
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise Refused(400, "malformed")
+            after_id = None if after is None else _hex_id(after, ID_BYTES)
+            found, more = await run_in_threadpool(inbox.pull, min(limit, MAX_PULL), after_id)
+            envelopes = [{"id": i.hex(), "body": b64(body)} for i, body in found]
+            return JSONResponse({"envelopes": envelopes, "more": more})
 
     @app.get("/api/blobs/{blob}")
     async def blob(request: Request, blob: str) -> Response:
-        await signed_body(request, SIGNED_CAP, json_body=False)
-        blob_id = _hex_id(blob, ID_BYTES)
-        size = await run_in_threadpool(inbox.blob_size, blob_id)
+        async with signed(request, SIGNED_CAP, json_body=False):
+            blob_id = _hex_id(blob, ID_BYTES)
+            size = await run_in_threadpool(inbox.blob_size, blob_id)
         if size is None:
             raise Refused(404, "not-found")
         return StreamingResponse(
@@ -400,27 +480,28 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
 
     @app.post("/api/ack")
     async def ack(request: Request) -> Response:
-        doc = await signed_body(request, ACK_CAP)
-        if not isinstance(doc, dict):
-            raise Refused(400, "malformed")
-        envelopes = _hex_ids(doc.get("envelopes", []), ID_BYTES)
-        blobs = _hex_ids(doc.get("blobs", []), ID_BYTES)
-        deleted = await run_in_threadpool(inbox.ack, envelopes, blobs)
-        return JSONResponse({"deleted": deleted})
+        async with signed(request, ACK_CAP) as doc:
+            if not isinstance(doc, dict):
+                raise Refused(400, "malformed")
+            envelopes = _hex_ids(doc.get("envelopes", []), ID_BYTES)
+            blobs = _hex_ids(doc.get("blobs", []), ID_BYTES)
+            deleted = await run_in_threadpool(inbox.ack, envelopes, blobs)
+            return JSONResponse({"deleted": deleted})
 
     @app.post("/api/replies")
     async def replies(request: Request) -> Response:
-        doc = await signed_body(request, REPLIES_CAP)
-        items = doc.get("replies") if isinstance(doc, dict) else None
-        if not isinstance(items, list) or len(items) > MAX_REPLIES:
-            raise Refused(400, "malformed")
-        parsed = []
-        for item in items:
-            if not isinstance(item, dict) or set(item) != {"mailbox", "body"}:
+        async with signed(request, REPLIES_CAP) as doc:
+            items = doc.get("replies") if isinstance(doc, dict) else None
+            if not isinstance(items, list) or len(items) > MAX_REPLIES:
                 raise Refused(400, "malformed")
-            parsed.append((_hex_id(item["mailbox"], MAILBOX_BYTES), _sealed_reply(item["body"])))
-        stored = await run_in_threadpool(inbox.add_replies, parsed)
-        return JSONResponse({"stored": stored})
+            parsed = []
+            for item in items:
+                if not isinstance(item, dict) or set(item) != {"mailbox", "body"}:
+                    raise Refused(400, "malformed")
+                mailbox_id = _hex_id(item["mailbox"], MAILBOX_BYTES)
+                parsed.append((mailbox_id, _sealed_reply(item["body"])))
+            stored = await run_in_threadpool(inbox.add_replies, parsed)
+            return JSONResponse({"stored": stored})
 
     # --- static files ---------------------------------------------------------------------
 
@@ -468,9 +549,27 @@ def _require_length(request: Request, cap: int) -> None:
         raise Refused(413, "too-large", close=True)
 
 
-async def _read(request: Request, cap: int) -> bytes:
+async def _pieces(request: Request, idle: float) -> AsyncIterator[bytes]:
+    """A request body as it arrives; 408 when ``idle`` seconds pass without a piece.
+
+    uvicorn has no deadline of its own for a body (or for headers: a front end must
+    give those, docs/intake.md section 1), so a client sending one byte a minute would
+    otherwise hold its place, and what it sent so far, for ever.
+    """
+    pieces = request.stream()
+    while True:
+        try:
+            piece = await asyncio.wait_for(anext(pieces), idle)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise Refused(408, "timeout", close=True) from None
+        yield piece
+
+
+async def _read(request: Request, cap: int, idle: float) -> bytes:
     body = bytearray()
-    async for piece in request.stream():
+    async for piece in _pieces(request, idle):
         body += piece
         if len(body) > cap:
             raise Refused(413, "too-large", close=True)

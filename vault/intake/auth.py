@@ -17,6 +17,7 @@ from vault.keys import Identity
 CONTEXT = b"redress intake request v1\x00"
 CLOCK_WINDOW = 300  # seconds either side
 NONCE_MEMORY = 600  # seconds a nonce is remembered
+SIGNATURE_BYTES = 64  # Ed25519
 
 H_KEY = "X-Redress-Key"
 H_TIME = "X-Redress-Time"
@@ -49,8 +50,58 @@ class SignedRequest:
     nonce: str
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedRequest:
+    """A request whose headers passed every check that needs no body; not yet verified."""
+
+    key_id: str
+    timestamp: str
+    nonce: str
+    signature: bytes
+    public_key: bytes
+
+
 class Unauthorised(Exception):
     """The request is not from a registered caseworker, or is stale or replayed."""
+
+
+def check_headers(
+    headers: dict[str, str], signing_keys: dict[str, bytes], now: float | None = None
+) -> ClaimedRequest:
+    """Everything that needs no body: headers present, key known, clock window, nonce shape.
+
+    The intake runs this before it reads a body, so a stranger cannot make it read one.
+    """
+    try:
+        key_id = headers[H_KEY]
+        timestamp = headers[H_TIME]
+        nonce = headers[H_NONCE]
+        signature = base64.b64decode(headers[H_SIGNATURE], validate=True)
+        when = int(timestamp)
+    except (KeyError, ValueError):
+        raise Unauthorised() from None
+    if len(nonce) != 32 or any(c not in "0123456789abcdef" for c in nonce):
+        raise Unauthorised()
+    if len(signature) != SIGNATURE_BYTES:
+        raise Unauthorised()
+    if abs((time.time() if now is None else now) - when) > CLOCK_WINDOW:
+        raise Unauthorised()
+    public_key = signing_keys.get(key_id)
+    if public_key is None:
+        raise Unauthorised()
+    return ClaimedRequest(key_id, timestamp, nonce, signature, public_key)
+
+
+def check_signature(claimed: ClaimedRequest, method: str, path: str, body: bytes) -> SignedRequest:
+    """Verify the signature over the request, body included."""
+    message = request_message(method, path, claimed.timestamp, claimed.nonce, body)
+    try:
+        _crypto.verify(claimed.signature, message, claimed.public_key)
+    except _crypto.OpenFailed:
+        raise Unauthorised() from None
+    return SignedRequest(
+        key_id=claimed.key_id, timestamp=int(claimed.timestamp), nonce=claimed.nonce
+    )
 
 
 def check_request(
@@ -62,23 +113,4 @@ def check_request(
     now: float | None = None,
 ) -> SignedRequest:
     """Verify a request's signature and clock window. The caller checks the nonce is fresh."""
-    try:
-        key_id = headers[H_KEY]
-        timestamp = headers[H_TIME]
-        nonce = headers[H_NONCE]
-        signature = base64.b64decode(headers[H_SIGNATURE], validate=True)
-        when = int(timestamp)
-    except (KeyError, ValueError):
-        raise Unauthorised() from None
-    if len(nonce) != 32 or any(c not in "0123456789abcdef" for c in nonce):
-        raise Unauthorised()
-    if abs((time.time() if now is None else now) - when) > CLOCK_WINDOW:
-        raise Unauthorised()
-    public_key = signing_keys.get(key_id)
-    if public_key is None:
-        raise Unauthorised()
-    try:
-        _crypto.verify(signature, request_message(method, path, timestamp, nonce, body), public_key)
-    except _crypto.OpenFailed:
-        raise Unauthorised() from None
-    return SignedRequest(key_id=key_id, timestamp=when, nonce=nonce)
+    return check_signature(check_headers(headers, signing_keys, now), method, path, body)

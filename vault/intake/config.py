@@ -23,7 +23,8 @@ class IntakeConfig:
     max_files: int = 5
     pow_bits: int = 18
     rate_per_minute: int = 120
-    node_modules: Path | None = None  # None: ./node_modules, else the one beside the code
+    read_timeout: int = 30  # seconds a request body may make no progress before a 408
+    node_modules: Path | None = None  # None: the one beside the code, else ./node_modules
     templates_dir: Path = PACKAGE_DIR / "templates"
     static_dir: Path = PACKAGE_DIR / "static"
 
@@ -38,14 +39,20 @@ class IntakeConfig:
             raise UsageError("--pow-bits must be from 0 to 32.")
         if self.rate_per_minute < 1:
             raise UsageError("--rate-per-minute must be at least 1.")
+        if not 1 <= self.read_timeout <= 3600:
+            raise UsageError("--read-timeout must be from 1 to 3600 seconds.")
 
     @property
     def max_file_bytes(self) -> int:
         return self.max_file_mib << 20
 
     def node_modules_dir(self) -> Path:
-        """Where libsodium-wrappers was installed (``npm ci``, run by ``make``)."""
+        """Where libsodium-wrappers was installed (``npm ci``, run by ``make``).
+
+        The copy beside the code comes first, so a stray ``node_modules`` in whatever
+        directory the intake was started from cannot stand in for the crypto library.
+        """
         if self.node_modules is not None:
             return self.node_modules
-        here = Path.cwd() / "node_modules"
-        return here if here.is_dir() else REPO_ROOT / "node_modules"
+        beside = REPO_ROOT / "node_modules"
+        return beside if beside.is_dir() else Path.cwd() / "node_modules"

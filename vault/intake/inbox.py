@@ -38,7 +38,7 @@ DB_FILE = "inbox.db"
 ID_BYTES = 32  # envelope ids and blob ids: SHA-256 sizes
 MAILBOX_BYTES = 16
 ROW_BYTES = 1 << 20  # a blob is stored in rows of this many bytes
-BLOB_DAYS = 7  # blobs nobody pulled are deleted after this many days
+BLOB_DAYS = 7  # blobs no waiting report can name are deleted after this many days
 REPLY_DAYS = 90  # replies are kept this long for the reporter to read
 PULL_BYTES = 16 << 20
 CACHE_KIB = 8192  # one pull answer carries at most about this much envelope data
@@ -255,6 +255,15 @@ class Inbox:
                 count += 1
         return count
 
+    def nonce_seen(self, nonce: str, now: float | None = None) -> bool:
+        """True if this request nonce was seen in the last 600 s (remembers nothing)."""
+        minute = int((time.time() if now is None else now) // 60)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT expires FROM nonces WHERE nonce = ?", (nonce,)
+            ).fetchone()
+        return row is not None and int(row[0]) >= minute
+
     def nonce_seen_or_remember(self, nonce: str, now: float | None = None) -> bool:
         """True if this request nonce was seen in the last 600 s; otherwise remember it."""
         minute = int((time.time() if now is None else now) // 60)
@@ -273,17 +282,22 @@ class Inbox:
     # --- housekeeping ---------------------------------------------------------------
 
     def purge_old(self, day: date | None = None, now: float | None = None) -> None:
-        """Delete blobs nobody pulled within 7 days, old replies, and expired nonces.
+        """Delete blobs no waiting report can name, old replies, and expired nonces.
 
-        Envelopes are never expired: a report waits until a caseworker pulls it.
+        Envelopes are never expired: a report waits until a caseworker pulls it. The
+        intake cannot read a report, so it cannot tell which blobs a waiting one names;
+        a blob is uploaded before its report, at most a day earlier (an upload may run
+        past midnight). So a blob goes only when it is more than 7 days old *and* its
+        upload day is more than 1 day before that of the oldest envelope still waiting.
         """
         day = day or today()
         minute = int((time.time() if now is None else now) // 60)
         with self._lock, transaction(self._db):
-            self._db.execute(
-                "DELETE FROM uploads WHERE received < ?",
-                ((day - timedelta(days=BLOB_DAYS)).isoformat(),),
-            )
+            cutoff = day - timedelta(days=BLOB_DAYS)
+            (oldest,) = self._db.execute("SELECT min(received) FROM envelopes").fetchone()
+            if oldest is not None:
+                cutoff = min(cutoff, date.fromisoformat(oldest) - timedelta(days=1))
+            self._db.execute("DELETE FROM uploads WHERE received < ?", (cutoff.isoformat(),))
             # An upload interrupted by a crash is never finished.
             self._db.execute(
                 "DELETE FROM uploads WHERE blob IS NULL AND received < ?",

@@ -13,8 +13,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from vault.errors import VaultError
-from vault.intake.app import create_app
+from vault.intake.app import create_app, load_team_key
 from vault.intake.config import IntakeConfig
+from vault.keys import TeamPublicKey, caseworker_key_id
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -67,10 +68,35 @@ def quiet_server(app: FastAPI) -> uvicorn.Server:
     )
 
 
-def serve(config: IntakeConfig, announce: Callable[[str], None] = print) -> None:
-    """Serve until interrupted. ``announce`` is told the URL once the port is bound."""
-    server = quiet_server(create_app(config))
+def describe(team_key: TeamPublicKey) -> list[str]:
+    """The team key and the caseworkers the intake takes pulls from, one line each.
+
+    The admin reads these out to a caseworker over the phone, who compares them with
+    ``vault team-key export``'s: a substituted key file shows here.
+    """
+    lines = [f"Team key epoch: {team_key.epoch}", f"Team key fingerprint: {team_key.fingerprint}"]
+    for name, sign_pk in team_key.caseworkers:
+        lines.append(f"Accepts pulls from: {name} (key id {caseworker_key_id(sign_pk)})")
+    if not team_key.caseworkers:
+        lines.append("Accepts pulls from: nobody (the team key file lists no caseworkers)")
+    return lines
+
+
+def serve(
+    config: IntakeConfig,
+    announce: Callable[[str], None] = print,
+    details: Callable[[list[str]], None] | None = None,
+) -> None:
+    """Serve until interrupted.
+
+    Once the port is bound, ``announce`` is told the URL, then ``details`` (if given) the
+    lines of :func:`describe`.
+    """
+    team_key = load_team_key(config)
+    server = quiet_server(create_app(config, team_key))
     sock = bind(config.host, config.port)
     with sock:
         announce(url_of(sock))
+        if details is not None:
+            details(describe(team_key))
         server.run(sockets=[sock])
