@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -163,8 +164,10 @@ def pull(
     """Fetch new reports from an intake, store them, then have the intake delete its copies.
 
     Reports (and their attachments) stay sealed throughout. The intake deletes a report only
-    after this vault has safely stored it; one this vault cannot open is left on the intake
-    and named here. Replies waiting to go to reporters are delivered at the same time.
+    after this vault has safely stored it; one this vault cannot open is kept, still sealed,
+    in the vault's quarantine, and counted here. An attachment the intake could not give is
+    asked for again by every pull. Replies waiting to go to reporters are delivered at the
+    same time.
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         result = pull_from_intake(vault, url)
@@ -178,10 +181,40 @@ def pull(
         f"Pulled {new} new case{'s' if new != 1 else ''}, {result.duplicates} already in the"
         f" vault; delivered {replies} repl{'ies' if replies != 1 else 'y'}."
     )
+    if result.attachments_caught_up or result.attachments_missing:
+        _say(
+            f"Attachments missed by an earlier pull: {result.attachments_caught_up} stored now,"
+            f" {result.attachments_missing} still not on the intake (the next pull asks again)."
+        )
+    if result.quarantined or result.in_quarantine:
+        _say(_quarantine_line(result.quarantined, result.in_quarantine))
     for case_id in result.imported[:20]:
         print(show_id(case_id))
     if result.failures:
         raise typer.Exit(max(e.exit_code for _, e in result.failures))
+
+
+_QUARANTINE_REASONS = {
+    "damaged": "damaged",
+    "foreign": "sealed to another team's key",
+    "invalid": "not a valid report inside",
+}
+
+
+def _quarantine_line(reasons: Counter[str], total: int) -> str:
+    """One line: how many envelopes this pull kept in quarantine, why, and how many in all."""
+    n = sum(reasons.values())
+    if n == 0:
+        return (
+            f"{total} envelope{'s' if total != 1 else ''} from earlier pulls could not be opened"
+            f" and {'are' if total != 1 else 'is'} kept in quarantine."
+        )
+    why = ", ".join(f"{c} {_QUARANTINE_REASONS.get(r, r)}" for r, c in sorted(reasons.items()))
+    line = (
+        f"{n} envelope{'s' if n != 1 else ''} could not be opened and"
+        f" {'were' if n != 1 else 'was'} kept in quarantine ({why})"
+    )
+    return line + (f"; {total} in quarantine in all." if total > n else ".")
 
 
 @app.command("import")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ from vault.attachments import (
 )
 from vault.errors import AttachmentUnavailableError, IntegrityError, UsageError, VaultError
 from vault.report import Attachment
-from vault.store import Vault
+from vault.store import BlobFetcher, PulledBatch, Vault
 
 
 def _attachment(data: bytes, blob: bytes, key: bytes) -> Attachment:
@@ -148,6 +150,28 @@ def _fetcher(
     return asked, fetch
 
 
+@dataclass
+class Stored:
+    """What storing a page and then its pending blobs did (as `vault pull` does, unnetworked)."""
+
+    batch: PulledBatch
+    blobs_held: list[str]
+    failures: list[tuple[str, VaultError]]
+
+
+def _store(vault: Vault, envelopes: list[tuple[str, bytes]], fetch: BlobFetcher) -> Stored:
+    batch = vault.store_pulled(envelopes)
+    held, failures = list(batch.blobs_held), []
+    for pending in batch.blobs_wanted:
+        problem = vault.store_blob(pending, fetch)
+        if problem is None:
+            vault.forget_pending(pending.id)
+            held.append(pending.id)
+        else:
+            failures.append((pending.case_id, problem))
+    return Stored(batch, sorted(held), failures)
+
+
 def test_pulled_attachments_are_stored_sealed_and_open_to_new_private_files(
     vault: Vault, vault_dir: Path, tmp_path: Path
 ) -> None:
@@ -155,11 +179,12 @@ def test_pulled_attachments_are_stored_sealed_and_open_to_new_private_files(
     blobs, entries = _report_with(secret, b"")
     envelope = seal_for(vault, make_report(attachments=entries))
     asked, fetch = _fetcher(blobs)
-    batch = vault.store_pulled([("e", envelope)], fetch)
-    assert len(batch.imported) == 1
-    assert not batch.failures
-    assert sorted(batch.blobs_held) == sorted(blobs) == sorted(asked)
-    case_id = batch.imported[0]
+    stored = _store(vault, [("e", envelope)], fetch)
+    assert len(stored.batch.imported) == 1
+    assert not stored.failures
+    assert stored.blobs_held == sorted(blobs) == sorted(asked)
+    assert vault.pending_blobs() == []
+    case_id = stored.batch.imported[0]
     assert CANARY.encode() not in bytes_under(vault_dir)
 
     out = tmp_path / "photo.jpg"
@@ -182,10 +207,10 @@ def test_pulled_attachments_are_stored_sealed_and_open_to_new_private_files(
     assert [a.held for a in view.attachments] == [True, True]
     assert [h.action for h in view.history].count("attachment") == 2
 
-    again = vault.store_pulled([("e", envelope)], fetch)
-    assert again.duplicates == 1
-    assert not again.imported
-    assert sorted(again.blobs_held) == sorted(blobs)
+    again = _store(vault, [("e", envelope)], fetch)
+    assert again.batch.duplicates == 1
+    assert not again.batch.imported
+    assert again.blobs_held == sorted(blobs)
     assert len(asked) == 2, "a blob the vault holds is not fetched again"
 
 
@@ -194,10 +219,9 @@ def test_a_tampered_blob_in_the_vault_leaves_no_file(
 ) -> None:
     blobs, entries = _report_with(os.urandom(200 * 1024 + 77))
     _, fetch = _fetcher(blobs)
-    case_id = vault.store_pulled(
-        [("e", seal_for(vault, make_report(attachments=entries)))],
-        fetch,
-    ).imported[0]
+    case_id = _store(
+        vault, [("e", seal_for(vault, make_report(attachments=entries)))], fetch
+    ).batch.imported[0]
     blob = str(entries[0]["blob"])
     db = vault._db
     (row,) = db.execute("SELECT data FROM blob_chunks WHERE blob_id = ? AND n = 2", (blob,))
@@ -217,37 +241,66 @@ def test_a_tampered_blob_in_the_vault_leaves_no_file(
     assert "attachment" not in history
 
 
-def test_missing_or_wrong_blobs_from_the_intake_never_hold_back_the_report(vault: Vault) -> None:
+def test_missing_or_wrong_blobs_never_hold_back_the_report_and_are_asked_for_again(
+    vault: Vault,
+) -> None:
     blobs, entries = _report_with(b"first file", b"second file")
-    first, _second = (str(e["blob"]) for e in entries)
+    first, second = (str(e["blob"]) for e in entries)
     served = {first: blobs[first][:-1] + b"\x00"}  # wrong bytes for the first; none for the second
     _, fetch = _fetcher(served)
     envelope = seal_for(vault, make_report(attachments=entries))
-    batch = vault.store_pulled([("e", envelope)], fetch)
-    assert len(batch.imported) == 1
-    case_id = batch.imported[0]
-    assert batch.envelopes_held
-    assert batch.blobs_held == []
-    kinds = sorted(type(e).__name__ for _, e in batch.failures)
+    stored = _store(vault, [("e", envelope)], fetch)
+    assert len(stored.batch.imported) == 1
+    case_id = stored.batch.imported[0]
+    assert stored.batch.envelopes_held
+    assert stored.blobs_held == []
+    kinds = sorted(type(e).__name__ for _, e in stored.failures)
     assert kinds == ["AttachmentUnavailableError", "IntegrityError"]
+    assert all("The next vault pull asks for it again" in str(e) for _, e in stored.failures)
     assert vault._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0
-    with pytest.raises(VaultError, match="not in this vault"):
+    with pytest.raises(VaultError, match="not in this vault") as caught:
         vault.attachment(case_id, 1, Path("/nonexistent/never-written"))
-    # An endless blob is cut off at the length its report allows.
+    assert caught.value.hint is not None
+    assert "run vault pull again" in caught.value.hint
+    # Both are remembered, with the exact length their report allows.
+    pending = {p.id: p for p in vault.pending_blobs()}
+    assert set(pending) == {first, second}
+    assert all(p.case_id == case_id for p in pending.values())
+    assert pending[first].length == len(blobs[first]) == sealed_length(len(b"first file"))
+    # An endless blob is cut off at the length its report allows, and stays pending.
     endless = {first: blobs[first] + bytes(10**6)}
-    _, fetch = _fetcher(endless)
-    batch = vault.store_pulled([("e", envelope)], fetch)
-    assert batch.duplicates == 1
-    assert first not in batch.blobs_held
-    # The right blob, pulled later with the duplicate envelope, completes the case.
+    asked, fetch = _fetcher(endless)
+    assert vault.store_blob(pending[first], fetch) is not None
+    assert asked == [first]
+    # The envelope pulled again names nothing new: no second report of the same blobs.
+    again = vault.store_pulled([("e", envelope)])
+    assert again.duplicates == 1
+    assert again.blobs_wanted == []
+    # The right blobs, asked for later (as every pull does), complete the case.
     _, fetch = _fetcher(blobs)
-    batch = vault.store_pulled([("e", envelope)], fetch)
-    assert sorted(batch.blobs_held) == sorted(blobs)
-    assert not batch.failures
+    for p in vault.pending_blobs():
+        assert vault.store_blob(p, fetch) is None
+        vault.forget_pending(p.id)
+    assert vault.pending_blobs() == []
     assert [a.held for a in vault.show_case(case_id).attachments] == [True, True]
 
 
-def test_a_network_failure_mid_blob_stores_nothing_of_the_page(vault: Vault) -> None:
+def test_an_attachment_a_case_lacks_is_wanted_even_if_pulled_before_the_list_was_kept(
+    vault: Vault,
+) -> None:
+    _, entries = _report_with(b"only file")
+    case_id = vault.import_envelopes(
+        [("e", seal_for(vault, make_report(attachments=entries)))]
+    ).imported[0]
+    assert vault.pending_blobs() == []
+    assert [a.held for a in vault.show_case(case_id).attachments] == [False]
+    (pending,) = vault.pending_blobs()
+    assert (pending.id, pending.case_id) == (str(entries[0]["blob"]), case_id)
+
+
+def test_a_network_failure_mid_blob_keeps_the_reports_and_no_part_of_the_blob(
+    vault: Vault,
+) -> None:
     blobs, entries = _report_with(os.urandom(150_000))
 
     def broken(blob: str) -> Iterator[bytes]:
@@ -258,7 +311,14 @@ def test_a_network_failure_mid_blob_stores_nothing_of_the_page(vault: Vault) -> 
         ("a", seal_for(vault)),
         ("b", seal_for(vault, make_report(attachments=entries))),
     ]
+    batch = vault.store_pulled(envelopes)
+    assert len(batch.imported) == 2, "the page's envelopes are committed before any blob"
+    (pending,) = batch.blobs_wanted
     with pytest.raises(VaultError, match="Could not reach"):
-        vault.store_pulled(envelopes, broken)
-    assert vault.count_cases() == 0
+        vault.store_blob(pending, broken)
+    assert vault.count_cases() == 2
     assert vault._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0
+    assert vault.pending_blobs() == [dataclasses.replace(pending, n=None)]
+    _, fetch = _fetcher(blobs)
+    assert vault.store_blob(pending, fetch) is None
+    assert vault.store_blob(pending, broken) is None, "held: not fetched again"

@@ -1,4 +1,4 @@
-"""Schema migrations: a vault made at schema 1 opens at schema 2 with everything kept."""
+"""Schema migrations: a vault made at an older schema opens at the newest with everything kept."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1._db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 2
+        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 3
         view = v2.show_case(case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
@@ -50,3 +50,55 @@ def test_schema_2_constraints(vault: Vault) -> None:
     with pytest.raises(dbmod.DatabaseError), dbmod.transaction(db):
         db.execute("INSERT INTO blob_chunks (blob_id, n, data) VALUES (?, 0, x'00')", ("ab" * 32,))
     assert db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0
+
+
+def test_a_schema_2_vault_gains_quarantine_and_pending_blobs(
+    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as old:
+        old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:2])
+        with Vault.create(vault_dir, "amara", PASSPHRASE) as v2:
+            assert v2._db.execute("PRAGMA user_version").fetchone()[0] == 2
+            case_id = v2.import_envelopes([("a", seal_for(v2))]).imported[0]
+            tables = {r[0] for r in v2._db.execute("SELECT name FROM sqlite_master")}
+            assert not {"quarantine", "pending_blobs"} & tables
+    with Vault.unlock(vault_dir, PASSPHRASE) as v3:
+        assert v3._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert v3.quarantine_count() == 0
+        assert v3.pending_blobs() == []
+        v3.check_case(case_id)
+        assert dbmod.integrity_problems(v3._db) == []
+
+
+def test_schema_3_constraints(vault: Vault) -> None:
+    db = vault._db
+    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    good = (b"\x01" * 32, b"sealed", "2025-01-31", "damaged")
+    db.execute(
+        "INSERT INTO quarantine (envelope_id, envelope, day, reason) VALUES (?, ?, ?, ?)", good
+    )
+    for bad in (
+        good,  # the same envelope twice
+        (b"\x02" * 31, b"sealed", "2025-01-31", "damaged"),
+        (b"\x03" * 32, b"", "2025-01-31", "damaged"),
+        (b"\x04" * 32, b"sealed", "2025-01-31T10:00", "damaged"),
+        (b"\x05" * 32, b"sealed", "2025-01-31", "unknown"),
+    ):
+        with pytest.raises(dbmod.ConstraintError):
+            db.execute(
+                "INSERT INTO quarantine (envelope_id, envelope, day, reason) VALUES (?, ?, ?, ?)",
+                bad,
+            )
+    db.execute(
+        "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)", ("ab" * 32, case_id, 9)
+    )
+    for bad_pending in (
+        ("ab" * 32, case_id, 9),
+        ("AB" * 32, case_id, 9),
+        ("cd" * 32, case_id, 0),
+        ("ef" * 32, "ZZZZZZZZ", 9),  # no such case
+    ):
+        with pytest.raises(dbmod.ConstraintError):
+            db.execute(
+                "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)", bad_pending
+            )

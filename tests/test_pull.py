@@ -7,6 +7,7 @@ and by `vault submit --to`; the caseworker side is the library and the real `vau
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import signal
@@ -42,11 +43,13 @@ from tests.sealing import (
     open_reply,
     reply_keypair,
 )
+from vault import _crypto
 from vault import pow as pow_
+from vault.envelope import HEADER, MAGIC, VERSION, envelope_id, pad, seal_report, team_key_id
 from vault.errors import IntakeError, IntegrityError, NoReplyKeyError, WrongKeyError
 from vault.intake.auth import sign_request
 from vault.keys import TeamPublicKey
-from vault.pull import IntakeClient, pull
+from vault.pull import BLOB_PIECE, IntakeClient, pull
 from vault.store import Vault
 from vault.submit import send_envelope
 
@@ -210,18 +213,55 @@ def test_pull_pages_through_a_long_queue(
     assert intake.waiting(vault) == []
 
 
-def test_a_report_the_vault_cannot_open_is_named_and_left_on_the_intake(
+def _sealed_not_a_report(vault: Vault) -> bytes:
+    """An envelope that opens with the team key but holds something that is not a report."""
+    key = vault.team_public_key()
+    header = HEADER.pack(MAGIC, VERSION, key.epoch, team_key_id(key.public_key))
+    return header + _crypto.seal(pad(b'{"not": "a report"}'), key.public_key)
+
+
+def _quarantine(vault: Vault) -> dict[bytes, tuple[bytes, str, str]]:
+    return {
+        bytes(i): (bytes(e), str(d), str(r))
+        for i, e, d, r in vault._db.execute(
+            "SELECT envelope_id, envelope, day, reason FROM quarantine"
+        )
+    }
+
+
+def test_envelopes_the_vault_cannot_open_are_quarantined_then_acknowledged(
     vault: Vault, intake: Intake, intakes: Callable[..., Intake], tmp_path: Path
 ) -> None:
     good = seal_for(vault)
     damaged = bytearray(seal_for(vault))
     damaged[200] ^= 0x01  # the intake cannot tell: it never opens anything
-    send_envelope(intake.url, good)
-    send_envelope(intake.url, bytes(damaged))
+    invalid = _sealed_not_a_report(vault)
+    for envelope in (good, bytes(damaged), invalid):
+        send_envelope(intake.url, envelope)
     result = pull(vault, intake.url)
     assert len(result.imported) == 1
-    assert [type(e).__name__ for _, e in result.failures] == ["EnvelopeError"]
-    assert len(intake.waiting(vault)) == 1, "not acknowledged, so still on the intake"
+    assert result.failures == []
+    assert result.quarantined == {"damaged": 1, "invalid": 1}
+    assert result.in_quarantine == vault.quarantine_count() == 2
+    assert intake.waiting(vault) == [], "kept in the vault, so the intake may delete them"
+    kept = _quarantine(vault)
+    assert kept[envelope_id(bytes(damaged))][:1] == (bytes(damaged),), "byte for byte"
+    assert kept[envelope_id(invalid)][:1] == (invalid,)
+    assert {r for _, _, r in kept.values()} == {"damaged", "invalid"}
+    assert all(len(day) == 10 for _, day, _ in kept.values()), "a day, never a time"
+    assert vault.count_cases() == 1
+
+    # The same envelope arriving again (a crash before the ack) is kept once.
+    send_envelope(intake.url, invalid)
+    again = pull(vault, intake.url)
+    assert again.quarantined == {"invalid": 1}
+    assert vault.quarantine_count() == 2
+    assert intake.waiting(vault) == []
+
+    # `vault import` still refuses them and keeps nothing.
+    imported = vault.import_envelopes([("f", bytes(damaged)), ("g", invalid)])
+    assert [type(e).__name__ for _, e in imported.failures] == ["EnvelopeError"] * 2
+    assert vault.quarantine_count() == 2
 
     # An intake set up with another team's key, but taking pulls from this caseworker.
     with Vault.create(tmp_path / "other", "ben", PASSPHRASE) as other:
@@ -232,8 +272,10 @@ def test_a_report_the_vault_cannot_open_is_named_and_left_on_the_intake(
     send_envelope(mixed_up.url, foreign)
     result = pull(vault, mixed_up.url)
     assert result.imported == []
-    assert [type(e).__name__ for _, e in result.failures] == ["ForeignEnvelopeError"]
-    assert len(mixed_up.waiting(vault)) == 1
+    assert result.quarantined == {"foreign": 1}
+    assert result.in_quarantine == 3
+    assert _quarantine(vault)[envelope_id(foreign)][0::2] == (foreign, "foreign")
+    assert mixed_up.waiting(vault) == []
 
 
 CRASH_SCRIPT = textwrap.dedent(
@@ -243,15 +285,45 @@ CRASH_SCRIPT = textwrap.dedent(
     from vault import pull as pulling
     from vault.store import Vault
 
+    calls = []
+    acknowledge = pulling.IntakeClient.ack
+
     def crash(self, envelopes, blobs):
-        print(len(envelopes), len(blobs), flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)  # dies after the commit, before the intake deletes
+        calls.append(1)
+        if len(calls) == int(sys.argv[4]):
+            print(len(envelopes), len(blobs), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)  # dies after the commit, before the intake deletes
+        return acknowledge(self, envelopes, blobs)
 
     pulling.IntakeClient.ack = crash
     vault = Vault.unlock(Path(sys.argv[1]), sys.argv[2].encode())
     pulling.pull(vault, sys.argv[3])
     """
 )
+
+
+def _pull_and_crash(vault_dir: Path, intake: Intake, at_ack: int) -> list[str]:
+    crashed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CRASH_SCRIPT,
+            str(vault_dir),
+            PASSPHRASE.decode(),
+            intake.url,
+            str(at_ack),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    return crashed.stdout.split()
+
+
+def _chunks(vault: Vault) -> int:
+    return int(vault._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0])
 
 
 def test_a_crash_between_storing_and_acknowledging_stores_nothing_twice(
@@ -261,28 +333,45 @@ def test_a_crash_between_storing_and_acknowledging_stores_nothing_twice(
         send_envelope(intake.url, seal_for(vault))
     send_envelope(intake.url, _report_with_file(vault, intake, os.urandom(100_000)))
     vault.close()
-    crashed = subprocess.run(
-        [sys.executable, "-c", CRASH_SCRIPT, str(vault_dir), PASSPHRASE.decode(), intake.url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    assert crashed.stdout.split() == ["5", "1"]
+    # The envelopes are acknowledged first, without the blob: it is not in the vault yet.
+    assert _pull_and_crash(vault_dir, intake, at_ack=1) == ["5", "0"]
 
     with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
         assert reopened.count_cases() == 5, "the page was committed before the crash"
         assert len(intake.waiting(reopened)) == 5, "and never acknowledged"
-        chunks = reopened._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0]
+        (pending,) = reopened.pending_blobs()
+        assert _chunks(reopened) == 0
         result = pull(reopened, intake.url)
         assert result.imported == []
         assert result.duplicates == 5
+        assert result.attachments_caught_up == 1
         assert reopened.count_cases() == 5
-        assert reopened._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == chunks
+        assert reopened.pending_blobs() == []
+        assert not intake.has_blob(reopened, pending.id)
         assert intake.waiting(reopened) == []
         for case in reopened.list_cases():
             reopened.check_case(case.id)
+
+
+def test_a_crash_between_storing_a_blob_and_acknowledging_it_fetches_nothing_twice(
+    vault: Vault, intake: Intake, vault_dir: Path
+) -> None:
+    send_envelope(intake.url, _report_with_file(vault, intake, os.urandom(100_000)))
+    vault.close()
+    # The first acknowledgement is the envelope's; the second is the blob's, once committed.
+    assert _pull_and_crash(vault_dir, intake, at_ack=2) == ["0", "1"]
+
+    with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
+        assert intake.waiting(reopened) == []
+        (pending,) = reopened.pending_blobs()
+        assert intake.has_blob(reopened, pending.id)
+        chunks = _chunks(reopened)
+        assert chunks > 0, "the blob was committed before the crash"
+        result = pull(reopened, intake.url)
+        assert result.attachments_caught_up == 1
+        assert _chunks(reopened) == chunks, "not fetched again"
+        assert reopened.pending_blobs() == []
+        assert not intake.has_blob(reopened, pending.id)
 
 
 def test_a_failing_acknowledgement_is_retried_by_the_next_pull(
@@ -324,6 +413,33 @@ def test_an_attachment_comes_out_byte_for_byte(
     assert [(h.action, h.detail) for h in history if h.action == "attachment"] == [
         ("attachment", "attachment 1 written to a file")
     ]
+
+
+def test_an_attachment_missed_once_is_fetched_by_a_later_pull(
+    vault: Vault, intake: Intake, tmp_path: Path
+) -> None:
+    data = b"%PDF-1.4 uploaded late " + os.urandom(70_000)
+    entry, blob = attachment_entry(data, name="letter.pdf", kind="application/pdf")
+    send_envelope(intake.url, seal_for(vault, make_report(attachments=[entry])))
+    first = pull(vault, intake.url)
+    (case_id,) = first.imported
+    assert [type(e).__name__ for _, e in first.failures] == ["AttachmentUnavailableError"]
+    assert intake.waiting(vault) == [], "the report is stored, so it is acknowledged"
+    assert [a.held for a in vault.show_case(case_id).attachments] == [False]
+
+    still = pull(vault, intake.url)
+    assert (still.attachments_caught_up, still.attachments_missing) == (0, 1)
+    assert still.failures == [], "reported once, not on every pull"
+
+    assert intake.upload(blob) == entry["blob"]
+    later = pull(vault, intake.url)
+    assert (later.attachments_caught_up, later.attachments_missing) == (1, 0)
+    assert vault.pending_blobs() == []
+    assert not intake.has_blob(vault, str(entry["blob"])), "acknowledged once stored"
+    out = tmp_path / "letter.pdf"
+    vault.attachment(case_id, 1, out)
+    assert out.read_bytes() == data
+    assert pull(vault, intake.url).attachments_caught_up == 0
 
 
 def test_a_tampered_attachment_is_refused_and_leaves_no_file(
@@ -425,6 +541,116 @@ def test_an_unreachable_intake_is_one_plain_sentence(vault: Vault) -> None:
         send_envelope(url, seal_for(vault))
 
 
+# --- a hostile intake (played by a mock transport) -----------------------------------------
+
+
+def _hostile(
+    vault: Vault, pages: Callable[[dict[str, Any]], dict[str, Any]], blob: Callable[[str], Any]
+) -> tuple[httpx.Client, list[Any]]:
+    """A client whose "intake" answers pulls with ``pages`` and blobs with ``blob``."""
+    asked: list[Any] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/pull":
+            asked.append(json.loads(request.content))
+            if len(asked) > 20:
+                raise AssertionError("the vault kept asking")
+            return httpx.Response(200, json=pages(asked[-1]))
+        if path.startswith("/api/blobs/"):
+            asked.append(path)
+            answer: httpx.Response = blob(path.rsplit("/", 1)[1])
+            return answer
+        if path == "/api/ack":
+            asked.append(json.loads(request.content))
+            return httpx.Response(200, json={"deleted": 0})
+        return httpx.Response(200, json={"stored": 0})
+
+    return httpx.Client(transport=httpx.MockTransport(handle)), asked
+
+
+def _item(envelope: bytes) -> dict[str, str]:
+    return {"id": envelope_id(envelope).hex(), "body": base64.b64encode(envelope).decode()}
+
+
+def test_an_intake_that_never_stops_saying_more_is_stopped(vault: Vault) -> None:
+    envelopes = sorted((seal_for(vault) for _ in range(2)), key=envelope_id)
+    page = {"envelopes": [_item(envelopes[1])], "more": True}
+    client, asked = _hostile(vault, lambda _: page, lambda _: httpx.Response(404))
+    with pytest.raises(IntakeError, match="sent envelopes it had already sent") as caught:
+        pull(vault, "http://127.0.0.1:9", client=client)
+    assert str(caught.value).startswith("The intake at http://127.0.0.1:9 ")
+    assert len([a for a in asked if "limit" in a]) == 2
+    assert vault.count_cases() == 1, "what was pulled is stored"
+
+    # Going backwards is no better than standing still.
+    backwards = iter(
+        [{"envelopes": [_item(envelopes[1])], "more": True}]
+        + [{"envelopes": [_item(envelopes[0])], "more": True}] * 30
+    )
+    client, asked = _hostile(vault, lambda _: next(backwards), lambda _: httpx.Response(404))
+    with pytest.raises(IntakeError, match="already sent"):
+        pull(vault, "http://127.0.0.1:9", client=client)
+    # A cursor that is not an envelope id is not understood.
+    odd = {"envelopes": [{"id": "zz", "body": ""}], "more": True}
+    client, _ = _hostile(vault, lambda _: odd, lambda _: httpx.Response(404))
+    with pytest.raises(IntakeError, match="does not understand"):
+        pull(vault, "http://127.0.0.1:9", client=client)
+
+
+def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
+    data = os.urandom(5000)
+    entry, blob = attachment_entry(data, name="a.bin", kind="application/octet-stream")
+    envelope = seal_for(vault, make_report(attachments=[entry]))
+    read: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        while True:
+            read.append(1 << 20)
+            yield bytes(1 << 20)
+
+    def declared_huge(_: str) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Length": str(1 << 40)}, content=endless())
+
+    pages = {"envelopes": [_item(envelope)], "more": False}
+    client, asked = _hostile(vault, lambda _: pages, declared_huge)
+    result = pull(vault, "http://127.0.0.1:9", client=client)
+    assert [type(e).__name__ for _, e in result.failures] == ["IntegrityError"]
+    assert read == [], "refused from its declared length, before any of it was read"
+    assert all(a.get("blobs", []) == [] for a in asked if isinstance(a, dict))
+    assert [p.id for p in vault.pending_blobs()] == [entry["blob"]]
+
+    # Sent compressed (a small download that inflates hugely): taken as sent, in small pieces.
+    bomb = gzip.compress(bytes(64 << 20))
+
+    def compressed(_: str) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=iter([bomb]))
+
+    client, _ = _hostile(vault, lambda _: pages, compressed)
+    with IntakeClient("http://127.0.0.1:9", vault.identity, client) as intake:
+        pieces = [len(p) for p in intake.blob(str(entry["blob"]), 1 << 20)]
+    assert sum(pieces) == len(bomb), "the bytes as sent, never inflated"
+    assert max(pieces) <= BLOB_PIECE
+
+    # Without a length, reading stops one piece past what the report allows.
+    def undeclared(_: str) -> httpx.Response:
+        return httpx.Response(200, content=endless())
+
+    read.clear()
+    client, _ = _hostile(vault, lambda _: pages, undeclared)
+    assert pull(vault, "http://127.0.0.1:9", client=client).attachments_missing == 1
+    assert len(read) <= 2
+    assert [p.id for p in vault.pending_blobs()] == [entry["blob"]]
+
+    # The right bytes, later, are stored and acknowledged.
+    client, asked = _hostile(
+        vault, lambda _: pages, lambda _: httpx.Response(200, content=iter([blob]))
+    )
+    assert pull(vault, "http://127.0.0.1:9", client=client).attachments_caught_up == 1
+    assert {"envelopes": [], "blobs": [entry["blob"]]} in asked
+    assert vault.pending_blobs() == []
+
+
 # --- the real command, end to end -----------------------------------------------------------
 
 
@@ -445,9 +671,14 @@ def test_the_commands_end_to_end(cli: Cli, intakes: Callable[..., Intake], tmp_p
     neither = cli("submit", "--team-key", "team-key.json", str(report))
     assert_clean_error(neither, 2)
 
+    damaged = bytearray(seal_report(make_report(), key.epoch, key.public_key))
+    damaged[300] ^= 0x01
+    send_envelope(intake.url, bytes(damaged))
+
     pulled = cli("pull", "--from", intake.url)
     assert pulled.returncode == 0, pulled.stderr
     assert "Pulled 1 new case, 0 already in the vault; delivered 0 replies." in pulled.stderr
+    assert "1 envelope could not be opened and was kept in quarantine (1 damaged)." in pulled.stderr
     case_id = pulled.stdout.split()[0]
 
     replied = cli("cases", "reply", case_id, "We have your report.", "--share-status")
@@ -455,6 +686,9 @@ def test_the_commands_end_to_end(cli: Cli, intakes: Callable[..., Intake], tmp_p
     assert "next vault pull" in replied.stderr
     pulled = cli("pull", "--from", intake.url)
     assert "0 new cases, 0 already in the vault; delivered 1 reply." in pulled.stderr
+    assert "1 envelope from earlier pulls could not be opened and is kept in quarantine." in (
+        pulled.stderr
+    )
     (sealed,) = intake.mailbox(mailbox_of(pk))
     assert open_reply(sealed, pk, sk)["status"] == "new"
 

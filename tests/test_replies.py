@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import CANARY, bytes_under, make_report, seal_for
 from tests.sealing import codename_entropy, mailbox_of, new_codename, open_reply, reply_keypair
 from vault import db as dbmod
-from vault.errors import UsageError
-from vault.replies import mailbox_id
+from vault.errors import UsageError, VaultError
+from vault.replies import UnusableReplyKeyError, mailbox_id
 from vault.store import Vault
 
 
@@ -61,3 +61,27 @@ def test_replies_are_checked_and_the_outbox_only_moves_forward(vault: Vault) -> 
         db.execute("UPDATE replies SET body = zeroblob(3000)")
     with pytest.raises(dbmod.DatabaseError):
         db.execute("UPDATE replies SET mailbox = 'zz'")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        bytes(32),  # all zeros
+        bytes([1]) + bytes(31),  # u = 1, a low-order point
+        bytes.fromhex(
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"
+        ),  # order 8
+    ],
+)
+def test_a_reply_key_no_codename_gives_is_refused_plainly(vault: Vault, hostile: bytes) -> None:
+    report = make_report(reply_key=base64.b64encode(hostile).decode())
+    case_id = vault.import_envelopes([("a", seal_for(vault, report))]).imported[0]
+    with pytest.raises(UnusableReplyKeyError) as caught:
+        vault.reply(case_id, "hello")
+    assert isinstance(caught.value, VaultError)
+    assert str(caught.value) == (
+        "This report's reply key cannot be used, so there is no way to reply."
+    )
+    assert vault.queued_replies() == []
+    assert "reply" not in [h.action for h in vault.show_case(case_id).history]
+    vault.check_case(case_id)

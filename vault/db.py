@@ -46,6 +46,9 @@ OUTCOMES = (
     "duplicate",
 )
 EVENT_KINDS = ("imported", "opened", "note", "assigned", "status", "closed", "reply", "attachment")
+# Why a pulled envelope was kept in quarantine: its seal or header is damaged, it is sealed to a
+# team key this vault does not hold, or it opened but what is inside is not a valid report.
+QUARANTINE_REASONS = ("damaged", "foreign", "invalid")
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -152,6 +155,35 @@ def _migration_2(db: Connection) -> None:
     )
 
 
+def _migration_3(db: Connection) -> None:
+    """Quarantine for pulled envelopes the vault cannot open, and attachments still to fetch."""
+    _run_script(
+        db,
+        f"""
+        -- An envelope from an intake that this vault could not open, kept exactly as it
+        -- arrived (still sealed) so that acknowledging it loses nothing. `day` is the day
+        -- it was pulled, never a time.
+        CREATE TABLE quarantine (
+            envelope_id BLOB PRIMARY KEY CHECK (length(envelope_id) = 32),
+            envelope    BLOB NOT NULL CHECK (length(envelope) > 0),
+            day         TEXT NOT NULL
+                        CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+            reason      TEXT NOT NULL CHECK (reason IN {_in(QUARANTINE_REASONS)})
+        ) STRICT;
+
+        -- Attachments a stored report names that the vault does not hold yet (the intake
+        -- lacked them, or sent them wrong): every pull asks for them again. `length` is the
+        -- exact sealed length the report implies. The row goes once the blob is stored and
+        -- the intake has been told it may delete its copy.
+        CREATE TABLE pending_blobs (
+            id      TEXT PRIMARY KEY CHECK ({_hex("id", 64)}),
+            case_id TEXT NOT NULL REFERENCES cases (id),
+            length  INTEGER NOT NULL CHECK (length > 0)
+        ) STRICT;
+        """,
+    )
+
+
 def _hex(column: str, length: int) -> str:
     return f"length({column}) = {length} AND {column} NOT GLOB '*[^0-9a-f]*'"
 
@@ -169,7 +201,7 @@ def _run_script(db: Connection, script: str) -> None:
 
 
 # The migration registry: index i upgrades user_version i to i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

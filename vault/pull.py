@@ -1,18 +1,22 @@
 """`vault pull`: fetch sealed reports from an intake, store them, then let the intake delete them.
 
-``docs/intake.md`` section 5 is the specification. Page by page:
+``docs/intake.md`` section 5 is the specification. First the attachments earlier pulls missed
+are asked for again; then, page by page:
 
 1. ``POST /api/pull`` (signed) for the next page of envelopes;
-2. open and validate each one as ``vault import`` does (a bad one is reported and left on the
-   intake);
-3. stream the attachments the good reports name from ``GET /api/blobs/{blob}`` straight into
-   the vault's chunk rows (a blob is never held in memory whole);
-4. commit the page in one vault transaction;
-5. ``POST /api/ack`` with the envelopes and blobs the vault now holds, so the intake deletes them.
+2. open and validate each one as ``vault import`` does;
+3. commit the page in one vault transaction: good reports as cases, envelopes the vault
+   cannot open kept sealed in quarantine, and the attachments the reports name that the vault
+   lacks recorded as pending;
+4. ``POST /api/ack`` with those envelopes (and the blobs of theirs the vault already holds);
+5. for each pending blob, ``GET /api/blobs/{blob}`` streamed straight into the vault's chunk
+   rows in a transaction of its own (a blob is never held in memory whole), then ``POST
+   /api/ack`` for it, then forget it.
 
 Then the replies waiting in the outbox are pushed (``POST /api/replies``) and marked delivered.
-A crash between 4 and 5 leaves the page on the intake; the next pull finds every envelope
-already in the vault, stores nothing twice, and acknowledges them.
+Nothing is acknowledged before it is committed: a crash before an acknowledgement leaves the
+envelope or blob on the intake, and the next pull finds it already held, stores nothing twice,
+and acknowledges it.
 
 Every request is signed with the caseworker's identity (``vault.intake.auth``). Everything
 exchanged is sealed; the intake learns which caseworker pulled, and when.
@@ -23,6 +27,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from vault.cases import show_id
 from vault.envelope import envelope_id
 from vault.errors import (
     AttachmentUnavailableError,
@@ -40,12 +47,14 @@ from vault.errors import (
 )
 from vault.intake.auth import sign_request
 from vault.keys import Identity
-from vault.store import QueuedReply, Vault
+from vault.store import PendingBlob, QueuedReply, Vault
 
 PAGE_SIZE = 100  # envelopes asked for per page
 REPLY_BATCH_BYTES = 4 << 20  # base64 reply bytes per push request (the intake takes 16 MiB)
 REPLY_BATCH_COUNT = 500
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+BLOB_PIECE = 1 << 16  # a blob arrives in pieces of at most this many bytes
+_ENVELOPE_ID = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(slots=True)
@@ -56,6 +65,10 @@ class PullResult:
     duplicates: int = 0
     failures: list[tuple[str, VaultError]] = field(default_factory=list)
     replies_delivered: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)  # by reason, this pull
+    in_quarantine: int = 0  # all the vault keeps, this pull's included
+    attachments_caught_up: int = 0  # missed by an earlier pull, stored now
+    attachments_missing: int = 0  # missed by an earlier pull, and still missing
 
 
 def check_intake_url(url: str) -> str:
@@ -115,15 +128,29 @@ class IntakeClient:
             raise self.not_understood()
         return envelopes, more
 
-    def blob(self, blob: str) -> Iterator[bytes]:
-        """A sealed attachment's bytes as they arrive; memory stays flat."""
+    def blob(self, blob: str, limit: int | None = None) -> Iterator[bytes]:
+        """A sealed attachment's bytes as they arrive; memory stays flat.
+
+        The bytes are taken exactly as sent (no content decoding), in pieces of at most
+        :data:`BLOB_PIECE`. With a ``limit`` (the sealed length the report implies), a blob
+        the intake says is longer is not read at all, and reading stops once past it.
+        """
         path = f"/api/blobs/{blob}"
         headers = sign_request(self._identity, "GET", self._target(path), b"")
+        headers["Accept-Encoding"] = "identity"
         with talking(self.url), self._client.stream("GET", self.url + path, headers=headers) as r:
             if r.status_code == 404:
                 raise AttachmentUnavailableError()
             self._check(r)
-            yield from r.iter_bytes()
+            declared = r.headers.get("Content-Length", "")
+            if limit is not None and declared.isdigit() and int(declared) > limit:
+                return  # too long: refused unread (the caller sees the wrong length)
+            seen = 0
+            for piece in r.iter_raw(BLOB_PIECE):
+                seen += len(piece)
+                yield piece
+                if limit is not None and seen > limit:
+                    return
 
     def ack(self, envelopes: list[str], blobs: list[str]) -> int:
         """Let the intake delete what the vault now holds; returns how many rows it deleted."""
@@ -193,14 +220,26 @@ def talking(url: str) -> Iterator[None]:
 
 
 def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullResult:
-    """Fetch, store and acknowledge every waiting envelope, then deliver queued replies."""
+    """Fetch, store and acknowledge every waiting envelope and attachment, then deliver replies."""
     result = PullResult()
     with IntakeClient(url, vault.identity, client) as intake:
+        for pending in vault.pending_blobs():  # missed by an earlier pull
+            if fetch_blob(vault, intake, pending) is None:
+                result.attachments_caught_up += 1
+            else:
+                result.attachments_missing += 1
         after: str | None = None
         while True:
             items, more = intake.pull_page(after)
             if not items:
                 break
+            last = _last_id(items, intake)
+            if after is not None and last <= after:
+                raise IntakeError(
+                    f"The intake at {intake.url} sent envelopes it had already sent,"
+                    " so pulling stopped; what was pulled is stored."
+                )
+            after = last
             envelopes: list[tuple[str, bytes]] = []
             for item in items:
                 label, body = _envelope_item(item, intake)
@@ -208,17 +247,33 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                     result.failures.append((label, body))
                 else:
                     envelopes.append((label, body))
-            after = _last_id(items, intake)
-            batch = vault.store_pulled(envelopes, intake.blob)
+            batch = vault.store_pulled(envelopes)
             result.imported += batch.imported
             result.duplicates += batch.duplicates
-            result.failures += batch.failures
+            result.quarantined.update(reason for _, reason, _ in batch.quarantined)
             if batch.envelopes_held or batch.blobs_held:
                 intake.ack(batch.envelopes_held, batch.blobs_held)
+            for pending in batch.blobs_wanted:
+                problem = fetch_blob(vault, intake, pending)
+                if problem is not None:
+                    result.failures.append((f"case {show_id(pending.case_id)}", problem))
             if not more:
                 break
+        result.in_quarantine = vault.quarantine_count()
         result.replies_delivered = deliver_replies(vault, intake)
     return result
+
+
+def fetch_blob(vault: Vault, intake: IntakeClient, pending: PendingBlob) -> VaultError | None:
+    """Store one pending blob (its own transaction), then acknowledge it, then forget it.
+
+    Returns the problem if the intake lacks it or sent it wrong; it stays pending.
+    """
+    problem = vault.store_blob(pending, lambda blob: intake.blob(blob, pending.length))
+    if problem is None:
+        intake.ack([], [pending.id])
+        vault.forget_pending(pending.id)
+    return problem
 
 
 def deliver_replies(vault: Vault, intake: IntakeClient) -> int:
@@ -259,7 +314,10 @@ def _envelope_item(item: object, intake: IntakeClient) -> tuple[str, bytes | Vau
 
 
 def _last_id(items: list[Any], intake: IntakeClient) -> str:
+    """The page's last envelope id: the cursor for the next page."""
     last = items[-1]
     if not isinstance(last, dict) or not isinstance(last.get("id"), str):
+        raise intake.not_understood()
+    if not _ENVELOPE_ID.fullmatch(last["id"]):
         raise intake.not_understood()
     return str(last["id"])

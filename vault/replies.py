@@ -16,10 +16,15 @@ import base64
 
 from vault import _crypto
 from vault.envelope import pad
+from vault.errors import VaultError
 from vault.report import canonical_json
 
 MAILBOX_PURPOSE = "redress mailbox id v1"
 MAX_REPLY = 20_000  # characters
+
+
+class UnusableReplyKeyError(VaultError):
+    """This report's reply key cannot be used, so there is no way to reply."""
 
 
 def reply_public_key(reply_key: str) -> bytes:
@@ -44,5 +49,13 @@ def reply_plaintext(text: str, date: str, status: str | None = None) -> bytes:
 
 
 def seal_reply(text: str, date: str, status: str | None, reply_pk: bytes) -> bytes:
-    """A reply padded and sealed to the reporter's codename key: only their codename opens it."""
-    return _crypto.seal(pad(reply_plaintext(text, date, status)), reply_pk)
+    """A reply padded and sealed to the reporter's codename key: only their codename opens it.
+
+    A report can carry a reply key no codename gives (all zeros, or another low-order point,
+    for which no shared secret exists); libsodium refuses to seal to it, and so do we, plainly.
+    """
+    plaintext = pad(reply_plaintext(text, date, status))
+    try:
+        return _crypto.seal(plaintext, reply_pk)
+    except RuntimeError:  # PyNaCl's "unexpected library error": libsodium returned -1
+        raise UnusableReplyKeyError() from None

@@ -36,12 +36,20 @@ from vault.cases import (
     normalise_id,
     show_id,
 )
-from vault.envelope import envelope_id, open_report, parse_header, team_key_id
+from vault.envelope import (
+    envelope_id,
+    open_envelope_bytes,
+    open_report,
+    parse_header,
+    team_key_id,
+)
 from vault.errors import (
     AttachmentUnavailableError,
     CaseNotFoundError,
+    EnvelopeError,
     ForeignEnvelopeError,
     IntegrityError,
+    InvalidReportError,
     NoReplyKeyError,
     NoVaultError,
     UsageError,
@@ -76,7 +84,7 @@ from vault.keys import (
     wrap_access,
 )
 from vault.replies import MAX_REPLY, mailbox_id, reply_public_key, seal_reply
-from vault.report import Attachment, Report
+from vault.report import Attachment, Report, parse_report
 
 DB_FILE = "vault.db"
 CASEWORKERS_DIR = "caseworkers"
@@ -191,15 +199,38 @@ BlobFetcher = Callable[[str], Iterable[bytes]]
 """Gives a blob's bytes in pieces of any size, or raises :class:`AttachmentUnavailableError`."""
 
 
+@dataclass(frozen=True, slots=True)
+class PendingBlob:
+    """An attachment a stored report names that the vault does not hold (or has not acked)."""
+
+    id: str
+    case_id: str
+    length: int  # the exact sealed length the report's size implies
+    n: int | None = None  # which attachment of the case, when known
+
+
 @dataclass(slots=True)
 class PulledBatch:
     """What storing one page from an intake did, and what may now be acknowledged."""
 
     imported: list[str] = field(default_factory=list)
     duplicates: int = 0
-    failures: list[tuple[str, VaultError]] = field(default_factory=list)
-    envelopes_held: list[str] = field(default_factory=list)  # hex envelope ids
+    # (label, reason, error) for each envelope kept in quarantine
+    quarantined: list[tuple[str, str, VaultError]] = field(default_factory=list)
+    # hex ids of envelopes stored, already stored, or quarantined: all may be acknowledged
+    envelopes_held: list[str] = field(default_factory=list)
+    # blobs those reports name that the vault already holds (acknowledge them too)
     blobs_held: list[str] = field(default_factory=list)
+    # blobs those reports name that the vault lacks, newly recorded as pending
+    blobs_wanted: list[PendingBlob] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """Why a pulled envelope goes to quarantine (one of ``db.QUARANTINE_REASONS``)."""
+
+    reason: str
+    error: VaultError
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,32 +421,38 @@ class Vault:
 
     # --- pulling from an intake ---------------------------------------------------------
 
-    def store_pulled(
-        self, envelopes: Iterable[tuple[str, bytes]], fetch_blob: BlobFetcher
-    ) -> PulledBatch:
-        """Store one page of envelopes from an intake, and the attachments they name.
+    def store_pulled(self, envelopes: Iterable[tuple[str, bytes]]) -> PulledBatch:
+        """Store one page of envelopes from an intake, in **one** transaction.
 
-        Each envelope is opened and validated first, as :meth:`import_envelopes` does; a
-        bad one is reported and not held (so it is not acknowledged and stays on the
-        intake). Then, in **one** transaction, every good envelope is stored as a new case
-        (or counted as a duplicate: already held) and every attachment its report names
-        that the vault lacks is streamed in through ``fetch_blob`` and checked against its
-        id and expected length. An attachment the intake lacks, or one that fails the
-        check, is reported; its report is still stored. Any other error (the network
-        failing) rolls the whole page back, so a retry starts clean.
+        Each envelope is opened and validated first, as :meth:`import_envelopes` does. A good
+        one is stored as a new case (or counted as a duplicate: already held). One the vault
+        cannot open (damaged, sealed to another team's key, or not a valid report inside) is
+        kept in quarantine exactly as it arrived, still sealed, so that it too may be
+        acknowledged without anything being lost. Every attachment a good report names that
+        the vault lacks is recorded as pending; :meth:`store_blob` fetches it afterwards, each
+        blob in its own transaction.
         """
         result = PulledBatch()
         checked: list[tuple[bytes, bytes, TeamKeyPair, Report]] = []
+        refused: list[tuple[bytes, bytes, str]] = []
         for label, envelope in envelopes:
-            try:
-                team, report = self._check_envelope(envelope)
-            except VaultError as e:
-                result.failures.append((label, e))
-                continue
-            checked.append((envelope, envelope_id(envelope), team, report))
+            opened = self._check_pulled(envelope)
+            if isinstance(opened, _Refused):
+                result.quarantined.append((label, opened.reason, opened.error))
+                refused.append((envelope, envelope_id(envelope), opened.reason))
+            else:
+                checked.append((envelope, envelope_id(envelope), *opened))
         received = today()
         held: set[str] = set()
+        wanted: dict[str, PendingBlob] = {}
         with dbmod.transaction(self._db) as db:
+            for envelope, env_id, reason in refused:
+                db.execute(
+                    "INSERT INTO quarantine (envelope_id, envelope, day, reason)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (envelope_id) DO NOTHING",
+                    (env_id, envelope, received, reason),
+                )
+                result.envelopes_held.append(env_id.hex())
             for envelope, env_id, team, report in checked:
                 case_id = self._insert_case(db, env_id, team.epoch, envelope, received)
                 if case_id is None:
@@ -429,30 +466,89 @@ class Vault:
                     result.imported.append(case_id)
                 result.envelopes_held.append(env_id.hex())
                 for n, attachment in enumerate(report.attachments, 1):
-                    if attachment.blob in held or self._holds_blob(db, attachment.blob):
-                        held.add(attachment.blob)
+                    blob = attachment.blob
+                    if blob in held or blob in wanted:
                         continue
-                    problem = self._stream_blob(db, attachment, fetch_blob, n)
-                    if problem is None:
-                        held.add(attachment.blob)
-                    else:
-                        result.failures.append((f"case {show_id(case_id)}", problem))
+                    if self._holds_blob(db, blob):
+                        held.add(blob)
+                    elif self._want_blob(db, case_id, attachment):
+                        wanted[blob] = PendingBlob(blob, case_id, sealed_length(attachment.size), n)
         result.blobs_held = sorted(held)
+        result.blobs_wanted = list(wanted.values())
         return result
+
+    def _check_pulled(self, envelope: bytes) -> tuple[TeamKeyPair, Report] | _Refused:
+        """``(team key, report)``, or why the envelope must be kept in quarantine."""
+        try:
+            team = self._team_key_for(envelope)
+            data = open_envelope_bytes(envelope, team.public_key, team.secret_key)
+        except ForeignEnvelopeError as e:
+            return _Refused("foreign", e)
+        except VaultError as e:
+            return _Refused("damaged", e)
+        try:
+            return team, parse_report(data)
+        except InvalidReportError:
+            return _Refused(
+                "invalid",
+                EnvelopeError("That envelope opened, but what is inside is not a valid report."),
+            )
+
+    def quarantine_count(self) -> int:
+        """How many pulled envelopes are kept, sealed, because this vault could not open them."""
+        return int(self._db.execute("SELECT count(*) FROM quarantine").fetchone()[0])
 
     def _holds_blob(self, db: dbmod.Connection, blob: str) -> bool:
         return db.execute("SELECT 1 FROM blobs WHERE id = ?", (blob,)).fetchone() is not None
 
+    def _want_blob(self, db: dbmod.Connection, case_id: str, attachment: Attachment) -> bool:
+        """Record a missing attachment as pending; False if it already was."""
+        return (
+            db.execute(
+                "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (attachment.blob, case_id, sealed_length(attachment.size)),
+            ).rowcount
+            == 1
+        )
+
+    def pending_blobs(self) -> list[PendingBlob]:
+        """Attachments stored reports name that the vault does not hold or has not acknowledged."""
+        return [
+            PendingBlob(str(i), str(c), int(n))
+            for i, c, n in self._db.execute(
+                "SELECT id, case_id, length FROM pending_blobs ORDER BY rowid"
+            )
+        ]
+
+    def store_blob(self, pending: PendingBlob, fetch_blob: BlobFetcher) -> VaultError | None:
+        """Fetch one pending blob and store it in its own transaction, checked before it counts.
+
+        Returns None when the vault now holds it (including when it already did: the intake
+        may then be told to delete its copy, then :meth:`forget_pending`). Returns the problem
+        to report when the intake lacks it or it fails the check; nothing of it is kept and it
+        stays pending. Any other error (the network failing) rolls this blob back and
+        propagates.
+        """
+        with dbmod.transaction(self._db) as db:
+            if self._holds_blob(db, pending.id):
+                return None
+            return self._stream_blob(db, pending, fetch_blob)
+
+    def forget_pending(self, blob: str) -> None:
+        """The blob is stored and the intake has been told: stop asking for it."""
+        with dbmod.transaction(self._db) as db:
+            db.execute("DELETE FROM pending_blobs WHERE id = ?", (blob,))
+
     def _stream_blob(
-        self, db: dbmod.Connection, attachment: Attachment, fetch_blob: BlobFetcher, n: int
+        self, db: dbmod.Connection, pending: PendingBlob, fetch_blob: BlobFetcher
     ) -> VaultError | None:
         """Stream one sealed blob into chunk rows (memory stays flat), checked before it counts.
 
-        Returns the problem to report if the intake lacks it or it fails the check (nothing
-        of it is kept then); other errors propagate.
+        Reading stops as soon as the blob runs past the length its report allows.
         """
-        blob = attachment.blob
-        expected = sealed_length(attachment.size)
+        blob, expected = pending.id, pending.length
+        which = f"Attachment {pending.n}" if pending.n is not None else "An attachment"
         db.execute("SAVEPOINT blob")
         try:
             hasher = hashlib.sha256()
@@ -461,7 +557,7 @@ class Vault:
             for piece in fetch_blob(blob):
                 length += len(piece)
                 if length > expected:
-                    break
+                    break  # refused before anything more of it is written
                 hasher.update(piece)
                 for segment in cutter.feed(piece):
                     db.execute(
@@ -480,14 +576,14 @@ class Vault:
                 db.execute("RELEASE blob")
                 return None
             problem: VaultError = IntegrityError(
-                f"Attachment {n} from the intake does not match what the report says it is,"
-                " so it was not stored; the report was.",
+                f"{which} from the intake does not match what the report says it is,"
+                " so it was not stored; the report was. The next vault pull asks for it again.",
                 hint="the intake's copy may be damaged or tampered with",
             )
         except AttachmentUnavailableError:
             problem = AttachmentUnavailableError(
-                f"Attachment {n} is not on the intake (it may have expired);"
-                " the report was stored without it."
+                f"{which} is not on the intake (it may have expired); the report was stored"
+                " without it. The next vault pull asks for it again."
             )
         except BaseException:
             db.execute("ROLLBACK TO blob")
@@ -587,6 +683,10 @@ class Vault:
             report = open_report(envelope, team.public_key, team.secret_key)
             self._record(db, case_id, "opened", {})
             events = self._verified_events(db, case_id)
+            held = [self._holds_blob(db, a.blob) for a in report.attachments]
+            for attachment, have in zip(report.attachments, held, strict=True):
+                if not have:  # pulled before the vault kept a list: the next pull asks for it
+                    self._want_blob(db, case_id, attachment)
         state = fold(case_id, events)
         names = self._caseworker_names()
         notes = tuple(
@@ -612,8 +712,8 @@ class Vault:
             if e.kind == "reply"
         )
         attachments = tuple(
-            AttachmentInfo(n, a.name, a.type, a.size, self._holds_blob(self._db, a.blob))
-            for n, a in enumerate(report.attachments, 1)
+            AttachmentInfo(n, a.name, a.type, a.size, have)
+            for n, (a, have) in enumerate(zip(report.attachments, held, strict=True), 1)
         )
         history = tuple(
             HistoryEntry(e.at, names.get(e.actor, e.actor), e.kind, _detail(e)) for e in events
@@ -767,6 +867,8 @@ class Vault:
             )
         attachment = report.attachments[n - 1]
         if not self._holds_blob(self._db, attachment.blob):
+            with dbmod.transaction(self._db) as db:
+                self._want_blob(db, case_id, attachment)  # so that the hint below is true
             raise VaultError(
                 f"Attachment {n} of case {shown} is not in this vault:"
                 " it was not received from the intake.",
@@ -901,6 +1003,7 @@ __all__ = [
     "CaseSummary",
     "CaseView",
     "ImportResult",
+    "PendingBlob",
     "PulledBatch",
     "QueuedReply",
     "Reply",
