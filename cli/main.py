@@ -270,7 +270,7 @@ def cases_list(
     """Cases, newest first, without decrypting anything."""
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         if as_json:
-            render.print_json([c.to_json() for c in vault.list_cases(status)])
+            render.print_json_lines([c.to_json() for c in vault.list_cases(status)])
             return
         shown = vault.list_cases(status, None if show_all else limit)
         total = vault.count_cases(status)

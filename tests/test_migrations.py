@@ -23,7 +23,7 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1._db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 3
+        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 4
         view = v2.show_case(case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
@@ -63,7 +63,7 @@ def test_a_schema_2_vault_gains_quarantine_and_pending_blobs(
             tables = {r[0] for r in v2._db.execute("SELECT name FROM sqlite_master")}
             assert not {"quarantine", "pending_blobs"} & tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v3:
-        assert v3._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert v3._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
         assert v3.quarantine_count() == 0
         assert v3.pending_blobs() == []
         v3.check_case(case_id)
@@ -102,3 +102,13 @@ def test_schema_3_constraints(vault: Vault) -> None:
             db.execute(
                 "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)", bad_pending
             )
+
+
+def test_listing_reads_covering_indexes_only(vault: Vault) -> None:
+    """Listing never touches the table pages that hold envelopes (schema 4)."""
+    for sql in (
+        "SELECT id, status, received, assignee, outcome FROM cases ORDER BY received DESC",
+        "SELECT id, status, received, assignee, outcome FROM cases WHERE status = 'new'",
+    ):
+        plan = " ".join(str(r[3]) for r in vault._db.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "COVERING INDEX" in plan, plan

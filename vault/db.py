@@ -184,6 +184,19 @@ def _migration_3(db: Connection) -> None:
     )
 
 
+def _migration_4(db: Connection) -> None:
+    """Listing reads covering indexes only, never the table pages that hold envelopes."""
+    _run_script(
+        db,
+        """
+        DROP INDEX cases_by_received;
+        DROP INDEX cases_by_status;
+        CREATE INDEX cases_listing ON cases (received, status, assignee, outcome, id);
+        CREATE INDEX cases_by_status ON cases (status, received, assignee, outcome, id);
+        """,
+    )
+
+
 def _hex(column: str, length: int) -> str:
     return f"length({column}) = {length} AND {column} NOT GLOB '*[^0-9a-f]*'"
 
@@ -201,7 +214,12 @@ def _run_script(db: Connection, script: str) -> None:
 
 
 # The migration registry: index i upgrades user_version i to i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -725,12 +725,23 @@ class Vault:
     def _summary(self, state: CaseState, received: str) -> CaseSummary:
         return CaseSummary(state.id, state.status, received, state.assignee, state.outcome)
 
-    def iter_reports(self) -> Iterator[tuple[str, Report]]:
-        """Every report, decrypted in turn (for counting trends). Nothing is written."""
+    def iter_report_json(self) -> Iterator[tuple[str, bytes]]:
+        """Every report decrypted to its canonical JSON, in turn. Nothing is written.
+
+        Each was validated when it was imported; use :meth:`iter_reports` for models.
+        """
         teams = {k.epoch: k for k in self._access.team_keys}
         for case_id, envelope, epoch in self._db.execute("SELECT id, envelope, epoch FROM cases"):
             team = teams.get(epoch) or self._team_key(epoch)
-            yield case_id, open_report(envelope, team.public_key, team.secret_key)
+            yield case_id, open_envelope_bytes(envelope, team.public_key, team.secret_key)
+
+    def iter_reports(self) -> Iterator[tuple[str, Report]]:
+        """Every report, decrypted and validated in turn (for counting trends)."""
+        for case_id, data in self.iter_report_json():
+            try:
+                yield case_id, parse_report(data)
+            except InvalidReportError:
+                raise IntegrityError(f"Case {show_id(case_id)}'s report is not valid.") from None
 
     def _team_key(self, epoch: int) -> TeamKeyPair:
         team = self._access.team_key(epoch)
