@@ -251,6 +251,30 @@ def test_free_form_posts_cannot_use_up_the_api_cap(start_intake: IntakeFactory, 
     assert intake.submit(team.seal()).status_code == 202
 
 
+def test_concurrent_reports_are_each_acknowledged_and_stored(intake: Intake, team: Team) -> None:
+    """Group commit: envelopes arriving together share a transaction, and none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    envelopes = [team.seal() for _ in range(24)]
+    proofs = [intake.proof() for _ in envelopes]
+
+    def send(pair: tuple[bytes, str]) -> int:
+        with httpx.Client(base_url=intake.url, timeout=30) as client:
+            return client.post(
+                "/api/reports",
+                content=pair[0],
+                headers={"Content-Type": "application/octet-stream", "X-Redress-PoW": pair[1]},
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(send, zip(envelopes, proofs, strict=True)))
+    assert codes == [202] * len(envelopes)
+    pulled = intake.pull(limit=100)
+    assert sorted(e["id"] for e in pulled["envelopes"]) == sorted(
+        envelope_id(e).hex() for e in envelopes
+    )
+
+
 # --- signed caseworker requests --------------------------------------------------------------
 
 
