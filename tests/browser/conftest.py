@@ -237,7 +237,11 @@ class Traffic:
 
     def record(self, request: Request) -> None:
         body = request.post_data_buffer or b""
-        self.requests.append((request.method, request.url, request.all_headers(), body))
+        try:
+            headers = request.all_headers()
+        except Exception:  # the request finished first: its provisional headers will do
+            headers = dict(request.headers)
+        self.requests.append((request.method, request.url, headers, body))
 
     def bodies(self, method: str, path: str) -> list[bytes]:
         return [b for m, u, _, b in self.requests if m == method and u.endswith(path)]
@@ -305,7 +309,12 @@ def fill_required(page: Page, what_happened: str, role: str = "police officer") 
 
 
 def send(page: Page) -> None:
-    page.click("#send-button")
+    # Waiting for the request itself means every listener (the traffic record among them)
+    # has seen it before the test looks, however slow the machine.
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/reports"), timeout=SEND_TIMEOUT_MS
+    ):
+        page.click("#send-button")
     page.wait_for_selector("#sent-view:not([hidden])", timeout=SEND_TIMEOUT_MS)
 
 
