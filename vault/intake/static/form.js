@@ -7,6 +7,7 @@ import { loadWordlist, newCodename, replyKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { buildReport, codePoints, sealFile, sealReport, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
+import { summaryBox } from "./summary.js";
 
 const MIB = 1024 * 1024;
 const SHORT = 200;
@@ -129,21 +130,6 @@ function clearErrors() {
     field.classList.remove("input--error");
   }
   document.title = baseTitle;
-}
-
-function summaryBox() {
-  const box = document.createElement("div");
-  box.className = "error-summary";
-  box.id = "error-summary";
-  box.tabIndex = -1;
-  box.setAttribute("role", "alert");
-  box.setAttribute("aria-labelledby", "error-summary-title");
-  const title = document.createElement("h2");
-  title.className = "error-summary__title";
-  title.id = "error-summary-title";
-  title.textContent = "There is a problem";
-  box.append(title);
-  return box;
 }
 
 function showErrors(errors) {

@@ -3,6 +3,7 @@
 
 import { loadWordlist, mailboxId, parseCodename, replyKeyPair } from "./codename.js";
 import { unpad } from "./seal.js";
+import { summaryBox } from "./summary.js";
 
 const STATUS_WORDS = {
   new: "We have your report. A caseworker will read it soon.",
@@ -37,17 +38,7 @@ function clearError() {
 
 function showError(message, onField = true) {
   clearError();
-  const box = document.createElement("div");
-  box.className = "error-summary";
-  box.id = "error-summary";
-  box.tabIndex = -1;
-  box.setAttribute("role", "alert");
-  box.setAttribute("aria-labelledby", "error-summary-title");
-  const title = document.createElement("h2");
-  title.className = "error-summary__title";
-  title.id = "error-summary-title";
-  title.textContent = "There is a problem";
-  box.append(title);
+  const box = summaryBox();
   if (onField) {
     const listEl = document.createElement("ul");
     listEl.className = "error-summary__list";
