@@ -15,7 +15,6 @@ report inside it is still sealed to the team key.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -74,10 +73,12 @@ from vault.keys import (
     KdfParams,
     TeamKeyPair,
     TeamPublicKey,
+    b64,
     caseworker_key_id,
     lock_identity,
     new_access,
     read_key_file_public,
+    unb64,
     unlock_identity,
     unwrap_access,
     validate_name,
@@ -784,7 +785,7 @@ class Vault:
     def _open_note(self, data: dict[str, Any]) -> str:
         team = self._team_key(int(data["epoch"]))
         try:
-            sealed = _crypto_b64decode(data["sealed"])
+            sealed = unb64(data["sealed"])
             return _crypto.seal_open(sealed, team.public_key, team.secret_key).decode()
         except (_crypto.OpenFailed, ValueError):
             raise IntegrityError("A note in this case is damaged.") from None
@@ -799,7 +800,7 @@ class Vault:
             raise UsageError(f"A note can be at most {MAX_NOTE} characters.")
         team = self._access.current
         sealed = _crypto.seal(note.encode(), team.public_key)
-        return self._change(text, "note", {"epoch": team.epoch, "sealed": _b64(sealed)})
+        return self._change(text, "note", {"epoch": team.epoch, "sealed": b64(sealed)})
 
     def assign(self, text: str, name: str) -> str:
         return self._change(text, "assigned", {"to": validate_name(name)})
@@ -843,7 +844,7 @@ class Vault:
                 "reply",
                 {
                     "epoch": team.epoch,
-                    "sealed": _b64(_crypto.seal(message.encode(), team.public_key)),
+                    "sealed": b64(_crypto.seal(message.encode(), team.public_key)),
                     "shared_status": shared,
                 },
             )
@@ -994,20 +995,6 @@ def read_key_file(directory: Path, caseworker: str | None) -> bytes:
     return data
 
 
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode("ascii")
-
-
-def _crypto_b64decode(text: object) -> bytes:
-    import base64
-
-    if not isinstance(text, str):
-        raise ValueError
-    return base64.b64decode(text, validate=True)
-
-
 __all__ = [
     "AttachmentInfo",
     "BlobFetcher",
@@ -1020,5 +1007,4 @@ __all__ = [
     "Reply",
     "Vault",
     "caseworker_names",
-    "json",
 ]
