@@ -34,6 +34,7 @@ from tests.conftest import (
     make_report,
     report_data,
     seal_for,
+    stop_server,
 )
 from tests.sealing import (
     attachment_entry,
@@ -63,13 +64,7 @@ class Intake:
     stderr: Path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_server(self.process)
         assert "Traceback" not in self.stderr.read_text()
 
     # --- a reporter's browser ---

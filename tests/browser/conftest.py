@@ -29,7 +29,8 @@ import nacl.bindings as sodium
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
 
-from tests.conftest import PASSPHRASE, VAULT_BIN, Cli
+from tests.conftest import PASSPHRASE, VAULT_BIN, Cli, stop_server
+from tests.sealing import padded_length
 from vault.envelope import open_envelope_bytes
 from vault.intake.auth import sign_request
 from vault.keys import Identity, TeamKeyPair
@@ -199,12 +200,7 @@ def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
         _wait_until_up(url, process, log)
         yield Intake(url, home, cli, team, caseworker, process, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 # --- the browser -------------------------------------------------------------------------
@@ -358,15 +354,6 @@ def run_axe(page: Page) -> list[dict[str, Any]]:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def padded_length(n: int) -> int:
-    if n <= 2048:
-        return 2048
-    e = n.bit_length() - 1
-    s = e.bit_length()
-    mask = (1 << (e - s)) - 1
-    return (n + mask) & ~mask
 
 
 def pad(data: bytes) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import httpx
 import nacl.bindings as sodium
 import pytest
 
-from tests.conftest import VAULT_BIN, make_report
+from tests.conftest import VAULT_BIN, make_report, stop_server
 from vault.envelope import padded_length, seal_report
 from vault.intake.auth import sign_request
 from vault.intake.limits import solve
@@ -134,14 +133,7 @@ class Intake:
 
     def stop(self) -> int:
         self.client.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_server(self.process)
 
 
 def as_json(doc: Any) -> bytes:
