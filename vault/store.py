@@ -935,6 +935,17 @@ class Vault:
             )
         return event
 
+    def _log_key_action(
+        self, db: dbmod.Connection, action: str, subject: str | None = None, commit: bytes = b""
+    ) -> None:
+        """Record an action on keys or membership in the access log, in ``db``'s transaction.
+
+        ``action`` is a short kebab-case name (``caseworker-added``, ``team-key-rotated``...);
+        ``subject`` a key id, epoch or name it concerns (never report content); ``commit``
+        bytes to commit to by hash (e.g. a new public key). The access log (issue 4) fills
+        this in; until then it records nothing.
+        """
+
     # --- checking -----------------------------------------------------------------
 
     def check_case(self, case_id: str) -> None:
