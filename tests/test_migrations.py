@@ -8,14 +8,24 @@ import pytest
 
 from tests.conftest import PASSPHRASE, seal_for
 from vault import db as dbmod
+from vault.auditlog import AccessLog
 from vault.store import Vault
+
+
+def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
+    """Make vaults as the code of schema ``version`` did: before 5 it kept no access log."""
+    old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
+    if version < 5:
+        old.setattr(AccessLog, "add_leaf", lambda self, leaf: None)
+        old.setattr(AccessLog, "finish", lambda self: None)
+        old.setattr(AccessLog, "size", lambda self: 1)
 
 
 def test_a_schema_1_vault_is_upgraded_in_place(
     vault_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as old:
-        old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:1])
+        _as_of_schema(old, 1)
         with Vault.create(vault_dir, "amara", PASSPHRASE) as v1:
             assert v1._db.execute("PRAGMA user_version").fetchone()[0] == 1
             case_id = v1.import_envelopes([("a", seal_for(v1))]).imported[0]
@@ -23,13 +33,16 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1._db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 4
+        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 5
         view = v2.show_case(case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
         assert v2.queued_replies() == []
         v2.check_case(case_id)
         assert dbmod.integrity_problems(v2._db) == []
+        # The log starts at the upgrade, naming the caseworkers there were.
+        actions = [leaf.split(b" ")[3] for leaf in v2._log.leaves()]
+        assert actions == [b"log-started", b"caseworker-added", b"opened"]
 
 
 def test_schema_2_constraints(vault: Vault) -> None:
@@ -56,7 +69,7 @@ def test_a_schema_2_vault_gains_quarantine_and_pending_blobs(
     vault_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as old:
-        old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:2])
+        _as_of_schema(old, 2)
         with Vault.create(vault_dir, "amara", PASSPHRASE) as v2:
             assert v2._db.execute("PRAGMA user_version").fetchone()[0] == 2
             case_id = v2.import_envelopes([("a", seal_for(v2))]).imported[0]

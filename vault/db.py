@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlcipher3 import dbapi2 as sqlcipher
 
-from vault._crypto import SecretBytes
+from vault._crypto import SecretBytes, random_bytes
 from vault.errors import IntegrityError, VaultError, WrongKeyError
 from vault.files import touch_private_file
 
@@ -197,6 +197,72 @@ def _migration_4(db: Connection) -> None:
     )
 
 
+def _migration_5(db: Connection) -> None:
+    """The access log: RFC 6962 leaves, the tree's right edge, signed checkpoints, witnesses."""
+    _run_script(
+        db,
+        """
+        -- Facts about this vault that never change: its log's origin line.
+        CREATE TABLE vault_facts (
+            name  TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT;
+
+        -- One row per action (vault/leaves.py); seq counts from 0 and has no gaps.
+        CREATE TABLE log_leaves (
+            seq  INTEGER PRIMARY KEY CHECK (seq >= 0),
+            leaf BLOB NOT NULL CHECK (length(leaf) BETWEEN 40 AND 200),
+            hash BLOB NOT NULL CHECK (length(hash) = 32)
+        ) STRICT;
+        CREATE TRIGGER log_leaves_in_order BEFORE INSERT ON log_leaves
+            WHEN NEW.seq != (SELECT count(*) FROM log_leaves)
+            BEGIN SELECT RAISE(ABORT, 'log entries are appended in order'); END;
+        CREATE TRIGGER log_leaves_append_only_update BEFORE UPDATE ON log_leaves
+            BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+        CREATE TRIGGER log_leaves_append_only_delete BEFORE DELETE ON log_leaves
+            BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+
+        -- The roots of the perfect subtrees on the tree's right edge (vault/merkle.py).
+        CREATE TABLE log_frontier (
+            level INTEGER PRIMARY KEY CHECK (level BETWEEN 0 AND 63),
+            hash  BLOB NOT NULL CHECK (length(hash) = 32)
+        ) STRICT;
+
+        -- A C2SP signed checkpoint at the end of every transaction that added leaves.
+        CREATE TABLE checkpoints (
+            size INTEGER PRIMARY KEY CHECK (size > 0),
+            note TEXT NOT NULL
+        ) STRICT;
+
+        -- Witness cosignature lines (c2sp.org/tlog-cosignature) on our checkpoints.
+        CREATE TABLE cosignatures (
+            size INTEGER NOT NULL REFERENCES checkpoints (size),
+            line TEXT NOT NULL,
+            PRIMARY KEY (size, line)
+        ) STRICT;
+
+        -- Witnesses (intakes) and what each last cosigned; auditors' public keys.
+        CREATE TABLE witnesses (
+            vkey  TEXT PRIMARY KEY,
+            url   TEXT NOT NULL,
+            size  INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+            added TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE auditors (
+            name  TEXT PRIMARY KEY,
+            vkey  TEXT NOT NULL UNIQUE,
+            added TEXT NOT NULL
+        ) STRICT;
+        """,
+    )
+    db.execute("INSERT INTO vault_facts (name, value) VALUES ('origin', ?)", (new_origin(),))
+
+
+def new_origin() -> str:
+    """A log origin line unique to this vault (a schema-less URL, as C2SP recommends)."""
+    return f"vault.redress/{random_bytes(16).hex()}"
+
+
 def _hex(column: str, length: int) -> str:
     return f"length({column}) = {length} AND {column} NOT GLOB '*[^0-9a-f]*'"
 
@@ -219,6 +285,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 from vault import _crypto
 from vault import db as dbmod
 from vault.attachments import Segmenter, open_attachment, sealed_length
+from vault.auditlog import AccessLog, commitment
 from vault.cases import (
     CaseState,
     apply,
@@ -259,6 +261,7 @@ class Vault:
         self._access = access
         self._db = db
         self._names: dict[str, str] | None = None
+        self._log = AccessLog(db, identity)
 
     def __repr__(self) -> str:
         return f"<Vault {self.directory} unlocked by {self.identity.name}>"
@@ -299,14 +302,17 @@ class Vault:
             people / f"{name}.access", wrap_access(access, identity.public, identity)
         )
         db = dbmod.connect(db_path, access.db_key, create=True)
-        with dbmod.transaction(db):
+        vault = cls(directory, identity, access, db)
+        with vault._transaction():
             team = access.current
             db.execute(
                 "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",
                 (team.epoch, team.public_key, today()),
             )
             _register(db, identity.public)
-        return cls(directory, identity, access, db)
+            vault._log.add("vault-created", None, identity.key_id, None)
+            vault._log_key_action(db, "caseworker-added", identity.key_id, identity.public.sign_pk)
+        return vault
 
     @classmethod
     def unlock(cls, directory: Path, passphrase: bytes, caseworker: str | None = None) -> Vault:
@@ -334,7 +340,32 @@ class Vault:
         except BaseException:
             db.close()
             raise
-        return cls(directory, identity, access, db)
+        vault = cls(directory, identity, access, db)
+        vault._start_log()
+        return vault
+
+    def _start_log(self) -> None:
+        """A vault made before the access log existed starts it now, naming its caseworkers."""
+        if self._log.size():
+            return
+        with self._transaction() as db:
+            self._log.add("log-started", None, None, None)
+            rows = db.execute("SELECT key_id, sign_pk, revoked FROM caseworkers ORDER BY rowid")
+            for key_id, sign_pk, revoked in rows.fetchall():
+                self._log_key_action(db, "caseworker-added", str(key_id), bytes(sign_pk))
+                if revoked is not None:
+                    self._log_key_action(db, "caseworker-revoked", str(key_id))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[dbmod.Connection]:
+        """A write transaction that ends, if it added log entries, with a signed checkpoint."""
+        self._log.begin()
+        try:
+            with dbmod.transaction(self._db) as db:
+                yield db
+                self._log.finish()
+        finally:
+            self._log.begin()
 
     # --- keys -------------------------------------------------------------------
 
@@ -403,7 +434,7 @@ class Vault:
     ) -> None:
         stored: list[str] = []
         duplicates = 0
-        with dbmod.transaction(self._db) as db:
+        with self._transaction() as db:
             for _label, envelope, env_id, team in batch:
                 case_id = self._insert_case(db, env_id, team.epoch, envelope, received)
                 if case_id is None:
@@ -446,7 +477,7 @@ class Vault:
         received = today()
         held: set[str] = set()
         wanted: dict[str, PendingBlob] = {}
-        with dbmod.transaction(self._db) as db:
+        with self._transaction() as db:
             for envelope, env_id, reason in refused:
                 db.execute(
                     "INSERT INTO quarantine (envelope_id, envelope, day, reason)"
@@ -531,14 +562,14 @@ class Vault:
         stays pending. Any other error (the network failing) rolls this blob back and
         propagates.
         """
-        with dbmod.transaction(self._db) as db:
+        with self._transaction() as db:
             if self._holds_blob(db, pending.id):
                 return None
             return self._stream_blob(db, pending, fetch_blob)
 
     def forget_pending(self, blob: str) -> None:
         """The blob is stored and the intake has been told: stop asking for it."""
-        with dbmod.transaction(self._db) as db:
+        with self._transaction() as db:
             db.execute("DELETE FROM pending_blobs WHERE id = ?", (blob,))
 
     def _stream_blob(
@@ -604,7 +635,7 @@ class Vault:
         ]
 
     def mark_delivered(self, reply_ids: Iterable[str]) -> None:
-        with dbmod.transaction(self._db) as db:
+        with self._transaction() as db:
             db.executemany(
                 "UPDATE replies SET delivered = 1 WHERE id = ?", [(i,) for i in reply_ids]
             )
@@ -630,12 +661,36 @@ class Vault:
         raise IntegrityError("The vault could not find a free case id.")
 
     def _append(self, db: dbmod.Connection, event: Event) -> None:
+        """Store a signed case event and its access-log entry, in the caller's transaction."""
         signed = sign_event(event, self.identity)
         db.execute(
             "INSERT INTO events (id, case_id, kind, actor, body, signature)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (event.id, event.case, event.kind, event.actor, signed.body, signed.signature),
         )
+        detail, commit = self._leaf_detail(db, event)
+        self._log.add(event.kind, event.case, detail, commit)
+
+    def _leaf_detail(self, db: dbmod.Connection, event: Event) -> tuple[str | None, str | None]:
+        """What the access log may say about an event: never content, names or contacts."""
+        data = event.data
+        if event.kind == "imported":
+            return None, str(data["envelope"])
+        if event.kind in ("note", "reply"):
+            shared = "status-shared" if data.get("shared_status") else None
+            return shared, commitment(unb64(data["sealed"]))
+        if event.kind == "status":
+            return str(data["to"]), None
+        if event.kind == "closed":
+            return data.get("outcome"), None
+        if event.kind == "assigned":
+            row = db.execute(
+                "SELECT key_id FROM caseworkers WHERE name = ?", (data["to"],)
+            ).fetchone()
+            return (str(row[0]) if row else "not-a-caseworker"), None
+        if event.kind == "attachment":
+            return str(data["n"]), None
+        return None, None
 
     # --- reading ------------------------------------------------------------------
 
@@ -676,7 +731,7 @@ class Vault:
     def show_case(self, text: str) -> CaseView:
         """Decrypt one case, with notes and history, recording that it was opened."""
         case_id = self.resolve(text)
-        with dbmod.transaction(self._db) as db:
+        with self._transaction() as db:
             envelope, epoch, received = dbmod.one(
                 db, "SELECT envelope, epoch, received FROM cases WHERE id = ?", (case_id,)
             )
@@ -826,7 +881,7 @@ class Vault:
         if len(message) > MAX_REPLY:
             raise UsageError(f"A reply can be at most {MAX_REPLY} characters.")
         case_id = self.resolve(text)
-        with dbmod.transaction(self._db) as db:
+        with self._transaction() as db:
             envelope, epoch, status = dbmod.one(
                 db, "SELECT envelope, epoch, status FROM cases WHERE id = ?", (case_id,)
             )
@@ -879,7 +934,7 @@ class Vault:
             )
         attachment = report.attachments[n - 1]
         if not self._holds_blob(self._db, attachment.blob):
-            with dbmod.transaction(self._db) as db:
+            with self._transaction() as db:
                 self._want_blob(db, case_id, attachment)  # so that the hint below is true
             raise VaultError(
                 f"Attachment {n} of case {shown} is not in this vault:"
@@ -888,7 +943,7 @@ class Vault:
             )
         out_file = open_new_private_file(out)
         try:
-            with out_file, dbmod.transaction(self._db) as db:
+            with out_file, self._transaction() as db:
                 rows = (
                     bytes(row[0])
                     for row in db.execute(
@@ -915,7 +970,7 @@ class Vault:
 
     def _change(self, text: str, kind: str, data: dict[str, Any]) -> str:
         case_id = self.resolve(text)
-        with dbmod.transaction(self._db) as db:
+        with self._transaction() as db:
             self._record(db, case_id, kind, data)
         return case_id
 
@@ -942,9 +997,9 @@ class Vault:
 
         ``action`` is a short kebab-case name (``caseworker-added``, ``team-key-rotated``...);
         ``subject`` a key id, epoch or name it concerns (never report content); ``commit``
-        bytes to commit to by hash (e.g. a new public key). The access log (issue 4) fills
-        this in; until then it records nothing.
+        bytes to commit to by hash (e.g. a new public key).
         """
+        self._log.add(action, None, subject, commitment(commit) if commit else None)
 
     # --- checking -----------------------------------------------------------------
 

@@ -1,0 +1,150 @@
+"""The vault's side of the access log: append leaves, sign checkpoints, answer witnesses.
+
+Every leaf is written in the transaction of the action it records, so an
+action that rolls back leaves no leaf and no leaf outlives its action. The
+transaction that added leaves ends with a signed checkpoint of the new tree
+(:meth:`AccessLog.finish`), so the log never has an unsigned tail.
+
+Checkpoints are signed with the acting caseworker's Ed25519 key under the key
+name of the log's origin, as ``c2sp.org/tlog-checkpoint`` recommends; the
+message (the checkpoint text, starting with the origin ``vault.redress/…``)
+can never be mistaken for the vault's other signed messages, which all start
+with a ``redress … v1`` context string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from vault import db as dbmod
+from vault import merkle
+from vault.errors import IntegrityError
+from vault.events import now_to_the_second
+from vault.keys import Identity
+from vault.leaves import Leaf
+from vault.notes import Checkpoint, NoteSigner, VerifierKey, sign_checkpoint
+
+
+def origin(db: dbmod.Connection) -> str:
+    return str(dbmod.one(db, "SELECT value FROM vault_facts WHERE name = 'origin'")[0])
+
+
+def caseworker_verifier(log_origin: str, sign_pk: bytes) -> VerifierKey:
+    """A caseworker's checkpoint-signing key as a C2SP verifier key."""
+    return VerifierKey(log_origin, 0x01, sign_pk)
+
+
+def commitment(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LogHead:
+    size: int
+    note: str  # the signed checkpoint, with any cosignatures
+
+
+class AccessLog:
+    """Appends to the log inside the caller's transaction; see the module docstring."""
+
+    def __init__(self, db: dbmod.Connection, identity: Identity) -> None:
+        self._db = db
+        self._identity = identity
+        self._origin: str | None = None
+        self._frontier: merkle.Frontier | None = None
+
+    @property
+    def origin(self) -> str:
+        if self._origin is None:
+            self._origin = origin(self._db)
+        return self._origin
+
+    @property
+    def signer(self) -> NoteSigner:
+        return NoteSigner(self.origin, self._identity.signer)
+
+    def begin(self) -> None:
+        """Forget any state from a transaction that did not commit."""
+        self._frontier = None
+
+    def add(self, action: str, case: str | None, detail: str | None, commit: str | None) -> None:
+        leaf = Leaf(now_to_the_second(), self._identity.key_id, action, case, detail, commit)
+        self.add_leaf(leaf)
+
+    def add_leaf(self, leaf: Leaf) -> None:
+        if self._frontier is None:
+            self._frontier = self._load_frontier()
+        data = leaf.encode()
+        h = merkle.leaf_hash(data)
+        self._db.execute(
+            "INSERT INTO log_leaves (seq, leaf, hash) VALUES (?, ?, ?)",
+            (self._frontier.size, data, h),
+        )
+        self._frontier.append(h)
+
+    def finish(self) -> Checkpoint | None:
+        """If leaves were added in this transaction, store the frontier and sign a checkpoint."""
+        frontier, self._frontier = self._frontier, None
+        if frontier is None:
+            return None
+        self._db.execute("DELETE FROM log_frontier")
+        self._db.executemany(
+            "INSERT INTO log_frontier (level, hash) VALUES (?, ?)", frontier.levels.items()
+        )
+        checkpoint = Checkpoint(self.origin, frontier.size, frontier.root())
+        self._db.execute(
+            "INSERT INTO checkpoints (size, note) VALUES (?, ?)",
+            (checkpoint.size, sign_checkpoint(checkpoint, self.signer)),
+        )
+        return checkpoint
+
+    def _load_frontier(self) -> merkle.Frontier:
+        size = int(self._db.execute("SELECT count(*) FROM log_leaves").fetchone()[0])
+        levels = {int(lv): bytes(h) for lv, h in self._db.execute("SELECT * FROM log_frontier")}
+        try:
+            return merkle.Frontier(size, levels)
+        except ValueError:
+            raise IntegrityError("The vault's access log does not match its stored tree.") from None
+
+    # --- reading ------------------------------------------------------------------
+
+    def size(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM log_leaves").fetchone()[0])
+
+    def head(self) -> LogHead | None:
+        row = self._db.execute(
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return LogHead(int(row[0]), self._with_cosignatures(int(row[0]), str(row[1])))
+
+    def checkpoints(self) -> Iterator[LogHead]:
+        for size, note in self._db.execute("SELECT size, note FROM checkpoints ORDER BY size"):
+            yield LogHead(int(size), self._with_cosignatures(int(size), str(note)))
+
+    def _with_cosignatures(self, size: int, note: str) -> str:
+        lines = [
+            str(r[0])
+            for r in self._db.execute(
+                "SELECT line FROM cosignatures WHERE size = ? ORDER BY line", (size,)
+            )
+        ]
+        return note + "".join(lines)
+
+    def leaves(self) -> Iterator[bytes]:
+        for (leaf,) in self._db.execute("SELECT leaf FROM log_leaves ORDER BY seq"):
+            yield bytes(leaf)
+
+    def hashes(self, size: int | None = None) -> list[bytes]:
+        sql = "SELECT hash FROM log_leaves ORDER BY seq"
+        rows = self._db.execute(sql if size is None else sql + f" LIMIT {int(size)}")
+        return [bytes(r[0]) for r in rows]
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return merkle.consistency_proof(self.hashes(new_size), old_size, new_size)
+
+    def root_at(self, size: int) -> bytes:
+        return merkle.root(self.hashes(size))

@@ -1,0 +1,201 @@
+"""RFC 6962 Merkle trees: leaf and node hashes, roots, and inclusion and consistency proofs.
+
+Hashing is RFC 6962 section 2.1 (also RFC 9162 section 2.1.1): SHA-256, with a
+0x00 byte before a leaf and a 0x01 byte before two child hashes. Proofs are
+built as RFC 6962 section 2.1.1 (``PATH``) and 2.1.2 (``SUBPROOF``) define
+them, and checked with the verification algorithms of RFC 9162 sections
+2.1.3.2 and 2.1.4.2.
+
+:class:`Frontier` keeps just the roots of the perfect subtrees on the tree's
+right edge (at most one per bit of the size), so appending a leaf and computing
+the root cost O(log n) whatever the log's length. The vault stores it beside
+the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from operator import methodcaller
+
+HASH_BYTES = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+_sha256 = hashlib.sha256
+_digest = methodcaller("digest")
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return _sha256(b"\x00" + leaf).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
+    """Every leaf's hash, in order."""
+    return [_sha256(b"\x00" + leaf).digest() for leaf in leaves]
+
+
+def root(hashes: Sequence[bytes]) -> bytes:
+    """The tree head over leaf hashes, level by level.
+
+    Pairing neighbours and carrying an unpaired last node up unchanged gives the
+    same root as RFC 6962's split at the largest power of two below n.
+    """
+    if not hashes:
+        return EMPTY_ROOT
+    level = list(hashes)
+    while len(level) > 1:
+        carry = level.pop() if len(level) % 2 else None
+        joined = map(b"\x01".__add__, map(bytes.__add__, level[0::2], level[1::2]))
+        level = list(map(_digest, map(_sha256, joined)))
+        if carry is not None:
+            level.append(carry)
+    return level[0]
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _mth(hashes: Sequence[bytes]) -> bytes:
+    return root(hashes)
+
+
+def inclusion_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """The audit path for leaf ``index`` in the tree over ``hashes`` (RFC 6962 PATH)."""
+    if not 0 <= index < len(hashes):
+        raise ValueError("leaf index outside the tree")
+    proof: list[bytes] = []
+    lo, hi, m = 0, len(hashes), index
+    while hi - lo > 1:
+        k = _largest_power_of_two_below(hi - lo)
+        if m < k:
+            proof.append(_mth(hashes[lo + k : hi]))
+            hi = lo + k
+        else:
+            proof.append(_mth(hashes[lo : lo + k]))
+            lo, m = lo + k, m - k
+    proof.reverse()
+    return proof
+
+
+def consistency_proof(hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
+    """The proof that the tree of ``old_size`` leaves is a prefix of that of ``new_size``."""
+    if not 0 <= old_size <= new_size <= len(hashes):
+        raise ValueError("sizes outside the tree")
+    if old_size == 0 or old_size == new_size:
+        return []
+    proof: list[bytes] = []
+    lo, hi, m, complete = 0, new_size, old_size, True
+    while True:
+        n = hi - lo
+        if m == n:
+            if not complete:
+                proof.append(_mth(hashes[lo:hi]))
+            break
+        k = _largest_power_of_two_below(n)
+        if m <= k:
+            proof.append(_mth(hashes[lo + k : hi]))
+            hi = lo + k
+        else:
+            proof.append(_mth(hashes[lo : lo + k]))
+            lo, m, complete = lo + k, m - k, False
+    proof.reverse()
+    return proof
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], tree_root: bytes
+) -> bool:
+    """RFC 9162 section 2.1.3.2, for a leaf's hash ``leaf``."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == tree_root
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    """RFC 9162 section 2.1.4.2. A tree of size 0 is consistent with every tree."""
+    if not 0 <= old_size <= new_size:
+        return False
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    if old_size == 0:
+        return not proof
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # an exact power of two
+        path.insert(0, old_root)
+    if not path:
+        return False
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0
+
+
+class Frontier:
+    """The right edge of a growing tree: one perfect-subtree root per set bit of the size.
+
+    ``levels[h]`` is the root of a perfect subtree of 2**h leaves, present exactly
+    when bit ``h`` of ``size`` is set.
+    """
+
+    __slots__ = ("levels", "size")
+
+    def __init__(self, size: int = 0, levels: dict[int, bytes] | None = None) -> None:
+        self.size = size
+        self.levels: dict[int, bytes] = dict(levels or {})
+        if set(self.levels) != {h for h in range(size.bit_length()) if size >> h & 1}:
+            raise ValueError("the frontier does not match the tree size")
+
+    def append(self, leaf: bytes) -> tuple[list[int], int, bytes]:
+        """Add a leaf hash. Returns (levels removed, level set, hash set) for storing."""
+        h, level, removed = leaf, 0, []
+        while self.size >> level & 1:
+            h = node_hash(self.levels.pop(level), h)
+            removed.append(level)
+            level += 1
+        self.levels[level] = h
+        self.size += 1
+        return removed, level, h
+
+    def root(self) -> bytes:
+        if self.size == 0:
+            return EMPTY_ROOT
+        acc: bytes | None = None
+        for level in sorted(self.levels):
+            acc = self.levels[level] if acc is None else node_hash(self.levels[level], acc)
+        assert acc is not None
+        return acc
