@@ -60,51 +60,97 @@ def _largest_power_of_two_below(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def _mth(hashes: Sequence[bytes]) -> bytes:
-    return root(hashes)
+class Tree:
+    """Every level of the tree over some leaf hashes, for roots at any size and for proofs.
+
+    ``levels[h][i]`` is the hash of the perfect subtree over leaves ``i * 2**h`` to
+    ``(i + 1) * 2**h`` whenever that range lies inside the tree. Building it costs one
+    hash per node; afterwards any root or proof takes O(log n) lookups.
+    """
+
+    __slots__ = ("levels", "size")
+
+    def __init__(self, hashes: Sequence[bytes]) -> None:
+        self.size = len(hashes)
+        level = list(hashes)
+        self.levels = [level]
+        while len(level) > 1:
+            carry = level.pop() if len(level) % 2 else None
+            joined = map(b"\x01".__add__, map(bytes.__add__, level[0::2], level[1::2]))
+            nxt = list(map(_digest, map(_sha256, joined)))
+            if carry is not None:
+                level.append(carry)  # leave the level as it was: it is kept
+                nxt.append(carry)
+            self.levels.append(nxt)
+            level = nxt
+
+    def range_hash(self, start: int, end: int) -> bytes:
+        """MTH of leaves ``start`` to ``end``, for ranges that proofs and roots ask for."""
+        if not 0 <= start < end <= self.size:
+            raise ValueError("range outside the tree")
+        parts: list[bytes] = []
+        at = start
+        while at < end:
+            h = (end - at).bit_length() - 1
+            while at & ((1 << h) - 1):  # keep each piece aligned to its own size
+                h -= 1
+            parts.append(self.levels[h][at >> h])
+            at += 1 << h
+        acc = parts.pop()
+        while parts:
+            acc = node_hash(parts.pop(), acc)
+        return acc
+
+    def root_at(self, size: int) -> bytes:
+        return EMPTY_ROOT if size == 0 else self.range_hash(0, size)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """The audit path for leaf ``index`` in the tree of ``size`` leaves (RFC 6962 PATH)."""
+        if not 0 <= index < size <= self.size:
+            raise ValueError("leaf index outside the tree")
+        proof: list[bytes] = []
+        lo, hi, m = 0, size, index
+        while hi - lo > 1:
+            k = _largest_power_of_two_below(hi - lo)
+            if m < k:
+                proof.append(self.range_hash(lo + k, hi))
+                hi = lo + k
+            else:
+                proof.append(self.range_hash(lo, lo + k))
+                lo, m = lo + k, m - k
+        proof.reverse()
+        return proof
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """Proof that the tree of ``old_size`` leaves is a prefix of that of ``new_size``."""
+        if not 0 <= old_size <= new_size <= self.size:
+            raise ValueError("sizes outside the tree")
+        if old_size == 0 or old_size == new_size:
+            return []
+        proof: list[bytes] = []
+        lo, hi, m, complete = 0, new_size, old_size, True
+        while True:
+            if m == hi - lo:
+                if not complete:
+                    proof.append(self.range_hash(lo, hi))
+                break
+            k = _largest_power_of_two_below(hi - lo)
+            if m <= k:
+                proof.append(self.range_hash(lo + k, hi))
+                hi = lo + k
+            else:
+                proof.append(self.range_hash(lo, lo + k))
+                lo, m, complete = lo + k, m - k, False
+        proof.reverse()
+        return proof
 
 
 def inclusion_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
-    """The audit path for leaf ``index`` in the tree over ``hashes`` (RFC 6962 PATH)."""
-    if not 0 <= index < len(hashes):
-        raise ValueError("leaf index outside the tree")
-    proof: list[bytes] = []
-    lo, hi, m = 0, len(hashes), index
-    while hi - lo > 1:
-        k = _largest_power_of_two_below(hi - lo)
-        if m < k:
-            proof.append(_mth(hashes[lo + k : hi]))
-            hi = lo + k
-        else:
-            proof.append(_mth(hashes[lo : lo + k]))
-            lo, m = lo + k, m - k
-    proof.reverse()
-    return proof
+    return Tree(hashes).inclusion_proof(index, len(hashes))
 
 
 def consistency_proof(hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
-    """The proof that the tree of ``old_size`` leaves is a prefix of that of ``new_size``."""
-    if not 0 <= old_size <= new_size <= len(hashes):
-        raise ValueError("sizes outside the tree")
-    if old_size == 0 or old_size == new_size:
-        return []
-    proof: list[bytes] = []
-    lo, hi, m, complete = 0, new_size, old_size, True
-    while True:
-        n = hi - lo
-        if m == n:
-            if not complete:
-                proof.append(_mth(hashes[lo:hi]))
-            break
-        k = _largest_power_of_two_below(n)
-        if m <= k:
-            proof.append(_mth(hashes[lo + k : hi]))
-            hi = lo + k
-        else:
-            proof.append(_mth(hashes[lo : lo + k]))
-            lo, m, complete = lo + k, m - k, False
-    proof.reverse()
-    return proof
+    return Tree(hashes[:new_size]).consistency_proof(old_size, new_size)
 
 
 def verify_inclusion(

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vault import _crypto
+from vault import _crypto, bundle, merkle
 from vault import db as dbmod
 from vault.attachments import Segmenter, open_attachment, sealed_length
-from vault.auditlog import AccessLog, commitment
+from vault.auditlog import AccessLog, LogHead, caseworker_verifier, commitment
 from vault.cases import (
     CaseState,
     apply,
@@ -86,6 +86,7 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
+from vault.notes import ED25519, NoteError, VerifierKey, parse_note, verify_signature
 from vault.replies import MAX_REPLY, mailbox_id, reply_public_key, seal_reply
 from vault.report import Attachment, Report, parse_report
 
@@ -1000,6 +1001,107 @@ class Vault:
         bytes to commit to by hash (e.g. a new public key).
         """
         self._log.add(action, None, subject, commitment(commit) if commit else None)
+
+    # --- the access log ----------------------------------------------------------------
+
+    def audit_export(self) -> bytes:
+        """The audit bundle of the whole log, including this export (see vault/bundle.py)."""
+        with self._transaction() as db:
+            self._log_key_action(db, "audit-exported")
+        people = [
+            bundle.Person("caseworker", str(name), caseworker_verifier(self._log.origin, bytes(pk)))
+            for name, pk in self._db.execute("SELECT name, sign_pk FROM caseworkers ORDER BY rowid")
+        ]
+        people += [
+            bundle.Person("auditor", str(name), VerifierKey.parse(str(vkey)))
+            for name, vkey in self._db.execute("SELECT name, vkey FROM auditors ORDER BY rowid")
+        ]
+        for (vkey,) in self._db.execute("SELECT vkey FROM witnesses ORDER BY rowid"):
+            key = VerifierKey.parse(str(vkey))
+            people.append(bundle.Person("witness", key.name, key))
+        heads = list(self._log.checkpoints())
+        tree = merkle.Tree(self._log.hashes())
+        contents = bundle.BundleContents(
+            origin=self._log.origin,
+            people=people,
+            leaves=list(self._log.leaves()),
+            checkpoints=[h.note for h in heads],
+            proofs=bundle.proofs_between([h.size for h in heads], tree),
+        )
+        return bundle.encode(contents)
+
+    def add_auditor(self, name: str, vkey_text: str) -> VerifierKey:
+        """Register an auditor's public (verification) key. It opens nothing."""
+        name = validate_name(name)
+        try:
+            key = VerifierKey.parse(vkey_text.strip())
+        except NoteError:
+            raise UsageError(
+                "That is not an auditor's public key: expected a verifier key line"
+                " (name+hash+key), as vault auditor keygen or transparency-log tools write.",
+            ) from None
+        if key.key_type != ED25519:
+            raise UsageError("An auditor's key must be an Ed25519 signing verifier key.")
+        vkey = key.to_vkey()
+        with self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM auditors WHERE name = ? OR vkey = ?", (name, vkey)
+            ).fetchone():
+                raise UsageError(f"There is already an auditor called {name}, or with that key.")
+            db.execute(
+                "INSERT INTO auditors (name, vkey, added) VALUES (?, ?, ?)", (name, vkey, today())
+            )
+            self._log_key_action(db, "auditor-added", key.id.hex(), vkey.encode())
+        return key
+
+    def log_head(self) -> LogHead | None:
+        return self._log.head()
+
+    def witness(self) -> tuple[VerifierKey, str, int] | None:
+        """The witness this vault uses: its key, its URL, and the size it last cosigned."""
+        row = self._db.execute("SELECT vkey, url, size FROM witnesses ORDER BY rowid").fetchone()
+        return None if row is None else (VerifierKey.parse(str(row[0])), str(row[1]), int(row[2]))
+
+    def add_witness(self, key: VerifierKey, url: str) -> None:
+        vkey = key.to_vkey()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO witnesses (vkey, url, added) VALUES (?, ?, ?)", (vkey, url, today())
+            )
+            self._log_key_action(db, "witness-added", key.id.hex(), vkey.encode())
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        if not 0 <= old_size <= new_size <= self._log.size():
+            raise IntegrityError(
+                f"The witness says it has seen {old_size} log entries, but this vault has"
+                f" only {self._log.size()}: the log here has been rewound.",
+                hint="if you restored an old backup, tell your auditors",
+            )
+        return self._log.consistency_proof(old_size, new_size)
+
+    def record_cosignature(self, key: VerifierKey, size: int, lines: str) -> int:
+        """Keep a witness's valid cosignature on our checkpoint of ``size``; count them."""
+        row = self._db.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
+        if row is None:
+            raise IntegrityError("The witness cosigned a checkpoint this vault never made.")
+        note = parse_note(str(row[0]))
+        kept = 0
+        with self._transaction() as db:
+            for line in lines.splitlines(keepends=True):
+                try:
+                    signature = parse_note(note.text + "\n" + line).signatures[0]
+                except NoteError:
+                    continue
+                if verify_signature(note, signature, key):
+                    db.execute(
+                        "INSERT INTO cosignatures (size, line) VALUES (?, ?)"
+                        " ON CONFLICT DO NOTHING",
+                        (size, line),
+                    )
+                    kept += 1
+            if kept:
+                db.execute("UPDATE witnesses SET size = ? WHERE vkey = ?", (size, key.to_vkey()))
+        return kept
 
     # --- checking -----------------------------------------------------------------
 

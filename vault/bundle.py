@@ -1,0 +1,495 @@
+"""The audit bundle: writing it (from a vault) and verifying it offline (without one).
+
+The format is specified in ``docs/audit.md``. In short, one UTF-8 text file::
+
+    redress-audit-bundle/1
+    origin <origin>
+    caseworker <name> <vkey>        one per caseworker ever registered
+    auditor <name> <vkey>           one per registered auditor
+    witness <vkey>                  one per witness (an intake that cosigns)
+    leaves <N>
+    <leaf>                          N lines, in log order (vault/leaves.py)
+    checkpoints <M>
+    checkpoint <base64 of a signed note>          M lines, sizes strictly increasing
+    proof <old> <new> <base64 hash>...            M - 1 lines: consecutive checkpoints
+    end
+
+:func:`verify` needs nothing but the bundle (and, if the auditor has one, a
+checkpoint they trusted before). Nothing in it can open a report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from operator import methodcaller
+
+from vault import merkle
+from vault.errors import IntegrityError
+from vault.keys import caseworker_key_id
+from vault.leaves import ACTIONS, CASE_ACTIONS, DETAIL, VERSION
+from vault.notes import (
+    COSIGNATURE_V1,
+    ED25519,
+    Checkpoint,
+    Note,
+    NoteError,
+    VerifierKey,
+    b64decode,
+    b64encode,
+    cosignature_time,
+    parse_note,
+    verify_signature,
+)
+
+MAGIC = "redress-audit-bundle/1"
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,39}")
+_CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_HEX = b"0123456789abcdef"
+_DIGITS = b"0123456789"
+
+
+class BundleError(IntegrityError):
+    """The audit bundle is damaged, changed, or not an audit bundle."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    role: str  # caseworker, auditor or witness
+    name: str
+    key: VerifierKey
+
+
+@dataclass(slots=True)
+class BundleContents:
+    origin: str
+    people: list[Person]
+    leaves: list[bytes]
+    checkpoints: list[str]  # signed notes, with cosignatures
+    proofs: list[tuple[int, int, list[bytes]]] = field(default_factory=list)
+
+
+def encode(contents: BundleContents) -> bytes:
+    lines = [MAGIC, f"origin {contents.origin}"]
+    for p in contents.people:
+        if p.role == "witness":
+            lines.append(f"witness {p.key.to_vkey()}")
+        else:
+            lines.append(f"{p.role} {p.name} {p.key.to_vkey()}")
+    lines.append(f"leaves {len(contents.leaves)}")
+    lines.extend(leaf.decode("ascii") for leaf in contents.leaves)
+    lines.append(f"checkpoints {len(contents.checkpoints)}")
+    lines.extend(f"checkpoint {b64encode(note.encode())}" for note in contents.checkpoints)
+    for old, new, proof in contents.proofs:
+        lines.append(" ".join(["proof", str(old), str(new), *map(b64encode, proof)]))
+    lines.append("end")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def proofs_between(sizes: Sequence[int], tree: merkle.Tree) -> list[tuple[int, int, list[bytes]]]:
+    return [(a, b, tree.consistency_proof(a, b)) for a, b in pairwise(sizes)]
+
+
+# --- verifying --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What an auditor reads after a clean verify."""
+
+    origin: str
+    entries: int
+    first: str | None
+    last: str | None
+    by_actor: dict[str, Counter[str]]
+    cases: int
+    checkpoints: int
+    newest: str  # the newest checkpoint note, to keep and pass as --trusted next time
+    signed_by: str
+    witnessed: list[tuple[str, int]]  # (witness name, POSIX time) on the newest checkpoint
+    trusted_size: int | None
+
+
+@dataclass(slots=True)
+class _Roster:
+    """Who may sign at each log size, learned from the log's own key entries."""
+
+    keys: dict[str, Person]  # caseworker key id -> person
+    added: dict[str, int]  # key id -> index of the entry that added it
+    revoked: dict[str, int]
+    auditors: dict[str, int]  # vkey -> index of its entry
+    witnesses: dict[str, int]
+
+
+def verify(data: bytes, trusted: str | None = None) -> Verified:
+    """Check a bundle; raise :class:`BundleError` naming the first bad place."""
+    contents = parse(data)
+    leaves = contents.leaves
+    hashes = [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    tree = merkle.Tree(hashes)
+    columns = _columns(leaves)
+    roster = _roster(contents, columns)
+    _check_actors(columns, roster)
+
+    previous: tuple[int, bytes] = (0, merkle.EMPTY_ROOT)
+    newest_signer = ""
+    witnessed: list[tuple[str, int]] = []
+    witness_keys = [p.key for p in contents.people if p.role == "witness"]
+    for number, text in enumerate(contents.checkpoints, 1):
+        note, checkpoint = _checkpoint(text, contents.origin, f"checkpoint {number}")
+        size = checkpoint.size
+        if size <= previous[0]:
+            raise BundleError(f"Checkpoint {number} is out of order: the bundle was changed.")
+        if size > len(leaves):
+            raise BundleError(
+                f"The log has been cut short: checkpoint {number} covers {size} entries"
+                f" but the bundle holds only {len(leaves)}."
+            )
+        newest_signer = _check_signer(note, size, roster, f"Checkpoint {number}")
+        if tree.root_at(size) != checkpoint.root:
+            raise BundleError(
+                f"{_entries(previous[0] + 1, size)} do not match checkpoint {number}:"
+                " an entry there was edited, removed, added or moved."
+            )
+        witnessed = _cosigners(note, witness_keys, roster, f"Checkpoint {number}")
+        previous = (size, checkpoint.root)
+    if previous[0] != len(leaves):
+        raise BundleError(
+            f"{_entries(previous[0] + 1, len(leaves))} are covered by no checkpoint:"
+            " they were added to the bundle."
+        )
+    _check_proofs(contents)
+
+    trusted_size = None
+    if trusted is not None:
+        trusted_size = _check_trusted(trusted, contents.origin, tree, roster)
+
+    cases = set(columns[4])
+    cases.discard(b"-")
+    names = {k: p.name for k, p in roster.keys.items()}
+    by_actor: dict[str, Counter[str]] = {}
+    for (actor, action), count in Counter(zip(columns[2], columns[3], strict=True)).items():
+        who = names[actor.decode()]
+        by_actor.setdefault(who, Counter())[action.decode()] += count
+    return Verified(
+        origin=contents.origin,
+        entries=len(leaves),
+        first=columns[1][0].decode() if leaves else None,
+        last=columns[1][-1].decode() if leaves else None,
+        by_actor=by_actor,
+        cases=len(cases),
+        checkpoints=len(contents.checkpoints),
+        newest=contents.checkpoints[-1],
+        signed_by=newest_signer,
+        witnessed=witnessed,
+        trusted_size=trusted_size,
+    )
+
+
+def parse(data: bytes) -> BundleContents:
+    """Split a bundle into its parts, strictly. Any departure from the format is refused."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError("That file is not an audit bundle: it is not UTF-8 text.") from None
+    if not text.endswith("\n"):
+        raise BundleError("The audit bundle is incomplete: it does not end with a newline.")
+    lines = text[:-1].split("\n")
+    if lines[0] != MAGIC:
+        raise BundleError("That file is not a Redress audit bundle.")
+    at = 1
+
+    def bad(what: str) -> BundleError:
+        return BundleError(f"The audit bundle is damaged at line {at + 1}: {what}.")
+
+    def take(prefix: str) -> str:
+        nonlocal at
+        if at >= len(lines) or not lines[at].startswith(prefix + " "):
+            raise bad(f"expected the '{prefix}' line")
+        at += 1
+        return lines[at - 1][len(prefix) + 1 :]
+
+    def count(prefix: str) -> int:
+        value = take(prefix)
+        if not re.fullmatch(r"0|[1-9][0-9]{0,11}", value):
+            raise bad(f"'{prefix}' needs a number")
+        return int(value)
+
+    origin = take("origin")
+    if not re.fullmatch(r"[^\s+]+", origin):
+        raise bad("the origin is not in the expected form")
+    people: list[Person] = []
+    while at < len(lines) and lines[at].split(" ", 1)[0] in ("caseworker", "auditor", "witness"):
+        role, *rest = lines[at].split(" ")
+        try:
+            if role == "witness" and len(rest) == 1:
+                key = VerifierKey.parse(rest[0])
+                name = key.name
+            elif role != "witness" and len(rest) == 2 and _NAME.fullmatch(rest[0]):
+                name, key = rest[0], VerifierKey.parse(rest[1])
+            else:
+                raise NoteError("wrong fields")
+        except NoteError as e:
+            raise bad(f"a {role} key is not in the expected form ({e})") from None
+        want = COSIGNATURE_V1 if role == "witness" else ED25519
+        if key.key_type != want or (role == "caseworker" and key.name != origin):
+            raise bad(f"a {role} key is of the wrong kind")
+        people.append(Person(role, name, key))
+        at += 1
+    n = count("leaves")
+    if at + n > len(lines):
+        raise BundleError("The audit bundle is incomplete: entries are missing from its end.")
+    leaves = [line.encode("utf-8") for line in lines[at : at + n]]
+    at += n
+    m = count("checkpoints")
+    if m == 0:
+        raise bad("a bundle holds at least one checkpoint")
+    notes = []
+    for _ in range(m):
+        raw = take("checkpoint")
+        try:
+            notes.append(b64decode(raw).decode("utf-8"))
+        except (NoteError, UnicodeDecodeError):
+            raise bad("a checkpoint is not in the expected form") from None
+    proofs = []
+    for _ in range(m - 1):
+        parts = take("proof").split(" ")
+        if len(parts) < 2 or not all(re.fullmatch(r"0|[1-9][0-9]{0,11}", p) for p in parts[:2]):
+            raise bad("a consistency proof is not in the expected form")
+        try:
+            hashes = [b64decode(p, 32) for p in parts[2:]]
+        except NoteError:
+            raise bad("a consistency proof hash is not in the expected form") from None
+        proofs.append((int(parts[0]), int(parts[1]), hashes))
+    if at != len(lines) - 1 or lines[at] != "end":
+        raise bad("expected the 'end' line, and nothing after it")
+    return BundleContents(origin, people, leaves, notes, proofs)
+
+
+def _entries(first: int, last: int) -> str:
+    return f"Entry {first}" if first == last else f"Entries {first} to {last}"
+
+
+def _columns(leaves: list[bytes]) -> list[tuple[bytes, ...]]:
+    """The leaves' seven fields as columns, each checked with one pass in C where possible."""
+    rows = list(map(methodcaller("split", b" "), leaves))
+    if any(len(r) != 7 for r in rows):
+        first = next(i for i, r in enumerate(rows) if len(r) != 7)
+        raise BundleError(f"Entry {first + 1} is not in the {VERSION} form.")
+    if not leaves:
+        return [()] * 7
+    columns = list(zip(*rows, strict=True))
+    version, at, actor, action, case, detail, commit = columns
+
+    def first_bad(column: Sequence[bytes], ok: Iterable[bool]) -> int:
+        return next(i for i, good in enumerate(ok) if not good) + 1
+
+    def check(column: tuple[bytes, ...], length: int | None, alphabet: bytes, what: str) -> None:
+        joined = b"".join(column)
+        lengths_ok = length is None or len(joined) == length * len(column)
+        if not lengths_ok or joined.translate(None, alphabet):
+            i = first_bad(
+                column,
+                (
+                    (length is None or len(v) == length) and not v.translate(None, alphabet)
+                    for v in column
+                ),
+            )
+            raise BundleError(f"Entry {i} is not in the {VERSION} form: {what}.")
+
+    if set(version) != {VERSION.encode()}:
+        raise BundleError(
+            f"Entry {first_bad(version, (v == VERSION.encode() for v in version))}"
+            " is not a redress-log/1 entry."
+        )
+    check(at, 20, _DIGITS + b"-T:Z", "its time")
+    joined = b"".join(at)
+    shape = (joined[4::20], joined[7::20], joined[10::20], joined[13::20], joined[16::20])
+    if (
+        set(shape[0] + shape[1]) - {45}
+        or set(joined[19::20]) - {90}
+        or set(joined[10::20]) - {84}
+        or set(shape[3] + shape[4]) - {58}
+    ):
+        i = first_bad(at, (bool(re.fullmatch(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t)) for t in at))
+        raise BundleError(f"Entry {i} is not in the {VERSION} form: its time.")
+    check(actor, 16, _HEX, "its actor")
+    for value in set(action):
+        if value.decode("ascii", "replace") not in ACTIONS:
+            raise BundleError(f"Entry {action.index(value) + 1} names an unknown action.")
+    real_cases = tuple(c for c in case if c != b"-")
+    check(real_cases, 8, _CROCKFORD, "its case id")
+    for value in set(detail):
+        if not DETAIL.fullmatch(value.decode("ascii", "replace")):
+            raise BundleError(f"Entry {detail.index(value) + 1} is not in the {VERSION} form.")
+    check(tuple(c for c in commit if c != b"-"), 64, _HEX, "its commitment")
+    case_actions = {a.encode() for a in CASE_ACTIONS}
+    for value in set(zip(action, (c == b"-" for c in case), strict=True)):
+        if (value[0] in case_actions) == value[1]:
+            i = next(
+                i
+                for i, (a, c) in enumerate(zip(action, case, strict=True))
+                if (a, c == b"-") == value
+            )
+            raise BundleError(f"Entry {i + 1} names a case where it should not, or no case.")
+    return columns
+
+
+def _roster(contents: BundleContents, columns: list[tuple[bytes, ...]]) -> _Roster:
+    """Match the bundle's keys to the log entries that added them; refuse any others."""
+    actions, details, commits = columns[3], columns[5], columns[6]
+    roster = _Roster({}, {}, {}, {}, {})
+    if contents.leaves and actions[0] not in (b"vault-created", b"log-started"):
+        raise BundleError("Entry 1 is not the start of a vault's log: the log was cut or changed.")
+    listed = {p.key.to_vkey(): p for p in contents.people}
+    by_caseworker_id = {
+        caseworker_key_id(p.key.public_key): p for p in contents.people if p.role == "caseworker"
+    }
+    wanted = {b"caseworker-added", b"caseworker-revoked", b"auditor-added", b"witness-added"}
+    for i, action in enumerate(actions):
+        if action not in wanted:
+            continue
+        detail, commit = details[i].decode(), commits[i].decode()
+        if action == b"caseworker-added":
+            person = by_caseworker_id.get(detail)
+            if person is None or hashlib.sha256(person.key.public_key).hexdigest() != commit:
+                raise BundleError(
+                    f"Entry {i + 1} adds a caseworker whose key is not in the bundle."
+                )
+            if detail in roster.added:
+                raise BundleError(f"Entry {i + 1} adds a caseworker who was already added.")
+            roster.keys[detail] = person
+            roster.added[detail] = i
+        elif action == b"caseworker-revoked":
+            if detail not in roster.added or detail in roster.revoked:
+                raise BundleError(f"Entry {i + 1} revokes someone who is not a caseworker.")
+            roster.revoked[detail] = i
+        else:
+            role = "auditor" if action == b"auditor-added" else "witness"
+            matches = [
+                v
+                for v, p in listed.items()
+                if p.role == role and hashlib.sha256(v.encode()).hexdigest() == commit
+            ]
+            if not matches:
+                raise BundleError(f"Entry {i + 1} adds a {role} whose key is not in the bundle.")
+            (roster.auditors if role == "auditor" else roster.witnesses)[matches[0]] = i
+    for person in contents.people:
+        vkey = person.key.to_vkey()
+        known = (
+            caseworker_key_id(person.key.public_key) in roster.keys
+            if person.role == "caseworker"
+            else vkey in (roster.auditors if person.role == "auditor" else roster.witnesses)
+        )
+        if not known:
+            raise BundleError(
+                f"The bundle lists a {person.role} ({person.name}) that no log entry added."
+            )
+    return roster
+
+
+def _check_actors(columns: list[tuple[bytes, ...]], roster: _Roster) -> None:
+    """Every entry is by a caseworker added before it and not yet revoked."""
+    actors = columns[2]
+    for value in set(actors):
+        key = value.decode()
+        first = actors.index(value)
+        last = len(actors) - 1 - actors[::-1].index(value)
+        added = roster.added.get(key)
+        if added is None:
+            raise BundleError(f"Entry {first + 1} was made by a key that is not a caseworker's.")
+        if first < added and not (
+            first == 0 and columns[3][0] in (b"vault-created", b"log-started")
+        ):
+            raise BundleError(f"Entry {first + 1} was made before its caseworker was added.")
+        revoked = roster.revoked.get(key)
+        if revoked is not None and last > revoked:
+            later = next(i for i in range(revoked + 1, len(actors)) if actors[i] == value)
+            raise BundleError(f"Entry {later + 1} was made by a caseworker after their revocation.")
+
+
+def _checkpoint(text: str, origin: str, where: str) -> tuple[Note, Checkpoint]:
+    try:
+        note = parse_note(text)
+        checkpoint = Checkpoint.parse_text(note.text)
+    except NoteError as e:
+        raise BundleError(f"The bundle's {where} is not a valid checkpoint ({e}).") from None
+    if checkpoint.origin != origin:
+        raise BundleError(f"The bundle's {where} is from another vault's log.")
+    return note, checkpoint
+
+
+def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
+    """The name of the caseworker whose valid signature the checkpoint carries."""
+    signer = None
+    for signature in note.signatures:
+        for key_id, person in roster.keys.items():
+            if not verify_signature(note, signature, person.key):
+                if signature.name == person.key.name and signature.key_id == person.key.id:
+                    raise BundleError(f"{where}'s signature does not verify: it was changed.")
+                continue
+            if roster.added[key_id] >= size:
+                raise BundleError(f"{where} is signed by a key the log had not yet added.")
+            revoked = roster.revoked.get(key_id)
+            if revoked is not None and revoked < size:
+                raise BundleError(f"{where} is signed by a revoked caseworker's key.")
+            signer = person.name
+    if signer is None:
+        raise BundleError(f"{where} is not signed by any caseworker of this vault.")
+    return signer
+
+
+def _cosigners(
+    note: Note, witnesses: list[VerifierKey], roster: _Roster, where: str
+) -> list[tuple[str, int]]:
+    found = []
+    for signature in note.signatures:
+        for key in witnesses:
+            if signature.name == key.name and signature.key_id == key.id:
+                if not verify_signature(note, signature, key):
+                    raise BundleError(f"{where}'s witness cosignature does not verify.")
+                found.append((key.name, cosignature_time(signature)))
+    known = {p.key.name for p in roster.keys.values()}
+    for signature in note.signatures:
+        if signature.name not in known and signature.name not in {k.name for k in witnesses}:
+            raise BundleError(f"{where} carries a signature by an unknown key.")
+    return found
+
+
+def _check_proofs(contents: BundleContents) -> None:
+    sizes_roots = []
+    for text in contents.checkpoints:
+        checkpoint = Checkpoint.parse_text(parse_note(text).text)
+        sizes_roots.append((checkpoint.size, checkpoint.root))
+    for number, ((old, old_root), (new, new_root), proof) in enumerate(
+        zip(sizes_roots, sizes_roots[1:], contents.proofs, strict=False), 1
+    ):
+        if (proof[0], proof[1]) != (old, new) or not merkle.verify_consistency(
+            old, new, old_root, new_root, proof[2]
+        ):
+            raise BundleError(
+                f"Checkpoint {number + 1} is not consistent with checkpoint {number}."
+            )
+
+
+def _check_trusted(trusted: str, origin: str, tree: merkle.Tree, roster: _Roster) -> int:
+    note, checkpoint = _checkpoint(trusted, origin, "trusted checkpoint")
+    if not any(
+        verify_signature(note, s, p.key) for s in note.signatures for p in roster.keys.values()
+    ):
+        raise BundleError("The trusted checkpoint is not signed by a caseworker of this vault.")
+    if checkpoint.size > tree.size:
+        raise BundleError(
+            f"The log has been cut short: the trusted checkpoint covers {checkpoint.size}"
+            f" entries but the bundle holds only {tree.size}."
+        )
+    if tree.root_at(checkpoint.size) != checkpoint.root:
+        raise BundleError(
+            f"The log has forked: {_entries(1, checkpoint.size).lower()} no longer match"
+            " the checkpoint you trusted, so history before it was rewritten."
+        )
+    return checkpoint.size
