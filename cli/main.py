@@ -16,13 +16,24 @@ from typing import Annotated, NoReturn
 import typer
 
 from cli import render
+from cli.audit import audit_app, auditor_app
 from cli.intake import intake_app
+from cli.options import (
+    DEFAULT_VAULT,
+    CaseId,
+    Caseworker,
+    JsonFlag,
+    PassFile,
+    VaultDir,
+    unlock,
+    write_new,
+)
 from cli.passphrase import read_passphrase, read_text_argument
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES
 from vault.envelope import MAX_ENVELOPE, seal_report
 from vault.errors import EXIT_FAILED, UsageError, VaultError
-from vault.files import create_private_file, read_small_file
+from vault.files import read_small_file
 from vault.keys import TeamPublicKey
 from vault.pull import pull as pull_from_intake
 from vault.report import parse_report
@@ -43,35 +54,11 @@ team_key_app = typer.Typer(help="The team key that reporters seal to.", no_args_
 app.add_typer(cases_app, name="cases")
 app.add_typer(team_key_app, name="team-key")
 app.add_typer(intake_app, name="intake")
+app.add_typer(audit_app, name="audit")
+app.add_typer(auditor_app, name="auditor")
 
-VaultDir = Annotated[
-    Path,
-    typer.Option("--vault", envvar="VAULT_DIR", help="The vault directory.", show_default=True),
-]
-PassFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--passphrase-file",
-        help="Read the passphrase from the first line of FILE (or set VAULT_PASSPHRASE_FILE).",
-    ),
-]
-Caseworker = Annotated[
-    str | None,
-    typer.Option(
-        "--as",
-        envvar="VAULT_CASEWORKER",
-        help="Which caseworker you are, if the vault has several.",
-    ),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-CaseId = Annotated[
-    str, typer.Argument(help="The case id, e.g. 7KQ2-M9XD (a unique start will do).")
-]
-DEFAULT_VAULT = Path("vault-data")
-
-
-def _unlock(vault_dir: Path, passphrase_file: Path | None, caseworker: str | None) -> Vault:
-    return Vault.unlock(vault_dir, read_passphrase(passphrase_file), caseworker)
+_unlock = unlock
+_write_new = write_new
 
 
 def _say(message: str) -> None:
@@ -188,6 +175,10 @@ def pull(
         )
     if result.quarantined or result.in_quarantine:
         _say(_quarantine_line(result.quarantined, result.in_quarantine))
+    if result.witnessed is not None:
+        _say(f"The intake witnessed the access log at {result.witnessed} entries.")
+    elif result.witness_problem:
+        _say(f"The access log was not witnessed: {result.witness_problem}.")
     for case_id in result.imported[:20]:
         print(show_id(case_id))
     if result.failures:
@@ -420,17 +411,6 @@ def cases_attachment(
         f"Wrote attachment {info.n} of case {show_id(case_id)} ({info.size} bytes,"
         f" {info.type}) to {out}. It is not encrypted: delete it when you are done."
     )
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    try:
-        create_private_file(path, data)
-    except FileExistsError:
-        raise VaultError(f"{path} already exists; choose another name.") from None
-    except FileNotFoundError:
-        raise VaultError(f"The folder for {path} does not exist.") from None
-    except PermissionError:
-        raise VaultError(f"This account may not write {path}.") from None
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

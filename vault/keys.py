@@ -63,6 +63,7 @@ class TeamPublicKey:
     epoch: int
     public_key: bytes
     caseworkers: tuple[tuple[str, bytes], ...] = ()
+    origin: str | None = None  # the vault's access log, which the intake witnesses
 
     @property
     def key_id(self) -> bytes:
@@ -84,6 +85,8 @@ class TeamPublicKey:
                 for name, pk in self.caseworkers
             ],
         }
+        if self.origin is not None:
+            doc["log_origin"] = self.origin
         return (json.dumps(doc, indent=2) + "\n").encode()
 
     @classmethod
@@ -101,7 +104,17 @@ class TeamPublicKey:
             ids = [p.get("key_id") for p in doc.get("caseworkers", [])]
             if ids != [caseworker_key_id(pk) for _, pk in people]:
                 raise ValueError
-            key = cls(epoch=epoch, public_key=unb64(doc["public_key"], 32), caseworkers=people)
+            origin = doc.get("log_origin")
+            if origin is not None and (
+                not isinstance(origin, str) or not origin or any(c in origin for c in " +\n")
+            ):
+                raise ValueError
+            key = cls(
+                epoch=epoch,
+                public_key=unb64(doc["public_key"], 32),
+                caseworkers=people,
+                origin=origin,
+            )
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             raise NotAKeyFileError(
                 "That file is not a Redress team public key.",

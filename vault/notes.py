@@ -87,7 +87,7 @@ class VerifierKey:
 
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
-        parts = text.split("+")
+        parts = text.split("+", 2)
         if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
             raise NoteError("not a verifier key")
         raw = b64decode(parts[2], 33)

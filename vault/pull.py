@@ -41,12 +41,14 @@ from vault.envelope import envelope_id
 from vault.errors import (
     AttachmentUnavailableError,
     IntakeError,
+    IntegrityError,
     UsageError,
     VaultError,
     WrongKeyError,
 )
 from vault.intake.auth import sign_request
 from vault.keys import Identity
+from vault.notes import COSIGNATURE_V1, NoteError, VerifierKey
 from vault.store import PendingBlob, QueuedReply, Vault
 
 PAGE_SIZE = 100  # envelopes asked for per page
@@ -69,6 +71,8 @@ class PullResult:
     in_quarantine: int = 0  # all the vault keeps, this pull's included
     attachments_caught_up: int = 0  # missed by an earlier pull, stored now
     attachments_missing: int = 0  # missed by an earlier pull, and still missing
+    witnessed: int | None = None  # the log size the intake's witness cosigned, if it did
+    witness_problem: str | None = None  # why the checkpoint was not witnessed
 
 
 def check_intake_url(url: str) -> str:
@@ -171,6 +175,31 @@ class IntakeClient:
         if not isinstance(doc.get("stored"), int):
             raise self.not_understood()
 
+    def witness_key(self) -> VerifierKey | None:
+        """The intake's witness key (type 0x04), or None if it is not a witness."""
+        with talking(self.url):
+            r = self._client.get(self.url + "/witness/key")
+        if r.status_code == 404:
+            return None
+        self._check(r)
+        try:
+            key = VerifierKey.parse(r.text.strip())
+        except NoteError:
+            raise self.not_understood() from None
+        if key.key_type != COSIGNATURE_V1:
+            raise self.not_understood()
+        return key
+
+    def add_checkpoint(self, old: int, proof: list[bytes], note: str) -> tuple[int, str]:
+        """``POST /witness/add-checkpoint``: the status and the body, for the caller to judge."""
+        lines = [f"old {old}", *(base64.b64encode(h).decode("ascii") for h in proof)]
+        body = ("\n".join(lines) + "\n\n" + note).encode()
+        with talking(self.url):
+            r = self._client.post(self.url + "/witness/add-checkpoint", content=body)
+        if r.status_code == 429:
+            raise IntakeError("The intake is busy; try again in a minute.")
+        return r.status_code, r.text
+
     # --- plumbing ------------------------------------------------------------------------
 
     def _target(self, path: str) -> str:
@@ -261,7 +290,69 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                 break
         result.in_quarantine = vault.quarantine_count()
         result.replies_delivered = deliver_replies(vault, intake)
+        result.witnessed, result.witness_problem = witness_log(vault, intake)
     return result
+
+
+def witness_log(vault: Vault, intake: IntakeClient) -> tuple[int | None, str | None]:
+    """Have the intake cosign the vault's newest checkpoint (c2sp.org/tlog-witness).
+
+    Returns (size cosigned, None), or (None, why not) for problems that leave the log
+    sound. A witness that has seen a longer or different history of this log is not a
+    problem to note but a sign the log was rewound or rewritten: that raises.
+    """
+    key = intake.witness_key()
+    if key is None:
+        return None, "this intake does not witness access logs"
+    known = vault.witness()
+    if known is None:
+        vault.add_witness(key, intake.url)
+        old = 0
+    elif known[0] != key:
+        return None, (
+            "the intake's witness key has changed since this vault first used it, so its"
+            " cosignature was not asked for; if the intake was not rebuilt, tell your auditors"
+        )
+    else:
+        old = known[2]
+    head = vault.log_head()
+    if head is None:
+        return None, "the access log has no checkpoint yet"
+    for _ in range(2):
+        status, answer = intake.add_checkpoint(
+            old, vault.consistency_proof(old, head.size), head.note
+        )
+        if status == 200:
+            if vault.record_cosignature(key, head.size, answer) == 0:
+                raise IntakeError(
+                    f"The intake at {intake.url} sent a cosignature that is not valid."
+                )
+            return head.size, None
+        if status == 409 and re.fullmatch(r"(0|[1-9][0-9]{0,19})\n", answer):
+            seen = int(answer)
+            if seen > head.size:
+                raise IntegrityError(
+                    f"The intake's witness has cosigned {seen} entries of this vault's access log,"
+                    f" but the vault holds only {head.size}: the log here has been rewound.",
+                    hint="if this vault was restored from a backup, tell your auditors",
+                )
+            if seen != old:
+                old = seen
+                continue
+            status = 422  # the same size with another root: a different history
+        if status == 422:
+            raise IntegrityError(
+                "The intake's witness has seen a different history of this vault's access log:"
+                " entries it cosigned have since been changed.",
+                hint="tell your auditors; do not rely on this vault's log until they have checked",
+            )
+        if status in (403, 404):
+            return None, (
+                "the intake does not know this vault's access log; re-export the team key"
+                " (vault team-key export FILE) and restart the intake with it"
+            )
+        break
+    return None, f"the intake refused to cosign ({status})"
 
 
 def fetch_blob(vault: Vault, intake: IntakeClient, pending: PendingBlob) -> VaultError | None:

@@ -382,7 +382,7 @@ class Vault:
             )
         )
         current = self._access.current
-        return TeamPublicKey(current.epoch, current.public_key, people)
+        return TeamPublicKey(current.epoch, current.public_key, people, self._log.origin)
 
     # --- import -------------------------------------------------------------------
 
@@ -1004,19 +1004,33 @@ class Vault:
 
     # --- the access log ----------------------------------------------------------------
 
-    def audit_export(self) -> bytes:
-        """The audit bundle of the whole log, including this export (see vault/bundle.py)."""
+    def audit_export(self, out: Path) -> None:
+        """Write the audit bundle of the whole log, this export included, to a new file ``out``.
+
+        The export is recorded in the same transaction that writes the file: if the file
+        cannot be written, neither the export nor its log entry happened.
+        """
         with self._transaction() as db:
             self._log_key_action(db, "audit-exported")
+            self._log.finish()
+            data = self._bundle(db)
+            try:
+                create_private_file(out, data)
+            except FileExistsError:
+                raise VaultError(f"{out} already exists; choose another name.") from None
+            except OSError:
+                raise VaultError(f"Could not write {out}.") from None
+
+    def _bundle(self, db: dbmod.Connection) -> bytes:
         people = [
             bundle.Person("caseworker", str(name), caseworker_verifier(self._log.origin, bytes(pk)))
-            for name, pk in self._db.execute("SELECT name, sign_pk FROM caseworkers ORDER BY rowid")
+            for name, pk in db.execute("SELECT name, sign_pk FROM caseworkers ORDER BY rowid")
         ]
         people += [
             bundle.Person("auditor", str(name), VerifierKey.parse(str(vkey)))
-            for name, vkey in self._db.execute("SELECT name, vkey FROM auditors ORDER BY rowid")
+            for name, vkey in db.execute("SELECT name, vkey FROM auditors ORDER BY rowid")
         ]
-        for (vkey,) in self._db.execute("SELECT vkey FROM witnesses ORDER BY rowid"):
+        for (vkey,) in db.execute("SELECT vkey FROM witnesses ORDER BY rowid"):
             key = VerifierKey.parse(str(vkey))
             people.append(bundle.Person("witness", key.name, key))
         heads = list(self._log.checkpoints())

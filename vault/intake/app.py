@@ -69,7 +69,9 @@ from vault.intake.limits import (
     is_upload_length,
 )
 from vault.intake.nojs import MalformedForm, parse_form, read_form
+from vault.intake.witness import Witness
 from vault.keys import TeamPublicKey, b64, caseworker_key_id
+from vault.notes import ED25519, VerifierKey
 
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; "
@@ -91,6 +93,7 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 FORM_CAP = 2 << 20  # the no-JS form: 50,000 characters, percent-encoded, and the rest
 SIGNED_CAP = 1 << 10  # pull and blob requests carry (almost) nothing
+WITNESS_CAP = 16 << 10  # a checkpoint and up to 63 proof hashes
 ACK_CAP = 4 << 20
 REPLIES_CAP = 16 << 20
 MAX_PULL = 1000
@@ -213,11 +216,23 @@ def create_app(config: IntakeConfig, team_key: TeamPublicKey | None = None) -> F
     """The intake as an ASGI app; opens (or creates) the inbox in ``config.data_dir``."""
     team_key = team_key or load_team_key(config)
     inbox = Inbox.open(config.data_dir)
-    return _build(config, team_key, inbox)
+    return _build(config, team_key, inbox, Witness.load_or_create(config.data_dir))
 
 
-def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastAPI:
+def _build(
+    config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox, witness: Witness
+) -> FastAPI:
     signing_keys = {caseworker_key_id(pk): pk for _, pk in team_key.caseworkers}
+    # The vault whose access log this intake witnesses, and whose caseworkers sign it.
+    witnessed_logs = (
+        {
+            team_key.origin: [
+                VerifierKey(team_key.origin, ED25519, pk) for _, pk in team_key.caseworkers
+            ]
+        }
+        if team_key.origin
+        else {}
+    )
     pow_ = ProofOfWork(config.pow_bits)
     rate = RateCap(config.rate_per_minute)
     group_commit = _GroupCommit(inbox)
@@ -541,6 +556,20 @@ def _build(config: IntakeConfig, team_key: TeamPublicKey, inbox: Inbox) -> FastA
                 parsed.append((mailbox_id, _sealed_reply(item["body"])))
             stored = await run_in_threadpool(inbox.add_replies, parsed)
             return JSONResponse({"stored": stored})
+
+    # --- the witness (c2sp.org/tlog-witness) ------------------------------------------------
+
+    @app.get("/witness/key")
+    async def witness_key() -> Response:
+        return Response(witness.key.to_vkey() + "\n", media_type="text/plain")
+
+    @app.post("/witness/add-checkpoint")
+    async def add_checkpoint(request: Request) -> Response:
+        _require_length(request, WITNESS_CAP)
+        async with reading("witness", SIGNED_READS):
+            body = await _read(request, WITNESS_CAP, idle)
+            answer = await run_in_threadpool(witness.add_checkpoint, body, inbox, witnessed_logs)
+        return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
 
     # --- static files ---------------------------------------------------------------------
 

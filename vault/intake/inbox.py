@@ -90,7 +90,18 @@ def _migration_1(db: Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+def _migration_2(db: Connection) -> None:
+    """The witness's memory: the newest checkpoint it cosigned for each vault's log."""
+    db.execute(
+        """CREATE TABLE witnessed (
+            origin TEXT PRIMARY KEY,
+            size   INTEGER NOT NULL CHECK (size > 0),
+            root   BLOB NOT NULL CHECK (length(root) = 32)
+        ) STRICT, WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 
 
 def today() -> date:
@@ -289,6 +300,38 @@ class Inbox:
                 "INSERT OR REPLACE INTO nonces (nonce, expires) VALUES (?, ?)", (nonce, expires)
             )
         return False
+
+    # --- the witness ------------------------------------------------------------------
+
+    def witnessed(self, origin: str) -> tuple[int, bytes]:
+        """The size and root of the newest checkpoint cosigned for ``origin`` (0 if none)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT size, root FROM witnessed WHERE origin = ?", (origin,)
+            ).fetchone()
+        return (0, b"") if row is None else (int(row[0]), bytes(row[1]))
+
+    def witness_advance(
+        self, origin: str, decide: Callable[[int, bytes], bool], size: int, root: bytes
+    ) -> tuple[int, bytes, bool]:
+        """Atomically: read the remembered state, ask ``decide``, and store the new one if yes.
+
+        Returns the state that was remembered and whether it advanced. Check and store
+        happen under one lock and one transaction, so two requests cannot roll it back.
+        """
+        with self._lock, transaction(self._db):
+            row = self._db.execute(
+                "SELECT size, root FROM witnessed WHERE origin = ?", (origin,)
+            ).fetchone()
+            old = (0, b"") if row is None else (int(row[0]), bytes(row[1]))
+            if not decide(*old):
+                return old[0], old[1], False
+            self._db.execute(
+                "INSERT INTO witnessed (origin, size, root) VALUES (?, ?, ?)"
+                " ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root",
+                (origin, size, root),
+            )
+        return old[0], old[1], True
 
     # --- housekeeping ---------------------------------------------------------------
 
