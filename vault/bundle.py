@@ -31,7 +31,7 @@ from operator import methodcaller
 from vault import merkle
 from vault.errors import IntegrityError
 from vault.keys import caseworker_key_id
-from vault.leaves import ACTIONS, CASE_ACTIONS, DETAIL, VERSION
+from vault.leaves import ACTIONS, CASE_ACTIONS, DETAIL, VERSION, member_commitment
 from vault.notes import (
     COSIGNATURE_V1,
     ED25519,
@@ -356,7 +356,7 @@ def _roster(contents: BundleContents, columns: list[tuple[bytes, ...]]) -> _Rost
         detail, commit = details[i].decode(), commits[i].decode()
         if action == b"caseworker-added":
             person = by_caseworker_id.get(detail)
-            if person is None or hashlib.sha256(person.key.public_key).hexdigest() != commit:
+            if person is None or _committed(person, person.key.public_key) != commit:
                 raise BundleError(
                     f"Entry {i + 1} adds a caseworker whose key is not in the bundle."
                 )
@@ -373,7 +373,7 @@ def _roster(contents: BundleContents, columns: list[tuple[bytes, ...]]) -> _Rost
             matches = [
                 v
                 for v, p in listed.items()
-                if p.role == role and hashlib.sha256(v.encode()).hexdigest() == commit
+                if p.role == role and _committed(p, v if role == "auditor" else None) == commit
             ]
             if not matches:
                 raise BundleError(f"Entry {i + 1} adds a {role} whose key is not in the bundle.")
@@ -390,6 +390,13 @@ def _roster(contents: BundleContents, columns: list[tuple[bytes, ...]]) -> _Rost
                 f"The bundle lists a {person.role} ({person.name}) that no log entry added."
             )
     return roster
+
+
+def _committed(person: Person, key: bytes | str | None) -> str:
+    """The commitment a key entry makes: to name and key (members), or the vkey (witnesses)."""
+    if key is None:
+        return hashlib.sha256(person.key.to_vkey().encode()).hexdigest()
+    return hashlib.sha256(member_commitment(person.name, key)).hexdigest()
 
 
 def _check_actors(columns: list[tuple[bytes, ...]], roster: _Roster) -> None:

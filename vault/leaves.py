@@ -59,6 +59,16 @@ DETAIL = re.compile(r"[a-z0-9][a-z0-9-]{0,63}|-")
 COMMIT = re.compile(r"[0-9a-f]{64}|-")
 
 
+def member_commitment(name: str, public_key: bytes | str) -> bytes:
+    """What a ``caseworker-added`` or ``auditor-added`` entry commits to: the name and the key.
+
+    (A caseworker's key is their Ed25519 public key; an auditor's is their vkey line.) The
+    bundle lists names in clear beside the keys; this binds each name to its key.
+    """
+    key = public_key.encode() if isinstance(public_key, str) else public_key
+    return name.encode() + b"\n" + key
+
+
 class LeafError(ValueError):
     """A log entry is not in the expected form."""
 

@@ -26,7 +26,12 @@ from typing import Any
 from vault import _crypto, bundle, merkle
 from vault import db as dbmod
 from vault.attachments import Segmenter, open_attachment, sealed_length
-from vault.auditlog import AccessLog, LogHead, caseworker_verifier, commitment
+from vault.auditlog import (
+    AccessLog,
+    LogHead,
+    caseworker_verifier,
+    commitment,
+)
 from vault.cases import (
     CaseState,
     apply,
@@ -86,6 +91,7 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
+from vault.leaves import member_commitment
 from vault.notes import ED25519, NoteError, VerifierKey, parse_note, verify_signature
 from vault.replies import MAX_REPLY, mailbox_id, reply_public_key, seal_reply
 from vault.report import Attachment, Report, parse_report
@@ -312,7 +318,12 @@ class Vault:
             )
             _register(db, identity.public)
             vault._log.add("vault-created", None, identity.key_id, None)
-            vault._log_key_action(db, "caseworker-added", identity.key_id, identity.public.sign_pk)
+            vault._log_key_action(
+                db,
+                "caseworker-added",
+                identity.key_id,
+                member_commitment(identity.name, identity.public.sign_pk),
+            )
         return vault
 
     @classmethod
@@ -351,9 +362,12 @@ class Vault:
             return
         with self._transaction() as db:
             self._log.add("log-started", None, None, None)
-            rows = db.execute("SELECT key_id, sign_pk, revoked FROM caseworkers ORDER BY rowid")
-            for key_id, sign_pk, revoked in rows.fetchall():
-                self._log_key_action(db, "caseworker-added", str(key_id), bytes(sign_pk))
+            rows = db.execute(
+                "SELECT key_id, name, sign_pk, revoked FROM caseworkers ORDER BY rowid"
+            )
+            for key_id, name, sign_pk, revoked in rows.fetchall():
+                committed = member_commitment(str(name), bytes(sign_pk))
+                self._log_key_action(db, "caseworker-added", str(key_id), committed)
                 if revoked is not None:
                     self._log_key_action(db, "caseworker-revoked", str(key_id))
 
@@ -1065,7 +1079,7 @@ class Vault:
             db.execute(
                 "INSERT INTO auditors (name, vkey, added) VALUES (?, ?, ?)", (name, vkey, today())
             )
-            self._log_key_action(db, "auditor-added", key.id.hex(), vkey.encode())
+            self._log_key_action(db, "auditor-added", key.id.hex(), member_commitment(name, vkey))
         return key
 
     def log_head(self) -> LogHead | None:
