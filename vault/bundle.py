@@ -446,7 +446,7 @@ def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
                 raise BundleError(f"{where} is signed by a revoked caseworker's key.")
             signer = person.name
     if signer is None:
-        raise BundleError(f"{where} is not signed by any caseworker of this vault.")
+        raise BundleError(f"{where} is signed by an unknown key, not by a caseworker here.")
     return signer
 
 
