@@ -187,7 +187,8 @@ def auditor_keygen(
     _, seed = _crypto.sign_keypair()
     signer = NoteSigner.from_seed(f"auditor.redress/{name}", seed)
     vkey = signer.verifier.to_vkey()
-    secret = f"PRIVATE+KEY+{vkey.rsplit('+', 1)[0]}+" + _secret_b64(seed.reveal())
+    key = signer.verifier
+    secret = f"PRIVATE+KEY+{key.name}+{key.id.hex()}+" + _secret_b64(seed.reveal())
     create_private_file(secret_path, (secret + "\n").encode())
     create_private_file(public_path, (vkey + "\n").encode())
     _say(f"Wrote {public_path} (give it to the team) and {secret_path} (keep it to yourself).")
