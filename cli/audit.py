@@ -101,13 +101,22 @@ def _read(path: Path, what: str, limit: int) -> bytes:
 
 
 def _witness_line(result: Verified) -> str:
-    if not result.witnessed:
-        return "Witness: the newest checkpoint is not witnessed."
+    if result.witnessed_size is None:
+        return "Witness: no checkpoint in this bundle is witnessed."
     parts = [
         f"{name} at {datetime.fromtimestamp(t, UTC).strftime('%Y-%m-%d %H:%M:%SZ')}"
         for name, t in result.witnessed
     ]
-    return "Witness: the newest checkpoint is cosigned by " + ", ".join(parts) + "."
+    later = result.entries - result.witnessed_size
+    tail = (
+        "that is the newest checkpoint."
+        if later == 0
+        else f"the {later} entr{'ies' if later != 1 else 'y'} after it"
+        " (this export's among them) are not witnessed yet."
+    )
+    return (
+        f"Witness: entries 1 to {result.witnessed_size} are cosigned by {', '.join(parts)}; {tail}"
+    )
 
 
 def _summary(result: Verified) -> list[str]:
@@ -148,7 +157,11 @@ def _as_json(result: Verified) -> dict[str, object]:
         "newest_signed_by": result.signed_by,
         "cases_touched": result.cases,
         "actions_by_actor": {k: dict(v) for k, v in sorted(result.by_actor.items())},
-        "witnessed": [{"witness": n, "time": t} for n, t in result.witnessed],
+        "witnessed": {
+            "size": result.witnessed_size,
+            "newest": result.witnessed_size == result.entries,
+            "by": [{"witness": n, "time": t} for n, t in result.witnessed],
+        },
         "trusted_size": result.trusted_size,
     }
 

@@ -110,7 +110,8 @@ class Verified:
     checkpoints: int
     newest: str  # the newest checkpoint note, to keep and pass as --trusted next time
     signed_by: str
-    witnessed: list[tuple[str, int]]  # (witness name, POSIX time) on the newest checkpoint
+    witnessed: list[tuple[str, int]]  # (witness, POSIX time) on the newest witnessed checkpoint
+    witnessed_size: int | None  # the size of that checkpoint; None if none is witnessed
     trusted_size: int | None
 
 
@@ -138,6 +139,7 @@ def verify(data: bytes, trusted: str | None = None) -> Verified:
     previous: tuple[int, bytes] = (0, merkle.EMPTY_ROOT)
     newest_signer = ""
     witnessed: list[tuple[str, int]] = []
+    witnessed_size: int | None = None
     witness_keys = [p.key for p in contents.people if p.role == "witness"]
     for number, text in enumerate(contents.checkpoints, 1):
         note, checkpoint = _checkpoint(text, contents.origin, f"checkpoint {number}")
@@ -155,7 +157,9 @@ def verify(data: bytes, trusted: str | None = None) -> Verified:
                 f"{_entries(previous[0] + 1, size)} do not match checkpoint {number}:"
                 " an entry there was edited, removed, added or moved."
             )
-        witnessed = _cosigners(note, witness_keys, roster, f"Checkpoint {number}")
+        cosigners = _cosigners(note, witness_keys, roster, f"Checkpoint {number}")
+        if cosigners:
+            witnessed, witnessed_size = cosigners, size
         previous = (size, checkpoint.root)
     if previous[0] != len(leaves):
         raise BundleError(
@@ -186,6 +190,7 @@ def verify(data: bytes, trusted: str | None = None) -> Verified:
         newest=contents.checkpoints[-1],
         signed_by=newest_signer,
         witnessed=witnessed,
+        witnessed_size=witnessed_size,
         trusted_size=trusted_size,
     )
 
