@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only page-size|vault|intake]``: run, print, save JSON.
+"""``python -m bench [--quick] [--only page-size|vault|intake|audit]``: run, print, save JSON.
 
 Every figure is a median, set beside a bare loop measured in the same run.
 Results go to ``bench/results/<UTC time>.json`` and ``bench/results/latest.json``.
@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import intake, page_size, vault_core
+from bench import audit, intake, page_size, vault_core
 from bench.common import Row, machine, table, write_results
 
 
@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller N and fewer runs")
     parser.add_argument(
-        "--only", choices=("page-size", "vault", "intake"), help="run one of the groups only"
+        "--only",
+        choices=("page-size", "vault", "intake", "audit"),
+        help="run one of the groups only",
     )
     parser.add_argument("--repeats", type=int, help="runs per measurement (default 3)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every run")
@@ -54,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         doc["vault"] = vault_core.summary(rows)
         out += ["## Vault core", "", table(rows), ""]
         out += [f"- {r.name}: {r.note}" for r in rows if r.note]
+        out += [""]
+    if args.only in (None, "audit"):
+        audit_n = 100_000 if args.quick else 1_000_000
+        say(f"access log, {audit_n} entries")
+        audit_rows = audit.run(audit_n, repeats, args.quick, say)
+        doc["audit"] = audit.summary(audit_rows)
+        out += ["## Access log", "", table(audit_rows), ""]
+        out += [f"- {r.name}: {r.note}" for r in audit_rows if r.note]
         out += [""]
     if args.only in (None, "page-size"):
         say(f"page size and cache, {page_rows} rows")

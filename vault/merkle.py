@@ -74,13 +74,14 @@ class Tree:
         self.size = len(hashes)
         level = list(hashes)
         self.levels = [level]
+        sha256 = _sha256
         while len(level) > 1:
-            carry = level.pop() if len(level) % 2 else None
-            joined = map(b"\x01".__add__, map(bytes.__add__, level[0::2], level[1::2]))
-            nxt = list(map(_digest, map(_sha256, joined)))
-            if carry is not None:
-                level.append(carry)  # leave the level as it was: it is kept
-                nxt.append(carry)
+            nxt = [
+                sha256(b"\x01" + left + right).digest()
+                for left, right in zip(level[0::2], level[1::2], strict=False)
+            ]
+            if len(level) % 2:
+                nxt.append(level[-1])  # carried up unchanged
             self.levels.append(nxt)
             level = nxt
 
