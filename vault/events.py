@@ -12,6 +12,7 @@ signed with Ed25519 over ``"redress event v1" || 0x00 || body``. Any text in
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +25,16 @@ from vault.report import canonical_json
 EVENT_SIGNATURE_CONTEXT = b"redress event v1\x00"
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def now_to_the_second() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The UTC time to the second, ``YYYY-MM-DDTHH:MM:SSZ`` (formatted once per second)."""
+    global _last_second
+    second = int(time.time())
+    if second != _last_second[0]:
+        _last_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _last_second[1]
 
 
 @dataclass(frozen=True, slots=True)
