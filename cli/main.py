@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from cli import render
+from cli import admin, render
 from cli.intake import intake_app
 from cli.passphrase import read_passphrase, read_text_argument
 from vault.cases import show_id
@@ -43,6 +43,8 @@ team_key_app = typer.Typer(help="The team key that reporters seal to.", no_args_
 app.add_typer(cases_app, name="cases")
 app.add_typer(team_key_app, name="team-key")
 app.add_typer(intake_app, name="intake")
+# Issue 5: check, backup, restore, caseworker, recovery, team-key rotate (cli/admin.py).
+admin.register(app, team_key_app)
 
 VaultDir = Annotated[
     Path,
