@@ -254,6 +254,13 @@ def recovery_split(
         int, typer.Option("--threshold", help="How many shares open the vault (K).", min=2)
     ],
     out: Annotated[Path, typer.Option("--out", help="A folder for the share files.")],
+    holders: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--holder",
+            help="Who keeps each share, in order (give --holder once per share); printed on it.",
+        ),
+    ] = None,
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
@@ -264,7 +271,7 @@ def recovery_split(
     then delete the files.
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        made = recovery.split(vault, shares, threshold, out)
+        made = recovery.split(vault, shares, threshold, out, holders)
     _say(
         f"Made {shares} recovery shares in {out}; any {threshold} open the vault"
         f" (recovery key id {made.key_id})."

@@ -264,6 +264,7 @@ def connect_with_migrations(
 
 
 def _apply_key(db: Connection, key: SecretBytes) -> None:
+    db.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is our error to report, not a log
     db.execute(f"PRAGMA key = \"x'{key.reveal().hex()}'\"")
     db.execute(f"PRAGMA cipher_page_size = {CIPHER_PAGE_SIZE}")
 

@@ -26,7 +26,7 @@ from shamir_mnemonic.share import Share
 from vault import _crypto
 from vault import db as dbmod
 from vault._crypto import SecretBytes
-from vault.errors import UsageError, VaultError, WrongKeyError
+from vault.errors import EXIT_WRONG_KEY, UsageError, VaultError, WrongKeyError
 from vault.files import (
     check_private_tree,
     create_private_file,
@@ -65,6 +65,8 @@ WORDS_END = "--- end of words ---"
 class RecoveryShareError(VaultError):
     """A recovery share could not be read."""
 
+    exit_code = EXIT_WRONG_KEY
+
 
 def recovery_identity(secret: SecretBytes) -> Identity:
     """The recovery identity's keys, derived from the recovery secret (each by its purpose)."""
@@ -88,7 +90,9 @@ class Split:
     files: tuple[Path, ...]
 
 
-def _share_text(n: int, count: int, threshold: int, key_id: str, words: str) -> str:
+def _share_text(
+    n: int, count: int, threshold: int, key_id: str, words: str, holder: str | None
+) -> str:
     numbered = words.split()
     rows = []
     for i in range(0, len(numbered), 4):
@@ -102,7 +106,7 @@ def _share_text(n: int, count: int, threshold: int, key_id: str, words: str) -> 
         f"fewer than {threshold} reveal nothing.",
         f"Recovery key id: {key_id}     Made: {today()}",
         "",
-        "Holder: ____________________________________",
+        f"Holder: {holder}" if holder else "Holder: ____________________________________",
         "",
         "Kept at: ___________________________________",
         "",
@@ -121,8 +125,13 @@ def _share_text(n: int, count: int, threshold: int, key_id: str, words: str) -> 
     return "\n".join(lines)
 
 
-def split(vault: Vault, shares: int, threshold: int, out: Path) -> Split:
+def split(
+    vault: Vault, shares: int, threshold: int, out: Path, holders: list[str] | None = None
+) -> Split:
     """Make new recovery shares (replacing any older ones) and write them as 0600 files in ``out``.
+
+    ``holders`` names who keeps each share (one name per share, in order): the name is
+    printed on the share and put in its file name.
 
     Older shares stop opening the vault's future keys at once: ``recovery.access`` is
     rewrapped to the new recovery key. (They still open backups made before.)
@@ -132,6 +141,9 @@ def split(vault: Vault, shares: int, threshold: int, out: Path) -> Split:
             f"Choose a threshold of at least 2 and no more than the number of shares"
             f" (at most {MAX_SHARES})."
         )
+    if holders and len(holders) != shares:
+        raise UsageError(f"Name one holder for each of the {shares} shares, or none.")
+    names = [validate_name(h) for h in holders] if holders else [None] * shares
     secret = SecretBytes(_crypto.random_bytes(SECRET_BYTES), "recovery secret")
     identity = recovery_identity(secret)
     key_id = recovery_key_id(identity)
@@ -139,13 +151,17 @@ def split(vault: Vault, shares: int, threshold: int, out: Path) -> Split:
         group_threshold=1, groups=[(threshold, shares)], master_secret=secret.reveal()
     )
     make_private_dir(out)
-    files = [out / f"recovery-share-{n}-of-{shares}.txt" for n in range(1, shares + 1)]
+    files = [
+        out / f"recovery-share-{n}-of-{shares}{'-' + h if h else ''}.txt"
+        for n, h in enumerate(names, 1)
+    ]
     taken = [f for f in files if f.exists()]
     if taken:
         raise UsageError(f"{taken[0]} already exists; choose an empty folder for the shares.")
     try:
-        for n, (path, words) in enumerate(zip(files, groups[0], strict=True), 1):
-            create_private_file(path, _share_text(n, shares, threshold, key_id, words).encode())
+        for n, (path, words, holder) in enumerate(zip(files, groups[0], names, strict=True), 1):
+            text = _share_text(n, shares, threshold, key_id, words, holder)
+            create_private_file(path, text.encode())
         directory = vault.directory
         with locked(directory), dbmod.transaction(vault._db) as db:
             vault._log_key_action(
@@ -213,8 +229,11 @@ def combine(shares: list[tuple[str, str]]) -> Identity:
         seen[share.index] = (n, label)
     need = first.member_threshold
     if len(parsed) < need:
+        given = sorted(share.index + 1 for _, _, share, _ in parsed)
         raise RecoveryShareError(
-            f"These shares need {need} to open the vault; only {len(parsed)} given.",
+            f"These shares need {need} to open the vault; only {len(parsed)} given"
+            f" (shares {' and '.join(map(str, given))}): one of the others is missing.",
+            hint="give each share with its own --share FILE",
         )
     try:
         secret = shamir_mnemonic.combine_mnemonics([w for _, _, _, w in parsed[:need]])
