@@ -299,3 +299,31 @@ def test_cli_add_revoke_and_passphrase(cli: Cli) -> None:
     assert result.returncode == 0, result.stderr
     assert "epoch 3" in result.stderr
     assert "Re-sealed 1 report" in result.stderr
+
+
+def test_every_new_command_has_help_and_asks_for_new_passphrases_plainly(cli: Cli) -> None:
+    for args in (
+        ("check",),
+        ("backup",),
+        ("restore",),
+        ("caseworker",),
+        ("caseworker", "add"),
+        ("caseworker", "revoke"),
+        ("caseworker", "passphrase"),
+        ("team-key", "rotate"),
+        ("recovery",),
+        ("recovery", "split"),
+        ("recovery", "restore"),
+    ):
+        result = cli(*args, "--help")
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Usage" in result.stdout
+    assert cli("init", "--name", "amara").returncode == 0
+    result = cli("caseworker", "add", "bob")  # no terminal, no --new-passphrase-file
+    assert_clean_error(result, 2)
+    assert "--new-passphrase-file" in result.stderr
+    assert not (cli.cwd / "vault-data" / "caseworkers" / "bob.key").exists()
+    result = cli("recovery", "split", "--shares", "3", "--threshold", "4", "--out", "s")
+    assert_clean_error(result, 2)
+    result = cli("recovery", "restore", "--name", "x", "--share", "missing.txt")
+    assert_clean_error(result, 1)
