@@ -242,7 +242,9 @@ def _read_header(f: BinaryIO, path: Path) -> _Header:
 
 
 def _slot(header: _Header, kind: str) -> dict[str, object] | None:
-    for slot in header.doc["slots"]:  # type: ignore[attr-defined]
+    slots = header.doc["slots"]
+    assert isinstance(slots, list)  # checked by _read_header
+    for slot in slots:
         if isinstance(slot, dict) and slot.get("kind") == kind:
             return slot
     return None
