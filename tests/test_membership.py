@@ -327,3 +327,25 @@ def test_every_new_command_has_help_and_asks_for_new_passphrases_plainly(cli: Cl
     assert_clean_error(result, 2)
     result = cli("recovery", "restore", "--name", "x", "--share", "missing.txt")
     assert_clean_error(result, 1)
+
+
+def test_a_crash_during_rotation_is_finished_by_the_next_unlock(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    membership.add_caseworker(vault, "bob", BOB)
+    with monkeypatch.context() as m:
+        m.setattr(membership, "settle", _boom)
+        with pytest.raises(Crash):
+            membership.rotate_team_key(vault)  # the database has epoch 2; the files do not
+    vault._db.close()
+    people = vault.directory / "caseworkers"
+    assert sorted(p.name for p in people.glob("*.next-*")) == [
+        "amara.access.next-2",
+        "bob.access.next-2",
+    ]
+    with Vault.unlock(vault.directory, BOB, "bob") as bob:
+        assert bob._access.current.epoch == 2
+        assert bob.team_key_export().epoch == 2
+    assert not list(people.glob("*.next-*"))
+    with Vault.unlock(vault.directory, PASSPHRASE, "amara") as amara:
+        assert amara._access.current.epoch == 2
