@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from cli import render
+from cli import admin, render
 from cli.audit import audit_app, auditor_app
 from cli.intake import intake_app
 from cli.options import (
@@ -56,6 +56,8 @@ app.add_typer(team_key_app, name="team-key")
 app.add_typer(intake_app, name="intake")
 app.add_typer(audit_app, name="audit")
 app.add_typer(auditor_app, name="auditor")
+# check, backup, restore, caseworker, recovery, team-key rotate (cli/admin.py).
+admin.register(app, team_key_app)
 
 _unlock = unlock
 _write_new = write_new

@@ -202,11 +202,13 @@ class StreamOpener:
         except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as e:
             raise OpenFailed() from e
 
-    def pull(self, chunk: bytes) -> tuple[bytes, bool]:
+    def pull(self, chunk: bytes, associated: bytes | None = None) -> tuple[bytes, bool]:
         if self._finished:
             raise OpenFailed()
         try:
-            message, tag = b.crypto_secretstream_xchacha20poly1305_pull(self._state, chunk)
+            message, tag = b.crypto_secretstream_xchacha20poly1305_pull(
+                self._state, chunk, associated
+            )
         except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as e:
             raise OpenFailed() from e
         if tag == _TAG_FINAL:
@@ -217,3 +219,34 @@ class StreamOpener:
 
     def __repr__(self) -> str:
         return "<StreamOpener: key hidden>"
+
+
+class StreamSealer:
+    """Seals a secretstream chunk by chunk (backups): ``push`` each chunk, ``final`` last.
+
+    ``header`` is the 24-byte stream header to write before the first chunk. The first
+    chunk may carry associated data (e.g. a file header it binds).
+    """
+
+    __slots__ = ("_finished", "_state", "header")
+
+    def __init__(self, key: SecretBytes) -> None:
+        if len(key) != STREAM_KEY_BYTES:
+            raise ValueError("a stream key is 32 bytes")
+        self._state = b.crypto_secretstream_xchacha20poly1305_state()
+        self.header: bytes = b.crypto_secretstream_xchacha20poly1305_init_push(
+            self._state, key.reveal()
+        )
+        self._finished = False
+
+    def push(self, chunk: bytes, associated: bytes | None = None, *, final: bool = False) -> bytes:
+        if self._finished:
+            raise ValueError("the stream is already finished")
+        tag = _TAG_FINAL if final else _TAG_MESSAGE
+        self._finished = final
+        return bytes(
+            b.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, associated, tag)
+        )
+
+    def __repr__(self) -> str:
+        return "<StreamSealer: key hidden>"

@@ -331,6 +331,7 @@ def connect_with_migrations(
 
 
 def _apply_key(db: Connection, key: SecretBytes) -> None:
+    db.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is our error to report, not a log
     db.execute(f"PRAGMA key = \"x'{key.reveal().hex()}'\"")
     db.execute(f"PRAGMA cipher_page_size = {CIPHER_PAGE_SIZE}")
 
@@ -377,3 +378,34 @@ def one(db: Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
     if row is None:
         raise IntegrityError("The vault is missing a record it needs.")
     return row
+
+
+# --- issue 5: backups and rekeying -------------------------------------------------------
+
+
+def backup_to(db: Connection, path: Path, key: SecretBytes) -> None:
+    """A consistent snapshot of ``db`` into a new SQLCipher file at ``path``, same key.
+
+    The SQLite backup API copies every page in one step under a read transaction, so the
+    copy is the database as of one commit even while another process writes (WAL readers
+    do not block writers). ``path`` must not exist; it is created 0600.
+    """
+    touch_private_file(path)
+    dest: Connection = sqlcipher.connect(str(path), isolation_level=None)
+    try:
+        _apply_key(dest, key)
+        db.backup(dest)
+        dest.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+    finally:
+        dest.close()
+
+
+def rekey(db: Connection, new_key: SecretBytes) -> None:
+    """Re-encrypt the whole database under ``new_key`` (``PRAGMA rekey``), atomically.
+
+    SQLCipher rewrites every page in one transaction: a crash leaves the database wholly
+    under the old key or wholly under the new one. The WAL is then checkpointed and
+    truncated so that no page under the old key lingers beside the database.
+    """
+    db.execute(f"PRAGMA rekey = \"x'{new_key.reveal().hex()}'\"")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

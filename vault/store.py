@@ -72,6 +72,7 @@ from vault.files import (
     open_new_private_file,
     read_small_file,
 )
+from vault.keychange import access_path, key_file_signers, open_access
 from vault.keys import (
     DEFAULT_KDF,
     Access,
@@ -87,7 +88,6 @@ from vault.keys import (
     read_key_file_public,
     unb64,
     unlock_identity,
-    unwrap_access,
     validate_name,
     wrap_access,
 )
@@ -330,29 +330,12 @@ class Vault:
     def unlock(cls, directory: Path, passphrase: bytes, caseworker: str | None = None) -> Vault:
         """Unlock with a caseworker's passphrase. Refuses unsafe permissions first."""
         identity = unlock_identity(read_key_file(directory, caseworker), passphrase)
-        _, people = _paths(directory)
-        sealed = read_small_file(people / f"{identity.name}.access", "access file")
-        access = unwrap_access(sealed, identity)
-        db = dbmod.connect(directory / DB_FILE, access.db_key)
-        try:
-            row = db.execute(
-                "SELECT revoked FROM caseworkers WHERE key_id = ? AND sign_pk = ?",
-                (identity.key_id, identity.public.sign_pk),
-            ).fetchone()
-            if row is None or row[0] is not None:
-                raise WrongKeyError(f"{identity.name} is not a current caseworker of this vault.")
-            stored = {
-                int(e): bytes(pk) for e, pk in db.execute("SELECT epoch, public_key FROM team_keys")
-            }
-            held = {k.epoch: k.public_key for k in access.team_keys}
-            if any(stored.get(e) != pk for e, pk in held.items()) or max(stored) != max(held):
-                raise IntegrityError(
-                    "The vault's team keys do not match the keys it was opened with."
-                )
-        except BaseException:
-            db.close()
-            raise
-        vault = cls(directory, identity, access, db)
+        # Issue 5: access files written by another current caseworker are trusted too, and
+        # an interrupted key change is finished or undone (see vault/keychange.py).
+        trusted = key_file_signers(directory) | {identity.public.sign_pk}
+        path = access_path(directory, identity.name)
+        opened = open_access(directory, identity, path, trusted, f"{identity.name}'s")
+        vault = cls(directory, identity, opened.access, opened.db)
         vault._start_log()
         return vault
 

@@ -1,0 +1,316 @@
+"""Commands that look after the vault itself: check, backup and restore, the team's members,
+team key epochs, and recovery shares. Registered on the main app by :func:`register`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli import render
+from cli.passphrase import read_passphrase
+from vault import backup as backups
+from vault import membership, recovery
+from vault.check import check_vault
+from vault.errors import IntegrityError, UsageError
+from vault.keychange import RECOVERY_PUBLIC
+from vault.store import Vault
+
+VaultDir = Annotated[
+    Path,
+    typer.Option("--vault", envvar="VAULT_DIR", help="The vault directory.", show_default=True),
+]
+PassFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        help="Read the passphrase from the first line of FILE (or set VAULT_PASSPHRASE_FILE).",
+    ),
+]
+NewPassFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--new-passphrase-file",
+        envvar="VAULT_NEW_PASSPHRASE_FILE",
+        help="Read the new passphrase from the first line of FILE (for scripts); otherwise"
+        " it is asked for, twice, without showing it.",
+    ),
+]
+Caseworker = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="VAULT_CASEWORKER",
+        help="Which caseworker you are, if the vault has several.",
+    ),
+]
+Shares = Annotated[
+    list[Path] | None,
+    typer.Option("--share", help="A recovery share file; give --share once for each share."),
+]
+DEFAULT_VAULT = Path("vault-data")
+
+caseworker_app = typer.Typer(
+    help="The caseworkers who can open this vault: add, revoke, change your passphrase.",
+    no_args_is_help=True,
+)
+recovery_app = typer.Typer(
+    help="Recovery shares: open the vault when every passphrase is lost.", no_args_is_help=True
+)
+
+
+def _say(message: str) -> None:
+    print(render.plain_safe(message), file=sys.stderr)
+
+
+def _unlock(vault_dir: Path, passphrase_file: Path | None, caseworker: str | None) -> Vault:
+    return Vault.unlock(vault_dir, read_passphrase(passphrase_file), caseworker)
+
+
+def _new_passphrase(file: Path | None, who: str) -> bytes:
+    """A new passphrase: from ``file``, else asked twice on the terminal (never the env file)."""
+    if file is not None:
+        return read_passphrase(file)
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"No new passphrase for {who}: there is no terminal to ask on.",
+            hint="use --new-passphrase-file FILE",
+        )
+    first = getpass.getpass(f"New passphrase for {who}: ").encode()
+    if getpass.getpass("Type it again: ").encode() != first:
+        raise UsageError("The two passphrases were different; nothing was changed.")
+    return first
+
+
+# --- check, backup, restore ------------------------------------------------------------------
+
+
+def check(
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Verify the whole vault: database pages, every report, every signature, every key file.
+
+    Prints each problem found and exits 4 if there is any; changes nothing.
+    """
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        problems = check_vault(vault)
+        cases = vault.count_cases()
+    for problem in problems:
+        print(render.plain_safe(problem))
+    if problems:
+        many = f"{len(problems)} problems" if len(problems) > 1 else "a problem"
+        raise IntegrityError(
+            f"The vault check found {many}: {problems[0]}.",
+            hint="stop, copy the vault folder somewhere safe as it is, and tell your team lead",
+        )
+    _say(f"The vault is sound: {cases} case{'s' if cases != 1 else ''} checked.")
+
+
+def backup(
+    file: Annotated[Path, typer.Argument(help="The new backup file (never overwritten).")],
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Write an encrypted backup of the whole vault to FILE, safe while others work.
+
+    It opens with your passphrase (as it is now) or with the recovery shares. Keep it
+    anywhere, even a cloud drive: everything in it is encrypted.
+    """
+    passphrase = read_passphrase(passphrase_file)
+    with Vault.unlock(vault_dir, passphrase, caseworker) as vault:
+        size = backups.make_backup(vault, file, passphrase)
+        has_recovery = (vault_dir / RECOVERY_PUBLIC).exists()
+    _say(f"Wrote a backup of {vault_dir} to {file} ({size} bytes).")
+    if not has_recovery:
+        _say(
+            "Only your passphrase opens it: make recovery shares (vault recovery split) so that"
+            " the team can still restore it if your passphrase is lost."
+        )
+
+
+def restore(
+    file: Annotated[Path, typer.Argument(help="The backup file.")],
+    vault_dir: Annotated[
+        Path,
+        typer.Option(
+            "--vault", envvar="VAULT_DIR", help="Where to restore it: a new or empty folder."
+        ),
+    ],
+    shares: Shares = None,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Check a backup in full, then restore it into a new vault folder.
+
+    Opens with the passphrase of the caseworker who made it, or with recovery shares
+    (--share FILE, once per share). A damaged or changed backup is refused before
+    anything is written.
+    """
+    if shares:
+        key = recovery.combine(recovery.read_shares(shares))
+        summary = backups.restore_backup(file, vault_dir, recovery=key)
+    else:
+        passphrase = read_passphrase(passphrase_file)
+        summary = backups.restore_backup(file, vault_dir, passphrase=passphrase)
+    people = ", ".join(summary.caseworkers) or "none"
+    _say(f"Restored the backup into {vault_dir}: caseworkers {people}.")
+    _say(f"Next: vault check --vault {vault_dir}")
+
+
+# --- caseworkers -------------------------------------------------------------------------
+
+
+@caseworker_app.command("add")
+def caseworker_add(
+    name: Annotated[
+        str, typer.Argument(help="The new caseworker's name (letters, digits, - _ .).")
+    ],
+    new_passphrase_file: NewPassFile = None,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Give a new caseworker their own identity and passphrase for this vault.
+
+    Best done with them beside you, so that they type their own new passphrase.
+    """
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        passphrase = _new_passphrase(new_passphrase_file, name)
+        person = membership.add_caseworker(vault, name, passphrase)
+    _say(f"Added {person.name} (key id {person.key_id}) to {vault_dir}.")
+    _say("Next: re-export the team key (vault team-key export) so the intake accepts them.")
+
+
+@caseworker_app.command("revoke")
+def caseworker_revoke(
+    name: Annotated[str, typer.Argument(help="The caseworker who is leaving.")],
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Remove a caseworker: delete their keys, start a new team key, re-encrypt the database.
+
+    Their past actions stay in every case's history under their name.
+    """
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        change = membership.revoke_caseworker(vault, name)
+    _say(f"Removed {name}. New team key epoch {change.epoch}, fingerprint {change.fingerprint}")
+    _say("Next: vault team-key export FILE, and give it to the intake admin today.")
+
+
+@caseworker_app.command("passphrase")
+def caseworker_passphrase(
+    new_passphrase_file: NewPassFile = None,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Change your own passphrase. Nobody else's changes."""
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        passphrase = _new_passphrase(new_passphrase_file, vault.identity.name)
+        membership.change_passphrase(vault, passphrase)
+        name = vault.identity.name
+    _say(f"Changed the passphrase of {name}.")
+
+
+# --- team key rotation -----------------------------------------------------------------------
+
+
+def team_key_rotate(
+    reseal: Annotated[
+        bool,
+        typer.Option(
+            "--reseal",
+            help="Also re-seal every older report under the new key (safe to stop and run again).",
+        ),
+    ] = False,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Start a new team key epoch; reports sealed to older epochs stay readable."""
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        change = membership.rotate_team_key(vault)
+        _say(f"New team key epoch {change.epoch}, fingerprint {change.fingerprint}")
+        if reseal:
+            count = membership.reseal_reports(vault, lambda n: _say(f"… {n} re-sealed so far"))
+            _say(f"Re-sealed {count} report{'s' if count != 1 else ''} under epoch {change.epoch}.")
+    _say("Next: vault team-key export FILE, and give it to the intake admin.")
+
+
+# --- recovery --------------------------------------------------------------------------------
+
+
+@recovery_app.command("split")
+def recovery_split(
+    shares: Annotated[int, typer.Option("--shares", help="How many shares to make (N).", min=2)],
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="How many shares open the vault (K).", min=2)
+    ],
+    out: Annotated[Path, typer.Option("--out", help="A folder for the share files.")],
+    holders: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--holder",
+            help="Who keeps each share, in order (give --holder once per share); printed on it.",
+        ),
+    ] = None,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Make K-of-N recovery shares: printable word lists, one per holder.
+
+    New shares replace any made before. Print each file, give each paper to its holder,
+    then delete the files.
+    """
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        made = recovery.split(vault, shares, threshold, out, holders)
+    _say(
+        f"Made {shares} recovery shares in {out}; any {threshold} open the vault"
+        f" (recovery key id {made.key_id})."
+    )
+    _say("Next: print each file, hand each paper to its holder, then delete the files.")
+
+
+@recovery_app.command("restore")
+def recovery_restore(
+    shares: Shares = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Your new caseworker name (letters, digits, - _ .)."),
+    ] = None,
+    new_passphrase_file: NewPassFile = None,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+) -> None:
+    """Open the vault with K recovery shares after every passphrase is lost.
+
+    Then makes you a new caseworker identity with a new passphrase.
+    """
+    if name is None:
+        raise UsageError("Say what your new caseworker name is: --name NAME.")
+    key = recovery.combine(recovery.read_shares(shares or []))
+    passphrase = _new_passphrase(new_passphrase_file, name)
+    with recovery.restore_access(vault_dir, key, name, passphrase) as vault:
+        who = vault.identity
+    _say(
+        f"Opened {vault_dir} with the recovery shares; {who.name} (key id {who.key_id})"
+        " can now unlock it with the new passphrase."
+    )
+    _say("Next: vault check, then revoke anyone who should no longer have access.")
+
+
+def register(app: typer.Typer, team_key_app: typer.Typer) -> None:
+    """Add these commands to the main ``vault`` app."""
+    app.command("check")(check)
+    app.command("backup")(backup)
+    app.command("restore")(restore)
+    app.add_typer(caseworker_app, name="caseworker")
+    app.add_typer(recovery_app, name="recovery")
+    team_key_app.command("rotate")(team_key_rotate)

@@ -1,0 +1,467 @@
+"""Backups: one encrypted file holding a consistent copy of the whole vault, and restoring it.
+
+A backup is fit to keep on a USB stick or a cloud drive: everything in it is encrypted
+and authenticated under a random **backup key**, and that key is wrapped twice in the
+file's header:
+
+* to the **passphrase** of the caseworker who made it (Argon2id, as a key file), and
+* to the vault's **recovery key**, if shares have been made (``vault recovery split``),
+  so that a backup still opens when every passphrase is lost.
+
+Restoring reads the whole file and checks every byte *before* writing anything, then
+writes into a private temporary folder beside the target and renames it into place, so
+a damaged or changed backup never leaves a half-restored vault. ``docs/format.md``
+("The backup file") gives the bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from vault import _crypto
+from vault import db as dbmod
+from vault._crypto import SecretBytes
+from vault.errors import (
+    IntegrityError,
+    UsageError,
+    VaultError,
+    VaultExistsError,
+    WrongKeyError,
+    WrongPassphraseError,
+)
+from vault.files import (
+    DIR_MODE,
+    fsync_dir,
+    make_private_dir,
+    open_new_private_file,
+    read_small_file,
+)
+from vault.keychange import (
+    CASEWORKERS_DIR,
+    DB_FILE,
+    RECOVERY_ACCESS,
+    RECOVERY_PUBLIC,
+    read_recovery_public,
+)
+from vault.keys import DEFAULT_KDF, Identity, KdfParams, b64, unb64, validate_name
+from vault.store import Vault, today
+
+MAGIC = b"redress backup\x00\x01"  # 16 bytes: name, zero, format version 1
+KIND = "redress-backup"
+CHUNK = 1 << 16
+SEALED_CHUNK = CHUNK + _crypto.STREAM_ABYTES
+MAX_HEADER = 64 * 1024
+PASSPHRASE_SLOT_AD = b"redress backup passphrase slot v1\x00"
+RECOVERY_SLOT_PURPOSE = b"redress backup key v1\x00"
+HEADER_HASH_PURPOSE = "redress backup header v1"
+MAX_NAME = 200
+SNAPSHOT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSummary:
+    """What a backup holds, without anything secret: for the caseworker to read."""
+
+    files: int
+    size: int
+    caseworkers: tuple[str, ...]
+    recovery: bool
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _vault_files(directory: Path) -> list[tuple[str, Path]]:
+    """The small files a backup carries beside the database, by their name in the backup."""
+    people = directory / CASEWORKERS_DIR
+    names = [
+        (f"{CASEWORKERS_DIR}/{p.name}", p)
+        for p in sorted(people.iterdir())
+        if p.suffix in (".key", ".access") and not p.name.startswith(".")
+    ]
+    for extra in (RECOVERY_ACCESS, RECOVERY_PUBLIC):
+        if (directory / extra).exists():
+            names.append((extra, directory / extra))
+    return names
+
+
+def _read_files(directory: Path) -> dict[str, bytes]:
+    return {name: read_small_file(path, "vault file") for name, path in _vault_files(directory)}
+
+
+def make_backup(vault: Vault, out: Path, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF) -> int:
+    """Write a backup of ``vault`` to the new file ``out``; returns its size in bytes.
+
+    The database is copied with the SQLite backup API (consistent while others write);
+    the key files are read before and after, and the copy taken again if a key change
+    happened meanwhile, so the database and its keys always belong together.
+    """
+    if not passphrase:
+        raise UsageError("A backup needs your passphrase.")
+    directory = vault.directory
+    work = Path(tempfile.mkdtemp(prefix=".backup-", dir=directory))  # 0700, inside the vault
+    try:
+        snapshot = work / DB_FILE
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            snapshot.unlink(missing_ok=True)
+            before = _read_files(directory)
+            dbmod.backup_to(vault._db, snapshot, vault._access.db_key)
+            files = _read_files(directory)
+            if files == before:
+                break
+        else:
+            raise VaultError("The vault's keys kept changing during the backup; try again.")
+        backup_key = SecretBytes(_crypto.random_bytes(_crypto.STREAM_KEY_BYTES), "backup key")
+        header = _header(backup_key, passphrase, kdf, directory, vault)
+        out_file = open_new_private_file(out)
+        try:
+            with out_file:
+                _write_stream(out_file, header, backup_key, snapshot, files)
+                out_file.flush()
+                os.fsync(out_file.fileno())
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+        fsync_dir(out.parent.resolve())
+        size = out.stat().st_size
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with vault._transaction() as db:
+        digest = _crypto.tagged_hash(HEADER_HASH_PURPOSE, header)
+        vault._log_key_action(db, "backup-made", subject=digest[:8].hex(), commit=digest)
+    return size
+
+
+def _header(
+    backup_key: SecretBytes, passphrase: bytes, kdf: KdfParams, directory: Path, vault: Vault
+) -> bytes:
+    kdf.check_strength()
+    salt = _crypto.random_bytes(_crypto.PWHASH_SALT_BYTES)
+    kek = _crypto.argon2id(passphrase, salt, kdf.opslimit, kdf.memlimit)
+    slots: list[dict[str, object]] = [
+        {
+            "kind": "passphrase",
+            "kdf": {
+                "alg": "argon2id13",
+                "opslimit": kdf.opslimit,
+                "memlimit": kdf.memlimit,
+                "salt": b64(salt),
+            },
+            "sealed": b64(_crypto.aead_encrypt(kek, backup_key.reveal(), PASSPHRASE_SLOT_AD)),
+        }
+    ]
+    recovery = read_recovery_public(directory, vault._db)
+    if recovery is not None:
+        sealed = _crypto.seal(RECOVERY_SLOT_PURPOSE + backup_key.reveal(), recovery.public.box_pk)
+        slots.append(
+            {"kind": "recovery", "box_pk": b64(recovery.public.box_pk), "sealed": b64(sealed)}
+        )
+    doc = {"kind": KIND, "v": 1, "created": today(), "slots": slots}
+    return json.dumps(doc, sort_keys=True).encode()
+
+
+def _entries(snapshot: Path, files: dict[str, bytes]) -> Iterator[bytes]:
+    """The plaintext stream: each entry is name length (2), name, size (8), bytes; then 0000."""
+
+    def entry_head(name: str, size: int) -> bytes:
+        raw = name.encode()
+        return struct.pack(">H", len(raw)) + raw + struct.pack(">Q", size)
+
+    yield entry_head(DB_FILE, snapshot.stat().st_size)
+    with open(snapshot, "rb") as f:
+        while piece := f.read(CHUNK):
+            yield piece
+    for name, data in files.items():
+        yield entry_head(name, len(data))
+        yield data
+    yield struct.pack(">H", 0)
+
+
+def _write_stream(
+    out: BinaryIO, header: bytes, key: SecretBytes, snapshot: Path, files: dict[str, bytes]
+) -> None:
+    prefix = MAGIC + struct.pack(">I", len(header)) + header
+    out.write(prefix)
+    sealer = _crypto.StreamSealer(key)
+    out.write(sealer.header)
+    associated: bytes | None = _crypto.tagged_hash(HEADER_HASH_PURPOSE, prefix)
+    buffer = bytearray()
+    for piece in _entries(snapshot, files):
+        buffer += piece
+        while len(buffer) > CHUNK:
+            out.write(sealer.push(bytes(buffer[:CHUNK]), associated))
+            associated = None
+            del buffer[:CHUNK]
+    out.write(sealer.push(bytes(buffer), associated, final=True))
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    prefix: bytes
+    doc: dict[str, object]
+
+
+def _damaged(path: Path) -> IntegrityError:
+    return IntegrityError(
+        f"The backup {path} is damaged or has been changed; nothing was written.",
+        hint="try another copy of the backup",
+    )
+
+
+def _read_header(f: BinaryIO, path: Path) -> _Header:
+    magic = f.read(len(MAGIC))
+    if magic != MAGIC:
+        raise VaultError(f"{path} is not a Redress backup.")
+    raw_len = f.read(4)
+    if len(raw_len) != 4:
+        raise _damaged(path)
+    (length,) = struct.unpack(">I", raw_len)
+    if length > MAX_HEADER:
+        raise _damaged(path)
+    header = f.read(length)
+    try:
+        doc = json.loads(header)
+        if not isinstance(doc, dict) or doc.get("kind") != KIND or doc.get("v") != 1:
+            raise ValueError
+        if not isinstance(doc.get("slots"), list):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise _damaged(path) from None
+    return _Header(magic + raw_len + header, doc)
+
+
+def _slot(header: _Header, kind: str) -> dict[str, object] | None:
+    slots = header.doc["slots"]
+    assert isinstance(slots, list)  # checked by _read_header
+    for slot in slots:
+        if isinstance(slot, dict) and slot.get("kind") == kind:
+            return slot
+    return None
+
+
+def _key_from_passphrase(header: _Header, passphrase: bytes, path: Path) -> SecretBytes:
+    slot = _slot(header, "passphrase")
+    if slot is None:
+        raise _damaged(path)
+    try:
+        kdf = slot["kdf"]
+        assert isinstance(kdf, dict)
+        if kdf.get("alg") != "argon2id13":
+            raise ValueError
+        params = KdfParams(opslimit=int(kdf["opslimit"]), memlimit=int(kdf["memlimit"]))
+        salt = unb64(kdf["salt"], _crypto.PWHASH_SALT_BYTES)
+        sealed = unb64(slot["sealed"])
+    except (ValueError, KeyError, TypeError, AssertionError):
+        raise _damaged(path) from None
+    params.check_strength()
+    kek = _crypto.argon2id(passphrase, salt, params.opslimit, params.memlimit)
+    try:
+        raw = _crypto.aead_decrypt(kek, sealed, PASSPHRASE_SLOT_AD)
+    except _crypto.OpenFailed:
+        raise WrongPassphraseError(
+            "That passphrase does not open this backup.",
+            hint="a backup opens with the passphrase of the caseworker who made it,"
+            " or with recovery shares (--share)",
+        ) from None
+    return SecretBytes(raw, "backup key")
+
+
+def _key_from_recovery(header: _Header, recovery: Identity, path: Path) -> SecretBytes:
+    slot = _slot(header, "recovery")
+    if slot is None:
+        raise WrongKeyError(
+            "This backup was made before recovery shares existed, so shares cannot open it.",
+            hint="use the passphrase of the caseworker who made it",
+        )
+    box_pk = recovery.public.box_pk
+    try:
+        if unb64(slot["box_pk"], 32) != box_pk:
+            raise WrongKeyError("These recovery shares are not the ones this backup was made for.")
+        plain = _crypto.seal_open(unb64(slot["sealed"]), box_pk, recovery.box_sk)
+    except (ValueError, KeyError, TypeError, _crypto.OpenFailed):
+        raise _damaged(path) from None
+    if not plain.startswith(RECOVERY_SLOT_PURPOSE):
+        raise _damaged(path)
+    return SecretBytes(plain[len(RECOVERY_SLOT_PURPOSE) :], "backup key")
+
+
+def _plaintext(f: BinaryIO, header: _Header, key: SecretBytes, path: Path) -> Iterator[bytes]:
+    """Every plaintext chunk in order; raises if any byte fails, or the end is missing."""
+    try:
+        opener = _crypto.StreamOpener(key, f.read(_crypto.STREAM_HEADER_BYTES))
+        associated: bytes | None = _crypto.tagged_hash(HEADER_HASH_PURPOSE, header.prefix)
+        while True:
+            chunk = f.read(SEALED_CHUNK)
+            plain, final = opener.pull(chunk, associated)
+            associated = None
+            yield plain
+            if final:
+                break
+    except _crypto.OpenFailed:
+        raise _damaged(path) from None
+    if f.read(1):
+        raise _damaged(path)
+
+
+class _Reader:
+    """Reads exact byte counts across the plaintext chunks."""
+
+    def __init__(self, chunks: Iterator[bytes], path: Path) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._path = path
+
+    def take(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                raise _damaged(self._path)
+            self._buffer += nxt
+        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
+
+    def pieces(self, n: int) -> Iterator[bytes]:
+        while n > 0:
+            if not self._buffer:
+                nxt = next(self._chunks, None)
+                if nxt is None:
+                    raise _damaged(self._path)
+                self._buffer = nxt
+            piece, self._buffer = self._buffer[:n], self._buffer[n:]
+            n -= len(piece)
+            yield piece
+
+    def at_end(self) -> bool:
+        if self._buffer:
+            return False
+        return next(self._chunks, None) is None
+
+
+def _allowed(name: str) -> bool:
+    if name in (DB_FILE, RECOVERY_ACCESS, RECOVERY_PUBLIC):
+        return True
+    folder, _, file = name.partition("/")
+    stem, dot, suffix = file.rpartition(".")
+    if folder != CASEWORKERS_DIR or not dot or suffix not in ("key", "access"):
+        return False
+    try:
+        return validate_name(stem) == stem
+    except VaultError:
+        return False
+
+
+def _walk(path: Path, key: SecretBytes, write_to: Path | None) -> tuple[list[str], int]:
+    """Read every entry, writing each under ``write_to`` if given; returns names and size."""
+    names: list[str] = []
+    total = 0
+    with open(path, "rb") as f:
+        header = _read_header(f, path)
+        reader = _Reader(_plaintext(f, header, key, path), path)
+        while True:
+            (length,) = struct.unpack(">H", reader.take(2))
+            if length == 0:
+                break
+            try:
+                name = reader.take(length).decode()
+            except UnicodeDecodeError:
+                raise _damaged(path) from None
+            if length > MAX_NAME or not _allowed(name) or name in names:
+                raise _damaged(path)
+            (size,) = struct.unpack(">Q", reader.take(8))
+            names.append(name)
+            total += size
+            if write_to is None:
+                for _ in reader.pieces(size):
+                    pass
+                continue
+            with open_new_private_file(write_to / name) as out:
+                for piece in reader.pieces(size):
+                    out.write(piece)
+                out.flush()
+                os.fsync(out.fileno())
+        if not reader.at_end():
+            raise _damaged(path)
+    if DB_FILE not in names or not any(n.endswith(".access") for n in names):
+        raise _damaged(path)
+    return names, total
+
+
+def _backup_key(path: Path, passphrase: bytes | None, recovery: Identity | None) -> SecretBytes:
+    if (passphrase is None) == (recovery is None):
+        raise UsageError("Open a backup with either a passphrase or recovery shares.")
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise VaultError(f"There is no backup at {path}.") from None
+    except (PermissionError, IsADirectoryError):
+        raise VaultError(f"This account may not read {path}.") from None
+    with f:
+        header = _read_header(f, path)
+    if recovery is not None:
+        return _key_from_recovery(header, recovery, path)
+    assert passphrase is not None
+    return _key_from_passphrase(header, passphrase, path)
+
+
+def verify_backup(
+    path: Path, *, passphrase: bytes | None = None, recovery: Identity | None = None
+) -> BackupSummary:
+    """Check every byte of a backup without writing anything."""
+    key = _backup_key(path, passphrase, recovery)
+    names, size = _walk(path, key, None)
+    return _summary(names, size)
+
+
+def _summary(names: list[str], size: int) -> BackupSummary:
+    people = tuple(sorted(n.split("/", 1)[1][: -len(".key")] for n in names if n.endswith(".key")))
+    return BackupSummary(len(names), size, people, RECOVERY_ACCESS in names)
+
+
+def restore_backup(
+    path: Path,
+    target: Path,
+    *,
+    passphrase: bytes | None = None,
+    recovery: Identity | None = None,
+) -> BackupSummary:
+    """Restore a backup into ``target``, which must not exist or be empty.
+
+    The backup is read and checked in full first; only then is anything written, into a
+    private folder beside ``target`` that is renamed into place when complete.
+    """
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise VaultExistsError(
+            f"{target} is not empty; restore into a new folder.",
+            hint="a restore never writes over an existing vault",
+        )
+    key = _backup_key(path, passphrase, recovery)
+    _walk(path, key, None)  # every byte authenticated before anything is written
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise VaultError(f"The folder for {target} does not exist.")
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.restoring-", dir=parent))
+    try:
+        os.chmod(work, DIR_MODE)
+        make_private_dir(work / CASEWORKERS_DIR)
+        names, size = _walk(path, key, work)  # checked again as it is written
+        fsync_dir(work / CASEWORKERS_DIR)
+        fsync_dir(work)
+        if target.exists():
+            target.rmdir()
+        os.rename(work, target)
+        fsync_dir(parent)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return _summary(names, size)

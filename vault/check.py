@@ -1,0 +1,133 @@
+"""``vault check``: verify a whole vault and name everything that is damaged.
+
+Checks, in turn: SQLCipher's page authentication and SQLite's integrity check; that every
+caseworker row's key id matches its key; every report envelope opens with its epoch's team
+key and holds a valid report; every case event's signature, and that the stored state of
+each case is the fold of its events; every stored attachment against its id (the SHA-256
+of the sealed bytes); and the signature of every access file in the vault folder.
+Nothing is decrypted to disk and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from vault import _crypto
+from vault import db as dbmod
+from vault.cases import show_id
+from vault.envelope import open_report
+from vault.errors import VaultError
+from vault.keychange import (
+    CASEWORKERS_DIR,
+    RECOVERY_ACCESS,
+    access_writer,
+    current_signers,
+    read_recovery_public,
+)
+from vault.keys import ACCESS_SIGNATURE_CONTEXT, caseworker_key_id
+from vault.store import Vault
+
+MAX_PROBLEMS = 50
+
+
+def check_vault(vault: Vault) -> list[str]:
+    """Every problem found, one plain sentence each; an empty list means the vault is sound."""
+    db = vault._db
+    problems: list[str] = []
+    try:
+        problems += [f"the database: {p}" for p in dbmod.integrity_problems(db)]
+    except dbmod.DatabaseError:
+        return ["the database is damaged and cannot be checked page by page"]
+    try:
+        problems += _caseworkers(db)
+        problems += _cases(vault)
+        problems += _blobs(db)
+        problems += _access_files(vault.directory, db)
+    except dbmod.DatabaseError:
+        problems.append("the database is damaged: some of it cannot be read")
+    return problems
+
+
+def _caseworkers(db: dbmod.Connection) -> list[str]:
+    return [
+        f"caseworker {name}'s key in the database has been changed"
+        for key_id, name, sign_pk in db.execute("SELECT key_id, name, sign_pk FROM caseworkers")
+        if caseworker_key_id(bytes(sign_pk)) != key_id
+    ]
+
+
+def _cases(vault: Vault) -> list[str]:
+    problems = []
+    rows = vault._db.execute("SELECT id, epoch, envelope FROM cases ORDER BY rowid").fetchall()
+    for case_id, epoch, envelope in rows:
+        shown = show_id(case_id)
+        team = vault._access.team_key(int(epoch))
+        if team is None:
+            problems.append(f"case {shown}: its team key (epoch {epoch}) is missing")
+        else:
+            try:
+                open_report(bytes(envelope), team.public_key, team.secret_key)
+            except VaultError:
+                problems.append(f"case {shown}: the report is damaged or has been changed")
+        try:
+            vault.check_case(case_id)
+        except VaultError:
+            problems.append(f"case {shown}: its history is damaged or has been changed")
+        if len(problems) >= MAX_PROBLEMS:
+            break
+    return problems
+
+
+def _blobs(db: dbmod.Connection) -> list[str]:
+    problems = []
+    for blob_id, length in db.execute("SELECT id, length FROM blobs ORDER BY id").fetchall():
+        digest = hashlib.sha256()
+        total = 0
+        for (data,) in db.execute(
+            "SELECT data FROM blob_chunks WHERE blob_id = ? ORDER BY n", (blob_id,)
+        ):
+            digest.update(data)
+            total += len(data)
+        if digest.hexdigest() != blob_id or total != length:
+            problems.append(f"attachment {blob_id[:12]}: damaged or changed")
+    return problems
+
+
+def _access_files(directory: Path, db: dbmod.Connection) -> list[str]:
+    """Access files cannot be opened but their owner's; their signatures can be checked."""
+    problems = []
+    signers = current_signers(db)
+    boxes = {
+        str(n): bytes(pk)
+        for n, pk in db.execute("SELECT name, box_pk FROM caseworkers WHERE revoked IS NULL")
+    }
+    people = directory / CASEWORKERS_DIR
+    for name, box_pk in sorted(boxes.items()):
+        path = people / f"{name}.access"
+        if not path.exists():
+            problems.append(f"caseworker {name}'s access file is missing")
+            continue
+        data = path.read_bytes()
+        try:
+            if access_writer(data) not in signers:
+                raise _crypto.OpenFailed()
+            _crypto.verify(data[32:96], ACCESS_SIGNATURE_CONTEXT + box_pk + data[96:], data[:32])
+        except _crypto.OpenFailed:
+            problems.append(f"caseworker {name}'s access file is damaged or was replaced")
+    try:
+        recovery = read_recovery_public(directory, db)
+    except VaultError:
+        problems.append("the recovery key file is damaged or was replaced")
+        recovery = None
+    if recovery is not None:
+        path = directory / RECOVERY_ACCESS
+        data = path.read_bytes() if path.exists() else b""
+        box_pk = recovery.public.box_pk
+        try:
+            if access_writer(data) not in signers:
+                raise _crypto.OpenFailed()
+            _crypto.verify(data[32:96], ACCESS_SIGNATURE_CONTEXT + box_pk + data[96:], data[:32])
+        except _crypto.OpenFailed:
+            problems.append("the recovery access file is damaged, missing or was replaced")
+    return problems

@@ -1,0 +1,213 @@
+"""Who holds the vault's keys: adding and revoking caseworkers, passphrases, team key epochs.
+
+Every change here is recorded in the access log (``Vault._log_key_action``) in the same
+database transaction as the change itself. Key changes that rewrite access files follow
+the crash-safe steps in :mod:`vault.keychange`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vault import _crypto
+from vault import db as dbmod
+from vault._crypto import SecretBytes
+from vault.cases import show_id
+from vault.envelope import open_report, seal_report
+from vault.errors import UsageError, VaultError
+from vault.files import fsync_dir, replace_private_file
+from vault.keychange import access_path, locked, settle, write_pending
+from vault.keys import (
+    DEFAULT_KDF,
+    Access,
+    CaseworkerPublic,
+    Identity,
+    KdfParams,
+    TeamKeyPair,
+    lock_identity,
+    validate_name,
+    wrap_access,
+)
+from vault.leaves import member_commitment
+from vault.store import CASEWORKERS_DIR, Vault, _register, today
+
+MIN_PASSPHRASE = 8
+RESEAL_BATCH = 200
+
+
+def _check_passphrase(passphrase: bytes) -> None:
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise UsageError("Choose a passphrase of at least 8 characters; longer is better.")
+
+
+def add_caseworker(
+    vault: Vault, name: str, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF
+) -> CaseworkerPublic:
+    """A new identity with its own passphrase, able to open this vault.
+
+    Its access file is signed by the caseworker adding them (``vault.identity``). Files are
+    written first, then the registration committed: a crash in between leaves files that
+    no unlock accepts (the name is not registered), and adding the same name again
+    replaces them.
+    """
+    name = validate_name(name)
+    _check_passphrase(passphrase)
+    row = vault._db.execute("SELECT revoked FROM caseworkers WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        if row[0] is not None:
+            raise UsageError(
+                f"{name} was a caseworker of this vault before and was removed;"
+                " choose another name.",
+                hint=f"for example {name}-2",
+            )
+        raise UsageError(f"{name} is already a caseworker of this vault.")
+    identity = Identity.generate(name)
+    people = vault.directory / CASEWORKERS_DIR
+    with locked(vault.directory):
+        replace_private_file(people / f"{name}.key", lock_identity(identity, passphrase, kdf))
+        replace_private_file(
+            access_path(vault.directory, name),
+            wrap_access(vault._access, identity.public, vault.identity),
+        )
+        with vault._transaction() as db:
+            _register(db, identity.public)
+            vault._log_key_action(
+                db,
+                "caseworker-added",
+                subject=identity.key_id,
+                commit=member_commitment(name, identity.public.sign_pk),
+            )
+    vault._names = None
+    return identity.public
+
+
+def change_passphrase(vault: Vault, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF) -> None:
+    """Lock the acting caseworker's key file under a new passphrase; nobody else's changes."""
+    _check_passphrase(passphrase)
+    path = vault.directory / CASEWORKERS_DIR / f"{vault.identity.name}.key"
+    locked_file = lock_identity(vault.identity, passphrase, kdf)
+    with vault._transaction() as db:
+        vault._log_key_action(db, "passphrase-changed", subject=vault.identity.key_id)
+        replace_private_file(path, locked_file)  # the log commits only if this succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    epoch: int
+    fingerprint: str
+
+
+def _change_keys(
+    vault: Vault,
+    new: Access,
+    changes: Callable[[dbmod.Connection], None],
+    *,
+    leaving: frozenset[str] = frozenset(),
+) -> KeyChange:
+    """The four crash-safe steps of :mod:`vault.keychange`, under the vault folder's lock."""
+    directory = vault.directory
+    rekey = new.db_key != vault._access.db_key
+    with locked(directory):
+        write_pending(directory, vault._db, new, vault.identity, leaving=leaving)  # step 1
+        team = new.current
+        with vault._transaction() as db:  # step 2
+            db.execute(
+                "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",
+                (team.epoch, team.public_key, today()),
+            )
+            changes(db)
+            vault._log_key_action(
+                db, "team-key-rotated", subject=str(team.epoch), commit=team.public_key
+            )
+        if rekey:
+            dbmod.rekey(vault._db, new.db_key)  # step 3
+        settle(directory, vault._db)  # step 4
+    vault._access = new
+    return KeyChange(team.epoch, team.public.fingerprint)
+
+
+def _next_access(vault: Vault, *, new_db_key: bool) -> Access:
+    old = vault._access
+    team = TeamKeyPair.generate(old.current.epoch + 1)
+    db_key = (
+        SecretBytes(_crypto.random_bytes(_crypto.KEY_BYTES), "database key")
+        if new_db_key
+        else old.db_key
+    )
+    return Access(db_key=db_key, team_keys=(*old.team_keys, team))
+
+
+def rotate_team_key(vault: Vault) -> KeyChange:
+    """Start a new team key epoch. Reports sealed to older epochs stay readable."""
+    return _change_keys(vault, _next_access(vault, new_db_key=False), lambda db: None)
+
+
+def revoke_caseworker(vault: Vault, name: str) -> KeyChange:
+    """Remove ``name``'s keys, start a new team key epoch and re-encrypt the database.
+
+    Their row stays (marked revoked) so their past actions stay attributable. Their old
+    key file and passphrase then open neither the vault (the database key changed) nor
+    any report sealed after this (the new epoch was never wrapped to them).
+    """
+    name = validate_name(name)
+    if name == vault.identity.name:
+        raise UsageError(
+            "You cannot remove yourself; ask another caseworker to do it.",
+        )
+    row = vault._db.execute(
+        "SELECT key_id, sign_pk, revoked FROM caseworkers WHERE name = ?", (name,)
+    ).fetchone()
+    if row is None:
+        raise UsageError(f"This vault has no caseworker called {name}.")
+    if row[2] is not None:
+        raise UsageError(f"{name} was already removed from this vault.")
+    key_id, sign_pk = str(row[0]), bytes(row[1])
+
+    def mark(db: dbmod.Connection) -> None:
+        db.execute("UPDATE caseworkers SET revoked = ? WHERE name = ?", (today(), name))
+        vault._log_key_action(db, "caseworker-revoked", subject=key_id, commit=sign_pk)
+
+    change = _change_keys(
+        vault, _next_access(vault, new_db_key=True), mark, leaving=frozenset({name})
+    )
+    fsync_dir(vault.directory / CASEWORKERS_DIR)
+    vault._names = None
+    return change
+
+
+def reseal_reports(vault: Vault, progress: Callable[[int], None] | None = None) -> int:
+    """Re-seal every report sealed to an older epoch under the current team key.
+
+    Each batch is one transaction: a crash loses at most the batch in flight, and running
+    it again carries on where it stopped (the epoch column says what is done). Notes and
+    events are signed and append-only, so they stay sealed to their epoch; the vault keeps
+    every older team key to open them. Returns how many reports were re-sealed.
+    """
+    team = vault._access.current
+    done = 0
+    while True:
+        rows = vault._db.execute(
+            "SELECT id, epoch, envelope FROM cases WHERE epoch < ? ORDER BY rowid LIMIT ?",
+            (team.epoch, RESEAL_BATCH),
+        ).fetchall()
+        if not rows:
+            return done
+        with vault._transaction() as db:
+            for case_id, epoch, envelope in rows:
+                old = vault._access.team_key(int(epoch))
+                if old is None:
+                    raise VaultError(
+                        f"Case {show_id(case_id)} is sealed to a team key this vault lacks."
+                    )
+                report = open_report(bytes(envelope), old.public_key, old.secret_key)
+                sealed = seal_report(report, team.epoch, team.public_key)
+                db.execute(
+                    "UPDATE cases SET envelope = ?, epoch = ? WHERE id = ? AND epoch = ?",
+                    (sealed, team.epoch, case_id, epoch),
+                )
+                # a case action: the log names the case and the epoch it is now sealed to
+                vault._log.add("report-resealed", str(case_id), str(team.epoch), None)
+        done += len(rows)
+        if progress is not None:
+            progress(done)
