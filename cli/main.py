@@ -181,6 +181,8 @@ def pull(
         _say(f"The intake witnessed the access log at {result.witnessed} entries.")
     elif result.witness_problem:
         _say(f"The access log was not witnessed: {result.witness_problem}.")
+    if result.witness_alarm is not None:
+        raise result.witness_alarm  # after the summary: everything pulled is stored
     for case_id in result.imported[:20]:
         print(show_id(case_id))
     if result.failures:

@@ -450,3 +450,9 @@ def test_any_single_byte_change_or_removed_line_is_caught(
         damaged = bundle[:at] + bytes([bundle[at] ^ byte]) + bundle[at + 1 :]
     with pytest.raises(BundleError):
         verify(damaged)
+
+
+def test_names_the_vault_accepts_are_names_the_bundle_accepts(vault: Vault) -> None:
+    _, seed = _crypto.sign_keypair()
+    vault.add_auditor("zoë", NoteSigner.from_seed("auditor.redress/zoë", seed).verifier.to_vkey())
+    assert verify(tmp_bundle(vault)).entries == 4

@@ -44,6 +44,7 @@ def commitment(data: bytes) -> str:
 class LogHead:
     size: int
     note: str  # the signed checkpoint, with any cosignatures
+    signed: str  # the checkpoint as the caseworker signed it, without cosignatures
 
 
 class AccessLog:
@@ -119,11 +120,11 @@ class AccessLog:
         ).fetchone()
         if row is None:
             return None
-        return LogHead(int(row[0]), self._with_cosignatures(int(row[0]), str(row[1])))
+        return LogHead(int(row[0]), self._with_cosignatures(int(row[0]), str(row[1])), str(row[1]))
 
     def checkpoints(self) -> Iterator[LogHead]:
         for size, note in self._db.execute("SELECT size, note FROM checkpoints ORDER BY size"):
-            yield LogHead(int(size), self._with_cosignatures(int(size), str(note)))
+            yield LogHead(int(size), self._with_cosignatures(int(size), str(note)), str(note))
 
     def _with_cosignatures(self, size: int, note: str) -> str:
         lines = [

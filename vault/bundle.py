@@ -30,8 +30,8 @@ from itertools import pairwise
 from operator import methodcaller
 
 from vault import merkle
-from vault.errors import IntegrityError
-from vault.keys import caseworker_key_id
+from vault.errors import IntegrityError, VaultError
+from vault.keys import caseworker_key_id, validate_name
 from vault.leaves import ACTIONS, CASE_ACTIONS, DETAIL, VERSION, member_commitment
 from vault.notes import (
     COSIGNATURE_V1,
@@ -48,7 +48,6 @@ from vault.notes import (
 )
 
 MAGIC = "redress-audit-bundle/1"
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,39}")
 _CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _HEX = b"0123456789abcdef"
 _DIGITS = b"0123456789"
@@ -167,16 +166,16 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
         newest_signer = _check_signer(note, size, roster, f"Checkpoint {number}")
         if tree.root_at(size) != checkpoint.root:
             raise BundleError(
-                f"{_entries(previous[0] + 1, size)} do not match checkpoint {number}:"
+                f"{_entries(previous[0] + 1, size, 'does', 'do')} not match checkpoint {number}:"
                 " an entry there was edited, removed, added or moved."
             )
-        cosigners = _cosigners(note, witness_keys, roster, f"Checkpoint {number}")
+        cosigners = _cosigners(note, witness_keys, roster, size, f"Checkpoint {number}")
         if cosigners:
             witnessed, witnessed_size = cosigners, size
         previous = (size, checkpoint.root)
     if previous[0] != len(leaves):
         raise BundleError(
-            f"{_entries(previous[0] + 1, len(leaves))} are covered by no checkpoint:"
+            f"{_entries(previous[0] + 1, len(leaves), 'is', 'are')} covered by no checkpoint:"
             " they were added to the bundle."
         )
     _check_proofs(contents)
@@ -259,7 +258,7 @@ def parse(data: bytes) -> BundleContents:
             if role == "witness" and len(rest) == 1:
                 key = VerifierKey.parse(rest[0])
                 name = key.name
-            elif role != "witness" and len(rest) == 2 and _NAME.fullmatch(rest[0]):
+            elif role != "witness" and len(rest) == 2 and _is_name(rest[0]):
                 name, key = rest[0], VerifierKey.parse(rest[1])
             else:
                 raise NoteError("wrong fields")
@@ -300,8 +299,19 @@ def parse(data: bytes) -> BundleContents:
     return BundleContents(origin, people, leaves, notes, proofs)
 
 
-def _entries(first: int, last: int) -> str:
-    return f"Entry {first}" if first == last else f"Entries {first} to {last}"
+def _entries(first: int, last: int, one: str = "", many: str = "") -> str:
+    """``Entry 6 <one>`` or ``Entries 6 to 9 <many>``: the place, with its verb."""
+    if first == last:
+        return f"Entry {first} {one}".rstrip()
+    return f"Entries {first} to {last} {many}".rstrip()
+
+
+def _is_name(text: str) -> bool:
+    """A caseworker's or auditor's name as the vault accepts it (vault.keys.validate_name)."""
+    try:
+        return validate_name(text) == text
+    except VaultError:
+        return False
 
 
 def _columns(leaves: list[bytes]) -> list[tuple[bytes, ...]]:
@@ -411,7 +421,10 @@ def _roster(contents: BundleContents, columns: list[tuple[bytes, ...]]) -> _Rost
                 if p.role == role and _committed(p, v if role == "auditor" else None) == commit
             ]
             if not matches:
-                raise BundleError(f"Entry {i + 1} adds a {role} whose key is not in the bundle.")
+                article = "an" if role == "auditor" else "a"
+                raise BundleError(
+                    f"Entry {i + 1} adds {article} {role} whose key is not in the bundle."
+                )
             (roster.auditors if role == "auditor" else roster.witnesses)[matches[0]] = i
     for person in contents.people:
         vkey = person.key.to_vkey()
@@ -486,18 +499,26 @@ def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
 
 
 def _cosigners(
-    note: Note, witnesses: list[VerifierKey], roster: _Roster, where: str
+    note: Note, witnesses: list[VerifierKey], roster: _Roster, size: int, where: str
 ) -> list[tuple[str, int]]:
+    """Valid witness cosignatures on a checkpoint; any signature by an unknown key is refused.
+
+    (c2sp.org/signed-note tells verifiers to ignore unknown signatures; in a bundle, whose
+    every key is listed and added by the log, one can only have been put there.)
+    """
     found = []
+    known_names = {p.key.name for p in roster.keys.values()}
     for signature in note.signatures:
+        matched = False
         for key in witnesses:
             if signature.name == key.name and signature.key_id == key.id:
+                matched = True
                 if not verify_signature(note, signature, key):
                     raise BundleError(f"{where}'s witness cosignature does not verify.")
+                if roster.witnesses.get(key.to_vkey(), size) >= size:
+                    raise BundleError(f"{where} is cosigned by a witness the log had not added.")
                 found.append((key.name, cosignature_time(signature)))
-    known = {p.key.name for p in roster.keys.values()}
-    for signature in note.signatures:
-        if signature.name not in known and signature.name not in {k.name for k in witnesses}:
+        if not matched and signature.name not in known_names:
             raise BundleError(f"{where} carries a signature by an unknown key.")
     return found
 
@@ -531,7 +552,8 @@ def _check_trusted(trusted: str, origin: str, tree: merkle.Tree, roster: _Roster
         )
     if tree.root_at(checkpoint.size) != checkpoint.root:
         raise BundleError(
-            f"The log has forked: {_entries(1, checkpoint.size).lower()} no longer match"
-            " the checkpoint you trusted, so history before it was rewritten."
+            "The log has forked: "
+            + _entries(1, checkpoint.size, "no longer matches", "no longer match").lower()
+            + " the checkpoint you trusted, so history before it was rewritten."
         )
     return checkpoint.size

@@ -106,7 +106,10 @@ class TeamPublicKey:
                 raise ValueError
             origin = doc.get("log_origin")
             if origin is not None and (
-                not isinstance(origin, str) or not origin or any(c in origin for c in " +\n")
+                not isinstance(origin, str)
+                or not origin
+                or "+" in origin
+                or any(c.isspace() or ord(c) < 0x20 for c in origin)
             ):
                 raise ValueError
             key = cls(

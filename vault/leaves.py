@@ -13,8 +13,9 @@ A leaf is one line of ASCII, seven fields separated by single spaces::
    an epoch; or ``-``;
 7. a commitment: 64 hex digits of SHA-256, or ``-``. For a note or reply it is
    the hash of the text as sealed to the team key (binding the text without
-   revealing it); for an import, the envelope id; for a key being added, the
-   hash of the public key.
+   revealing it); for an import, the envelope id; for a caseworker or auditor
+   being added, the hash of their name, a newline and their key
+   (:func:`member_commitment`); for a witness, the hash of its vkey line.
 
 Exactly one encoding exists for each leaf, so a leaf's hash identifies it.
 """

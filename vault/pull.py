@@ -73,6 +73,9 @@ class PullResult:
     attachments_missing: int = 0  # missed by an earlier pull, and still missing
     witnessed: int | None = None  # the log size the intake's witness cosigned, if it did
     witness_problem: str | None = None  # why the checkpoint was not witnessed
+    # The witness has seen a longer or different history of this vault's log: the log here
+    # was rewound or rewritten. Everything pulled is stored; the caller must raise the alarm.
+    witness_alarm: IntegrityError | None = None
 
 
 def check_intake_url(url: str) -> str:
@@ -290,7 +293,12 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                 break
         result.in_quarantine = vault.quarantine_count()
         result.replies_delivered = deliver_replies(vault, intake)
-        result.witnessed, result.witness_problem = witness_log(vault, intake)
+        try:
+            result.witnessed, result.witness_problem = witness_log(vault, intake)
+        except IntakeError as e:
+            result.witness_problem = f"the intake's witness did not answer as expected ({e})"
+        except IntegrityError as e:
+            result.witness_alarm = e
     return result
 
 

@@ -1103,12 +1103,13 @@ class Vault:
                     signature = parse_note(note.text + "\n" + line).signatures[0]
                 except NoteError:
                     continue
-                if verify_signature(note, signature, key):
+                if verify_signature(note, signature, key) and not kept:
+                    # one cosignature per witness on a checkpoint: the newest replaces any other
                     db.execute(
-                        "INSERT INTO cosignatures (size, line) VALUES (?, ?)"
-                        " ON CONFLICT DO NOTHING",
-                        (size, line),
+                        "DELETE FROM cosignatures WHERE size = ? AND substr(line, 1, ?) = ?",
+                        (size, len(signature.name) + 3, f"\u2014 {signature.name} "),
                     )
+                    db.execute("INSERT INTO cosignatures (size, line) VALUES (?, ?)", (size, line))
                     kept += 1
             if kept:
                 db.execute("UPDATE witnesses SET size = ? WHERE vkey = ?", (size, key.to_vkey()))
