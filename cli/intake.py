@@ -76,3 +76,30 @@ def serve(
     with contextlib.suppress(KeyboardInterrupt):
         serve_intake(config, announce, details)
     print("Intake stopped.", file=sys.stderr, flush=True)
+
+
+@intake_app.command("forget-log")
+def forget_log(
+    data: Annotated[Path, typer.Option("--data", help="The intake's inbox directory.")],
+    origin: Annotated[
+        str,
+        typer.Option("--origin", help="The vault log's origin (log_origin in the team key file)."),
+    ],
+) -> None:
+    """Make the witness forget what it cosigned for one vault's access log.
+
+    Only after a vault was restored from a backup, its caseworkers have told the auditors,
+    and they have the restored vault's audit bundle: the witness then cosigns the restored
+    log as if new. Run it with the intake stopped.
+    """
+    from vault.intake.inbox import Inbox  # the inbox opens SQLCipher: only when asked
+
+    with Inbox.open(data) as inbox:
+        size = inbox.witness_forget(origin)
+    if size == 0:
+        print(plain_safe(f"The witness had cosigned nothing for {origin}."), file=sys.stderr)
+    else:
+        print(
+            plain_safe(f"The witness forgot the {size} entries it had cosigned for {origin}."),
+            file=sys.stderr,
+        )

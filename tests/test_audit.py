@@ -456,3 +456,25 @@ def test_names_the_vault_accepts_are_names_the_bundle_accepts(vault: Vault) -> N
     _, seed = _crypto.sign_keypair()
     vault.add_auditor("zoë", NoteSigner.from_seed("auditor.redress/zoë", seed).verifier.to_vkey())
     assert verify(tmp_bundle(vault)).entries == 4
+
+
+def test_vault_check_names_a_changed_log_entry(vault: Vault) -> None:
+    from vault.check import check_vault
+
+    case = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    vault.set_status(case, "triage")
+    assert check_vault(vault) == []
+    db = vault._db  # someone with the database key, who drops the guard and edits the log
+    db.execute("DROP TRIGGER log_leaves_append_only_update")
+    seq, leaf = db.execute(
+        "SELECT seq, leaf FROM log_leaves WHERE leaf LIKE '% status %'"
+    ).fetchone()
+    db.execute(
+        "UPDATE log_leaves SET leaf = ? WHERE seq = ?",
+        (bytes(leaf).replace(b" triage ", b" closed "), seq),
+    )
+    problems = check_vault(vault)
+    assert problems == [
+        f"the access log: Entry {seq + 1} does not match checkpoint {seq}:"
+        " an entry there was edited, removed, added or moved."
+    ]

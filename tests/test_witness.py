@@ -7,12 +7,13 @@ real inbox; the round trips run `vault pull` against the real intake on loopback
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSPHRASE, seal_for
+from tests.conftest import PASSPHRASE, VAULT_BIN, seal_for
 from tests.test_pull import Intake, start_intake
 from vault import _crypto
 from vault.bundle import verify
@@ -175,6 +176,25 @@ def test_a_rewound_vault_is_caught_by_the_witness(
         alarm = pull(rewound, intake.url).witness_alarm
         assert isinstance(alarm, IntegrityError)
         assert "rewound" in str(alarm)
+        origin, team_key = rewound._log.origin, rewound.team_key_export()
+    # Once the auditors are told, the intake's admin has the witness forget that log; the
+    # restored vault is then witnessed from where it stands.
+    intake.stop()
+    data = str(tmp_path / "intake-data")
+    forget = subprocess.run(
+        [str(VAULT_BIN), "intake", "forget-log", "--data", data, "--origin", origin],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": ""},
+    )
+    assert forget.returncode == 0, forget.stderr
+    assert "forgot the" in forget.stderr
+    restarted = intakes(team_key)
+    with Vault.unlock(vault_dir, PASSPHRASE) as restored:
+        result = pull(restored, restarted.url)
+        assert result.witness_alarm is None
+        assert result.witnessed == restored.log_head().size  # type: ignore[union-attr]
 
 
 def test_a_vault_whose_log_was_rewritten_is_caught_by_the_witness(

@@ -147,5 +147,9 @@ class AccessLog:
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         return merkle.consistency_proof(self.hashes(new_size), old_size, new_size)
 
+    def frontier_root(self) -> bytes:
+        """The root of the stored right edge (what the next checkpoint builds on)."""
+        return self._load_frontier().root()
+
     def root_at(self, size: int) -> bytes:
         return merkle.root(self.hashes(size))

@@ -4,7 +4,8 @@ Checks, in turn: SQLCipher's page authentication and SQLite's integrity check; t
 caseworker row's key id matches its key; every report envelope opens with its epoch's team
 key and holds a valid report; every case event's signature, and that the stored state of
 each case is the fold of its events; every stored attachment against its id (the SHA-256
-of the sealed bytes); and the signature of every access file in the vault folder.
+of the sealed bytes); the signature of every access file in the vault folder; and the
+access log, as ``vault audit verify`` checks a bundle.
 Nothing is decrypted to disk and nothing is changed.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from vault import _crypto
 from vault import db as dbmod
+from vault.bundle import BundleError, verify
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import VaultError
@@ -44,6 +46,7 @@ def check_vault(vault: Vault) -> list[str]:
         problems += _cases(vault)
         problems += _blobs(db)
         problems += _access_files(vault.directory, db)
+        problems += _access_log(vault)
     except dbmod.DatabaseError:
         problems.append("the database is damaged: some of it cannot be read")
     return problems
@@ -77,6 +80,18 @@ def _cases(vault: Vault) -> list[str]:
         if len(problems) >= MAX_PROBLEMS:
             break
     return problems
+
+
+def _access_log(vault: Vault) -> list[str]:
+    """The access log checked as an auditor would (vault/bundle.py), and its stored tree."""
+    try:
+        verify(vault._bundle(vault._db))
+        head = vault.log_head()
+        if head is not None and vault._log.root_at(head.size) != vault._log.frontier_root():
+            return ["the access log: its stored tree does not match its entries"]
+    except BundleError as e:
+        return [f"the access log: {e}"]
+    return []
 
 
 def _blobs(db: dbmod.Connection) -> list[str]:

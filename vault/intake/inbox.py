@@ -311,6 +311,15 @@ class Inbox:
             ).fetchone()
         return (0, b"") if row is None else (int(row[0]), bytes(row[1]))
 
+    def witness_forget(self, origin: str) -> int:
+        """Forget the checkpoint cosigned for ``origin``; returns the size it had reached."""
+        with self._lock, transaction(self._db):
+            row = self._db.execute(
+                "SELECT size FROM witnessed WHERE origin = ?", (origin,)
+            ).fetchone()
+            self._db.execute("DELETE FROM witnessed WHERE origin = ?", (origin,))
+        return 0 if row is None else int(row[0])
+
     def witness_advance(
         self, origin: str, decide: Callable[[int, bytes], bool], size: int, root: bytes
     ) -> tuple[int, bytes, bool]:
