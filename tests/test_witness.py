@@ -231,3 +231,24 @@ def test_idle_pulls_keep_one_cosignature_and_the_bundle_verifies(
     assert head.note.count("\u2014 witness.redress/") == 1
     vault.audit_export(tmp_path / "bundle")
     assert verify((tmp_path / "bundle").read_bytes()).witnessed_size == head.size
+
+
+def test_a_hostile_witness_cannot_stall_or_break_a_pull(vault: Vault) -> None:
+    import httpx
+
+    def endless() -> Iterator[bytes]:
+        while True:
+            yield bytes(1 << 16)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/pull":
+            return httpx.Response(200, json={"envelopes": [], "more": False})
+        if request.url.path == "/witness/key":
+            return httpx.Response(200, content=endless())
+        return httpx.Response(200, json={"stored": 0})
+
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    result = pull(vault, "http://127.0.0.1:9", client=client)
+    assert result.witnessed is None
+    assert "did not answer as expected" in (result.witness_problem or "")
+    assert result.witness_alarm is None

@@ -181,12 +181,13 @@ class IntakeClient:
     def witness_key(self) -> VerifierKey | None:
         """The intake's witness key (type 0x04), or None if it is not a witness."""
         with talking(self.url):
-            r = self._client.get(self.url + "/witness/key")
-        if r.status_code == 404:
+            status, text = self._small("GET", "/witness/key", None, 1024)
+        if status == 404:
             return None
-        self._check(r)
+        if not 200 <= status < 300:
+            raise IntakeError(f"The intake at {self.url} refused the request ({status}).")
         try:
-            key = VerifierKey.parse(r.text.strip())
+            key = VerifierKey.parse(text.strip())
         except NoteError:
             raise self.not_understood() from None
         if key.key_type != COSIGNATURE_V1:
@@ -198,10 +199,23 @@ class IntakeClient:
         lines = [f"old {old}", *(base64.b64encode(h).decode("ascii") for h in proof)]
         body = ("\n".join(lines) + "\n\n" + note).encode()
         with talking(self.url):
-            r = self._client.post(self.url + "/witness/add-checkpoint", content=body)
-        if r.status_code == 429:
+            status, text = self._small("POST", "/witness/add-checkpoint", body, 16 << 10)
+        if status == 429:
             raise IntakeError("The intake is busy; try again in a minute.")
-        return r.status_code, r.text
+        return status, text
+
+    def _small(self, method: str, path: str, body: bytes | None, cap: int) -> tuple[int, str]:
+        """A request whose answer is short text: more than ``cap`` bytes is not understood."""
+        with self._client.stream(method, self.url + path, content=body) as r:
+            answer = bytearray()
+            for piece in r.iter_raw(BLOB_PIECE):
+                answer += piece
+                if len(answer) > cap:
+                    raise self.not_understood()
+            try:
+                return r.status_code, answer.decode("utf-8")
+            except UnicodeDecodeError:
+                raise self.not_understood() from None
 
     # --- plumbing ------------------------------------------------------------------------
 
