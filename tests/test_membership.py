@@ -349,3 +349,32 @@ def test_a_crash_during_rotation_is_finished_by_the_next_unlock(
     assert not list(people.glob("*.next-*"))
     with Vault.unlock(vault.directory, PASSPHRASE, "amara") as amara:
         assert amara._access.current.epoch == 2
+
+
+def test_two_key_changes_at_once_cannot_lock_anyone_out(vault: Vault) -> None:
+    """bob unlocks; amara rotates the team key; bob then tries to rotate, add or split.
+
+    Each of bob's changes was built from keys that are no longer current: all are refused,
+    nothing of them is left behind, and everyone (and a backup) still opens the vault.
+    """
+    from vault import recovery
+    from vault.errors import VaultError
+
+    membership.add_caseworker(vault, "bob", BOB)
+    (case_id,) = vault.import_envelopes([("a", seal_for(vault))]).imported
+    with Vault.unlock(vault.directory, BOB, "bob") as bob:
+        membership.rotate_team_key(vault)  # amara, while bob is unlocked
+        with pytest.raises(VaultError, match="keys changed since you unlocked"):
+            membership.rotate_team_key(bob)
+        with pytest.raises(VaultError, match="keys changed since you unlocked"):
+            membership.revoke_caseworker(bob, "amara")
+        with pytest.raises(VaultError, match="keys changed since you unlocked"):
+            membership.add_caseworker(bob, "carol", CAROL)
+        with pytest.raises(VaultError, match="keys changed since you unlocked"):
+            recovery.split(bob, 3, 2, vault.directory.parent / "bob-shares")
+    leftovers = [p.name for p in vault.directory.rglob("*") if ".next" in p.name]
+    assert leftovers == []
+    for name, passphrase in (("amara", PASSPHRASE), ("bob", BOB)):
+        with Vault.unlock(vault.directory, passphrase, name) as again:
+            assert again.show_case(case_id).report.what_happened
+    assert check_vault(vault) == []

@@ -49,7 +49,9 @@ from vault.keychange import (
     DB_FILE,
     RECOVERY_ACCESS,
     RECOVERY_PUBLIC,
+    locked,
     read_recovery_public,
+    require_current,
 )
 from vault.keys import DEFAULT_KDF, Identity, KdfParams, b64, unb64, validate_name
 from vault.store import Vault, today
@@ -63,7 +65,6 @@ PASSPHRASE_SLOT_AD = b"redress backup passphrase slot v1\x00"
 RECOVERY_SLOT_PURPOSE = b"redress backup key v1\x00"
 HEADER_HASH_PURPOSE = "redress backup header v1"
 MAX_NAME = 200
-SNAPSHOT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +101,9 @@ def _read_files(directory: Path) -> dict[str, bytes]:
 def make_backup(vault: Vault, out: Path, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF) -> int:
     """Write a backup of ``vault`` to the new file ``out``; returns its size in bytes.
 
-    The database is copied with the SQLite backup API (consistent while others write);
-    the key files are read before and after, and the copy taken again if a key change
-    happened meanwhile, so the database and its keys always belong together.
+    The database is copied with the SQLite backup API (consistent while others write),
+    holding the vault folder's lock, so no key change is half done while the database and
+    its key files are copied: they always belong together.
     """
     if not passphrase:
         raise UsageError("A backup needs your passphrase.")
@@ -110,15 +111,12 @@ def make_backup(vault: Vault, out: Path, passphrase: bytes, kdf: KdfParams = DEF
     work = Path(tempfile.mkdtemp(prefix=".backup-", dir=directory))  # 0700, inside the vault
     try:
         snapshot = work / DB_FILE
-        for _ in range(SNAPSHOT_ATTEMPTS):
-            snapshot.unlink(missing_ok=True)
-            before = _read_files(directory)
+        # Under the folder's lock no key change can be between its steps, so the snapshot
+        # and the key files copied with it belong together.
+        with locked(directory):
+            require_current(vault._access, vault._db)
             dbmod.backup_to(vault._db, snapshot, vault._access.db_key)
             files = _read_files(directory)
-            if files == before:
-                break
-        else:
-            raise VaultError("The vault's keys kept changing during the backup; try again.")
         backup_key = SecretBytes(_crypto.random_bytes(_crypto.STREAM_KEY_BYTES), "backup key")
         header = _header(backup_key, passphrase, kdf, directory, vault)
         out_file = open_new_private_file(out)

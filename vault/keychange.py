@@ -226,6 +226,20 @@ def open_access(
     return Opened(access, db)
 
 
+def require_current(access: Access, db: dbmod.Connection) -> None:
+    """Refuse a key change (or a wrap of the keys) made with keys another process has replaced.
+
+    Call it holding :func:`locked`. Without it, two caseworkers changing keys at about the
+    same time could each wrap what they read at unlock, and the later one's pending files
+    would replace the earlier one's good ones.
+    """
+    if not matches(access, stored_team_keys(db)):
+        raise VaultError(
+            "The vault's keys changed since you unlocked it (another caseworker changed them);"
+            " nothing was changed. Run the command again."
+        )
+
+
 def _check_member(db: dbmod.Connection, identity: Identity) -> None:
     row = db.execute(
         "SELECT revoked FROM caseworkers WHERE key_id = ? AND sign_pk = ?",

@@ -7,6 +7,8 @@ the crash-safe steps in :mod:`vault.keychange`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +19,7 @@ from vault.cases import show_id
 from vault.envelope import open_report, seal_report
 from vault.errors import UsageError, VaultError
 from vault.files import fsync_dir, replace_private_file
-from vault.keychange import access_path, locked, settle, write_pending
+from vault.keychange import access_path, locked, require_current, settle, write_pending
 from vault.keys import (
     DEFAULT_KDF,
     Access,
@@ -65,6 +67,7 @@ def add_caseworker(
     identity = Identity.generate(name)
     people = vault.directory / CASEWORKERS_DIR
     with locked(vault.directory):
+        require_current(vault._access, vault._db)
         replace_private_file(people / f"{name}.key", lock_identity(identity, passphrase, kdf))
         replace_private_file(
             access_path(vault.directory, name),
@@ -87,9 +90,17 @@ def change_passphrase(vault: Vault, passphrase: bytes, kdf: KdfParams = DEFAULT_
     _check_passphrase(passphrase)
     path = vault.directory / CASEWORKERS_DIR / f"{vault.identity.name}.key"
     locked_file = lock_identity(vault.identity, passphrase, kdf)
-    with vault._transaction() as db:
-        vault._log_key_action(db, "passphrase-changed", subject=vault.identity.key_id)
-        replace_private_file(path, locked_file)  # the log commits only if this succeeded
+    # The new key file is written beside the old one first and put in place only once the
+    # log entry has committed: a failure leaves the old passphrase working.
+    staged = path.with_name(f".{path.name}.new")
+    replace_private_file(staged, locked_file)
+    try:
+        with vault._transaction() as db:
+            vault._log_key_action(db, "passphrase-changed", subject=vault.identity.key_id)
+        os.replace(staged, path)
+        fsync_dir(path.parent)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,17 +120,24 @@ def _change_keys(
     directory = vault.directory
     rekey = new.db_key != vault._access.db_key
     with locked(directory):
+        require_current(vault._access, vault._db)
         write_pending(directory, vault._db, new, vault.identity, leaving=leaving)  # step 1
         team = new.current
-        with vault._transaction() as db:  # step 2
-            db.execute(
-                "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",
-                (team.epoch, team.public_key, today()),
-            )
-            changes(db)
-            vault._log_key_action(
-                db, "team-key-rotated", subject=str(team.epoch), commit=team.public_key
-            )
+        try:
+            with vault._transaction() as db:  # step 2
+                db.execute(
+                    "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",
+                    (team.epoch, team.public_key, today()),
+                )
+                changes(db)
+                vault._log_key_action(
+                    db, "team-key-rotated", subject=str(team.epoch), commit=team.public_key
+                )
+        except BaseException:
+            # Step 2 did not commit: this change's pending files must never be taken up.
+            with contextlib.suppress(BaseException):
+                settle(directory, vault._db)
+            raise
         if rekey:
             dbmod.rekey(vault._db, new.db_key)  # step 3
         settle(directory, vault._db)  # step 4

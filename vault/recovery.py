@@ -16,6 +16,7 @@ passphrase is lost, and makes a new caseworker identity with its own passphrase.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from vault.keychange import (
     locked,
     open_access,
     recovery_public_bytes,
+    require_current,
 )
 from vault.keys import (
     DEFAULT_KDF,
@@ -158,28 +160,31 @@ def split(
     taken = [f for f in files if f.exists()]
     if taken:
         raise UsageError(f"{taken[0]} already exists; choose an empty folder for the shares.")
+    replaced = False
     try:
         for n, (path, words, holder) in enumerate(zip(files, groups[0], names, strict=True), 1):
             text = _share_text(n, shares, threshold, key_id, words, holder)
             create_private_file(path, text.encode())
         directory = vault.directory
-        with locked(directory), vault._transaction() as db:
-            vault._log_key_action(
-                db, "recovery-split", subject=key_id, commit=identity.public.box_pk
-            )
+        with locked(directory):
+            require_current(vault._access, vault._db)
+            public = recovery_public_bytes(identity.public, threshold, shares, vault.identity)
+            access = wrap_access(vault._access, identity.public, vault.identity)
+            with vault._transaction() as db:
+                vault._log_key_action(
+                    db, "recovery-split", subject=key_id, commit=identity.public.box_pk
+                )
+            # Only once the split is recorded are the old shares retired: until then a
+            # failure leaves the old shares working and the new files are removed below.
+            replaced = True
             for stale in directory.glob(f"{RECOVERY_ACCESS}.next-*"):
                 stale.unlink()
-            replace_private_file(
-                directory / RECOVERY_PUBLIC,
-                recovery_public_bytes(identity.public, threshold, shares, vault.identity),
-            )
-            replace_private_file(
-                directory / RECOVERY_ACCESS,
-                wrap_access(vault._access, identity.public, vault.identity),
-            )
+            replace_private_file(directory / RECOVERY_PUBLIC, public)
+            replace_private_file(directory / RECOVERY_ACCESS, access)
     except BaseException:
-        for path in files:
-            path.unlink(missing_ok=True)
+        if not replaced:
+            for path in files:
+                path.unlink(missing_ok=True)
         raise
     return Split(key_id, tuple(files))
 
@@ -283,10 +288,16 @@ def restore_access(
     path = directory / RECOVERY_ACCESS
     if not path.exists():
         raise VaultError(f"The vault in {directory} has no recovery access file.")
-    writer = access_writer(read_small_file(path, "access file"))
+    # The current recovery access file's writer, and the writers of any pending ones (a key
+    # change interrupted before its last step): open_access checks each writer against the
+    # caseworkers of the database it opens, as for caseworkers' access files.
+    writers = {access_writer(read_small_file(path, "access file"))}
+    for pending in directory.glob(f"{RECOVERY_ACCESS}.next-*"):
+        with contextlib.suppress(VaultError, OSError):
+            writers.add(access_writer(read_small_file(pending, "access file")))
     try:
         opened = open_access(
-            directory, recovery, path, frozenset({writer}), "The recovery", member=False
+            directory, recovery, path, frozenset(writers), "The recovery", member=False
         )
     except WrongKeyError:
         raise WrongKeyError("These recovery shares do not open this vault.") from None
