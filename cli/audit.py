@@ -108,12 +108,12 @@ def _witness_line(result: Verified) -> str:
         for name, t in result.witnessed
     ]
     later = result.entries - result.witnessed_size
-    tail = (
-        "that is the newest checkpoint."
-        if later == 0
-        else f"the {later} entr{'ies' if later != 1 else 'y'} after it"
-        " (this export's among them) are not witnessed yet."
-    )
+    if later == 0:
+        tail = "that is the newest checkpoint."
+    elif later == 1:
+        tail = "the 1 entry after it (this export's own) is not witnessed yet."
+    else:
+        tail = f"the {later} entries after it (this export's among them) are not witnessed yet."
     return (
         f"Witness: entries 1 to {result.witnessed_size} are cosigned by {', '.join(parts)}; {tail}"
     )
