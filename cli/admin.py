@@ -228,7 +228,8 @@ def team_key_rotate(
         bool,
         typer.Option(
             "--reseal",
-            help="Also re-seal every older report under the new key (safe to stop and run again).",
+            help="Also re-seal every older report under the new key (if it is stopped,"
+            " finish with: vault team-key reseal).",
         ),
     ] = False,
     vault_dir: VaultDir = DEFAULT_VAULT,
@@ -243,6 +244,21 @@ def team_key_rotate(
             count = membership.reseal_reports(vault, lambda n: _say(f"… {n} re-sealed so far"))
             _say(f"Re-sealed {count} report{'s' if count != 1 else ''} under epoch {change.epoch}.")
     _say("Next: vault team-key export FILE, and give it to the intake admin.")
+
+
+def team_key_reseal(
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Re-seal reports still sealed to older epochs under the current one (no new epoch).
+
+    Finishes a `team-key rotate --reseal` that was stopped; safe to stop and run again.
+    """
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        epoch = vault.team_public_key().epoch
+        count = membership.reseal_reports(vault, lambda n: _say(f"… {n} re-sealed so far"))
+    _say(f"Re-sealed {count} report{'s' if count != 1 else ''} under epoch {epoch}.")
 
 
 # --- recovery --------------------------------------------------------------------------------
@@ -315,3 +331,4 @@ def register(app: typer.Typer, team_key_app: typer.Typer) -> None:
     app.add_typer(caseworker_app, name="caseworker")
     app.add_typer(recovery_app, name="recovery")
     team_key_app.command("rotate")(team_key_rotate)
+    team_key_app.command("reseal")(team_key_reseal)

@@ -378,3 +378,19 @@ def test_two_key_changes_at_once_cannot_lock_anyone_out(vault: Vault) -> None:
         with Vault.unlock(vault.directory, passphrase, name) as again:
             assert again.show_case(case_id).report.what_happened
     assert check_vault(vault) == []
+
+
+def test_cli_reseal_finishes_a_rotation_without_a_new_epoch(cli: Cli) -> None:
+    assert cli("init", "--name", "amara").returncode == 0
+    assert cli("team-key", "export", "team-key.json").returncode == 0
+    (cli.cwd / "r.json").write_text(json.dumps(report_data()))
+    assert cli("submit", "--team-key", "team-key.json", "--out", "r.env", "r.json").returncode == 0
+    assert cli("import", "r.env").returncode == 0
+    rotated = cli("team-key", "rotate")  # without --reseal: as if stopped before it
+    assert rotated.returncode == 0, rotated.stderr
+    first = cli("team-key", "reseal")
+    assert first.returncode == 0, first.stderr
+    assert "Re-sealed 1 report under epoch 2." in first.stderr
+    again = cli("team-key", "reseal")
+    assert "Re-sealed 0 reports under epoch 2." in again.stderr
+    assert cli("check").returncode == 0
