@@ -12,6 +12,9 @@ from typing import Annotated
 import typer
 
 from cli import render
+from cli.options import DEFAULT_VAULT, Caseworker, PassFile, VaultDir
+from cli.options import say as _say
+from cli.options import unlock as _unlock
 from cli.passphrase import read_passphrase
 from vault import backup as backups
 from vault import membership, recovery
@@ -20,17 +23,6 @@ from vault.errors import IntegrityError, UsageError
 from vault.keychange import RECOVERY_PUBLIC
 from vault.store import Vault
 
-VaultDir = Annotated[
-    Path,
-    typer.Option("--vault", envvar="VAULT_DIR", help="The vault directory.", show_default=True),
-]
-PassFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--passphrase-file",
-        help="Read the passphrase from the first line of FILE (or set VAULT_PASSPHRASE_FILE).",
-    ),
-]
 NewPassFile = Annotated[
     Path | None,
     typer.Option(
@@ -40,19 +32,10 @@ NewPassFile = Annotated[
         " it is asked for, twice, without showing it.",
     ),
 ]
-Caseworker = Annotated[
-    str | None,
-    typer.Option(
-        "--as",
-        envvar="VAULT_CASEWORKER",
-        help="Which caseworker you are, if the vault has several.",
-    ),
-]
 Shares = Annotated[
     list[Path] | None,
     typer.Option("--share", help="A recovery share file; give --share once for each share."),
 ]
-DEFAULT_VAULT = Path("vault-data")
 
 caseworker_app = typer.Typer(
     help="The caseworkers who can open this vault: add, revoke, change your passphrase.",
@@ -61,14 +44,6 @@ caseworker_app = typer.Typer(
 recovery_app = typer.Typer(
     help="Recovery shares: open the vault when every passphrase is lost.", no_args_is_help=True
 )
-
-
-def _say(message: str) -> None:
-    print(render.plain_safe(message), file=sys.stderr)
-
-
-def _unlock(vault_dir: Path, passphrase_file: Path | None, caseworker: str | None) -> Vault:
-    return Vault.unlock(vault_dir, read_passphrase(passphrase_file), caseworker)
 
 
 def _new_passphrase(file: Path | None, who: str) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,9 +16,10 @@ import typer
 
 from cli import render
 from cli.options import DEFAULT_VAULT, Caseworker, PassFile, VaultDir, unlock, write_new
+from cli.options import say as _say
 from vault import _crypto
 from vault.bundle import Verified, verify
-from vault.errors import UsageError, VaultError
+from vault.errors import UsageError
 from vault.files import create_private_file, make_private_dir, read_small_file
 from vault.keys import validate_name
 from vault.notes import ED25519, NoteSigner
@@ -31,10 +31,6 @@ audit_app = typer.Typer(
 auditor_app = typer.Typer(help="Auditors: people who check the access log.", no_args_is_help=True)
 
 MAX_BUNDLE = 1 << 30
-
-
-def _say(message: str) -> None:
-    print(render.plain_safe(message), file=sys.stderr)
 
 
 @audit_app.command("export")
@@ -75,10 +71,12 @@ def audit_verify(
     off, if history forked from the trusted checkpoint, or if anything is signed by a key
     the log never added or had revoked.
     """
-    data = _read(bundle, "audit bundle", MAX_BUNDLE)
+    data = read_small_file(bundle, "audit bundle", MAX_BUNDLE)
     trusted_note = None
     if trusted is not None:
-        trusted_note = _read(trusted, "trusted checkpoint", 1 << 16).decode("utf-8", "replace")
+        trusted_note = read_small_file(trusted, "trusted checkpoint", 1 << 16).decode(
+            "utf-8", "replace"
+        )
     result = verify(data, trusted_note)
     if save_checkpoint is not None:
         write_new(save_checkpoint, result.newest.encode())
@@ -89,15 +87,6 @@ def audit_verify(
         print(render.plain_safe(line))
     if save_checkpoint is not None:
         _say(f"Saved the newest checkpoint to {save_checkpoint}: pass it as --trusted next time.")
-
-
-def _read(path: Path, what: str, limit: int) -> bytes:
-    try:
-        return read_small_file(path, what, limit=limit)
-    except VaultError:
-        raise
-    except OSError:
-        raise VaultError(f"Could not read the {what} {path}.") from None
 
 
 def _witness_line(result: Verified) -> str:
@@ -177,7 +166,7 @@ def auditor_add(
     caseworker: Caseworker = None,
 ) -> None:
     """Register an auditor's public key. It verifies signatures; it opens nothing."""
-    text = _read(key, "auditor's key file", 4096).decode("utf-8", "replace")
+    text = read_small_file(key, "auditor's key file", 4096).decode("utf-8", "replace")
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
         added = vault.add_auditor(name, text)
     _say(f"Registered auditor {name} (key {added.id.hex()}). Their key opens no report.")

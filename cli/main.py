@@ -28,6 +28,7 @@ from cli.options import (
     unlock,
     write_new,
 )
+from cli.options import say as _say
 from cli.passphrase import read_passphrase, read_text_argument
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES
@@ -61,11 +62,6 @@ admin.register(app, team_key_app)
 
 _unlock = unlock
 _write_new = write_new
-
-
-def _say(message: str) -> None:
-    """A line for the caseworker on stderr; text from outside can never drive the terminal."""
-    print(render.plain_safe(message), file=sys.stderr)
 
 
 @app.command()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cli.passphrase import read_passphrase
+from cli.render import plain_safe
 from vault.errors import VaultError
 from vault.files import create_private_file
 from vault.store import Vault
@@ -36,6 +38,11 @@ CaseId = Annotated[
     str, typer.Argument(help="The case id, e.g. 7KQ2-M9XD (a unique start will do).")
 ]
 DEFAULT_VAULT = Path("vault-data")
+
+
+def say(message: str) -> None:
+    """A line for the caseworker on stderr; text from outside can never drive the terminal."""
+    print(plain_safe(message), file=sys.stderr)
 
 
 def unlock(vault_dir: Path, passphrase_file: Path | None, caseworker: str | None) -> Vault:

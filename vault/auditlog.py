@@ -102,7 +102,7 @@ class AccessLog:
         return checkpoint
 
     def _load_frontier(self) -> merkle.Frontier:
-        size = int(self._db.execute("SELECT count(*) FROM log_leaves").fetchone()[0])
+        size = self.size()
         levels = {int(lv): bytes(h) for lv, h in self._db.execute("SELECT * FROM log_frontier")}
         try:
             return merkle.Frontier(size, levels)
@@ -112,7 +112,9 @@ class AccessLog:
     # --- reading ------------------------------------------------------------------
 
     def size(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM log_leaves").fetchone()[0])
+        """How many entries the log holds (seq has no gaps: the last one, plus one)."""
+        last = self._db.execute("SELECT max(seq) FROM log_leaves").fetchone()[0]
+        return 0 if last is None else int(last) + 1
 
     def head(self) -> LogHead | None:
         row = self._db.execute(

@@ -32,7 +32,7 @@ from operator import itemgetter
 from vault import merkle
 from vault.errors import IntegrityError, VaultError
 from vault.keys import caseworker_key_id, validate_name
-from vault.leaves import ACTIONS, CASE_ACTIONS, VERSION, member_commitment
+from vault.leaves import ACTIONS, CASE_ACTIONS, LINES, VERSION, member_commitment
 from vault.notes import (
     COSIGNATURE_V1,
     ED25519,
@@ -48,9 +48,6 @@ from vault.notes import (
 )
 
 MAGIC = "redress-audit-bundle/1"
-_CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_HEX = b"0123456789abcdef"
-_DIGITS = b"0123456789"
 
 
 class BundleError(IntegrityError):
@@ -143,13 +140,14 @@ def verify(data: bytes, trusted: str | None = None) -> Verified:
 def _verify(data: bytes, trusted: str | None) -> Verified:
     contents = parse(data)
     leaves = contents.leaves
-    hashes = [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    hashes = merkle.leaf_hashes(leaves)
     tree = merkle.Tree(hashes)
     columns = _columns(leaves, contents.leaf_block or b"".join(x + b"\n" for x in leaves))
     roster = _roster(contents, columns)
     _check_actors(columns, roster)
 
     previous: tuple[int, bytes] = (0, merkle.EMPTY_ROOT)
+    heads: list[tuple[int, bytes]] = []
     newest_signer = ""
     witnessed: list[tuple[str, int]] = []
     witnessed_size: int | None = None
@@ -174,12 +172,13 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
         if cosigners:
             witnessed, witnessed_size = cosigners, size
         previous = (size, checkpoint.root)
+        heads.append(previous)
     if previous[0] != len(leaves):
         raise BundleError(
             f"{_entries(previous[0] + 1, len(leaves), 'is', 'are')} covered by no checkpoint:"
             " they were added to the bundle."
         )
-    _check_proofs(contents)
+    _check_proofs(heads, contents.proofs)
 
     trusted_size = None
     if trusted is not None:
@@ -317,14 +316,6 @@ def _is_name(text: str) -> bool:
         return False
 
 
-_LEAF_LINE = re.compile(
-    rb"^redress-log/1 ([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)"
-    rb" ([0-9a-f]{16}) ([a-z-]+) ([0-9A-HJKMNP-TV-Z]{8}|-)"
-    rb" ([a-z0-9][a-z0-9-]{0,63}|-) ([0-9a-f]{64}|-)$",
-    re.MULTILINE,
-)
-
-
 def _columns(leaves: list[bytes], block: bytes) -> list[tuple[bytes, ...]]:
     """The leaves' fields as columns (index 0, the version, left empty), every entry checked.
 
@@ -333,9 +324,9 @@ def _columns(leaves: list[bytes], block: bytes) -> list[tuple[bytes, ...]]:
     (the action is a known one; only case actions name a case) is checked once per
     distinct value.
     """
-    fields = _LEAF_LINE.findall(block)
+    fields = LINES.findall(block)
     if len(fields) != len(leaves):
-        bad = next(i for i, leaf in enumerate(leaves) if not _LEAF_LINE.fullmatch(leaf))
+        bad = next(i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf))
         raise BundleError(f"Entry {bad + 1} is not in the {VERSION} form.")
     if not leaves:
         return [()] * 7
@@ -495,13 +486,12 @@ def _cosigners(
     return found
 
 
-def _check_proofs(contents: BundleContents) -> None:
-    sizes_roots = []
-    for text in contents.checkpoints:
-        checkpoint = Checkpoint.parse_text(parse_note(text).text)
-        sizes_roots.append((checkpoint.size, checkpoint.root))
+def _check_proofs(
+    heads: list[tuple[int, bytes]], proofs: list[tuple[int, int, list[bytes]]]
+) -> None:
+    """Each consistency proof against the (size, root) of the two checkpoints it joins."""
     for number, ((old, old_root), (new, new_root), proof) in enumerate(
-        zip(sizes_roots, sizes_roots[1:], contents.proofs, strict=False), 1
+        zip(heads, heads[1:], proofs, strict=False), 1
     ):
         if (proof[0], proof[1]) != (old, new) or not merkle.verify_consistency(
             old, new, old_root, new_root, proof[2]

@@ -215,7 +215,7 @@ def _migration_5(db: Connection) -> None:
             hash BLOB NOT NULL CHECK (length(hash) = 32)
         ) STRICT;
         CREATE TRIGGER log_leaves_in_order BEFORE INSERT ON log_leaves
-            WHEN NEW.seq != (SELECT count(*) FROM log_leaves)
+            WHEN NEW.seq != coalesce((SELECT max(seq) FROM log_leaves), -1) + 1
             BEGIN SELECT RAISE(ABORT, 'log entries are appended in order'); END;
         CREATE TRIGGER log_leaves_append_only_update BEFORE UPDATE ON log_leaves
             BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;

@@ -114,6 +114,8 @@ def read_small_file(path: Path, what: str, limit: int = 1 << 20) -> bytes:
         raise VaultError(f"{path} is a directory, not a {what}.") from None
     except PermissionError:
         raise VaultError(f"This account may not read the {what} at {path}.") from None
+    except OSError:
+        raise VaultError(f"Could not read the {what} at {path}.") from None
     if len(data) > limit:
         raise VaultError(f"{path} is too large to be a {what}.")
     return data

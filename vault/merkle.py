@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from operator import methodcaller
 
 HASH_BYTES = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 _sha256 = hashlib.sha256
-_digest = methodcaller("digest")
 
 
 def leaf_hash(leaf: bytes) -> bytes:
@@ -38,21 +36,29 @@ def leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
     return [_sha256(b"\x00" + leaf).digest() for leaf in leaves]
 
 
-def root(hashes: Sequence[bytes]) -> bytes:
-    """The tree head over leaf hashes, level by level.
+def _parents(level: list[bytes]) -> list[bytes]:
+    """The level above: neighbours paired, an unpaired last node carried up unchanged.
 
-    Pairing neighbours and carrying an unpaired last node up unchanged gives the
-    same root as RFC 6962's split at the largest power of two below n.
+    Built level by level this way, the tree has the same root as RFC 6962's split at the
+    largest power of two below n.
     """
+    sha256 = _sha256
+    above = [
+        sha256(b"\x01" + left + right).digest()
+        for left, right in zip(level[0::2], level[1::2], strict=False)
+    ]
+    if len(level) % 2:
+        above.append(level[-1])
+    return above
+
+
+def root(hashes: Sequence[bytes]) -> bytes:
+    """The tree head over leaf hashes (keeping one level at a time)."""
     if not hashes:
         return EMPTY_ROOT
     level = list(hashes)
     while len(level) > 1:
-        carry = level.pop() if len(level) % 2 else None
-        joined = map(b"\x01".__add__, map(bytes.__add__, level[0::2], level[1::2]))
-        level = list(map(_digest, map(_sha256, joined)))
-        if carry is not None:
-            level.append(carry)
+        level = _parents(level)
     return level[0]
 
 
@@ -74,16 +80,9 @@ class Tree:
         self.size = len(hashes)
         level = list(hashes)
         self.levels = [level]
-        sha256 = _sha256
         while len(level) > 1:
-            nxt = [
-                sha256(b"\x01" + left + right).digest()
-                for left, right in zip(level[0::2], level[1::2], strict=False)
-            ]
-            if len(level) % 2:
-                nxt.append(level[-1])  # carried up unchanged
-            self.levels.append(nxt)
-            level = nxt
+            level = _parents(level)
+            self.levels.append(level)
 
     def range_hash(self, start: int, end: int) -> bytes:
         """MTH of leaves ``start`` to ``end``, for ranges that proofs and roots ask for."""
@@ -144,10 +143,6 @@ class Tree:
                 lo, m, complete = lo + k, m - k, False
         proof.reverse()
         return proof
-
-
-def inclusion_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
-    return Tree(hashes).inclusion_proof(index, len(hashes))
 
 
 def consistency_proof(hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
