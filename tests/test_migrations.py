@@ -9,12 +9,35 @@ import pytest
 from tests.conftest import PASSPHRASE, seal_for
 from vault import db as dbmod
 from vault.auditlog import AccessLog
+from vault.cases import new_case_id
+from vault.check import check_vault
+from vault.events import Event
 from vault.store import Vault
 
 
+def _legacy_import_case(
+    self: Vault, db: dbmod.Connection, env_id: bytes, epoch: int, envelope: bytes, received: str
+) -> str | None:
+    """How the code of schemas 1 to 5 stored an import: the case and a signed "imported" event."""
+    case_id = new_case_id()
+    stored = db.execute(
+        "INSERT INTO cases (id, envelope_id, epoch, envelope, received)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (envelope_id) DO NOTHING",
+        (case_id, env_id, epoch, envelope, received),
+    ).rowcount
+    if stored != 1:
+        return None
+    data = {"envelope": env_id.hex(), "epoch": epoch}
+    self._append(db, Event.new(case_id, "imported", self.identity, data))
+    return case_id
+
+
 def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
-    """Make vaults as the code of schema ``version`` did: before 5 it kept no access log."""
+    """Make vaults as the code of schema ``version`` did: before 5 it kept no access log,
+    before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
+    if version < 6:
+        old.setattr(Vault, "_import_case", _legacy_import_case)
     if version < 5:
         old.setattr(AccessLog, "add_leaf", lambda self, leaf: None)
         old.setattr(AccessLog, "finish", lambda self: None)
@@ -33,7 +56,7 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1._db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 5
+        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 6
         view = v2.show_case(case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
@@ -125,3 +148,24 @@ def test_listing_reads_covering_indexes_only(vault: Vault) -> None:
     ):
         plan = " ".join(str(r[3]) for r in vault._db.execute("EXPLAIN QUERY PLAN " + sql))
         assert "COVERING INDEX" in plan, plan
+
+
+def test_a_schema_5_vault_keeps_its_signed_imports_and_records_new_ones_in_the_log(
+    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as old:
+        _as_of_schema(old, 5)
+        with Vault.create(vault_dir, "amara", PASSPHRASE) as v5:
+            before = v5.import_envelopes([("a", seal_for(v5))]).imported[0]
+            assert v5._db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    with Vault.unlock(vault_dir, PASSPHRASE) as v6:
+        assert v6._db.execute("PRAGMA user_version").fetchone()[0] == 6
+        after = v6.import_envelopes([("b", seal_for(v6))]).imported[0]
+        # The new import is one access-log entry, with no event row of its own.
+        assert v6._db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+        for case_id in (before, after):
+            history = v6.show_case(case_id).history
+            assert [h.action for h in history] == ["imported", "opened"]
+            assert history[0].actor == "amara"
+            v6.check_case(case_id)
+        assert check_vault(v6) == []

@@ -20,6 +20,7 @@ from vault.errors import (
     CaseWorkflowError,
     EnvelopeError,
     ForeignEnvelopeError,
+    IntegrityError,
     NoVaultError,
     UnsafePermissionsError,
     UsageError,
@@ -140,6 +141,7 @@ def test_workflow_refusals_record_nothing(vault: Vault) -> None:
 
 def test_events_cannot_be_edited_in_place(vault: Vault) -> None:
     case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    vault.add_note(case_id, "a first note")
     raw = vault._db
     with pytest.raises(dbmod.DatabaseError):
         raw.execute("UPDATE events SET kind = 'opened'")
@@ -154,6 +156,28 @@ def test_tampered_fold_is_caught(vault: Vault) -> None:
     vault._db.execute("UPDATE cases SET status = 'referred' WHERE id = ?", (case_id,))
     with pytest.raises(Exception, match="does not match its history"):
         vault.check_case(case_id)
+
+
+def test_an_import_is_its_access_log_entry(vault: Vault) -> None:
+    """An import writes the case and one "imported" entry, signed by the checkpoint after it."""
+    first, second = vault.import_envelopes(
+        [("a", seal_for(vault)), ("b", seal_for(vault, make_report(what_happened="x" * 80)))]
+    ).imported
+    db = vault._db
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    entry = db.execute("SELECT import_entry FROM cases WHERE id = ?", (first,)).fetchone()[0]
+    leaf = bytes(db.execute("SELECT leaf FROM log_leaves WHERE seq = ?", (entry,)).fetchone()[0])
+    assert leaf.split(b" ")[3:5] == [b"imported", first.encode()]
+    history = vault.show_case(first).history
+    assert (history[0].action, history[0].actor) == ("imported", "amara")
+    # A case pointed at another case's entry (or at none) is caught.
+    other = db.execute("SELECT import_entry FROM cases WHERE id = ?", (second,)).fetchone()[0]
+    db.execute("UPDATE cases SET import_entry = ? WHERE id = ?", (other, first))
+    with pytest.raises(IntegrityError, match="import entry"):
+        vault.check_case(first)
+    db.execute("UPDATE cases SET import_entry = 9999 WHERE id = ?", (first,))
+    with pytest.raises(IntegrityError, match="import entry"):
+        vault.show_case(first)
 
 
 def test_create_refuses_an_existing_vault(vault: Vault, vault_dir: Path) -> None:

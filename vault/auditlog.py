@@ -55,6 +55,7 @@ class AccessLog:
         self._identity = identity
         self._origin: str | None = None
         self._frontier: merkle.Frontier | None = None
+        self._added = 0  # entries added in this transaction
 
     @property
     def origin(self) -> str:
@@ -69,26 +70,36 @@ class AccessLog:
     def begin(self) -> None:
         """Forget any state from a transaction that did not commit."""
         self._frontier = None
+        self._added = 0
 
-    def add(self, action: str, case: str | None, detail: str | None, commit: str | None) -> None:
+    def add(self, action: str, case: str | None, detail: str | None, commit: str | None) -> int:
+        """Append an entry by the acting caseworker, now; returns its ``seq``."""
         leaf = Leaf(now_to_the_second(), self._identity.key_id, action, case, detail, commit)
-        self.add_leaf(leaf)
+        return self.add_leaf(leaf)
 
-    def add_leaf(self, leaf: Leaf) -> None:
+    def next_entry(self) -> int:
+        """The ``seq`` the next entry added in this transaction will have."""
         if self._frontier is None:
             self._frontier = self._load_frontier()
+        return self._frontier.size
+
+    def add_leaf(self, leaf: Leaf) -> int:
+        seq = self.next_entry()
+        assert self._frontier is not None
         data = leaf.encode()
         h = merkle.leaf_hash(data)
         self._db.execute(
-            "INSERT INTO log_leaves (seq, leaf, hash) VALUES (?, ?, ?)",
-            (self._frontier.size, data, h),
+            "INSERT INTO log_leaves (seq, leaf, hash) VALUES (?, ?, ?)", (seq, data, h)
         )
         self._frontier.append(h)
+        self._added += 1
+        return seq
 
     def finish(self) -> Checkpoint | None:
         """If leaves were added in this transaction, store the frontier and sign a checkpoint."""
         frontier, self._frontier = self._frontier, None
-        if frontier is None:
+        added, self._added = self._added, 0
+        if frontier is None or not added:
             return None
         self._db.execute("DELETE FROM log_frontier")
         self._db.executemany(

@@ -8,6 +8,7 @@ replayed.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, replace
 
 from vault import _crypto
@@ -21,9 +22,14 @@ ID_CHARS = 8
 _TYPO_FIXES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
+# RFC 4648 base32 of 5 bytes is 8 characters, 5 bits each, most significant first; this
+# table turns its alphabet into Crockford's.
+_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET.encode("ascii"))
+
+
 def new_case_id() -> str:
-    n = int.from_bytes(_crypto.random_bytes(5), "big")
-    return "".join(ALPHABET[(n >> (5 * i)) & 31] for i in reversed(range(ID_CHARS)))
+    """40 random bits as 8 characters of Crockford's base32."""
+    return base64.b32encode(_crypto.random_bytes(5)).translate(_FROM_RFC4648).decode("ascii")
 
 
 def show_id(case_id: str) -> str:

@@ -258,6 +258,23 @@ def _migration_5(db: Connection) -> None:
     db.execute("INSERT INTO vault_facts (name, value) VALUES ('origin', ?)", (new_origin(),))
 
 
+def _migration_6(db: Connection) -> None:
+    """A case imported from now on is recorded by its access-log entry, not a second row.
+
+    ``import_entry`` is the ``seq`` of the "imported" entry in ``log_leaves``: the entry
+    holds who imported the case and when, commits to its envelope id, and is signed by the
+    checkpoint that ends the import's transaction. Cases imported before this migration
+    keep their signed "imported" event and have no ``import_entry``.
+    """
+    _run_script(
+        db,
+        """
+        ALTER TABLE cases ADD COLUMN import_entry INTEGER
+            CHECK (import_entry IS NULL OR import_entry >= 0);
+        """,
+    )
+
+
 def new_origin() -> str:
     """A log origin line unique to this vault (a schema-less URL, as C2SP recommends)."""
     return f"vault.redress/{random_bytes(16).hex()}"
@@ -286,6 +303,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -28,6 +28,7 @@ HEADER = struct.Struct(">7sBI8s")
 HEADER_BYTES = HEADER.size  # 20
 MIN_PADDED = 2048
 MAX_PADDED = 1 << 20  # a report (not its attachments) is at most 1 MiB once padded
+MIN_ENVELOPE = HEADER_BYTES + _crypto.SEAL_OVERHEAD + MIN_PADDED
 MAX_ENVELOPE = HEADER_BYTES + _crypto.SEAL_OVERHEAD + MAX_PADDED
 ENVELOPE_ID_PURPOSE = "redress envelope id v1"
 
@@ -71,7 +72,7 @@ class EnvelopeHeader:
 
 def parse_header(envelope: bytes) -> EnvelopeHeader:
     """Read the clear header, refusing anything that is not a v1 envelope."""
-    if len(envelope) < HEADER_BYTES + _crypto.SEAL_OVERHEAD + MIN_PADDED:
+    if len(envelope) < MIN_ENVELOPE:
         raise EnvelopeError()
     if len(envelope) > MAX_ENVELOPE:
         raise EnvelopeError("That envelope is larger than any report can be.")
@@ -117,6 +118,13 @@ def open_envelope_bytes(
     header = parse_header(envelope)
     if header.key_id != team_key_id(team_public_key):
         raise ForeignEnvelopeError()
+    return open_sealed_part(envelope, team_public_key, team_secret_key)
+
+
+def open_sealed_part(
+    envelope: bytes, team_public_key: bytes, team_secret_key: _crypto.SecretBytes
+) -> bytes:
+    """Open what follows a header the caller has already checked against this team key."""
     try:
         padded = _crypto.seal_open(envelope[HEADER_BYTES:], team_public_key, team_secret_key)
     except _crypto.OpenFailed:
@@ -128,7 +136,11 @@ def open_report(
     envelope: bytes, team_public_key: bytes, team_secret_key: _crypto.SecretBytes
 ) -> Report:
     """Open and validate: a sealed report that is not a valid report is a damaged envelope."""
-    data = open_envelope_bytes(envelope, team_public_key, team_secret_key)
+    return report_inside(open_envelope_bytes(envelope, team_public_key, team_secret_key))
+
+
+def report_inside(data: bytes) -> Report:
+    """Validate what an envelope opened to: a sealed report that is not valid is damaged."""
     try:
         return parse_report(data)
     except InvalidReportError:

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from vault import _crypto
@@ -161,6 +162,12 @@ class CaseworkerPublic:
 
 
 def caseworker_key_id(sign_pk: bytes) -> str:
+    return _caseworker_key_id(bytes(sign_pk))
+
+
+@lru_cache(maxsize=256)
+def _caseworker_key_id(sign_pk: bytes) -> str:
+    # Cached: every access-log entry and checked event names its actor by this id.
     return _crypto.tagged_hash("redress caseworker key id v1", sign_pk)[:8].hex()
 
 

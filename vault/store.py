@@ -43,10 +43,15 @@ from vault.cases import (
     show_id,
 )
 from vault.envelope import (
+    HEADER_BYTES,
+    MAX_ENVELOPE,
+    MIN_ENVELOPE,
     envelope_id,
     open_envelope_bytes,
     open_report,
+    open_sealed_part,
     parse_header,
+    report_inside,
     team_key_id,
 )
 from vault.errors import (
@@ -91,7 +96,7 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
-from vault.leaves import member_commitment
+from vault.leaves import LeafError, member_commitment, parse_leaf
 from vault.notes import ED25519, NoteError, VerifierKey, parse_note, verify_signature
 from vault.replies import MAX_REPLY, mailbox_id, reply_public_key, seal_reply
 from vault.report import Attachment, Report, parse_report
@@ -396,9 +401,11 @@ class Vault:
         result = ImportResult()
         received = today()
         batch: list[tuple[str, bytes, bytes, TeamKeyPair]] = []
+        teams = _TeamKeysByHeader(self)
         for label, envelope in envelopes:
             try:
-                team, _ = self._check_envelope(envelope)
+                team = teams.key_for(envelope)
+                report_inside(open_sealed_part(envelope, team.public_key, team.secret_key))
             except VaultError as e:
                 result.failures.append((label, e))
                 continue
@@ -411,11 +418,6 @@ class Vault:
         if batch:
             self._store_batch(batch, received, result)
         return result
-
-    def _check_envelope(self, envelope: bytes) -> tuple[TeamKeyPair, Report]:
-        """Open and validate an envelope before anything is stored (a bad one raises)."""
-        team = self._team_key_for(envelope)
-        return team, open_report(envelope, team.public_key, team.secret_key)
 
     def _team_key_for(self, envelope: bytes) -> TeamKeyPair:
         header = parse_header(envelope)
@@ -434,18 +436,11 @@ class Vault:
         duplicates = 0
         with self._transaction() as db:
             for _label, envelope, env_id, team in batch:
-                case_id = self._insert_case(db, env_id, team.epoch, envelope, received)
+                case_id = self._import_case(db, env_id, team.epoch, envelope, received)
                 if case_id is None:
                     duplicates += 1
-                    continue
-                event = Event.new(
-                    case_id,
-                    "imported",
-                    self.identity,
-                    {"envelope": env_id.hex(), "epoch": team.epoch},
-                )
-                self._append(db, event)
-                stored.append(case_id)
+                else:
+                    stored.append(case_id)
         result.imported.extend(stored)
         result.duplicates += duplicates
 
@@ -484,15 +479,13 @@ class Vault:
                 )
                 result.envelopes_held.append(env_id.hex())
             for envelope, env_id, team, report in checked:
-                case_id = self._insert_case(db, env_id, team.epoch, envelope, received)
+                case_id = self._import_case(db, env_id, team.epoch, envelope, received)
                 if case_id is None:
                     result.duplicates += 1
                     case_id = str(
                         dbmod.one(db, "SELECT id FROM cases WHERE envelope_id = ?", (env_id,))[0]
                     )
                 else:
-                    event_data = {"envelope": env_id.hex(), "epoch": team.epoch}
-                    self._append(db, Event.new(case_id, "imported", self.identity, event_data))
                     result.imported.append(case_id)
                 result.envelopes_held.append(env_id.hex())
                 for n, attachment in enumerate(report.attachments, 1):
@@ -638,24 +631,32 @@ class Vault:
                 "UPDATE replies SET delivered = 1 WHERE id = ?", [(i,) for i in reply_ids]
             )
 
-    def _insert_case(
+    def _import_case(
         self, db: dbmod.Connection, env_id: bytes, epoch: int, envelope: bytes, received: str
     ) -> str | None:
-        """Store a new case and return its id; None if this envelope is already stored."""
+        """Store a new case and its "imported" log entry; None if the envelope is already held.
+
+        The entry is the case's record of its import (who, when, which envelope), signed by
+        the checkpoint that ends this transaction: there is no separate event row for it.
+        """
+        entry = self._log.next_entry()
         for attempt in range(9):
             case_id = new_case_id()
             try:
                 # One statement both checks for the envelope and stores it.
                 stored = db.execute(
-                    "INSERT INTO cases (id, envelope_id, epoch, envelope, received)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (envelope_id) DO NOTHING",
-                    (case_id, env_id, epoch, envelope, received),
+                    "INSERT INTO cases (id, envelope_id, epoch, envelope, received, import_entry)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (envelope_id) DO NOTHING",
+                    (case_id, env_id, epoch, envelope, received, entry),
                 ).rowcount
             except dbmod.ConstraintError as e:
                 if "cases.id" in str(e) and attempt < 8:
                     continue  # a 40-bit id collided: draw another
                 raise IntegrityError("The vault refused to store a case.") from None
-            return case_id if stored == 1 else None
+            if stored != 1:
+                return None
+            self._log.add("imported", case_id, None, env_id.hex())
+            return case_id
         raise IntegrityError("The vault could not find a free case id.")
 
     def _append(self, db: dbmod.Connection, event: Event) -> None:
@@ -784,10 +785,17 @@ class Vault:
 
         Each was validated when it was imported; use :meth:`iter_reports` for models.
         """
-        teams = {k.epoch: k for k in self._access.team_keys}
+        teams = _TeamKeysByHeader(self)
         for case_id, envelope, epoch in self._db.execute("SELECT id, envelope, epoch FROM cases"):
-            team = teams.get(epoch) or self._team_key(epoch)
-            yield case_id, open_envelope_bytes(envelope, team.public_key, team.secret_key)
+            try:
+                team = teams.key_for(envelope)
+            except VaultError:
+                team = self._team_key(epoch)  # names a missing epoch; else the open below fails
+                yield case_id, open_envelope_bytes(envelope, team.public_key, team.secret_key)
+                continue
+            if team.epoch != epoch:
+                raise IntegrityError(f"Case {show_id(case_id)}'s report is not sealed as stored.")
+            yield case_id, open_sealed_part(envelope, team.public_key, team.secret_key)
 
     def iter_reports(self) -> Iterator[tuple[str, Report]]:
         """Every report, decrypted and validated in turn (for counting trends)."""
@@ -804,8 +812,10 @@ class Vault:
         return team
 
     def _verified_events(self, db: dbmod.Connection, case_id: str) -> list[Event]:
+        """A case's history: its import, then its signed events, each checked."""
         keys = self._signing_keys()
-        events = []
+        imported = self._import_record(db, case_id, keys)
+        events = [] if imported is None else [imported]
         for body, signature, actor in db.execute(
             "SELECT body, signature, actor FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
         ):
@@ -818,6 +828,34 @@ class Vault:
                 )
             events.append(event)
         return events
+
+    def _import_record(
+        self, db: dbmod.Connection, case_id: str, keys: dict[str, bytes]
+    ) -> Event | None:
+        """The "imported" event a case's access-log entry records; None for a case imported
+        before the vault kept one (its history starts with a signed "imported" event).
+        """
+        entry, env_id = dbmod.one(
+            db, "SELECT import_entry, envelope_id FROM cases WHERE id = ?", (case_id,)
+        )
+        if entry is None:
+            return None
+        row = db.execute("SELECT leaf, hash FROM log_leaves WHERE seq = ?", (entry,)).fetchone()
+        changed = IntegrityError(
+            f"Case {show_id(case_id)}'s import entry in the access log has been changed."
+        )
+        if row is None or merkle.leaf_hash(bytes(row[0])) != bytes(row[1]):
+            raise changed
+        try:
+            leaf = parse_leaf(bytes(row[0]))
+        except LeafError:
+            raise changed from None
+        if (leaf.action, leaf.case, leaf.commit) != ("imported", case_id, bytes(env_id).hex()):
+            raise changed
+        if leaf.actor not in keys:
+            raise IntegrityError(f"Case {show_id(case_id)}'s import names an unknown actor.")
+        data = {"envelope": leaf.commit, "entry": int(entry)}
+        return Event(f"entry-{entry}", case_id, "imported", leaf.actor, leaf.at, data)
 
     def _signing_keys(self) -> dict[str, bytes]:
         """Caseworkers' signing keys by key id; a row whose id does not match its key is refused."""
@@ -1125,6 +1163,22 @@ class Vault:
         )
         if fold(case_id, events) != CaseState(case_id, status, assignee, outcome, imported=True):
             raise IntegrityError(f"Case {show_id(case_id)}'s state does not match its history.")
+
+
+class _TeamKeysByHeader:
+    """The team key for each envelope of one import; each distinct header is checked once."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+        self._known: dict[bytes, TeamKeyPair] = {}
+
+    def key_for(self, envelope: bytes) -> TeamKeyPair:
+        header = envelope[:HEADER_BYTES]
+        team = self._known.get(header)
+        if team is None or not MIN_ENVELOPE <= len(envelope) <= MAX_ENVELOPE:
+            team = self._vault._team_key_for(envelope)  # parses the header: a bad one raises
+            self._known[header] = team
+        return team
 
 
 def _register(db: dbmod.Connection, person: CaseworkerPublic) -> None:
