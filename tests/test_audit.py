@@ -24,6 +24,8 @@ from tests.conftest import CANARY, PASSPHRASE, VAULT_BIN, Cli, assert_clean_erro
 from vault import _crypto
 from vault.bundle import BundleError, verify
 from vault.errors import CaseWorkflowError, WrongKeyError
+from vault.leaves import ACTIONS as LEAF_ACTIONS
+from vault.leaves import Leaf, LeafError, encode_leaf
 from vault.notes import Checkpoint, NoteSigner, parse_note, sign_checkpoint
 from vault.store import Vault
 
@@ -478,3 +480,31 @@ def test_vault_check_names_a_changed_log_entry(vault: Vault) -> None:
         f"the access log: Entry {seq + 1} does not match checkpoint {seq}:"
         " an entry there was edited, removed, added or moved."
     ]
+
+
+_FIELD = st.one_of(
+    st.none(),
+    st.sampled_from(["-", "ABCD1234", "triage", "0" * 64, "bad field", "é", "a-b", "7KQ2M9XD"]),
+)
+
+
+@given(
+    st.sampled_from(["2026-11-24T09:15:02Z", "2026-11-24 09:15:02"]),
+    st.sampled_from(["0123456789abcdef", "0123456789ABCDEF"]),
+    st.sampled_from([*LEAF_ACTIONS, "unknown"]),
+    _FIELD,
+    _FIELD,
+    _FIELD,
+)
+def test_the_fast_leaf_encoding_accepts_exactly_what_leaf_does(
+    at: str, actor: str, action: str, case: str | None, detail: str | None, commit: str | None
+) -> None:
+    try:
+        expected: bytes | None = Leaf(at, actor, action, case, detail, commit).encode()
+    except LeafError:
+        expected = None
+    if expected is None:
+        with pytest.raises(LeafError):
+            encode_leaf(at, actor, action, case, detail, commit)
+    else:
+        assert encode_leaf(at, actor, action, case, detail, commit) == expected

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, seal_for
+from vault import _crypto
 from vault.cases import ALPHABET, CaseState, apply, fold, new_case_id, normalise_id, show_id
 from vault.db import OUTCOMES, STATUSES
 from vault.errors import CaseWorkflowError, UsageError
@@ -31,6 +32,15 @@ def test_case_ids() -> None:
     for bad in ("", "ABCD-12345", "ABCU"):
         with pytest.raises(UsageError):
             normalise_id(bad)
+
+
+@given(st.binary(min_size=5, max_size=5))
+def test_a_case_id_is_its_40_bits_in_crockford_base32(random: bytes) -> None:
+    n = int.from_bytes(random, "big")
+    expected = "".join(ALPHABET[n >> 5 * (7 - i) & 31] for i in range(8))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_crypto, "random_bytes", lambda size: random)
+        assert new_case_id() == expected
 
 
 def test_fold_follows_events() -> None:

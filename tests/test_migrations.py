@@ -39,7 +39,7 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     if version < 6:
         old.setattr(Vault, "_import_case", _legacy_import_case)
     if version < 5:
-        old.setattr(AccessLog, "add_leaf", lambda self, leaf: None)
+        old.setattr(AccessLog, "_append", lambda self, data: 0)
         old.setattr(AccessLog, "finish", lambda self: None)
         old.setattr(AccessLog, "size", lambda self: 1)
 

@@ -23,7 +23,7 @@ from vault import merkle
 from vault.errors import IntegrityError
 from vault.events import now_to_the_second
 from vault.keys import Identity
-from vault.leaves import Leaf
+from vault.leaves import Leaf, encode_leaf
 from vault.notes import Checkpoint, NoteSigner, VerifierKey, sign_checkpoint
 
 
@@ -56,6 +56,7 @@ class AccessLog:
         self._origin: str | None = None
         self._frontier: merkle.Frontier | None = None
         self._added = 0  # entries added in this transaction
+        self._actor = identity.key_id
 
     @property
     def origin(self) -> str:
@@ -74,8 +75,8 @@ class AccessLog:
 
     def add(self, action: str, case: str | None, detail: str | None, commit: str | None) -> int:
         """Append an entry by the acting caseworker, now; returns its ``seq``."""
-        leaf = Leaf(now_to_the_second(), self._identity.key_id, action, case, detail, commit)
-        return self.add_leaf(leaf)
+        data = encode_leaf(now_to_the_second(), self._actor, action, case, detail, commit)
+        return self._append(data)
 
     def next_entry(self) -> int:
         """The ``seq`` the next entry added in this transaction will have."""
@@ -84,9 +85,11 @@ class AccessLog:
         return self._frontier.size
 
     def add_leaf(self, leaf: Leaf) -> int:
+        return self._append(leaf.encode())
+
+    def _append(self, data: bytes) -> int:
         seq = self.next_entry()
         assert self._frontier is not None
-        data = leaf.encode()
         h = merkle.leaf_hash(data)
         self._db.execute(
             "INSERT INTO log_leaves (seq, leaf, hash) VALUES (?, ?, ?)", (seq, data, h)

@@ -116,6 +116,29 @@ class Leaf:
         ).encode("ascii")
 
 
+def encode_leaf(
+    at: str, actor: str, action: str, case: str | None, detail: str | None, commit: str | None
+) -> bytes:
+    """The one encoding of an entry, checked by one match against the rules of :class:`Leaf`.
+
+    The fast way to write an entry (the vault writes one per action, thousands per import);
+    :class:`Leaf` checks field by field to say which one is wrong.
+    """
+    case = case or "-"
+    line = f"{VERSION} {at} {actor} {action} {case} {detail or '-'} {commit or '-'}"
+    try:
+        data = line.encode("ascii")
+    except UnicodeEncodeError:
+        raise LeafError("a log entry is not ASCII") from None
+    if (
+        LINES.fullmatch(data) is None
+        or action not in ACTIONS
+        or (action in CASE_ACTIONS) != (case != "-")
+    ):
+        raise LeafError("a log entry is not in the redress-log/1 form")
+    return data
+
+
 def check_fields(at: str, actor: str, action: str, case: str, detail: str, commit: str) -> None:
     if not TIME.fullmatch(at):
         raise LeafError("the time is not in the expected form")
