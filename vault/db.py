@@ -265,12 +265,17 @@ def _migration_6(db: Connection) -> None:
     holds who imported the case and when, commits to its envelope id, and is signed by the
     checkpoint that ends the import's transaction. Cases imported before this migration
     keep their signed "imported" event and have no ``import_entry``.
+
+    ``cases_by_status`` goes: a listing filtered by status scans ``cases_listing`` (a few
+    milliseconds for 10,000 cases), and each of its random-ordered entries cost an import
+    about a fifth of its time.
     """
     _run_script(
         db,
         """
         ALTER TABLE cases ADD COLUMN import_entry INTEGER
             CHECK (import_entry IS NULL OR import_entry >= 0);
+        DROP INDEX cases_by_status;
         """,
     )
 
