@@ -24,10 +24,10 @@ import gc
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, pairwise
-from operator import itemgetter
+from itertools import pairwise
+from operator import indexOf, itemgetter
 
 from vault import merkle
 from vault.errors import IntegrityError, VaultError
@@ -213,7 +213,8 @@ def parse(data: bytes) -> BundleContents:
         raise BundleError("The audit bundle is incomplete: it does not end with a newline.")
     # Split as bytes: the leaves stay bytes (checked field by field in _columns); every
     # other line must be UTF-8 text.
-    raw_lines = data[:-1].split(b"\n")
+    raw_lines = data.split(b"\n")
+    raw_lines.pop()  # the empty line after the final newline
     at = 1
 
     class _Lines:
@@ -335,10 +336,11 @@ def _columns(leaves: list[bytes]) -> _Columns:
     cannot say (the action is a known one; only case actions name a case) is then checked
     once per distinct (actor, action, case or not).
     """
-    bad, actors, actions, cases = (_native_columns if merkle.native() else _python_columns)(leaves)
+    split = _native_columns if merkle.native() else _python_columns
+    bad, actors, actions, cases, counted = split(leaves)
     if bad >= 0:
         raise BundleError(f"Entry {bad + 1} is not in the {VERSION} form.")
-    kinds = Counter(zip(actors, actions, map(len, cases), strict=True))
+    kinds = Counter(counted or zip(actors, actions, map(len, cases), strict=True))
     case_actions = {a.encode() for a in CASE_ACTIONS}
     for value in sorted({a for _, a, _ in kinds}, key=actions.index):
         if value.decode("ascii") not in ACTIONS:
@@ -350,11 +352,13 @@ def _columns(leaves: list[bytes]) -> _Columns:
     return _Columns(actors, actions, cases, kinds)
 
 
-_Split = tuple[int, tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]
+_Kinds = dict[tuple[bytes, bytes, int], int]
+_Split = tuple[int, tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], _Kinds | None]
 
 
 def _native_columns(leaves: list[bytes]) -> _Split:
-    """(first entry not in the form or -1, actors, actions, cases), from vault/_native.c."""
+    """(first entry not in the form or -1, actors, actions, cases, and the entries counted by
+    (actor, action, length of case) or None), from vault/_native.c."""
     from vault import _native
 
     return _native.leaf_columns(leaves)
@@ -367,12 +371,12 @@ def _python_columns(leaves: list[bytes]) -> _Split:
     if len(fields) != len(leaves) or block.count(b"\n") != len(leaves):
         bad = next((i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf)), -1)
         if bad >= 0:
-            return bad, (), (), ()
+            return bad, (), (), (), None
         fields = [LINES.fullmatch(leaf).groups() for leaf in leaves]  # type: ignore[union-attr]
     if not leaves:
-        return -1, (), (), ()
+        return -1, (), (), (), None
     actors, actions, cases = (tuple(map(itemgetter(k), fields)) for k in (1, 2, 3))
-    return -1, actors, actions, cases
+    return -1, actors, actions, cases, None
 
 
 def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
@@ -386,7 +390,13 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
         caseworker_key_id(p.key.public_key): p for p in contents.people if p.role == "caseworker"
     }
     wanted = {b"caseworker-added", b"caseworker-revoked", b"auditor-added", b"witness-added"}
-    for i in compress(range(len(actions)), map(wanted.__contains__, actions)):
+    numbers: Counter[bytes] = Counter()
+    for (_, action, _), number in columns.kinds.items():
+        if action in wanted:
+            numbers[action] += number
+    for i in sorted(
+        i for value, number in numbers.items() for i in _places(actions, value, number)
+    ):
         action = actions[i]
         fields = contents.leaves[i].split(b" ")
         detail, commit = fields[5].decode(), fields[6].decode()
@@ -431,6 +441,14 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
     return roster
 
 
+def _places(column: tuple[bytes, ...], value: bytes, number: int) -> Iterator[int]:
+    """The indexes of the ``number`` entries in ``column`` that hold ``value``, in order."""
+    i = -1
+    for _ in range(number):
+        i = column.index(value, i + 1)
+        yield i
+
+
 def _committed(person: Person, key: bytes | str | None) -> str:
     """The commitment a key entry makes: to name and key (members), or the vkey (witnesses)."""
     if key is None:
@@ -444,7 +462,7 @@ def _check_actors(columns: _Columns, roster: _Roster) -> None:
     for value in sorted({a for a, _, _ in columns.kinds}, key=actors.index):
         key = value.decode()
         first = actors.index(value)
-        last = len(actors) - 1 - actors[::-1].index(value)
+        last = len(actors) - 1 - indexOf(reversed(actors), value)
         added = roster.added.get(key)
         if added is None:
             raise BundleError(f"Entry {first + 1} was made by a key that is not a caseworker's.")
