@@ -7,7 +7,9 @@ broken build is not hidden by the pure-Python fallback.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,6 +113,8 @@ fields = st.tuples(
 def _leaf(f: tuple[str, str, str, str, str, str]) -> bytes:
     return " ".join(("redress-log/1", *f)).encode()
 
+
+LETTERS = str.maketrans("0123456789", "ghijklmnop")  # hex digits as [a-z] only
 
 # Bytes that sit at the edges of the fields' character classes.
 EDGES = b" -/09:@AFGHIJKLMNOUVZ[`afgz{TZ\n\r\t\x00\x7f\x80\xff"
@@ -253,3 +257,26 @@ def test_a_clean_bundle_reads_the_same_either_way() -> None:
         python = bundle.verify(_small_bundle())
     assert native == python
     assert native.entries == 120
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_many_distinct_values_are_checked_in_one_pass(native: bool) -> None:
+    """A bundle is adversarial: a million distinct actions or actors must not take n² steps."""
+    n = 50_000
+    good = _leaf(("2026-01-01T00:00:00Z", ACTORS[0], "opened", "7KQ2M9XD", "-", "-"))
+    odd_actions = [good] + [
+        _leaf(("2026-01-01T00:00:00Z", ACTORS[0], "x" + f"{i:x}".translate(LETTERS), "-", "-", "-"))
+        for i in range(n)
+    ]
+    odd_actors = [
+        _leaf(("2026-01-01T00:00:00Z", f"{i:016x}", "opened", "7KQ2M9XD", "-", "-"))
+        for i in range(n)
+    ]
+    with contextlib.nullcontext() if native else pure_python():
+        started = time.perf_counter()
+        with pytest.raises(bundle.BundleError, match=r"^Entry 2 names an unknown action"):
+            bundle._columns(odd_actions)
+        columns = bundle._columns(odd_actors)
+        with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made by a key that is not"):
+            bundle._check_actors(columns, bundle._Roster({}, {}, {}, {}, {}))
+        assert time.perf_counter() - started < 10

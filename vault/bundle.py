@@ -24,7 +24,7 @@ import gc
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from operator import indexOf, itemgetter
@@ -342,12 +342,13 @@ def _columns(leaves: list[bytes]) -> _Columns:
         raise BundleError(f"Entry {bad + 1} is not in the {VERSION} form.")
     kinds = Counter(counted or zip(actors, actions, map(len, cases), strict=True))
     case_actions = {a.encode() for a in CASE_ACTIONS}
-    for value in sorted({a for _, a, _ in kinds}, key=actions.index):
-        if value.decode("ascii") not in ACTIONS:
-            raise BundleError(f"Entry {actions.index(value) + 1} names an unknown action.")
+    unknown = {a for _, a, _ in kinds if a.decode("ascii") not in ACTIONS}
+    if unknown:
+        i = _first(actions, unknown)
+        raise BundleError(f"Entry {i + 1} names an unknown action.")
     wrong = {(a, n) for _, a, n in kinds if (a in case_actions) != (n == 8)}
     if wrong:
-        i = next(i for i, k in enumerate(zip(actions, map(len, cases), strict=True)) if k in wrong)
+        i = _first(zip(actions, map(len, cases), strict=True), wrong)
         raise BundleError(f"Entry {i + 1} names a case where it should not, or no case.")
     return _Columns(actors, actions, cases, kinds)
 
@@ -441,6 +442,11 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
     return roster
 
 
+def _first(column: Iterable[object], values: Container[object]) -> int:
+    """The index of the first entry in ``column`` that holds one of ``values`` (one pass)."""
+    return next(i for i, value in enumerate(column) if value in values)
+
+
 def _places(column: tuple[bytes, ...], value: bytes, number: int) -> Iterator[int]:
     """The indexes of the ``number`` entries in ``column`` that hold ``value``, in order."""
     i = -1
@@ -457,23 +463,29 @@ def _committed(person: Person, key: bytes | str | None) -> str:
 
 
 def _check_actors(columns: _Columns, roster: _Roster) -> None:
-    """Every entry is by a caseworker added before it and not yet revoked."""
+    """Every entry is by a caseworker added before it and not yet revoked: else the first
+    entry that is not."""
     actors = columns.actors
-    for value in sorted({a for a, _, _ in columns.kinds}, key=actors.index):
+    found: list[tuple[int, str]] = []  # (entry, what is wrong with it)
+    distinct = {a for a, _, _ in columns.kinds}
+    unknown = {a for a in distinct if a.decode() not in roster.added}
+    if unknown:
+        found.append((_first(actors, unknown), "was made by a key that is not a caseworker's"))
+    for value in distinct - unknown:  # at most one per caseworker-added entry
         key = value.decode()
         first = actors.index(value)
         last = len(actors) - 1 - indexOf(reversed(actors), value)
-        added = roster.added.get(key)
-        if added is None:
-            raise BundleError(f"Entry {first + 1} was made by a key that is not a caseworker's.")
-        if first < added and not (
+        if first < roster.added[key] and not (
             first == 0 and columns.actions[0] in (b"vault-created", b"log-started")
         ):
-            raise BundleError(f"Entry {first + 1} was made before its caseworker was added.")
+            found.append((first, "was made before its caseworker was added"))
         revoked = roster.revoked.get(key)
         if revoked is not None and last > revoked:
-            later = next(i for i in range(revoked + 1, len(actors)) if actors[i] == value)
-            raise BundleError(f"Entry {later + 1} was made by a caseworker after their revocation.")
+            later = actors.index(value, revoked + 1)
+            found.append((later, "was made by a caseworker after their revocation"))
+    if found:
+        entry, what = min(found)
+        raise BundleError(f"Entry {entry + 1} {what}.")
 
 
 def _checkpoint(text: str, origin: str, where: str) -> tuple[Note, Checkpoint]:
