@@ -10,8 +10,19 @@ CHROMIUM ?= /usr/bin/chromium
 
 setup: $(STAMP) $(NODE)
 
-$(STAMP): requirements/lock.txt pyproject.toml
+# The editable install also builds vault/_native.c (the audit verifier's inner loops) against
+# OpenSSL's libcrypto; its headers come from Debian's libssl-dev, installed when missing and we
+# are root. Without them the install still works and verifying runs in pure Python, slower.
+$(STAMP): requirements/lock.txt pyproject.toml vault/_native.c
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Redress needs Python 3.11 or newer" >&2; exit 1; }
+	@if [ ! -e /usr/include/openssl/sha.h ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev >/dev/null; \
+		else \
+			echo "No OpenSSL headers: install Debian's libssl-dev, or audit verify runs in pure Python." >&2; \
+		fi; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
@@ -51,4 +62,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build vault/_native.*.so

@@ -3,7 +3,9 @@
 * verify: ``vault.bundle.verify`` over a bundle of N entries (1,000,000 by default;
   one caseworker, a signed checkpoint every 10,000 entries, with consistency proofs),
   parsing the file included, against a bare pass computing SHA-256(0x00 || leaf) of
-  the same leaves held in memory (the leaf hashes any verifier must compute).
+  the same leaves held in memory (the leaf hashes any verifier must compute). The note
+  says whether verify ran its inner loops in C (``vault._native``, built at install) or
+  in pure Python.
 * per-action overhead: ``Vault.show_case`` (an "opened" event: one leaf and a signed
   checkpoint in its transaction) with the log, against the same action with the
   log's two calls (``_append`` and ``finish``) made no-ops, taking turns; the
@@ -105,7 +107,11 @@ def _verify_row(n: int, repeats: int, say: Callable[[str], None]) -> Row:
     )
     row.met = (row.ratio or 99) <= VERIFY_TARGET
     checkpoints = len(range(CHECKPOINT_EVERY, n, CHECKPOINT_EVERY)) + 1
-    row.note = f"bundle {len(data) / 2**20:.0f} MiB, {checkpoints} signed checkpoints"
+    path = "C (vault/_native.c)" if merkle.native() else "pure Python (vault._native not built)"
+    row.note = (
+        f"bundle {len(data) / 2**20:.0f} MiB, {checkpoints} signed checkpoints;"
+        f" hashing and entry checks in {path}"
+    )
     return row
 
 

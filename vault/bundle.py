@@ -24,10 +24,10 @@ import gc
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from operator import itemgetter
+from operator import indexOf, itemgetter
 
 from vault import merkle
 from vault.errors import IntegrityError, VaultError
@@ -68,7 +68,6 @@ class BundleContents:
     leaves: list[bytes]
     checkpoints: list[str]  # signed notes, with cosignatures
     proofs: list[tuple[int, int, list[bytes]]] = field(default_factory=list)
-    leaf_block: bytes = b""  # the leaf lines as they stand in the file, each ending "\n"
 
 
 def encode(contents: BundleContents) -> bytes:
@@ -140,9 +139,8 @@ def verify(data: bytes, trusted: str | None = None) -> Verified:
 def _verify(data: bytes, trusted: str | None) -> Verified:
     contents = parse(data)
     leaves = contents.leaves
-    hashes = merkle.leaf_hashes(leaves)
-    tree = merkle.Tree(hashes)
-    columns = _columns(leaves, contents.leaf_block or b"".join(x + b"\n" for x in leaves))
+    tree = merkle.Tree.of_leaves(leaves)
+    columns = _columns(leaves)
     roster = _roster(contents, columns)
     _check_actors(columns, roster)
 
@@ -184,18 +182,18 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
     if trusted is not None:
         trusted_size = _check_trusted(trusted, contents.origin, tree, roster)
 
-    cases = set(columns[4])
+    cases = set(columns.cases)
     cases.discard(b"-")
     names = {k: p.name for k, p in roster.keys.items()}
     by_actor: dict[str, Counter[str]] = {}
-    for (actor, action), count in Counter(zip(columns[2], columns[3], strict=True)).items():
+    for (actor, action, _), count in columns.kinds.items():
         who = names[actor.decode()]
         by_actor.setdefault(who, Counter())[action.decode()] += count
     return Verified(
         origin=contents.origin,
         entries=len(leaves),
-        first=columns[1][0].decode() if leaves else None,
-        last=columns[1][-1].decode() if leaves else None,
+        first=_time(leaves[0]) if leaves else None,
+        last=_time(leaves[-1]) if leaves else None,
         by_actor=by_actor,
         cases=len(cases),
         checkpoints=len(contents.checkpoints),
@@ -215,7 +213,8 @@ def parse(data: bytes) -> BundleContents:
         raise BundleError("The audit bundle is incomplete: it does not end with a newline.")
     # Split as bytes: the leaves stay bytes (checked field by field in _columns); every
     # other line must be UTF-8 text.
-    raw_lines = data[:-1].split(b"\n")
+    raw_lines = data.split(b"\n")
+    raw_lines.pop()  # the empty line after the final newline
     at = 1
 
     class _Lines:
@@ -273,8 +272,6 @@ def parse(data: bytes) -> BundleContents:
     if at + n > len(lines):
         raise BundleError("The audit bundle is incomplete: entries are missing from its end.")
     leaves = raw_lines[at : at + n]
-    start = sum(map(len, raw_lines[:at])) + at
-    leaf_block = data[start : start + sum(map(len, leaves)) + n]
     at += n
     m = count("checkpoints")
     if m == 0:
@@ -298,7 +295,7 @@ def parse(data: bytes) -> BundleContents:
         proofs.append((int(parts[0]), int(parts[1]), hashes))
     if at != len(lines) - 1 or lines[at] != "end":
         raise bad("expected the 'end' line, and nothing after it")
-    return BundleContents(origin, people, leaves, notes, proofs, leaf_block)
+    return BundleContents(origin, people, leaves, notes, proofs)
 
 
 def _entries(first: int, last: int, one: str = "", many: str = "") -> str:
@@ -316,40 +313,76 @@ def _is_name(text: str) -> bool:
         return False
 
 
-def _columns(leaves: list[bytes], block: bytes) -> list[tuple[bytes, ...]]:
-    """The leaves' fields as columns (index 0, the version, left empty), every entry checked.
+def _time(leaf: bytes) -> str:
+    """The time of a leaf already checked to be in the redress-log/1 form."""
+    return leaf.split(b" ", 2)[1].decode()
 
-    One multi-line regular expression checks every line of the leaf block against the
-    redress-log/1 form and captures its fields in C; what a regular expression cannot say
-    (the action is a known one; only case actions name a case) is checked once per
-    distinct value.
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """The fields of every entry that the checks and the summary read, in log order."""
+
+    actors: tuple[bytes, ...]
+    actions: tuple[bytes, ...]
+    cases: tuple[bytes, ...]  # b"-" where an entry names no case
+    kinds: Counter[tuple[bytes, bytes, int]]  # (actor, action, length of case) -> entries
+
+
+def _columns(leaves: list[bytes]) -> _Columns:
+    """Every entry checked against the redress-log/1 form, and the fields the rest reads.
+
+    The form is checked, and the fields cut out, in C (``vault._native.leaf_columns``) or
+    else by one multi-line regular expression over the whole block of leaves; what the form
+    cannot say (the action is a known one; only case actions name a case) is then checked
+    once per distinct (actor, action, case or not).
     """
-    fields = LINES.findall(block)
-    if len(fields) != len(leaves):
-        bad = next(i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf))
+    split = _native_columns if merkle.native() else _python_columns
+    bad, actors, actions, cases, counted = split(leaves)
+    if bad >= 0:
         raise BundleError(f"Entry {bad + 1} is not in the {VERSION} form.")
-    if not leaves:
-        return [()] * 7
-    columns: list[tuple[bytes, ...]] = [()] + [tuple(map(itemgetter(k), fields)) for k in range(6)]
-    action, case = columns[3], columns[4]
-    for value in set(action):
-        if value.decode("ascii") not in ACTIONS:
-            raise BundleError(f"Entry {action.index(value) + 1} names an unknown action.")
+    kinds = Counter(counted or zip(actors, actions, map(len, cases), strict=True))
     case_actions = {a.encode() for a in CASE_ACTIONS}
-    for name, case_length in set(zip(action, map(len, case), strict=True)):
-        if (name in case_actions) != (case_length == 8):
-            i = next(
-                i
-                for i, (a, c) in enumerate(zip(action, case, strict=True))
-                if (a, len(c)) == (name, case_length)
-            )
-            raise BundleError(f"Entry {i + 1} names a case where it should not, or no case.")
-    return columns
+    unknown = {a for _, a, _ in kinds if a.decode("ascii") not in ACTIONS}
+    if unknown:
+        i = _first(actions, unknown)
+        raise BundleError(f"Entry {i + 1} names an unknown action.")
+    wrong = {(a, n) for _, a, n in kinds if (a in case_actions) != (n == 8)}
+    if wrong:
+        i = _first(zip(actions, map(len, cases), strict=True), wrong)
+        raise BundleError(f"Entry {i + 1} names a case where it should not, or no case.")
+    return _Columns(actors, actions, cases, kinds)
 
 
-def _roster(contents: BundleContents, columns: list[tuple[bytes, ...]]) -> _Roster:
+_Kinds = dict[tuple[bytes, bytes, int], int]
+_Split = tuple[int, tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], _Kinds | None]
+
+
+def _native_columns(leaves: list[bytes]) -> _Split:
+    """(first entry not in the form or -1, actors, actions, cases, and the entries counted by
+    (actor, action, length of case) or None), from vault/_native.c."""
+    from vault import _native
+
+    return _native.leaf_columns(leaves)
+
+
+def _python_columns(leaves: list[bytes]) -> _Split:
+    """The same as :func:`_native_columns`, with one regular expression over all the leaves."""
+    block = b"\n".join(leaves) + b"\n" if leaves else b""
+    fields = LINES.findall(block)
+    if len(fields) != len(leaves) or block.count(b"\n") != len(leaves):
+        bad = next((i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf)), -1)
+        if bad >= 0:
+            return bad, (), (), (), None
+        fields = [LINES.fullmatch(leaf).groups() for leaf in leaves]  # type: ignore[union-attr]
+    if not leaves:
+        return -1, (), (), (), None
+    actors, actions, cases = (tuple(map(itemgetter(k), fields)) for k in (1, 2, 3))
+    return -1, actors, actions, cases, None
+
+
+def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
     """Match the bundle's keys to the log entries that added them; refuse any others."""
-    actions, details, commits = columns[3], columns[5], columns[6]
+    actions = columns.actions
     roster = _Roster({}, {}, {}, {}, {})
     if contents.leaves and actions[0] not in (b"vault-created", b"log-started"):
         raise BundleError("Entry 1 is not the start of a vault's log: the log was cut or changed.")
@@ -358,10 +391,16 @@ def _roster(contents: BundleContents, columns: list[tuple[bytes, ...]]) -> _Rost
         caseworker_key_id(p.key.public_key): p for p in contents.people if p.role == "caseworker"
     }
     wanted = {b"caseworker-added", b"caseworker-revoked", b"auditor-added", b"witness-added"}
-    for i, action in enumerate(actions):
-        if action not in wanted:
-            continue
-        detail, commit = details[i].decode(), commits[i].decode()
+    numbers: Counter[bytes] = Counter()
+    for (_, action, _), number in columns.kinds.items():
+        if action in wanted:
+            numbers[action] += number
+    for i in sorted(
+        i for value, number in numbers.items() for i in _places(actions, value, number)
+    ):
+        action = actions[i]
+        fields = contents.leaves[i].split(b" ")
+        detail, commit = fields[5].decode(), fields[6].decode()
         if action == b"caseworker-added":
             person = by_caseworker_id.get(detail)
             if person is None or _committed(person, person.key.public_key) != commit:
@@ -403,6 +442,19 @@ def _roster(contents: BundleContents, columns: list[tuple[bytes, ...]]) -> _Rost
     return roster
 
 
+def _first(column: Iterable[object], values: Container[object]) -> int:
+    """The index of the first entry in ``column`` that holds one of ``values`` (one pass)."""
+    return next(i for i, value in enumerate(column) if value in values)
+
+
+def _places(column: tuple[bytes, ...], value: bytes, number: int) -> Iterator[int]:
+    """The indexes of the ``number`` entries in ``column`` that hold ``value``, in order."""
+    i = -1
+    for _ in range(number):
+        i = column.index(value, i + 1)
+        yield i
+
+
 def _committed(person: Person, key: bytes | str | None) -> str:
     """The commitment a key entry makes: to name and key (members), or the vkey (witnesses)."""
     if key is None:
@@ -410,24 +462,30 @@ def _committed(person: Person, key: bytes | str | None) -> str:
     return hashlib.sha256(member_commitment(person.name, key)).hexdigest()
 
 
-def _check_actors(columns: list[tuple[bytes, ...]], roster: _Roster) -> None:
-    """Every entry is by a caseworker added before it and not yet revoked."""
-    actors = columns[2]
-    for value in set(actors):
+def _check_actors(columns: _Columns, roster: _Roster) -> None:
+    """Every entry is by a caseworker added before it and not yet revoked: else the first
+    entry that is not."""
+    actors = columns.actors
+    found: list[tuple[int, str]] = []  # (entry, what is wrong with it)
+    distinct = {a for a, _, _ in columns.kinds}
+    unknown = {a for a in distinct if a.decode() not in roster.added}
+    if unknown:
+        found.append((_first(actors, unknown), "was made by a key that is not a caseworker's"))
+    for value in distinct - unknown:  # at most one per caseworker-added entry
         key = value.decode()
         first = actors.index(value)
-        last = len(actors) - 1 - actors[::-1].index(value)
-        added = roster.added.get(key)
-        if added is None:
-            raise BundleError(f"Entry {first + 1} was made by a key that is not a caseworker's.")
-        if first < added and not (
-            first == 0 and columns[3][0] in (b"vault-created", b"log-started")
+        last = len(actors) - 1 - indexOf(reversed(actors), value)
+        if first < roster.added[key] and not (
+            first == 0 and columns.actions[0] in (b"vault-created", b"log-started")
         ):
-            raise BundleError(f"Entry {first + 1} was made before its caseworker was added.")
+            found.append((first, "was made before its caseworker was added"))
         revoked = roster.revoked.get(key)
         if revoked is not None and last > revoked:
-            later = next(i for i in range(revoked + 1, len(actors)) if actors[i] == value)
-            raise BundleError(f"Entry {later + 1} was made by a caseworker after their revocation.")
+            later = actors.index(value, revoked + 1)
+            found.append((later, "was made by a caseworker after their revocation"))
+    if found:
+        entry, what = min(found)
+        raise BundleError(f"Entry {entry + 1} {what}.")
 
 
 def _checkpoint(text: str, origin: str, where: str) -> tuple[Note, Checkpoint]:

@@ -10,6 +10,11 @@ them, and checked with the verification algorithms of RFC 9162 sections
 right edge (at most one per bit of the size), so appending a leaf and computing
 the root cost O(log n) whatever the log's length. The vault stores it beside
 the log.
+
+Leaf hashes and whole trees are made by ``vault._native`` (vault/_native.c, OpenSSL's
+SHA-256) when it was built at install, and in pure Python with the same results when it
+was not: :func:`native` says which. A hashlib call costs more than hashing a leaf does,
+and a tree over n leaves needs 2n - 1 of them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,16 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 _sha256 = hashlib.sha256
 
+try:
+    from vault import _native
+except ImportError:  # not built: everything below works without it, more slowly
+    _native = None  # type: ignore[assignment]
+
+
+def native() -> bool:
+    """True when trees and leaf hashes are made in C (vault/_native.c)."""
+    return _native is not None
+
 
 def leaf_hash(leaf: bytes) -> bytes:
     return _sha256(b"\x00" + leaf).digest()
@@ -33,6 +48,9 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
     """Every leaf's hash, in order."""
+    if _native is not None:
+        joined = _native.leaf_hashes(leaves if isinstance(leaves, list) else list(leaves))
+        return [joined[i : i + HASH_BYTES] for i in range(0, len(joined), HASH_BYTES)]
     return [_sha256(b"\x00" + leaf).digest() for leaf in leaves]
 
 
@@ -52,14 +70,34 @@ def _parents(level: list[bytes]) -> list[bytes]:
     return above
 
 
+def _check_hashes(hashes: Sequence[bytes]) -> None:
+    if any(len(h) != HASH_BYTES for h in hashes):
+        raise ValueError("a leaf hash is not 32 bytes")
+
+
 def root(hashes: Sequence[bytes]) -> bytes:
     """The tree head over leaf hashes (keeping one level at a time)."""
     if not hashes:
         return EMPTY_ROOT
+    _check_hashes(hashes)
+    if _native is not None:
+        return _native.levels(b"".join(hashes))[-1]
     level = list(hashes)
     while len(level) > 1:
         level = _parents(level)
     return level[0]
+
+
+def _levels(joined: bytes) -> list[bytes]:
+    """Every level of the tree over leaf hashes joined end to end, each joined the same way."""
+    if _native is not None:
+        return _native.levels(joined)
+    level = [joined[i : i + HASH_BYTES] for i in range(0, len(joined), HASH_BYTES)]
+    levels = [joined]
+    while len(level) > 1:
+        level = _parents(level)
+        levels.append(b"".join(level))
+    return levels
 
 
 def _largest_power_of_two_below(n: int) -> int:
@@ -69,20 +107,33 @@ def _largest_power_of_two_below(n: int) -> int:
 class Tree:
     """Every level of the tree over some leaf hashes, for roots at any size and for proofs.
 
-    ``levels[h][i]`` is the hash of the perfect subtree over leaves ``i * 2**h`` to
-    ``(i + 1) * 2**h`` whenever that range lies inside the tree. Building it costs one
-    hash per node; afterwards any root or proof takes O(log n) lookups.
+    ``levels[h]`` holds one level's hashes end to end, 32 bytes each: its ``i``-th is the
+    hash of the perfect subtree over leaves ``i * 2**h`` to ``(i + 1) * 2**h`` whenever
+    that range lies inside the tree. Building it costs one hash per node; afterwards any
+    root or proof takes O(log n) lookups.
     """
 
     __slots__ = ("levels", "size")
 
     def __init__(self, hashes: Sequence[bytes]) -> None:
+        _check_hashes(hashes)
         self.size = len(hashes)
-        level = list(hashes)
-        self.levels = [level]
-        while len(level) > 1:
-            level = _parents(level)
-            self.levels.append(level)
+        self.levels = _levels(b"".join(hashes))
+
+    @classmethod
+    def of_leaves(cls, leaves: list[bytes]) -> Tree:
+        """The tree over the leaves themselves (hashing them first)."""
+        tree = cls.__new__(cls)
+        tree.size = len(leaves)
+        if _native is not None:
+            tree.levels = _levels(_native.leaf_hashes(leaves))
+        else:
+            tree.levels = _levels(b"".join(leaf_hashes(leaves)))
+        return tree
+
+    def _node(self, height: int, index: int) -> bytes:
+        at = index * HASH_BYTES
+        return self.levels[height][at : at + HASH_BYTES]
 
     def range_hash(self, start: int, end: int) -> bytes:
         """MTH of leaves ``start`` to ``end``, for ranges that proofs and roots ask for."""
@@ -94,7 +145,7 @@ class Tree:
             h = (end - at).bit_length() - 1
             while at & ((1 << h) - 1):  # keep each piece aligned to its own size
                 h -= 1
-            parts.append(self.levels[h][at >> h])
+            parts.append(self._node(h, at >> h))
             at += 1 << h
         acc = parts.pop()
         while parts:

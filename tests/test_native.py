@@ -1,0 +1,282 @@
+"""vault/_native.c against the pure-Python paths it stands in for: the same hashes, trees,
+roots, checked entries and columns, and the same verdict on any bundle, clean or damaged.
+
+`make setup` builds the extension; the first test fails if it was not built, so that a
+broken build is not hidden by the pure-Python fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vault import bundle, merkle
+from vault.leaves import ACTIONS, LINES
+
+try:
+    from vault import _native
+except ImportError:  # pragma: no cover - test_the_native_core_was_built says so
+    _native = None  # type: ignore[assignment]
+
+needs_native = pytest.mark.skipif(_native is None, reason="vault._native was not built")
+
+
+@contextmanager
+def pure_python() -> Iterator[None]:
+    """Run vault.merkle and vault.bundle without the extension, as where it is not built."""
+    saved = merkle._native
+    merkle._native = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        merkle._native = saved
+
+
+def test_the_native_core_was_built() -> None:
+    assert _native is not None, "vault._native was not built: see pyproject.toml and Makefile"
+    assert merkle.native()
+    with pure_python():
+        assert not merkle.native()
+
+
+# --- hashes and trees -------------------------------------------------------------------------
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(leaves=st.lists(st.binary(max_size=200), max_size=70), data=st.data())
+def test_leaf_hashes_trees_and_roots_agree(leaves: list[bytes], data: st.DataObject) -> None:
+    native_hashes = merkle.leaf_hashes(leaves)
+    native_tree = merkle.Tree.of_leaves(leaves)
+    native_root = merkle.root(native_hashes)
+    with pure_python():
+        hashes = merkle.leaf_hashes(leaves)
+        tree = merkle.Tree.of_leaves(leaves)
+        from_hashes = merkle.Tree(hashes)
+        root = merkle.root(hashes)
+    assert hashes == [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    assert native_hashes == hashes
+    assert _native.leaf_hashes(leaves) == b"".join(hashes)
+    assert native_tree.levels == tree.levels == from_hashes.levels
+    assert native_root == root
+    for size in {0, len(leaves), data.draw(st.integers(0, len(leaves)))}:
+        assert native_tree.root_at(size) == tree.root_at(size) == merkle.root(hashes[:size])
+    if leaves:
+        old = data.draw(st.integers(0, len(leaves)))
+        new = data.draw(st.integers(old, len(leaves)))
+        assert native_tree.consistency_proof(old, new) == tree.consistency_proof(old, new)
+
+
+@needs_native
+def test_levels_refuses_what_is_not_whole_hashes() -> None:
+    with pytest.raises(ValueError, match="32-byte"):
+        _native.levels(b"x" * 33)
+    with pytest.raises(TypeError):
+        _native.levels([b"x" * 32])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _native.leaf_hashes([b"a", "b"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="32 bytes"):
+        merkle.Tree([b"x" * 31])
+    assert _native.levels(b"") == [b""]
+
+
+# --- the leaf form and the columns ------------------------------------------------------------
+
+HEX = "0123456789abcdef"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ACTORS = ["3f1c9a0b7d2e4f61", "0000000000000000", "abcdefabcdef0123"]
+
+times = st.builds(
+    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z".format,
+    *(st.integers(0, 9999), st.integers(0, 99), st.integers(0, 99)),
+    *(st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+)
+fields = st.tuples(
+    times,
+    st.sampled_from(ACTORS) | st.text(HEX, min_size=16, max_size=16),
+    st.sampled_from(sorted(ACTIONS)) | st.from_regex(r"[a-z-]{1,20}", fullmatch=True),
+    st.just("-") | st.text(CROCKFORD, min_size=8, max_size=8),
+    st.just("-") | st.from_regex(r"[a-z0-9][a-z0-9-]{0,63}", fullmatch=True),
+    st.just("-") | st.text(HEX, min_size=64, max_size=64),
+)
+
+
+def _leaf(f: tuple[str, str, str, str, str, str]) -> bytes:
+    return " ".join(("redress-log/1", *f)).encode()
+
+
+LETTERS = str.maketrans("0123456789", "ghijklmnop")  # hex digits as [a-z] only
+
+# Bytes that sit at the edges of the fields' character classes.
+EDGES = b" -/09:@AFGHIJKLMNOUVZ[`afgz{TZ\n\r\t\x00\x7f\x80\xff"
+
+
+@st.composite
+def damaged(draw: st.DrawFn, leaf: bytes) -> bytes:
+    """The leaf with one byte changed, removed or added, or cut short."""
+    at = draw(st.integers(0, len(leaf)))
+    byte = bytes([draw(st.sampled_from(EDGES) | st.integers(0, 255))])
+    how = draw(st.sampled_from(["change", "remove", "add", "cut"]))
+    if how == "change":
+        return leaf[:at] + byte + leaf[at + 1 :]
+    if how == "remove":
+        return leaf[:at] + leaf[at + 1 :]
+    if how == "add":
+        return leaf[:at] + byte + leaf[at:]
+    return leaf[:at]
+
+
+@st.composite
+def leaf_lists(draw: st.DrawFn) -> list[bytes]:
+    leaves = [_leaf(f) for f in draw(st.lists(fields, max_size=30))]
+    for _ in range(draw(st.integers(0, 3))):
+        if leaves:
+            i = draw(st.integers(0, len(leaves) - 1))
+            leaves[i] = draw(damaged(leaves[i]))
+    return leaves
+
+
+def _compare(leaves: list[bytes]) -> None:
+    bad, actors, actions, cases, kinds = _native.leaf_columns(leaves)
+    want = next((i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf)), -1)
+    assert bad == want
+    assert (bad, actors, actions, cases) == bundle._python_columns(leaves)[:4]
+    if bad < 0:
+        if kinds is not None:  # None: too many distinct actors or actions to count in C
+            assert kinds == Counter(zip(actors, actions, map(len, cases), strict=True))
+    else:
+        assert (actors, actions, cases, kinds) == ((), (), (), None)
+
+
+@needs_native
+@settings(max_examples=500, deadline=None)
+@given(leaves=leaf_lists())
+def test_the_leaf_form_and_columns_agree(leaves: list[bytes]) -> None:
+    _compare(leaves)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "leaf",
+    [
+        b"",
+        b"redress-log/1",
+        b"redress-log/1 ",
+        b"redress-log/2 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -",  # good
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - - ",
+        b" redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note  7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3F1C9A0B7D2E4F61 note 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f6 note 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01 00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XL - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9X - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note -- - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 Note 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD -x -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD " + b"a" * 64 + b" -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD " + b"a" * 65 + b" -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - " + b"0" * 64,
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - " + b"0" * 63,
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - " + b"0" * 65,
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -\n",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 ",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61",
+    ],
+)
+def test_leaves_at_the_edges_of_the_form(leaf: bytes) -> None:
+    good = _leaf(("2026-01-01T00:00:00Z", ACTORS[0], "opened", "-", "-", "-"))
+    _compare([leaf])
+    _compare([good, leaf, good])
+
+
+@needs_native
+def test_more_distinct_actors_than_the_c_counts_leaves_the_counting_to_python() -> None:
+    leaves = [
+        _leaf(("2026-01-01T00:00:00Z", f"{i:016x}", "opened", "7KQ2M9XD", "-", "-"))
+        for i in range(100)
+    ]
+    bad, _, _, _, kinds = _native.leaf_columns(leaves)
+    assert (bad, kinds) == (-1, None)
+    _compare(leaves)
+    assert len(bundle._columns(leaves).kinds) == 100
+
+
+# --- whole bundles ----------------------------------------------------------------------------
+
+
+@cache
+def _small_bundle() -> bytes:
+    from bench.audit import synthetic_bundle
+
+    return synthetic_bundle(120)[0]
+
+
+def _outcome(data: bytes) -> object:
+    try:
+        return bundle.verify(data)
+    except bundle.BundleError as e:
+        return str(e)
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(where=st.floats(0, 1, exclude_max=True), byte=st.integers(1, 255), cut=st.booleans())
+def test_a_bundle_gets_the_same_verdict_either_way(where: float, byte: int, cut: bool) -> None:
+    data = _small_bundle()
+    if cut:
+        lines = data.split(b"\n")[:-1]
+        del lines[int(where * len(lines))]
+        data = b"\n".join(lines) + b"\n"
+    else:
+        at = int(where * len(data))
+        data = data[:at] + bytes([data[at] ^ byte]) + data[at + 1 :]
+    native = _outcome(data)
+    with pure_python():
+        python = _outcome(data)
+    assert native == python
+    assert isinstance(native, str)  # any change is caught
+
+
+@needs_native
+def test_a_clean_bundle_reads_the_same_either_way() -> None:
+    native = bundle.verify(_small_bundle())
+    with pure_python():
+        python = bundle.verify(_small_bundle())
+    assert native == python
+    assert native.entries == 120
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_many_distinct_values_are_checked_in_one_pass(native: bool) -> None:
+    """A bundle is adversarial: a million distinct actions or actors must not take n² steps."""
+    n = 50_000
+    good = _leaf(("2026-01-01T00:00:00Z", ACTORS[0], "opened", "7KQ2M9XD", "-", "-"))
+    odd_actions = [good] + [
+        _leaf(("2026-01-01T00:00:00Z", ACTORS[0], "x" + f"{i:x}".translate(LETTERS), "-", "-", "-"))
+        for i in range(n)
+    ]
+    odd_actors = [
+        _leaf(("2026-01-01T00:00:00Z", f"{i:016x}", "opened", "7KQ2M9XD", "-", "-"))
+        for i in range(n)
+    ]
+    with contextlib.nullcontext() if native else pure_python():
+        started = time.perf_counter()
+        with pytest.raises(bundle.BundleError, match=r"^Entry 2 names an unknown action"):
+            bundle._columns(odd_actions)
+        columns = bundle._columns(odd_actors)
+        with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made by a key that is not"):
+            bundle._check_actors(columns, bundle._Roster({}, {}, {}, {}, {}))
+        assert time.perf_counter() - started < 10

@@ -1,0 +1,13 @@
+# vault/_native.c: the access-log verifier's inner loops (vault/merkle.py, vault/bundle.py).
+
+def leaf_hashes(leaves: list[bytes], /) -> bytes: ...
+def levels(hashes: bytes, /) -> list[bytes]: ...
+def leaf_columns(
+    leaves: list[bytes], /
+) -> tuple[
+    int,
+    tuple[bytes, ...],
+    tuple[bytes, ...],
+    tuple[bytes, ...],
+    dict[tuple[bytes, bytes, int], int] | None,
+]: ...
