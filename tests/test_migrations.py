@@ -12,6 +12,7 @@ from vault.auditlog import AccessLog
 from vault.cases import new_case_id
 from vault.check import check_vault
 from vault.events import Event
+from vault.keys import TeamKeyPair
 from vault.store import Vault
 
 
@@ -32,12 +33,20 @@ def _legacy_import_case(
     return case_id
 
 
+def _legacy_import_cases(
+    self: Vault, db: dbmod.Connection, fresh: list[tuple[bytes, bytes, TeamKeyPair]], received: str
+) -> list[str]:
+    stored = (_legacy_import_case(self, db, e, t.epoch, env, received) for env, e, t in fresh)
+    return [case_id for case_id in stored if case_id is not None]
+
+
 def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     """Make vaults as the code of schema ``version`` did: before 5 it kept no access log,
     before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
     if version < 6:
         old.setattr(Vault, "_import_case", _legacy_import_case)
+        old.setattr(Vault, "_import_cases", _legacy_import_cases)
     if version < 5:
         old.setattr(AccessLog, "_append", lambda self, data: 0)
         old.setattr(AccessLog, "finish", lambda self: None)

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import CANARY, PASSPHRASE, bytes_under, make_report, seal_for, snapshot
 from vault import db as dbmod
+from vault.check import check_vault
 from vault.envelope import seal_report
 from vault.errors import (
     CaseNotFoundError,
@@ -265,3 +266,19 @@ def test_killed_bulk_import_loses_nothing_committed(
         result = reopened.import_envelopes(envelopes)
         assert result.duplicates == stored
         assert reopened.count_cases() == 3000
+
+
+def test_a_taken_case_id_is_drawn_again_and_nothing_is_half_stored(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    entries = vault._log.size()
+    drawn = iter([taken, "AAAA0001", "AAAA0002", "AAAA0003"])
+    monkeypatch.setattr("vault.store.new_case_id", lambda: next(drawn))
+    result = vault.import_envelopes([("b", seal_for(vault)), ("c", seal_for(vault))])
+    assert result.imported == ["AAAA0002", "AAAA0003"]
+    assert vault._db.execute("SELECT count(*) FROM cases").fetchone()[0] == 3
+    assert vault._log.size() == entries + 2
+    for case_id in result.imported:
+        vault.check_case(case_id)
+    assert check_vault(vault) == []

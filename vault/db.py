@@ -387,6 +387,20 @@ def transaction(db: Connection) -> Iterator[Connection]:
         raise
 
 
+@contextmanager
+def savepoint(db: Connection, name: str) -> Iterator[Connection]:
+    """A savepoint inside the current transaction: on any error, undo only what it did."""
+    db.execute(f"SAVEPOINT {name}")
+    try:
+        yield db
+    except BaseException:
+        if db.in_transaction:
+            db.execute(f"ROLLBACK TO {name}")
+            db.execute(f"RELEASE {name}")
+        raise
+    db.execute(f"RELEASE {name}")
+
+
 def integrity_problems(db: Connection) -> list[str]:
     """SQLite and SQLCipher integrity checks; an empty list means sound."""
     problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]

@@ -432,17 +432,49 @@ class Vault:
         received: str,
         result: ImportResult,
     ) -> None:
-        stored: list[str] = []
-        duplicates = 0
         with self._transaction() as db:
-            for _label, envelope, env_id, team in batch:
-                case_id = self._import_case(db, env_id, team.epoch, envelope, received)
-                if case_id is None:
-                    duplicates += 1
-                else:
-                    stored.append(case_id)
+            fresh = self._not_held(db, batch)
+            stored = self._import_cases(db, fresh, received)
         result.imported.extend(stored)
-        result.duplicates += duplicates
+        result.duplicates += len(batch) - len(stored)
+
+    def _not_held(
+        self, db: dbmod.Connection, batch: list[tuple[str, bytes, bytes, TeamKeyPair]]
+    ) -> list[tuple[bytes, bytes, TeamKeyPair]]:
+        """The envelopes of ``batch`` the vault does not hold yet, each once."""
+        ids = [env_id for _label, _envelope, env_id, _team in batch]
+        marks = ",".join("?" * len(ids))  # only placeholders go into the statement
+        sql = f"SELECT envelope_id FROM cases WHERE envelope_id IN ({marks})"  # noqa: S608
+        held = {bytes(row[0]) for row in db.execute(sql, ids)}
+        fresh = []
+        for _label, envelope, env_id, team in batch:
+            if env_id not in held:
+                held.add(env_id)
+                fresh.append((envelope, env_id, team))
+        return fresh
+
+    def _import_cases(
+        self, db: dbmod.Connection, fresh: list[tuple[bytes, bytes, TeamKeyPair]], received: str
+    ) -> list[str]:
+        """Store new cases and their "imported" log entries, a statement for each table."""
+        first = self._log.next_entry()
+        rows = [
+            (new_case_id(), env_id, team.epoch, envelope, received, entry)
+            for entry, (envelope, env_id, team) in enumerate(fresh, first)
+        ]
+        try:
+            with dbmod.savepoint(db, "import_cases"):
+                db.executemany(
+                    "INSERT INTO cases (id, envelope_id, epoch, envelope, received, import_entry)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except dbmod.ConstraintError:
+            # A case id drawn was taken (about 1 in 2**40 for each pair): one by one, redrawing.
+            stored = (self._import_case(db, e, team.epoch, env, received) for env, e, team in fresh)
+            return [case_id for case_id in stored if case_id is not None]
+        self._log.add_many([("imported", row[0], None, row[1].hex()) for row in rows])
+        return [row[0] for row in rows]
 
     # --- pulling from an intake ---------------------------------------------------------
 
