@@ -125,8 +125,15 @@ def open_sealed_part(
     envelope: bytes, team_public_key: bytes, team_secret_key: _crypto.SecretBytes
 ) -> bytes:
     """Open what follows a header the caller has already checked against this team key."""
+    return open_sealed(envelope[HEADER_BYTES:], team_public_key, team_secret_key)
+
+
+def open_sealed(
+    sealed: bytes, team_public_key: bytes, team_secret_key: _crypto.SecretBytes
+) -> bytes:
+    """Open an envelope's sealed part (all after its header) and take the padding off."""
     try:
-        padded = _crypto.seal_open(envelope[HEADER_BYTES:], team_public_key, team_secret_key)
+        padded = _crypto.seal_open(sealed, team_public_key, team_secret_key)
     except _crypto.OpenFailed:
         raise EnvelopeError() from None
     return unpad(padded)
