@@ -387,6 +387,14 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
     if contents.leaves and actions[0] not in (b"vault-created", b"log-started"):
         raise BundleError("Entry 1 is not the start of a vault's log: the log was cut or changed.")
     listed = {p.key.to_vkey(): p for p in contents.people}
+    # Each auditor's and witness's commitment, computed once: the first listed person of
+    # that role with that commitment. (Matching each entry against every person instead
+    # would take entries × people hashes, which a bundle of many of both makes hours.)
+    committed: dict[tuple[str, str], str] = {}
+    for vkey, p in listed.items():
+        if p.role != "caseworker":
+            made = _committed(p, vkey if p.role == "auditor" else None)
+            committed.setdefault((p.role, made), vkey)
     by_caseworker_id = {
         caseworker_key_id(p.key.public_key): p for p in contents.people if p.role == "caseworker"
     }
@@ -417,17 +425,13 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
             roster.revoked[detail] = i
         else:
             role = "auditor" if action == b"auditor-added" else "witness"
-            matches = [
-                v
-                for v, p in listed.items()
-                if p.role == role and _committed(p, v if role == "auditor" else None) == commit
-            ]
-            if not matches:
+            match = committed.get((role, commit))
+            if match is None:
                 article = "an" if role == "auditor" else "a"
                 raise BundleError(
                     f"Entry {i + 1} adds {article} {role} whose key is not in the bundle."
                 )
-            (roster.auditors if role == "auditor" else roster.witnesses)[matches[0]] = i
+            (roster.auditors if role == "auditor" else roster.witnesses)[match] = i
     for person in contents.people:
         vkey = person.key.to_vkey()
         known = (
