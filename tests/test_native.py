@@ -351,3 +351,63 @@ def test_many_auditors_and_witnesses_are_matched_to_their_entries_in_one_pass() 
     auditors took half a minute, a bundle of a few megabytes hours."""
     _verify_quickly(_crowded_bundle(5_000, "auditor"), 5_002)
     _verify_quickly(_crowded_bundle(5_000, "witness"), 5_002)
+
+
+def _actors_columns(actors: list[bytes]) -> bundle._Columns:
+    actions = tuple(b"opened" for _ in actors)
+    cases = tuple(b"7KQ2M9XD" for _ in actors)
+    kinds = Counter(zip(actors, actions, map(len, cases), strict=True))
+    return bundle._Columns(tuple(actors), actions, cases, kinds)
+
+
+def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:
+    """Finding each caseworker's first and last entry by searching the log for it took
+    caseworkers × entries steps: a bundle adding a million, each making one entry at the end,
+    would take days."""
+    n = 50_000
+    ids = [f"{i:016x}" for i in range(n)]
+    actors = [key.encode() for key in ids] * 2  # each caseworker again in the second half
+    added = {key: i for i, key in enumerate(ids)}
+    roster = bundle._Roster({}, added, {}, {}, {})
+    started = time.perf_counter()
+    bundle._check_actors(_actors_columns(actors), roster)  # all fine
+    revoked = bundle._Roster({}, added, {key: n for key in ids}, {}, {})
+    with pytest.raises(bundle.BundleError, match=rf"^Entry {n + 2} was made by a caseworker after"):
+        bundle._check_actors(_actors_columns(actors), revoked)
+    assert time.perf_counter() - started < 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    actors=st.lists(st.integers(0, 14), max_size=40),
+    added=st.dictionaries(st.integers(0, 14), st.integers(0, 40)),
+    revoked=st.dictionaries(st.integers(0, 14), st.integers(0, 40)),
+    start=st.booleans(),
+)
+def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
+    actors: list[int], added: dict[int, int], revoked: dict[int, int], start: bool
+) -> None:
+    """_check_actors searches for each of a few caseworkers and passes once over the log for
+    many: the same verdict either way."""
+    columns = _actors_columns([f"{a:016x}".encode() for a in actors])
+    if start and actors:
+        columns = bundle._Columns(
+            columns.actors, (b"vault-created", *columns.actions[1:]), columns.cases, columns.kinds
+        )
+    roster = bundle._Roster(
+        {},
+        {f"{a:016x}": i for a, i in added.items()},
+        {f"{a:016x}": max(i, added[a] + 1) for a, i in revoked.items() if a in added},
+        {},
+        {},
+    )
+    verdicts = []
+    for few in (0, 100):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bundle, "_FEW", few)
+            try:
+                bundle._check_actors(columns, roster)
+                verdicts.append("")
+            except bundle.BundleError as e:
+                verdicts.append(str(e))
+    assert verdicts[0] == verdicts[1]
