@@ -121,6 +121,10 @@ class _Roster:
     revoked: dict[str, int]
     auditors: dict[str, int]  # vkey -> index of its entry
     witnesses: dict[str, int]
+    # (key name, key ID) -> the caseworker key ids with it, in the order added: the only
+    # keys a signature under that name and ID can be checked against
+    signing: dict[tuple[str, bytes], list[str]] = field(default_factory=dict)
+    signing_names: set[str] = field(default_factory=set)  # the key names among them
 
 
 def verify(data: bytes, trusted: str | None = None) -> Verified:
@@ -149,7 +153,10 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
     newest_signer = ""
     witnessed: list[tuple[str, int]] = []
     witnessed_size: int | None = None
-    witness_keys = [p.key for p in contents.people if p.role == "witness"]
+    witness_keys: dict[tuple[str, bytes], list[VerifierKey]] = {}
+    for p in contents.people:
+        if p.role == "witness":
+            witness_keys.setdefault((p.key.name, p.key.id), []).append(p.key)
     for number, text in enumerate(contents.checkpoints, 1):
         note, checkpoint = _checkpoint(text, contents.origin, f"checkpoint {number}")
         size = checkpoint.size
@@ -443,6 +450,9 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
             raise BundleError(
                 f"The bundle lists a {person.role} ({person.name}) that no log entry added."
             )
+    for key_id, person in roster.keys.items():
+        roster.signing.setdefault((person.key.name, person.key.id), []).append(key_id)
+        roster.signing_names.add(person.key.name)
     return roster
 
 
@@ -524,11 +534,12 @@ def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
     """The name of the caseworker whose valid signature the checkpoint carries."""
     signer = None
     for signature in note.signatures:
-        for key_id, person in roster.keys.items():
+        # Only keys of the signature's name and key ID can verify it: looked up, not searched
+        # for among all caseworkers (checkpoints × caseworkers, for a bundle of many of both).
+        for key_id in roster.signing.get((signature.name, signature.key_id), ()):
+            person = roster.keys[key_id]
             if not verify_signature(note, signature, person.key):
-                if signature.name == person.key.name and signature.key_id == person.key.id:
-                    raise BundleError(f"{where}'s signature does not verify: it was changed.")
-                continue
+                raise BundleError(f"{where}'s signature does not verify: it was changed.")
             if roster.added[key_id] >= size:
                 raise BundleError(f"{where} is signed by a key the log had not yet added.")
             revoked = roster.revoked.get(key_id)
@@ -541,7 +552,11 @@ def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
 
 
 def _cosigners(
-    note: Note, witnesses: list[VerifierKey], roster: _Roster, size: int, where: str
+    note: Note,
+    witnesses: dict[tuple[str, bytes], list[VerifierKey]],
+    roster: _Roster,
+    size: int,
+    where: str,
 ) -> list[tuple[str, int]]:
     """Valid witness cosignatures on a checkpoint; any signature by an unknown key is refused.
 
@@ -549,18 +564,16 @@ def _cosigners(
     every key is listed and added by the log, one can only have been put there.)
     """
     found = []
-    known_names = {p.key.name for p in roster.keys.values()}
     for signature in note.signatures:
         matched = False
-        for key in witnesses:
-            if signature.name == key.name and signature.key_id == key.id:
-                matched = True
-                if not verify_signature(note, signature, key):
-                    raise BundleError(f"{where}'s witness cosignature does not verify.")
-                if roster.witnesses.get(key.to_vkey(), size) >= size:
-                    raise BundleError(f"{where} is cosigned by a witness the log had not added.")
-                found.append((key.name, cosignature_time(signature)))
-        if not matched and signature.name not in known_names:
+        for key in witnesses.get((signature.name, signature.key_id), ()):  # name and ID match
+            matched = True
+            if not verify_signature(note, signature, key):
+                raise BundleError(f"{where}'s witness cosignature does not verify.")
+            if roster.witnesses.get(key.to_vkey(), size) >= size:
+                raise BundleError(f"{where} is cosigned by a witness the log had not added.")
+            found.append((key.name, cosignature_time(signature)))
+        if not matched and signature.name not in roster.signing_names:
             raise BundleError(f"{where} carries a signature by an unknown key.")
     return found
 
