@@ -194,6 +194,23 @@ def test_the_leaf_form_and_columns_agree(leaves: list[bytes]) -> None:
         b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note",
         b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 ",
         b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61",
+        # found no disagreement; kept as the edges a reviewer tried (docs/audit.md, 13)
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -\r",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -\x00",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note\x00 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 n\xc3\xa9te 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 - - - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD -" + b"a" * 63 + b" -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD 0" + b"-" * 63 + b" -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD 0" + b"-" * 64 + b" -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7kq2m9xd - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XU - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - " + b"A" * 64,
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD  -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - - -",
+        b"redress-log/1 2026-01-01T00:00:00Z\t3f1c9a0b7d2e4f61 note 7KQ2M9XD - -",
+        b"redress-log/1 \xd9\xa22026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 " + b"a" * 100_000 + b" - - -",
     ],
 )
 def test_leaves_at_the_edges_of_the_form(leaf: bytes) -> None:
