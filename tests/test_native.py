@@ -194,6 +194,23 @@ def test_the_leaf_form_and_columns_agree(leaves: list[bytes]) -> None:
         b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note",
         b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 ",
         b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61",
+        # found no disagreement; kept as the edges a reviewer tried (docs/audit.md, 13)
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -\r",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -\x00",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note\x00 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 n\xc3\xa9te 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 - - - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD -" + b"a" * 63 + b" -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD 0" + b"-" * 63 + b" -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD 0" + b"-" * 64 + b" -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7kq2m9xd - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XU - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - " + b"A" * 64,
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD  -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - - -",
+        b"redress-log/1 2026-01-01T00:00:00Z\t3f1c9a0b7d2e4f61 note 7KQ2M9XD - -",
+        b"redress-log/1 \xd9\xa22026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 note 7KQ2M9XD - -",
+        b"redress-log/1 2026-01-01T00:00:00Z 3f1c9a0b7d2e4f61 " + b"a" * 100_000 + b" - - -",
     ],
 )
 def test_leaves_at_the_edges_of_the_form(leaf: bytes) -> None:
@@ -280,3 +297,141 @@ def test_many_distinct_values_are_checked_in_one_pass(native: bool) -> None:
         with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made by a key that is not"):
             bundle._check_actors(columns, bundle._Roster({}, {}, {}, {}, {}))
         assert time.perf_counter() - started < 10
+
+
+# --- bundles shaped to make verify slow -------------------------------------------------------
+
+
+def _crowded_bundle(people: int, role: str, checkpoints: int = 1) -> bytes:
+    """A valid bundle whose log adds ``people`` caseworkers, auditors or witnesses, each
+    caseworker then making one entry, with ``checkpoints`` checkpoints over it: cheap to
+    write (the keys need not be real ones), and quadratic to check done naively."""
+    from bench.audit import ORIGIN
+    from vault.auditlog import caseworker_verifier
+    from vault.keys import Identity, caseworker_key_id
+    from vault.leaves import Leaf, member_commitment
+    from vault.notes import COSIGNATURE_V1, Checkpoint, NoteSigner, VerifierKey, sign_checkpoint
+
+    at = "2026-01-01T00:00:00Z"
+    amara = Identity.generate("amara")
+    first = amara.key_id
+    amara_commit = hashlib.sha256(member_commitment("amara", amara.public.sign_pk)).hexdigest()
+    people_lines = [
+        bundle.Person("caseworker", "amara", caseworker_verifier(ORIGIN, amara.public.sign_pk))
+    ]
+    leaves = [
+        Leaf(at, first, "vault-created", None, first).encode(),
+        Leaf(at, first, "caseworker-added", None, first, amara_commit).encode(),
+    ]
+    added = []
+    for i in range(people):
+        key = hashlib.sha256(b"%d" % i).digest()
+        name = f"p{i}"
+        if role == "caseworker":
+            key_id = caseworker_key_id(key)
+            person = bundle.Person(role, name, caseworker_verifier(ORIGIN, key))
+            commit = hashlib.sha256(member_commitment(name, key)).hexdigest()
+            leaves.append(Leaf(at, first, "caseworker-added", None, key_id, commit).encode())
+            added.append(key_id)
+        elif role == "auditor":
+            vkey = VerifierKey(f"auditor{i}", 0x01, key)
+            person = bundle.Person(role, name, vkey)
+            commit = hashlib.sha256(member_commitment(name, vkey.to_vkey())).hexdigest()
+            leaves.append(Leaf(at, first, "auditor-added", None, None, commit).encode())
+        else:
+            vkey = VerifierKey(f"witness.redress/{i:016x}", COSIGNATURE_V1, key)
+            person = bundle.Person(role, vkey.name, vkey)
+            commit = hashlib.sha256(vkey.to_vkey().encode()).hexdigest()
+            leaves.append(Leaf(at, first, "witness-added", None, None, commit).encode())
+        people_lines.append(person)
+    leaves += [Leaf(at, key_id, "opened", "7KQ2M9XD").encode() for key_id in added]
+    while len(leaves) < checkpoints:
+        leaves.append(Leaf(at, first, "opened", "7KQ2M9XD").encode())
+    tree = merkle.Tree.of_leaves(leaves)
+    sizes = [*range(len(leaves) - checkpoints + 1, len(leaves) + 1)]
+    signer = NoteSigner(ORIGIN, amara.signer)
+    notes = [sign_checkpoint(Checkpoint(ORIGIN, s, tree.root_at(s)), signer) for s in sizes]
+    contents = bundle.BundleContents(
+        ORIGIN, people_lines, leaves, notes, bundle.proofs_between(sizes, tree)
+    )
+    return bundle.encode(contents)
+
+
+def _verify_quickly(data: bytes, entries: int) -> None:
+    started = time.perf_counter()
+    assert bundle.verify(data).entries == entries
+    assert time.perf_counter() - started < 10
+
+
+def test_many_auditors_and_witnesses_are_matched_to_their_entries_in_one_pass() -> None:
+    """Each auditor-added entry was once matched by hashing every person listed: 5,000
+    auditors took half a minute, a bundle of a few megabytes hours."""
+    _verify_quickly(_crowded_bundle(5_000, "auditor"), 5_002)
+    _verify_quickly(_crowded_bundle(5_000, "witness"), 5_002)
+
+
+def _actors_columns(actors: list[bytes]) -> bundle._Columns:
+    actions = tuple(b"opened" for _ in actors)
+    cases = tuple(b"7KQ2M9XD" for _ in actors)
+    kinds = Counter(zip(actors, actions, map(len, cases), strict=True))
+    return bundle._Columns(tuple(actors), actions, cases, kinds)
+
+
+def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:
+    """Finding each caseworker's first and last entry by searching the log for it took
+    caseworkers × entries steps: a bundle adding a million, each making one entry at the end,
+    would take days."""
+    n = 50_000
+    ids = [f"{i:016x}" for i in range(n)]
+    actors = [key.encode() for key in ids] * 2  # each caseworker again in the second half
+    added = {key: i for i, key in enumerate(ids)}
+    roster = bundle._Roster({}, added, {}, {}, {})
+    started = time.perf_counter()
+    bundle._check_actors(_actors_columns(actors), roster)  # all fine
+    revoked = bundle._Roster({}, added, {key: n for key in ids}, {}, {})
+    with pytest.raises(bundle.BundleError, match=rf"^Entry {n + 2} was made by a caseworker after"):
+        bundle._check_actors(_actors_columns(actors), revoked)
+    assert time.perf_counter() - started < 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    actors=st.lists(st.integers(0, 14), max_size=40),
+    added=st.dictionaries(st.integers(0, 14), st.integers(0, 40)),
+    revoked=st.dictionaries(st.integers(0, 14), st.integers(0, 40)),
+    start=st.booleans(),
+)
+def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
+    actors: list[int], added: dict[int, int], revoked: dict[int, int], start: bool
+) -> None:
+    """_check_actors searches for each of a few caseworkers and passes once over the log for
+    many: the same verdict either way."""
+    columns = _actors_columns([f"{a:016x}".encode() for a in actors])
+    if start and actors:
+        columns = bundle._Columns(
+            columns.actors, (b"vault-created", *columns.actions[1:]), columns.cases, columns.kinds
+        )
+    roster = bundle._Roster(
+        {},
+        {f"{a:016x}": i for a, i in added.items()},
+        {f"{a:016x}": max(i, added[a] + 1) for a, i in revoked.items() if a in added},
+        {},
+        {},
+    )
+    verdicts = []
+    for few in (0, 100):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bundle, "_FEW", few)
+            try:
+                bundle._check_actors(columns, roster)
+                verdicts.append("")
+            except bundle.BundleError as e:
+                verdicts.append(str(e))
+    assert verdicts[0] == verdicts[1]
+
+
+def test_checkpoints_are_checked_against_many_keys_in_one_pass() -> None:
+    """Each checkpoint's signatures were matched against every caseworker and every witness:
+    2,500 of each with 2,500 checkpoints took twenty seconds, a bundle of a gigabyte years."""
+    _verify_quickly(_crowded_bundle(2_500, "caseworker", checkpoints=2_500), 5_002)
+    _verify_quickly(_crowded_bundle(12_000, "witness", checkpoints=12_000), 12_002)

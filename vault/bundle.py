@@ -121,6 +121,10 @@ class _Roster:
     revoked: dict[str, int]
     auditors: dict[str, int]  # vkey -> index of its entry
     witnesses: dict[str, int]
+    # (key name, key ID) -> the caseworker key ids with it, in the order added: the only
+    # keys a signature under that name and ID can be checked against
+    signing: dict[tuple[str, bytes], list[str]] = field(default_factory=dict)
+    signing_names: set[str] = field(default_factory=set)  # the key names among them
 
 
 def verify(data: bytes, trusted: str | None = None) -> Verified:
@@ -149,7 +153,10 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
     newest_signer = ""
     witnessed: list[tuple[str, int]] = []
     witnessed_size: int | None = None
-    witness_keys = [p.key for p in contents.people if p.role == "witness"]
+    witness_keys: dict[tuple[str, bytes], list[VerifierKey]] = {}
+    for p in contents.people:
+        if p.role == "witness":
+            witness_keys.setdefault((p.key.name, p.key.id), []).append(p.key)
     for number, text in enumerate(contents.checkpoints, 1):
         note, checkpoint = _checkpoint(text, contents.origin, f"checkpoint {number}")
         size = checkpoint.size
@@ -387,6 +394,14 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
     if contents.leaves and actions[0] not in (b"vault-created", b"log-started"):
         raise BundleError("Entry 1 is not the start of a vault's log: the log was cut or changed.")
     listed = {p.key.to_vkey(): p for p in contents.people}
+    # Each auditor's and witness's commitment, computed once: the first listed person of
+    # that role with that commitment. (Matching each entry against every person instead
+    # would take entries × people hashes, which a bundle of many of both makes hours.)
+    committed: dict[tuple[str, str], str] = {}
+    for vkey, p in listed.items():
+        if p.role != "caseworker":
+            made = _committed(p, vkey if p.role == "auditor" else None)
+            committed.setdefault((p.role, made), vkey)
     by_caseworker_id = {
         caseworker_key_id(p.key.public_key): p for p in contents.people if p.role == "caseworker"
     }
@@ -417,17 +432,13 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
             roster.revoked[detail] = i
         else:
             role = "auditor" if action == b"auditor-added" else "witness"
-            matches = [
-                v
-                for v, p in listed.items()
-                if p.role == role and _committed(p, v if role == "auditor" else None) == commit
-            ]
-            if not matches:
+            match = committed.get((role, commit))
+            if match is None:
                 article = "an" if role == "auditor" else "a"
                 raise BundleError(
                     f"Entry {i + 1} adds {article} {role} whose key is not in the bundle."
                 )
-            (roster.auditors if role == "auditor" else roster.witnesses)[matches[0]] = i
+            (roster.auditors if role == "auditor" else roster.witnesses)[match] = i
     for person in contents.people:
         vkey = person.key.to_vkey()
         known = (
@@ -439,6 +450,9 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
             raise BundleError(
                 f"The bundle lists a {person.role} ({person.name}) that no log entry added."
             )
+    for key_id, person in roster.keys.items():
+        roster.signing.setdefault((person.key.name, person.key.id), []).append(key_id)
+        roster.signing_names.add(person.key.name)
     return roster
 
 
@@ -466,26 +480,43 @@ def _check_actors(columns: _Columns, roster: _Roster) -> None:
     """Every entry is by a caseworker added before it and not yet revoked: else the first
     entry that is not."""
     actors = columns.actors
+    n = len(actors)
     found: list[tuple[int, str]] = []  # (entry, what is wrong with it)
     distinct = {a for a, _, _ in columns.kinds}
     unknown = {a for a in distinct if a.decode() not in roster.added}
     if unknown:
         found.append((_first(actors, unknown), "was made by a key that is not a caseworker's"))
-    for value in distinct - unknown:  # at most one per caseworker-added entry
+    known = distinct - unknown  # at most one per caseworker-added entry
+    # Each caseworker's first and last entry. A search per caseworker is the quickest for the
+    # few a vault has, but a bundle may add millions, each making its one entry near the end:
+    # then one pass over the log for all of them.
+    if len(known) <= _FEW:
+        first = {value: actors.index(value) for value in known}
+        last = {value: n - 1 - indexOf(reversed(actors), value) for value in known}
+    else:
+        first = dict(zip(reversed(actors), range(n - 1, -1, -1), strict=True))
+        last = dict(zip(actors, range(n), strict=True))
+    revoked_at: dict[bytes, int] = {}  # caseworker -> revocation, for those with entries after
+    for value in known:
         key = value.decode()
-        first = actors.index(value)
-        last = len(actors) - 1 - indexOf(reversed(actors), value)
-        if first < roster.added[key] and not (
-            first == 0 and columns.actions[0] in (b"vault-created", b"log-started")
+        if first[value] < roster.added[key] and not (
+            first[value] == 0 and columns.actions[0] in (b"vault-created", b"log-started")
         ):
-            found.append((first, "was made before its caseworker was added"))
+            found.append((first[value], "was made before its caseworker was added"))
         revoked = roster.revoked.get(key)
-        if revoked is not None and last > revoked:
-            later = actors.index(value, revoked + 1)
-            found.append((later, "was made by a caseworker after their revocation"))
+        if revoked is not None and last[value] > revoked:
+            revoked_at[value] = revoked
+    if revoked_at:  # the first entry made after its caseworker's revocation, in one pass
+        later = next(
+            i for i in range(min(revoked_at.values()) + 1, n) if revoked_at.get(actors[i], n) < i
+        )
+        found.append((later, "was made by a caseworker after their revocation"))
     if found:
         entry, what = min(found)
         raise BundleError(f"Entry {entry + 1} {what}.")
+
+
+_FEW = 8  # caseworkers whose entries _check_actors finds by searching the log for each
 
 
 def _checkpoint(text: str, origin: str, where: str) -> tuple[Note, Checkpoint]:
@@ -503,11 +534,12 @@ def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
     """The name of the caseworker whose valid signature the checkpoint carries."""
     signer = None
     for signature in note.signatures:
-        for key_id, person in roster.keys.items():
+        # Only keys of the signature's name and key ID can verify it: looked up, not searched
+        # for among all caseworkers (checkpoints × caseworkers, for a bundle of many of both).
+        for key_id in roster.signing.get((signature.name, signature.key_id), ()):
+            person = roster.keys[key_id]
             if not verify_signature(note, signature, person.key):
-                if signature.name == person.key.name and signature.key_id == person.key.id:
-                    raise BundleError(f"{where}'s signature does not verify: it was changed.")
-                continue
+                raise BundleError(f"{where}'s signature does not verify: it was changed.")
             if roster.added[key_id] >= size:
                 raise BundleError(f"{where} is signed by a key the log had not yet added.")
             revoked = roster.revoked.get(key_id)
@@ -520,7 +552,11 @@ def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
 
 
 def _cosigners(
-    note: Note, witnesses: list[VerifierKey], roster: _Roster, size: int, where: str
+    note: Note,
+    witnesses: dict[tuple[str, bytes], list[VerifierKey]],
+    roster: _Roster,
+    size: int,
+    where: str,
 ) -> list[tuple[str, int]]:
     """Valid witness cosignatures on a checkpoint; any signature by an unknown key is refused.
 
@@ -528,18 +564,16 @@ def _cosigners(
     every key is listed and added by the log, one can only have been put there.)
     """
     found = []
-    known_names = {p.key.name for p in roster.keys.values()}
     for signature in note.signatures:
         matched = False
-        for key in witnesses:
-            if signature.name == key.name and signature.key_id == key.id:
-                matched = True
-                if not verify_signature(note, signature, key):
-                    raise BundleError(f"{where}'s witness cosignature does not verify.")
-                if roster.witnesses.get(key.to_vkey(), size) >= size:
-                    raise BundleError(f"{where} is cosigned by a witness the log had not added.")
-                found.append((key.name, cosignature_time(signature)))
-        if not matched and signature.name not in known_names:
+        for key in witnesses.get((signature.name, signature.key_id), ()):  # name and ID match
+            matched = True
+            if not verify_signature(note, signature, key):
+                raise BundleError(f"{where}'s witness cosignature does not verify.")
+            if roster.witnesses.get(key.to_vkey(), size) >= size:
+                raise BundleError(f"{where} is cosigned by a witness the log had not added.")
+            found.append((key.name, cosignature_time(signature)))
+        if not matched and signature.name not in roster.signing_names:
             raise BundleError(f"{where} carries a signature by an unknown key.")
     return found
 
