@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault import bundle, merkle
+from vault.keys import Identity
 from vault.leaves import ACTIONS, LINES
 
 try:
@@ -295,7 +296,7 @@ def test_many_distinct_values_are_checked_in_one_pass(native: bool) -> None:
             bundle._columns(odd_actions)
         columns = bundle._columns(odd_actors)
         with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made by a key that is not"):
-            bundle._check_actors(columns, bundle._Roster({}, {}, {}, {}, {}))
+            bundle._check_actors(columns, bundle._Roster({}, {}, {}, {}, {}), 1)
         assert time.perf_counter() - started < 10
 
 
@@ -387,10 +388,10 @@ def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:
     added = {key: i for i, key in enumerate(ids)}
     roster = bundle._Roster({}, added, {}, {}, {})
     started = time.perf_counter()
-    bundle._check_actors(_actors_columns(actors), roster)  # all fine
+    bundle._check_actors(_actors_columns(actors), roster, 1)  # all fine
     revoked = bundle._Roster({}, added, {key: n for key in ids}, {}, {})
     with pytest.raises(bundle.BundleError, match=rf"^Entry {n + 2} was made by a caseworker after"):
-        bundle._check_actors(_actors_columns(actors), revoked)
+        bundle._check_actors(_actors_columns(actors), revoked, 1)
     assert time.perf_counter() - started < 10
 
 
@@ -399,18 +400,14 @@ def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:
     actors=st.lists(st.integers(0, 14), max_size=40),
     added=st.dictionaries(st.integers(0, 14), st.integers(0, 40)),
     revoked=st.dictionaries(st.integers(0, 14), st.integers(0, 40)),
-    start=st.booleans(),
+    first_transaction=st.integers(0, 40),
 )
 def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
-    actors: list[int], added: dict[int, int], revoked: dict[int, int], start: bool
+    actors: list[int], added: dict[int, int], revoked: dict[int, int], first_transaction: int
 ) -> None:
     """_check_actors searches for each of a few caseworkers and passes once over the log for
     many: the same verdict either way."""
     columns = _actors_columns([f"{a:016x}".encode() for a in actors])
-    if start and actors:
-        columns = bundle._Columns(
-            columns.actors, (b"vault-created", *columns.actions[1:]), columns.cases, columns.kinds
-        )
     roster = bundle._Roster(
         {},
         {f"{a:016x}": i for a, i in added.items()},
@@ -423,7 +420,7 @@ def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(bundle, "_FEW", few)
             try:
-                bundle._check_actors(columns, roster)
+                bundle._check_actors(columns, roster, first_transaction)
                 verdicts.append("")
             except bundle.BundleError as e:
                 verdicts.append(str(e))
@@ -435,3 +432,42 @@ def test_checkpoints_are_checked_against_many_keys_in_one_pass() -> None:
     2,500 of each with 2,500 checkpoints took twenty seconds, a bundle of a gigabyte years."""
     _verify_quickly(_crowded_bundle(2_500, "caseworker", checkpoints=2_500), 5_002)
     _verify_quickly(_crowded_bundle(12_000, "witness", checkpoints=12_000), 12_002)
+
+
+def _signed_bundle(leaves: list[bytes], sizes: list[int], people: list[Identity]) -> bytes:
+    """A bundle of ``leaves`` with a checkpoint at each of ``sizes``, signed by the first of
+    ``people``, all listed as caseworkers."""
+    from bench.audit import ORIGIN
+    from vault.auditlog import caseworker_verifier
+    from vault.notes import Checkpoint, NoteSigner, sign_checkpoint
+
+    tree = merkle.Tree.of_leaves(leaves)
+    signer = NoteSigner(ORIGIN, people[0].signer)
+    notes = [sign_checkpoint(Checkpoint(ORIGIN, s, tree.root_at(s)), signer) for s in sizes]
+    listed = [
+        bundle.Person("caseworker", who.name, caseworker_verifier(ORIGIN, who.public.sign_pk))
+        for who in people
+    ]
+    proofs = bundle.proofs_between(sizes, tree)
+    return bundle.encode(bundle.BundleContents(ORIGIN, listed, leaves, notes, proofs))
+
+
+def test_only_the_first_transaction_may_act_before_its_caseworker_is_added() -> None:
+    from vault.leaves import Leaf, member_commitment
+
+    at = "2026-01-01T00:00:00Z"
+    amara, bea = Identity.generate("amara"), Identity.generate("bea")
+
+    def added(who: Identity) -> bytes:
+        commit = hashlib.sha256(member_commitment(who.name, who.public.sign_pk)).hexdigest()
+        return Leaf(at, amara.key_id, "caseworker-added", None, who.key_id, commit).encode()
+
+    # A vault older than the log: amara unlocks it and names bea (added first) and herself.
+    started = [Leaf(at, amara.key_id, "log-started").encode(), added(bea), added(amara)]
+    opened = Leaf(at, amara.key_id, "opened", "7KQ2M9XD").encode()
+    assert bundle.verify(_signed_bundle([*started, opened], [3, 4], [amara, bea])).entries == 4
+    # amara's own addition in a later transaction: her entries before it are refused, the
+    # one that starts the log included (the old rule let every entry after it through).
+    late = [started[0], added(bea), opened, added(amara)]
+    with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made before its caseworker"):
+        bundle.verify(_signed_bundle(late, [2, 4], [amara, bea]))

@@ -146,7 +146,7 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
     tree = merkle.Tree.of_leaves(leaves)
     columns = _columns(leaves)
     roster = _roster(contents, columns)
-    _check_actors(columns, roster)
+    _check_actors(columns, roster, _first_transaction(contents))
 
     previous: tuple[int, bytes] = (0, merkle.EMPTY_ROOT)
     heads: list[tuple[int, bytes]] = []
@@ -476,9 +476,24 @@ def _committed(person: Person, key: bytes | str | None) -> str:
     return hashlib.sha256(member_commitment(person.name, key)).hexdigest()
 
 
-def _check_actors(columns: _Columns, roster: _Roster) -> None:
+def _first_transaction(contents: BundleContents) -> int:
+    """How many entries the log's first transaction wrote: the size of its first checkpoint
+    (all of them if there is none; such a bundle is refused later)."""
+    if not contents.checkpoints:
+        return len(contents.leaves)
+    _note, checkpoint = _checkpoint(contents.checkpoints[0], contents.origin, "checkpoint 1")
+    return checkpoint.size
+
+
+def _check_actors(columns: _Columns, roster: _Roster, first_transaction: int) -> None:
     """Every entry is by a caseworker added before it and not yet revoked: else the first
-    entry that is not."""
+    entry that is not.
+
+    The log's first transaction is the one exception: it adds the vault's first caseworkers
+    (``vault-created`` then the creator; or ``log-started`` then every caseworker of a vault
+    older than the log, written by whoever unlocked it), so an entry in it may come before
+    its own caseworker's. A caseworker added later has no entry before their addition.
+    """
     actors = columns.actors
     n = len(actors)
     found: list[tuple[int, str]] = []  # (entry, what is wrong with it)
@@ -499,9 +514,7 @@ def _check_actors(columns: _Columns, roster: _Roster) -> None:
     revoked_at: dict[bytes, int] = {}  # caseworker -> revocation, for those with entries after
     for value in known:
         key = value.decode()
-        if first[value] < roster.added[key] and not (
-            first[value] == 0 and columns.actions[0] in (b"vault-created", b"log-started")
-        ):
+        if first[value] < roster.added[key] >= first_transaction:
             found.append((first[value], "was made before its caseworker was added"))
         revoked = roster.revoked.get(key)
         if revoked is not None and last[value] > revoked:
