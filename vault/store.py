@@ -443,6 +443,8 @@ class Vault:
     ) -> list[tuple[bytes, bytes, TeamKeyPair]]:
         """The envelopes of ``batch`` the vault does not hold yet, each once."""
         ids = [env_id for _label, _envelope, env_id, _team in batch]
+        if not ids:
+            return []
         marks = ",".join("?" * len(ids))  # only placeholders go into the statement
         sql = f"SELECT envelope_id FROM cases WHERE envelope_id IN ({marks})"  # noqa: S608
         held = {bytes(row[0]) for row in db.execute(sql, ids)}
@@ -1198,7 +1200,8 @@ class Vault:
 
 
 class _TeamKeysByHeader:
-    """The team key for each envelope of one import; each distinct header is checked once."""
+    """The team key for each envelope of one import or read-through; each distinct header is
+    checked once."""
 
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
