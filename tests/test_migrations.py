@@ -45,7 +45,6 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
     if version < 6:
-        old.setattr(Vault, "_import_case", _legacy_import_case)
         old.setattr(Vault, "_import_cases", _legacy_import_cases)
     if version < 5:
         old.setattr(AccessLog, "_append", lambda self, data: 0)

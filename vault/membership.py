@@ -31,8 +31,7 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
-from vault.leaves import member_commitment
-from vault.store import CASEWORKERS_DIR, Vault, _register, today
+from vault.store import CASEWORKERS_DIR, Vault, today
 
 MIN_PASSPHRASE = 8
 RESEAL_BATCH = 200
@@ -74,13 +73,7 @@ def add_caseworker(
             wrap_access(vault._access, identity.public, vault.identity),
         )
         with vault._transaction() as db:
-            _register(db, identity.public)
-            vault._log_key_action(
-                db,
-                "caseworker-added",
-                subject=identity.key_id,
-                commit=member_commitment(name, identity.public.sign_pk),
-            )
+            vault._add_caseworker(db, identity.public)
     vault._names = None
     return identity.public
 

@@ -55,8 +55,7 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
-from vault.leaves import member_commitment
-from vault.store import CASEWORKERS_DIR, DB_FILE, Vault, _register, today
+from vault.store import CASEWORKERS_DIR, DB_FILE, Vault, today
 
 SECRET_BYTES = 32
 MAX_SHARES = 16
@@ -319,13 +318,7 @@ def restore_access(
             )
             vault = Vault(directory, identity, opened.access, db)
             with vault._transaction():
-                _register(db, identity.public)
-                vault._log_key_action(
-                    db,
-                    "caseworker-added",
-                    subject=identity.key_id,
-                    commit=member_commitment(name, identity.public.sign_pk),
-                )
+                vault._add_caseworker(db, identity.public)
                 # after the entry that adds the new caseworker, who makes this one
                 vault._log_key_action(db, "recovery-restored", subject=recovery_key_id(recovery))
             for stale in people.glob(f"{name}.access.next-*"):

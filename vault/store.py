@@ -104,6 +104,8 @@ from vault.report import Attachment, Report, parse_report
 DB_FILE = "vault.db"
 CASEWORKERS_DIR = "caseworkers"
 IMPORT_BATCH = 500
+# An envelope checked for import: its bytes, its id and the team key it opened with.
+_Held = tuple[bytes, bytes, TeamKeyPair]
 MAX_NOTE = 20_000
 
 
@@ -321,14 +323,8 @@ class Vault:
                 "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",
                 (team.epoch, team.public_key, today()),
             )
-            _register(db, identity.public)
             vault._log.add("vault-created", None, identity.key_id, None)
-            vault._log_key_action(
-                db,
-                "caseworker-added",
-                identity.key_id,
-                member_commitment(identity.name, identity.public.sign_pk),
-            )
+            vault._add_caseworker(db, identity.public)
         return vault
 
     @classmethod
@@ -354,8 +350,7 @@ class Vault:
                 "SELECT key_id, name, sign_pk, revoked FROM caseworkers ORDER BY rowid"
             )
             for key_id, name, sign_pk, revoked in rows.fetchall():
-                committed = member_commitment(str(name), bytes(sign_pk))
-                self._log_key_action(db, "caseworker-added", str(key_id), committed)
+                self._log_caseworker_added(db, str(key_id), str(name), bytes(sign_pk))
                 if revoked is not None:
                     self._log_key_action(db, "caseworker-revoked", str(key_id))
 
@@ -400,7 +395,7 @@ class Vault:
         """
         result = ImportResult()
         received = today()
-        batch: list[tuple[str, bytes, bytes, TeamKeyPair]] = []
+        batch: list[_Held] = []
         teams = _TeamKeysByHeader(self)
         for label, envelope in envelopes:
             try:
@@ -409,7 +404,7 @@ class Vault:
             except VaultError as e:
                 result.failures.append((label, e))
                 continue
-            batch.append((label, envelope, envelope_id(envelope), team))
+            batch.append((envelope, envelope_id(envelope), team))
             if len(batch) >= IMPORT_BATCH:
                 self._store_batch(batch, received, result)
                 batch = []
@@ -428,7 +423,7 @@ class Vault:
 
     def _store_batch(
         self,
-        batch: list[tuple[str, bytes, bytes, TeamKeyPair]],
+        batch: list[_Held],
         received: str,
         result: ImportResult,
     ) -> None:
@@ -438,45 +433,48 @@ class Vault:
         result.imported.extend(stored)
         result.duplicates += len(batch) - len(stored)
 
-    def _not_held(
-        self, db: dbmod.Connection, batch: list[tuple[str, bytes, bytes, TeamKeyPair]]
-    ) -> list[tuple[bytes, bytes, TeamKeyPair]]:
+    def _not_held(self, db: dbmod.Connection, batch: list[_Held]) -> list[_Held]:
         """The envelopes of ``batch`` the vault does not hold yet, each once."""
-        ids = [env_id for _label, _envelope, env_id, _team in batch]
+        ids = [env_id for _envelope, env_id, _team in batch]
         if not ids:
             return []
         marks = ",".join("?" * len(ids))  # only placeholders go into the statement
         sql = f"SELECT envelope_id FROM cases WHERE envelope_id IN ({marks})"  # noqa: S608
         held = {bytes(row[0]) for row in db.execute(sql, ids)}
         fresh = []
-        for _label, envelope, env_id, team in batch:
-            if env_id not in held:
-                held.add(env_id)
-                fresh.append((envelope, env_id, team))
+        for item in batch:
+            if item[1] not in held:
+                held.add(item[1])
+                fresh.append(item)
         return fresh
 
-    def _import_cases(
-        self, db: dbmod.Connection, fresh: list[tuple[bytes, bytes, TeamKeyPair]], received: str
-    ) -> list[str]:
-        """Store new cases and their "imported" log entries, a statement for each table."""
+    def _import_cases(self, db: dbmod.Connection, fresh: list[_Held], received: str) -> list[str]:
+        """Store new cases and their "imported" log entries, a statement for each table.
+
+        Each entry is its case's record of its import (who, when, which envelope), signed by
+        the checkpoint that ends this transaction: there is no separate event row for it.
+        """
         first = self._log.next_entry()
-        rows = [
-            (new_case_id(), env_id, team.epoch, envelope, received, entry)
-            for entry, (envelope, env_id, team) in enumerate(fresh, first)
-        ]
-        try:
-            with dbmod.savepoint(db, "import_cases"):
-                db.executemany(
-                    "INSERT INTO cases (id, envelope_id, epoch, envelope, received, import_entry)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-        except dbmod.ConstraintError:
-            # A case id drawn was taken (about 1 in 2**40 for each pair): one by one, redrawing.
-            stored = (self._import_case(db, e, team.epoch, env, received) for env, e, team in fresh)
-            return [case_id for case_id in stored if case_id is not None]
-        self._log.add_many([("imported", row[0], None, row[1].hex()) for row in rows])
-        return [row[0] for row in rows]
+        for attempt in range(9):
+            rows = [
+                (new_case_id(), env_id, team.epoch, envelope, received, entry)
+                for entry, (envelope, env_id, team) in enumerate(fresh, first)
+            ]
+            try:
+                with dbmod.savepoint(db, "import_cases"):
+                    db.executemany(
+                        "INSERT INTO cases"
+                        " (id, envelope_id, epoch, envelope, received, import_entry)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+            except dbmod.ConstraintError as e:
+                if "cases.id" in str(e) and attempt < 8:
+                    continue  # a 40-bit id drawn was taken: undone, and all drawn again
+                raise IntegrityError("The vault refused to store a case.") from None
+            self._log.add_many([("imported", row[0], None, row[1].hex()) for row in rows])
+            return [row[0] for row in rows]
+        raise IntegrityError("The vault could not find a free case id.")
 
     # --- pulling from an intake ---------------------------------------------------------
 
@@ -512,15 +510,15 @@ class Vault:
                     (env_id, envelope, received, reason),
                 )
                 result.envelopes_held.append(env_id.hex())
-            for envelope, env_id, team, report in checked:
-                case_id = self._import_case(db, env_id, team.epoch, envelope, received)
-                if case_id is None:
-                    result.duplicates += 1
-                    case_id = str(
-                        dbmod.one(db, "SELECT id FROM cases WHERE envelope_id = ?", (env_id,))[0]
-                    )
-                else:
-                    result.imported.append(case_id)
+            fresh = self._not_held(db, [(env, e, team) for env, e, team, _report in checked])
+            stored = self._import_cases(db, fresh, received)
+            new = dict(zip([e for _env, e, _team in fresh], stored, strict=True))
+            result.imported = stored
+            result.duplicates = len(checked) - len(new)
+            for _envelope, env_id, _team, report in checked:
+                case_id = new.get(env_id) or str(
+                    dbmod.one(db, "SELECT id FROM cases WHERE envelope_id = ?", (env_id,))[0]
+                )
                 result.envelopes_held.append(env_id.hex())
                 for n, attachment in enumerate(report.attachments, 1):
                     blob = attachment.blob
@@ -664,34 +662,6 @@ class Vault:
             db.executemany(
                 "UPDATE replies SET delivered = 1 WHERE id = ?", [(i,) for i in reply_ids]
             )
-
-    def _import_case(
-        self, db: dbmod.Connection, env_id: bytes, epoch: int, envelope: bytes, received: str
-    ) -> str | None:
-        """Store a new case and its "imported" log entry; None if the envelope is already held.
-
-        The entry is the case's record of its import (who, when, which envelope), signed by
-        the checkpoint that ends this transaction: there is no separate event row for it.
-        """
-        entry = self._log.next_entry()
-        for attempt in range(9):
-            case_id = new_case_id()
-            try:
-                # One statement both checks for the envelope and stores it.
-                stored = db.execute(
-                    "INSERT INTO cases (id, envelope_id, epoch, envelope, received, import_entry)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (envelope_id) DO NOTHING",
-                    (case_id, env_id, epoch, envelope, received, entry),
-                ).rowcount
-            except dbmod.ConstraintError as e:
-                if "cases.id" in str(e) and attempt < 8:
-                    continue  # a 40-bit id collided: draw another
-                raise IntegrityError("The vault refused to store a case.") from None
-            if stored != 1:
-                return None
-            self._log.add("imported", case_id, None, env_id.hex())
-            return case_id
-        raise IntegrityError("The vault could not find a free case id.")
 
     def _append(self, db: dbmod.Connection, event: Event) -> None:
         """Store a signed case event and its access-log entry, in the caller's transaction."""
@@ -1059,6 +1029,17 @@ class Vault:
                 (after.status, after.assignee, after.outcome, case_id),
             )
         return event
+
+    def _add_caseworker(self, db: dbmod.Connection, person: CaseworkerPublic) -> None:
+        """Register a new caseworker and log their addition, in ``db``'s transaction."""
+        _register(db, person)
+        self._log_caseworker_added(db, person.key_id, person.name, person.sign_pk)
+
+    def _log_caseworker_added(
+        self, db: dbmod.Connection, key_id: str, name: str, sign_pk: bytes
+    ) -> None:
+        """The ``caseworker-added`` entry: their key id, committing to their name and key."""
+        self._log_key_action(db, "caseworker-added", key_id, member_commitment(name, sign_pk))
 
     def _log_key_action(
         self, db: dbmod.Connection, action: str, subject: str | None = None, commit: bytes = b""
