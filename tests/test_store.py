@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -282,3 +283,49 @@ def test_a_taken_case_id_is_drawn_again_and_nothing_is_half_stored(
     for case_id in result.imported:
         vault.check_case(case_id)
     assert check_vault(vault) == []
+
+
+def test_reading_every_report_through_two_epochs(vault: Vault) -> None:
+    """The read-through opens each stored report once, across read-ahead chunks and epochs,
+    and still reads after a caseworker's removal re-encrypts the database."""
+    from vault import membership
+
+    reports = {}
+    for n in range(150):  # more than two of the reader's 64-row chunks
+        if n == 100:
+            membership.rotate_team_key(vault)
+        report = make_report(what_happened=f"Report {n}: " + "words " * (n % 40))
+        (case_id,) = vault.import_envelopes([(str(n), seal_for(vault, report))]).imported
+        reports[case_id] = report
+    assert {e for (e,) in vault._db.execute("SELECT DISTINCT epoch FROM cases")} == {1, 2}
+    read = dict(vault.iter_report_json())
+    assert read == {case_id: r.canonical_json() for case_id, r in reports.items()}
+    assert dict(vault.iter_reports()) == reports
+
+    membership.add_caseworker(vault, "bea", b"bea's own long passphrase")
+    membership.revoke_caseworker(vault, "bea")  # a new database key
+    assert dict(vault.iter_report_json()) == read
+
+
+def test_a_read_through_stopped_early_stops_its_reader(vault: Vault) -> None:
+    vault.import_envelopes([(str(n), seal_for(vault)) for n in range(200)])
+    reading = vault.iter_report_json()
+    next(reading)
+    assert any(t.name == "vault-read-ahead" for t in threading.enumerate())
+    reading.close()
+    assert not any(t.name == "vault-read-ahead" for t in threading.enumerate())
+    assert len(vault.import_envelopes([("more", seal_for(vault))]).imported) == 1
+
+
+def test_read_ahead_raises_the_readers_error_in_the_callers_thread(vault: Vault) -> None:
+    def refused() -> dbmod.Connection:
+        raise NoVaultError("No vault here.")
+
+    with pytest.raises(NoVaultError, match="No vault here"):
+        list(dbmod.read_ahead(refused, "SELECT 1"))
+    path, key = vault.directory / "vault.db", vault._access.db_key
+    with pytest.raises(dbmod.DatabaseError):
+        list(dbmod.read_ahead(lambda: dbmod.connect(path, key), "SELECT nothing FROM nowhere"))
+    rows = dbmod.read_ahead(lambda: dbmod.connect(path, key), "SELECT id FROM cases", chunk=2)
+    assert list(rows) == []
+    assert not any(t.name == "vault-read-ahead" for t in threading.enumerate())

@@ -27,6 +27,16 @@
 
 /* --- hashing ------------------------------------------------------------------------- */
 
+/* OpenSSL's SHA256_* return 1, or 0 on failure (which its software and SHA-NI code never
+ * report); a failure becomes a Python error rather than a silently wrong hash. */
+static PyObject *
+sha256_failed(PyObject *partial)
+{
+    Py_XDECREF(partial);
+    PyErr_SetString(PyExc_RuntimeError, "SHA-256 failed inside OpenSSL");
+    return NULL;
+}
+
 static PyObject *
 leaf_hashes(PyObject *module, PyObject *arg)
 {
@@ -46,8 +56,9 @@ leaf_hashes(PyObject *module, PyObject *arg)
     unsigned char *at = (unsigned char *)PyBytes_AS_STRING(out);
     static const unsigned char prefix = 0x00;
     SHA256_CTX start; /* the prefix hashed once, copied for each leaf */
-    SHA256_Init(&start);
-    SHA256_Update(&start, &prefix, 1);
+    if (!SHA256_Init(&start) || !SHA256_Update(&start, &prefix, 1)) {
+        return sha256_failed(out);
+    }
     /* The GIL is held throughout, so the list cannot change under us. */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *leaf = PyList_GET_ITEM(arg, i);
@@ -57,8 +68,10 @@ leaf_hashes(PyObject *module, PyObject *arg)
             return NULL;
         }
         SHA256_CTX ctx = start;
-        SHA256_Update(&ctx, PyBytes_AS_STRING(leaf), (size_t)PyBytes_GET_SIZE(leaf));
-        SHA256_Final(at + i * HASH_BYTES, &ctx);
+        if (!SHA256_Update(&ctx, PyBytes_AS_STRING(leaf), (size_t)PyBytes_GET_SIZE(leaf)) ||
+            !SHA256_Final(at + i * HASH_BYTES, &ctx)) {
+            return sha256_failed(out);
+        }
     }
     return out;
 }
@@ -86,8 +99,9 @@ levels(PyObject *module, PyObject *arg)
     }
     static const unsigned char prefix = 0x01;
     SHA256_CTX start; /* the prefix hashed once, copied for each node */
-    SHA256_Init(&start);
-    SHA256_Update(&start, &prefix, 1);
+    if (!SHA256_Init(&start) || !SHA256_Update(&start, &prefix, 1)) {
+        return sha256_failed(result);
+    }
     PyObject *level = arg; /* borrowed: the list holds it */
     Py_ssize_t count = size / HASH_BYTES;
     while (count > 1) {
@@ -102,8 +116,11 @@ levels(PyObject *module, PyObject *arg)
         for (Py_ssize_t i = 0; i < count / 2; i++) {
             /* The two children are adjacent: 64 bytes from below + 2 * i * 32. */
             SHA256_CTX ctx = start;
-            SHA256_Update(&ctx, below + 2 * i * HASH_BYTES, 2 * HASH_BYTES);
-            SHA256_Final(out + i * HASH_BYTES, &ctx);
+            if (!SHA256_Update(&ctx, below + 2 * i * HASH_BYTES, 2 * HASH_BYTES) ||
+                !SHA256_Final(out + i * HASH_BYTES, &ctx)) {
+                Py_DECREF(next);
+                return sha256_failed(result);
+            }
         }
         if (count % 2) { /* an unpaired last node is carried up unchanged */
             memcpy(out + (above - 1) * HASH_BYTES, below + (count - 1) * HASH_BYTES,

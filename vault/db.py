@@ -7,8 +7,10 @@ chosen by measurement (``bench/page_size.py``, ``docs/benchmarks.md``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -408,6 +410,52 @@ def integrity_problems(db: Connection) -> list[str]:
         f"page {r[0]} fails its cipher check" for r in db.execute("PRAGMA cipher_integrity_check")
     ]
     return problems
+
+
+def read_ahead(
+    connect: Callable[[], Connection], sql: str, *, chunk: int = 64, depth: int = 8
+) -> Generator[list[Any], None, None]:
+    """The rows of ``sql``, a chunk at a time, read on a second thread over a connection of
+    its own while the caller works on the chunks before them.
+
+    SQLite (and SQLCipher's page decryption) runs without the GIL, so on a machine with two
+    cores reading costs the caller little wall time. At most ``depth`` chunks wait; an
+    error on the reading side is raised here; closing the iterator early stops the reader
+    and closes its connection before returning.
+    """
+    chunks: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            db = connect()
+            try:
+                cursor = db.execute(sql)
+                while not stop.is_set():
+                    rows = cursor.fetchmany(chunk)
+                    if not rows:
+                        break
+                    chunks.put(rows)
+            finally:
+                db.close()
+        except BaseException as e:  # handed to the caller's thread, raised there
+            chunks.put(e)
+        else:
+            chunks.put(None)
+
+    reader = threading.Thread(target=read, name="vault-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # empty the queue so a reader blocked on put() can see stop
+            with suppress(queue.Empty):
+                chunks.get(timeout=0.05)
+        reader.join()
 
 
 def one(db: Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:

@@ -57,7 +57,7 @@ def unpad(padded: bytes) -> bytes:
     end = padded.rfind(b"\x80")
     if (
         end < 0
-        or padded.count(0, end + 1) != len(padded) - end - 1
+        or not padded.endswith(bytes(len(padded) - end - 1))  # all zero after it
         or len(padded) != padded_length(end + 1)
     ):
         raise EnvelopeError()
