@@ -317,6 +317,29 @@ def test_a_read_through_stopped_early_stops_its_reader(vault: Vault) -> None:
     assert len(vault.import_envelopes([("more", seal_for(vault))]).imported) == 1
 
 
+def test_a_read_through_names_a_damaged_report_and_needs_an_open_vault(vault: Vault) -> None:
+    (case_id,) = vault.import_envelopes([("a", seal_for(vault))]).imported
+    for damaged in (b"", b"REDRESS", seal_for(vault)[:-1]):
+        vault._db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (damaged, case_id))
+        with pytest.raises(EnvelopeError):
+            list(vault.iter_report_json())
+    vault.close()
+    with pytest.raises(dbmod.DatabaseError):
+        list(vault.iter_report_json())
+
+
+def test_a_reader_blocked_on_a_full_queue_stops_with_its_caller(vault: Vault) -> None:
+    vault.import_envelopes([(str(n), seal_for(vault)) for n in range(20)])
+    path, key = vault.directory / "vault.db", vault._access.db_key
+    rows = dbmod.read_ahead(
+        lambda: dbmod.connect(path, key), "SELECT id FROM cases", chunk=1, depth=1
+    )
+    next(rows)
+    time.sleep(0.3)  # the reader has filled the queue and waits to hand over the next row
+    rows.close()
+    assert not any(t.name == "vault-read-ahead" for t in threading.enumerate())
+
+
 def test_read_ahead_raises_the_readers_error_in_the_callers_thread(vault: Vault) -> None:
     def refused() -> dbmod.Connection:
         raise NoVaultError("No vault here.")

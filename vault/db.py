@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -421,10 +421,21 @@ def read_ahead(
     SQLite (and SQLCipher's page decryption) runs without the GIL, so on a machine with two
     cores reading costs the caller little wall time. At most ``depth`` chunks wait; an
     error on the reading side is raised here; closing the iterator early stops the reader
-    and closes its connection before returning.
+    and closes its connection before returning. The reader never waits on the caller for
+    good: it gives up a full queue as soon as the caller stops.
     """
     chunks: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def hand_over(item: list[Any] | BaseException | None) -> bool:
+        """Queue ``item`` unless the caller has stopped; never waits on the caller for good."""
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
 
     def read() -> None:
         try:
@@ -433,15 +444,14 @@ def read_ahead(
                 cursor = db.execute(sql)
                 while not stop.is_set():
                     rows = cursor.fetchmany(chunk)
-                    if not rows:
+                    if not rows or not hand_over(rows):
                         break
-                    chunks.put(rows)
             finally:
                 db.close()
         except BaseException as e:  # handed to the caller's thread, raised there
-            chunks.put(e)
+            hand_over(e)
         else:
-            chunks.put(None)
+            hand_over(None)
 
     reader = threading.Thread(target=read, name="vault-read-ahead", daemon=True)
     reader.start()
@@ -451,10 +461,7 @@ def read_ahead(
                 raise item
             yield item
     finally:
-        stop.set()
-        while reader.is_alive():  # empty the queue so a reader blocked on put() can see stop
-            with suppress(queue.Empty):
-                chunks.get(timeout=0.05)
+        stop.set()  # the reader stops within one chunk, whatever the caller does next
         reader.join()
 
 

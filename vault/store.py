@@ -794,6 +794,7 @@ class Vault:
         of a page) costs about a seventh of opening its envelope, and overlapping the two
         keeps a read-through near the bare rate of opening (docs/benchmarks.md).
         """
+        self._db.execute("SELECT 1")  # a closed vault reads nothing, as before
         path, key = self.directory / DB_FILE, self._access.db_key
 
         def connect() -> dbmod.Connection:
@@ -804,8 +805,10 @@ class Vault:
         teams = _TeamKeysByHeader(self)
         chunks = dbmod.read_ahead(
             connect,
-            # the header (HEADER_BYTES, 20) and the sealed part, cut apart on the reading thread
-            "SELECT id, substr(envelope, 1, 20), substr(envelope, 21), epoch FROM cases",
+            # the header (HEADER_BYTES, 20) and the sealed part, cut apart on the reading
+            # thread (substr of an empty blob is NULL: coalesce keeps them bytes)
+            "SELECT id, coalesce(substr(envelope, 1, 20), x''),"
+            " coalesce(substr(envelope, 21), x''), epoch FROM cases",
         )
         with closing(chunks):
             for rows in chunks:
