@@ -22,11 +22,11 @@ from nacl.exceptions import CryptoError
 
 from tests.conftest import CANARY, PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, seal_for
 from vault import _crypto
-from vault.bundle import BundleError, verify
+from vault.audit.bundle import BundleError, verify
+from vault.audit.leaves import ACTIONS as LEAF_ACTIONS
+from vault.audit.leaves import Leaf, LeafError, encode_leaf
+from vault.audit.signed_note import Checkpoint, NoteSigner, parse_note, sign_checkpoint
 from vault.errors import CaseWorkflowError, WrongKeyError
-from vault.leaves import ACTIONS as LEAF_ACTIONS
-from vault.leaves import Leaf, LeafError, encode_leaf
-from vault.notes import Checkpoint, NoteSigner, parse_note, sign_checkpoint
 from vault.store import Vault
 
 # --- a scripted session through the real command ---------------------------------------------

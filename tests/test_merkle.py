@@ -1,4 +1,5 @@
-"""RFC 6962 trees and proofs (vault/merkle.py), and the C2SP note forms (vault/notes.py).
+"""RFC 6962 trees and proofs (vault/audit/merkle.py), and the C2SP note forms
+(vault/audit/signed_note.py).
 
 The reference here is the RFC's recursive definition written out directly; the module's
 level-by-level tree, frontier and proofs must agree with it for every size.
@@ -12,13 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault import _crypto, merkle
-from vault.notes import (
+from vault import _crypto
+from vault.audit import merkle
+from vault.audit.signed_note import (
     COSIGNATURE_V1,
     ED25519,
     Checkpoint,
-    NoteError,
     NoteSigner,
+    SignedNoteError,
     VerifierKey,
     b64decode,
     parse_note,
@@ -113,14 +115,14 @@ def test_verifier_keys_round_trip_and_check_their_hash() -> None:
         f"{name}+{key_id}",
         "",
     ):
-        with pytest.raises(NoteError):
+        with pytest.raises(SignedNoteError):
             VerifierKey.parse(bad)
 
 
 def test_only_canonical_base64_is_accepted() -> None:
     assert b64decode("AAE=") == b"\x00\x01"
     for bad in ("AAF=", "AAE", "AA E=", "AAE=\n", "é"):
-        with pytest.raises(NoteError):
+        with pytest.raises(SignedNoteError):
             b64decode(bad)
 
 
@@ -137,7 +139,7 @@ def test_only_canonical_base64_is_accepted() -> None:
     ],
 )
 def test_malformed_notes_are_refused(text: str) -> None:
-    with pytest.raises(NoteError):
+    with pytest.raises(SignedNoteError):
         parse_note(text)
 
 
@@ -146,5 +148,5 @@ def test_malformed_notes_are_refused(text: str) -> None:
     ["origin\n1\n", "origin\n01\nAAAA\n", "\n1\n" + "A" * 43 + "=\n", "o\n1\nAAAA\nextra\n"],
 )
 def test_malformed_checkpoints_are_refused(text: str) -> None:
-    with pytest.raises(NoteError):
+    with pytest.raises(SignedNoteError):
         Checkpoint.parse_text(text)

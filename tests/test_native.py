@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault import bundle, merkle
+from vault.audit import bundle, merkle
+from vault.audit.leaves import ACTIONS, LINES
 from vault.keys import Identity
-from vault.leaves import ACTIONS, LINES
 
 try:
     from vault import _native
@@ -33,7 +33,8 @@ needs_native = pytest.mark.skipif(_native is None, reason="vault._native was not
 
 @contextmanager
 def pure_python() -> Iterator[None]:
-    """Run vault.merkle and vault.bundle without the extension, as where it is not built."""
+    """Run vault.audit.merkle and vault.audit.bundle without the extension, as where it is
+    not built."""
     saved = merkle._native
     merkle._native = None  # type: ignore[assignment]
     try:
@@ -308,10 +309,16 @@ def _crowded_bundle(people: int, role: str, checkpoints: int = 1) -> bytes:
     caseworker then making one entry, with ``checkpoints`` checkpoints over it: cheap to
     write (the keys need not be real ones), and quadratic to check done naively."""
     from bench.audit import ORIGIN
+    from vault.audit.leaves import Leaf, member_commitment
+    from vault.audit.signed_note import (
+        COSIGNATURE_V1,
+        Checkpoint,
+        NoteSigner,
+        VerifierKey,
+        sign_checkpoint,
+    )
     from vault.auditlog import caseworker_verifier
     from vault.keys import Identity, caseworker_key_id
-    from vault.leaves import Leaf, member_commitment
-    from vault.notes import COSIGNATURE_V1, Checkpoint, NoteSigner, VerifierKey, sign_checkpoint
 
     at = "2026-01-01T00:00:00Z"
     amara = Identity.generate("amara")
@@ -438,8 +445,8 @@ def _signed_bundle(leaves: list[bytes], sizes: list[int], people: list[Identity]
     """A bundle of ``leaves`` with a checkpoint at each of ``sizes``, signed by the first of
     ``people``, all listed as caseworkers."""
     from bench.audit import ORIGIN
+    from vault.audit.signed_note import Checkpoint, NoteSigner, sign_checkpoint
     from vault.auditlog import caseworker_verifier
-    from vault.notes import Checkpoint, NoteSigner, sign_checkpoint
 
     tree = merkle.Tree.of_leaves(leaves)
     signer = NoteSigner(ORIGIN, people[0].signer)
@@ -453,7 +460,7 @@ def _signed_bundle(leaves: list[bytes], sizes: list[int], people: list[Identity]
 
 
 def test_only_the_first_transaction_may_act_before_its_caseworker_is_added() -> None:
-    from vault.leaves import Leaf, member_commitment
+    from vault.audit.leaves import Leaf, member_commitment
 
     at = "2026-01-01T00:00:00Z"
     amara, bea = Identity.generate("amara"), Identity.generate("bea")

@@ -16,12 +16,8 @@ import pytest
 from tests.conftest import PASSPHRASE, VAULT_BIN, seal_for
 from tests.test_pull import Intake, start_intake
 from vault import _crypto
-from vault.bundle import verify
-from vault.errors import IntegrityError
-from vault.intake.inbox import Inbox
-from vault.intake.witness import Witness
-from vault.keys import TeamPublicKey
-from vault.notes import (
+from vault.audit.bundle import verify
+from vault.audit.signed_note import (
     Checkpoint,
     NoteSigner,
     VerifierKey,
@@ -30,6 +26,10 @@ from vault.notes import (
     sign_checkpoint,
     verify_signature,
 )
+from vault.errors import IntegrityError
+from vault.intake.inbox import Inbox
+from vault.intake.witness import Witness
+from vault.keys import TeamPublicKey
 from vault.pull import pull
 from vault.store import Vault
 

@@ -9,7 +9,7 @@
  *                         counts the entries by (actor, action, length of case), or is
  *                         None when there were too many distinct actors or actions
  *
- * vault/merkle.py and vault/bundle.py hold the same operations in pure Python, and
+ * vault/audit/merkle.py and vault/audit/bundle.py hold the same operations in pure Python, and
  * tests/test_native.py checks that the two agree. Everything here reads only inside the
  * length of each bytes object it is given; nothing is parsed that Python has not split.
  * SHA-256 is OpenSSL's (SHA256_Init/Update/Final: deprecated in OpenSSL 3 but present,
@@ -138,7 +138,7 @@ levels(PyObject *module, PyObject *arg)
     return result;
 }
 
-/* --- the redress-log/1 form (vault/leaves.py) ------------------------------------------ */
+/* --- the redress-log/1 form (vault/audit/leaves.py) ------------------------------------------ */
 
 /* Which characters each field may hold, one bit per character class. */
 enum {
@@ -212,7 +212,7 @@ is_dash(const unsigned char *p, Py_ssize_t at, Py_ssize_t end)
     return end - at == 1 && p[at] == '-';
 }
 
-/* 1 if p[0:n] is one leaf in the redress-log/1 form, exactly as vault.leaves.LINES says:
+/* 1 if p[0:n] is one leaf in the redress-log/1 form, exactly as vault.audit.leaves.LINES says:
    seven fields, each separated from the next by one space. */
 static int
 check_leaf(const unsigned char *p, Py_ssize_t n, struct fields *f)

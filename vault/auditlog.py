@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vault import db as dbmod
-from vault import merkle
+from vault.audit import merkle
+from vault.audit.leaves import Leaf, encode_leaf
+from vault.audit.signed_note import Checkpoint, NoteSigner, VerifierKey, sign_checkpoint
 from vault.errors import IntegrityError
 from vault.events import now_to_the_second
 from vault.keys import Identity
-from vault.leaves import Leaf, encode_leaf
-from vault.notes import Checkpoint, NoteSigner, VerifierKey, sign_checkpoint
 
 
 def origin(db: dbmod.Connection) -> str:

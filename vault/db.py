@@ -210,7 +210,7 @@ def _migration_5(db: Connection) -> None:
             value TEXT NOT NULL
         ) STRICT;
 
-        -- One row per action (vault/leaves.py); seq counts from 0 and has no gaps.
+        -- One row per action (vault/audit/leaves.py); seq counts from 0 and has no gaps.
         CREATE TABLE log_leaves (
             seq  INTEGER PRIMARY KEY CHECK (seq >= 0),
             leaf BLOB NOT NULL CHECK (length(leaf) BETWEEN 40 AND 200),
@@ -224,7 +224,7 @@ def _migration_5(db: Connection) -> None:
         CREATE TRIGGER log_leaves_append_only_delete BEFORE DELETE ON log_leaves
             BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
 
-        -- The roots of the perfect subtrees on the tree's right edge (vault/merkle.py).
+        -- The roots of the perfect subtrees on the tree's right edge (vault/audit/merkle.py).
         CREATE TABLE log_frontier (
             level INTEGER PRIMARY KEY CHECK (level BETWEEN 0 AND 63),
             hash  BLOB NOT NULL CHECK (length(hash) = 32)

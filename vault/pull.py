@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from vault.audit.signed_note import COSIGNATURE_V1, SignedNoteError, VerifierKey
 from vault.cases import show_id
 from vault.envelope import envelope_id
 from vault.errors import (
@@ -48,7 +49,6 @@ from vault.errors import (
 )
 from vault.intake.auth import sign_request
 from vault.keys import Identity
-from vault.notes import COSIGNATURE_V1, NoteError, VerifierKey
 from vault.store import PendingBlob, QueuedReply, Vault
 
 PAGE_SIZE = 100  # envelopes asked for per page
@@ -188,7 +188,7 @@ class IntakeClient:
             raise IntakeError(f"The intake at {self.url} refused the request ({status}).")
         try:
             key = VerifierKey.parse(text.strip())
-        except NoteError:
+        except SignedNoteError:
             raise self.not_understood() from None
         if key.key_type != COSIGNATURE_V1:
             raise self.not_understood()

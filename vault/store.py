@@ -23,9 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vault import _crypto, bundle, merkle
+from vault import _crypto
 from vault import db as dbmod
 from vault.attachments import Segmenter, open_attachment, sealed_length
+from vault.audit import bundle, merkle
+from vault.audit.leaves import LeafError, member_commitment, parse_leaf
+from vault.audit.signed_note import (
+    ED25519,
+    SignedNoteError,
+    VerifierKey,
+    parse_note,
+    verify_signature,
+)
 from vault.auditlog import (
     AccessLog,
     LogHead,
@@ -97,8 +106,6 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
-from vault.leaves import LeafError, member_commitment, parse_leaf
-from vault.notes import ED25519, NoteError, VerifierKey, parse_note, verify_signature
 from vault.replies import MAX_REPLY, mailbox_id, reply_public_key, seal_reply
 from vault.report import Attachment, Report, parse_report
 
@@ -133,7 +140,7 @@ class CaseSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class Note:
+class CaseNote:
     author: str
     text: str
     at: str
@@ -175,7 +182,7 @@ class CaseView:
 
     summary: CaseSummary
     report: Report = field(repr=False)
-    notes: tuple[Note, ...] = field(repr=False)
+    notes: tuple[CaseNote, ...] = field(repr=False)
     history: tuple[HistoryEntry, ...]
     replies: tuple[Reply, ...] = field(default=(), repr=False)
     attachments: tuple[AttachmentInfo, ...] = field(default=(), repr=False)
@@ -750,7 +757,7 @@ class Vault:
         state = fold(case_id, events)
         names = self._caseworker_names()
         notes = tuple(
-            Note(names.get(e.actor, e.actor), self._open_note(e.data), e.at)
+            CaseNote(names.get(e.actor, e.actor), self._open_note(e.data), e.at)
             for e in events
             if e.kind == "note"
         )
@@ -1124,7 +1131,7 @@ class Vault:
         name = validate_name(name)
         try:
             key = VerifierKey.parse(vkey_text.strip())
-        except NoteError:
+        except SignedNoteError:
             raise UsageError(
                 "That is not an auditor's public key: expected a verifier key line"
                 " (name+hash+key), as vault auditor keygen or transparency-log tools write.",
@@ -1179,7 +1186,7 @@ class Vault:
             for line in lines.splitlines(keepends=True):
                 try:
                     signature = parse_note(note.text + "\n" + line).signatures[0]
-                except NoteError:
+                except SignedNoteError:
                     continue
                 if verify_signature(note, signature, key) and not kept:
                     # one cosignature per witness on a checkpoint: the newest replaces any other

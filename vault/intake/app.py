@@ -38,6 +38,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vault import _crypto
+from vault.audit.signed_note import ED25519, VerifierKey
 from vault.envelope import (
     HEADER_BYTES,
     MAX_ENVELOPE,
@@ -71,7 +72,6 @@ from vault.intake.limits import (
 from vault.intake.nojs import MalformedForm, parse_form, read_form
 from vault.intake.witness import Witness
 from vault.keys import TeamPublicKey, b64, caseworker_key_id
-from vault.notes import ED25519, VerifierKey
 
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; "

@@ -18,22 +18,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault import _crypto, merkle
+from vault import _crypto
 from vault._crypto import SecretBytes
-from vault.errors import VaultError
-from vault.files import create_private_file, read_small_file
-from vault.intake.inbox import Inbox
-from vault.notes import (
+from vault.audit import merkle
+from vault.audit.signed_note import (
     COSIGNATURE_V1,
     Checkpoint,
-    NoteError,
     NoteSigner,
+    SignedNoteError,
     VerifierKey,
     b64decode,
     b64encode,
     parse_note,
     verify_signature,
 )
+from vault.errors import VaultError
+from vault.files import create_private_file, read_small_file
+from vault.intake.inbox import Inbox
 
 KEY_FILE = "witness.key"
 KEY_KIND = "redress-witness-key/1"
@@ -70,12 +71,12 @@ class Witness:
         lines = text.split("\n")
         try:
             if len(lines) != 4 or lines[0] != KEY_KIND or lines[3] != "":
-                raise NoteError("form")
+                raise SignedNoteError("form")
             seed = b64decode(lines[2], 32)
             signer = NoteSigner.from_seed(
                 lines[1], SecretBytes(seed, "witness key"), COSIGNATURE_V1
             )
-        except NoteError:
+        except SignedNoteError:
             raise VaultError(f"The witness key file {path} is damaged.") from None
         return cls(signer)
 
@@ -87,7 +88,7 @@ class Witness:
             old, proof, note_text = _parse_request(body)
             note = parse_note(note_text)
             checkpoint = Checkpoint.parse_text(note.text)
-        except (NoteError, UnicodeDecodeError):
+        except (SignedNoteError, UnicodeDecodeError):
             return Answer(400, "malformed request\n")
         keys = trusted.get(checkpoint.origin)
         if not keys:
@@ -124,9 +125,9 @@ def _parse_request(body: bytes) -> tuple[int, list[bytes], str]:
     text = body.decode("utf-8")
     head, sep, note = text.partition("\n\n")
     if not sep:
-        raise NoteError("no blank line")
+        raise SignedNoteError("no blank line")
     lines = head.split("\n")
     match = re.fullmatch(r"old (0|[1-9][0-9]{0,19})", lines[0])
     if not match or len(lines) - 1 > MAX_PROOF_LINES:
-        raise NoteError("bad old line or too many proof lines")
+        raise SignedNoteError("bad old line or too many proof lines")
     return int(match.group(1)), [b64decode(line, 32) for line in lines[1:]], note

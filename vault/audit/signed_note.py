@@ -34,7 +34,7 @@ _NAME = re.compile(r"[^\s+]+")
 _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
 
 
-class NoteError(ValueError):
+class SignedNoteError(ValueError):
     """A note, checkpoint or key is not in the expected form, or does not verify."""
 
 
@@ -47,11 +47,11 @@ def b64decode(text: str, length: int | None = None) -> bytes:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise NoteError("not base64") from None
+        raise SignedNoteError("not base64") from None
     if base64.b64encode(raw).decode("ascii") != text:
-        raise NoteError("not canonical base64")
+        raise SignedNoteError("not canonical base64")
     if length is not None and len(raw) != length:
-        raise NoteError("wrong length")
+        raise SignedNoteError("wrong length")
     return raw
 
 
@@ -61,7 +61,7 @@ def key_id(name: str, key_type: int, public_key: bytes) -> bytes:
 
 def check_key_name(name: str) -> str:
     if not _NAME.fullmatch(name):
-        raise NoteError("a key name must be non-empty, with no spaces or '+'")
+        raise SignedNoteError("a key name must be non-empty, with no spaces or '+'")
     return name
 
 
@@ -76,7 +76,7 @@ class VerifierKey:
     def __post_init__(self) -> None:
         check_key_name(self.name)
         if self.key_type not in (ED25519, COSIGNATURE_V1) or len(self.public_key) != 32:
-            raise NoteError("only Ed25519 keys are supported")
+            raise SignedNoteError("only Ed25519 keys are supported")
 
     @property
     def id(self) -> bytes:
@@ -89,11 +89,11 @@ class VerifierKey:
     def parse(cls, text: str) -> VerifierKey:
         parts = text.split("+", 2)
         if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
-            raise NoteError("not a verifier key")
+            raise SignedNoteError("not a verifier key")
         raw = b64decode(parts[2], 33)
         key = cls(check_key_name(parts[0]), raw[0], raw[1:])
         if key.id.hex() != parts[1]:
-            raise NoteError("the verifier key's hash does not match its name and key")
+            raise SignedNoteError("the verifier key's hash does not match its name and key")
         return key
 
 
@@ -131,7 +131,7 @@ class NoteSigner:
 
 def cosigned_message(checkpoint_text: str, timestamp: int) -> bytes:
     if not 0 <= timestamp < 2**63:
-        raise NoteError("a cosignature time is out of range")
+        raise SignedNoteError("a cosignature time is out of range")
     return f"cosignature/v1\ntime {timestamp}\n{checkpoint_text}".encode()
 
 
@@ -146,7 +146,7 @@ class Signature:
 
 
 @dataclass(frozen=True, slots=True)
-class Note:
+class SignedNote:
     text: str
     signatures: tuple[Signature, ...]
 
@@ -154,31 +154,31 @@ class Note:
         return self.text + "\n" + "".join(s.line() for s in self.signatures)
 
 
-def parse_note(data: str) -> Note:
+def parse_note(data: str) -> SignedNote:
     """Split a signed note into its text and signature lines (nothing is verified here)."""
     if any(ord(c) < 0x20 and c != "\n" for c in data):
-        raise NoteError("a note may not hold control characters")
+        raise SignedNoteError("a note may not hold control characters")
     if not data.endswith("\n"):
-        raise NoteError("a note ends with a newline")
+        raise SignedNoteError("a note ends with a newline")
     split = data.rfind("\n\n")
     if split < 0:
-        raise NoteError("a note has no signatures")
+        raise SignedNoteError("a note has no signatures")
     text, lines = data[: split + 1], data[split + 2 :].splitlines()
     if not text.strip() or not lines or len(lines) > MAX_SIGNATURES:
-        raise NoteError("a note needs text and from 1 to 16 signatures")
+        raise SignedNoteError("a note needs text and from 1 to 16 signatures")
     signatures = []
     for line in lines:
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != DASH:
-            raise NoteError("a signature line is not in the expected form")
+            raise SignedNoteError("a signature line is not in the expected form")
         raw = b64decode(parts[2])
         if len(raw) < 5:
-            raise NoteError("a signature is too short")
+            raise SignedNoteError("a signature is too short")
         signatures.append(Signature(check_key_name(parts[1]), raw[:4], raw[4:]))
-    return Note(text, tuple(signatures))
+    return SignedNote(text, tuple(signatures))
 
 
-def verify_signature(note: Note, signature: Signature, key: VerifierKey) -> bool:
+def verify_signature(note: SignedNote, signature: Signature, key: VerifierKey) -> bool:
     """Whether ``signature`` on ``note`` is a valid signature or cosignature by ``key``."""
     if signature.name != key.name or signature.key_id != key.id:
         return False
@@ -191,7 +191,7 @@ def verify_signature(note: Note, signature: Signature, key: VerifierKey) -> bool
             timestamp = int.from_bytes(signature.blob[:8], "big")
             message = cosigned_message(note.text, timestamp)
             _crypto.verify(signature.blob[8:], message, key.public_key)
-    except (_crypto.OpenFailed, NoteError):
+    except (_crypto.OpenFailed, SignedNoteError):
         return False
     return True
 
@@ -213,10 +213,10 @@ class Checkpoint:
     def parse_text(cls, text: str) -> Checkpoint:
         lines = text.split("\n")
         if len(lines) != 4 or lines[3] != "":
-            raise NoteError("a checkpoint has exactly three lines")
+            raise SignedNoteError("a checkpoint has exactly three lines")
         origin, size, root = lines[:3]
         if not origin or not _SIZE.fullmatch(size):
-            raise NoteError("a checkpoint's origin or size is not in the expected form")
+            raise SignedNoteError("a checkpoint's origin or size is not in the expected form")
         return cls(origin, int(size), b64decode(root, 32))
 
 

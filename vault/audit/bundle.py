@@ -8,7 +8,7 @@ The format is specified in ``docs/audit.md``. In short, one UTF-8 text file::
     auditor <name> <vkey>           one per registered auditor
     witness <vkey>                  one per witness (an intake that cosigns)
     leaves <N>
-    <leaf>                          N lines, in log order (vault/leaves.py)
+    <leaf>                          N lines, in log order (vault/audit/leaves.py)
     checkpoints <M>
     checkpoint <base64 of a signed note>          M lines, sizes strictly increasing
     proof <old> <new> <base64 hash>...            M - 1 lines: consecutive checkpoints
@@ -29,16 +29,14 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from operator import indexOf, itemgetter
 
-from vault import merkle
-from vault.errors import IntegrityError, VaultError
-from vault.keys import caseworker_key_id, validate_name
-from vault.leaves import ACTIONS, CASE_ACTIONS, LINES, VERSION, member_commitment
-from vault.notes import (
+from vault.audit import merkle
+from vault.audit.leaves import ACTIONS, CASE_ACTIONS, LINES, VERSION, member_commitment
+from vault.audit.signed_note import (
     COSIGNATURE_V1,
     ED25519,
     Checkpoint,
-    Note,
-    NoteError,
+    SignedNote,
+    SignedNoteError,
     VerifierKey,
     b64decode,
     b64encode,
@@ -46,6 +44,8 @@ from vault.notes import (
     parse_note,
     verify_signature,
 )
+from vault.errors import IntegrityError, VaultError
+from vault.keys import caseworker_key_id, validate_name
 
 MAGIC = "redress-audit-bundle/1"
 
@@ -267,8 +267,8 @@ def parse(data: bytes) -> BundleContents:
             elif role != "witness" and len(rest) == 2 and _is_name(rest[0]):
                 name, key = rest[0], VerifierKey.parse(rest[1])
             else:
-                raise NoteError("wrong fields")
-        except NoteError as e:
+                raise SignedNoteError("wrong fields")
+        except SignedNoteError as e:
             raise bad(f"a {role} key is not in the expected form ({e})") from None
         want = COSIGNATURE_V1 if role == "witness" else ED25519
         if key.key_type != want or (role == "caseworker" and key.name != origin):
@@ -288,7 +288,7 @@ def parse(data: bytes) -> BundleContents:
         raw = take("checkpoint")
         try:
             notes.append(b64decode(raw).decode("utf-8"))
-        except (NoteError, UnicodeDecodeError):
+        except (SignedNoteError, UnicodeDecodeError):
             raise bad("a checkpoint is not in the expected form") from None
     proofs = []
     for _ in range(m - 1):
@@ -297,7 +297,7 @@ def parse(data: bytes) -> BundleContents:
             raise bad("a consistency proof is not in the expected form")
         try:
             hashes = [b64decode(p, 32) for p in parts[2:]]
-        except NoteError:
+        except SignedNoteError:
             raise bad("a consistency proof hash is not in the expected form") from None
         proofs.append((int(parts[0]), int(parts[1]), hashes))
     if at != len(lines) - 1 or lines[at] != "end":
@@ -532,18 +532,18 @@ def _check_actors(columns: _Columns, roster: _Roster, first_transaction: int) ->
 _FEW = 8  # caseworkers whose entries _check_actors finds by searching the log for each
 
 
-def _checkpoint(text: str, origin: str, where: str) -> tuple[Note, Checkpoint]:
+def _checkpoint(text: str, origin: str, where: str) -> tuple[SignedNote, Checkpoint]:
     try:
         note = parse_note(text)
         checkpoint = Checkpoint.parse_text(note.text)
-    except NoteError as e:
+    except SignedNoteError as e:
         raise BundleError(f"The bundle's {where} is not a valid checkpoint ({e}).") from None
     if checkpoint.origin != origin:
         raise BundleError(f"The bundle's {where} is from another vault's log.")
     return note, checkpoint
 
 
-def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
+def _check_signer(note: SignedNote, size: int, roster: _Roster, where: str) -> str:
     """The name of the caseworker whose valid signature the checkpoint carries."""
     signer = None
     for signature in note.signatures:
@@ -565,7 +565,7 @@ def _check_signer(note: Note, size: int, roster: _Roster, where: str) -> str:
 
 
 def _cosigners(
-    note: Note,
+    note: SignedNote,
     witnesses: dict[tuple[str, bytes], list[VerifierKey]],
     roster: _Roster,
     size: int,
