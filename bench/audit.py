@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Row, Timer, interleaved
+from vault import case_view, incoming
 from vault.audit import merkle
 from vault.audit.bundle import BundleContents, Person, encode, proofs_between, verify
 from vault.audit.leaves import Leaf, member_commitment
@@ -123,7 +124,7 @@ def _overhead_row(actions: int, repeats: int, say: Callable[[str], None]) -> Row
             {"sector": "other", "role": "bench", "harms": ["other"], "what_happened": "bench"}
         )
         envelopes = [(str(i), seal_report(report, key.epoch, key.public_key)) for i in range(200)]
-        cases = vault.import_envelopes(envelopes).imported
+        cases = incoming.import_envelopes(vault, envelopes).imported
         real_add, real_finish = AccessLog._append, AccessLog.finish
         per_action: dict[str, list[float]] = {"with": [], "without": []}
 
@@ -136,7 +137,7 @@ def _overhead_row(actions: int, repeats: int, say: Callable[[str], None]) -> Row
                 with Timer() as t:
                     for i in range(actions):
                         start = time.perf_counter()
-                        vault.show_case(cases[i % len(cases)])
+                        case_view.show_case(vault, cases[i % len(cases)])
                         each.append(time.perf_counter() - start)
             finally:
                 AccessLog._append = real_add  # type: ignore[method-assign]

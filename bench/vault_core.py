@@ -4,12 +4,12 @@
   envelope (``crypto_box_seal_open``) and a bare INSERT of it into a one-table
   SQLCipher database with the same pragmas, page size and key type, in
   transactions of the same size.
-* cases list --json: ``[c.to_json() for c in vault.list_cases()]`` and
+* cases list --json: ``[c.to_json() for c in case_view.list_cases(vault)]`` and
   ``render.json_lines`` (as the CLI prints it), against the same SELECT on a bare
   connection and ``json.dumps`` of the rows.
 * table view: the people's view (``--limit 50``): the newest 50 and the count,
   and the same rendered with rich.
-* decrypt all: ``vault.iter_report_json()`` (and, beside it, ``iter_reports()``) against a bare
+* decrypt all: ``read_through.iter_report_json(vault)`` (and ``iter_reports``) against a bare
   ``crypto_box_seal_open`` loop over the same envelopes held in memory. The vault reads its
   rows ahead on a second thread (``db.read_ahead``); the CPU ratio counts both threads.
 * unlock: ``Vault.unlock`` (Argon2id MODERATE), a chosen cost reported in
@@ -41,10 +41,12 @@ import nacl.pwhash
 
 from bench.common import BATCH, Row, Timer, bare_connect, interleaved
 from bench.corpus import envelopes
+from vault import case_view, incoming, read_through
 from vault import db as dbmod
 from vault.envelope import HEADER_BYTES
+from vault.incoming import IMPORT_BATCH
 from vault.keys import DEFAULT_KDF
-from vault.store import IMPORT_BATCH, Vault
+from vault.store import Vault
 
 PASSPHRASE = b"correct horse battery staple"
 NAME = "bench"
@@ -90,8 +92,8 @@ class Bench:
         self.template = root / "template"
         with Vault.create(self.template, NAME, PASSPHRASE) as vault:
             team = vault.team_public_key()
-            pair = vault._access.current
-            self.db_key = vault._access.db_key.reveal()
+            pair = vault.access.current
+            self.db_key = vault.access.db_key.reveal()
         self.team_pk = pair.public_key
         self.team_sk = pair.secret_key.reveal()
         say(f"  sealing {n} envelopes …")
@@ -114,7 +116,7 @@ class Bench:
         vault = self.fresh_vault()
         try:
             with Timer() as t:
-                result = vault.import_envelopes(self.labelled)
+                result = incoming.import_envelopes(vault, self.labelled)
             assert len(result.imported) == self.n
             assert not result.failures
         finally:
@@ -148,7 +150,7 @@ class Bench:
     def some_casework(self, vault: Vault) -> None:
         """Assign and close a few cases so listed rows are not all alike."""
         rng = random.Random(7)
-        cases = [c.id for c in vault.list_cases()]
+        cases = [c.id for c in case_view.list_cases(vault)]
         for case_id in rng.sample(cases, max(1, len(cases) // 100)):
             vault.assign(case_id, rng.choice(("ana", "bea", "cat")))
         for case_id in rng.sample(cases, max(1, len(cases) // 200)):
@@ -202,7 +204,7 @@ class Reopened:
 
     def vault(self) -> Vault:
         u = self.unlocked
-        return Vault(u.directory, u.identity, u._access, dbmod.connect(self.path, u._access.db_key))
+        return Vault(u.directory, u.identity, u.access, dbmod.connect(self.path, u.access.db_key))
 
     def bare(self) -> Any:
         return bare_connect(self.path, self.bench.db_key)
@@ -221,7 +223,7 @@ def _reading(
 
     def list_ours() -> Timer:
         with fresh.vault() as vault, Timer() as t:
-            text = render.json_lines([c.to_json() for c in vault.list_cases()])
+            text = render.json_lines([c.to_json() for c in case_view.list_cases(vault)])
         assert text.count('"id"') == n
         return t
 
@@ -237,7 +239,8 @@ def _reading(
     runs = interleaved({"ours": list_ours, "bare": list_bare}, repeats * 2 + 1, say=say)
     row = Row(
         name=f"cases list --json, {n} cases",
-        what="[c.to_json() for c in vault.list_cases()] + render.json_lines (as the CLI prints it),"
+        what="[c.to_json() for c in case_view.list_cases(vault)] + render.json_lines"
+        " (as the CLI prints it),"
         " cold cache after unlock",
         kind="time",
         timers=runs["ours"],
@@ -250,8 +253,8 @@ def _reading(
 
     def table_ours() -> Timer:
         with fresh.vault() as vault, Timer() as t:
-            shown = vault.list_cases(limit=50)
-            total = vault.count_cases()
+            shown = case_view.list_cases(vault, limit=50)
+            total = case_view.count_cases(vault)
         assert len(shown) == min(50, n)
         assert total == n
         return t
@@ -261,7 +264,9 @@ def _reading(
         render.out = Console(file=io.StringIO(), width=100, highlight=False, soft_wrap=False)
         try:
             with fresh.vault() as vault, Timer() as t:
-                render.case_table(vault.list_cases(limit=50), vault.count_cases())
+                render.case_table(
+                    case_view.list_cases(vault, limit=50), case_view.count_cases(vault)
+                )
         finally:
             render.out = saved
         return t
@@ -283,7 +288,7 @@ def _reading(
     rows.append(
         Row(
             name="table view: newest 50 + count",
-            what="vault.list_cases(limit=50) + vault.count_cases(), cold cache",
+            what="case_view.list_cases(vault, limit=50) + case_view.count_cases(vault), cold cache",
             kind="time",
             timers=runs["ours"],
             bare_timers=runs["bare"],
@@ -305,13 +310,13 @@ def _reading(
 
     def decrypt_ours() -> Timer:
         with fresh.vault() as vault, Timer() as t:
-            for _case_id, _data in vault.iter_report_json():
+            for _case_id, _data in read_through.iter_report_json(vault):
                 pass
         return t
 
     def decrypt_validate() -> Timer:
         with fresh.vault() as vault, Timer() as t:
-            reports = list(vault.iter_reports())
+            reports = list(read_through.iter_reports(vault))
         assert len(reports) == n
         return t
 
@@ -329,7 +334,8 @@ def _reading(
     )
     row = Row(
         name=f"decrypt all {n} reports",
-        what="vault.iter_report_json(): read ahead on a second thread, check header, open,"
+        what="read_through.iter_report_json(vault): read ahead on a second thread, check header,"
+        " open,"
         " unpad; cold cache",
         kind="time",
         timers=runs["ours"],
@@ -342,7 +348,8 @@ def _reading(
     rows.append(
         Row(
             name=f"decrypt and validate all {n} reports",
-            what="list(vault.iter_reports()): the same, plus a pydantic Report for each",
+            what="list(read_through.iter_reports(vault)): the same, plus a pydantic Report"
+            " for each",
             kind="time",
             timers=runs["validated"],
             bare_timers=runs["bare"],

@@ -17,7 +17,7 @@ from cli.options import say as _say
 from cli.options import unlock as _unlock
 from cli.passphrase import read_passphrase
 from vault import backup as backups
-from vault import membership, recovery
+from vault import case_view, membership, recovery
 from vault.check import check_vault
 from vault.errors import IntegrityError, UsageError
 from vault.keychange import RECOVERY_PUBLIC
@@ -76,7 +76,7 @@ def check(
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         problems = check_vault(vault)
-        cases = 0 if problems else vault.count_cases()
+        cases = 0 if problems else case_view.count_cases(vault)
     for problem in problems:
         print(render.plain_safe(problem))
     if problems:

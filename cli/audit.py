@@ -17,7 +17,7 @@ import typer
 from cli import render
 from cli.options import DEFAULT_VAULT, Caseworker, PassFile, VaultDir, unlock, write_new
 from cli.options import say as _say
-from vault import _crypto
+from vault import _crypto, auditing
 from vault.audit.bundle import Verified, verify
 from vault.audit.signed_note import ED25519, NoteSigner
 from vault.errors import UsageError
@@ -45,7 +45,7 @@ def audit_export(
     The bundle holds who did what to which case and when, never what a case says.
     """
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
-        vault.audit_export(file)
+        auditing.audit_export(vault, file)
     _say(f"Wrote the audit bundle to {file}. Give it to your auditor; it opens no report.")
 
 
@@ -168,7 +168,7 @@ def auditor_add(
     """Register an auditor's public key. It verifies signatures; it opens nothing."""
     text = read_small_file(key, "auditor's key file", 4096).decode("utf-8", "replace")
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
-        added = vault.add_auditor(name, text)
+        added = auditing.add_auditor(vault, name, text)
     _say(f"Registered auditor {name} (key {added.id.hex()}). Their key opens no report.")
 
 

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from vault import incoming
 from vault.envelope import seal_report
 from vault.files import create_private_file, make_private_dir, replace_private_file
 from vault.intake.config import IntakeConfig
@@ -77,7 +78,7 @@ def make_demo(base: Path = DEMO_DIR) -> tuple[Path, Path, bool]:
                 (f"demo-{i}", seal_report(parse_report(r), key.epoch, key.public_key))
                 for i, r in enumerate(DEMO_REPORTS)
             ]
-            vault.import_envelopes(envelopes)
+            incoming.import_envelopes(vault, envelopes)
             (base / "example-report.json").write_text(
                 '{"sector": "education", "role": "college tutor", "harms": ["outing"],\n'
                 ' "what_happened": "(Invented example) Told my class what I do for work."}\n'

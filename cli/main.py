@@ -30,6 +30,7 @@ from cli.options import (
 )
 from cli.options import say as _say
 from cli.passphrase import read_passphrase, read_text_argument
+from vault import blobs, case_view, incoming, replies
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES
 from vault.envelope import MAX_ENVELOPE, seal_report
@@ -229,7 +230,7 @@ def import_(
         _say(f"… {stored} stored so far")
 
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        result = vault.import_envelopes(envelopes(), progress)  # type: ignore[arg-type]
+        result = incoming.import_envelopes(vault, envelopes(), progress)  # type: ignore[arg-type]
     problems += result.failures
     for label, error in problems:
         _say(f"vault: {label}: {error}")
@@ -261,10 +262,10 @@ def cases_list(
     """Cases, newest first, without decrypting anything."""
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         if as_json:
-            render.print_json_lines([c.to_json() for c in vault.list_cases(status)])
+            render.print_json_lines([c.to_json() for c in case_view.list_cases(vault, status)])
             return
-        shown = vault.list_cases(status, None if show_all else limit)
-        total = vault.count_cases(status)
+        shown = case_view.list_cases(vault, status, None if show_all else limit)
+        total = case_view.count_cases(vault, status)
     render.case_table(shown, total)
 
 
@@ -278,7 +279,7 @@ def cases_show(
 ) -> None:
     """Decrypt and show one case, with its notes and history (the opening is logged)."""
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        view = vault.show_case(case)
+        view = case_view.show_case(vault, case)
     if as_json:
         render.print_json(view.to_json())
     else:
@@ -374,7 +375,7 @@ def cases_reply(
     under an id that does not identify them. The case history keeps a sealed copy.
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        case_id = vault.reply(case, read_text_argument(text, "reply"), share_status)
+        case_id = replies.reply(vault, case, read_text_argument(text, "reply"), share_status)
     shared = " (with the case status)" if share_status else ""
     _say(
         f"Reply to case {show_id(case_id)}{shared} is sealed and queued;"
@@ -406,7 +407,7 @@ def cases_attachment(
     history. A damaged or changed attachment is refused and no file is left behind.
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        case_id, info = vault.attachment(case, number, out)
+        case_id, info = blobs.write_attachment(vault, case, number, out)
     _say(
         f"Wrote attachment {info.n} of case {show_id(case_id)} ({info.size} bytes,"
         f" {info.type}) to {out}. It is not encrypted: delete it when you are done."

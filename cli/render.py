@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vault.case_view import CaseSummary, CaseView
 from vault.cases import show_id
-from vault.store import CaseSummary, CaseView
 
 out = Console(highlight=False, soft_wrap=False)
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from nacl.exceptions import CryptoError
 
 from tests.conftest import CANARY, PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, seal_for
-from vault import _crypto
+from vault import _crypto, auditing, case_view, incoming
 from vault.audit.bundle import BundleError, verify
 from vault.audit.leaves import ACTIONS as LEAF_ACTIONS
 from vault.audit.leaves import Leaf, LeafError, encode_leaf
@@ -272,10 +272,12 @@ def test_a_checkpoint_from_a_forked_copy_is_refused(session: Session, tmp_path: 
 
 
 def test_entries_and_checkpoints_by_a_revoked_caseworker_are_refused(vault: Vault) -> None:
-    case = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
-    with vault._transaction() as db:  # the log records amara's revocation...
-        vault._log_key_action(db, "caseworker-revoked", vault.identity.key_id)
-    vault.show_case(case)  # ...and then an action by amara's key, and a checkpoint it signed
+    case = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
+    with vault.transaction() as db:  # the log records amara's revocation...
+        vault.log_action(db, "caseworker-revoked", vault.identity.key_id)
+    case_view.show_case(
+        vault, case
+    )  # ...and then an action by amara's key, and a checkpoint it signed
     bundle = tmp_bundle(vault)
     with pytest.raises(BundleError, match=r"revoked|revocation"):
         verify(bundle)
@@ -283,7 +285,7 @@ def test_entries_and_checkpoints_by_a_revoked_caseworker_are_refused(vault: Vaul
 
 def tmp_bundle(vault: Vault) -> bytes:
     out = vault.directory.parent / f"bundle-{_crypto.random_bytes(4).hex()}"
-    vault.audit_export(out)
+    auditing.audit_export(vault, out)
     return out.read_bytes()
 
 
@@ -296,12 +298,12 @@ def test_a_bundle_from_another_file_is_refused(tmp_path: Path) -> None:
 
 
 def _actions(vault: Vault) -> list[str]:
-    return [leaf.decode().split(" ")[3] for leaf in vault._log.leaves()]
+    return [leaf.decode().split(" ")[3] for leaf in vault.log.leaves()]
 
 
 def test_every_action_is_one_entry_in_its_own_transaction(vault: Vault, tmp_path: Path) -> None:
-    case = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
-    vault.show_case(case)
+    case = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
+    case_view.show_case(vault, case)
     vault.add_note(case, "note text")
     vault.assign(case, "amara")
     vault.set_status(case, "triage")
@@ -317,27 +319,27 @@ def test_every_action_is_one_entry_in_its_own_transaction(vault: Vault, tmp_path
         "closed",
     ]
     # each transaction that added entries ended with a checkpoint of the log so far
-    sizes = [int(r[0]) for r in vault._db.execute("SELECT size FROM checkpoints ORDER BY size")]
+    sizes = [int(r[0]) for r in vault.db.execute("SELECT size FROM checkpoints ORDER BY size")]
     assert sizes == [2, 3, 4, 5, 6, 7, 8]
 
 
 def test_a_failed_action_leaves_no_entry(vault: Vault, tmp_path: Path) -> None:
-    case = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
-    before = (_actions(vault), vault.log_head())
+    case = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
+    before = (_actions(vault), auditing.log_head(vault))
     with pytest.raises(CaseWorkflowError):
         vault.set_status(case, "new")  # already new
     (tmp_path / "taken").write_bytes(b"x")
     with pytest.raises(Exception, match="already exists"):
-        vault.audit_export(tmp_path / "taken")
-    assert (_actions(vault), vault.log_head()) == before
+        auditing.audit_export(vault, tmp_path / "taken")
+    assert (_actions(vault), auditing.log_head(vault)) == before
 
 
 def test_entries_never_hold_content_names_or_contacts(vault: Vault) -> None:
-    case = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    case = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     vault.add_note(case, f"Spoke to Jo Bloggs on 07700 900123. {CANARY}")
     vault.assign(case, "someone-outside-the-team")
-    logged = b"\n".join(vault._log.leaves()) + b"".join(
-        str(r[0]).encode() for r in vault._db.execute("SELECT note FROM checkpoints")
+    logged = b"\n".join(vault.log.leaves()) + b"".join(
+        str(r[0]).encode() for r in vault.db.execute("SELECT note FROM checkpoints")
     )
     for secret in (CANARY, "Bloggs", "07700", "someone-outside", "Riverside", "example.org"):
         assert secret.encode() not in logged
@@ -350,9 +352,9 @@ def test_the_log_is_append_only_in_the_database(vault: Vault) -> None:
 
     for sql in ("UPDATE log_leaves SET leaf = leaf", "DELETE FROM log_leaves"):
         with pytest.raises(dbmod.DatabaseError):
-            vault._db.execute(sql)
+            vault.db.execute(sql)
     with pytest.raises(dbmod.DatabaseError):
-        vault._db.execute(
+        vault.db.execute(
             "INSERT INTO log_leaves (seq, leaf, hash) VALUES (99, ?, ?)", (b"x" * 50, bytes(32))
         )
 
@@ -400,7 +402,7 @@ def test_an_auditors_key_opens_nothing(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def busy_vault(tmp_path_factory: pytest.TempPathFactory) -> Vault:
     vault = Vault.create(tmp_path_factory.mktemp("busy") / "vault-data", "amara", PASSPHRASE)
-    vault.import_envelopes([(str(n), seal_for(vault)) for n in range(3)])
+    incoming.import_envelopes(vault, [(str(n), seal_for(vault)) for n in range(3)])
     return vault
 
 
@@ -425,12 +427,12 @@ def test_any_single_byte_change_or_removed_line_is_caught(
 ) -> None:
     vault = busy_vault
     for action in actions:
-        case = vault.list_cases(limit=1)[0].id
+        case = case_view.list_cases(vault, limit=1)[0].id
         try:
             if action == "import":
-                vault.import_envelopes([("x", seal_for(vault))])
+                incoming.import_envelopes(vault, [("x", seal_for(vault))])
             elif action == "show":
-                vault.show_case(case)
+                case_view.show_case(vault, case)
             elif action == "note":
                 vault.add_note(case, "a note")
             elif action == "assign":
@@ -456,17 +458,19 @@ def test_any_single_byte_change_or_removed_line_is_caught(
 
 def test_names_the_vault_accepts_are_names_the_bundle_accepts(vault: Vault) -> None:
     _, seed = _crypto.sign_keypair()
-    vault.add_auditor("zoë", NoteSigner.from_seed("auditor.redress/zoë", seed).verifier.to_vkey())
+    auditing.add_auditor(
+        vault, "zoë", NoteSigner.from_seed("auditor.redress/zoë", seed).verifier.to_vkey()
+    )
     assert verify(tmp_bundle(vault)).entries == 4
 
 
 def test_vault_check_names_a_changed_log_entry(vault: Vault) -> None:
     from vault.check import check_vault
 
-    case = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    case = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     vault.set_status(case, "triage")
     assert check_vault(vault) == []
-    db = vault._db  # someone with the database key, who drops the guard and edits the log
+    db = vault.db  # someone with the database key, who drops the guard and edits the log
     db.execute("DROP TRIGGER log_leaves_append_only_update")
     seq, leaf = db.execute(
         "SELECT seq, leaf FROM log_leaves WHERE leaf LIKE '% status %'"

@@ -18,6 +18,7 @@ from tests.conftest import (
     seal_for,
 )
 from vault import backup as backups
+from vault import case_view, incoming
 from vault.check import check_vault
 from vault.errors import IntegrityError, VaultError, VaultExistsError, WrongPassphraseError
 from vault.store import Vault
@@ -28,7 +29,7 @@ def _fill(vault: Vault, n: int = 3) -> list[str]:
         (f"r{i}", seal_for(vault, make_report(what_happened=f"{CANARY} report {i}")))
         for i in range(n)
     ]
-    ids = vault.import_envelopes(envelopes).imported
+    ids = incoming.import_envelopes(vault, envelopes).imported
     vault.add_note(ids[0], "rang back")
     return ids
 
@@ -49,8 +50,8 @@ def test_backup_restores_to_a_sound_vault_with_every_case(vault: Vault, tmp_path
     assert target.stat().st_mode & 0o777 == 0o700
     with Vault.unlock(target, PASSPHRASE) as restored:
         assert check_vault(restored) == []
-        assert sorted(c.id for c in restored.list_cases()) == sorted(ids)
-        view = restored.show_case(ids[0])
+        assert sorted(c.id for c in case_view.list_cases(restored)) == sorted(ids)
+        view = case_view.show_case(restored, ids[0])
         assert CANARY in view.report.what_happened
         assert [n.text for n in view.notes] == ["rang back"]
 
@@ -67,7 +68,7 @@ def test_a_backup_taken_during_concurrent_writes_restores_clean(
         try:
             with Vault.unlock(vault.directory, PASSPHRASE) as other:
                 while not stop.is_set():
-                    other.import_envelopes([("w", seal_for(other))])
+                    incoming.import_envelopes(other, [("w", seal_for(other))])
                     written.append(1)
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
@@ -90,7 +91,7 @@ def test_a_backup_taken_during_concurrent_writes_restores_clean(
     backups.restore_backup(out, target, passphrase=PASSPHRASE)
     with Vault.unlock(target, PASSPHRASE) as restored:
         assert check_vault(restored) == []
-        count = restored.count_cases()
+        count = case_view.count_cases(restored)
     assert 2 + 5 <= count < 2 + len(written)  # a snapshot from the middle, consistent
 
 
@@ -162,11 +163,11 @@ def test_check_names_a_damaged_report(vault: Vault) -> None:
     ids = _fill(vault)
     assert check_vault(vault) == []
     envelope = bytes(
-        vault._db.execute("SELECT envelope FROM cases WHERE id = ?", (ids[1],)).fetchone()[0]
+        vault.db.execute("SELECT envelope FROM cases WHERE id = ?", (ids[1],)).fetchone()[0]
     )
     damaged = envelope[:200] + bytes([envelope[200] ^ 1]) + envelope[201:]
-    vault._db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (damaged, ids[1]))
-    vault._db.execute("UPDATE cases SET status = 'closed' WHERE id = ?", (ids[2],))
+    vault.db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (damaged, ids[1]))
+    vault.db.execute("UPDATE cases SET status = 'closed' WHERE id = ?", (ids[2],))
     problems = check_vault(vault)
     shown = [f"{i[:4]}-{i[4:]}" for i in ids]
     assert any(shown[1] in p and "report is damaged" in p for p in problems), problems
@@ -215,9 +216,9 @@ def test_cli_backup_restore_and_check(cli: Cli) -> None:
 def test_cli_check_exits_4_and_names_the_damage(cli: Cli, tmp_path: Path) -> None:
     assert cli("init", "--name", "amara").returncode == 0
     with Vault.unlock(cli.cwd / "vault-data", PASSPHRASE) as vault:
-        (case_id,) = vault.import_envelopes([("r", seal_for(vault))]).imported
-        envelope = bytes(vault._db.execute("SELECT envelope FROM cases").fetchone()[0])
-        vault._db.execute(
+        (case_id,) = incoming.import_envelopes(vault, [("r", seal_for(vault))]).imported
+        envelope = bytes(vault.db.execute("SELECT envelope FROM cases").fetchone()[0])
+        vault.db.execute(
             "UPDATE cases SET envelope = ?", (envelope[:-1] + bytes([envelope[-1] ^ 1]),)
         )
     result = cli("check")

@@ -21,6 +21,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from tests.conftest import seal_for
+from vault import auditing, case_view, incoming
 from vault.store import Vault
 
 DASH = "\u2014"
@@ -206,12 +207,12 @@ AUDITOR_VKEY = make_vkey("kofi", ED25519, bytes(SigningKey.generate().verify_key
 @pytest.fixture
 def bundle(vault: Vault, tmp_path: Path) -> Bundle:
     """A real bundle: cases, notes, an auditor, and a witness cosignature from our own key."""
-    (case_id,) = vault.import_envelopes([("a", seal_for(vault))]).imported
+    (case_id,) = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported
     vault.add_note(case_id, "Called back; wants the complaint letter.")
-    vault.add_auditor("kofi", AUDITOR_VKEY)
+    auditing.add_auditor(vault, "kofi", AUDITOR_VKEY)
     witness_stub: Any = _WitnessKeyStub(WITNESS_VKEY)
-    vault.add_witness(witness_stub, "http://127.0.0.1:1")
-    vault.audit_export(tmp_path / "first.txt")
+    auditing.add_witness(vault, witness_stub, "http://127.0.0.1:1")
+    auditing.audit_export(vault, tmp_path / "first.txt")
     newest = parse_bundle((tmp_path / "first.txt").read_bytes()).checkpoints[-1]
     text, _ = split_note(newest)
     stamp = int(time.time())
@@ -219,12 +220,12 @@ def bundle(vault: Vault, tmp_path: Path) -> Bundle:
     blob = key_id("intake.example/witness", COSIGNATURE, bytes(WITNESS.verify_key))
     line = f"{DASH} intake.example/witness "
     line += base64.b64encode(blob + stamp.to_bytes(8, "big") + signature).decode() + "\n"
-    witness = vault.witness()
+    witness = auditing.witness(vault)
     assert witness is not None
-    assert vault.record_cosignature(witness[0], read_checkpoint(text)[1], line) == 1
-    vault.import_envelopes([("b", seal_for(vault)), ("c", seal_for(vault))])
-    vault.show_case(case_id)
-    vault.audit_export(tmp_path / "bundle.txt")
+    assert auditing.record_cosignature(vault, witness[0], read_checkpoint(text)[1], line) == 1
+    incoming.import_envelopes(vault, [("b", seal_for(vault)), ("c", seal_for(vault))])
+    case_view.show_case(vault, case_id)
+    auditing.audit_export(vault, tmp_path / "bundle.txt")
     return parse_bundle((tmp_path / "bundle.txt").read_bytes())
 
 

@@ -17,8 +17,8 @@ from tests.conftest import (
     seal_for,
     snapshot,
 )
+from vault import case_view, incoming, membership
 from vault import db as dbmod
-from vault import membership
 from vault.check import check_vault
 from vault.envelope import parse_header
 from vault.errors import UsageError, WrongKeyError, WrongPassphraseError
@@ -34,7 +34,7 @@ def _team(vault_dir: Path) -> list[str]:
     with Vault.unlock(vault_dir, PASSPHRASE, "amara") as amara:
         membership.add_caseworker(amara, "bob", BOB)
         membership.add_caseworker(amara, "carol", CAROL)
-        ids = amara.import_envelopes([("a", seal_for(amara))]).imported
+        ids = incoming.import_envelopes(amara, [("a", seal_for(amara))]).imported
     with Vault.unlock(vault_dir, BOB, "bob") as bob:
         bob.add_note(ids[0], "bob was here")
     return ids
@@ -42,11 +42,11 @@ def _team(vault_dir: Path) -> list[str]:
 
 def test_a_second_caseworker_opens_the_same_vault(vault: Vault) -> None:
     person = membership.add_caseworker(vault, "bob", BOB)
-    (case_id,) = vault.import_envelopes([("a", seal_for(vault))]).imported
+    (case_id,) = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported
     with Vault.unlock(vault.directory, BOB, "bob") as bob:
         assert bob.identity.key_id == person.key_id
         bob.add_note(case_id, "seen")
-        assert [n.author for n in bob.show_case(case_id).notes] == ["bob"]
+        assert [n.author for n in case_view.show_case(bob, case_id).notes] == ["bob"]
     with pytest.raises(UsageError, match="already a caseworker"):
         membership.add_caseworker(vault, "bob", BOB)
     with pytest.raises(UsageError, match="say which you are"):
@@ -63,7 +63,7 @@ def test_an_access_file_written_by_a_stranger_is_refused(vault: Vault) -> None:
     (people / "mallory.key").write_bytes(lock_identity(stranger, b"mallory's passphrase"))
     (people / "mallory.key").chmod(0o600)
     bob = unlock_identity((people / "bob.key").read_bytes(), BOB)
-    (people / "bob.access").write_bytes(wrap_access(vault._access, bob.public, stranger))
+    (people / "bob.access").write_bytes(wrap_access(vault.access, bob.public, stranger))
     with pytest.raises(WrongKeyError, match="not written by a current caseworker"):
         Vault.unlock(vault.directory, BOB, "bob")
 
@@ -86,12 +86,12 @@ def test_revoke_locks_out_the_leaver_and_keeps_their_past(vault: Vault, tmp_path
     with Vault.unlock(vault.directory, PASSPHRASE, "amara") as amara:
         change = membership.revoke_caseworker(amara, "bob")
         assert change.epoch == 2
-        new_case = amara.import_envelopes([("n", seal_for(amara))]).imported[0]
+        new_case = incoming.import_envelopes(amara, [("n", seal_for(amara))]).imported[0]
         # Past actions stay attributable: the note is still bob's, the signature still checks.
-        assert [n.author for n in amara.show_case(ids[0]).notes] == ["bob"]
+        assert [n.author for n in case_view.show_case(amara, ids[0]).notes] == ["bob"]
         assert check_vault(amara) == []
         new_envelope = bytes(
-            amara._db.execute("SELECT envelope FROM cases WHERE id = ?", (new_case,)).fetchone()[0]
+            amara.db.execute("SELECT envelope FROM cases WHERE id = ?", (new_case,)).fetchone()[0]
         )
         assert [p[0] for p in amara.team_key_export().caseworkers] == ["amara", "carol"]
     assert sorted(p.name for p in people.iterdir()) == [
@@ -112,8 +112,8 @@ def test_revoke_locks_out_the_leaver_and_keeps_their_past(vault: Vault, tmp_path
     assert old_access.team_key(2) is None
     # carol, who did nothing, opens it as before.
     with Vault.unlock(vault.directory, CAROL, "carol") as carol:
-        assert carol._access.current.epoch == 2
-        carol.show_case(new_case)
+        assert carol.access.current.epoch == 2
+        case_view.show_case(carol, new_case)
     with Vault.unlock(vault.directory, CAROL, "carol") as carol:
         with pytest.raises(UsageError, match="yourself"):
             membership.revoke_caseworker(carol, "carol")
@@ -173,15 +173,15 @@ def test_a_crash_at_any_step_of_revoke_locks_nobody_out(
         crash(amara, m)
         with pytest.raises(Crash):
             membership.revoke_caseworker(amara, "bob")
-    amara._db.close()  # the process died here
+    amara.db.close()  # the process died here
 
     # carol, then amara, unlock: whoever comes first finishes (or undoes) the change.
     with Vault.unlock(vault.directory, CAROL, "carol") as carol:
-        assert carol._access.current.epoch == (2 if revoked else 1)
+        assert carol.access.current.epoch == (2 if revoked else 1)
         assert check_vault(carol) == []
-        carol.show_case(ids[0])
+        case_view.show_case(carol, ids[0])
     with Vault.unlock(vault.directory, PASSPHRASE, "amara") as again:
-        assert again._access.current.epoch == (2 if revoked else 1)
+        assert again.access.current.epoch == (2 if revoked else 1)
         assert check_vault(again) == []
     people = vault.directory / "caseworkers"
     assert not list(people.glob("*.next-*"))
@@ -191,7 +191,7 @@ def test_a_crash_at_any_step_of_revoke_locks_nobody_out(
             Vault.unlock(vault.directory, BOB, "bob")
     else:
         with Vault.unlock(vault.directory, BOB, "bob") as bob:
-            assert bob._access.current.epoch == 1
+            assert bob.access.current.epoch == 1
         with Vault.unlock(vault.directory, PASSPHRASE, "amara") as again:
             membership.revoke_caseworker(again, "bob")  # and it can be done again
 
@@ -214,12 +214,12 @@ def test_passphrase_change_touches_nobody_else(vault: Vault) -> None:
 def test_rotation_keeps_old_reports_and_reseal_resumes_after_a_crash(
     vault: Vault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old = vault.import_envelopes([(str(i), seal_for(vault)) for i in range(5)]).imported
+    old = incoming.import_envelopes(vault, [(str(i), seal_for(vault)) for i in range(5)]).imported
     change = membership.rotate_team_key(vault)
     assert change.epoch == 2
-    new = vault.import_envelopes([("n", seal_for(vault))]).imported
+    new = incoming.import_envelopes(vault, [("n", seal_for(vault))]).imported
     for case_id in old + new:
-        vault.show_case(case_id)  # the epoch 1 reports still open
+        case_view.show_case(vault, case_id)  # the epoch 1 reports still open
 
     monkeypatch.setattr(membership, "RESEAL_BATCH", 2)
 
@@ -228,18 +228,18 @@ def test_rotation_keeps_old_reports_and_reseal_resumes_after_a_crash(
 
     with pytest.raises(Crash):
         membership.reseal_reports(vault, stop_after_first_batch)
-    epochs = [e for (e,) in vault._db.execute("SELECT epoch FROM cases ORDER BY rowid")]
+    epochs = [e for (e,) in vault.db.execute("SELECT epoch FROM cases ORDER BY rowid")]
     assert sorted(epochs) == [1, 1, 1, 2, 2, 2]
     assert membership.reseal_reports(vault) == 3  # carries on where it stopped
-    assert {e for (e,) in vault._db.execute("SELECT epoch FROM cases")} == {2}
+    assert {e for (e,) in vault.db.execute("SELECT epoch FROM cases")} == {2}
     assert membership.reseal_reports(vault) == 0
     assert check_vault(vault) == []
     for case_id in old + new:
-        vault.show_case(case_id)
+        case_view.show_case(vault, case_id)
     vault.close()
     with Vault.unlock(vault.directory, PASSPHRASE) as again:
-        assert again._access.current.epoch == 2
-        assert len(again._access.team_keys) == 2
+        assert again.access.current.epoch == 2
+        assert len(again.access.team_keys) == 2
 
 
 def _submit(cli: Cli, name: str) -> str:
@@ -337,18 +337,18 @@ def test_a_crash_during_rotation_is_finished_by_the_next_unlock(
         m.setattr(membership, "settle", _boom)
         with pytest.raises(Crash):
             membership.rotate_team_key(vault)  # the database has epoch 2; the files do not
-    vault._db.close()
+    vault.db.close()
     people = vault.directory / "caseworkers"
     assert sorted(p.name for p in people.glob("*.next-*")) == [
         "amara.access.next-2",
         "bob.access.next-2",
     ]
     with Vault.unlock(vault.directory, BOB, "bob") as bob:
-        assert bob._access.current.epoch == 2
+        assert bob.access.current.epoch == 2
         assert bob.team_key_export().epoch == 2
     assert not list(people.glob("*.next-*"))
     with Vault.unlock(vault.directory, PASSPHRASE, "amara") as amara:
-        assert amara._access.current.epoch == 2
+        assert amara.access.current.epoch == 2
 
 
 def test_two_key_changes_at_once_cannot_lock_anyone_out(vault: Vault) -> None:
@@ -361,7 +361,7 @@ def test_two_key_changes_at_once_cannot_lock_anyone_out(vault: Vault) -> None:
     from vault.errors import VaultError
 
     membership.add_caseworker(vault, "bob", BOB)
-    (case_id,) = vault.import_envelopes([("a", seal_for(vault))]).imported
+    (case_id,) = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported
     with Vault.unlock(vault.directory, BOB, "bob") as bob:
         membership.rotate_team_key(vault)  # amara, while bob is unlocked
         with pytest.raises(VaultError, match="keys changed since you unlocked"):
@@ -376,7 +376,7 @@ def test_two_key_changes_at_once_cannot_lock_anyone_out(vault: Vault) -> None:
     assert leftovers == []
     for name, passphrase in (("amara", PASSPHRASE), ("bob", BOB)):
         with Vault.unlock(vault.directory, passphrase, name) as again:
-            assert again.show_case(case_id).report.what_happened
+            assert case_view.show_case(again, case_id).report.what_happened
     assert check_vault(vault) == []
 
 

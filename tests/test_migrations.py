@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSPHRASE, seal_for
+from vault import blobs, case_view, incoming, replies
 from vault import db as dbmod
 from vault.auditlog import AccessLog
 from vault.cases import new_case_id
@@ -58,26 +59,26 @@ def test_a_schema_1_vault_is_upgraded_in_place(
     with monkeypatch.context() as old:
         _as_of_schema(old, 1)
         with Vault.create(vault_dir, "amara", PASSPHRASE) as v1:
-            assert v1._db.execute("PRAGMA user_version").fetchone()[0] == 1
-            case_id = v1.import_envelopes([("a", seal_for(v1))]).imported[0]
+            assert v1.db.execute("PRAGMA user_version").fetchone()[0] == 1
+            case_id = incoming.import_envelopes(v1, [("a", seal_for(v1))]).imported[0]
             v1.add_note(case_id, "before the upgrade")
-            tables = {r[0] for r in v1._db.execute("SELECT name FROM sqlite_master")}
+            tables = {r[0] for r in v1.db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 6
-        view = v2.show_case(case_id)
+        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 6
+        view = case_view.show_case(v2, case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
-        assert v2.queued_replies() == []
-        v2.check_case(case_id)
-        assert dbmod.integrity_problems(v2._db) == []
+        assert replies.queued_replies(v2) == []
+        case_view.check_case(v2, case_id)
+        assert dbmod.integrity_problems(v2.db) == []
         # The log starts at the upgrade, naming the caseworkers there were.
-        actions = [leaf.split(b" ")[3] for leaf in v2._log.leaves()]
+        actions = [leaf.split(b" ")[3] for leaf in v2.log.leaves()]
         assert actions == [b"log-started", b"caseworker-added", b"opened"]
 
 
 def test_schema_2_constraints(vault: Vault) -> None:
-    db = vault._db
+    db = vault.db
     for sql, params in (
         ("INSERT INTO blobs (id, length) VALUES (?, ?)", ("AB" * 32, 10)),
         ("INSERT INTO blobs (id, length) VALUES (?, ?)", ("ab" * 32, 0)),
@@ -102,21 +103,21 @@ def test_a_schema_2_vault_gains_quarantine_and_pending_blobs(
     with monkeypatch.context() as old:
         _as_of_schema(old, 2)
         with Vault.create(vault_dir, "amara", PASSPHRASE) as v2:
-            assert v2._db.execute("PRAGMA user_version").fetchone()[0] == 2
-            case_id = v2.import_envelopes([("a", seal_for(v2))]).imported[0]
-            tables = {r[0] for r in v2._db.execute("SELECT name FROM sqlite_master")}
+            assert v2.db.execute("PRAGMA user_version").fetchone()[0] == 2
+            case_id = incoming.import_envelopes(v2, [("a", seal_for(v2))]).imported[0]
+            tables = {r[0] for r in v2.db.execute("SELECT name FROM sqlite_master")}
             assert not {"quarantine", "pending_blobs"} & tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v3:
-        assert v3._db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
-        assert v3.quarantine_count() == 0
-        assert v3.pending_blobs() == []
-        v3.check_case(case_id)
-        assert dbmod.integrity_problems(v3._db) == []
+        assert v3.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert incoming.quarantine_count(v3) == 0
+        assert blobs.pending_blobs(v3) == []
+        case_view.check_case(v3, case_id)
+        assert dbmod.integrity_problems(v3.db) == []
 
 
 def test_schema_3_constraints(vault: Vault) -> None:
-    db = vault._db
-    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    db = vault.db
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     good = (b"\x01" * 32, b"sealed", "2025-01-31", "damaged")
     db.execute(
         "INSERT INTO quarantine (envelope_id, envelope, day, reason) VALUES (?, ?, ?, ?)", good
@@ -154,7 +155,7 @@ def test_listing_reads_covering_indexes_only(vault: Vault) -> None:
         "SELECT id, status, received, assignee, outcome FROM cases ORDER BY received DESC",
         "SELECT id, status, received, assignee, outcome FROM cases WHERE status = 'new'",
     ):
-        plan = " ".join(str(r[3]) for r in vault._db.execute("EXPLAIN QUERY PLAN " + sql))
+        plan = " ".join(str(r[3]) for r in vault.db.execute("EXPLAIN QUERY PLAN " + sql))
         assert "COVERING INDEX" in plan, plan
 
 
@@ -164,16 +165,16 @@ def test_a_schema_5_vault_keeps_its_signed_imports_and_records_new_ones_in_the_l
     with monkeypatch.context() as old:
         _as_of_schema(old, 5)
         with Vault.create(vault_dir, "amara", PASSPHRASE) as v5:
-            before = v5.import_envelopes([("a", seal_for(v5))]).imported[0]
-            assert v5._db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+            before = incoming.import_envelopes(v5, [("a", seal_for(v5))]).imported[0]
+            assert v5.db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     with Vault.unlock(vault_dir, PASSPHRASE) as v6:
-        assert v6._db.execute("PRAGMA user_version").fetchone()[0] == 6
-        after = v6.import_envelopes([("b", seal_for(v6))]).imported[0]
+        assert v6.db.execute("PRAGMA user_version").fetchone()[0] == 6
+        after = incoming.import_envelopes(v6, [("b", seal_for(v6))]).imported[0]
         # The new import is one access-log entry, with no event row of its own.
-        assert v6._db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+        assert v6.db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
         for case_id in (before, after):
-            history = v6.show_case(case_id).history
+            history = case_view.show_case(v6, case_id).history
             assert [h.action for h in history] == ["imported", "opened"]
             assert history[0].actor == "amara"
-            v6.check_case(case_id)
+            case_view.check_case(v6, case_id)
         assert check_vault(v6) == []

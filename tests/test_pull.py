@@ -44,7 +44,7 @@ from tests.sealing import (
     open_reply,
     reply_keypair,
 )
-from vault import _crypto
+from vault import _crypto, blobs, case_view, incoming, replies
 from vault import pow as pow_
 from vault.envelope import HEADER, MAGIC, VERSION, envelope_id, pad, seal_report, team_key_id
 from vault.errors import IntakeError, IntegrityError, NoReplyKeyError, WrongKeyError
@@ -186,10 +186,10 @@ def test_pull_stores_every_report_then_the_intake_deletes_them(
     assert result.duplicates == 0
     assert result.failures == []
     assert intake.waiting(vault) == []
-    entry = json.loads(vault.show_case(result.imported[-1]).report.model_dump_json())
+    entry = json.loads(case_view.show_case(vault, result.imported[-1]).report.model_dump_json())
     blobs = [a["blob"] for a in entry["attachments"]]
     assert not any(intake.has_blob(vault, b) for b in blobs)
-    texts = {vault.show_case(c).report.what_happened for c in result.imported}
+    texts = {case_view.show_case(vault, c).report.what_happened for c in result.imported}
     assert {f"{CANARY} {i}" for i in range(5)} <= texts
     assert CANARY.encode() not in bytes_under(vault_dir)
 
@@ -218,7 +218,7 @@ def _sealed_not_a_report(vault: Vault) -> bytes:
 def _quarantine(vault: Vault) -> dict[bytes, tuple[bytes, str, str]]:
     return {
         bytes(i): (bytes(e), str(d), str(r))
-        for i, e, d, r in vault._db.execute(
+        for i, e, d, r in vault.db.execute(
             "SELECT envelope_id, envelope, day, reason FROM quarantine"
         )
     }
@@ -237,26 +237,26 @@ def test_envelopes_the_vault_cannot_open_are_quarantined_then_acknowledged(
     assert len(result.imported) == 1
     assert result.failures == []
     assert result.quarantined == {"damaged": 1, "invalid": 1}
-    assert result.in_quarantine == vault.quarantine_count() == 2
+    assert result.in_quarantine == incoming.quarantine_count(vault) == 2
     assert intake.waiting(vault) == [], "kept in the vault, so the intake may delete them"
     kept = _quarantine(vault)
     assert kept[envelope_id(bytes(damaged))][:1] == (bytes(damaged),), "byte for byte"
     assert kept[envelope_id(invalid)][:1] == (invalid,)
     assert {r for _, _, r in kept.values()} == {"damaged", "invalid"}
     assert all(len(day) == 10 for _, day, _ in kept.values()), "a day, never a time"
-    assert vault.count_cases() == 1
+    assert case_view.count_cases(vault) == 1
 
     # The same envelope arriving again (a crash before the ack) is kept once.
     send_envelope(intake.url, invalid)
     again = pull(vault, intake.url)
     assert again.quarantined == {"invalid": 1}
-    assert vault.quarantine_count() == 2
+    assert incoming.quarantine_count(vault) == 2
     assert intake.waiting(vault) == []
 
     # `vault import` still refuses them and keeps nothing.
-    imported = vault.import_envelopes([("f", bytes(damaged)), ("g", invalid)])
+    imported = incoming.import_envelopes(vault, [("f", bytes(damaged)), ("g", invalid)])
     assert [type(e).__name__ for _, e in imported.failures] == ["EnvelopeError"] * 2
-    assert vault.quarantine_count() == 2
+    assert incoming.quarantine_count(vault) == 2
 
     # An intake set up with another team's key, but taking pulls from this caseworker.
     with Vault.create(tmp_path / "other", "ben", PASSPHRASE) as other:
@@ -318,7 +318,7 @@ def _pull_and_crash(vault_dir: Path, intake: Intake, at_ack: int) -> list[str]:
 
 
 def _chunks(vault: Vault) -> int:
-    return int(vault._db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0])
+    return int(vault.db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0])
 
 
 def test_a_crash_between_storing_and_acknowledging_stores_nothing_twice(
@@ -332,20 +332,20 @@ def test_a_crash_between_storing_and_acknowledging_stores_nothing_twice(
     assert _pull_and_crash(vault_dir, intake, at_ack=1) == ["5", "0"]
 
     with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
-        assert reopened.count_cases() == 5, "the page was committed before the crash"
+        assert case_view.count_cases(reopened) == 5, "the page was committed before the crash"
         assert len(intake.waiting(reopened)) == 5, "and never acknowledged"
-        (pending,) = reopened.pending_blobs()
+        (pending,) = blobs.pending_blobs(reopened)
         assert _chunks(reopened) == 0
         result = pull(reopened, intake.url)
         assert result.imported == []
         assert result.duplicates == 5
         assert result.attachments_caught_up == 1
-        assert reopened.count_cases() == 5
-        assert reopened.pending_blobs() == []
+        assert case_view.count_cases(reopened) == 5
+        assert blobs.pending_blobs(reopened) == []
         assert not intake.has_blob(reopened, pending.id)
         assert intake.waiting(reopened) == []
-        for case in reopened.list_cases():
-            reopened.check_case(case.id)
+        for case in case_view.list_cases(reopened):
+            case_view.check_case(reopened, case.id)
 
 
 def test_a_crash_between_storing_a_blob_and_acknowledging_it_fetches_nothing_twice(
@@ -358,14 +358,14 @@ def test_a_crash_between_storing_a_blob_and_acknowledging_it_fetches_nothing_twi
 
     with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
         assert intake.waiting(reopened) == []
-        (pending,) = reopened.pending_blobs()
+        (pending,) = blobs.pending_blobs(reopened)
         assert intake.has_blob(reopened, pending.id)
         chunks = _chunks(reopened)
         assert chunks > 0, "the blob was committed before the crash"
         result = pull(reopened, intake.url)
         assert result.attachments_caught_up == 1
         assert _chunks(reopened) == chunks, "not fetched again"
-        assert reopened.pending_blobs() == []
+        assert blobs.pending_blobs(reopened) == []
         assert not intake.has_blob(reopened, pending.id)
 
 
@@ -382,7 +382,7 @@ def test_a_failing_acknowledgement_is_retried_by_the_next_pull(
         patched.setattr(IntakeClient, "ack", refused)
         with pytest.raises(IntakeError):
             pull(vault, intake.url)
-    assert vault.count_cases() == 3
+    assert case_view.count_cases(vault) == 3
     result = pull(vault, intake.url)
     assert (len(result.imported), result.duplicates) == (0, 3)
     assert intake.waiting(vault) == []
@@ -400,11 +400,11 @@ def test_an_attachment_comes_out_byte_for_byte(
     assert CANARY.encode() not in bytes_under(vault_dir)
 
     out = tmp_path / "letter.pdf"
-    _, info = vault.attachment(case_id, 1, out)
+    _, info = blobs.write_attachment(vault, case_id, 1, out)
     assert out.read_bytes() == photo
     assert out.stat().st_mode & 0o777 == 0o600
     assert (info.name, info.type, info.size) == ("letter.pdf", "application/pdf", len(photo))
-    history = vault.show_case(case_id).history
+    history = case_view.show_case(vault, case_id).history
     assert [(h.action, h.detail) for h in history if h.action == "attachment"] == [
         ("attachment", "attachment 1 written to a file")
     ]
@@ -420,7 +420,7 @@ def test_an_attachment_missed_once_is_fetched_by_a_later_pull(
     (case_id,) = first.imported
     assert [type(e).__name__ for _, e in first.failures] == ["AttachmentUnavailableError"]
     assert intake.waiting(vault) == [], "the report is stored, so it is acknowledged"
-    assert [a.held for a in vault.show_case(case_id).attachments] == [False]
+    assert [a.held for a in case_view.show_case(vault, case_id).attachments] == [False]
 
     still = pull(vault, intake.url)
     assert (still.attachments_caught_up, still.attachments_missing) == (0, 1)
@@ -429,10 +429,10 @@ def test_an_attachment_missed_once_is_fetched_by_a_later_pull(
     assert intake.upload(blob) == entry["blob"]
     later = pull(vault, intake.url)
     assert (later.attachments_caught_up, later.attachments_missing) == (1, 0)
-    assert vault.pending_blobs() == []
+    assert blobs.pending_blobs(vault) == []
     assert not intake.has_blob(vault, str(entry["blob"])), "acknowledged once stored"
     out = tmp_path / "letter.pdf"
-    vault.attachment(case_id, 1, out)
+    blobs.write_attachment(vault, case_id, 1, out)
     assert out.read_bytes() == data
     assert pull(vault, intake.url).attachments_caught_up == 0
 
@@ -442,15 +442,15 @@ def test_a_tampered_attachment_is_refused_and_leaves_no_file(
 ) -> None:
     send_envelope(intake.url, _report_with_file(vault, intake, os.urandom(300_001)))
     (case_id,) = pull(vault, intake.url).imported
-    (blob,) = [a.blob for a in vault.show_case(case_id).report.attachments]
-    db = vault._db
+    (blob,) = [a.blob for a in case_view.show_case(vault, case_id).report.attachments]
+    db = vault.db
     (data,) = db.execute("SELECT data FROM blob_chunks WHERE blob_id = ? AND n = 3", (blob,))
     changed = bytearray(data[0])
     changed[-1] ^= 0x01
     db.execute("UPDATE blob_chunks SET data = ? WHERE blob_id = ? AND n = 3", (changed, blob))
     out = tmp_path / "photo.jpg"
     with pytest.raises(IntegrityError, match="damaged or has been changed") as caught:
-        vault.attachment(case_id, 1, out)
+        blobs.write_attachment(vault, case_id, 1, out)
     assert caught.value.exit_code == 4
     assert not out.exists()
 
@@ -470,9 +470,9 @@ def test_a_reply_is_delivered_by_pull_and_opens_with_the_codename(
     vault.set_status(case_id, "supporting")
 
     message = f"REPLY-{CANARY} We can help with the complaint; write back any time."
-    vault.reply(case_id, message, share_status=True)
-    vault.reply(case_id, "A second message, status kept private.")
-    view = vault.show_case(case_id)
+    replies.reply(vault, case_id, message, share_status=True)
+    replies.reply(vault, case_id, "A second message, status kept private.")
+    view = case_view.show_case(vault, case_id)
     assert [(r.text, r.shared_status, r.delivered) for r in view.replies] == [
         (message, "supporting", False),
         ("A second message, status kept private.", None, False),
@@ -490,7 +490,7 @@ def test_a_reply_is_delivered_by_pull_and_opens_with_the_codename(
     assert isinstance(first["date"], str)
     assert len(first["date"]) == 10
     assert "status" not in second
-    assert all(r.delivered for r in vault.show_case(case_id).replies)
+    assert all(r.delivered for r in case_view.show_case(vault, case_id).replies)
     assert pull(vault, intake.url).replies_delivered == 0
     assert len(intake.mailbox(mailbox_of(pk))) == 2
 
@@ -500,14 +500,14 @@ def test_a_reply_is_delivered_by_pull_and_opens_with_the_codename(
 
 
 def test_no_codename_means_no_reply(vault: Vault) -> None:
-    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     with pytest.raises(NoReplyKeyError) as caught:
-        vault.reply(case_id, "hello")
+        replies.reply(vault, case_id, "hello")
     assert str(caught.value) == (
         "This reporter did not take a codename, so there is no way to reply."
     )
-    assert vault.queued_replies() == []
-    assert "reply" not in [h.action for h in vault.show_case(case_id).history]
+    assert replies.queued_replies(vault) == []
+    assert "reply" not in [h.action for h in case_view.show_case(vault, case_id).history]
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -576,7 +576,7 @@ def test_an_intake_that_never_stops_saying_more_is_stopped(vault: Vault) -> None
         pull(vault, "http://127.0.0.1:9", client=client)
     assert str(caught.value).startswith("The intake at http://127.0.0.1:9 ")
     assert len([a for a in asked if "limit" in a]) == 2
-    assert vault.count_cases() == 1, "what was pulled is stored"
+    assert case_view.count_cases(vault) == 1, "what was pulled is stored"
 
     # Going backwards is no better than standing still.
     backwards = iter(
@@ -613,7 +613,7 @@ def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
     assert [type(e).__name__ for _, e in result.failures] == ["IntegrityError"]
     assert read == [], "refused from its declared length, before any of it was read"
     assert all(a.get("blobs", []) == [] for a in asked if isinstance(a, dict))
-    assert [p.id for p in vault.pending_blobs()] == [entry["blob"]]
+    assert [p.id for p in blobs.pending_blobs(vault)] == [entry["blob"]]
 
     # Sent compressed (a small download that inflates hugely): taken as sent, in small pieces.
     bomb = gzip.compress(bytes(64 << 20))
@@ -635,7 +635,7 @@ def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
     client, _ = _hostile(vault, lambda _: pages, undeclared)
     assert pull(vault, "http://127.0.0.1:9", client=client).attachments_missing == 1
     assert len(read) <= 2
-    assert [p.id for p in vault.pending_blobs()] == [entry["blob"]]
+    assert [p.id for p in blobs.pending_blobs(vault)] == [entry["blob"]]
 
     # The right bytes, later, are stored and acknowledged.
     client, asked = _hostile(
@@ -643,7 +643,7 @@ def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
     )
     assert pull(vault, "http://127.0.0.1:9", client=client).attachments_caught_up == 1
     assert {"envelopes": [], "blobs": [entry["blob"]]} in asked
-    assert vault.pending_blobs() == []
+    assert blobs.pending_blobs(vault) == []
 
 
 # --- the real command, end to end -----------------------------------------------------------

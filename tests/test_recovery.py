@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report, seal_for
 from vault import backup as backups
-from vault import membership, recovery
+from vault import case_view, incoming, membership, recovery
 from vault.check import check_vault
 from vault.errors import WrongKeyError
 from vault.recovery import RecoveryShareError
@@ -54,10 +54,10 @@ def test_any_k_shares_open_the_vault_after_every_passphrase_is_lost(
     vault: Vault, tmp_path: Path
 ) -> None:
     report = make_report(what_happened=f"{CANARY} recovered")
-    (case_id,) = vault.import_envelopes([("r", seal_for(vault, report))]).imported
+    (case_id,) = incoming.import_envelopes(vault, [("r", seal_for(vault, report))]).imported
     shares = _split(vault, tmp_path / "shares")
     membership.rotate_team_key(vault)  # rewraps recovery.access to the new epoch too
-    (later,) = vault.import_envelopes([("l", seal_for(vault))]).imported
+    (later,) = incoming.import_envelopes(vault, [("l", seal_for(vault))]).imported
     vault.close()
     for key_file in (vault.directory / "caseworkers").glob("*.key"):
         key_file.unlink()  # every passphrase (and key file) lost
@@ -68,11 +68,11 @@ def test_any_k_shares_open_the_vault_after_every_passphrase_is_lost(
         key = recovery.combine(_texts([shares[i] for i in chosen]))
         with recovery.restore_access(copy, key, f"restorer{n}", NEW) as restored:
             assert restored.identity.name == f"restorer{n}"
-            assert CANARY in restored.show_case(case_id).report.what_happened
-            restored.show_case(later)
+            assert CANARY in case_view.show_case(restored, case_id).report.what_happened
+            case_view.show_case(restored, later)
             assert check_vault(restored) == []
         with Vault.unlock(copy, NEW, f"restorer{n}") as again:
-            assert again._access.current.epoch == 2
+            assert again.access.current.epoch == 2
 
 
 def test_a_wrong_or_missing_share_is_named(vault: Vault, tmp_path: Path) -> None:
@@ -124,15 +124,15 @@ def test_revoke_rewraps_recovery_and_backups_open_with_shares(vault: Vault, tmp_
     vault.close()
     with Vault.unlock(vault.directory, b"bob's own passphrase", "bob") as bob:
         membership.revoke_caseworker(bob, "amara")  # amara made the shares, and leaves
-        (case_id,) = bob.import_envelopes([("r", seal_for(bob))]).imported
+        (case_id,) = incoming.import_envelopes(bob, [("r", seal_for(bob))]).imported
         backups.make_backup(bob, tmp_path / "vault.backup", b"bob's own passphrase")
     target = tmp_path / "restored"
     key = recovery.combine(shares[1:4])
     summary = backups.restore_backup(tmp_path / "vault.backup", target, recovery=key)
     assert summary.recovery
     with recovery.restore_access(target, key, "dana", NEW) as dana:
-        assert dana._access.current.epoch == 2
-        dana.show_case(case_id)
+        assert dana.access.current.epoch == 2
+        case_view.show_case(dana, case_id)
         assert check_vault(dana) == []
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import CANARY, bytes_under, make_report, seal_for
 from tests.sealing import codename_entropy, mailbox_of, new_codename, open_reply, reply_keypair
+from vault import case_view, incoming, replies
 from vault import db as dbmod
 from vault.errors import UsageError, VaultError
 from vault.replies import UnusableReplyKeyError, mailbox_id
@@ -18,7 +19,7 @@ from vault.store import Vault
 def _case_with_codename(vault: Vault) -> tuple[str, bytes, bytes]:
     pk, sk = reply_keypair(codename_entropy(new_codename()))
     report = make_report(reply_key=base64.b64encode(pk).decode())
-    case_id = vault.import_envelopes([("a", seal_for(vault, report))]).imported[0]
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault, report))]).imported[0]
     return case_id, pk, sk
 
 
@@ -27,8 +28,8 @@ def test_a_queued_reply_is_sealed_to_the_codename_and_never_in_clear(
 ) -> None:
     case_id, pk, sk = _case_with_codename(vault)
     text = f"REPLY {CANARY} call us on the usual number"
-    vault.reply(case_id, f"  {text}\n")
-    (queued,) = vault.queued_replies()
+    replies.reply(vault, case_id, f"  {text}\n")
+    (queued,) = replies.queued_replies(vault)
     assert queued.mailbox == mailbox_of(pk) == mailbox_id(pk)
     opened = open_reply(queued.body, pk, sk)
     assert opened["text"] == text
@@ -38,23 +39,23 @@ def test_a_queued_reply_is_sealed_to_the_codename_and_never_in_clear(
     stored = bytes_under(vault_dir)
     assert CANARY.encode() not in stored
     assert b"usual number" not in stored
-    view = vault.show_case(case_id)
+    view = case_view.show_case(vault, case_id)
     assert [r.text for r in view.replies] == [text]
     assert view.to_json()["replies"][0]["delivered"] is False
-    vault.check_case(case_id)
+    case_view.check_case(vault, case_id)
 
 
 def test_replies_are_checked_and_the_outbox_only_moves_forward(vault: Vault) -> None:
     case_id, _, _ = _case_with_codename(vault)
     with pytest.raises(UsageError):
-        vault.reply(case_id, "   ")
+        replies.reply(vault, case_id, "   ")
     with pytest.raises(UsageError):
-        vault.reply(case_id, "x" * 20_001)
-    vault.reply(case_id, "x" * 20_000)  # the longest allowed still seals
-    (queued,) = vault.queued_replies()
-    vault.mark_delivered([queued.id])
-    assert vault.queued_replies() == []
-    db = vault._db
+        replies.reply(vault, case_id, "x" * 20_001)
+    replies.reply(vault, case_id, "x" * 20_000)  # the longest allowed still seals
+    (queued,) = replies.queued_replies(vault)
+    replies.mark_delivered(vault, [queued.id])
+    assert replies.queued_replies(vault) == []
+    db = vault.db
     with pytest.raises(dbmod.DatabaseError):
         db.execute("UPDATE replies SET delivered = 0")
     with pytest.raises(dbmod.DatabaseError):
@@ -75,13 +76,13 @@ def test_replies_are_checked_and_the_outbox_only_moves_forward(vault: Vault) -> 
 )
 def test_a_reply_key_no_codename_gives_is_refused_plainly(vault: Vault, hostile: bytes) -> None:
     report = make_report(reply_key=base64.b64encode(hostile).decode())
-    case_id = vault.import_envelopes([("a", seal_for(vault, report))]).imported[0]
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault, report))]).imported[0]
     with pytest.raises(UnusableReplyKeyError) as caught:
-        vault.reply(case_id, "hello")
+        replies.reply(vault, case_id, "hello")
     assert isinstance(caught.value, VaultError)
     assert str(caught.value) == (
         "This report's reply key cannot be used, so there is no way to reply."
     )
-    assert vault.queued_replies() == []
-    assert "reply" not in [h.action for h in vault.show_case(case_id).history]
-    vault.check_case(case_id)
+    assert replies.queued_replies(vault) == []
+    assert "reply" not in [h.action for h in case_view.show_case(vault, case_id).history]
+    case_view.check_case(vault, case_id)

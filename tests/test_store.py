@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CANARY, PASSPHRASE, bytes_under, make_report, seal_for, snapshot
+from vault import case_view, incoming, read_through
 from vault import db as dbmod
 from vault.check import check_vault
 from vault.envelope import seal_report
@@ -34,17 +35,17 @@ from vault.store import Vault
 
 
 def test_import_show_and_work_a_case(vault: Vault) -> None:
-    result = vault.import_envelopes([("a", seal_for(vault))])
+    result = incoming.import_envelopes(vault, [("a", seal_for(vault))])
     assert len(result.imported) == 1
     assert not result.failures
     case_id = result.imported[0]
-    view = vault.show_case(case_id[:5])
+    view = case_view.show_case(vault, case_id[:5])
     assert CANARY in view.report.what_happened
     vault.add_note(case_id, "first call made")
     vault.assign(case_id, "amara")
     vault.set_status(case_id, "triage")
     vault.close_case(case_id, "referred-on")
-    view = vault.show_case(case_id)
+    view = case_view.show_case(vault, case_id)
     assert (view.summary.status, view.summary.outcome) == ("closed", "referred-on")
     assert [n.text for n in view.notes] == ["first call made"]
     assert [h.action for h in view.history] == [
@@ -56,14 +57,14 @@ def test_import_show_and_work_a_case(vault: Vault) -> None:
         "closed",
         "opened",
     ]
-    vault.check_case(case_id)
+    case_view.check_case(vault, case_id)
 
 
 def test_nothing_in_the_vault_directory_is_plaintext(vault: Vault, vault_dir: Path) -> None:
-    ids = vault.import_envelopes([(str(i), seal_for(vault)) for i in range(5)]).imported
-    vault.show_case(ids[0])
+    ids = incoming.import_envelopes(vault, [(str(i), seal_for(vault)) for i in range(5)]).imported
+    case_view.show_case(vault, ids[0])
     vault.add_note(ids[0], f"NOTE {CANARY} spoke to GP surgery")
-    vault.show_case(ids[0])
+    case_view.show_case(vault, ids[0])
     # While the vault is still open, the WAL holds the recent pages: scan it too.
     assert (vault_dir / "vault.db-wal").exists()
     stored = bytes_under(vault_dir)
@@ -74,50 +75,50 @@ def test_nothing_in_the_vault_directory_is_plaintext(vault: Vault, vault_dir: Pa
 
 def test_damaged_envelope_stores_nothing(vault: Vault, vault_dir: Path) -> None:
     envelope = seal_for(vault)
-    before = vault.count_cases()
+    before = case_view.count_cases(vault)
     for i in (0, 10, 25, 100, len(envelope) - 1):
         damaged = envelope[:i] + bytes([envelope[i] ^ 0x40]) + envelope[i + 1 :]
-        result = vault.import_envelopes([("x", damaged)])
+        result = incoming.import_envelopes(vault, [("x", damaged)])
         assert not result.imported
         assert isinstance(result.failures[0][1], EnvelopeError | ForeignEnvelopeError)
-    truncated = vault.import_envelopes([("t", envelope[:-1])])
+    truncated = incoming.import_envelopes(vault, [("t", envelope[:-1])])
     assert isinstance(truncated.failures[0][1], EnvelopeError)
-    assert vault.count_cases() == before
+    assert case_view.count_cases(vault) == before
 
 
 def test_foreign_envelope_is_named_as_such(vault: Vault) -> None:
     other = TeamKeyPair.generate(1)
     foreign = seal_report(make_report(), 1, other.public_key)
-    result = vault.import_envelopes([("f", foreign)])
+    result = incoming.import_envelopes(vault, [("f", foreign)])
     assert isinstance(result.failures[0][1], ForeignEnvelopeError)
     unknown_epoch = seal_report(make_report(), 7, vault.team_public_key().public_key)
-    result = vault.import_envelopes([("e", unknown_epoch)])
+    result = incoming.import_envelopes(vault, [("e", unknown_epoch)])
     assert isinstance(result.failures[0][1], ForeignEnvelopeError)
-    assert vault.count_cases() == 0
+    assert case_view.count_cases(vault) == 0
 
 
 def test_duplicates_are_stored_once_even_in_one_batch(vault: Vault) -> None:
     envelope = seal_for(vault)
-    result = vault.import_envelopes([("a", envelope), ("b", envelope)])
+    result = incoming.import_envelopes(vault, [("a", envelope), ("b", envelope)])
     assert len(result.imported) == 1
     assert result.duplicates == 1
-    again = vault.import_envelopes([("c", envelope)])
+    again = incoming.import_envelopes(vault, [("c", envelope)])
     assert not again.imported
     assert again.duplicates == 1
-    assert vault.count_cases() == 1
+    assert case_view.count_cases(vault) == 1
 
 
 def test_list_is_newest_first_and_filters(vault: Vault) -> None:
-    ids = vault.import_envelopes([(str(i), seal_for(vault)) for i in range(4)]).imported
-    assert [c.id for c in vault.list_cases()] == list(reversed(ids))
+    ids = incoming.import_envelopes(vault, [(str(i), seal_for(vault)) for i in range(4)]).imported
+    assert [c.id for c in case_view.list_cases(vault)] == list(reversed(ids))
     vault.set_status(ids[1], "triage")
-    assert [c.id for c in vault.list_cases("triage")] == [ids[1]]
-    assert len(vault.list_cases(limit=2)) == 2
-    assert vault.count_cases("new") == 3
+    assert [c.id for c in case_view.list_cases(vault, "triage")] == [ids[1]]
+    assert len(case_view.list_cases(vault, limit=2)) == 2
+    assert case_view.count_cases(vault, "new") == 3
 
 
 def test_case_ids_are_forgiving(vault: Vault) -> None:
-    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     typed = f"{case_id[:4]}-{case_id[4:]}".lower()
     assert vault.resolve(typed) == case_id
     with pytest.raises(CaseNotFoundError):
@@ -127,7 +128,7 @@ def test_case_ids_are_forgiving(vault: Vault) -> None:
 
 
 def test_workflow_refusals_record_nothing(vault: Vault) -> None:
-    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     with pytest.raises(CaseWorkflowError):
         vault.set_status(case_id, "new")
     vault.close_case(case_id, "supported")
@@ -135,16 +136,16 @@ def test_workflow_refusals_record_nothing(vault: Vault) -> None:
         vault.close_case(case_id, "supported")
     with pytest.raises(UsageError):
         vault.add_note(case_id, "   ")
-    history = [h.action for h in vault.show_case(case_id).history]
+    history = [h.action for h in case_view.show_case(vault, case_id).history]
     assert history == ["imported", "closed", "opened"]
     vault.set_status(case_id, "triage")  # reopening is allowed, and recorded
-    assert vault.list_cases()[0].outcome is None
+    assert case_view.list_cases(vault)[0].outcome is None
 
 
 def test_events_cannot_be_edited_in_place(vault: Vault) -> None:
-    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     vault.add_note(case_id, "a first note")
-    raw = vault._db
+    raw = vault.db
     with pytest.raises(dbmod.DatabaseError):
         raw.execute("UPDATE events SET kind = 'opened'")
     with pytest.raises(dbmod.DatabaseError):
@@ -154,32 +155,32 @@ def test_events_cannot_be_edited_in_place(vault: Vault) -> None:
 
 
 def test_tampered_fold_is_caught(vault: Vault) -> None:
-    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
-    vault._db.execute("UPDATE cases SET status = 'referred' WHERE id = ?", (case_id,))
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
+    vault.db.execute("UPDATE cases SET status = 'referred' WHERE id = ?", (case_id,))
     with pytest.raises(Exception, match="does not match its history"):
-        vault.check_case(case_id)
+        case_view.check_case(vault, case_id)
 
 
 def test_an_import_is_its_access_log_entry(vault: Vault) -> None:
     """An import writes the case and one "imported" entry, signed by the checkpoint after it."""
-    first, second = vault.import_envelopes(
-        [("a", seal_for(vault)), ("b", seal_for(vault, make_report(what_happened="x" * 80)))]
+    first, second = incoming.import_envelopes(
+        vault, [("a", seal_for(vault)), ("b", seal_for(vault, make_report(what_happened="x" * 80)))]
     ).imported
-    db = vault._db
+    db = vault.db
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
     entry = db.execute("SELECT import_entry FROM cases WHERE id = ?", (first,)).fetchone()[0]
     leaf = bytes(db.execute("SELECT leaf FROM log_leaves WHERE seq = ?", (entry,)).fetchone()[0])
     assert leaf.split(b" ")[3:5] == [b"imported", first.encode()]
-    history = vault.show_case(first).history
+    history = case_view.show_case(vault, first).history
     assert (history[0].action, history[0].actor) == ("imported", "amara")
     # A case pointed at another case's entry (or at none) is caught.
     other = db.execute("SELECT import_entry FROM cases WHERE id = ?", (second,)).fetchone()[0]
     db.execute("UPDATE cases SET import_entry = ? WHERE id = ?", (other, first))
     with pytest.raises(IntegrityError, match="import entry"):
-        vault.check_case(first)
+        case_view.check_case(vault, first)
     db.execute("UPDATE cases SET import_entry = 9999 WHERE id = ?", (first,))
     with pytest.raises(IntegrityError, match="import entry"):
-        vault.show_case(first)
+        case_view.show_case(vault, first)
 
 
 def test_create_refuses_an_existing_vault(vault: Vault, vault_dir: Path) -> None:
@@ -204,14 +205,14 @@ def test_unlock_errors(vault: Vault, vault_dir: Path, tmp_path: Path) -> None:
 
 
 def test_secrets_never_print(vault: Vault) -> None:
-    case_id = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
-    view = vault.show_case(case_id)
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
+    view = case_view.show_case(vault, case_id)
     shown = " ".join(
         repr(x)
-        for x in (vault, vault.identity, vault._access, view, view.report, vault.identity.signer)
+        for x in (vault, vault.identity, vault.access, view, view.report, vault.identity.signer)
     )
     assert CANARY not in shown
-    assert vault._access.db_key.reveal().hex() not in shown
+    assert vault.access.db_key.reveal().hex() not in shown
     assert vault.identity.sign_seed.reveal().hex() not in shown
     assert "hidden" in repr(vault.identity.box_sk)
 
@@ -220,12 +221,13 @@ CRASH_SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
+    from vault import incoming
     from vault.store import Vault
     vault = Vault.unlock(Path(sys.argv[1]), sys.argv[2].encode())
     envelopes = [(p.name, p.read_bytes()) for p in sorted(Path(sys.argv[3]).iterdir())]
     def progress(stored, duplicates):
         print(stored, flush=True)
-    vault.import_envelopes(envelopes, progress)
+    incoming.import_envelopes(vault, envelopes, progress)
     print("done", flush=True)
     """
 )
@@ -257,31 +259,31 @@ def test_killed_bulk_import_loses_nothing_committed(
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
-        assert dbmod.integrity_problems(reopened._db) == []
-        stored = reopened.count_cases()
+        assert dbmod.integrity_problems(reopened.db) == []
+        stored = case_view.count_cases(reopened)
         assert committed <= stored < 3000
-        for case in reopened.list_cases(limit=5):
-            reopened.check_case(case.id)
+        for case in case_view.list_cases(reopened, limit=5):
+            case_view.check_case(reopened, case.id)
         # Importing everything again completes the job and stores nothing twice.
         envelopes = [(p.name, p.read_bytes()) for p in sorted(outbox.iterdir())]
-        result = reopened.import_envelopes(envelopes)
+        result = incoming.import_envelopes(reopened, envelopes)
         assert result.duplicates == stored
-        assert reopened.count_cases() == 3000
+        assert case_view.count_cases(reopened) == 3000
 
 
 def test_a_taken_case_id_is_drawn_again_and_nothing_is_half_stored(
     vault: Vault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken = vault.import_envelopes([("a", seal_for(vault))]).imported[0]
-    entries = vault._log.size()
+    taken = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
+    entries = vault.log.size()
     drawn = iter([taken, "AAAA0001", "AAAA0002", "AAAA0003"])
     monkeypatch.setattr("vault.store.new_case_id", lambda: next(drawn))
-    result = vault.import_envelopes([("b", seal_for(vault)), ("c", seal_for(vault))])
+    result = incoming.import_envelopes(vault, [("b", seal_for(vault)), ("c", seal_for(vault))])
     assert result.imported == ["AAAA0002", "AAAA0003"]
-    assert vault._db.execute("SELECT count(*) FROM cases").fetchone()[0] == 3
-    assert vault._log.size() == entries + 2
+    assert vault.db.execute("SELECT count(*) FROM cases").fetchone()[0] == 3
+    assert vault.log.size() == entries + 2
     for case_id in result.imported:
-        vault.check_case(case_id)
+        case_view.check_case(vault, case_id)
     assert check_vault(vault) == []
 
 
@@ -295,42 +297,42 @@ def test_reading_every_report_through_two_epochs(vault: Vault) -> None:
         if n == 100:
             membership.rotate_team_key(vault)
         report = make_report(what_happened=f"Report {n}: " + "words " * (n % 40))
-        (case_id,) = vault.import_envelopes([(str(n), seal_for(vault, report))]).imported
+        (case_id,) = incoming.import_envelopes(vault, [(str(n), seal_for(vault, report))]).imported
         reports[case_id] = report
-    assert {e for (e,) in vault._db.execute("SELECT DISTINCT epoch FROM cases")} == {1, 2}
-    read = dict(vault.iter_report_json())
+    assert {e for (e,) in vault.db.execute("SELECT DISTINCT epoch FROM cases")} == {1, 2}
+    read = dict(read_through.iter_report_json(vault))
     assert read == {case_id: r.canonical_json() for case_id, r in reports.items()}
-    assert dict(vault.iter_reports()) == reports
+    assert dict(read_through.iter_reports(vault)) == reports
 
     membership.add_caseworker(vault, "bea", b"bea's own long passphrase")
     membership.revoke_caseworker(vault, "bea")  # a new database key
-    assert dict(vault.iter_report_json()) == read
+    assert dict(read_through.iter_report_json(vault)) == read
 
 
 def test_a_read_through_stopped_early_stops_its_reader(vault: Vault) -> None:
-    vault.import_envelopes([(str(n), seal_for(vault)) for n in range(200)])
-    reading = vault.iter_report_json()
+    incoming.import_envelopes(vault, [(str(n), seal_for(vault)) for n in range(200)])
+    reading = read_through.iter_report_json(vault)
     next(reading)
     assert any(t.name == "vault-read-ahead" for t in threading.enumerate())
     reading.close()
     assert not any(t.name == "vault-read-ahead" for t in threading.enumerate())
-    assert len(vault.import_envelopes([("more", seal_for(vault))]).imported) == 1
+    assert len(incoming.import_envelopes(vault, [("more", seal_for(vault))]).imported) == 1
 
 
 def test_a_read_through_names_a_damaged_report_and_needs_an_open_vault(vault: Vault) -> None:
-    (case_id,) = vault.import_envelopes([("a", seal_for(vault))]).imported
+    (case_id,) = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported
     for damaged in (b"", b"REDRESS", seal_for(vault)[:-1]):
-        vault._db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (damaged, case_id))
+        vault.db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (damaged, case_id))
         with pytest.raises(EnvelopeError):
-            list(vault.iter_report_json())
+            list(read_through.iter_report_json(vault))
     vault.close()
     with pytest.raises(dbmod.DatabaseError):
-        list(vault.iter_report_json())
+        list(read_through.iter_report_json(vault))
 
 
 def test_a_reader_blocked_on_a_full_queue_stops_with_its_caller(vault: Vault) -> None:
-    vault.import_envelopes([(str(n), seal_for(vault)) for n in range(20)])
-    path, key = vault.directory / "vault.db", vault._access.db_key
+    incoming.import_envelopes(vault, [(str(n), seal_for(vault)) for n in range(20)])
+    path, key = vault.directory / "vault.db", vault.access.db_key
     rows = dbmod.read_ahead(
         lambda: dbmod.connect(path, key), "SELECT id FROM cases", chunk=1, depth=1
     )
@@ -346,7 +348,7 @@ def test_read_ahead_raises_the_readers_error_in_the_callers_thread(vault: Vault)
 
     with pytest.raises(NoVaultError, match="No vault here"):
         list(dbmod.read_ahead(refused, "SELECT 1"))
-    path, key = vault.directory / "vault.db", vault._access.db_key
+    path, key = vault.directory / "vault.db", vault.access.db_key
     with pytest.raises(dbmod.DatabaseError):
         list(dbmod.read_ahead(lambda: dbmod.connect(path, key), "SELECT nothing FROM nowhere"))
     rows = dbmod.read_ahead(lambda: dbmod.connect(path, key), "SELECT id FROM cases", chunk=2)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import PASSPHRASE, VAULT_BIN, seal_for
 from tests.test_pull import Intake, start_intake
-from vault import _crypto
+from vault import _crypto, auditing, case_view, incoming
 from vault.audit.bundle import verify
 from vault.audit.signed_note import (
     Checkpoint,
@@ -58,7 +58,7 @@ def witness_setup(
 ) -> Iterator[tuple[Witness, Inbox, dict[str, list[VerifierKey]]]]:
     inbox = Inbox.open(tmp_path / "intake")
     witness = Witness.load_or_create(tmp_path / "intake")
-    origin = vault._log.origin
+    origin = vault.log.origin
     trusted = {origin: [VerifierKey(origin, 0x01, vault.identity.public.sign_pk)]}
     yield witness, inbox, trusted
     inbox.close()
@@ -72,15 +72,15 @@ def test_the_witness_cosigns_growth_and_refuses_a_rewind(
     vault: Vault, witness_setup: Setup
 ) -> None:
     witness, inbox, trusted = witness_setup
-    first = vault.log_head()
+    first = auditing.log_head(vault)
     assert first is not None
     answer = witness.add_checkpoint(_request(0, [], first.note), inbox, trusted)
     assert answer.status == 200
     note = parse_note(first.note + answer.body)
     assert verify_signature(note, note.signatures[-1], witness.key)
 
-    vault.import_envelopes([("a", seal_for(vault))])
-    second = vault.log_head()
+    incoming.import_envelopes(vault, [("a", seal_for(vault))])
+    second = auditing.log_head(vault)
     assert second is not None
     stale = witness.add_checkpoint(_request(0, [], second.note), inbox, trusted)
     assert (stale.status, stale.body, stale.content_type) == (
@@ -88,12 +88,12 @@ def test_the_witness_cosigns_growth_and_refuses_a_rewind(
         f"{first.size}\n",
         "text/x.tlog.size",
     )
-    bad_proof = [bytes(32)] * len(vault.consistency_proof(first.size, second.size))
+    bad_proof = [bytes(32)] * len(auditing.consistency_proof(vault, first.size, second.size))
     assert (
         witness.add_checkpoint(_request(first.size, bad_proof, second.note), inbox, trusted).status
         == 422
     )
-    proof = vault.consistency_proof(first.size, second.size)
+    proof = auditing.consistency_proof(vault, first.size, second.size)
     assert (
         witness.add_checkpoint(_request(first.size, proof, second.note), inbox, trusted).status
         == 200
@@ -103,12 +103,12 @@ def test_the_witness_cosigns_growth_and_refuses_a_rewind(
     assert back.status == 400
     again = witness.add_checkpoint(_request(first.size, [], first.note), inbox, trusted)
     assert again.status == 409
-    assert inbox.witnessed(vault._log.origin)[0] == second.size
+    assert inbox.witnessed(vault.log.origin)[0] == second.size
 
 
 def test_the_witness_refuses_strangers_and_nonsense(vault: Vault, witness_setup: Setup) -> None:
     witness, inbox, trusted = witness_setup
-    head = vault.log_head()
+    head = auditing.log_head(vault)
     assert head is not None
     checkpoint = Checkpoint.parse_text(parse_note(head.note).text)
     _, seed = _crypto.sign_keypair()
@@ -138,11 +138,11 @@ def test_pull_has_the_intake_witness_the_log_and_the_bundle_says_so(
     intake = intakes(vault.team_key_export())
     result = pull(vault, intake.url)
     assert result.witness_problem is None
-    assert result.witnessed == vault.log_head().size  # type: ignore[union-attr]
-    vault.import_envelopes([("a", seal_for(vault))])
-    assert pull(vault, intake.url).witnessed == vault.log_head().size  # type: ignore[union-attr]
-    witnessed = vault.log_head().size  # type: ignore[union-attr]
-    vault.audit_export(tmp_path / "bundle")
+    assert result.witnessed == auditing.log_head(vault).size  # type: ignore[union-attr]
+    incoming.import_envelopes(vault, [("a", seal_for(vault))])
+    assert pull(vault, intake.url).witnessed == auditing.log_head(vault).size  # type: ignore[union-attr]
+    witnessed = auditing.log_head(vault).size  # type: ignore[union-attr]
+    auditing.audit_export(vault, tmp_path / "bundle")
     verified = verify((tmp_path / "bundle").read_bytes())
     # everything up to the pull is witnessed; the export's own entry comes after
     assert verified.witnessed_size == witnessed == verified.entries - 1
@@ -159,24 +159,24 @@ def intake_witness_name(intake: Intake) -> str:
 def test_a_rewound_vault_is_caught_by_the_witness(
     vault: Vault, vault_dir: Path, intakes: Callable[[TeamPublicKey], Intake], tmp_path: Path
 ) -> None:
-    vault.import_envelopes([("first", seal_for(vault))])
+    incoming.import_envelopes(vault, [("first", seal_for(vault))])
     intake = intakes(vault.team_key_export())
     pull(vault, intake.url)
     vault.close()
     old = tmp_path / "old-copy"
     shutil.copytree(vault_dir, old)
     with Vault.unlock(vault_dir, PASSPHRASE) as current:
-        current.import_envelopes([("a", seal_for(current)), ("b", seal_for(current))])
+        incoming.import_envelopes(current, [("a", seal_for(current)), ("b", seal_for(current))])
         pull(current, intake.url)  # the witness has now seen the longer log
     # The laptop is "restored" from the older copy (or its log is rewound) and goes on.
     shutil.rmtree(vault_dir)
     shutil.copytree(old, vault_dir)
     with Vault.unlock(vault_dir, PASSPHRASE) as rewound:
-        rewound.show_case(rewound.list_cases()[0].id)
+        case_view.show_case(rewound, case_view.list_cases(rewound)[0].id)
         alarm = pull(rewound, intake.url).witness_alarm
         assert isinstance(alarm, IntegrityError)
         assert "rewound" in str(alarm)
-        origin, team_key = rewound._log.origin, rewound.team_key_export()
+        origin, team_key = rewound.log.origin, rewound.team_key_export()
     # Once the auditors are told, the intake's admin has the witness forget that log; the
     # restored vault is then witnessed from where it stands.
     intake.stop()
@@ -194,7 +194,7 @@ def test_a_rewound_vault_is_caught_by_the_witness(
     with Vault.unlock(vault_dir, PASSPHRASE) as restored:
         result = pull(restored, restarted.url)
         assert result.witness_alarm is None
-        assert result.witnessed == restored.log_head().size  # type: ignore[union-attr]
+        assert result.witnessed == auditing.log_head(restored).size  # type: ignore[union-attr]
 
 
 def test_a_vault_whose_log_was_rewritten_is_caught_by_the_witness(
@@ -206,15 +206,15 @@ def test_a_vault_whose_log_was_rewritten_is_caught_by_the_witness(
     old = tmp_path / "old-copy"
     shutil.copytree(vault_dir, old)
     with Vault.unlock(vault_dir, PASSPHRASE) as current:
-        current.import_envelopes([("a", seal_for(current))])
+        incoming.import_envelopes(current, [("a", seal_for(current))])
         pull(current, intake.url)
-        seen = current.log_head().size  # type: ignore[union-attr]
+        seen = auditing.log_head(current).size  # type: ignore[union-attr]
     shutil.rmtree(vault_dir)
     shutil.copytree(old, vault_dir)
     with Vault.unlock(vault_dir, PASSPHRASE) as forked:
         # Another history, now longer than the one the witness saw.
-        forked.import_envelopes([(str(n), seal_for(forked)) for n in range(5)])
-        assert forked.log_head().size > seen  # type: ignore[union-attr]
+        incoming.import_envelopes(forked, [(str(n), seal_for(forked)) for n in range(5)])
+        assert auditing.log_head(forked).size > seen  # type: ignore[union-attr]
         alarm = pull(forked, intake.url).witness_alarm
         assert isinstance(alarm, IntegrityError)
         assert "different history" in str(alarm)
@@ -226,10 +226,10 @@ def test_idle_pulls_keep_one_cosignature_and_the_bundle_verifies(
     intake = intakes(vault.team_key_export())
     for _ in range(20):  # more than a note may carry signatures
         assert pull(vault, intake.url).witnessed is not None
-    head = vault.log_head()
+    head = auditing.log_head(vault)
     assert head is not None
     assert head.note.count("\u2014 witness.redress/") == 1
-    vault.audit_export(tmp_path / "bundle")
+    auditing.audit_export(vault, tmp_path / "bundle")
     assert verify((tmp_path / "bundle").read_bytes()).witnessed_size == head.size
 
 

@@ -106,6 +106,22 @@ def seal_open(sealed: bytes, public_key: bytes, secret_key: SecretBytes) -> byte
 # --- signatures (Ed25519) ------------------------------------------------------
 
 
+# --- recipes: what the rest of the vault seals and opens ---------------------------------
+
+
+def seal_note(text: str, team_public_key: bytes) -> bytes:
+    """A caseworker's note (or the team's copy of a reply), sealed to the team key."""
+    return seal(text.encode(), team_public_key)
+
+
+def open_note(sealed: bytes, team_public_key: bytes, team_secret_key: SecretBytes) -> str:
+    """The text of a note sealed by :func:`seal_note`; :class:`OpenFailed` if it does not open."""
+    try:
+        return seal_open(sealed, team_public_key, team_secret_key).decode()
+    except UnicodeDecodeError:
+        raise OpenFailed from None
+
+
 def sign_keypair() -> tuple[bytes, SecretBytes]:
     """A new Ed25519 key pair; the secret is the 32-byte seed."""
     seed = random_bytes(b.crypto_sign_SEEDBYTES)

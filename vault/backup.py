@@ -114,8 +114,8 @@ def make_backup(vault: Vault, out: Path, passphrase: bytes, kdf: KdfParams = DEF
         # Under the folder's lock no key change can be between its steps, so the snapshot
         # and the key files copied with it belong together.
         with locked(directory):
-            require_current(vault._access, vault._db)
-            dbmod.backup_to(vault._db, snapshot, vault._access.db_key)
+            require_current(vault.access, vault.db)
+            dbmod.backup_to(vault.db, snapshot, vault.access.db_key)
             files = _read_files(directory)
         backup_key = SecretBytes(_crypto.random_bytes(_crypto.STREAM_KEY_BYTES), "backup key")
         header = _header(backup_key, passphrase, kdf, directory, vault)
@@ -132,9 +132,9 @@ def make_backup(vault: Vault, out: Path, passphrase: bytes, kdf: KdfParams = DEF
         size = out.stat().st_size
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    with vault._transaction() as db:
+    with vault.transaction() as db:
         digest = _crypto.tagged_hash(HEADER_HASH_PURPOSE, header)
-        vault._log_key_action(db, "backup-made", subject=digest[:8].hex(), commit=digest)
+        vault.log_action(db, "backup-made", subject=digest[:8].hex(), commit=digest)
     return size
 
 
@@ -156,7 +156,7 @@ def _header(
             "sealed": b64(_crypto.aead_encrypt(kek, backup_key.reveal(), PASSPHRASE_SLOT_AD)),
         }
     ]
-    recovery = read_recovery_public(directory, vault._db)
+    recovery = read_recovery_public(directory, vault.db)
     if recovery is not None:
         sealed = _crypto.seal(RECOVERY_SLOT_PURPOSE + backup_key.reveal(), recovery.public.box_pk)
         slots.append(

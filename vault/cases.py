@@ -1,19 +1,16 @@
-"""The case workflow: case ids, statuses, outcomes, and the fold of events into a case.
+"""Cases: their ids, statuses, outcomes and state.
 
-A case's state is never edited: it is derived by applying its signed events
-in order with :func:`apply`. The same function checks that a new action is
-allowed before it is recorded, so what can be recorded is exactly what can be
-replayed.
+A case's state is never edited: it is derived by applying its signed events in order
+(:func:`vault.case_actions.fold`, following the table of case actions there).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from vault import _crypto
 from vault.db import OUTCOMES, STATUSES
-from vault.errors import CaseWorkflowError, UsageError
-from vault.events import Event
+from vault.errors import UsageError
 
 # Crockford's base32: no I, L, O or U, so ids survive being read aloud or retyped.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -63,42 +60,3 @@ class CaseState:
     assignee: str | None = None
     outcome: str | None = None
     imported: bool = False
-
-
-def apply(state: CaseState, event: Event) -> CaseState:
-    """The next state of a case after ``event``, or :class:`CaseWorkflowError` if not allowed."""
-    kind, data = event.kind, event.data
-    if event.case != state.id:
-        raise CaseWorkflowError("That event belongs to another case.")
-    if kind == "imported":
-        if state.imported:
-            raise CaseWorkflowError("That case was already imported.")
-        return replace(state, imported=True)
-    if not state.imported:
-        raise CaseWorkflowError("A case's history must start with its import.")
-    if kind in ("opened", "note", "reply", "attachment"):
-        return state
-    if kind == "assigned":
-        return replace(state, assignee=data["to"])
-    if kind == "status":
-        to = check_status(data["to"])
-        if to == state.status:
-            raise CaseWorkflowError(f"Case {show_id(state.id)} is already {to}.")
-        if to == "closed":
-            raise CaseWorkflowError("Closing a case is its own action.")
-        return replace(state, status=to, outcome=None)
-    if kind == "closed":
-        if state.status == "closed":
-            raise CaseWorkflowError(f"Case {show_id(state.id)} is already closed.")
-        outcome = data.get("outcome")
-        return replace(
-            state, status="closed", outcome=None if outcome is None else check_outcome(outcome)
-        )
-    raise CaseWorkflowError(f"Unknown kind of case event: {kind}.")
-
-
-def fold(case_id: str, events: list[Event]) -> CaseState:
-    state = CaseState(id=case_id)
-    for event in events:
-        state = apply(state, event)
-    return state

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vault import _crypto
+from vault import _crypto, auditing, case_view
 from vault import db as dbmod
 from vault.audit.bundle import BundleError, verify
 from vault.cases import show_id
@@ -35,7 +35,7 @@ MAX_PROBLEMS = 50
 
 def check_vault(vault: Vault) -> list[str]:
     """Every problem found, one plain sentence each; an empty list means the vault is sound."""
-    db = vault._db
+    db = vault.db
     problems: list[str] = []
     try:
         problems += [f"the database: {p}" for p in dbmod.integrity_problems(db)]
@@ -62,10 +62,10 @@ def _caseworkers(db: dbmod.Connection) -> list[str]:
 
 def _cases(vault: Vault) -> list[str]:
     problems = []
-    rows = vault._db.execute("SELECT id, epoch, envelope FROM cases ORDER BY rowid").fetchall()
+    rows = vault.db.execute("SELECT id, epoch, envelope FROM cases ORDER BY rowid").fetchall()
     for case_id, epoch, envelope in rows:
         shown = show_id(case_id)
-        team = vault._access.team_key(int(epoch))
+        team = vault.access.team_key(int(epoch))
         if team is None:
             problems.append(f"case {shown}: its team key (epoch {epoch}) is missing")
         else:
@@ -74,7 +74,7 @@ def _cases(vault: Vault) -> list[str]:
             except VaultError:
                 problems.append(f"case {shown}: the report is damaged or has been changed")
         try:
-            vault.check_case(case_id)
+            case_view.check_case(vault, case_id)
         except VaultError:
             problems.append(f"case {shown}: its history is damaged or has been changed")
         if len(problems) >= MAX_PROBLEMS:
@@ -85,9 +85,9 @@ def _cases(vault: Vault) -> list[str]:
 def _access_log(vault: Vault) -> list[str]:
     """The access log checked as an auditor would (vault/audit/bundle.py), and its stored tree."""
     try:
-        verify(vault._bundle(vault._db))
-        head = vault.log_head()
-        if head is not None and vault._log.root_at(head.size) != vault._log.frontier_root():
+        verify(auditing.encode_bundle(vault, vault.db))
+        head = auditing.log_head(vault)
+        if head is not None and vault.log.root_at(head.size) != vault.log.frontier_root():
             return ["the access log: its stored tree does not match its entries"]
     except BundleError as e:
         return [f"the access log: {e}"]

@@ -47,7 +47,9 @@ OUTCOMES = (
     "withdrawn",
     "duplicate",
 )
-EVENT_KINDS = ("imported", "opened", "note", "assigned", "status", "closed", "reply", "attachment")
+# The kinds of case event migrations 1 and 7 knew, frozen as migrations are. The kinds a vault
+# accepts now are declared in vault/case_actions.py (see declare_event_kinds).
+_KINDS_AT_1 = ("imported", "opened", "note", "assigned", "status", "closed", "reply", "attachment")
 # Why a pulled envelope was kept in quarantine: its seal or header is damaged, it is sealed to a
 # team key this vault does not hold, or it opened but what is inside is not a valid report.
 QUARANTINE_REASONS = ("damaged", "foreign", "invalid")
@@ -100,7 +102,7 @@ def _migration_1(db: Connection) -> None:
             seq       INTEGER PRIMARY KEY,
             id        TEXT NOT NULL UNIQUE CHECK (length(id) = 32),
             case_id   TEXT NOT NULL REFERENCES cases (id),
-            kind      TEXT NOT NULL CHECK (kind IN {_in(EVENT_KINDS)}),
+            kind      TEXT NOT NULL CHECK (kind IN {_in(_KINDS_AT_1)}),
             actor     TEXT NOT NULL REFERENCES caseworkers (key_id),
             body      BLOB NOT NULL,
             signature BLOB NOT NULL CHECK (length(signature) = 64)
@@ -282,6 +284,64 @@ def _migration_6(db: Connection) -> None:
     )
 
 
+def _migration_7(db: Connection) -> None:
+    """The kinds of case event are declared in one table (vault/case_actions.py), not here.
+
+    ``events.kind`` loses its fixed CHECK and references ``event_kinds``, whose rows
+    :func:`declare_event_kinds` keeps equal to the declared kinds each time a vault opens: a
+    new kind of case action needs no migration. The table is rebuilt (SQLite cannot drop a
+    CHECK), with the foreign-key checks this needs run before the transaction commits.
+    """
+    _run_script(
+        db,
+        """
+        CREATE TABLE event_kinds (
+            kind TEXT PRIMARY KEY CHECK (kind GLOB '[a-z]*' AND kind NOT GLOB '*[^a-z-]*')
+        ) STRICT;
+        """,
+    )
+    db.executemany("INSERT INTO event_kinds (kind) VALUES (?)", [(k,) for k in _KINDS_AT_1])
+    _run_script(
+        db,
+        """
+        CREATE TABLE events_7 (
+            seq       INTEGER PRIMARY KEY,
+            id        TEXT NOT NULL UNIQUE CHECK (length(id) = 32),
+            case_id   TEXT NOT NULL REFERENCES cases (id),
+            kind      TEXT NOT NULL REFERENCES event_kinds (kind),
+            actor     TEXT NOT NULL REFERENCES caseworkers (key_id),
+            body      BLOB NOT NULL,
+            signature BLOB NOT NULL CHECK (length(signature) = 64)
+        ) STRICT;
+        INSERT INTO events_7 (seq, id, case_id, kind, actor, body, signature)
+            SELECT seq, id, case_id, kind, actor, body, signature FROM events ORDER BY seq;
+        DROP TABLE events;
+        ALTER TABLE events_7 RENAME TO events;
+        CREATE INDEX events_by_case ON events (case_id, seq);
+        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        """,
+    )
+
+
+_migration_7.foreign_keys_off = True  # type: ignore[attr-defined]
+
+
+def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
+    """Make the ``event_kinds`` table hold every declared kind (vault/case_actions.py).
+
+    Kinds are only ever added: events of a kind no longer declared still reference theirs.
+    Reading the table costs a few microseconds; writing happens once per new kind.
+    """
+    have = {str(k) for (k,) in db.execute("SELECT kind FROM event_kinds")}
+    missing = [k for k in kinds if k not in have]
+    if missing:
+        with transaction(db):
+            db.executemany("INSERT INTO event_kinds (kind) VALUES (?)", [(k,) for k in missing])
+
+
 def new_origin() -> str:
     """A log origin line unique to this vault (a schema-less URL, as C2SP recommends)."""
     return f"vault.redress/{random_bytes(16).hex()}"
@@ -311,6 +371,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -371,9 +432,21 @@ def migrate(
             hint="update Redress on this laptop",
         )
     for step in range(version, len(migrations)):
-        with transaction(db):
-            migrations[step](db)
-            db.execute(f"PRAGMA user_version = {step + 1}")
+        migration = migrations[step]
+        # A migration that rebuilds a table others reference runs with foreign keys off (as
+        # SQLite's documented procedure says), and checks them itself before committing.
+        rebuilds = getattr(migration, "foreign_keys_off", False)
+        if rebuilds:
+            db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with transaction(db):
+                migration(db)
+                if rebuilds and db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise VaultError("The vault could not be upgraded: its data does not fit.")
+                db.execute(f"PRAGMA user_version = {step + 1}")
+        finally:
+            if rebuilds:
+                db.execute("PRAGMA foreign_keys = ON")
 
 
 @contextmanager

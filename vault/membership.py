@@ -1,6 +1,6 @@
 """Who holds the vault's keys: adding and revoking caseworkers, passphrases, team key epochs.
 
-Every change here is recorded in the access log (``Vault._log_key_action``) in the same
+Every change here is recorded in the access log (``Vault.log_action``) in the same
 database transaction as the change itself. Key changes that rewrite access files follow
 the crash-safe steps in :mod:`vault.keychange`.
 """
@@ -54,7 +54,7 @@ def add_caseworker(
     """
     name = validate_name(name)
     _check_passphrase(passphrase)
-    row = vault._db.execute("SELECT revoked FROM caseworkers WHERE name = ?", (name,)).fetchone()
+    row = vault.db.execute("SELECT revoked FROM caseworkers WHERE name = ?", (name,)).fetchone()
     if row is not None:
         if row[0] is not None:
             raise UsageError(
@@ -66,15 +66,15 @@ def add_caseworker(
     identity = Identity.generate(name)
     people = vault.directory / CASEWORKERS_DIR
     with locked(vault.directory):
-        require_current(vault._access, vault._db)
+        require_current(vault.access, vault.db)
         replace_private_file(people / f"{name}.key", lock_identity(identity, passphrase, kdf))
         replace_private_file(
             access_path(vault.directory, name),
-            wrap_access(vault._access, identity.public, vault.identity),
+            wrap_access(vault.access, identity.public, vault.identity),
         )
-        with vault._transaction() as db:
-            vault._add_caseworker(db, identity.public)
-    vault._names = None
+        with vault.transaction() as db:
+            vault.register_caseworker(db, identity.public)
+    vault.forget_names()
     return identity.public
 
 
@@ -88,8 +88,8 @@ def change_passphrase(vault: Vault, passphrase: bytes, kdf: KdfParams = DEFAULT_
     staged = path.with_name(f".{path.name}.new")
     replace_private_file(staged, locked_file)
     try:
-        with vault._transaction() as db:
-            vault._log_key_action(db, "passphrase-changed", subject=vault.identity.key_id)
+        with vault.transaction() as db:
+            vault.log_action(db, "passphrase-changed", subject=vault.identity.key_id)
         os.replace(staged, path)
         fsync_dir(path.parent)
     finally:
@@ -111,35 +111,35 @@ def _change_keys(
 ) -> KeyChange:
     """The four crash-safe steps of :mod:`vault.keychange`, under the vault folder's lock."""
     directory = vault.directory
-    rekey = new.db_key != vault._access.db_key
+    rekey = new.db_key != vault.access.db_key
     with locked(directory):
-        require_current(vault._access, vault._db)
-        write_pending(directory, vault._db, new, vault.identity, leaving=leaving)  # step 1
+        require_current(vault.access, vault.db)
+        write_pending(directory, vault.db, new, vault.identity, leaving=leaving)  # step 1
         team = new.current
         try:
-            with vault._transaction() as db:  # step 2
+            with vault.transaction() as db:  # step 2
                 db.execute(
                     "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",
                     (team.epoch, team.public_key, today()),
                 )
                 changes(db)
-                vault._log_key_action(
+                vault.log_action(
                     db, "team-key-rotated", subject=str(team.epoch), commit=team.public_key
                 )
         except BaseException:
             # Step 2 did not commit: this change's pending files must never be taken up.
             with contextlib.suppress(BaseException):
-                settle(directory, vault._db)
+                settle(directory, vault.db)
             raise
         if rekey:
-            dbmod.rekey(vault._db, new.db_key)  # step 3
-        settle(directory, vault._db)  # step 4
-    vault._access = new
+            dbmod.rekey(vault.db, new.db_key)  # step 3
+        settle(directory, vault.db)  # step 4
+    vault.adopt_access(new)
     return KeyChange(team.epoch, team.public.fingerprint)
 
 
 def _next_access(vault: Vault, *, new_db_key: bool) -> Access:
-    old = vault._access
+    old = vault.access
     team = TeamKeyPair.generate(old.current.epoch + 1)
     db_key = (
         SecretBytes(_crypto.random_bytes(_crypto.KEY_BYTES), "database key")
@@ -166,7 +166,7 @@ def revoke_caseworker(vault: Vault, name: str) -> KeyChange:
         raise UsageError(
             "You cannot remove yourself; ask another caseworker to do it.",
         )
-    row = vault._db.execute(
+    row = vault.db.execute(
         "SELECT key_id, sign_pk, revoked FROM caseworkers WHERE name = ?", (name,)
     ).fetchone()
     if row is None:
@@ -177,13 +177,13 @@ def revoke_caseworker(vault: Vault, name: str) -> KeyChange:
 
     def mark(db: dbmod.Connection) -> None:
         db.execute("UPDATE caseworkers SET revoked = ? WHERE name = ?", (today(), name))
-        vault._log_key_action(db, "caseworker-revoked", subject=key_id, commit=sign_pk)
+        vault.log_action(db, "caseworker-revoked", subject=key_id, commit=sign_pk)
 
     change = _change_keys(
         vault, _next_access(vault, new_db_key=True), mark, leaving=frozenset({name})
     )
     fsync_dir(vault.directory / CASEWORKERS_DIR)
-    vault._names = None
+    vault.forget_names()
     return change
 
 
@@ -195,18 +195,18 @@ def reseal_reports(vault: Vault, progress: Callable[[int], None] | None = None) 
     events are signed and append-only, so they stay sealed to their epoch; the vault keeps
     every older team key to open them. Returns how many reports were re-sealed.
     """
-    team = vault._access.current
+    team = vault.access.current
     done = 0
     while True:
-        rows = vault._db.execute(
+        rows = vault.db.execute(
             "SELECT id, epoch, envelope FROM cases WHERE epoch < ? ORDER BY rowid LIMIT ?",
             (team.epoch, RESEAL_BATCH),
         ).fetchall()
         if not rows:
             return done
-        with vault._transaction() as db:
+        with vault.transaction() as db:
             for case_id, epoch, envelope in rows:
-                old = vault._access.team_key(int(epoch))
+                old = vault.access.team_key(int(epoch))
                 if old is None:
                     raise VaultError(
                         f"Case {show_id(case_id)} is sealed to a team key this vault lacks."
@@ -218,7 +218,7 @@ def reseal_reports(vault: Vault, progress: Callable[[int], None] | None = None) 
                     (sealed, team.epoch, case_id, epoch),
                 )
                 # a case action: the log names the case and the epoch it is now sealed to
-                vault._log.add("report-resealed", str(case_id), str(team.epoch), None)
+                vault.log.add("report-resealed", str(case_id), str(team.epoch), None)
         done += len(rows)
         if progress is not None:
             progress(done)

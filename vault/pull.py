@@ -36,7 +36,9 @@ from typing import Any
 
 import httpx
 
+from vault import auditing, blobs, incoming, replies
 from vault.audit.signed_note import COSIGNATURE_V1, SignedNoteError, VerifierKey
+from vault.blobs import PendingBlob
 from vault.cases import show_id
 from vault.envelope import envelope_id
 from vault.errors import (
@@ -49,7 +51,8 @@ from vault.errors import (
 )
 from vault.intake.auth import sign_request
 from vault.keys import Identity
-from vault.store import PendingBlob, QueuedReply, Vault
+from vault.replies import QueuedReply
+from vault.store import Vault
 
 PAGE_SIZE = 100  # envelopes asked for per page
 REPLY_BATCH_BYTES = 4 << 20  # base64 reply bytes per push request (the intake takes 16 MiB)
@@ -269,7 +272,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
     """Fetch, store and acknowledge every waiting envelope and attachment, then deliver replies."""
     result = PullResult()
     with IntakeClient(url, vault.identity, client) as intake:
-        for pending in vault.pending_blobs():  # missed by an earlier pull
+        for pending in blobs.pending_blobs(vault):  # missed by an earlier pull
             if fetch_blob(vault, intake, pending) is None:
                 result.attachments_caught_up += 1
             else:
@@ -293,7 +296,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                     result.failures.append((label, body))
                 else:
                     envelopes.append((label, body))
-            batch = vault.store_pulled(envelopes)
+            batch = incoming.store_pulled(vault, envelopes)
             result.imported += batch.imported
             result.duplicates += batch.duplicates
             result.quarantined.update(reason for _, reason, _ in batch.quarantined)
@@ -305,7 +308,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                     result.failures.append((f"case {show_id(pending.case_id)}", problem))
             if not more:
                 break
-        result.in_quarantine = vault.quarantine_count()
+        result.in_quarantine = incoming.quarantine_count(vault)
         result.replies_delivered = deliver_replies(vault, intake)
         try:
             result.witnessed, result.witness_problem = witness_log(vault, intake)
@@ -326,9 +329,9 @@ def witness_log(vault: Vault, intake: IntakeClient) -> tuple[int | None, str | N
     key = intake.witness_key()
     if key is None:
         return None, "this intake does not witness access logs"
-    known = vault.witness()
+    known = auditing.witness(vault)
     if known is None:
-        vault.add_witness(key, intake.url)
+        auditing.add_witness(vault, key, intake.url)
         old = 0
     elif known[0] != key:
         return None, (
@@ -337,15 +340,15 @@ def witness_log(vault: Vault, intake: IntakeClient) -> tuple[int | None, str | N
         )
     else:
         old = known[2]
-    head = vault.log_head()
+    head = auditing.log_head(vault)
     if head is None:
         return None, "the access log has no checkpoint yet"
     for _ in range(2):
         status, answer = intake.add_checkpoint(
-            old, vault.consistency_proof(old, head.size), head.note
+            old, auditing.consistency_proof(vault, old, head.size), head.note
         )
         if status == 200:
-            if vault.record_cosignature(key, head.size, answer) == 0:
+            if auditing.record_cosignature(vault, key, head.size, answer) == 0:
                 raise IntakeError(
                     f"The intake at {intake.url} sent a cosignature that is not valid."
                 )
@@ -382,10 +385,10 @@ def fetch_blob(vault: Vault, intake: IntakeClient, pending: PendingBlob) -> Vaul
 
     Returns the problem if the intake lacks it or sent it wrong; it stays pending.
     """
-    problem = vault.store_blob(pending, lambda blob: intake.blob(blob, pending.length))
+    problem = blobs.store_blob(vault, pending, lambda blob: intake.blob(blob, pending.length))
     if problem is None:
         intake.ack([], [pending.id])
-        vault.forget_pending(pending.id)
+        blobs.forget_pending(vault, pending.id)
     return problem
 
 
@@ -394,17 +397,17 @@ def deliver_replies(vault: Vault, intake: IntakeClient) -> int:
     delivered = 0
     batch: list[QueuedReply] = []
     size = 0
-    for reply in vault.queued_replies():
+    for reply in replies.queued_replies(vault):
         batch.append(reply)
         size += len(reply.body) * 4 // 3 + 100
         if size >= REPLY_BATCH_BYTES or len(batch) >= REPLY_BATCH_COUNT:
             intake.push_replies(batch)
-            vault.mark_delivered(r.id for r in batch)
+            replies.mark_delivered(vault, [r.id for r in batch])
             delivered += len(batch)
             batch, size = [], 0
     if batch:
         intake.push_replies(batch)
-        vault.mark_delivered(r.id for r in batch)
+        replies.mark_delivered(vault, [r.id for r in batch])
         delivered += len(batch)
     return delivered
 

@@ -166,11 +166,11 @@ def split(
             create_private_file(path, text.encode())
         directory = vault.directory
         with locked(directory):
-            require_current(vault._access, vault._db)
+            require_current(vault.access, vault.db)
             public = recovery_public_bytes(identity.public, threshold, shares, vault.identity)
-            access = wrap_access(vault._access, identity.public, vault.identity)
-            with vault._transaction() as db:
-                vault._log_key_action(
+            access = wrap_access(vault.access, identity.public, vault.identity)
+            with vault.transaction() as db:
+                vault.log_action(
                     db, "recovery-split", subject=key_id, commit=identity.public.box_pk
                 )
             # Only once the split is recorded are the old shares retired: until then a
@@ -317,10 +317,10 @@ def restore_access(
                 access_path(directory, name), wrap_access(opened.access, identity.public, identity)
             )
             vault = Vault(directory, identity, opened.access, db)
-            with vault._transaction():
-                vault._add_caseworker(db, identity.public)
+            with vault.transaction():
+                vault.register_caseworker(db, identity.public)
                 # after the entry that adds the new caseworker, who makes this one
-                vault._log_key_action(db, "recovery-restored", subject=recovery_key_id(recovery))
+                vault.log_action(db, "recovery-restored", subject=recovery_key_id(recovery))
             for stale in people.glob(f"{name}.access.next-*"):
                 stale.unlink()
             fsync_dir(people)

@@ -13,11 +13,20 @@ report (or the codename) can compute, and which tells the intake nothing about t
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vault import _crypto
-from vault.envelope import pad
-from vault.errors import VaultError
+from vault import db as dbmod
+from vault.envelope import open_report, pad
+from vault.errors import NoReplyKeyError, UsageError, VaultError
+from vault.keys import b64
 from vault.report import canonical_json
+from vault.store import today
+
+if TYPE_CHECKING:
+    from vault.store import Vault
 
 MAILBOX_PURPOSE = "redress mailbox id v1"
 MAX_REPLY = 20_000  # characters
@@ -59,3 +68,71 @@ def seal_reply(text: str, date: str, status: str | None, reply_pk: bytes) -> byt
         return _crypto.seal(plaintext, reply_pk)
     except RuntimeError:  # PyNaCl's "unexpected library error": libsodium returned -1
         raise UnusableReplyKeyError() from None
+
+
+# --- the vault's side: sending a reply, and the outbox ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedReply:
+    """A reply sealed to a reporter's codename, waiting in the outbox for the next pull."""
+
+    id: str
+    mailbox: str
+    body: bytes = field(repr=False)
+
+
+def queued_replies(vault: Vault) -> list[QueuedReply]:
+    """Replies not yet delivered to the intake, oldest first."""
+    return [
+        QueuedReply(str(i), str(m), bytes(b))
+        for i, m, b in vault.db.execute(
+            "SELECT id, mailbox, body FROM replies WHERE delivered = 0 ORDER BY rowid"
+        )
+    ]
+
+
+def mark_delivered(vault: Vault, reply_ids: Iterable[str]) -> None:
+    with vault.transaction() as db:
+        db.executemany("UPDATE replies SET delivered = 1 WHERE id = ?", [(i,) for i in reply_ids])
+
+
+def reply(vault: Vault, text: str, message: str, share_status: bool = False) -> str:
+    """Seal a reply to the reporter's codename key, record it, and queue it for delivery.
+
+    The sealed reply waits in the outbox until the next pull delivers it; the case history
+    keeps a copy sealed to the team key, like a note.
+    """
+    message = message.strip()
+    if not message:
+        raise UsageError("A reply cannot be empty.")
+    if len(message) > MAX_REPLY:
+        raise UsageError(f"A reply can be at most {MAX_REPLY} characters.")
+    case_id = vault.resolve(text)
+    with vault.transaction() as db:
+        envelope, epoch, status = dbmod.one(
+            db, "SELECT envelope, epoch, status FROM cases WHERE id = ?", (case_id,)
+        )
+        case_key = vault.team_key(epoch)
+        report = open_report(envelope, case_key.public_key, case_key.secret_key)
+        if report.reply_key is None:
+            raise NoReplyKeyError()
+        reply_pk = reply_public_key(report.reply_key)
+        shared = str(status) if share_status else None
+        sealed = seal_reply(message, today(), shared, reply_pk)
+        team = vault.access.current
+        event = vault.record(
+            db,
+            case_id,
+            "reply",
+            {
+                "epoch": team.epoch,
+                "sealed": b64(_crypto.seal_note(message, team.public_key)),
+                "shared_status": shared,
+            },
+        )
+        db.execute(
+            "INSERT INTO replies (id, case_id, mailbox, body) VALUES (?, ?, ?, ?)",
+            (event.id, case_id, mailbox_id(reply_pk), sealed),
+        )
+    return case_id

@@ -1,0 +1,155 @@
+"""The access log's outward side: the audit bundle for auditors, auditors' keys, and the
+witness that countersigns the log (``docs/audit.md``).
+
+The vault writes the log (:mod:`vault.auditlog`) in the same transaction as every action;
+this module lets it out. It imports the audit formats only to encode a bundle, never the
+auditor's verifier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vault import db as dbmod
+from vault.audit import bundle, merkle
+from vault.audit.leaves import member_commitment
+from vault.audit.signed_note import (
+    ED25519,
+    SignedNoteError,
+    VerifierKey,
+    parse_note,
+    verify_signature,
+)
+from vault.auditlog import LogHead, caseworker_verifier
+from vault.errors import IntegrityError, UsageError, VaultError
+from vault.files import create_private_file
+from vault.keys import validate_name
+from vault.store import today
+
+if TYPE_CHECKING:
+    from vault.store import Vault
+
+
+def audit_export(vault: Vault, out: Path) -> None:
+    """Write the audit bundle of the whole log, this export included, to a new file ``out``.
+
+    The export is recorded in the same transaction that writes the file: if the file
+    cannot be written, neither the export nor its log entry happened.
+    """
+    with vault.transaction() as db:
+        vault.log_action(db, "audit-exported")
+        vault.log.finish()
+        data = encode_bundle(vault, db)
+        try:
+            create_private_file(out, data)
+        except FileExistsError:
+            raise VaultError(f"{out} already exists; choose another name.") from None
+        except OSError:
+            raise VaultError(f"Could not write {out}.") from None
+
+
+def encode_bundle(vault: Vault, db: dbmod.Connection) -> bytes:
+    """The audit bundle of the whole log as it stands in ``db``."""
+    people = [
+        bundle.Person("caseworker", str(name), caseworker_verifier(vault.log.origin, bytes(pk)))
+        for name, pk in db.execute("SELECT name, sign_pk FROM caseworkers ORDER BY rowid")
+    ]
+    people += [
+        bundle.Person("auditor", str(name), VerifierKey.parse(str(vkey)))
+        for name, vkey in db.execute("SELECT name, vkey FROM auditors ORDER BY rowid")
+    ]
+    for (vkey,) in db.execute("SELECT vkey FROM witnesses ORDER BY rowid"):
+        key = VerifierKey.parse(str(vkey))
+        people.append(bundle.Person("witness", key.name, key))
+    heads = list(vault.log.checkpoints())
+    tree = merkle.Tree(vault.log.hashes())
+    contents = bundle.BundleContents(
+        origin=vault.log.origin,
+        people=people,
+        leaves=list(vault.log.leaves()),
+        checkpoints=[h.note for h in heads],
+        proofs=bundle.proofs_between([h.size for h in heads], tree),
+    )
+    return bundle.encode(contents)
+
+
+def add_auditor(vault: Vault, name: str, vkey_text: str) -> VerifierKey:
+    """Register an auditor's public (verification) key. It opens nothing."""
+    name = validate_name(name)
+    try:
+        key = VerifierKey.parse(vkey_text.strip())
+    except SignedNoteError:
+        raise UsageError(
+            "That is not an auditor's public key: expected a verifier key line"
+            " (name+hash+key), as vault auditor keygen or transparency-log tools write.",
+        ) from None
+    if key.key_type != ED25519:
+        raise UsageError("An auditor's key must be an Ed25519 signing verifier key.")
+    vkey = key.to_vkey()
+    with vault.transaction() as db:
+        if db.execute("SELECT 1 FROM auditors WHERE name = ? OR vkey = ?", (name, vkey)).fetchone():
+            raise UsageError(f"There is already an auditor called {name}, or with that key.")
+        db.execute(
+            "INSERT INTO auditors (name, vkey, added) VALUES (?, ?, ?)", (name, vkey, today())
+        )
+        vault.log_action(db, "auditor-added", key.id.hex(), member_commitment(name, vkey))
+    return key
+
+
+def log_head(vault: Vault) -> LogHead | None:
+    return vault.log.head()
+
+
+def witness(vault: Vault) -> tuple[VerifierKey, str, int] | None:
+    """The witness this vault uses: its key, its URL, and the size it last cosigned."""
+    row = vault.db.execute("SELECT vkey, url, size FROM witnesses ORDER BY rowid").fetchone()
+    return None if row is None else (VerifierKey.parse(str(row[0])), str(row[1]), int(row[2]))
+
+
+def add_witness(vault: Vault, key: VerifierKey, url: str) -> None:
+    vkey = key.to_vkey()
+    with vault.transaction() as db:
+        db.execute(
+            "INSERT INTO witnesses (vkey, url, added) VALUES (?, ?, ?)", (vkey, url, today())
+        )
+        vault.log_action(db, "witness-added", key.id.hex(), vkey.encode())
+
+
+def consistency_proof(vault: Vault, old_size: int, new_size: int) -> list[bytes]:
+    if not 0 <= old_size <= new_size <= vault.log.size():
+        raise IntegrityError(
+            f"The witness says it has seen {old_size} log entries, but this vault has"
+            f" only {vault.log.size()}: the log here has been rewound.",
+            hint="if you restored an old backup, tell your auditors",
+        )
+    return vault.log.consistency_proof(old_size, new_size)
+
+
+def record_cosignature(vault: Vault, key: VerifierKey, size: int, lines: str) -> int:
+    """Keep a witness's valid cosignature on our checkpoint of ``size``; count them."""
+    row = vault.db.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
+    if row is None:
+        raise IntegrityError("The witness cosigned a checkpoint this vault never made.")
+    note = parse_note(str(row[0]))
+    kept = 0
+    with vault.transaction() as db:
+        for line in lines.splitlines(keepends=True):
+            try:
+                signature = parse_note(note.text + "\n" + line).signatures[0]
+            except SignedNoteError:
+                continue
+            if verify_signature(note, signature, key) and not kept:
+                # one cosignature per witness on a checkpoint: the newest replaces any other
+                db.execute(
+                    "DELETE FROM cosignatures WHERE size = ? AND substr(line, 1, ?) = ?",
+                    (size, len(signature.name) + 3, f"\u2014 {signature.name} "),
+                )
+                db.execute("INSERT INTO cosignatures (size, line) VALUES (?, ?)", (size, line))
+                kept += 1
+        if kept:
+            db.execute("UPDATE witnesses SET size = ? WHERE vkey = ?", (size, key.to_vkey()))
+    return kept
+
+
+# --- checking -----------------------------------------------------------------

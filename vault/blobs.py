@@ -1,0 +1,211 @@
+"""Attachments held in the vault: fetched from the intake, stored sealed in chunks, checked
+before they count, and written out to a file only when a caseworker asks.
+
+A report names each attachment by its blob id (the SHA-256 of the sealed bytes) and carries
+the key that opens it; the sealed bytes arrive separately (``vault pull``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vault import db as dbmod
+from vault.attachments import Segmenter, open_attachment, sealed_length
+from vault.cases import show_id
+from vault.envelope import open_report
+from vault.errors import AttachmentUnavailableError, IntegrityError, UsageError, VaultError
+from vault.files import fsync_dir, open_new_private_file
+from vault.report import Attachment
+
+if TYPE_CHECKING:
+    from vault.store import Vault
+
+BlobFetcher = Callable[[str], Iterable[bytes]]
+"""Gives a blob's bytes in pieces of any size, or raises :class:`AttachmentUnavailableError`."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """What a case's report says about attachment ``n``, and whether the vault holds it."""
+
+    n: int
+    name: str
+    type: str
+    size: int
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBlob:
+    """An attachment a stored report names that the vault does not hold (or has not acked)."""
+
+    id: str
+    case_id: str
+    length: int  # the exact sealed length the report's size implies
+    n: int | None = None  # which attachment of the case, when known
+
+
+def holds_blob(db: dbmod.Connection, blob: str) -> bool:
+    return db.execute("SELECT 1 FROM blobs WHERE id = ?", (blob,)).fetchone() is not None
+
+
+def want_blob(db: dbmod.Connection, case_id: str, attachment: Attachment) -> bool:
+    """Record a missing attachment as pending; False if it already was."""
+    return (
+        db.execute(
+            "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",
+            (attachment.blob, case_id, sealed_length(attachment.size)),
+        ).rowcount
+        == 1
+    )
+
+
+def pending_blobs(vault: Vault) -> list[PendingBlob]:
+    """Attachments stored reports name that the vault does not hold or has not acknowledged."""
+    return [
+        PendingBlob(str(i), str(c), int(n))
+        for i, c, n in vault.db.execute(
+            "SELECT id, case_id, length FROM pending_blobs ORDER BY rowid"
+        )
+    ]
+
+
+def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> VaultError | None:
+    """Fetch one pending blob and store it in its own transaction, checked before it counts.
+
+    Returns None when the vault now holds it (including when it already did: the intake
+    may then be told to delete its copy, then :meth:`forget_pending`). Returns the problem
+    to report when the intake lacks it or it fails the check; nothing of it is kept and it
+    stays pending. Any other error (the network failing) rolls this blob back and
+    propagates.
+    """
+    with vault.transaction() as db:
+        if holds_blob(db, pending.id):
+            return None
+        return _stream_blob(db, pending, fetch_blob)
+
+
+def forget_pending(vault: Vault, blob: str) -> None:
+    """The blob is stored and the intake has been told: stop asking for it."""
+    with vault.transaction() as db:
+        db.execute("DELETE FROM pending_blobs WHERE id = ?", (blob,))
+
+
+def _stream_blob(
+    db: dbmod.Connection, pending: PendingBlob, fetch_blob: BlobFetcher
+) -> VaultError | None:
+    """Stream one sealed blob into chunk rows (memory stays flat), checked before it counts.
+
+    Reading stops as soon as the blob runs past the length its report allows.
+    """
+    blob, expected = pending.id, pending.length
+    which = f"Attachment {pending.n}" if pending.n is not None else "An attachment"
+    db.execute("SAVEPOINT blob")
+    try:
+        hasher = hashlib.sha256()
+        cutter = Segmenter()
+        length = row = 0
+        for piece in fetch_blob(blob):
+            length += len(piece)
+            if length > expected:
+                break  # refused before anything more of it is written
+            hasher.update(piece)
+            for segment in cutter.feed(piece):
+                db.execute(
+                    "INSERT INTO blob_chunks (blob_id, n, data) VALUES (?, ?, ?)",
+                    (blob, row, segment),
+                )
+                row += 1
+        rest = cutter.finish()
+        if length == expected and rest is not None:
+            db.execute(
+                "INSERT INTO blob_chunks (blob_id, n, data) VALUES (?, ?, ?)",
+                (blob, row, rest),
+            )
+        if length == expected and hasher.hexdigest() == blob:
+            db.execute("INSERT INTO blobs (id, length) VALUES (?, ?)", (blob, length))
+            db.execute("RELEASE blob")
+            return None
+        problem: VaultError = IntegrityError(
+            f"{which} from the intake does not match what the report says it is,"
+            " so it was not stored; the report was. The next vault pull asks for it again.",
+            hint="the intake's copy may be damaged or tampered with",
+        )
+    except AttachmentUnavailableError:
+        problem = AttachmentUnavailableError(
+            f"{which} is not on the intake (it may have expired); the report was stored"
+            " without it. The next vault pull asks for it again."
+        )
+    except BaseException:
+        db.execute("ROLLBACK TO blob")
+        db.execute("RELEASE blob")
+        raise
+    db.execute("ROLLBACK TO blob")
+    db.execute("RELEASE blob")
+    return problem
+
+
+def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, AttachmentInfo]:
+    """Decrypt attachment ``n`` (from 1) of a case to ``out``, a new file created 0600.
+
+    This is the one place a report's content leaves the vault in clear, and only because
+    a caseworker asked: the export is recorded as a signed ``attachment`` event. The file
+    is written chunk by chunk and checked throughout; if anything is wrong it is removed
+    and nothing is recorded.
+    """
+    case_id = vault.resolve(text)
+    envelope, epoch = dbmod.one(
+        vault.db, "SELECT envelope, epoch FROM cases WHERE id = ?", (case_id,)
+    )
+    team = vault.team_key(epoch)
+    report = open_report(envelope, team.public_key, team.secret_key)
+    count = len(report.attachments)
+    shown = show_id(case_id)
+    if count == 0:
+        raise UsageError(f"Case {shown} has no attachments.")
+    if not 1 <= n <= count:
+        raise UsageError(
+            f"Case {shown} has {count} attachment{'s' if count != 1 else ''}:"
+            f" choose a number from 1 to {count}."
+        )
+    attachment = report.attachments[n - 1]
+    if not holds_blob(vault.db, attachment.blob):
+        with vault.transaction() as db:
+            want_blob(db, case_id, attachment)  # so that the hint below is true
+        raise VaultError(
+            f"Attachment {n} of case {shown} is not in this vault:"
+            " it was not received from the intake.",
+            hint="run vault pull again; if it is still missing, the intake no longer has it",
+        )
+    out_file = open_new_private_file(out)
+    try:
+        with out_file, vault.transaction() as db:
+            rows = (
+                bytes(row[0])
+                for row in db.execute(
+                    "SELECT data FROM blob_chunks WHERE blob_id = ? ORDER BY n",
+                    (attachment.blob,),
+                )
+            )
+            try:
+                open_attachment(rows, attachment, out_file.write)
+            except IntegrityError:
+                raise IntegrityError(
+                    f"Attachment {n} of case {shown} is damaged or has been changed;"
+                    " nothing was written."
+                ) from None
+            out_file.flush()
+            os.fsync(out_file.fileno())
+            vault.record(db, case_id, "attachment", {"n": n, "blob": attachment.blob})
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    fsync_dir(out.parent)
+    info = AttachmentInfo(n, attachment.name, attachment.type, attachment.size, True)
+    return case_id, info

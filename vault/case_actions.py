@@ -1,0 +1,191 @@
+"""Every kind of case action, declared once.
+
+Each :class:`CaseAction` says, for one kind:
+
+* ``apply``: its transition rule, the next :class:`CaseState` (or a
+  :class:`~vault.errors.CaseWorkflowError` when it is not allowed now);
+* ``history``: the words ``vault cases show`` puts beside it in a case's history;
+* ``entry``: what its access-log entry says (``docs/audit.md`` section 8): a detail and a
+  commitment, never content, names or contacts;
+* ``stored``: whether it is kept as a signed event in the ``events`` table. The database's
+  constraint on ``events.kind`` is derived from this table (:data:`EVENT_KINDS`, kept in the
+  ``event_kinds`` table that ``events.kind`` references; see ``vault/db.py``).
+
+Adding a kind of action is one entry in :data:`CASE_ACTIONS`, plus its row in the auditor's
+table (:mod:`vault.audit.entries`), which a test holds to this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from vault.auditlog import commitment
+from vault.cases import CaseState, check_outcome, check_status, show_id
+from vault.errors import CaseWorkflowError
+from vault.events import Event
+from vault.keys import unb64
+
+Data = Mapping[str, Any]
+KeyIdOf = Callable[[str], str | None]
+"""A caseworker's key id from their name (None when there is no such caseworker)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseAction:
+    kind: str
+    apply: Callable[[CaseState, Data], CaseState]
+    history: Callable[[Data], str | None]
+    entry: Callable[[Data, KeyIdOf], tuple[str | None, str | None]]
+    stored: bool = True
+
+
+def _unchanged(state: CaseState, _data: Data) -> CaseState:
+    return state
+
+
+def _no_words(_data: Data) -> None:
+    return None
+
+
+def _no_entry(_data: Data, _key_id_of: KeyIdOf) -> tuple[None, None]:
+    return None, None
+
+
+# --- the rules ------------------------------------------------------------------------
+
+
+def _imported(state: CaseState, _data: Data) -> CaseState:
+    if state.imported:
+        raise CaseWorkflowError("That case was already imported.")
+    return replace(state, imported=True)
+
+
+def _imported_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[None, str]:
+    return None, str(data["envelope"])
+
+
+def _sealed_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str | None, str]:
+    """A note's or reply's entry commits to its sealed text; a shared status is said."""
+    shared = "status-shared" if data.get("shared_status") else None
+    return shared, commitment(unb64(data["sealed"]))
+
+
+def _reply_words(data: Data) -> str | None:
+    shared = data.get("shared_status")
+    return f"status {shared} shared" if shared else None
+
+
+def _assigned(state: CaseState, data: Data) -> CaseState:
+    return replace(state, assignee=data["to"])
+
+
+def _assigned_entry(data: Data, key_id_of: KeyIdOf) -> tuple[str, None]:
+    return key_id_of(str(data["to"])) or "not-a-caseworker", None
+
+
+def _to_words(data: Data) -> str:
+    return f"to {data['to']}"
+
+
+def _status(state: CaseState, data: Data) -> CaseState:
+    to = check_status(data["to"])
+    if to == state.status:
+        raise CaseWorkflowError(f"Case {show_id(state.id)} is already {to}.")
+    if to == "closed":
+        raise CaseWorkflowError(
+            "Closing a case is its own action, with an outcome.",
+            hint="use: vault cases close ID --outcome OUTCOME",
+        )
+    return replace(state, status=to, outcome=None)
+
+
+def _status_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
+    return str(data["to"]), None
+
+
+def _closed(state: CaseState, data: Data) -> CaseState:
+    if state.status == "closed":
+        raise CaseWorkflowError(f"Case {show_id(state.id)} is already closed.")
+    outcome = data.get("outcome")
+    # A history written before closing needed an outcome may close a case without one; no
+    # command records that any more (Vault.close_case requires it).
+    return replace(
+        state, status="closed", outcome=None if outcome is None else check_outcome(outcome)
+    )
+
+
+def _closed_words(data: Data) -> str | None:
+    return f"outcome {data['outcome']}" if data.get("outcome") else None
+
+
+def _closed_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str | None, None]:
+    outcome = data.get("outcome")
+    return (None if outcome is None else str(outcome)), None
+
+
+def _attachment_words(data: Data) -> str:
+    return f"attachment {data.get('n')} written to a file"
+
+
+def _attachment_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
+    return str(data["n"]), None
+
+
+def _resealed_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
+    return str(data["epoch"]), None
+
+
+CASE_ACTIONS: dict[str, CaseAction] = {
+    action.kind: action
+    for action in (
+        # A case's first action. Cases imported since schema 6 keep it as their access-log
+        # entry only (vault/incoming.py); older ones have it as a signed event too.
+        CaseAction("imported", _imported, _no_words, _imported_entry),
+        CaseAction("opened", _unchanged, _no_words, _no_entry),
+        CaseAction("note", _unchanged, _no_words, _sealed_entry),
+        CaseAction("assigned", _assigned, _to_words, _assigned_entry),
+        CaseAction("status", _status, _to_words, _status_entry),
+        CaseAction("closed", _closed, _closed_words, _closed_entry),
+        CaseAction("reply", _unchanged, _reply_words, _sealed_entry),
+        CaseAction("attachment", _unchanged, _attachment_words, _attachment_entry),
+        # The vault re-sealed the report to a newer team key (vault team-key reseal): an
+        # access-log entry only, naming the new epoch; the case's state does not change.
+        CaseAction("report-resealed", _unchanged, _no_words, _resealed_entry, stored=False),
+    )
+}
+
+EVENT_KINDS = tuple(kind for kind, action in CASE_ACTIONS.items() if action.stored)
+"""The kinds kept in the ``events`` table: the database refuses any other."""
+
+
+def action(kind: str) -> CaseAction:
+    try:
+        return CASE_ACTIONS[kind]
+    except KeyError:
+        raise CaseWorkflowError(f"Unknown kind of case event: {kind}.") from None
+
+
+def apply(state: CaseState, event: Event) -> CaseState:
+    """The next state of a case after ``event``, or :class:`CaseWorkflowError` if not allowed.
+
+    The same rule checks a new action before it is recorded and replays a stored history, so
+    what can be recorded is exactly what can be replayed.
+    """
+    if event.case != state.id:
+        raise CaseWorkflowError("That event belongs to another case.")
+    rule = action(event.kind)
+    if not rule.stored:
+        raise CaseWorkflowError(f"A {event.kind} is not a case event.")
+    if event.kind != "imported" and not state.imported:
+        raise CaseWorkflowError("A case's history must start with its import.")
+    return rule.apply(state, event.data)
+
+
+def fold(case_id: str, events: list[Event]) -> CaseState:
+    """A case's state: its events applied in order, from a new case."""
+    state = CaseState(id=case_id)
+    for event in events:
+        state = apply(state, event)
+    return state

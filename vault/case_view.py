@@ -1,0 +1,255 @@
+"""Case views: listing cases without decrypting, and opening one with its notes and history.
+
+Opening a case (:func:`show_case`) is itself a case action, recorded in the same
+transaction that reads it. Views hold report text: keep them in memory, never write them out;
+their reprs never show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vault import db as dbmod
+from vault._crypto import OpenFailed, open_note
+from vault.audit import merkle
+from vault.audit.leaves import LeafError, parse_leaf
+from vault.blobs import AttachmentInfo, holds_blob, want_blob
+from vault.case_actions import action, fold
+from vault.cases import CaseState, check_status, show_id
+from vault.envelope import open_report
+from vault.errors import IntegrityError
+from vault.events import Event, verify_event
+from vault.keys import unb64
+from vault.report import Report
+
+if TYPE_CHECKING:
+    from vault.store import Vault
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    id: str
+    status: str
+    received: str
+    assignee: str | None
+    outcome: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": show_id(self.id),
+            "status": self.status,
+            "received": self.received,
+            "assignee": self.assignee,
+            "outcome": self.outcome,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CaseNote:
+    """A caseworker's note on a case, opened."""
+
+    author: str
+    text: str = field(repr=False)
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply sent to the reporter, as the case history shows it (opened from the team copy)."""
+
+    author: str
+    text: str = field(repr=False)
+    at: str
+    shared_status: str | None
+    delivered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    at: str
+    actor: str
+    action: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """An opened case. Holds report text: keep it in memory, never write it out."""
+
+    summary: CaseSummary
+    report: Report = field(repr=False)
+    notes: tuple[CaseNote, ...] = field(repr=False)
+    history: tuple[HistoryEntry, ...]
+    replies: tuple[Reply, ...] = field(default=(), repr=False)
+    attachments: tuple[AttachmentInfo, ...] = field(default=(), repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.summary.to_json(),
+            "report": self.report.model_dump(mode="json", exclude_none=True),
+            "notes": [{"author": n.author, "text": n.text, "at": n.at} for n in self.notes],
+            "replies": [
+                {
+                    "author": r.author,
+                    "text": r.text,
+                    "at": r.at,
+                    "shared_status": r.shared_status,
+                    "delivered": r.delivered,
+                }
+                for r in self.replies
+            ],
+            "attachments": [
+                {"n": a.n, "name": a.name, "type": a.type, "size": a.size, "in_vault": a.held}
+                for a in self.attachments
+            ],
+            "history": [
+                {"at": h.at, "actor": h.actor, "action": h.action, "detail": h.detail}
+                for h in self.history
+            ],
+        }
+
+
+def list_cases(
+    vault: Vault, status: str | None = None, limit: int | None = None
+) -> list[CaseSummary]:
+    """Cases newest first, from the stored fold; nothing is decrypted."""
+    sql = "SELECT id, status, received, assignee, outcome FROM cases"
+    params: list[Any] = []
+    if status is not None:
+        sql += " WHERE status = ?"
+        params.append(check_status(status))
+    sql += " ORDER BY received DESC, rowid DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [CaseSummary(*row) for row in vault.db.execute(sql, params)]
+
+
+def count_cases(vault: Vault, status: str | None = None) -> int:
+    if status is None:
+        return int(vault.db.execute("SELECT count(*) FROM cases").fetchone()[0])
+    return int(
+        vault.db.execute(
+            "SELECT count(*) FROM cases WHERE status = ?", (check_status(status),)
+        ).fetchone()[0]
+    )
+
+
+def show_case(vault: Vault, text: str) -> CaseView:
+    """Decrypt one case, with notes and history, recording that it was opened."""
+    case_id = vault.resolve(text)
+    with vault.transaction() as db:
+        envelope, epoch, received = dbmod.one(
+            db, "SELECT envelope, epoch, received FROM cases WHERE id = ?", (case_id,)
+        )
+        team = vault.team_key(epoch)
+        report = open_report(envelope, team.public_key, team.secret_key)
+        vault.record(db, case_id, "opened", {})
+        events = verified_events(vault, db, case_id)
+        held = [holds_blob(db, a.blob) for a in report.attachments]
+        for attachment, have in zip(report.attachments, held, strict=True):
+            if not have:  # pulled before the vault kept a list: the next pull asks for it
+                want_blob(db, case_id, attachment)
+    state = fold(case_id, events)
+    names = vault.caseworker_names()
+    notes = tuple(
+        CaseNote(names.get(e.actor, e.actor), open_sealed_text(vault, e.data), e.at)
+        for e in events
+        if e.kind == "note"
+    )
+    delivered = {
+        str(i): bool(d)
+        for i, d in vault.db.execute(
+            "SELECT id, delivered FROM replies WHERE case_id = ?", (case_id,)
+        )
+    }
+    replies = tuple(
+        Reply(
+            names.get(e.actor, e.actor),
+            open_sealed_text(vault, e.data),
+            e.at,
+            e.data.get("shared_status"),
+            delivered.get(e.id, False),
+        )
+        for e in events
+        if e.kind == "reply"
+    )
+    attachments = tuple(
+        AttachmentInfo(n, a.name, a.type, a.size, have)
+        for n, (a, have) in enumerate(zip(report.attachments, held, strict=True), 1)
+    )
+    history = tuple(
+        HistoryEntry(e.at, names.get(e.actor, e.actor), e.kind, action(e.kind).history(e.data))
+        for e in events
+    )
+    return CaseView(_summary(state, received), report, notes, history, replies, attachments)
+
+
+def _summary(state: CaseState, received: str) -> CaseSummary:
+    return CaseSummary(state.id, state.status, received, state.assignee, state.outcome)
+
+
+def verified_events(vault: Vault, db: dbmod.Connection, case_id: str) -> list[Event]:
+    """A case's history: its import, then its signed events, each checked."""
+    keys = vault.signing_keys()
+    imported = _import_record(vault, db, case_id, keys)
+    events = [] if imported is None else [imported]
+    for body, signature, actor in db.execute(
+        "SELECT body, signature, actor FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
+    ):
+        if actor not in keys:
+            raise IntegrityError(f"An event of case {show_id(case_id)} names an unknown actor.")
+        event = verify_event(body, signature, keys[actor])
+        if event.case != case_id or event.actor != actor:
+            raise IntegrityError(f"An event of case {show_id(case_id)} has been moved or changed.")
+        events.append(event)
+    return events
+
+
+def _import_record(
+    vault: Vault, db: dbmod.Connection, case_id: str, keys: dict[str, bytes]
+) -> Event | None:
+    """The "imported" event a case's access-log entry records; None for a case imported
+    before the vault kept one (its history starts with a signed "imported" event).
+    """
+    entry, env_id = dbmod.one(
+        db, "SELECT import_entry, envelope_id FROM cases WHERE id = ?", (case_id,)
+    )
+    if entry is None:
+        return None
+    row = db.execute("SELECT leaf, hash FROM log_leaves WHERE seq = ?", (entry,)).fetchone()
+    changed = IntegrityError(
+        f"Case {show_id(case_id)}'s import entry in the access log has been changed."
+    )
+    if row is None or merkle.leaf_hash(bytes(row[0])) != bytes(row[1]):
+        raise changed
+    try:
+        leaf = parse_leaf(bytes(row[0]))
+    except LeafError:
+        raise changed from None
+    if (leaf.action, leaf.case, leaf.commit) != ("imported", case_id, bytes(env_id).hex()):
+        raise changed
+    if leaf.actor not in keys:
+        raise IntegrityError(f"Case {show_id(case_id)}'s import names an unknown actor.")
+    data = {"envelope": leaf.commit, "entry": int(entry)}
+    return Event(f"entry-{entry}", case_id, "imported", leaf.actor, leaf.at, data)
+
+
+def open_sealed_text(vault: Vault, data: dict[str, Any]) -> str:
+    """The text of a note, or the team's copy of a reply, from its event's data."""
+    team = vault.team_key(int(data["epoch"]))
+    try:
+        return open_note(unb64(data["sealed"]), team.public_key, team.secret_key)
+    except (OpenFailed, ValueError):
+        raise IntegrityError("A note in this case is damaged.") from None
+
+
+def check_case(vault: Vault, case_id: str) -> None:
+    """Replay a case's signed events and compare with the stored state."""
+    events = verified_events(vault, vault.db, case_id)
+    status, assignee, outcome = dbmod.one(
+        vault.db, "SELECT status, assignee, outcome FROM cases WHERE id = ?", (case_id,)
+    )
+    if fold(case_id, events) != CaseState(case_id, status, assignee, outcome, imported=True):
+        raise IntegrityError(f"Case {show_id(case_id)}'s state does not match its history.")

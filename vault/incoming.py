@@ -1,0 +1,240 @@
+"""Storing what comes in: sealed envelopes from files (``vault import``) or from an intake
+(``vault pull``).
+
+Every envelope is opened and checked before anything is written, and each is stored exactly
+once. A case's import is recorded by its access-log entry (who, when, which envelope), signed
+by the checkpoint that ends the transaction that stored it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vault import db as dbmod
+from vault.attachments import sealed_length
+from vault.blobs import PendingBlob, holds_blob, want_blob
+from vault.cases import new_case_id
+from vault.envelope import envelope_id, open_envelope_bytes, open_sealed_part, report_inside
+from vault.errors import (
+    EnvelopeError,
+    ForeignEnvelopeError,
+    IntegrityError,
+    InvalidReportError,
+    VaultError,
+)
+from vault.keys import TeamKeyPair
+from vault.report import Report, parse_report
+from vault.store import TeamKeysByHeader, today
+
+if TYPE_CHECKING:
+    from vault.store import Vault
+
+IMPORT_BATCH = 500
+# An envelope checked for import: its bytes, its id and the team key it opened with.
+_Held = tuple[bytes, bytes, TeamKeyPair]
+
+
+@dataclass(slots=True)
+class ImportResult:
+    imported: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    failures: list[tuple[str, VaultError]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PulledBatch:
+    """What storing one page from an intake did, and what may now be acknowledged."""
+
+    imported: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    # (label, reason, error) for each envelope kept in quarantine
+    quarantined: list[tuple[str, str, VaultError]] = field(default_factory=list)
+    # hex ids of envelopes stored, already stored, or quarantined: all may be acknowledged
+    envelopes_held: list[str] = field(default_factory=list)
+    # blobs those reports name that the vault already holds (acknowledge them too)
+    blobs_held: list[str] = field(default_factory=list)
+    # blobs those reports name that the vault lacks, newly recorded as pending
+    blobs_wanted: list[PendingBlob] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """Why a pulled envelope goes to quarantine (one of ``db.QUARANTINE_REASONS``)."""
+
+    reason: str
+    error: VaultError
+
+
+def import_envelopes(
+    vault: Vault, envelopes: Iterable[tuple[str, bytes]], progress: Any = None
+) -> ImportResult:
+    """Open, check and store envelopes, each exactly once.
+
+    Each envelope is opened and validated before anything is written; a
+    damaged or foreign one is reported and skipped. Stored envelopes are
+    committed in batches, so a crash loses at most the batch in flight,
+    and importing again stores nothing twice.
+    """
+    result = ImportResult()
+    received = today()
+    batch: list[_Held] = []
+    teams = TeamKeysByHeader(vault)
+    for label, envelope in envelopes:
+        try:
+            team = teams.key_for(envelope)
+            report_inside(open_sealed_part(envelope, team.public_key, team.secret_key))
+        except VaultError as e:
+            result.failures.append((label, e))
+            continue
+        batch.append((envelope, envelope_id(envelope), team))
+        if len(batch) >= IMPORT_BATCH:
+            _store_batch(vault, batch, received, result)
+            batch = []
+            if progress is not None:
+                progress(len(result.imported), result.duplicates)
+    if batch:
+        _store_batch(vault, batch, received, result)
+    return result
+
+
+def _store_batch(
+    vault: Vault,
+    batch: list[_Held],
+    received: str,
+    result: ImportResult,
+) -> None:
+    with vault.transaction() as db:
+        fresh = _not_held(db, batch)
+        stored = _import_cases(vault, db, fresh, received)
+    result.imported.extend(stored)
+    result.duplicates += len(batch) - len(stored)
+
+
+def _not_held(db: dbmod.Connection, batch: list[_Held]) -> list[_Held]:
+    """The envelopes of ``batch`` the vault does not hold yet, each once."""
+    ids = [env_id for _envelope, env_id, _team in batch]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))  # only placeholders go into the statement
+    sql = f"SELECT envelope_id FROM cases WHERE envelope_id IN ({marks})"  # noqa: S608
+    held = {bytes(row[0]) for row in db.execute(sql, ids)}
+    fresh = []
+    for item in batch:
+        if item[1] not in held:
+            held.add(item[1])
+            fresh.append(item)
+    return fresh
+
+
+def _import_cases(
+    vault: Vault, db: dbmod.Connection, fresh: list[_Held], received: str
+) -> list[str]:
+    """Store new cases and their "imported" log entries, a statement for each table.
+
+    Each entry is its case's record of its import (who, when, which envelope), signed by
+    the checkpoint that ends this transaction: there is no separate event row for it.
+    """
+    first = vault.log.next_entry()
+    for attempt in range(9):
+        rows = [
+            (new_case_id(), env_id, team.epoch, envelope, received, entry)
+            for entry, (envelope, env_id, team) in enumerate(fresh, first)
+        ]
+        try:
+            with dbmod.savepoint(db, "import_cases"):
+                db.executemany(
+                    "INSERT INTO cases"
+                    " (id, envelope_id, epoch, envelope, received, import_entry)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except dbmod.ConstraintError as e:
+            if "cases.id" in str(e) and attempt < 8:
+                continue  # a 40-bit id drawn was taken: undone, and all drawn again
+            raise IntegrityError("The vault refused to store a case.") from None
+        vault.log.add_many([("imported", row[0], None, row[1].hex()) for row in rows])
+        return [row[0] for row in rows]
+    raise IntegrityError("The vault could not find a free case id.")
+
+
+# --- pulling from an intake ---------------------------------------------------------
+
+
+def store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> PulledBatch:
+    """Store one page of envelopes from an intake, in **one** transaction.
+
+    Each envelope is opened and validated first, as :meth:`import_envelopes` does. A good
+    one is stored as a new case (or counted as a duplicate: already held). One the vault
+    cannot open (damaged, sealed to another team's key, or not a valid report inside) is
+    kept in quarantine exactly as it arrived, still sealed, so that it too may be
+    acknowledged without anything being lost. Every attachment a good report names that
+    the vault lacks is recorded as pending; :meth:`store_blob` fetches it afterwards, each
+    blob in its own transaction.
+    """
+    result = PulledBatch()
+    checked: list[tuple[bytes, bytes, TeamKeyPair, Report]] = []
+    refused: list[tuple[bytes, bytes, str]] = []
+    for label, envelope in envelopes:
+        opened = _check_pulled(vault, envelope)
+        if isinstance(opened, _Refused):
+            result.quarantined.append((label, opened.reason, opened.error))
+            refused.append((envelope, envelope_id(envelope), opened.reason))
+        else:
+            checked.append((envelope, envelope_id(envelope), *opened))
+    received = today()
+    held: set[str] = set()
+    wanted: dict[str, PendingBlob] = {}
+    with vault.transaction() as db:
+        for envelope, env_id, reason in refused:
+            db.execute(
+                "INSERT INTO quarantine (envelope_id, envelope, day, reason)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (envelope_id) DO NOTHING",
+                (env_id, envelope, received, reason),
+            )
+            result.envelopes_held.append(env_id.hex())
+        fresh = _not_held(db, [(env, e, team) for env, e, team, _report in checked])
+        stored = _import_cases(vault, db, fresh, received)
+        new = dict(zip([e for _env, e, _team in fresh], stored, strict=True))
+        result.imported = stored
+        result.duplicates = len(checked) - len(new)
+        for _envelope, env_id, _team, report in checked:
+            case_id = new.get(env_id) or str(
+                dbmod.one(db, "SELECT id FROM cases WHERE envelope_id = ?", (env_id,))[0]
+            )
+            result.envelopes_held.append(env_id.hex())
+            for n, attachment in enumerate(report.attachments, 1):
+                blob = attachment.blob
+                if blob in held or blob in wanted:
+                    continue
+                if holds_blob(db, blob):
+                    held.add(blob)
+                elif want_blob(db, case_id, attachment):
+                    wanted[blob] = PendingBlob(blob, case_id, sealed_length(attachment.size), n)
+    result.blobs_held = sorted(held)
+    result.blobs_wanted = list(wanted.values())
+    return result
+
+
+def _check_pulled(vault: Vault, envelope: bytes) -> tuple[TeamKeyPair, Report] | _Refused:
+    """``(team key, report)``, or why the envelope must be kept in quarantine."""
+    try:
+        team = vault.team_key_for(envelope)
+        data = open_envelope_bytes(envelope, team.public_key, team.secret_key)
+    except ForeignEnvelopeError as e:
+        return _Refused("foreign", e)
+    except VaultError as e:
+        return _Refused("damaged", e)
+    try:
+        return team, parse_report(data)
+    except InvalidReportError:
+        return _Refused(
+            "invalid",
+            EnvelopeError("That envelope opened, but what is inside is not a valid report."),
+        )
+
+
+def quarantine_count(vault: Vault) -> int:
+    """How many pulled envelopes are kept, sealed, because this vault could not open them."""
+    return int(vault.db.execute("SELECT count(*) FROM quarantine").fetchone()[0])
