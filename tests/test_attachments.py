@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import CANARY, bytes_under, make_report, seal_for
 from tests.sealing import attachment_entry, padded_length, seal_attachment
-from vault import blobs, case_view, incoming
+from vault import blobs as blob_store
+from vault import case_view, incoming
 from vault.attachments import (
     CHUNK_BYTES,
     HEADER_BYTES,
@@ -166,9 +167,9 @@ def _store(vault: Vault, envelopes: list[tuple[str, bytes]], fetch: BlobFetcher)
     batch = incoming.store_pulled(vault, envelopes)
     held, failures = list(batch.blobs_held), []
     for pending in batch.blobs_wanted:
-        problem = blobs.store_blob(vault, pending, fetch)
+        problem = blob_store.store_blob(vault, pending, fetch)
         if problem is None:
-            blobs.forget_pending(vault, pending.id)
+            blob_store.forget_pending(vault, pending.id)
             held.append(pending.id)
         else:
             failures.append((pending.case_id, problem))
@@ -186,24 +187,24 @@ def test_pulled_attachments_are_stored_sealed_and_open_to_new_private_files(
     assert len(stored.batch.imported) == 1
     assert not stored.failures
     assert stored.blobs_held == sorted(blobs) == sorted(asked)
-    assert blobs.pending_blobs(vault) == []
+    assert blob_store.pending_blobs(vault) == []
     case_id = stored.batch.imported[0]
     assert CANARY.encode() not in bytes_under(vault_dir)
 
     out = tmp_path / "photo.jpg"
-    _, info = blobs.write_attachment(vault, case_id, 1, out)
+    _, info = blob_store.write_attachment(vault, case_id, 1, out)
     assert out.read_bytes() == secret
     assert (out.stat().st_mode & 0o777) == 0o600
     assert (info.n, info.name, info.size) == (1, "photo-0.jpg", len(secret))
     empty = tmp_path / "empty"
-    blobs.write_attachment(vault, case_id, 2, empty)
+    blob_store.write_attachment(vault, case_id, 2, empty)
     assert empty.read_bytes() == b""
 
     with pytest.raises(VaultError, match="already exists"):
-        blobs.write_attachment(vault, case_id, 1, out)
+        blob_store.write_attachment(vault, case_id, 1, out)
     assert out.read_bytes() == secret
     with pytest.raises(UsageError, match="choose a number from 1 to 2"):
-        blobs.write_attachment(vault, case_id, 3, tmp_path / "x")
+        blob_store.write_attachment(vault, case_id, 3, tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
     view = case_view.show_case(vault, case_id)
@@ -233,12 +234,12 @@ def test_a_tampered_blob_in_the_vault_leaves_no_file(
     db.execute("UPDATE blob_chunks SET data = ? WHERE blob_id = ? AND n = 2", (damaged, blob))
     out = tmp_path / "evidence.png"
     with pytest.raises(IntegrityError, match="damaged or has been changed; nothing was written"):
-        blobs.write_attachment(vault, case_id, 1, out)
+        blob_store.write_attachment(vault, case_id, 1, out)
     assert not out.exists()
     assert not any(p.name.startswith("evidence") for p in tmp_path.iterdir())
     db.execute("DELETE FROM blob_chunks WHERE blob_id = ? AND n = 3", (blob,))
     with pytest.raises(IntegrityError):
-        blobs.write_attachment(vault, case_id, 1, out)
+        blob_store.write_attachment(vault, case_id, 1, out)
     assert not out.exists()
     history = [h.action for h in case_view.show_case(vault, case_id).history]
     assert "attachment" not in history
@@ -262,18 +263,18 @@ def test_missing_or_wrong_blobs_never_hold_back_the_report_and_are_asked_for_aga
     assert all("The next vault pull asks for it again" in str(e) for _, e in stored.failures)
     assert vault.db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0
     with pytest.raises(VaultError, match="not in this vault") as caught:
-        blobs.write_attachment(vault, case_id, 1, Path("/nonexistent/never-written"))
+        blob_store.write_attachment(vault, case_id, 1, Path("/nonexistent/never-written"))
     assert caught.value.hint is not None
     assert "run vault pull again" in caught.value.hint
     # Both are remembered, with the exact length their report allows.
-    pending = {p.id: p for p in blobs.pending_blobs(vault)}
+    pending = {p.id: p for p in blob_store.pending_blobs(vault)}
     assert set(pending) == {first, second}
     assert all(p.case_id == case_id for p in pending.values())
     assert pending[first].length == len(blobs[first]) == sealed_length(len(b"first file"))
     # An endless blob is cut off at the length its report allows, and stays pending.
     endless = {first: blobs[first] + bytes(10**6)}
     asked, fetch = _fetcher(endless)
-    assert blobs.store_blob(vault, pending[first], fetch) is not None
+    assert blob_store.store_blob(vault, pending[first], fetch) is not None
     assert asked == [first]
     # The envelope pulled again names nothing new: no second report of the same blobs.
     again = incoming.store_pulled(vault, [("e", envelope)])
@@ -281,10 +282,10 @@ def test_missing_or_wrong_blobs_never_hold_back_the_report_and_are_asked_for_aga
     assert again.blobs_wanted == []
     # The right blobs, asked for later (as every pull does), complete the case.
     _, fetch = _fetcher(blobs)
-    for p in blobs.pending_blobs(vault):
-        assert blobs.store_blob(vault, p, fetch) is None
-        blobs.forget_pending(vault, p.id)
-    assert blobs.pending_blobs(vault) == []
+    for p in blob_store.pending_blobs(vault):
+        assert blob_store.store_blob(vault, p, fetch) is None
+        blob_store.forget_pending(vault, p.id)
+    assert blob_store.pending_blobs(vault) == []
     assert [a.held for a in case_view.show_case(vault, case_id).attachments] == [True, True]
 
 
@@ -295,9 +296,9 @@ def test_an_attachment_a_case_lacks_is_wanted_even_if_pulled_before_the_list_was
     case_id = incoming.import_envelopes(
         vault, [("e", seal_for(vault, make_report(attachments=entries)))]
     ).imported[0]
-    assert blobs.pending_blobs(vault) == []
+    assert blob_store.pending_blobs(vault) == []
     assert [a.held for a in case_view.show_case(vault, case_id).attachments] == [False]
-    (pending,) = blobs.pending_blobs(vault)
+    (pending,) = blob_store.pending_blobs(vault)
     assert (pending.id, pending.case_id) == (str(entries[0]["blob"]), case_id)
 
 
@@ -318,10 +319,10 @@ def test_a_network_failure_mid_blob_keeps_the_reports_and_no_part_of_the_blob(
     assert len(batch.imported) == 2, "the page's envelopes are committed before any blob"
     (pending,) = batch.blobs_wanted
     with pytest.raises(VaultError, match="Could not reach"):
-        blobs.store_blob(vault, pending, broken)
+        blob_store.store_blob(vault, pending, broken)
     assert case_view.count_cases(vault) == 2
     assert vault.db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0
-    assert blobs.pending_blobs(vault) == [dataclasses.replace(pending, n=None)]
+    assert blob_store.pending_blobs(vault) == [dataclasses.replace(pending, n=None)]
     _, fetch = _fetcher(blobs)
-    assert blobs.store_blob(vault, pending, fetch) is None
-    assert blobs.store_blob(vault, pending, broken) is None, "held: not fetched again"
+    assert blob_store.store_blob(vault, pending, fetch) is None
+    assert blob_store.store_blob(vault, pending, broken) is None, "held: not fetched again"

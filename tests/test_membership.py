@@ -130,7 +130,7 @@ def _boom(*args: object, **kwargs: object) -> None:
 
 
 def _crash_in_step_2(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vault, "_log_key_action", _boom)
+    monkeypatch.setattr(vault, "log_action", _boom)
 
 
 def _crash_after_step_2(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSPHRASE, seal_for
+from tests.conftest import PASSPHRASE, make_report, seal_for
+from tests.sealing import codename_entropy, new_codename, reply_keypair
 from vault import blobs, case_view, incoming, replies
 from vault import db as dbmod
 from vault.auditlog import AccessLog
 from vault.cases import new_case_id
 from vault.check import check_vault
-from vault.events import Event
+from vault.events import Event, sign_event
 from vault.keys import TeamKeyPair
 from vault.store import Vault
 
@@ -30,7 +32,13 @@ def _legacy_import_case(
     if stored != 1:
         return None
     data = {"envelope": env_id.hex(), "epoch": epoch}
-    self._append(db, Event.new(case_id, "imported", self.identity, data))
+    signed = sign_event(Event.new(case_id, "imported", self.identity, data), self.identity)
+    event = signed.event
+    db.execute(
+        "INSERT INTO events (id, case_id, kind, actor, body, signature) VALUES (?, ?, ?, ?, ?, ?)",
+        (event.id, case_id, event.kind, event.actor, signed.body, signed.signature),
+    )
+    self.log.add("imported", case_id, None, env_id.hex())
     return case_id
 
 
@@ -45,8 +53,10 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     """Make vaults as the code of schema ``version`` did: before 5 it kept no access log,
     before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
+    if version < 7:
+        old.setattr(dbmod, "declare_event_kinds", lambda db, kinds: None)
     if version < 6:
-        old.setattr(Vault, "_import_cases", _legacy_import_cases)
+        old.setattr(incoming, "_import_cases", _legacy_import_cases)
     if version < 5:
         old.setattr(AccessLog, "_append", lambda self, data: 0)
         old.setattr(AccessLog, "finish", lambda self: None)
@@ -65,7 +75,7 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1.db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 6
+        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 7
         view = case_view.show_case(v2, case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
@@ -168,7 +178,7 @@ def test_a_schema_5_vault_keeps_its_signed_imports_and_records_new_ones_in_the_l
             before = incoming.import_envelopes(v5, [("a", seal_for(v5))]).imported[0]
             assert v5.db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     with Vault.unlock(vault_dir, PASSPHRASE) as v6:
-        assert v6.db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert v6.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
         after = incoming.import_envelopes(v6, [("b", seal_for(v6))]).imported[0]
         # The new import is one access-log entry, with no event row of its own.
         assert v6.db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
@@ -178,3 +188,36 @@ def test_a_schema_5_vault_keeps_its_signed_imports_and_records_new_ones_in_the_l
             assert history[0].actor == "amara"
             case_view.check_case(v6, case_id)
         assert check_vault(v6) == []
+
+
+def test_a_schema_6_vault_keeps_every_event_and_reply_when_kinds_move_to_their_table(
+    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 7 rebuilds ``events`` (its kind constraint becomes the ``event_kinds``
+    table): every event, signature and queued reply survives, and the append-only rule too."""
+    pk, _sk = reply_keypair(codename_entropy(new_codename()))
+    report = make_report(reply_key=base64.b64encode(pk).decode())
+    with monkeypatch.context() as old:
+        _as_of_schema(old, 6)
+        with Vault.create(vault_dir, "amara", PASSPHRASE) as v6:
+            case_id = incoming.import_envelopes(v6, [("a", seal_for(v6, report))]).imported[0]
+            v6.add_note(case_id, "before the upgrade")
+            v6.assign(case_id, "amara")
+            replies.reply(v6, case_id, "we read your report")
+            v6.close_case(case_id, "supported")
+            before = v6.db.execute("SELECT * FROM events ORDER BY seq").fetchall()
+            assert v6.db.execute("PRAGMA user_version").fetchone()[0] == 6
+    with Vault.unlock(vault_dir, PASSPHRASE) as v7:
+        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 7
+        assert v7.db.execute("SELECT * FROM events ORDER BY seq").fetchall() == before
+        assert v7.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert len(replies.queued_replies(v7)) == 1
+        view = case_view.show_case(v7, case_id)
+        assert [n.text for n in view.notes] == ["before the upgrade"]
+        assert [h.action for h in view.history][-2:] == ["closed", "opened"]
+        case_view.check_case(v7, case_id)
+        assert check_vault(v7) == []
+        with pytest.raises(dbmod.DatabaseError, match="append-only"), dbmod.transaction(v7.db):
+            v7.db.execute("DELETE FROM events")
+        sql = "SELECT sql FROM sqlite_master WHERE name = 'events'"
+        assert "event_kinds" in v7.db.execute(sql).fetchone()[0]

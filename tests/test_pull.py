@@ -44,7 +44,8 @@ from tests.sealing import (
     open_reply,
     reply_keypair,
 )
-from vault import _crypto, blobs, case_view, incoming, replies
+from vault import _crypto, case_view, incoming, replies
+from vault import blobs as blob_store
 from vault import pow as pow_
 from vault.envelope import HEADER, MAGIC, VERSION, envelope_id, pad, seal_report, team_key_id
 from vault.errors import IntakeError, IntegrityError, NoReplyKeyError, WrongKeyError
@@ -334,14 +335,14 @@ def test_a_crash_between_storing_and_acknowledging_stores_nothing_twice(
     with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
         assert case_view.count_cases(reopened) == 5, "the page was committed before the crash"
         assert len(intake.waiting(reopened)) == 5, "and never acknowledged"
-        (pending,) = blobs.pending_blobs(reopened)
+        (pending,) = blob_store.pending_blobs(reopened)
         assert _chunks(reopened) == 0
         result = pull(reopened, intake.url)
         assert result.imported == []
         assert result.duplicates == 5
         assert result.attachments_caught_up == 1
         assert case_view.count_cases(reopened) == 5
-        assert blobs.pending_blobs(reopened) == []
+        assert blob_store.pending_blobs(reopened) == []
         assert not intake.has_blob(reopened, pending.id)
         assert intake.waiting(reopened) == []
         for case in case_view.list_cases(reopened):
@@ -358,14 +359,14 @@ def test_a_crash_between_storing_a_blob_and_acknowledging_it_fetches_nothing_twi
 
     with Vault.unlock(vault_dir, PASSPHRASE) as reopened:
         assert intake.waiting(reopened) == []
-        (pending,) = blobs.pending_blobs(reopened)
+        (pending,) = blob_store.pending_blobs(reopened)
         assert intake.has_blob(reopened, pending.id)
         chunks = _chunks(reopened)
         assert chunks > 0, "the blob was committed before the crash"
         result = pull(reopened, intake.url)
         assert result.attachments_caught_up == 1
         assert _chunks(reopened) == chunks, "not fetched again"
-        assert blobs.pending_blobs(reopened) == []
+        assert blob_store.pending_blobs(reopened) == []
         assert not intake.has_blob(reopened, pending.id)
 
 
@@ -400,7 +401,7 @@ def test_an_attachment_comes_out_byte_for_byte(
     assert CANARY.encode() not in bytes_under(vault_dir)
 
     out = tmp_path / "letter.pdf"
-    _, info = blobs.write_attachment(vault, case_id, 1, out)
+    _, info = blob_store.write_attachment(vault, case_id, 1, out)
     assert out.read_bytes() == photo
     assert out.stat().st_mode & 0o777 == 0o600
     assert (info.name, info.type, info.size) == ("letter.pdf", "application/pdf", len(photo))
@@ -429,10 +430,10 @@ def test_an_attachment_missed_once_is_fetched_by_a_later_pull(
     assert intake.upload(blob) == entry["blob"]
     later = pull(vault, intake.url)
     assert (later.attachments_caught_up, later.attachments_missing) == (1, 0)
-    assert blobs.pending_blobs(vault) == []
+    assert blob_store.pending_blobs(vault) == []
     assert not intake.has_blob(vault, str(entry["blob"])), "acknowledged once stored"
     out = tmp_path / "letter.pdf"
-    blobs.write_attachment(vault, case_id, 1, out)
+    blob_store.write_attachment(vault, case_id, 1, out)
     assert out.read_bytes() == data
     assert pull(vault, intake.url).attachments_caught_up == 0
 
@@ -450,7 +451,7 @@ def test_a_tampered_attachment_is_refused_and_leaves_no_file(
     db.execute("UPDATE blob_chunks SET data = ? WHERE blob_id = ? AND n = 3", (changed, blob))
     out = tmp_path / "photo.jpg"
     with pytest.raises(IntegrityError, match="damaged or has been changed") as caught:
-        blobs.write_attachment(vault, case_id, 1, out)
+        blob_store.write_attachment(vault, case_id, 1, out)
     assert caught.value.exit_code == 4
     assert not out.exists()
 
@@ -613,7 +614,7 @@ def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
     assert [type(e).__name__ for _, e in result.failures] == ["IntegrityError"]
     assert read == [], "refused from its declared length, before any of it was read"
     assert all(a.get("blobs", []) == [] for a in asked if isinstance(a, dict))
-    assert [p.id for p in blobs.pending_blobs(vault)] == [entry["blob"]]
+    assert [p.id for p in blob_store.pending_blobs(vault)] == [entry["blob"]]
 
     # Sent compressed (a small download that inflates hugely): taken as sent, in small pieces.
     bomb = gzip.compress(bytes(64 << 20))
@@ -635,7 +636,7 @@ def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
     client, _ = _hostile(vault, lambda _: pages, undeclared)
     assert pull(vault, "http://127.0.0.1:9", client=client).attachments_missing == 1
     assert len(read) <= 2
-    assert [p.id for p in blobs.pending_blobs(vault)] == [entry["blob"]]
+    assert [p.id for p in blob_store.pending_blobs(vault)] == [entry["blob"]]
 
     # The right bytes, later, are stored and acknowledged.
     client, asked = _hostile(
@@ -643,7 +644,7 @@ def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
     )
     assert pull(vault, "http://127.0.0.1:9", client=client).attachments_caught_up == 1
     assert {"envelopes": [], "blobs": [entry["blob"]]} in asked
-    assert blobs.pending_blobs(vault) == []
+    assert blob_store.pending_blobs(vault) == []
 
 
 # --- the real command, end to end -----------------------------------------------------------

@@ -114,6 +114,58 @@ def seal_note(text: str, team_public_key: bytes) -> bytes:
     return seal(text.encode(), team_public_key)
 
 
+class UnusableKey(Exception):
+    """libsodium refuses to seal to this public key (a low-order point: no shared secret)."""
+
+
+def seal_reply(padded: bytes, reply_public_key: bytes) -> bytes:
+    """A reply to a reporter, padded, sealed to the public key their codename gives.
+
+    A report can carry a reply key no codename gives (all zeros, or another low-order point);
+    libsodium refuses to seal to it: :class:`UnusableKey`.
+    """
+    try:
+        return seal(padded, reply_public_key)
+    except RuntimeError:  # PyNaCl's "unexpected library error": libsodium returned -1
+        raise UnusableKey() from None
+
+
+class UntrustedWriter(OpenFailed):
+    """A signed, sealed file whose writer is not trusted, or whose signature does not verify."""
+
+
+def wrap_signed(payload: bytes, recipient_box_pk: bytes, writer: Signer, context: bytes) -> bytes:
+    """An access file's form: ``payload`` sealed to the recipient, signed by its writer.
+
+    Layout: writer's Ed25519 public key (32) || signature (64) || sealed box. The signature,
+    over ``context`` || the recipient's X25519 key || the sealed box, binds the file to its
+    recipient and its writer.
+    """
+    sealed = seal(payload, recipient_box_pk)
+    signature = writer.sign(context + recipient_box_pk + sealed)
+    return writer.public_key + signature + sealed
+
+
+def unwrap_signed(
+    data: bytes,
+    box_pk: bytes,
+    box_sk: SecretBytes,
+    trusted_writers: frozenset[bytes],
+    context: bytes,
+) -> bytes:
+    """The payload of a :func:`wrap_signed` file; :class:`UntrustedWriter` if its writer is not
+    one of ``trusted_writers`` (Ed25519 public keys) or the signature fails, and
+    :class:`OpenFailed` if it does not open."""
+    writer, signature, sealed = data[:32], data[32:96], data[96:]
+    if writer not in trusted_writers:
+        raise UntrustedWriter()
+    try:
+        verify(signature, context + box_pk + sealed, writer)
+    except OpenFailed:
+        raise UntrustedWriter() from None
+    return seal_open(sealed, box_pk, box_sk)
+
+
 def open_note(sealed: bytes, team_public_key: bytes, team_secret_key: SecretBytes) -> str:
     """The text of a note sealed by :func:`seal_note`; :class:`OpenFailed` if it does not open."""
     try:

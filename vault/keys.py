@@ -352,9 +352,8 @@ def wrap_access(access: Access, recipient: CaseworkerPublic, writer: Identity) -
             for k in access.team_keys
         ],
     }
-    sealed = _crypto.seal(ACCESS_PURPOSE + json.dumps(doc).encode(), recipient.box_pk)
-    signature = writer.sign(ACCESS_SIGNATURE_CONTEXT + recipient.box_pk + sealed)
-    return writer.public.sign_pk + signature + sealed
+    payload = ACCESS_PURPOSE + json.dumps(doc).encode()
+    return _crypto.wrap_signed(payload, recipient.box_pk, writer.signer, ACCESS_SIGNATURE_CONTEXT)
 
 
 def unwrap_access(
@@ -367,15 +366,10 @@ def unwrap_access(
         f"{identity.name}'s access file was not written by a trusted caseworker.",
         hint="it may have been replaced; restore the vault folder from a backup",
     )
-    writer, signature, sealed = data[:32], data[32:96], data[96:]
-    if writer not in trusted:
-        raise refused
     try:
-        _crypto.verify(signature, ACCESS_SIGNATURE_CONTEXT + public.box_pk + sealed, writer)
-    except _crypto.OpenFailed:
-        raise refused from None
-    try:
-        plain = _crypto.seal_open(sealed, public.box_pk, identity.box_sk)
+        plain = _crypto.unwrap_signed(
+            data, public.box_pk, identity.box_sk, trusted, ACCESS_SIGNATURE_CONTEXT
+        )
         if not plain.startswith(ACCESS_PURPOSE):
             raise _crypto.OpenFailed()
         doc = json.loads(plain[len(ACCESS_PURPOSE) :])
@@ -392,6 +386,8 @@ def unwrap_access(
         return Access(
             db_key=SecretBytes(unb64(doc["db_key"], 32), "database key"), team_keys=tuple(keys)
         )
+    except _crypto.UntrustedWriter:
+        raise refused from None
     except (_crypto.OpenFailed, ValueError, KeyError, TypeError, binascii.Error):
         raise WrongKeyError(
             f"{identity.name}'s key does not open this vault.",

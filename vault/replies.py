@@ -65,8 +65,8 @@ def seal_reply(text: str, date: str, status: str | None, reply_pk: bytes) -> byt
     """
     plaintext = pad(reply_plaintext(text, date, status))
     try:
-        return _crypto.seal(plaintext, reply_pk)
-    except RuntimeError:  # PyNaCl's "unexpected library error": libsodium returned -1
+        return _crypto.seal_reply(plaintext, reply_pk)
+    except _crypto.UnusableKey:
         raise UnusableReplyKeyError() from None
 
 
