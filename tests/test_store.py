@@ -277,7 +277,7 @@ def test_a_taken_case_id_is_drawn_again_and_nothing_is_half_stored(
     taken = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     entries = vault.log.size()
     drawn = iter([taken, "AAAA0001", "AAAA0002", "AAAA0003"])
-    monkeypatch.setattr("vault.store.new_case_id", lambda: next(drawn))
+    monkeypatch.setattr("vault.incoming.new_case_id", lambda: next(drawn))
     result = incoming.import_envelopes(vault, [("b", seal_for(vault)), ("c", seal_for(vault))])
     assert result.imported == ["AAAA0002", "AAAA0003"]
     assert vault.db.execute("SELECT count(*) FROM cases").fetchone()[0] == 3
