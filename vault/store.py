@@ -87,7 +87,7 @@ from vault.files import (
     open_new_private_file,
     read_small_file,
 )
-from vault.keychange import access_path, key_file_signers, open_access
+from vault.keychange import access_path, key_file_signers, open_access, unlock_key_file
 from vault.keys import (
     DEFAULT_KDF,
     Access,
@@ -102,7 +102,6 @@ from vault.keys import (
     new_access,
     read_key_file_public,
     unb64,
-    unlock_identity,
     validate_name,
     wrap_access,
 )
@@ -338,7 +337,7 @@ class Vault:
     @classmethod
     def unlock(cls, directory: Path, passphrase: bytes, caseworker: str | None = None) -> Vault:
         """Unlock with a caseworker's passphrase. Refuses unsafe permissions first."""
-        identity = unlock_identity(read_key_file(directory, caseworker), passphrase)
+        identity = unlock_key_file(directory, read_key_file(directory, caseworker), passphrase)
         # Issue 5: access files written by another current caseworker are trusted too, and
         # an interrupted key change is finished or undone (see vault/keychange.py).
         trusted = key_file_signers(directory) | {identity.public.sign_pk}
