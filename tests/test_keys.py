@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import pickle
+import stat
+from pathlib import Path
 
 import pytest
 
 from vault import _crypto
 from vault.errors import NotAKeyFileError, WrongKeyError, WrongPassphraseError
+from vault.keychange import unlock_key_file
 from vault.keys import (
     Identity,
     KdfParams,
     TeamKeyPair,
     TeamPublicKey,
+    identity_ad,
     lock_identity,
     new_access,
     read_key_file_public,
     unlock_identity,
+    unlock_identity_upgrading,
     unwrap_access,
     wrap_access,
 )
+from vault.store import Vault
 
 PASS = b"a long enough passphrase"
 
@@ -130,3 +138,105 @@ def test_secret_holders_do_not_print() -> None:
         assert repr(secret) not in text
     with pytest.raises(TypeError):
         pickle.dumps(pair.secret_key)
+
+
+# --- version 1 key files: still read, migrated to version 2 on unlock ---------------------
+
+
+def _legacy_key_file(identity: Identity, passphrase: bytes) -> bytes:
+    """A version 1 key file, made here with the old encoding of the associated data:
+    Python's default ``json.dumps(sort_keys=True)`` (", " and ": ", non-ASCII escaped)."""
+    salt = _crypto.random_bytes(_crypto.PWHASH_SALT_BYTES)
+    public = identity.public
+    doc: dict[str, object] = {
+        "kind": "redress-identity",
+        "v": 1,
+        "name": identity.name,
+        "sign_pk": base64.b64encode(public.sign_pk).decode(),
+        "box_pk": base64.b64encode(public.box_pk).decode(),
+        "kdf": {
+            "alg": "argon2id13",
+            "opslimit": _crypto.PWHASH_OPSLIMIT_MODERATE,
+            "memlimit": _crypto.PWHASH_MEMLIMIT_MODERATE,
+            "salt": base64.b64encode(salt).decode(),
+        },
+    }
+    ad = b"redress identity key file v1\x00" + json.dumps(doc, sort_keys=True).encode()
+    key = _crypto.argon2id(
+        passphrase, salt, _crypto.PWHASH_OPSLIMIT_MODERATE, _crypto.PWHASH_MEMLIMIT_MODERATE
+    )
+    secrets = identity.sign_seed.reveal() + identity.box_sk.reveal()
+    doc["sealed"] = base64.b64encode(_crypto.aead_encrypt(key, secrets, ad)).decode()
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def test_new_key_files_are_version_2_with_canonical_associated_data() -> None:
+    identity = Identity.generate("zoë")  # a name outside ASCII: the encodings differ there too
+    data = lock_identity(identity, PASS)
+    doc = json.loads(data)
+    assert doc["v"] == 2
+    clear = {k: v for k, v in doc.items() if k != "sealed"}
+    canonical = json.dumps(clear, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert identity_ad(doc) == b"redress identity key file v1\x00" + canonical.encode()
+    assert "zoë".encode() in identity_ad(doc)
+    again, upgraded = unlock_identity_upgrading(data, PASS)
+    assert again.public == identity.public
+    assert upgraded is None
+    # Relabelled as version 1, the same bytes no longer open: the version is bound too.
+    with pytest.raises(WrongPassphraseError):
+        unlock_identity(json.dumps({**doc, "v": 1}).encode(), PASS)
+
+
+def test_a_version_1_key_file_unlocks_and_is_rewritten_as_version_2() -> None:
+    identity = Identity.generate("zoë")
+    old = _legacy_key_file(identity, PASS)
+    again, upgraded = unlock_identity_upgrading(old, PASS)
+    assert again.public == identity.public
+    assert upgraded is not None
+    new_doc, old_doc = json.loads(upgraded), json.loads(old)
+    assert new_doc["v"] == 2
+    # Same salt and parameters, so the same passphrase-derived key; a fresh nonce.
+    assert new_doc["kdf"] == old_doc["kdf"]
+    assert new_doc["sealed"][:32] != old_doc["sealed"][:32]
+    assert unlock_identity(upgraded, PASS).public == identity.public
+    with pytest.raises(WrongPassphraseError):
+        unlock_identity(upgraded, b"not it")
+
+
+def test_an_old_key_file_in_a_vault_is_migrated_on_unlock(tmp_path: Path) -> None:
+    directory = tmp_path / "vault-data"
+    Vault.create(directory, "amara", PASS).close()
+    path = directory / "caseworkers" / "amara.key"
+    with Vault.unlock(directory, PASS) as vault:
+        identity = vault.identity
+    path.write_bytes(_legacy_key_file(identity, PASS))
+    os.chmod(path, 0o600)
+
+    # A wrong passphrase migrates nothing.
+    before = path.read_bytes()
+    with pytest.raises(WrongPassphraseError):
+        Vault.unlock(directory, b"not the passphrase")
+    assert path.read_bytes() == before
+
+    with Vault.unlock(directory, PASS) as vault:
+        assert vault.identity.public == identity.public
+    after = path.read_bytes()
+    assert json.loads(after)["v"] == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["amara.access", "amara.key"]
+
+    with Vault.unlock(directory, PASS) as vault:  # unlocks again, and is left as it is
+        assert vault.identity.public == identity.public
+    assert path.read_bytes() == after
+
+
+def test_a_migration_never_undoes_a_passphrase_changed_meanwhile(tmp_path: Path) -> None:
+    directory = tmp_path / "vault-data"
+    Vault.create(directory, "amara", PASS).close()
+    path = directory / "caseworkers" / "amara.key"
+    with Vault.unlock(directory, PASS) as vault:
+        identity = vault.identity
+    old = _legacy_key_file(identity, PASS)
+    path.write_bytes(lock_identity(identity, b"the new passphrase"))  # changed after reading
+    unlock_key_file(directory, old, PASS)
+    assert unlock_identity(path.read_bytes(), b"the new passphrase").public == identity.public

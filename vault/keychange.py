@@ -66,6 +66,7 @@ from vault.keys import (
     b64,
     read_key_file_public,
     unb64,
+    unlock_identity_upgrading,
     unwrap_access,
     wrap_access,
 )
@@ -130,6 +131,31 @@ def key_file_signers(directory: Path) -> frozenset[bytes]:
             continue
         signers.add(public.sign_pk)
     return frozenset(signers)
+
+
+def unlock_key_file(directory: Path, data: bytes, passphrase: bytes) -> Identity:
+    """Unlock a caseworker's key file ``data``, read from ``directory``; migrate it if it is old.
+
+    A version 1 key file (associated data in Python's default JSON, ``docs/format.md``) is
+    rewritten as version 2 once it has unlocked, through :func:`replace_private_file`: a new
+    0600 file beside it, fsynced, renamed over it, and the folder fsynced. A crash at any
+    point leaves either the old file or the new one in place, and both unlock with the same
+    passphrase; a stray temporary file is ignored by the vault. The rewrite happens under the
+    folder's lock and only if the file still holds the bytes that were unlocked, so a
+    passphrase changed meanwhile (:func:`vault.membership.change_passphrase`) is never undone.
+    A wrong passphrase raises before anything is written. If the rewrite fails (a read-only
+    disk), the old file still unlocks and the next unlock tries again.
+    """
+    identity, upgraded = unlock_identity_upgrading(data, passphrase)
+    if upgraded is not None:
+        path = directory / CASEWORKERS_DIR / f"{identity.name}.key"
+        try:
+            with locked(directory):
+                if read_small_file(path, "key file") == data:
+                    replace_private_file(path, upgraded)
+        except (OSError, VaultError):
+            pass
+    return identity
 
 
 def current_signers(db: dbmod.Connection) -> frozenset[bytes]:

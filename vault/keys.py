@@ -24,11 +24,14 @@ from vault import _crypto
 from vault._crypto import SecretBytes
 from vault.envelope import team_key_id
 from vault.errors import NotAKeyFileError, VaultError, WrongKeyError, WrongPassphraseError
+from vault.report import canonical_json
 
 KEY_FILE_KIND = "redress-identity"
 TEAM_KEY_KIND = "redress-team-key"
 ACCESS_PURPOSE = b"redress access v1\x00"
 IDENTITY_AD_PURPOSE = "redress identity key file v1"
+KEY_FILE_VERSION = 2  # the associated data is canonical JSON
+LEGACY_KEY_FILE_VERSION = 1  # Python's default json.dumps; read, and migrated on unlock
 
 
 def b64(data: bytes) -> str:
@@ -236,10 +239,16 @@ def lock_identity(identity: Identity, passphrase: bytes, params: KdfParams = DEF
     """The key file: public parts and KDF parameters in clear, secrets under the passphrase."""
     params.check_strength()
     salt = _crypto.random_bytes(_crypto.PWHASH_SALT_BYTES)
+    key = _crypto.argon2id(passphrase, salt, params.opslimit, params.memlimit)
+    return _seal_identity(identity, key, salt, params)
+
+
+def _seal_identity(identity: Identity, key: SecretBytes, salt: bytes, params: KdfParams) -> bytes:
+    """A version 2 key file of ``identity`` under ``key`` (Argon2id of the passphrase, ``salt``)."""
     public = identity.public
     header: dict[str, Any] = {
         "kind": KEY_FILE_KIND,
-        "v": 1,
+        "v": KEY_FILE_VERSION,
         "name": identity.name,
         "sign_pk": b64(public.sign_pk),
         "box_pk": b64(public.box_pk),
@@ -250,23 +259,34 @@ def lock_identity(identity: Identity, passphrase: bytes, params: KdfParams = DEF
             "salt": b64(salt),
         },
     }
-    key = _crypto.argon2id(passphrase, salt, params.opslimit, params.memlimit)
     secrets = identity.sign_seed.reveal() + identity.box_sk.reveal()
-    header["sealed"] = b64(_crypto.aead_encrypt(key, secrets, _identity_ad(header)))
+    header["sealed"] = b64(_crypto.aead_encrypt(key, secrets, identity_ad(header)))
     return (json.dumps(header, indent=2) + "\n").encode()
 
 
-def _identity_ad(header: dict[str, Any]) -> bytes:
-    # Bind every clear field of the key file to the sealed secrets.
-    clear = {k: v for k, v in header.items() if k != "sealed"}
-    return IDENTITY_AD_PURPOSE.encode() + b"\x00" + json.dumps(clear, sort_keys=True).encode()
+def identity_ad(doc: dict[str, Any]) -> bytes:
+    """The associated data binding every clear member of a key file to its sealed secrets.
+
+    Version 2 serialises the members canonically (``vault.report.canonical_json``, the
+    canonical form of ``docs/format.md``). Version 1 files used Python's default
+    ``json.dumps(sort_keys=True)``; they are still read, and rewritten as version 2 on
+    unlock (:func:`vault.keychange.unlock_key_file`).
+    """
+    clear = {k: v for k, v in doc.items() if k != "sealed"}
+    if doc.get("v") == LEGACY_KEY_FILE_VERSION:
+        encoded = json.dumps(clear, sort_keys=True).encode()
+    else:
+        encoded = canonical_json(clear)
+    return IDENTITY_AD_PURPOSE.encode() + b"\x00" + encoded
 
 
 def read_key_file_public(data: bytes) -> tuple[CaseworkerPublic, dict[str, Any]]:
     """Parse a key file's clear parts without the passphrase."""
     try:
         doc = json.loads(data)
-        if not isinstance(doc, dict) or doc.get("kind") != KEY_FILE_KIND or doc.get("v") != 1:
+        if not isinstance(doc, dict) or doc.get("kind") != KEY_FILE_KIND:
+            raise ValueError
+        if doc.get("v") not in (LEGACY_KEY_FILE_VERSION, KEY_FILE_VERSION) or doc["v"] is True:
             raise ValueError
         name = doc["name"]
         if not isinstance(name, str):
@@ -280,19 +300,30 @@ def read_key_file_public(data: bytes) -> tuple[CaseworkerPublic, dict[str, Any]]
         unb64(kdf["salt"], _crypto.PWHASH_SALT_BYTES)
         int(kdf["opslimit"]), int(kdf["memlimit"])
         unb64(doc["sealed"])
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
+        identity_ad(doc)  # every member must encode as UTF-8 (no lone surrogates)
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeError):
         raise NotAKeyFileError() from None
     return public, doc
 
 
 def unlock_identity(data: bytes, passphrase: bytes) -> Identity:
+    return unlock_identity_upgrading(data, passphrase)[0]
+
+
+def unlock_identity_upgrading(data: bytes, passphrase: bytes) -> tuple[Identity, bytes | None]:
+    """Unlock a key file; also return it rewritten as version 2 if it was version 1, else None.
+
+    The rewritten file keeps the salt and KDF parameters (so the passphrase-derived key is
+    the same and Argon2id runs once) under a fresh nonce, with the canonical associated data.
+    """
     public, doc = read_key_file_public(data)
     kdf = doc["kdf"]
     params = KdfParams(opslimit=int(kdf["opslimit"]), memlimit=int(kdf["memlimit"]))
     params.check_strength()
-    key = _crypto.argon2id(passphrase, unb64(kdf["salt"]), params.opslimit, params.memlimit)
+    salt = unb64(kdf["salt"])
+    key = _crypto.argon2id(passphrase, salt, params.opslimit, params.memlimit)
     try:
-        secrets = _crypto.aead_decrypt(key, unb64(doc["sealed"]), _identity_ad(doc))
+        secrets = _crypto.aead_decrypt(key, unb64(doc["sealed"]), identity_ad(doc))
     except _crypto.OpenFailed:
         raise WrongPassphraseError(
             f"Wrong passphrase for {public.name}'s key file.",
@@ -302,7 +333,10 @@ def unlock_identity(data: bytes, passphrase: bytes) -> Identity:
     )
     if identity.public != public:
         raise NotAKeyFileError("That key file's public keys do not match its secrets.")
-    return identity
+    upgraded = None
+    if doc["v"] == LEGACY_KEY_FILE_VERSION:
+        upgraded = _seal_identity(identity, key, salt, params)
+    return identity, upgraded
 
 
 # --- access: the keys wrapped to one identity ---------------------------------------

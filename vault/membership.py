@@ -90,7 +90,8 @@ def change_passphrase(vault: Vault, passphrase: bytes, kdf: KdfParams = DEFAULT_
     try:
         with vault.transaction() as db:
             vault.log_action(db, "passphrase-changed", subject=vault.identity.key_id)
-        os.replace(staged, path)
+        with locked(vault.directory):  # not while an old key file is being migrated
+            os.replace(staged, path)
         fsync_dir(path.parent)
     finally:
         staged.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ from vault.errors import (
 )
 from vault.events import Event, sign_event
 from vault.files import check_private_tree, create_private_file, make_private_dir, read_small_file
-from vault.keychange import access_path, key_file_signers, open_access
+from vault.keychange import access_path, key_file_signers, open_access, unlock_key_file
 from vault.keys import (
     DEFAULT_KDF,
     Access,
@@ -66,7 +66,6 @@ from vault.keys import (
     lock_identity,
     new_access,
     read_key_file_public,
-    unlock_identity,
     validate_name,
     wrap_access,
 )
@@ -166,7 +165,7 @@ class Vault:
     @classmethod
     def unlock(cls, directory: Path, passphrase: bytes, caseworker: str | None = None) -> Vault:
         """Unlock with a caseworker's passphrase. Refuses unsafe permissions first."""
-        identity = unlock_identity(read_key_file(directory, caseworker), passphrase)
+        identity = unlock_key_file(directory, read_key_file(directory, caseworker), passphrase)
         # Issue 5: access files written by another current caseworker are trusted too, and
         # an interrupted key change is finished or undone (see vault/keychange.py).
         trusted = key_file_signers(directory) | {identity.public.sign_pk}
