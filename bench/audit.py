@@ -1,6 +1,6 @@
 """The access log against the least it must do, measured in the same run.
 
-* verify: ``vault.audit.bundle.verify`` over a bundle of N entries (1,000,000 by default;
+* verify: ``vault.audit.verify.verify`` over a bundle of N entries (1,000,000 by default;
   one caseworker, a signed checkpoint every 10,000 entries, with consistency proofs),
   parsing the file included, against a bare pass computing SHA-256(0x00 || leaf) of
   the same leaves held in memory (the leaf hashes any verifier must compute). The note
@@ -24,9 +24,10 @@ from typing import Any
 
 from bench.common import Row, Timer, interleaved
 from vault.audit import merkle
-from vault.audit.bundle import BundleContents, Person, encode, proofs_between, verify
+from vault.audit.bundle import BundleContents, Person, encode, proofs_between
 from vault.audit.leaves import Leaf, member_commitment
 from vault.audit.signed_note import Checkpoint, NoteSigner, sign_checkpoint
+from vault.audit.verify import verify
 from vault.auditlog import AccessLog, caseworker_verifier
 from vault.envelope import seal_report
 from vault.keys import Identity
@@ -98,7 +99,7 @@ def _verify_row(n: int, repeats: int, say: Callable[[str], None]) -> Row:
     runs = interleaved({"ours": ours, "bare": bare}, repeats, say=say)
     row = Row(
         name=f"audit verify, {n} entries",
-        what="vault.audit.bundle.verify over the whole bundle file (parsing included)",
+        what="vault.audit.verify.verify over the whole bundle file (parsing included)",
         kind="time",
         timers=runs["ours"],
         bare_timers=runs["bare"],

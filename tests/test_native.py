@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault.audit import bundle, merkle
+from vault.audit import verify as check
 from vault.audit.leaves import ACTIONS, LINES
 from vault.keys import Identity
 
@@ -33,7 +34,7 @@ needs_native = pytest.mark.skipif(_native is None, reason="vault._native was not
 
 @contextmanager
 def pure_python() -> Iterator[None]:
-    """Run vault.audit.merkle and vault.audit.bundle without the extension, as where it is
+    """Run vault.audit.merkle and vault.audit.verify without the extension, as where it is
     not built."""
     saved = merkle._native
     merkle._native = None  # type: ignore[assignment]
@@ -151,7 +152,7 @@ def _compare(leaves: list[bytes]) -> None:
     bad, actors, actions, cases, kinds = _native.leaf_columns(leaves)
     want = next((i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf)), -1)
     assert bad == want
-    assert (bad, actors, actions, cases) == bundle._python_columns(leaves)[:4]
+    assert (bad, actors, actions, cases) == check._python_columns(leaves)[:4]
     if bad < 0:
         if kinds is not None:  # None: too many distinct actors or actions to count in C
             assert kinds == Counter(zip(actors, actions, map(len, cases), strict=True))
@@ -230,7 +231,7 @@ def test_more_distinct_actors_than_the_c_counts_leaves_the_counting_to_python() 
     bad, _, _, _, kinds = _native.leaf_columns(leaves)
     assert (bad, kinds) == (-1, None)
     _compare(leaves)
-    assert len(bundle._columns(leaves).kinds) == 100
+    assert len(check._columns(leaves).kinds) == 100
 
 
 # --- whole bundles ----------------------------------------------------------------------------
@@ -245,7 +246,7 @@ def _small_bundle() -> bytes:
 
 def _outcome(data: bytes) -> object:
     try:
-        return bundle.verify(data)
+        return check.verify(data)
     except bundle.BundleError as e:
         return str(e)
 
@@ -271,9 +272,9 @@ def test_a_bundle_gets_the_same_verdict_either_way(where: float, byte: int, cut:
 
 @needs_native
 def test_a_clean_bundle_reads_the_same_either_way() -> None:
-    native = bundle.verify(_small_bundle())
+    native = check.verify(_small_bundle())
     with pure_python():
-        python = bundle.verify(_small_bundle())
+        python = check.verify(_small_bundle())
     assert native == python
     assert native.entries == 120
 
@@ -294,10 +295,10 @@ def test_many_distinct_values_are_checked_in_one_pass(native: bool) -> None:
     with contextlib.nullcontext() if native else pure_python():
         started = time.perf_counter()
         with pytest.raises(bundle.BundleError, match=r"^Entry 2 names an unknown action"):
-            bundle._columns(odd_actions)
-        columns = bundle._columns(odd_actors)
+            check._columns(odd_actions)
+        columns = check._columns(odd_actors)
         with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made by a key that is not"):
-            bundle._check_actors(columns, bundle._Roster({}, {}, {}, {}, {}), 1)
+            check._check_actors(columns, check._Roster({}, {}, {}, {}, {}), 1)
         assert time.perf_counter() - started < 10
 
 
@@ -367,7 +368,7 @@ def _crowded_bundle(people: int, role: str, checkpoints: int = 1) -> bytes:
 
 def _verify_quickly(data: bytes, entries: int) -> None:
     started = time.perf_counter()
-    assert bundle.verify(data).entries == entries
+    assert check.verify(data).entries == entries
     assert time.perf_counter() - started < 10
 
 
@@ -378,11 +379,11 @@ def test_many_auditors_and_witnesses_are_matched_to_their_entries_in_one_pass() 
     _verify_quickly(_crowded_bundle(5_000, "witness"), 5_002)
 
 
-def _actors_columns(actors: list[bytes]) -> bundle._Columns:
+def _actors_columns(actors: list[bytes]) -> check._Columns:
     actions = tuple(b"opened" for _ in actors)
     cases = tuple(b"7KQ2M9XD" for _ in actors)
     kinds = Counter(zip(actors, actions, map(len, cases), strict=True))
-    return bundle._Columns(tuple(actors), actions, cases, kinds)
+    return check._Columns(tuple(actors), actions, cases, kinds)
 
 
 def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:
@@ -393,12 +394,12 @@ def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:
     ids = [f"{i:016x}" for i in range(n)]
     actors = [key.encode() for key in ids] * 2  # each caseworker again in the second half
     added = {key: i for i, key in enumerate(ids)}
-    roster = bundle._Roster({}, added, {}, {}, {})
+    roster = check._Roster({}, added, {}, {}, {})
     started = time.perf_counter()
-    bundle._check_actors(_actors_columns(actors), roster, 1)  # all fine
-    revoked = bundle._Roster({}, added, {key: n for key in ids}, {}, {})
+    check._check_actors(_actors_columns(actors), roster, 1)  # all fine
+    revoked = check._Roster({}, added, {key: n for key in ids}, {}, {})
     with pytest.raises(bundle.BundleError, match=rf"^Entry {n + 2} was made by a caseworker after"):
-        bundle._check_actors(_actors_columns(actors), revoked, 1)
+        check._check_actors(_actors_columns(actors), revoked, 1)
     assert time.perf_counter() - started < 10
 
 
@@ -415,7 +416,7 @@ def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
     """_check_actors searches for each of a few caseworkers and passes once over the log for
     many: the same verdict either way."""
     columns = _actors_columns([f"{a:016x}".encode() for a in actors])
-    roster = bundle._Roster(
+    roster = check._Roster(
         {},
         {f"{a:016x}": i for a, i in added.items()},
         {f"{a:016x}": max(i, added[a] + 1) for a, i in revoked.items() if a in added},
@@ -425,9 +426,9 @@ def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
     verdicts = []
     for few in (0, 100):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(bundle, "_FEW", few)
+            patch.setattr(check, "_FEW", few)
             try:
-                bundle._check_actors(columns, roster, first_transaction)
+                check._check_actors(columns, roster, first_transaction)
                 verdicts.append("")
             except bundle.BundleError as e:
                 verdicts.append(str(e))
@@ -472,9 +473,9 @@ def test_only_the_first_transaction_may_act_before_its_caseworker_is_added() -> 
     # A vault older than the log: amara unlocks it and names bea (added first) and herself.
     started = [Leaf(at, amara.key_id, "log-started").encode(), added(bea), added(amara)]
     opened = Leaf(at, amara.key_id, "opened", "7KQ2M9XD").encode()
-    assert bundle.verify(_signed_bundle([*started, opened], [3, 4], [amara, bea])).entries == 4
+    assert check.verify(_signed_bundle([*started, opened], [3, 4], [amara, bea])).entries == 4
     # amara's own addition in a later transaction: her entries before it are refused, the
     # one that starts the log included (the old rule let every entry after it through).
     late = [started[0], added(bea), opened, added(amara)]
     with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made before its caseworker"):
-        bundle.verify(_signed_bundle(late, [2, 4], [amara, bea]))
+        check.verify(_signed_bundle(late, [2, 4], [amara, bea]))

@@ -9,7 +9,7 @@
  *                         counts the entries by (actor, action, length of case), or is
  *                         None when there were too many distinct actors or actions
  *
- * vault/audit/merkle.py and vault/audit/bundle.py hold the same operations in pure Python, and
+ * vault/audit/merkle.py and vault/audit/verify.py hold the same operations in pure Python, and
  * tests/test_native.py checks that the two agree. Everything here reads only inside the
  * length of each bytes object it is given; nothing is parsed that Python has not split.
  * SHA-256 is OpenSSL's (SHA256_Init/Update/Final: deprecated in OpenSSL 3 but present,

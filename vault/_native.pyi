@@ -1,5 +1,5 @@
 # vault/_native.c: the access-log verifier's inner loops (vault/audit/merkle.py,
-# vault/audit/bundle.py).
+# vault/audit/verify.py).
 
 def leaf_hashes(leaves: list[bytes], /) -> bytes: ...
 def levels(hashes: bytes, /) -> list[bytes]: ...

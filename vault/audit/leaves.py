@@ -59,7 +59,7 @@ CASE = re.compile(r"[0-9A-HJKMNP-TV-Z]{8}|-")
 DETAIL = re.compile(r"[a-z0-9][a-z0-9-]{0,63}|-")
 COMMIT = re.compile(r"[0-9a-f]{64}|-")
 # Every line of a block of leaves, its six fields after the version captured: the same
-# rules as above, for checking a million entries in one pass (vault/audit/bundle.py).
+# rules as above, for checking a million entries in one pass (vault/audit/verify.py).
 LINES = re.compile(
     (
         f"^{re.escape(VERSION)} ({TIME.pattern}) ({ACTOR.pattern}) ([a-z-]+)"
