@@ -44,10 +44,12 @@ def synthetic_bundle(n: int) -> tuple[bytes, list[bytes]]:
     """A valid bundle of ``n`` entries by one caseworker, as a busy vault would write it."""
     identity = Identity.generate("amara")
     key_id = identity.key_id
+    start = 1_700_000_000  # the first entry's time, in POSIX seconds; times only go forward
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
     leaves = [
-        Leaf("2026-01-01T00:00:00Z", key_id, "vault-created", None, key_id).encode(),
+        Leaf(created, key_id, "vault-created", None, key_id).encode(),
         Leaf(
-            "2026-01-01T00:00:00Z",
+            created,
             key_id,
             "caseworker-added",
             None,
@@ -57,7 +59,7 @@ def synthetic_bundle(n: int) -> tuple[bytes, list[bytes]]:
     ]
     actions = ("imported", "opened", "note", "status", "opened")
     for i in range(n - 2):
-        second = 1_700_000_000 + i // 20  # about 20 entries a second
+        second = start + i // 20  # about 20 entries a second
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
         action = actions[i % len(actions)]
         case = "".join("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[(i * 7 + k) % 32] for k in range(8))

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cache
 
 import pytest
@@ -102,6 +103,8 @@ times = st.builds(
     "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z".format,
     *(st.integers(0, 9999), st.integers(0, 99), st.integers(0, 99)),
     *(st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+) | st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59)).map(
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ").rjust(20, "0")
 )
 fields = st.tuples(
     times,
@@ -148,16 +151,37 @@ def leaf_lists(draw: st.DrawFn) -> list[bytes]:
     return leaves
 
 
+def _bad_time(leaves: list[bytes]) -> int:
+    """The first entry whose time is no real time, or earlier than the one before: -1 if none."""
+    previous = ""
+    for i, leaf in enumerate(leaves):
+        at = leaf.split(b" ")[1].decode()
+        try:
+            datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            return i
+        if at < previous:
+            return i
+        previous = at
+    return -1
+
+
 def _compare(leaves: list[bytes]) -> None:
-    bad, actors, actions, cases, kinds = _native.leaf_columns(leaves)
+    native = _native.leaf_columns(leaves)
+    bad, bad_time, actors, actions, cases, details, commits, kinds = native
     want = next((i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf)), -1)
     assert bad == want
-    assert (bad, actors, actions, cases) == check._python_columns(leaves)[:4]
+    assert native[:7] == check._python_columns(leaves)[:7]
     if bad < 0:
-        if kinds is not None:  # None: too many distinct actors or actions to count in C
-            assert kinds == Counter(zip(actors, actions, map(len, cases), strict=True))
+        assert bad_time == _bad_time(leaves)
+        assert details == tuple(leaf.split(b" ")[5] for leaf in leaves)
+        assert list(commits) == [len(leaf.split(b" ")[6]) for leaf in leaves]
+        if kinds is not None:  # None: too many distinct actors, actions or details for C
+            assert kinds == Counter(
+                zip(actors, actions, map(len, cases), details, commits, strict=True)
+            )
     else:
-        assert (actors, actions, cases, kinds) == ((), (), (), None)
+        assert native[1:] == (-1, (), (), (), (), b"", None)
 
 
 @needs_native
@@ -228,7 +252,7 @@ def test_more_distinct_actors_than_the_c_counts_leaves_the_counting_to_python() 
         _leaf(("2026-01-01T00:00:00Z", f"{i:016x}", "opened", "7KQ2M9XD", "-", "-"))
         for i in range(100)
     ]
-    bad, _, _, _, kinds = _native.leaf_columns(leaves)
+    bad, _, _, _, _, _, _, kinds = _native.leaf_columns(leaves)
     assert (bad, kinds) == (-1, None)
     _compare(leaves)
     assert len(check._columns(leaves).kinds) == 100
@@ -346,12 +370,12 @@ def _crowded_bundle(people: int, role: str, checkpoints: int = 1) -> bytes:
             vkey = VerifierKey(f"auditor{i}", 0x01, key)
             person = bundle.Person(role, name, vkey)
             commit = hashlib.sha256(member_commitment(name, vkey.to_vkey())).hexdigest()
-            leaves.append(Leaf(at, first, "auditor-added", None, None, commit).encode())
+            leaves.append(Leaf(at, first, "auditor-added", None, vkey.id.hex(), commit).encode())
         else:
             vkey = VerifierKey(f"witness.redress/{i:016x}", COSIGNATURE_V1, key)
             person = bundle.Person(role, vkey.name, vkey)
             commit = hashlib.sha256(vkey.to_vkey().encode()).hexdigest()
-            leaves.append(Leaf(at, first, "witness-added", None, None, commit).encode())
+            leaves.append(Leaf(at, first, "witness-added", None, vkey.id.hex(), commit).encode())
         people_lines.append(person)
     leaves += [Leaf(at, key_id, "opened", "7KQ2M9XD").encode() for key_id in added]
     while len(leaves) < checkpoints:
@@ -382,8 +406,10 @@ def test_many_auditors_and_witnesses_are_matched_to_their_entries_in_one_pass() 
 def _actors_columns(actors: list[bytes]) -> check._Columns:
     actions = tuple(b"opened" for _ in actors)
     cases = tuple(b"7KQ2M9XD" for _ in actors)
-    kinds = Counter(zip(actors, actions, map(len, cases), strict=True))
-    return check._Columns(tuple(actors), actions, cases, kinds)
+    details = tuple(b"-" for _ in actors)
+    commits = bytes([1] * len(actors))
+    kinds = Counter(zip(actors, actions, map(len, cases), details, commits, strict=True))
+    return check._Columns(tuple(actors), actions, cases, details, commits, kinds, -1)
 
 
 def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:

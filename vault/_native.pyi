@@ -7,8 +7,11 @@ def leaf_columns(
     leaves: list[bytes], /
 ) -> tuple[
     int,
+    int,
     tuple[bytes, ...],
     tuple[bytes, ...],
     tuple[bytes, ...],
-    dict[tuple[bytes, bytes, int], int] | None,
+    tuple[bytes, ...],
+    bytes,
+    dict[tuple[bytes, bytes, int, bytes, int], int] | None,
 ]: ...

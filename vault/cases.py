@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from vault import _crypto
-from vault.db import OUTCOMES, STATUSES
+from vault.audit.entries import OUTCOMES, STATUSES
 from vault.errors import CaseWorkflowError, UsageError
 from vault.events import Event
 

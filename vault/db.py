@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlcipher3 import dbapi2 as sqlcipher
 
 from vault._crypto import SecretBytes, random_bytes
+from vault.audit.entries import OUTCOMES as OUTCOMES
+from vault.audit.entries import STATUSES as STATUSES
 from vault.errors import IntegrityError, VaultError, WrongKeyError
 from vault.files import touch_private_file
 
@@ -36,17 +38,6 @@ else:
     DatabaseError = sqlcipher.DatabaseError
     ConstraintError = sqlcipher.IntegrityError
 
-STATUSES = ("new", "triage", "supporting", "referred", "closed")
-OUTCOMES = (
-    "supported",
-    "complaint-made",
-    "referred-on",
-    "alert-shared",
-    "no-further-action",
-    "could-not-reach",
-    "withdrawn",
-    "duplicate",
-)
 EVENT_KINDS = ("imported", "opened", "note", "assigned", "status", "closed", "reply", "attachment")
 # Why a pulled envelope was kept in quarantine: its seal or header is damaged, it is sealed to a
 # team key this vault does not hold, or it opened but what is inside is not a valid report.

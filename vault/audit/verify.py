@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
-from operator import indexOf, itemgetter
+from datetime import datetime
+from itertools import compress
+from operator import gt, indexOf, itemgetter
 
-from vault.audit import merkle
+from vault.audit import entries, merkle
 from vault.audit.bundle import BundleContents, BundleError, Person, parse
 from vault.audit.leaves import ACTIONS, CASE_ACTIONS, LINES, VERSION, member_commitment
 from vault.audit.signed_note import (
@@ -63,6 +66,8 @@ class _Roster:
     # keys a signature under that name and ID can be checked against
     signing: dict[tuple[str, bytes], list[str]] = field(default_factory=dict)
     signing_names: set[str] = field(default_factory=set)  # the key names among them
+    # entry index -> the auditor's or witness's key its auditor-added or witness-added matched
+    added_keys: dict[int, VerifierKey] = field(default_factory=dict)
 
 
 def verify(data: bytes, trusted: str | None = None) -> Verified:
@@ -84,7 +89,8 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
     tree = merkle.Tree.of_leaves(leaves)
     columns = _columns(leaves)
     roster = _roster(contents, columns)
-    _check_actors(columns, roster, _first_transaction(contents))
+    first_transaction = _first_transaction(contents)
+    _check_actors(columns, roster, first_transaction)
 
     previous: tuple[int, bytes] = (0, merkle.EMPTY_ROOT)
     heads: list[tuple[int, bytes]] = []
@@ -122,6 +128,7 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
             " they were added to the bundle."
         )
     _check_proofs(heads, contents.proofs)
+    _check_meaning(contents, columns, roster, first_transaction)
 
     trusted_size = None
     if trusted is not None:
@@ -131,7 +138,7 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
     cases.discard(b"-")
     names = {k: p.name for k, p in roster.keys.items()}
     by_actor: dict[str, Counter[str]] = {}
-    for (actor, action, _), count in columns.kinds.items():
+    for (actor, action, *_), count in columns.kinds.items():
         who = names[actor.decode()]
         by_actor.setdefault(who, Counter())[action.decode()] += count
     return Verified(
@@ -169,7 +176,23 @@ class _Columns:
     actors: tuple[bytes, ...]
     actions: tuple[bytes, ...]
     cases: tuple[bytes, ...]  # b"-" where an entry names no case
-    kinds: Counter[tuple[bytes, bytes, int]]  # (actor, action, length of case) -> entries
+    details: tuple[bytes, ...]  # b"-" where an entry has no detail
+    commits: bytes  # each entry's commitment length: 1 (b"-") or 64
+    kinds: Counter[_Kind]  # entries by (actor, action, length of case, detail, commitment's)
+    bad_time: int  # the first entry whose time is no real time or goes back, or -1
+
+
+_Kind = tuple[bytes, bytes, int, bytes, int]
+_Split = tuple[
+    int,
+    int,
+    tuple[bytes, ...],
+    tuple[bytes, ...],
+    tuple[bytes, ...],
+    tuple[bytes, ...],
+    bytes,
+    dict[_Kind, int] | None,
+]
 
 
 def _columns(leaves: list[bytes]) -> _Columns:
@@ -178,32 +201,29 @@ def _columns(leaves: list[bytes]) -> _Columns:
     The form is checked, and the fields cut out, in C (``vault._native.leaf_columns``) or
     else by one multi-line regular expression over the whole block of leaves; what the form
     cannot say (the action is a known one; only case actions name a case) is then checked
-    once per distinct (actor, action, case or not).
+    once per distinct (actor, action, case or not, detail, commitment or not).
     """
     split = _native_columns if merkle.native() else _python_columns
-    bad, actors, actions, cases, counted = split(leaves)
+    bad, bad_time, actors, actions, cases, details, commits, counted = split(leaves)
     if bad >= 0:
         raise BundleError(f"Entry {bad + 1} is not in the {VERSION} form.")
-    kinds = Counter(counted or zip(actors, actions, map(len, cases), strict=True))
+    kinds = Counter(counted or zip(actors, actions, map(len, cases), details, commits, strict=True))
     case_actions = {a.encode() for a in CASE_ACTIONS}
-    unknown = {a for _, a, _ in kinds if a.decode("ascii") not in ACTIONS}
+    unknown = {a for _, a, *_ in kinds if a.decode("ascii") not in ACTIONS}
     if unknown:
         i = _first(actions, unknown)
         raise BundleError(f"Entry {i + 1} names an unknown action.")
-    wrong = {(a, n) for _, a, n in kinds if (a in case_actions) != (n == 8)}
+    wrong = {(a, n) for _, a, n, *_ in kinds if (a in case_actions) != (n == 8)}
     if wrong:
         i = _first(zip(actions, map(len, cases), strict=True), wrong)
         raise BundleError(f"Entry {i + 1} names a case where it should not, or no case.")
-    return _Columns(actors, actions, cases, kinds)
-
-
-_Kinds = dict[tuple[bytes, bytes, int], int]
-_Split = tuple[int, tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...], _Kinds | None]
+    return _Columns(actors, actions, cases, details, commits, kinds, bad_time)
 
 
 def _native_columns(leaves: list[bytes]) -> _Split:
-    """(first entry not in the form or -1, actors, actions, cases, and the entries counted by
-    (actor, action, length of case) or None), from vault/_native.c."""
+    """(first entry not in the form or -1, first bad time or -1, actors, actions, cases,
+    details, commitment lengths, and the entries counted by kind or None), from
+    vault/_native.c."""
     from vault import _native
 
     return _native.leaf_columns(leaves)
@@ -216,12 +236,38 @@ def _python_columns(leaves: list[bytes]) -> _Split:
     if len(fields) != len(leaves) or block.count(b"\n") != len(leaves):
         bad = next((i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf)), -1)
         if bad >= 0:
-            return bad, (), (), (), None
+            return bad, -1, (), (), (), (), b"", None
         fields = [LINES.fullmatch(leaf).groups() for leaf in leaves]  # type: ignore[union-attr]
     if not leaves:
-        return -1, (), (), (), None
-    actors, actions, cases = (tuple(map(itemgetter(k), fields)) for k in (1, 2, 3))
-    return -1, actors, actions, cases, None
+        return -1, -1, (), (), (), (), b"", None
+    times, actors, actions, cases, details = (
+        tuple(map(itemgetter(k), fields)) for k in (0, 1, 2, 3, 4)
+    )
+    commits = bytes(map(len, map(itemgetter(5), fields)))
+    return -1, _first_bad_time(times), actors, actions, cases, details, commits, None
+
+
+def _first_bad_time(times: tuple[bytes, ...]) -> int:
+    """The first time that is no real date and time, or earlier than the one before; or -1."""
+    unreal = {t for t in set(times) if not _real_time(t)}
+    first = _first(times, unreal) if unreal else len(times)
+    back = next(compress(itertools.count(1), map(gt, times, times[1:])), len(times))
+    found = min(first, back)
+    return -1 if found == len(times) else found
+
+
+def _real_time(text: bytes) -> bool:
+    """A time already in the form YYYY-MM-DDTHH:MM:SSZ that names a real second (no 24:00,
+    no leap second, no 30 February)."""
+    year, month, day, hour, minute, second = (int(text[a:b]) for a, b in _TIME_PARTS)
+    try:
+        datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return True
+
+
+_TIME_PARTS = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
 
 
 def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
@@ -239,12 +285,13 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
         if p.role != "caseworker":
             made = _committed(p, vkey if p.role == "auditor" else None)
             committed.setdefault((p.role, made), vkey)
-    by_caseworker_id = {
-        caseworker_key_id(p.key.public_key): p for p in contents.people if p.role == "caseworker"
-    }
+    by_caseworker_id: dict[str, list[Person]] = {}
+    for p in contents.people:
+        if p.role == "caseworker":
+            by_caseworker_id.setdefault(caseworker_key_id(p.key.public_key), []).append(p)
     wanted = {b"caseworker-added", b"caseworker-revoked", b"auditor-added", b"witness-added"}
     numbers: Counter[bytes] = Counter()
-    for (_, action, _), number in columns.kinds.items():
+    for (_, action, *_), number in columns.kinds.items():
         if action in wanted:
             numbers[action] += number
     for i in sorted(
@@ -254,8 +301,15 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
         fields = contents.leaves[i].split(b" ")
         detail, commit = fields[5].decode(), fields[6].decode()
         if action == b"caseworker-added":
-            person = by_caseworker_id.get(detail)
-            if person is None or _committed(person, person.key.public_key) != commit:
+            person = next(
+                (
+                    p
+                    for p in by_caseworker_id.get(detail, ())
+                    if _committed(p, p.key.public_key) == commit
+                ),
+                None,
+            )
+            if person is None:
                 raise BundleError(
                     f"Entry {i + 1} adds a caseworker whose key is not in the bundle."
                 )
@@ -276,10 +330,11 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
                     f"Entry {i + 1} adds {article} {role} whose key is not in the bundle."
                 )
             (roster.auditors if role == "auditor" else roster.witnesses)[match] = i
+            roster.added_keys[i] = listed[match].key
     for person in contents.people:
         vkey = person.key.to_vkey()
         known = (
-            caseworker_key_id(person.key.public_key) in roster.keys
+            roster.keys.get(caseworker_key_id(person.key.public_key)) == person
             if person.role == "caseworker"
             else vkey in (roster.auditors if person.role == "auditor" else roster.witnesses)
         )
@@ -291,6 +346,145 @@ def _roster(contents: BundleContents, columns: _Columns) -> _Roster:
         roster.signing.setdefault((person.key.name, person.key.id), []).append(key_id)
         roster.signing_names.add(person.key.name)
     return roster
+
+
+def _check_meaning(
+    contents: BundleContents, columns: _Columns, roster: _Roster, first_transaction: int
+) -> None:
+    """Every entry says what the table of vault/audit/entries.py allows, in a log that makes
+    sense along its length: else the first entry that does not.
+
+    One entry at a time: a real time, never before the one before; a detail and commitment
+    its action allows (checked once per distinct kind of entry). Along the log: one start;
+    assignments only to caseworkers then on the roster; team key epochs one after another,
+    and reseals to the epoch of the time; revocations committing to the revoked key; each
+    auditor and witness added once, under its own key ID; a recovery restore right after
+    the entry that adds its caseworker.
+    """
+    leaves, actions, actors, details = (
+        contents.leaves,
+        columns.actions,
+        columns.actors,
+        columns.details,
+    )
+    found: list[tuple[int, str]] = []  # (entry, what is wrong with it)
+    if columns.bad_time >= 0:
+        at = _time(leaves[columns.bad_time])
+        found.append(
+            (
+                columns.bad_time,
+                f"has the time {at}, which is not a real date and time"
+                if not _real_time(at.encode())
+                else f"has the time {at}, earlier than the entry before it:"
+                " times never go back along the log",
+            )
+        )
+    problems: dict[_Kind, str] = {}
+    for kind in columns.kinds:
+        actor, action, _, detail, commit = kind
+        problem = entries.entry_problem(action.decode(), detail.decode(), commit != 1)
+        if problem is None and action in _OWN_KEY_ID and detail != actor:
+            problem = (
+                f"is {action.decode()} {detail.decode()}, but that is not the key id"
+                " of the caseworker who made it"
+            )
+        if problem is not None:
+            problems[kind] = problem
+    if problems:
+        kinds = zip(actors, actions, map(len, columns.cases), details, columns.commits, strict=True)
+        i, kind = next((i, k) for i, k in enumerate(kinds) if k in problems)
+        found.append((i, problems[kind]))
+
+    number: Counter[bytes] = Counter()
+    for (_, action, *_), n in columns.kinds.items():
+        number[action] += n
+
+    def places(*wanted: bytes) -> list[int]:
+        return sorted(i for a in wanted for i in _places(actions, a, number[a]))
+
+    again = [i for i in places(b"vault-created", b"log-started") if i > 0]
+    if again:
+        found.append((again[0], "starts a vault's log a second time: a log starts once"))
+    for i in places(b"assigned"):
+        to = details[i].decode()
+        if to == entries.NOT_A_CASEWORKER:
+            continue
+        added, revoked = roster.added.get(to), roster.revoked.get(to)
+        if added is None or added > i or (revoked is not None and revoked < i):
+            found.append(
+                (i, f"assigns a case to {to}, which is not a caseworker's key id at that point")
+            )
+            break
+    found += _epoch_problems(leaves, actions, details, places)
+    for key_id, i in roster.revoked.items():
+        committed = leaves[i].rsplit(b" ", 1)[1].decode()
+        if committed == "-":
+            if not (actions[0] == b"log-started" and i < first_transaction):
+                found.append(
+                    (
+                        i,
+                        "is caseworker-revoked without a commitment, which only the start"
+                        " of an older vault's log may leave out",
+                    )
+                )
+        elif committed != hashlib.sha256(roster.keys[key_id].key.public_key).hexdigest():
+            found.append((i, "revokes a caseworker but commits to a key that is not theirs"))
+    seen: set[str] = set()
+    for i, key in sorted(roster.added_keys.items()):
+        role = "auditor" if actions[i] == b"auditor-added" else "witness"
+        if details[i].decode() != key.id.hex():
+            found.append((i, f"adds {_a(role)} under a key ID that is not its key's"))
+        if key.to_vkey() in seen:
+            found.append((i, f"adds {_a(role)} who was already added"))
+        seen.add(key.to_vkey())
+    for i in places(b"recovery-restored"):
+        if i == 0 or actions[i - 1] != b"caseworker-added" or details[i - 1] != actors[i]:
+            found.append(
+                (
+                    i,
+                    "restores from recovery shares, but the entry before it does not add"
+                    " the caseworker who made it",
+                )
+            )
+            break
+    if found:
+        entry, what = min(found)
+        raise BundleError(f"Entry {entry + 1} {what}.")
+
+
+_OWN_KEY_ID = (b"vault-created", b"passphrase-changed")  # entries whose detail is the actor
+
+
+def _a(role: str) -> str:
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
+def _epoch_problems(
+    leaves: list[bytes],
+    actions: tuple[bytes, ...],
+    details: tuple[bytes, ...],
+    places: Callable[..., list[int]],
+) -> list[tuple[int, str]]:
+    """The first team-key-rotated that is not one more than the epoch before, or
+    report-resealed to another epoch than the current one.
+
+    A vault starts at epoch 1 (:data:`entries.FIRST_EPOCH`); an older vault's log (from
+    ``log-started``) does not know its epoch until the first rotation or reseal.
+    """
+    current = entries.FIRST_EPOCH if leaves and actions[0] == b"vault-created" else None
+    for i in places(b"team-key-rotated", b"report-resealed"):
+        epoch = int(details[i])
+        if actions[i] == b"team-key-rotated":
+            if current is not None and epoch != current + 1:
+                return [(i, f"rotates the team key to epoch {epoch}, but the epoch was {current}")]
+            if current is None and epoch <= entries.FIRST_EPOCH:
+                return [(i, f"rotates the team key to epoch {epoch}, where vaults start")]
+            current = epoch
+        else:
+            if current is not None and epoch != current:
+                return [(i, f"reseals a report to epoch {epoch}, but the epoch then was {current}")]
+            current = epoch
+    return []
 
 
 def _first(column: Iterable[object], values: Container[object]) -> int:
@@ -334,7 +528,7 @@ def _check_actors(columns: _Columns, roster: _Roster, first_transaction: int) ->
     actors = columns.actors
     n = len(actors)
     found: list[tuple[int, str]] = []  # (entry, what is wrong with it)
-    distinct = {a for a, _, _ in columns.kinds}
+    distinct = {a for a, *_ in columns.kinds}
     unknown = {a for a in distinct if a.decode() not in roster.added}
     if unknown:
         found.append((_first(actors, unknown), "was made by a key that is not a caseworker's"))
