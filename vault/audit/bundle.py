@@ -127,7 +127,11 @@ def parse(data: bytes) -> BundleContents:
     if not re.fullmatch(r"[^\s+]+", origin):
         raise bad("the origin is not in the expected form")
     people: list[Person] = []
+    seen: set[str] = set()
     while at < len(lines) and lines[at].split(" ", 1)[0] in ("caseworker", "auditor", "witness"):
+        if lines[at] in seen:
+            raise bad("it repeats a line above it")
+        seen.add(lines[at])
         role, *rest = lines[at].split(" ")
         try:
             if role == "witness" and len(rest) == 1:

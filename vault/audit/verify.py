@@ -367,12 +367,14 @@ def _check_meaning(
         columns.actors,
         columns.details,
     )
-    found: list[tuple[int, str]] = []  # (entry, what is wrong with it)
+    # (entry, 0 for a problem of the entry alone or 1 for one along the log, what is wrong)
+    found: list[tuple[int, int, str]] = []
     if columns.bad_time >= 0:
         at = _time(leaves[columns.bad_time])
         found.append(
             (
                 columns.bad_time,
+                0,
                 f"has the time {at}, which is not a real date and time"
                 if not _real_time(at.encode())
                 else f"has the time {at}, earlier than the entry before it:"
@@ -393,7 +395,7 @@ def _check_meaning(
     if problems:
         kinds = zip(actors, actions, map(len, columns.cases), details, columns.commits, strict=True)
         i, kind = next((i, k) for i, k in enumerate(kinds) if k in problems)
-        found.append((i, problems[kind]))
+        found.append((i, 0, problems[kind]))
 
     number: Counter[bytes] = Counter()
     for (_, action, *_), n in columns.kinds.items():
@@ -404,7 +406,7 @@ def _check_meaning(
 
     again = [i for i in places(b"vault-created", b"log-started") if i > 0]
     if again:
-        found.append((again[0], "starts a vault's log a second time: a log starts once"))
+        found.append((again[0], 1, "starts a vault's log a second time: a log starts once"))
     for i in places(b"assigned"):
         to = details[i].decode()
         if to == entries.NOT_A_CASEWORKER:
@@ -412,10 +414,10 @@ def _check_meaning(
         added, revoked = roster.added.get(to), roster.revoked.get(to)
         if added is None or added > i or (revoked is not None and revoked < i):
             found.append(
-                (i, f"assigns a case to {to}, which is not a caseworker's key id at that point")
+                (i, 1, f"assigns a case to {to}, which is not a caseworker's key id at that point")
             )
             break
-    found += _epoch_problems(leaves, actions, details, places)
+    found += [(i, 1, what) for i, what in _epoch_problems(leaves, actions, details, places)]
     for key_id, i in roster.revoked.items():
         committed = leaves[i].rsplit(b" ", 1)[1].decode()
         if committed == "-":
@@ -423,32 +425,34 @@ def _check_meaning(
                 found.append(
                     (
                         i,
+                        1,
                         "is caseworker-revoked without a commitment, which only the start"
                         " of an older vault's log may leave out",
                     )
                 )
         elif committed != hashlib.sha256(roster.keys[key_id].key.public_key).hexdigest():
-            found.append((i, "revokes a caseworker but commits to a key that is not theirs"))
+            found.append((i, 1, "revokes a caseworker but commits to a key that is not theirs"))
     seen: set[str] = set()
     for i, key in sorted(roster.added_keys.items()):
         role = "auditor" if actions[i] == b"auditor-added" else "witness"
         if details[i].decode() != key.id.hex():
-            found.append((i, f"adds {_a(role)} under a key ID that is not its key's"))
+            found.append((i, 1, f"adds {_a(role)} under a key ID that is not its key's"))
         if key.to_vkey() in seen:
-            found.append((i, f"adds {_a(role)} who was already added"))
+            found.append((i, 1, f"adds {_a(role)} who was already added"))
         seen.add(key.to_vkey())
     for i in places(b"recovery-restored"):
         if i == 0 or actions[i - 1] != b"caseworker-added" or details[i - 1] != actors[i]:
             found.append(
                 (
                     i,
+                    1,
                     "restores from recovery shares, but the entry before it does not add"
                     " the caseworker who made it",
                 )
             )
             break
     if found:
-        entry, what = min(found)
+        entry, _, what = min(found)
         raise BundleError(f"Entry {entry + 1} {what}.")
 
 
@@ -473,6 +477,8 @@ def _epoch_problems(
     """
     current = entries.FIRST_EPOCH if leaves and actions[0] == b"vault-created" else None
     for i in places(b"team-key-rotated", b"report-resealed"):
+        if not entries.BY_ACTION["team-key-rotated"].detail.allows(details[i].decode()):
+            continue  # not an epoch at all: refused as such, by its row of the table
         epoch = int(details[i])
         if actions[i] == b"team-key-rotated":
             if current is not None and epoch != current + 1:
