@@ -382,3 +382,39 @@ def test_random_real_workflows_always_verify(
     out = vault.directory.parent / f"b{len(list(vault.directory.parent.iterdir()))}"
     vault.audit_export(out)
     verify(out.read_bytes())
+
+
+def test_the_doc_table_says_what_the_code_table_says() -> None:
+    """docs/audit.md section 8 lists each action once, with `-` for its commitment exactly
+    where vault/audit/entries.py says it carries none, and `-` alone for its detail exactly
+    where it has none."""
+    doc = (Path(__file__).parent.parent / "docs" / "audit.md").read_text()
+    section = doc[doc.index("### 8. ") : doc.index("### 9. ")]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        if line.startswith("| `") and len(cells) == 3:
+            action = cells[0].split("`")[1]
+            assert action not in rows, action
+            rows[action] = cells
+    assert set(rows) == set(BY_ACTION)
+    for action, (_, detail, commitment) in rows.items():
+        rule = BY_ACTION[action]
+        assert commitment.startswith("`-`") == (rule.commitment == "no"), action
+        assert (detail == "`-`") == (rule.detail.words == () and rule.detail.form is None), action
+
+
+def test_a_clock_gone_back_never_makes_the_log_go_back(
+    workflow_vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = workflow_vault
+    case = vault.list_cases()[0].id
+    vault.show_case(case)
+    monkeypatch.setattr("vault.auditlog.now_to_the_second", lambda: "2001-01-01T00:00:00Z")
+    vault.show_case(case)
+    vault.import_envelopes([("y", seal_for(vault)), ("z", seal_for(vault))])
+    times = [_fields(leaf)[1] for leaf in vault._log.leaves()]
+    assert times[-3:] == [times[-4]] * 3  # the newest time again, not 2001
+    out = vault.directory.parent / "after-the-clock"
+    vault.audit_export(out)
+    verify(out.read_bytes())
