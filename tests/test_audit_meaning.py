@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, report_data, seal_for
+from tests.test_checkpoint_independent import first_meaningless_entry, parse_bundle
 from vault import membership
 from vault.audit import bundle, merkle
 from vault.audit.entries import BY_ACTION, OUTCOMES, STATUSES
@@ -182,6 +183,7 @@ def _changed(s: Session, action: str, field: int, value: str) -> tuple[bytes, in
 def test_the_real_session_verifies(session: Session, tmp_path: Path) -> None:
     result = _verify(tmp_path, session.bundle)
     assert result.returncode == 0, result.stderr
+    assert first_meaningless_entry(parse_bundle(session.bundle)) is None  # written from the doc
     leaves = [_fields(leaf) for leaf in bundle.parse(session.bundle).leaves]
     assigned = [f[5] for f in leaves if f[3] == "assigned"]
     assert assigned == [session.bea, "not-a-caseworker", "not-a-caseworker"]
@@ -240,6 +242,7 @@ def test_an_entry_the_table_does_not_allow_is_refused(
     names = {"case": session.case, "amara": session.amara, "bea": session.bea}
     data, n = _appended(session, *(part.format(**names) for part in entry))
     _refused(_verify(tmp_path, data), f"Entry {n} ", words)
+    assert first_meaningless_entry(parse_bundle(data)) == n  # the doc's verifier agrees
 
 
 @pytest.mark.parametrize(
@@ -258,6 +261,7 @@ def test_an_entry_the_table_does_not_allow_is_refused(
 def test_a_time_that_is_no_real_time_is_refused(session: Session, tmp_path: Path, at: str) -> None:
     data, n = _appended(session, "opened", session.case, at=at)
     _refused(_verify(tmp_path, data), f"Entry {n} ", f"{at}, which is not a real date and time")
+    assert first_meaningless_entry(parse_bundle(data)) == n
 
 
 def test_a_real_leap_day_later_on_is_accepted(session: Session, tmp_path: Path) -> None:
@@ -278,8 +282,10 @@ def test_a_revocation_committing_to_another_key_is_refused(
 ) -> None:
     data, n = _changed(session, "caseworker-revoked", 6, H)
     _refused(_verify(tmp_path, data), f"Entry {n} ", "commits to a key that is not theirs")
+    assert first_meaningless_entry(parse_bundle(data)) == n
     data, n = _changed(session, "caseworker-revoked", 6, "-")
     _refused(_verify(tmp_path, data), f"Entry {n} ", "caseworker-revoked without a commitment")
+    assert first_meaningless_entry(parse_bundle(data)) == n
 
 
 def test_an_auditor_added_under_another_key_id_or_twice_is_refused(
@@ -382,6 +388,7 @@ def test_random_real_workflows_always_verify(
     out = vault.directory.parent / f"b{len(list(vault.directory.parent.iterdir()))}"
     vault.audit_export(out)
     verify(out.read_bytes())
+    assert first_meaningless_entry(parse_bundle(out.read_bytes())) is None
 
 
 def test_the_doc_table_says_what_the_code_table_says() -> None:
