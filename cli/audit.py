@@ -18,8 +18,8 @@ from cli import render
 from cli.options import DEFAULT_VAULT, Caseworker, PassFile, VaultDir, unlock, write_new
 from cli.options import say as _say
 from vault import _crypto, auditing
-from vault.audit.bundle import Verified, verify
 from vault.audit.signed_note import ED25519, NoteSigner
+from vault.audit.verify import Verified, verify
 from vault.errors import UsageError
 from vault.files import create_private_file, make_private_dir, read_small_file
 from vault.keys import validate_name

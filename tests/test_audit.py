@@ -22,10 +22,10 @@ from nacl.exceptions import CryptoError
 
 from tests.conftest import CANARY, PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, seal_for
 from vault import _crypto, auditing, case_view, incoming
-from vault.audit.bundle import BundleError, verify
 from vault.audit.leaves import ACTIONS as LEAF_ACTIONS
 from vault.audit.leaves import Leaf, LeafError, encode_leaf
 from vault.audit.signed_note import Checkpoint, NoteSigner, parse_note, sign_checkpoint
+from vault.audit.verify import BundleError, verify
 from vault.errors import CaseWorkflowError, WrongKeyError
 from vault.store import Vault
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +310,109 @@ def test_verifier_key_hashes_match_their_names_and_keys(bundle: Bundle) -> None:
         parse_vkey(f"{name}+{wrong}+{raw}")
     with pytest.raises(ValueError, match="hash mismatch"):
         parse_vkey(f"{name}x+{hash_hex}+{raw}")
+
+
+# --- the meaning of each entry, from docs/audit.md section 8 alone -----------------------------
+
+_KEY_ID, _NOTE_ID, _NUMBER = r"[0-9a-f]{16}", r"[0-9a-f]{8}", r"[1-9][0-9]{0,17}"
+_OUTCOMES = ["supported", "complaint-made", "referred-on", "alert-shared", "no-further-action"]
+_OUTCOMES += ["could-not-reach", "withdrawn", "duplicate"]
+# action: (names a case, allowed detail as a regular expression, commitment: yes / no / either)
+_ROWS = {
+    "imported": (True, "-", "yes"),
+    "opened": (True, "-", "no"),
+    "note": (True, "-", "yes"),
+    "reply": (True, "status-shared|-", "yes"),
+    "assigned": (True, f"{_KEY_ID}|not-a-caseworker", "no"),
+    "status": (True, "new|triage|supporting|referred", "no"),
+    "closed": (True, "|".join([*_OUTCOMES, "-"]), "no"),
+    "attachment": (True, _NUMBER, "no"),
+    "report-resealed": (True, _NUMBER, "no"),
+    "vault-created": (False, _KEY_ID, "no"),
+    "log-started": (False, "-", "no"),
+    "caseworker-added": (False, _KEY_ID, "yes"),
+    "caseworker-revoked": (False, _KEY_ID, "either"),
+    "auditor-added": (False, _NOTE_ID, "yes"),
+    "witness-added": (False, _NOTE_ID, "yes"),
+    "audit-exported": (False, "-", "no"),
+    "passphrase-changed": (False, _KEY_ID, "no"),
+    "team-key-rotated": (False, _NUMBER, "yes"),
+    "recovery-split": (False, _KEY_ID, "yes"),
+    "recovery-restored": (False, _KEY_ID, "no"),
+    "backup-made": (False, _KEY_ID, "yes"),
+}
+
+
+def _caseworker_key_id(public_key: bytes) -> str:
+    return sha256(b"redress caseworker key id v1\x00" + public_key)[:8].hex()
+
+
+def first_meaningless_entry(b: Bundle) -> int | None:
+    """The number of the first entry that breaks section 8 of docs/audit.md, or None.
+
+    (The form of each field, the roster of who may act and the checkpoints are checked
+    elsewhere; this is only what the entries mean.)"""
+    keys = {
+        _caseworker_key_id(parse_vkey(vkey)[2]): parse_vkey(vkey)[2]
+        for role, _, vkey in b.people
+        if role == "caseworker"
+    }
+    listed = {parse_vkey(vkey)[2]: vkey for role, _, vkey in b.people if role != "caseworker"}
+    first_transaction = read_checkpoint(split_note(b.checkpoints[0])[0])[1]
+    added: set[str] = set()
+    revoked: set[str] = set()
+    people: set[str] = set()
+    epoch = 1 if b.leaves and b.leaves[0].split(b" ")[3] == b"vault-created" else None
+    previous_time = ""
+    for n, leaf in enumerate(b.leaves, 1):
+        _, at, actor, action, case, detail, commit = leaf.decode().split(" ")
+        names_case, details, commitment = _ROWS[action]
+        try:
+            datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            return n
+        if at < previous_time or (case != "-") != names_case:
+            return n
+        previous_time = at
+        if not re.fullmatch(details, detail):
+            return n
+        if (commitment == "yes" and commit == "-") or (commitment == "no" and commit != "-"):
+            return n
+        if action in ("vault-created", "log-started") and n != 1:
+            return n
+        if action in ("vault-created", "passphrase-changed") and detail != actor:
+            return n
+        if action == "caseworker-added":
+            added.add(detail)
+        elif action == "caseworker-revoked":
+            start = b.leaves[0].split(b" ")[3] == b"log-started" and n <= first_transaction
+            if commit == "-" and not start:
+                return n
+            if commit != "-" and commit != hashlib.sha256(keys.get(detail, b"")).hexdigest():
+                return n
+            revoked.add(detail)
+        elif action == "assigned" and detail != "not-a-caseworker":
+            if detail not in added or detail in revoked:
+                return n
+        elif action in ("auditor-added", "witness-added"):
+            match = [v for v in listed.values() if v.split("+")[1] == detail]
+            if not match or match[0] in people:
+                return n
+            people.add(match[0])
+        elif action == "team-key-rotated":
+            if (epoch is not None and int(detail) != epoch + 1) or int(detail) < 2:
+                return n
+            epoch = int(detail)
+        elif action == "report-resealed":
+            if epoch is not None and int(detail) != epoch:
+                return n
+            epoch = int(detail)
+        elif action == "recovery-restored":
+            before = b.leaves[n - 2].decode().split(" ") if n > 1 else []
+            if before[3:4] != ["caseworker-added"] or before[5] != actor:
+                return n
+    return None
+
+
+def test_the_real_bundle_means_what_section_8_says(bundle: Bundle) -> None:
+    assert first_meaningless_entry(bundle) is None

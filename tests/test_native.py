@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cache
 
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault.audit import bundle, merkle
+from vault.audit import verify as check
 from vault.audit.leaves import ACTIONS, LINES
 from vault.keys import Identity
 
@@ -33,7 +35,7 @@ needs_native = pytest.mark.skipif(_native is None, reason="vault._native was not
 
 @contextmanager
 def pure_python() -> Iterator[None]:
-    """Run vault.audit.merkle and vault.audit.bundle without the extension, as where it is
+    """Run vault.audit.merkle and vault.audit.verify without the extension, as where it is
     not built."""
     saved = merkle._native
     merkle._native = None  # type: ignore[assignment]
@@ -101,6 +103,8 @@ times = st.builds(
     "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z".format,
     *(st.integers(0, 9999), st.integers(0, 99), st.integers(0, 99)),
     *(st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+) | st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59)).map(
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ").rjust(20, "0")
 )
 fields = st.tuples(
     times,
@@ -147,16 +151,37 @@ def leaf_lists(draw: st.DrawFn) -> list[bytes]:
     return leaves
 
 
+def _bad_time(leaves: list[bytes]) -> int:
+    """The first entry whose time is no real time, or earlier than the one before: -1 if none."""
+    previous = ""
+    for i, leaf in enumerate(leaves):
+        at = leaf.split(b" ")[1].decode()
+        try:
+            datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            return i
+        if at < previous:
+            return i
+        previous = at
+    return -1
+
+
 def _compare(leaves: list[bytes]) -> None:
-    bad, actors, actions, cases, kinds = _native.leaf_columns(leaves)
+    native = _native.leaf_columns(leaves)
+    bad, bad_time, actors, actions, cases, details, commits, kinds = native
     want = next((i for i, leaf in enumerate(leaves) if not LINES.fullmatch(leaf)), -1)
     assert bad == want
-    assert (bad, actors, actions, cases) == bundle._python_columns(leaves)[:4]
+    assert native[:7] == check._python_columns(leaves)[:7]
     if bad < 0:
-        if kinds is not None:  # None: too many distinct actors or actions to count in C
-            assert kinds == Counter(zip(actors, actions, map(len, cases), strict=True))
+        assert bad_time == _bad_time(leaves)
+        assert details == tuple(leaf.split(b" ")[5] for leaf in leaves)
+        assert list(commits) == [len(leaf.split(b" ")[6]) for leaf in leaves]
+        if kinds is not None:  # None: too many distinct actors, actions or details for C
+            assert kinds == Counter(
+                zip(actors, actions, map(len, cases), details, commits, strict=True)
+            )
     else:
-        assert (actors, actions, cases, kinds) == ((), (), (), None)
+        assert native[1:] == (-1, (), (), (), (), b"", None)
 
 
 @needs_native
@@ -227,10 +252,10 @@ def test_more_distinct_actors_than_the_c_counts_leaves_the_counting_to_python() 
         _leaf(("2026-01-01T00:00:00Z", f"{i:016x}", "opened", "7KQ2M9XD", "-", "-"))
         for i in range(100)
     ]
-    bad, _, _, _, kinds = _native.leaf_columns(leaves)
+    bad, _, _, _, _, _, _, kinds = _native.leaf_columns(leaves)
     assert (bad, kinds) == (-1, None)
     _compare(leaves)
-    assert len(bundle._columns(leaves).kinds) == 100
+    assert len(check._columns(leaves).kinds) == 100
 
 
 # --- whole bundles ----------------------------------------------------------------------------
@@ -245,7 +270,7 @@ def _small_bundle() -> bytes:
 
 def _outcome(data: bytes) -> object:
     try:
-        return bundle.verify(data)
+        return check.verify(data)
     except bundle.BundleError as e:
         return str(e)
 
@@ -271,9 +296,9 @@ def test_a_bundle_gets_the_same_verdict_either_way(where: float, byte: int, cut:
 
 @needs_native
 def test_a_clean_bundle_reads_the_same_either_way() -> None:
-    native = bundle.verify(_small_bundle())
+    native = check.verify(_small_bundle())
     with pure_python():
-        python = bundle.verify(_small_bundle())
+        python = check.verify(_small_bundle())
     assert native == python
     assert native.entries == 120
 
@@ -294,10 +319,10 @@ def test_many_distinct_values_are_checked_in_one_pass(native: bool) -> None:
     with contextlib.nullcontext() if native else pure_python():
         started = time.perf_counter()
         with pytest.raises(bundle.BundleError, match=r"^Entry 2 names an unknown action"):
-            bundle._columns(odd_actions)
-        columns = bundle._columns(odd_actors)
+            check._columns(odd_actions)
+        columns = check._columns(odd_actors)
         with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made by a key that is not"):
-            bundle._check_actors(columns, bundle._Roster({}, {}, {}, {}, {}), 1)
+            check._check_actors(columns, check._Roster({}, {}, {}, {}, {}), 1)
         assert time.perf_counter() - started < 10
 
 
@@ -345,12 +370,12 @@ def _crowded_bundle(people: int, role: str, checkpoints: int = 1) -> bytes:
             vkey = VerifierKey(f"auditor{i}", 0x01, key)
             person = bundle.Person(role, name, vkey)
             commit = hashlib.sha256(member_commitment(name, vkey.to_vkey())).hexdigest()
-            leaves.append(Leaf(at, first, "auditor-added", None, None, commit).encode())
+            leaves.append(Leaf(at, first, "auditor-added", None, vkey.id.hex(), commit).encode())
         else:
             vkey = VerifierKey(f"witness.redress/{i:016x}", COSIGNATURE_V1, key)
             person = bundle.Person(role, vkey.name, vkey)
             commit = hashlib.sha256(vkey.to_vkey().encode()).hexdigest()
-            leaves.append(Leaf(at, first, "witness-added", None, None, commit).encode())
+            leaves.append(Leaf(at, first, "witness-added", None, vkey.id.hex(), commit).encode())
         people_lines.append(person)
     leaves += [Leaf(at, key_id, "opened", "7KQ2M9XD").encode() for key_id in added]
     while len(leaves) < checkpoints:
@@ -367,7 +392,7 @@ def _crowded_bundle(people: int, role: str, checkpoints: int = 1) -> bytes:
 
 def _verify_quickly(data: bytes, entries: int) -> None:
     started = time.perf_counter()
-    assert bundle.verify(data).entries == entries
+    assert check.verify(data).entries == entries
     assert time.perf_counter() - started < 10
 
 
@@ -378,11 +403,13 @@ def test_many_auditors_and_witnesses_are_matched_to_their_entries_in_one_pass() 
     _verify_quickly(_crowded_bundle(5_000, "witness"), 5_002)
 
 
-def _actors_columns(actors: list[bytes]) -> bundle._Columns:
+def _actors_columns(actors: list[bytes]) -> check._Columns:
     actions = tuple(b"opened" for _ in actors)
     cases = tuple(b"7KQ2M9XD" for _ in actors)
-    kinds = Counter(zip(actors, actions, map(len, cases), strict=True))
-    return bundle._Columns(tuple(actors), actions, cases, kinds)
+    details = tuple(b"-" for _ in actors)
+    commits = bytes([1] * len(actors))
+    kinds = Counter(zip(actors, actions, map(len, cases), details, commits, strict=True))
+    return check._Columns(tuple(actors), actions, cases, details, commits, kinds, -1)
 
 
 def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:
@@ -393,12 +420,12 @@ def test_many_caseworkers_are_checked_against_the_roster_in_one_pass() -> None:
     ids = [f"{i:016x}" for i in range(n)]
     actors = [key.encode() for key in ids] * 2  # each caseworker again in the second half
     added = {key: i for i, key in enumerate(ids)}
-    roster = bundle._Roster({}, added, {}, {}, {})
+    roster = check._Roster({}, added, {}, {}, {})
     started = time.perf_counter()
-    bundle._check_actors(_actors_columns(actors), roster, 1)  # all fine
-    revoked = bundle._Roster({}, added, {key: n for key in ids}, {}, {})
+    check._check_actors(_actors_columns(actors), roster, 1)  # all fine
+    revoked = check._Roster({}, added, {key: n for key in ids}, {}, {})
     with pytest.raises(bundle.BundleError, match=rf"^Entry {n + 2} was made by a caseworker after"):
-        bundle._check_actors(_actors_columns(actors), revoked, 1)
+        check._check_actors(_actors_columns(actors), revoked, 1)
     assert time.perf_counter() - started < 10
 
 
@@ -415,7 +442,7 @@ def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
     """_check_actors searches for each of a few caseworkers and passes once over the log for
     many: the same verdict either way."""
     columns = _actors_columns([f"{a:016x}".encode() for a in actors])
-    roster = bundle._Roster(
+    roster = check._Roster(
         {},
         {f"{a:016x}": i for a, i in added.items()},
         {f"{a:016x}": max(i, added[a] + 1) for a, i in revoked.items() if a in added},
@@ -425,9 +452,9 @@ def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
     verdicts = []
     for few in (0, 100):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(bundle, "_FEW", few)
+            patch.setattr(check, "_FEW", few)
             try:
-                bundle._check_actors(columns, roster, first_transaction)
+                check._check_actors(columns, roster, first_transaction)
                 verdicts.append("")
             except bundle.BundleError as e:
                 verdicts.append(str(e))
@@ -472,9 +499,9 @@ def test_only_the_first_transaction_may_act_before_its_caseworker_is_added() -> 
     # A vault older than the log: amara unlocks it and names bea (added first) and herself.
     started = [Leaf(at, amara.key_id, "log-started").encode(), added(bea), added(amara)]
     opened = Leaf(at, amara.key_id, "opened", "7KQ2M9XD").encode()
-    assert bundle.verify(_signed_bundle([*started, opened], [3, 4], [amara, bea])).entries == 4
+    assert check.verify(_signed_bundle([*started, opened], [3, 4], [amara, bea])).entries == 4
     # amara's own addition in a later transaction: her entries before it are refused, the
     # one that starts the log included (the old rule let every entry after it through).
     late = [started[0], added(bea), opened, added(amara)]
     with pytest.raises(bundle.BundleError, match=r"^Entry 1 was made before its caseworker"):
-        bundle.verify(_signed_bundle(late, [2, 4], [amara, bea]))
+        check.verify(_signed_bundle(late, [2, 4], [amara, bea]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import CANARY, report_data
@@ -35,6 +37,12 @@ def test_unicode_is_kept_as_utf8() -> None:
         ({"reply_key": "abc"}, "'reply_key' must be a base64-encoded 32-byte key"),
         ({"consent": {"alert": "yes"}}, "'consent.alert' has the wrong type of value"),
         ({"contact": {"method": "pigeon", "value": "x"}}, "'contact.method' must be one of"),
+        # true and 1.0 equal 1 in Python, so a Literal[1] alone took them as version 1
+        ({"v": True}, "'v' must be the number 1"),
+        ({"v": False}, "'v' must be the number 1"),
+        ({"v": 1.0}, "'v' must be the number 1"),
+        ({"v": "1"}, "'v' must be the number 1"),
+        ({"v": 2}, "'v' must be one of 1"),
     ],
 )
 def test_errors_name_the_field(change: dict[str, object], expected: str) -> None:
@@ -62,3 +70,11 @@ def test_report_never_prints_its_content() -> None:
 def test_not_json() -> None:
     with pytest.raises(InvalidReportError, match="not valid JSON"):
         parse_report(b"{oops")
+
+
+def test_the_version_is_the_number_1_in_json_too() -> None:
+    good = json.dumps(report_data(v=1))
+    assert parse_report(good).v == 1
+    for bad in ("true", "1.0"):
+        with pytest.raises(InvalidReportError, match="'v' must be the number 1"):
+            parse_report(good.replace('"v": 1', f'"v": {bad}'))

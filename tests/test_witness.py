@@ -16,7 +16,6 @@ import pytest
 from tests.conftest import PASSPHRASE, VAULT_BIN, seal_for
 from tests.test_pull import Intake, start_intake
 from vault import _crypto, auditing, case_view, incoming
-from vault.audit.bundle import verify
 from vault.audit.signed_note import (
     Checkpoint,
     NoteSigner,
@@ -26,6 +25,7 @@ from vault.audit.signed_note import (
     sign_checkpoint,
     verify_signature,
 )
+from vault.audit.verify import verify
 from vault.errors import IntegrityError
 from vault.intake.inbox import Inbox
 from vault.intake.witness import Witness

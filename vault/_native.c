@@ -5,11 +5,14 @@
  *   leaf_hashes(leaves)   SHA-256(0x00 || leaf) of each leaf, concatenated (32 bytes each)
  *   levels(hashes)        every level of the RFC 6962 tree over concatenated leaf hashes
  *   leaf_columns(leaves)  checks every leaf against the redress-log/1 form and returns
- *                         (first bad index or -1, actors, actions, cases, kinds): kinds
- *                         counts the entries by (actor, action, length of case), or is
- *                         None when there were too many distinct actors or actions
+ *                         (first bad index or -1, first bad time or -1, actors, actions,
+ *                         cases, details, commitment lengths, kinds): a bad time is one
+ *                         that is no real date and time, or earlier than the entry
+ *                         before's; kinds counts the entries by (actor, action, length of
+ *                         case, detail, length of commitment), or is None when there were
+ *                         too many distinct actors, actions or details
  *
- * vault/audit/merkle.py and vault/audit/bundle.py hold the same operations in pure Python, and
+ * vault/audit/merkle.py and vault/audit/verify.py hold the same operations in pure Python, and
  * tests/test_native.py checks that the two agree. Everything here reads only inside the
  * length of each bytes object it is given; nothing is parsed that Python has not split.
  * SHA-256 is OpenSSL's (SHA256_Init/Update/Final: deprecated in OpenSSL 3 but present,
@@ -194,7 +197,7 @@ static const char TIME_FORM[] = "DDDD-DD-DDTDD:DD:DDZ";
 
 /* Where one leaf's action and case lie, once it has been found to be in the form. */
 struct fields {
-    Py_ssize_t action, action_len, case_, case_len;
+    Py_ssize_t action, action_len, case_, case_len, detail, detail_len, commit_len;
 };
 
 /* The end of the field that starts at p[at], before n: the next space, or n if there is
@@ -258,6 +261,8 @@ check_leaf(const unsigned char *p, Py_ssize_t n, struct fields *f)
                        all_of(p + at + 1, end - at - 1, DETAIL)))) {
         return 0;
     }
+    f->detail = at;
+    f->detail_len = end - at;
     /* the commitment, to the end of the leaf: 64 hex digits, or - */
     at = end + 1;
     end = field_end(p, at, n);
@@ -265,7 +270,37 @@ check_leaf(const unsigned char *p, Py_ssize_t n, struct fields *f)
                                                all_of(p + at, COMMIT_LEN, HEX)))) {
         return 0;
     }
+    f->commit_len = end - at;
     return 1;
+}
+
+/* --- times: real dates, never going back ---------------------------------------------- */
+
+static int
+number_at(const unsigned char *p, int digits)
+{
+    int n = 0;
+    for (int i = 0; i < digits; i++) {
+        n = n * 10 + (p[i] - '0');
+    }
+    return n;
+}
+
+/* 1 if the time at t (20 bytes already in the form "DDDD-DD-DDTDD:DD:DDZ") is a real UTC
+   date and time: year from 1, month 1-12, a day the month has (29 February in leap years),
+   hours 0-23, minutes and seconds 0-59. The same rule as Python's datetime. */
+static int
+real_time(const unsigned char *t)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int year = number_at(t, 4), month = number_at(t + 5, 2), day = number_at(t + 8, 2);
+    if (year < 1 || month < 1 || month > 12 || day < 1) {
+        return 0;
+    }
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    int most = days[month - 1] + (month == 2 && leap);
+    return day <= most && number_at(t + 11, 2) < 24 && number_at(t + 14, 2) < 60 &&
+           number_at(t + 17, 2) < 60;
 }
 
 /* A few distinct small values (actors, actions), kept as one bytes object each so that a
@@ -308,33 +343,41 @@ clear_cache(struct cache *c)
     c->used = 0;
 }
 
-/* {(actor, action, length of case): entries} from the counts by slot. */
+/* Where an entry is counted: by slot of actor, action and detail, and whether it names a
+   case and carries a commitment. */
+#define KIND(actor, action, has_case, detail, has_commit) \
+    ((((((Py_ssize_t)(actor) * SLOTS + (action)) * 2 + (has_case)) * SLOTS + (detail)) * 2) + \
+     (has_commit))
+#define KINDS ((Py_ssize_t)SLOTS * SLOTS * 2 * SLOTS * 2)
+
+/* {(actor, action, length of case, detail, length of commitment): entries} from the counts
+   by slot. */
 static PyObject *
-kinds_dict(const Py_ssize_t *counts, struct cache *actors, struct cache *actions)
+kinds_dict(const Py_ssize_t *counts, struct cache *actors, struct cache *actions,
+           struct cache *details)
 {
     PyObject *kinds = PyDict_New();
     if (kinds == NULL) {
         return NULL;
     }
-    for (int a = 0; a < actors->used; a++) {
-        for (int b = 0; b < actions->used; b++) {
-            for (int has_case = 0; has_case < 2; has_case++) {
-                Py_ssize_t count = counts[(a * SLOTS + b) * 2 + has_case];
-                if (count == 0) {
-                    continue;
-                }
-                PyObject *key = Py_BuildValue("(OOi)", actors->values[a], actions->values[b],
-                                              has_case ? CASE_LEN : 1);
-                PyObject *value = PyLong_FromSsize_t(count);
-                int failed = key == NULL || value == NULL ||
-                             PyDict_SetItem(kinds, key, value) < 0;
-                Py_XDECREF(key);
-                Py_XDECREF(value);
-                if (failed) {
-                    Py_DECREF(kinds);
-                    return NULL;
-                }
-            }
+    for (Py_ssize_t k = 0; k < KINDS; k++) {
+        Py_ssize_t count = counts[k];
+        if (count == 0) {
+            continue;
+        }
+        int has_commit = (int)(k % 2), d = (int)(k / 2 % SLOTS);
+        int has_case = (int)(k / 2 / SLOTS % 2), b = (int)(k / 2 / SLOTS / 2 % SLOTS);
+        int a = (int)(k / 2 / SLOTS / 2 / SLOTS);
+        PyObject *key = Py_BuildValue("(OOiOi)", actors->values[a], actions->values[b],
+                                      has_case ? CASE_LEN : 1, details->values[d],
+                                      has_commit ? COMMIT_LEN : 1);
+        PyObject *value = PyLong_FromSsize_t(count);
+        int failed = key == NULL || value == NULL || PyDict_SetItem(kinds, key, value) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (failed) {
+            Py_DECREF(kinds);
+            return NULL;
         }
     }
     return kinds;
@@ -350,19 +393,27 @@ leaf_columns(PyObject *module, PyObject *arg)
     }
     Py_ssize_t n = PyList_GET_SIZE(arg);
     PyObject *actors = PyTuple_New(n), *actions = PyTuple_New(n), *cases = PyTuple_New(n);
+    PyObject *details = PyTuple_New(n), *commits = PyBytes_FromStringAndSize(NULL, n);
     PyObject *dash = PyBytes_FromStringAndSize("-", 1);
-    Py_ssize_t *counts = PyMem_Calloc(SLOTS * SLOTS * 2, sizeof(Py_ssize_t));
+    Py_ssize_t *counts = PyMem_Calloc((size_t)KINDS, sizeof(Py_ssize_t));
     PyObject *kinds = NULL, *result = NULL;
     struct cache actor_cache = {{NULL}, 0}, action_cache = {{NULL}, 0};
-    Py_ssize_t bad = -1;
-    int counted = 1; /* every entry's actor and action had a slot */
-    if (actors == NULL || actions == NULL || cases == NULL || dash == NULL) {
+    struct cache detail_cache = {{NULL}, 0};
+    Py_ssize_t bad = -1, bad_time = -1;
+    const unsigned char *previous_time = NULL;
+    int counted = 1; /* every entry's actor, action and detail had a slot */
+    if (actors == NULL || actions == NULL || cases == NULL || details == NULL ||
+        commits == NULL || dash == NULL) {
         goto done;
     }
     if (counts == NULL) {
         PyErr_NoMemory();
         goto done;
     }
+    /* "-", the commonest detail, in the first slot: found at once */
+    Py_INCREF(dash);
+    detail_cache.values[detail_cache.used++] = dash;
+    unsigned char *commit_lengths = (unsigned char *)PyBytes_AS_STRING(commits);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *leaf = PyList_GET_ITEM(arg, i);
         if (!PyBytes_Check(leaf)) {
@@ -375,7 +426,13 @@ leaf_columns(PyObject *module, PyObject *arg)
             bad = i;
             break;
         }
-        int actor_slot, action_slot;
+        const unsigned char *time = p + VERSION_LEN;
+        if (bad_time < 0 && (!real_time(time) || (previous_time != NULL &&
+                                                   memcmp(time, previous_time, TIME_LEN) < 0))) {
+            bad_time = i;
+        }
+        previous_time = time; /* the list holds the leaf, so this stays valid */
+        int actor_slot, action_slot, detail_slot;
         PyObject *actor = cached_bytes(&actor_cache, p + ACTOR_AT, ACTOR_LEN, &actor_slot);
         if (actor == NULL) {
             goto done;
@@ -397,19 +454,27 @@ leaf_columns(PyObject *module, PyObject *arg)
             }
         }
         PyTuple_SET_ITEM(cases, i, case_);
-        if (actor_slot < 0 || action_slot < 0) {
+        PyObject *detail = cached_bytes(&detail_cache, p + f.detail, f.detail_len, &detail_slot);
+        if (detail == NULL) {
+            goto done;
+        }
+        PyTuple_SET_ITEM(details, i, detail);
+        commit_lengths[i] = (unsigned char)f.commit_len;
+        if (actor_slot < 0 || action_slot < 0 || detail_slot < 0) {
             counted = 0;
         } else {
-            counts[(actor_slot * SLOTS + action_slot) * 2 + (f.case_len != 1)] += 1;
+            counts[KIND(actor_slot, action_slot, f.case_len != 1, detail_slot,
+                        f.commit_len != 1)] += 1;
         }
     }
     if (bad >= 0) {
         /* The columns are of no use after a bad entry: return empty ones. */
-        result = Py_BuildValue("(n()()()O)", bad, Py_None);
+        result = Py_BuildValue("(nn()()()()y#O)", bad, (Py_ssize_t)-1, "", (Py_ssize_t)0,
+                               Py_None);
         goto done;
     }
     if (counted) {
-        kinds = kinds_dict(counts, &actor_cache, &action_cache);
+        kinds = kinds_dict(counts, &actor_cache, &action_cache, &detail_cache);
         if (kinds == NULL) {
             goto done;
         }
@@ -417,18 +482,22 @@ leaf_columns(PyObject *module, PyObject *arg)
         Py_INCREF(Py_None);
         kinds = Py_None;
     }
-    result = Py_BuildValue("(nOOOO)", (Py_ssize_t)-1, actors, actions, cases, kinds);
+    result = Py_BuildValue("(nnOOOOOO)", (Py_ssize_t)-1, bad_time, actors, actions, cases,
+                           details, commits, kinds);
 done:
     /* A tuple left partly filled (after a bad entry or an error) holds NULLs, which
        its deallocation skips. */
     Py_XDECREF(actors);
     Py_XDECREF(actions);
     Py_XDECREF(cases);
+    Py_XDECREF(details);
+    Py_XDECREF(commits);
     Py_XDECREF(dash);
     Py_XDECREF(kinds);
     PyMem_Free(counts);
     clear_cache(&actor_cache);
     clear_cache(&action_cache);
+    clear_cache(&detail_cache);
     return result;
 }
 
@@ -438,7 +507,8 @@ static PyMethodDef methods[] = {
     {"levels", levels, METH_O,
      "Every level of the RFC 6962 tree over concatenated 32-byte leaf hashes, leaves first."},
     {"leaf_columns", leaf_columns, METH_O,
-     "(first bad index or -1, actors, actions, cases, kinds or None) of redress-log/1 leaves."},
+     "(first bad index or -1, first bad time or -1, actors, actions, cases, details,"
+     " commitment lengths, kinds or None) of redress-log/1 leaves."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,5 @@
 # vault/_native.c: the access-log verifier's inner loops (vault/audit/merkle.py,
-# vault/audit/bundle.py).
+# vault/audit/verify.py).
 
 def leaf_hashes(leaves: list[bytes], /) -> bytes: ...
 def levels(hashes: bytes, /) -> list[bytes]: ...
@@ -7,8 +7,11 @@ def leaf_columns(
     leaves: list[bytes], /
 ) -> tuple[
     int,
+    int,
     tuple[bytes, ...],
     tuple[bytes, ...],
     tuple[bytes, ...],
-    dict[tuple[bytes, bytes, int], int] | None,
+    tuple[bytes, ...],
+    bytes,
+    dict[tuple[bytes, bytes, int, bytes, int], int] | None,
 ]: ...

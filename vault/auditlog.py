@@ -57,6 +57,7 @@ class AccessLog:
         self._frontier: merkle.Frontier | None = None
         self._added = 0  # entries added in this transaction
         self._actor = identity.key_id
+        self._last_at = ""  # the newest entry's time, loaded with the frontier
 
     @property
     def origin(self) -> str:
@@ -75,8 +76,15 @@ class AccessLog:
 
     def add(self, action: str, case: str | None, detail: str | None, commit: str | None) -> int:
         """Append an entry by the acting caseworker, now; returns its ``seq``."""
-        data = encode_leaf(now_to_the_second(), self._actor, action, case, detail, commit)
+        self.next_entry()
+        data = encode_leaf(self._now(), self._actor, action, case, detail, commit)
         return self._append(data)
+
+    def _now(self) -> str:
+        """Now, to the second; or the newest entry's time if the clock has gone back since
+        (the log's times never go back: docs/audit.md, section 8)."""
+        self._last_at = max(now_to_the_second(), self._last_at)
+        return self._last_at
 
     def add_many(self, entries: list[tuple[str, str | None, str | None, str | None]]) -> int:
         """Append ``(action, case, detail, commit)`` entries by the acting caseworker, now, in
@@ -84,7 +92,7 @@ class AccessLog:
         """
         first = self.next_entry()
         assert self._frontier is not None
-        at, actor = now_to_the_second(), self._actor
+        at, actor = self._now(), self._actor
         rows = []
         for seq, (action, case, detail, commit) in enumerate(entries, first):
             data = encode_leaf(at, actor, action, case, detail, commit)
@@ -134,6 +142,8 @@ class AccessLog:
 
     def _load_frontier(self) -> merkle.Frontier:
         size = self.size()
+        last = self._db.execute("SELECT leaf FROM log_leaves ORDER BY seq DESC LIMIT 1").fetchone()
+        self._last_at = "" if last is None else bytes(last[0]).split(b" ", 2)[1].decode("ascii")
         levels = {int(lv): bytes(h) for lv, h in self._db.execute("SELECT * FROM log_frontier")}
         try:
             return merkle.Frontier(size, levels)

@@ -6,26 +6,38 @@ Each :class:`CaseAction` says, for one kind:
   :class:`~vault.errors.CaseWorkflowError` when it is not allowed now);
 * ``history``: the words ``vault cases show`` puts beside it in a case's history;
 * ``entry``: what its access-log entry says (``docs/audit.md`` section 8): a detail and a
-  commitment, never content, names or contacts;
+  commitment, never content, names or contacts; and ``detail`` / ``commitment``, what the
+  auditor's verifier accepts there (:mod:`vault.audit.entries` takes its case rows from here);
 * ``stored``: whether it is kept as a signed event in the ``events`` table. The database's
   constraint on ``events.kind`` is derived from this table (:data:`EVENT_KINDS`, kept in the
   ``event_kinds`` table that ``events.kind`` references; see ``vault/db.py``).
 
-Adding a kind of action is one entry in :data:`CASE_ACTIONS`, plus its row in the auditor's
-table (:mod:`vault.audit.entries`), which a test holds to this one.
+Adding a kind of case action is one entry in :data:`CASE_ACTIONS`: the database, the access
+log's writer and the auditor's verifier all follow it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vault.auditlog import commitment
+from vault.audit.terms import (
+    KEY_ID,
+    NO_DETAIL,
+    NOT_A_CASEWORKER,
+    NUMBER,
+    OUTCOMES,
+    STATUS_SHARED,
+    STATUSES,
+    Commitment,
+    Detail,
+)
 from vault.cases import CaseState, check_outcome, check_status, show_id
 from vault.errors import CaseWorkflowError
 from vault.events import Event
-from vault.keys import unb64
 
 Data = Mapping[str, Any]
 KeyIdOf = Callable[[str], str | None]
@@ -38,6 +50,8 @@ class CaseAction:
     apply: Callable[[CaseState, Data], CaseState]
     history: Callable[[Data], str | None]
     entry: Callable[[Data, KeyIdOf], tuple[str | None, str | None]]
+    detail: Detail  # what the entry's detail may be (the auditor checks it)
+    commitment: Commitment  # whether the entry carries a commitment
     stored: bool = True
 
 
@@ -68,8 +82,8 @@ def _imported_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[None, str]:
 
 def _sealed_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str | None, str]:
     """A note's or reply's entry commits to its sealed text; a shared status is said."""
-    shared = "status-shared" if data.get("shared_status") else None
-    return shared, commitment(unb64(data["sealed"]))
+    shared = STATUS_SHARED if data.get("shared_status") else None
+    return shared, hashlib.sha256(base64.b64decode(data["sealed"])).hexdigest()
 
 
 def _reply_words(data: Data) -> str | None:
@@ -82,7 +96,7 @@ def _assigned(state: CaseState, data: Data) -> CaseState:
 
 
 def _assigned_entry(data: Data, key_id_of: KeyIdOf) -> tuple[str, None]:
-    return key_id_of(str(data["to"])) or "not-a-caseworker", None
+    return key_id_of(str(data["to"])) or NOT_A_CASEWORKER, None
 
 
 def _to_words(data: Data) -> str:
@@ -137,22 +151,54 @@ def _resealed_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
     return str(data["epoch"]), None
 
 
+_CASEWORKER = Detail("a caseworker's key id", (NOT_A_CASEWORKER,), KEY_ID)
+_OPEN_STATUS = Detail("a status", tuple(s for s in STATUSES if s != "closed"))
+
 CASE_ACTIONS: dict[str, CaseAction] = {
     action.kind: action
     for action in (
         # A case's first action. Cases imported since schema 6 keep it as their access-log
         # entry only (vault/incoming.py); older ones have it as a signed event too.
-        CaseAction("imported", _imported, _no_words, _imported_entry),
-        CaseAction("opened", _unchanged, _no_words, _no_entry),
-        CaseAction("note", _unchanged, _no_words, _sealed_entry),
-        CaseAction("assigned", _assigned, _to_words, _assigned_entry),
-        CaseAction("status", _status, _to_words, _status_entry),
-        CaseAction("closed", _closed, _closed_words, _closed_entry),
-        CaseAction("reply", _unchanged, _reply_words, _sealed_entry),
-        CaseAction("attachment", _unchanged, _attachment_words, _attachment_entry),
+        CaseAction("imported", _imported, _no_words, _imported_entry, NO_DETAIL, "yes"),
+        CaseAction("opened", _unchanged, _no_words, _no_entry, NO_DETAIL, "no"),
+        CaseAction("note", _unchanged, _no_words, _sealed_entry, NO_DETAIL, "yes"),
+        CaseAction("assigned", _assigned, _to_words, _assigned_entry, _CASEWORKER, "no"),
+        CaseAction("status", _status, _to_words, _status_entry, _OPEN_STATUS, "no"),
+        CaseAction(
+            "closed",
+            _closed,
+            _closed_words,
+            _closed_entry,
+            Detail("an outcome", OUTCOMES, dash=True),
+            "no",
+        ),
+        CaseAction(
+            "reply",
+            _unchanged,
+            _reply_words,
+            _sealed_entry,
+            Detail(STATUS_SHARED, (STATUS_SHARED,), dash=True),
+            "yes",
+        ),
+        CaseAction(
+            "attachment",
+            _unchanged,
+            _attachment_words,
+            _attachment_entry,
+            Detail("an attachment number from 1", form=NUMBER),
+            "no",
+        ),
         # The vault re-sealed the report to a newer team key (vault team-key reseal): an
         # access-log entry only, naming the new epoch; the case's state does not change.
-        CaseAction("report-resealed", _unchanged, _no_words, _resealed_entry, stored=False),
+        CaseAction(
+            "report-resealed",
+            _unchanged,
+            _no_words,
+            _resealed_entry,
+            Detail("a team key epoch", form=NUMBER),
+            "no",
+            stored=False,
+        ),
     )
 }
 

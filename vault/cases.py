@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vault import _crypto
-from vault.db import OUTCOMES, STATUSES
+from vault.audit.terms import OUTCOMES, STATUSES
 from vault.errors import UsageError
 
 # Crockford's base32: no I, L, O or U, so ids survive being read aloud or retyped.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vault import _crypto, auditing, case_view
 from vault import db as dbmod
-from vault.audit.bundle import BundleError, verify
+from vault.audit.verify import BundleError, verify
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import VaultError
@@ -83,7 +83,7 @@ def _cases(vault: Vault) -> list[str]:
 
 
 def _access_log(vault: Vault) -> list[str]:
-    """The access log checked as an auditor would (vault/audit/bundle.py), and its stored tree."""
+    """The access log checked as an auditor would (vault/audit/verify.py), and its stored tree."""
     try:
         verify(auditing.encode_bundle(vault, vault.db))
         head = auditing.log_head(vault)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlcipher3 import dbapi2 as sqlcipher
 
 from vault._crypto import SecretBytes, random_bytes
+from vault.audit.terms import OUTCOMES as OUTCOMES
+from vault.audit.terms import STATUSES as STATUSES
 from vault.errors import IntegrityError, VaultError, WrongKeyError
 from vault.files import touch_private_file
 
@@ -36,17 +38,6 @@ else:
     DatabaseError = sqlcipher.DatabaseError
     ConstraintError = sqlcipher.IntegrityError
 
-STATUSES = ("new", "triage", "supporting", "referred", "closed")
-OUTCOMES = (
-    "supported",
-    "complaint-made",
-    "referred-on",
-    "alert-shared",
-    "no-further-action",
-    "could-not-reach",
-    "withdrawn",
-    "duplicate",
-)
 # The kinds of case event migrations 1 and 7 knew, frozen as migrations are. The kinds a vault
 # accepts now are declared in vault/case_actions.py (see declare_event_kinds).
 _KINDS_AT_1 = ("imported", "opened", "note", "assigned", "status", "closed", "reply", "attachment")

@@ -106,6 +106,15 @@ class Report(_Strict):
     reply_key: str | None = None
     attachments: Annotated[list[Attachment], Field(max_length=20)] = []
 
+    @field_validator("v", mode="before")
+    @classmethod
+    def _version(cls, value: object) -> object:
+        # Literal[1] alone takes true and 1.0 (both equal 1 in Python): the version is the
+        # whole number 1 and nothing else.
+        if type(value) is not int:
+            raise ValueError("must be the number 1")
+        return value
+
     @field_validator("harms", "wants")
     @classmethod
     def _no_repeats(cls, value: list[str]) -> list[str]:

@@ -348,7 +348,11 @@ class Vault:
         return event
 
     def _key_id_of(self, name: str) -> str | None:
-        row = self.db.execute("SELECT key_id FROM caseworkers WHERE name = ?", (name,)).fetchone()
+        """A current caseworker's key id: the log names only a caseworker on the roster now
+        (docs/audit.md, section 8); someone removed from the team is not one."""
+        row = self.db.execute(
+            "SELECT key_id FROM caseworkers WHERE name = ? AND revoked IS NULL", (name,)
+        ).fetchone()
         return None if row is None else str(row[0])
 
     # --- membership and keys in the access log ---------------------------------------------
