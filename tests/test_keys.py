@@ -123,6 +123,16 @@ def test_team_key_file() -> None:
         TeamPublicKey.from_file_bytes(b'{"kind": "something-else"}')
 
 
+@pytest.mark.parametrize(("field", "value"), [("v", True), ("v", 1.0), ("epoch", True)])
+def test_a_team_key_file_with_a_boolean_or_float_for_a_number_is_refused(
+    field: str, value: object
+) -> None:
+    doc = json.loads(TeamKeyPair.generate(1).public.to_file_bytes())
+    doc[field] = value
+    with pytest.raises(NotAKeyFileError):
+        TeamPublicKey.from_file_bytes(json.dumps(doc).encode())
+
+
 def test_secret_holders_do_not_print() -> None:
     identity = Identity.generate("amara")
     pair = TeamKeyPair.generate(1)

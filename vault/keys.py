@@ -97,10 +97,11 @@ class TeamPublicKey:
     def from_file_bytes(cls, data: bytes) -> TeamPublicKey:
         try:
             doc = json.loads(data)
-            if doc.get("kind") != TEAM_KEY_KIND or doc.get("v") != 1:
+            version = doc.get("v")
+            if doc.get("kind") != TEAM_KEY_KIND or type(version) is not int or version != 1:
                 raise ValueError
             epoch = doc["epoch"]
-            if not isinstance(epoch, int) or not 0 < epoch < 2**32:
+            if type(epoch) is not int or not 0 < epoch < 2**32:  # not True, not 1.0
                 raise ValueError
             people = tuple(
                 (str(p["name"]), unb64(p["sign_pk"], 32)) for p in doc.get("caseworkers", [])

@@ -150,7 +150,7 @@ def history() -> list[Transaction]:
             AMARA,
             "2025-03-13T16:00:00Z",
             [
-                ("caseworker-revoked", None, SAM.key_id, None),
+                ("caseworker-revoked", None, SAM.key_id, sha(SAM.public)),
                 ("team-key-rotated", None, "2", sha(fixed("team key epoch 2"))),
             ],
         ),
@@ -159,7 +159,7 @@ def history() -> list[Transaction]:
             "2025-03-14T09:00:00Z",
             [("reply", CASE_A, "status-shared", sha(fixed("sealed reply")))],
         ),
-        (AMARA, "2025-03-14T09:10:00Z", [("closed", CASE_B, "referred-elsewhere", None)]),
+        (AMARA, "2025-03-14T09:10:00Z", [("closed", CASE_B, "referred-on", None)]),
         (AMARA, "2025-03-14T09:26:53Z", [("audit-exported", None, None, None)]),
     ]
 
@@ -384,6 +384,16 @@ def build() -> dict[str, Any]:
     early: Transaction = (SAM, "2025-03-10T09:05:12Z", [("opened", CASE_A, None, None)])
     not_added = [history()[0], early, *history()[1:]]
 
+    # Entries in the right form, signed by a real caseworker, that break docs/audit.md section 8
+    def meaning(entry: Entry) -> list[Transaction]:
+        return [*history(), (AMARA, "2025-03-14T09:30:00Z", [entry])]
+
+    banana = meaning(("status", CASE_A, "banana", None))
+    february = [*history(), (AMARA, "2026-02-30T10:00:00Z", [("opened", CASE_A, None, None)])]
+    stranger = meaning(("assigned", CASE_A, MALLORY.key_id, None))
+    attachment_0 = meaning(("attachment", CASE_A, "0", None))
+    second_start = meaning(("vault-created", None, AMARA.key_id, None))
+
     tampereds = [
         tampered(
             "edited-entry", "An entry's status changed from supporting to referred.", joined(edited)
@@ -462,6 +472,31 @@ def build() -> dict[str, Any]:
             "entry-before-addition",
             "An entry by sam in a transaction before the one that adds sam, re-signed by sam.",
             build_log(not_added).bundle(),
+        ),
+        tampered(
+            "status-banana",
+            "A status entry with detail 'banana', signed by a real caseworker.",
+            build_log(banana).bundle(),
+        ),
+        tampered(
+            "date-30-february",
+            "An entry dated 2026-02-30, signed by a real caseworker.",
+            build_log(february).bundle(),
+        ),
+        tampered(
+            "assigned-to-a-stranger",
+            "An assignment to a key id that is no caseworker's, signed by a real caseworker.",
+            build_log(stranger).bundle(),
+        ),
+        tampered(
+            "attachment-0",
+            "An attachment entry numbered 0, signed by a real caseworker.",
+            build_log(attachment_0).bundle(),
+        ),
+        tampered(
+            "second-vault-created",
+            "A second vault-created entry, signed by a real caseworker.",
+            build_log(second_start).bundle(),
         ),
         tampered("no-end-line", "The final 'end' line removed.", joined(lines[:-1])),
         tampered("not-a-bundle", "Some other file.", b"redress-audit-bundle/2\nend\n"),

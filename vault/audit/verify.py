@@ -124,8 +124,12 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
         heads.append(previous)
     if previous[0] != len(leaves):
         raise BundleError(
-            f"{_entries(previous[0] + 1, len(leaves), 'is', 'are')} covered by no checkpoint:"
-            " they were added to the bundle."
+            _entries(
+                previous[0] + 1,
+                len(leaves),
+                "is covered by no checkpoint: it was added to the bundle.",
+                "are covered by no checkpoint: they were added to the bundle.",
+            )
         )
     _check_proofs(heads, contents.proofs)
     _check_meaning(contents, columns, roster, first_transaction)
