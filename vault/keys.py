@@ -24,6 +24,7 @@ from vault import _crypto
 from vault._crypto import SecretBytes
 from vault.envelope import team_key_id
 from vault.errors import NotAKeyFileError, VaultError, WrongKeyError, WrongPassphraseError
+from vault.passphrase import Passphrase
 
 KEY_FILE_KIND = "redress-identity"
 TEAM_KEY_KIND = "redress-team-key"
@@ -232,7 +233,9 @@ class KdfParams:
 DEFAULT_KDF = KdfParams()
 
 
-def lock_identity(identity: Identity, passphrase: bytes, params: KdfParams = DEFAULT_KDF) -> bytes:
+def lock_identity(
+    identity: Identity, passphrase: Passphrase, params: KdfParams = DEFAULT_KDF
+) -> bytes:
     """The key file: public parts and KDF parameters in clear, secrets under the passphrase."""
     params.check_strength()
     salt = _crypto.random_bytes(_crypto.PWHASH_SALT_BYTES)
@@ -285,7 +288,7 @@ def read_key_file_public(data: bytes) -> tuple[CaseworkerPublic, dict[str, Any]]
     return public, doc
 
 
-def unlock_identity(data: bytes, passphrase: bytes) -> Identity:
+def unlock_identity(data: bytes, passphrase: Passphrase) -> Identity:
     public, doc = read_key_file_public(data)
     kdf = doc["kdf"]
     params = KdfParams(opslimit=int(kdf["opslimit"]), memlimit=int(kdf["memlimit"]))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from vault import _crypto
 from vault import db as dbmod
 from vault._crypto import SecretBytes
+from vault.audit.signed_note import VerifierKey
 from vault.cases import show_id
 from vault.envelope import open_report, seal_report
 from vault.errors import UsageError, VaultError
@@ -31,19 +32,14 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
+from vault.passphrase import Passphrase, check_strength
 from vault.store import CASEWORKERS_DIR, Vault, today
 
-MIN_PASSPHRASE = 8
 RESEAL_BATCH = 200
 
 
-def _check_passphrase(passphrase: bytes) -> None:
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise UsageError("Choose a passphrase of at least 8 characters; longer is better.")
-
-
 def add_caseworker(
-    vault: Vault, name: str, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF
+    vault: Vault, name: str, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF
 ) -> CaseworkerPublic:
     """A new identity with its own passphrase, able to open this vault.
 
@@ -53,7 +49,7 @@ def add_caseworker(
     replaces them.
     """
     name = validate_name(name)
-    _check_passphrase(passphrase)
+    check_strength(passphrase, name=name)
     row = vault._db.execute("SELECT revoked FROM caseworkers WHERE name = ?", (name,)).fetchone()
     if row is not None:
         if row[0] is not None:
@@ -78,9 +74,9 @@ def add_caseworker(
     return identity.public
 
 
-def change_passphrase(vault: Vault, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF) -> None:
+def change_passphrase(vault: Vault, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF) -> None:
     """Lock the acting caseworker's key file under a new passphrase; nobody else's changes."""
-    _check_passphrase(passphrase)
+    check_strength(passphrase, name=vault.identity.name)
     path = vault.directory / CASEWORKERS_DIR / f"{vault.identity.name}.key"
     locked_file = lock_identity(vault.identity, passphrase, kdf)
     # The new key file is written beside the old one first and put in place only once the
@@ -94,6 +90,56 @@ def change_passphrase(vault: Vault, passphrase: bytes, kdf: KdfParams = DEFAULT_
         fsync_dir(path.parent)
     finally:
         staged.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Caseworker:
+    """A caseworker of the vault, past or present: who, which key, since when, until when."""
+
+    name: str
+    key_id: str
+    added: str
+    revoked: str | None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "name": self.name,
+            "key_id": self.key_id,
+            "added": self.added,
+            "revoked": self.revoked,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Auditor:
+    """An auditor registered with the vault: their key verifies the log, and opens nothing."""
+
+    name: str
+    key_id: str
+    added: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "key_id": self.key_id, "added": self.added}
+
+
+def caseworkers(vault: Vault) -> list[Caseworker]:
+    """Every caseworker the vault has had, in the order they were added; revoked ones too."""
+    rows = vault._db.execute(
+        "SELECT name, key_id, added, revoked FROM caseworkers ORDER BY rowid"
+    ).fetchall()
+    return [
+        Caseworker(str(name), str(key_id), str(added), None if revoked is None else str(revoked))
+        for name, key_id, added, revoked in rows
+    ]
+
+
+def auditors(vault: Vault) -> list[Auditor]:
+    """The auditors registered with the vault, in the order they were added."""
+    rows = vault._db.execute("SELECT name, vkey, added FROM auditors ORDER BY rowid").fetchall()
+    return [
+        Auditor(str(name), VerifierKey.parse(str(vkey)).id.hex(), str(added))
+        for name, vkey, added in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)
