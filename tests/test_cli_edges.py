@@ -41,7 +41,7 @@ def test_inside_a_vault_the_hint_is_vault_not_init(cli: Cli) -> None:
     result = inside("cases", "list", env={"VAULT_PASSPHRASE_FILE": str(cli.passphrase_file)})
     assert_clean_error(result, 1)
     assert "There is no vault" in result.stderr
-    assert "hint: this folder is inside the vault in . " not in result.stderr
+    assert "hint: this folder is a vault" in result.stderr
     assert "--vault ." in result.stderr
     assert "vault init" not in result.stderr
 

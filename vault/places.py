@@ -79,6 +79,8 @@ def check_new_vault_place(directory: Path) -> None:
 def no_vault_hint(directory: Path) -> str:
     """The hint for "there is no vault in ``directory``": ``--vault`` when one is around us."""
     outer = enclosing_vault(directory) or enclosing_vault(Path.cwd())
+    if outer is not None and outer == Path.cwd().resolve():
+        return "this folder is a vault: run vault from the folder above it, or give --vault ."
     if outer is not None:
         return (
             f"this folder is inside the vault in {_shown(outer)}: run vault from outside it,"
