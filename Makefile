@@ -5,6 +5,8 @@ BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 NODE     := node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
+# The demo form's port: make run PORT=8080
+PORT     ?= 8000
 
 .PHONY: setup browser test lint run bench clean
 
@@ -56,7 +58,7 @@ lint: setup
 	$(BIN)/mypy
 
 run: setup
-	@$(BIN)/python -m cli.demo
+	@$(BIN)/python -m cli.demo --port $(PORT)
 
 bench: setup
 	$(BIN)/python -m bench

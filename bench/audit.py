@@ -32,6 +32,7 @@ from vault.audit.verify import verify
 from vault.auditlog import AccessLog, caseworker_verifier
 from vault.envelope import seal_report
 from vault.keys import Identity
+from vault.passphrase import Passphrase
 from vault.report import parse_report
 from vault.store import Vault
 
@@ -121,7 +122,7 @@ def _verify_row(n: int, repeats: int, say: Callable[[str], None]) -> Row:
 
 def _overhead_row(actions: int, repeats: int, say: Callable[[str], None]) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
-        vault = Vault.create(Path(tmp) / "v", "amara", b"bench passphrase")
+        vault = Vault.create(Path(tmp) / "v", "amara", Passphrase(b"bench passphrase"))
         key = vault.team_public_key()
         report = parse_report(
             {"sector": "other", "role": "bench", "harms": ["other"], "what_happened": "bench"}

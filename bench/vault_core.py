@@ -46,9 +46,10 @@ from vault import db as dbmod
 from vault.envelope import HEADER_BYTES
 from vault.incoming import IMPORT_BATCH
 from vault.keys import DEFAULT_KDF
+from vault.passphrase import Passphrase
 from vault.store import Vault
 
-PASSPHRASE = b"correct horse battery staple"
+PASSPHRASE = Passphrase(b"correct horse battery staple")
 NAME = "bench"
 LIST_SQL = (
     "SELECT id, status, received, assignee, outcome FROM cases ORDER BY received DESC, rowid DESC"
@@ -373,7 +374,7 @@ def _unlock_and_cli(
 
     def argon2id() -> Timer:
         with Timer() as t:
-            nacl.pwhash.argon2id.kdf(32, PASSPHRASE, salt, opslimit=ops, memlimit=mem)
+            nacl.pwhash.argon2id.kdf(32, PASSPHRASE.reveal(), salt, opslimit=ops, memlimit=mem)
         return t
 
     say("unlock")
@@ -391,7 +392,7 @@ def _unlock_and_cli(
     ]
 
     pass_file = bench.root / "passphrase"
-    pass_file.write_bytes(PASSPHRASE + b"\n")
+    pass_file.write_bytes(PASSPHRASE.reveal() + b"\n")
     pass_file.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
     command = [

@@ -4,22 +4,28 @@ team key epochs, and recovery shares. Registered on the main app by :func:`regis
 
 from __future__ import annotations
 
-import getpass
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cli import render
-from cli.options import DEFAULT_VAULT, Caseworker, PassFile, VaultDir
+from cli.options import (
+    DEFAULT_VAULT,
+    Caseworker,
+    JsonFlag,
+    OutOption,
+    PassFile,
+    VaultDir,
+    out_file,
+)
 from cli.options import say as _say
 from cli.options import unlock as _unlock
-from cli.passphrase import read_passphrase
+from cli.passphrase import read_new_passphrase, read_passphrase
 from vault import backup as backups
 from vault import case_view, membership, recovery
 from vault.check import check_vault
-from vault.errors import IntegrityError, UsageError
+from vault.errors import IntegrityError
 from vault.keychange import RECOVERY_PUBLIC
 from vault.store import Vault
 
@@ -27,6 +33,7 @@ NewPassFile = Annotated[
     Path | None,
     typer.Option(
         "--new-passphrase-file",
+        metavar="FILE",
         envvar="VAULT_NEW_PASSPHRASE_FILE",
         help="Read the new passphrase from the first line of FILE (for scripts); otherwise"
         " it is asked for, twice, without showing it.",
@@ -34,31 +41,18 @@ NewPassFile = Annotated[
 ]
 Shares = Annotated[
     list[Path] | None,
-    typer.Option("--share", help="A recovery share file; give --share once for each share."),
+    typer.Option(
+        "--share", metavar="FILE", help="A recovery share file; give --share once for each share."
+    ),
 ]
 
 caseworker_app = typer.Typer(
-    help="The caseworkers who can open this vault: add, revoke, change your passphrase.",
+    help="The caseworkers who can open this vault: list, add, revoke, change your passphrase.",
     no_args_is_help=True,
 )
 recovery_app = typer.Typer(
     help="Recovery shares: open the vault when every passphrase is lost.", no_args_is_help=True
 )
-
-
-def _new_passphrase(file: Path | None, who: str) -> bytes:
-    """A new passphrase: from ``file``, else asked twice on the terminal (never the env file)."""
-    if file is not None:
-        return read_passphrase(file)
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"No new passphrase for {who}: there is no terminal to ask on.",
-            hint="use --new-passphrase-file FILE",
-        )
-    first = getpass.getpass(f"New passphrase for {who}: ").encode()
-    if getpass.getpass("Type it again: ").encode() != first:
-        raise UsageError("The two passphrases were different; nothing was changed.")
-    return first
 
 
 # --- check, backup, restore ------------------------------------------------------------------
@@ -89,7 +83,11 @@ def check(
 
 
 def backup(
-    file: Annotated[Path, typer.Argument(help="The new backup file (never overwritten).")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(metavar="FILE", help="The new backup file (never overwritten)."),
+    ] = None,
+    out: OutOption = None,
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
@@ -99,6 +97,7 @@ def backup(
     It opens with your passphrase (as it is now) or with the recovery shares. Keep it
     anywhere, even a cloud drive: everything in it is encrypted.
     """
+    file = out_file(file, out)
     passphrase = read_passphrase(passphrase_file)
     with Vault.unlock(vault_dir, passphrase, caseworker) as vault:
         size = backups.make_backup(vault, file, passphrase)
@@ -116,7 +115,10 @@ def restore(
     vault_dir: Annotated[
         Path,
         typer.Option(
-            "--vault", envvar="VAULT_DIR", help="Where to restore it: a new or empty folder."
+            "--vault",
+            metavar="DIR",
+            envvar="VAULT_DIR",
+            help="Where to restore it: a new or empty folder.",
         ),
     ],
     shares: Shares = None,
@@ -157,10 +159,26 @@ def caseworker_add(
     Best done with them beside you, so that they type their own new passphrase.
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        passphrase = _new_passphrase(new_passphrase_file, name)
+        passphrase = read_new_passphrase(new_passphrase_file, name)
         person = membership.add_caseworker(vault, name, passphrase)
     _say(f"Added {person.name} (key id {person.key_id}) to {vault_dir}.")
     _say("Next: re-export the team key (vault team-key export) so the intake accepts them.")
+
+
+@caseworker_app.command("list")
+def caseworker_list(
+    as_json: JsonFlag = False,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Who the caseworkers are: name, key id, when added, and who was removed and when."""
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        people = membership.caseworkers(vault)
+    if as_json:
+        render.print_json([p.to_json() for p in people])
+    else:
+        render.caseworker_table(people)
 
 
 @caseworker_app.command("revoke")
@@ -189,7 +207,7 @@ def caseworker_passphrase(
 ) -> None:
     """Change your own passphrase. Nobody else's changes."""
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        passphrase = _new_passphrase(new_passphrase_file, vault.identity.name)
+        passphrase = read_new_passphrase(new_passphrase_file, vault.identity.name)
         membership.change_passphrase(vault, passphrase)
         name = vault.identity.name
     _say(f"Changed the passphrase of {name}.")
@@ -241,15 +259,21 @@ def team_key_reseal(
 
 @recovery_app.command("split")
 def recovery_split(
-    shares: Annotated[int, typer.Option("--shares", help="How many shares to make (N).", min=2)],
-    threshold: Annotated[
-        int, typer.Option("--threshold", help="How many shares open the vault (K).", min=2)
+    shares: Annotated[
+        int, typer.Option("--shares", metavar="N", help="How many shares to make (N).", min=2)
     ],
-    out: Annotated[Path, typer.Option("--out", help="A folder for the share files.")],
+    threshold: Annotated[
+        int,
+        typer.Option("--threshold", metavar="K", help="How many shares open the vault (K).", min=2),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="A folder for the share files.")
+    ],
     holders: Annotated[
         list[str] | None,
         typer.Option(
             "--holder",
+            metavar="NAME",
             help="Who keeps each share, in order (give --holder once per share); printed on it.",
         ),
     ] = None,
@@ -273,11 +297,24 @@ def recovery_split(
 
 @recovery_app.command("restore")
 def recovery_restore(
-    shares: Shares = None,
+    shares: Annotated[
+        list[Path],
+        typer.Option(
+            "--share",
+            metavar="FILE",
+            help="A recovery share file; give --share once for each share.",
+            show_default=False,
+        ),
+    ],
     name: Annotated[
-        str | None,
-        typer.Option("--name", help="Your new caseworker name (letters, digits, - _ .)."),
-    ] = None,
+        str,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="Your new caseworker name (letters, digits, - _ .).",
+            show_default=False,
+        ),
+    ],
     new_passphrase_file: NewPassFile = None,
     vault_dir: VaultDir = DEFAULT_VAULT,
 ) -> None:
@@ -285,10 +322,8 @@ def recovery_restore(
 
     Then makes you a new caseworker identity with a new passphrase.
     """
-    if name is None:
-        raise UsageError("Say what your new caseworker name is: --name NAME.")
-    key = recovery.combine(recovery.read_shares(shares or []))
-    passphrase = _new_passphrase(new_passphrase_file, name)
+    key = recovery.combine(recovery.read_shares(shares))
+    passphrase = read_new_passphrase(new_passphrase_file, name)
     with recovery.restore_access(vault_dir, key, name, passphrase) as vault:
         who = vault.identity
     _say(

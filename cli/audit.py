@@ -6,7 +6,6 @@ their own machine with the bundle a caseworker gave them.
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,14 +14,22 @@ from typing import Annotated
 import typer
 
 from cli import render
-from cli.options import DEFAULT_VAULT, Caseworker, PassFile, VaultDir, unlock, write_new
+from cli.options import (
+    DEFAULT_VAULT,
+    Caseworker,
+    JsonFlag,
+    OutOption,
+    PassFile,
+    VaultDir,
+    out_file,
+    unlock,
+    write_new,
+)
 from cli.options import say as _say
-from vault import _crypto, auditing
-from vault.audit.signed_note import ED25519, NoteSigner
+from vault import auditing
 from vault.audit.verify import Verified, verify
-from vault.errors import UsageError
-from vault.files import create_private_file, make_private_dir, read_small_file
-from vault.keys import validate_name
+from vault.auditors import add_auditor, make_auditor_key, registered_auditors
+from vault.files import read_small_file
 
 audit_app = typer.Typer(
     help="The access log: export it for auditors, and verify an export offline.",
@@ -35,7 +42,11 @@ MAX_BUNDLE = 1 << 30
 
 @audit_app.command("export")
 def audit_export(
-    file: Annotated[Path, typer.Argument(help="Where to write the audit bundle (a new file).")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(metavar="FILE", help="Where to write the audit bundle (a new file)."),
+    ] = None,
+    out: OutOption = None,
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
@@ -44,6 +55,7 @@ def audit_export(
 
     The bundle holds who did what to which case and when, never what a case says.
     """
+    file = out_file(file, out)
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
         auditing.audit_export(vault, file)
     _say(f"Wrote the audit bundle to {file}. Give it to your auditor; it opens no report.")
@@ -56,12 +68,15 @@ def audit_verify(
         Path | None,
         typer.Option(
             "--trusted",
+            metavar="FILE",
             help="A checkpoint you trusted before (saved with --save-checkpoint last time).",
         ),
     ] = None,
     save_checkpoint: Annotated[
         Path | None,
-        typer.Option("--save-checkpoint", help="Keep the newest checkpoint, for next time."),
+        typer.Option(
+            "--save-checkpoint", metavar="FILE", help="Keep the newest checkpoint, for next time."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
@@ -159,7 +174,10 @@ def _as_json(result: Verified) -> dict[str, object]:
 def auditor_add(
     name: Annotated[str, typer.Argument(help="The auditor's name.")],
     key: Annotated[
-        Path, typer.Option("--key", help="The auditor's public key file (a verifier key line).")
+        Path,
+        typer.Option(
+            "--key", metavar="FILE", help="The auditor's public key file (a verifier key line)."
+        ),
     ],
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
@@ -168,36 +186,42 @@ def auditor_add(
     """Register an auditor's public key. It verifies signatures; it opens nothing."""
     text = read_small_file(key, "auditor's key file", 4096).decode("utf-8", "replace")
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
-        added = auditing.add_auditor(vault, name, text)
+        added = add_auditor(vault, name, text)
     _say(f"Registered auditor {name} (key {added.id.hex()}). Their key opens no report.")
 
 
 @auditor_app.command("keygen")
 def auditor_keygen(
     name: Annotated[str, typer.Argument(help="Your name as an auditor.")],
-    out: Annotated[Path, typer.Option("--out", help="A folder for the two key files.")],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="A folder for the two key files.")
+    ],
 ) -> None:
     """Make an auditor's key pair: NAME.vkey to give the team, NAME.key to keep to yourself.
 
     The key signs; it cannot open a report, a note or the vault.
     """
-    name = validate_name(name)
-    make_private_dir(out)
-    public_path, secret_path = out / f"{name}.vkey", out / f"{name}.key"
-    if public_path.exists() or secret_path.exists():
-        raise UsageError(f"There are already key files for {name} in {out}.")
-    _, seed = _crypto.sign_keypair()
-    signer = NoteSigner.from_seed(f"auditor.redress/{name}", seed)
-    vkey = signer.verifier.to_vkey()
-    key = signer.verifier
-    secret = f"PRIVATE+KEY+{key.name}+{key.id.hex()}+" + _secret_b64(seed.reveal())
-    create_private_file(secret_path, (secret + "\n").encode())
-    create_private_file(public_path, (vkey + "\n").encode())
-    _say(f"Wrote {public_path} (give it to the team) and {secret_path} (keep it to yourself).")
+    files = make_auditor_key(name, out)
+    _say(
+        f"Wrote {files.public} (give it to the team) and {files.secret} (keep it to yourself);"
+        f" key id {files.key_id}."
+    )
 
 
-def _secret_b64(seed: bytes) -> str:
-    return base64.b64encode(bytes([ED25519]) + seed).decode("ascii")
+@auditor_app.command("list")
+def auditor_list(
+    as_json: JsonFlag = False,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """The auditors registered with this vault: name, key id and the date they were added."""
+    with unlock(vault_dir, passphrase_file, caseworker) as vault:
+        people = registered_auditors(vault)
+    if as_json:
+        render.print_json([p.to_json() for p in people])
+    else:
+        render.auditor_table(people)
 
 
 __all__ = ["audit_app", "auditor_app"]

@@ -7,16 +7,20 @@ real vault.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
 from vault import incoming
 from vault.envelope import seal_report
+from vault.errors import PortInUseError, VaultError
 from vault.files import create_private_file, make_private_dir, replace_private_file
 from vault.intake.config import IntakeConfig
+from vault.passphrase import Passphrase
 from vault.report import parse_report
 from vault.store import Vault
 
@@ -65,11 +69,12 @@ def make_demo(base: Path = DEMO_DIR) -> tuple[Path, Path, bool]:
     made = not vault_dir.exists()
     if made:
         make_private_dir(base)
-        passphrase = ("demo-" + secrets.token_urlsafe(12)).encode()
-        create_private_file(passphrase_file, passphrase + b"\n")
+        # Four random words' worth (96 bits): well above the strength a new passphrase needs.
+        passphrase = Passphrase(("demo-" + secrets.token_urlsafe(12)).encode())
+        create_private_file(passphrase_file, passphrase.reveal() + b"\n")
         vault = Vault.create(vault_dir, "demo-caseworker", passphrase)
     else:
-        vault = Vault.unlock(vault_dir, passphrase_file.read_bytes().split(b"\n")[0])
+        vault = Vault.unlock(vault_dir, Passphrase(passphrase_file.read_bytes().split(b"\n")[0]))
     with vault:
         key = vault.team_key_export()
         replace_private_file(base / "team-key.json", key.to_file_bytes())
@@ -86,14 +91,30 @@ def make_demo(base: Path = DEMO_DIR) -> tuple[Path, Path, bool]:
     return vault_dir, passphrase_file, made
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """`make run` (`make run PORT=8080` for another port): errors are one line, exit 1."""
+    parser = argparse.ArgumentParser(prog="make run", description="The Redress demo.")
+    parser.add_argument("--port", type=int, default=PORT, help="the port for the form")
+    port = parser.parse_args(argv).port
     os.umask(0o077)
+    try:
+        _run(port)
+    except PortInUseError as e:
+        instead = f"; try make run PORT={e.suggestion}" if e.suggestion else ""
+        print(f"make run: port {e.port} is in use{instead}", file=sys.stderr)
+        sys.exit(1)
+    except VaultError as e:
+        print(f"make run: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+
+
+def _run(port: int) -> None:
     vault_dir, passphrase_file, made = make_demo()
     demo = vault_dir.parent
     state = "Made a demo vault" if made else "Using the demo vault"
-    url = f"http://{HOST}:{PORT}"
-    print(
-        f"""
+    url = f"http://{HOST}:{port}"
+    # Said once the port is bound: a busy port is then one line, not a page and then an error.
+    guide = f"""
 {state} in {vault_dir}/ with invented reports.
 The demo passphrase is in {passphrase_file} so you need not type it (never do this for real).
 
@@ -116,16 +137,18 @@ In another terminal, in this folder:
   vault submit --team-key {demo}/team-key.json --to {url} {demo}/example-report.json
 
 Start again with: rm -rf {demo} && make run.   Stop the form with Ctrl-C.
-""",
-        flush=True,
-    )
+"""
     config = IntakeConfig(
-        team_key_file=demo / "team-key.json", data_dir=demo / "intake", host=HOST, port=PORT
+        team_key_file=demo / "team-key.json", data_dir=demo / "intake", host=HOST, port=port
     )
     from vault.intake.server import serve
 
+    def announce(_url: str) -> None:
+        print(guide, flush=True)
+        print(f"Serving the form on {url}/", flush=True)
+
     with contextlib.suppress(KeyboardInterrupt):
-        serve(config, lambda _url: print(f"Serving the form on {url}/", flush=True))
+        serve(config, announce)
 
 
 if __name__ == "__main__":

@@ -23,30 +23,47 @@ def _intake() -> None:
 @intake_app.command("serve")
 def serve(
     team_key: Annotated[
-        Path, typer.Option("--team-key", help="The team public key file (vault team-key export).")
+        Path,
+        typer.Option(
+            "--team-key", metavar="FILE", help="The team public key file (vault team-key export)."
+        ),
     ],
     data: Annotated[
-        Path, typer.Option("--data", help="The inbox directory (created 0700 if missing).")
+        Path,
+        typer.Option(
+            "--data", metavar="DIR", help="The inbox directory (created 0700 if missing)."
+        ),
     ],
-    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="The port (0 picks a free one).")] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="The address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="The port (0 picks a free one).")
+    ] = 8000,
     max_file_mib: Annotated[
-        int, typer.Option("--max-file-mib", help="Largest attachment, in MiB.")
+        int, typer.Option("--max-file-mib", metavar="MIB", help="Largest attachment, in MiB.")
     ] = 25,
     max_files: Annotated[
-        int, typer.Option("--max-files", help="Most attachments on one report.")
+        int, typer.Option("--max-files", metavar="N", help="Most attachments on one report.")
     ] = 5,
     pow_bits: Annotated[
-        int, typer.Option("--pow-bits", help="Proof-of-work difficulty for the form's API.")
+        int,
+        typer.Option(
+            "--pow-bits", metavar="BITS", help="Proof-of-work difficulty for the form's API."
+        ),
     ] = 18,
     rate_per_minute: Annotated[
         int,
-        typer.Option("--rate-per-minute", help="Reports and uploads taken per minute, from all."),
+        typer.Option(
+            "--rate-per-minute", metavar="N", help="Reports and uploads taken per minute, from all."
+        ),
     ] = 120,
     read_timeout: Annotated[
         int,
         typer.Option(
-            "--read-timeout", help="Seconds a request body may stall before it is refused (408)."
+            "--read-timeout",
+            metavar="SECONDS",
+            help="Seconds a request body may stall before it is refused (408).",
         ),
     ] = 30,
 ) -> None:
@@ -80,10 +97,16 @@ def serve(
 
 @intake_app.command("forget-log")
 def forget_log(
-    data: Annotated[Path, typer.Option("--data", help="The intake's inbox directory.")],
+    data: Annotated[
+        Path, typer.Option("--data", metavar="DIR", help="The intake's inbox directory.")
+    ],
     origin: Annotated[
         str,
-        typer.Option("--origin", help="The vault log's origin (log_origin in the team key file)."),
+        typer.Option(
+            "--origin",
+            metavar="ORIGIN",
+            help="The vault log's origin (log_origin in the team key file).",
+        ),
     ],
 ) -> None:
     """Make the witness forget what it cosigned for one vault's access log.

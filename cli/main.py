@@ -23,8 +23,11 @@ from cli.options import (
     CaseId,
     Caseworker,
     JsonFlag,
+    OutOption,
     PassFile,
     VaultDir,
+    out_file,
+    plain_metavars,
     unlock,
     write_new,
 )
@@ -37,6 +40,7 @@ from vault.envelope import MAX_ENVELOPE, seal_report
 from vault.errors import EXIT_FAILED, UsageError, VaultError
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
+from vault.places import check_new_vault_place
 from vault.pull import pull as pull_from_intake
 from vault.report import parse_report
 from vault.store import Vault
@@ -68,12 +72,20 @@ _write_new = write_new
 @app.command()
 def init(
     name: Annotated[
-        str, typer.Option("--name", help="Your name as a caseworker (letters, digits, - _ .).")
+        str,
+        typer.Option(
+            "--name", metavar="NAME", help="Your name as a caseworker (letters, digits, - _ .)."
+        ),
     ],
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
 ) -> None:
-    """Create a new vault: the first team key and your caseworker identity."""
+    """Create a new vault: the first team key and your caseworker identity.
+
+    Refused inside a vault's folder, or in a folder that holds one. The passphrase must be
+    hard to guess: six or more random words.
+    """
+    check_new_vault_place(vault_dir)  # before asking for a passphrase
     passphrase = read_passphrase(passphrase_file, confirm=True, prompt="Choose a passphrase")
     with Vault.create(vault_dir, name, passphrase) as vault:
         key = vault.team_public_key()
@@ -84,12 +96,17 @@ def init(
 
 @team_key_app.command("export")
 def team_key_export(
-    file: Annotated[Path, typer.Argument(help="Where to write the team public key.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(metavar="FILE", help="Where to write the team public key (a new file)."),
+    ] = None,
+    out: OutOption = None,
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
 ) -> None:
     """Write the team public key (with epoch and fingerprint) for the intake and for submit."""
+    file = out_file(file, out)
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         key = vault.team_key_export()
     _write_new(file, key.to_file_bytes())
@@ -98,16 +115,24 @@ def team_key_export(
 
 @app.command()
 def submit(
-    team_key: Annotated[Path, typer.Option("--team-key", help="The team public key file.")],
+    team_key: Annotated[
+        Path, typer.Option("--team-key", metavar="FILE", help="The team public key file.")
+    ],
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Send the sealed report to the intake at this address."),
+        typer.Option(
+            "--to", metavar="URL", help="Send the sealed report to the intake at this address."
+        ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the sealed envelope to this new file.")
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="Write the sealed envelope to this new file."),
     ] = None,
     report_file: Annotated[
-        Path | None, typer.Argument(help="The report as JSON; read from stdin if left out.")
+        Path | None,
+        typer.Argument(
+            metavar="REPORT.json", help="The report as JSON; read from stdin if left out."
+        ),
     ] = None,
 ) -> None:
     """Seal a report to the team key on this computer, then send it to an intake or save it.
@@ -139,6 +164,7 @@ def pull(
         str,
         typer.Option(
             "--from",
+            metavar="URL",
             help="The intake's address, e.g. https://intake.example.org.",
             show_default=False,
         ),
@@ -211,7 +237,7 @@ def _quarantine_line(reasons: Counter[str], total: int) -> str:
 
 @app.command("import")
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="Envelope files to take in.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Envelope files to take in.")],
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
@@ -248,10 +274,12 @@ def import_(
 def cases_list(
     status: Annotated[
         str | None,
-        typer.Option("--status", help=f"Only cases in this status: {', '.join(STATUSES)}."),
+        typer.Option(
+            "--status", metavar="STATUS", help=f"Only cases in this status: {', '.join(STATUSES)}."
+        ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="How many to show (people's view).")
+        int, typer.Option("--limit", metavar="N", min=1, help="How many to show (people's view).")
     ] = 50,
     show_all: Annotated[bool, typer.Option("--all", help="Show every case.")] = False,
     as_json: JsonFlag = False,
@@ -337,7 +365,9 @@ def cases_status(
 @cases_app.command("close")
 def cases_close(
     case: CaseId,
-    outcome: Annotated[str, typer.Option("--outcome", help=f"One of: {', '.join(OUTCOMES)}.")],
+    outcome: Annotated[
+        str, typer.Option("--outcome", metavar="OUTCOME", help=f"One of: {', '.join(OUTCOMES)}.")
+    ],
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
@@ -387,12 +417,18 @@ def cases_reply(
 def cases_attachment(
     case: CaseId,
     number: Annotated[
-        int, typer.Argument(help="Which attachment: 1 for the first (see cases show).", min=1)
+        int,
+        typer.Argument(
+            metavar="N", help="Which attachment: 1 for the first (see cases show).", min=1
+        ),
     ],
     out: Annotated[
         Path,
         typer.Option(
-            "--out", help="The new file to write it to (never overwrites).", show_default=False
+            "--out",
+            metavar="FILE",
+            help="The new file to write it to (never overwrites).",
+            show_default=False,
         ),
     ],
     vault_dir: VaultDir = DEFAULT_VAULT,
@@ -418,6 +454,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """The one place errors become a line on stderr and an exit code."""
     os.umask(0o077)
     command = typer.main.get_command(app)
+    plain_metavars(command)
     try:
         code = command.main(args=argv, prog_name="vault", standalone_mode=False)
     except VaultError as e:

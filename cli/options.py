@@ -7,21 +7,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from cli.passphrase import read_passphrase
 from cli.render import plain_safe
-from vault.errors import VaultError
+from vault.errors import UsageError, VaultError
 from vault.files import create_private_file
 from vault.store import Vault
 
 VaultDir = Annotated[
     Path,
-    typer.Option("--vault", envvar="VAULT_DIR", help="The vault directory.", show_default=True),
+    typer.Option(
+        "--vault", metavar="DIR", envvar="VAULT_DIR", help="The vault directory.", show_default=True
+    ),
 ]
 PassFile = Annotated[
     Path | None,
     typer.Option(
         "--passphrase-file",
+        metavar="FILE",
         help="Read the passphrase from the first line of FILE (or set VAULT_PASSPHRASE_FILE).",
     ),
 ]
@@ -29,15 +33,66 @@ Caseworker = Annotated[
     str | None,
     typer.Option(
         "--as",
+        metavar="NAME",
         envvar="VAULT_CASEWORKER",
         help="Which caseworker you are, if the vault has several.",
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 CaseId = Annotated[
-    str, typer.Argument(help="The case id, e.g. 7KQ2-M9XD (a unique start will do).")
+    str, typer.Argument(metavar="ID", help="The case id, e.g. 7KQ2-M9XD (a unique start will do).")
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", metavar="FILE", help="The new file to write (never overwritten); or give FILE."
+    ),
 ]
 DEFAULT_VAULT = Path("vault-data")
+
+
+def out_file(file: Path | None, out: Path | None) -> Path:
+    """The output file, given as the contract's FILE or as ``--out FILE`` (not both)."""
+    if file is not None and out is not None and file != out:
+        raise UsageError("Give the file to write once: as FILE or as --out FILE.")
+    path = out if out is not None else file
+    if path is None:
+        raise UsageError("Say which new file to write: FILE or --out FILE.")
+    return path
+
+
+class _PlainArgument(TyperArgument):
+    """An argument whose help shows its metavar (FILE, NAME ...) and no Python type."""
+
+    def display_type_rich(self, ctx: object) -> str | None:
+        return None
+
+
+def plain_metavars(command: object) -> None:
+    """Help that says FILE, DIR, N or NAME, never Python type names such as ``<bool>``.
+
+    Options and arguments name their metavar where they are declared; this gives the rest
+    (new ones included) a plain one: nothing for a flag (``--help`` too), else the
+    parameter's name in capitals; arguments show no type beside their name. Walks the
+    whole command tree.
+    """
+    if not isinstance(command, TyperCommand | TyperGroup):
+        return
+    with typer.Context(command) as ctx:
+        params = command.get_params(ctx)  # the help option included
+    for param in params:
+        if type(param) is TyperArgument:
+            param.__class__ = _PlainArgument  # typer shows an argument's type beside its name
+        if param.metavar is not None:
+            continue
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+        else:
+            name = (param.name or "value").upper()
+            param.metavar = f"{name}..." if param.nargs != 1 else name
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            plain_metavars(sub)
 
 
 def say(message: str) -> None:

@@ -1,4 +1,7 @@
-"""Where a passphrase comes from: a file for scripts, else a hidden prompt."""
+"""Where a passphrase comes from: a file for scripts, else a hidden prompt.
+
+It is a :class:`vault.passphrase.Passphrase` from the moment it is read: it never prints.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ from pathlib import Path
 
 from vault.errors import UnsafePermissionsError, UsageError, VaultError
 from vault.files import read_small_file
+from vault.passphrase import Passphrase
 
 ENV_FILE = "VAULT_PASSPHRASE_FILE"
 
 
 def read_passphrase(
     file: Path | None, *, confirm: bool = False, prompt: str = "Passphrase"
-) -> bytes:
+) -> Passphrase:
     """The first line of ``file`` (or ``$VAULT_PASSPHRASE_FILE``), else a hidden prompt."""
     if file is None and os.environ.get(ENV_FILE):
         file = Path(os.environ[ENV_FILE])
@@ -26,13 +30,32 @@ def read_passphrase(
             "No passphrase: there is no terminal to ask on.",
             hint=f"use --passphrase-file FILE or set {ENV_FILE}",
         )
-    first = getpass.getpass(f"{prompt}: ").encode()
-    if confirm and getpass.getpass("Type it again: ").encode() != first:
+    return _ask(prompt, confirm=confirm)
+
+
+def read_new_passphrase(file: Path | None, who: str) -> Passphrase:
+    """A new passphrase: the first line of ``file``, else asked twice on the terminal.
+
+    Never ``$VAULT_PASSPHRASE_FILE``: that is the passphrase the vault opens with now.
+    """
+    if file is not None:
+        return _from_file(file)
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"No new passphrase for {who}: there is no terminal to ask on.",
+            hint="use --new-passphrase-file FILE",
+        )
+    return _ask(f"New passphrase for {who}", confirm=True)
+
+
+def _ask(prompt: str, *, confirm: bool) -> Passphrase:
+    first = Passphrase(getpass.getpass(f"{prompt}: ").encode())
+    if confirm and Passphrase(getpass.getpass("Type it again: ").encode()) != first:
         raise UsageError("The two passphrases were different; nothing was changed.")
     return first
 
 
-def _from_file(file: Path) -> bytes:
+def _from_file(file: Path) -> Passphrase:
     try:
         mode = file.stat().st_mode
     except OSError:
@@ -46,7 +69,7 @@ def _from_file(file: Path) -> bytes:
     first = data.split(b"\n", 1)[0].rstrip(b"\r")
     if not first:
         raise VaultError(f"The passphrase file {file} is empty.")
-    return first
+    return Passphrase(first)
 
 
 def read_text_argument(text: str | None, what: str) -> str:

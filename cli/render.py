@@ -9,8 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vault.auditors import Auditor
 from vault.case_view import CaseSummary, CaseView
 from vault.cases import show_id
+from vault.membership import Caseworker
 
 out = Console(highlight=False, soft_wrap=False)
 
@@ -76,6 +78,32 @@ def case_table(cases: list[CaseSummary], total: int) -> None:
             f"Showing the newest {len(cases)} of {total} cases. "
             "Use --limit N, --all or --status to see others."
         )
+
+
+def caseworker_table(people: list[Caseworker]) -> None:
+    """The vault's caseworkers, present and past; names come from key files: made harmless."""
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("name", "key id", "added", "removed"):
+        table.add_column(column)
+    for person in people:
+        table.add_row(safe(person.name), person.key_id, person.added, person.revoked or "")
+    out.print(table)
+    current = sum(1 for p in people if p.revoked is None)
+    gone = len(people) - current
+    removed = f"; {gone} removed" if gone else ""
+    out.print(f"{current} caseworker{'s' if current != 1 else ''} can open this vault{removed}.")
+
+
+def auditor_table(people: list[Auditor]) -> None:
+    if not people:
+        out.print("No auditors yet: vault auditor add NAME --key FILE registers one.")
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("name", "key id", "added"):
+        table.add_column(column)
+    for person in people:
+        table.add_row(safe(person.name), person.key_id, person.added)
+    out.print(table)
 
 
 FIELD_LABELS = (

@@ -5,6 +5,7 @@
 # that version, for CPython 3.11 on Linux x86_64.
 #
 # Run from anywhere:  bash requirements/lock.sh
+# Versions already in the lock are kept; to upgrade all of them, remove the lock first.
 # It needs only python3 and the network to the public package index; it puts
 # the pinned tool (uv) in a throwaway venv under /tmp, never in the project.
 set -euo pipefail
@@ -27,6 +28,9 @@ fi
 
 body=$(mktemp)
 trap 'rm -f "$body"' EXIT
+# Start from the current lock: uv keeps the versions already pinned there and resolves only
+# what dev.in or runtime.in added or changed. To upgrade everything, delete the lock first.
+if [ -f requirements/lock.txt ]; then cp requirements/lock.txt "$body"; fi
 "$TOOL_VENV/bin/uv" pip compile \
     --no-config \
     --python-version 3.11 \

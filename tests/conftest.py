@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from vault.envelope import seal_report
+from vault.passphrase import Passphrase
 from vault.report import Report, parse_report
 from vault.store import Vault
 
-PASSPHRASE = b"correct horse battery staple"
+PASSPHRASE = Passphrase(b"correct horse battery staple")
 CANARY = "CANARY-7f3a9c-landlord"
 
 VAULT_BIN = Path(sys.executable).with_name("vault")
@@ -77,7 +78,7 @@ class Cli:
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
         self.passphrase_file = cwd / "passphrase"
-        self.passphrase_file.write_bytes(PASSPHRASE + b"\n")
+        self.passphrase_file.write_bytes(PASSPHRASE.reveal() + b"\n")
         os.chmod(self.passphrase_file, 0o600)
 
     def __call__(

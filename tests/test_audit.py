@@ -26,6 +26,7 @@ from vault.audit.leaves import ACTIONS as LEAF_ACTIONS
 from vault.audit.leaves import Leaf, LeafError, encode_leaf
 from vault.audit.signed_note import Checkpoint, NoteSigner, parse_note, sign_checkpoint
 from vault.audit.verify import BundleError, verify
+from vault.auditors import add_auditor
 from vault.errors import CaseWorkflowError, WrongKeyError
 from vault.store import Vault
 
@@ -457,9 +458,7 @@ def test_any_single_byte_change_or_removed_line_is_caught(
 
 def test_names_the_vault_accepts_are_names_the_bundle_accepts(vault: Vault) -> None:
     _, seed = _crypto.sign_keypair()
-    auditing.add_auditor(
-        vault, "zoë", NoteSigner.from_seed("auditor.redress/zoë", seed).verifier.to_vkey()
-    )
+    add_auditor(vault, "zoë", NoteSigner.from_seed("auditor.redress/zoë", seed).verifier.to_vkey())
     assert verify(tmp_bundle(vault)).entries == 4
 
 

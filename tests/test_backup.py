@@ -21,6 +21,7 @@ from vault import backup as backups
 from vault import case_view, incoming
 from vault.check import check_vault
 from vault.errors import IntegrityError, VaultError, VaultExistsError, WrongPassphraseError
+from vault.passphrase import Passphrase
 from vault.store import Vault
 
 
@@ -145,7 +146,7 @@ def test_restore_refuses_a_wrong_passphrase_and_a_non_empty_target(
     out = tmp_path / "vault.backup"
     backups.make_backup(vault, out, PASSPHRASE)
     with pytest.raises(WrongPassphraseError):
-        backups.restore_backup(out, tmp_path / "t1", passphrase=b"not the passphrase")
+        backups.restore_backup(out, tmp_path / "t1", passphrase=Passphrase(b"not the passphrase"))
     assert not (tmp_path / "t1").exists()
     busy = tmp_path / "busy"
     busy.mkdir()

@@ -24,6 +24,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from tests.conftest import seal_for
 from vault import auditing, case_view, incoming
+from vault.auditors import add_auditor
 from vault.store import Vault
 
 DASH = "\u2014"
@@ -211,7 +212,7 @@ def bundle(vault: Vault, tmp_path: Path) -> Bundle:
     """A real bundle: cases, notes, an auditor, and a witness cosignature from our own key."""
     (case_id,) = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported
     vault.add_note(case_id, "Called back; wants the complaint letter.")
-    auditing.add_auditor(vault, "kofi", AUDITOR_VKEY)
+    add_auditor(vault, "kofi", AUDITOR_VKEY)
     witness_stub: Any = _WitnessKeyStub(WITNESS_VKEY)
     auditing.add_witness(vault, witness_stub, "http://127.0.0.1:1")
     auditing.audit_export(vault, tmp_path / "first.txt")

@@ -28,9 +28,10 @@ from vault.keys import (
     unwrap_access,
     wrap_access,
 )
+from vault.passphrase import Passphrase
 from vault.store import Vault
 
-PASS = b"a long enough passphrase"
+PASS = Passphrase(b"a long enough passphrase")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_key_file_round_trip_and_stored_parameters(locked: tuple[Identity, bytes
 
 def test_wrong_passphrase(locked: tuple[Identity, bytes]) -> None:
     with pytest.raises(WrongPassphraseError):
-        unlock_identity(locked[1], b"not it")
+        unlock_identity(locked[1], Passphrase(b"not it"))
 
 
 def test_edited_clear_fields_are_refused(locked: tuple[Identity, bytes]) -> None:

@@ -23,10 +23,11 @@ from vault.check import check_vault
 from vault.envelope import parse_header
 from vault.errors import UsageError, WrongKeyError, WrongPassphraseError
 from vault.keys import Identity, lock_identity, unlock_identity, unwrap_access, wrap_access
+from vault.passphrase import Passphrase
 from vault.store import Vault
 
-BOB = b"bob's own passphrase"
-CAROL = b"carol's own passphrase"
+BOB = Passphrase(b"bob's own passphrase")
+CAROL = Passphrase(b"carol's own passphrase")
 
 
 def _team(vault_dir: Path) -> list[str]:
@@ -60,7 +61,9 @@ def test_an_access_file_written_by_a_stranger_is_refused(vault: Vault) -> None:
     # Someone who can write files in the vault folder, but is no caseworker, plants a key
     # file of their own and rewrites bob's access file with keys of their choosing.
     stranger = Identity.generate("mallory")
-    (people / "mallory.key").write_bytes(lock_identity(stranger, b"mallory's passphrase"))
+    (people / "mallory.key").write_bytes(
+        lock_identity(stranger, Passphrase(b"mallory's passphrase"))
+    )
     (people / "mallory.key").chmod(0o600)
     bob = unlock_identity((people / "bob.key").read_bytes(), BOB)
     (people / "bob.access").write_bytes(wrap_access(vault.access, bob.public, stranger))
@@ -200,15 +203,15 @@ def test_passphrase_change_touches_nobody_else(vault: Vault) -> None:
     membership.add_caseworker(vault, "bob", BOB)
     people = vault.directory / "caseworkers"
     before = snapshot(people)
-    membership.change_passphrase(vault, b"a brand new passphrase")
+    membership.change_passphrase(vault, Passphrase(b"a brand new passphrase"))
     after = snapshot(people)
     assert {k for k in before if before[k] != after[k]} == {"amara.key"}
     with pytest.raises(WrongPassphraseError):
         Vault.unlock(vault.directory, PASSPHRASE, "amara")
-    Vault.unlock(vault.directory, b"a brand new passphrase", "amara").close()
+    Vault.unlock(vault.directory, Passphrase(b"a brand new passphrase"), "amara").close()
     Vault.unlock(vault.directory, BOB, "bob").close()
     with pytest.raises(UsageError):
-        membership.change_passphrase(vault, b"short")
+        membership.change_passphrase(vault, Passphrase(b"short"))
 
 
 def test_rotation_keeps_old_reports_and_reseal_resumes_after_a_crash(

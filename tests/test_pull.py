@@ -279,6 +279,7 @@ CRASH_SCRIPT = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from vault import pull as pulling
+    from vault.passphrase import Passphrase
     from vault.store import Vault
 
     calls = []
@@ -292,7 +293,7 @@ CRASH_SCRIPT = textwrap.dedent(
         return acknowledge(self, envelopes, blobs)
 
     pulling.IntakeClient.ack = crash
-    vault = Vault.unlock(Path(sys.argv[1]), sys.argv[2].encode())
+    vault = Vault.unlock(Path(sys.argv[1]), Passphrase(sys.argv[2].encode()))
     pulling.pull(vault, sys.argv[3])
     """
 )
@@ -305,7 +306,7 @@ def _pull_and_crash(vault_dir: Path, intake: Intake, at_ack: int) -> list[str]:
             "-c",
             CRASH_SCRIPT,
             str(vault_dir),
-            PASSPHRASE.decode(),
+            PASSPHRASE.reveal().decode(),
             intake.url,
             str(at_ack),
         ],

@@ -14,10 +14,11 @@ from vault import backup as backups
 from vault import case_view, incoming, membership, recovery
 from vault.check import check_vault
 from vault.errors import WrongKeyError
+from vault.passphrase import Passphrase
 from vault.recovery import RecoveryShareError
 from vault.store import Vault
 
-NEW = b"the restorer's new passphrase"
+NEW = Passphrase(b"the restorer's new passphrase")
 
 
 def _split(vault: Vault, out: Path, n: int = 5, k: int = 3) -> list[Path]:
@@ -120,12 +121,12 @@ def test_fewer_than_k_shares_and_old_shares_open_nothing(vault: Vault, tmp_path:
 
 def test_revoke_rewraps_recovery_and_backups_open_with_shares(vault: Vault, tmp_path: Path) -> None:
     shares = _texts(_split(vault, tmp_path / "shares"))
-    membership.add_caseworker(vault, "bob", b"bob's own passphrase")
+    membership.add_caseworker(vault, "bob", Passphrase(b"bob's own passphrase"))
     vault.close()
-    with Vault.unlock(vault.directory, b"bob's own passphrase", "bob") as bob:
+    with Vault.unlock(vault.directory, Passphrase(b"bob's own passphrase"), "bob") as bob:
         membership.revoke_caseworker(bob, "amara")  # amara made the shares, and leaves
         (case_id,) = incoming.import_envelopes(bob, [("r", seal_for(bob))]).imported
-        backups.make_backup(bob, tmp_path / "vault.backup", b"bob's own passphrase")
+        backups.make_backup(bob, tmp_path / "vault.backup", Passphrase(b"bob's own passphrase"))
     target = tmp_path / "restored"
     key = recovery.combine(shares[1:4])
     summary = backups.restore_backup(tmp_path / "vault.backup", target, recovery=key)

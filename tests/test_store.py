@@ -31,6 +31,7 @@ from vault.errors import (
     WrongPassphraseError,
 )
 from vault.keys import TeamKeyPair
+from vault.passphrase import Passphrase
 from vault.store import Vault
 
 
@@ -70,7 +71,7 @@ def test_nothing_in_the_vault_directory_is_plaintext(vault: Vault, vault_dir: Pa
     stored = bytes_under(vault_dir)
     for secret in (CANARY, "spoke to GP surgery", "someone@example.org", "Riverside Surgery"):
         assert secret.encode() not in stored
-    assert PASSPHRASE not in stored
+    assert PASSPHRASE.reveal() not in stored
 
 
 def test_damaged_envelope_stores_nothing(vault: Vault, vault_dir: Path) -> None:
@@ -192,7 +193,7 @@ def test_unlock_errors(vault: Vault, vault_dir: Path, tmp_path: Path) -> None:
     vault.close()
     before = snapshot(vault_dir)
     with pytest.raises(WrongPassphraseError):
-        Vault.unlock(vault_dir, b"wrong passphrase")
+        Vault.unlock(vault_dir, Passphrase(b"wrong passphrase"))
     assert snapshot(vault_dir) == before
     with pytest.raises(NoVaultError):
         Vault.unlock(tmp_path / "nowhere", PASSPHRASE)
@@ -222,8 +223,9 @@ CRASH_SCRIPT = textwrap.dedent(
     import sys
     from pathlib import Path
     from vault import incoming
+    from vault.passphrase import Passphrase
     from vault.store import Vault
-    vault = Vault.unlock(Path(sys.argv[1]), sys.argv[2].encode())
+    vault = Vault.unlock(Path(sys.argv[1]), Passphrase(sys.argv[2].encode()))
     envelopes = [(p.name, p.read_bytes()) for p in sorted(Path(sys.argv[3]).iterdir())]
     def progress(stored, duplicates):
         print(stored, flush=True)
@@ -244,7 +246,14 @@ def test_killed_bulk_import_loses_nothing_committed(
         (outbox / f"{i:05}.env").write_bytes(seal_report(report, key.epoch, key.public_key))
     vault.close()
     proc = subprocess.Popen(
-        [sys.executable, "-c", CRASH_SCRIPT, str(vault_dir), PASSPHRASE.decode(), str(outbox)],
+        [
+            sys.executable,
+            "-c",
+            CRASH_SCRIPT,
+            str(vault_dir),
+            PASSPHRASE.reveal().decode(),
+            str(outbox),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -304,7 +313,7 @@ def test_reading_every_report_through_two_epochs(vault: Vault) -> None:
     assert read == {case_id: r.canonical_json() for case_id, r in reports.items()}
     assert dict(read_through.iter_reports(vault)) == reports
 
-    membership.add_caseworker(vault, "bea", b"bea's own long passphrase")
+    membership.add_caseworker(vault, "bea", Passphrase(b"bea's own long passphrase"))
     membership.revoke_caseworker(vault, "bea")  # a new database key
     assert dict(read_through.iter_report_json(vault)) == read
 

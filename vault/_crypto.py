@@ -219,9 +219,10 @@ def verify(signature: bytes, message: bytes, public_key: bytes) -> None:
 # --- passphrase KDF and AEAD ---------------------------------------------------
 
 
-def argon2id(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int) -> SecretBytes:
+def argon2id(passphrase: SecretBytes, salt: bytes, opslimit: int, memlimit: int) -> SecretBytes:
+    """The passphrase (a :class:`vault.passphrase.Passphrase`) is revealed only here."""
     key = nacl.pwhash.argon2id.kdf(
-        KEY_BYTES, passphrase, salt, opslimit=opslimit, memlimit=memlimit
+        KEY_BYTES, passphrase.reveal(), salt, opslimit=opslimit, memlimit=memlimit
     )
     return SecretBytes(key, "passphrase-derived key")
 

@@ -13,18 +13,15 @@ from typing import TYPE_CHECKING
 
 from vault import db as dbmod
 from vault.audit import bundle, merkle
-from vault.audit.leaves import member_commitment
 from vault.audit.signed_note import (
-    ED25519,
     SignedNoteError,
     VerifierKey,
     parse_note,
     verify_signature,
 )
 from vault.auditlog import LogHead, caseworker_verifier
-from vault.errors import IntegrityError, UsageError, VaultError
+from vault.errors import IntegrityError, VaultError
 from vault.files import create_private_file
-from vault.keys import validate_name
 from vault.store import today
 
 if TYPE_CHECKING:
@@ -72,29 +69,6 @@ def encode_bundle(vault: Vault, db: dbmod.Connection) -> bytes:
         proofs=bundle.proofs_between([h.size for h in heads], tree),
     )
     return bundle.encode(contents)
-
-
-def add_auditor(vault: Vault, name: str, vkey_text: str) -> VerifierKey:
-    """Register an auditor's public (verification) key. It opens nothing."""
-    name = validate_name(name)
-    try:
-        key = VerifierKey.parse(vkey_text.strip())
-    except SignedNoteError:
-        raise UsageError(
-            "That is not an auditor's public key: expected a verifier key line"
-            " (name+hash+key), as vault auditor keygen or transparency-log tools write.",
-        ) from None
-    if key.key_type != ED25519:
-        raise UsageError("An auditor's key must be an Ed25519 signing verifier key.")
-    vkey = key.to_vkey()
-    with vault.transaction() as db:
-        if db.execute("SELECT 1 FROM auditors WHERE name = ? OR vkey = ?", (name, vkey)).fetchone():
-            raise UsageError(f"There is already an auditor called {name}, or with that key.")
-        db.execute(
-            "INSERT INTO auditors (name, vkey, added) VALUES (?, ?, ?)", (name, vkey, today())
-        )
-        vault.log_action(db, "auditor-added", key.id.hex(), member_commitment(name, vkey))
-    return key
 
 
 def log_head(vault: Vault) -> LogHead | None:

@@ -54,6 +54,7 @@ from vault.keychange import (
     require_current,
 )
 from vault.keys import DEFAULT_KDF, Identity, KdfParams, b64, unb64, validate_name
+from vault.passphrase import Passphrase
 from vault.store import Vault, today
 
 MAGIC = b"redress backup\x00\x01"  # 16 bytes: name, zero, format version 1
@@ -98,7 +99,9 @@ def _read_files(directory: Path) -> dict[str, bytes]:
     return {name: read_small_file(path, "vault file") for name, path in _vault_files(directory)}
 
 
-def make_backup(vault: Vault, out: Path, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF) -> int:
+def make_backup(
+    vault: Vault, out: Path, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF
+) -> int:
     """Write a backup of ``vault`` to the new file ``out``; returns its size in bytes.
 
     The database is copied with the SQLite backup API (consistent while others write),
@@ -139,7 +142,11 @@ def make_backup(vault: Vault, out: Path, passphrase: bytes, kdf: KdfParams = DEF
 
 
 def _header(
-    backup_key: SecretBytes, passphrase: bytes, kdf: KdfParams, directory: Path, vault: Vault
+    backup_key: SecretBytes,
+    passphrase: Passphrase,
+    kdf: KdfParams,
+    directory: Path,
+    vault: Vault,
 ) -> bytes:
     kdf.check_strength()
     salt = _crypto.random_bytes(_crypto.PWHASH_SALT_BYTES)
@@ -248,7 +255,7 @@ def _slot(header: _Header, kind: str) -> dict[str, object] | None:
     return None
 
 
-def _key_from_passphrase(header: _Header, passphrase: bytes, path: Path) -> SecretBytes:
+def _key_from_passphrase(header: _Header, passphrase: Passphrase, path: Path) -> SecretBytes:
     slot = _slot(header, "passphrase")
     if slot is None:
         raise _damaged(path)
@@ -395,7 +402,9 @@ def _walk(path: Path, key: SecretBytes, write_to: Path | None) -> tuple[list[str
     return names, total
 
 
-def _backup_key(path: Path, passphrase: bytes | None, recovery: Identity | None) -> SecretBytes:
+def _backup_key(
+    path: Path, passphrase: Passphrase | None, recovery: Identity | None
+) -> SecretBytes:
     if (passphrase is None) == (recovery is None):
         raise UsageError("Open a backup with either a passphrase or recovery shares.")
     try:
@@ -413,7 +422,7 @@ def _backup_key(path: Path, passphrase: bytes | None, recovery: Identity | None)
 
 
 def verify_backup(
-    path: Path, *, passphrase: bytes | None = None, recovery: Identity | None = None
+    path: Path, *, passphrase: Passphrase | None = None, recovery: Identity | None = None
 ) -> BackupSummary:
     """Check every byte of a backup without writing anything."""
     key = _backup_key(path, passphrase, recovery)
@@ -430,7 +439,7 @@ def restore_backup(
     path: Path,
     target: Path,
     *,
-    passphrase: bytes | None = None,
+    passphrase: Passphrase | None = None,
     recovery: Identity | None = None,
 ) -> BackupSummary:
     """Restore a backup into ``target``, which must not exist or be empty.

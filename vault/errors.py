@@ -33,6 +33,12 @@ class UsageError(VaultError):
     exit_code = EXIT_USAGE
 
 
+class WeakPassphraseError(UsageError):
+    """That passphrase is too easy to guess."""
+
+    hint = "choose six or more random words (a dice word list is a good way to pick them)"
+
+
 class NoVaultError(VaultError):
     """There is no vault here."""
 
@@ -91,6 +97,15 @@ class CaseWorkflowError(VaultError):
 
 class IntakeError(VaultError):
     """The intake could not be reached, or did not answer as expected."""
+
+
+class PortInUseError(VaultError):
+    """That port is in use by another program."""
+
+    def __init__(self, message: str, *, port: int, suggestion: int | None) -> None:
+        super().__init__(message)
+        self.port = port
+        self.suggestion = suggestion
 
 
 class AttachmentUnavailableError(VaultError):

@@ -70,6 +70,7 @@ from vault.keys import (
     unwrap_access,
     wrap_access,
 )
+from vault.passphrase import Passphrase
 
 DB_FILE = "vault.db"
 CASEWORKERS_DIR = "caseworkers"
@@ -133,7 +134,7 @@ def key_file_signers(directory: Path) -> frozenset[bytes]:
     return frozenset(signers)
 
 
-def unlock_key_file(directory: Path, data: bytes, passphrase: bytes) -> Identity:
+def unlock_key_file(directory: Path, data: bytes, passphrase: Passphrase) -> Identity:
     """Unlock a caseworker's key file ``data``, read from ``directory``; migrate it if it is old.
 
     A version 1 key file (associated data in Python's default JSON, ``docs/format.md``) is

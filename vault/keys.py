@@ -24,6 +24,7 @@ from vault import _crypto
 from vault._crypto import SecretBytes
 from vault.envelope import team_key_id
 from vault.errors import NotAKeyFileError, VaultError, WrongKeyError, WrongPassphraseError
+from vault.passphrase import Passphrase
 from vault.report import canonical_json
 
 KEY_FILE_KIND = "redress-identity"
@@ -236,7 +237,9 @@ class KdfParams:
 DEFAULT_KDF = KdfParams()
 
 
-def lock_identity(identity: Identity, passphrase: bytes, params: KdfParams = DEFAULT_KDF) -> bytes:
+def lock_identity(
+    identity: Identity, passphrase: Passphrase, params: KdfParams = DEFAULT_KDF
+) -> bytes:
     """The key file: public parts and KDF parameters in clear, secrets under the passphrase."""
     params.check_strength()
     salt = _crypto.random_bytes(_crypto.PWHASH_SALT_BYTES)
@@ -307,11 +310,11 @@ def read_key_file_public(data: bytes) -> tuple[CaseworkerPublic, dict[str, Any]]
     return public, doc
 
 
-def unlock_identity(data: bytes, passphrase: bytes) -> Identity:
+def unlock_identity(data: bytes, passphrase: Passphrase) -> Identity:
     return unlock_identity_upgrading(data, passphrase)[0]
 
 
-def unlock_identity_upgrading(data: bytes, passphrase: bytes) -> tuple[Identity, bytes | None]:
+def unlock_identity_upgrading(data: bytes, passphrase: Passphrase) -> tuple[Identity, bytes | None]:
     """Unlock a key file; also return it rewritten as version 2 if it was version 1, else None.
 
     The rewritten file keeps the salt and KDF parameters (so the passphrase-derived key is

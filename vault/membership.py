@@ -31,19 +31,14 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
+from vault.passphrase import Passphrase, check_strength
 from vault.store import CASEWORKERS_DIR, Vault, today
 
-MIN_PASSPHRASE = 8
 RESEAL_BATCH = 200
 
 
-def _check_passphrase(passphrase: bytes) -> None:
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise UsageError("Choose a passphrase of at least 8 characters; longer is better.")
-
-
 def add_caseworker(
-    vault: Vault, name: str, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF
+    vault: Vault, name: str, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF
 ) -> CaseworkerPublic:
     """A new identity with its own passphrase, able to open this vault.
 
@@ -53,7 +48,7 @@ def add_caseworker(
     replaces them.
     """
     name = validate_name(name)
-    _check_passphrase(passphrase)
+    check_strength(passphrase, name=name)
     row = vault.db.execute("SELECT revoked FROM caseworkers WHERE name = ?", (name,)).fetchone()
     if row is not None:
         if row[0] is not None:
@@ -78,9 +73,9 @@ def add_caseworker(
     return identity.public
 
 
-def change_passphrase(vault: Vault, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF) -> None:
+def change_passphrase(vault: Vault, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF) -> None:
     """Lock the acting caseworker's key file under a new passphrase; nobody else's changes."""
-    _check_passphrase(passphrase)
+    check_strength(passphrase, name=vault.identity.name)
     path = vault.directory / CASEWORKERS_DIR / f"{vault.identity.name}.key"
     locked_file = lock_identity(vault.identity, passphrase, kdf)
     # The new key file is written beside the old one first and put in place only once the
@@ -95,6 +90,35 @@ def change_passphrase(vault: Vault, passphrase: bytes, kdf: KdfParams = DEFAULT_
         fsync_dir(path.parent)
     finally:
         staged.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Caseworker:
+    """A caseworker of the vault, past or present: who, which key, since when, until when."""
+
+    name: str
+    key_id: str
+    added: str
+    revoked: str | None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "name": self.name,
+            "key_id": self.key_id,
+            "added": self.added,
+            "revoked": self.revoked,
+        }
+
+
+def caseworkers(vault: Vault) -> list[Caseworker]:
+    """Every caseworker the vault has had, in the order they were added; revoked ones too."""
+    rows = vault.db.execute(
+        "SELECT name, key_id, added, revoked FROM caseworkers ORDER BY rowid"
+    ).fetchall()
+    return [
+        Caseworker(str(name), str(key_id), str(added), None if revoked is None else str(revoked))
+        for name, key_id, added, revoked in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
+from vault.passphrase import Passphrase, check_strength
 from vault.store import CASEWORKERS_DIR, DB_FILE, Vault, today
 
 SECRET_BYTES = 32
@@ -266,7 +267,7 @@ def restore_access(
     directory: Path,
     recovery: Identity,
     name: str,
-    passphrase: bytes,
+    passphrase: Passphrase,
     kdf: KdfParams = DEFAULT_KDF,
 ) -> Vault:
     """Open the vault with the recovery key and make ``name`` a new caseworker of it.
@@ -276,8 +277,7 @@ def restore_access(
     access file is written by the new identity itself.
     """
     name = validate_name(name)
-    if len(passphrase) < 8:
-        raise UsageError("Choose a passphrase of at least 8 characters; longer is better.")
+    check_strength(passphrase, name=name)
     if not (directory / DB_FILE).exists():
         raise VaultError(
             f"There is no vault in {directory}.",

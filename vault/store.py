@@ -69,6 +69,8 @@ from vault.keys import (
     validate_name,
     wrap_access,
 )
+from vault.passphrase import Passphrase, check_strength
+from vault.places import check_new_vault_place, no_vault_hint
 
 DB_FILE = "vault.db"
 CASEWORKERS_DIR = "caseworkers"
@@ -128,12 +130,12 @@ class Vault:
 
     @classmethod
     def create(
-        cls, directory: Path, name: str, passphrase: bytes, kdf: KdfParams = DEFAULT_KDF
+        cls, directory: Path, name: str, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF
     ) -> Vault:
         """A new vault with team key epoch 1 and its first caseworker."""
         name = validate_name(name)
-        if len(passphrase) < 8:
-            raise UsageError("Choose a passphrase of at least 8 characters; longer is better.")
+        check_new_vault_place(directory)
+        check_strength(passphrase, name=name)
         db_path, people = _paths(directory)
         if db_path.exists() or (people.exists() and any(people.iterdir())):
             raise VaultExistsError(f"There is already a vault in {directory}.")
@@ -163,7 +165,9 @@ class Vault:
         return vault
 
     @classmethod
-    def unlock(cls, directory: Path, passphrase: bytes, caseworker: str | None = None) -> Vault:
+    def unlock(
+        cls, directory: Path, passphrase: Passphrase, caseworker: str | None = None
+    ) -> Vault:
         """Unlock with a caseworker's passphrase. Refuses unsafe permissions first."""
         identity = unlock_key_file(directory, read_key_file(directory, caseworker), passphrase)
         # Issue 5: access files written by another current caseworker are trusted too, and
@@ -408,9 +412,7 @@ def read_key_file(directory: Path, caseworker: str | None) -> bytes:
     """Find the acting caseworker's key file: named, or the only one there is."""
     db_path, people = _paths(directory)
     if not directory.is_dir() or not db_path.exists():
-        raise NoVaultError(
-            f"There is no vault in {directory}.", hint="make one with: vault init --name NAME"
-        )
+        raise NoVaultError(f"There is no vault in {directory}.", hint=no_vault_hint(directory))
     check_private_tree(directory)
     names = caseworker_names(directory)
     if caseworker is None:

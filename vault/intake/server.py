@@ -6,13 +6,14 @@ or Date header: nothing about a request is written anywhere.
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
 
-from vault.errors import VaultError
+from vault.errors import PortInUseError, VaultError
 from vault.intake.app import create_app, load_team_key
 from vault.intake.config import IntakeConfig
 from vault.keys import TeamPublicKey, caseworker_key_id
@@ -35,12 +36,37 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         if isinstance(e, PermissionError):
             raise VaultError(f"This account may not listen on port {port}.") from None
+        if e.errno == errno.EADDRINUSE:
+            free = suggest_port(host, port)
+            instead = f"; try --port {free}" if free is not None else "; choose another with --port"
+            raise PortInUseError(
+                f"Port {port} is in use by another program{instead}.", port=port, suggestion=free
+            ) from None
         raise VaultError(
             f"Cannot listen on {host} port {port}: it is in use or not available.",
             hint="choose another with --port",
         ) from None
     sock.set_inheritable(True)
     return sock
+
+
+def suggest_port(host: str, busy: int) -> int | None:
+    """A port near ``busy`` (8080 first, as people expect) that is free on ``host`` right now."""
+    candidates: list[int] = [8080, *range(8081, 8090), *range(busy + 1, busy + 10)]
+    for candidate in candidates:
+        if candidate == busy or not 0 < candidate < 65536:
+            continue
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                host, candidate, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError:
+            continue
+        return candidate
+    return None
 
 
 def url_of(sock: socket.socket) -> str:
