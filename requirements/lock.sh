@@ -5,6 +5,9 @@
 # that version, for CPython 3.11 on Linux x86_64.
 #
 # Run from anywhere:  bash requirements/lock.sh
+# Pins already in lock.txt are kept (uv reads them as preferences), so adding a package pins
+# only it and what it needs; to move everything to the newest versions instead:
+#     bash requirements/lock.sh --upgrade
 # It needs only python3 and the network to the public package index; it puts
 # the pinned tool (uv) in a throwaway venv under /tmp, never in the project.
 set -euo pipefail
@@ -27,6 +30,7 @@ fi
 
 body=$(mktemp)
 trap 'rm -f "$body"' EXIT
+cp requirements/lock.txt "$body"  # the current pins, as preferences
 "$TOOL_VENV/bin/uv" pip compile \
     --no-config \
     --python-version 3.11 \
@@ -34,6 +38,7 @@ trap 'rm -f "$body"' EXIT
     --generate-hashes \
     --no-header \
     --quiet \
+    "$@" \
     requirements/dev.in -o "$body"
 
 {

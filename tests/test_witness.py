@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSPHRASE, VAULT_BIN, seal_for
-from tests.test_pull import Intake, start_intake
+from tests.intake_server import IntakeServer as Intake
+from tests.intake_server import IntakeServers
 from vault import _crypto, auditing, case_view, incoming
 from vault.audit.bundle import verify
 from vault.audit.signed_note import (
@@ -35,16 +36,8 @@ from vault.store import Vault
 
 
 @pytest.fixture
-def intakes(tmp_path: Path) -> Iterator[Callable[[TeamPublicKey], Intake]]:
-    running: list[Intake] = []
-
-    def start(team_key: TeamPublicKey) -> Intake:
-        running.append(start_intake(tmp_path, team_key))
-        return running[-1]
-
-    yield start
-    for intake in running:
-        intake.stop()
+def intakes(intake_servers: IntakeServers) -> Callable[[TeamPublicKey], Intake]:
+    return intake_servers.start
 
 
 # --- the protocol ---------------------------------------------------------------------------
