@@ -6,7 +6,7 @@ STAMP    := $(VENV)/.installed
 NODE     := node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup browser test lint run bench clean
+.PHONY: setup browser test test-quick lint run bench clean
 
 setup: $(STAMP) $(NODE)
 
@@ -45,11 +45,21 @@ browser:
 		fi; \
 	fi
 
+# The suite runs on every core (pytest-xdist); each worker has its own temporary directories,
+# intakes (port 0) and Chromium. --dist loadscope keeps a module's tests on one worker, so a
+# module-scoped fixture is built once. CI runs `make test`: every test, the slow ones too.
+PYTEST_PARALLEL ?= -n auto --dist loadscope
+
 test: setup browser
 	$(BIN)/ruff check vault cli tests bench
 	$(BIN)/ruff format --check vault cli tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+# For quick local runs: everything but the tests marked slow (over about 3 s each).
+test-quick: setup browser
+	$(BIN)/ruff check vault cli tests bench
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check vault cli tests bench

@@ -172,6 +172,7 @@ def _quarantine(vault: Vault) -> dict[bytes, tuple[bytes, str, str]]:
     }
 
 
+@pytest.mark.slow
 def test_envelopes_the_vault_cannot_open_are_quarantined_then_acknowledged(
     vault: Vault, intake: Intake, intakes: Callable[..., Intake], tmp_path: Path
 ) -> None:
@@ -597,6 +598,7 @@ def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
 # --- the real command, end to end -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_commands_end_to_end(cli: Cli, intakes: Callable[..., Intake], tmp_path: Path) -> None:
     assert cli("init", "--name", "amara").returncode == 0
     assert cli("team-key", "export", "team-key.json").returncode == 0
@@ -660,6 +662,7 @@ def test_the_commands_end_to_end(cli: Cli, intakes: Callable[..., Intake], tmp_p
     assert_clean_error(cli("pull", "--from", "ftp://example.org"), 2)
 
 
+@pytest.mark.slow
 def test_attachment_and_reply_commands_explain_themselves(cli: Cli) -> None:
     for command in (("cases", "attachment"), ("cases", "reply"), ("pull",), ("submit",)):
         shown = cli(*command, "--help")

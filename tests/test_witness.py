@@ -149,6 +149,7 @@ def intake_witness_name(intake: Intake) -> str:
     return VerifierKey.parse(httpx.get(intake.url + "/witness/key").text.strip()).name
 
 
+@pytest.mark.slow
 def test_a_rewound_vault_is_caught_by_the_witness(
     vault: Vault, vault_dir: Path, intakes: Callable[[TeamPublicKey], Intake], tmp_path: Path
 ) -> None:
@@ -190,6 +191,7 @@ def test_a_rewound_vault_is_caught_by_the_witness(
         assert result.witnessed == auditing.log_head(restored).size  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_a_vault_whose_log_was_rewritten_is_caught_by_the_witness(
     vault: Vault, vault_dir: Path, intakes: Callable[[TeamPublicKey], Intake], tmp_path: Path
 ) -> None:
@@ -213,6 +215,7 @@ def test_a_vault_whose_log_was_rewritten_is_caught_by_the_witness(
         assert "different history" in str(alarm)
 
 
+@pytest.mark.slow
 def test_idle_pulls_keep_one_cosignature_and_the_bundle_verifies(
     vault: Vault, intakes: Callable[[TeamPublicKey], Intake], tmp_path: Path
 ) -> None:
