@@ -84,9 +84,10 @@ def make_demo(base: Path = DEMO_DIR) -> tuple[Path, Path, bool]:
                 for i, r in enumerate(DEMO_REPORTS)
             ]
             incoming.import_envelopes(vault, envelopes)
-            (base / "example-report.json").write_text(
-                '{"sector": "education", "role": "college tutor", "harms": ["outing"],\n'
-                ' "what_happened": "(Invented example) Told my class what I do for work."}\n'
+            replace_private_file(
+                base / "example-report.json",
+                b'{"sector": "education", "role": "college tutor", "harms": ["outing"],\n'
+                b' "what_happened": "(Invented example) Told my class what I do for work."}\n',
             )
     return vault_dir, passphrase_file, made
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.intake_server import VAULT_BIN, IntakeServers
+from tests.intake_server import stop_server as stop_server  # where the tests have found it
 from vault.envelope import seal_report
 from vault.passphrase import Passphrase
 from vault.report import Report, parse_report
@@ -20,8 +20,6 @@ from vault.store import Vault
 
 PASSPHRASE = Passphrase(b"correct horse battery staple")
 CANARY = "CANARY-7f3a9c-landlord"
-
-VAULT_BIN = Path(sys.executable).with_name("vault")
 
 
 def report_data(**overrides: Any) -> dict[str, Any]:
@@ -108,16 +106,12 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
 
 
-def stop_server(process: subprocess.Popen[bytes]) -> int:
-    """Ask a server started by a test to stop (Ctrl-C), then make sure it has."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
+@pytest.fixture
+def intake_servers(tmp_path: Path) -> Iterator[IntakeServers]:
+    """Real intakes (`vault intake serve` on loopback) for one test, stopped after it:
+    ``intake_servers.start(team_key, *options)``. See tests/intake_server.py."""
+    with IntakeServers(tmp_path) as servers:
+        yield servers
 
 
 def assert_clean_error(result: subprocess.CompletedProcess[str], code: int) -> None:

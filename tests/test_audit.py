@@ -130,6 +130,7 @@ def _refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
 # --- clean ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_session_bundle_verifies_clean_with_no_vault(session: Session, tmp_path: Path) -> None:
     result = _auditor_verify(tmp_path, session.bundle, "--json", trusted=session.trusted)
     assert result.returncode == 0, result.stderr
@@ -145,6 +146,7 @@ def test_the_session_bundle_verifies_clean_with_no_vault(session: Session, tmp_p
     assert "amara: " in people.stdout
 
 
+@pytest.mark.slow
 def test_the_bundle_holds_no_report_content(session: Session) -> None:
     text = session.bundle.decode()
     for secret in (CANARY, "Called back", "police officer"):
@@ -154,6 +156,7 @@ def test_the_bundle_holds_no_report_content(session: Session) -> None:
 # --- each kind of tampering: exit 4, naming the place ----------------------------------------
 
 
+@pytest.mark.slow
 def test_an_edited_entry_is_named(session: Session, tmp_path: Path) -> None:
     lines = _lines(session.bundle)
     start, end = _leaf_range(lines)
@@ -162,6 +165,7 @@ def test_an_edited_entry_is_named(session: Session, tmp_path: Path) -> None:
     _refused(_auditor_verify(tmp_path, _join(lines)), f"Entry {i - start + 1} ", "edited")
 
 
+@pytest.mark.slow
 def test_a_deleted_entry_is_named(session: Session, tmp_path: Path) -> None:
     lines = _lines(session.bundle)
     start, end = _leaf_range(lines)
@@ -171,6 +175,7 @@ def test_a_deleted_entry_is_named(session: Session, tmp_path: Path) -> None:
     _refused(_auditor_verify(tmp_path, _join(lines)), f"Entry {i - start + 1} ", "removed")
 
 
+@pytest.mark.slow
 def test_reordered_entries_are_named(session: Session, tmp_path: Path) -> None:
     lines = _lines(session.bundle)
     start, end = _leaf_range(lines)
@@ -179,6 +184,7 @@ def test_reordered_entries_are_named(session: Session, tmp_path: Path) -> None:
     _refused(_auditor_verify(tmp_path, _join(lines)), f"Entry {i - start + 1} ", "moved")
 
 
+@pytest.mark.slow
 def test_a_truncated_tail_is_caught(session: Session, tmp_path: Path) -> None:
     lines = _lines(session.bundle)
     _, end = _leaf_range(lines)
@@ -187,6 +193,7 @@ def test_a_truncated_tail_is_caught(session: Session, tmp_path: Path) -> None:
     _refused(_auditor_verify(tmp_path, _join(lines)), "cut short")
 
 
+@pytest.mark.slow
 def test_a_consistent_older_bundle_is_caught_by_the_trusted_checkpoint(
     session: Session, tmp_path: Path
 ) -> None:
@@ -198,6 +205,7 @@ def test_a_consistent_older_bundle_is_caught_by_the_trusted_checkpoint(
     _refused(_auditor_verify(tmp_path, session.early, trusted=newest), "cut short")
 
 
+@pytest.mark.slow
 def test_history_forked_from_the_trusted_checkpoint_is_caught(
     session: Session, tmp_path: Path
 ) -> None:
@@ -235,6 +243,7 @@ def _checkpoints(bundle: bytes) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_signed_by_an_unknown_key_is_refused(session: Session, tmp_path: Path) -> None:
     notes = _checkpoints(session.bundle)
     checkpoint = Checkpoint.parse_text(parse_note(notes[-1]).text)
@@ -244,6 +253,7 @@ def test_a_checkpoint_signed_by_an_unknown_key_is_refused(session: Session, tmp_
     _refused(_auditor_verify(tmp_path, forged), f"Checkpoint {len(notes)} ", "unknown key")
 
 
+@pytest.mark.slow
 def test_a_checkpoint_inconsistent_with_its_predecessor_is_refused(
     session: Session, tmp_path: Path
 ) -> None:
@@ -255,6 +265,7 @@ def test_a_checkpoint_inconsistent_with_its_predecessor_is_refused(
     _refused(_auditor_verify(tmp_path, _join(lines)), "not consistent with checkpoint")
 
 
+@pytest.mark.slow
 def test_a_checkpoint_from_a_forked_copy_is_refused(session: Session, tmp_path: Path) -> None:
     # Signed by the right key, for the right origin, but over another history.
     cli = session.cli
@@ -362,6 +373,7 @@ def test_the_log_is_append_only_in_the_database(vault: Vault) -> None:
 # --- auditors ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_auditors_key_opens_nothing(tmp_path: Path) -> None:
     cli = Cli(tmp_path)
     _ok(cli("init", "--name", "amara"))

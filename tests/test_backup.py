@@ -35,6 +35,7 @@ def _fill(vault: Vault, n: int = 3) -> list[str]:
     return ids
 
 
+@pytest.mark.slow
 def test_backup_restores_to_a_sound_vault_with_every_case(vault: Vault, tmp_path: Path) -> None:
     ids = _fill(vault)
     out = tmp_path / "vault.backup"
@@ -57,6 +58,7 @@ def test_backup_restores_to_a_sound_vault_with_every_case(vault: Vault, tmp_path
         assert [n.text for n in view.notes] == ["rang back"]
 
 
+@pytest.mark.slow
 def test_a_backup_taken_during_concurrent_writes_restores_clean(
     vault: Vault, tmp_path: Path
 ) -> None:
@@ -140,6 +142,7 @@ def test_a_truncated_backup_is_refused(vault: Vault, tmp_path: Path) -> None:
         backups.verify_backup(longer, passphrase=PASSPHRASE)
 
 
+@pytest.mark.slow
 def test_restore_refuses_a_wrong_passphrase_and_a_non_empty_target(
     vault: Vault, tmp_path: Path
 ) -> None:
@@ -176,6 +179,7 @@ def test_check_names_a_damaged_report(vault: Vault) -> None:
     assert len(problems) == 2
 
 
+@pytest.mark.slow
 def test_cli_backup_restore_and_check(cli: Cli) -> None:
     assert cli("init", "--name", "amara").returncode == 0
     assert cli("team-key", "export", "team-key.json").returncode == 0
@@ -214,6 +218,7 @@ def test_cli_backup_restore_and_check(cli: Cli) -> None:
     assert "not empty" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_check_exits_4_and_names_the_damage(cli: Cli, tmp_path: Path) -> None:
     assert cli("init", "--name", "amara").returncode == 0
     with Vault.unlock(cli.cwd / "vault-data", PASSPHRASE) as vault:
@@ -229,6 +234,7 @@ def test_cli_check_exits_4_and_names_the_damage(cli: Cli, tmp_path: Path) -> Non
     assert f"case {shown}: the report is damaged or has been changed" in result.stdout
 
 
+@pytest.mark.slow
 def test_every_single_byte_flip_anywhere_is_refused(vault: Vault, tmp_path: Path) -> None:
     """Property: whichever byte of a backup changes, reading it fails (the key fixed)."""
     from hypothesis import HealthCheck, given, settings

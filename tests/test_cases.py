@@ -114,6 +114,7 @@ ACTIONS = st.one_of(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(actions=st.lists(ACTIONS, max_size=12))
+@pytest.mark.slow
 def test_random_actions_match_a_simple_model(
     shared_vault: Vault, actions: list[tuple[str, str | None]]
 ) -> None:

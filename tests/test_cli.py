@@ -27,6 +27,7 @@ def _submit(cli: Cli, name: str, **fields: object) -> Path:
     return cli.cwd / f"{name}.env"
 
 
+@pytest.mark.slow
 def test_whole_casework_path_leaves_no_plaintext(cli: Cli) -> None:
     _init(cli)
     texts = [f"{CANARY}-{i} the officer took my phone" for i in range(3)]
@@ -85,6 +86,7 @@ def test_whole_casework_path_leaves_no_plaintext(cli: Cli) -> None:
     assert b"rang the reporter back" not in stored
 
 
+@pytest.mark.slow
 def test_wrong_passphrase_exits_3_and_touches_nothing(cli: Cli) -> None:
     _init(cli)
     envelope = _submit(cli, "r")
@@ -101,6 +103,7 @@ def test_wrong_passphrase_exits_3_and_touches_nothing(cli: Cli) -> None:
     assert not (cli.cwd / "k2.json").exists()
 
 
+@pytest.mark.slow
 def test_damaged_and_foreign_envelopes_store_nothing(cli: Cli, tmp_path: Path) -> None:
     _init(cli)
     envelope = _submit(cli, "r").read_bytes()
@@ -125,6 +128,7 @@ def test_damaged_and_foreign_envelopes_store_nothing(cli: Cli, tmp_path: Path) -
     assert json.loads(cli("cases", "list", "--json").stdout) == []
 
 
+@pytest.mark.slow
 def test_same_envelope_twice_is_stored_once(cli: Cli) -> None:
     _init(cli)
     envelope = _submit(cli, "r")
@@ -148,6 +152,7 @@ def test_same_envelope_twice_is_stored_once(cli: Cli) -> None:
         (("init", "--name", "someone"), 1, "already a vault"),
     ],
 )
+@pytest.mark.slow
 def test_user_errors_are_one_plain_line(
     cli: Cli, args: tuple[str, ...], code: int, words: str
 ) -> None:
@@ -170,6 +175,7 @@ def test_bad_report_names_the_field(cli: Cli) -> None:
     assert "not valid JSON" in result.stderr
 
 
+@pytest.mark.slow
 def test_unsafe_permissions_are_refused(cli: Cli) -> None:
     _init(cli)
     vault_dir = cli.cwd / "vault-data"
@@ -185,6 +191,7 @@ def test_unsafe_permissions_are_refused(cli: Cli) -> None:
     assert "chmod 600" in result.stderr
 
 
+@pytest.mark.slow
 def test_files_are_born_private(cli: Cli) -> None:
     _init(cli)
     envelope = _submit(cli, "r")
@@ -195,6 +202,7 @@ def test_files_are_born_private(cli: Cli) -> None:
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
 
 
+@pytest.mark.slow
 def test_every_command_has_help(cli: Cli) -> None:
     for args in (
         (),
@@ -222,6 +230,7 @@ def test_no_passphrase_without_a_terminal(cli: Cli) -> None:
     assert "--passphrase-file" in result.stderr
 
 
+@pytest.mark.slow
 def test_report_text_cannot_drive_the_terminal(cli: Cli) -> None:
     _init(cli)
     hostile = "ok \x1b[2J\x1b]0;owned\x07 \x9b31m \x1b]52;c;ZXZpbA==\x07 end"
@@ -237,6 +246,7 @@ def test_report_text_cannot_drive_the_terminal(cli: Cli) -> None:
     assert json.loads(as_json.stdout)["report"]["what_happened"] == hostile
 
 
+@pytest.mark.slow
 def test_note_from_stdin_keeps_it_out_of_argv(cli: Cli) -> None:
     _init(cli)
     assert cli("import", str(_submit(cli, "r"))).returncode == 0

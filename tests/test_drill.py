@@ -13,6 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CANARY, VAULT_BIN, Cli, assert_clean_error, report_data
 
 
@@ -29,6 +31,7 @@ def _ok(cli: Cli, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_the_restore_drill(cli: Cli) -> None:
     bob_pass = _secret_file(cli, "bob-pass", "bob's own passphrase")
     new_pass = _secret_file(cli, "drill-pass", "the drill caseworker's passphrase")

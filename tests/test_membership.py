@@ -71,6 +71,7 @@ def test_an_access_file_written_by_a_stranger_is_refused(vault: Vault) -> None:
         Vault.unlock(vault.directory, BOB, "bob")
 
 
+@pytest.mark.slow
 def test_revoke_locks_out_the_leaver_and_keeps_their_past(vault: Vault, tmp_path: Path) -> None:
     ids = _team(vault.directory)
     people = vault.directory / "caseworkers"
@@ -163,6 +164,7 @@ def _crash_during_step_4(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
         (_crash_during_step_4, True),
     ],
 )
+@pytest.mark.slow
 def test_a_crash_at_any_step_of_revoke_locks_nobody_out(
     vault: Vault,
     monkeypatch: pytest.MonkeyPatch,
@@ -199,6 +201,7 @@ def test_a_crash_at_any_step_of_revoke_locks_nobody_out(
             membership.revoke_caseworker(again, "bob")  # and it can be done again
 
 
+@pytest.mark.slow
 def test_passphrase_change_touches_nobody_else(vault: Vault) -> None:
     membership.add_caseworker(vault, "bob", BOB)
     people = vault.directory / "caseworkers"
@@ -252,6 +255,7 @@ def _submit(cli: Cli, name: str) -> str:
     return f"{name}.env"
 
 
+@pytest.mark.slow
 def test_cli_add_revoke_and_passphrase(cli: Cli) -> None:
     bob_pass = cli.cwd / "bob-pass"
     bob_pass.write_text("bob's own passphrase\n")
@@ -304,6 +308,7 @@ def test_cli_add_revoke_and_passphrase(cli: Cli) -> None:
     assert "Re-sealed 1 report" in result.stderr
 
 
+@pytest.mark.slow
 def test_every_new_command_has_help_and_asks_for_new_passphrases_plainly(cli: Cli) -> None:
     for args in (
         ("check",),
@@ -332,6 +337,7 @@ def test_every_new_command_has_help_and_asks_for_new_passphrases_plainly(cli: Cl
     assert_clean_error(result, 1)
 
 
+@pytest.mark.slow
 def test_a_crash_during_rotation_is_finished_by_the_next_unlock(
     vault: Vault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -354,6 +360,7 @@ def test_a_crash_during_rotation_is_finished_by_the_next_unlock(
         assert amara.access.current.epoch == 2
 
 
+@pytest.mark.slow
 def test_two_key_changes_at_once_cannot_lock_anyone_out(vault: Vault) -> None:
     """bob unlocks; amara rotates the team key; bob then tries to rotate, add or split.
 
@@ -383,6 +390,7 @@ def test_two_key_changes_at_once_cannot_lock_anyone_out(vault: Vault) -> None:
     assert check_vault(vault) == []
 
 
+@pytest.mark.slow
 def test_cli_reseal_finishes_a_rotation_without_a_new_epoch(cli: Cli) -> None:
     assert cli("init", "--name", "amara").returncode == 0
     assert cli("team-key", "export", "team-key.json").returncode == 0

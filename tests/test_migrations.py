@@ -169,6 +169,7 @@ def test_listing_reads_covering_indexes_only(vault: Vault) -> None:
         assert "COVERING INDEX" in plan, plan
 
 
+@pytest.mark.slow
 def test_a_schema_5_vault_keeps_its_signed_imports_and_records_new_ones_in_the_log(
     vault_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

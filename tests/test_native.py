@@ -187,6 +187,7 @@ def _compare(leaves: list[bytes]) -> None:
 @needs_native
 @settings(max_examples=500, deadline=None)
 @given(leaves=leaf_lists())
+@pytest.mark.slow
 def test_the_leaf_form_and_columns_agree(leaves: list[bytes]) -> None:
     _compare(leaves)
 
@@ -461,6 +462,7 @@ def test_the_roster_check_is_the_same_for_few_caseworkers_and_for_many(
     assert verdicts[0] == verdicts[1]
 
 
+@pytest.mark.slow
 def test_checkpoints_are_checked_against_many_keys_in_one_pass() -> None:
     """Each checkpoint's signatures were matched against every caseworker and every witness:
     2,500 of each with 2,500 checkpoints took twenty seconds, a bundle of a gigabyte years."""

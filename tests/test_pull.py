@@ -15,9 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +25,14 @@ import pytest
 from tests.conftest import (
     CANARY,
     PASSPHRASE,
-    VAULT_BIN,
     Cli,
     assert_clean_error,
     bytes_under,
     make_report,
     report_data,
     seal_for,
-    stop_server,
 )
+from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import (
     attachment_entry,
     codename_entropy,
@@ -58,15 +55,8 @@ from vault.submit import send_envelope
 POW_BITS = 4
 
 
-@dataclass
-class Intake:
-    url: str
-    process: subprocess.Popen[bytes]
-    stderr: Path
-
-    def stop(self) -> None:
-        stop_server(self.process)
-        assert "Traceback" not in self.stderr.read_text()
+class Intake(IntakeServer):
+    """A real intake (tests/intake_server.py), and what a reporter and a caseworker ask it."""
 
     # --- a reporter's browser ---
 
@@ -106,55 +96,12 @@ class Intake:
         return r.status_code == 200
 
 
-def start_intake(tmp_path: Path, team_key: TeamPublicKey, name: str = "intake") -> Intake:
-    key_file = tmp_path / f"{name}-team-key.json"
-    key_file.write_bytes(team_key.to_file_bytes())
-    stdout, stderr = tmp_path / f"{name}.stdout", tmp_path / f"{name}.stderr"
-    with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = subprocess.Popen(
-            [
-                str(VAULT_BIN),
-                "intake",
-                "serve",
-                "--team-key",
-                str(key_file),
-                "--data",
-                str(tmp_path / f"{name}-data"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--pow-bits",
-                str(POW_BITS),
-                "--rate-per-minute",
-                "100000",
-            ],
-            stdout=out,
-            stderr=err,
-            env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
-        )
-    deadline = time.monotonic() + 30
-    while "http://" not in stdout.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"the intake did not start: {stderr.read_text()}")
-        time.sleep(0.05)
-    url = "http://" + stdout.read_text().split("http://", 1)[1].split()[0].rstrip("/")
-    return Intake(url, process, stderr)
-
-
 @pytest.fixture
-def intakes(tmp_path: Path) -> Iterator[Callable[..., Intake]]:
-    running: list[Intake] = []
-
+def intakes(intake_servers: IntakeServers) -> Callable[..., Intake]:
     def start(team_key: TeamPublicKey, name: str = "intake") -> Intake:
-        intake = start_intake(tmp_path, team_key, name)
-        running.append(intake)
-        return intake
+        return Intake(**vars(intake_servers.start(team_key, name=name, pow_bits=POW_BITS)))
 
-    yield start
-    for intake in running:
-        intake.stop()
+    return start
 
 
 @pytest.fixture
@@ -225,6 +172,7 @@ def _quarantine(vault: Vault) -> dict[bytes, tuple[bytes, str, str]]:
     }
 
 
+@pytest.mark.slow
 def test_envelopes_the_vault_cannot_open_are_quarantined_then_acknowledged(
     vault: Vault, intake: Intake, intakes: Callable[..., Intake], tmp_path: Path
 ) -> None:
@@ -651,6 +599,7 @@ def test_a_blob_longer_than_its_report_allows_is_not_read(vault: Vault) -> None:
 # --- the real command, end to end -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_commands_end_to_end(cli: Cli, intakes: Callable[..., Intake], tmp_path: Path) -> None:
     assert cli("init", "--name", "amara").returncode == 0
     assert cli("team-key", "export", "team-key.json").returncode == 0
@@ -714,6 +663,7 @@ def test_the_commands_end_to_end(cli: Cli, intakes: Callable[..., Intake], tmp_p
     assert_clean_error(cli("pull", "--from", "ftp://example.org"), 2)
 
 
+@pytest.mark.slow
 def test_attachment_and_reply_commands_explain_themselves(cli: Cli) -> None:
     for command in (("cases", "attachment"), ("cases", "reply"), ("pull",), ("submit",)):
         shown = cli(*command, "--help")

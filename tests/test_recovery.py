@@ -51,6 +51,7 @@ def test_share_files_are_private_printable_and_name_their_holder(
     assert check_vault(vault) == []
 
 
+@pytest.mark.slow
 def test_any_k_shares_open_the_vault_after_every_passphrase_is_lost(
     vault: Vault, tmp_path: Path
 ) -> None:
@@ -119,6 +120,7 @@ def test_fewer_than_k_shares_and_old_shares_open_nothing(vault: Vault, tmp_path:
     recovery.restore_access(vault.directory, recovery.combine(new[2:]), "x", NEW).close()
 
 
+@pytest.mark.slow
 def test_revoke_rewraps_recovery_and_backups_open_with_shares(vault: Vault, tmp_path: Path) -> None:
     shares = _texts(_split(vault, tmp_path / "shares"))
     membership.add_caseworker(vault, "bob", Passphrase(b"bob's own passphrase"))
@@ -137,6 +139,7 @@ def test_revoke_rewraps_recovery_and_backups_open_with_shares(vault: Vault, tmp_
         assert check_vault(dana) == []
 
 
+@pytest.mark.slow
 def test_cli_recovery_split_and_restore(cli: Cli) -> None:
     assert cli("init", "--name", "amara").returncode == 0
     result = cli("recovery", "split", "--shares", "3", "--threshold", "2", "--out", "shares")

@@ -235,6 +235,7 @@ CRASH_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killed_bulk_import_loses_nothing_committed(
     vault: Vault, vault_dir: Path, tmp_path: Path
 ) -> None:
@@ -296,6 +297,7 @@ def test_a_taken_case_id_is_drawn_again_and_nothing_is_half_stored(
     assert check_vault(vault) == []
 
 
+@pytest.mark.slow
 def test_reading_every_report_through_two_epochs(vault: Vault) -> None:
     """The read-through opens each stored report once, across read-ahead chunks and epochs,
     and still reads after a caseworker's removal re-encrypts the database."""
@@ -319,7 +321,9 @@ def test_reading_every_report_through_two_epochs(vault: Vault) -> None:
 
 
 def test_a_read_through_stopped_early_stops_its_reader(vault: Vault) -> None:
-    incoming.import_envelopes(vault, [(str(n), seal_for(vault)) for n in range(200)])
+    # More rows than the queue holds (8 chunks of 64), so the reader is still waiting to hand
+    # over the rest however far ahead it got (with 200 it could finish first on a busy machine)
+    incoming.import_envelopes(vault, [(str(n), seal_for(vault)) for n in range(600)])
     reading = read_through.iter_report_json(vault)
     next(reading)
     assert any(t.name == "vault-read-ahead" for t in threading.enumerate())

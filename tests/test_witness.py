@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSPHRASE, VAULT_BIN, seal_for
-from tests.test_pull import Intake, start_intake
+from tests.intake_server import IntakeServer as Intake
+from tests.intake_server import IntakeServers
 from vault import _crypto, auditing, case_view, incoming
 from vault.audit.signed_note import (
     Checkpoint,
@@ -35,16 +36,8 @@ from vault.store import Vault
 
 
 @pytest.fixture
-def intakes(tmp_path: Path) -> Iterator[Callable[[TeamPublicKey], Intake]]:
-    running: list[Intake] = []
-
-    def start(team_key: TeamPublicKey) -> Intake:
-        running.append(start_intake(tmp_path, team_key))
-        return running[-1]
-
-    yield start
-    for intake in running:
-        intake.stop()
+def intakes(intake_servers: IntakeServers) -> Callable[[TeamPublicKey], Intake]:
+    return intake_servers.start
 
 
 # --- the protocol ---------------------------------------------------------------------------
@@ -156,6 +149,7 @@ def intake_witness_name(intake: Intake) -> str:
     return VerifierKey.parse(httpx.get(intake.url + "/witness/key").text.strip()).name
 
 
+@pytest.mark.slow
 def test_a_rewound_vault_is_caught_by_the_witness(
     vault: Vault, vault_dir: Path, intakes: Callable[[TeamPublicKey], Intake], tmp_path: Path
 ) -> None:
@@ -197,6 +191,7 @@ def test_a_rewound_vault_is_caught_by_the_witness(
         assert result.witnessed == auditing.log_head(restored).size  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_a_vault_whose_log_was_rewritten_is_caught_by_the_witness(
     vault: Vault, vault_dir: Path, intakes: Callable[[TeamPublicKey], Intake], tmp_path: Path
 ) -> None:
@@ -220,6 +215,7 @@ def test_a_vault_whose_log_was_rewritten_is_caught_by_the_witness(
         assert "different history" in str(alarm)
 
 
+@pytest.mark.slow
 def test_idle_pulls_keep_one_cosignature_and_the_bundle_verifies(
     vault: Vault, intakes: Callable[[TeamPublicKey], Intake], tmp_path: Path
 ) -> None:

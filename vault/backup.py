@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,8 @@ from vault.files import (
     DIR_MODE,
     fsync_dir,
     make_private_dir,
+    make_private_temp_dir,
+    move_into_place,
     open_new_private_file,
     read_small_file,
 )
@@ -111,7 +112,7 @@ def make_backup(
     if not passphrase:
         raise UsageError("A backup needs your passphrase.")
     directory = vault.directory
-    work = Path(tempfile.mkdtemp(prefix=".backup-", dir=directory))  # 0700, inside the vault
+    work = make_private_temp_dir(directory, ".backup-")  # 0700, inside the vault
     try:
         snapshot = work / DB_FILE
         # Under the folder's lock no key change can be between its steps, so the snapshot
@@ -457,7 +458,7 @@ def restore_backup(
     parent = target.absolute().parent
     if not parent.is_dir():
         raise VaultError(f"The folder for {target} does not exist.")
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.restoring-", dir=parent))
+    work = make_private_temp_dir(parent, f".{target.name}.restoring-")
     try:
         os.chmod(work, DIR_MODE)
         make_private_dir(work / CASEWORKERS_DIR)
@@ -466,7 +467,7 @@ def restore_backup(
         fsync_dir(work)
         if target.exists():
             target.rmdir()
-        os.rename(work, target)
+        move_into_place(work, target)
         fsync_dir(parent)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,6 +22,17 @@ def make_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) as 0700; tighten it if it already exists and is ours."""
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     os.chmod(path, DIR_MODE)
+
+
+def make_private_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new, uniquely named 0700 directory in ``parent``; the caller removes or renames it."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def move_into_place(source: Path, target: Path) -> None:
+    """Rename ``source`` over ``target`` atomically (same file system; an empty directory may
+    be replaced). The caller fsyncs the directory, once for a batch of moves."""
+    os.replace(source, target)
 
 
 def create_private_file(path: Path, data: bytes) -> None:

@@ -58,7 +58,7 @@ from pathlib import Path
 from vault import _crypto
 from vault import db as dbmod
 from vault.errors import IntegrityError, VaultError, WrongKeyError
-from vault.files import fsync_dir, read_small_file, replace_private_file
+from vault.files import fsync_dir, move_into_place, read_small_file, replace_private_file
 from vault.keys import (
     Access,
     CaseworkerPublic,
@@ -283,7 +283,7 @@ def settle(directory: Path, db: dbmod.Connection) -> None:
     pending = _pending_files(directory)
     for path, epoch in pending:
         if epoch == latest:
-            os.replace(path, path.with_name(path.name[: -len(f"{PENDING}-{epoch}")]))
+            move_into_place(path, path.with_name(path.name[: -len(f"{PENDING}-{epoch}")]))
         else:
             path.unlink()
     if pending:

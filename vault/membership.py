@@ -8,7 +8,6 @@ the crash-safe steps in :mod:`vault.keychange`.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from vault._crypto import SecretBytes
 from vault.cases import show_id
 from vault.envelope import open_report, seal_report
 from vault.errors import UsageError, VaultError
-from vault.files import fsync_dir, replace_private_file
+from vault.files import fsync_dir, move_into_place, replace_private_file
 from vault.keychange import access_path, locked, require_current, settle, write_pending
 from vault.keys import (
     DEFAULT_KDF,
@@ -86,7 +85,7 @@ def change_passphrase(vault: Vault, passphrase: Passphrase, kdf: KdfParams = DEF
         with vault.transaction() as db:
             vault.log_action(db, "passphrase-changed", subject=vault.identity.key_id)
         with locked(vault.directory):  # not while an old key file is being migrated
-            os.replace(staged, path)
+            move_into_place(staged, path)
         fsync_dir(path.parent)
     finally:
         staged.unlink(missing_ok=True)

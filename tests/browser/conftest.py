@@ -15,9 +15,7 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,8 @@ import nacl.bindings as sodium
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
 
-from tests.conftest import PASSPHRASE, VAULT_BIN, Cli, stop_server
+from tests.conftest import PASSPHRASE, Cli
+from tests.intake_server import IntakeServers
 from tests.sealing import padded_length
 from vault.envelope import open_envelope_bytes
 from vault.intake.auth import sign_request
@@ -70,7 +69,7 @@ class Intake:
     team: TeamKeyPair
     caseworker: Identity
     process: subprocess.Popen[bytes]
-    log: Path
+    log: Path  # its stderr
 
     def open_envelope(self, envelope: bytes) -> bytes:
         """The canonical report JSON inside an envelope sealed to this team."""
@@ -144,31 +143,6 @@ class Intake:
         raise AssertionError(f"no new case holds {marker!r}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"`vault intake serve` exited with {process.returncode}:\n{log.read_text()}"
-            )
-        try:
-            if httpx.get(url + "/", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(
-        f"`vault intake serve` did not answer within {STARTUP_SECONDS} s:\n{log.read_text()}"
-    )
-
-
 @pytest.fixture(scope="session")
 def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
     if not LIBSODIUM.is_dir():
@@ -180,27 +154,13 @@ def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
         caseworker = vault.identity
         team_key_file = home / "team-key.json"
         team_key_file.write_bytes(vault.team_key_export().to_file_bytes())
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = home / "intake.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                str(VAULT_BIN),
-                *("intake", "serve", "--team-key", str(team_key_file)),
-                *("--data", str(home / "intake-data"), "--host", "127.0.0.1"),
-                *("--port", str(port), "--pow-bits", str(POW_BITS)),
-                *("--rate-per-minute", "10000"),
-            ],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_up(url, process, log)
-        yield Intake(url, home, cli, team, caseworker, process, log)
-    finally:
-        stop_server(process)
+    # The shared way to run one (tests/intake_server.py): port 0, so parallel workers, each
+    # with its own session and so its own intake, never race for a port.
+    with IntakeServers(home, pow_bits=POW_BITS, rate_per_minute=10_000) as servers:
+        server = servers.start(team_key_file, data=home / "intake-data")
+        home_page = httpx.get(server.url + "/", timeout=STARTUP_SECONDS)
+        assert home_page.status_code == 200, server.output()
+        yield Intake(server.url, home, cli, team, caseworker, server.process, server.stderr_path)
 
 
 # --- the browser -------------------------------------------------------------------------

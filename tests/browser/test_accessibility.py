@@ -96,6 +96,7 @@ def assert_clean_without_js(nojs: Page, checker: Page, intake: Intake, state: st
     assert_clean(checker, state)
 
 
+@pytest.mark.slow
 def test_form_without_javascript(axe_nojs_page: Page, axe_page: Page, intake: Intake) -> None:
     page = axe_nojs_page
     page.goto("/")

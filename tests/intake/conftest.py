@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,8 @@ import httpx
 import nacl.bindings as sodium
 import pytest
 
-from tests.conftest import VAULT_BIN, make_report, stop_server
+from tests.conftest import make_report
+from tests.intake_server import IntakeServers, stop_server
 from vault.envelope import padded_length, seal_report
 from vault.intake.auth import sign_request
 from vault.intake.limits import solve
@@ -23,7 +22,6 @@ from vault.keys import Identity, TeamKeyPair, TeamPublicKey
 from vault.report import Report
 
 POW_BITS = 6
-STARTUP_SECONDS = 30
 
 
 @dataclass
@@ -141,78 +139,42 @@ def as_json(doc: Any) -> bytes:
 
 
 class IntakeFactory:
-    def __init__(self, tmp_path: Path, team: Team) -> None:
-        self.tmp_path = tmp_path
+    """Starts intakes holding the session's team key, through the shared tests/intake_server.py."""
+
+    def __init__(self, servers: IntakeServers, team: Team) -> None:
+        self.servers = servers
         self.team = team
         self.running: list[Intake] = []
-        self.team_key_file = tmp_path / "team-key.json"
+        self.team_key_file = servers.directory / "team-key.json"
         self.team_key_file.write_bytes(team.public.to_file_bytes())
 
     def __call__(self, *options: str, data: Path | None = None, name: str = "intake") -> Intake:
-        data = data or self.tmp_path / "intake-data"
-        n = len(self.running)
-        stdout_path = self.tmp_path / f"{name}-{n}.stdout"
-        stderr_path = self.tmp_path / f"{name}-{n}.stderr"
-        args = [
-            str(VAULT_BIN),
-            "intake",
-            "serve",
-            "--team-key",
-            str(self.team_key_file),
-            "--data",
-            str(data),
-            "--port",
-            "0",
-            "--pow-bits",
-            str(POW_BITS),
-            "--rate-per-minute",
-            "100000",
-            *options,
-        ]
-        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            process = subprocess.Popen(
-                args,
-                stdout=out,
-                stderr=err,
-                cwd=Path(__file__).resolve().parents[2],
-                env={"PATH": os.environ.get("PATH", ""), "HOME": str(self.tmp_path)},
-            )
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            text = stdout_path.read_text()
-            if "http://" in text:
-                url = text.split("http://", 1)[1].split()[0]
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"the intake did not start: {stderr_path.read_text()}")
-            time.sleep(0.05)
+        server = self.servers.start(
+            self.team_key_file, *options, data=data, name=name, pow_bits=POW_BITS
+        )
         intake = Intake(
-            url=f"http://{url}",
-            data=data,
+            url=server.announced_url,
+            data=server.data,
             team=self.team,
-            process=process,
-            stdout_path=stdout_path,
-            stderr_path=stderr_path,
+            process=server.process,
+            stdout_path=server.stdout_path,
+            stderr_path=server.stderr_path,
         )
         self.running.append(intake)
         return intake
 
-    def stop_all(self) -> None:
+    def close_clients(self) -> None:
         for intake in self.running:
-            code = intake.stop()
-            _, err = intake.output()
-            assert "Traceback" not in err, err
-            assert code == 0, (code, err)
+            intake.client.close()
 
 
 @pytest.fixture
-def start_intake(tmp_path: Path, team: Team) -> Iterator[IntakeFactory]:
-    factory = IntakeFactory(tmp_path, team)
+def start_intake(intake_servers: IntakeServers, team: Team) -> Iterator[IntakeFactory]:
+    factory = IntakeFactory(intake_servers, team)
     try:
         yield factory
     finally:
-        factory.stop_all()
+        factory.close_clients()  # then intake_servers stops them and checks each exited cleanly
 
 
 @pytest.fixture
@@ -223,11 +185,12 @@ def intake(start_intake: IntakeFactory) -> Intake:
 @pytest.fixture(scope="module")
 def shared_intake(tmp_path_factory: pytest.TempPathFactory, team: Team) -> Iterator[Intake]:
     """One intake for a module's tests that store nothing (refusals, headers, pages)."""
-    factory = IntakeFactory(tmp_path_factory.mktemp("shared"), team)
-    try:
-        yield factory()
-    finally:
-        factory.stop_all()
+    with IntakeServers(tmp_path_factory.mktemp("shared")) as servers:
+        factory = IntakeFactory(servers, team)
+        try:
+            yield factory()
+        finally:
+            factory.close_clients()
 
 
 def sealed_file(data: bytes) -> tuple[bytes, bytes]:

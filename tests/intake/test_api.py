@@ -431,6 +431,7 @@ def test_a_nonce_is_remembered_only_once_its_signature_is_good(intake: Intake, t
     assert intake.client.post("/api/pull", content=body, headers=headers).status_code == 401
 
 
+@pytest.mark.slow
 def test_only_a_few_signed_bodies_are_read_at_once(start_intake: IntakeFactory, team: Team) -> None:
     intake = start_intake("--read-timeout", "3")
     stalled = []
