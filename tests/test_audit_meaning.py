@@ -65,7 +65,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     cli = _AsAmara(tmp_path_factory.mktemp("meaning"))
     _ok(cli("init", "--name", "amara"))
     bea_pass = cli.cwd / "bea-passphrase"
-    bea_pass.write_bytes(PASSPHRASE + b"\n")
+    bea_pass.write_bytes(PASSPHRASE.reveal() + b"\n")
     bea_pass.chmod(0o600)
     _ok(cli("caseworker", "add", "bea", "--new-passphrase-file", str(bea_pass)))
     _ok(cli("team-key", "export", "team-key.json"))

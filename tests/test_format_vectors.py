@@ -28,6 +28,8 @@ import nacl.pwhash
 import pytest
 from nacl.signing import VerifyKey
 
+from vault.passphrase import Passphrase
+
 VECTOR_DIR = Path(__file__).parent / "vectors"
 VAULT_BIN = Path(sys.executable).with_name("vault")
 
@@ -174,7 +176,7 @@ def test_key_file_vectors_agree_with_the_vault() -> None:
 
     for vector in KEY_FILE["positive"]:
         identity, upgraded = unlock_identity_upgrading(
-            vector["file"].encode(), vector["passphrase"].encode()
+            vector["file"].encode(), Passphrase(vector["passphrase"].encode())
         )
         assert identity.key_id == vector["key_id"]
         assert (upgraded is None) == (vector["v"] == 2)
@@ -185,7 +187,7 @@ def test_key_file_vectors_agree_with_the_vault() -> None:
     errors = {"WrongPassphraseError": WrongPassphraseError, "NotAKeyFileError": NotAKeyFileError}
     for vector in KEY_FILE["negative"]:
         with pytest.raises(errors[vector["reference_error"]]):
-            unlock_identity(vector["file"].encode(), vector["passphrase"].encode())
+            unlock_identity(vector["file"].encode(), Passphrase(vector["passphrase"].encode()))
 
 
 def test_key_file_generator_reproduces_the_vectors() -> None:
@@ -399,7 +401,7 @@ def test_backup_edits_are_refused_by_the_spec_and_by_the_vault(tmp_path: Path) -
         path.write_bytes(damaged)
         assert vector["reference_error"] == "IntegrityError"
         with pytest.raises(IntegrityError):
-            verify_backup(path, passphrase=BACKUP["passphrase"].encode())
+            verify_backup(path, passphrase=Passphrase(BACKUP["passphrase"].encode()))
 
 
 def test_backup_vector_agrees_with_the_vault(tmp_path: Path) -> None:
@@ -407,7 +409,7 @@ def test_backup_vector_agrees_with_the_vault(tmp_path: Path) -> None:
 
     path = tmp_path / "vector.backup"
     path.write_bytes(backup_bytes())
-    summary = verify_backup(path, passphrase=BACKUP["passphrase"].encode())
+    summary = verify_backup(path, passphrase=Passphrase(BACKUP["passphrase"].encode()))
     assert summary.files == BACKUP["summary"]["files"]
     assert list(summary.caseworkers) == BACKUP["summary"]["caseworkers"]
     assert summary.recovery == BACKUP["summary"]["recovery"]

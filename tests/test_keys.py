@@ -211,7 +211,7 @@ def test_a_version_1_key_file_unlocks_and_is_rewritten_as_version_2() -> None:
     assert new_doc["sealed"][:32] != old_doc["sealed"][:32]
     assert unlock_identity(upgraded, PASS).public == identity.public
     with pytest.raises(WrongPassphraseError):
-        unlock_identity(upgraded, b"not it")
+        unlock_identity(upgraded, Passphrase(b"not it"))
 
 
 def test_an_old_key_file_in_a_vault_is_migrated_on_unlock(tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def test_an_old_key_file_in_a_vault_is_migrated_on_unlock(tmp_path: Path) -> Non
     # A wrong passphrase migrates nothing.
     before = path.read_bytes()
     with pytest.raises(WrongPassphraseError):
-        Vault.unlock(directory, b"not the passphrase")
+        Vault.unlock(directory, Passphrase(b"not the passphrase"))
     assert path.read_bytes() == before
 
     with Vault.unlock(directory, PASS) as vault:
@@ -248,6 +248,11 @@ def test_a_migration_never_undoes_a_passphrase_changed_meanwhile(tmp_path: Path)
     with Vault.unlock(directory, PASS) as vault:
         identity = vault.identity
     old = _legacy_key_file(identity, PASS)
-    path.write_bytes(lock_identity(identity, b"the new passphrase"))  # changed after reading
+    path.write_bytes(
+        lock_identity(identity, Passphrase(b"the new passphrase"))
+    )  # changed after reading
     unlock_key_file(directory, old, PASS)
-    assert unlock_identity(path.read_bytes(), b"the new passphrase").public == identity.public
+    assert (
+        unlock_identity(path.read_bytes(), Passphrase(b"the new passphrase")).public
+        == identity.public
+    )

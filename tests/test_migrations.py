@@ -59,6 +59,7 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
         old.setattr(incoming, "_import_cases", _legacy_import_cases)
     if version < 5:
         old.setattr(AccessLog, "_append", lambda self, data: 0)
+        old.setattr(AccessLog, "add", lambda self, *entry: 0)
         old.setattr(AccessLog, "finish", lambda self: None)
         old.setattr(AccessLog, "size", lambda self: 1)
 

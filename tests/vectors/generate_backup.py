@@ -45,6 +45,7 @@ from vault.backup import (
 )
 from vault.envelope import seal_report
 from vault.errors import IntegrityError, VaultError
+from vault.passphrase import Passphrase
 from vault.recovery import combine, read_shares, split
 from vault.report import parse_report
 from vault.store import Vault
@@ -141,19 +142,19 @@ def apply_edit(data: bytes, edit: dict[str, Any]) -> bytes:
 def build() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         directory = Path(work) / "vault-data"
-        with Vault.create(directory, "amara", PASSPHRASE.encode()) as vault:
+        with Vault.create(directory, "amara", Passphrase(PASSPHRASE.encode())) as vault:
             key = vault.team_public_key()
             vault.import_envelopes(
                 [("report", seal_report(parse_report(REPORT), key.epoch, key.public_key))]
             )
             split(vault, 3, 2, Path(work) / "shares")
             real = Path(work) / "real.backup"
-            make_backup(vault, real, PASSPHRASE.encode())
+            make_backup(vault, real, Passphrase(PASSPHRASE.encode()))
         shares = sorted((Path(work) / "shares").iterdir())
         recovery = combine(read_shares(shares[:2]))
         with open(real, "rb") as f:
             header = _read_header(f, real)
-        backup_key = _key_from_passphrase(header, PASSPHRASE.encode(), real)
+        backup_key = _key_from_passphrase(header, Passphrase(PASSPHRASE.encode()), real)
         real_entries = split_entries(decrypt(real.read_bytes(), len(header.prefix), backup_key))
         assert real_entries[0][0] == "vault.db"
 
@@ -166,14 +167,14 @@ def build() -> dict[str, Any]:
             _write_stream(f, header_json, backup_key, stand_in, dict(real_entries[1:]))
         data = out.read_bytes()
         assert data[: len(header.prefix)] == header.prefix
-        summary = verify_backup(out, passphrase=PASSPHRASE.encode())
+        summary = verify_backup(out, passphrase=Passphrase(PASSPHRASE.encode()))
         assert verify_backup(out, recovery=recovery) == summary
         refused = edits(data, len(header.prefix))
         for vector in refused:
             damaged = Path(work) / vector["name"]
             damaged.write_bytes(apply_edit(data, vector["edit"]))
             try:
-                verify_backup(damaged, passphrase=PASSPHRASE.encode())
+                verify_backup(damaged, passphrase=Passphrase(PASSPHRASE.encode()))
             except IntegrityError:
                 vector["reference_error"] = IntegrityError.__name__
             except VaultError as e:

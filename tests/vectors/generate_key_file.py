@@ -30,6 +30,7 @@ import nacl.pwhash
 
 from vault.errors import NotAKeyFileError, VaultError, WrongPassphraseError
 from vault.keys import caseworker_key_id, identity_ad, unlock_identity, unlock_identity_upgrading
+from vault.passphrase import Passphrase
 
 HERE = Path(__file__).resolve().parent
 VECTORS = HERE / "key-file-v2.json"
@@ -120,7 +121,7 @@ def build_file(
 def positive(name: str, description: str, label: str, who: str, v: int) -> dict[str, Any]:
     built = build_file(label, who, v)
     data = built["file"].encode()
-    identity, upgraded = unlock_identity_upgrading(data, PASSPHRASE.encode())
+    identity, upgraded = unlock_identity_upgrading(data, Passphrase(PASSPHRASE.encode()))
     assert identity.name == who
     assert identity.public.sign_pk.hex() == built["sign_pk"]
     assert identity.public.box_pk.hex() == built["box_pk"]
@@ -133,7 +134,7 @@ def negative(
     name: str, reason: str, fails_at: str, expected: type[VaultError], built: dict[str, Any]
 ) -> dict[str, Any]:
     try:
-        unlock_identity(built["file"].encode(), PASSPHRASE.encode())
+        unlock_identity(built["file"].encode(), Passphrase(PASSPHRASE.encode()))
     except expected:
         pass
     else:
