@@ -58,7 +58,7 @@ from vault.keys import Identity, TeamKeyPair, TeamPublicKey
 REPO = Path(__file__).resolve().parents[1]
 VAULT_BIN = Path(sys.executable).with_name("vault")
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [  # as tests/browser/conftest.py launches it
+CHROMIUM_ARGS = [  # as tests/vault/intake/browser/conftest.py launches it
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",

@@ -5,8 +5,8 @@ the port and parallel workers (pytest-xdist) never race for one. Each :class:`In
 keeps its servers' files (team key, inbox, stdout, stderr) in the directory it is given,
 a pytest temporary directory and so per worker; ``stop_all`` stops them with Ctrl-C and checks
 each one stopped cleanly. The ``intake_servers`` fixture in tests/conftest.py is one per test;
-module- and session-wide intakes (tests/intake/conftest.py, tests/browser/conftest.py) make
-their own ``with IntakeServers(directory)``.
+module- and session-wide intakes (tests/vault/intake/conftest.py and
+tests/vault/intake/browser/conftest.py) make their own ``with IntakeServers(directory)``.
 """
 
 from __future__ import annotations

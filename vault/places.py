@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vault.errors import VaultExistsError
 
-# The same names as vault.store's DB_FILE and CASEWORKERS_DIR (tests/test_places.py checks).
+# The same names as vault.store's DB_FILE and CASEWORKERS_DIR (tests/vault/test_places.py checks).
 DB_FILE = "vault.db"
 CASEWORKERS_DIR = "caseworkers"
 #: How far below a new vault's folder to look for a vault, in folders and levels.

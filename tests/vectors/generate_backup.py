@@ -17,7 +17,7 @@ The format is random-keyed (a random backup key, salt, stream header, database k
 running this again gives a different file; there is no ``--check``. Instead the vector carries
 what is needed to open it without the vault: the passphrase, the backup key, the recovery
 key's X25519 secret key, and each entry's name, size and SHA-256.
-``tests/test_vectors_backup.py`` opens it following ``docs/format.md`` alone, and with
+``tests/test_format_vectors.py`` opens it following ``docs/format.md`` alone, and with
 ``vault.backup.verify_backup``. The refused variants are edits of the file (so the vector
 stays small) that the generator checks ``verify_backup`` refuses.
 """

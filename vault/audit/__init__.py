@@ -1,15 +1,18 @@
 """The access log's formats, shared by the vault that writes them and the auditor who checks them.
 
 * :mod:`vault.audit.leaves`: one log entry, byte by byte (``redress-log/1``).
+* :mod:`vault.audit.terms`: the words entries use (statuses, outcomes, forms of detail).
 * :mod:`vault.audit.entries`: what each entry may say, action by action (the table of
-  docs/audit.md section 8), with the case statuses and outcomes.
+  docs/audit.md section 8); its case rows come from the table of case actions
+  (:mod:`vault.case_actions`), where each kind is declared once.
 * :mod:`vault.audit.merkle`: the RFC 6962 Merkle tree over the entries, with proofs.
 * :mod:`vault.audit.signed_note`: C2SP signed notes, checkpoints, verifier keys, cosignatures.
 * :mod:`vault.audit.bundle`: the audit bundle's format, encoded (by the vault) and parsed.
 * :mod:`vault.audit.verify`: the auditor's offline check of a bundle.
 
-Nothing here opens a report or imports the database (tests/test_audit_meaning.py checks):
-an auditor's copy needs only this package
-(and :mod:`vault._crypto` for Ed25519 verification). The vault's writer side
-(:mod:`vault.auditlog`) imports it to encode, never to verify.
+Nothing here opens a report or imports the database (tests/vault/audit/test_audit_meaning.py
+checks). Beside this package an auditor's copy needs the pure modules it names
+(:mod:`vault.case_actions`, :mod:`vault.cases`, :mod:`vault.keys` for key ids, and
+:mod:`vault._crypto` for Ed25519). The vault's writer side (:mod:`vault.auditlog`,
+:mod:`vault.auditing`) imports it to encode, never to verify.
 """

@@ -16,7 +16,7 @@ import typer
 from cli.main import app
 from tests.conftest import Cli, assert_clean_error
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import Intake, unique
+from tests.vault.intake.browser.conftest import Intake, unique
 
 
 def test_form_without_javascript(nojs_page: Page, intake: Intake) -> None:

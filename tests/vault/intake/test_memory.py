@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.intake.conftest import IntakeFactory
+from tests.vault.intake.conftest import IntakeFactory
 from vault import _crypto
 from vault.attachments import sealed_length
 from vault.intake.auth import sign_request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import open_form
+from tests.vault.intake.browser.conftest import open_form
 
 CANARY = "CANARY-exit-7d1f"
 

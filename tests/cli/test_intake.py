@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import Cli, assert_clean_error
-from tests.intake.conftest import IntakeFactory, Team
+from tests.vault.intake.conftest import IntakeFactory, Team
 
 
 def test_intake_serve_has_help(cli: Cli) -> None:

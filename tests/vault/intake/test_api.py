@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import CANARY, bytes_under, make_report
-from tests.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
+from tests.vault.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
 from vault import _crypto
 from vault import pow as pow_
 from vault.attachments import open_attachment

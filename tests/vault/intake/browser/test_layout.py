@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import (
+from tests.vault.intake.browser.conftest import (
     Intake,
     fill_required,
     open_form,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import (
+from tests.vault.intake.browser.conftest import (
     Intake,
     codename_entropy,
     fill_required,

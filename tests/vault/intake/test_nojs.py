@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import CANARY, bytes_under
-from tests.intake.conftest import Intake, IntakeFactory, Team
+from tests.vault.intake.conftest import Intake, IntakeFactory, Team
 from vault.envelope import open_report
 from vault.intake.nojs import MalformedForm, parse_form, read_form
 

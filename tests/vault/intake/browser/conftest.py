@@ -35,7 +35,7 @@ from vault.intake.auth import sign_request
 from vault.keys import Identity, TeamKeyPair
 from vault.store import Vault
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -8,7 +8,7 @@ import json
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import (
+from tests.vault.intake.browser.conftest import (
     Intake,
     Watched,
     codename_entropy,

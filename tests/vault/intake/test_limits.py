@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.intake.conftest import sealed_file
+from tests.vault.intake.conftest import sealed_file
 from vault import pow as pow_
 from vault.attachments import sealed_length
 from vault.envelope import padded_length

@@ -6,7 +6,14 @@ import json
 import re
 from urllib.parse import quote
 
-from tests.browser.conftest import Intake, Watched, open_form, read_replies, send, take_codename
+from tests.vault.intake.browser.conftest import (
+    Intake,
+    Watched,
+    open_form,
+    read_replies,
+    send,
+    take_codename,
+)
 
 CANARY = "CANARY-9c41e7-typed"
 TEXT_FIELDS = [

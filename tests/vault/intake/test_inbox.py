@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.intake.conftest import Team
+from tests.vault.intake.conftest import Team
 from vault import _crypto
 from vault.envelope import envelope_id
 from vault.errors import UnsafePermissionsError, VaultError, WrongKeyError

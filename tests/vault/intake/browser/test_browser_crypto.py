@@ -13,7 +13,12 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import codename_entropy, mailbox_id, reply_keypair, wordlist
+from tests.vault.intake.browser.conftest import (
+    codename_entropy,
+    mailbox_id,
+    reply_keypair,
+    wordlist,
+)
 from vault.envelope import padded_length
 from vault.pow import meets
 from vault.report import canonical_json, parse_report

@@ -8,7 +8,7 @@ import struct
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import (
+from tests.vault.intake.browser.conftest import (
     Intake,
     Watched,
     fill_required,

@@ -12,7 +12,7 @@ import nacl.bindings as sodium
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import (
+from tests.vault.intake.browser.conftest import (
     Intake,
     Watched,
     fill_required,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import Intake, open_form, unique
+from tests.vault.intake.browser.conftest import Intake, open_form, unique
 
 MAX_TABS = 120
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, report_data, seal_for
-from tests.test_checkpoint_independent import first_meaningless_entry, parse_bundle
+from tests.vault.audit.test_checkpoint_independent import first_meaningless_entry, parse_bundle
 from vault import auditing, case_view, incoming, membership
 from vault.audit import bundle, merkle
 from vault.audit.entries import BY_ACTION, OUTCOMES, STATUSES
@@ -395,7 +395,7 @@ def test_the_doc_table_says_what_the_code_table_says() -> None:
     """docs/audit.md section 8 lists each action once, with `-` for its commitment exactly
     where vault/audit/entries.py says it carries none, and `-` alone for its detail exactly
     where it has none."""
-    doc = (Path(__file__).parent.parent / "docs" / "audit.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "audit.md").read_text()
     section = doc[doc.index("### 8. ") : doc.index("### 9. ")]
     rows = {}
     for line in section.splitlines():

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import CANARY
-from tests.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
+from tests.vault.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
 from vault import _crypto
 from vault.db import connect_with_migrations
 from vault.intake.app import CSP, create_app
