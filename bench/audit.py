@@ -122,7 +122,7 @@ def _verify_row(n: int, repeats: int, say: Callable[[str], None]) -> Row:
 
 def _overhead_row(actions: int, repeats: int, say: Callable[[str], None]) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
-        vault = Vault.create(Path(tmp) / "v", "amara", Passphrase(b"bench passphrase"))
+        vault = Vault.create(Path(tmp) / "v", "amara", Passphrase(b"bench ledger quietly orbits a mango"))
         key = vault.team_public_key()
         report = parse_report(
             {"sector": "other", "role": "bench", "harms": ["other"], "what_happened": "bench"}
@@ -135,7 +135,7 @@ def _overhead_row(actions: int, repeats: int, say: Callable[[str], None]) -> Row
         def timed(with_log: bool) -> Timer:
             if not with_log:
                 AccessLog.add = lambda self, *entry: 0  # type: ignore[method-assign]
-                AccessLog.finish = lambda self: None  # type: ignore[method-assign,assignment,return-value]
+                AccessLog.finish = lambda self: None  # type: ignore[method-assign]
             try:
                 each = []
                 with Timer() as t:

@@ -56,6 +56,7 @@ from vault.keychange import (
 )
 from vault.keys import DEFAULT_KDF, Identity, KdfParams, b64, unb64, validate_name
 from vault.passphrase import Passphrase
+from vault.places import check_new_vault_place
 from vault.store import Vault, today
 
 MAGIC = b"redress backup\x00\x01"  # 16 bytes: name, zero, format version 1
@@ -453,6 +454,7 @@ def restore_backup(
             f"{target} is not empty; restore into a new folder.",
             hint="a restore never writes over an existing vault",
         )
+    check_new_vault_place(target)
     key = _backup_key(path, passphrase, recovery)
     _walk(path, key, None)  # every byte authenticated before anything is written
     parent = target.absolute().parent

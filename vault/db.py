@@ -323,10 +323,17 @@ _migration_7.foreign_keys_off = True  # type: ignore[attr-defined]
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
     """Make the ``event_kinds`` table hold every declared kind (vault/case_actions.py).
 
-    Kinds are only ever added: events of a kind no longer declared still reference theirs.
-    Reading the table costs a few microseconds; writing happens once per new kind.
+    Kinds are only ever added, so a vault holding a kind this code does not declare was
+    written by a newer Redress: it is refused, as a newer schema is, rather than opened with
+    cases this code cannot replay. Reading the table costs a few microseconds; writing happens
+    once per new kind.
     """
     have = {str(k) for (k,) in db.execute("SELECT kind FROM event_kinds")}
+    if have - set(kinds):  # a newer Redress declared a kind of action this one cannot replay
+        raise VaultError(
+            "This vault was made by a newer version of Redress.",
+            hint="update Redress on this laptop",
+        )
     missing = [k for k in kinds if k not in have]
     if missing:
         with transaction(db):

@@ -67,6 +67,12 @@ class NotAKeyFileError(VaultError):
     """That file is not a Redress key file."""
 
 
+class NewerKeyFileError(VaultError):
+    """That key file was made by a newer version of Redress."""
+
+    hint = "update Redress on this laptop"
+
+
 class IntegrityError(VaultError):
     """Something in the vault has been damaged or changed."""
 

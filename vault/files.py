@@ -20,7 +20,10 @@ FILE_MODE = 0o600
 
 def make_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) as 0700; tighten it if it already exists and is ours."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise VaultError(f"{path} is a file, not a folder: choose a folder.") from None
     os.chmod(path, DIR_MODE)
 
 

@@ -104,11 +104,14 @@ def _pending_files(directory: Path) -> list[tuple[Path, int]]:
 
 
 @contextmanager
-def locked(directory: Path) -> Iterator[None]:
-    """An exclusive lock on the vault folder for a key change, or for tidying after one."""
+def locked(directory: Path, *, wait: bool = True) -> Iterator[None]:
+    """An exclusive lock on the vault folder for a key change, or for tidying after one.
+
+    With ``wait=False`` it raises :class:`BlockingIOError` at once if another command holds it.
+    """
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -151,7 +154,8 @@ def unlock_key_file(directory: Path, data: bytes, passphrase: Passphrase) -> Ide
     if upgraded is not None:
         path = directory / CASEWORKERS_DIR / f"{identity.name}.key"
         try:
-            with locked(directory):
+            # never wait for a backup or a re-seal: the next unlock tries again
+            with locked(directory, wait=False):
                 if read_small_file(path, "key file") == data:
                     replace_private_file(path, upgraded)
         except (OSError, VaultError):

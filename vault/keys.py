@@ -23,7 +23,13 @@ from typing import Any
 from vault import _crypto
 from vault._crypto import SecretBytes
 from vault.envelope import team_key_id
-from vault.errors import NotAKeyFileError, VaultError, WrongKeyError, WrongPassphraseError
+from vault.errors import (
+    NewerKeyFileError,
+    NotAKeyFileError,
+    VaultError,
+    WrongKeyError,
+    WrongPassphraseError,
+)
 from vault.passphrase import Passphrase
 from vault.report import canonical_json
 
@@ -290,7 +296,10 @@ def read_key_file_public(data: bytes) -> tuple[CaseworkerPublic, dict[str, Any]]
         doc = json.loads(data)
         if not isinstance(doc, dict) or doc.get("kind") != KEY_FILE_KIND:
             raise ValueError
-        if doc.get("v") not in (LEGACY_KEY_FILE_VERSION, KEY_FILE_VERSION) or doc["v"] is True:
+        version = doc.get("v")
+        if type(version) is int and version > KEY_FILE_VERSION:
+            raise NewerKeyFileError()
+        if version not in (LEGACY_KEY_FILE_VERSION, KEY_FILE_VERSION) or version is True:
             raise ValueError
         name = doc["name"]
         if not isinstance(name, str):

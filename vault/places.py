@@ -12,7 +12,7 @@ import os
 from collections import deque
 from pathlib import Path
 
-from vault.errors import VaultExistsError
+from vault.errors import UsageError, VaultExistsError
 
 # The same names as vault.store's DB_FILE and CASEWORKERS_DIR (tests/vault/test_places.py checks).
 DB_FILE = "vault.db"
@@ -60,6 +60,8 @@ def vault_beneath(path: Path) -> Path | None:
 
 def check_new_vault_place(directory: Path) -> None:
     """Refuse to make a vault in a vault, inside one, or in a folder that holds one."""
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a folder: choose a folder for the vault.")
     if is_vault(directory):
         raise VaultExistsError(f"There is already a vault in {directory}.")
     outer = enclosing_vault(directory.parent)
@@ -78,7 +80,10 @@ def check_new_vault_place(directory: Path) -> None:
 
 def no_vault_hint(directory: Path) -> str:
     """The hint for "there is no vault in ``directory``": ``--vault`` when one is around us."""
-    outer = enclosing_vault(directory) or enclosing_vault(Path.cwd())
+    outer = enclosing_vault(directory)
+    if outer is None and directory.absolute().parent == Path.cwd().absolute():
+        # the default ./vault-data, or a name given here: is the caseworker inside a vault?
+        outer = enclosing_vault(Path.cwd())
     if outer is not None and outer == Path.cwd().resolve():
         return "this folder is a vault: run vault from the folder above it, or give --vault ."
     if outer is not None:

@@ -57,6 +57,11 @@ class Contact(_Strict):
     method: ContactMethod
     value: ShortText
 
+    def __repr__(self) -> str:
+        return f"<Contact by {self.method}: hidden>"
+
+    __str__ = __repr__
+
 
 class Consent(_Strict):
     alert: bool = False
@@ -86,6 +91,12 @@ class Attachment(_Strict):
     @classmethod
     def _key(cls, value: str) -> str:
         return _b64_key(value)
+
+    def __repr__(self) -> str:
+        # its name can say who sent it, and its key opens it
+        return f"<Attachment {self.blob[:8]}… of {self.size} bytes: name and key hidden>"
+
+    __str__ = __repr__
 
 
 class Report(_Strict):

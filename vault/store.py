@@ -112,7 +112,11 @@ class Vault:
         self.log = AccessLog(db, identity)
         self._access = access
         self._names: dict[str, str] | None = None
-        dbmod.declare_event_kinds(db, EVENT_KINDS)
+        try:
+            dbmod.declare_event_kinds(db, EVENT_KINDS)
+        except BaseException:
+            db.close()
+            raise
 
     def __repr__(self) -> str:
         return f"<Vault {self.directory} unlocked by {self.identity.name}>"

@@ -14,6 +14,7 @@ from vault import incoming, membership
 from vault.audit import leaves
 from vault.case_actions import CASE_ACTIONS, EVENT_KINDS
 from vault.cases import CaseState
+from vault.errors import VaultError
 from vault.store import Vault
 
 
@@ -124,3 +125,18 @@ def test_an_assignment_records_the_caseworkers_key_id(tmp_path: Path) -> None:
         vault.assign(case_id, "amara")
         last = leaves.parse_leaf(list(vault.log.leaves())[-1])
         assert (last.action, last.detail) == ("assigned", vault.identity.key_id)
+
+
+def test_a_vault_holding_a_kind_this_code_does_not_declare_is_refused_as_newer(
+    cli: Cli,
+) -> None:
+    """A newer Redress declared a kind of case action: this one refuses the vault, as it does a
+    newer schema, instead of opening cases it cannot replay."""
+    vault_dir = cli.cwd / "vault-data"
+    with Vault.create(vault_dir, "amara", PASSPHRASE) as vault:
+        dbmod.declare_event_kinds(vault.db, (*EVENT_KINDS, "erased"))
+    with pytest.raises(VaultError, match="newer version of Redress"):
+        Vault.unlock(vault_dir, PASSPHRASE)
+    result = cli("cases", "list")
+    assert_clean_error(result, 1)
+    assert "newer version of Redress" in result.stderr

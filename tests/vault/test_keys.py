@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vault import _crypto
-from vault.errors import NotAKeyFileError, WrongKeyError, WrongPassphraseError
+from vault.errors import NewerKeyFileError, NotAKeyFileError, WrongKeyError, WrongPassphraseError
 from vault.keychange import unlock_key_file
 from vault.keys import (
     Identity,
@@ -256,3 +256,13 @@ def test_a_migration_never_undoes_a_passphrase_changed_meanwhile(tmp_path: Path)
         unlock_identity(path.read_bytes(), Passphrase(b"the new passphrase")).public
         == identity.public
     )
+
+
+def test_a_key_file_from_a_newer_redress_says_so(tmp_path: Path) -> None:
+    directory = tmp_path / "vault-data"
+    Vault.create(directory, "amara", PASS).close()
+    path = directory / "caseworkers" / "amara.key"
+    doc = json.loads(path.read_bytes())
+    path.write_bytes(json.dumps({**doc, "v": 3}).encode())
+    with pytest.raises(NewerKeyFileError, match="newer version"):
+        Vault.unlock(directory, PASS)
