@@ -81,6 +81,30 @@ def proofs_between(sizes: Sequence[int], tree: merkle.Tree) -> list[tuple[int, i
     return [(a, b, tree.consistency_proof(a, b)) for a, b in pairwise(sizes)]
 
 
+class _Lines:
+    """A bundle's lines, each decoded only when read (the leaves are kept as bytes).
+
+    A module-level class, not one made inside :func:`parse`: a class made per call is a
+    reference cycle holding every line, which verify's paused collector would leave behind.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[bytes]) -> None:
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, i: int) -> str:
+        try:
+            return self._raw[i].decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleError(
+                f"The audit bundle is damaged at line {i + 1}: it is not UTF-8 text."
+            ) from None
+
+
 def parse(data: bytes) -> BundleContents:
     """Split a bundle into its parts, strictly. Any departure from the format is refused."""
     if not data.startswith(MAGIC.encode() + b"\n"):
@@ -93,19 +117,7 @@ def parse(data: bytes) -> BundleContents:
     raw_lines.pop()  # the empty line after the final newline
     at = 1
 
-    class _Lines:
-        def __len__(self) -> int:
-            return len(raw_lines)
-
-        def __getitem__(self, i: int) -> str:
-            try:
-                return raw_lines[i].decode("utf-8")
-            except UnicodeDecodeError:
-                raise BundleError(
-                    f"The audit bundle is damaged at line {i + 1}: it is not UTF-8 text."
-                ) from None
-
-    lines = _Lines()
+    lines = _Lines(raw_lines)
 
     def bad(what: str) -> BundleError:
         return BundleError(f"The audit bundle is damaged at line {at + 1}: {what}.")
