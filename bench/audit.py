@@ -122,7 +122,9 @@ def _verify_row(n: int, repeats: int, say: Callable[[str], None]) -> Row:
 
 def _overhead_row(actions: int, repeats: int, say: Callable[[str], None]) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
-        vault = Vault.create(Path(tmp) / "v", "amara", Passphrase(b"bench ledger quietly orbits a mango"))
+        vault = Vault.create(
+            Path(tmp) / "v", "amara", Passphrase(b"bench ledger quietly orbits a mango")
+        )
         key = vault.team_public_key()
         report = parse_report(
             {"sector": "other", "role": "bench", "harms": ["other"], "what_happened": "bench"}
