@@ -351,7 +351,13 @@ def cases_assign(
 @cases_app.command("status")
 def cases_status(
     case: CaseId,
-    status: Annotated[str, typer.Argument(help=f"One of: {', '.join(STATUSES)}.")],
+    status: Annotated[
+        str,
+        typer.Argument(
+            help=f"One of: {', '.join(s for s in STATUSES if s != 'closed')}"
+            " (to close a case, use vault cases close with an outcome)."
+        ),
+    ],
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
