@@ -171,7 +171,7 @@ def test_key_file_negative_fails_at_the_documented_step(vector: dict[str, Any]) 
 
 
 def test_key_file_vectors_agree_with_the_vault() -> None:
-    from vault.errors import NotAKeyFileError, WrongPassphraseError
+    from vault.errors import NewerKeyFileError, NotAKeyFileError, WrongPassphraseError
     from vault.keys import unlock_identity, unlock_identity_upgrading
 
     for vector in KEY_FILE["positive"]:
@@ -184,7 +184,11 @@ def test_key_file_vectors_agree_with_the_vault() -> None:
             got = read_key_file(upgraded.decode(), vector["passphrase"].encode())
             assert got["sign_pk"].hex() == vector["sign_pk"]
             assert json.loads(upgraded)["v"] == 2
-    errors = {"WrongPassphraseError": WrongPassphraseError, "NotAKeyFileError": NotAKeyFileError}
+    errors = {
+        "WrongPassphraseError": WrongPassphraseError,
+        "NotAKeyFileError": NotAKeyFileError,
+        "NewerKeyFileError": NewerKeyFileError,
+    }
     for vector in KEY_FILE["negative"]:
         with pytest.raises(errors[vector["reference_error"]]):
             unlock_identity(vector["file"].encode(), Passphrase(vector["passphrase"].encode()))

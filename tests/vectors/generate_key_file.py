@@ -28,7 +28,7 @@ from typing import Any
 import nacl.bindings as sodium
 import nacl.pwhash
 
-from vault.errors import NotAKeyFileError, VaultError, WrongPassphraseError
+from vault.errors import NewerKeyFileError, NotAKeyFileError, VaultError, WrongPassphraseError
 from vault.keys import caseworker_key_id, identity_ad, unlock_identity, unlock_identity_upgrading
 from vault.passphrase import Passphrase
 
@@ -239,9 +239,9 @@ def build() -> dict[str, Any]:
         ),
         negative(
             "unknown-version",
-            "v is 3.",
+            "v is 3: a key file from a newer Redress, refused as such.",
             "parse",
-            NotAKeyFileError,
+            NewerKeyFileError,
             build_file(amara, "amara", edit={"v": 3}),
         ),
     ]
