@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from vault import db as dbmod
 from vault._crypto import OpenFailed, open_note
 from vault.audit import merkle
+from vault.audit.case_actions import action, fold
 from vault.audit.leaves import LeafError, parse_leaf
 from vault.blobs import AttachmentInfo, holds_blob, want_blob
-from vault.case_actions import action, fold
 from vault.cases import CaseState, check_status, show_id
 from vault.envelope import open_report
 from vault.errors import IntegrityError

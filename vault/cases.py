@@ -1,15 +1,16 @@
-"""Cases: their ids, statuses, outcomes and state.
+"""Cases: their ids, as people read and type them.
 
 A case's state is never edited: it is derived by applying its signed events in order
-(:func:`vault.case_actions.fold`, following the table of case actions there).
+(:func:`vault.audit.case_actions.fold`, following the table of case actions there, which
+also declares :class:`CaseState` and the status and outcome checks, re-exported here).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vault import _crypto
-from vault.audit.terms import OUTCOMES, STATUSES
+from vault.audit.case_actions import CaseState as CaseState
+from vault.audit.case_actions import check_outcome as check_outcome
+from vault.audit.case_actions import check_status as check_status
 from vault.errors import UsageError
 
 # Crockford's base32: no I, L, O or U, so ids survive being read aloud or retyped.
@@ -39,24 +40,3 @@ def normalise_id(text: str) -> str:
     if not cleaned or len(cleaned) > ID_CHARS or any(c not in ALPHABET for c in cleaned):
         raise UsageError(f"'{text}' is not a case id.", hint="case ids look like 7KQ2-M9XD")
     return cleaned
-
-
-def check_status(status: str) -> str:
-    if status not in STATUSES:
-        raise UsageError(f"'{status}' is not a status. Use one of: {', '.join(STATUSES)}.")
-    return status
-
-
-def check_outcome(outcome: str) -> str:
-    if outcome not in OUTCOMES:
-        raise UsageError(f"'{outcome}' is not an outcome. Use one of: {', '.join(OUTCOMES)}.")
-    return outcome
-
-
-@dataclass(frozen=True, slots=True)
-class CaseState:
-    id: str
-    status: str = "new"
-    assignee: str | None = None
-    outcome: str | None = None
-    imported: bool = False

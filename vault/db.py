@@ -39,7 +39,7 @@ else:
     ConstraintError = sqlcipher.IntegrityError
 
 # The kinds of case event migrations 1 and 7 knew, frozen as migrations are. The kinds a vault
-# accepts now are declared in vault/case_actions.py (see declare_event_kinds).
+# accepts now are declared in vault/audit/case_actions.py (see declare_event_kinds).
 _KINDS_AT_1 = ("imported", "opened", "note", "assigned", "status", "closed", "reply", "attachment")
 # Why a pulled envelope was kept in quarantine: its seal or header is damaged, it is sealed to a
 # team key this vault does not hold, or it opened but what is inside is not a valid report.
@@ -276,7 +276,7 @@ def _migration_6(db: Connection) -> None:
 
 
 def _migration_7(db: Connection) -> None:
-    """The kinds of case event are declared in one table (vault/case_actions.py), not here.
+    """The kinds of case event are declared in one table (vault/audit/case_actions.py), not here.
 
     ``events.kind`` loses its fixed CHECK and references ``event_kinds``, whose rows
     :func:`declare_event_kinds` keeps equal to the declared kinds each time a vault opens: a
@@ -321,7 +321,7 @@ _migration_7.foreign_keys_off = True  # type: ignore[attr-defined]
 
 
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
-    """Make the ``event_kinds`` table hold every declared kind (vault/case_actions.py).
+    """Make the ``event_kinds`` table hold every declared kind (vault/audit/case_actions.py).
 
     Kinds are only ever added, so a vault holding a kind this code does not declare was
     written by a newer Redress: it is refused, as a newer schema is, rather than opened with

@@ -36,9 +36,9 @@ from typing import Any
 
 from vault import db as dbmod
 from vault._crypto import seal_note
+from vault.audit.case_actions import EVENT_KINDS, action, apply
 from vault.audit.leaves import member_commitment
 from vault.auditlog import AccessLog, commitment
-from vault.case_actions import EVENT_KINDS, action, apply
 from vault.cases import CaseState, check_outcome, check_status, normalise_id
 from vault.envelope import HEADER_BYTES, MAX_ENVELOPE, MIN_ENVELOPE, parse_header, team_key_id
 from vault.errors import (
@@ -332,7 +332,7 @@ class Vault:
 
     def record(self, db: dbmod.Connection, case_id: str, kind: str, data: dict[str, Any]) -> Event:
         """Check a case action against the case's state (the table in
-        :mod:`vault.case_actions`), then store it signed, with its access-log entry, and
+        :mod:`vault.audit.case_actions`), then store it signed, with its access-log entry, and
         update the stored fold; in ``db``'s transaction."""
         status, assignee, outcome = dbmod.one(
             db, "SELECT status, assignee, outcome FROM cases WHERE id = ?", (case_id,)

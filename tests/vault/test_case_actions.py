@@ -1,4 +1,4 @@
-"""The one table of case actions (vault/case_actions.py): what it declares holds everywhere,
+"""The one table of case actions (vault/audit/case_actions.py): what it declares holds everywhere,
 and the caseworker's rough edges it fixes, through the real command."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tests.conftest import PASSPHRASE, Cli, assert_clean_error, report_data, sea
 from vault import db as dbmod
 from vault import incoming, membership
 from vault.audit import leaves
-from vault.case_actions import CASE_ACTIONS, EVENT_KINDS
+from vault.audit.case_actions import CASE_ACTIONS, EVENT_KINDS
 from vault.cases import CaseState
 from vault.errors import VaultError
 from vault.store import Vault

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, seal_for
 from vault import _crypto, case_view, incoming
-from vault.case_actions import apply, fold
+from vault.audit.case_actions import apply, fold
 from vault.cases import ALPHABET, CaseState, new_case_id, normalise_id, show_id
 from vault.db import OUTCOMES, STATUSES
 from vault.errors import CaseWorkflowError, UsageError

@@ -3,7 +3,7 @@
 One row per action: whether the entry names a case, what its detail may be, and whether it
 carries a commitment. The vault writes entries that follow it; :mod:`vault.audit.verify`
 refuses any entry that does not. The rows of case actions come from the one table of case
-actions (:mod:`vault.case_actions`, where each kind is declared once); the words they use
+actions (:mod:`vault.audit.case_actions`, where each kind is declared once); the words they use
 (statuses, outcomes, forms of detail) from :mod:`vault.audit.terms`, which :mod:`vault.db`
 and :mod:`vault.cases` take too, so the log and the database agree by construction.
 
@@ -12,6 +12,7 @@ Nothing here imports the database.
 
 from __future__ import annotations
 
+from vault.audit.case_actions import CASE_ACTIONS as _CASE_ACTIONS
 from vault.audit.terms import KEY_ID as KEY_ID
 from vault.audit.terms import NO_DETAIL as NO_DETAIL
 from vault.audit.terms import NOT_A_CASEWORKER as NOT_A_CASEWORKER
@@ -23,7 +24,6 @@ from vault.audit.terms import STATUSES as STATUSES
 from vault.audit.terms import Commitment as Commitment
 from vault.audit.terms import Detail as Detail
 from vault.audit.terms import EntryRule as EntryRule
-from vault.case_actions import CASE_ACTIONS as _CASE_ACTIONS
 
 
 def _case(action: str, detail: Detail, commitment: Commitment) -> EntryRule:
@@ -35,7 +35,7 @@ def _vault(action: str, detail: Detail, commitment: Commitment) -> EntryRule:
 
 
 RULES: tuple[EntryRule, ...] = (
-    # case actions: field 5 is the case id; each is declared once, in vault/case_actions.py
+    # case actions: field 5 is the case id; each is declared once, in vault/audit/case_actions.py
     *(_case(a.kind, a.detail, a.commitment) for a in _CASE_ACTIONS.values()),
     # vault actions: field 5 is "-"
     _vault("vault-created", Detail("a caseworker's key id", form=KEY_ID), "no"),

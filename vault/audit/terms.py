@@ -1,5 +1,5 @@
 """The words the access log's entries use: statuses, outcomes, and what an entry's detail and
-commitment may be. Shared by the table of case actions (:mod:`vault.case_actions`) and the
+commitment may be. Shared by the table of case actions (:mod:`vault.audit.case_actions`) and the
 auditor's table (:mod:`vault.audit.entries`); it imports nothing of the vault.
 """
 

@@ -35,9 +35,35 @@ from vault.audit.terms import (
     Commitment,
     Detail,
 )
-from vault.cases import CaseState, check_outcome, check_status, show_id
-from vault.errors import CaseWorkflowError
+from vault.errors import CaseWorkflowError, UsageError
 from vault.events import Event
+
+
+def check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise UsageError(f"'{status}' is not a status. Use one of: {', '.join(STATUSES)}.")
+    return status
+
+
+def check_outcome(outcome: str) -> str:
+    if outcome not in OUTCOMES:
+        raise UsageError(f"'{outcome}' is not an outcome. Use one of: {', '.join(OUTCOMES)}.")
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    id: str
+    status: str = "new"
+    assignee: str | None = None
+    outcome: str | None = None
+    imported: bool = False
+
+
+def show_id(case_id: str) -> str:
+    """How people see an id: ``7KQ2-M9XD`` (as :func:`vault.cases.show_id`)."""
+    return f"{case_id[:4]}-{case_id[4:]}"
+
 
 Data = Mapping[str, Any]
 KeyIdOf = Callable[[str], str | None]
