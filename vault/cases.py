@@ -11,6 +11,7 @@ from vault import _crypto
 from vault.audit.case_actions import CaseState as CaseState
 from vault.audit.case_actions import check_outcome as check_outcome
 from vault.audit.case_actions import check_status as check_status
+from vault.audit.case_actions import show_id as show_id
 from vault.errors import UsageError
 
 # Crockford's base32: no I, L, O or U, so ids survive being read aloud or retyped.
@@ -27,11 +28,6 @@ def new_case_id() -> str:
     """40 random bits as 8 characters of Crockford's base32, most significant first."""
     n = int.from_bytes(_crypto.random_bytes(5), "big")
     return _PAIRS[n >> 30] + _PAIRS[n >> 20 & 1023] + _PAIRS[n >> 10 & 1023] + _PAIRS[n & 1023]
-
-
-def show_id(case_id: str) -> str:
-    """How people see an id: ``7KQ2-M9XD``."""
-    return f"{case_id[:4]}-{case_id[4:]}"
 
 
 def normalise_id(text: str) -> str:

@@ -13,8 +13,6 @@ Opening a vault never checks strength: an old passphrase keeps working until it 
 
 from __future__ import annotations
 
-from zxcvbn import zxcvbn
-
 from vault._crypto import SecretBytes
 from vault.errors import WeakPassphraseError
 
@@ -48,6 +46,10 @@ def check_strength(passphrase: Passphrase, *, name: str | None = None) -> None:
     """
     text = passphrase.reveal().decode("utf-8", "replace")[:_JUDGED_CHARS]
     hints = [*_OBVIOUS, *([name] if name else [])]
+    # imported here: only a new passphrase is judged, and its word lists cost every other
+    # command (and the intake) about 25 ms at start-up
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(text, user_inputs=hints)
     if float(result["guesses_log10"]) >= MIN_GUESSES_LOG10:
         return

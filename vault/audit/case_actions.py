@@ -61,7 +61,7 @@ class CaseState:
 
 
 def show_id(case_id: str) -> str:
-    """How people see an id: ``7KQ2-M9XD`` (as :func:`vault.cases.show_id`)."""
+    """How people see an id: ``7KQ2-M9XD`` (:mod:`vault.cases` gives it to everyone else)."""
     return f"{case_id[:4]}-{case_id[4:]}"
 
 
