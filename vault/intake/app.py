@@ -378,7 +378,9 @@ def _build(
             if json_body:
                 try:
                     doc = json.loads(body)
-                except (ValueError, UnicodeDecodeError):
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    # RecursionError: nesting deeper than the parser's stack (a few
+                    # hundred levels), which no caseworker's request has.
                     raise Refused(400, "malformed") from None
             del body
             yield doc

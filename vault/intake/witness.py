@@ -40,6 +40,7 @@ KEY_FILE = "witness.key"
 KEY_KIND = "redress-witness-key/1"
 MAX_PROOF_LINES = 63
 SIZE_TYPE = "text/x.tlog.size"
+MAX_SIZE = (1 << 63) - 1  # sizes are stored as SQLite integers (signed 64 bits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,8 @@ class Witness:
             note = parse_note(note_text)
             checkpoint = Checkpoint.parse_text(note.text)
         except (SignedNoteError, UnicodeDecodeError):
+            return Answer(400, "malformed request\n")
+        if old > MAX_SIZE or checkpoint.size > MAX_SIZE:
             return Answer(400, "malformed request\n")
         keys = trusted.get(checkpoint.origin)
         if not keys:
