@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from vault.errors import PortInUseError, VaultError
 from vault.intake.app import create_app, load_team_key
 from vault.intake.config import IntakeConfig
+from vault.intake.connections import KEEP_ALIVE_SECONDS, IntakeProtocol, max_connections
 from vault.keys import TeamPublicKey, caseworker_key_id
 
 
@@ -76,11 +77,18 @@ def url_of(sock: socket.socket) -> str:
 
 
 def quiet_server(app: FastAPI) -> uvicorn.Server:
-    """uvicorn as the intake runs it: no access log, no Server or Date header, no proxy trust."""
+    """uvicorn as the intake runs it: no access log, no Server or Date header, no proxy trust.
+
+    The HTTP protocol is uvicorn's httptools one (the C parser: h11 took most of the CPU
+    per request) with the intake's caps and deadlines (``vault/intake/connections.py``),
+    which also does what uvicorn's ``limit_concurrency`` would, without counting idle
+    connections against requests.
+    """
+    IntakeProtocol.connection_cap = max_connections()
     return uvicorn.Server(
         uvicorn.Config(
             app,
-            http="httptools",  # the C parser: h11 took most of the CPU per request
+            http=IntakeProtocol,
             ws="none",
             lifespan="on",
             access_log=False,
@@ -88,7 +96,8 @@ def quiet_server(app: FastAPI) -> uvicorn.Server:
             server_header=False,
             date_header=False,
             proxy_headers=False,
-            limit_concurrency=512,
+            limit_concurrency=None,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=5,
         )
     )

@@ -39,7 +39,8 @@ def nested(depth: int, inner: bytes = b"1") -> bytes:
 def test_deep_or_huge_json_is_400(shared_intake: Intake, path: str, body: bytes) -> None:
     response = shared_intake.signed("POST", path, body)
     # /api/pull takes at most 1 KiB, so the longer ones are refused for their size.
-    expected = (413, "too-large") if path == "/api/pull" and len(body) > 1024 else (400, "malformed")
+    too_long = path == "/api/pull" and len(body) > 1024
+    expected = (413, "too-large") if too_long else (400, "malformed")
     assert (response.status_code, response.json()["error"]) == expected, (path, response.text)
 
 
@@ -76,7 +77,7 @@ def add_checkpoint(intake: Intake, signer: NoteSigner, old: int, size: int) -> t
 
 
 @pytest.mark.parametrize(
-    "old, size",
+    ("old", "size"),
     [
         (0, 2**63),
         (0, 2**64 + 5),
