@@ -7,6 +7,7 @@ chosen by measurement (``bench/page_size.py``, ``docs/benchmarks.md``).
 
 from __future__ import annotations
 
+import errno
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -445,6 +446,19 @@ def migrate(
         finally:
             if rebuilds:
                 db.execute("PRAGMA foreign_keys = ON")
+
+
+SQLITE_FULL = 13
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether an error from SQLite or the file system means the disk is full."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(error, DatabaseError):
+        code = getattr(error, "sqlite_errorcode", None)
+        return code == SQLITE_FULL or "database or disk is full" in str(error)
+    return False
 
 
 @contextmanager

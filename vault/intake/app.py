@@ -60,7 +60,7 @@ from vault.intake.auth import (
     check_signature,
 )
 from vault.intake.config import IntakeConfig
-from vault.intake.inbox import ID_BYTES, MAILBOX_BYTES, Inbox
+from vault.intake.inbox import ID_BYTES, MAILBOX_BYTES, Inbox, InboxFull
 from vault.intake.limits import (
     POW_HEADER,
     ProofOfWork,
@@ -105,6 +105,11 @@ HOUSEKEEPING_SECONDS = 3600
 SIGNED_READS = 4  # caseworkers' requests reading a body at once (up to 16 MiB each)
 PUBLIC_READS = 64  # reporters' requests reading a body at once (about 2 MiB held each)
 SLOT_WAIT = 20  # seconds a request waits for one of those before it is told "busy"
+FULL_RETRY = 300  # seconds a client is asked to wait when the inbox's disk is full
+FULL = (
+    "We cannot take reports just now. Nothing you sent was kept. "
+    "Please try again later: everything you typed is still here."
+)
 BUSY = (
     "So many reports are arriving that we could not take yours just now. "
     "Please wait a minute and send it again: everything you typed is still here."
@@ -279,7 +284,8 @@ def _build(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(inbox.purge_old)
+        with contextlib.suppress(InboxFull):  # a full disk: caseworkers can still drain it
+            await run_in_threadpool(inbox.purge_old)
         task = asyncio.create_task(_housekeeping(inbox))
         try:
             yield
@@ -295,6 +301,11 @@ def _build(
     @app.exception_handler(Refused)
     async def refused(_: Request, exc: Refused) -> Response:
         return JSONResponse({"error": exc.error}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(InboxFull)
+    async def full(_: Request, __: InboxFull) -> Response:
+        headers = {"Retry-After": str(FULL_RETRY), "Connection": "close"}
+        return JSONResponse({"error": "full"}, status_code=503, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
@@ -435,7 +446,14 @@ def _build(
         except InvalidReportError:
             errors = [{"field": "what_happened", "message": "This report is too long to send."}]
             return page("form.html", 422, errors=errors, values=result.values, nojs=True)
-        await run_in_threadpool(inbox.add_envelope, envelope)
+        try:
+            await run_in_threadpool(inbox.add_envelope, envelope)
+        except InboxFull:
+            errors = [{"field": "", "message": FULL}]
+            headers = {"Retry-After": str(FULL_RETRY)}
+            return page(
+                "form.html", 503, errors=errors, values=result.values, nojs=True, headers=headers
+            )
         # See Other: the browser shows /sent by GET, so Back or Reload cannot post it again.
         return RedirectResponse("/sent", status_code=303)
 
@@ -680,3 +698,5 @@ async def _housekeeping(inbox: Inbox) -> None:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
         with contextlib.suppress(Exception):
             await run_in_threadpool(inbox.purge_old)
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(inbox.keep_reserve)

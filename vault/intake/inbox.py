@@ -13,18 +13,21 @@ methods. Every method is safe to call from several threads.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from vault import _crypto
-from vault.db import Connection, connect_with_migrations, transaction
+from vault.db import Connection, connect_with_migrations, is_disk_full, transaction
 from vault.envelope import envelope_id as envelope_id_of
-from vault.errors import VaultError, WrongKeyError
+from vault.errors import IntakeError, VaultError, WrongKeyError
 from vault.files import (
     check_private_tree,
     create_private_file,
@@ -35,6 +38,11 @@ from vault.files import (
 
 KEY_FILE = "inbox.key"
 DB_FILE = "inbox.db"
+RESERVE_FILE = "reserve"
+RESERVE_BYTES = 8 << 20  # room kept back so a full disk can still be drained
+DRAIN_BYTES = 1 << 20  # on a full disk, deletions are committed in steps of about this much
+VACUUM_PAGES = 256  # pages given back to the file system per step (1 MiB)
+SMALL_INBOX = 64 << 20  # an older inbox is made shrinkable at start only below this size
 ID_BYTES = 32  # envelope ids and blob ids: SHA-256 sizes
 MAILBOX_BYTES = 16
 ROW_BYTES = 1 << 20  # a blob is stored in rows of this many bytes
@@ -108,12 +116,23 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+class InboxFull(IntakeError):
+    """The disk holding the intake's inbox is full: nothing was stored; try again later."""
+
+    def __init__(self) -> None:
+        super().__init__("The disk holding the intake's inbox is full.")
+
+
+T = TypeVar("T")
+
+
 class Inbox:
     """Sealed envelopes, blobs and replies, until acknowledged or expired."""
 
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Connection, reserve: Path) -> None:
         self._db = db
         self._lock = threading.Lock()
+        self._reserve = reserve
 
     @classmethod
     def open(cls, directory: Path) -> Inbox:
@@ -141,11 +160,73 @@ class Inbox:
             ) from None
         # Blobs stream through once: a small page cache keeps the server's memory flat.
         db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        return cls(db)
+        _make_shrinkable(db, db_path)
+        inbox = cls(db, directory / RESERVE_FILE)
+        inbox.keep_reserve()
+        return inbox
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    # --- a full disk (docs/intake.md section 2, "A full disk") ------------------------
+
+    def keep_reserve(self) -> bool:
+        """Make the reserve file if it is missing and the disk has room; True if it is there.
+
+        The reserve is disk space the inbox holds back: when the disk fills, a
+        caseworker's pull or acknowledgement releases it, so the inbox can always be
+        drained. It is made again once the disk has room for it.
+        """
+        path = self._reserve
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == RESERVE_BYTES:
+                return True
+            path.unlink()  # cut short by a crash or a full disk
+        try:
+            free = os.statvfs(path.parent)
+            if free.f_bavail * free.f_frsize < 2 * RESERVE_BYTES:
+                return False
+            create_private_file(path, bytes(RESERVE_BYTES))
+        except OSError:
+            path.unlink(missing_ok=True)
+            return False
+        return True
+
+    def _release_reserve(self) -> bool:
+        try:
+            self._reserve.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _store(self, work: Callable[[], T]) -> T:
+        """Run a write that adds data (under the lock); a full disk is :class:`InboxFull`."""
+        with self._lock:
+            try:
+                return work()
+            except Exception as error:
+                if is_disk_full(error):
+                    raise InboxFull() from None
+                raise
+
+    def _drain(self, work: Callable[[], T]) -> T:
+        """Run a caseworker's write (under the lock): on a full disk, release the reserve
+        and try once more. Such writes add little (a nonce, a witness row) or free space."""
+        with self._lock:
+            try:
+                return work()
+            except Exception as error:
+                if not is_disk_full(error) or not self._release_reserve():
+                    if is_disk_full(error):
+                        raise InboxFull() from None
+                    raise
+            try:
+                return work()
+            except Exception as error:
+                if is_disk_full(error):
+                    raise InboxFull() from None
+                raise
 
     def __enter__(self) -> Inbox:
         return self
@@ -163,32 +244,38 @@ class Inbox:
     def add_envelope(self, envelope: bytes) -> bytes:
         """Store a sealed envelope; returns its envelope id. Storing it twice keeps one."""
         envelope_id = envelope_id_of(envelope)
-        with self._lock:
-            self._db.execute(
+        self._store(
+            lambda: self._db.execute(
                 "INSERT OR IGNORE INTO envelopes (id, body, received) VALUES (?, ?, ?)",
                 (envelope_id, envelope, today().isoformat()),
             )
+        )
         return envelope_id
 
     def add_envelopes(self, envelopes: list[bytes]) -> list[bytes]:
         """Store several sealed envelopes in one transaction (one fsync); returns their ids."""
         ids = [envelope_id_of(e) for e in envelopes]
         day = today().isoformat()
-        with self._lock, transaction(self._db):
-            self._db.executemany(
-                "INSERT OR IGNORE INTO envelopes (id, body, received) VALUES (?, ?, ?)",
-                [(i, e, day) for i, e in zip(ids, envelopes, strict=True)],
-            )
+
+        def work() -> None:
+            with transaction(self._db):
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO envelopes (id, body, received) VALUES (?, ?, ?)",
+                    [(i, e, day) for i, e in zip(ids, envelopes, strict=True)],
+                )
+
+        self._store(work)
         return ids
 
     def add_blob(self) -> BlobUpload:
         """Start storing a sealed attachment; write it in pieces, then finish (or abort)."""
         upload = _crypto.random_bytes(16)
-        with self._lock:
-            self._db.execute(
+        self._store(
+            lambda: self._db.execute(
                 "INSERT INTO uploads (upload, received) VALUES (?, ?)",
                 (upload, today().isoformat()),
             )
+        )
         return BlobUpload(self, upload)
 
     def mailbox(self, mailbox_id: bytes) -> list[bytes]:
@@ -250,32 +337,121 @@ class Inbox:
             seq += 1
 
     def ack(self, envelope_ids: Iterable[bytes], blob_ids: Iterable[bytes]) -> int:
-        """Delete what a vault has safely stored; returns how many rows were deleted."""
-        deleted = 0
-        with self._lock, transaction(self._db):
-            for envelope_id in envelope_ids:
-                deleted += self._db.execute(
-                    "DELETE FROM envelopes WHERE id = ?", (envelope_id,)
-                ).rowcount
-            for blob_id in blob_ids:
-                deleted += self._db.execute(
-                    "DELETE FROM uploads WHERE blob = ?", (blob_id,)
-                ).rowcount
+        """Delete what a vault has safely stored; returns how many rows were deleted.
+
+        Normally one transaction. On a full disk the reserve is released and the rows are
+        deleted in steps of about :data:`DRAIN_BYTES`, each committed and checkpointed, so
+        that the write-ahead log never needs more room than the reserve gave; then the
+        freed pages go back to the file system and the reserve is made again if it fits.
+        """
+        envelope_ids, blob_ids = list(envelope_ids), list(blob_ids)
+
+        def at_once() -> int:
+            deleted = 0
+            with transaction(self._db):
+                for envelope_id in envelope_ids:
+                    deleted += self._db.execute(
+                        "DELETE FROM envelopes WHERE id = ?", (envelope_id,)
+                    ).rowcount
+                for blob_id in blob_ids:
+                    deleted += self._db.execute(
+                        "DELETE FROM uploads WHERE blob = ?", (blob_id,)
+                    ).rowcount
+            return deleted
+
+        with self._lock:
+            try:
+                try:
+                    deleted = at_once()
+                except Exception as error:
+                    if not is_disk_full(error):
+                        raise
+                    self._release_reserve()
+                    deleted = self._ack_in_steps(envelope_ids, blob_ids)
+                try:
+                    self._give_back()
+                except Exception as error:
+                    if not is_disk_full(error) or not self._release_reserve():
+                        raise
+                    self._give_back()
+            except Exception as error:
+                if is_disk_full(error):
+                    raise InboxFull() from None
+                raise
+        self.keep_reserve()
         return deleted
+
+    def _ack_in_steps(self, envelope_ids: list[bytes], blob_ids: list[bytes]) -> int:
+        db = self._db
+        deleted = 0
+        step: list[bytes] = []
+        size = 0
+        for envelope_id in envelope_ids:
+            row = db.execute("SELECT length(body) FROM envelopes WHERE id = ?", (envelope_id,))
+            length = (row.fetchone() or (0,))[0]
+            if step and size + length > DRAIN_BYTES:
+                deleted += self._delete_envelopes(step)
+                step, size = [], 0
+            step.append(envelope_id)
+            size += length
+        if step:
+            deleted += self._delete_envelopes(step)
+        for blob_id in blob_ids:
+            found = db.execute("SELECT upload FROM uploads WHERE blob = ?", (blob_id,)).fetchone()
+            if found is None:
+                continue
+            upload = found[0]
+            with transaction(db):  # no longer served: from here on it is an unfinished upload
+                db.execute("UPDATE uploads SET blob = NULL WHERE upload = ?", (upload,))
+            for (seq,) in db.execute(
+                "SELECT seq FROM chunks WHERE upload = ? ORDER BY seq", (upload,)
+            ).fetchall():
+                with transaction(db):
+                    db.execute("DELETE FROM chunks WHERE upload = ? AND seq = ?", (upload, seq))
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            with transaction(db):
+                deleted += db.execute("DELETE FROM uploads WHERE upload = ?", (upload,)).rowcount
+        return deleted
+
+    def _delete_envelopes(self, ids: list[bytes]) -> int:
+        with transaction(self._db):
+            deleted = sum(
+                self._db.execute("DELETE FROM envelopes WHERE id = ?", (i,)).rowcount for i in ids
+            )
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return deleted
+
+    def _give_back(self) -> None:
+        """Return free pages to the file system a step at a time, then empty the log.
+
+        Only when at least :data:`VACUUM_PAGES` pages are free: small acknowledgements
+        leave their pages for the next reports.
+        """
+        db = self._db
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            return
+        if db.execute("PRAGMA freelist_count").fetchone()[0] < VACUUM_PAGES:
+            return
+        while db.execute("PRAGMA freelist_count").fetchone()[0] > 0:
+            db.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add_replies(self, replies: Iterable[tuple[bytes, bytes]]) -> int:
         """Store sealed replies as (mailbox id, sealed reply); a repeat is kept once."""
-        count = 0
         day = today().isoformat()
-        with self._lock, transaction(self._db):
-            for mailbox_id, body in replies:
-                self._db.execute(
+        rows = [(m, hashlib.sha256(body).digest(), body, day) for m, body in replies]
+
+        def work() -> None:
+            with transaction(self._db):
+                self._db.executemany(
                     "INSERT OR IGNORE INTO replies (mailbox, digest, body, received) "
                     "VALUES (?, ?, ?, ?)",
-                    (mailbox_id, hashlib.sha256(body).digest(), body, day),
+                    rows,
                 )
-                count += 1
-        return count
+
+        self._store(work)
+        return len(rows)
 
     def nonce_seen(self, nonce: str, now: float | None = None) -> bool:
         """True if this request nonce was seen in the last 600 s (remembers nothing)."""
@@ -290,16 +466,21 @@ class Inbox:
         """True if this request nonce was seen in the last 600 s; otherwise remember it."""
         minute = int((time.time() if now is None else now) // 60)
         expires = minute + 11  # 600 s, rounded up to whole minutes
-        with self._lock, transaction(self._db):
-            row = self._db.execute(
-                "SELECT expires FROM nonces WHERE nonce = ?", (nonce,)
-            ).fetchone()
-            if row is not None and int(row[0]) >= minute:
-                return True
-            self._db.execute(
-                "INSERT OR REPLACE INTO nonces (nonce, expires) VALUES (?, ?)", (nonce, expires)
-            )
-        return False
+
+        def work() -> bool:
+            with transaction(self._db):
+                row = self._db.execute(
+                    "SELECT expires FROM nonces WHERE nonce = ?", (nonce,)
+                ).fetchone()
+                if row is not None and int(row[0]) >= minute:
+                    return True
+                self._db.execute(
+                    "INSERT OR REPLACE INTO nonces (nonce, expires) VALUES (?, ?)",
+                    (nonce, expires),
+                )
+            return False
+
+        return self._drain(work)
 
     # --- the witness ------------------------------------------------------------------
 
@@ -328,19 +509,24 @@ class Inbox:
         Returns the state that was remembered and whether it advanced. Check and store
         happen under one lock and one transaction, so two requests cannot roll it back.
         """
-        with self._lock, transaction(self._db):
-            row = self._db.execute(
-                "SELECT size, root FROM witnessed WHERE origin = ?", (origin,)
-            ).fetchone()
-            old = (0, b"") if row is None else (int(row[0]), bytes(row[1]))
-            if not decide(*old):
-                return old[0], old[1], False
-            self._db.execute(
-                "INSERT INTO witnessed (origin, size, root) VALUES (?, ?, ?)"
-                " ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root",
-                (origin, size, root),
-            )
-        return old[0], old[1], True
+
+        def work() -> tuple[int, bytes, bool]:
+            with transaction(self._db):
+                row = self._db.execute(
+                    "SELECT size, root FROM witnessed WHERE origin = ?", (origin,)
+                ).fetchone()
+                old = (0, b"") if row is None else (int(row[0]), bytes(row[1]))
+                if not decide(*old):
+                    return old[0], old[1], False
+                self._db.execute(
+                    "INSERT INTO witnessed (origin, size, root) VALUES (?, ?, ?)"
+                    " ON CONFLICT (origin) DO UPDATE SET size = excluded.size,"
+                    " root = excluded.root",
+                    (origin, size, root),
+                )
+            return old[0], old[1], True
+
+        return self._drain(work)
 
     # --- housekeeping ---------------------------------------------------------------
 
@@ -355,7 +541,10 @@ class Inbox:
         """
         day = day or today()
         minute = int((time.time() if now is None else now) // 60)
-        with self._lock, transaction(self._db):
+        self._store(lambda: self._purge(day, minute))
+
+    def _purge(self, day: date, minute: int) -> None:
+        with transaction(self._db):
             cutoff = day - timedelta(days=BLOB_DAYS)
             (oldest,) = self._db.execute("SELECT min(received) FROM envelopes").fetchone()
             if oldest is not None:
@@ -375,27 +564,48 @@ class Inbox:
     # --- for BlobUpload ---------------------------------------------------------------
 
     def _write_row(self, upload: bytes, seq: int, data: bytes) -> None:
-        with self._lock:
-            self._db.execute(
+        self._store(
+            lambda: self._db.execute(
                 "INSERT INTO chunks (upload, seq, data) VALUES (?, ?, ?)", (upload, seq, data)
             )
+        )
 
     def _finish(self, upload: bytes, blob_id: bytes, size: int) -> None:
-        with self._lock, transaction(self._db):
-            if self._db.execute("SELECT 1 FROM uploads WHERE blob = ?", (blob_id,)).fetchone():
-                # The same sealed file again (a retried upload): keep the first copy.
-                self._db.execute("DELETE FROM uploads WHERE upload = ?", (upload,))
-                return
-            updated = self._db.execute(
-                "UPDATE uploads SET blob = ?, size = ? WHERE upload = ? AND blob IS NULL",
-                (blob_id, size, upload),
-            ).rowcount
-            if updated != 1:
-                raise VaultError("An upload was cleared away before it finished.")
+        def work() -> None:
+            with transaction(self._db):
+                if self._db.execute("SELECT 1 FROM uploads WHERE blob = ?", (blob_id,)).fetchone():
+                    # The same sealed file again (a retried upload): keep the first copy.
+                    self._db.execute("DELETE FROM uploads WHERE upload = ?", (upload,))
+                    return
+                updated = self._db.execute(
+                    "UPDATE uploads SET blob = ?, size = ? WHERE upload = ? AND blob IS NULL",
+                    (blob_id, size, upload),
+                ).rowcount
+                if updated != 1:
+                    raise VaultError("An upload was cleared away before it finished.")
+
+        self._store(work)
 
     def _drop(self, upload: bytes) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM uploads WHERE upload = ?", (upload,))
+        """Delete an unfinished upload. On a full disk even this may fail: it is then left
+        unfinished, never served, and housekeeping deletes it the day after next."""
+        with contextlib.suppress(InboxFull):
+            self._store(lambda: self._db.execute("DELETE FROM uploads WHERE upload = ?", (upload,)))
+
+
+def _make_shrinkable(db: Connection, path: Path) -> None:
+    """Incremental auto-vacuum, so a drained inbox can give its space back to the disk.
+
+    It can only be switched on by rebuilding the file (VACUUM, which holds a copy in
+    memory here: temp_store is MEMORY), so an older inbox is converted only while small.
+    """
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+        return
+    if path.stat().st_size > SMALL_INBOX:
+        return
+    with contextlib.suppress(Exception):  # a full disk: try again at the next start
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        db.execute("VACUUM")
 
 
 class BlobUpload:

@@ -1,0 +1,136 @@
+"""The intake on a full disk: 503 with Retry-After, nothing partial, and still drainable (F3).
+
+The inbox lives on a real, small filesystem (a tmpfs this test mounts, so it needs root);
+reporters' uploads fill it, then a filler file takes the last bytes. Where a mount is not
+possible the test says why and skips: it never pretends.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_report
+from tests.vault.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
+from vault import _crypto
+from vault.envelope import envelope_id
+from vault.intake.inbox import RESERVE_BYTES, RESERVE_FILE
+
+DISK_MIB = 32
+UPLOAD_BYTES = 1 << 20
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+FORM_BODY = (
+    "sector=healthcare&role=GP&harms=verbal-abuse&what_happened=He+shouted+at+me"
+    "&contact_method=none"
+)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of DISK_MIB MiB mounted on a fresh directory; unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m,mode=0700", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"could not mount a tmpfs: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def free_bytes(path: Path) -> int:
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def fill(path: Path) -> int:
+    """Write a filler file until the filesystem refuses; returns how much it took."""
+    written = 0
+    block = b"\0" * 4096
+    try:
+        with open(path, "wb") as f:  # the test's own file, not the vault's
+            while True:
+                f.write(block)
+                f.flush()
+                written += len(block)
+    except OSError:
+        pass
+    return written
+
+
+def test_a_full_disk_is_503_stores_nothing_partial_and_can_be_drained(
+    small_disk: Path, start_intake: IntakeFactory, team: Team
+) -> None:
+    data = small_disk / "intake-data"
+    intake: Intake = start_intake("--max-file-mib", "2", data=data)
+    assert (data / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+
+    # Reporters' reports and uploads until the disk is full.
+    sent = [team.seal(make_report(what_happened=f"report {i}")) for i in range(3)]
+    for envelope in sent:
+        assert intake.submit(envelope).status_code == 202
+    blobs: list[str] = []
+    for _ in range(DISK_MIB):
+        _, body = sealed_file(_crypto.random_bytes(UPLOAD_BYTES - 4096))
+        response = intake.upload(body)
+        if response.status_code != 201:
+            break
+        blobs.append(response.json()["blob"])
+    assert response.status_code == 503, response.text
+    assert response.json() == {"error": "full"}
+    assert int(response.headers["Retry-After"]) > 0
+    assert blobs, "some uploads were stored before the disk filled"
+    filler = small_disk / "filler"
+    fill(filler)  # and whatever is left, so that even a small report cannot fit
+
+    # A full disk: every kind of report is a 503 with Retry-After, not a 500.
+    refused = intake.submit(team.seal(make_report(what_happened="too late")))
+    assert (refused.status_code, refused.json()) == (503, {"error": "full"})
+    assert int(refused.headers["Retry-After"]) > 0
+    _, body = sealed_file(b"x" * 70_000)
+    assert intake.upload(body).status_code == 503
+    form = intake.client.post("/report", content=FORM_BODY, headers=FORM)
+    assert form.status_code == 503
+    assert "try again later" in form.text
+    assert "He shouted at me" in form.text  # what was typed is kept
+    assert int(form.headers["Retry-After"]) > 0
+
+    # The caseworkers can still pull, fetch and acknowledge everything.
+    pulled = intake.pull(limit=100)
+    ids = [item["id"] for item in pulled["envelopes"]]
+    assert sorted(ids) == sorted(envelope_id(e).hex() for e in sent)  # nothing partial
+    assert [base64.b64decode(i["body"]) for i in pulled["envelopes"]] == [
+        e for _, e in sorted((envelope_id(e).hex(), e) for e in sent)
+    ]
+    for blob in blobs[:2]:
+        got = intake.signed("GET", f"/api/blobs/{blob}")
+        assert got.status_code == 200
+    response = intake.signed("POST", "/api/ack", as_json({"envelopes": ids, "blobs": blobs}))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"deleted": len(ids) + len(blobs)}
+    assert intake.pull()["envelopes"] == []
+
+    # Draining gave the space back: with the filler still there, reports are taken again,
+    # and the reserve is back for the next time.
+    assert free_bytes(small_disk) > (len(blobs) - 1) * UPLOAD_BYTES - RESERVE_BYTES
+    assert (data / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+    after = team.seal(make_report(what_happened="after the drain"))
+    assert intake.submit(after).status_code == 202
+    assert [i["id"] for i in intake.pull()["envelopes"]] == [envelope_id(after).hex()]
+    filler.unlink()
+    _, stderr = intake.output()
+    assert "Traceback" not in stderr
