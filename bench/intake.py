@@ -507,6 +507,79 @@ def upload_memory(setup: Setup, mib: int, say: Callable[[str], None]) -> dict[st
     return result
 
 
+# --- 2b. server memory per upload, many at once --------------------------------------------
+
+PARALLEL_UPLOADS = 64
+PARALLEL_UPLOAD_MIB = 8
+PER_UPLOAD_TARGET_MIB = 2.5  # docs/intake.md section 2: about 2 MiB per upload
+
+
+def parallel_upload_memory(setup: Setup, say: Callable[[str], None]) -> dict[str, Any]:
+    """64 concurrent 8 MiB uploads (each its own connection): the server's peak RSS above
+    idle, divided by the number of uploads, beside the 1 MiB row an upload is stored in."""
+    padded = PARALLEL_UPLOAD_MIB << 20
+    length = sealed_length(padded)
+    say(f"intake: memory, {PARALLEL_UPLOADS} concurrent {PARALLEL_UPLOAD_MIB} MiB uploads")
+    with setup.server("parallel", "--max-file-mib", str(PARALLEL_UPLOAD_MIB)) as server:
+        with httpx.Client(base_url=server.url, timeout=600) as client:
+            assert client.get("/").status_code == 200
+            time.sleep(1)
+            idle_rss = server.status_kib("VmRSS")
+            proofs = []
+            for _ in range(PARALLEL_UPLOADS):
+                doc = client.get("/api/challenge").json()
+                proofs.append(solve(doc["challenge"], doc["bits"]))
+        statuses: list[int] = []
+        ready = threading.Barrier(PARALLEL_UPLOADS)
+
+        def upload(proof: str) -> None:
+            host, port = server.url.removeprefix("http://").rsplit(":", 1)
+            conn = http.client.HTTPConnection(host, int(port), timeout=600)
+            try:
+                conn.putrequest("POST", "/api/attachments")
+                for name, value in {**OCTET, POW_HEADER: proof}.items():
+                    conn.putheader(name, value)
+                conn.putheader("Content-Length", str(length))
+                conn.endheaders()
+                ready.wait()
+                for piece in upload_body(padded, hashlib.sha256()):
+                    conn.send(piece)
+                answer = conn.getresponse()
+                answer.read()
+                statuses.append(answer.status)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=upload, args=(p,)) for p in proofs]
+        with Timer() as t:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        hwm = server.status_kib("VmHWM")
+    if statuses.count(201) != PARALLEL_UPLOADS:
+        raise RuntimeError(f"uploads refused: {sorted(set(statuses))}")
+    per_upload = (hwm - idle_rss) / 1024 / PARALLEL_UPLOADS
+    result = {
+        "name": f"server memory per upload, {PARALLEL_UPLOADS} concurrent "
+        f"{PARALLEL_UPLOAD_MIB} MiB uploads",
+        "idle_rss_mib": idle_rss / 1024,
+        "peak_hwm_mib": hwm / 1024,
+        "per_upload_mib": per_upload,
+        "row_mib": 1.0,
+        "ratio": per_upload / 1.0,
+        "upload_s": t.wall,
+        "target": f"≤ {PER_UPLOAD_TARGET_MIB} MiB per upload",
+        "met": per_upload <= PER_UPLOAD_TARGET_MIB,
+    }
+    result["note"] = (
+        f"idle RSS {idle_rss / 1024:.1f} MiB, peak {hwm / 1024:.1f} MiB (VmHWM): "
+        f"{per_upload:.2f} MiB per upload, {per_upload:.2f}× the 1 MiB row it is stored in; "
+        f"{PARALLEL_UPLOADS * PARALLEL_UPLOAD_MIB} MiB in {t.wall:.1f} s"
+    )
+    return result
+
+
 # --- 3. sealing a file in the browser -----------------------------------------------------
 
 PAGE_SETUP = """async (mib) => {
@@ -623,6 +696,7 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
         setup = Setup(Path(tmp))
         rows = submissions(setup, n, repeats, say)
         memory = upload_memory(setup, upload_mib, say)
+        parallel = parallel_upload_memory(setup, say)
         seal = browser_seal(setup, repeats, say)
     return {
         "submissions": n,
@@ -632,6 +706,7 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
         "repeats": repeats,
         "rows": rows,
         "upload": memory,
+        "parallel_uploads": parallel,
         "browser": seal,
         "seconds": time.perf_counter() - started,
     }
@@ -659,6 +734,12 @@ def table(doc: dict[str, Any]) -> str:
         f"| {u['name']} | {u['peak_hwm_mib']:.1f} MiB | {u['idle_rss_mib']:.1f} MiB idle | - "
         f"| {u['target']} | {met(u['met'])} |"
     )
+    p = doc["parallel_uploads"]
+    lines.append(
+        f"| {p['name']} | {p['per_upload_mib']:.2f} MiB | 1 MiB row | {p['ratio']:.2f}× "
+        f"| {p['target']} | {met(p['met'])} |"
+    )
     lines.append("")
-    lines += [f"- {r['name']}: {r['note']}" for r in [*doc["rows"], u, doc["browser"]]]
+    notes = [*doc["rows"], u, p, doc["browser"]]
+    lines += [f"- {r['name']}: {r['note']}" for r in notes]
     return "\n".join(lines)

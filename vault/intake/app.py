@@ -15,6 +15,7 @@ import base64
 import binascii
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
@@ -99,12 +100,13 @@ REPLIES_CAP = 16 << 20
 MAX_PULL = 1000
 MAX_ACK = 20_000
 MAX_REPLIES = 1000
-WRITE_BATCH = 1 << 20
 REPLY_OVERHEAD = _crypto.SEAL_OVERHEAD
 HOUSEKEEPING_SECONDS = 3600
 SIGNED_READS = 4  # caseworkers' requests reading a body at once (up to 16 MiB each)
-PUBLIC_READS = 64  # reporters' requests reading a body at once (about 2 MiB held each)
+PUBLIC_READS = 64  # reporters' API requests reading a body at once
+FORM_READS = 16  # no-JS form posts reading a body at once: no proof of work, so apart
 SLOT_WAIT = 20  # seconds a request waits for one of those before it is told "busy"
+MIN_BODY_RATE = 16 << 10  # bytes a second a body must average, after --read-timeout seconds
 FULL_RETRY = 300  # seconds a client is asked to wait when the inbox's disk is full
 FULL = (
     "We cannot take reports just now. Nothing you sent was kept. "
@@ -415,7 +417,7 @@ def _build(
         _require_type(request, FORM)
         _require_length(request, FORM_CAP)
         try:
-            async with reading("public", PUBLIC_READS):
+            async with reading("form", FORM_READS):
                 return await _report_without_js(request)
         except Refused as e:
             if e.error != "busy":
@@ -498,17 +500,16 @@ def _build(
         admit(request, proof_of_work=True)
         upload = await run_in_threadpool(inbox.add_blob)
         try:
-            pending = bytearray()
-            async for piece in _pieces(request, idle):
-                if upload.size + len(pending) + len(piece) > upload_cap:
+            # One buffer per upload (the BlobUpload's, at most a row): a piece is added
+            # to it here, and only a piece that fills a row goes to a worker thread to be
+            # stored, so no second copy waits beside it.
+            async for piece in _pieces(request, idle, upload_cap):
+                if upload.size + len(piece) > upload_cap:
                     raise Refused(413, "too-large", close=True)
-                pending += piece
-                if len(pending) >= WRITE_BATCH:
-                    await run_in_threadpool(upload.write, bytes(pending))
-                    pending.clear()
-            if pending:
-                await run_in_threadpool(upload.write, bytes(pending))
-                pending.clear()
+                if upload.fills_a_row(len(piece)):
+                    await run_in_threadpool(upload.write, piece)
+                else:
+                    upload.write(piece)
             if not is_upload_length(upload.size):
                 raise Refused(400, "malformed")
             blob_id = await run_in_threadpool(upload.finish)
@@ -637,17 +638,24 @@ def _require_length(request: Request, cap: int) -> None:
         raise Refused(413, "too-large", close=True)
 
 
-async def _pieces(request: Request, idle: float) -> AsyncIterator[bytes]:
-    """A request body as it arrives; 408 when ``idle`` seconds pass without a piece.
+async def _pieces(request: Request, idle: float, cap: int) -> AsyncIterator[bytes]:
+    """A request body as it arrives; 408 when it stalls or trickles.
 
-    uvicorn has no deadline of its own for a body (or for headers: a front end must
-    give those, docs/intake.md section 1), so a client sending one byte a minute would
-    otherwise hold its place, and what it sent so far, for ever.
+    A body is cut off when ``idle`` seconds pass without a piece, and also when it has
+    not all come by its deadline: ``idle`` seconds plus its length (declared, or else
+    ``cap``) at :data:`MIN_BODY_RATE`. So a client sending a byte just often enough
+    cannot hold one of the places to read a body for longer than that.
     """
+    declared = request.headers.get("content-length", "")
+    length = int(declared) if declared.isdigit() and int(declared) <= cap else cap
+    deadline = time.monotonic() + idle + length / MIN_BODY_RATE
     pieces = request.stream()
     while True:
+        wait = min(idle, deadline - time.monotonic())
         try:
-            piece = await asyncio.wait_for(anext(pieces), idle)
+            if wait <= 0:
+                raise TimeoutError
+            piece = await asyncio.wait_for(anext(pieces), wait)
         except StopAsyncIteration:
             return
         except TimeoutError:
@@ -657,7 +665,7 @@ async def _pieces(request: Request, idle: float) -> AsyncIterator[bytes]:
 
 async def _read(request: Request, cap: int, idle: float) -> bytes:
     body = bytearray()
-    async for piece in _pieces(request, idle):
+    async for piece in _pieces(request, idle, cap):
         body += piece
         if len(body) > cap:
             raise Refused(413, "too-large", close=True)

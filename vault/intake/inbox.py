@@ -563,7 +563,7 @@ class Inbox:
 
     # --- for BlobUpload ---------------------------------------------------------------
 
-    def _write_row(self, upload: bytes, seq: int, data: bytes) -> None:
+    def _write_row(self, upload: bytes, seq: int, data: bytes | bytearray) -> None:
         self._store(
             lambda: self._db.execute(
                 "INSERT INTO chunks (upload, seq, data) VALUES (?, ?, ?)", (upload, seq, data)
@@ -619,6 +619,10 @@ class BlobUpload:
         self._seq = 0
         self.size = 0
 
+    def fills_a_row(self, more: int) -> bool:
+        """Whether writing ``more`` bytes stores a row (so it should not run on the event loop)."""
+        return len(self._buffer) + more >= ROW_BYTES
+
     def write(self, data: bytes) -> None:
         self._hash.update(data)
         self.size += len(data)
@@ -627,8 +631,10 @@ class BlobUpload:
             self._flush(ROW_BYTES)
 
     def _flush(self, n: int) -> None:
-        row = bytes(self._buffer[:n])
-        del self._buffer[:n]
+        # The buffer itself becomes the row (no copy) and a new one starts with what is
+        # left over: an upload holds about one row (1 MiB) while it waits for the inbox.
+        row, self._buffer = self._buffer, self._buffer[n:]
+        del row[n:]
         self._inbox._write_row(self._upload, self._seq, row)
         self._seq += 1
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vault.intake.conftest import Intake, Team
+from tests.vault.intake.conftest import Intake, IntakeFactory, Team
 from vault.intake.connections import HEAD_BYTES, HEAD_SECONDS, MAX_HEADERS
 
 HUGE = 64 << 20
@@ -157,3 +157,27 @@ def test_600_idle_and_slow_connections_do_not_lock_out_a_reporter(
         assert got.startswith(b"HTTP/1.1 408 "), got[:100]
     for sock in sockets[:3]:
         assert closed_within(sock, deadline - time.monotonic()) == b""
+
+
+@pytest.mark.slow
+def test_a_body_that_trickles_is_cut_off_at_its_deadline(start_intake: IntakeFactory) -> None:
+    """A byte every half second never trips --read-timeout, but the body deadline does."""
+    intake = start_intake("--read-timeout", "2")
+    with socket.create_connection(host_port(intake)) as sock:
+        sock.sendall(
+            b"POST /witness/add-checkpoint HTTP/1.1\r\nHost: x\r\nContent-Length: 16384\r\n\r\n"
+        )
+        started = time.monotonic()
+        sock.settimeout(0.5)
+        got = b""
+        while time.monotonic() - started < 20 and not got:
+            try:
+                sock.sendall(b"o")
+                got = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+    # 2 s, plus 16 KiB at 16 KiB/s: about 3 s
+    assert got.startswith(b"HTTP/1.1 408 "), got[:100]
+    assert time.monotonic() - started < 8
