@@ -12,10 +12,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.vault.intake.conftest import Intake, IntakeFactory, Team
-from vault.intake.connections import HEAD_BYTES, HEAD_SECONDS, MAX_HEADERS
+from vault.intake.app import create_app
+from vault.intake.config import IntakeConfig
+from vault.intake.connections import HEAD_BYTES, HEAD_SECONDS, MAX_HEADERS, IntakeProtocol
+from vault.intake.server import bind, quiet_server, url_of
 
 HUGE = 64 << 20
 CONNECTIONS = 16
@@ -181,3 +185,36 @@ def test_a_body_that_trickles_is_cut_off_at_its_deadline(start_intake: IntakeFac
     # 2 s, plus 16 KiB at 16 KiB/s: about 3 s
     assert got.startswith(b"HTTP/1.1 408 "), got[:100]
     assert time.monotonic() - started < 8
+
+
+@pytest.mark.slow
+def test_at_the_connection_cap_the_longest_idle_connection_is_closed(
+    tmp_path: Path, team: Team, monkeypatch: pytest.MonkeyPatch, sockets: list[socket.socket]
+) -> None:
+    """A real server (in a thread) with a cap of 40 connections, and 50 idle sockets."""
+    (tmp_path / "team.json").write_bytes(team.public.to_file_bytes())
+    config = IntakeConfig(team_key_file=tmp_path / "team.json", data_dir=tmp_path / "data")
+    sock = bind("127.0.0.1", 0)
+    server = quiet_server(create_app(config))
+    monkeypatch.setattr(IntakeProtocol, "connection_cap", 40)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        address = sock.getsockname()[:2]
+        for _ in range(50):
+            sockets.append(socket.create_connection(address))
+            time.sleep(0.01)  # so that the server sees them in this order
+        with httpx.Client(base_url=url_of(sock)) as client:
+            assert client.get("/api/challenge").status_code == 200
+        time.sleep(0.2)
+        closed = [closed_within(s, 0.05) is not None for s in sockets]
+    finally:
+        for opened in sockets:
+            opened.close()
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+    # The oldest were closed to make room (10 for the sockets, 1 for the client), the
+    # newest were not.
+    assert all(closed[:10]), closed
+    assert not any(closed[-20:]), closed
