@@ -647,7 +647,8 @@ async def _pieces(request: Request, idle: float, cap: int) -> AsyncIterator[byte
     cannot hold one of the places to read a body for longer than that.
     """
     declared = request.headers.get("content-length", "")
-    length = int(declared) if declared.isdigit() and int(declared) <= cap else cap
+    known = declared.isascii() and declared.isdigit() and int(declared) <= cap
+    length = int(declared) if known else cap
     deadline = time.monotonic() + idle + length / MIN_BODY_RATE
     pieces = request.stream()
     while True:

@@ -133,6 +133,7 @@ class Inbox:
         self._db = db
         self._lock = threading.Lock()
         self._reserve = reserve
+        self._reserve_lock = threading.Lock()
 
     @classmethod
     def open(cls, directory: Path) -> Inbox:
@@ -179,26 +180,28 @@ class Inbox:
         drained. It is made again once the disk has room for it.
         """
         path = self._reserve
-        with contextlib.suppress(OSError):
-            if path.stat().st_size == RESERVE_BYTES:
-                return True
-            path.unlink()  # cut short by a crash or a full disk
-        try:
-            free = os.statvfs(path.parent)
-            if free.f_bavail * free.f_frsize < 2 * RESERVE_BYTES:
+        with self._reserve_lock:
+            with contextlib.suppress(OSError):
+                if path.stat().st_size == RESERVE_BYTES:
+                    return True
+                path.unlink()  # cut short by a crash or a full disk
+            try:
+                free = os.statvfs(path.parent)
+                if free.f_bavail * free.f_frsize < 2 * RESERVE_BYTES:
+                    return False
+                create_private_file(path, bytes(RESERVE_BYTES))
+            except OSError:
+                path.unlink(missing_ok=True)
                 return False
-            create_private_file(path, bytes(RESERVE_BYTES))
-        except OSError:
-            path.unlink(missing_ok=True)
-            return False
-        return True
+            return True
 
     def _release_reserve(self) -> bool:
-        try:
-            self._reserve.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        with self._reserve_lock:
+            try:
+                self._reserve.unlink()
+            except FileNotFoundError:
+                return False
+            return True
 
     def _store(self, work: Callable[[], T]) -> T:
         """Run a write that adds data (under the lock); a full disk is :class:`InboxFull`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from vault.keys import Identity, TeamKeyPair, TeamPublicKey
 from vault.report import Report
 
 POW_BITS = 6
+DISK_MIB = 32  # the small filesystem of the full-disk tests
 
 
 @dataclass
@@ -210,3 +212,25 @@ def sealed_file(data: bytes) -> tuple[bytes, bytes]:
         )
         parts.append(sodium.crypto_secretstream_xchacha20poly1305_push(state, piece, None, tag))
     return key, b"".join(parts)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of DISK_MIB MiB mounted on a fresh directory; unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m,mode=0700", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"could not mount a tmpfs: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], check=False)

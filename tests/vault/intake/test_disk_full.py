@@ -8,48 +8,32 @@ possible the test says why and skips: it never pretends.
 from __future__ import annotations
 
 import base64
+import errno
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_report
-from tests.vault.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
+from tests.vault.intake.conftest import (
+    DISK_MIB,
+    Intake,
+    IntakeFactory,
+    Team,
+    as_json,
+    sealed_file,
+)
 from vault import _crypto
+from vault.db import is_disk_full
 from vault.envelope import envelope_id
-from vault.intake.inbox import RESERVE_BYTES, RESERVE_FILE
+from vault.intake.inbox import RESERVE_BYTES, RESERVE_FILE, Inbox, InboxFull
 
-DISK_MIB = 32
 UPLOAD_BYTES = 1 << 20
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 FORM_BODY = (
     "sector=healthcare&role=GP&harms=verbal-abuse&what_happened=He+shouted+at+me"
     "&contact_method=none"
 )
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs of DISK_MIB MiB mounted on a fresh directory; unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small filesystem needs root")
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m,mode=0700", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"could not mount a tmpfs: {done.stderr.strip() or done.returncode}")
-    try:
-        yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def free_bytes(path: Path) -> int:
@@ -134,3 +118,59 @@ def test_a_full_disk_is_503_stores_nothing_partial_and_can_be_drained(
     filler.unlink()
     _, stderr = intake.output()
     assert "Traceback" not in stderr
+
+
+def fill_with_uploads(inbox: Inbox) -> tuple[list[bytes], bool]:
+    """Store 1 MiB blobs until the inbox says the disk is full; (their ids, whether it did)."""
+    stored: list[bytes] = []
+    for _ in range(DISK_MIB):
+        upload = inbox.add_blob()
+        try:
+            upload.write(_crypto.random_bytes(UPLOAD_BYTES))
+            stored.append(upload.finish())
+        except InboxFull:
+            upload.abort()
+            return stored, True
+    return stored, False
+
+
+def test_the_inbox_drains_a_full_disk_in_steps_and_gives_the_space_back(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same, one level down: a real inbox on the small disk, no server."""
+    directory = small_disk / "inbox"
+    inbox = Inbox.open(directory)
+    try:
+        assert (directory / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+        stored, full = fill_with_uploads(inbox)
+        assert full, "the disk filled"
+        assert len(stored) > 4
+        fill(small_disk / "filler")
+        with pytest.raises(InboxFull):
+            inbox.add_envelopes([b"x" * 5000])
+        # An unfinished upload is never served, and nothing half-stored is left to serve.
+        assert all(inbox.blob_size(b) == UPLOAD_BYTES for b in stored)
+        # The all-at-once attempt cannot write (the log has no room left), so the
+        # acknowledgement releases the reserve and deletes step by step.
+        steps: list[int] = []
+        in_steps = Inbox._ack_in_steps
+
+        def counted(self: Inbox, envelopes: list[bytes], blobs: list[bytes]) -> int:
+            steps.append(len(blobs))
+            return in_steps(self, envelopes, blobs)
+
+        monkeypatch.setattr(Inbox, "_ack_in_steps", counted)
+        assert inbox.ack([], stored) == len(stored)
+        assert steps == [len(stored)]
+        assert all(inbox.blob_size(b) is None for b in stored)
+        assert free_bytes(small_disk) > (len(stored) - 2) * UPLOAD_BYTES - RESERVE_BYTES
+        assert (directory / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+        inbox.add_envelopes([b"y" * 5000])
+    finally:
+        inbox.close()
+
+
+def test_disk_full_errors_are_recognised() -> None:
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not is_disk_full(ValueError("database or disk is full"))
