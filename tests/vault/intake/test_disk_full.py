@@ -56,6 +56,7 @@ def fill(path: Path) -> int:
     return written
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_503_stores_nothing_partial_and_can_be_drained(
     small_disk: Path, start_intake: IntakeFactory, team: Team
 ) -> None:
@@ -134,6 +135,7 @@ def fill_with_uploads(inbox: Inbox) -> tuple[list[bytes], bool]:
     return stored, False
 
 
+@pytest.mark.slow
 def test_the_inbox_drains_a_full_disk_in_steps_and_gives_the_space_back(
     small_disk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
