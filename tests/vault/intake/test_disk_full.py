@@ -12,9 +12,11 @@ import errno
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import make_report
+from tests.conftest import make_report, seal_for
+from tests.intake_server import IntakeServers
 from tests.vault.intake.conftest import (
     DISK_MIB,
     Intake,
@@ -23,10 +25,13 @@ from tests.vault.intake.conftest import (
     as_json,
     sealed_file,
 )
-from vault import _crypto
+from vault import _crypto, case_view
 from vault.db import is_disk_full
 from vault.envelope import envelope_id
 from vault.intake.inbox import RESERVE_BYTES, RESERVE_FILE, Inbox, InboxFull
+from vault.intake.limits import POW_HEADER, solve
+from vault.pull import pull
+from vault.store import Vault
 
 UPLOAD_BYTES = 1 << 20
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -176,3 +181,32 @@ def test_disk_full_errors_are_recognised() -> None:
     assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
     assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
     assert not is_disk_full(ValueError("database or disk is full"))
+
+
+@pytest.mark.slow
+def test_vault_pull_drains_a_full_intake(
+    small_disk: Path, intake_servers: IntakeServers, vault: Vault
+) -> None:
+    """`vault pull` itself, as a caseworker runs it, against an intake on a full disk."""
+    server = intake_servers.start(vault.team_key_export(), data=small_disk / "intake-data")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+
+        def post(path: str, body: bytes) -> httpx.Response:
+            challenge = client.get("/api/challenge").json()
+            proof = solve(challenge["challenge"], challenge["bits"])
+            headers = {"Content-Type": "application/octet-stream", POW_HEADER: proof}
+            return client.post(path, content=body, headers=headers)
+
+        reports = [seal_for(vault) for _ in range(3)]
+        assert [post("/api/reports", r).status_code for r in reports] == [202] * 3
+        for _ in range(DISK_MIB):
+            _, blob = sealed_file(_crypto.random_bytes(UPLOAD_BYTES))
+            if post("/api/attachments", blob).status_code != 201:
+                break
+        fill(small_disk / "filler")
+        assert post("/api/reports", seal_for(vault)).status_code == 503
+
+        result = pull(vault, server.url)
+        assert result.witness_problem is None  # the witness still cosigns on a full disk
+        assert case_view.count_cases(vault) == 3
+        assert pull(vault, server.url).witness_problem is None
