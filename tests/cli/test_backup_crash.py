@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,9 +75,11 @@ def _kill_at(cli: Cli, delay: float, *args: str) -> bool:
         return True
 
 
-def _kill_when_seen(cli: Cli, folder: Path, extra: float, *args: str) -> bool:
+def _kill_when_seen(cli: Cli, folder: Path | Callable[[], bool], extra: float, *args: str) -> bool:
     """Start ``vault ARGS`` and SIGKILL it ``extra`` seconds after a hidden working file or
-    folder appears in ``folder``; whether it was killed before it finished."""
+    folder appears in ``folder`` (or ``folder()`` is true); whether it was killed before it
+    finished."""
+    seen = folder if callable(folder) else lambda: bool(_leftovers(folder))
     proc = subprocess.Popen(
         [str(VAULT_BIN), *args],
         cwd=cli.cwd,
@@ -84,7 +87,7 @@ def _kill_when_seen(cli: Cli, folder: Path, extra: float, *args: str) -> bool:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    while proc.poll() is None and not _leftovers(folder):
+    while proc.poll() is None and not seen():
         time.sleep(0.0005)
     try:
         proc.wait(timeout=extra)
@@ -145,20 +148,21 @@ def test_backup_killed_at_random_moments_leaves_no_copy_and_the_next_one_works(
 def test_the_next_backup_removes_what_a_killed_one_left_and_says_so(cli: Cli) -> None:
     _vault_with_reports(cli, 1)
     vault_dir = cli.cwd / "vault-data"
-    took = _timed(cli, "backup", "first.backup")
-    rng = random.Random(16_002)
-    for _ in range(40):  # until one kill lands after the copy is made
-        _kill_at(cli, rng.uniform(took * 0.5, took * 0.95), "backup", "kill.backup")
-        if _leftovers(vault_dir):
-            break
-        (cli.cwd / "kill.backup").unlink(missing_ok=True)
-    assert _leftovers(vault_dir), "no kill landed while the backup was being written"
+    unfinished = cli.cwd / ".kill.backup.unfinished"
+    # Killed as soon as its unfinished file appears: the database copy is being made.
+    killed = _kill_when_seen(cli, unfinished.exists, 0.0, "backup", "kill.backup")
+    assert killed
+    assert _leftovers(vault_dir)
+    assert unfinished.exists()
     assert not (cli.cwd / "kill.backup").exists()
     result = cli("backup", "kill.backup")
     assert result.returncode == 0, result.stderr
     assert REMOVED_BACKUP in result.stderr
     assert _leftovers(vault_dir) == []
-    assert [p for p in _leftovers(cli.cwd) if "kill.backup" in p] == []
+    assert not unfinished.exists()
+    result = cli("backup", "other.backup")  # nothing left: nothing said
+    assert result.returncode == 0, result.stderr
+    assert REMOVED_BACKUP not in result.stderr
 
 
 @pytest.mark.slow

@@ -430,3 +430,44 @@ def test_cli_restore_of_a_tampered_header_exits_4_at_once(cli: Cli, made_backup:
     result = cli("restore", "good.backup", "--vault", "restored", "--passphrase-file", "wrong")
     assert_clean_error(result, 3)
     assert "That passphrase does not open this backup." in result.stderr
+
+
+# --- what an interrupted backup or restore leaves (F1) ---------------------------------------
+
+
+def test_leftovers_of_a_killed_backup_are_removed_but_never_a_running_one(
+    vault: Vault, tmp_path: Path
+) -> None:
+    from vault.files import claimed_temp_dir, unfinished_name
+
+    # As a killed run leaves them: its folder (a database copy, and where its output was),
+    # and the unfinished output beside the backup's name; nothing holds their locks.
+    left = vault.directory / ".backup-killed"
+    left.mkdir(mode=0o700)
+    (left / "vault.db").write_bytes(b"\0" * 4096)
+    output = unfinished_name(tmp_path / "old.backup")
+    output.write_bytes(b"redress backup\0\2 partial")
+    (left / backups.OUTPUT_RECORD).write_bytes(bytes(output))
+    with claimed_temp_dir(vault.directory, backups.WORK_PREFIX) as running:
+        assert backups.remove_unfinished(vault.directory)
+        assert running.is_dir()  # a backup still running is left alone
+        assert not left.exists()
+        assert not output.exists()
+        assert not backups.remove_unfinished(vault.directory)
+    assert not running.exists()
+
+
+def test_a_backup_reuses_the_unfinished_file_a_killed_one_left(
+    vault: Vault, tmp_path: Path
+) -> None:
+    from vault.files import unfinished_name
+
+    out = tmp_path / "vault.backup"
+    unfinished_name(out).write_bytes(b"x" * 100_000)  # a killed run's partial file
+    size = backups.make_backup(vault, out, PASSPHRASE)
+    assert out.stat().st_size == size
+    assert not unfinished_name(out).exists()
+    assert backups.verify_backup(out, passphrase=PASSPHRASE).caseworkers == ("amara",)
+    with pytest.raises(VaultError, match="already exists"):
+        backups.make_backup(vault, out, PASSPHRASE)
+    assert not unfinished_name(out).exists()
