@@ -602,10 +602,13 @@ def restore_backup(
         make_private_dir(work / CASEWORKERS_DIR)
         names, size = _walk(path, key, work)  # checked again as it is written
         fsync_dir(work / CASEWORKERS_DIR)
-        move_into_place(work / DB_RESTORING, work / DB_FILE)
-        fsync_dir(work)
         if target.exists():
             target.rmdir()
+        # Only now, every byte written and synced, does the folder take a vault's shape; a
+        # kill in the moment before it is renamed into place leaves a whole vault there,
+        # which the next restore to ``target`` removes.
+        move_into_place(work / DB_RESTORING, work / DB_FILE)
+        fsync_dir(work)
         move_into_place(work, target)
         fsync_dir(parent)
     return _summary(names, size)
