@@ -211,3 +211,20 @@ def test_restore_killed_at_random_moments_leaves_no_half_made_vault(cli: Cli) ->
 
 def _rmtree(path: Path) -> None:
     shutil.rmtree(path)
+
+
+@pytest.mark.slow
+def test_check_removes_what_a_killed_backup_left_and_says_so(cli: Cli) -> None:
+    assert cli("init", "--name", "amara").returncode == 0
+    vault_dir = cli.cwd / "vault-data"
+    unfinished = cli.cwd / ".kill.backup.unfinished"
+    assert _kill_when_seen(cli, unfinished.exists, 0.0, "backup", "kill.backup")
+    assert _leftovers(vault_dir)
+    result = cli("check")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == REMOVED_BACKUP
+    assert "The vault is sound" in result.stderr
+    assert _leftovers(vault_dir) == []
+    assert not unfinished.exists()  # the folder said where its unfinished file was
+    result = cli("check")
+    assert REMOVED_BACKUP not in result.stderr
