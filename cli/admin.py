@@ -46,6 +46,9 @@ Shares = Annotated[
     ),
 ]
 
+REMOVED_BACKUP = "Removed an unfinished backup left by an interrupted run."
+REMOVED_RESTORE = "Removed an unfinished restore left by an interrupted run."
+
 caseworker_app = typer.Typer(
     help="The caseworkers who can open this vault: list, add, revoke, change your passphrase.",
     no_args_is_help=True,
@@ -66,9 +69,12 @@ def check(
     """Verify the whole vault: database pages, every report, every signature, every key file.
 
     Prints each problem found and exits 4 if there is any. It changes nothing, except that
-    unlocking finishes a key change a crash interrupted, as every unlock does.
+    unlocking finishes a key change a crash interrupted, as every unlock does, and that it
+    removes what an interrupted backup left in the vault folder (and says so).
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        if backups.remove_unfinished(vault.directory):
+            _say(REMOVED_BACKUP)
         problems = check_vault(vault)
         cases = 0 if problems else case_view.count_cases(vault)
     for problem in problems:
@@ -95,11 +101,15 @@ def backup(
     """Write an encrypted backup of the whole vault to FILE, safe while others work.
 
     It opens with your passphrase (as it is now) or with the recovery shares. Keep it
-    anywhere, even a cloud drive: everything in it is encrypted.
+    anywhere, even a cloud drive: everything in it is encrypted. FILE appears only when the
+    backup is complete; what an interrupted backup left is removed first.
     """
     file = out_file(file, out)
     passphrase = read_passphrase(passphrase_file)
     with Vault.unlock(vault_dir, passphrase, caseworker) as vault:
+        removed = backups.remove_unfinished(vault.directory)
+        if backups.remove_unfinished_output(file) or removed:
+            _say(REMOVED_BACKUP)
         size = backups.make_backup(vault, file, passphrase)
         has_recovery = (vault_dir / RECOVERY_PUBLIC).exists()
     _say(f"Wrote a backup of {vault_dir} to {file} ({size} bytes).")
@@ -128,8 +138,10 @@ def restore(
 
     Opens with the passphrase of the caseworker who made it, or with recovery shares
     (--share FILE, once per share). A damaged or changed backup is refused before
-    anything is written.
+    anything is written; what an interrupted restore to the same folder left is removed.
     """
+    if backups.remove_unfinished_restore(vault_dir):
+        _say(REMOVED_RESTORE)
     if shares:
         key = recovery.combine(recovery.read_shares(shares))
         summary = backups.restore_backup(file, vault_dir, recovery=key)

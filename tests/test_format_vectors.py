@@ -41,7 +41,9 @@ def load(name: str) -> dict[str, Any]:
 
 KEY_FILE = load("key-file-v2.json")
 EVENTS = load("events-v1.json")
-BACKUP = load("backup-v1.json")
+BACKUP = load("backup-v2.json")
+BACKUP_V1 = load("backup-v1.json")
+BACKUPS = [BACKUP, BACKUP_V1]
 AUDIT = load("audit-bundle-v1.json")
 
 
@@ -276,7 +278,7 @@ def test_event_generator_reproduces_the_vectors() -> None:
 
 # --- the backup file -------------------------------------------------------------------------
 
-BACKUP_MAGIC = b"redress backup\x00\x01"
+BACKUP_MAGIC = b"redress backup\x00"  # then the version byte: 1 or 2
 CHUNK = 65536
 TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
@@ -290,18 +292,46 @@ def backup_allowed(name: str) -> bool:
 
 
 def read_backup_header(data: bytes) -> tuple[bytes, dict[str, Any]]:
-    if not data.startswith(BACKUP_MAGIC):
+    """The prefix (every byte before the stream) and the parsed header, by docs/format.md."""
+    if not data.startswith(BACKUP_MAGIC) or data[15] not in (1, 2):
         raise Refused("magic")
+    version = data[15]
     (length,) = struct.unpack(">I", data[16:20])
-    header = json.loads(data[20 : 20 + length])
-    if header.get("kind") != "redress-backup" or header.get("v") != 1:
-        raise Refused("header")
-    return data[: 20 + length], header
+    if length > 65536 or len(data) < 20 + length:
+        raise Refused("header-check" if version == 2 else "parse")
+    prefix = data[: 20 + length]
+    if version == 2:
+        check = data[20 + length : 20 + length + 32]
+        if check != tagged_sha256("redress backup header check v2", prefix):
+            raise Refused("header-check")
+        prefix += check
+    try:
+        header = json.loads(data[20 : 20 + length])
+    except ValueError:
+        raise Refused("parse") from None
+    if header.get("kind") != "redress-backup" or header.get("v") != version:
+        raise Refused("parse")
+    return prefix, header
+
+
+def check_backup_kdf(kdf: object) -> tuple[bytes, int, int]:
+    """A backup slot's KDF members: libsodium's MODERATE to SENSITIVE, before any KDF."""
+    if not isinstance(kdf, dict) or kdf.get("alg") != "argon2id13":
+        raise Refused("parse")
+    ops, mem = kdf["opslimit"], kdf["memlimit"]
+    if type(ops) is not int or type(mem) is not int:
+        raise Refused("parse")
+    if not (3 <= ops <= 4 and 256 << 20 <= mem <= 1 << 30):
+        raise Refused("kdf-limits")
+    salt = base64.b64decode(kdf["salt"], validate=True)
+    if len(salt) != 16:
+        raise Refused("parse")
+    return salt, ops, mem
 
 
 def backup_key_from_passphrase(header: dict[str, Any], passphrase: bytes) -> bytes:
     (slot,) = [s for s in header["slots"] if s["kind"] == "passphrase"]
-    salt, ops, mem = check_kdf(slot["kdf"])
+    salt, ops, mem = check_backup_kdf(slot["kdf"])
     sealed = base64.b64decode(slot["sealed"], validate=True)
     key = argon2id(passphrase, salt, ops, mem)
     return aead_open(key, sealed, b"redress backup passphrase slot v1\x00")
@@ -362,61 +392,122 @@ def read_backup(data: bytes, key: bytes) -> tuple[list[tuple[str, bytes]], int]:
     return entries, chunks
 
 
-def backup_bytes() -> bytes:
-    return base64.b64decode(BACKUP["backup"], validate=True)
+def backup_bytes(vectors: dict[str, Any]) -> bytes:
+    return base64.b64decode(vectors["backup"], validate=True)
 
 
-def test_backup_opens_by_the_spec_with_the_passphrase_and_the_recovery_key() -> None:
-    data = backup_bytes()
+def by_version(test: Any) -> Any:
+    return pytest.mark.parametrize("vectors", BACKUPS, ids=["v2", "v1"])(test)
+
+
+@by_version
+def test_backup_opens_by_the_spec_with_the_passphrase_and_the_recovery_key(
+    vectors: dict[str, Any],
+) -> None:
+    data = backup_bytes(vectors)
     prefix, header = read_backup_header(data)
-    assert len(prefix) == 20 + BACKUP["header_length"]
+    check = 32 if header["v"] == 2 else 0
+    assert len(prefix) == 20 + vectors["header_length"] + check
     assert header.keys() == {"kind", "v", "created", "slots"}
-    key = backup_key_from_passphrase(header, BACKUP["passphrase"].encode())
-    assert key.hex() == BACKUP["backup_key"]
-    box_sk = bytes.fromhex(BACKUP["recovery_box_secret_key"])
+    key = backup_key_from_passphrase(header, vectors["passphrase"].encode())
+    assert key.hex() == vectors["backup_key"]
+    box_sk = bytes.fromhex(vectors["recovery_box_secret_key"])
     box_pk = bytes(sodium.crypto_scalarmult_base(box_sk))
-    assert box_pk.hex() == BACKUP["recovery_box_public_key"]
+    assert box_pk.hex() == vectors["recovery_box_public_key"]
     assert backup_key_from_recovery(header, box_pk, box_sk) == key
     entries, chunks = read_backup(data, key)
-    assert chunks == BACKUP["chunks"]
+    assert chunks == vectors["chunks"]
     assert entries[0][0] == "vault.db"
     assert [
         {"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in entries
-    ] == BACKUP["entries"]
+    ] == vectors["entries"]
     files = dict(entries)
     # The key file in the backup is a caseworker key file, and opens with the passphrase.
-    opened = read_key_file(files["caseworkers/amara.key"].decode(), BACKUP["passphrase"].encode())
+    opened = read_key_file(files["caseworkers/amara.key"].decode(), vectors["passphrase"].encode())
     assert opened["name"] == "amara"
 
 
-def test_backup_edits_are_refused_by_the_spec_and_by_the_vault(tmp_path: Path) -> None:
+def open_backup(data: bytes, passphrase: bytes) -> None:
+    """docs/format.md, "The backup file", in full: header, slot, then every chunk."""
+    _, header = read_backup_header(data)
+    read_backup(data, backup_key_from_passphrase(header, passphrase))
+
+
+def refused(vectors: dict[str, Any]) -> list[Any]:
+    return [
+        pytest.param(vectors, v, id=f"v{vectors['format'][-1]}-{v['name']}")
+        for v in vectors["refused"]
+    ]
+
+
+@pytest.mark.parametrize(("vectors", "vector"), refused(BACKUP) + refused(BACKUP_V1))
+def test_backup_edits_are_refused_by_the_spec_and_by_the_vault(
+    tmp_path: Path, vectors: dict[str, Any], vector: dict[str, Any]
+) -> None:
     from vault.backup import verify_backup
-    from vault.errors import IntegrityError
+    from vault.errors import VaultError
 
     generate = load_generator("generate_backup.py")
-    data = backup_bytes()
-    key = bytes.fromhex(BACKUP["backup_key"])
-    for vector in BACKUP["refused"]:
-        damaged = generate.apply_edit(data, vector["edit"])
-        assert damaged != data
-        with pytest.raises(Refused):
-            read_backup(damaged, key)
-        path = tmp_path / vector["name"]
-        path.write_bytes(damaged)
-        assert vector["reference_error"] == "IntegrityError"
-        with pytest.raises(IntegrityError):
-            verify_backup(path, passphrase=Passphrase(BACKUP["passphrase"].encode()))
+    data = backup_bytes(vectors)
+    damaged = generate.apply_edit(data, vector["edit"])
+    assert damaged != data
+    with pytest.raises(Refused) as raised:
+        open_backup(damaged, vectors["passphrase"].encode())
+    assert raised.value.step == vector["step"]
+    path = tmp_path / f"{vector['name']}.backup"
+    path.write_bytes(damaged)
+    with pytest.raises(VaultError) as error:
+        verify_backup(path, passphrase=Passphrase(vectors["passphrase"].encode()))
+    assert type(error.value).__name__ == vector["reference_error"]
+    assert error.value.exit_code == vector["exit_code"]
+    assert str(error.value) == vector["message"].replace("{file}", str(path))
+    assert error.value.hint == vector["hint"]
 
 
-def test_backup_vector_agrees_with_the_vault(tmp_path: Path) -> None:
+HEADER_STEPS = ("header-check", "kdf-limits")
+
+
+@pytest.mark.parametrize(
+    ("vectors", "vector"),
+    [p for p in refused(BACKUP) + refused(BACKUP_V1) if p.values[1]["step"] in HEADER_STEPS],
+)
+def test_vault_restore_refuses_a_damaged_header_at_once_as_recorded(
+    tmp_path: Path, vectors: dict[str, Any], vector: dict[str, Any]
+) -> None:
+    """The real command, before any KDF: a raised limit would run for minutes, and the timeout
+    would stop it."""
+    file = f"{vector['name']}.backup"
+    (tmp_path / file).write_bytes(
+        load_generator("generate_backup.py").apply_edit(backup_bytes(vectors), vector["edit"])
+    )
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_bytes(vectors["passphrase"].encode() + b"\n")
+    passphrase.chmod(0o600)
+    result = subprocess.run(
+        [str(VAULT_BIN), "restore", file, "--vault", "restored", "--passphrase-file", "passphrase"],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == vector["exit_code"] == 4
+    message = vector["message"].replace("{file}", file)
+    assert result.stderr == f"vault: {message}\nhint: {vector['hint']}\n"
+    assert not (tmp_path / "restored").exists()
+
+
+@by_version
+def test_backup_vector_agrees_with_the_vault(tmp_path: Path, vectors: dict[str, Any]) -> None:
     from vault.backup import verify_backup
 
     path = tmp_path / "vector.backup"
-    path.write_bytes(backup_bytes())
-    summary = verify_backup(path, passphrase=Passphrase(BACKUP["passphrase"].encode()))
-    assert summary.files == BACKUP["summary"]["files"]
-    assert list(summary.caseworkers) == BACKUP["summary"]["caseworkers"]
-    assert summary.recovery == BACKUP["summary"]["recovery"]
+    path.write_bytes(backup_bytes(vectors))
+    summary = verify_backup(path, passphrase=Passphrase(vectors["passphrase"].encode()))
+    assert summary.files == vectors["summary"]["files"]
+    assert list(summary.caseworkers) == vectors["summary"]["caseworkers"]
+    assert summary.recovery == vectors["summary"]["recovery"]
 
 
 # --- the audit bundle ------------------------------------------------------------------------

@@ -83,6 +83,10 @@ class EnvelopeError(IntegrityError):
     """That envelope is damaged, or is not a Redress report envelope."""
 
 
+class BackupHeaderError(IntegrityError):
+    """This backup's header is damaged or has been changed."""
+
+
 class ForeignEnvelopeError(VaultError):
     """That envelope was sealed to a team key this vault does not hold."""
 

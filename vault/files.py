@@ -6,9 +6,14 @@ checks that nothing in it is readable by anyone but its owner.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -157,3 +162,208 @@ def open_new_private_file(path: Path) -> BinaryIO:
         os.close(fd)
         raise
     return os.fdopen(fd, "wb")
+
+
+# --- work that a crash may interrupt ----------------------------------------------------------
+#
+# A long write (a backup, a restore) works in a private folder or file with a fixed,
+# recognisable name, locked (flock) by the process using it. A process killed with SIGKILL
+# cannot tidy up, but its lock goes with it: the next run finds the unlocked leftover by its
+# name and removes or reuses it, and never touches one another process is still using.
+
+
+@contextmanager
+def claimed_temp_dir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new private folder in ``parent`` named ``prefix`` + random, locked while the block
+    runs and removed after it. One left by a killed process is unlocked:
+    :func:`remove_unclaimed_dirs` removes it."""
+    while True:
+        path = make_private_temp_dir(parent, prefix)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _still_at(fd, path):
+            break
+        os.close(fd)  # a tidier took it between its making and our lock: make another
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+def remove_unclaimed_dirs(parent: Path, prefix: str) -> int:
+    """Remove every folder in ``parent`` whose name starts with ``prefix`` and that no process
+    holds (see :func:`claimed_temp_dir`); how many were removed."""
+    removed = 0
+    for path in leftover_dirs(parent, prefix):
+        with claim_leftover_dir(path) as claimed:
+            if claimed:
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+@contextmanager
+def claim_leftover_dir(path: Path) -> Iterator[bool]:
+    """Lock a leftover folder for tidying: yields whether it is free (no process holds it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield _still_at(fd, path)
+    finally:
+        os.close(fd)
+
+
+def leftover_dirs(parent: Path, prefix: str) -> list[Path]:
+    """The folders in ``parent`` whose names start with ``prefix`` (in use or left over)."""
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return []
+    return sorted(
+        Path(e.path)
+        for e in entries
+        if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)
+    )
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
+    except OSError:
+        return False
+
+
+UNFINISHED_SUFFIX = ".unfinished"
+
+
+def unfinished_name(target: Path) -> Path:
+    """Where a new file is written until it is complete: ``.NAME.unfinished`` beside it."""
+    return target.with_name(f".{target.name}{UNFINISHED_SUFFIX}")
+
+
+@dataclass
+class UnfinishedFile:
+    """A new file being written beside its target (see :func:`new_file_when_complete`)."""
+
+    path: Path
+    file: BinaryIO
+    #: an unfinished file left by an interrupted run was found and is being reused
+    reused: bool
+
+
+@contextmanager
+def new_file_when_complete(target: Path) -> Iterator[UnfinishedFile]:
+    """Write a new 0600 file that appears under ``target`` only when complete.
+
+    The block writes ``.NAME.unfinished`` beside it (locked while written, so two runs never
+    share it; one left unlocked by a killed run is reused). When the block ends without an
+    error, the file is fsynced and linked to ``target`` (never over an existing file), the
+    temporary name removed and the folder fsynced. On an error it is removed.
+    """
+    if os.path.lexists(target):
+        raise VaultError(f"{target} already exists; choose another name.")
+    pending = _open_unfinished(target)
+    try:
+        try:
+            yield pending
+            pending.file.flush()
+            os.fsync(pending.file.fileno())
+            _link_new(pending.path, target)
+        except BaseException:
+            pending.path.unlink(missing_ok=True)
+            raise
+        fsync_dir(target.absolute().parent)
+    finally:
+        pending.file.close()  # releases the lock
+
+
+def remove_unfinished_file(path: Path) -> bool:
+    """Remove ``path`` if it is an unfinished file (see :func:`new_file_when_complete`) that
+    no process is writing; whether it was removed."""
+    if not path.name.endswith(UNFINISHED_SUFFIX):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if not _still_at(fd, path):
+            return False
+        path.unlink()
+        fsync_dir(path.absolute().parent)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _open_unfinished(target: Path) -> UnfinishedFile:
+    path = unfinished_name(target)
+    for _ in range(3):
+        reused = False
+        try:
+            try:
+                fd = os.open(path, _UNFINISHED_FLAGS | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            except FileExistsError:
+                fd = os.open(path, _UNFINISHED_FLAGS)
+                reused = True
+        except FileNotFoundError:
+            raise VaultError(f"The folder for {target} does not exist.") from None
+        except (PermissionError, IsADirectoryError):
+            raise VaultError(f"This account may not write {target}.") from None
+        except OSError:
+            raise VaultError(f"Could not create {target}.") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                raise VaultError(f"{path} is in the way of {target}; move it away.")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise VaultError(f"Another run is writing {target} now.") from None
+            if not _still_at(fd, path):
+                os.close(fd)
+                continue  # removed by a tidier as we opened it: start again
+            os.fchmod(fd, FILE_MODE)
+            os.ftruncate(fd, 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        return UnfinishedFile(path, os.fdopen(fd, "wb"), reused)
+    raise VaultError(f"Could not create {target}.")
+
+
+_UNFINISHED_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _link_new(source: Path, target: Path) -> None:
+    """Give ``source`` the name ``target`` (never replacing a file there), then drop ``source``.
+
+    A hard link is atomic and refuses an existing target; file systems without hard links
+    (FAT on USB sticks, some network drives) get a checked rename instead.
+    """
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        raise VaultError(f"{target} already exists; choose another name.") from None
+    except OSError:
+        if os.path.lexists(target):
+            raise VaultError(f"{target} already exists; choose another name.") from None
+        os.rename(source, target)
+        return
+    source.unlink()
