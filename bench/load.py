@@ -62,7 +62,7 @@ class Phase:
 
     @property
     def server_errors(self) -> int:
-        return sum(n for s, n in self.statuses.items() if s.startswith("5"))
+        return sum(n for s, n in self.statuses.items() if s.split()[-1].startswith("5"))
 
     def percentile(self, p: float) -> float | None:
         if not self.latencies:
@@ -162,7 +162,7 @@ def attack(url: str, idle: int, huge: int, huge_mib: int) -> Iterator[list[str]]
     def send_huge() -> None:
         piece = b"a" * (1 << 20)
         try:
-            with socket.create_connection(_address(url), timeout=30) as s:
+            with socket.create_connection(_address(url), timeout=5) as s:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
                 for _ in range(huge_mib):
                     if stop.is_set():

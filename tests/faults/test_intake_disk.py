@@ -118,7 +118,7 @@ def retry_after(answer: Answer) -> str | None:
 def test_a_full_disk_answers_503_with_retry_after(full: tuple[Filled, Path]) -> None:
     filled, _ = full
     url = filled.server.url
-    entry, blob = attachment_entry(b"x" * 200_000)
+    _, blob = attachment_entry(b"x" * 200_000)
     upload = raw_request(
         url,
         build_request(
@@ -170,7 +170,8 @@ def test_nothing_acknowledged_is_lost_when_the_intake_disk_fills(
 ) -> None:
     filled, disk = full
     for answer in filled.refusals:  # refused, not half-taken: a status, never a dropped line
-        assert answer.status is not None and answer.status >= 400, answer.head
+        assert answer.status is not None, answer.head
+        assert answer.status >= 400, answer.head
     grow(disk)
     filled.team.pull(filled.server.url)
     held = filled.team.envelope_ids()

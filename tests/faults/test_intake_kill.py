@@ -127,7 +127,8 @@ def test_acknowledged_reports_survive_kill_9_exactly_once(tmp_path: Path) -> Non
     lost = [i for i in acknowledged if held[i] != 1]
     assert lost == [], f"{len(lost)} of {len(acknowledged)} acknowledged reports were lost"
     missing = [b for b in acknowledged.values() if b is not None and b not in blobs]
-    assert missing == [] and pending == 0, f"attachments missing: {missing}, pending {pending}"
+    assert missing == [], f"attachments missing: {missing}"
+    assert pending == 0, f"{pending} attachments still pending"
     team.check()
     print(
         f"\nintake kill -9: {KILLS} kills, {len(acknowledged)} acknowledged reports, all held once"

@@ -60,9 +60,7 @@ def assert_served(phase: load.Phase) -> None:
 
 
 @pytest.mark.slow
-def test_reporters_under_the_rate_cap_get_202_or_429(
-    tmp_path: Path, team: TeamVault
-) -> None:
+def test_reporters_under_the_rate_cap_get_202_or_429(tmp_path: Path, team: TeamVault) -> None:
     with IntakeServers(tmp_path) as servers:
         server = start_intake(servers, team, pow_bits=10, rate_per_minute=RATE)
         phase, items = reporters(server, team, None)
@@ -72,15 +70,14 @@ def test_reporters_under_the_rate_cap_get_202_or_429(
         held = team.envelope_ids()
         sent = {envelope_id(e).hex() for e in items}
         assert sum(held.values()) == phase.accepted
-        assert all(n == 1 for n in held.values()) and set(held) <= sent
+        assert all(n == 1 for n in held.values())
+        assert set(held) <= sent
         assert tracebacks(server) == []
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason=F6 + ": 600 idle connections make every request 503", strict=False)
-def test_reporters_are_served_beside_600_idle_connections(
-    tmp_path: Path, team: TeamVault
-) -> None:
+def test_reporters_are_served_beside_600_idle_connections(tmp_path: Path, team: TeamVault) -> None:
     with IntakeServers(tmp_path) as servers:
         server = start_intake(servers, team, pow_bits=10, rate_per_minute=RATE)
         phase, _ = reporters(server, team, load.attack(server.url, 600, 0, 0))
