@@ -22,6 +22,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PASSPHRASE, Cli, make_report
 from tests.intake_server import IntakeServer, IntakeServers
 from vault.envelope import seal_report
@@ -98,6 +100,17 @@ class TeamVault:
 
     def close(self) -> None:
         self.vault.close()
+
+
+_SHARED: list[TeamVault] = []
+
+
+def shared_team(tmp_path_factory: pytest.TempPathFactory) -> TeamVault:
+    """One vault for every intake fault test in this process (``vault init`` and unlocking
+    cost seconds each). Tests check only the reports they sent, and that none is held twice."""
+    if not _SHARED:
+        _SHARED.append(TeamVault.make(tmp_path_factory.mktemp("faults-vault")))
+    return _SHARED[0]
 
 
 def start_intake(

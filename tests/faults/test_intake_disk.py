@@ -32,6 +32,7 @@ from tests.faults.intake_harness import (
     build_request,
     proof,
     raw_request,
+    shared_team,
     signed_json,
     start_intake,
     submit,
@@ -93,16 +94,16 @@ def fill(team: TeamVault, server: IntakeServer) -> Filled:
     return filled
 
 
-@pytest.fixture
-def full(tmp_path: Path) -> Iterator[tuple[Filled, Path]]:
-    team = TeamVault.make(tmp_path / "vault")
-    try:
-        with small_disk(tmp_path / "disk") as disk, IntakeServers(tmp_path) as servers:
-            server = start_intake(servers, team, data=disk / "intake-data")
-            yield fill(team, server), disk
-            assert tracebacks(server) == []
-    finally:
-        team.close()
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Filled, Path]]:
+    """One intake filled once for the module's tests, which run in the order written: the
+    answers on the full disk, then draining it by pull, then growing the disk."""
+    team = shared_team(tmp_path_factory)
+    root = tmp_path_factory.mktemp("full-disk")
+    with small_disk(root / "disk") as disk, IntakeServers(root) as servers:
+        server = start_intake(servers, team, data=disk / "intake-data")
+        yield fill(team, server), disk
+        assert tracebacks(server) == []
 
 
 def retry_after(answer: Answer) -> str | None:

@@ -41,6 +41,7 @@ from tests.faults.intake_harness import (
     build_request,
     proof,
     raw_request,
+    shared_team,
     signed_headers,
     signed_json,
     size,
@@ -56,7 +57,7 @@ from vault.envelope import padded_length
 from vault.intake.auth import sign_request
 from vault.keys import Identity
 
-EXAMPLES = size(150, 4000)
+EXAMPLES = size(300, 4000)
 DEEP = 2000  # the nesting issue 16 found gives a 500 (F4)
 
 # (method, path template, kind): every route of vault/intake/app.py, and the static files.
@@ -113,7 +114,7 @@ class Fuzzed:
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     root = tmp_path_factory.mktemp("fuzz")
-    team = TeamVault.make(root / "vault")
+    team = shared_team(tmp_path_factory)
     with IntakeServers(root) as servers:
         server = start_intake(servers, team, "--read-timeout", "2")
         # Something to find: a report, an attachment, a reply in a mailbox.
@@ -163,7 +164,6 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             if report := os.environ.get("REDRESS_FAULTS_REPORT"):
                 with open(report, "a", encoding="utf-8") as f:
                     f.write(summary + "\n")
-            team.close()
 
 
 # --- what hypothesis draws ----------------------------------------------------------------------
