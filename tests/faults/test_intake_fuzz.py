@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -52,9 +53,16 @@ from tests.faults.intake_harness import (
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
 from vault import _crypto
-from vault.audit.signed_note import Checkpoint, sign_checkpoint
+from vault.audit.signed_note import Checkpoint, NoteSigner, sign_checkpoint
 from vault.envelope import padded_length
-from vault.intake.auth import sign_request
+from vault.intake.auth import (
+    H_KEY,
+    H_NONCE,
+    H_SIGNATURE,
+    H_TIME,
+    request_message,
+    sign_request,
+)
 from vault.keys import Identity
 
 EXAMPLES = size(300, 4000)
@@ -205,8 +213,6 @@ def path_param(n: int, known: str | None = None) -> st.SearchStrategy[str]:
 
 
 def _quote(text: str) -> str:
-    from urllib.parse import quote
-
     return quote(text, safe="")
 
 
@@ -342,8 +348,6 @@ def cases(draw: st.DrawFn, state: Fuzzed) -> Case:
                 max_size=9,
             )
         )
-        from urllib.parse import urlencode
-
         body = urlencode(fields).encode()
         if source == 0:
             body += b"&%zz=%%%&" + b"=" * 10
@@ -518,8 +522,6 @@ def chunked(body: bytes, piece: int) -> bytes:
 def sign_request_at(
     identity: Identity, method: str, path: str, body: bytes, when: float
 ) -> dict[str, str]:
-    from vault.intake.auth import H_KEY, H_NONCE, H_SIGNATURE, H_TIME, request_message
-
     timestamp = str(int(when))
     nonce = secrets.token_hex(16)
     signature = identity.sign(request_message(method, path, timestamp, nonce, body))
@@ -577,9 +579,7 @@ def witness_body(draw: st.DrawFn, state: Fuzzed) -> bytes:
     return text.encode()
 
 
-def _stranger_signer(state: Fuzzed, origin: str) -> Any:
-    from vault.audit.signed_note import NoteSigner
-
+def _stranger_signer(state: Fuzzed, origin: str) -> NoteSigner:
     return NoteSigner(origin, state.stranger.signer)
 
 
