@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only page-size|vault|intake|audit]``: run, print, save JSON.
+"""``python -m bench [--quick] [--only page-size|vault|intake|audit|load]``: run, print, save JSON.
 
 Every figure is a median, set beside a bare loop measured in the same run.
 Results go to ``bench/results/<UTC time>.json`` and ``bench/results/latest.json``.
@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import audit, intake, page_size, vault_core
+from bench import audit, intake, load, page_size, vault_core
 from bench.common import Row, machine, table, write_results
 
 
@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller N and fewer runs")
     parser.add_argument(
         "--only",
-        choices=("page-size", "vault", "intake", "audit"),
-        help="run one of the groups only",
+        choices=("page-size", "vault", "intake", "audit", "load"),
+        help="run one of the groups only (load, the intake under attack, runs only when named)",
     )
     parser.add_argument("--repeats", type=int, help="runs per measurement (default 3)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every run")
@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         served = intake.run(args.quick, repeats, say)
         doc["intake"] = served
         out += ["## Intake", "", intake.table(served), ""]
+    if args.only == "load":
+        say("the intake under attack (reporters, idle connections, huge headers)")
+        attacked = load.run(args.quick, say)
+        doc["load"] = attacked
+        out += ["## Intake under attack", "", load.table(attacked), ""]
     doc["seconds"] = time.perf_counter() - started
     doc["load_average_after"] = os.getloadavg()
     path = write_results(doc, stamp)
