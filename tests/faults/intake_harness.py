@@ -8,8 +8,7 @@ speaks HTTP/1.1 over a socket, so it can send what no HTTP library would: bad le
 truncated bodies, odd methods, control characters in a target.
 
 ``REDRESS_FAULTS=full`` (``make faults``) runs every loop at its full size; otherwise each
-runs a quick version fit for ``make test``. :data:`KNOWN_FAULTS` names the faults being fixed
-on another branch; the tests that reproduce them are marked ``xfail`` with the reason.
+runs a quick version fit for ``make test``.
 """
 
 from __future__ import annotations
@@ -34,14 +33,6 @@ from vault.report import Report
 from vault.store import Vault
 
 FULL = os.environ.get("REDRESS_FAULTS", "") == "full"
-
-# Faults found by issue 16's attack whose fixes are on branch `intake`. The lead removes an
-# entry (and the xfail marks naming it) once that branch is merged.
-F3 = "F3: fixed on branch intake (503 with Retry-After when the intake's disk is full)"
-F4 = "F4: fixed on branch intake"
-F5 = "F5: fixed on branch intake (header size and count caps)"
-F6 = "F6: fixed on branch intake (idle and slow connections limited)"
-KNOWN_FAULTS = {"F3", "F4", "F5", "F6"}
 
 
 def size(quick: int, full: int) -> int:

@@ -4,10 +4,10 @@ Mounting needs root (and the right to mount); without it each test is skipped an
 never passing on a disk that is not full. Reporters (real proof of work) send reports until
 the intake stops taking them. Then:
 
-* what they were told is F3's fix: 503 with ``Retry-After``, for reports, attachments and the
-  no-JavaScript form (xfail until branch intake is merged; today it is a 500);
+* what they are told (F3): 503 with ``Retry-After``, for reports, attachments and the
+  no-JavaScript form (issue 16 found 500s);
 * the real `vault pull` drains the full intake, and reports are taken again afterwards
-  (xfail F3: today the pull is refused too);
+  (issue 16 found the pull refused too);
 * whatever the intake acknowledged before it filled up is, once the disk is grown and the
   vault has pulled, in the vault exactly once (this holds today).
 """
@@ -26,7 +26,6 @@ import pytest
 
 from tests.conftest import report_data
 from tests.faults.intake_harness import (
-    F3,
     Answer,
     TeamVault,
     build_request,
@@ -115,7 +114,6 @@ def retry_after(answer: Answer) -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=F3, strict=False)
 def test_a_full_disk_answers_503_with_retry_after(full: tuple[Filled, Path]) -> None:
     filled, _ = full
     url = filled.server.url
@@ -155,7 +153,6 @@ def test_a_full_disk_answers_503_with_retry_after(full: tuple[Filled, Path]) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=F3, strict=False)
 def test_pull_drains_a_full_intake_which_then_takes_reports(full: tuple[Filled, Path]) -> None:
     filled, _ = full
     filled.team.pull(filled.server.url)

@@ -11,10 +11,9 @@ made for another path. Each request goes over a raw socket, so it is sent exactl
 
 Every answer must be below 500 and the server's stderr must stay free of tracebacks. A
 signed request the intake must refuse (replayed, tampered, stale, a stranger's) must never
-be answered 2xx. The F4 shapes (a caseworker's 2,000-level nesting, a witness checkpoint of
-size 2**63 or more) are drawn too, and are the only 500s tolerated, while
-:data:`~tests.faults.intake_harness.KNOWN_FAULTS` names F4; their own tests below are
-marked xfail.
+be answered 2xx. The shapes issue 16 found giving 500s (F4: a caseworker's 2,000-level
+nesting, a witness checkpoint of size 2**63 or more) are drawn too, and have their own tests
+below.
 """
 
 from __future__ import annotations
@@ -35,8 +34,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.faults.intake_harness import (
-    F4,
-    KNOWN_FAULTS,
     Answer,
     TeamVault,
     build_request,
@@ -66,7 +63,7 @@ from vault.intake.auth import (
 from vault.keys import Identity
 
 EXAMPLES = size(300, 4000)
-DEEP = 2000  # the nesting issue 16 found gives a 500 (F4)
+DEEP = 2000  # the nesting issue 16 found giving a 500 (F4)
 
 # (method, path template, kind): every route of vault/intake/app.py, and the static files.
 ROUTES: list[tuple[str, str, str]] = [
@@ -112,9 +109,7 @@ class Fuzzed:
     cases: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     server_errors: list[str] = field(default_factory=list)
-    known: list[str] = field(default_factory=list)
     err_seen: int = 0
-    known_huge: bool = False  # the last witness body drawn is an F4 shape
     witness_size: int = 0  # the size this intake's witness last cosigned for the vault's log
     drawn_size: int = 0  # the checkpoint size of the last witness body drawn
 
@@ -165,8 +160,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             summary = (
                 f"intake fuzz: {state.cases} cases, "
                 f"statuses {dict(sorted(state.statuses.items()))}, "
-                f"5xx {len(state.server_errors)}, tracebacks {len(tracebacks(server))}, "
-                f"known F4 500s {len(state.known)}"
+                f"5xx {len(state.server_errors)}, tracebacks {len(tracebacks(server))}"
             )
             print("\n" + summary)
             if report := os.environ.get("REDRESS_FAULTS_REPORT"):
@@ -265,7 +259,6 @@ class Case:
     kind: str
     auth: str
     truncate: int | None
-    known_f4: bool
     checkpoint_size: int | None = None
 
     def __repr__(self) -> str:
@@ -312,7 +305,6 @@ def cases(draw: st.DrawFn, state: Fuzzed) -> Case:
     target = path + query
 
     # the body
-    f4 = False
     source = draw(st.integers(0, 9))
     content_type = {
         "form": "application/x-www-form-urlencoded",
@@ -353,7 +345,6 @@ def cases(draw: st.DrawFn, state: Fuzzed) -> Case:
             body += b"&%zz=%%%&" + b"=" * 10
     elif kind == "witness" and source < 6:
         body = draw(witness_body(state))
-        f4 = state.known_huge
     elif source < 8 and kind in SIGNED | {"witness"}:
         body = deep(
             draw(st.sampled_from([10, 500, 999, 1001, DEEP, 3000])), draw(st.sampled_from("[{"))
@@ -378,12 +369,6 @@ def cases(draw: st.DrawFn, state: Fuzzed) -> Case:
             | st.text(max_size=500).map(str.encode)
             | JSON.map(lambda d: json.dumps(d).encode())
         )
-    if (
-        kind in ("ack", "replies")
-        and body[:1] in (b"[", b"{")
-        and body.count(b"[") + body.count(b"{") >= 900
-    ):
-        f4 = True  # the JSON parser's recursion limit (F4), if the request is signed
 
     # the headers
     headers: list[tuple[bytes, bytes]] = []
@@ -503,10 +488,7 @@ def cases(draw: st.DrawFn, state: Fuzzed) -> Case:
                 identity, signing_method, signed_target, body, time.time() - 3600
             )
         headers += [(k.encode(), v.encode()) for k, v in values.items()]
-    known = f4 and (kind == "witness" or auth in ("valid", "replay"))
-    case = Case(
-        method.encode(), target.encode("utf-8"), headers, body, wire, kind, auth, truncate, known
-    )
+    case = Case(method.encode(), target.encode("utf-8"), headers, body, wire, kind, auth, truncate)
     case.checkpoint_size = state.drawn_size if kind == "witness" else None
     return case
 
@@ -554,7 +536,6 @@ def witness_body(draw: st.DrawFn, state: Fuzzed) -> bytes:
     )
     root = draw(st.binary(min_size=32, max_size=32))
     how = draw(st.sampled_from(["caseworker", "stranger", "garbage"]))
-    state.known_huge = False
     try:
         checkpoint = Checkpoint(origin, size_, root)
         if how == "garbage":
@@ -568,7 +549,6 @@ def witness_body(draw: st.DrawFn, state: Fuzzed) -> bytes:
             note = sign_checkpoint(checkpoint, signer)
     except Exception:  # an origin the note format refuses: send it unsigned
         note = f"{origin}\n{size_}\n\n"
-    state.known_huge = how == "caseworker" and origin == state.origin and max(size_, old) >= 2**63
     head = "\n".join([f"old {old}", *proof_lines])
     mangle = draw(st.integers(0, 9))
     text = head + "\n\n" + note
@@ -626,9 +606,6 @@ def test_every_route_fuzzed(fuzzed: Fuzzed) -> None:
             if answer.status is not None:
                 fuzzed.statuses[answer.status] = fuzzed.statuses.get(answer.status, 0) + 1
             if answer.status is not None and answer.status >= 500:
-                if case.known_f4 and "F4" in KNOWN_FAULTS and answer.status == 500:
-                    fuzzed.known.append(repr(case))
-                    continue
                 fuzzed.server_errors.append(repr(case))
                 raise AssertionError(f"{answer.status} {answer.body[:200]!r} for {case!r}")
         if case.kind == "witness" and first.status == 200 and case.checkpoint_size is not None:
@@ -677,7 +654,6 @@ def test_signed_requests_out_of_order_and_replayed(fuzzed: Fuzzed) -> None:
     assert tracebacks(fuzzed.server) == []
 
 
-@pytest.mark.xfail(reason=F4 + ": deep JSON to /api/ack and /api/replies gives 500", strict=False)
 @pytest.mark.parametrize("path", ["/api/ack", "/api/replies"])
 @pytest.mark.parametrize("opener", ["[", "{"])
 def test_f4_deeply_nested_json_is_refused(fuzzed: Fuzzed, path: str, opener: str) -> None:
@@ -689,9 +665,6 @@ def test_f4_deeply_nested_json_is_refused(fuzzed: Fuzzed, path: str, opener: str
     assert 400 <= answer.status < 500, answer
 
 
-@pytest.mark.xfail(
-    reason=F4 + ": a witness checkpoint of size 2**63 or more gives 500", strict=False
-)
 @pytest.mark.parametrize("checkpoint_size", [2**63, 2**64 - 1, 10**19 + 7])
 def test_f4_witness_checkpoint_too_large_is_refused(
     tmp_path: Path, fuzzed: Fuzzed, checkpoint_size: int

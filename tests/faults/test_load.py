@@ -5,8 +5,8 @@ Reporters with real proof of work (``bench/load.py``'s reporter: challenge, solv
 must be 202, or 429 with ``Retry-After`` (the documented answer to the cap); no 5xx, and every
 202 is in the vault exactly once after a real ``vault pull``. The same reporters must still be
 served while 600 idle connections are held open (F6) and while 16 connections send huge
-headers (F5, with the server's peak RSS under 150 MiB): both xfail until branch intake is
-merged. ``bench/load.py`` (``python -m bench --only load``) measures the same run.
+headers (F5, with the server's peak RSS under 150 MiB). ``bench/load.py``
+(``python -m bench --only load``) measures the same run.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import pytest
 
 from bench import load
 from tests.faults.intake_harness import (
-    F5,
-    F6,
     TeamVault,
     shared_team,
     size,
@@ -78,7 +76,6 @@ def test_reporters_under_the_rate_cap_get_202_or_429(tmp_path: Path, team: TeamV
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=F6 + ": 600 idle connections make every request 503", strict=False)
 def test_reporters_are_served_beside_600_idle_connections(tmp_path: Path, team: TeamVault) -> None:
     with IntakeServers(tmp_path) as servers:
         server = start_intake(servers, team, pow_bits=10, rate_per_minute=RATE)
@@ -87,7 +84,6 @@ def test_reporters_are_served_beside_600_idle_connections(tmp_path: Path, team: 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=F5 + ": 16 huge headers swell the intake past 150 MiB", strict=False)
 def test_huge_headers_neither_swell_the_intake_nor_stop_reporters(
     tmp_path: Path, team: TeamVault
 ) -> None:
