@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from cli import admin, render
+from cli import admin, filters, render
 from cli.audit import audit_app, auditor_app
 from cli.intake import intake_app
 from cli.options import (
@@ -33,7 +33,7 @@ from cli.options import (
 )
 from cli.options import say as _say
 from cli.passphrase import read_passphrase, read_text_argument
-from vault import blobs, case_view, incoming, replies
+from vault import blobs, case_view, incoming, replies, triage
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES
 from vault.envelope import MAX_ENVELOPE, seal_report
@@ -272,12 +272,14 @@ def import_(
 
 @cases_app.command("list")
 def cases_list(
-    status: Annotated[
-        str | None,
-        typer.Option(
-            "--status", metavar="STATUS", help=f"Only cases in this status: {', '.join(STATUSES)}."
-        ),
-    ] = None,
+    status: filters.Status = None,
+    assignee: filters.Assignee = None,
+    sector: filters.Sector = None,
+    harm: filters.Harm = None,
+    wants: filters.Wants = None,
+    outcome: filters.Outcome = None,
+    since: filters.Since = None,
+    until: filters.Until = None,
     limit: Annotated[
         int, typer.Option("--limit", metavar="N", min=1, help="How many to show (people's view).")
     ] = 50,
@@ -287,14 +289,26 @@ def cases_list(
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
 ) -> None:
-    """Cases, newest first, without decrypting anything."""
+    """Cases, newest first, with sector, harms and what the reporter wants, without
+    decrypting anything. The filters combine: a case must match all of them."""
+    chosen = triage.case_filter(  # checked before the passphrase is asked for
+        status=status,
+        assignee=assignee,
+        sector=sector,
+        harm=harm,
+        wants=wants,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        where = chosen.for_caseworker(vault.identity.name)
         if as_json:
-            render.print_json_lines([c.to_json() for c in case_view.list_cases(vault, status)])
+            render.print_json_lines([c.to_json() for c in case_view.list_cases(vault, where=where)])
             return
-        shown = case_view.list_cases(vault, status, None if show_all else limit)
-        total = case_view.count_cases(vault, status)
-    render.case_table(shown, total)
+        shown = case_view.list_cases(vault, limit=None if show_all else limit, where=where)
+        total = case_view.count_cases(vault, where=where)
+    render.case_table(shown, total, filtered=chosen != triage.CaseFilter())
 
 
 @cases_app.command("show")
