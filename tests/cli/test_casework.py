@@ -112,3 +112,74 @@ def test_filters_are_in_the_help(cli: Cli) -> None:
         "--until",
     ):
         assert option in result.stdout
+
+
+@pytest.mark.slow
+def test_cases_search_finds_every_word_logs_once_and_never_the_words(cli: Cli) -> None:
+    ids = _vault_with_reports(
+        cli,
+        [
+            {"what_happened": "The officer from Ærøby station laughed at me."},
+            {"what_happened": "A nurse refused to see me.", "sector": "healthcare"},
+            {"what_happened": "The officer took my phone.", "sector": "policing"},
+        ],
+    )
+    assert (
+        cli("cases", "note", ids[1], "She said the ward sister was named Quillon.").returncode == 0
+    )
+
+    def found(*args: str) -> list[str]:
+        result = cli("cases", "search", *args, "--json")
+        assert result.returncode == 0, result.stderr
+        return _ids(result.stdout)
+
+    assert found("AEROBY") == []  # Æ is its own letter, not A with a mark
+    assert found("ærøby") == [ids[0]]
+    assert found("OFFICER") == [ids[2], ids[0]]  # newest first
+    assert found("officer", "--sector", "policing") == [ids[2]]
+    assert found("quillon") == [ids[1]]  # in a note
+    assert found("nurse quillon") == [ids[1]]
+    assert found("nurse officer") == []
+    listed = {c["id"]: c for c in json.loads(cli("cases", "list", "--json").stdout)}
+    result = json.loads(cli("cases", "search", "phone", "--json").stdout)
+    assert result == [listed[ids[2]]]  # shaped like cases list --json
+
+    table = cli("cases", "search", "nurse")
+    assert table.returncode == 0, table.stderr
+    assert ids[1] in table.stdout
+    assert "Read 3 cases: 1 match." in table.stderr
+    piped = cli("cases", "search", "-", "--json", input=b"Quillon\n")
+    assert _ids(piped.stdout) == [ids[1]]
+
+    assert cli("audit", "export", "audit.bundle").returncode == 0
+    bundle = (cli.cwd / "audit.bundle").read_bytes().lower()
+    for word in (b"quillon", b"nurse", b"officer", b"phone", "ærøby".encode()):
+        assert word not in bundle
+    assert bundle.count(b" cases-searched - ") == 10
+    verified = cli("audit", "verify", "audit.bundle")
+    assert verified.returncode == 0, verified.stderr
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\t"])
+def test_an_empty_search_exits_2(cli: Cli, query: str) -> None:
+    result = cli("cases", "search", query, "--vault", str(cli.cwd / "nowhere"))
+    assert_clean_error(result, 2)
+    assert "at least one word" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_damaged_case_is_named_and_the_search_exits_4(cli: Cli) -> None:
+    from tests.conftest import PASSPHRASE
+    from vault.store import Vault
+
+    ids = _vault_with_reports(cli, [{"what_happened": "Wombat."}, {"what_happened": "Wombat!"}])
+    with Vault.unlock(cli.cwd / "vault-data", PASSPHRASE) as vault, vault.transaction() as db:
+        case_id = ids[0].replace("-", "")
+        (envelope,) = db.execute("SELECT envelope FROM cases WHERE id = ?", (case_id,)).fetchone()
+        broken = bytes(envelope[:200]) + bytes([envelope[200] ^ 1]) + bytes(envelope[201:])
+        db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, case_id))
+    result = cli("cases", "search", "wombat", "--json")
+    assert result.returncode == 4
+    assert _ids(result.stdout) == [ids[1]]
+    assert f"1 case could not be opened: {ids[0]} (damaged)" in result.stderr
+    assert "Traceback" not in result.stderr
