@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 # triage row is joined so that a read across cases can be filtered as a listing is.
 _ROWS = (
     "SELECT c.id, coalesce(substr(c.envelope, 1, 20), x''),"
-    " coalesce(substr(c.envelope, 21), x''), c.epoch"
-    " FROM cases AS c LEFT JOIN case_triage AS t ON t.case_id = c.id"
+    " coalesce(substr(c.envelope, 21), x''), c.epoch FROM cases AS c"
 )
+_WITH_TRIAGE = " LEFT JOIN case_triage AS t ON t.case_id = c.id"
 
 ReadState = Literal["read", "match", "damaged"]
 READ_LIST_HEADER = "redress cases read v1\n"
@@ -57,7 +57,10 @@ def open_each(
     ``where`` is a condition on ``cases AS c`` and ``case_triage AS t`` (a
     :class:`vault.triage.CaseFilter`'s), with ``params``; the rows come in no set order.
     """
-    return _open_rows(vault, f" WHERE {where}" if where else "", params, strict=False)
+    if not where:
+        return _open_rows(vault, "", params, strict=False)
+    joined = _WITH_TRIAGE if "t." in where else ""  # the triage join only when filtered on it
+    return _open_rows(vault, f"{joined} WHERE {where}", params, strict=False)
 
 
 def _open_rows(

@@ -83,10 +83,9 @@ def search(vault: Vault, query: str, where: triage.CaseFilter | None = None) -> 
             states[case_id] = "damaged"
     with vault.transaction() as db:
         record_reads(vault, db, "cases-searched", states)
-    matched = {c for c, s in states.items() if s == "match"}
-    rows = triage.rows(vault, where) if matched else iter(())
+    matched = [c for c, s in states.items() if s == "match"]
     return SearchResult(
-        [CaseSummary.of(r) for r in rows if r.id in matched],
+        [CaseSummary.of(r) for r in triage.rows_of(vault, matched)],
         len(states),
         sorted(c for c, s in states.items() if s == "damaged"),
     )
@@ -123,8 +122,9 @@ class _Matcher:
         opened only if the report alone does not hold every word."""
         if self.raw is not None and not notes and data.isascii():
             low = data.lower()
-            if not all(w in low for w in self.raw):
-                return False
+            for w in self.raw:  # a loop, not all(...): this runs for every case
+                if w not in low:
+                    return False
         missing = [w for w in self.words if w not in fold(_free_text(json.loads(data)))]
         if not missing:
             return True
