@@ -145,3 +145,35 @@ def test_a_damaged_case_is_counted_never_dropped(vault: Vault) -> None:
     assert result.read == 2
     (text,) = vault.db.execute("SELECT cases FROM case_reads").fetchone()
     assert f"{bad} damaged\n" in text
+
+
+_LETTERS = st.characters(
+    codec="utf-8", categories=("L", "M", "N", "P", "Zs"), exclude_characters='"\\'
+)
+
+
+@given(
+    text=st.text(_LETTERS, min_size=1, max_size=80),
+    extra=st.text(_LETTERS, max_size=20),
+    start=st.integers(0, 79),
+    length=st.integers(1, 12),
+)
+def test_a_word_taken_from_a_report_always_finds_it(
+    text: str, extra: str, start: int, length: int
+) -> None:
+    """Any stretch of a report's text, typed in any case, finds it: the quick look at the raw
+    JSON never says no where reading the report would say yes."""
+    from vault.search import _Matcher
+
+    report = make_report(what_happened=(text + extra).strip() or "x", role="GP")
+    data = report.canonical_json()
+    folded = fold(report.what_happened)
+    words = folded[start : start + length].split()
+    if not words:
+        return
+    query = " ".join(w.upper() if w.isascii() else w for w in words)  # "ı".upper() is "I"
+    matcher = _Matcher(search_words(query), lambda _d: "")
+    assert matcher.matches(data, ())
+    slow = _Matcher(search_words(query), lambda _d: "")
+    slow.raw = None  # the slow path alone agrees
+    assert slow.matches(data, ())

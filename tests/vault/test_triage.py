@@ -211,3 +211,14 @@ def test_listing_filters_without_opening_a_report(varied: Vault, tmp_path: Path)
     query += " ON t.case_id = c.id WHERE " + sql  # the filter's own SQL; values are params
     plan = " ".join(str(r[3]) for r in varied.db.execute(query, params))
     assert "COVERING INDEX" in plan, plan
+
+
+def test_check_finds_triage_that_does_not_match_its_report(vault: Vault) -> None:
+    from vault.check import check_vault
+
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
+    assert check_vault(vault) == []
+    with vault.transaction() as db:
+        db.execute("UPDATE case_triage SET sector = 'housing' WHERE case_id = ?", (case_id,))
+    (problem,) = check_vault(vault)
+    assert "do not match its report" in problem
