@@ -532,9 +532,12 @@ def read_ahead(
     *,
     chunk: int = 64,
     depth: int = 8,
+    transform: Callable[[list[Any]], list[Any]] | None = None,
 ) -> Generator[list[Any], None, None]:
     """The rows of ``sql`` (with ``params``), a chunk at a time, read on a second thread over
-    a connection of its own while the caller works on the chunks before them.
+    a connection of its own while the caller works on the chunks before them. ``transform``,
+    if given, is applied to each chunk on the reading thread (e.g. opening envelopes, whose
+    C code runs without the GIL, so that it overlaps the caller's work too).
 
     SQLite (and SQLCipher's page decryption) runs without the GIL, so on a machine with two
     cores reading costs the caller little wall time. At most ``depth`` chunks wait; an
@@ -562,6 +565,8 @@ def read_ahead(
                 cursor = db.execute(sql, params)
                 while not stop.is_set():
                     rows = cursor.fetchmany(chunk)
+                    if rows and transform is not None:
+                        rows = transform(rows)
                     if not rows or not hand_over(rows):
                         break
             finally:

@@ -39,9 +39,10 @@ def iter_report_json(vault: Vault) -> Iterator[tuple[str, bytes]]:
     Each was validated when it was imported; use :meth:`iter_reports` for models. The
     rows are read ahead on a second thread, over a read-only connection of its own, while
     this one opens them: reading a row (SQLCipher decrypting and authenticating its share
-    of a page) costs about a seventh of opening its envelope, and overlapping the two
-    keeps a read-through near the bare rate of opening (docs/benchmarks.md). A report that
-    does not open raises.
+    of a page) costs about a seventh of opening its envelope. The envelopes are opened on
+    that thread too (libsodium runs without the GIL), so reading, opening and the caller's
+    work on what was opened overlap (docs/benchmarks.md). A report that does not open raises
+    when the caller reaches it.
     """
     for case_id, data in _open_rows(vault, "", (), strict=True):
         assert data is not None
@@ -75,16 +76,27 @@ def _open_rows(
         return db
 
     teams = TeamKeysByHeader(vault)
-    chunks = dbmod.read_ahead(connect, _ROWS + where, params)
+
+    def open_chunk(rows: list[Any]) -> list[tuple[str, bytes | VaultError]]:
+        """On the reading thread: each envelope opened, or why it did not open."""
+        opened: list[tuple[str, bytes | VaultError]] = []
+        for case_id, header, sealed, epoch in rows:
+            try:
+                opened.append((case_id, _open_row(vault, teams, case_id, header, sealed, epoch)))
+            except VaultError as e:
+                opened.append((case_id, e))
+        return opened
+
+    chunks = dbmod.read_ahead(connect, _ROWS + where, params, transform=open_chunk)
     with closing(chunks):
         for rows in chunks:
-            for case_id, header, sealed, epoch in rows:
-                try:
-                    yield case_id, _open_row(vault, teams, case_id, header, sealed, epoch)
-                except VaultError:
+            for case_id, data in rows:
+                if isinstance(data, VaultError):
                     if strict:
-                        raise
+                        raise data
                     yield case_id, None
+                else:
+                    yield case_id, data
 
 
 def _open_row(

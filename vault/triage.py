@@ -307,11 +307,12 @@ def count(vault: Vault, where: CaseFilter | None = None) -> int:
 
 
 def missing(vault: Vault) -> int:
-    """How many cases have no triage yet."""
+    """How many cases have no triage yet. (Every triage row names a case, so this is the
+    difference of two counts: every unlock asks, and two counts cost far less than looking
+    up each case.)"""
     return int(
         vault.db.execute(
-            "SELECT count(*) FROM cases AS c"
-            " WHERE NOT EXISTS (SELECT 1 FROM case_triage AS t WHERE t.case_id = c.id)"
+            "SELECT (SELECT count(*) FROM cases) - (SELECT count(*) FROM case_triage)"
         ).fetchone()[0]
     )
 
