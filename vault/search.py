@@ -69,7 +69,9 @@ class SearchResult:
 def search(vault: Vault, query: str, where: triage.CaseFilter | None = None) -> SearchResult:
     """Open every case ``where`` takes and keep those whose text holds all of ``query``'s
     words; log the read as one ``cases-searched`` entry. See the module docstring."""
-    matcher = _Matcher(search_words(query), lambda data: open_sealed_text(vault, data))
+    matcher = _Matcher(
+        search_words(query), lambda body: open_sealed_text(vault, json.loads(body)["data"])
+    )
     condition, params = (where or triage.CaseFilter()).where()
     sealed = _sealed_texts(vault, condition, params)
     states: dict[str, ReadState] = {}
@@ -92,7 +94,7 @@ def search(vault: Vault, query: str, where: triage.CaseFilter | None = None) -> 
 
 
 def _sealed_texts(vault: Vault, condition: str, params: list[Any]) -> dict[str, list[Any]]:
-    """The sealed notes and replies (their events' data) of the cases a search reads."""
+    """The sealed notes and replies (their signed events' bodies) of the cases a search reads."""
     sql = (
         "SELECT e.case_id, e.body FROM events AS e JOIN cases AS c ON c.id = e.case_id"
         " LEFT JOIN case_triage AS t ON t.case_id = c.id WHERE e.kind IN ('note', 'reply')"
@@ -101,7 +103,7 @@ def _sealed_texts(vault: Vault, condition: str, params: list[Any]) -> dict[str, 
         sql += f" AND {condition}"
     texts: dict[str, list[Any]] = defaultdict(list)
     for case_id, body in vault.db.execute(sql + " ORDER BY e.seq", params):
-        texts[case_id].append(json.loads(body)["data"])
+        texts[case_id].append(bytes(body))  # parsed only if opened: bytes are the smaller
     return texts
 
 
@@ -111,14 +113,14 @@ class _Matcher:
 
     def __init__(self, words: tuple[str, ...], open_text: Callable[[Any], str]) -> None:
         self.words = words
-        self.open_text = open_text  # a note's or reply's sealed data to its text
+        self.open_text = open_text  # a note's or reply's event body to its text
         # Words with no character JSON escapes can be looked for in an all-ASCII report's raw
         # JSON, lowered: if one is not there, it is in none of the report's fields.
         quick = all(w.isascii() and not _ESCAPED.intersection(w) for w in words)
         self.raw = [w.encode("ascii") for w in words] if quick else None
 
     def matches(self, data: bytes, notes: Sequence[Any]) -> bool:
-        """``data`` is the report's JSON; ``notes`` the sealed data of its notes and replies,
+        """``data`` is the report's JSON; ``notes`` the event bodies of its notes and replies,
         opened only if the report alone does not hold every word."""
         if self.raw is not None and not notes and data.isascii():
             low = data.lower()
