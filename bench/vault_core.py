@@ -11,7 +11,8 @@
   and the same rendered with rich.
 * decrypt all: ``read_through.iter_report_json(vault)`` (and ``iter_reports``) against a bare
   ``crypto_box_seal_open`` loop over the same envelopes held in memory. The vault reads its
-  rows ahead on a second thread (``db.read_ahead``); the CPU ratio counts both threads.
+  rows ahead, and opens them, on a second thread (``db.read_ahead``); the CPU ratio counts
+  both threads.
 * unlock: ``Vault.unlock`` (Argon2id MODERATE), a chosen cost reported in
   seconds beside Argon2id alone.
 * CLI: ``vault cases list --json`` end to end as a subprocess, against a

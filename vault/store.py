@@ -18,6 +18,8 @@ What a vault holds is worked on by one module per noun, each taking a :class:`Va
 * :mod:`vault.blobs`: attachments, fetched from the intake and written out on request;
 * :mod:`vault.replies`: replies to reporters and their outbox;
 * :mod:`vault.read_through`: every report opened in turn, in memory only;
+* :mod:`vault.triage`: what cases are sorted and filtered by, kept beside each case;
+* :mod:`vault.search`: the cases whose text holds every word, read in memory, logged once;
 * :mod:`vault.auditing`: the access log's outward side (the bundle, auditors, the witness);
 * :mod:`vault.membership`, :mod:`vault.recovery`, :mod:`vault.backup`, :mod:`vault.check`.
 
@@ -180,8 +182,20 @@ class Vault:
         path = access_path(directory, identity.name)
         opened = open_access(directory, identity, path, trusted, f"{identity.name}'s")
         vault = cls(directory, identity, opened.access, opened.db)
-        vault._start_log()
+        try:
+            vault._start_log()
+            vault._fill_triage()
+        except BaseException:
+            vault.close()
+            raise
         return vault
+
+    def _fill_triage(self) -> None:
+        """Cases stored before the vault kept triage get it now that the team keys are here
+        (:func:`vault.triage.fill_missing`: read once, logged)."""
+        from vault import triage
+
+        triage.fill_missing(self)
 
     def _start_log(self) -> None:
         """A vault made before the access log existed starts it now, naming its caseworkers."""

@@ -50,6 +50,9 @@ RULES: tuple[EntryRule, ...] = (
     _vault("recovery-restored", Detail("a recovery key id", form=KEY_ID), "no"),
     _vault("backup-made", Detail("a backup header hash prefix", form=KEY_ID), "yes"),
     _vault("audit-exported", NO_DETAIL, "no"),
+    # a read across cases: how many cases it read; SHA-256 of their list (vault/read_through.py)
+    _vault("cases-searched", Detail("a number of cases read", form=NUMBER), "yes"),
+    _vault("triage-filled", Detail("a number of cases read", form=NUMBER), "yes"),
 )
 BY_ACTION: dict[str, EntryRule] = {rule.action: rule for rule in RULES}
 CASE_ACTIONS = tuple(r.action for r in RULES if r.names_case)

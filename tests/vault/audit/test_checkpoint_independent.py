@@ -341,6 +341,8 @@ _ROWS = {
     "recovery-split": (False, _KEY_ID, "yes"),
     "recovery-restored": (False, _KEY_ID, "no"),
     "backup-made": (False, _KEY_ID, "yes"),
+    "cases-searched": (False, _NUMBER, "yes"),
+    "triage-filled": (False, _NUMBER, "yes"),
 }
 
 
