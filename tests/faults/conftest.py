@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,13 @@ RESULTS: list[tuple[str, int, float]] = []
 def scale(quick: int, full: int) -> int:
     """How many rounds a loop runs: ``quick`` in `make test`, ``full`` in `make faults`."""
     return full if FULL else quick
+
+
+def pick(params: list[Any], quick: set[str]) -> list[Any]:
+    """Every case in `make faults`; in the quick form only those named in ``quick``."""
+    if FULL:
+        return params
+    return [p for p in params if (p.values[0] if hasattr(p, "values") else p) in quick]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -88,8 +96,8 @@ class World:
     def team_key_file(self) -> Path:
         return self.cli.cwd / "team-key.json"
 
-    def case_ids(self) -> list[str]:
-        result = self.run("cases", "list", "--json")
+    def case_ids(self, vault: Path | None = None) -> list[str]:
+        result = self.run("cases", "list", "--json", "--vault", str(vault or self.vault))
         assert result.returncode == 0, result.stderr
         return [str(case["id"]) for case in json.loads(result.stdout)]
 

@@ -49,15 +49,19 @@ def tmpfs(point: Path, size_kib: int) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def ext4_image(point: Path, size_mib: int, options: str = "") -> Iterator[Path]:
-    """An ext4 file system in a file beside ``point``, loop-mounted there with ``options``."""
+    """An ext4 file system in a file beside ``point``, loop-mounted there with ``options``.
+
+    The image stays beside ``point`` (in the test's temporary directory) after unmounting,
+    and a second call mounts the same file system again."""
     image = point.with_name(point.name + ".img")
-    with open(image, "wb") as f:
-        f.truncate(size_mib << 20)
-    made = subprocess.run(
-        ["mkfs.ext4", "-q", "-F", str(image)], capture_output=True, text=True, check=False
-    )
-    if made.returncode != 0:
-        pytest.skip(f"mkfs.ext4 is not usable here: {made.stderr.strip()}")
+    if not image.exists():
+        with open(image, "wb") as f:
+            f.truncate(size_mib << 20)
+        made = subprocess.run(
+            ["mkfs.ext4", "-q", "-F", str(image)], capture_output=True, text=True, check=False
+        )
+        if made.returncode != 0:
+            pytest.skip(f"mkfs.ext4 is not usable here: {made.stderr.strip()}")
     point.mkdir(mode=0o700, exist_ok=True)
     mount_options = ",".join(o for o in ("loop", options) if o)
     _mount(["mount", "-o", mount_options, str(image), str(point)], f"an ext4 image ({options})")
@@ -66,7 +70,6 @@ def ext4_image(point: Path, size_mib: int, options: str = "") -> Iterator[Path]:
         yield point
     finally:
         _unmount(point)
-        image.unlink()
 
 
 def fill(point: Path) -> int:
