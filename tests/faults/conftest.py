@@ -50,6 +50,17 @@ def pick(params: list[Any], quick: set[str]) -> list[Any]:
     return [p for p in params if (p.values[0] if hasattr(p, "values") else p) in quick]
 
 
+CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_REPORT] = report
+    return report
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if RESULTS:
         mode = "full" if FULL else "quick"
@@ -155,9 +166,10 @@ def world(template_vault: Path, tmp_path: Path) -> World:
 def loop(request: pytest.FixtureRequest, world: World) -> Iterator[KillLoop]:
     name = request.node.name
     kill_loop = KillLoop(world.cli, name, SEED, random.Random(f"{SEED}:{name}"), dict(AS_AMARA))
-    started, failed = time.monotonic(), request.session.testsfailed
+    started = time.monotonic()
     yield kill_loop
-    if request.session.testsfailed == failed:  # only loops that passed count as "0 losses"
+    report = request.node.stash.get(CALL_REPORT, None)
+    if report is not None and report.passed:  # only loops that passed count as "0 losses"
         RESULTS.append((name, kill_loop.kills, time.monotonic() - started))
 
 

@@ -1,7 +1,7 @@
 """A damaged write-ahead log must not drop committed notes silently (issue 16, F8).
 
 While this process holds the vault open (so no command is the last to close it and nothing
-checkpoints the log into vault.db), five `vault cases note` runs commit into vault.db-wal.
+checkpoints the log into vault.db), three `vault cases note` runs commit into vault.db-wal.
 The folder is then copied as a power cut would leave it (without the -shm index, which
 SQLite rebuilds), the copy's WAL is cut or has a bit flipped, and `vault check` runs on it.
 It must either find every note (exit 0) or say that committed entries are lost (exit 4,
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 FRAME = 24 + PAGE
 WAL_HEADER = 32
-NOTES = 5
+NOTES = 3
 
 WAL_DAMAGE: dict[str, Damage] = {
     "cut-to-header": cut(WAL_HEADER),
@@ -60,7 +60,7 @@ def test_an_undamaged_wal_keeps_every_note(world: World, tmp_path: Path) -> None
 
 
 @pytest.mark.xfail(reason="F8: fixed on branch store", strict=False)
-@pytest.mark.parametrize("kind", pick(list(WAL_DAMAGE), {"cut-in-last-frame", "flip-last-frame"}))
+@pytest.mark.parametrize("kind", pick(list(WAL_DAMAGE), {"cut-in-last-frame"}))
 def test_a_damaged_wal_is_named_or_harmless(
     world: World, tmp_path: Path, request: pytest.FixtureRequest, kind: str
 ) -> None:
