@@ -171,6 +171,7 @@ def loop(request: pytest.FixtureRequest, world: World) -> Iterator[KillLoop]:
     report = request.node.stash.get(CALL_REPORT, None)
     if report is not None and report.passed:  # only loops that passed count as "0 losses"
         RESULTS.append((name, kill_loop.kills, time.monotonic() - started))
+        print(f"\n{name}: {kill_loop.kills} kills, 0 losses")  # shown with -s, as it happens
 
 
 __all__ = ["FULL", "SEED", "World", "run_killed", "scale"]
