@@ -169,7 +169,7 @@ def loop(request: pytest.FixtureRequest, world: World) -> Iterator[KillLoop]:
     started = time.monotonic()
     yield kill_loop
     report = request.node.stash.get(CALL_REPORT, None)
-    if report is not None and report.passed:  # only loops that passed count as "0 losses"
+    if report is not None and report.passed and kill_loop.kills:  # passed: "0 losses"
         RESULTS.append((name, kill_loop.kills, time.monotonic() - started))
         print(f"\n{name}: {kill_loop.kills} kills, 0 losses")  # shown with -s, as it happens
 
