@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 # The demo form's port: make run PORT=8080
 PORT     ?= 8000
 
-.PHONY: setup browser test test-quick lint run bench clean
+.PHONY: setup browser test test-quick faults lint run bench clean
 
 setup: $(STAMP) $(NODE)
 
@@ -62,6 +62,12 @@ test: setup browser
 test-quick: setup browser
 	$(BIN)/ruff check vault cli tests bench
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
+
+# The fault harness at full length (docs/reliability.md): kill -9 loops, a full disk, damaged
+# files, kills on a disk mounted sync. `make test` runs its quick form. One worker, so the
+# kill delays are drawn against an unloaded machine; REDRESS_FAULTS_SEED=... replays a run.
+faults: setup
+	REDRESS_FAULTS=full $(BIN)/pytest -p no:xdist tests/faults
 
 lint: setup
 	$(BIN)/ruff check vault cli tests bench
