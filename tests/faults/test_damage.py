@@ -140,14 +140,7 @@ BACKUP_DAMAGE = {
 @pytest.mark.parametrize(
     "kind",
     pick(
-        [
-            pytest.param(
-                k, marks=pytest.mark.xfail(reason="F10: fixed on branch backup", strict=False)
-            )
-            if k == "header"
-            else k
-            for k in BACKUP_DAMAGE
-        ],
+        list(BACKUP_DAMAGE),
         {"header", "body"},
     ),
 )
