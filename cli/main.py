@@ -17,6 +17,7 @@ import typer
 
 from cli import admin, render
 from cli import patterns as patterns_cli
+from cli import stats as stats_cli
 from cli.audit import audit_app, auditor_app
 from cli.intake import intake_app
 from cli.options import (
@@ -66,6 +67,7 @@ app.add_typer(auditor_app, name="auditor")
 # check, backup, restore, caseworker, recovery, team-key rotate (cli/admin.py).
 admin.register(app, team_key_app)
 patterns_cli.register(app)  # vault patterns (cli/patterns.py)
+stats_cli.register(app)  # vault stats (cli/stats.py)
 
 _unlock = unlock
 _write_new = write_new

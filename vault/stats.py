@@ -1,0 +1,293 @@
+"""Counts of cases for advocacy, safe to publish: ``vault stats --by F[,F]``.
+
+Cases are counted by one or two of :data:`FIELDS`; a case counts once in each cell it falls in
+(a report names one sector but may name several harms and wants, so it can fall in several
+cells of those). Small counts are hidden as official statistics hide them
+(:mod:`vault.suppression`, docs/statistics.md). The count is recorded as one ``stats-counted``
+entry in the access log: how many cases were read, committing to which; never a count or what a
+report says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from itertools import product
+from typing import TYPE_CHECKING, Any
+
+from vault import suppression
+from vault.audit.terms import OUTCOMES, STATUSES
+from vault.cases import show_id
+from vault.errors import UsageError
+from vault.read_through import iter_report_json, record_read
+from vault.report import HARMS, SECTORS, WANTS
+
+if TYPE_CHECKING:
+    from vault.store import Vault
+
+ACTION = "stats-counted"
+FIELDS = ("sector", "harm", "quarter", "status", "outcome", "wants")
+MULTI = {"harm": len(HARMS), "wants": len(WANTS)}  # fields a case can have several values of
+NEVER_EMPTY = {"harm"}  # every report names at least one harm; wants may be left empty
+MAX_FIELDS = 2
+SUPPRESSED_LABEL = "<5"
+SECONDARY_LABEL = "[c]"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """What counting needs of one case; no free text."""
+
+    id: str
+    received: str  # YYYY-MM-DD
+    status: str
+    outcome: str | None
+    sector: str
+    harms: tuple[str, ...]
+    wants: tuple[str, ...]
+    research: bool
+
+    def values(self, field: str) -> tuple[str | None, ...]:
+        if field == "sector":
+            return (self.sector,)
+        if field == "harm":
+            return self.harms
+        if field == "wants":
+            return self.wants
+        if field == "status":
+            return (self.status,)
+        if field == "outcome":
+            return (self.outcome,)
+        return (quarter_of(self.received),)
+
+
+def quarter_of(day: str) -> str:
+    return f"{day[:4]}-Q{(int(day[5:7]) - 1) // 3 + 1}"
+
+
+def case_facts(vault: Vault, damaged: list[str], read: list[str]) -> Iterator[CaseFacts]:
+    """Every case's facts: status, outcome and day received from the database, sector, harms,
+    wants and research consent from its report, opened in memory. (Built here until the triage
+    fields are columns of their own; then this reads those instead.)"""
+    rows = {
+        str(i): (str(r), str(s), o)
+        for i, r, s, o in vault.db.execute("SELECT id, received, status, outcome FROM cases")
+    }
+    for case_id, data in iter_report_json(vault, damaged=damaged):
+        read.append(case_id)
+        try:
+            doc = json.loads(data)
+            received, status, outcome = rows[case_id]
+            yield CaseFacts(
+                case_id,
+                received,
+                status,
+                outcome,
+                str(doc["sector"]),
+                tuple(doc["harms"]),
+                tuple(doc.get("wants", ())),
+                bool(doc.get("consent", {}).get("research", False)),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            damaged.append(case_id)
+
+
+def parse_by(text: str) -> tuple[str, ...]:
+    fields = tuple(f.strip() for f in text.split(",") if f.strip())
+    for f in fields:
+        if f not in FIELDS:
+            raise UsageError(f"'{f}' is not something stats can count by: use {', '.join(FIELDS)}.")
+    if not fields or len(fields) > MAX_FIELDS or len(set(fields)) != len(fields):
+        raise UsageError("Count by one or two different fields, e.g. --by sector,harm.")
+    return fields
+
+
+def parse_day(text: str | None, option: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise UsageError(f"{option} {text} is not a date: write it as YYYY-MM-DD.") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    values: tuple[str | None, ...]
+    count: int | None  # None when hidden
+    state: int  # suppression.PUBLISHED, PRIMARY or SECONDARY
+
+    @property
+    def suppressed(self) -> bool:
+        return self.state != suppression.PUBLISHED
+
+    @property
+    def label(self) -> str:
+        if self.state == suppression.PRIMARY:
+            return SUPPRESSED_LABEL
+        if self.state == suppression.SECONDARY:
+            return SECONDARY_LABEL
+        return str(self.count)
+
+
+@dataclass(frozen=True, slots=True)
+class StatsTable:
+    by: tuple[str, ...]
+    axes: tuple[tuple[str | None, ...], ...]  # the values of each field, in order
+    cells: tuple[Cell, ...]  # row-major over the axes
+    total: int | None  # cases counted; None when 1-4
+    since: str | None
+    until: str | None
+    research_only: bool
+    damaged: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "by": list(self.by),
+            "since": self.since,
+            "until": self.until,
+            "research_only": self.research_only,
+            "cells": [
+                {
+                    **dict(zip(self.by, c.values, strict=True)),
+                    "count": c.count,
+                    "suppressed": c.suppressed,
+                    "secondary": c.state == suppression.SECONDARY,
+                }
+                for c in self.cells
+            ],
+            "total": self.total,
+            "total_suppressed": self.total is None,
+            "damaged": [show_id(c) for c in self.damaged],
+        }
+
+
+def count(
+    vault: Vault,
+    by: tuple[str, ...],
+    since: str | None = None,
+    until: str | None = None,
+    research_only: bool = False,
+) -> StatsTable:
+    """Count cases by ``by`` (checked with :func:`parse_by`), received between ``since`` and
+    ``until`` (inclusive), only those consenting to research if asked; suppressed; logged."""
+    damaged: list[str] = []
+    read: list[str] = []
+    counted = [
+        f
+        for f in case_facts(vault, damaged, read)
+        if (since is None or f.received >= since)
+        and (until is None or f.received <= until)
+        and (f.research or not research_only)
+    ]
+    with vault.transaction() as db:
+        record_read(vault, db, ACTION, read + damaged)
+    return tabulate(counted, by, since, until, research_only, tuple(sorted(damaged)))
+
+
+def axis(
+    field: str, facts: list[CaseFacts], since: str | None, until: str | None
+) -> tuple[str | None, ...]:
+    if field == "sector":
+        return SECTORS
+    if field == "harm":
+        return HARMS
+    if field == "wants":
+        return WANTS
+    if field == "status":
+        return STATUSES
+    if field == "outcome":
+        return (*OUTCOMES, None)
+    days = [f.received for f in facts] + [d for d in (since, until) if d is not None]
+    if not days:
+        return ()
+    first, last = quarter_of(min(days)), quarter_of(max(days))
+    quarters = []
+    year, q = int(first[:4]), int(first[-1])
+    while (label := f"{year}-Q{q}") <= last:
+        quarters.append(label)
+        year, q = (year + 1, 1) if q == 4 else (year, q + 1)
+    return tuple(quarters)
+
+
+def tabulate(
+    facts: list[CaseFacts],
+    by: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    research_only: bool,
+    damaged: tuple[str, ...] = (),
+) -> StatsTable:
+    """The suppressed table of ``facts`` counted by ``by``: pure, for tests and charts."""
+    axes = tuple(axis(f, facts, since, until) for f in by)
+    index = [{v: i for i, v in enumerate(a)} for a in axes]
+    shape = (len(axes[0]), len(axes[1])) if len(by) == 2 else (1, len(axes[0]))
+    grid = [[0] * shape[1] for _ in range(shape[0])]
+    margins = [[0] * len(a) for a in axes]
+    for f in facts:
+        per_field = [[index[k][v] for v in f.values(field)] for k, field in enumerate(by)]
+        for k, places in enumerate(per_field):
+            for p in places:
+                margins[k][p] += 1
+        if len(by) == 2:
+            for a, b in product(per_field[0], per_field[1]):
+                grid[a][b] += 1
+        else:
+            for b in per_field[0]:
+                grid[0][b] += 1
+    total = len(facts)
+    know = knowledge(by, margins, total, shape)
+    states = suppression.suppress(grid, know)
+    cells = tuple(
+        Cell(
+            (axes[0][i], axes[1][j]) if len(by) == 2 else (axes[0][j],),
+            None if states[i][j] != suppression.PUBLISHED else grid[i][j],
+            states[i][j],
+        )
+        for i in range(shape[0])
+        for j in range(shape[1])
+    )
+    shown_total = None if 1 <= total <= suppression.SMALL else total
+    return StatsTable(by, axes, cells, shown_total, since, until, research_only, damaged)
+
+
+def known(n: int) -> suppression.Interval:
+    """What a reader knows of a count published on its own: itself, or 1-4 if hidden."""
+    return (1, suppression.SMALL) if 1 <= n <= suppression.SMALL else (n, n)
+
+
+def _sum_range(n: int, field: str) -> suppression.Interval:
+    """The range of the sum over ``field``'s cells of ``n`` cases (known as :func:`known`)."""
+    lo, hi = known(n)
+    if field not in MULTI:
+        return (lo, hi)
+    return (lo if field in NEVER_EMPTY else 0, hi * MULTI[field])
+
+
+def knowledge(
+    by: tuple[str, ...], margins: list[list[int]], total: int, shape: tuple[int, int]
+) -> suppression.Knowledge:
+    """What a reader of the table knows besides its cells (docs/statistics.md): the total, and
+    every margin as the one-field tables publish it (a reader can ask for those too)."""
+    if len(by) == 1:
+        (field,) = by
+        t = _sum_range(total, field)
+        cap = known(total)[1]
+        return suppression.Knowledge(
+            (t,), tuple((0, suppression.BIG) for _ in range(shape[1])), t, ((cap,) * shape[1],)
+        )
+    a, b = by
+    rows = tuple(_sum_range(n, b) for n in margins[0])
+    cols = tuple(_sum_range(n, a) for n in margins[1])
+    lo_t, hi_t = known(total)
+    low = (
+        lo_t if (a not in MULTI or a in NEVER_EMPTY) and (b not in MULTI or b in NEVER_EMPTY) else 0
+    )
+    high = hi_t * MULTI.get(a, 1) * MULTI.get(b, 1)
+    caps = tuple(
+        tuple(min(known(margins[0][i])[1], known(margins[1][j])[1]) for j in range(shape[1]))
+        for i in range(shape[0])
+    )
+    return suppression.Knowledge(rows, cols, (low, high), caps)
