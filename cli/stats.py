@@ -65,8 +65,8 @@ def stats_command(
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
 ) -> None:
-    """Count cases, safe to publish: counts of 1-4 are shown as <5, and other counts are hidden
-    ([c]) where a small one could otherwise be worked out (docs/statistics.md).
+    """Count cases, safe to publish: counts of 1-4 are shown as <5, and a few larger ones are
+    hidden the same way where a small one could otherwise be worked out (docs/statistics.md).
 
     Reads every report in memory; one access-log entry records how many cases were read.
     """
@@ -133,11 +133,6 @@ def _table(table: StatsTable) -> None:
     total = "fewer than 5" if table.total is None else str(table.total)
     who = " consenting to research" if table.research_only else ""
     render.out.print(f"Total: {total} cases{who}.")
-    render.out.print(
-        Text(
-            "<5: a count from 1 to 4, hidden."
-            " [c]: hidden so that a small count cannot be worked out."
-        )
-    )
+    render.out.print(Text(stats.FOOTNOTE))
     if any(f in stats.MULTI for f in table.by):
         render.out.print("A case can name several harms or wants, so cells add up to more.")

@@ -1,7 +1,7 @@
 """Charts of a suppressed statistics table (``vault stats --chart FILE``), as SVG or PNG bytes.
 
 Drawn with matplotlib's Agg backend, off screen, from the table's published cells only: a
-hidden cell is drawn as a hatched mark labelled ``<5`` (or ``[c]``), never as its count. The
+hidden cell is drawn as a hatched mark labelled ``<5``, never as its count. The
 charts name categories and counts, never a case or anything a report says. matplotlib's
 settings and font cache go to a private temporary folder, removed afterwards, never $HOME.
 """
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from vault import suppression
 from vault.errors import UsageError
 from vault.files import make_private_temp_dir
+from vault.stats import FOOTNOTE
 
 if TYPE_CHECKING:
     from vault.stats import StatsTable
@@ -94,10 +95,7 @@ def _footnote(table: StatsTable) -> str:
     total = "fewer than 5" if table.total is None else str(table.total)
     multi = any(f in ("harm", "wants") for f in table.by)
     several = " A report can name several, so bars add up to more." if multi else ""
-    return (
-        f"{span}{total} reports.{several} Counts of 1-4 are shown as <5; [c] hides a count so"
-        " that a small one cannot be worked out."
-    )
+    return f"{span}{total} reports.{several}\n{FOOTNOTE}"
 
 
 def _label(value: str | None) -> str:
@@ -131,10 +129,10 @@ def _trend(ax: Any, table: StatsTable) -> None:
         (line,) = ax.plot(positions, ys, marker="o", label=name)
         for x, c in zip(positions, cells, strict=True):
             if c.suppressed:
-                top = suppression.SMALL if c.state == suppression.PRIMARY else 0
-                ax.bar(x, max(top, 0.6), bottom=0, width=0.3, fill=False, hatch="///",
+                top = suppression.SMALL
+                ax.bar(x, top, bottom=0, width=0.3, fill=False, hatch="///",
                        edgecolor=line.get_color(), linewidth=0.6)  # fmt: skip
-                ax.annotate(c.label, (x, max(top, 0.6)), ha="center", va="bottom", fontsize=7)
+                ax.annotate(c.label, (x, top), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(positions, xs, rotation=45, ha="right")
     ax.set_xlabel(NAMES["quarter"])
     ax.set_ylabel("reports")
@@ -152,7 +150,7 @@ def _bars(ax: Any, table: StatsTable) -> None:
         colour = bars.patches[0].get_facecolor() if bars.patches else "black"
         for x, c in zip(positions, cells, strict=True):
             if c.suppressed:
-                top = suppression.SMALL if c.state == suppression.PRIMARY else 0.6
+                top = suppression.SMALL
                 ax.bar(x, top, width=width, fill=False, hatch="///", edgecolor=colour,
                        linewidth=0.6)  # fmt: skip
                 ax.annotate(c.label, (x, top), ha="center", va="bottom", fontsize=6)

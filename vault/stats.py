@@ -32,8 +32,11 @@ FIELDS = ("sector", "harm", "quarter", "status", "outcome", "wants")
 MULTI = {"harm": len(HARMS), "wants": len(WANTS)}  # fields a case can have several values of
 NEVER_EMPTY = {"harm"}  # every report names at least one harm; wants may be left empty
 MAX_FIELDS = 2
-SUPPRESSED_LABEL = "<5"
-SECONDARY_LABEL = "[c]"
+SUPPRESSED_LABEL = "<5"  # every hidden cell, so a reader cannot tell which are larger
+FOOTNOTE = (
+    "<5: a count from 1 to 4, hidden; a few larger counts are hidden the same way so that"
+    " none from 1 to 4 can be worked out from the others and the totals."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +128,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        if self.state == suppression.PRIMARY:
-            return SUPPRESSED_LABEL
-        if self.state == suppression.SECONDARY:
-            return SECONDARY_LABEL
-        return str(self.count)
+        return SUPPRESSED_LABEL if self.suppressed else str(self.count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +153,6 @@ class StatsTable:
                     **dict(zip(self.by, c.values, strict=True)),
                     "count": c.count,
                     "suppressed": c.suppressed,
-                    "secondary": c.state == suppression.SECONDARY,
                 }
                 for c in self.cells
             ],
@@ -238,8 +236,16 @@ def tabulate(
             for b in per_field[0]:
                 grid[0][b] += 1
     total = len(facts)
-    know = knowledge(by, margins, total, shape)
-    states = suppression.suppress(grid, know)
+    total_known = known(total)
+    margin_known: list[list[suppression.Interval]] = []
+    if len(by) == 2:  # the margins, as the one-field tables of the same cases publish them
+        ones = [tabulate(facts, (f,), since, until, research_only) for f in by]
+        if any(t.total is None for t in ones) and total > suppression.SMALL:
+            total_known = (0, suppression.BIG)  # withheld there, so withheld here too
+        margin_known = [[_as_known(c, total_known) for c in t.cells] for t in ones]
+    know = knowledge(by, margin_known, total_known, shape)
+    result = suppression.suppress(grid, know)
+    states = result.states
     cells = tuple(
         Cell(
             (axes[0][i], axes[1][j]) if len(by) == 2 else (axes[0][j],),
@@ -249,7 +255,9 @@ def tabulate(
         for i in range(shape[0])
         for j in range(shape[1])
     )
-    shown_total = None if 1 <= total <= suppression.SMALL else total
+    small = 1 <= total <= suppression.SMALL
+    withheld = result.total_withheld or total_known[0] != total_known[1]
+    shown_total = None if small or withheld else total
     return StatsTable(by, axes, cells, shown_total, since, until, research_only, damaged)
 
 
@@ -258,36 +266,42 @@ def known(n: int) -> suppression.Interval:
     return (1, suppression.SMALL) if 1 <= n <= suppression.SMALL else (n, n)
 
 
-def _sum_range(n: int, field: str) -> suppression.Interval:
-    """The range of the sum over ``field``'s cells of ``n`` cases (known as :func:`known`)."""
-    lo, hi = known(n)
+def _as_known(cell: Cell, total: suppression.Interval) -> suppression.Interval:
+    """What a one-field table tells a reader of one of its cells."""
+    if cell.state == suppression.PUBLISHED:
+        return (cell.count or 0, cell.count or 0)
+    return (1, total[1])
+
+
+def _sum_range(n: suppression.Interval, field: str) -> suppression.Interval:
+    """The range of the sum over ``field``'s cells of a number of cases known to be in ``n``."""
+    lo, hi = n
     if field not in MULTI:
         return (lo, hi)
-    return (lo if field in NEVER_EMPTY else 0, hi * MULTI[field])
+    return (lo if field in NEVER_EMPTY else 0, min(hi * MULTI[field], suppression.BIG))
 
 
 def knowledge(
-    by: tuple[str, ...], margins: list[list[int]], total: int, shape: tuple[int, int]
+    by: tuple[str, ...],
+    margins: list[list[suppression.Interval]],
+    total: suppression.Interval,
+    shape: tuple[int, int],
 ) -> suppression.Knowledge:
     """What a reader of the table knows besides its cells (docs/statistics.md): the total, and
     every margin as the one-field tables publish it (a reader can ask for those too)."""
     if len(by) == 1:
         (field,) = by
         t = _sum_range(total, field)
-        cap = known(total)[1]
-        return suppression.Knowledge(
-            (t,), tuple((0, suppression.BIG) for _ in range(shape[1])), t, ((cap,) * shape[1],)
-        )
+        free = tuple((0, suppression.BIG) for _ in range(shape[1]))
+        return suppression.Knowledge((t,), free, t, ((total[1],) * shape[1],), one_field=True)
     a, b = by
     rows = tuple(_sum_range(n, b) for n in margins[0])
     cols = tuple(_sum_range(n, a) for n in margins[1])
-    lo_t, hi_t = known(total)
-    low = (
-        lo_t if (a not in MULTI or a in NEVER_EMPTY) and (b not in MULTI or b in NEVER_EMPTY) else 0
-    )
-    high = hi_t * MULTI.get(a, 1) * MULTI.get(b, 1)
+    lo_t, hi_t = total
+    never_empty = all(f not in MULTI or f in NEVER_EMPTY for f in by)
+    high = min(hi_t * MULTI.get(a, 1) * MULTI.get(b, 1), suppression.BIG)
     caps = tuple(
-        tuple(min(known(margins[0][i])[1], known(margins[1][j])[1]) for j in range(shape[1]))
+        tuple(min(margins[0][i][1], margins[1][j][1], hi_t) for j in range(shape[1]))
         for i in range(shape[0])
     )
-    return suppression.Knowledge(rows, cols, (low, high), caps)
+    return suppression.Knowledge(rows, cols, (lo_t if never_empty else 0, high), caps)

@@ -6,10 +6,11 @@ the range its cells add up to; and for each cell an upper limit (it cannot excee
 is drawn from). :mod:`vault.stats` works those out from the margins the one-field tables and the
 total publish.
 
-*Primary* suppression hides every count from 1 to 4 (shown ``<5``). *Secondary* suppression
-then hides more cells (shown ``[c]``), the smallest counts first, until no hidden cell can be
-worked out: for each hidden cell, a reader who knows everything above (and that a ``<5`` cell
-is 1-4 and a ``[c]`` cell at least 5) must still find at least two values possible.
+*Primary* suppression hides every count from 1 to 4. *Secondary* suppression then hides more
+cells, the smallest counts first, until no hidden cell can be worked out: for each hidden
+cell, a reader who knows everything above (and that a hidden cell is not 0: zeros are shown)
+must still find at least two values possible. Every hidden cell is shown the same way
+(``<5``, with a footnote saying some are larger counts hidden for this reason).
 
 The possible values of a cell are found exactly: rows, columns and the total make a network
 (source -> row -> cell -> column -> sink -> source), whose constraint matrix is totally
@@ -37,19 +38,26 @@ class Knowledge:
     cols: tuple[Interval, ...]
     total: Interval
     caps: tuple[tuple[int, ...], ...]
+    one_field: bool = False  # a one-row table, whose row is the total
+
+    def without_total(self) -> Knowledge:
+        """The same, had the total not been published."""
+        free = (0, BIG)
+        rows = (free,) if self.one_field else self.rows
+        return Knowledge(rows, self.cols, free, self.caps, self.one_field)
 
 
 PUBLISHED, PRIMARY, SECONDARY = 0, 1, 2
 
 
 def domain(count: int, state: int, cap: int) -> Interval:
-    """The values a reader allows a cell: its count if published, 1-4 if ``<5``, 5 and up
-    (to its limit) if ``[c]``."""
+    """The values a reader allows a cell: its count if published; from 1 (zeros are shown) to
+    its limit if hidden. Both kinds of hidden cell look the same (``<5``): were the second kind
+    marked, a reader would know it is 5 or more, which can give the first away (1 + [5 or more]
+    = 6 says the first is 1)."""
     if state == PUBLISHED:
         return (count, count)
-    if state == PRIMARY:
-        return (1, min(SMALL, cap))
-    return (SMALL + 1, cap)
+    return (1, cap)
 
 
 def possible(
@@ -99,22 +107,38 @@ def pinned(
     )
 
 
-def suppress(counts: list[list[int]], know: Knowledge) -> list[list[int]]:
-    """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY. See the module docstring."""
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    states: list[list[int]]
+    total_withheld: bool  # hiding cells was not enough: the total is not published either
+
+
+def suppress(counts: list[list[int]], know: Knowledge) -> Suppressed:
+    """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; and whether the total must be
+    withheld too. See the module docstring."""
     states = [[PRIMARY if 1 <= c <= SMALL else PUBLISHED for c in row] for row in counts]
+    hidden_all = _suppress(counts, states, know)
+    if hidden_all is None:
+        return Suppressed(states, False)
+    # Every count is hidden and one can still be worked out from the total: withhold it too.
+    states = [[PRIMARY if 1 <= c <= SMALL else PUBLISHED for c in row] for row in counts]
+    _suppress(counts, states, know.without_total())
+    return Suppressed(states, True)
+
+
+def _suppress(counts: list[list[int]], states: list[list[int]], know: Knowledge) -> bool | None:
+    """Hide more cells in ``states`` until none can be worked out (None), or every count is
+    hidden and one still can (True)."""
     while True:
         hidden = [
             (i, j) for i, row in enumerate(states) for j, s in enumerate(row) if s != PUBLISHED
         ]
         weak = next((c for c in hidden if pinned(counts, states, know, c)), None)
         if weak is None:
-            return states
+            return None
         extra = _next_to_hide(counts, states, weak)
-        if extra is None:  # nothing left to hide that would help: hide every count
-            return [
-                [PUBLISHED if c == 0 else (s or SECONDARY) for c, s in zip(row, srow, strict=True)]
-                for row, srow in zip(counts, states, strict=True)
-            ]
+        if extra is None:  # every count is hidden already
+            return True
         states[extra[0]][extra[1]] = SECONDARY
 
 
