@@ -97,7 +97,9 @@ def recoverable(two: dict[str, Any], ones: list[dict[str, Any]]) -> list[tuple[A
             or (m is None and sum(v for (s, h), v in cells.items() if h == harm) <= total)
             for harm, m in harm_of.items()
         ) and all(
-            interval(n)[0] <= sum(v for (s, h), v in cells.items() if s == sector) <= 8 * interval(n)[1]
+            interval(n)[0]
+            <= sum(v for (s, h), v in cells.items() if s == sector)
+            <= 8 * interval(n)[1]
             for sector, n in sector_of.items()
         )  # fmt: skip
         if ok:
