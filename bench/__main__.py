@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only page-size|vault|intake|audit]``: run, print, save JSON.
+"""``python -m bench [--quick] [--only page-size|vault|casework|intake|audit]``: run, save JSON.
 
 Every figure is a median, set beside a bare loop measured in the same run.
 Results go to ``bench/results/<UTC time>.json`` and ``bench/results/latest.json``.
@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import audit, intake, page_size, vault_core
+from bench import audit, casework, intake, page_size, vault_core
 from bench.common import Row, machine, table, write_results
 
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller N and fewer runs")
     parser.add_argument(
         "--only",
-        choices=("page-size", "vault", "intake", "audit"),
+        choices=("page-size", "vault", "casework", "intake", "audit"),
         help="run one of the groups only",
     )
     parser.add_argument("--repeats", type=int, help="runs per measurement (default 3)")
@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         doc["vault"] = vault_core.summary(rows)
         out += ["## Vault core", "", table(rows), ""]
         out += [f"- {r.name}: {r.note}" for r in rows if r.note]
+        out += [""]
+    if args.only in (None, "casework"):
+        say("casework across cases: search and filtered lists")
+        work_rows = casework.run(args.quick, repeats, say)
+        doc["casework"] = casework.summary(work_rows)
+        out += ["## Casework across cases", "", table(work_rows), ""]
+        out += [f"- {r.name}: {r.note}" for r in work_rows if r.note]
         out += [""]
     if args.only in (None, "audit"):
         audit_n = 100_000 if args.quick else 1_000_000

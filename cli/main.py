@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from cli import admin, render
+from cli import admin, filters, render
 from cli import patterns as patterns_cli
 from cli import stats as stats_cli
 from cli.audit import audit_app, auditor_app
@@ -35,11 +35,11 @@ from cli.options import (
 )
 from cli.options import say as _say
 from cli.passphrase import read_passphrase, read_text_argument
-from vault import blobs, case_view, incoming, replies
+from vault import blobs, case_view, incoming, replies, search, triage
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES
 from vault.envelope import MAX_ENVELOPE, seal_report
-from vault.errors import EXIT_FAILED, UsageError, VaultError
+from vault.errors import EXIT_FAILED, EXIT_INTEGRITY, UsageError, VaultError
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
 from vault.places import check_new_vault_place
@@ -55,7 +55,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cases_app = typer.Typer(
-    help="Work on cases: list, show, note, assign, status, close, reply, attachment.",
+    help="Work on cases: list, search, show, note, assign, status, close, reply, attachment.",
     no_args_is_help=True,
 )
 team_key_app = typer.Typer(help="The team key that reporters seal to.", no_args_is_help=True)
@@ -276,12 +276,14 @@ def import_(
 
 @cases_app.command("list")
 def cases_list(
-    status: Annotated[
-        str | None,
-        typer.Option(
-            "--status", metavar="STATUS", help=f"Only cases in this status: {', '.join(STATUSES)}."
-        ),
-    ] = None,
+    status: filters.Status = None,
+    assignee: filters.Assignee = None,
+    sector: filters.Sector = None,
+    harm: filters.Harm = None,
+    wants: filters.Wants = None,
+    outcome: filters.Outcome = None,
+    since: filters.Since = None,
+    until: filters.Until = None,
     limit: Annotated[
         int, typer.Option("--limit", metavar="N", min=1, help="How many to show (people's view).")
     ] = 50,
@@ -291,14 +293,82 @@ def cases_list(
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
 ) -> None:
-    """Cases, newest first, without decrypting anything."""
+    """Cases, newest first, with sector, harms and what the reporter wants, without
+    decrypting anything. The filters combine: a case must match all of them."""
+    chosen = triage.case_filter(  # checked before the passphrase is asked for
+        status=status,
+        assignee=assignee,
+        sector=sector,
+        harm=harm,
+        wants=wants,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        where = chosen.for_caseworker(vault.identity.name)
         if as_json:
-            render.print_json_lines([c.to_json() for c in case_view.list_cases(vault, status)])
+            render.print_json_lines([c.to_json() for c in case_view.list_cases(vault, where=where)])
             return
-        shown = case_view.list_cases(vault, status, None if show_all else limit)
-        total = case_view.count_cases(vault, status)
-    render.case_table(shown, total)
+        shown = case_view.list_cases(vault, limit=None if show_all else limit, where=where)
+        total = case_view.count_cases(vault, where=where)
+    render.case_table(shown, total, filtered=chosen != triage.CaseFilter())
+
+
+@cases_app.command("search")
+def cases_search(
+    text: Annotated[
+        str,
+        typer.Argument(
+            metavar="TEXT",
+            help="The words to find (all of them; case and accents ignored). Use - to type"
+            " them or pipe them in, which keeps them out of your shell history.",
+        ),
+    ],
+    status: filters.Status = None,
+    assignee: filters.Assignee = None,
+    sector: filters.Sector = None,
+    harm: filters.Harm = None,
+    wants: filters.Wants = None,
+    outcome: filters.Outcome = None,
+    since: filters.Since = None,
+    until: filters.Until = None,
+    as_json: JsonFlag = False,
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+    caseworker: Caseworker = None,
+) -> None:
+    """Cases whose report, notes or replies hold every word of TEXT, newest first.
+
+    Opens the reports the filters take, in memory only, and logs one access-log entry naming
+    the cases read and which matched, never the words. A case whose report does not open is
+    named on stderr and the command exits 4.
+    """
+    query = read_text_argument(text, "words to search for")
+    search.search_words(query)  # an empty search is refused before the passphrase is asked
+    chosen = triage.case_filter(
+        status=status,
+        assignee=assignee,
+        sector=sector,
+        harm=harm,
+        wants=wants,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        found = search.search(vault, query, chosen.for_caseworker(vault.identity.name))
+    if as_json:
+        render.print_json_lines([c.to_json() for c in found.matches])
+    else:
+        render.case_table(found.matches, len(found.matches), filtered=True)
+        m = len(found.matches)
+        _say(f"Read {found.read} case{'s' if found.read != 1 else ''}: {m} match{'es' * (m != 1)}.")
+    if found.damaged:
+        n = len(found.damaged)
+        ids = ", ".join(show_id(c) for c in found.damaged)
+        _say(f"vault: {n} case{'s' if n != 1 else ''} could not be opened: {ids} (damaged)")
+        raise typer.Exit(EXIT_INTEGRITY)
 
 
 @cases_app.command("show")

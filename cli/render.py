@@ -57,12 +57,13 @@ def print_json_lines(items: list[dict[str, Any]]) -> None:
     print(json_lines(items))
 
 
-def case_table(cases: list[CaseSummary], total: int) -> None:
+def case_table(cases: list[CaseSummary], total: int, *, filtered: bool = False) -> None:
+    """Cases as a table; ``total`` is how many the filters take (``filtered``: some were set)."""
     if not cases:
-        out.print("No cases." if total == 0 else "No cases match.")
+        out.print("No cases match." if filtered or total else "No cases.")
         return
     table = Table(show_edge=False, header_style="bold")
-    for column in ("id", "status", "received", "assignee", "outcome"):
+    for column in ("id", "status", "received", "assignee", "sector", "harms", "wants", "outcome"):
         table.add_column(column)
     for case in cases:
         table.add_row(
@@ -70,13 +71,16 @@ def case_table(cases: list[CaseSummary], total: int) -> None:
             case.status,
             case.received,
             safe(case.assignee or "-"),
+            case.sector or "?",
+            ", ".join(case.harms),
+            ", ".join(case.wants),
             case.outcome or "",
         )
     out.print(table)
     if total > len(cases):
         out.print(
             f"Showing the newest {len(cases)} of {total} cases. "
-            "Use --limit N, --all or --status to see others."
+            "Use --limit N, --all or the filters (--status, --sector, ...) to see others."
         )
 
 

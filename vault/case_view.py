@@ -7,10 +7,11 @@ their reprs never show it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from vault import db as dbmod
+from vault import triage
 from vault._crypto import OpenFailed, open_note
 from vault.audit import merkle
 from vault.audit.case_actions import action, fold
@@ -30,11 +31,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class CaseSummary:
+    """A case as listed: its state and its triage (vault/triage.py), nothing sealed."""
+
     id: str
     status: str
     received: str
     assignee: str | None
     outcome: str | None
+    sector: str | None = None  # None: the report could not be read when triage was taken
+    harms: tuple[str, ...] = ()
+    wants: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,7 +49,23 @@ class CaseSummary:
             "received": self.received,
             "assignee": self.assignee,
             "outcome": self.outcome,
+            "sector": self.sector,
+            "harms": list(self.harms),
+            "wants": list(self.wants),
         }
+
+    @classmethod
+    def of(cls, row: triage.TriageRow) -> CaseSummary:
+        return cls(
+            row.id,
+            row.status,
+            row.received,
+            row.assignee,
+            row.outcome,
+            row.sector,
+            row.harms,
+            row.wants,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +106,7 @@ class CaseView:
     history: tuple[HistoryEntry, ...]
     replies: tuple[Reply, ...] = field(default=(), repr=False)
     attachments: tuple[AttachmentInfo, ...] = field(default=(), repr=False)
-    also_named: AlsoNamed = field(default=AlsoNamed((), (), (), ()), repr=False)
+    also_named: AlsoNamed = field(default_factory=lambda: AlsoNamed((), (), {}, ()), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,29 +139,29 @@ class CaseView:
 
 
 def list_cases(
-    vault: Vault, status: str | None = None, limit: int | None = None
+    vault: Vault,
+    status: str | None = None,
+    limit: int | None = None,
+    *,
+    where: triage.CaseFilter | None = None,
 ) -> list[CaseSummary]:
-    """Cases newest first, from the stored fold; nothing is decrypted."""
-    sql = "SELECT id, status, received, assignee, outcome FROM cases"
-    params: list[Any] = []
-    if status is not None:
-        sql += " WHERE status = ?"
-        params.append(check_status(status))
-    sql += " ORDER BY received DESC, rowid DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return [CaseSummary(*row) for row in vault.db.execute(sql, params)]
+    """Cases newest first, from the stored fold and triage; nothing is decrypted.
+
+    ``where`` filters (:func:`vault.triage.case_filter` builds one from what was typed);
+    ``status`` is the older way to say ``where``'s status.
+    """
+    return [CaseSummary.of(row) for row in triage.rows(vault, _with_status(where, status), limit)]
 
 
-def count_cases(vault: Vault, status: str | None = None) -> int:
-    if status is None:
-        return int(vault.db.execute("SELECT count(*) FROM cases").fetchone()[0])
-    return int(
-        vault.db.execute(
-            "SELECT count(*) FROM cases WHERE status = ?", (check_status(status),)
-        ).fetchone()[0]
-    )
+def count_cases(
+    vault: Vault, status: str | None = None, *, where: triage.CaseFilter | None = None
+) -> int:
+    return triage.count(vault, _with_status(where, status))
+
+
+def _with_status(where: triage.CaseFilter | None, status: str | None) -> triage.CaseFilter:
+    where = where or triage.CaseFilter()
+    return where if status is None else replace(where, status=check_status(status))
 
 
 def show_case(vault: Vault, text: str) -> CaseView:
@@ -192,11 +214,14 @@ def show_case(vault: Vault, text: str) -> CaseView:
         HistoryEntry(e.at, names.get(e.actor, e.actor), e.kind, action(e.kind).history(e.data))
         for e in events
     )
-    return CaseView(_summary(state, received), report, notes, history, replies, attachments, named)
+    summary = _summary(state, received, triage.triage_of(report))
+    return CaseView(summary, report, notes, history, replies, attachments, named)
 
 
-def _summary(state: CaseState, received: str) -> CaseSummary:
-    return CaseSummary(state.id, state.status, received, state.assignee, state.outcome)
+def _summary(state: CaseState, received: str, t: triage.Triage) -> CaseSummary:
+    return CaseSummary(
+        state.id, state.status, received, state.assignee, state.outcome, t.sector, t.harms, t.wants
+    )
 
 
 def verified_events(vault: Vault, db: dbmod.Connection, case_id: str) -> list[Event]:

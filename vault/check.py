@@ -2,7 +2,8 @@
 
 Checks, in turn: SQLCipher's page authentication and SQLite's integrity check; that every
 caseworker row's key id matches its key; every report envelope opens with its epoch's team
-key and holds a valid report; every case event's signature, and that the stored state of
+key and holds a valid report, whose sector, harms and wants are those kept beside the case
+(vault/triage.py); every case event's signature, and that the stored state of
 each case is the fold of its events; every stored attachment against its id (the SHA-256
 of the sealed bytes); the signature of every access file in the vault folder; and the
 access log, as ``vault audit verify`` checks a bundle.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vault import _crypto, auditing, case_view
+from vault import _crypto, auditing, case_view, triage
 from vault import db as dbmod
 from vault.audit.verify import BundleError, verify
 from vault.cases import show_id
@@ -28,6 +29,7 @@ from vault.keychange import (
     read_recovery_public,
 )
 from vault.keys import ACCESS_SIGNATURE_CONTEXT, caseworker_key_id
+from vault.report import Report
 from vault.store import Vault
 
 MAX_PROBLEMS = 50
@@ -63,6 +65,7 @@ def _caseworkers(db: dbmod.Connection) -> list[str]:
 def _cases(vault: Vault) -> list[str]:
     problems = []
     rows = vault.db.execute("SELECT id, epoch, envelope FROM cases ORDER BY rowid").fetchall()
+    kept = {r.id: r for r in triage.rows(vault)}
     for case_id, epoch, envelope in rows:
         shown = show_id(case_id)
         team = vault.access.team_key(int(epoch))
@@ -70,9 +73,11 @@ def _cases(vault: Vault) -> list[str]:
             problems.append(f"case {shown}: its team key (epoch {epoch}) is missing")
         else:
             try:
-                open_report(bytes(envelope), team.public_key, team.secret_key)
+                report = open_report(bytes(envelope), team.public_key, team.secret_key)
             except VaultError:
                 problems.append(f"case {shown}: the report is damaged or has been changed")
+            else:
+                problems += _triage(shown, report, kept.get(case_id))
         try:
             case_view.check_case(vault, case_id)
         except VaultError:
@@ -80,6 +85,17 @@ def _cases(vault: Vault) -> list[str]:
         if len(problems) >= MAX_PROBLEMS:
             break
     return problems
+
+
+def _triage(shown: str, report: Report, kept: triage.TriageRow | None) -> list[str]:
+    """The triage kept beside a case must be its report's (vault/triage.py)."""
+    if kept is None or kept.sector is None:
+        return []  # not filled yet (the next unlock fills it), or unreadable when it was
+    want = triage.triage_of(report)
+    have = triage.Triage(kept.sector, kept.harms, kept.wants, kept.alert, kept.research)
+    if have != want:
+        return [f"case {shown}: its sector, harms or wants do not match its report"]
+    return []
 
 
 def _access_log(vault: Vault) -> list[str]:

@@ -320,6 +320,47 @@ def _migration_7(db: Connection) -> None:
 _migration_7.foreign_keys_off = True  # type: ignore[attr-defined]
 
 
+# The report's sectors when migration 8 was written, frozen as migrations are (the contract's
+# list; vault/report.py declares the ones a report may name now).
+_SECTORS_AT_8 = ("policing", "healthcare", "housing", "education", "support-services", "other")
+
+
+def _migration_8(db: Connection) -> None:
+    """Triage fields beside each case, so listing and filtering never open a report.
+
+    One ``case_triage`` row per case, written in the transaction that imports it, from its
+    validated report only (vault/triage.py): the sector, the harms and what the reporter wants
+    (each a list of the report's words, space-separated, in the report's declared order) and
+    the two consent choices. Never free text. A case stored before this schema gets its row at
+    the next unlock, when the team keys are at hand (``triage.fill_missing``). ``sector`` is
+    NULL, with no harms or wants, for a case whose report could not be opened then.
+
+    ``case_reads`` keeps, for each access-log entry of a read across cases (a search, the
+    triage fill), the exact list of cases it read that the entry commits to by hash
+    (vault/read_through.py ``record_reads``).
+    """
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE case_triage (
+            case_id  TEXT PRIMARY KEY REFERENCES cases (id),
+            sector   TEXT CHECK (sector IS NULL OR sector IN {_in(_SECTORS_AT_8)}),
+            harms    TEXT NOT NULL CHECK (harms NOT GLOB '*[^a-z -]*'),
+            wants    TEXT NOT NULL CHECK (wants NOT GLOB '*[^a-z -]*'),
+            alert    INTEGER NOT NULL CHECK (alert IN (0, 1)),
+            research INTEGER NOT NULL CHECK (research IN (0, 1)),
+            CHECK (sector IS NOT NULL OR (harms = '' AND wants = '' AND alert + research = 0))
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE case_reads (
+            entry INTEGER PRIMARY KEY REFERENCES log_leaves (seq),
+            cases TEXT NOT NULL
+                  CHECK (substr(cases, 1, 22) = 'redress cases read v1' || char(10))
+        ) STRICT;
+        """,
+    )
+
+
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
     """Make the ``event_kinds`` table hold every declared kind (vault/audit/case_actions.py).
 
@@ -370,6 +411,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_5,
     _migration_6,
     _migration_7,
+    _migration_8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -484,10 +526,18 @@ def integrity_problems(db: Connection) -> list[str]:
 
 
 def read_ahead(
-    connect: Callable[[], Connection], sql: str, *, chunk: int = 64, depth: int = 8
+    connect: Callable[[], Connection],
+    sql: str,
+    params: Sequence[Any] = (),
+    *,
+    chunk: int = 64,
+    depth: int = 8,
+    transform: Callable[[list[Any]], list[Any]] | None = None,
 ) -> Generator[list[Any], None, None]:
-    """The rows of ``sql``, a chunk at a time, read on a second thread over a connection of
-    its own while the caller works on the chunks before them.
+    """The rows of ``sql`` (with ``params``), a chunk at a time, read on a second thread over
+    a connection of its own while the caller works on the chunks before them. ``transform``,
+    if given, is applied to each chunk on the reading thread (e.g. opening envelopes, whose
+    C code runs without the GIL, so that it overlaps the caller's work too).
 
     SQLite (and SQLCipher's page decryption) runs without the GIL, so on a machine with two
     cores reading costs the caller little wall time. At most ``depth`` chunks wait; an
@@ -512,9 +562,11 @@ def read_ahead(
         try:
             db = connect()
             try:
-                cursor = db.execute(sql)
+                cursor = db.execute(sql, params)
                 while not stop.is_set():
                     rows = cursor.fetchmany(chunk)
+                    if rows and transform is not None:
+                        rows = transform(rows)
                     if not rows or not hand_over(rows):
                         break
             finally:

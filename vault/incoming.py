@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vault import db as dbmod
+from vault import triage
 from vault.attachments import sealed_length
 from vault.blobs import PendingBlob, holds_blob, want_blob
 from vault.cases import new_case_id
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
     from vault.store import Vault
 
 IMPORT_BATCH = 500
-# An envelope checked for import: its bytes, its id and the team key it opened with.
-_Held = tuple[bytes, bytes, TeamKeyPair]
+# An envelope checked for import: its bytes, its id, the team key it opened with and the
+# triage its report gives (vault/triage.py).
+_Held = tuple[bytes, bytes, TeamKeyPair, triage.Triage]
 
 
 @dataclass(slots=True)
@@ -84,11 +86,11 @@ def import_envelopes(
     for label, envelope in envelopes:
         try:
             team = teams.key_for(envelope)
-            report_inside(open_sealed_part(envelope, team.public_key, team.secret_key))
+            report = report_inside(open_sealed_part(envelope, team.public_key, team.secret_key))
         except VaultError as e:
             result.failures.append((label, e))
             continue
-        batch.append((envelope, envelope_id(envelope), team))
+        batch.append((envelope, envelope_id(envelope), team, triage.triage_of(report)))
         if len(batch) >= IMPORT_BATCH:
             _store_batch(vault, batch, received, result)
             batch = []
@@ -114,7 +116,7 @@ def _store_batch(
 
 def _not_held(db: dbmod.Connection, batch: list[_Held]) -> list[_Held]:
     """The envelopes of ``batch`` the vault does not hold yet, each once."""
-    ids = [env_id for _envelope, env_id, _team in batch]
+    ids = [item[1] for item in batch]
     if not ids:
         return []
     marks = ",".join("?" * len(ids))  # only placeholders go into the statement
@@ -134,13 +136,14 @@ def _import_cases(
     """Store new cases and their "imported" log entries, a statement for each table.
 
     Each entry is its case's record of its import (who, when, which envelope), signed by
-    the checkpoint that ends this transaction: there is no separate event row for it.
+    the checkpoint that ends this transaction: there is no separate event row for it. Each
+    case's triage (from its report) is stored with it.
     """
     first = vault.log.next_entry()
     for attempt in range(9):
         rows = [
             (new_case_id(), env_id, team.epoch, envelope, received, entry)
-            for entry, (envelope, env_id, team) in enumerate(fresh, first)
+            for entry, (envelope, env_id, team, _triage) in enumerate(fresh, first)
         ]
         try:
             with dbmod.savepoint(db, "import_cases"):
@@ -150,6 +153,7 @@ def _import_cases(
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                triage.store(db, [(row[0], item[3]) for row, item in zip(rows, fresh, strict=True)])
         except dbmod.ConstraintError as e:
             if "cases.id" in str(e) and attempt < 8:
                 continue  # a 40-bit id drawn was taken: undone, and all drawn again
@@ -194,9 +198,11 @@ def store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulled
                 (env_id, envelope, received, reason),
             )
             result.envelopes_held.append(env_id.hex())
-        fresh = _not_held(db, [(env, e, team) for env, e, team, _report in checked])
+        fresh = _not_held(
+            db, [(env, e, team, triage.triage_of(report)) for env, e, team, report in checked]
+        )
         stored = _import_cases(vault, db, fresh, received)
-        new = dict(zip([e for _env, e, _team in fresh], stored, strict=True))
+        new = dict(zip([item[1] for item in fresh], stored, strict=True))
         result.imported = stored
         result.duplicates = len(checked) - len(new)
         for _envelope, env_id, _team, report in checked:

@@ -19,7 +19,7 @@ from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import IntegrityError
 from vault.professionals import KINDS, SAME, Professional, named_in
-from vault.read_through import iter_report_json, record_read
+from vault.read_through import ReadState, open_each, record_reads
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -56,12 +56,15 @@ class Patterns:
 
 
 def professionals_by_case(
-    vault: Vault, damaged: list[str], read: list[str]
+    vault: Vault, read: dict[str, ReadState]
 ) -> Iterable[tuple[str, tuple[Professional, ...]]]:
     """Each case and the professionals its report names, reading every report once in
-    memory; cases read go in ``read`` and those that did not open in ``damaged``."""
-    for case_id, data in iter_report_json(vault, damaged=damaged):
-        read.append(case_id)
+    memory; every case read goes in ``read`` as ``read`` or ``damaged`` (did not open)."""
+    for case_id, data in open_each(vault):
+        read[case_id] = "read"
+        if data is None:
+            read[case_id] = "damaged"
+            continue
         try:
             doc = json.loads(data)
             found = named_in(
@@ -71,7 +74,7 @@ def professionals_by_case(
                 doc.get("sector"),
             )
         except (ValueError, AttributeError, TypeError):
-            damaged.append(case_id)
+            read[case_id] = "damaged"
             continue
         if found:
             yield case_id, found
@@ -79,19 +82,17 @@ def professionals_by_case(
 
 def find_patterns(vault: Vault) -> Patterns:
     """Every group of two or more cases naming the same professional, logged as one read."""
-    damaged: list[str] = []
-    read: list[str] = []
+    read: dict[str, ReadState] = {}
     by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
     shown: dict[tuple[str, str], str] = {}
-    for case_id, found in professionals_by_case(vault, damaged, read):
+    for case_id, found in professionals_by_case(vault, read):
         for p in found:
             by_key[(p.kind, p.key)].append(case_id)
             shown.setdefault((p.kind, p.key), p.shown)
-    read += damaged
     with vault.transaction() as db:
-        record_read(vault, db, ACTION, read)
-    groups = group(by_key, shown)
-    return Patterns(groups, len(read), tuple(sorted(damaged)))
+        record_reads(vault, db, ACTION, read)
+    damaged = tuple(sorted(c for c, state in read.items() if state == "damaged"))
+    return Patterns(group(by_key, shown), len(read), damaged)
 
 
 def group(
@@ -118,7 +119,7 @@ class AlsoNamed:
 
     cases: tuple[str, ...]  # other case ids, sorted
     same: tuple[str, ...]  # those naming them by the same register number or police number
-    read: tuple[str, ...]  # every case read to find them (none if the case names nobody)
+    read: dict[str, ReadState]  # every case read to find them (none if the case names nobody)
     damaged: tuple[str, ...]
 
 
@@ -133,7 +134,7 @@ def also_named_in(vault: Vault, case_id: str) -> AlsoNamed:
     try:
         report = open_report(envelope, team.public_key, team.secret_key)
     except IntegrityError:
-        return AlsoNamed((), (), (), ())
+        return AlsoNamed((), (), {}, ())
     mine = {
         (p.kind, p.key)
         for p in named_in(
@@ -141,12 +142,11 @@ def also_named_in(vault: Vault, case_id: str) -> AlsoNamed:
         )
     }
     if not mine:
-        return AlsoNamed((), (), (), ())
-    damaged: list[str] = []
-    read: list[str] = []
+        return AlsoNamed((), (), {}, ())
+    read: dict[str, ReadState] = {}
     others: set[str] = set()
     same: set[str] = set()
-    for other, found in professionals_by_case(vault, damaged, read):
+    for other, found in professionals_by_case(vault, read):
         if other == case_id:
             continue
         for p in found:
@@ -154,12 +154,10 @@ def also_named_in(vault: Vault, case_id: str) -> AlsoNamed:
                 others.add(other)
                 if p.strength == SAME:
                     same.add(other)
-    return AlsoNamed(
-        tuple(sorted(others)), tuple(sorted(same)), tuple(read + damaged), tuple(sorted(damaged))
-    )
+    damaged = tuple(sorted(c for c, state in read.items() if state == "damaged"))
+    return AlsoNamed(tuple(sorted(others)), tuple(sorted(same)), read, damaged)
 
 
 def record_also_named(vault: Vault, db: dbmod.Connection, named: AlsoNamed) -> None:
     """Log the read behind "also named in", if there was one, in ``db``'s transaction."""
-    if named.read:
-        record_read(vault, db, ACTION, list(named.read))
+    record_reads(vault, db, ACTION, named.read)

@@ -3,25 +3,25 @@
 Cases are counted by one or two of :data:`FIELDS`; a case counts once in each cell it falls in
 (a report names one sector but may name several harms and wants, so it can fall in several
 cells of those). Small counts are hidden as official statistics hide them
-(:mod:`vault.suppression`, docs/statistics.md). The count is recorded as one ``stats-counted``
-entry in the access log: how many cases were read, committing to which; never a count or what a
-report says.
+(:mod:`vault.suppression`, docs/statistics.md). No report is opened: the fields counted are
+the triage kept beside each case (:mod:`vault.triage`). The count is recorded as one
+``stats-counted`` entry in the access log: how many cases were counted, committing to the list
+of which; never a count or what a report says.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from itertools import product
 from typing import TYPE_CHECKING, Any
 
-from vault import suppression
+from vault import suppression, triage
 from vault.audit.terms import OUTCOMES, STATUSES
 from vault.cases import show_id
 from vault.errors import UsageError
-from vault.read_through import iter_report_json, record_read
+from vault.read_through import ReadState, record_reads
 from vault.report import HARMS, SECTORS, WANTS
 
 if TYPE_CHECKING:
@@ -70,31 +70,25 @@ def quarter_of(day: str) -> str:
     return f"{day[:4]}-Q{(int(day[5:7]) - 1) // 3 + 1}"
 
 
-def case_facts(vault: Vault, damaged: list[str], read: list[str]) -> Iterator[CaseFacts]:
-    """Every case's facts: status, outcome and day received from the database, sector, harms,
-    wants and research consent from its report, opened in memory. (Built here until the triage
-    fields are columns of their own; then this reads those instead.)"""
-    rows = {
-        str(i): (str(r), str(s), o)
-        for i, r, s, o in vault.db.execute("SELECT id, received, status, outcome FROM cases")
-    }
-    for case_id, data in iter_report_json(vault, damaged=damaged):
-        read.append(case_id)
-        try:
-            doc = json.loads(data)
-            received, status, outcome = rows[case_id]
-            yield CaseFacts(
-                case_id,
-                received,
-                status,
-                outcome,
-                str(doc["sector"]),
-                tuple(doc["harms"]),
-                tuple(doc.get("wants", ())),
-                bool(doc.get("consent", {}).get("research", False)),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            damaged.append(case_id)
+def case_facts(vault: Vault, read: dict[str, ReadState]) -> Iterator[CaseFacts]:
+    """Every case's facts, from its kept triage (:mod:`vault.triage`), its status, outcome and
+    day received: no report is opened. A case whose report could not be opened when its
+    triage was kept is named ``damaged`` in ``read``; every other one ``read``."""
+    for row in triage.rows(vault):
+        if row.sector is None:
+            read[row.id] = "damaged"
+            continue
+        read[row.id] = "read"
+        yield CaseFacts(
+            row.id,
+            row.received,
+            row.status,
+            row.outcome,
+            row.sector,
+            row.harms,
+            row.wants,
+            row.research,
+        )
 
 
 def parse_by(text: str) -> tuple[str, ...]:
@@ -171,18 +165,18 @@ def count(
 ) -> StatsTable:
     """Count cases by ``by`` (checked with :func:`parse_by`), received between ``since`` and
     ``until`` (inclusive), only those consenting to research if asked; suppressed; logged."""
-    damaged: list[str] = []
-    read: list[str] = []
+    read: dict[str, ReadState] = {}
     counted = [
         f
-        for f in case_facts(vault, damaged, read)
+        for f in case_facts(vault, read)
         if (since is None or f.received >= since)
         and (until is None or f.received <= until)
         and (f.research or not research_only)
     ]
     with vault.transaction() as db:
-        record_read(vault, db, ACTION, read + damaged)
-    return tabulate(counted, by, since, until, research_only, tuple(sorted(damaged)))
+        record_reads(vault, db, ACTION, read)
+    damaged = tuple(sorted(c for c, state in read.items() if state == "damaged"))
+    return tabulate(counted, by, since, until, research_only, damaged)
 
 
 def axis(

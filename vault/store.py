@@ -180,8 +180,20 @@ class Vault:
         path = access_path(directory, identity.name)
         opened = open_access(directory, identity, path, trusted, f"{identity.name}'s")
         vault = cls(directory, identity, opened.access, opened.db)
-        vault._start_log()
+        try:
+            vault._start_log()
+            vault._fill_triage()
+        except BaseException:
+            vault.close()
+            raise
         return vault
+
+    def _fill_triage(self) -> None:
+        """Cases stored before the vault kept triage get it now that the team keys are here
+        (:func:`vault.triage.fill_missing`: read once, logged)."""
+        from vault import triage
+
+        triage.fill_missing(self)
 
     def _start_log(self) -> None:
         """A vault made before the access log existed starts it now, naming its caseworkers."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
 from tests.sealing import codename_entropy, new_codename, reply_keypair
-from vault import blobs, case_view, incoming, replies
+from vault import blobs, case_view, incoming, replies, triage
 from vault import db as dbmod
 from vault.auditlog import AccessLog
 from vault.cases import new_case_id
@@ -43,9 +45,12 @@ def _legacy_import_case(
 
 
 def _legacy_import_cases(
-    self: Vault, db: dbmod.Connection, fresh: list[tuple[bytes, bytes, TeamKeyPair]], received: str
+    self: Vault,
+    db: dbmod.Connection,
+    fresh: list[tuple[bytes, bytes, TeamKeyPair, Any]],
+    received: str,
 ) -> list[str]:
-    stored = (_legacy_import_case(self, db, e, t.epoch, env, received) for env, e, t in fresh)
+    stored = (_legacy_import_case(self, db, e, t.epoch, env, received) for env, e, t, *_ in fresh)
     return [case_id for case_id in stored if case_id is not None]
 
 
@@ -53,6 +58,9 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     """Make vaults as the code of schema ``version`` did: before 5 it kept no access log,
     before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
+    if version < 8:
+        old.setattr(triage, "store", lambda db, rows: None)
+        old.setattr(Vault, "_fill_triage", lambda self: None)
     if version < 7:
         old.setattr(dbmod, "declare_event_kinds", lambda db, kinds: None)
     if version < 6:
@@ -76,16 +84,17 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1.db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 7
+        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 8
         view = case_view.show_case(v2, case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
         assert replies.queued_replies(v2) == []
         case_view.check_case(v2, case_id)
         assert dbmod.integrity_problems(v2.db) == []
-        # The log starts at the upgrade, naming the caseworkers there were.
+        # The log starts at the upgrade, naming the caseworkers there were; then the case's
+        # triage is read from its report (one entry), and the case is opened.
         actions = [leaf.split(b" ")[3] for leaf in v2.log.leaves()]
-        assert actions == [b"log-started", b"caseworker-added", b"opened"]
+        assert actions == [b"log-started", b"caseworker-added", b"triage-filled", b"opened"]
 
 
 def test_schema_2_constraints(vault: Vault) -> None:
@@ -210,7 +219,7 @@ def test_a_schema_6_vault_keeps_every_event_and_reply_when_kinds_move_to_their_t
             before = v6.db.execute("SELECT * FROM events ORDER BY seq").fetchall()
             assert v6.db.execute("PRAGMA user_version").fetchone()[0] == 6
     with Vault.unlock(vault_dir, PASSPHRASE) as v7:
-        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 7
+        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 8
         assert v7.db.execute("SELECT * FROM events ORDER BY seq").fetchall() == before
         assert v7.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert len(replies.queued_replies(v7)) == 1
@@ -223,3 +232,67 @@ def test_a_schema_6_vault_keeps_every_event_and_reply_when_kinds_move_to_their_t
             v7.db.execute("DELETE FROM events")
         sql = "SELECT sql FROM sqlite_master WHERE name = 'events'"
         assert "event_kinds" in v7.db.execute(sql).fetchone()[0]
+
+
+def test_a_schema_7_vault_gets_its_triage_at_unlock_read_once_and_logged(
+    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 8 adds ``case_triage``; the cases already there get theirs at the next unlock,
+    from their reports (one ``triage-filled`` entry naming the cases read); a damaged report
+    is kept as unreadable, named damaged, and not opened again at the next unlock."""
+    reports = [
+        make_report(sector="housing", harms=["outing", "violence"], wants=["support"]),
+        make_report(sector="policing", harms=["abuse-of-power"], consent={"research": True}),
+        make_report(sector="healthcare"),
+    ]
+    with monkeypatch.context() as old:
+        _as_of_schema(old, 7)
+        with Vault.create(vault_dir, "amara", PASSPHRASE) as v7:
+            sealed = [(str(n), seal_for(v7, r)) for n, r in enumerate(reports)]
+            ids = incoming.import_envelopes(v7, sealed).imported
+            tables = {r[0] for r in v7.db.execute("SELECT name FROM sqlite_master")}
+            assert "case_triage" not in tables
+            with v7.transaction() as db:  # the third report's envelope is damaged on disk
+                envelope = bytes(
+                    db.execute("SELECT envelope FROM cases WHERE id = ?", (ids[2],)).fetchone()[0]
+                )
+                broken = envelope[:-1] + bytes([envelope[-1] ^ 1])
+                db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[2]))
+            size_before = v7.log.size()
+    with Vault.unlock(vault_dir, PASSPHRASE) as v8:
+        assert v8.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 8
+        listed = {c.id: c for c in case_view.list_cases(v8)}
+        assert (listed[ids[0]].sector, listed[ids[0]].harms, listed[ids[0]].wants) == (
+            "housing",
+            ("outing", "violence"),
+            ("support",),
+        )
+        assert listed[ids[1]].sector == "policing"
+        assert listed[ids[2]].sector is None
+        assert listed[ids[2]].harms == ()
+        research = {r.id: r.research for r in triage.rows(v8)}
+        assert research == {ids[0]: False, ids[1]: True, ids[2]: False}
+        leaves = list(v8.log.leaves())[size_before:]
+        assert [leaf.split(b" ")[3] for leaf in leaves] == [b"triage-filled"]
+        assert leaves[0].split(b" ")[5] == b"3"
+        (text,) = v8.db.execute("SELECT cases FROM case_reads").fetchone()
+        assert text == "redress cases read v1\n" + "".join(
+            f"{c} {'damaged' if c == ids[2] else 'read'}\n" for c in sorted(ids)
+        )
+        assert leaves[0].split(b" ")[6].decode() == hashlib.sha256(text.encode()).hexdigest()
+        size_after = v8.log.size()
+    with Vault.unlock(vault_dir, PASSPHRASE) as again:  # nothing left to fill: nothing read
+        assert again.log.size() == size_after
+        assert triage.missing(again) == 0
+
+
+def test_schema_8_constraints(vault: Vault) -> None:
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
+    for sql in (
+        "UPDATE case_triage SET sector = 'banking' WHERE case_id = ?",
+        "UPDATE case_triage SET harms = 'Violence' WHERE case_id = ?",
+        "UPDATE case_triage SET sector = NULL WHERE case_id = ?",  # unreadable has no harms
+        "UPDATE case_triage SET research = 2 WHERE case_id = ?",
+    ):
+        with pytest.raises(dbmod.ConstraintError), dbmod.transaction(vault.db):
+            vault.db.execute(sql, (case_id,))

@@ -13,7 +13,6 @@ Nothing here imports the database.
 from __future__ import annotations
 
 from vault.audit.case_actions import CASE_ACTIONS as _CASE_ACTIONS
-from vault.audit.terms import COUNT as COUNT
 from vault.audit.terms import KEY_ID as KEY_ID
 from vault.audit.terms import NO_DETAIL as NO_DETAIL
 from vault.audit.terms import NOT_A_CASEWORKER as NOT_A_CASEWORKER
@@ -51,9 +50,11 @@ RULES: tuple[EntryRule, ...] = (
     _vault("recovery-restored", Detail("a recovery key id", form=KEY_ID), "no"),
     _vault("backup-made", Detail("a backup header hash prefix", form=KEY_ID), "yes"),
     _vault("audit-exported", NO_DETAIL, "no"),
-    # reads across cases (issue 13): how many cases were read, and a commitment to which
-    _vault("patterns-read", Detail("a count of cases", form=COUNT), "yes"),
-    _vault("stats-counted", Detail("a count of cases", form=COUNT), "yes"),
+    # a read across cases: how many cases it read; SHA-256 of their list (vault/read_through.py)
+    _vault("cases-searched", Detail("a number of cases read", form=NUMBER), "yes"),
+    _vault("triage-filled", Detail("a number of cases read", form=NUMBER), "yes"),
+    _vault("patterns-read", Detail("a number of cases read", form=NUMBER), "yes"),
+    _vault("stats-counted", Detail("a number of cases counted", form=NUMBER), "yes"),
 )
 BY_ACTION: dict[str, EntryRule] = {rule.action: rule for rule in RULES}
 CASE_ACTIONS = tuple(r.action for r in RULES if r.names_case)

@@ -23,12 +23,10 @@ Exactly one encoding exists for each leaf, so a leaf's hash identifies it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vault.audit.entries import CASE_ACTIONS as CASE_ACTIONS
 from vault.audit.entries import VAULT_ACTIONS as VAULT_ACTIONS
-from vault.audit.terms import CASES_READ_PURPOSE
 
 VERSION = "redress-log/1"
 ACTIONS = frozenset(CASE_ACTIONS + VAULT_ACTIONS)
@@ -57,14 +55,6 @@ def member_commitment(name: str, public_key: bytes | str) -> bytes:
     """
     key = public_key.encode() if isinstance(public_key, str) else public_key
     return name.encode() + b"\n" + key
-
-
-def cases_read_commitment(case_ids: Iterable[str]) -> bytes:
-    """What a ``patterns-read`` or ``stats-counted`` entry commits to: the ids of the cases
-    read (8 characters each, no dash), sorted, after the purpose string and a zero byte. An
-    auditor who has the list of cases (every ``imported`` entry names one) can recompute it.
-    """
-    return CASES_READ_PURPOSE.encode() + b"\x00" + "".join(sorted(case_ids)).encode("ascii")
 
 
 class LeafError(ValueError):

@@ -26,8 +26,6 @@ STATUS_SHARED = "status-shared"  # a reply that told the reporter the case's sta
 KEY_ID = r"[0-9a-f]{16}"  # a caseworker's (or recovery key's) key id
 NOTE_KEY_ID = r"[0-9a-f]{8}"  # a C2SP note key ID
 NUMBER = r"[1-9][0-9]{0,17}"  # a whole number from 1, no leading zero
-COUNT = r"0|[1-9][0-9]{0,17}"  # a whole number from 0, no leading zero (how many cases)
-CASES_READ_PURPOSE = "redress cases read v1"  # what a read across cases commits to (audit.md)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     _ok(cli("cases", "status", case, "triage"))
     _ok(cli("cases", "reply", case, "We have your report.", "--share-status"))
     _ok(cli("cases", "close", case, "--outcome", "supported"))
+    _ok(cli("cases", "search", "report"))
     _ok(cli("team-key", "rotate", "--reseal"))
     _ok(cli("auditor", "keygen", "dana", "--out", "auditor-keys"))
     _ok(cli("auditor", "add", "dana", "--key", "auditor-keys/dana.vkey"))
@@ -190,7 +191,7 @@ def test_the_real_session_verifies(session: Session, tmp_path: Path) -> None:
     assert {f[3] for f in leaves} >= {
         "vault-created", "caseworker-added", "imported", "opened", "note", "assigned", "status",
         "reply", "closed", "team-key-rotated", "report-resealed", "auditor-added",
-        "caseworker-revoked", "backup-made", "audit-exported",
+        "caseworker-revoked", "backup-made", "audit-exported", "cases-searched",
     }  # fmt: skip
     # what the helper makes, unchanged, verifies too: only the changes below are refused
     assert _verify(tmp_path, _resigned(session, lambda ls: ls)).returncode == 0
@@ -234,6 +235,10 @@ H = hashlib.sha256(b"anything").hexdigest()
             "reseals a report to epoch 1, but the epoch then was 3",
         ),
         (("recovery-restored", "-", "{amara}"), "restores from recovery shares"),
+        (("cases-searched", "-", "-", H), "cases-searched with no detail"),
+        (("cases-searched", "-", "0", H), "0 is not a number of cases read"),
+        (("cases-searched", "-", "2", "-"), "cases-searched without a commitment"),
+        (("triage-filled", "-", "two", H), "two is not a number of cases read"),
     ],
 )
 def test_an_entry_the_table_does_not_allow_is_refused(

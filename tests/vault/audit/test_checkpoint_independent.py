@@ -341,6 +341,10 @@ _ROWS = {
     "recovery-split": (False, _KEY_ID, "yes"),
     "recovery-restored": (False, _KEY_ID, "no"),
     "backup-made": (False, _KEY_ID, "yes"),
+    "cases-searched": (False, _NUMBER, "yes"),
+    "triage-filled": (False, _NUMBER, "yes"),
+    "patterns-read": (False, _NUMBER, "yes"),
+    "stats-counted": (False, _NUMBER, "yes"),
 }
 
 
