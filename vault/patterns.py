@@ -10,6 +10,7 @@ not open is counted and named, never dropped in silence. Rules: docs/patterns.md
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,22 @@ if TYPE_CHECKING:
     from vault.store import Vault
 
 ACTION = "patterns-read"
+_WHO = (b'"professional_identifier":', b'"organisation":', b'"role":', b'"sector":')
+_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"')
+
+
+def _field(data: bytes, key: bytes) -> str | None:
+    """One string field of a report's canonical JSON, without parsing the rest (its free text
+    is most of it). In canonical JSON every quote inside a string is escaped, so ``"key":``
+    with a bare quote before the colon can only be that key."""
+    at = data.find(key)
+    if at < 0:
+        return None
+    m = _STRING.match(data, at + len(key))
+    if m is None:
+        raise ValueError("not a string")
+    raw = m.group(1)
+    return str(json.loads(m.group(0))) if b"\\" in raw else raw.decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +83,8 @@ def professionals_by_case(
             read[case_id] = "damaged"
             continue
         try:
-            doc = json.loads(data)
-            found = named_in(
-                doc.get("professional_identifier"),
-                doc.get("organisation"),
-                doc.get("role"),
-                doc.get("sector"),
-            )
-        except (ValueError, AttributeError, TypeError):
+            found = named_in(*(_field(data, key) for key in _WHO))
+        except (ValueError, UnicodeDecodeError):
             read[case_id] = "damaged"
             continue
         if found:

@@ -127,6 +127,7 @@ _FORCE_RE = re.compile(
 )
 
 
+@lru_cache(maxsize=16384)
 def _plain(text: str) -> str:
     """Lower case, accents off, "&" as "and", every run of other punctuation or space as one
     space."""
@@ -136,6 +137,7 @@ def _plain(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
+@lru_cache(maxsize=16384)
 def force_of(text: str) -> str | None:
     """The one police force ``text`` names (any alias in the table above), or None."""
     plain = _plain(text)
@@ -282,6 +284,7 @@ def name_key(text: str) -> str | None:
     return " ".join(words)
 
 
+@lru_cache(maxsize=16384)
 def organisation_key(organisation: str) -> str | None:
     """An organisation in a form that matches its other spellings, or None when it is generic
     ("a GP surgery") or empty. A police force becomes its one name."""

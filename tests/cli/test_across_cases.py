@@ -230,6 +230,7 @@ def test_a_damaged_envelope_is_counted_and_named(cli: Cli, tmp_path: Path) -> No
     groups = json.loads(result.stdout)
     gmc = next(g for g in groups if g["kind"] == "gmc")
     assert sorted(gmc["cases"]) == sorted(ids[1:3])
+    # stats opens no report: the case is still counted, by the triage kept when it was stored
     stats = cli("stats", "--by", "sector", "--json")
-    assert stats.returncode == 4
-    assert json.loads(stats.stdout)["damaged"] == [ids[0]]
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["total"] == 6
