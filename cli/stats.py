@@ -121,18 +121,19 @@ def _table(table: StatsTable) -> None:
         grid.add_column("cases", justify="right")
         for c in table.cells:
             grid.add_row(_value(c.values[0]), Text(c.label))
-    else:
-        grid.add_column(f"{table.by[0]} \\ {table.by[1]}")
-        for v in table.axes[1]:
-            grid.add_column(_value(v), justify="right")
-        width = len(table.axes[1])
-        for i, v in enumerate(table.axes[0]):
-            cells = table.cells[i * width : (i + 1) * width]
-            grid.add_row(_value(v), *(Text(c.label) for c in cells))
+    else:  # one line per cell: a grid of harms or quarters is wider than a terminal
+        grid.add_column(table.by[0])
+        grid.add_column(table.by[1])
+        grid.add_column("cases", justify="right")
+        for c in table.cells:
+            if c.count != 0:
+                grid.add_row(_value(c.values[0]), _value(c.values[1]), Text(c.label))
     render.out.print(grid)
     total = "fewer than 5" if table.total is None else str(table.total)
     who = " consenting to research" if table.research_only else ""
     render.out.print(f"Total: {total} cases{who}.")
+    if len(table.by) == 2:
+        render.out.print("Combinations not listed have no cases (JSON and CSV list them all).")
     render.out.print(Text(stats.FOOTNOTE))
     if any(f in stats.MULTI for f in table.by):
         render.out.print("A case can name several harms or wants, so cells add up to more.")
