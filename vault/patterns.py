@@ -10,7 +10,6 @@ not open is counted and named, never dropped in silence. Rules: docs/patterns.md
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from vault import db as dbmod
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import IntegrityError
-from vault.professionals import KINDS, SAME, Professional, named_in
+from vault.professionals import KINDS, SAME, Professional, forget, named_in
 from vault.read_through import ReadState, open_each, record_reads
 
 if TYPE_CHECKING:
@@ -28,22 +27,6 @@ if TYPE_CHECKING:
     from vault.store import Vault
 
 ACTION = "patterns-read"
-_WHO = (b'"professional_identifier":', b'"organisation":', b'"role":', b'"sector":')
-_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"')
-
-
-def _field(data: bytes, key: bytes) -> str | None:
-    """One string field of a report's canonical JSON, without parsing the rest (its free text
-    is most of it). In canonical JSON every quote inside a string is escaped, so ``"key":``
-    with a bare quote before the colon can only be that key."""
-    at = data.find(key)
-    if at < 0:
-        return None
-    m = _STRING.match(data, at + len(key))
-    if m is None:
-        raise ValueError("not a string")
-    raw = m.group(1)
-    return str(json.loads(m.group(0))) if b"\\" in raw else raw.decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +60,29 @@ def professionals_by_case(
 ) -> Iterable[tuple[str, tuple[Professional, ...]]]:
     """Each case and the professionals its report names, reading every report once in
     memory; every case read goes in ``read`` as ``read`` or ``damaged`` (did not open)."""
+    try:
+        yield from _named_by_case(vault, read)
+    finally:
+        forget()
+
+
+def _named_by_case(
+    vault: Vault, read: dict[str, ReadState]
+) -> Iterable[tuple[str, tuple[Professional, ...]]]:
     for case_id, data in open_each(vault):
         read[case_id] = "read"
         if data is None:
             read[case_id] = "damaged"
             continue
         try:
-            found = named_in(*(_field(data, key) for key in _WHO))
-        except (ValueError, UnicodeDecodeError):
+            doc = json.loads(data)
+            found = named_in(
+                doc.get("professional_identifier"),
+                doc.get("organisation"),
+                doc.get("role"),
+                doc.get("sector"),
+            )
+        except (ValueError, TypeError, AttributeError):
             read[case_id] = "damaged"
             continue
         if found:

@@ -207,13 +207,28 @@ def named_in(
     identifier: str | None, organisation: str | None, role: str | None, sector: str | None
 ) -> tuple[Professional, ...]:
     """Every way one report names a professional (see docs/patterns.md), sorted."""
-    return _named_in(identifier or "", organisation or "", role or "", sector or "")
+    identifier, organisation, role = identifier or "", organisation or "", role or ""
+    force = force_of(identifier) or force_of(organisation) or force_of(role)
+    found = _identified(identifier, force, sector or "") + _placed(organisation, role)
+    return tuple(sorted(found)) if len(found) > 1 else found
 
 
-@lru_cache(maxsize=65536)  # reports repeat these four fields often; all in memory only
-def _named_in(
-    identifier: str, organisation: str, role: str, sector: str
-) -> tuple[Professional, ...]:
+# Reports repeat these fields often: each part is worked out once per distinct value, in memory.
+@lru_cache(maxsize=65536)
+def _placed(organisation: str, role: str) -> tuple[Professional, ...]:
+    """The organisation with the role, unless the organisation is generic or missing."""
+    place = organisation_key(organisation)
+    role_key = _plain(role)
+    if place is None or not role_key:
+        return ()
+    return (Professional("organisation-role", f"{place}|{role_key}", f"{place}, {role_key}"),)
+
+
+@lru_cache(maxsize=65536)
+def _identified(identifier: str, force: str | None, sector: str) -> tuple[Professional, ...]:
+    """The register numbers, police numbers (of ``force``) and name in an identifier."""
+    if not identifier:
+        return ()
     found: set[Professional] = set()
     rest = unicodedata.normalize("NFKC", identifier).upper()
     rest = re.sub(r"[\u2010-\u2015]", "-", rest)
@@ -232,7 +247,6 @@ def _named_in(
     )
     rest = take(_SWE, rest, lambda m: _register("swe", "Social Work England", "SW" + m.group(1)))
     rest = take(_HCPC, rest, lambda m: _register("hcpc", "HCPC", m.group(1) + m.group(2)))
-    force = force_of(identifier) or force_of(organisation) or force_of(role)
     if _GMC_WORD.search(rest) or (force is None and sector != "policing"):
         rest = take(_GMC, rest, lambda m: _register("gmc", "GMC", re.sub(r"[ -]", "", m.group(1))))
     if force is not None:
@@ -240,11 +254,7 @@ def _named_in(
     name = name_key(rest)
     if name is not None:
         found.add(Professional("name", f"{sector}|{name}", name.title()))
-    place = organisation_key(organisation)
-    role_key = _plain(role)
-    if place is not None and role_key:
-        found.add(Professional("organisation-role", f"{place}|{role_key}", f"{place}, {role_key}"))
-    return tuple(sorted(found))
+    return tuple(found)
 
 
 def _register(kind: str, register: str, number: str) -> Professional:
@@ -295,3 +305,10 @@ def organisation_key(organisation: str) -> str | None:
     if not plain or plain in NOT_AN_ORGANISATION or plain.startswith(GENERIC_STARTS):
         return None
     return plain.removeprefix("the ")
+
+
+def forget() -> None:
+    """Empty the caches above, which hold what reports say about people: after each read across
+    cases, so nothing lingers in memory and every read costs the same."""
+    for cached in (_placed, _identified, _plain, force_of, organisation_key):
+        cached.cache_clear()
