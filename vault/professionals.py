@@ -125,6 +125,14 @@ _FORCE_RE = re.compile(
     + _POLICE_WORDS
     + r")?)\b"
 )
+# A force is named only where one of these words is: a cheap test before the long pattern.
+_FORCE_WORDS = frozenset(
+    {"police", "constabulary", "yard"} | {a.split()[-1] for a in _ABBREVIATIONS}
+)
+
+
+def _may_name_force(plain: str) -> bool:
+    return not _FORCE_WORDS.isdisjoint(plain.split())
 
 
 @lru_cache(maxsize=16384)
@@ -141,7 +149,7 @@ def _plain(text: str) -> str:
 def force_of(text: str) -> str | None:
     """The one police force ``text`` names (any alias in the table above), or None."""
     plain = _plain(text)
-    match = _FORCE_RE.search(plain)
+    match = _FORCE_RE.search(plain) if _may_name_force(plain) else None
     if match is None:
         return None
     if match.group("place"):
@@ -283,7 +291,8 @@ def name_key(text: str) -> str | None:
     what is left does not look like a name (empty, over four words, a digit, or a word such
     as "unknown" or "the")."""
     plain = _REGISTER_PHRASES.sub(" ", _plain(text))
-    plain = _FORCE_RE.sub(" ", plain)
+    if _may_name_force(plain):
+        plain = _FORCE_RE.sub(" ", plain)
     words = [w for w in plain.split() if w not in TITLES and w not in REGISTER_WORDS]
     if not words or len(words) > MAX_NAME_WORDS:
         return None
