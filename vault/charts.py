@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from vault import suppression
@@ -53,7 +52,7 @@ def _pyplot(config: str) -> Any:
 def draw(table: StatsTable, fmt: str) -> bytes:
     """The chart of ``table`` as ``fmt`` (svg or png) bytes: trends by quarter as lines when
     the table counts by quarter, else bars by category."""
-    config = make_private_temp_dir(_temp_root(), "redress-charts-")
+    config = make_private_temp_dir(None, "redress-charts-")
     try:
         plt = _pyplot(str(config))
         plt.rcParams["svg.hashsalt"] = "redress"  # the same table draws the same SVG
@@ -74,12 +73,6 @@ def draw(table: StatsTable, fmt: str) -> bytes:
             plt.close(fig)
     finally:
         shutil.rmtree(config, ignore_errors=True)
-
-
-def _temp_root() -> Any:
-    from pathlib import Path
-
-    return Path(tempfile.gettempdir())
 
 
 def _title(table: StatsTable) -> str:
