@@ -65,7 +65,7 @@ def stats_command(
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
 ) -> None:
-    """Count cases, safe to publish: counts of 1-4 are shown as <5, and a few larger ones are
+    """Count cases, safe to publish: counts from 1 to 4 are hidden, and a few larger ones are
     hidden the same way where a small one could otherwise be worked out (docs/statistics.md).
 
     Reads every report in memory; one access-log entry records how many cases were read.
