@@ -50,8 +50,8 @@ class CaseSummary:
             "assignee": self.assignee,
             "outcome": self.outcome,
             "sector": self.sector,
-            "harms": list(self.harms),
-            "wants": list(self.wants),
+            "harms": self.harms,  # tuples: JSON arrays, without a copy per case
+            "wants": self.wants,
         }
 
     @classmethod
@@ -150,7 +150,11 @@ def list_cases(
     ``where`` filters (:func:`vault.triage.case_filter` builds one from what was typed);
     ``status`` is the older way to say ``where``'s status.
     """
-    return [CaseSummary.of(row) for row in triage.rows(vault, _with_status(where, status), limit)]
+    words = triage.words
+    return [
+        CaseSummary(r[0], r[2], r[1], r[3], r[4], r[5], words(r[6]), words(r[7]))
+        for r in triage.raw_rows(vault, _with_status(where, status), limit)
+    ]
 
 
 def count_cases(

@@ -212,6 +212,7 @@ def test_every_command_has_help(cli: Cli) -> None:
         ("import",),
         ("cases",),
         ("cases", "list"),
+        ("cases", "search"),
         ("cases", "show"),
         ("cases", "note"),
         ("cases", "assign"),
