@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -124,6 +125,7 @@ def small_enough(table: StatsTable, fs: list[CaseFacts]) -> bool:
     return max(1, len(fs)) ** hidden <= 200_000
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fs=facts_strategy, by=BY)
 def test_no_hidden_cell_can_be_worked_out(fs: list[CaseFacts], by: tuple[str, ...]) -> None:
