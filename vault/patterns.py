@@ -134,8 +134,8 @@ class AlsoNamed:
 
 def also_named_in(vault: Vault, case_id: str) -> AlsoNamed:
     """The other cases naming a professional this case names. Reads every report in memory
-    when this one names someone; the caller logs the read (:func:`record_also_named`) in the
-    transaction that opens the case."""
+    when this one gives a professional's number or name; the caller logs the read
+    (:func:`record_also_named`) in the transaction that opens the case."""
     envelope, epoch = dbmod.one(
         vault.db, "SELECT envelope, epoch FROM cases WHERE id = ?", (case_id,)
     )
@@ -150,7 +150,9 @@ def also_named_in(vault: Vault, case_id: str) -> AlsoNamed:
             report.professional_identifier, report.organisation, report.role, report.sector
         )
     }
-    if not mine:
+    if not any(kind != "organisation-role" for kind, _ in mine):
+        # An organisation with a role alone names no one in particular: no read of every report
+        # for it on each opening (``vault patterns`` still groups by it).
         return AlsoNamed((), (), {}, ())
     read: dict[str, ReadState] = {}
     others: set[str] = set()
