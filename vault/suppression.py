@@ -133,13 +133,19 @@ def _suppress(counts: list[list[int]], states: list[list[int]], know: Knowledge)
         hidden = [
             (i, j) for i, row in enumerate(states) for j, s in enumerate(row) if s != PUBLISHED
         ]
-        weak = next((c for c in hidden if pinned(counts, states, know, c)), None)
-        if weak is None:
+        weak = [c for c in hidden if pinned(counts, states, know, c)]
+        if not weak:
             return None
-        extra = _next_to_hide(counts, states, weak)
-        if extra is None:  # every count is hidden already
+        # one more cell beside each weak one, then check them all again (a round, not a cell,
+        # at a time: a large table with many small counts would otherwise check k times)
+        added = False
+        for cell in weak:
+            extra = _next_to_hide(counts, states, cell)
+            if extra is not None:
+                states[extra[0]][extra[1]] = SECONDARY
+                added = True
+        if not added:  # every count is hidden already
             return True
-        states[extra[0]][extra[1]] = SECONDARY
 
 
 def _next_to_hide(
