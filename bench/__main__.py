@@ -1,4 +1,7 @@
-"""``python -m bench [--quick] [--only page-size|vault|casework|intake|audit|load]``: run, save.
+"""``python -m bench [--quick] [--only GROUP]``: run, print, save JSON.
+
+GROUP is one of page-size, vault, casework, across, intake, audit or load (load, the intake
+under attack, runs only when named).
 
 Every figure is a median, set beside a bare loop measured in the same run.
 Results go to ``bench/results/<UTC time>.json`` and ``bench/results/latest.json``.
@@ -13,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import audit, casework, intake, load, page_size, vault_core
+from bench import across_cases, audit, casework, intake, load, page_size, vault_core
 from bench.common import Row, machine, table, write_results
 
 
@@ -26,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller N and fewer runs")
     parser.add_argument(
         "--only",
-        choices=("page-size", "vault", "casework", "intake", "audit", "load"),
+        choices=("page-size", "vault", "casework", "across", "intake", "audit", "load"),
         help="run one of the groups only (load, the intake under attack, runs only when named)",
     )
     parser.add_argument("--repeats", type=int, help="runs per measurement (default 3)")
@@ -63,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         doc["casework"] = casework.summary(work_rows)
         out += ["## Casework across cases", "", table(work_rows), ""]
         out += [f"- {r.name}: {r.note}" for r in work_rows if r.note]
+        out += [""]
+    if args.only in (None, "across"):
+        say("patterns and statistics across cases")
+        across_rows = across_cases.run(args.quick, repeats, say)
+        doc["across_cases"] = across_cases.summary(across_rows)
+        out += ["## Patterns and statistics", "", table(across_rows), ""]
+        out += [f"- {r.name}: {r.note}" for r in across_rows if r.note]
         out += [""]
     if args.only in (None, "audit"):
         audit_n = 100_000 if args.quick else 1_000_000

@@ -61,7 +61,7 @@ def report(rng: random.Random) -> Report:
     if rng.random() < 0.6:
         doc["organisation"] = rng.choice(ORGS)
     if rng.random() < 0.3:
-        doc["professional_identifier"] = f"PC {rng.randint(1000, 9999)}"
+        doc["professional_identifier"] = repeat_identifier(rng)
     if rng.random() < 0.9:
         doc["wants"] = rng.sample(WANTS[:3], rng.randint(1, 2))
     if rng.random() < 0.6:
@@ -69,6 +69,49 @@ def report(rng: random.Random) -> Report:
     if rng.random() < 0.4:
         doc["reply_key"] = base64.b64encode(rng.randbytes(32)).decode()
     return parse_report(doc)
+
+
+# Professionals named in more than one report, each written the ways people write them: a few are
+# named often, most once or twice (the weights fall off as 1/rank), so patterns has real groups.
+FORCES = ("Met", "Metropolitan Police", "MPS", "West Yorkshire Police", "WYP", "GMP")
+
+
+def _spellings(kind: str, k: int) -> list[str]:
+    if kind == "gmc":
+        n = f"{7000000 + k * 7919:07d}"
+        return [f"GMC {n}", f"gmc no. {n}", f"{n[:4]} {n[4:]}", f"GMC#{n}", f"Dr Okafor, GMC {n}"]
+    if kind == "nmc":
+        pin = f"{10 + k % 80:02d}{'ABCDEFGHIJKL'[k % 12]}{1000 + k:04d}{'ESWN'[k % 4]}"
+        return [pin, pin.lower(), f"NMC PIN {pin[:3]} {pin[3:]}", f"nurse, nmc {pin}"]
+    if kind == "hcpc":
+        n = f"{10000 + k * 31:05d}"
+        return [f"PA{n}", f"HCPC PA {n}", f"pa-{n}"]
+    if kind == "swe":
+        n = f"{100000 + k * 13:06d}"
+        return [f"SW{n}", f"SW {n}", f"Social Work England sw{n}"]
+    if kind == "police":
+        collar, force = 1000 + k * 37 % 9000, FORCES[k % 3] if k % 2 else FORCES[3 + k % 3]
+        return [f"PC {collar} {force}", f"pc{collar} ({force})", f"{force} collar number {collar}"]
+    first = ("John", "Amir", "Sarah", "Kwame", "Li", "Maria")[k % 6]
+    last = ("Smith", "Patel", "O'Brien", "Nowak", "Adeyemi", "Jones", "Walsh")[k % 7]
+    return [f"Dr {first} {last}", f"dr. {first.lower()} {last.lower()}", f"{first}  {last.upper()}"]
+
+
+PROFESSIONALS = [
+    _spellings(kind, k)
+    for k in range(40)
+    for kind in ("gmc", "nmc", "hcpc", "swe", "police", "name")
+]
+_WEIGHTS = [1 / (rank + 1) for rank in range(len(PROFESSIONALS))]
+
+
+def repeat_identifier(rng: random.Random) -> str:
+    """A professional's identifier, often one named in other reports, in one of its spellings;
+    a fifth are one-off police numbers without a force (which match nothing)."""
+    if rng.random() < 0.2:
+        return f"PC {rng.randint(1000, 9999)}"
+    spellings = rng.choices(PROFESSIONALS, weights=_WEIGHTS)[0]
+    return rng.choice(spellings)
 
 
 def reports(n: int, seed: int = 2025) -> list[Report]:

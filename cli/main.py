@@ -16,6 +16,8 @@ from typing import Annotated, NoReturn
 import typer
 
 from cli import admin, filters, render
+from cli import patterns as patterns_cli
+from cli import stats as stats_cli
 from cli.audit import audit_app, auditor_app
 from cli.intake import intake_app
 from cli.options import (
@@ -64,6 +66,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(auditor_app, name="auditor")
 # check, backup, restore, caseworker, recovery, team-key rotate (cli/admin.py).
 admin.register(app, team_key_app)
+patterns_cli.register(app)  # vault patterns (cli/patterns.py)
+stats_cli.register(app)  # vault stats (cli/stats.py)
 
 _unlock = unlock
 _write_new = write_new

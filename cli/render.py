@@ -180,6 +180,23 @@ def case_view(view: CaseView) -> None:
                 )
             )
         out.print()
+    also = view.also_named
+    if also.cases:
+        same = f" ({len(also.same)} by the same register or police number)" if also.same else ""
+        n = len(also.cases)
+        out.print(
+            Text.assemble(
+                (f"Also named in {n} other case{'s' if n != 1 else ''}{same}: ", "bold"),
+                ", ".join(show_id(c) for c in also.cases),
+            )
+        )
+    if also.damaged:
+        out.print(
+            f"{len(also.damaged)} other case{'s' if len(also.damaged) != 1 else ''} could not be"
+            f" read (damaged): {', '.join(show_id(c) for c in also.damaged)}"
+        )
+    if also.cases or also.damaged:
+        out.print()
     out.print(Text("History", style="bold"))
     for entry in view.history:
         detail = f" {entry.detail}" if entry.detail else ""

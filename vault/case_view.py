@@ -22,6 +22,7 @@ from vault.envelope import open_report
 from vault.errors import IntegrityError
 from vault.events import Event, verify_event
 from vault.keys import unb64
+from vault.patterns import AlsoNamed, also_named_in, record_also_named
 from vault.report import Report
 
 if TYPE_CHECKING:
@@ -105,10 +106,15 @@ class CaseView:
     history: tuple[HistoryEntry, ...]
     replies: tuple[Reply, ...] = field(default=(), repr=False)
     attachments: tuple[AttachmentInfo, ...] = field(default=(), repr=False)
+    also_named: AlsoNamed = field(default_factory=lambda: AlsoNamed((), (), {}, ()), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.summary.to_json(),
+            # other cases naming a professional this one names (docs/patterns.md)
+            "also_named_in": [show_id(c) for c in self.also_named.cases],
+            "also_named_same": [show_id(c) for c in self.also_named.same],
+            "also_named_unreadable": [show_id(c) for c in self.also_named.damaged],
             "report": self.report.model_dump(mode="json", exclude_none=True),
             "notes": [{"author": n.author, "text": n.text, "at": n.at} for n in self.notes],
             "replies": [
@@ -163,8 +169,10 @@ def _with_status(where: triage.CaseFilter | None, status: str | None) -> triage.
 
 
 def show_case(vault: Vault, text: str) -> CaseView:
-    """Decrypt one case, with notes and history, recording that it was opened."""
+    """Decrypt one case, with notes and history, recording that it was opened (and, if it
+    names a professional, the read of every report that finds the other cases naming them)."""
     case_id = vault.resolve(text)
+    named = also_named_in(vault, case_id)
     with vault.transaction() as db:
         envelope, epoch, received = dbmod.one(
             db, "SELECT envelope, epoch, received FROM cases WHERE id = ?", (case_id,)
@@ -172,6 +180,7 @@ def show_case(vault: Vault, text: str) -> CaseView:
         team = vault.team_key(epoch)
         report = open_report(envelope, team.public_key, team.secret_key)
         vault.record(db, case_id, "opened", {})
+        record_also_named(vault, db, named)
         events = verified_events(vault, db, case_id)
         held = [holds_blob(db, a.blob) for a in report.attachments]
         for attachment, have in zip(report.attachments, held, strict=True):
@@ -210,7 +219,7 @@ def show_case(vault: Vault, text: str) -> CaseView:
         for e in events
     )
     summary = _summary(state, received, triage.triage_of(report))
-    return CaseView(summary, report, notes, history, replies, attachments)
+    return CaseView(summary, report, notes, history, replies, attachments, named)
 
 
 def _summary(state: CaseState, received: str, t: triage.Triage) -> CaseSummary:

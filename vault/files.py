@@ -32,8 +32,9 @@ def make_private_dir(path: Path) -> None:
     os.chmod(path, DIR_MODE)
 
 
-def make_private_temp_dir(parent: Path, prefix: str) -> Path:
-    """A new, uniquely named 0700 directory in ``parent``; the caller removes or renames it."""
+def make_private_temp_dir(parent: Path | None, prefix: str) -> Path:
+    """A new, uniquely named 0700 directory in ``parent`` (None: the system's temporary
+    folder); the caller removes or renames it."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 

@@ -53,6 +53,8 @@ RULES: tuple[EntryRule, ...] = (
     # a read across cases: how many cases it read; SHA-256 of their list (vault/read_through.py)
     _vault("cases-searched", Detail("a number of cases read", form=NUMBER), "yes"),
     _vault("triage-filled", Detail("a number of cases read", form=NUMBER), "yes"),
+    _vault("patterns-read", Detail("a number of cases read", form=NUMBER), "yes"),
+    _vault("stats-counted", Detail("a number of cases counted", form=NUMBER), "yes"),
 )
 BY_ACTION: dict[str, EntryRule] = {rule.action: rule for rule in RULES}
 CASE_ACTIONS = tuple(r.action for r in RULES if r.names_case)

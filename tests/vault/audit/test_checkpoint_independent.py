@@ -343,6 +343,8 @@ _ROWS = {
     "backup-made": (False, _KEY_ID, "yes"),
     "cases-searched": (False, _NUMBER, "yes"),
     "triage-filled": (False, _NUMBER, "yes"),
+    "patterns-read": (False, _NUMBER, "yes"),
+    "stats-counted": (False, _NUMBER, "yes"),
 }
 
 

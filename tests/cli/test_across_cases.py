@@ -1,0 +1,236 @@
+"""`vault patterns` and `vault stats` through the real CLI, on real vault files: the issue's
+"Done means" for both, bad input, a damaged envelope, charts, and the audit bundle after."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli, assert_clean_error, report_data
+
+GMC_SPELLINGS = ["GMC 7654321", "gmc no. 7654321", "7654 321"]
+
+
+def scenario() -> list[dict[str, Any]]:
+    """About 30 reports: one GMC number written three ways, one police collar number with its
+    force twice, and one sector and harm pair (education, outing) three times."""
+    base = {"organisation": None, "contact": None, "professional_identifier": None}
+    reports = [
+        report_data(**{**base, "sector": "healthcare", "role": "GP",
+                       "harms": ["racial-discrimination"], "professional_identifier": s})
+        for s in GMC_SPELLINGS
+    ]  # fmt: skip
+    reports.append(report_data(**{**base, "sector": "policing", "role": "police officer",
+        "harms": ["violence"], "professional_identifier": "PC 4521",
+        "organisation": "Metropolitan Police"}))  # fmt: skip
+    reports.append(report_data(**{**base, "sector": "policing", "role": "police officer",
+        "harms": ["violence"], "professional_identifier": "pc4521 (the Met)"}))  # fmt: skip
+    reports += [
+        report_data(**{**base, "sector": "education", "role": "college tutor", "harms": ["outing"]})
+        for _ in range(3)
+    ]
+    reports += [
+        report_data(**{**base, "sector": "policing", "role": "officer", "harms": ["violence"],
+                       "what_happened": f"Filler report {n}."})
+        for n in range(12)
+    ]  # fmt: skip
+    reports += [
+        report_data(**{**base, "sector": "healthcare", "role": "nurse",
+                       "harms": ["racial-discrimination"], "what_happened": f"Another {n}."})
+        for n in range(10)
+    ]  # fmt: skip
+    return [{k: v for k, v in r.items() if v is not None} for r in reports]
+
+
+def make_vault(cli: Cli, tmp_path: Path, reports: list[dict[str, Any]]) -> list[str]:
+    assert cli("init", "--name", "amara").returncode == 0
+    assert cli("team-key", "export", "team-key.json").returncode == 0
+    files = []
+    for n, report in enumerate(reports):
+        source = tmp_path / f"r{n}.json"
+        source.write_text(json.dumps(report))
+        out = f"e{n}.env"
+        assert (
+            cli("submit", "--team-key", "team-key.json", "--out", out, str(source)).returncode == 0
+        )
+        files.append(out)
+    ids = []
+    for start in range(0, len(files), 20):  # import lists the first 20 ids it stored, in order
+        result = cli("import", *files[start : start + 20])
+        assert result.returncode == 0, result.stderr
+        ids += result.stdout.split()
+    return ids
+
+
+def stats_json(cli: Cli, *args: str) -> dict[str, Any]:
+    result = cli("stats", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def recoverable(two: dict[str, Any], ones: list[dict[str, Any]]) -> list[tuple[Any, set[int]]]:
+    """Each hidden cell of a sector x harm table and every value it can take, by brute force,
+    given the cells shown, the total, and the sector and harm tables (docs/statistics.md)."""
+    total = two["total"]
+    sector_of = {c["sector"]: c["count"] for c in ones[0]["cells"]}
+    harm_of = {c["harm"]: c["count"] for c in ones[1]["cells"]}
+
+    def interval(count: int | None) -> tuple[int, int]:
+        return (1, total) if count is None else (count, count)
+
+    hidden = [c for c in two["cells"] if c["suppressed"]]
+    caps = [
+        min(interval(sector_of[c["sector"]])[1], interval(harm_of[c["harm"]])[1]) for c in hidden
+    ]
+    seen: list[set[int]] = [set() for _ in hidden]
+    for values in itertools.product(*(range(1, cap + 1) for cap in caps)):
+        cells = {(c["sector"], c["harm"]): c["count"] for c in two["cells"]}
+        cells.update({(c["sector"], c["harm"]): v for c, v in zip(hidden, values, strict=True)})
+        ok = all(
+            interval(m)[0] == sum(v for (s, h), v in cells.items() if h == harm)
+            or (m is None and sum(v for (s, h), v in cells.items() if h == harm) <= total)
+            for harm, m in harm_of.items()
+        ) and all(
+            interval(n)[0]
+            <= sum(v for (s, h), v in cells.items() if s == sector)
+            <= 8 * interval(n)[1]
+            for sector, n in sector_of.items()
+        )  # fmt: skip
+        if ok:
+            for k, v in enumerate(values):
+                seen[k].add(v)
+    return [((c["sector"], c["harm"]), s) for c, s in zip(hidden, seen, strict=True)]
+
+
+@pytest.mark.slow
+def test_done_means_patterns_and_stats_then_audit(cli: Cli, tmp_path: Path) -> None:
+    ids = make_vault(cli, tmp_path, scenario())
+    assert len(ids) == 30
+
+    result = cli("patterns", "--json")
+    assert result.returncode == 0, result.stderr
+    groups = json.loads(result.stdout)
+    same = [g for g in groups if g["strength"] == "same"]
+    assert sorted((g["kind"], g["identifier"], len(g["cases"])) for g in same) == [
+        ("gmc", "GMC 7654321", 3),
+        ("police", "Metropolitan Police Service 4521", 2),
+    ]
+    gmc = next(g for g in same if g["kind"] == "gmc")
+    assert set(gmc["cases"]) == set(ids[:3])
+    assert all({"identifier", "kind", "strength", "cases"} <= set(g) for g in groups)
+
+    shown = json.loads(cli("cases", "show", ids[0], "--json").stdout)
+    assert sorted(shown["also_named_in"]) == sorted(ids[1:3])
+    text = cli("cases", "show", ids[3]).stdout
+    assert "Also named in 1 other case" in text
+    assert ids[4] in text
+
+    two = stats_json(cli, "--by", "sector,harm")
+    ones = [stats_json(cli, "--by", "sector"), stats_json(cli, "--by", "harm")]
+    assert two["total"] == 30
+    pair = next(c for c in two["cells"] if (c["sector"], c["harm"]) == ("education", "outing"))
+    assert pair == {"sector": "education", "harm": "outing", "count": None, "suppressed": True}
+    for cell in two["cells"]:
+        assert (cell["count"] is None) == cell["suppressed"]
+        assert cell["count"] is None or cell["count"] == 0 or cell["count"] >= 5
+    attacked = recoverable(two, ones)
+    assert attacked
+    for where, values in attacked:
+        assert len(values) >= 2, (where, values)
+
+    table = cli("stats", "--by", "sector,harm").stdout
+    assert "<5" in table
+    assert "Total: 30 cases" in table
+    rows = list(csv.reader(io.StringIO(cli("stats", "--by", "sector", "--csv").stdout)))
+    assert rows[0] == ["sector", "count"]
+    assert ["education", "<5"] in rows
+
+    assert cli("audit", "export", "bundle.txt").returncode == 0
+    verify = cli("audit", "verify", "bundle.txt")
+    assert verify.returncode == 0, verify.stderr
+    bundle = (tmp_path / "bundle.txt").read_text()
+    assert "patterns-read - 30 " in bundle
+    assert "stats-counted - 30 " in bundle
+    for secret in ("7654321", "4521", "Metropolitan", "education", "outing"):
+        assert secret not in bundle
+
+
+@pytest.mark.slow
+def test_stats_bad_input_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> None:
+    make_vault(cli, tmp_path, scenario()[:2])
+    for args in (
+        ["--by", "colour"],
+        ["--by", "sector,harm,status"],
+        ["--by", "sector,sector"],
+        ["--by", "sector", "--since", "2026-02-30"],
+        ["--by", "sector", "--until", "yesterday"],
+        ["--by", "sector", "--chart", "chart.jpg"],
+    ):
+        assert_clean_error(cli("stats", *args), 2)
+
+
+@pytest.mark.slow
+def test_research_counts_only_consenting_reports_and_small_totals_hide(
+    cli: Cli, tmp_path: Path
+) -> None:
+    reports = scenario()[:12]
+    for r in reports[:6]:
+        r["consent"] = {"alert": False, "research": True}
+    make_vault(cli, tmp_path, reports)
+    everything = stats_json(cli, "--by", "status")
+    research = stats_json(cli, "--by", "status", "--research")
+    assert everything["total"] == 12
+    assert research["total"] == 6
+    assert research["research_only"] is True
+    early = stats_json(cli, "--by", "quarter", "--until", "2000-01-01")
+    assert early["total"] == 0
+
+
+@pytest.mark.slow
+def test_charts_are_written_without_counts_of_hidden_cells(cli: Cli, tmp_path: Path) -> None:
+    make_vault(cli, tmp_path, scenario()[:10])
+    for by, suffix in (("sector,harm", "svg"), ("quarter", "png")):
+        name = f"chart-{by.replace(',', '-')}.{suffix}"
+        result = cli("stats", "--by", by, "--chart", name)
+        assert result.returncode == 0, result.stderr
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(b"\x89PNG" if suffix == "png" else b"<?xml")
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    assert cli("stats", "--by", "sector", "--chart", name).returncode == 2  # exists: refused
+    assert not list(tmp_path.glob(".matplotlib*"))
+    assert not list(tmp_path.glob(".cache*"))
+    svg = (tmp_path / "chart-sector-harm.svg").read_text()
+    assert "&lt;5" in svg
+
+
+@pytest.mark.slow
+def test_a_damaged_envelope_is_counted_and_named(cli: Cli, tmp_path: Path) -> None:
+    from tests.conftest import PASSPHRASE
+    from vault.store import Vault
+
+    ids = make_vault(cli, tmp_path, scenario()[:6])
+    with Vault.unlock(tmp_path / "vault-data", PASSPHRASE) as vault:
+        envelope = vault.db.execute(
+            "SELECT envelope FROM cases WHERE id = ?", (ids[0].replace("-", ""),)
+        ).fetchone()[0]
+        broken = bytes(envelope[:-1]) + bytes([envelope[-1] ^ 1])
+        vault.db.execute(
+            "UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[0].replace("-", ""))
+        )
+    result = cli("patterns", "--json")
+    assert result.returncode == 4
+    assert ids[0] in result.stderr
+    assert "1 case could not be read" in result.stderr
+    groups = json.loads(result.stdout)
+    gmc = next(g for g in groups if g["kind"] == "gmc")
+    assert sorted(gmc["cases"]) == sorted(ids[1:3])
+    # stats opens no report: the case is still counted, by the triage kept when it was stored
+    stats = cli("stats", "--by", "sector", "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["total"] == 6

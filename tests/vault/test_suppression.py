@@ -1,0 +1,174 @@
+"""Small-cell suppression (docs/statistics.md): every count from 1 to 4 is hidden, and an
+attacker who knows the published table, its total and every margin the one-field tables
+publish cannot work out any hidden cell. The attacker here is a brute-force search written
+independently of vault/suppression.py's max-flow."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vault import suppression
+from vault.stats import CaseFacts, StatsTable, tabulate
+
+SECTORS3 = ("policing", "healthcare", "housing")
+HARMS3 = ("violence", "outing", "verbal-abuse")
+STATUSES2 = ("new", "supporting")
+
+
+def facts(draw: st.DrawFn) -> list[CaseFacts]:
+    n = draw(st.integers(min_value=0, max_value=24))
+    out = []
+    for k in range(n):
+        harms = draw(st.sets(st.sampled_from(HARMS3), min_size=1, max_size=3))
+        out.append(
+            CaseFacts(
+                f"{k:08d}",
+                draw(st.sampled_from(["2026-01-05", "2026-05-05", "2026-08-05"])),
+                draw(st.sampled_from(STATUSES2)),
+                None,
+                draw(st.sampled_from(SECTORS3)),
+                tuple(sorted(harms)),
+                (),
+                draw(st.booleans()),
+            )
+        )
+    return out
+
+
+facts_strategy = st.composite(facts)()
+BY = st.sampled_from(
+    [("sector",), ("harm",), ("quarter",), ("sector", "harm"), ("sector", "status"),
+     ("harm", "sector"), ("quarter", "sector"), ("status", "quarter")]
+)  # fmt: skip
+
+
+def margin(fs: list[CaseFacts], field: str) -> dict[object, int]:
+    out: dict[object, int] = {}
+    for f in fs:
+        for v in f.values(field):
+            out[v] = out.get(v, 0) + 1
+    return out
+
+
+def known(n: int) -> tuple[int, int]:
+    return (1, 4) if 1 <= n <= 4 else (n, n)
+
+
+def attack(fs: list[CaseFacts], table: StatsTable) -> dict[int, set[int]]:
+    """Every value each hidden cell can take in some table that agrees with what is published:
+    the cells shown, the total, the one-field margins (exact when 0 or 5 and over, else 1-4),
+    and what a reader knows of how cases fall into cells (docs/statistics.md)."""
+    multi = {"harm": 3, "wants": 4}
+    total = known(len(fs)) if table.total is not None or 1 <= len(fs) <= 4 else (0, 10**6)
+    by = table.by
+    ones = [tabulate(fs, (f,), None, None, False) for f in by] if len(by) == 2 else []
+
+    def published(k: int, value: object) -> tuple[int, int]:
+        """A margin as the one-field table for field k publishes it."""
+        cell = next(c for c in ones[k].cells if c.values == (value,))
+        if not cell.suppressed:
+            return (cell.count or 0, cell.count or 0)
+        return (1, total[1])
+
+    by = table.by
+    hidden = [i for i, c in enumerate(table.cells) if c.suppressed]
+    domains = []
+    for i in hidden:
+        c = table.cells[i]
+        cap = min(total[1], len(fs) + 1)  # (withheld total: enough room to show a second value)
+        for k in range(len(ones)):  # a one-field table's margin is itself
+            cap = min(cap, published(k, c.values[k])[1])
+        domains.append(range(1, cap + 1))  # hidden cells all look alike, and zeros are shown
+
+    def lines() -> Iterator[tuple[list[int], tuple[int, int]]]:
+        """(cells, interval of their sum)."""
+        if len(by) == 1:
+            f = by[0]
+            lo, hi = total
+            if table.total is None and not 1 <= len(fs) <= 4:
+                lo, hi = 0, 10**6
+            if f in multi:
+                lo, hi = lo, hi * multi[f]
+            yield list(range(len(table.cells))), (lo, hi)
+            return
+        for k in range(2):
+            other = by[1 - k]
+            for v in table.axes[k]:
+                members = [i for i, c in enumerate(table.cells) if c.values[k] == v]
+                lo, hi = published(k, v)
+                if other in multi:
+                    lo, hi = lo, hi * multi[other]
+                yield members, (lo, hi)
+
+    constraints = list(lines())
+    if len(by) == 2:
+        everything = list(range(len(table.cells)))
+        lo = total[0] if all(f not in multi or f == "harm" for f in by) else 0
+        constraints.append((everything, (lo, total[1] * multi.get(by[0], 1) * multi.get(by[1], 1))))
+    seen: dict[int, set[int]] = {i: set() for i in hidden}
+    for values in itertools.product(*domains):
+        full = {i: c.count for i, c in enumerate(table.cells)}
+        full.update(zip(hidden, values, strict=True))
+        if all(lo <= sum(full[i] for i in members) <= hi for members, (lo, hi) in constraints):
+            for i, v in zip(hidden, values, strict=True):
+                seen[i].add(v)
+    return seen
+
+
+def small_enough(table: StatsTable, fs: list[CaseFacts]) -> bool:
+    hidden = sum(1 for c in table.cells if c.suppressed)
+    return max(1, len(fs)) ** hidden <= 200_000
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fs=facts_strategy, by=BY)
+def test_no_hidden_cell_can_be_worked_out(fs: list[CaseFacts], by: tuple[str, ...]) -> None:
+    table = tabulate(fs, by, None, None, False)
+    for c in table.cells:
+        true = sum(
+            1 for f in fs if all(c.values[k] in f.values(field) for k, field in enumerate(by))
+        )
+        if 1 <= true <= 4:
+            assert c.suppressed
+            assert c.count is None
+            assert c.label == "<5"
+        elif not c.suppressed:
+            assert c.count == true
+    if not small_enough(table, fs):
+        return
+    for i, values in attack(fs, table).items():
+        assert len(values) >= 2, (by, table.cells[i].values, values)
+
+
+def test_one_small_cell_beside_a_total_is_hidden_with_another() -> None:
+    know = suppression.Knowledge(((10, 10),), ((0, 10**12),) * 2, (10, 10), ((10, 10),))
+    states = suppression.suppress([[3, 7]], know).states
+    assert states == [[suppression.PRIMARY, suppression.SECONDARY]]
+    assert suppression.possible([[3, 7]], states, know, (0, 0)) == (1, 9)
+
+
+def test_two_ones_that_must_be_ones_get_a_third_hidden() -> None:
+    # 1 + 1 + 20 = 22: with only the two 1s hidden, their sum 2 says both are 1
+    know = suppression.Knowledge(((22, 22),), ((0, 10**12),) * 3, (22, 22), ((22, 22, 22),))
+    states = suppression.suppress([[1, 1, 20]], know).states
+    assert states[0][2] == suppression.SECONDARY
+
+
+def test_a_pair_of_three_among_larger_counts() -> None:
+    # the issue's "done means": one sector and harm pair three times, in a two-way table
+    fs = [CaseFacts(f"{k:08d}", "2026-02-01", "new", None, "healthcare", ("outing",), (), False)
+          for k in range(3)]  # fmt: skip
+    fs += [CaseFacts(f"9{k:07d}", "2026-02-01", "new", None, "policing", ("violence",), (), False)
+           for k in range(20)]  # fmt: skip
+    table = tabulate(fs, ("sector", "harm"), None, None, False)
+    cell = next(c for c in table.cells if c.values == ("healthcare", "outing"))
+    assert cell.suppressed
+    assert cell.count is None
+    for values in attack(fs, table).values():
+        assert len(values) >= 2
