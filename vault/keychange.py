@@ -57,7 +57,7 @@ from pathlib import Path
 
 from vault import _crypto
 from vault import db as dbmod
-from vault.errors import IntegrityError, VaultError, WrongKeyError
+from vault.errors import DatabaseDamagedError, IntegrityError, VaultError, WrongKeyError
 from vault.files import fsync_dir, move_into_place, read_small_file, replace_private_file
 from vault.keys import (
     Access,
@@ -193,6 +193,28 @@ class Opened:
     db: dbmod.Connection
 
 
+def _damaged(path: Path, access: Access) -> DatabaseDamagedError:
+    """The access file gave the database key authentically, and the database does not open
+    with it: the database is damaged or was replaced, not the passphrase or key wrong.
+
+    If some of its pages authenticate under the key, it is this vault's database, damaged
+    (SQLCipher checks each page alone). If none does, it was replaced or damaged throughout
+    (its salt, say), or the access file is an old copy from before this caseworker's access
+    was revoked (a revocation re-keys the database).
+    """
+    failing, pages = dbmod.pages_failing(path, access.db_key)
+    if (pages > 0 and failing < pages) or path.stat().st_size % dbmod.CIPHER_PAGE_SIZE:
+        return DatabaseDamagedError(
+            "The vault's database is damaged: it does not open, though some of its pages"
+            " check out under the key your access file holds."
+        )
+    return DatabaseDamagedError(
+        "The vault's database does not open with the key your access file holds: it has"
+        " been damaged or replaced, or your access was revoked and your access file is an"
+        " old copy."
+    )
+
+
 def _mismatch() -> IntegrityError:
     return IntegrityError("The vault's team keys do not match the keys it was opened with.")
 
@@ -227,30 +249,34 @@ def open_access(
             db = dbmod.connect(directory / DB_FILE, access.db_key)
         except WrongKeyError:
             if not mine:
-                raise
+                raise _damaged(directory / DB_FILE, access) from None
             # Step 3 of a key change happened: the database is under the new key.
             data = read_small_file(mine[0][1], "access file")
             access = unwrap_access(data, identity, trusted)
-            db = dbmod.connect(directory / DB_FILE, access.db_key)
+            try:
+                db = dbmod.connect(directory / DB_FILE, access.db_key)
+            except WrongKeyError:
+                raise _damaged(directory / DB_FILE, access) from None
         try:
-            if member:
-                _check_member(db, identity)
-            stored = stored_team_keys(db)
-            if not matches(access, stored):
-                # Step 2 committed but step 3 or 4 did not: finish with the pending file.
-                pending = [p for e, p in mine if e == max(stored)]
-                if not pending:
-                    raise _mismatch()
-                following_data = read_small_file(pending[0], "access file")
-                following = unwrap_access(following_data, identity, trusted)
-                if not matches(following, stored):
-                    raise _mismatch()
-                check_writer(db, access_writer(following_data), whose)
-                if following.db_key != access.db_key:
-                    dbmod.rekey(db, following.db_key)
-                data, access = following_data, following
-            check_writer(db, access_writer(data), whose)
-            settle(directory, db)
+            with dbmod.explained(directory):  # a page damaged past page 1 shows up here
+                if member:
+                    _check_member(db, identity)
+                stored = stored_team_keys(db)
+                if not matches(access, stored):
+                    # Step 2 committed but step 3 or 4 did not: finish with the pending file.
+                    pending = [p for e, p in mine if e == max(stored)]
+                    if not pending:
+                        raise _mismatch()
+                    following_data = read_small_file(pending[0], "access file")
+                    following = unwrap_access(following_data, identity, trusted)
+                    if not matches(following, stored):
+                        raise _mismatch()
+                    check_writer(db, access_writer(following_data), whose)
+                    if following.db_key != access.db_key:
+                        dbmod.rekey(db, following.db_key)
+                    data, access = following_data, following
+                check_writer(db, access_writer(data), whose)
+                settle(directory, db)
         except BaseException:
             db.close()
             raise
