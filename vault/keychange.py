@@ -193,14 +193,15 @@ class Opened:
     db: dbmod.Connection
 
 
-def _damaged(path: Path, access: Access) -> DatabaseDamagedError:
+def _damaged(path: Path, access: Access) -> VaultError:
     """The access file gave the database key authentically, and the database does not open
-    with it: the database is damaged or was replaced, not the passphrase or key wrong.
+    with it.
 
-    If some of its pages authenticate under the key, it is this vault's database, damaged
-    (SQLCipher checks each page alone). If none does, it was replaced or damaged throughout
-    (its salt, say), or the access file is an old copy from before this caseworker's access
-    was revoked (a revocation re-keys the database).
+    SQLCipher authenticates each page alone. If some pages check out under the key (or the
+    file is cut short of a whole page), this is the vault's database, damaged: exit 4. If no
+    page does, the database is under another key: the caseworker's access was revoked (a
+    revocation re-keys the database) and their access file is an old copy, or the database
+    was replaced (or damaged throughout, its salt included, which looks the same from here).
     """
     failing, pages = dbmod.pages_failing(path, access.db_key)
     if (pages > 0 and failing < pages) or path.stat().st_size % dbmod.CIPHER_PAGE_SIZE:
@@ -208,10 +209,10 @@ def _damaged(path: Path, access: Access) -> DatabaseDamagedError:
             "The vault's database is damaged: it does not open, though some of its pages"
             " check out under the key your access file holds."
         )
-    return DatabaseDamagedError(
-        "The vault's database does not open with the key your access file holds: it has"
-        " been damaged or replaced, or your access was revoked and your access file is an"
-        " old copy."
+    return WrongKeyError(
+        "The vault's database does not open with the key your access file holds.",
+        hint="your access may have been revoked; or the database was replaced or damaged:"
+        " ask your team lead before restoring it from a backup",
     )
 
 
