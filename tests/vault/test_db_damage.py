@@ -112,4 +112,5 @@ def test_a_database_no_page_of_which_opens_is_a_key_that_does_not_fit(
     _flip(3)(vault / "vault.db")
     result: subprocess.CompletedProcess[str] = cli("cases", "list", "--vault", str(vault))
     assert_clean_error(result, 3)
-    assert "revoked" in result.stderr and "damaged" in result.stderr
+    assert "revoked" in result.stderr
+    assert "damaged" in result.stderr
