@@ -145,15 +145,17 @@ def _shown(root: Path, path: Path) -> str:
     return f"'{path.relative_to(root)}'"
 
 
-def read_small_file(path: Path, what: str, limit: int = 1 << 20) -> bytes:
+def read_small_file(path: Path, what: str, limit: int = 1 << 20, *, pipes: bool = False) -> bytes:
     """Read a file that should be small (a key file, an envelope), with a plain error if not.
 
     Only a regular file is read. It is opened without blocking (a FIFO would otherwise wait
     for a writer for ever) and refused by what it is, found from the open file itself, so
-    that nothing can swap it between the look and the read.
+    that nothing can swap it between the look and the read. With ``pipes`` (a passphrase
+    file, which a script may give as ``<(command)`` or ``/dev/stdin``), a pipe or a
+    character device is read too, waiting for its writer as the caller asked.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | (0 if pipes else os.O_NONBLOCK))
     except FileNotFoundError:
         raise VaultError(f"There is no {what} at {path}.") from None
     except PermissionError:
@@ -164,7 +166,8 @@ def read_small_file(path: Path, what: str, limit: int = 1 << 20) -> bytes:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise VaultError(f"{path} is a directory, not a {what}.")
-        if not stat.S_ISREG(mode):
+        piped = pipes and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode))
+        if not stat.S_ISREG(mode) and not piped:
             raise VaultError(f"{path} is not a regular file.")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as f:

@@ -74,3 +74,12 @@ def test_key_files_that_do_not_match_the_caseworker_named(cli: Cli, made: Path) 
     result = cli("cases", "list", "--as", "carol")
     assert_clean_error(result, 4)
     assert "names someone else" in result.stderr
+
+
+def test_a_passphrase_may_still_come_through_a_pipe(cli: Cli, made: Path) -> None:
+    """Only envelopes and the vault's own files must be regular files: a script may give its
+    passphrase as /dev/stdin (or <(command))."""
+    result = cli(
+        "cases", "list", "--passphrase-file", "/dev/stdin", input=PASSPHRASE.reveal() + b"\n"
+    )
+    assert result.returncode == 0, result.stderr
