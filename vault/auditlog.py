@@ -288,5 +288,13 @@ def check_head_copy(db: dbmod.Connection, directory: Path, log_origin: str) -> s
 def require_head_copy(db: dbmod.Connection, directory: Path, log_origin: str) -> None:
     """At unlock: refuse a log that has lost committed entries or changed its history."""
     problem = check_head_copy(db, directory, log_origin)
-    if problem is not None:
-        raise LogRolledBackError(problem[0].upper() + problem[1:] + ".")
+    if problem is None:
+        return
+    sentence = problem[0].upper() + problem[1:] + "."
+    if HEAD_COPY in problem:  # the copy itself is damaged: the log may be sound
+        raise IntegrityError(
+            sentence,
+            hint=f"copy the vault folder somewhere safe as it is; then delete {HEAD_COPY} in"
+            " the vault folder and run vault check, which checks the log itself",
+        )
+    raise LogRolledBackError(sentence)

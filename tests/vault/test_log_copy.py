@@ -21,7 +21,7 @@ from tests.conftest import PASSPHRASE, Cli, assert_clean_error, seal_for
 from vault import incoming
 from vault.auditlog import HEAD_COPY, check_head_copy
 from vault.check import check_vault
-from vault.errors import LogRolledBackError
+from vault.errors import IntegrityError, LogRolledBackError
 from vault.store import Vault
 
 NOTES_THEN_HANG = """
@@ -141,5 +141,12 @@ def test_a_damaged_or_foreign_copy_is_named(vault: Vault, vault_dir: Path) -> No
         assert problem is not None
         assert "is damaged" in problem, (bad, problem)
         assert any("is damaged" in p for p in check_vault(vault))
-    copy.write_text(good)
-    assert check_vault(vault) == []
+    # At unlock, a damaged copy is named as such (not as a lost log), with the way out.
+    with pytest.raises(IntegrityError, match=HEAD_COPY) as raised:
+        Vault.unlock(vault_dir, PASSPHRASE).close()
+    assert not isinstance(raised.value, LogRolledBackError)
+    assert f"delete {HEAD_COPY}" in str(raised.value.hint)
+    copy.unlink()
+    with Vault.unlock(vault_dir, PASSPHRASE) as again:
+        assert check_vault(again) == []
+    assert copy.read_text() == good
