@@ -101,8 +101,8 @@ class LogRolledBackError(IntegrityError):
     """The access log has lost entries that were committed."""
 
     hint = (
-        "the vault's database has been damaged or rolled back; copy the vault folder somewhere"
-        " safe as it is, restore your latest backup, and tell your auditors"
+        "copy the vault folder somewhere safe as it is, restore your latest backup into a new"
+        " folder (vault restore FILE --vault DIR), and tell your auditors"
     )
 
 
