@@ -31,7 +31,7 @@ from vault.errors import (
     VaultError,
     WrongKeyError,
 )
-from vault.files import touch_private_file
+from vault.files import replace_private_file, touch_private_file
 
 # Chosen by bench/page_size.py: see docs/benchmarks.md. Changing it makes
 # existing vaults unreadable, so it is part of the on-disk format.
@@ -476,7 +476,67 @@ def connect(path: Path, key: SecretBytes, *, create: bool = False) -> Connection
         touch_private_file(path)  # born 0600; SQLite gives -wal and -shm the same mode
     elif not path.is_file():
         raise VaultError(f"The vault database is missing from {path.parent}.")
-    return connect_with_migrations(path, key, MIGRATIONS, existing=not create)
+    db = connect_with_migrations(path, key, MIGRATIONS, existing=not create)
+    remember_salt(path)
+    return db
+
+
+# --- the database's salt, kept beside it ------------------------------------------------------
+# SQLCipher derives each page's HMAC key from the key and the 16-byte salt at the start of
+# the file. Damage to the salt alone makes every page fail, as a database under another
+# key does; with a copy of the salt (``vault.db.salt``, public as the salt itself is) the
+# two are told apart: the pages check out under the key and the copied salt.
+
+SALT_BYTES = 16
+
+
+def _salt_copy(path: Path) -> Path:
+    return path.with_name(path.name + ".salt")
+
+
+def _file_salt(path: Path) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            salt = f.read(SALT_BYTES)
+    except OSError:
+        return None
+    return salt if len(salt) == SALT_BYTES else None
+
+
+def remember_salt(path: Path) -> None:
+    """After the database opened with its key: keep a copy of its salt (if it changed)."""
+    salt = _file_salt(path)
+    if salt is None:
+        return
+    copy = _salt_copy(path)
+    with suppress(OSError):
+        if copy.read_bytes() == salt:
+            return
+    with suppress(OSError, VaultError):  # a copy not written is only a clue fewer
+        replace_private_file(copy, salt)
+
+
+def salt_damaged(path: Path, key: SecretBytes) -> bool:
+    """Whether the database's salt differs from the copy kept beside it, and its pages
+    check out under ``key`` with the copy's salt: the salt alone was damaged."""
+    try:
+        copy = _salt_copy(path).read_bytes()
+    except OSError:
+        return False
+    if len(copy) != SALT_BYTES or copy == _file_salt(path):
+        return False
+    db: Connection = sqlcipher.connect(str(path), isolation_level=None)
+    try:
+        db.execute("PRAGMA cipher_log_level = NONE")
+        db.execute(f"PRAGMA key = \"x'{key.reveal().hex()}{copy.hex()}'\"")
+        db.execute(f"PRAGMA cipher_page_size = {CIPHER_PAGE_SIZE}")
+        failing = len(db.execute("PRAGMA cipher_integrity_check").fetchall())
+    except DatabaseError:
+        return False
+    finally:
+        db.close()
+    pages = path.stat().st_size // CIPHER_PAGE_SIZE
+    return pages > 0 and failing < pages
 
 
 def connect_with_migrations(

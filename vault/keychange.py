@@ -201,13 +201,19 @@ def _damaged(path: Path, access: Access) -> VaultError:
     file is cut short of a whole page), this is the vault's database, damaged: exit 4. If no
     page does, the database is under another key: the caseworker's access was revoked (a
     revocation re-keys the database) and their access file is an old copy, or the database
-    was replaced (or damaged throughout, its salt included, which looks the same from here).
+    was replaced, or its salt alone was damaged, which the copy of the salt kept beside it
+    (:func:`vault.db.salt_damaged`) tells.
     """
     failing, pages = dbmod.pages_failing(path, access.db_key)
     if (pages > 0 and failing < pages) or path.stat().st_size % dbmod.CIPHER_PAGE_SIZE:
         return DatabaseDamagedError(
             "The vault's database is damaged: it does not open, though some of its pages"
             " check out under the key your access file holds."
+        )
+    if dbmod.salt_damaged(path, access.db_key):
+        return DatabaseDamagedError(
+            "The vault's database is damaged: its salt (the first 16 bytes of vault.db)"
+            " has been changed."
         )
     return WrongKeyError(
         "The vault's database does not open with the key your access file holds.",

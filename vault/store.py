@@ -4,6 +4,7 @@ Directory layout (all 0700 / 0600)::
 
     vault-data/
         vault.db                  SQLCipher database (and its -wal, -shm)
+        vault.db.salt             a copy of the database's (public) salt (vault/db.py)
         log-checkpoint            the access log's newest signed checkpoint (vault/auditlog.py)
         caseworkers/NAME.key      NAME's identity, locked by their passphrase
         caseworkers/NAME.access   the database and team keys, sealed to NAME

@@ -2,8 +2,9 @@
 never as a wrong key or an internal error.
 
 The access file gives the database key authentically, so a database that then does not
-open with it is damaged. The one exception is a database none of whose pages opens with the
-key: that is what a revoked caseworker's old access file meets, and it stays exit 3.
+open with it is damaged. Damage to the salt alone is told by the copy kept in vault.db.salt.
+The one exception is a database none of whose pages opens with the key, even with that
+salt: that is what a revoked caseworker's old access file meets, and it stays exit 3.
 """
 
 from __future__ import annotations
@@ -101,15 +102,35 @@ def test_damage_to_the_database_is_exit_4_with_one_line(
 
 
 @pytest.mark.slow
+def test_damage_to_the_salt_alone_is_told_by_the_copy_beside_it(
+    clean_vault: tuple[Cli, Path],
+) -> None:
+    """Damage to the 16-byte salt makes every page fail, as a database under another key
+    does; the copy in vault.db.salt tells the two apart."""
+    cli, clean = clean_vault
+    assert (clean / "vault.db.salt").read_bytes() == (clean / "vault.db").read_bytes()[:16]
+    for offset in (0, 3, 15):
+        vault = cli.cwd / f"salt-{offset}"
+        shutil.copytree(clean, vault)
+        _flip(offset)(vault / "vault.db")
+        result = cli("cases", "list", "--vault", str(vault))
+        assert_clean_error(result, 4)
+        assert "its salt" in result.stderr
+
+
+@pytest.mark.slow
 def test_a_database_no_page_of_which_opens_is_a_key_that_does_not_fit(
     clean_vault: tuple[Cli, Path],
 ) -> None:
-    """Damage to the 16-byte salt alone makes every page fail, as a database under another
-    key does (a revoked caseworker's old access file): exit 3, with a hint naming both."""
+    """Another vault's database put in place: no page opens with the key, and the salt copy
+    does not open it either. That is what a revoked caseworker's old access file meets too:
+    exit 3, with a hint naming both."""
     cli, clean = clean_vault
-    vault = cli.cwd / "salt"
+    other = cli.cwd / "other"
+    assert cli("init", "--name", "amara", "--vault", str(other)).returncode == 0
+    vault = cli.cwd / "replaced"
     shutil.copytree(clean, vault)
-    _flip(3)(vault / "vault.db")
+    shutil.copy2(other / "vault.db", vault / "vault.db")
     result: subprocess.CompletedProcess[str] = cli("cases", "list", "--vault", str(vault))
     assert_clean_error(result, 3)
     assert "revoked" in result.stderr
