@@ -477,7 +477,7 @@ def connect(path: Path, key: SecretBytes, *, create: bool = False) -> Connection
     elif not path.is_file():
         raise VaultError(f"The vault database is missing from {path.parent}.")
     db = connect_with_migrations(path, key, MIGRATIONS, existing=not create)
-    remember_salt(path)
+    remember_salt(db, path)
     return db
 
 
@@ -503,10 +503,13 @@ def _file_salt(path: Path) -> bytes | None:
     return salt if len(salt) == SALT_BYTES else None
 
 
-def remember_salt(path: Path) -> None:
+def remember_salt(db: Connection, path: Path) -> None:
     """After the database opened with its key: keep a copy of its salt (if it changed)."""
-    salt = _file_salt(path)
-    if salt is None:
+    try:
+        salt = bytes.fromhex(str(db.execute("PRAGMA cipher_salt").fetchone()[0]))
+    except (DatabaseError, ValueError, TypeError):
+        return
+    if len(salt) != SALT_BYTES:
         return
     copy = _salt_copy(path)
     with suppress(OSError):
