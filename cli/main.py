@@ -37,7 +37,7 @@ from cli.options import say as _say
 from cli.passphrase import read_passphrase, read_text_argument
 from vault import blobs, case_view, incoming, replies, search, triage
 from vault.cases import show_id
-from vault.db import OUTCOMES, STATUSES
+from vault.db import OUTCOMES, STATUSES, vault_error
 from vault.envelope import MAX_ENVELOPE, seal_report
 from vault.errors import EXIT_FAILED, EXIT_INTEGRITY, UsageError, VaultError
 from vault.files import read_small_file
@@ -530,6 +530,13 @@ def cases_attachment(
     )
 
 
+def _fail(error: VaultError) -> NoReturn:
+    _say(f"vault: {error}")
+    if error.hint:
+        _say(f"hint: {error.hint}")
+    sys.exit(error.exit_code)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """The one place errors become a line on stderr and an exit code."""
     os.umask(0o077)
@@ -538,10 +545,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         code = command.main(args=argv, prog_name="vault", standalone_mode=False)
     except VaultError as e:
-        _say(f"vault: {e}")
-        if e.hint:
-            _say(f"hint: {e.hint}")
-        sys.exit(e.exit_code)
+        _fail(e)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.TyperException as e:
@@ -563,6 +567,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except BrokenPipeError:
         sys.exit(EXIT_FAILED)
     except Exception as e:
+        # A full disk or a damaged database met outside the library's own mapping
+        # (vault/db.py says what the driver's errors mean).
+        explained = vault_error(e)
+        if explained is not None:
+            _fail(explained)
         # Only the type: an exception's text could carry report content.
         _say(f"vault: unexpected internal error ({type(e).__name__}); nothing more was changed.")
         _say("hint: please tell the Redress maintainers what you ran (not what the report said)")

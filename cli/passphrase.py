@@ -65,7 +65,7 @@ def _from_file(file: Path) -> Passphrase:
             f"The passphrase file {file} can be read by other users.",
             hint=f"run: chmod 600 '{file}'",
         )
-    data = read_small_file(file, "passphrase file", limit=4096)
+    data = read_small_file(file, "passphrase file", limit=4096, pipes=True)
     first = data.split(b"\n", 1)[0].rstrip(b"\r")
     if not first:
         raise VaultError(f"The passphrase file {file} is empty.")

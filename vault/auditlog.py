@@ -10,20 +10,44 @@ name of the log's origin, as ``c2sp.org/tlog-checkpoint`` recommends; the
 message (the checkpoint text, starting with the origin ``vault.redress/…``)
 can never be mistaken for the vault's other signed messages, which all start
 with a ``redress … v1`` context string.
+
+**The newest checkpoint, kept outside the database as well** (``log-checkpoint`` in the
+vault folder). A damaged or cut WAL makes SQLite drop the transactions after the damage
+without an error, and the log that is left is consistent with itself. So after every
+transaction that signed a checkpoint commits, that checkpoint (the signed note, exactly
+as the ``checkpoints`` table holds it) is written to ``log-checkpoint`` through
+:func:`vault.files.replace_private_file` (a 0600 temporary, fsync, rename, fsync of the
+folder). The file is written only *after* the commit returns, so it is never ahead of a
+committed log: a crash between the two leaves it one transaction behind, which is no
+alarm. Unlock and ``vault check`` compare it with the log (:func:`check_head_copy`): a log
+smaller than the file has lost committed entries; a log that holds the file's size with
+another checkpoint has another history. If the file cannot be written (a full disk), it
+stays behind, and the next commit that can write it catches up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from vault import db as dbmod
 from vault.audit import merkle
 from vault.audit.leaves import Leaf, encode_leaf
-from vault.audit.signed_note import Checkpoint, NoteSigner, VerifierKey, sign_checkpoint
-from vault.errors import IntegrityError
+from vault.audit.signed_note import (
+    Checkpoint,
+    NoteSigner,
+    SignedNoteError,
+    VerifierKey,
+    parse_note,
+    sign_checkpoint,
+    verify_signature,
+)
+from vault.errors import IntegrityError, LogRolledBackError, VaultError
 from vault.events import now_to_the_second
+from vault.files import read_small_file, replace_private_file
 from vault.keys import Identity
 
 
@@ -58,6 +82,7 @@ class AccessLog:
         self._added = 0  # entries added in this transaction
         self._actor = identity.key_id
         self._last_at = ""  # the newest entry's time, loaded with the frontier
+        self.signed: str | None = None  # the checkpoint the last commit signed, if any
 
     @property
     def origin(self) -> str:
@@ -73,6 +98,7 @@ class AccessLog:
         """Forget any state from a transaction that did not commit."""
         self._frontier = None
         self._added = 0
+        self.signed = None
 
     def add(self, action: str, case: str | None, detail: str | None, commit: str | None) -> int:
         """Append an entry by the acting caseworker, now; returns its ``seq``."""
@@ -134,9 +160,9 @@ class AccessLog:
             "INSERT INTO log_frontier (level, hash) VALUES (?, ?)", frontier.levels.items()
         )
         checkpoint = Checkpoint(self.origin, frontier.size, frontier.root())
+        self.signed = sign_checkpoint(checkpoint, self.signer)
         self._db.execute(
-            "INSERT INTO checkpoints (size, note) VALUES (?, ?)",
-            (checkpoint.size, sign_checkpoint(checkpoint, self.signer)),
+            "INSERT INTO checkpoints (size, note) VALUES (?, ?)", (checkpoint.size, self.signed)
         )
         return checkpoint
 
@@ -196,3 +222,79 @@ class AccessLog:
 
     def root_at(self, size: int) -> bytes:
         return merkle.root(self.hashes(size))
+
+
+# --- the newest checkpoint outside the database (see the module docstring) -------------------
+
+HEAD_COPY = "log-checkpoint"
+
+
+def write_head_copy(directory: Path, signed: str) -> None:
+    """Keep ``signed`` (a committed checkpoint) in the vault folder; call after the commit.
+
+    A file that cannot be written stays behind the log, which is safe (never ahead): the
+    next commit that can write it catches up.
+    """
+    with contextlib.suppress(OSError, VaultError):
+        replace_private_file(directory / HEAD_COPY, signed.encode("utf-8"))
+
+
+def check_head_copy(db: dbmod.Connection, directory: Path, log_origin: str) -> str | None:
+    """The copy of the newest checkpoint against the log in ``db``: None if they agree (or
+    there is no copy yet), else what is wrong, as one sentence.
+
+    The copy's signature is checked against every caseworker key the database holds, so a
+    damaged copy is named as such, not taken for a log that lost entries.
+    """
+    path = directory / HEAD_COPY
+    if not path.exists():
+        return None
+    try:
+        text = read_small_file(path, "log checkpoint", limit=4096).decode("utf-8")
+        note = parse_note(text)
+        checkpoint = Checkpoint.parse_text(note.text)
+    except (VaultError, UnicodeDecodeError, SignedNoteError):
+        return f"the copy of the access log's newest checkpoint ({HEAD_COPY}) is damaged"
+    keys = [
+        caseworker_verifier(log_origin, bytes(pk))
+        for (pk,) in db.execute("SELECT sign_pk FROM caseworkers")
+    ]
+    signed = checkpoint.origin == log_origin and any(
+        verify_signature(note, sig, key) for sig in note.signatures for key in keys
+    )
+    if not signed:
+        return (
+            f"the copy of the access log's newest checkpoint ({HEAD_COPY}) is damaged,"
+            " or was not signed by a caseworker of this vault"
+        )
+    row = db.execute("SELECT note FROM checkpoints WHERE size = ?", (checkpoint.size,)).fetchone()
+    if row is not None and str(row[0]) == text:
+        return None
+    last = db.execute("SELECT max(seq) FROM log_leaves").fetchone()[0]
+    size = 0 if last is None else int(last) + 1
+    if size < checkpoint.size:
+        first, end = size + 1, checkpoint.size
+        which = f"entry {end}" if first == end else f"entries {first} to {end}"
+        return (
+            f"The access log has lost {which} that {'was' if first == end else 'were'}"
+            " committed; the vault's database has been damaged or rolled back"
+        )
+    return (
+        "The access log does not hold the checkpoint it committed at"
+        f" {checkpoint.size} entries: its history has been changed"
+    )
+
+
+def require_head_copy(db: dbmod.Connection, directory: Path, log_origin: str) -> None:
+    """At unlock: refuse a log that has lost committed entries or changed its history."""
+    problem = check_head_copy(db, directory, log_origin)
+    if problem is None:
+        return
+    sentence = problem[0].upper() + problem[1:] + "."
+    if HEAD_COPY in problem:  # the copy itself is damaged: the log may be sound
+        raise IntegrityError(
+            sentence,
+            hint=f"copy the vault folder somewhere safe as it is; then delete {HEAD_COPY} in"
+            " the vault folder and run vault check, which checks the log itself",
+        )
+    raise LogRolledBackError(sentence)

@@ -5,8 +5,12 @@ caseworker row's key id matches its key; every report envelope opens with its ep
 key and holds a valid report, whose sector, harms and wants are those kept beside the case
 (vault/triage.py); every case event's signature, and that the stored state of
 each case is the fold of its events; every stored attachment against its id (the SHA-256
-of the sealed bytes); the signature of every access file in the vault folder; and the
-access log, as ``vault audit verify`` checks a bundle.
+of the sealed bytes); the signature of every access file in the vault folder; the
+access log, as ``vault audit verify`` checks a bundle; and that the log still holds the newest
+checkpoint it committed (the copy in ``log-checkpoint``, vault/auditlog.py).
+
+A page of the database file that a checkpoint could not finish writing for lack of disk
+space is not damage (see :func:`vault.db.integrity_problems`).
 Nothing is decrypted to disk and nothing is changed.
 """
 
@@ -18,6 +22,7 @@ from pathlib import Path
 from vault import _crypto, auditing, case_view, triage
 from vault import db as dbmod
 from vault.audit.verify import BundleError, verify
+from vault.auditlog import check_head_copy
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import VaultError
@@ -49,6 +54,9 @@ def check_vault(vault: Vault) -> list[str]:
         problems += _blobs(db)
         problems += _access_files(vault.directory, db)
         problems += _access_log(vault)
+        copy = check_head_copy(vault.db, vault.directory, vault.log.origin)
+        if copy is not None:
+            problems.append(copy[0].lower() + copy[1:])
     except dbmod.DatabaseError:
         problems.append("the database is damaged: some of it cannot be read")
     return problems

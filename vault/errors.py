@@ -73,10 +73,37 @@ class NewerKeyFileError(VaultError):
     hint = "update Redress on this laptop"
 
 
+class DiskFullError(VaultError):
+    """The disk holding the vault is full."""
+
+    hint = "free some space on that disk, then run the command again; nothing was half-written"
+
+
+class DiskError(VaultError):
+    """The vault's database could not be read or written: the disk reported an error."""
+
+    hint = "check the disk (and that it is still connected), then run the command again"
+
+
 class IntegrityError(VaultError):
     """Something in the vault has been damaged or changed."""
 
     exit_code = EXIT_INTEGRITY
+
+
+class DatabaseDamagedError(IntegrityError):
+    """The vault's database is damaged: part of it fails its integrity checks."""
+
+    hint = "restore the vault from your latest backup: vault restore FILE --vault DIR"
+
+
+class LogRolledBackError(IntegrityError):
+    """The access log has lost entries that were committed."""
+
+    hint = (
+        "copy the vault folder somewhere safe as it is, restore your latest backup into a new"
+        " folder (vault restore FILE --vault DIR), and tell your auditors"
+    )
 
 
 class EnvelopeError(IntegrityError):

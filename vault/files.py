@@ -6,6 +6,7 @@ checks that nothing in it is readable by anyone but its owner.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vault.errors import UnsafePermissionsError, VaultError
+from vault.errors import DiskFullError, UnsafePermissionsError, VaultError
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -29,7 +30,20 @@ def make_private_dir(path: Path) -> None:
         path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise VaultError(f"{path} is a file, not a folder: choose a folder.") from None
+    except OSError as e:
+        raise disk_full(e, path.parent) or e from None
     os.chmod(path, DIR_MODE)
+
+
+def disk_full(error: OSError, folder: Path) -> DiskFullError | None:
+    """A :class:`DiskFullError` naming ``folder``'s disk if ``error`` is ENOSPC (or EDQUOT)."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(
+            f"The disk holding {folder} is full.",
+            hint="free some space on that disk, then run the command again;"
+            " nothing was half-written",
+        )
+    return None
 
 
 def make_private_temp_dir(parent: Path | None, prefix: str) -> Path:
@@ -45,14 +59,27 @@ def move_into_place(source: Path, target: Path) -> None:
 
 
 def create_private_file(path: Path, data: bytes) -> None:
-    """Create a new 0600 file exclusively (never overwriting), fsync it and its directory."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    """Create a new 0600 file exclusively (never overwriting), fsync it and its directory.
+
+    A full disk raises :class:`DiskFullError`, and the part written is removed: a file made
+    here is either whole or absent.
+    """
     try:
-        os.fchmod(fd, FILE_MODE)
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    except OSError as e:
+        raise disk_full(e, path.parent) or e from None
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException as e:
+        path.unlink(missing_ok=True)  # ours: created exclusively above
+        if isinstance(e, OSError):
+            raise disk_full(e, path.parent) or e from None
+        raise
     fsync_dir(path.parent)
 
 
@@ -124,19 +151,39 @@ def _shown(root: Path, path: Path) -> str:
     return f"'{path.relative_to(root)}'"
 
 
-def read_small_file(path: Path, what: str, limit: int = 1 << 20) -> bytes:
-    """Read a file that should be small (a key file, an envelope), with a plain error if not."""
+def read_small_file(path: Path, what: str, limit: int = 1 << 20, *, pipes: bool = False) -> bytes:
+    """Read a file that should be small (a key file, an envelope), with a plain error if not.
+
+    Only a regular file is read. It is opened without blocking (a FIFO would otherwise wait
+    for a writer for ever) and refused by what it is, found from the open file itself, so
+    that nothing can swap it between the look and the read. With ``pipes`` (a passphrase
+    file, which a script may give as ``<(command)`` or ``/dev/stdin``), a pipe or a
+    character device is read too, waiting for its writer as the caller asked.
+    """
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | (0 if pipes else os.O_NONBLOCK))
     except FileNotFoundError:
         raise VaultError(f"There is no {what} at {path}.") from None
-    except IsADirectoryError:
-        raise VaultError(f"{path} is a directory, not a {what}.") from None
     except PermissionError:
         raise VaultError(f"This account may not read the {what} at {path}.") from None
     except OSError:
         raise VaultError(f"Could not read the {what} at {path}.") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise VaultError(f"{path} is a directory, not a {what}.")
+        piped = pipes and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode))
+        if not stat.S_ISREG(mode) and not piped:
+            raise VaultError(f"{path} is not a regular file.")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # the file object closes it
+            data = f.read(limit + 1)
+    except OSError:
+        raise VaultError(f"Could not read the {what} at {path}.") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if len(data) > limit:
         raise VaultError(f"{path} is too large to be a {what}.")
     return data

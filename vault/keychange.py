@@ -57,7 +57,7 @@ from pathlib import Path
 
 from vault import _crypto
 from vault import db as dbmod
-from vault.errors import IntegrityError, VaultError, WrongKeyError
+from vault.errors import DatabaseDamagedError, IntegrityError, VaultError, WrongKeyError
 from vault.files import fsync_dir, move_into_place, read_small_file, replace_private_file
 from vault.keys import (
     Access,
@@ -193,6 +193,35 @@ class Opened:
     db: dbmod.Connection
 
 
+def _damaged(path: Path, access: Access) -> VaultError:
+    """The access file gave the database key authentically, and the database does not open
+    with it.
+
+    SQLCipher authenticates each page alone. If some pages check out under the key (or the
+    file is cut short of a whole page), this is the vault's database, damaged: exit 4. If no
+    page does, the database is under another key: the caseworker's access was revoked (a
+    revocation re-keys the database) and their access file is an old copy, or the database
+    was replaced, or its salt alone was damaged, which the copy of the salt kept beside it
+    (:func:`vault.db.salt_damaged`) tells.
+    """
+    failing, pages = dbmod.pages_failing(path, access.db_key)
+    if (pages > 0 and failing < pages) or path.stat().st_size % dbmod.CIPHER_PAGE_SIZE:
+        return DatabaseDamagedError(
+            "The vault's database is damaged: it does not open, though some of its pages"
+            " check out under the key your access file holds."
+        )
+    if dbmod.salt_damaged(path, access.db_key):
+        return DatabaseDamagedError(
+            "The vault's database is damaged: its salt (the first 16 bytes of vault.db)"
+            " has been changed."
+        )
+    return WrongKeyError(
+        "The vault's database does not open with the key your access file holds.",
+        hint="your access may have been revoked; or the database was replaced or damaged:"
+        " ask your team lead before restoring it from a backup",
+    )
+
+
 def _mismatch() -> IntegrityError:
     return IntegrityError("The vault's team keys do not match the keys it was opened with.")
 
@@ -227,30 +256,34 @@ def open_access(
             db = dbmod.connect(directory / DB_FILE, access.db_key)
         except WrongKeyError:
             if not mine:
-                raise
+                raise _damaged(directory / DB_FILE, access) from None
             # Step 3 of a key change happened: the database is under the new key.
             data = read_small_file(mine[0][1], "access file")
             access = unwrap_access(data, identity, trusted)
-            db = dbmod.connect(directory / DB_FILE, access.db_key)
+            try:
+                db = dbmod.connect(directory / DB_FILE, access.db_key)
+            except WrongKeyError:
+                raise _damaged(directory / DB_FILE, access) from None
         try:
-            if member:
-                _check_member(db, identity)
-            stored = stored_team_keys(db)
-            if not matches(access, stored):
-                # Step 2 committed but step 3 or 4 did not: finish with the pending file.
-                pending = [p for e, p in mine if e == max(stored)]
-                if not pending:
-                    raise _mismatch()
-                following_data = read_small_file(pending[0], "access file")
-                following = unwrap_access(following_data, identity, trusted)
-                if not matches(following, stored):
-                    raise _mismatch()
-                check_writer(db, access_writer(following_data), whose)
-                if following.db_key != access.db_key:
-                    dbmod.rekey(db, following.db_key)
-                data, access = following_data, following
-            check_writer(db, access_writer(data), whose)
-            settle(directory, db)
+            with dbmod.explained(directory):  # a page damaged past page 1 shows up here
+                if member:
+                    _check_member(db, identity)
+                stored = stored_team_keys(db)
+                if not matches(access, stored):
+                    # Step 2 committed but step 3 or 4 did not: finish with the pending file.
+                    pending = [p for e, p in mine if e == max(stored)]
+                    if not pending:
+                        raise _mismatch()
+                    following_data = read_small_file(pending[0], "access file")
+                    following = unwrap_access(following_data, identity, trusted)
+                    if not matches(following, stored):
+                        raise _mismatch()
+                    check_writer(db, access_writer(following_data), whose)
+                    if following.db_key != access.db_key:
+                        dbmod.rekey(db, following.db_key)
+                    data, access = following_data, following
+                check_writer(db, access_writer(data), whose)
+                settle(directory, db)
         except BaseException:
             db.close()
             raise

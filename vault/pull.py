@@ -356,9 +356,15 @@ def witness_log(vault: Vault, intake: IntakeClient) -> tuple[int | None, str | N
         if status == 409 and re.fullmatch(r"(0|[1-9][0-9]{0,19})\n", answer):
             seen = int(answer)
             if seen > head.size:
+                lost = (
+                    f"entry {seen}"
+                    if seen == head.size + 1
+                    else f"entries {head.size + 1} to {seen}"
+                )
                 raise IntegrityError(
                     f"The intake's witness has cosigned {seen} entries of this vault's access log,"
-                    f" but the vault holds only {head.size}: the log here has been rewound.",
+                    f" but the vault holds only {head.size}: the log here has lost {lost}"
+                    " (it has been rolled back or damaged).",
                     hint="if this vault was restored from a backup, tell your auditors",
                 )
             if seen != old:

@@ -4,6 +4,8 @@ Directory layout (all 0700 / 0600)::
 
     vault-data/
         vault.db                  SQLCipher database (and its -wal, -shm)
+        vault.db.salt             a copy of the database's (public) salt (vault/db.py)
+        log-checkpoint            the access log's newest signed checkpoint (vault/auditlog.py)
         caseworkers/NAME.key      NAME's identity, locked by their passphrase
         caseworkers/NAME.access   the database and team keys, sealed to NAME
 
@@ -42,7 +44,13 @@ from vault import db as dbmod
 from vault._crypto import seal_note
 from vault.audit.case_actions import EVENT_KINDS, action, apply
 from vault.audit.leaves import member_commitment
-from vault.auditlog import AccessLog, commitment
+from vault.auditlog import (
+    HEAD_COPY,
+    AccessLog,
+    commitment,
+    require_head_copy,
+    write_head_copy,
+)
 from vault.cases import CaseState, check_outcome, check_status, normalise_id
 from vault.envelope import HEADER_BYTES, MAX_ENVELOPE, MIN_ENVELOPE, parse_header, team_key_id
 from vault.errors import (
@@ -51,6 +59,7 @@ from vault.errors import (
     IntegrityError,
     NoVaultError,
     UsageError,
+    VaultError,
     VaultExistsError,
     WrongKeyError,
 )
@@ -185,8 +194,10 @@ class Vault:
         opened = open_access(directory, identity, path, trusted, f"{identity.name}'s")
         vault = cls(directory, identity, opened.access, opened.db)
         try:
-            vault._start_log()
-            vault._fill_triage()
+            with dbmod.explained(directory):
+                vault._check_log_copy()
+                vault._start_log()
+                vault._fill_triage()
         except BaseException:
             vault.close()
             raise
@@ -198,6 +209,15 @@ class Vault:
         from vault import triage
 
         triage.fill_missing(self)
+
+    def _check_log_copy(self) -> None:
+        """Issue 16: the newest committed checkpoint, kept in the vault folder too, must still
+        be in the log (see vault/auditlog.py); a vault without the copy yet gets one."""
+        require_head_copy(self.db, self.directory, self.log.origin)
+        if not (self.directory / HEAD_COPY).exists():
+            head = self.log.head()
+            if head is not None:
+                write_head_copy(self.directory, head.signed)
 
     def _start_log(self) -> None:
         """A vault made before the access log existed starts it now, naming its caseworkers."""
@@ -221,8 +241,11 @@ class Vault:
             with dbmod.transaction(self.db) as db:
                 yield db
                 self.log.finish()
+            signed = self.log.signed
         finally:
             self.log.begin()
+        if signed is not None:  # committed: the copy may follow, never lead (vault/auditlog.py)
+            write_head_copy(self.directory, signed)
 
     # --- keys -------------------------------------------------------------------
 
@@ -435,15 +458,25 @@ def read_key_file(directory: Path, caseworker: str | None) -> bytes:
         raise NoVaultError(f"There is no vault in {directory}.", hint=no_vault_hint(directory))
     check_private_tree(directory)
     names = caseworker_names(directory)
+    if not names:
+        raise VaultError(
+            "This vault has no key file for any caseworker.",
+            hint="put your key file back in the vault's caseworkers folder (from a backup),"
+            " or open the vault with recovery shares: vault recovery restore",
+        )
     if caseworker is None:
-        if len(names) != 1:
+        if len(names) > 1:
             raise UsageError(
-                "This vault has several caseworkers: say which you are.",
+                f"This vault has several caseworkers ({', '.join(names)}): say which you are.",
                 hint="use --as NAME or set VAULT_CASEWORKER",
             )
         caseworker = names[0]
     if caseworker not in names:
-        raise UsageError(f"This vault has no caseworker called {caseworker}.")
+        raise UsageError(
+            f"This vault has no caseworker called {caseworker}"
+            f" (it has key files for {', '.join(names)}).",
+            hint="names are exact; if your key file was lost, put it back from a backup",
+        )
     data = read_small_file(people / f"{caseworker}.key", "key file")
     public, _ = read_key_file_public(data)
     if public.name != caseworker:
