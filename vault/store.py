@@ -57,6 +57,7 @@ from vault.errors import (
     CaseNotFoundError,
     ForeignEnvelopeError,
     IntegrityError,
+    NotAKeyFileError,
     NoVaultError,
     UsageError,
     VaultError,
@@ -478,7 +479,14 @@ def read_key_file(directory: Path, caseworker: str | None) -> bytes:
             hint="names are exact; if your key file was lost, put it back from a backup",
         )
     data = read_small_file(people / f"{caseworker}.key", "key file")
-    public, _ = read_key_file_public(data)
+    try:
+        public, _ = read_key_file_public(data)
+    except NotAKeyFileError:  # it was one when the vault took it: it has been damaged
+        raise IntegrityError(
+            f"{caseworker}'s key file in this vault is damaged.",
+            hint="put it back from a backup of the vault (vault restore), or open the vault"
+            " with recovery shares: vault recovery restore",
+        ) from None
     if public.name != caseworker:
         raise IntegrityError(f"The key file for {caseworker} names someone else.")
     return data

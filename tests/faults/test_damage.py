@@ -75,21 +75,12 @@ DB_DAMAGE = {
     "cut-to-page-0": cut(PAGE),
     "emptied": cut(0),
 }
-F7 = {"page-0-header", "page-0-body", "middle-page", "cut-to-half-pages", "cut-mid-page",
-      "cut-to-page-0", "emptied"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "kind",
     pick(
-        [
-            pytest.param(
-                k, marks=pytest.mark.xfail(reason="F7: fixed on branch store", strict=False)
-            )
-            if k in F7
-            else k
-            for k in DB_DAMAGE
-        ],
+        list(DB_DAMAGE),
         {"middle-page", "cut-mid-page"},
     ),
 )
@@ -108,15 +99,8 @@ KEY_DAMAGE = {
 }
 
 
-N1 = pytest.mark.xfail(
-    reason="N1 (new, not fixed here): a damaged key file in the vault gives exit 1, "
-    "'That file is not a Redress key file.'",
-    strict=False,
-)
-
-
 @pytest.mark.parametrize("kind", pick(list(KEY_DAMAGE), {"flipped"}))
-@pytest.mark.parametrize("suffix", [pytest.param("key", marks=N1), "access"])
+@pytest.mark.parametrize("suffix", ["key", "access"])
 def test_key_and_access_files(
     world: World, request: pytest.FixtureRequest, suffix: str, kind: str
 ) -> None:

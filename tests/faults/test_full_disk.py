@@ -53,7 +53,6 @@ def _move_vault(world: World, disk: Path, loop: KillLoop) -> Path:
 OPERATIONS = ["import", "note", "backup"] if FULL else ["note"]
 
 
-@pytest.mark.xfail(reason="F2: fixed on branch store", strict=False)
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_a_full_disk_is_named(
     world: World, loop: KillLoop, on_small_disk: Path, operation: str

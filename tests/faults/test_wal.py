@@ -59,7 +59,6 @@ def test_an_undamaged_wal_keeps_every_note(world: World, tmp_path: Path) -> None
     assert set(texts) <= set(read_state(copy).notes)
 
 
-@pytest.mark.xfail(reason="F8: fixed on branch store", strict=False)
 @pytest.mark.parametrize("kind", pick(list(WAL_DAMAGE), {"cut-in-last-frame"}))
 def test_a_damaged_wal_is_named_or_harmless(
     world: World, tmp_path: Path, request: pytest.FixtureRequest, kind: str
