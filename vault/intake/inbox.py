@@ -235,6 +235,14 @@ class Inbox:
                 return False
             return True
 
+    def _room_needed(self) -> int:
+        """The free space below which writes that add data are refused."""
+        try:
+            held = self._reserve.stat().st_size == self.reserve_bytes
+        except OSError:
+            held = False
+        return self.drain_bytes + (0 if held else self.reserve_bytes)
+
     def _release_reserve(self) -> bool:
         with self._reserve_lock:
             try:
@@ -247,13 +255,14 @@ class Inbox:
         """Run a write that adds data (under the lock); a full disk is :class:`InboxFull`.
 
         A write that ``adds`` is refused already when the disk has less than a drain step
-        free, so the log's checkpoints keep room to run and the disk is not filled to the
-        last byte by what reporters send (that last step is for caseworkers).
+        free (plus the reserve's size while the reserve file is missing), so the log's
+        checkpoints keep room to run, and what reporters send (or replies) never takes
+        the room the reserve gave for draining.
         """
         if adds:
             with contextlib.suppress(OSError):
                 free = os.statvfs(self._reserve.parent)
-                if free.f_bavail * free.f_frsize < self.drain_bytes:
+                if free.f_bavail * free.f_frsize < self._room_needed():
                     raise InboxFull()
         with self._lock:
             try:

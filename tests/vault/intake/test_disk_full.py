@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import make_report, seal_for
+from tests.conftest import Cli, make_report, seal_for
 from tests.intake_server import IntakeServers
+from tests.sealing import codename_entropy, mailbox_of, new_codename, open_reply, reply_keypair
 from tests.vault.intake.conftest import (
     DISK_MIB,
     Intake,
@@ -25,13 +26,14 @@ from tests.vault.intake.conftest import (
     as_json,
     sealed_file,
 )
-from vault import _crypto, case_view
+from vault import _crypto, case_view, replies
 from vault.db import is_disk_full
 from vault.envelope import envelope_id
 from vault.intake.inbox import RESERVE_FILE, Inbox, InboxFull, reserve_size
 from vault.intake.limits import POW_HEADER, solve
 from vault.pull import pull
 from vault.store import Vault
+from vault.submit import send_envelope
 
 UPLOAD_BYTES = 1 << 20
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -222,3 +224,43 @@ def test_vault_pull_drains_a_full_intake(
         assert result.witness_problem is None  # the witness still cosigns on a full disk
         assert case_view.count_cases(vault) == 3
         assert pull(vault, server.url).witness_problem is None
+
+
+@pytest.mark.slow
+def test_vault_pull_on_a_full_intake_stores_everything_and_keeps_the_replies(
+    small_disk: Path, intake_servers: IntakeServers, vault: Vault, cli: Cli
+) -> None:
+    """Replies add data, so an intake whose disk is still full after the drain refuses them:
+    `vault pull` stores and acknowledges everything, says plainly that the replies wait, and
+    fails (exit 1); the next pull, once the disk has room, delivers them."""
+    server = intake_servers.start(vault.team_key_export(), data=small_disk / "intake-data")
+    pk, sk = reply_keypair(codename_entropy(new_codename()))
+    send_envelope(server.url, seal_for(vault, make_report(reply_key=base64.b64encode(pk).decode())))
+    (case_id,) = pull(vault, server.url).imported
+    replies.reply(vault, case_id, "We have your report.")
+    send_envelope(server.url, seal_for(vault))  # a second report waits on the intake
+    filler = small_disk / "filler"
+    fill(filler)
+
+    done = cli("pull", "--from", server.url)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Pulled 1 new case, 0 already in the vault; delivered 0 replies." in done.stderr
+    assert (
+        f"vault: The disk of the intake at {server.url} is full, so 1 reply could not be"
+        " delivered; it waits in the vault for the next pull."
+    ) in done.stderr
+    assert "hint: tell whoever runs the intake; it needs more disk space" in done.stderr
+    assert "The intake witnessed the access log" in done.stderr  # the pull went to the end
+    assert case_view.count_cases(vault) == 2  # the drain is done: stored and acknowledged
+    assert len(replies.queued_replies(vault)) == 1
+    mailbox = httpx.get(f"{server.url}/api/mailbox/{mailbox_of(pk)}")
+    assert mailbox.json()["replies"] == []
+
+    filler.unlink()
+    again = cli("pull", "--from", server.url)
+    assert again.returncode == 0, again.stderr
+    assert "Pulled 0 new cases, 0 already in the vault; delivered 1 reply." in again.stderr
+    assert replies.queued_replies(vault) == []
+    (sealed,) = httpx.get(f"{server.url}/api/mailbox/{mailbox_of(pk)}").json()["replies"]
+    assert open_reply(base64.b64decode(sealed), pk, sk)["text"] == "We have your report."
