@@ -132,7 +132,7 @@ def reserve_size(disk_bytes: int) -> int:
 
 def drain_step(reserve: int) -> int:
     """How much one drain step may write to the log: a quarter of the reserve, at most
-    :data:`DRAIN_BYTES`, and at least one page.
+    :data:`DRAIN_BYTES`, in whole pages (at least one).
 
     A step's log is its deleted pages (``secure_delete`` overwrites each one) plus the
     few b-tree and free-list pages it touches, plus the request's nonce: well within the
@@ -140,7 +140,8 @@ def drain_step(reserve: int) -> int:
     filled (the log is checkpointed once it passes a step, so that is at most a step
     plus the last transaction).
     """
-    return max(min(reserve // 4, DRAIN_BYTES), CIPHER_PAGE_SIZE)
+    step = min(reserve // 4, DRAIN_BYTES)
+    return max(step - step % CIPHER_PAGE_SIZE, CIPHER_PAGE_SIZE)
 
 
 def today() -> date:

@@ -27,9 +27,17 @@ from tests.vault.intake.conftest import (
     sealed_file,
 )
 from vault import _crypto, case_view, replies
-from vault.db import is_disk_full
+from vault.db import CIPHER_PAGE_SIZE, is_disk_full
 from vault.envelope import envelope_id
-from vault.intake.inbox import RESERVE_FILE, Inbox, InboxFull, reserve_size
+from vault.intake.inbox import (
+    RESERVE_FILE,
+    RESERVE_MAX,
+    RESERVE_MIN,
+    Inbox,
+    InboxFull,
+    drain_step,
+    reserve_size,
+)
 from vault.intake.limits import POW_HEADER, solve
 from vault.pull import pull
 from vault.store import Vault
@@ -189,6 +197,34 @@ def test_the_inbox_drains_a_full_disk_in_steps_and_gives_the_space_back(
         inbox.add_envelopes([b"y" * 5000])
     finally:
         inbox.close()
+
+
+@pytest.mark.parametrize(
+    ("disk_mib", "reserve_kib", "step_kib"),
+    [
+        (1, 256, 64),
+        (2, 256, 64),
+        (8, 1024, 256),
+        (32, 4096, 1024),
+        (64, 8192, 1024),
+        (1 << 20, 8192, 1024),
+    ],
+)
+def test_the_reserve_and_the_drain_step_fit_the_disk(
+    disk_mib: int, reserve_kib: int, step_kib: int
+) -> None:
+    reserve = reserve_size(disk_mib << 20)
+    assert (reserve >> 10, drain_step(reserve) >> 10) == (reserve_kib, step_kib)
+
+
+def test_the_reserve_is_whole_pages_and_a_step_is_at_most_a_quarter_of_it() -> None:
+    for disk in range(0, 200 << 20, 777_777):
+        reserve = reserve_size(disk)
+        assert RESERVE_MIN <= reserve <= RESERVE_MAX
+        assert reserve % CIPHER_PAGE_SIZE == 0
+        step = drain_step(reserve)
+        assert step % CIPHER_PAGE_SIZE == 0
+        assert 4 * step <= reserve
 
 
 def test_disk_full_errors_are_recognised() -> None:
