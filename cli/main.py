@@ -43,6 +43,7 @@ from vault.errors import EXIT_FAILED, EXIT_INTEGRITY, UsageError, VaultError
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
 from vault.places import check_new_vault_place
+from vault.pull import check_intake_url
 from vault.pull import pull as pull_from_intake
 from vault.report import parse_report
 from vault.store import Vault
@@ -212,8 +213,19 @@ def pull(
         raise result.witness_alarm  # after the summary: everything pulled is stored
     for case_id in result.imported[:20]:
         print(show_id(case_id))
-    if result.failures:
-        raise typer.Exit(max(e.exit_code for _, e in result.failures))
+    if result.intake_full is not None:  # everything pulled is stored; only the replies wait
+        waiting = result.replies_waiting
+        _say(
+            f"vault: The disk of the intake at {check_intake_url(url)} is full, so"
+            f" {waiting} repl{'ies' if waiting != 1 else 'y'} could not be delivered;"
+            f" {'they wait' if waiting != 1 else 'it waits'} in the vault for the next pull."
+        )
+        _say(f"hint: {result.intake_full.hint}")
+    problems = [e for _, e in result.failures]
+    if result.intake_full is not None:
+        problems.append(result.intake_full)
+    if problems:
+        raise typer.Exit(max(e.exit_code for e in problems))
 
 
 _QUARANTINE_REASONS = {

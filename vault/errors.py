@@ -136,6 +136,10 @@ class IntakeError(VaultError):
     """The intake could not be reached, or did not answer as expected."""
 
 
+class IntakeFullError(IntakeError):
+    """The disk holding the intake's inbox is full: it takes nothing new until there is room."""
+
+
 class PortInUseError(VaultError):
     """That port is in use by another program."""
 

@@ -14,6 +14,8 @@ are asked for again; then, page by page:
    /api/ack`` for it, then forget it.
 
 Then the replies waiting in the outbox are pushed (``POST /api/replies``) and marked delivered.
+If the intake's disk is full (``503 {"error": "full"}``) they stay queued for the next pull, and
+the pull still finishes: what it pulled is stored and acknowledged, and the log is witnessed.
 Nothing is acknowledged before it is committed: a crash before an acknowledgement leaves the
 envelope or blob on the intake, and the next pull finds it already held, stores nothing twice,
 and acknowledges it.
@@ -44,6 +46,7 @@ from vault.envelope import envelope_id
 from vault.errors import (
     AttachmentUnavailableError,
     IntakeError,
+    IntakeFullError,
     IntegrityError,
     UsageError,
     VaultError,
@@ -70,6 +73,8 @@ class PullResult:
     duplicates: int = 0
     failures: list[tuple[str, VaultError]] = field(default_factory=list)
     replies_delivered: int = 0
+    replies_waiting: int = 0  # queued replies not pushed, because the intake's disk is full
+    intake_full: IntakeFullError | None = None  # why they wait
     quarantined: Counter[str] = field(default_factory=Counter)  # by reason, this pull
     in_quarantine: int = 0  # all the vault keeps, this pull's included
     attachments_caught_up: int = 0  # missed by an earlier pull, stored now
@@ -250,6 +255,11 @@ class IntakeClient:
             )
         if r.status_code == 429:
             raise IntakeError("The intake is busy; try again in a minute.")
+        if r.status_code == 503 and _error_code(r) == "full":
+            raise IntakeFullError(
+                f"The disk of the intake at {self.url} is full, so it takes nothing new.",
+                hint="tell whoever runs the intake; it needs more disk space",
+            )
         if not 200 <= r.status_code < 300:
             raise IntakeError(f"The intake at {self.url} refused the request ({r.status_code}).")
 
@@ -257,6 +267,17 @@ class IntakeClient:
         return IntakeError(
             f"The intake at {self.url} gave an answer this vault does not understand."
         )
+
+
+def _error_code(r: httpx.Response) -> str | None:
+    """The ``error`` of a short JSON error answer (``{"error": "full"}``), if it is one."""
+    try:
+        body = r.read()
+        doc = json.loads(body) if len(body) <= 1024 else None
+    except (httpx.HTTPError, ValueError, UnicodeDecodeError):
+        return None
+    error = doc.get("error") if isinstance(doc, dict) else None
+    return error if isinstance(error, str) else None
 
 
 @contextmanager
@@ -309,7 +330,12 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
             if not more:
                 break
         result.in_quarantine = incoming.quarantine_count(vault)
-        result.replies_delivered = deliver_replies(vault, intake)
+        try:
+            result.replies_delivered = deliver_replies(vault, intake)
+        except RepliesWait as waiting:
+            result.replies_delivered = waiting.delivered
+            result.replies_waiting = len(replies.queued_replies(vault))
+            result.intake_full = waiting.error
         try:
             result.witnessed, result.witness_problem = witness_log(vault, intake)
         except IntakeError as e:
@@ -398,23 +424,42 @@ def fetch_blob(vault: Vault, intake: IntakeClient, pending: PendingBlob) -> Vaul
     return problem
 
 
+class RepliesWait(Exception):
+    """The intake's disk filled while replies were pushed: those delivered, and why not more."""
+
+    def __init__(self, delivered: int, error: IntakeFullError) -> None:
+        super().__init__(str(error))
+        self.delivered = delivered
+        self.error = error
+
+
 def deliver_replies(vault: Vault, intake: IntakeClient) -> int:
-    """Push every queued reply, in batches, marking each batch delivered once the intake has it."""
+    """Push every queued reply, in batches, marking each batch delivered once the intake has it.
+
+    If the intake's disk is full, raises :class:`RepliesWait`: the batches it took are
+    marked delivered, the rest stay queued.
+    """
     delivered = 0
     batch: list[QueuedReply] = []
     size = 0
+
+    def push() -> None:
+        nonlocal delivered
+        try:
+            intake.push_replies(batch)
+        except IntakeFullError as error:
+            raise RepliesWait(delivered, error) from None
+        replies.mark_delivered(vault, [r.id for r in batch])
+        delivered += len(batch)
+
     for reply in replies.queued_replies(vault):
         batch.append(reply)
         size += len(reply.body) * 4 // 3 + 100
         if size >= REPLY_BATCH_BYTES or len(batch) >= REPLY_BATCH_COUNT:
-            intake.push_replies(batch)
-            replies.mark_delivered(vault, [r.id for r in batch])
-            delivered += len(batch)
+            push()
             batch, size = [], 0
     if batch:
-        intake.push_replies(batch)
-        replies.mark_delivered(vault, [r.id for r in batch])
-        delivered += len(batch)
+        push()
     return delivered
 
 

@@ -25,7 +25,13 @@ from types import TracebackType
 from typing import TypeVar
 
 from vault import _crypto
-from vault.db import Connection, connect_with_migrations, is_disk_full, transaction
+from vault.db import (
+    CIPHER_PAGE_SIZE,
+    Connection,
+    connect_with_migrations,
+    is_disk_full,
+    transaction,
+)
 from vault.envelope import envelope_id as envelope_id_of
 from vault.errors import IntakeError, VaultError, WrongKeyError
 from vault.files import (
@@ -39,9 +45,14 @@ from vault.files import (
 KEY_FILE = "inbox.key"
 DB_FILE = "inbox.db"
 RESERVE_FILE = "reserve"
-RESERVE_BYTES = 8 << 20  # room kept back so a full disk can still be drained
-DRAIN_BYTES = 1 << 20  # on a full disk, deletions are committed in steps of about this much
-VACUUM_PAGES = 256  # pages given back to the file system per step (1 MiB)
+# Room kept back so a full disk can still be drained (docs/intake.md, "A full disk"): an
+# eighth of the file system, between these two sizes, in whole database pages.
+RESERVE_MIN = 256 << 10
+RESERVE_MAX = 8 << 20
+# The most a drain step writes to the write-ahead log: deletions on a full disk are
+# committed in steps of about this much (at most a quarter of the reserve), and freed
+# pages go back to the file system in steps of this much.
+DRAIN_BYTES = 1 << 20
 SMALL_INBOX = 64 << 20  # an older inbox is made shrinkable at start only below this size
 ID_BYTES = 32  # envelope ids and blob ids: SHA-256 sizes
 MAILBOX_BYTES = 16
@@ -112,6 +123,27 @@ def _migration_2(db: Connection) -> None:
 MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 
 
+def reserve_size(disk_bytes: int) -> int:
+    """The reserve for a file system of ``disk_bytes``: an eighth of it, clamped between
+    :data:`RESERVE_MIN` and :data:`RESERVE_MAX`, rounded down to whole database pages."""
+    size = min(max(disk_bytes // 8, RESERVE_MIN), RESERVE_MAX)
+    return size - size % CIPHER_PAGE_SIZE
+
+
+def drain_step(reserve: int) -> int:
+    """How much one drain step may write to the log: a quarter of the reserve, at most
+    :data:`DRAIN_BYTES`, in whole pages (at least one).
+
+    A step's log is its deleted pages (``secure_delete`` overwrites each one) plus the
+    few b-tree and free-list pages it touches, plus the request's nonce: well within the
+    reserve, which also has to take the checkpoint of what was in the log when the disk
+    filled (the log is checkpointed once it passes a step, so that is at most a step
+    plus the last transaction).
+    """
+    step = min(reserve // 4, DRAIN_BYTES)
+    return max(step - step % CIPHER_PAGE_SIZE, CIPHER_PAGE_SIZE)
+
+
 def today() -> date:
     return datetime.now(UTC).date()
 
@@ -134,6 +166,15 @@ class Inbox:
         self._lock = threading.Lock()
         self._reserve = reserve
         self._reserve_lock = threading.Lock()
+        disk = os.statvfs(reserve.parent)
+        #: the size of the reserve file, chosen from the size of the disk it is on
+        self.reserve_bytes = reserve_size(disk.f_blocks * disk.f_frsize)
+        #: at most this much is written to the log by one drain step
+        self.drain_bytes = drain_step(self.reserve_bytes)
+        # The log is checkpointed once it holds a drain step, so that when the disk fills,
+        # little is waiting in the log: the checkpoint a drain needs fits in the reserve.
+        pages = self.drain_bytes // CIPHER_PAGE_SIZE
+        db.execute(f"PRAGMA wal_autocheckpoint = {pages}")
 
     @classmethod
     def open(cls, directory: Path) -> Inbox:
@@ -182,18 +223,26 @@ class Inbox:
         path = self._reserve
         with self._reserve_lock:
             with contextlib.suppress(OSError):
-                if path.stat().st_size == RESERVE_BYTES:
+                if path.stat().st_size == self.reserve_bytes:
                     return True
                 path.unlink()  # cut short by a crash or a full disk
             try:
                 free = os.statvfs(path.parent)
-                if free.f_bavail * free.f_frsize < 2 * RESERVE_BYTES:
+                if free.f_bavail * free.f_frsize < 2 * self.reserve_bytes:
                     return False
-                create_private_file(path, bytes(RESERVE_BYTES))
+                create_private_file(path, bytes(self.reserve_bytes))
             except OSError:
                 path.unlink(missing_ok=True)
                 return False
             return True
+
+    def _room_needed(self) -> int:
+        """The free space below which writes that add data are refused."""
+        try:
+            held = self._reserve.stat().st_size == self.reserve_bytes
+        except OSError:
+            held = False
+        return self.drain_bytes + (0 if held else self.reserve_bytes)
 
     def _release_reserve(self) -> bool:
         with self._reserve_lock:
@@ -203,8 +252,19 @@ class Inbox:
                 return False
             return True
 
-    def _store(self, work: Callable[[], T]) -> T:
-        """Run a write that adds data (under the lock); a full disk is :class:`InboxFull`."""
+    def _store(self, work: Callable[[], T], *, adds: bool = True) -> T:
+        """Run a write that adds data (under the lock); a full disk is :class:`InboxFull`.
+
+        A write that ``adds`` is refused already when the disk has less than a drain step
+        free (plus the reserve's size while the reserve file is missing), so the log's
+        checkpoints keep room to run, and what reporters send (or replies) never takes
+        the room the reserve gave for draining.
+        """
+        if adds:
+            with contextlib.suppress(OSError):
+                free = os.statvfs(self._reserve.parent)
+                if free.f_bavail * free.f_frsize < self._room_needed():
+                    raise InboxFull()
         with self._lock:
             try:
                 return work()
@@ -343,7 +403,7 @@ class Inbox:
         """Delete what a vault has safely stored; returns how many rows were deleted.
 
         Normally one transaction. On a full disk the reserve is released and the rows are
-        deleted in steps of about :data:`DRAIN_BYTES`, each committed and checkpointed, so
+        deleted in steps of about :attr:`drain_bytes`, each committed and checkpointed, so
         that the write-ahead log never needs more room than the reserve gave; then the
         freed pages go back to the file system and the reserve is made again if it fits.
         """
@@ -392,7 +452,7 @@ class Inbox:
         for envelope_id in envelope_ids:
             row = db.execute("SELECT length(body) FROM envelopes WHERE id = ?", (envelope_id,))
             length = (row.fetchone() or (0,))[0]
-            if step and size + length > DRAIN_BYTES:
+            if step and size + length > self.drain_bytes:
                 deleted += self._delete_envelopes(step)
                 step, size = [], 0
             step.append(envelope_id)
@@ -427,16 +487,17 @@ class Inbox:
     def _give_back(self) -> None:
         """Return free pages to the file system a step at a time, then empty the log.
 
-        Only when at least :data:`VACUUM_PAGES` pages are free: small acknowledgements
-        leave their pages for the next reports.
+        A step is :attr:`drain_bytes` of pages, and only when at least that much is
+        free: small acknowledgements leave their pages for the next reports.
         """
         db = self._db
+        pages = self.drain_bytes // CIPHER_PAGE_SIZE
         if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
             return
-        if db.execute("PRAGMA freelist_count").fetchone()[0] < VACUUM_PAGES:
+        if db.execute("PRAGMA freelist_count").fetchone()[0] < pages:
             return
         while db.execute("PRAGMA freelist_count").fetchone()[0] > 0:
-            db.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+            db.execute(f"PRAGMA incremental_vacuum({pages})").fetchall()
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -544,7 +605,7 @@ class Inbox:
         """
         day = day or today()
         minute = int((time.time() if now is None else now) // 60)
-        self._store(lambda: self._purge(day, minute))
+        self._store(lambda: self._purge(day, minute), adds=False)
 
     def _purge(self, day: date, minute: int) -> None:
         with transaction(self._db):
@@ -587,13 +648,16 @@ class Inbox:
                 if updated != 1:
                     raise VaultError("An upload was cleared away before it finished.")
 
-        self._store(work)
+        self._store(work, adds=False)  # names what is written; adds a row of a few bytes
 
     def _drop(self, upload: bytes) -> None:
         """Delete an unfinished upload. On a full disk even this may fail: it is then left
         unfinished, never served, and housekeeping deletes it the day after next."""
         with contextlib.suppress(InboxFull):
-            self._store(lambda: self._db.execute("DELETE FROM uploads WHERE upload = ?", (upload,)))
+            self._store(
+                lambda: self._db.execute("DELETE FROM uploads WHERE upload = ?", (upload,)),
+                adds=False,
+            )
 
 
 def _make_shrinkable(db: Connection, path: Path) -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import make_report, seal_for
+from tests.conftest import Cli, make_report, seal_for
 from tests.intake_server import IntakeServers
+from tests.sealing import codename_entropy, mailbox_of, new_codename, open_reply, reply_keypair
 from tests.vault.intake.conftest import (
     DISK_MIB,
     Intake,
@@ -25,13 +26,22 @@ from tests.vault.intake.conftest import (
     as_json,
     sealed_file,
 )
-from vault import _crypto, case_view
-from vault.db import is_disk_full
+from vault import _crypto, case_view, replies
+from vault.db import CIPHER_PAGE_SIZE, is_disk_full
 from vault.envelope import envelope_id
-from vault.intake.inbox import RESERVE_BYTES, RESERVE_FILE, Inbox, InboxFull
+from vault.intake.inbox import (
+    RESERVE_FILE,
+    RESERVE_MAX,
+    RESERVE_MIN,
+    Inbox,
+    InboxFull,
+    drain_step,
+    reserve_size,
+)
 from vault.intake.limits import POW_HEADER, solve
 from vault.pull import pull
 from vault.store import Vault
+from vault.submit import send_envelope
 
 UPLOAD_BYTES = 1 << 20
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -44,6 +54,12 @@ FORM_BODY = (
 def free_bytes(path: Path) -> int:
     stat = os.statvfs(path)
     return stat.f_bavail * stat.f_frsize
+
+
+def disk_reserve(path: Path) -> int:
+    """The reserve an inbox keeps on the file system holding ``path``."""
+    stat = os.statvfs(path)
+    return reserve_size(stat.f_blocks * stat.f_frsize)
 
 
 def fill(path: Path) -> int:
@@ -67,7 +83,9 @@ def test_a_full_disk_is_503_stores_nothing_partial_and_can_be_drained(
 ) -> None:
     data = small_disk / "intake-data"
     intake: Intake = start_intake("--max-file-mib", "2", data=data)
-    assert (data / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+    reserve = disk_reserve(small_disk)
+    assert reserve == DISK_MIB << 17  # an eighth of the disk
+    assert (data / RESERVE_FILE).stat().st_size == reserve
 
     # Reporters' reports and uploads until the disk is full.
     sent = [team.seal(make_report(what_happened=f"report {i}")) for i in range(3)]
@@ -116,8 +134,8 @@ def test_a_full_disk_is_503_stores_nothing_partial_and_can_be_drained(
 
     # Draining gave the space back: with the filler still there, reports are taken again,
     # and the reserve is back for the next time.
-    assert free_bytes(small_disk) > (len(blobs) - 1) * UPLOAD_BYTES - RESERVE_BYTES
-    assert (data / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+    assert free_bytes(small_disk) > (len(blobs) - 1) * UPLOAD_BYTES - reserve
+    assert (data / RESERVE_FILE).stat().st_size == reserve
     after = team.seal(make_report(what_happened="after the drain"))
     assert intake.submit(after).status_code == 202
     assert [i["id"] for i in intake.pull()["envelopes"]] == [envelope_id(after).hex()]
@@ -130,7 +148,10 @@ def fill_with_uploads(inbox: Inbox) -> tuple[list[bytes], bool]:
     """Store 1 MiB blobs until the inbox says the disk is full; (their ids, whether it did)."""
     stored: list[bytes] = []
     for _ in range(DISK_MIB):
-        upload = inbox.add_blob()
+        try:
+            upload = inbox.add_blob()
+        except InboxFull:  # refused before it starts: the disk is nearly full
+            return stored, True
         try:
             upload.write(_crypto.random_bytes(UPLOAD_BYTES))
             stored.append(upload.finish())
@@ -148,7 +169,8 @@ def test_the_inbox_drains_a_full_disk_in_steps_and_gives_the_space_back(
     directory = small_disk / "inbox"
     inbox = Inbox.open(directory)
     try:
-        assert (directory / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+        assert inbox.reserve_bytes == disk_reserve(small_disk)
+        assert (directory / RESERVE_FILE).stat().st_size == inbox.reserve_bytes
         stored, full = fill_with_uploads(inbox)
         assert full, "the disk filled"
         assert len(stored) > 4
@@ -170,11 +192,39 @@ def test_the_inbox_drains_a_full_disk_in_steps_and_gives_the_space_back(
         assert inbox.ack([], stored) == len(stored)
         assert steps == [len(stored)]
         assert all(inbox.blob_size(b) is None for b in stored)
-        assert free_bytes(small_disk) > (len(stored) - 2) * UPLOAD_BYTES - RESERVE_BYTES
-        assert (directory / RESERVE_FILE).stat().st_size == RESERVE_BYTES
+        assert free_bytes(small_disk) > (len(stored) - 2) * UPLOAD_BYTES - inbox.reserve_bytes
+        assert (directory / RESERVE_FILE).stat().st_size == inbox.reserve_bytes
         inbox.add_envelopes([b"y" * 5000])
     finally:
         inbox.close()
+
+
+@pytest.mark.parametrize(
+    ("disk_mib", "reserve_kib", "step_kib"),
+    [
+        (1, 256, 64),
+        (2, 256, 64),
+        (8, 1024, 256),
+        (32, 4096, 1024),
+        (64, 8192, 1024),
+        (1 << 20, 8192, 1024),
+    ],
+)
+def test_the_reserve_and_the_drain_step_fit_the_disk(
+    disk_mib: int, reserve_kib: int, step_kib: int
+) -> None:
+    reserve = reserve_size(disk_mib << 20)
+    assert (reserve >> 10, drain_step(reserve) >> 10) == (reserve_kib, step_kib)
+
+
+def test_the_reserve_is_whole_pages_and_a_step_is_at_most_a_quarter_of_it() -> None:
+    for disk in range(0, 200 << 20, 777_777):
+        reserve = reserve_size(disk)
+        assert RESERVE_MIN <= reserve <= RESERVE_MAX
+        assert reserve % CIPHER_PAGE_SIZE == 0
+        step = drain_step(reserve)
+        assert step % CIPHER_PAGE_SIZE == 0
+        assert 4 * step <= reserve
 
 
 def test_disk_full_errors_are_recognised() -> None:
@@ -210,3 +260,43 @@ def test_vault_pull_drains_a_full_intake(
         assert result.witness_problem is None  # the witness still cosigns on a full disk
         assert case_view.count_cases(vault) == 3
         assert pull(vault, server.url).witness_problem is None
+
+
+@pytest.mark.slow
+def test_vault_pull_on_a_full_intake_stores_everything_and_keeps_the_replies(
+    small_disk: Path, intake_servers: IntakeServers, vault: Vault, cli: Cli
+) -> None:
+    """Replies add data, so an intake whose disk is still full after the drain refuses them:
+    `vault pull` stores and acknowledges everything, says plainly that the replies wait, and
+    fails (exit 1); the next pull, once the disk has room, delivers them."""
+    server = intake_servers.start(vault.team_key_export(), data=small_disk / "intake-data")
+    pk, sk = reply_keypair(codename_entropy(new_codename()))
+    send_envelope(server.url, seal_for(vault, make_report(reply_key=base64.b64encode(pk).decode())))
+    (case_id,) = pull(vault, server.url).imported
+    replies.reply(vault, case_id, "We have your report.")
+    send_envelope(server.url, seal_for(vault))  # a second report waits on the intake
+    filler = small_disk / "filler"
+    fill(filler)
+
+    done = cli("pull", "--from", server.url)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Pulled 1 new case, 0 already in the vault; delivered 0 replies." in done.stderr
+    assert (
+        f"vault: The disk of the intake at {server.url} is full, so 1 reply could not be"
+        " delivered; it waits in the vault for the next pull."
+    ) in done.stderr
+    assert "hint: tell whoever runs the intake; it needs more disk space" in done.stderr
+    assert "The intake witnessed the access log" in done.stderr  # the pull went to the end
+    assert case_view.count_cases(vault) == 2  # the drain is done: stored and acknowledged
+    assert len(replies.queued_replies(vault)) == 1
+    mailbox = httpx.get(f"{server.url}/api/mailbox/{mailbox_of(pk)}")
+    assert mailbox.json()["replies"] == []
+
+    filler.unlink()
+    again = cli("pull", "--from", server.url)
+    assert again.returncode == 0, again.stderr
+    assert "Pulled 0 new cases, 0 already in the vault; delivered 1 reply." in again.stderr
+    assert replies.queued_replies(vault) == []
+    (sealed,) = httpx.get(f"{server.url}/api/mailbox/{mailbox_of(pk)}").json()["replies"]
+    assert open_reply(base64.b64decode(sealed), pk, sk)["text"] == "We have your report."
