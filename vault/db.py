@@ -599,18 +599,16 @@ def connect_with_migrations(
     that damage); a full disk or a disk error raises what :func:`vault_error` says. With
     ``existing``, a database with no schema is refused as emptied.
     """
-    db: Connection = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
-        _apply_key(db, key)
-        try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except DatabaseError as e:
-            if _primary_code(e) not in (SQLITE_IOERR, SQLITE_FULL):
-                raise WrongKeyError(
-                    "The vault database does not open with this key.",
-                    hint="the database may be damaged, or belong to another vault",
-                ) from None
-            raise vault_error(e, path.parent) or DiskError() from None
+        db = _first_access(path, key, exclusive=False)
+    except DiskFullError:
+        # SQLite shares a WAL database's index through a "-shm" file beside it, which it
+        # cannot make or grow on a full disk. Holding the database alone, SQLite keeps that
+        # index in memory instead (sqlite.org/wal.html, "Use of WAL Without Shared-Memory"),
+        # so what only reads (vault check, cases list) still works until space is freed;
+        # other commands wait for this one meanwhile.
+        db = _first_access(path, key, exclusive=True)
+    try:
         with explained(path.parent):
             if existing and db.execute("PRAGMA user_version").fetchone()[0] == 0:
                 raise DatabaseDamagedError(
@@ -623,6 +621,28 @@ def connect_with_migrations(
             db.execute("PRAGMA temp_store = MEMORY")  # no unencrypted temp files
             db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             migrate(db, migrations)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _first_access(path: Path, key: SecretBytes, *, exclusive: bool) -> Connection:
+    """A connection keyed and read once (so a wrong key shows here), or the error it means."""
+    db: Connection = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        _apply_key(db, key)
+        if exclusive:
+            db.execute("PRAGMA locking_mode = EXCLUSIVE")
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except DatabaseError as e:
+            if _primary_code(e) not in (SQLITE_IOERR, SQLITE_FULL):
+                raise WrongKeyError(
+                    "The vault database does not open with this key.",
+                    hint="the database may be damaged, or belong to another vault",
+                ) from None
+            raise vault_error(e, path.parent) or DiskError() from None
     except BaseException:
         db.close()
         raise
