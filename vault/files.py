@@ -38,8 +38,11 @@ def make_private_dir(path: Path) -> None:
 def disk_full(error: OSError, folder: Path) -> DiskFullError | None:
     """A :class:`DiskFullError` naming ``folder``'s disk if ``error`` is ENOSPC (or EDQUOT)."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        while folder.name.startswith(".") and folder.parent != folder:  # a working folder
+            folder = folder.parent
+        where = "the vault" if (folder / "vault.db").exists() else str(folder)
         return DiskFullError(
-            f"The disk holding {folder} is full.",
+            f"The disk holding {where} is full.",
             hint="free some space on that disk, then run the command again;"
             " nothing was half-written",
         )
