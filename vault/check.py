@@ -49,14 +49,18 @@ def check_vault(vault: Vault) -> list[str]:
     except dbmod.DatabaseError:
         return ["the database is damaged and cannot be checked page by page"]
     try:
-        problems += _caseworkers(db)
-        problems += _cases(vault)
-        problems += _blobs(db)
-        problems += _access_files(vault.directory, db)
-        problems += _access_log(vault)
+        # The copy of the newest checkpoint is read before the database: another command
+        # committing meanwhile can only leave the copy behind the log, never ahead of it.
         copy = check_head_copy(vault.db, vault.directory, vault.log.origin)
         if copy is not None:
             problems.append(copy[0].lower() + copy[1:])
+        # Everything else is read from one state of the database, whatever commits meanwhile.
+        with dbmod.snapshot(db):
+            problems += _caseworkers(db)
+            problems += _cases(vault)
+            problems += _blobs(db)
+            problems += _access_files(vault.directory, db)
+            problems += _access_log(vault)
     except dbmod.DatabaseError:
         problems.append("the database is damaged: some of it cannot be read")
     return problems

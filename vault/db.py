@@ -710,6 +710,19 @@ def is_disk_full(error: BaseException) -> bool:
 
 
 @contextmanager
+def snapshot(db: Connection) -> Iterator[Connection]:
+    """Reads inside see one state of the database (a WAL read transaction), whatever other
+    connections commit meanwhile. Nothing may be written inside."""
+    db.execute("BEGIN DEFERRED")
+    try:
+        yield db
+    finally:
+        if db.in_transaction:
+            with suppress(DatabaseError):
+                db.execute("ROLLBACK")  # nothing was written: this only ends the read
+
+
+@contextmanager
 def transaction(db: Connection) -> Iterator[Connection]:
     """BEGIN IMMEDIATE … COMMIT, rolled back on any error (a failed COMMIT included).
 
