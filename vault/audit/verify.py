@@ -538,7 +538,9 @@ def _check_reads(
             or sum(len(c) + len(state) + 2 for c, state in rows) != len(body)
             or ids != sorted(set(ids))
         ):
-            raise BundleError(f"Entry {entry}'s read list is not in the read list's form.")
+            raise BundleError(
+                f"Entry {entry}'s read list is not in the redress cases read v1 form."
+            )
         if len(rows) != int(detail):
             raise BundleError(
                 f"Entry {entry} is {action} {detail}, but its read list names {len(rows)}"
