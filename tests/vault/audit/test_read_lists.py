@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import VAULT_BIN, assert_clean_error, make_report, seal_for
-from vault import _crypto, auditing, incoming, search
+from vault import _crypto, auditing, incoming, patterns, search, stats
 from vault.audit.verify import BundleError, verify
 from vault.store import Vault
 
@@ -93,6 +93,21 @@ def test_the_bundle_carries_each_read_list_and_verify_shows_it(
     assert read.cases == tuple(sorted(ids))
     assert read.matched == (ids[1],)
     assert read.damaged == ()
+
+
+def test_patterns_and_stats_read_lists_are_shown_too(
+    searched: tuple[Vault, list[str], bytes],
+) -> None:
+    vault, ids, _ = searched
+    patterns.find_patterns(vault)
+    stats.count(vault, ("sector",))
+    result = verify(_bundle(vault))
+    assert result.reads is not None
+    assert [r.action for r in result.reads] == ["cases-searched", "patterns-read", "stats-counted"]
+    for read in result.reads[1:]:
+        assert read.cases == tuple(sorted(ids))
+        assert read.matched == ()
+        assert read.entry > result.reads[0].entry
 
 
 def test_a_bundle_with_no_read_has_an_empty_list_of_reads(vault: Vault) -> None:
