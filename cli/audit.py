@@ -148,6 +148,33 @@ def _summary(result: Verified) -> list[str]:
         counts = result.by_actor[name]
         done = ", ".join(f"{action} {n}" for action, n in sorted(counts.items()))
         lines.append(f"  {name}: {done}")
+    lines += _reads_lines(result)
+    return lines
+
+
+def _reads_lines(result: Verified) -> list[str]:
+    """Which cases each read across cases read and which matched: case ids, never words."""
+    if result.reads is None:
+        if not result.unlisted_reads:
+            return []
+        return [
+            f"Reads across cases: {result.unlisted_reads}, but this bundle is in the older"
+            f" format {result.format}, which carries no read lists: it shows how many cases"
+            " each read, not which."
+        ]
+    if not result.reads:
+        return ["Reads across cases: none."]
+    lines = ["Reads across cases (which cases each read; never what was searched for):"]
+    for read in result.reads:
+        line = (
+            f"  entry {read.entry}, {read.action} by {read.by} at {read.time}:"
+            f" read {len(read.cases)}: {' '.join(read.cases)}"
+        )
+        if read.action == "cases-searched":
+            line += f"; matched {len(read.matched)}: {' '.join(read.matched) or '-'}"
+        if read.damaged:
+            line += f"; did not open {len(read.damaged)}: {' '.join(read.damaged)}"
+        lines.append(line)
     return lines
 
 
@@ -167,6 +194,21 @@ def _as_json(result: Verified) -> dict[str, object]:
             "by": [{"witness": n, "time": t} for n, t in result.witnessed],
         },
         "trusted_size": result.trusted_size,
+        "format": result.format,
+        "reads": None
+        if result.reads is None
+        else [
+            {
+                "entry": r.entry,
+                "action": r.action,
+                "time": r.time,
+                "by": r.by,
+                "cases": list(r.cases),
+                "matched": list(r.matched),
+                "damaged": list(r.damaged),
+            }
+            for r in result.reads
+        ],
     }
 
 

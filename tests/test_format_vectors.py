@@ -44,7 +44,16 @@ EVENTS = load("events-v1.json")
 BACKUP = load("backup-v2.json")
 BACKUP_V1 = load("backup-v1.json")
 BACKUPS = [BACKUP, BACKUP_V1]
-AUDIT = load("audit-bundle-v1.json")
+AUDIT = load("audit-bundle-v2.json")
+AUDIT_V1 = load("audit-bundle-v1.json")  # the older format, which every verifier still reads
+AUDIT_SOUND = [
+    {**v, "name": f"{a['format'][-2:]}-{v['name']}"} for a in (AUDIT, AUDIT_V1) for v in a["sound"]
+]
+AUDIT_TAMPERED = [
+    {**v, "name": f"{a['format'][-2:]}-{v['name']}"}
+    for a in (AUDIT, AUDIT_V1)
+    for v in a["tampered"]
+]
 
 
 class Refused(Exception):
@@ -539,7 +548,7 @@ def read_bundle(data: bytes) -> dict[str, Any]:
     """docs/audit.md sections 8 to 12: parse, then check every checkpoint's root and signature."""
     lines = data.decode("utf-8").split("\n")
     assert lines.pop() == ""
-    assert lines[0] == "redress-audit-bundle/1"
+    assert lines[0] in ("redress-audit-bundle/1", "redress-audit-bundle/2")
     origin = lines[1].removeprefix("origin ")
     at, keys = 2, []
     while lines[at].split(" ")[0] in ("caseworker", "auditor", "witness"):
@@ -554,6 +563,22 @@ def read_bundle(data: bytes) -> dict[str, Any]:
     for leaf in leaves:
         assert len(leaf.split(b" ")) == 7
         assert leaf.startswith(b"redress-log/1 ")
+    # /2: a read list for each read across cases, in entry order, hashing to its commitment
+    reads = 0
+    while lines[0].endswith("/2") and lines[at].startswith("reads "):
+        _, entry, blob = lines[at].split(" ")
+        listed = base64.b64decode(blob, validate=True)
+        fields = leaves[int(entry) - 1].split(b" ")
+        assert fields[3] in (
+            b"cases-searched",
+            b"triage-filled",
+            b"patterns-read",
+            b"stats-counted",
+        )
+        assert hashlib.sha256(listed).hexdigest().encode() == fields[6]
+        assert listed.startswith(b"redress cases read v1\n")
+        assert listed.count(b"\n") - 1 == int(fields[5])
+        reads, at = reads + 1, at + 1
     m = int(lines[at].removeprefix("checkpoints "))
     notes = [
         base64.b64decode(line.removeprefix("checkpoint ")).decode()
@@ -590,13 +615,17 @@ def read_bundle(data: bytes) -> dict[str, Any]:
         sizes.append(int(size))
     assert sizes == sorted(set(sizes))
     assert sizes[-1] == n
-    return {"origin": origin, "leaves": n, "checkpoints": m, "cosigned": cosigned}
+    read_actions = (b"cases-searched", b"triage-filled", b"patterns-read", b"stats-counted")
+    if lines[0].endswith("/2"):
+        assert reads == sum(leaf.split(b" ")[3] in read_actions for leaf in leaves)
+    return {"origin": origin, "leaves": n, "checkpoints": m, "cosigned": cosigned, "reads": reads}
 
 
-@by_name(AUDIT["sound"])
+@by_name(AUDIT_SOUND)
 def test_sound_bundle_checks_by_the_spec(vector: dict[str, Any]) -> None:
     got = read_bundle(vector["bundle"].encode())
     assert got["origin"] == AUDIT["origin"]
+    assert got["reads"] == (2 if vector["name"] == "/2-with-read-lists" else 0)
     if vector["trusted"] is not None:
         text = vector["trusted"].split("\n\n", 1)[0] + "\n"
         size, root = int(text.split("\n")[1]), base64.b64decode(text.split("\n")[2])
@@ -619,13 +648,13 @@ def run_verify(tmp_path: Path, vector: dict[str, Any]) -> subprocess.CompletedPr
     )
 
 
-@by_name(AUDIT["sound"])
+@by_name(AUDIT_SOUND)
 def test_sound_bundle_passes_vault_audit_verify(vector: dict[str, Any], tmp_path: Path) -> None:
     done = run_verify(tmp_path, vector)
     assert (done.returncode, done.stderr) == (vector["exit_code"], "")
 
 
-@by_name(AUDIT["tampered"])
+@by_name(AUDIT_TAMPERED)
 def test_tampered_bundle_gives_the_recorded_exit_code_and_message(
     vector: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -639,4 +668,7 @@ def test_tampered_bundle_gives_the_recorded_exit_code_and_message(
 
 def test_audit_generator_reproduces_the_vectors() -> None:
     generate = load_generator("generate_audit_bundle.py")
-    assert generate.render() == (VECTOR_DIR / "audit-bundle-v1.json").read_bytes()
+    for version in (1, 2):
+        assert (
+            generate.render(version) == (VECTOR_DIR / f"audit-bundle-v{version}.json").read_bytes()
+        )

@@ -67,6 +67,12 @@ def encode_bundle(vault: Vault, db: dbmod.Connection) -> bytes:
         leaves=list(vault.log.leaves()),
         checkpoints=[h.note for h in heads],
         proofs=bundle.proofs_between([h.size for h in heads], tree),
+        # each read across cases' list of which cases it read, so the auditor sees them
+        # (log_leaves.seq counts from 0; the bundle numbers entries from 1)
+        reads=[
+            (int(seq) + 1, str(cases).encode("ascii"))
+            for seq, cases in db.execute("SELECT entry, cases FROM case_reads ORDER BY entry")
+        ],
     )
     return bundle.encode(contents)
 

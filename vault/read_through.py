@@ -10,6 +10,7 @@ from contextlib import closing
 from typing import TYPE_CHECKING, Any, Literal
 
 from vault import db as dbmod
+from vault.audit.entries import READ_LIST_HEADER
 from vault.auditlog import commitment
 from vault.cases import show_id
 from vault.envelope import open_envelope_bytes, open_sealed
@@ -30,7 +31,6 @@ _ROWS = (
 _WITH_TRIAGE = " LEFT JOIN case_triage AS t ON t.case_id = c.id"
 
 ReadState = Literal["read", "match", "damaged"]
-READ_LIST_HEADER = "redress cases read v1\n"
 
 
 def iter_report_json(vault: Vault) -> Iterator[tuple[str, bytes]]:

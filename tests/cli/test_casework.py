@@ -158,6 +158,19 @@ def test_cases_search_finds_every_word_logs_once_and_never_the_words(cli: Cli) -
     assert bundle.count(b" cases-searched - ") == 10
     verified = cli("audit", "verify", "audit.bundle")
     assert verified.returncode == 0, verified.stderr
+    assert "quillon" not in verified.stdout.lower()
+    # the auditor sees which cases each search read and which matched, never the words
+    shown = cli("audit", "verify", "audit.bundle", "--json")
+    assert shown.returncode == 0, shown.stderr
+    reads = json.loads(shown.stdout)["reads"]
+    assert [r["action"] for r in reads] == ["cases-searched"] * 10
+    plain = [i.replace("-", "") for i in ids]
+    nurse = reads[8]  # the ninth search: "nurse"
+    assert nurse["cases"] == sorted(plain)
+    assert nurse["matched"] == [plain[1]]
+    assert reads[3]["matched"] == [plain[2]]  # "officer --sector policing"
+    for word in ("quillon", "nurse", "officer", "phone", "ærøby"):
+        assert word not in shown.stdout.lower()
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\t"])

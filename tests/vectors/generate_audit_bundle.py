@@ -1,4 +1,7 @@
-"""Write the audit bundle test vectors: ``tests/vectors/audit-bundle-v1.json``.
+"""Write the audit bundle test vectors: ``tests/vectors/audit-bundle-v1.json`` (bundles in the
+older format ``redress-audit-bundle/1``, which every verifier still reads) and
+``tests/vectors/audit-bundle-v2.json`` (the same history in ``redress-audit-bundle/2``, which
+the vault writes, and the read lists it carries for each read across cases).
 
 Run it from the repository root (after ``make setup``, which installs ``.venv/bin/vault``)::
 
@@ -42,7 +45,7 @@ from vault.audit.signed_note import (
 from vault.keys import caseworker_key_id
 
 HERE = Path(__file__).resolve().parent
-VECTORS = HERE / "audit-bundle-v1.json"
+VECTORS = {version: HERE / f"audit-bundle-v{version}.json" for version in (1, 2)}
 VAULT_BIN = Path(sys.executable).with_name("vault")
 TAMPERED_EXIT = 4
 
@@ -166,6 +169,25 @@ def history() -> list[Transaction]:
 
 WITNESSED = 9  # the checkpoint after the witness was added is cosigned
 
+# Read lists (docs/audit.md section 8), by the commitment an entry makes to them. Case ids in
+# byte order: CASE_B ("46B5T7MX") before CASE_A ("7KQ2M9XD").
+SEARCH_LIST = f"redress cases read v1\n{CASE_B} match\n{CASE_A} read\n".encode()
+STATS_LIST = f"redress cases read v1\n{CASE_B} read\n{CASE_A} read\n".encode()
+UNSORTED_LIST = f"redress cases read v1\n{CASE_A} read\n{CASE_B} match\n".encode()
+LISTS = {sha(text): text for text in (SEARCH_LIST, STATS_LIST, UNSORTED_LIST)}
+READ_ACTIONS = ("cases-searched", "triage-filled", "patterns-read", "stats-counted")
+
+
+def read_history() -> list[Transaction]:
+    """The same life, with a search (two cases read, one matched) and a count before the
+    export, each logged with the commitment to its read list."""
+    return [
+        *history()[:-1],
+        (AMARA, "2025-03-14T09:20:00Z", [("cases-searched", None, "2", sha(SEARCH_LIST))]),
+        (AMARA, "2025-03-14T09:21:00Z", [("stats-counted", None, "2", sha(STATS_LIST))]),
+        history()[-1],
+    ]
+
 
 @dataclass
 class Built:
@@ -173,24 +195,37 @@ class Built:
     checkpoints: list[str]
     sizes: list[int]
     people: list[Person]
+    reads: list[tuple[int, bytes]]
+    version: int
 
     def bundle(self) -> bytes:
         tree = merkle.Tree.of_leaves(self.leaves)
         return encode(
             BundleContents(
-                ORIGIN, self.people, self.leaves, self.checkpoints, proofs_between(self.sizes, tree)
+                ORIGIN,
+                self.people,
+                self.leaves,
+                self.checkpoints,
+                proofs_between(self.sizes, tree),
+                self.reads if self.version >= 2 else [],
+                self.version,
             )
         )
 
 
-def build_log(transactions: list[Transaction], people: list[Person] | None = None) -> Built:
+def build_log(
+    transactions: list[Transaction], people: list[Person] | None = None, version: int = 2
+) -> Built:
     """Leaves, and a checkpoint signed by the actor at the end of each transaction."""
     leaves: list[bytes] = []
     notes: list[str] = []
     sizes: list[int] = []
+    reads: list[tuple[int, bytes]] = []
     for number, (who, at, entries) in enumerate(transactions, 1):
         for action, case, detail, commit in entries:
             leaves.append(encode_leaf(at, who.key_id, action, case, detail, commit))
+            if action in READ_ACTIONS and commit in LISTS:
+                reads.append((len(leaves), LISTS[commit]))
         tree = merkle.Tree.of_leaves(leaves)
         checkpoint = Checkpoint(ORIGIN, len(leaves), tree.root_at(len(leaves)))
         note = sign_checkpoint(checkpoint, who.signer(ORIGIN))
@@ -199,7 +234,7 @@ def build_log(transactions: list[Transaction], people: list[Person] | None = Non
             note += witness.cosign_line(checkpoint.text(), WITNESS_TIME)
         notes.append(note)
         sizes.append(len(leaves))
-    return Built(leaves, notes, sizes, list(PEOPLE if people is None else people))
+    return Built(leaves, notes, sizes, list(PEOPLE if people is None else people), reads, version)
 
 
 # --- running the real verifier ---------------------------------------------------------------
@@ -291,7 +326,10 @@ def flip_in_signature(note: str, line_index: int) -> str:
     return text + "\n\n" + "\n".join(sig_lines) + "\n"
 
 
-def build() -> dict[str, Any]:
+def build(version: int) -> dict[str, Any]:
+    def build_log(transactions: list[Transaction], people: list[Person] | None = None) -> Built:
+        return build_log_in(transactions, people, version)
+
     full = build_log(history())
     bundle = full.bundle()
     lines = lines_of(bundle)
@@ -499,8 +537,18 @@ def build() -> dict[str, Any]:
             build_log(second_start).bundle(),
         ),
         tampered("no-end-line", "The final 'end' line removed.", joined(lines[:-1])),
-        tampered("not-a-bundle", "Some other file.", b"redress-audit-bundle/2\nend\n"),
+        tampered("not-a-bundle", "Some other file.", b"redress-audit-bundle/3\nend\n"),
     ]
+    if version >= 2:
+        sounds.append(
+            sound(
+                "with-read-lists",
+                "The whole life, with a search by amara (two cases read, 46B5T7MX matched) and a "
+                "count by amara before the export; the bundle carries both read lists.",
+                build_log(read_history()).bundle(),
+            )
+        )
+        tampereds += read_list_vectors(build_log)
     return {
         "description": (
             "Test vectors for the Redress audit bundle. Every key is derived from a fixed label; "
@@ -508,7 +556,7 @@ def build() -> dict[str, Any]:
             "each tampered vector gives the exit code and stderr of 'vault audit verify BUNDLE' "
             "(with '--trusted FILE' holding 'trusted' when it is not null)."
         ),
-        "format": "redress-audit-bundle/1",
+        "format": f"redress-audit-bundle/{version}",
         "specification": "docs/audit.md",
         "generator": "tests/vectors/generate_audit_bundle.py",
         "origin": ORIGIN,
@@ -525,21 +573,80 @@ def build() -> dict[str, Any]:
     }
 
 
-def render() -> bytes:
-    return (json.dumps(build(), indent=2, ensure_ascii=False) + "\n").encode()
+def read_list_vectors(build_log: Any) -> list[dict[str, Any]]:
+    """Read lists removed, changed, added or moved; entries re-signed that mean another list."""
+    lines = lines_of(build_log(read_history()).bundle())
+    at = [i for i, line in enumerate(lines) if line.startswith("reads ")]
+    search_entry = lines[at[0]].split(" ")[1]
+
+    removed = list(lines)
+    del removed[at[0]]
+
+    changed = list(lines)
+    moved_match = f"redress cases read v1\n{CASE_B} read\n{CASE_A} match\n".encode()
+    changed[at[0]] = f"reads {search_entry} {base64.b64encode(moved_match).decode()}"
+
+    added = list(lines)
+    added.insert(at[0], f"reads 1 {lines[at[0]].split(' ')[2]}")
+
+    swapped = list(lines)
+    swapped[at[0]], swapped[at[1]] = swapped[at[1]], swapped[at[0]]
+
+    def searched(detail: str, listed: bytes) -> list[Transaction]:
+        entry: Entry = ("cases-searched", None, detail, sha(listed))
+        return [*history()[:-1], (AMARA, "2025-03-14T09:20:00Z", [entry]), history()[-1]]
+
+    return [
+        tampered(
+            "read-list-removed",
+            f"The read list of entry {search_entry} (a search) removed from the bundle.",
+            joined(removed),
+        ),
+        tampered(
+            "read-list-changed",
+            f"The read list of entry {search_entry} changed: the match moved to another case.",
+            joined(changed),
+        ),
+        tampered(
+            "read-list-added",
+            "A read list added for entry 1, which reads no cases.",
+            joined(added),
+        ),
+        tampered("read-lists-swapped", "The two read lists swapped.", joined(swapped)),
+        tampered(
+            "read-list-count-wrong",
+            "A search entry saying 3 cases were read, committing to a list of 2, re-signed by a "
+            "real caseworker.",
+            build_log(searched("3", SEARCH_LIST)).bundle(),
+        ),
+        tampered(
+            "read-list-not-in-order",
+            "A search entry committing to a list whose cases are not in id order, re-signed by a "
+            "real caseworker.",
+            build_log(searched("2", UNSORTED_LIST)).bundle(),
+        ),
+    ]
+
+
+build_log_in = build_log
+
+
+def render(version: int) -> bytes:
+    return (json.dumps(build(version), indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def main(argv: list[str]) -> int:
-    out = render()
-    if argv[1:] == ["--check"]:
-        if VECTORS.read_bytes() != out:
-            print(f"{VECTORS.name} is out of date: run {Path(__file__).name}", file=sys.stderr)
-            return 1
-        return 0
-    if argv[1:]:
+    if argv[1:] not in ([], ["--check"]):
         print(f"usage: {Path(__file__).name} [--check]", file=sys.stderr)
         return 2
-    VECTORS.write_bytes(out)
+    for version, path in VECTORS.items():
+        out = render(version)
+        if argv[1:] == ["--check"]:
+            if path.read_bytes() != out:
+                print(f"{path.name} is out of date: run {Path(__file__).name}", file=sys.stderr)
+                return 1
+        else:
+            path.write_bytes(out)
     return 0
 
 

@@ -2,13 +2,14 @@
 
 The format is specified in ``docs/audit.md`` (section 12). In short, one UTF-8 text file::
 
-    redress-audit-bundle/1
+    redress-audit-bundle/2
     origin <origin>
     caseworker <name> <vkey>        one per caseworker ever registered
     auditor <name> <vkey>           one per registered auditor
     witness <vkey>                  one per witness (an intake that cosigns)
     leaves <N>
     <leaf>                          N lines, in log order (vault/audit/leaves.py)
+    reads <entry> <base64 of a read list>         one per read across cases, entries increasing
     checkpoints <M>
     checkpoint <base64 of a signed note>          M lines, sizes strictly increasing
     proof <old> <new> <base64 hash>...            M - 1 lines: consecutive checkpoints
@@ -16,6 +17,9 @@ The format is specified in ``docs/audit.md`` (section 12). In short, one UTF-8 t
 
 :func:`encode` is the vault's side; :func:`parse` splits a bundle into its parts and refuses
 any departure from the layout. What the parts must mean is checked by :mod:`vault.audit.verify`.
+
+A bundle of ``redress-audit-bundle/1`` (written before read lists were carried) has no
+``reads`` lines and is still read; the vault writes ``/2`` only.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from vault.audit.signed_note import (
 from vault.errors import IntegrityError, VaultError
 from vault.keys import validate_name
 
-MAGIC = "redress-audit-bundle/1"
+FORMATS = {1: "redress-audit-bundle/1", 2: "redress-audit-bundle/2"}
+MAGIC = FORMATS[2]  # what the vault writes
 
 
 class BundleError(IntegrityError):
@@ -58,10 +63,15 @@ class BundleContents:
     leaves: list[bytes]
     checkpoints: list[str]  # signed notes, with cosignatures
     proofs: list[tuple[int, int, list[bytes]]] = field(default_factory=list)
+    # (entry number from 1, its read list's bytes), entries increasing; none in a /1 bundle
+    reads: list[tuple[int, bytes]] = field(default_factory=list)
+    version: int = 2
 
 
 def encode(contents: BundleContents) -> bytes:
-    lines = [MAGIC, f"origin {contents.origin}"]
+    if contents.version == 1 and contents.reads:
+        raise ValueError("a redress-audit-bundle/1 carries no read lists")
+    lines = [FORMATS[contents.version], f"origin {contents.origin}"]
     for p in contents.people:
         if p.role == "witness":
             lines.append(f"witness {p.key.to_vkey()}")
@@ -69,6 +79,7 @@ def encode(contents: BundleContents) -> bytes:
             lines.append(f"{p.role} {p.name} {p.key.to_vkey()}")
     lines.append(f"leaves {len(contents.leaves)}")
     lines.extend(leaf.decode("ascii") for leaf in contents.leaves)
+    lines.extend(f"reads {entry} {b64encode(text)}" for entry, text in contents.reads)
     lines.append(f"checkpoints {len(contents.checkpoints)}")
     lines.extend(f"checkpoint {b64encode(note.encode())}" for note in contents.checkpoints)
     for old, new, proof in contents.proofs:
@@ -107,7 +118,10 @@ class _Lines:
 
 def parse(data: bytes) -> BundleContents:
     """Split a bundle into its parts, strictly. Any departure from the format is refused."""
-    if not data.startswith(MAGIC.encode() + b"\n"):
+    version = next(
+        (v for v, magic in FORMATS.items() if data.startswith(magic.encode() + b"\n")), None
+    )
+    if version is None:
         raise BundleError("That file is not a Redress audit bundle.")
     if not data.endswith(b"\n"):
         raise BundleError("The audit bundle is incomplete: it does not end with a newline.")
@@ -165,6 +179,21 @@ def parse(data: bytes) -> BundleContents:
         raise BundleError("The audit bundle is incomplete: entries are missing from its end.")
     leaves = raw_lines[at : at + n]
     at += n
+    reads: list[tuple[int, bytes]] = []
+    while version >= 2 and at < len(lines) and lines[at].startswith("reads "):
+        parts = lines[at].split(" ")
+        if len(parts) != 3 or not re.fullmatch(r"[1-9][0-9]{0,11}", parts[1]):
+            raise bad("a read list is not in the expected form")
+        entry = int(parts[1])
+        if entry > n:
+            raise bad(f"a read list names entry {entry}, but the bundle holds {n}")
+        if reads and entry <= reads[-1][0]:
+            raise bad("the read lists are not in the order of their entries")
+        try:
+            reads.append((entry, b64decode(parts[2])))
+        except SignedNoteError:
+            raise bad("a read list is not in the expected form") from None
+        at += 1
     m = count("checkpoints")
     if m == 0:
         raise bad("a bundle holds at least one checkpoint")
@@ -187,7 +216,7 @@ def parse(data: bytes) -> BundleContents:
         proofs.append((int(parts[0]), int(parts[1]), hashes))
     if at != len(lines) - 1 or lines[at] != "end":
         raise bad("expected the 'end' line, and nothing after it")
-    return BundleContents(origin, people, leaves, notes, proofs)
+    return BundleContents(origin, people, leaves, notes, proofs, reads, version)
 
 
 def _is_name(text: str) -> bool:

@@ -34,6 +34,11 @@ def _vault(action: str, detail: Detail, commitment: Commitment) -> EntryRule:
     return EntryRule(action, False, detail, commitment)
 
 
+def _reads(action: str, what: str) -> EntryRule:
+    """A read across cases: how many cases it read; SHA-256 of their read list."""
+    return EntryRule(action, False, Detail(what, form=NUMBER), "yes", read_list=True)
+
+
 RULES: tuple[EntryRule, ...] = (
     # case actions: field 5 is the case id; each is declared once, in vault/audit/case_actions.py
     *(_case(a.kind, a.detail, a.commitment) for a in _CASE_ACTIONS.values()),
@@ -51,14 +56,19 @@ RULES: tuple[EntryRule, ...] = (
     _vault("backup-made", Detail("a backup header hash prefix", form=KEY_ID), "yes"),
     _vault("audit-exported", NO_DETAIL, "no"),
     # a read across cases: how many cases it read; SHA-256 of their list (vault/read_through.py)
-    _vault("cases-searched", Detail("a number of cases read", form=NUMBER), "yes"),
-    _vault("triage-filled", Detail("a number of cases read", form=NUMBER), "yes"),
-    _vault("patterns-read", Detail("a number of cases read", form=NUMBER), "yes"),
-    _vault("stats-counted", Detail("a number of cases counted", form=NUMBER), "yes"),
+    _reads("cases-searched", "a number of cases read"),
+    _reads("triage-filled", "a number of cases read"),
+    _reads("patterns-read", "a number of cases read"),
+    _reads("stats-counted", "a number of cases counted"),
 )
 BY_ACTION: dict[str, EntryRule] = {rule.action: rule for rule in RULES}
 CASE_ACTIONS = tuple(r.action for r in RULES if r.names_case)
 VAULT_ACTIONS = tuple(r.action for r in RULES if not r.names_case)
+READ_ACTIONS = tuple(r.action for r in RULES if r.read_list)  # each commits to a read list
+
+# A read list (docs/audit.md section 8): this line, then "CASE STATE\n" per case in id order.
+READ_LIST_HEADER = "redress cases read v1\n"
+READ_STATES = ("read", "match", "damaged")
 
 FIRST_EPOCH = 1  # the team key epoch a new vault starts with (vault.keys.new_access)
 

@@ -64,3 +64,6 @@ class EntryRule:
     names_case: bool
     detail: Detail
     commitment: Commitment
+    # a read across cases: its commitment is to a read list (which cases it read), which a
+    # bundle of redress-audit-bundle/2 carries beside it (docs/audit.md sections 8 and 12)
+    read_list: bool = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
+import re
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from itertools import compress
 from operator import gt, indexOf, itemgetter
 
 from vault.audit import entries, merkle
-from vault.audit.bundle import BundleContents, BundleError, Person, parse
+from vault.audit.bundle import FORMATS, BundleContents, BundleError, Person, parse
 from vault.audit.leaves import ACTIONS, CASE_ACTIONS, LINES, VERSION, member_commitment
 from vault.audit.signed_note import (
     Checkpoint,
@@ -32,7 +33,21 @@ from vault.audit.signed_note import (
 )
 from vault.keys import caseworker_key_id
 
-__all__ = ["BundleError", "Verified", "verify"]
+__all__ = ["BundleError", "Read", "Verified", "verify"]
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One read across cases (a search, patterns, stats, the triage fill), from its read list:
+    which cases it read, and which of them matched (a search) or did not open. Case ids only."""
+
+    entry: int  # its number in the log, from 1
+    action: str
+    time: str
+    by: str  # the caseworker's name
+    cases: tuple[str, ...]  # every case it read, in id order
+    matched: tuple[str, ...]
+    damaged: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,10 @@ class Verified:
     witnessed: list[tuple[str, int]]  # (witness, POSIX time) on the newest witnessed checkpoint
     witnessed_size: int | None  # the size of that checkpoint; None if none is witnessed
     trusted_size: int | None
+    format: str = "redress-audit-bundle/2"
+    # every read across cases with its read list; None for a /1 bundle, which carries none
+    reads: tuple[Read, ...] | None = ()
+    unlisted_reads: int = 0  # in a /1 bundle, how many reads across cases it holds
 
 
 @dataclass(slots=True)
@@ -133,6 +152,7 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
         )
     _check_proofs(heads, contents.proofs)
     _check_meaning(contents, columns, roster, first_transaction)
+    reads = _check_reads(contents, columns, roster)
 
     trusted_size = None
     if trusted is not None:
@@ -158,6 +178,9 @@ def _verify(data: bytes, trusted: str | None) -> Verified:
         witnessed=witnessed,
         witnessed_size=witnessed_size,
         trusted_size=trusted_size,
+        format=FORMATS[contents.version],
+        reads=reads,
+        unlisted_reads=0 if reads is not None else len(_read_places(columns)),
     )
 
 
@@ -461,6 +484,80 @@ def _check_meaning(
 
 
 _OWN_KEY_ID = (b"vault-created", b"passphrase-changed")  # entries whose detail is the actor
+_READ_ACTIONS = tuple(a.encode() for a in entries.READ_ACTIONS)
+_READ_LINE = re.compile(rb"([0-9A-HJKMNP-TV-Z]{8}) (read|match|damaged)\n")
+
+
+def _read_places(columns: _Columns) -> list[int]:
+    """The indexes of the reads across cases, in log order."""
+    number: Counter[bytes] = Counter()
+    for (_, action, *_), n in columns.kinds.items():
+        if action in _READ_ACTIONS:
+            number[action] += n
+    return sorted(i for a, n in number.items() for i in _places(columns.actions, a, n))
+
+
+def _check_reads(
+    contents: BundleContents, columns: _Columns, roster: _Roster
+) -> tuple[Read, ...] | None:
+    """Each read across cases against the read list the bundle carries for it: one list per
+    such entry and no other, each hashing to the entry's commitment, in the read list's form,
+    naming as many cases as the entry says. Else the first entry where that fails.
+
+    A ``redress-audit-bundle/1`` carries no read lists: None.
+    """
+    if contents.version < 2:
+        return None
+    places = {i + 1 for i in _read_places(columns)}
+    lists = dict(contents.reads)
+    names = {k: p.name for k, p in roster.keys.items()}
+    found: list[Read] = []
+    for entry in sorted(places | lists.keys()):
+        leaf = contents.leaves[entry - 1]
+        action, detail = columns.actions[entry - 1].decode(), columns.details[entry - 1].decode()
+        if entry not in lists:
+            raise BundleError(
+                f"Entry {entry} is {action} {detail}, but the bundle carries no read list"
+                " for it: the list was removed."
+            )
+        if entry not in places:
+            raise BundleError(
+                f"Entry {entry} is {action}, which reads no cases, but the bundle carries"
+                " a read list for it: the list was added."
+            )
+        text = lists[entry]
+        if hashlib.sha256(text).hexdigest().encode() != leaf.rsplit(b" ", 1)[1]:
+            raise BundleError(
+                f"Entry {entry}'s read list does not match its commitment: the list was changed."
+            )
+        body = text.removeprefix(entries.READ_LIST_HEADER.encode())
+        rows = _READ_LINE.findall(body)
+        ids = [case for case, _ in rows]
+        if (
+            body == text
+            or sum(len(c) + len(state) + 2 for c, state in rows) != len(body)
+            or ids != sorted(set(ids))
+        ):
+            raise BundleError(
+                f"Entry {entry}'s read list is not in the redress cases read v1 form."
+            )
+        if len(rows) != int(detail):
+            raise BundleError(
+                f"Entry {entry} is {action} {detail}, but its read list names {len(rows)}"
+                f" case{'' if len(rows) == 1 else 's'}."
+            )
+        found.append(
+            Read(
+                entry=entry,
+                action=action,
+                time=_time(leaf),
+                by=names[columns.actors[entry - 1].decode()],
+                cases=tuple(c.decode() for c in ids),
+                matched=tuple(c.decode() for c, state in rows if state == b"match"),
+                damaged=tuple(c.decode() for c, state in rows if state == b"damaged"),
+            )
+        )
+    return tuple(found)
 
 
 def _a(role: str) -> str:

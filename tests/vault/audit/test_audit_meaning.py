@@ -147,6 +147,12 @@ def _resigned(s: Session, change: Callable[[list[bytes]], list[bytes]]) -> bytes
     final = Checkpoint(contents.origin, len(leaves), tree.root_at(len(leaves)))
     kept.append((len(leaves), sign_checkpoint(final, s.signer)))
     sizes = [size for size, _ in kept]
+    # each read list stays with its entry, wherever the change moved it
+    reads = sorted(
+        (leaves.index(contents.leaves[entry - 1]) + 1, text)
+        for entry, text in contents.reads
+        if contents.leaves[entry - 1] in leaves
+    )
     return bundle.encode(
         bundle.BundleContents(
             contents.origin,
@@ -154,6 +160,7 @@ def _resigned(s: Session, change: Callable[[list[bytes]], list[bytes]]) -> bytes
             leaves,
             [note for _, note in kept],
             bundle.proofs_between(sizes, tree),
+            reads,
         )
     )
 

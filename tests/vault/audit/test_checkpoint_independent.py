@@ -23,7 +23,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from tests.conftest import seal_for
-from vault import auditing, case_view, incoming
+from vault import auditing, case_view, incoming, search
 from vault.auditors import add_auditor
 from vault.store import Vault
 
@@ -127,11 +127,13 @@ class Bundle:
     leaves: list[bytes] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
     proofs: list[tuple[int, int, list[bytes]]] = field(default_factory=list)
+    reads: dict[int, bytes] = field(default_factory=dict)  # entry number -> its read list
+    version: int = 2
 
 
 def parse_bundle(data: bytes) -> Bundle:
     lines = data.decode("utf-8").split("\n")
-    assert lines[0] == "redress-audit-bundle/1"
+    assert lines[0] in ("redress-audit-bundle/1", "redress-audit-bundle/2")
     assert lines[-2:] == ["end", ""]
     b, i = Bundle(), 1
     assert lines[i].startswith("origin ")
@@ -145,6 +147,12 @@ def parse_bundle(data: bytes) -> Bundle:
     n = int(lines[i].removeprefix("leaves "))
     b.leaves = [line.encode() for line in lines[i + 1 : i + 1 + n]]
     i += 1 + n
+    b.version = int(lines[0][-1])
+    while b.version == 2 and lines[i].startswith("reads "):
+        _, entry, blob = lines[i].split(" ")
+        assert int(entry) > max(b.reads, default=0)
+        b.reads[int(entry)] = base64.b64decode(blob, validate=True)
+        i += 1
     m = int(lines[i].removeprefix("checkpoints "))
     for line in lines[i + 1 : i + 1 + m]:
         b.checkpoints.append(base64.b64decode(line.removeprefix("checkpoint ")).decode())
@@ -228,6 +236,7 @@ def bundle(vault: Vault, tmp_path: Path) -> Bundle:
     assert auditing.record_cosignature(vault, witness[0], read_checkpoint(text)[1], line) == 1
     incoming.import_envelopes(vault, [("b", seal_for(vault)), ("c", seal_for(vault))])
     case_view.show_case(vault, case_id)
+    search.search(vault, "complaint")
     auditing.audit_export(vault, tmp_path / "bundle.txt")
     return parse_bundle((tmp_path / "bundle.txt").read_bytes())
 
@@ -421,3 +430,48 @@ def first_meaningless_entry(b: Bundle) -> int | None:
 
 def test_the_real_bundle_means_what_section_8_says(bundle: Bundle) -> None:
     assert first_meaningless_entry(bundle) is None
+
+
+# --- the read lists, from docs/audit.md sections 8 and 12 alone ------------------------------
+
+# the actions whose commitment is the SHA-256 of a read list, which a /2 bundle carries
+_READ_LISTS = ("cases-searched", "triage-filled", "patterns-read", "stats-counted")
+_READ_LIST = re.compile(
+    r"redress cases read v1\n(?:[0-9A-HJKMNP-TV-Z]{8} (?:read|match|damaged)\n)*"
+)
+
+
+def first_bad_read_list(b: Bundle) -> int | None:
+    """The number of the first entry whose read list is missing, extra, changed, not in the
+    form, not in id order, or of another length than the entry's count; or None."""
+    wanted = {
+        n for n, leaf in enumerate(b.leaves, 1) if leaf.split(b" ")[3].decode() in _READ_LISTS
+    }
+    for n in sorted(wanted | b.reads.keys()):
+        if n not in wanted or n not in b.reads:
+            return n
+        fields = b.leaves[n - 1].decode().split(" ")
+        text = b.reads[n]
+        if hashlib.sha256(text).hexdigest() != fields[6]:
+            return n
+        if not _READ_LIST.fullmatch(text.decode("ascii")):
+            return n
+        ids = [line.split(" ")[0] for line in text.decode().splitlines()[1:]]
+        if ids != sorted(set(ids)) or len(ids) != int(fields[5]):
+            return n
+    return None
+
+
+def test_the_real_bundle_carries_every_read_list(bundle: Bundle) -> None:
+    searched = [n for n, leaf in enumerate(bundle.leaves, 1) if b" cases-searched " in leaf]
+    assert len(searched) == 1
+    assert list(bundle.reads) == searched
+    assert bundle.reads[searched[0]].startswith(b"redress cases read v1\n")
+    assert bundle.reads[searched[0]].count(b"\n") == 1 + 3  # the three cases, by id
+    assert first_bad_read_list(bundle) is None
+    changed = dict(bundle.reads)
+    changed[searched[0]] = changed[searched[0]].replace(b" read\n", b" match\n", 1)
+    assert first_bad_read_list(Bundle(leaves=bundle.leaves, reads=changed)) == searched[0]
+    assert first_bad_read_list(Bundle(leaves=bundle.leaves, reads={})) == searched[0]
+    extra = {**bundle.reads, 1: bundle.reads[searched[0]]}
+    assert first_bad_read_list(Bundle(leaves=bundle.leaves, reads=extra)) == 1
