@@ -134,6 +134,10 @@ class UntrustedWriter(OpenFailed):
     """A signed, sealed file whose writer is not trusted, or whose signature does not verify."""
 
 
+class SignatureFailed(UntrustedWriter):
+    """A signed, sealed file from a trusted writer whose signature does not verify: changed."""
+
+
 def wrap_signed(payload: bytes, recipient_box_pk: bytes, writer: Signer, context: bytes) -> bytes:
     """An access file's form: ``payload`` sealed to the recipient, signed by its writer.
 
@@ -162,7 +166,7 @@ def unwrap_signed(
     try:
         verify(signature, context + box_pk + sealed, writer)
     except OpenFailed:
-        raise UntrustedWriter() from None
+        raise SignatureFailed() from None
     return seal_open(sealed, box_pk, box_sk)
 
 

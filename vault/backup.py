@@ -62,6 +62,7 @@ from vault.files import (
     move_into_place,
     new_file_when_complete,
     open_new_private_file,
+    open_regular_file,
     read_small_file,
     remove_unclaimed_dirs,
     remove_unfinished_file,
@@ -504,7 +505,7 @@ def _walk(path: Path, key: SecretBytes, write_to: Path | None) -> tuple[list[str
     """Read every entry, writing each under ``write_to`` if given; returns names and size."""
     names: list[str] = []
     total = 0
-    with open(path, "rb") as f:
+    with open_regular_file(path, "backup") as f:
         header = _read_header(f, path)
         reader = _Reader(_plaintext(f, header, key, path), path)
         while True:
@@ -545,13 +546,7 @@ def _backup_key(
 ) -> SecretBytes:
     if (passphrase is None) == (recovery is None):
         raise UsageError("Open a backup with either a passphrase or recovery shares.")
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        raise VaultError(f"There is no backup at {path}.") from None
-    except (PermissionError, IsADirectoryError):
-        raise VaultError(f"This account may not read {path}.") from None
-    with f:
+    with open_regular_file(path, "backup") as f:
         header = _read_header(f, path)
     if recovery is not None:
         return _key_from_recovery(header, recovery, path)

@@ -57,6 +57,8 @@ _KINDS_AT_1 = ("imported", "opened", "note", "assigned", "status", "closed", "re
 QUARANTINE_REASONS = ("damaged", "foreign", "invalid")
 
 # SQLite's primary result codes that say something a caseworker must hear about.
+SQLITE_BUSY = 5
+SQLITE_LOCKED = 6
 SQLITE_IOERR = 10
 SQLITE_CORRUPT = 11
 SQLITE_FULL = 13
@@ -637,6 +639,12 @@ def _first_access(path: Path, key: SecretBytes, *, exclusive: bool) -> Connectio
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except DatabaseError as e:
+            if _primary_code(e) in (SQLITE_BUSY, SQLITE_LOCKED):  # held alone by another
+                raise VaultError(
+                    "Another vault command is using the vault; try again when it has finished.",
+                    hint="on a full disk one command at a time can open the vault;"
+                    " free some space to lift that",
+                ) from None
             if _primary_code(e) not in (SQLITE_IOERR, SQLITE_FULL):
                 raise WrongKeyError(
                     "The vault database does not open with this key.",

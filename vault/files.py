@@ -155,13 +155,28 @@ def _shown(root: Path, path: Path) -> str:
 
 
 def read_small_file(path: Path, what: str, limit: int = 1 << 20, *, pipes: bool = False) -> bytes:
-    """Read a file that should be small (a key file, an envelope), with a plain error if not.
+    """Read a small file, refusing anything larger than ``limit`` with a plain error.
 
-    Only a regular file is read. It is opened without blocking (a FIFO would otherwise wait
-    for a writer for ever) and refused by what it is, found from the open file itself, so
-    that nothing can swap it between the look and the read. With ``pipes`` (a passphrase
+    Only a regular file is read (:func:`open_regular_file`). With ``pipes`` (a passphrase
     file, which a script may give as ``<(command)`` or ``/dev/stdin``), a pipe or a
     character device is read too, waiting for its writer as the caller asked.
+    """
+    with open_regular_file(path, what, pipes=pipes) as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError:
+            raise VaultError(f"Could not read the {what} at {path}.") from None
+    if len(data) > limit:
+        raise VaultError(f"{path} is too large to be a {what}.")
+    return data
+
+
+def open_regular_file(path: Path, what: str, *, pipes: bool = False) -> BinaryIO:
+    """Open a regular file for reading; the caller closes it.
+
+    It is opened without blocking (a FIFO would otherwise wait for a writer for ever) and
+    refused by what it is, found from the open file itself, so that nothing can swap it
+    between the look and the read. ``pipes``: see :func:`read_small_file`.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | (0 if pipes else os.O_NONBLOCK))
@@ -174,22 +189,19 @@ def read_small_file(path: Path, what: str, limit: int = 1 << 20, *, pipes: bool 
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise VaultError(f"{path} is a directory, not a {what}.")
+            article = "an" if what[:1] in "aeiou" else "a"
+            raise VaultError(f"{path} is a directory, not {article} {what}.")
         piped = pipes and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode))
         if not stat.S_ISREG(mode) and not piped:
             raise VaultError(f"{path} is not a regular file.")
         os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as f:
-            fd = -1  # the file object closes it
-            data = f.read(limit + 1)
+        return os.fdopen(fd, "rb")
     except OSError:
+        os.close(fd)
         raise VaultError(f"Could not read the {what} at {path}.") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if len(data) > limit:
-        raise VaultError(f"{path} is too large to be a {what}.")
-    return data
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def open_new_private_file(path: Path) -> BinaryIO:

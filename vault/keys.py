@@ -24,6 +24,7 @@ from vault import _crypto
 from vault._crypto import SecretBytes
 from vault.envelope import team_key_id
 from vault.errors import (
+    IntegrityError,
     NewerKeyFileError,
     NotAKeyFileError,
     VaultError,
@@ -378,6 +379,8 @@ class Access:
 
 
 ACCESS_SIGNATURE_CONTEXT = b"redress access signature v1\x00"
+# writer's key (32) + signature (64) + a sealed box (48 bytes of overhead) around the payload
+ACCESS_MIN_BYTES = 32 + 64 + 48 + len(ACCESS_PURPOSE)
 
 
 def wrap_access(access: Access, recipient: CaseworkerPublic, writer: Identity) -> bytes:
@@ -409,6 +412,11 @@ def unwrap_access(
     """Open an access file written by a trusted caseworker (by default: this one)."""
     public = identity.public
     trusted = trusted_writers if trusted_writers is not None else frozenset({public.sign_pk})
+    if len(data) < ACCESS_MIN_BYTES:  # cut short or emptied: no writer could have made it
+        raise IntegrityError(
+            f"{identity.name}'s access file is damaged: it is cut short.",
+            hint="restore the vault folder from a backup",
+        )
     refused = WrongKeyError(
         f"{identity.name}'s access file was not written by a trusted caseworker.",
         hint="it may have been replaced; restore the vault folder from a backup",
@@ -433,6 +441,11 @@ def unwrap_access(
         return Access(
             db_key=SecretBytes(unb64(doc["db_key"], 32), "database key"), team_keys=tuple(keys)
         )
+    except _crypto.SignatureFailed:  # its writer is trusted, so the file itself was changed
+        raise IntegrityError(
+            f"{identity.name}'s access file is damaged or has been changed.",
+            hint="restore the vault folder from a backup",
+        ) from None
     except _crypto.UntrustedWriter:
         raise refused from None
     except (_crypto.OpenFailed, ValueError, KeyError, TypeError, binascii.Error):

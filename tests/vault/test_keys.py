@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from vault import _crypto
-from vault.errors import NewerKeyFileError, NotAKeyFileError, WrongKeyError, WrongPassphraseError
+from vault.errors import (
+    IntegrityError,
+    NewerKeyFileError,
+    NotAKeyFileError,
+    WrongKeyError,
+    WrongPassphraseError,
+)
 from vault.keychange import unlock_key_file
 from vault.keys import (
     Identity,
@@ -87,8 +93,10 @@ def test_access_is_bound_to_its_identity(locked: tuple[Identity, bytes]) -> None
     assert opened.current.public == access.current.public
     with pytest.raises(WrongKeyError):
         unwrap_access(sealed, Identity.generate("other"))
-    with pytest.raises(WrongKeyError):
+    with pytest.raises(IntegrityError, match="damaged or has been changed"):  # exit 4, not 3
         unwrap_access(sealed[:-1] + bytes([sealed[-1] ^ 1]), identity)
+    with pytest.raises(IntegrityError, match="cut short"):
+        unwrap_access(sealed[:100], identity)
 
 
 def test_access_forged_from_public_keys_alone_is_refused(locked: tuple[Identity, bytes]) -> None:
@@ -100,7 +108,7 @@ def test_access_forged_from_public_keys_alone_is_refused(locked: tuple[Identity,
         unwrap_access(forged, identity)
     # Re-labelling the forger's file with the victim's public signing key breaks the signature.
     relabelled = identity.public.sign_pk + forged[32:]
-    with pytest.raises(WrongKeyError, match="not written by a trusted caseworker"):
+    with pytest.raises(IntegrityError, match="damaged or has been changed"):
         unwrap_access(relabelled, identity)
 
 
