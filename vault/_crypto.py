@@ -80,6 +80,12 @@ def tagged_hash(purpose: str, *parts: bytes) -> bytes:
     return h.digest()
 
 
+def keyed_hash(key: SecretBytes, purpose: str, data: bytes) -> bytes:
+    """HMAC-SHA-256 under ``key`` over a purpose string, a zero byte, then ``data``: equal for
+    equal ``data`` under one key, and useless for guessing ``data`` without the key."""
+    return hmac.new(key.reveal(), purpose.encode("ascii") + b"\x00" + data, hashlib.sha256).digest()
+
+
 # --- sealed boxes (X25519 + XSalsa20-Poly1305) -------------------------------
 
 
