@@ -155,7 +155,11 @@ def test_done_means_patterns_and_stats_then_audit(cli: Cli, tmp_path: Path) -> N
     verify = cli("audit", "verify", "bundle.txt")
     assert verify.returncode == 0, verify.stderr
     bundle = (tmp_path / "bundle.txt").read_text()
-    assert "patterns-read - 30 " in bundle
+    # patterns opened only the cases in its groups, and logged that read as one entry
+    in_groups = {c for g in groups for c in g["cases"]}
+    assert len(in_groups) == 5  # the GMC three and the police two, of 30
+    assert f"patterns-read - {len(in_groups)} " in bundle
+    assert bundle.count("patterns-read") == 1  # "also named in" read nothing more
     assert "stats-counted - 30 " in bundle
     for secret in ("7654321", "4521", "Metropolitan", "education", "outing"):
         assert secret not in bundle
