@@ -414,6 +414,8 @@ def _migration_9(db: Connection) -> None:
             PRIMARY KEY (key, case_id)
         ) STRICT, WITHOUT ROWID;
         CREATE INDEX professionals_named_by_case ON professionals_named (case_id);
+        CREATE INDEX professionals_unreadable ON professionals_indexed (case_id)
+            WHERE readable = 0;
         """,
     )
     db.execute(
