@@ -7,6 +7,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.conftest import PASSPHRASE, make_report, seal_for
 from vault import _crypto, incoming, professional_index
 from vault.check import check_vault
@@ -104,3 +107,32 @@ def test_check_names_a_case_whose_index_does_not_match_its_report(vault: Vault) 
     assert check_vault(vault) == [
         f"case {b[:4]}-{b[4:]}: the professionals indexed for it do not match its report"
     ]
+
+
+SPELLINGS = [
+    "GMC 7654321",
+    "gmc no. 7654 321",
+    "7654-321",
+    "GMC 1234567",
+    "NMC 12A3456E",
+    "12 a 3456 e",
+    "PC 4521 Kent Police",
+    "pc4521 (kent police)",
+    "Dr Jane Doe",
+    "jane  DOE",
+    "John Smith",
+    "unknown",
+]
+
+
+@given(st.sampled_from(SPELLINGS), st.sampled_from(SPELLINGS), st.binary(min_size=32, max_size=32))
+def test_keys_are_equal_exactly_when_the_normalised_identifiers_are(
+    one: str, two: str, secret: bytes
+) -> None:
+    index_key = _crypto.SecretBytes(secret)
+    for a in named_in(one, None, None, "healthcare"):
+        for b in named_in(two, None, None, "healthcare"):
+            same = (a.kind, a.key) == (b.kind, b.key)
+            assert (
+                professional_index.key_of(index_key, a) == professional_index.key_of(index_key, b)
+            ) == same
