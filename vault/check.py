@@ -77,7 +77,12 @@ def _cases(vault: Vault) -> list[str]:
     rows = vault.db.execute("SELECT id, epoch, envelope FROM cases ORDER BY rowid").fetchall()
     kept = {r.id: r for r in triage.rows(vault)}
     indexed = _indexed(vault.db)
-    index_key = professional_index.secret(vault.db)
+    index_key: _crypto.SecretBytes | None = None
+    if indexed:
+        try:
+            index_key = professional_index.secret(vault, make=False)
+        except VaultError:
+            problems.append("the index of professionals: its key is missing or damaged")
     for case_id, epoch, envelope in rows:
         shown = show_id(case_id)
         team = vault.access.team_key(int(epoch))
@@ -128,10 +133,10 @@ def _indexed(db: dbmod.Connection) -> dict[str, _Indexed]:
 
 
 def _index(
-    shown: str, report: Report, kept: _Indexed | None, index_key: _crypto.SecretBytes
+    shown: str, report: Report, kept: _Indexed | None, index_key: _crypto.SecretBytes | None
 ) -> list[str]:
     """The index of professionals kept for a case must be its report's."""
-    if kept is None or not kept[0]:
+    if kept is None or not kept[0] or index_key is None:
         return []  # not indexed yet (the next unlock does it), or unreadable when it was
     try:
         named = named_in(

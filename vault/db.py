@@ -393,10 +393,12 @@ def _migration_9(db: Connection) -> None:
     (``readable`` 0 when it could not be opened then); ``professionals_named`` one row per way
     that report names a professional (vault/professional_index.py): its kind, ``same`` or
     ``possible``, and ``key``, an HMAC-SHA-256 of the kind and the normalised identifier under
-    a random secret made here, once, and kept in ``vault_facts``. The database holds which
-    cases share a professional, never the identifier itself. Both are written in the
-    transaction that imports the case; a case stored before this schema gets its rows at the
-    next unlock (``professional_index.fill_missing``).
+    a random secret made once, when the first case is indexed, and kept in ``vault_facts``
+    sealed to the team key of that time (``professional-index-key``: the epoch, a space, the
+    sealed box in hex), so the database key alone cannot test a guessed identifier. The
+    database holds which cases share a professional, never the identifier itself. Both are
+    written in the transaction that imports the case; a case stored before this schema gets
+    its rows at the next unlock (``professional_index.fill_missing``).
     """
     _run_script(
         db,
@@ -417,10 +419,6 @@ def _migration_9(db: Connection) -> None:
         CREATE INDEX professionals_unreadable ON professionals_indexed (case_id)
             WHERE readable = 0;
         """,
-    )
-    db.execute(
-        "INSERT INTO vault_facts (name, value) VALUES ('professional-index-key', ?)",
-        (random_bytes(32).hex(),),
     )
 
 

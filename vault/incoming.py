@@ -172,7 +172,7 @@ def _import_cases(
                 )
                 pairs = list(zip(rows, fresh, strict=True))
                 triage.store(db, [(row[0], item[3]) for row, item in pairs])
-                professional_index.store(db, [(row[0], item[4]) for row, item in pairs])
+                professional_index.store(vault, db, [(row[0], item[4]) for row, item in pairs])
         except dbmod.ConstraintError as e:
             if "cases.id" in str(e) and attempt < 8:
                 continue  # a 40-bit id drawn was taken: undone, and all drawn again

@@ -80,7 +80,7 @@ def find_patterns(vault: Vault) -> Patterns:
     shown: dict[bytes, str] = {}
     read: dict[str, ReadState] = {}
     if members:
-        index_key = index.secret(vault.db)
+        index_key = index.secret(vault, make=False)
         try:
             for case_id, data in open_each(vault, _IN_A_GROUP):
                 read[case_id] = "read" if data is not None else "damaged"

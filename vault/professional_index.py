@@ -4,7 +4,8 @@ to find them.
 
 For each way a report names a professional (:func:`vault.professionals.named_in`) the index
 keeps the kind, ``same`` or ``possible``, and a key: HMAC-SHA-256 of the kind and the normalised
-identifier, under a random secret made once per vault and kept in its ``vault_facts``. Equal
+identifier, under a random secret made once per vault and kept in its ``vault_facts``, sealed
+to the team key (so the database key alone cannot test a guess against the index). Equal
 identifiers give equal keys, so the database holds which cases share a professional, never the
 number or name itself. The index is derived from the reports alone, in the transaction that
 stores each case (:func:`store`); a case stored before the vault kept it is read once at the
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from vault import _crypto
 from vault import db as dbmod
+from vault.errors import IntegrityError
 from vault.professionals import Professional, forget, named_in
 
 if TYPE_CHECKING:
@@ -43,10 +45,33 @@ class Named:
     key: bytes
 
 
-def secret(db: dbmod.Connection) -> _crypto.SecretBytes:
-    """This vault's index secret (made once, by the migration that made the index)."""
-    (value,) = dbmod.one(db, "SELECT value FROM vault_facts WHERE name = ?", (FACT,))
-    return _crypto.SecretBytes(bytes.fromhex(str(value)), "professional index key")
+def secret(
+    vault: Vault, db: dbmod.Connection | None = None, *, make: bool = True
+) -> _crypto.SecretBytes:
+    """This vault's index secret, opened with the team key it is sealed to; made (and sealed to
+    the current team key) the first time it is needed, in ``db``'s transaction. With ``make``
+    false, one that is missing is damage (:class:`~vault.errors.IntegrityError`)."""
+    db = db or vault.db
+    for _attempt in range(2):
+        row = db.execute("SELECT value FROM vault_facts WHERE name = ?", (FACT,)).fetchone()
+        if row is not None:
+            epoch, sealed = str(row[0]).split(" ")
+            team = vault.team_key(int(epoch))
+            try:
+                return _crypto.open_index_key(
+                    bytes.fromhex(sealed), team.public_key, team.secret_key
+                )
+            except (_crypto.OpenFailed, ValueError):
+                raise IntegrityError("The vault's index of professionals is damaged.") from None
+        if not make:
+            break
+        team_pk = vault.team_public_key()
+        _key, sealed_key = _crypto.new_index_key(team_pk.public_key)
+        db.execute(
+            "INSERT INTO vault_facts (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (FACT, f"{team_pk.epoch} {sealed_key.hex()}"),
+        )
+    raise IntegrityError("The vault's index of professionals is damaged.")
 
 
 def key_of(index_key: _crypto.SecretBytes, p: Professional) -> bytes:
@@ -78,11 +103,13 @@ def named_in_json(data: bytes) -> tuple[Professional, ...]:
 
 
 def store(
-    db: dbmod.Connection, cases: Iterable[tuple[str, tuple[Professional, ...] | None]]
+    vault: Vault,
+    db: dbmod.Connection,
+    cases: Iterable[tuple[str, tuple[Professional, ...] | None]],
 ) -> None:
     """Index each case by the professionals its report names (None: the report did not open),
     in ``db``'s transaction (the one that stores the case)."""
-    index_key = secret(db)
+    index_key = secret(vault, db)
     indexed: list[tuple[str, int]] = []
     named: list[tuple[bytes, str, str, str]] = []
     for case_id, found in cases:
@@ -150,7 +177,7 @@ def fill_missing(vault: Vault) -> int:
                 c: "read" if f is not None else "damaged" for c, f in batch
             }
             record_reads(vault, db, ACTION, states)
-            store(db, batch)
+            store(vault, db, batch)
         filled += len(batch)
         batch.clear()
 

@@ -59,7 +59,7 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
     if version < 9:
-        old.setattr(professional_index, "store", lambda db, rows: None)
+        old.setattr(professional_index, "store", lambda vault, db, rows: None)
         old.setattr(Vault, "_fill_professional_index", lambda self: None)
     if version < 8:
         old.setattr(triage, "store", lambda db, rows: None)
@@ -348,7 +348,7 @@ def test_a_schema_8_vault_gets_its_index_of_professionals_at_unlock_read_once_an
         assert leaves[0].split(b" ")[6].decode() == hashlib.sha256(text.encode()).hexdigest()
         assert professional_index.missing(v9) == 0
         assert professional_index.unreadable(v9.db) == [ids[2]]
-        secret = professional_index.secret(v9.db)
+        secret = professional_index.secret(v9)
         found = patterns.find_patterns(v9)
         assert (found.groups[0].identifier, found.groups[0].cases) == (
             "GMC 7654321",
@@ -362,7 +362,7 @@ def test_a_schema_8_vault_gets_its_index_of_professionals_at_unlock_read_once_an
         size_after = v9.log.size()
     with Vault.unlock(vault_dir, PASSPHRASE) as again:  # nothing left to index: nothing read
         assert again.log.size() == size_after
-        assert professional_index.secret(again.db) == secret  # made once, by the migration
+        assert professional_index.secret(again) == secret  # made once
 
 
 def test_schema_9_constraints(vault: Vault) -> None:

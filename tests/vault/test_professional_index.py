@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
-from vault import _crypto, incoming, professional_index
+from vault import _crypto, incoming, membership, patterns, professional_index
 from vault.check import check_vault
+from vault.professional_index import FACT
 from vault.professionals import named_in
 from vault.store import Vault
 
@@ -63,7 +64,7 @@ def test_each_vault_keys_its_index_with_its_own_secret(tmp_path: Path) -> None:
     for name in ("one", "two"):
         with Vault.create(tmp_path / name, "amara", PASSPHRASE) as vault:
             case_id = store(vault, professional_identifier="GMC 7654321")
-            secret = professional_index.secret(vault.db)
+            secret = professional_index.secret(vault)
             assert len(secret) == 32
             assert "7654321" not in repr(secret)
             (gmc,) = [n for n in professional_index.named_by(vault.db, case_id) if n.kind == "gmc"]
@@ -136,3 +137,22 @@ def test_keys_are_equal_exactly_when_the_normalised_identifiers_are(
             assert (
                 professional_index.key_of(index_key, a) == professional_index.key_of(index_key, b)
             ) == same
+
+
+def test_the_secret_is_made_with_the_first_case_sealed_to_the_team_key(vault: Vault) -> None:
+    def fact() -> list[str]:
+        rows = vault.db.execute("SELECT value FROM vault_facts WHERE name = ?", (FACT,))
+        return [str(v) for (v,) in rows]
+
+    assert fact() == []  # no case yet: no secret
+    a = store(vault, professional_identifier="GMC 7654321")
+    (value,) = fact()
+    secret = professional_index.secret(vault)
+    assert value.startswith("1 ")  # the team key epoch it is sealed to
+    assert secret.reveal().hex() not in value  # sealed: the database key alone does not open it
+    membership.rotate_team_key(vault)  # a new epoch: the secret stays, sealed to epoch 1
+    b = store(vault, professional_identifier="gmc 7654-321")
+    assert fact() == [value]
+    assert professional_index.secret(vault) == secret
+    assert {c for g in patterns.find_patterns(vault).groups for c in g.cases} == {a, b}
+    assert check_vault(vault) == []
