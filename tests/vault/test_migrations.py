@@ -313,7 +313,8 @@ def test_a_schema_8_vault_gets_its_index_of_professionals_at_unlock_read_once_an
 ) -> None:
     """Migration 9 adds the index of professionals; the cases already there are indexed (and the
     secret made, sealed to the team key) at the next unlock, from their reports (one
-    ``patterns-read`` entry naming the cases read); a damaged report is indexed as unreadable, named damaged, and not opened again."""
+    ``patterns-read`` entry naming the cases read); a damaged report is indexed as unreadable,
+    named damaged, and not opened again."""
     reports = [
         make_report(professional_identifier="GMC 7654321"),
         make_report(professional_identifier="gmc no. 7654 321"),
