@@ -24,8 +24,9 @@ def patterns(
 ) -> None:
     """Groups of two or more cases that name the same professional.
 
-    Reads every report in memory (nothing is written but one access-log entry, which records
-    how many cases were read, never what was found). "same": the same GMC, NMC, HCPC or
+    Found in the vault's index of who each report names; only the cases in a group are opened,
+    in memory, to show who (nothing is written but one access-log entry, which records how many
+    cases were read, never what was found). "same": the same GMC, NMC, HCPC or
     Social Work England number, or a police number with its force; "possible": the same
     name, or the same organisation with the same role. The rules are in docs/patterns.md.
     """
@@ -46,7 +47,7 @@ def patterns(
 
 def _table(found: Patterns) -> None:
     if not found.groups:
-        render.out.print(f"No professional is named in more than one case ({found.read} read).")
+        render.out.print(f"No professional is named in more than one case ({found.indexed} cases).")
         return
     table = Table(show_edge=False, header_style="bold")
     for column in ("strength", "kind", "identifier", "cases"):
@@ -61,6 +62,6 @@ def _table(found: Patterns) -> None:
     render.out.print(table)
     same = sum(1 for g in found.groups if g.strength == "same")
     render.out.print(
-        f"{len(found.groups)} groups in {found.read} cases: {same} the same professional,"
+        f"{len(found.groups)} groups in {found.indexed} cases: {same} the same professional,"
         f" {len(found.groups) - same} possibly the same."
     )

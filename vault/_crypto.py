@@ -80,6 +80,12 @@ def tagged_hash(purpose: str, *parts: bytes) -> bytes:
     return h.digest()
 
 
+def keyed_hash(key: SecretBytes, purpose: str, data: bytes) -> bytes:
+    """HMAC-SHA-256 under ``key`` over a purpose string, a zero byte, then ``data``: equal for
+    equal ``data`` under one key, and useless for guessing ``data`` without the key."""
+    return hmac.new(key.reveal(), purpose.encode("ascii") + b"\x00" + data, hashlib.sha256).digest()
+
+
 # --- sealed boxes (X25519 + XSalsa20-Poly1305) -------------------------------
 
 
@@ -168,6 +174,28 @@ def unwrap_signed(
     except OpenFailed:
         raise SignatureFailed() from None
     return seal_open(sealed, box_pk, box_sk)
+
+
+_INDEX_KEY_PURPOSE = b"redress professional index key v1\x00"
+
+
+def new_index_key(team_public_key: bytes) -> tuple[SecretBytes, bytes]:
+    """A random 32-byte key for the index of professionals, and that key sealed to the team
+    key (to keep in the database: the database key alone does not open it)."""
+    key = random_bytes(32)
+    return SecretBytes(key, "professional index key"), seal(
+        _INDEX_KEY_PURPOSE + key, team_public_key
+    )
+
+
+def open_index_key(
+    sealed: bytes, team_public_key: bytes, team_secret_key: SecretBytes
+) -> SecretBytes:
+    """The key sealed by :func:`new_index_key`; :class:`OpenFailed` if it does not open."""
+    opened = seal_open(sealed, team_public_key, team_secret_key)
+    if not opened.startswith(_INDEX_KEY_PURPOSE) or len(opened) != len(_INDEX_KEY_PURPOSE) + 32:
+        raise OpenFailed()
+    return SecretBytes(opened[len(_INDEX_KEY_PURPOSE) :], "professional index key")
 
 
 def open_note(sealed: bytes, team_public_key: bytes, team_secret_key: SecretBytes) -> str:

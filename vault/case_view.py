@@ -22,7 +22,7 @@ from vault.envelope import open_report
 from vault.errors import IntegrityError
 from vault.events import Event, verify_event
 from vault.keys import unb64
-from vault.patterns import AlsoNamed, also_named_in, record_also_named
+from vault.patterns import NOBODY, AlsoNamed, also_named_in
 from vault.report import Report
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class CaseView:
     history: tuple[HistoryEntry, ...]
     replies: tuple[Reply, ...] = field(default=(), repr=False)
     attachments: tuple[AttachmentInfo, ...] = field(default=(), repr=False)
-    also_named: AlsoNamed = field(default_factory=lambda: AlsoNamed((), (), {}, ()), repr=False)
+    also_named: AlsoNamed = field(default=NOBODY, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,10 +169,9 @@ def _with_status(where: triage.CaseFilter | None, status: str | None) -> triage.
 
 
 def show_case(vault: Vault, text: str) -> CaseView:
-    """Decrypt one case, with notes and history, recording that it was opened (and, if it
-    names a professional, the read of every report that finds the other cases naming them)."""
+    """Decrypt one case, with notes and history, recording that it was opened; the other cases
+    naming a professional it names come from the index (nothing more opened or logged)."""
     case_id = vault.resolve(text)
-    named = also_named_in(vault, case_id)
     with vault.transaction() as db:
         envelope, epoch, received = dbmod.one(
             db, "SELECT envelope, epoch, received FROM cases WHERE id = ?", (case_id,)
@@ -180,7 +179,7 @@ def show_case(vault: Vault, text: str) -> CaseView:
         team = vault.team_key(epoch)
         report = open_report(envelope, team.public_key, team.secret_key)
         vault.record(db, case_id, "opened", {})
-        record_also_named(vault, db, named)
+        named = also_named_in(db, case_id)
         events = verified_events(vault, db, case_id)
         held = [holds_blob(db, a.blob) for a in report.attachments]
         for attachment, have in zip(report.attachments, held, strict=True):

@@ -3,7 +3,8 @@
 Checks, in turn: SQLCipher's page authentication and SQLite's integrity check; that every
 caseworker row's key id matches its key; every report envelope opens with its epoch's team
 key and holds a valid report, whose sector, harms and wants are those kept beside the case
-(vault/triage.py); every case event's signature, and that the stored state of
+(vault/triage.py), and whose professionals are those the index keeps for it
+(vault/professional_index.py); every case event's signature, and that the stored state of
 each case is the fold of its events; every stored attachment against its id (the SHA-256
 of the sealed bytes); the signature of every access file in the vault folder; the
 access log, as ``vault audit verify`` checks a bundle; and that the log still holds the newest
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vault import _crypto, auditing, case_view, triage
+from vault import _crypto, auditing, case_view, professional_index, triage
 from vault import db as dbmod
 from vault.audit.verify import BundleError, verify
 from vault.auditlog import check_head_copy
@@ -34,6 +35,7 @@ from vault.keychange import (
     read_recovery_public,
 )
 from vault.keys import ACCESS_SIGNATURE_CONTEXT, caseworker_key_id
+from vault.professionals import forget, named_in
 from vault.report import Report
 from vault.store import Vault
 
@@ -78,6 +80,13 @@ def _cases(vault: Vault) -> list[str]:
     problems = []
     rows = vault.db.execute("SELECT id, epoch, envelope FROM cases ORDER BY rowid").fetchall()
     kept = {r.id: r for r in triage.rows(vault)}
+    indexed = _indexed(vault.db)
+    index_key: _crypto.SecretBytes | None = None
+    if indexed:
+        try:
+            index_key = professional_index.secret(vault, make=False)
+        except VaultError:
+            problems.append("the index of professionals: its key is missing or damaged")
     for case_id, epoch, envelope in rows:
         shown = show_id(case_id)
         team = vault.access.team_key(int(epoch))
@@ -90,6 +99,7 @@ def _cases(vault: Vault) -> list[str]:
                 problems.append(f"case {shown}: the report is damaged or has been changed")
             else:
                 problems += _triage(shown, report, kept.get(case_id))
+                problems += _index(shown, report, indexed.get(case_id), index_key)
         try:
             case_view.check_case(vault, case_id)
         except VaultError:
@@ -107,6 +117,40 @@ def _triage(shown: str, report: Report, kept: triage.TriageRow | None) -> list[s
     have = triage.Triage(kept.sector, kept.harms, kept.wants, kept.alert, kept.research)
     if have != want:
         return [f"case {shown}: its sector, harms or wants do not match its report"]
+    return []
+
+
+_Indexed = tuple[bool, set[tuple[str, str, bytes]]]
+
+
+def _indexed(db: dbmod.Connection) -> dict[str, _Indexed]:
+    """Each indexed case: whether its report opened then, and its rows in the index."""
+    found: dict[str, _Indexed] = {
+        str(c): (bool(r), set())
+        for c, r in db.execute("SELECT case_id, readable FROM professionals_indexed")
+    }
+    for c, kind, strength, key in db.execute(
+        "SELECT case_id, kind, strength, key FROM professionals_named"
+    ):
+        found[str(c)][1].add((str(kind), str(strength), bytes(key)))
+    return found
+
+
+def _index(
+    shown: str, report: Report, kept: _Indexed | None, index_key: _crypto.SecretBytes | None
+) -> list[str]:
+    """The index of professionals kept for a case must be its report's."""
+    if kept is None or not kept[0] or index_key is None:
+        return []  # not indexed yet (the next unlock does it), or unreadable when it was
+    try:
+        named = named_in(
+            report.professional_identifier, report.organisation, report.role, report.sector
+        )
+        want = {(n.kind, n.strength, n.key) for n, _p in professional_index.keyed(index_key, named)}
+    finally:
+        forget()
+    if kept[1] != want:
+        return [f"case {shown}: the professionals indexed for it do not match its report"]
     return []
 
 

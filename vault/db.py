@@ -383,6 +383,47 @@ def _migration_8(db: Connection) -> None:
     )
 
 
+# The kinds of professional a report may name when migration 9 was written (vault/professionals.py).
+_NAMED_KINDS_AT_9 = ("gmc", "nmc", "hcpc", "swe", "police", "name", "organisation-role")
+
+
+def _migration_9(db: Connection) -> None:
+    """An index of who each report names, so that the cases naming one professional are found
+    without opening any report (``vault patterns``, "also named in" on ``vault cases show``).
+
+    ``professionals_indexed`` has one row per case whose report has been read for it
+    (``readable`` 0 when it could not be opened then); ``professionals_named`` one row per way
+    that report names a professional (vault/professional_index.py): its kind, ``same`` or
+    ``possible``, and ``key``, an HMAC-SHA-256 of the kind and the normalised identifier under
+    a random secret made once, when the first case is indexed, and kept in ``vault_facts``
+    sealed to the team key of that time (``professional-index-key``: the epoch, a space, the
+    sealed box in hex), so the database key alone cannot test a guessed identifier. The
+    database holds which cases share a professional, never the identifier itself. Both are
+    written in the transaction that imports the case; a case stored before this schema gets
+    its rows at the next unlock (``professional_index.fill_missing``).
+    """
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE professionals_indexed (
+            case_id  TEXT PRIMARY KEY REFERENCES cases (id),
+            readable INTEGER NOT NULL CHECK (readable IN (0, 1))
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE professionals_named (
+            key      BLOB NOT NULL CHECK (length(key) = 32),
+            case_id  TEXT NOT NULL REFERENCES professionals_indexed (case_id),
+            kind     TEXT NOT NULL CHECK (kind IN {_in(_NAMED_KINDS_AT_9)}),
+            strength TEXT NOT NULL CHECK (strength IN ('same', 'possible')),
+            PRIMARY KEY (key, case_id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX professionals_named_by_case ON professionals_named (case_id);
+        CREATE INDEX professionals_unreadable ON professionals_indexed (case_id)
+            WHERE readable = 0;
+        """,
+    )
+
+
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
     """Make the ``event_kinds`` table hold every declared kind (vault/audit/case_actions.py).
 
@@ -434,6 +475,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_6,
     _migration_7,
     _migration_8,
+    _migration_9,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

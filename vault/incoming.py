@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vault import db as dbmod
-from vault import triage
+from vault import professional_index, triage
 from vault.attachments import sealed_length
 from vault.blobs import PendingBlob, holds_blob, want_blob
 from vault.cases import new_case_id
@@ -26,6 +26,7 @@ from vault.errors import (
     VaultError,
 )
 from vault.keys import TeamKeyPair
+from vault.professionals import Professional, forget, named_in
 from vault.report import Report, parse_report
 from vault.store import TeamKeysByHeader, today
 
@@ -34,8 +35,12 @@ if TYPE_CHECKING:
 
 IMPORT_BATCH = 500
 # An envelope checked for import: its bytes, its id, the team key it opened with and the
-# triage its report gives (vault/triage.py).
-_Held = tuple[bytes, bytes, TeamKeyPair, triage.Triage]
+# triage its report gives (vault/triage.py) and the professionals it names (vault/professionals.py).
+_Held = tuple[bytes, bytes, TeamKeyPair, triage.Triage, tuple[Professional, ...]]
+
+
+def _named(report: Report) -> tuple[Professional, ...]:
+    return named_in(report.professional_identifier, report.organisation, report.role, report.sector)
 
 
 @dataclass(slots=True)
@@ -79,6 +84,15 @@ def import_envelopes(
     committed in batches, so a crash loses at most the batch in flight,
     and importing again stores nothing twice.
     """
+    try:
+        return _import_envelopes(vault, envelopes, progress)
+    finally:
+        forget()  # what the reports said about people stays no longer in memory
+
+
+def _import_envelopes(
+    vault: Vault, envelopes: Iterable[tuple[str, bytes]], progress: Any
+) -> ImportResult:
     result = ImportResult()
     received = today()
     batch: list[_Held] = []
@@ -90,7 +104,9 @@ def import_envelopes(
         except VaultError as e:
             result.failures.append((label, e))
             continue
-        batch.append((envelope, envelope_id(envelope), team, triage.triage_of(report)))
+        batch.append(
+            (envelope, envelope_id(envelope), team, triage.triage_of(report), _named(report))
+        )
         if len(batch) >= IMPORT_BATCH:
             _store_batch(vault, batch, received, result)
             batch = []
@@ -137,13 +153,14 @@ def _import_cases(
 
     Each entry is its case's record of its import (who, when, which envelope), signed by
     the checkpoint that ends this transaction: there is no separate event row for it. Each
-    case's triage (from its report) is stored with it.
+    case's triage and its entries in the index of professionals (both from its report) are
+    stored with it.
     """
     first = vault.log.next_entry()
     for attempt in range(9):
         rows = [
             (new_case_id(), env_id, team.epoch, envelope, received, entry)
-            for entry, (envelope, env_id, team, _triage) in enumerate(fresh, first)
+            for entry, (envelope, env_id, team, *_derived) in enumerate(fresh, first)
         ]
         try:
             with dbmod.savepoint(db, "import_cases"):
@@ -153,7 +170,9 @@ def _import_cases(
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                triage.store(db, [(row[0], item[3]) for row, item in zip(rows, fresh, strict=True)])
+                pairs = list(zip(rows, fresh, strict=True))
+                triage.store(db, [(row[0], item[3]) for row, item in pairs])
+                professional_index.store(vault, db, [(row[0], item[4]) for row, item in pairs])
         except dbmod.ConstraintError as e:
             if "cases.id" in str(e) and attempt < 8:
                 continue  # a 40-bit id drawn was taken: undone, and all drawn again
@@ -177,6 +196,13 @@ def store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulled
     the vault lacks is recorded as pending; :meth:`store_blob` fetches it afterwards, each
     blob in its own transaction.
     """
+    try:
+        return _store_pulled(vault, envelopes)
+    finally:
+        forget()
+
+
+def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> PulledBatch:
     result = PulledBatch()
     checked: list[tuple[bytes, bytes, TeamKeyPair, Report]] = []
     refused: list[tuple[bytes, bytes, str]] = []
@@ -199,7 +225,11 @@ def store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulled
             )
             result.envelopes_held.append(env_id.hex())
         fresh = _not_held(
-            db, [(env, e, team, triage.triage_of(report)) for env, e, team, report in checked]
+            db,
+            [
+                (env, e, team, triage.triage_of(report), _named(report))
+                for env, e, team, report in checked
+            ],
         )
         stored = _import_cases(vault, db, fresh, received)
         new = dict(zip([item[1] for item in fresh], stored, strict=True))

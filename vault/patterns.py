@@ -1,29 +1,28 @@
 """Repeat professionals: the groups of cases that name the same professional.
 
-Every report is opened in memory (:mod:`vault.read_through`), the four fields that say who
-it is about are read, and :mod:`vault.professionals` turns them into normalised keys; cases
-sharing a key form a group. The read is recorded as one ``patterns-read`` entry in the access
-log (how many cases, committing to which), never what was found. A case whose envelope does
-not open is counted and named, never dropped in silence. Rules: docs/patterns.md.
+The groups are found in the index of who each report names (:mod:`vault.professional_index`:
+keyed hashes of the normalised identifiers, kept beside each case), with no report opened.
+Only the cases in a group are then opened in memory (:mod:`vault.read_through`), to show each
+group's identifier and to find any whose envelope no longer opens; that read is recorded as one
+``patterns-read`` entry in the access log (how many cases, committing to which), never what was
+found. A case whose envelope does not open is counted and named, never dropped in silence.
+"Also named in" on ``vault cases show`` is a query of the index alone: nothing opened, nothing
+logged beyond the case's own ``opened``. Rules: docs/patterns.md.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vault import db as dbmod
+from vault import professional_index as index
 from vault.cases import show_id
-from vault.envelope import open_report
-from vault.errors import IntegrityError
-from vault.professionals import KINDS, SAME, Professional, forget, named_in
+from vault.professionals import KINDS, SAME, Professional, forget
 from vault.read_through import ReadState, open_each, record_reads
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from vault.store import Vault
 
 ACTION = "patterns-read"
@@ -51,57 +50,66 @@ class Group:
 @dataclass(frozen=True, slots=True)
 class Patterns:
     groups: tuple[Group, ...]
-    read: int  # cases whose reports were read, damaged ones included
-    damaged: tuple[str, ...]  # cases whose envelope did not open
+    read: int  # cases whose reports were opened (those in a group), damaged ones included
+    damaged: tuple[str, ...]  # cases whose envelope did not open (now, or when indexed)
+    indexed: int = 0  # cases the index holds: every case, once the vault is unlocked
 
 
-def professionals_by_case(
-    vault: Vault, read: dict[str, ReadState]
-) -> Iterable[tuple[str, tuple[Professional, ...]]]:
-    """Each case and the professionals its report names, reading every report once in
-    memory; every case read goes in ``read`` as ``read`` or ``damaged`` (did not open)."""
-    try:
-        yield from _named_by_case(vault, read)
-    finally:
-        forget()
-
-
-def _named_by_case(
-    vault: Vault, read: dict[str, ReadState]
-) -> Iterable[tuple[str, tuple[Professional, ...]]]:
-    for case_id, data in open_each(vault):
-        read[case_id] = "read"
-        if data is None:
-            read[case_id] = "damaged"
-            continue
-        try:
-            doc = json.loads(data)
-            found = named_in(
-                doc.get("professional_identifier"),
-                doc.get("organisation"),
-                doc.get("role"),
-                doc.get("sector"),
-            )
-        except (ValueError, TypeError, AttributeError):
-            read[case_id] = "damaged"
-            continue
-        if found:
-            yield case_id, found
+# The index's rows of every professional named in two or more cases, and those cases (a
+# condition on ``cases AS c``, for the read-ahead).
+_GROUPED_ROWS = (
+    "SELECT key, kind, strength, case_id FROM professionals_named WHERE key IN"
+    " (SELECT key FROM professionals_named GROUP BY key HAVING count(*) >= 2)"
+)
+_IN_A_GROUP = (
+    "c.id IN (SELECT case_id FROM professionals_named WHERE key IN"
+    " (SELECT key FROM professionals_named GROUP BY key HAVING count(*) >= 2))"
+)
 
 
 def find_patterns(vault: Vault) -> Patterns:
-    """Every group of two or more cases naming the same professional, logged as one read."""
+    """Every group of two or more cases naming the same professional, from the index; the
+    cases in groups are opened (to show who), and that read is logged as one entry."""
+    members: dict[bytes, tuple[str, str, list[str]]] = {}
+    for key, kind, strength, case_id in vault.db.execute(_GROUPED_ROWS):
+        members.setdefault(bytes(key), (str(kind), str(strength), []))[2].append(str(case_id))
+    unshown: dict[str, set[bytes]] = defaultdict(set)  # case -> its group keys not yet shown
+    for key, (_kind, _strength, cases) in members.items():
+        for c in cases:
+            unshown[c].add(key)
+    shown: dict[bytes, str] = {}
     read: dict[str, ReadState] = {}
-    by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
-    shown: dict[tuple[str, str], str] = {}
-    for case_id, found in professionals_by_case(vault, read):
-        for p in found:
-            by_key[(p.kind, p.key)].append(case_id)
-            shown.setdefault((p.kind, p.key), p.shown)
+    if members:
+        index_key = index.secret(vault, make=False)
+        try:
+            for case_id, data in open_each(vault, _IN_A_GROUP):
+                read[case_id] = "read" if data is not None else "damaged"
+                wanted = unshown.get(case_id, set()) - shown.keys()
+                if data is None or not wanted:
+                    continue
+                try:
+                    found = index.named_in_json(data)
+                except (ValueError, TypeError, AttributeError):
+                    read[case_id] = "damaged"
+                    continue
+                for named, p in index.keyed(index_key, found):
+                    if named.key in wanted:
+                        shown[named.key] = p.shown
+        finally:
+            forget()
     with vault.transaction() as db:
         record_reads(vault, db, ACTION, read)
-    damaged = tuple(sorted(c for c, state in read.items() if state == "damaged"))
-    return Patterns(group(by_key, shown), len(read), damaged)
+    damaged = {c for c, state in read.items() if state == "damaged"}
+    damaged.update(index.unreadable(vault.db))
+    by_key: dict[tuple[str, str], list[str]] = {}
+    shown_by: dict[tuple[str, str], str] = {}
+    for key, (kind, _strength, cases) in members.items():
+        if key in shown:  # else no case of it opens now (or the index is stale: vault check)
+            by_key[(kind, key.hex())] = [c for c in cases if c not in damaged]
+            shown_by[(kind, key.hex())] = shown[key]
+    return Patterns(
+        group(by_key, shown_by), len(read), tuple(sorted(damaged)), index.indexed(vault.db)
+    )
 
 
 def group(
@@ -128,47 +136,31 @@ class AlsoNamed:
 
     cases: tuple[str, ...]  # other case ids, sorted
     same: tuple[str, ...]  # those naming them by the same register number or police number
-    read: dict[str, ReadState]  # every case read to find them (none if the case names nobody)
-    damaged: tuple[str, ...]
+    damaged: tuple[str, ...]  # other cases whose report could not be opened to index it
 
 
-def also_named_in(vault: Vault, case_id: str) -> AlsoNamed:
-    """The other cases naming a professional this case names. Reads every report in memory
-    when this one gives a professional's number or name; the caller logs the read
-    (:func:`record_also_named`) in the transaction that opens the case."""
-    envelope, epoch = dbmod.one(
-        vault.db, "SELECT envelope, epoch FROM cases WHERE id = ?", (case_id,)
-    )
-    team = vault.team_key(epoch)
-    try:
-        report = open_report(envelope, team.public_key, team.secret_key)
-    except IntegrityError:
-        return AlsoNamed((), (), {}, ())
-    mine = {
-        (p.kind, p.key)
-        for p in named_in(
-            report.professional_identifier, report.organisation, report.role, report.sector
-        )
-    }
-    if not any(kind != "organisation-role" for kind, _ in mine):
-        # An organisation with a role alone names no one in particular: no read of every report
-        # for it on each opening (``vault patterns`` still groups by it).
-        return AlsoNamed((), (), {}, ())
-    read: dict[str, ReadState] = {}
+NOBODY = AlsoNamed((), (), ())
+
+
+def also_named_in(db: dbmod.Connection, case_id: str) -> AlsoNamed:
+    """The other cases naming a professional this case names, from the index: no report is
+    opened and nothing is logged. Only when this case gives a professional's number or name:
+    an organisation with a role alone names no one in particular (``vault patterns`` still
+    groups by it)."""
+    mine = index.named_by(db, case_id)
+    if not any(n.kind != "organisation-role" for n in mine):
+        return NOBODY
+    keys = [n.key for n in mine]
+    marks = ",".join("?" * len(keys))  # only placeholders go into the statement
     others: set[str] = set()
     same: set[str] = set()
-    for other, found in professionals_by_case(vault, read):
-        if other == case_id:
-            continue
-        for p in found:
-            if (p.kind, p.key) in mine:
-                others.add(other)
-                if p.strength == SAME:
-                    same.add(other)
-    damaged = tuple(sorted(c for c, state in read.items() if state == "damaged"))
-    return AlsoNamed(tuple(sorted(others)), tuple(sorted(same)), read, damaged)
-
-
-def record_also_named(vault: Vault, db: dbmod.Connection, named: AlsoNamed) -> None:
-    """Log the read behind "also named in", if there was one, in ``db``'s transaction."""
-    record_reads(vault, db, ACTION, named.read)
+    for other, strength in db.execute(
+        f"SELECT case_id, strength FROM professionals_named WHERE key IN ({marks})"  # noqa: S608
+        " AND case_id != ?",
+        [*keys, case_id],
+    ):
+        others.add(str(other))
+        if strength == SAME:
+            same.add(str(other))
+    damaged = tuple(sorted(c for c in index.unreadable(db) if c != case_id))
+    return AlsoNamed(tuple(sorted(others)), tuple(sorted(same)), damaged)

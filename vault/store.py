@@ -199,6 +199,7 @@ class Vault:
                 vault._check_log_copy()
                 vault._start_log()
                 vault._fill_triage()
+                vault._fill_professional_index()
         except BaseException:
             vault.close()
             raise
@@ -210,6 +211,13 @@ class Vault:
         from vault import triage
 
         triage.fill_missing(self)
+
+    def _fill_professional_index(self) -> None:
+        """Cases stored before the vault kept its index of professionals get theirs now
+        (:func:`vault.professional_index.fill_missing`: read once, logged)."""
+        from vault import professional_index
+
+        professional_index.fill_missing(self)
 
     def _check_log_copy(self) -> None:
         """Issue 16: the newest committed checkpoint, kept in the vault folder too, must still

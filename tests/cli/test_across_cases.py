@@ -155,7 +155,11 @@ def test_done_means_patterns_and_stats_then_audit(cli: Cli, tmp_path: Path) -> N
     verify = cli("audit", "verify", "bundle.txt")
     assert verify.returncode == 0, verify.stderr
     bundle = (tmp_path / "bundle.txt").read_text()
-    assert "patterns-read - 30 " in bundle
+    # patterns opened only the cases in its groups, and logged that read as one entry
+    in_groups = {c for g in groups for c in g["cases"]}
+    assert len(in_groups) == 5  # the GMC three and the police two, of 30
+    assert f"patterns-read - {len(in_groups)} " in bundle
+    assert bundle.count("patterns-read") == 1  # "also named in" read nothing more
     assert "stats-counted - 30 " in bundle
     for secret in ("7654321", "4521", "Metropolitan", "education", "outing"):
         assert secret not in bundle
@@ -234,3 +238,30 @@ def test_a_damaged_envelope_is_counted_and_named(cli: Cli, tmp_path: Path) -> No
     stats = cli("stats", "--by", "sector", "--json")
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["total"] == 6
+
+
+@pytest.mark.slow
+def test_show_reads_no_other_report_and_check_names_a_changed_index(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from tests.conftest import PASSPHRASE
+    from vault.store import Vault
+
+    ids = make_vault(cli, tmp_path, scenario()[:3])  # one GMC number, three spellings
+    shown = cli("cases", "show", ids[0], "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert sorted(json.loads(shown.stdout)["also_named_in"]) == sorted(ids[1:3])
+    assert cli("audit", "export", "bundle.txt").returncode == 0
+    bundle = (tmp_path / "bundle.txt").read_text()
+    assert "patterns-read" not in bundle  # the index answered: no other report was read
+    assert cli("check").returncode == 0
+    with Vault.unlock(tmp_path / "vault-data", PASSPHRASE) as vault, vault.transaction() as db:
+        db.execute(
+            "DELETE FROM professionals_named WHERE case_id = ? AND kind = 'gmc'",
+            (ids[0].replace("-", ""),),
+        )
+    result = cli("check")
+    assert result.returncode == 4
+    assert f"case {ids[0]}: the professionals indexed for it do not match its report" in (
+        result.stdout + result.stderr
+    )

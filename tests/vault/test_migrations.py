@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
 from tests.sealing import codename_entropy, new_codename, reply_keypair
-from vault import blobs, case_view, incoming, replies, triage
+from vault import blobs, case_view, incoming, patterns, professional_index, replies, triage
 from vault import db as dbmod
 from vault.auditlog import AccessLog
 from vault.cases import new_case_id
@@ -58,6 +58,9 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     """Make vaults as the code of schema ``version`` did: before 5 it kept no access log,
     before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
+    if version < 9:
+        old.setattr(professional_index, "store", lambda vault, db, rows: None)
+        old.setattr(Vault, "_fill_professional_index", lambda self: None)
     if version < 8:
         old.setattr(triage, "store", lambda db, rows: None)
         old.setattr(Vault, "_fill_triage", lambda self: None)
@@ -84,7 +87,7 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1.db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 8
+        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 9
         view = case_view.show_case(v2, case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
@@ -92,9 +95,16 @@ def test_a_schema_1_vault_is_upgraded_in_place(
         case_view.check_case(v2, case_id)
         assert dbmod.integrity_problems(v2.db) == []
         # The log starts at the upgrade, naming the caseworkers there were; then the case's
-        # triage is read from its report (one entry), and the case is opened.
+        # triage is read from its report (one entry), then the professionals it names (one
+        # entry), and the case is opened.
         actions = [leaf.split(b" ")[3] for leaf in v2.log.leaves()]
-        assert actions == [b"log-started", b"caseworker-added", b"triage-filled", b"opened"]
+        assert actions == [
+            b"log-started",
+            b"caseworker-added",
+            b"triage-filled",
+            b"patterns-read",
+            b"opened",
+        ]
 
 
 def test_schema_2_constraints(vault: Vault) -> None:
@@ -219,7 +229,7 @@ def test_a_schema_6_vault_keeps_every_event_and_reply_when_kinds_move_to_their_t
             before = v6.db.execute("SELECT * FROM events ORDER BY seq").fetchall()
             assert v6.db.execute("PRAGMA user_version").fetchone()[0] == 6
     with Vault.unlock(vault_dir, PASSPHRASE) as v7:
-        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 8
+        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 9
         assert v7.db.execute("SELECT * FROM events ORDER BY seq").fetchall() == before
         assert v7.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert len(replies.queued_replies(v7)) == 1
@@ -260,7 +270,7 @@ def test_a_schema_7_vault_gets_its_triage_at_unlock_read_once_and_logged(
                 db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[2]))
             size_before = v7.log.size()
     with Vault.unlock(vault_dir, PASSPHRASE) as v8:
-        assert v8.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 8
+        assert v8.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 9
         listed = {c.id: c for c in case_view.list_cases(v8)}
         assert (listed[ids[0]].sector, listed[ids[0]].harms, listed[ids[0]].wants) == (
             "housing",
@@ -273,9 +283,9 @@ def test_a_schema_7_vault_gets_its_triage_at_unlock_read_once_and_logged(
         research = {r.id: r.research for r in triage.rows(v8)}
         assert research == {ids[0]: False, ids[1]: True, ids[2]: False}
         leaves = list(v8.log.leaves())[size_before:]
-        assert [leaf.split(b" ")[3] for leaf in leaves] == [b"triage-filled"]
+        assert [leaf.split(b" ")[3] for leaf in leaves] == [b"triage-filled", b"patterns-read"]
         assert leaves[0].split(b" ")[5] == b"3"
-        (text,) = v8.db.execute("SELECT cases FROM case_reads").fetchone()
+        (text,) = v8.db.execute("SELECT cases FROM case_reads ORDER BY entry").fetchone()
         assert text == "redress cases read v1\n" + "".join(
             f"{c} {'damaged' if c == ids[2] else 'read'}\n" for c in sorted(ids)
         )
@@ -296,3 +306,81 @@ def test_schema_8_constraints(vault: Vault) -> None:
     ):
         with pytest.raises(dbmod.ConstraintError), dbmod.transaction(vault.db):
             vault.db.execute(sql, (case_id,))
+
+
+def test_a_schema_8_vault_gets_its_index_of_professionals_at_unlock_read_once_and_logged(
+    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 9 adds the index of professionals; the cases already there are indexed (and the
+    secret made, sealed to the team key) at the next unlock, from their reports (one
+    ``patterns-read`` entry naming the cases read); a damaged report is indexed as unreadable,
+    named damaged, and not opened again."""
+    reports = [
+        make_report(professional_identifier="GMC 7654321"),
+        make_report(professional_identifier="gmc no. 7654 321"),
+        make_report(professional_identifier="GMC 7654321"),
+        make_report(professional_identifier="Dr Jane Doe"),
+    ]
+    with monkeypatch.context() as old:
+        _as_of_schema(old, 8)
+        with Vault.create(vault_dir, "amara", PASSPHRASE) as v8:
+            sealed = [(str(n), seal_for(v8, r)) for n, r in enumerate(reports)]
+            ids = incoming.import_envelopes(v8, sealed).imported
+            tables = {r[0] for r in v8.db.execute("SELECT name FROM sqlite_master")}
+            assert "professionals_named" not in tables
+            facts = {r[0] for r in v8.db.execute("SELECT name FROM vault_facts")}
+            assert facts == {"origin"}
+            with v8.transaction() as db:  # the third report's envelope is damaged on disk
+                envelope = bytes(
+                    db.execute("SELECT envelope FROM cases WHERE id = ?", (ids[2],)).fetchone()[0]
+                )
+                broken = envelope[:-1] + bytes([envelope[-1] ^ 1])
+                db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[2]))
+            size_before = v8.log.size()
+    with Vault.unlock(vault_dir, PASSPHRASE) as v9:
+        assert v9.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 9
+        leaves = list(v9.log.leaves())[size_before:]
+        assert [leaf.split(b" ")[3] for leaf in leaves] == [b"patterns-read"]
+        assert leaves[0].split(b" ")[5] == b"4"
+        (text,) = v9.db.execute("SELECT cases FROM case_reads ORDER BY entry DESC").fetchone()
+        assert text == "redress cases read v1\n" + "".join(
+            f"{c} {'damaged' if c == ids[2] else 'read'}\n" for c in sorted(ids)
+        )
+        assert leaves[0].split(b" ")[6].decode() == hashlib.sha256(text.encode()).hexdigest()
+        assert professional_index.missing(v9) == 0
+        assert professional_index.unreadable(v9.db) == [ids[2]]
+        secret = professional_index.secret(v9)
+        found = patterns.find_patterns(v9)
+        assert (found.groups[0].identifier, found.groups[0].cases) == (
+            "GMC 7654321",
+            tuple(sorted(ids[:2])),
+        )
+        assert all(ids[2] not in g.cases for g in found.groups)
+        assert found.damaged == (ids[2],)
+        assert check_vault(v9) == [
+            f"case {ids[2][:4]}-{ids[2][4:]}: the report is damaged or has been changed"
+        ]
+        size_after = v9.log.size()
+    with Vault.unlock(vault_dir, PASSPHRASE) as again:  # nothing left to index: nothing read
+        assert again.log.size() == size_after
+        assert professional_index.secret(again) == secret  # made once
+
+
+def test_schema_9_constraints(vault: Vault) -> None:
+    report = make_report(professional_identifier="GMC 7654321")
+    case_id = incoming.import_envelopes(vault, [("a", seal_for(vault, report))]).imported[0]
+    other = incoming.import_envelopes(vault, [("b", seal_for(vault))]).imported[0]
+    for sql in (
+        "UPDATE professionals_named SET strength = 'maybe' WHERE case_id = ?",
+        "UPDATE professionals_named SET kind = 'dentist' WHERE case_id = ?",
+        "UPDATE professionals_named SET key = x'00' WHERE case_id = ?",
+        "UPDATE professionals_indexed SET readable = 2 WHERE case_id = ?",
+    ):
+        with pytest.raises(dbmod.ConstraintError), dbmod.transaction(vault.db):
+            vault.db.execute(sql, (case_id,))
+    with pytest.raises(dbmod.ConstraintError), dbmod.transaction(vault.db):
+        vault.db.execute(
+            "INSERT INTO professionals_named (key, case_id, kind, strength)"
+            " VALUES (randomblob(32), 'NOTACASE', 'gmc', 'same')"
+        )
+    assert other != case_id

@@ -31,15 +31,36 @@ def test_groups_same_and_possible_and_one_log_entry(vault: Vault) -> None:
         ("gmc", "same", {a, b}),
         ("name", "possible", {c, d}),
     ]
-    assert found.read == 5
+    assert found.indexed == 5
+    assert found.read == 4  # only the cases in groups are opened: not the fifth
     assert not found.damaged
     assert actions(vault)[before:] == [b"patterns-read"]
     (reads,) = vault.db.execute("SELECT cases FROM case_reads ORDER BY entry DESC LIMIT 1")
-    assert reads[0] == read_list(dict.fromkeys([a, b, c, d, *found_ids(vault)], "read"))
+    assert reads[0] == read_list(dict.fromkeys([a, b, c, d], "read"))
 
 
-def found_ids(vault: Vault) -> list[str]:
-    return [str(i) for (i,) in vault.db.execute("SELECT id FROM cases")]
+def test_no_group_opens_nothing_and_logs_nothing(vault: Vault) -> None:
+    store(vault, professional_identifier="GMC 1234567", organisation="A Surgery")
+    store(vault, professional_identifier="NMC 12A3456E", organisation="B Surgery")
+    before = len(actions(vault))
+    found = patterns.find_patterns(vault)
+    assert (found.groups, found.read, found.indexed) == ((), 0, 2)
+    assert len(actions(vault)) == before
+
+
+def test_a_case_damaged_after_import_is_named_and_left_out_of_its_group(vault: Vault) -> None:
+    ids = [store(vault, professional_identifier=f"GMC 7654321 #{n}") for n in range(3)]
+    with vault.transaction() as db:
+        (envelope,) = db.execute("SELECT envelope FROM cases WHERE id = ?", (ids[0],)).fetchone()
+        broken = bytes(envelope[:-1]) + bytes([envelope[-1] ^ 1])
+        db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[0]))
+    found = patterns.find_patterns(vault)
+    assert found.damaged == (ids[0],)
+    assert [(g.identifier, g.cases) for g in found.groups] == [
+        ("GMC 7654321", tuple(sorted(ids[1:])))
+    ]
+    (reads,) = vault.db.execute("SELECT cases FROM case_reads ORDER BY entry DESC LIMIT 1")
+    assert reads[0] == read_list({ids[0]: "damaged", ids[1]: "read", ids[2]: "read"})
 
 
 def test_a_possible_group_inside_a_same_group_is_left_out(vault: Vault) -> None:
@@ -49,18 +70,24 @@ def test_a_possible_group_inside_a_same_group_is_left_out(vault: Vault) -> None:
     assert kinds == ["gmc"]  # the name and the organisation say the same, and are left out
 
 
-def test_show_says_also_named_in_and_logs_the_read_only_when_it_reads(vault: Vault) -> None:
+def test_show_says_also_named_in_from_the_index_reading_nothing_more(vault: Vault) -> None:
     a = store(vault, professional_identifier="PC 4521", organisation="Kent Police")
     b = store(vault, professional_identifier="pc4521 kent police", organisation="Kent Police")
+    c = store(vault, professional_identifier="PC 9999", organisation="Kent Police")
     lone = store(vault, organisation="a clinic")
-    view = case_view.show_case(vault, a)
-    assert view.also_named.cases == (b,)
+    reads = vault.db.execute("SELECT count(*) FROM case_reads").fetchone()[0]
+    view = case_view.show_case(vault, a)  # b by the number; c by the force with the same role
+    assert view.also_named.cases == tuple(sorted((b, c)))
     assert view.also_named.same == (b,)
-    assert view.to_json()["also_named_in"] == [f"{b[:4]}-{b[4:]}"]
-    assert actions(vault)[-2:] == [b"opened", b"patterns-read"]
+    assert view.to_json()["also_named_same"] == [f"{b[:4]}-{b[4:]}"]
+    assert actions(vault)[-1] == b"opened"  # the case's own entry, and no read of others
+    other = case_view.show_case(vault, c)  # another number: only possibly the same
+    assert set(other.also_named.cases) == {a, b}
+    assert other.also_named.same == ()
     alone = case_view.show_case(vault, lone)
     assert alone.also_named.cases == ()
-    assert actions(vault)[-1] == b"opened"
+    assert actions(vault)[-3:] == [b"opened"] * 3
+    assert vault.db.execute("SELECT count(*) FROM case_reads").fetchone()[0] == reads
 
 
 def test_counts_fall_in_every_cell_a_case_names() -> None:
