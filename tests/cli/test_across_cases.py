@@ -109,7 +109,7 @@ def recoverable(two: dict[str, Any], ones: list[dict[str, Any]]) -> list[tuple[A
 
 
 @pytest.mark.slow
-def test_done_means_patterns_and_stats_then_audit(cli: Cli, tmp_path: Path) -> None:
+def test_done_means_patterns_stats_search_list_then_audit(cli: Cli, tmp_path: Path) -> None:
     ids = make_vault(cli, tmp_path, scenario())
     assert len(ids) == 30
 
@@ -151,10 +151,22 @@ def test_done_means_patterns_and_stats_then_audit(cli: Cli, tmp_path: Path) -> N
     assert rows[0] == ["sector", "count"]
     assert ["education", "<5"] in rows
 
+    # search: a word from one report finds that report only
+    found = cli("cases", "search", "Filler report 7", "--json")
+    assert found.returncode == 0, found.stderr
+    assert [c["id"] for c in json.loads(found.stdout)] == [ids[15]]
+    # a filtered list: only policing cases
+    policing = cli("cases", "list", "--sector", "policing", "--json")
+    assert policing.returncode == 0, policing.stderr
+    listed = json.loads(policing.stdout)
+    assert len(listed) == 14
+    assert {c["sector"] for c in listed} == {"policing"}
+
     assert cli("audit", "export", "bundle.txt").returncode == 0
     verify = cli("audit", "verify", "bundle.txt")
     assert verify.returncode == 0, verify.stderr
     bundle = (tmp_path / "bundle.txt").read_text()
+    assert "Filler" not in bundle  # the words searched for are nowhere in the bundle
     # patterns opened only the cases in its groups, and logged that read as one entry
     in_groups = {c for g in groups for c in g["cases"]}
     assert len(in_groups) == 5  # the GMC three and the police two, of 30
