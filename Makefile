@@ -67,7 +67,7 @@ test-quick: setup browser
 # files, kills on a disk mounted sync. `make test` runs its quick form. One worker, so the
 # kill delays are drawn against an unloaded machine; REDRESS_FAULTS_SEED=... replays a run.
 faults: setup
-	REDRESS_FAULTS=full $(BIN)/pytest -p no:xdist tests/faults
+	REDRESS_FAULTS=full $(BIN)/pytest $(PYTEST_PARALLEL) tests/faults
 
 lint: setup
 	$(BIN)/ruff check vault cli tests bench
