@@ -64,8 +64,9 @@ test-quick: setup browser
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # The fault harness at full length (docs/reliability.md): kill -9 loops, a full disk, damaged
-# files, kills on a disk mounted sync. `make test` runs its quick form. One worker, so the
-# kill delays are drawn against an unloaded machine; REDRESS_FAULTS_SEED=... replays a run.
+# files, kills on a disk mounted sync, the intake fuzzed and loaded. `make test` runs its quick
+# form. On every core: each loop draws its kill delays from its command's run time measured in
+# the same test, so under the same load; REDRESS_FAULTS_SEED=... replays a run.
 faults: setup
 	REDRESS_FAULTS=full $(BIN)/pytest $(PYTEST_PARALLEL) tests/faults
 
