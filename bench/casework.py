@@ -7,7 +7,7 @@
 * filtered list: ``case_view.list_cases`` with a sector, a harm and a date, rendered as
   ``--json`` prints it, on a new connection. Target: under 0.5 s.
 * ``vault cases search WORDS --json`` end to end as a subprocess (Argon2id unlock included),
-  its wall time and its peak memory (the child's maximum resident set, from ``wait4``).
+  its wall time and its own peak memory (``bench.common.run_measured``).
   Targets at 100,000 cases: under 15 s; peak memory under 500 MiB.
 
 One in a hundred cases has a note, so a search also opens notes. The vault is built by the
@@ -21,8 +21,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import Any
 
 import nacl.bindings
 
-from bench.common import Row, Timer, interleaved
+from bench.common import Row, Timer, interleaved, run_measured, vault_command
 from bench.corpus import envelopes
 from cli import render
 from vault import case_view, incoming, search, triage
@@ -40,24 +38,12 @@ from vault.passphrase import Passphrase
 from vault.store import Vault
 
 PASSPHRASE = Passphrase(b"correct horse battery staple")
-# Runs the command given, passes its output through, then prints its peak memory (KiB).
-_LAUNCHER = """
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-sys.exit(code)
-"""
 WORDS = "Leeds custody"  # a place and a role: about one report in a hundred holds both
 FILTER = {"sector": "policing", "harm": "violence", "since": "2000-01-01"}
 SEARCH_TARGET = 1.5
 LIST_TARGET_S = 0.5
 CLI_TARGET_S = 15.0
 MEMORY_TARGET_MIB = 500
-
-
-def _vault_command() -> list[str]:
-    script = Path(sys.executable).with_name("vault")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
 
 
 def _build(root: Path, n: int, say: Callable[[str], None]) -> tuple[Path, list[bytes], Any]:
@@ -165,7 +151,7 @@ def run_one(n: int, repeats: int, say: Callable[[str], None]) -> list[Row]:
         pass_file.chmod(0o600)
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
         command = [
-            *_vault_command(),
+            *vault_command(),
             "cases",
             "search",
             WORDS,
@@ -178,19 +164,10 @@ def run_one(n: int, repeats: int, say: Callable[[str], None]) -> list[Row]:
         peaks: list[float] = []
 
         def cli() -> Timer:
-            # Through a small launcher: a child forked from this (large) process would count
-            # this process's memory in its own peak (Linux keeps the high-water mark of the
-            # memory it had before exec).
-            with Timer() as t:
-                done = subprocess.run(
-                    [sys.executable, "-c", _LAUNCHER, *command],
-                    capture_output=True,
-                    env=env,
-                    check=True,
-                )
-            peaks.append(int(done.stderr.split()[-1]) / 1024)  # ru_maxrss, KiB on Linux
-            assert len(json.loads(done.stdout)) == found[-1]
-            return t
+            run = run_measured(command, env)
+            peaks.append(run.peak_mib)
+            assert len(json.loads(run.stdout)) == found[-1]
+            return run.timer
 
         say(f"vault cases search --json, end to end, {n} cases")
         runs = interleaved({"cli": cli}, max(1, repeats), say=say)
