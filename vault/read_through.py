@@ -47,9 +47,10 @@ def iter_report_json(vault: Vault) -> Iterator[tuple[str, bytes]]:
     rows are read ahead on a second thread, over a read-only connection of its own, while
     this one opens them: reading a row (SQLCipher decrypting and authenticating its share
     of a page) costs about a seventh of opening its envelope. The envelopes are opened on
-    that thread too (libsodium runs without the GIL), so reading, opening and the caller's
-    work on what was opened overlap (docs/benchmarks.md). A report that does not open raises
-    when the caller reaches it.
+    that thread too, and on the caller's when that thread is ahead (libsodium runs without
+    the GIL; :func:`vault.db.read_ahead` shares the opening), so reading, opening and the
+    caller's work on what was opened overlap (docs/benchmarks.md). A report that does not
+    open raises when the caller reaches it.
     """
     for case_id, data in _open_rows(vault, "", (), strict=True):
         assert data is not None
