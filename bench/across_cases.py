@@ -9,8 +9,8 @@
   ``stats-counted`` entry, against the same bare loop. Target: at most 1.5x. (It opens no
   report: it counts the triage kept beside each case.)
 * ``vault patterns --json`` and ``vault stats --by quarter,harm --json`` end to end as
-  subprocesses (Argon2id unlock included), wall time and peak memory (the child's own VmHWM,
-  which it reports as it exits). Targets at 100,000 cases: under 15 s; under 500 MiB.
+  subprocesses (Argon2id unlock included), wall time and each command's own peak memory
+  (``bench.common.run_measured``). Targets at 100,000 cases: under 15 s; under 500 MiB.
 
 The reports come from ``bench.corpus``, whose identifiers repeat in their varied spellings
 (GMC, NMC, HCPC, Social Work England and police numbers, names), so the groups are real.
@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 
 import nacl.bindings
 
-from bench.common import Row, Timer, interleaved
+from bench.common import Row, Timer, interleaved, run_measured, vault_command
 from bench.corpus import envelopes
 from vault import db as dbmod
 from vault import incoming, patterns, stats
@@ -43,26 +41,6 @@ PASSPHRASE = Passphrase(b"correct horse battery staple")
 RATIO_TARGET = 1.5
 CLI_TARGET_S = 15.0
 MEMORY_TARGET_MIB = 500
-
-
-# The CLI, run so that it reports its own peak memory (VmHWM) on stderr as it exits. (A child's
-# ru_maxrss from wait4 is no use here: the high-water mark survives exec, so it shows the size of
-# this benchmark process, which forked it, holding every envelope.)
-_MEASURED = (
-    "import atexit, sys\n"
-    "def peak():\n"
-    "    for line in open('/proc/self/status'):\n"
-    "        if line.startswith('VmHWM:'):\n"
-    "            sys.stderr.write('peak ' + line.split()[1] + '\\n')\n"
-    "atexit.register(peak)\n"
-    "from cli.main import main\n"
-    "sys.argv[0] = 'vault'\n"
-    "main()\n"
-)
-
-
-def _vault_command() -> list[str]:
-    return [sys.executable, "-c", _MEASURED]
 
 
 def _build(root: Path, n: int, say: Callable[[str], None]) -> tuple[Path, list[bytes], Any]:
@@ -83,20 +61,6 @@ def _fresh(u: Vault) -> Vault:
     """A new connection (cold page cache); the unlock itself is left out."""
     path = u.directory / "vault.db"
     return Vault(u.directory, u.identity, u.access, dbmod.connect(path, u.access.db_key))
-
-
-def _cli(command: list[str], env: dict[str, str], peaks: list[float]) -> Timer:
-    with Timer() as t:
-        child = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
-        )
-        assert child.stdout is not None
-        out = child.stdout.read()
-        _pid, status, usage = os.wait4(child.pid, 0)  # reaped here, for the child's peak memory
-    assert os.waitstatus_to_exitcode(status) == 0
-    json.loads(out)
-    peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
-    return t
 
 
 def run_one(n: int, repeats: int, say: Callable[[str], None]) -> list[Row]:
@@ -163,11 +127,14 @@ def run_one(n: int, repeats: int, say: Callable[[str], None]) -> list[Row]:
         where = ["--vault", str(directory), "--passphrase-file", str(pass_file)]
         for args in (["patterns", "--json"], ["stats", "--by", "quarter,harm", "--json"]):
             peaks: list[float] = []
-            command = [*_vault_command(), *args, *where]
+            command = [*vault_command(), *args, *where]
             say(f"vault {' '.join(args)}, end to end, {n} cases")
 
             def end_to_end(c: list[str] = command, p: list[float] = peaks) -> Timer:
-                return _cli(c, env, p)
+                run = run_measured(c, env)
+                json.loads(run.stdout)
+                p.append(run.peak_mib)
+                return run.timer
 
             runs = interleaved({"cli": end_to_end}, max(1, repeats), say=say)
             row = Row(

@@ -7,6 +7,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -109,6 +110,49 @@ def interleaved(
             runs[name].append(t)
             say(f"  {name} run {i + 1}/{repeats}: {t.wall:.4f} s wall, {t.cpu:.4f} s CPU")
     return runs
+
+
+# A small launcher that runs the command given (its output passed through), then writes the
+# command's own peak memory on stderr as its last line. A child's ``ru_maxrss`` (from ``wait4``
+# or ``RUSAGE_CHILDREN``) is the larger of its own high-water mark and that of the process it
+# was forked from, kept through exec: a benchmark holding every envelope would be counted in
+# each command's peak. Forked from this launcher instead, the command's inherited mark is the
+# launcher's own (about 10 MiB, less than any command's), so what is read is the command's.
+_LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+sys.stderr.write("peak-kib %d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A command run by :func:`run_measured`: its time, its output, its own peak memory."""
+
+    timer: Timer
+    stdout: bytes
+    peak_mib: float  # its maximum resident set
+
+
+def run_measured(command: list[str], env: dict[str, str]) -> Measured:
+    """Run ``command`` (it must succeed) and measure its wall and CPU time and its peak memory,
+    the same way for every benchmark: through :data:`_LAUNCHER`, so that the peak is the
+    command's own and not this process's (the launcher's start-up, about 20 ms, is timed)."""
+    with Timer() as t:
+        done = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, *command], capture_output=True, env=env
+        )
+    said = done.stderr.decode(errors="replace").rstrip("\n").rsplit("\n", 2)
+    if done.returncode != 0 or not said[-1].startswith("peak-kib "):
+        raise RuntimeError(f"{command} failed ({done.returncode}): {' / '.join(said[-3:-1])}")
+    return Measured(t, done.stdout, int(said[-1].split()[1]) / 1024)  # KiB on Linux
+
+
+def vault_command() -> list[str]:
+    """How the benchmarks run the ``vault`` CLI: the installed script, else ``-m cli.main``."""
+    script = Path(sys.executable).with_name("vault")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
 
 
 def cpu_seconds() -> float:

@@ -924,8 +924,11 @@ def read_ahead(
 ) -> Generator[list[Any], None, None]:
     """The rows of ``sql`` (with ``params``), a chunk at a time, read on a second thread over
     a connection of its own while the caller works on the chunks before them. ``transform``,
-    if given, is applied to each chunk on the reading thread (e.g. opening envelopes, whose
-    C code runs without the GIL, so that it overlaps the caller's work too).
+    if given, is applied to each chunk before it is yielded (e.g. opening envelopes, whose C
+    code runs without the GIL), shared between the two threads as each is free: the reading
+    thread applies it to a chunk when the caller still has chunks waiting, and hands a chunk
+    over as read when the caller has none (the caller then applies it itself, rather than
+    wait). So on two cores both threads open envelopes, and neither waits long on the other.
 
     SQLite (and SQLCipher's page decryption) runs without the GIL, so on a machine with two
     cores reading costs the caller little wall time. At most ``depth`` chunks wait; an
@@ -933,10 +936,10 @@ def read_ahead(
     and closes its connection before returning. The reader never waits on the caller for
     good: it gives up a full queue as soon as the caller stops.
     """
-    chunks: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=depth)
+    chunks: queue.Queue[tuple[list[Any], bool] | BaseException | None] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def hand_over(item: list[Any] | BaseException | None) -> bool:
+    def hand_over(item: tuple[list[Any], bool] | BaseException | None) -> bool:
         """Queue ``item`` unless the caller has stopped; never waits on the caller for good."""
         while not stop.is_set():
             try:
@@ -953,9 +956,10 @@ def read_ahead(
                 cursor = db.execute(sql, params)
                 while not stop.is_set():
                     rows = cursor.fetchmany(chunk)
-                    if rows and transform is not None:
-                        rows = transform(rows)
-                    if not rows or not hand_over(rows):
+                    if not rows:
+                        break
+                    done = transform is None or not chunks.empty()  # the caller is busy
+                    if not hand_over((transform(rows) if transform and done else rows, done)):
                         break
             finally:
                 db.close()
@@ -970,7 +974,8 @@ def read_ahead(
         while (item := chunks.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            rows, done = item
+            yield rows if done or transform is None else transform(rows)
     finally:
         stop.set()  # the reader stops within one chunk, whatever the caller does next
         reader.join()

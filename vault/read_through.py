@@ -13,12 +13,19 @@ from vault import db as dbmod
 from vault.audit.entries import READ_LIST_HEADER
 from vault.auditlog import commitment
 from vault.cases import show_id
-from vault.envelope import open_envelope_bytes, open_sealed
+from vault.envelope import (
+    HEADER_BYTES,
+    MAX_ENVELOPE,
+    MIN_ENVELOPE,
+    open_envelope_bytes,
+    open_sealed,
+)
 from vault.errors import IntegrityError, InvalidReportError, VaultError
 from vault.report import Report, parse_report
 from vault.store import DB_FILE, TeamKeysByHeader
 
 if TYPE_CHECKING:
+    from vault.keys import TeamKeyPair
     from vault.store import Vault
 
 # The rows a read-through opens: the header (HEADER_BYTES, 20) and the sealed part, cut apart
@@ -40,9 +47,10 @@ def iter_report_json(vault: Vault) -> Iterator[tuple[str, bytes]]:
     rows are read ahead on a second thread, over a read-only connection of its own, while
     this one opens them: reading a row (SQLCipher decrypting and authenticating its share
     of a page) costs about a seventh of opening its envelope. The envelopes are opened on
-    that thread too (libsodium runs without the GIL), so reading, opening and the caller's
-    work on what was opened overlap (docs/benchmarks.md). A report that does not open raises
-    when the caller reaches it.
+    that thread too, and on the caller's when that thread is ahead (libsodium runs without
+    the GIL; :func:`vault.db.read_ahead` shares the opening), so reading, opening and the
+    caller's work on what was opened overlap (docs/benchmarks.md). A report that does not
+    open raises when the caller reaches it.
     """
     for case_id, data in _open_rows(vault, "", (), strict=True):
         assert data is not None
@@ -76,13 +84,23 @@ def _open_rows(
         return db
 
     teams = TeamKeysByHeader(vault)
+    # The team key of each header already checked (one or two in a vault): most rows open with
+    # one dict look-up, the rest take the checks of _open_row.
+    known: dict[bytes, TeamKeyPair] = {}
+    smallest, largest = MIN_ENVELOPE - HEADER_BYTES, MAX_ENVELOPE - HEADER_BYTES
 
     def open_chunk(rows: list[Any]) -> list[tuple[str, bytes | VaultError]]:
-        """On the reading thread: each envelope opened, or why it did not open."""
+        """On either thread (db.read_ahead): each envelope opened, or why it did not open."""
         opened: list[tuple[str, bytes | VaultError]] = []
         for case_id, header, sealed, epoch in rows:
             try:
-                opened.append((case_id, _open_row(vault, teams, case_id, header, sealed, epoch)))
+                team = known.get(header)
+                if team is not None and team.epoch == epoch and smallest <= len(sealed) <= largest:
+                    data = open_sealed(sealed, team.public_key, team.secret_key)
+                else:
+                    data = _open_row(vault, teams, case_id, header, sealed, epoch)
+                    _keep(known, teams, header, sealed, epoch)
+                opened.append((case_id, data))
             except VaultError as e:
                 opened.append((case_id, e))
         return opened
@@ -97,6 +115,22 @@ def _open_rows(
                     yield case_id, None
                 else:
                     yield case_id, data
+
+
+def _keep(
+    known: dict[bytes, TeamKeyPair],
+    teams: TeamKeysByHeader,
+    header: bytes,
+    sealed: bytes,
+    epoch: int,
+) -> None:
+    """After a row opened by :func:`_open_row`: keep its header's key if that is how it opened."""
+    try:
+        team = teams.key_for_parts(header, sealed)
+    except VaultError:
+        return  # opened by its epoch's key, header unchecked: every such row is checked again
+    if team.epoch == epoch:
+        known[header] = team
 
 
 def _open_row(

@@ -355,6 +355,36 @@ def test_a_reader_blocked_on_a_full_queue_stops_with_its_caller(vault: Vault) ->
     assert not any(t.name == "vault-read-ahead" for t in threading.enumerate())
 
 
+def test_read_ahead_shares_the_transform_and_applies_it_once_to_each_chunk(vault: Vault) -> None:
+    """The reading thread transforms a chunk when the caller has chunks waiting, else hands it
+    over as read and the caller transforms it: each chunk once, in order, on either thread."""
+    ids = [str(n) for n in range(12)]
+    incoming.import_envelopes(vault, [(i, seal_for(vault)) for i in ids])
+    path, key = vault.directory / "vault.db", vault.access.db_key
+    where: dict[str, list[str]] = {}  # each row's id: the threads that transformed it
+
+    def mark(rows: list[tuple[str]]) -> list[str]:
+        for (case_id,) in rows:
+            where.setdefault(case_id, []).append(threading.current_thread().name)
+        return [f"seen {r[0]}" for r in rows]
+
+    got: list[str] = []
+    for chunk in dbmod.read_ahead(
+        lambda: dbmod.connect(path, key),
+        "SELECT id FROM cases ORDER BY id",
+        chunk=1,
+        transform=mark,
+    ):
+        got.extend(chunk)
+        time.sleep(0.02)  # a slow caller: the chunks after the first wait, so the reader works
+    stored = [r[0] for r in vault.db.execute("SELECT id FROM cases ORDER BY id")]
+    assert got == [f"seen {i}" for i in stored]
+    assert all(len(where[i]) == 1 for i in stored)  # each chunk transformed exactly once
+    # Nothing was waiting when the first chunk was read: the caller transformed it.
+    assert where[stored[0]] == [threading.current_thread().name]
+    assert ["vault-read-ahead"] in where.values()
+
+
 def test_read_ahead_raises_the_readers_error_in_the_callers_thread(vault: Vault) -> None:
     def refused() -> dbmod.Connection:
         raise NoVaultError("No vault here.")
