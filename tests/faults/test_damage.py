@@ -153,7 +153,14 @@ ENVELOPE_DAMAGE = {
 def test_envelopes(world: World, request: pytest.FixtureRequest, kind: str) -> None:
     names, _ = world.envelope_files(1)
     _damaged(world.cli.cwd / names[0], ENVELOPE_DAMAGE[kind], _rng(request))
-    assert_clean_error(world.run("import", names[0]), 4)
+    result = world.run("import", names[0])
+    if result.returncode == 3:  # the clear header's epoch or team key id was hit: it now
+        # names a team key this vault does not hold, which no check can tell from one that is
+        assert kind == "header", result.stderr
+        assert "sealed to a team key this vault does not hold" in result.stderr
+        assert_clean_error(result, 3)
+    else:
+        assert_clean_error(result, 4)
 
 
 BUNDLE_DAMAGE = {
