@@ -6,6 +6,7 @@ checks that nothing in it is readable by anyone but its owner.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -341,12 +342,17 @@ def new_file_when_complete(target: Path) -> Iterator[UnfinishedFile]:
             pending.file.flush()
             os.fsync(pending.file.fileno())
             _link_new(pending.path, target)
-        except BaseException:
+        except BaseException as e:
             pending.path.unlink(missing_ok=True)
+            full = disk_full(e, target.absolute().parent) if isinstance(e, OSError) else None
+            if full is not None:  # name the disk the new file is on, not the vault's
+                raise full from None
             raise
         fsync_dir(target.absolute().parent)
     finally:
-        pending.file.close()  # releases the lock
+        # releases the lock; what was written is already fsynced, or the file already gone
+        with contextlib.suppress(OSError):
+            pending.file.close()
 
 
 def remove_unfinished_file(path: Path) -> bool:
