@@ -25,10 +25,10 @@ from vault import _crypto
 from vault import db as dbmod
 from vault.errors import IntegrityError
 from vault.professionals import Professional, forget, named_in
+from vault.store import Vault, after_unlock
 
 if TYPE_CHECKING:
     from vault.read_through import ReadState
-    from vault.store import Vault
 
 FACT = "professional-index-key"
 PURPOSE = "redress professional index v1"
@@ -198,3 +198,6 @@ def fill_missing(vault: Vault) -> int:
     finally:
         forget()
     return filled
+
+
+after_unlock(fill_missing)  # cases stored before the index get their rows at unlock

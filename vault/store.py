@@ -104,6 +104,17 @@ def caseworker_names(directory: Path) -> list[str]:
     return sorted(p.stem for p in people.glob("*.key")) if people.is_dir() else []
 
 
+AFTER_UNLOCK: list[Callable[[Vault], object]] = []
+"""What every unlock does after opening, in order: the modules that keep something derived
+from the reports (:mod:`vault.triage`, :mod:`vault.professional_index`) fill in, once, what
+cases stored before they kept it lack (read once, logged). Each adds itself with
+:func:`after_unlock` when imported, and ``vault/__init__.py`` imports them."""
+
+
+def after_unlock(step: Callable[[Vault], object]) -> None:
+    AFTER_UNLOCK.append(step)
+
+
 class Vault:
     """An unlocked vault. Use :meth:`create` or :meth:`unlock`, then :meth:`close`.
 
@@ -198,26 +209,12 @@ class Vault:
             with dbmod.explained(directory):
                 vault._check_log_copy()
                 vault._start_log()
-                vault._fill_triage()
-                vault._fill_professional_index()
+                for step in AFTER_UNLOCK:
+                    step(vault)
         except BaseException:
             vault.close()
             raise
         return vault
-
-    def _fill_triage(self) -> None:
-        """Cases stored before the vault kept triage get it now that the team keys are here
-        (:func:`vault.triage.fill_missing`: read once, logged)."""
-        from vault import triage
-
-        triage.fill_missing(self)
-
-    def _fill_professional_index(self) -> None:
-        """Cases stored before the vault kept its index of professionals get theirs now
-        (:func:`vault.professional_index.fill_missing`: read once, logged)."""
-        from vault import professional_index
-
-        professional_index.fill_missing(self)
 
     def _check_log_copy(self) -> None:
         """Issue 16: the newest committed checkpoint, kept in the vault folder too, must still

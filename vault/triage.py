@@ -21,15 +21,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vault import db as dbmod
 from vault.cases import check_outcome, check_status, show_id
 from vault.errors import InvalidReportError, UsageError
 from vault.report import HARMS, SECTORS, WANTS, Report, parse_report
-
-if TYPE_CHECKING:
-    from vault.store import Vault
+from vault.store import Vault, after_unlock
 
 FILL_BATCH = 500  # reports opened per transaction when filling older cases' triage
 
@@ -373,3 +371,6 @@ def fill_missing(vault: Vault) -> int:
     if batch:
         flush()
     return filled
+
+
+after_unlock(fill_missing)  # cases stored before the vault kept triage get it at unlock

@@ -13,6 +13,7 @@ from tests.conftest import PASSPHRASE, make_report, seal_for
 from tests.sealing import codename_entropy, new_codename, reply_keypair
 from vault import blobs, case_view, incoming, patterns, professional_index, replies, triage
 from vault import db as dbmod
+from vault import store as store_module
 from vault.auditlog import AccessLog
 from vault.cases import new_case_id
 from vault.check import check_vault
@@ -58,12 +59,13 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     """Make vaults as the code of schema ``version`` did: before 5 it kept no access log,
     before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
+    kept_then = {"vault.triage": 8, "vault.professional_index": 9}  # the schema that began it
+    steps = [s for s in store_module.AFTER_UNLOCK if kept_then.get(s.__module__, 0) <= version]
+    old.setattr(store_module, "AFTER_UNLOCK", steps)
     if version < 9:
         old.setattr(professional_index, "store", lambda vault, db, rows: None)
-        old.setattr(Vault, "_fill_professional_index", lambda self: None)
     if version < 8:
         old.setattr(triage, "store", lambda db, rows: None)
-        old.setattr(Vault, "_fill_triage", lambda self: None)
     if version < 7:
         old.setattr(dbmod, "declare_event_kinds", lambda db, kinds: None)
     if version < 6:
