@@ -141,7 +141,8 @@ class UntrustedWriter(OpenFailed):
 
 
 class SignatureFailed(UntrustedWriter):
-    """A signed, sealed file from a trusted writer whose signature does not verify: changed."""
+    """A signed, sealed file from a trusted writer, sealed to this reader, whose signature
+    does not verify: it was changed."""
 
 
 def wrap_signed(payload: bytes, recipient_box_pk: bytes, writer: Signer, context: bytes) -> bytes:
@@ -172,6 +173,9 @@ def unwrap_signed(
     try:
         verify(signature, context + box_pk + sealed, writer)
     except OpenFailed:
+        # Sealed to another key (not this reader's file: OpenFailed from seal_open), or
+        # sealed to this reader by a trusted writer and then changed (SignatureFailed).
+        seal_open(sealed, box_pk, box_sk)
         raise SignatureFailed() from None
     return seal_open(sealed, box_pk, box_sk)
 

@@ -200,4 +200,4 @@ def fill_missing(vault: Vault) -> int:
     return filled
 
 
-after_unlock(fill_missing)  # cases stored before the index get their rows at unlock
+after_unlock(2, fill_missing)  # cases stored before the index get their rows at unlock

@@ -104,15 +104,18 @@ def caseworker_names(directory: Path) -> list[str]:
     return sorted(p.stem for p in people.glob("*.key")) if people.is_dir() else []
 
 
-AFTER_UNLOCK: list[Callable[[Vault], object]] = []
+AFTER_UNLOCK: list[tuple[int, Callable[[Vault], object]]] = []
 """What every unlock does after opening, in order: the modules that keep something derived
-from the reports (:mod:`vault.triage`, :mod:`vault.professional_index`) fill in, once, what
-cases stored before they kept it lack (read once, logged). Each adds itself with
-:func:`after_unlock` when imported, and ``vault/__init__.py`` imports them."""
+from the reports fill in, once, what cases stored before they kept it lack (read once,
+logged): :mod:`vault.triage` (1), then :mod:`vault.professional_index` (2). Each adds itself
+with :func:`after_unlock` when imported; every command that works on cases imports them
+(through :mod:`vault.incoming` and :mod:`vault.case_view`), so the vault needs no import of
+them, which would make a circle (they use the vault)."""
 
 
-def after_unlock(step: Callable[[Vault], object]) -> None:
-    AFTER_UNLOCK.append(step)
+def after_unlock(order: int, step: Callable[[Vault], object]) -> None:
+    AFTER_UNLOCK.append((order, step))
+    AFTER_UNLOCK.sort(key=lambda entry: entry[0])
 
 
 class Vault:
@@ -209,7 +212,7 @@ class Vault:
             with dbmod.explained(directory):
                 vault._check_log_copy()
                 vault._start_log()
-                for step in AFTER_UNLOCK:
+                for _, step in AFTER_UNLOCK:
                     step(vault)
         except BaseException:
             vault.close()

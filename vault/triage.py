@@ -373,4 +373,4 @@ def fill_missing(vault: Vault) -> int:
     return filled
 
 
-after_unlock(fill_missing)  # cases stored before the vault kept triage get it at unlock
+after_unlock(1, fill_missing)  # cases stored before the vault kept triage get it at unlock

@@ -94,6 +94,8 @@ def test_access_is_bound_to_its_identity(locked: tuple[Identity, bytes]) -> None
     with pytest.raises(WrongKeyError):
         unwrap_access(sealed, Identity.generate("other"))
     with pytest.raises(IntegrityError, match="damaged or has been changed"):  # exit 4, not 3
+        unwrap_access(sealed[:40] + bytes([sealed[40] ^ 1]) + sealed[41:], identity)  # signature
+    with pytest.raises(WrongKeyError):  # a changed sealed part reads as not sealed to this key
         unwrap_access(sealed[:-1] + bytes([sealed[-1] ^ 1]), identity)
     with pytest.raises(IntegrityError, match="cut short"):
         unwrap_access(sealed[:100], identity)

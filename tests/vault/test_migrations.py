@@ -60,7 +60,9 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     before 6 each import was a signed event."""
     old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
     kept_then = {"vault.triage": 8, "vault.professional_index": 9}  # the schema that began it
-    steps = [s for s in store_module.AFTER_UNLOCK if kept_then.get(s.__module__, 0) <= version]
+    steps = [
+        (n, s) for n, s in store_module.AFTER_UNLOCK if kept_then.get(s.__module__, 0) <= version
+    ]
     old.setattr(store_module, "AFTER_UNLOCK", steps)
     if version < 9:
         old.setattr(professional_index, "store", lambda vault, db, rows: None)
