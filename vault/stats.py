@@ -240,6 +240,11 @@ def tabulate(
     know = knowledge(by, margin_known, total_known, shape)
     result = suppression.suppress(grid, know)
     states = result.states
+    if 1 <= len(facts) <= suppression.SMALL:
+        # Fewer than 5 cases in all: every cell is hidden, zeros too. With zeros shown, k
+        # hidden cells of at least 1 adding up to at most 4 can say each is 1.
+        states = [[s if s != suppression.PUBLISHED else suppression.SECONDARY for s in row]
+                  for row in states]  # fmt: skip
     cells = tuple(
         Cell(
             (axes[0][i], axes[1][j]) if len(by) == 2 else (axes[0][j],),

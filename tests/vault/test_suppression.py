@@ -68,12 +68,15 @@ def attack(fs: list[CaseFacts], table: StatsTable) -> dict[int, set[int]]:
     by = table.by
     ones = [tabulate(fs, (f,), None, None, False) for f in by] if len(by) == 2 else []
 
+    # a table of fewer than 5 cases hides every cell, zeros too (docs/statistics.md)
+    least = 0 if 1 <= len(fs) <= 4 else 1
+
     def published(k: int, value: object) -> tuple[int, int]:
         """A margin as the one-field table for field k publishes it."""
         cell = next(c for c in ones[k].cells if c.values == (value,))
         if not cell.suppressed:
             return (cell.count or 0, cell.count or 0)
-        return (1, total[1])
+        return (least, total[1])
 
     by = table.by
     hidden = [i for i, c in enumerate(table.cells) if c.suppressed]
@@ -83,7 +86,7 @@ def attack(fs: list[CaseFacts], table: StatsTable) -> dict[int, set[int]]:
         cap = min(total[1], len(fs) + 1)  # (withheld total: enough room to show a second value)
         for k in range(len(ones)):  # a one-field table's margin is itself
             cap = min(cap, published(k, c.values[k])[1])
-        domains.append(range(1, cap + 1))  # hidden cells all look alike, and zeros are shown
+        domains.append(range(least, cap + 1))  # hidden cells all look alike
 
     def lines() -> Iterator[tuple[list[int], tuple[int, int]]]:
         """(cells, interval of their sum)."""
@@ -170,5 +173,22 @@ def test_a_pair_of_three_among_larger_counts() -> None:
     cell = next(c for c in table.cells if c.values == ("healthcare", "outing"))
     assert cell.suppressed
     assert cell.count is None
+    for values in attack(fs, table).values():
+        assert len(values) >= 2
+
+
+def test_a_table_of_four_single_cases_hides_its_zeros_too() -> None:
+    # hypothesis found it: four cases, one in each cell of status x quarter; with zeros shown,
+    # four hidden cells of at least 1 adding up to at most 4 say each is 1
+    fs = [
+        CaseFacts(f"{k:08d}", day, status, None, "policing", ("violence",), (), False)
+        for k, (day, status) in enumerate(
+            [("2026-01-05", "new"), ("2026-01-05", "supporting"),
+             ("2026-05-05", "new"), ("2026-05-05", "supporting")]
+        )
+    ]  # fmt: skip
+    table = tabulate(fs, ("status", "quarter"), None, None, False)
+    assert all(c.suppressed and c.count is None for c in table.cells)
+    assert table.total is None
     for values in attack(fs, table).values():
         assert len(values) >= 2
