@@ -129,11 +129,11 @@ def _table(table: StatsTable) -> None:
             if c.count != 0:
                 grid.add_row(_value(c.values[0]), _value(c.values[1]), Text(c.label))
     render.out.print(grid)
-    total = "fewer than 5" if table.total is None else str(table.total)
+    total = table.total_label
     who = " consenting to research" if table.research_only else ""
     render.out.print(f"Total: {total} cases{who}.")
     if len(table.by) == 2:
         render.out.print("Combinations not listed have no cases (JSON and CSV list them all).")
-    render.out.print(Text(stats.FOOTNOTE))
+    render.out.print(Text(stats.footnote(table)))
     if any(f in stats.MULTI for f in table.by):
         render.out.print("A case can name several harms or wants, so cells add up to more.")

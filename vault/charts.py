@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from vault import suppression
 from vault.errors import UsageError
 from vault.files import make_private_temp_dir
-from vault.stats import FOOTNOTE
+from vault.stats import footnote
 
 if TYPE_CHECKING:
     from vault.stats import StatsTable
@@ -85,10 +85,10 @@ def _footnote(table: StatsTable) -> str:
     span = ""
     if table.since or table.until:
         span = f"Received {table.since or 'from the start'} to {table.until or 'today'}. "
-    total = "fewer than 5" if table.total is None else str(table.total)
+    total = table.total_label
     multi = any(f in ("harm", "wants") for f in table.by)
     several = " A report can name several, so bars add up to more." if multi else ""
-    return f"{span}{total} reports.{several}\n{FOOTNOTE}"
+    return f"{span}{total} reports.{several}\n{footnote(table)}"
 
 
 def _label(value: str | None) -> str:

@@ -37,6 +37,12 @@ FOOTNOTE = (
     "<5: a count from 1 to 4, hidden; a few larger counts are hidden the same way so that"
     " none from 1 to 4 can be worked out from the others and the totals."
 )
+ZEROS_FOOTNOTE = "Some zeros are hidden too, for the same reason."
+
+
+def footnote(table: StatsTable) -> str:
+    """What ``<5`` means in this table."""
+    return f"{FOOTNOTE} {ZEROS_FOOTNOTE}" if table.zeros_hidden else FOOTNOTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +141,12 @@ class StatsTable:
     until: str | None
     research_only: bool
     damaged: tuple[str, ...]
+    zeros_hidden: bool = False  # some hidden cells may be 0 (docs/statistics.md)
+
+    @property
+    def total_label(self) -> str:
+        """The total for people: hidden when 1-4, or (rarely) withheld to protect a cell."""
+        return "fewer than 5 (or withheld)" if self.total is None else str(self.total)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,6 +164,7 @@ class StatsTable:
             ],
             "total": self.total,
             "total_suppressed": self.total is None,
+            "zeros_hidden": self.zeros_hidden,
             "damaged": [show_id(c) for c in self.damaged],
         }
 
@@ -236,15 +249,17 @@ def tabulate(
         ones = [tabulate(facts, (f,), since, until, research_only) for f in by]
         if any(t.total is None for t in ones) and total > suppression.SMALL:
             total_known = (0, suppression.BIG)  # withheld there, so withheld here too
-        margin_known = [[_as_known(c, total_known) for c in t.cells] for t in ones]
+        margin_known = [[_as_known(c, t, total_known) for c in t.cells] for t in ones]
     know = knowledge(by, margin_known, total_known, shape)
     result = suppression.suppress(grid, know)
     states = result.states
+    zeros_hidden = result.zeros_hidden
     if 1 <= len(facts) <= suppression.SMALL:
         # Fewer than 5 cases in all: every cell is hidden, zeros too. With zeros shown, k
         # hidden cells of at least 1 adding up to at most 4 can say each is 1.
         states = [[s if s != suppression.PUBLISHED else suppression.SECONDARY for s in row]
                   for row in states]  # fmt: skip
+        zeros_hidden = True
     cells = tuple(
         Cell(
             (axes[0][i], axes[1][j]) if len(by) == 2 else (axes[0][j],),
@@ -257,7 +272,9 @@ def tabulate(
     small = 1 <= total <= suppression.SMALL
     withheld = result.total_withheld or total_known[0] != total_known[1]
     shown_total = None if small or withheld else total
-    return StatsTable(by, axes, cells, shown_total, since, until, research_only, damaged)
+    return StatsTable(
+        by, axes, cells, shown_total, since, until, research_only, damaged, zeros_hidden
+    )
 
 
 def known(n: int) -> suppression.Interval:
@@ -265,11 +282,11 @@ def known(n: int) -> suppression.Interval:
     return (1, suppression.SMALL) if 1 <= n <= suppression.SMALL else (n, n)
 
 
-def _as_known(cell: Cell, total: suppression.Interval) -> suppression.Interval:
+def _as_known(cell: Cell, table: StatsTable, total: suppression.Interval) -> suppression.Interval:
     """What a one-field table tells a reader of one of its cells."""
     if cell.state == suppression.PUBLISHED:
         return (cell.count or 0, cell.count or 0)
-    return (1, total[1])
+    return (0 if table.zeros_hidden else 1, total[1])
 
 
 def _sum_range(n: suppression.Interval, field: str) -> suppression.Interval:

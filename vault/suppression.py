@@ -9,8 +9,10 @@ total publish.
 *Primary* suppression hides every count from 1 to 4. *Secondary* suppression then hides more
 cells, the smallest counts first, until no hidden cell can be worked out: for each hidden
 cell, a reader who knows everything above (and that a hidden cell is not 0: zeros are shown)
-must still find at least two values possible. Every hidden cell is shown the same way
-(``<5``, with a footnote saying some are larger counts hidden for this reason).
+must still find at least two values possible. Where no count of 5 or more is left beside a
+cell that can be worked out, zeros may be hidden too; the table then says so, and a reader
+can no longer take a hidden cell to be 1 or more. Every hidden cell is shown the same way
+(``<5``, with a footnote saying some are larger counts, or zeros, hidden for this reason).
 
 The possible values of a cell are found exactly: rows, columns and the total make a network
 (source -> row -> cell -> column -> sink -> source), whose constraint matrix is totally
@@ -50,26 +52,30 @@ class Knowledge:
 PUBLISHED, PRIMARY, SECONDARY = 0, 1, 2
 
 
-def domain(count: int, state: int, cap: int) -> Interval:
-    """The values a reader allows a cell: its count if published; from 1 (zeros are shown) to
-    its limit if hidden. Both kinds of hidden cell look the same (``<5``): were the second kind
-    marked, a reader would know it is 5 or more, which can give the first away (1 + [5 or more]
-    = 6 says the first is 1)."""
+def domain(count: int, state: int, cap: int, zeros: bool = False) -> Interval:
+    """The values a reader allows a cell: its count if published; if hidden, from 1 (zeros are
+    shown), or from 0 in a table that says some zeros are hidden, to its limit. Both kinds of
+    hidden cell look the same (``<5``): were the second kind marked, a reader would know it is
+    5 or more, which can give the first away (1 + [5 or more] = 6 says the first is 1)."""
     if state == PUBLISHED:
         return (count, count)
-    return (1, cap)
+    return (0 if zeros else 1, cap)
 
 
 def possible(
-    counts: list[list[int]], states: list[list[int]], know: Knowledge, cell: tuple[int, int]
+    counts: list[list[int]],
+    states: list[list[int]],
+    know: Knowledge,
+    cell: tuple[int, int],
+    zeros: bool = False,
 ) -> Interval:
     """The least and greatest values ``cell`` can take, given the published table."""
     i, j = cell
-    lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j])
+    lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j], zeros)
     truth = counts[i][j]
 
     def feasible(a: int, b: int) -> bool:
-        return a <= b and _feasible(counts, states, know, cell, (a, b))
+        return a <= b and _feasible(counts, states, know, cell, (a, b), zeros)
 
     least = truth
     if feasible(lo, truth - 1):  # binary search for the least feasible value below the truth
@@ -95,15 +101,19 @@ def possible(
 
 
 def pinned(
-    counts: list[list[int]], states: list[list[int]], know: Knowledge, cell: tuple[int, int]
+    counts: list[list[int]],
+    states: list[list[int]],
+    know: Knowledge,
+    cell: tuple[int, int],
+    zeros: bool = False,
 ) -> bool:
     """Whether a reader can work out ``cell``'s count: no other value is possible."""
     i, j = cell
-    lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j])
+    lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j], zeros)
     truth = counts[i][j]
     return not (
-        (lo <= truth - 1 and _feasible(counts, states, know, cell, (lo, truth - 1)))
-        or (truth + 1 <= hi and _feasible(counts, states, know, cell, (truth + 1, hi)))
+        (lo <= truth - 1 and _feasible(counts, states, know, cell, (lo, truth - 1), zeros))
+        or (truth + 1 <= hi and _feasible(counts, states, know, cell, (truth + 1, hi), zeros))
     )
 
 
@@ -111,57 +121,77 @@ def pinned(
 class Suppressed:
     states: list[list[int]]
     total_withheld: bool  # hiding cells was not enough: the total is not published either
+    zeros_hidden: bool  # a reader may not take a hidden cell to be 1 or more
 
 
 def suppress(counts: list[list[int]], know: Knowledge) -> Suppressed:
-    """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; and whether the total must be
-    withheld too. See the module docstring."""
+    """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether the total must be
+    withheld too; and whether zeros may be hidden. See the module docstring."""
     states = [[PRIMARY if 1 <= c <= SMALL else PUBLISHED for c in row] for row in counts]
-    hidden_all = _suppress(counts, states, know)
-    if hidden_all is None:
-        return Suppressed(states, False)
-    # Every count is hidden and one can still be worked out from the total: withhold it too.
+    safe, zeros = _suppress(counts, states, know)
+    if safe:
+        return Suppressed(states, False, zeros)
+    # Every cell is hidden and one can still be worked out from the total: withhold it too.
     states = [[PRIMARY if 1 <= c <= SMALL else PUBLISHED for c in row] for row in counts]
-    _suppress(counts, states, know.without_total())
-    return Suppressed(states, True)
+    _, zeros = _suppress(counts, states, know.without_total())
+    return Suppressed(states, True, zeros)
 
 
-def _suppress(counts: list[list[int]], states: list[list[int]], know: Knowledge) -> bool | None:
-    """Hide more cells in ``states`` until none can be worked out (None), or every count is
-    hidden and one still can (True)."""
+def _suppress(
+    counts: list[list[int]], states: list[list[int]], know: Knowledge
+) -> tuple[bool, bool]:
+    """Hide more cells in ``states`` until none can be worked out (or all are hidden); say
+    whether that was enough, and whether zeros had to be allowed to be hidden."""
+    zeros = False
     while True:
         hidden = [
             (i, j) for i, row in enumerate(states) for j, s in enumerate(row) if s != PUBLISHED
         ]
-        weak = [c for c in hidden if pinned(counts, states, know, c)]
+        weak = [c for c in hidden if pinned(counts, states, know, c, zeros)]
         if not weak:
-            return None
+            return True, zeros
         # one more cell beside each weak one, then check them all again (a round, not a cell,
         # at a time: a large table with many small counts would otherwise check k times)
-        added = False
-        for cell in weak:
-            extra = _next_to_hide(counts, states, cell)
-            if extra is not None:
-                states[extra[0]][extra[1]] = SECONDARY
-                added = True
-        if not added:  # every count is hidden already
-            return True
+        chosen = {_next_to_hide(counts, states, know, cell, zeros, near=True) for cell in weak}
+        chosen.discard(None)
+        if not chosen and not zeros:
+            # no count of 5 or more is left beside a weak cell: a reader must no longer take a
+            # hidden cell to be 1 or more (a zero beside it may be hidden); check again so
+            zeros = True
+            continue
+        if not chosen:
+            chosen = {_next_to_hide(counts, states, know, cell, zeros, near=False) for cell in weak}
+            chosen.discard(None)
+        if not chosen:  # every cell is hidden already
+            return False, zeros
+        for cell in chosen:
+            if cell is not None:
+                states[cell[0]][cell[1]] = SECONDARY
 
 
 def _next_to_hide(
-    counts: list[list[int]], states: list[list[int]], weak: tuple[int, int]
+    counts: list[list[int]],
+    states: list[list[int]],
+    know: Knowledge,
+    weak: tuple[int, int],
+    zeros: bool,
+    near: bool,
 ) -> tuple[int, int] | None:
-    """The smallest published count of 5 or more: in the weak cell's row or column if there is
-    one, else anywhere."""
+    """The smallest published count of 5 or more (then, once zeros may be hidden, a zero that
+    could have been more: not one in a row or column whose margin is 0) in the weak cell's row
+    or column (``near``), or anywhere."""
     candidates = [
         (i, j)
         for i, row in enumerate(counts)
         for j, c in enumerate(row)
-        if states[i][j] == PUBLISHED and c > SMALL
+        if states[i][j] == PUBLISHED
+        and (i == weak[0] or j == weak[1] or not near)
+        and (c > SMALL or (zeros and c == 0 and know.caps[i][j] > 0))
     ]
-    near = [c for c in candidates if c[0] == weak[0] or c[1] == weak[1]]
-    pool = near or candidates
-    return min(pool, key=lambda c: (counts[c[0]][c[1]], c)) if pool else None
+    # a count of 5 or more first; a zero only when none is left
+    return min(
+        candidates, key=lambda c: (counts[c[0]][c[1]] == 0, counts[c[0]][c[1]], c), default=None
+    )
 
 
 def _feasible(
@@ -170,6 +200,7 @@ def _feasible(
     know: Knowledge,
     cell: tuple[int, int],
     fixed: Interval,
+    zeros: bool = False,
 ) -> bool:
     """Is there a table agreeing with everything published with ``cell`` inside ``fixed``?"""
     n_rows, n_cols = len(counts), len(counts[0]) if counts else 0
@@ -179,7 +210,7 @@ def _feasible(
     for i in range(n_rows):
         edges.append((source, row0 + i, *know.rows[i]))
         for j in range(n_cols):
-            lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j])
+            lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j], zeros)
             if (i, j) == cell:
                 lo, hi = max(lo, fixed[0]), min(hi, fixed[1])
             if lo > hi:

@@ -84,12 +84,13 @@ def recoverable(two: dict[str, Any], ones: list[dict[str, Any]]) -> list[tuple[A
     def interval(count: int | None) -> tuple[int, int]:
         return (1, total) if count is None else (count, count)
 
+    least = 0 if two["zeros_hidden"] else 1  # else a hidden cell is 1 or more
     hidden = [c for c in two["cells"] if c["suppressed"]]
     caps = [
         min(interval(sector_of[c["sector"]])[1], interval(harm_of[c["harm"]])[1]) for c in hidden
     ]
     seen: list[set[int]] = [set() for _ in hidden]
-    for values in itertools.product(*(range(1, cap + 1) for cap in caps)):
+    for values in itertools.product(*(range(least, cap + 1) for cap in caps)):
         cells = {(c["sector"], c["harm"]): c["count"] for c in two["cells"]}
         cells.update({(c["sector"], c["harm"]): v for c, v in zip(hidden, values, strict=True)})
         ok = all(
