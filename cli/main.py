@@ -305,8 +305,9 @@ def cases_list(
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
 ) -> None:
-    """Cases, newest first, with sector, harms and what the reporter wants, without
-    decrypting anything. The filters combine: a case must match all of them."""
+    """Cases, newest first, with sector, harms and wants; decrypts nothing.
+
+    The filters combine: a case must match all of them."""
     chosen = triage.case_filter(  # checked before the passphrase is asked for
         status=status,
         assignee=assignee,

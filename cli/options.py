@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -62,9 +63,25 @@ def out_file(file: Path | None, out: Path | None) -> Path:
 
 
 class _PlainArgument(TyperArgument):
-    """An argument whose help shows its metavar (FILE, NAME ...) and no Python type."""
+    """An argument whose help shows its metavar (FILE, NAME ...): no Python type, no range such
+    as ``[x>=1]``, and no braces around a required one on the usage line."""
 
     def display_type_rich(self, ctx: object) -> str | None:
+        return None
+
+    def _get_number_range_help_str(self) -> str | None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.metavar or (self.name or "value").upper()
+        name = name if self.required else f"[{name}]"
+        return f"{name}..." if self.nargs != 1 else name
+
+
+class _PlainOption(TyperOption):
+    """An option whose help says what it takes (its help text does), not ``[x>=1]``."""
+
+    def _get_number_range_help_str(self) -> str | None:
         return None
 
 
@@ -78,11 +95,15 @@ def plain_metavars(command: object) -> None:
     """
     if not isinstance(command, TyperCommand | TyperGroup):
         return
+    if command.help:
+        command.help = _reflowed(command.help)
     with typer.Context(command) as ctx:
         params = command.get_params(ctx)  # the help option included
     for param in params:
         if type(param) is TyperArgument:
             param.__class__ = _PlainArgument  # typer shows an argument's type beside its name
+        elif type(param) is TyperOption:
+            param.__class__ = _PlainOption
         if param.metavar is not None:
             continue
         if isinstance(param, TyperOption) and param.is_flag:
@@ -93,6 +114,17 @@ def plain_metavars(command: object) -> None:
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
             plain_metavars(sub)
+
+
+def _reflowed(text: str) -> str:
+    """Help paragraphs as flowing text, so the terminal wraps them once (typer keeps a
+    docstring's own line breaks). A paragraph of list items or indented lines is kept."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    kept = ("-", "*", " ", "\b", "$")
+    return "\n\n".join(
+        p if any(line.startswith(kept) for line in p.splitlines()) else p.replace("\n", " ")
+        for p in paragraphs
+    )
 
 
 def say(message: str) -> None:

@@ -68,7 +68,8 @@ def stats_command(
     """Count cases, safe to publish: counts from 1 to 4 are hidden, and a few larger ones are
     hidden the same way where a small one could otherwise be worked out (docs/statistics.md).
 
-    Reads every report in memory; one access-log entry records how many cases were read.
+    Opens no report: the counts come from the triage kept beside each case. One access-log
+    entry records how many cases were counted.
     """
     fields = stats.parse_by(by)
     first = stats.parse_day(since, "--since")
