@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PASSPHRASE, Cli, assert_clean_error, make_report
+from tests.faults import disks
 from vault import db as dbmod
 from vault.envelope import seal_report
 from vault.keys import TeamPublicKey
@@ -27,22 +27,8 @@ FULL = "vault: The disk holding the vault is full."
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs mounted in the test's folder, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small file system for the full-disk test needs root")
-    place = tmp_path / "disk"
-    place.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(place)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"could not mount a small tmpfs: {mounted.stderr.strip()}")
-    try:
+    with disks.tmpfs(tmp_path / "disk", 4 * 1024) as place:
         yield place
-    finally:
-        subprocess.run(["umount", "-l", str(place)], check=False)
 
 
 def _leave_free(disk: Path, kib: int) -> None:

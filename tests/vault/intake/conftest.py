@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import nacl.bindings as sodium
 import pytest
 
 from tests.conftest import make_report
+from tests.faults import disks
 from tests.intake_server import IntakeServers, stop_server
 from vault.envelope import padded_length, seal_report
 from vault.intake.auth import sign_request
@@ -217,20 +217,5 @@ def sealed_file(data: bytes) -> tuple[bytes, bytes]:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs of DISK_MIB MiB mounted on a fresh directory; unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small filesystem needs root")
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m,mode=0700", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"could not mount a tmpfs: {done.stderr.strip() or done.returncode}")
-    try:
+    with disks.tmpfs(tmp_path / "small-disk", DISK_MIB * 1024) as mount:
         yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
