@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import os
 import shutil
 import stat
@@ -88,7 +89,11 @@ def create_private_file(path: Path, data: bytes) -> None:
 
 
 def replace_private_file(path: Path, data: bytes) -> None:
-    """Write a 0600 file atomically: a private temporary beside it, then rename over."""
+    """Write a 0600 file atomically: a private temporary beside it, then rename over.
+
+    A temporary that a killed process left beside it (its process id is no longer running)
+    is removed first."""
+    _remove_orphaned_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         create_private_file(tmp, data)
@@ -97,6 +102,20 @@ def replace_private_file(path: Path, data: bytes) -> None:
         if tmp.exists():
             tmp.unlink()
     fsync_dir(path.parent)
+
+
+def _remove_orphaned_temporaries(path: Path) -> None:
+    for left in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = left.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # its writer is gone
+            with contextlib.suppress(OSError):
+                left.unlink()
+        except OSError:  # running, as another user
+            continue
 
 
 def touch_private_file(path: Path) -> None:
