@@ -138,6 +138,9 @@ def _not_held(db: dbmod.Connection, batch: list[_Held]) -> list[_Held]:
     marks = ",".join("?" * len(ids))  # only placeholders go into the statement
     sql = f"SELECT envelope_id FROM cases WHERE envelope_id IN ({marks})"  # noqa: S608
     held = {bytes(row[0]) for row in db.execute(sql, ids)}
+    # an envelope whose case was erased is held too: it is never stored again (vault/erasure.py)
+    erased = f"SELECT envelope_id FROM erased_cases WHERE envelope_id IN ({marks})"  # noqa: S608
+    held |= {bytes(row[0]) for row in db.execute(erased, ids)}
     fresh = []
     for item in batch:
         if item[1] not in held:
@@ -236,10 +239,12 @@ def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulle
         result.imported = stored
         result.duplicates = len(checked) - len(new)
         for _envelope, env_id, _team, report in checked:
-            case_id = new.get(env_id) or str(
-                dbmod.one(db, "SELECT id FROM cases WHERE envelope_id = ?", (env_id,))[0]
-            )
             result.envelopes_held.append(env_id.hex())
+            row = db.execute("SELECT id FROM cases WHERE envelope_id = ?", (env_id,)).fetchone()
+            if env_id not in new and row is None:  # its case was erased: the intake may
+                held.update(a.blob for a in report.attachments)  # delete it all, unstored
+                continue
+            case_id = new.get(env_id) or str(row[0])
             for n, attachment in enumerate(report.attachments, 1):
                 blob = attachment.blob
                 if blob in held or blob in wanted:
