@@ -149,6 +149,16 @@ def erased_matching(db: dbmod.Connection, wanted: str) -> list[Tombstone]:
     return [_tombstone(r) for r in rows]
 
 
+def erased_envelopes(db: dbmod.Connection, envelope_ids: list[bytes]) -> set[bytes]:
+    """Which of these envelope ids belong to erased cases (an import or pull counts them as
+    already held, so an erased report is never stored again)."""
+    if not envelope_ids:
+        return set()
+    marks = ",".join("?" * len(envelope_ids))  # only placeholders go into the statement
+    sql = f"SELECT envelope_id FROM erased_cases WHERE envelope_id IN ({marks})"  # noqa: S608
+    return {bytes(row[0]) for row in db.execute(sql, envelope_ids)}
+
+
 def erased_error(t: Tombstone) -> CaseErasedError:
     return CaseErasedError(
         f"Case {show_id(t.id)} was erased on {t.erased}; nothing of it is left to work on.",
