@@ -109,7 +109,8 @@ def test_an_erased_case_is_gone_from_every_table_and_every_decrypted_page(
 ) -> None:
     secret = (CANARY + " photo of the letter ").encode() * 5000  # ~140 KiB: several chunks
     case_id, envelope, blobs = _full_case(vault, secret)
-    kept, kept_envelope, kept_blobs = _full_case(vault, b"another case's photo " * 3000, "NMC 12A3456E")
+    other = b"another case's photo " * 3000
+    kept, kept_envelope, kept_blobs = _full_case(vault, other, "NMC 12A3456E")
     markers = _markers(vault, case_id, envelope, blobs)
     kept_markers = _markers(vault, kept, kept_envelope, kept_blobs)
     # both name the same surgery and role: that key is the kept case's too
