@@ -172,10 +172,6 @@ def tombstones(vault: Vault) -> list[Tombstone]:
     return [_tombstone(r) for r in rows]
 
 
-def count_erased(vault: Vault) -> int:
-    return int(vault.db.execute("SELECT count(*) FROM erased_cases").fetchone()[0])
-
-
 @dataclass(frozen=True, slots=True)
 class Erasure:
     """What an erase did: the tombstones left, and whether the WAL could be emptied at once."""

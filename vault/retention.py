@@ -200,6 +200,7 @@ class Retention:
     due: list[DueForErasure]
     flagged: list[Untouched]
     erased: int  # tombstones so far
+    tombstones: list[erasure.Tombstone]  # most recently erased first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -207,6 +208,13 @@ class Retention:
             "due": [d.to_json() for d in self.due],
             "flagged": [f.to_json() for f in self.flagged],
             "erased": self.erased,
+            "erased_cases": [
+                {
+                    k: t.to_json()[k]
+                    for k in ("id", "received", "closed", "erased", "outcome", "reason")
+                }
+                for t in self.tombstones
+            ],
         }
 
 
@@ -255,7 +263,8 @@ def review(vault: Vault, on: str | None = None) -> Retention:
                 since = add_months(last, rule.flag_untouched_after)
                 if since <= on:
                     flagged.append(Untouched(case_id, str(status), assignee, last, since))
-    return Retention(rule, due, flagged, erasure.count_erased(vault))
+    gone = erasure.tombstones(vault)
+    return Retention(rule, due, flagged, len(gone), gone)
 
 
 def apply(vault: Vault, on: str | None = None) -> erasure.Erasure:

@@ -119,7 +119,13 @@ def test_retention_set_show_and_apply(cli: Cli, tmp_path: Path) -> None:
 
     shown = cli("retention", "--json")
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout) == {"policy": None, "due": [], "flagged": [], "erased": 0}
+    assert json.loads(shown.stdout) == {
+        "policy": None,
+        "due": [],
+        "flagged": [],
+        "erased": 0,
+        "erased_cases": [],
+    }
     assert "No retention policy" in cli("retention").stdout
 
     set_ = cli("retention", "set", "--erase-closed-after", "6", "--flag-untouched-after", "never")
@@ -140,7 +146,11 @@ def test_retention_set_show_and_apply(cli: Cli, tmp_path: Path) -> None:
     assert "erased" in cli("cases", "show", old_id).stdout
     listed = [c["id"] for c in json.loads(cli("cases", "list", "--json").stdout)]
     assert listed == [f"{recent[:4]}-{recent[4:]}"]
-    assert json.loads(cli("retention", "--json").stdout)["erased"] == 1
+    after = json.loads(cli("retention", "--json").stdout)
+    assert after["erased"] == 1
+    assert [(t["id"], t["closed"], t["reason"]) for t in after["erased_cases"]] == [
+        (old_id, "2020-01-10", "retention")
+    ]
     assert "No case is due" in cli("retention", "apply").stderr
     assert cli("audit", "export", "bundle").returncode == 0
     assert cli("audit", "verify", "bundle").returncode == 0
@@ -190,3 +200,10 @@ def test_an_erase_killed_at_random_moments_leaves_each_case_whole_or_erased(
     assert cli("audit", "export", "bundle").returncode == 0
     assert cli("audit", "verify", "bundle").returncode == 0
     assert outcomes  # (which ones happened depends on the machine's speed)
+
+
+def test_the_new_commands_have_help(cli: Cli) -> None:
+    for args in (("cases", "erase"), ("retention",), ("retention", "set"), ("retention", "apply")):
+        result = cli(*args, "--help")
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Usage" in result.stdout
