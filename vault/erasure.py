@@ -197,14 +197,22 @@ def erase_case(vault: Vault, text: str, reason: str) -> Erasure:
     return erase_cases(vault, [case_id], reason)
 
 
+ERASE_BATCH = 100
+"""Cases erased per transaction by :func:`erase_cases` (each transaction ends with a signed
+checkpoint, so one per case would make erasing thousands slow)."""
+
+
 def erase_cases(vault: Vault, case_ids: Iterable[str], reason: str) -> Erasure:
-    """Erase each case (full ids), each in its own transaction, then empty the WAL once."""
+    """Erase each case (full ids), up to :data:`ERASE_BATCH` to a transaction, then empty the
+    WAL once. Killed part-way, each case is whole or erased; a later run erases the rest."""
     reason = check_reason(reason)
+    ids = list(case_ids)
     done: list[Tombstone] = []
     try:
-        for case_id in case_ids:
+        for start in range(0, len(ids), ERASE_BATCH):
             with vault.transaction() as db:
-                done.append(_erase(vault, db, case_id, reason))
+                batch = [_erase(vault, db, c, reason) for c in ids[start : start + ERASE_BATCH]]
+            done += batch
     finally:
         emptied = dbmod.checkpoint_and_truncate(vault.db) if done else True
     return Erasure(done, emptied)
@@ -275,8 +283,9 @@ def _attachment_blobs(
 
     A blob another case's report names too is kept: that happens when a browser's failed
     submission was sent again, sealing the same report (and the same uploaded attachment)
-    into a second envelope. Such a report has the same triage, so only the reports of cases
-    with the same triage row are opened to look, in memory, and nothing of them is kept.
+    into a second envelope. Such a report has the same triage and arrives within days, so
+    only the reports of cases with the same triage row received within a week of this one
+    are opened to look, in memory, and nothing of them is kept.
     """
     named = {str(b) for (b,) in db.execute(
         "SELECT id FROM pending_blobs WHERE case_id = ?", (case_id,)
@@ -295,8 +304,10 @@ def _attachment_blobs(
         "SELECT c.epoch, c.envelope FROM cases c"
         " JOIN case_triage t ON t.case_id = c.id"
         " JOIN case_triage mine ON mine.case_id = ?"
+        " JOIN cases me ON me.id = mine.case_id"
         " WHERE c.id != ? AND t.sector IS mine.sector AND t.harms = mine.harms"
-        " AND t.wants = mine.wants AND t.alert = mine.alert AND t.research = mine.research",
+        " AND t.wants = mine.wants AND t.alert = mine.alert AND t.research = mine.research"
+        " AND c.received BETWEEN date(me.received, '-7 days') AND date(me.received, '+7 days')",
         (case_id, case_id),
     ).fetchall():
         key = vault.access.team_key(int(other_epoch))

@@ -268,7 +268,7 @@ def review(vault: Vault, on: str | None = None) -> Retention:
 
 
 def apply(vault: Vault, on: str | None = None) -> erasure.Erasure:
-    """Erase every case the policy makes due (reason ``retention``), each in its own
-    transaction: one killed part-way has erased some of them, each whole."""
+    """Erase every case the policy makes due (reason ``retention``), in transactions of up to
+    :data:`vault.erasure.ERASE_BATCH`: killed part-way, each case is whole or erased."""
     due = review(vault, on).due
     return erasure.erase_cases(vault, [d.id for d in due], RETENTION_REASON)
