@@ -17,6 +17,7 @@ import typer
 
 from cli import admin, filters, render
 from cli import patterns as patterns_cli
+from cli import retention as retention_cli
 from cli import stats as stats_cli
 from cli.audit import audit_app, auditor_app
 from cli.intake import intake_app
@@ -39,7 +40,8 @@ from vault import blobs, case_view, incoming, replies, search, triage
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES, vault_error
 from vault.envelope import MAX_ENVELOPE, seal_report
-from vault.errors import EXIT_FAILED, EXIT_INTEGRITY, UsageError, VaultError
+from vault.erasure import Tombstone
+from vault.errors import EXIT_FAILED, EXIT_INTEGRITY, CaseErasedError, UsageError, VaultError
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
 from vault.places import check_new_vault_place
@@ -56,7 +58,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cases_app = typer.Typer(
-    help="Work on cases: list, search, show, note, assign, status, close, reply, attachment.",
+    help="Work on cases: list, search, show, note, assign, status, close, reply, attachment,"
+    " erase.",
     no_args_is_help=True,
 )
 team_key_app = typer.Typer(help="The team key that reporters seal to.", no_args_is_help=True)
@@ -69,6 +72,7 @@ app.add_typer(auditor_app, name="auditor")
 admin.register(app, team_key_app)
 patterns_cli.register(app)  # vault patterns (cli/patterns.py)
 stats_cli.register(app)  # vault stats (cli/stats.py)
+retention_cli.register(app, cases_app)  # vault retention, vault cases erase (cli/retention.py)
 
 _unlock = unlock
 _write_new = write_new
@@ -394,7 +398,16 @@ def cases_show(
 ) -> None:
     """Decrypt and show one case, with its notes and history (the opening is logged)."""
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        view = case_view.show_case(vault, case)
+        try:
+            view = case_view.show_case(vault, case)
+        except CaseErasedError as e:  # only its tombstone is left (vault/erasure.py)
+            gone = e.tombstone
+            assert isinstance(gone, Tombstone)
+            if as_json:
+                render.print_json(gone.to_json())
+            else:
+                render.out.print(gone.sentence())
+            return
     if as_json:
         render.print_json(view.to_json())
     else:

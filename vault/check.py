@@ -7,8 +7,9 @@ key and holds a valid report, whose sector, harms and wants are those kept besid
 (vault/professional_index.py); every case event's signature, and that the stored state of
 each case is the fold of its events; every stored attachment against its id (the SHA-256
 of the sealed bytes); the signature of every access file in the vault folder; the
-access log, as ``vault audit verify`` checks a bundle; and that the log still holds the newest
-checkpoint it committed (the copy in ``log-checkpoint``, vault/auditlog.py).
+access log, as ``vault audit verify`` checks a bundle; that each erased case's tombstone has
+its ``erased`` log entry and nothing else of it is left (vault/erasure.py); and that the log
+still holds the newest checkpoint it committed (the copy in ``log-checkpoint``, vault/auditlog.py).
 
 A page of the database file that a checkpoint could not finish writing for lack of disk
 space is not damage (see :func:`vault.db.integrity_problems`).
@@ -20,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vault import _crypto, auditing, case_view, professional_index, triage
+from vault import _crypto, auditing, case_view, erasure, professional_index, triage
 from vault import db as dbmod
 from vault.audit.verify import BundleError, verify
 from vault.auditlog import check_head_copy
@@ -60,6 +61,7 @@ def check_vault(vault: Vault) -> list[str]:
         with dbmod.snapshot(db):
             problems += _caseworkers(db)
             problems += _cases(vault)
+            problems += erasure.check_tombstones(vault)
             problems += _blobs(db)
             problems += _access_files(vault.directory, db)
             problems += _access_log(vault)

@@ -424,6 +424,63 @@ def _migration_9(db: Connection) -> None:
     )
 
 
+def _erasure_and_retention(db: Connection) -> None:
+    """Erased cases leave a tombstone, and the retention policy is a signed setting.
+
+    ``erased_cases`` keeps, for each erased case, what the tombstone says and nothing of its
+    content: its id, the envelope id (so the same envelope pulled or imported again is
+    recognised and not stored afresh), the day it was received, closed (if it was) and
+    erased, its status and outcome then, the reason given, and ``entry``, the ``seq`` of its
+    ``erased`` entry in the access log (vault/erasure.py).
+
+    Events stay append-only for every case that is not erased: the trigger that refuses to
+    delete an event now lets through only the events of a case with a tombstone, written in
+    the same transaction just before them (docs/retention.md says why).
+
+    ``retention_policy`` holds at most one row: the policy's canonical JSON, signed by the
+    caseworker who set it (vault/retention.py).
+    """
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE erased_cases (
+            id          TEXT PRIMARY KEY CHECK (length(id) = 8),
+            envelope_id BLOB NOT NULL UNIQUE CHECK (length(envelope_id) = 32),
+            received    TEXT NOT NULL CHECK ({_date("received")}),
+            closed      TEXT CHECK (closed IS NULL OR {_date("closed")}),
+            erased      TEXT NOT NULL CHECK ({_date("erased")}),
+            status      TEXT NOT NULL CHECK (status IN {_in(STATUSES)}),
+            outcome     TEXT CHECK (outcome IS NULL OR outcome IN {_in(OUTCOMES)}),
+            reason      TEXT NOT NULL CHECK (length(reason) BETWEEN 1 AND 64
+                                             AND reason NOT GLOB '*[^a-z0-9-]*'),
+            entry       INTEGER NOT NULL UNIQUE REFERENCES log_leaves (seq)
+        ) STRICT;
+        CREATE TABLE retention_policy (
+            one       INTEGER PRIMARY KEY CHECK (one = 1),
+            body      BLOB NOT NULL,
+            actor     TEXT NOT NULL REFERENCES caseworkers (key_id),
+            signature BLOB NOT NULL CHECK (length(signature) = 64)
+        ) STRICT;
+        """,
+    )
+    _run_script(
+        db,
+        """
+        CREATE TRIGGER erased_cases_stay_update BEFORE UPDATE ON erased_cases
+            BEGIN SELECT RAISE(ABORT, 'a tombstone is never changed'); END;
+
+        DROP TRIGGER events_append_only_delete;
+        CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+            WHEN NOT EXISTS (SELECT 1 FROM erased_cases WHERE id = OLD.case_id)
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        """,
+    )
+
+
+def _date(column: str) -> str:
+    return f"{column} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
+
+
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
     """Make the ``event_kinds`` table hold every declared kind (vault/audit/case_actions.py).
 
@@ -476,6 +533,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_7,
     _migration_8,
     _migration_9,
+    _erasure_and_retention,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1019,3 +1077,17 @@ def rekey(db: Connection, new_key: SecretBytes) -> None:
     with explained(_place(db)):
         db.execute(f"PRAGMA rekey = \"x'{new_key.reveal().hex()}'\"")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def checkpoint_and_truncate(db: Connection) -> bool:
+    """Copy every committed page from the WAL into the database file and empty the WAL.
+
+    With ``secure_delete`` on, a deleted row's bytes are overwritten in the pages that held
+    it; this puts those overwritten pages into the file itself and truncates the WAL, so the
+    old versions of the pages are in neither. False when another connection was reading an
+    older state and the WAL could not be emptied now (SQLite finishes it at a later
+    checkpoint, at the latest when the last connection closes).
+    """
+    with explained(_place(db)):
+        busy, _log, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return int(busy) == 0

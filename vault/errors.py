@@ -128,6 +128,14 @@ class CaseNotFoundError(VaultError):
     """No case has that id."""
 
 
+class CaseErasedError(VaultError):
+    """That case was erased: only its tombstone is left."""
+
+    def __init__(self, message: str, *, tombstone: object = None) -> None:
+        super().__init__(message)
+        self.tombstone = tombstone  # a vault.erasure.Tombstone: dates, outcome, reason
+
+
 class CaseWorkflowError(VaultError):
     """That change is not allowed for this case."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vault import db as dbmod
-from vault import professional_index, triage
+from vault import erasure, professional_index, triage
 from vault.attachments import sealed_length
 from vault.blobs import PendingBlob, holds_blob, want_blob
 from vault.cases import new_case_id
@@ -138,6 +138,7 @@ def _not_held(db: dbmod.Connection, batch: list[_Held]) -> list[_Held]:
     marks = ",".join("?" * len(ids))  # only placeholders go into the statement
     sql = f"SELECT envelope_id FROM cases WHERE envelope_id IN ({marks})"  # noqa: S608
     held = {bytes(row[0]) for row in db.execute(sql, ids)}
+    held |= erasure.erased_envelopes(db, ids)  # an erased case's envelope is never stored again
     fresh = []
     for item in batch:
         if item[1] not in held:
@@ -236,10 +237,12 @@ def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulle
         result.imported = stored
         result.duplicates = len(checked) - len(new)
         for _envelope, env_id, _team, report in checked:
-            case_id = new.get(env_id) or str(
-                dbmod.one(db, "SELECT id FROM cases WHERE envelope_id = ?", (env_id,))[0]
-            )
             result.envelopes_held.append(env_id.hex())
+            row = db.execute("SELECT id FROM cases WHERE envelope_id = ?", (env_id,)).fetchone()
+            if env_id not in new and row is None:  # its case was erased: the intake may
+                held.update(a.blob for a in report.attachments)  # delete it all, unstored
+                continue
+            case_id = new.get(env_id) or str(row[0])
             for n, attachment in enumerate(report.attachments, 1):
                 blob = attachment.blob
                 if blob in held or blob in wanted:

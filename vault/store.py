@@ -25,6 +25,7 @@ What a vault holds is worked on by one module per noun, each taking a :class:`Va
 * :mod:`vault.patterns`: cases naming the same professional (rules in :mod:`vault.professionals`);
 * :mod:`vault.stats`: counts safe to publish (:mod:`vault.suppression`, :mod:`vault.charts`);
 * :mod:`vault.auditing`: the access log's outward side (the bundle, auditors, the witness);
+* :mod:`vault.erasure`: erasing a case, leaving a tombstone (:mod:`vault.retention`: when);
 * :mod:`vault.membership`, :mod:`vault.recovery`, :mod:`vault.backup`, :mod:`vault.check`.
 
 Those modules use the vault's **package-internal API** below (the attributes and methods
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import db as dbmod
+from vault import erasure
 from vault._crypto import seal_note
 from vault.audit.case_actions import EVENT_KINDS, action, apply
 from vault.audit.leaves import member_commitment
@@ -327,6 +329,10 @@ class Vault:
             return str(rows[0][0])
         if len(rows) > 1:
             raise UsageError(f"More than one case starts with {text}: type more of the id.")
+        if not rows:  # an erased case is named as such (vault/erasure.py)
+            erased = erasure.erased_matching(self.db, wanted)
+            if len(erased) == 1 and (len(wanted) >= 4 or erased[0].id == wanted):
+                raise erasure.erased_error(erased[0])
         raise CaseNotFoundError(f"There is no case {text} in this vault.")
 
     # --- changing a case -------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
 from tests.sealing import codename_entropy, new_codename, reply_keypair
-from vault import blobs, case_view, incoming, patterns, professional_index, replies, triage
+from vault import blobs, case_view, erasure, incoming, patterns, professional_index, replies, triage
 from vault import db as dbmod
 from vault import store as store_module
 from vault.auditlog import AccessLog
@@ -64,6 +64,8 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
         (n, s) for n, s in store_module.AFTER_UNLOCK if kept_then.get(s.__module__, 0) <= version
     ]
     old.setattr(store_module, "AFTER_UNLOCK", steps)
+    if version < 10:
+        old.setattr(erasure, "erased_envelopes", lambda db, ids: set())
     if version < 9:
         old.setattr(professional_index, "store", lambda vault, db, rows: None)
     if version < 8:
@@ -91,7 +93,7 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1.db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 9
+        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 10
         view = case_view.show_case(v2, case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
@@ -233,7 +235,7 @@ def test_a_schema_6_vault_keeps_every_event_and_reply_when_kinds_move_to_their_t
             before = v6.db.execute("SELECT * FROM events ORDER BY seq").fetchall()
             assert v6.db.execute("PRAGMA user_version").fetchone()[0] == 6
     with Vault.unlock(vault_dir, PASSPHRASE) as v7:
-        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 9
+        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 10
         assert v7.db.execute("SELECT * FROM events ORDER BY seq").fetchall() == before
         assert v7.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert len(replies.queued_replies(v7)) == 1
@@ -274,7 +276,7 @@ def test_a_schema_7_vault_gets_its_triage_at_unlock_read_once_and_logged(
                 db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[2]))
             size_before = v7.log.size()
     with Vault.unlock(vault_dir, PASSPHRASE) as v8:
-        assert v8.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 9
+        assert v8.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 10
         listed = {c.id: c for c in case_view.list_cases(v8)}
         assert (listed[ids[0]].sector, listed[ids[0]].harms, listed[ids[0]].wants) == (
             "housing",
@@ -342,7 +344,7 @@ def test_a_schema_8_vault_gets_its_index_of_professionals_at_unlock_read_once_an
                 db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[2]))
             size_before = v8.log.size()
     with Vault.unlock(vault_dir, PASSPHRASE) as v9:
-        assert v9.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 9
+        assert v9.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 10
         leaves = list(v9.log.leaves())[size_before:]
         assert [leaf.split(b" ")[3] for leaf in leaves] == [b"patterns-read"]
         assert leaves[0].split(b" ")[5] == b"4"
@@ -388,3 +390,27 @@ def test_schema_9_constraints(vault: Vault) -> None:
             " VALUES (randomblob(32), 'NOTACASE', 'gmc', 'same')"
         )
     assert other != case_id
+
+
+def test_a_schema_9_vault_gains_tombstones_and_erases_a_case_from_before(
+    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Erasure's migration (vault/db.py ``_erasure_and_retention``) keeps every case's events
+    append-only; a case stored before it can be erased after it, and only then lose them."""
+    with monkeypatch.context() as old:
+        _as_of_schema(old, 9)
+        with Vault.create(vault_dir, "amara", PASSPHRASE) as v9:
+            ids = incoming.import_envelopes(v9, [("a", seal_for(v9)), ("b", seal_for(v9))]).imported
+            v9.add_note(ids[0], "before the upgrade")
+            v9.add_note(ids[1], "kept")
+    with Vault.unlock(vault_dir, PASSPHRASE) as v10:
+        assert v10.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION == 10
+        with pytest.raises(dbmod.DatabaseError, match="append-only"), v10.transaction() as db:
+            db.execute("DELETE FROM events WHERE case_id = ?", (ids[0],))
+        erasure.erase_case(v10, ids[0], "mistake")
+        left = v10.db.execute("SELECT count(*) FROM events WHERE case_id = ?", (ids[0],))
+        assert left.fetchone()[0] == 0
+        assert [n.text for n in case_view.show_case(v10, ids[1]).notes] == ["kept"]
+        with pytest.raises(dbmod.DatabaseError, match="append-only"), v10.transaction() as db:
+            db.execute("DELETE FROM events WHERE case_id = ?", (ids[1],))
+        assert check_vault(v10) == []

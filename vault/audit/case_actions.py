@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vault.audit.terms import (
+    ERASURE_REASONS,
     KEY_ID,
     NO_DETAIL,
     NOT_A_CASEWORKER,
@@ -177,6 +178,11 @@ def _resealed_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
     return str(data["epoch"]), None
 
 
+def _erased_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
+    reason = str(data["reason"])
+    return (reason if reason in ERASURE_REASONS else "other"), None
+
+
 _CASEWORKER = Detail("a caseworker's key id", (NOT_A_CASEWORKER,), KEY_ID)
 _OPEN_STATUS = Detail("a status", tuple(s for s in STATUSES if s != "closed"))
 
@@ -222,6 +228,17 @@ CASE_ACTIONS: dict[str, CaseAction] = {
             _no_words,
             _resealed_entry,
             Detail("a team key epoch", form=NUMBER),
+            "no",
+            stored=False,
+        ),
+        # The case was erased (vault/erasure.py): an access-log entry only, since its events
+        # go with it; the detail is why, as one word of ERASURE_REASONS, never free text.
+        CaseAction(
+            "erased",
+            _unchanged,
+            _no_words,
+            _erased_entry,
+            Detail("a reason for erasure", ERASURE_REASONS),
             "no",
             stored=False,
         ),

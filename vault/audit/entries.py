@@ -55,6 +55,8 @@ RULES: tuple[EntryRule, ...] = (
     _vault("recovery-restored", Detail("a recovery key id", form=KEY_ID), "no"),
     _vault("backup-made", Detail("a backup header hash prefix", form=KEY_ID), "yes"),
     _vault("audit-exported", NO_DETAIL, "no"),
+    # a retention policy set (vault/retention.py): SHA-256 of the signed policy
+    _vault("retention-set", NO_DETAIL, "yes"),
     # a read across cases: how many cases it read; SHA-256 of their list (vault/read_through.py)
     _reads("cases-searched", "a number of cases read"),
     _reads("triage-filled", "a number of cases read"),

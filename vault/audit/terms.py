@@ -20,6 +20,9 @@ OUTCOMES = (
     "withdrawn",
     "duplicate",
 )
+# Why a case was erased, as its access-log entry says it (vault/erasure.py): the reason a
+# caseworker gave when it is one of these words, else "other" (the log keeps no free words).
+ERASURE_REASONS = ("withdrawn", "retention", "requested", "duplicate", "mistake", "other")
 NOT_A_CASEWORKER = "not-a-caseworker"  # an assignment to a name that is no caseworker's
 STATUS_SHARED = "status-shared"  # a reply that told the reporter the case's status
 

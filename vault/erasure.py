@@ -1,0 +1,349 @@
+"""Erasing a case: everything it holds goes; a tombstone and its access-log entries stay.
+
+Erasing (``vault cases erase ID --reason R``, or ``vault retention apply``) removes, in ONE
+transaction, the case's sealed report (the envelope), its signed events (notes, replies,
+assignments, status changes: the team-sealed text of notes and replies is in them), its
+queued replies, its attachments (every chunk), and everything derived from its report: its
+triage row (vault/triage.py), its rows in the index of professionals
+(vault/professional_index.py), and whatever other modules keep per case, through
+:func:`register_eraser`. A killed erase leaves the case whole or erased, never half.
+
+What stays:
+
+* a :class:`Tombstone` (``erased_cases``): the id, the days it was received, closed and
+  erased, its status and outcome then, and the reason given (a few plain words, kebab-cased);
+  the envelope id stays with it, so the same envelope pulled or imported again is recognised
+  as already held and never stored afresh;
+* its access-log entries, and a new ``erased`` entry whose detail says why in one word of
+  :data:`vault.audit.terms.ERASURE_REASONS`. Log entries hold ids, actions and hashes, never
+  content, so ``vault audit verify`` verifies the whole log as before.
+
+The ``events`` table is append-only, by trigger, and each event is signed: no event is ever
+changed. Erasure deletes a case's events whole, which the trigger allows only for a case that
+has a tombstone (``vault/db.py``, ``_erasure_and_retention``); every other case's events stay
+append-only, and replaying them (``vault check``) is untouched, since a case's history never
+refers to another case.
+
+``secure_delete`` is on for every connection (vault/db.py), so SQLite overwrites the deleted
+bytes in the pages that held them; after the transaction commits, :func:`erase_case`
+checkpoints the WAL into the database file and truncates it
+(:func:`vault.db.checkpoint_and_truncate`), so neither file holds the old pages. Backups made
+before the erasure still hold the case (keys/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vault import db as dbmod
+from vault.audit.case_actions import action
+from vault.audit.leaves import LeafError, parse_leaf
+from vault.cases import show_id
+from vault.envelope import open_report
+from vault.errors import CaseErasedError, CaseNotFoundError, UsageError, VaultError
+
+if TYPE_CHECKING:
+    from vault.store import Vault
+
+Eraser = Callable[["Vault", str], None]
+
+ERASERS: list[tuple[int, Eraser]] = []
+"""What each erase calls, in order, inside its transaction, before the case's own rows go:
+a module that keeps rows per case (alerts, messages from reporters...) registers a function
+that deletes that case's rows with :func:`register_eraser` when it is imported."""
+
+
+def register_eraser(order: int, eraser: Eraser) -> None:
+    """Have every erase call ``eraser(vault, case_id)`` inside its transaction.
+
+    ``eraser`` deletes, with ``vault.db``, every row its module keeps for the case (it runs
+    before the ``cases`` row goes, so rows referencing it can go first). It must not commit,
+    open a transaction or write files; raising undoes the whole erase. Erasers run in
+    ``order`` (lowest first); registering the same function twice has no further effect.
+    """
+    if any(fn is eraser for _, fn in ERASERS):
+        return
+    ERASERS.append((order, eraser))
+    ERASERS.sort(key=lambda entry: entry[0])
+
+
+_REASON = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def check_reason(text: str) -> str:
+    """A reason as the tombstone keeps it: a few plain words, lower case, joined by dashes.
+
+    ``"Reporter asked"`` becomes ``reporter-asked``. Anything else (punctuation, an address,
+    a phone number) is refused: a reason must never carry report content.
+    """
+    words = "-".join(text.strip().lower().split())
+    if not _REASON.fullmatch(words):
+        raise UsageError(
+            "A reason is a few plain words (letters, digits, spaces or dashes, up to 64).",
+            hint="e.g. --reason withdrawn, retention, requested, duplicate or mistake;"
+            " never names or report content",
+        )
+    return words
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What is left of an erased case: no content, only ids, days, outcome and reason."""
+
+    id: str
+    received: str
+    closed: str | None
+    erased: str
+    status: str  # the case's status when it was erased
+    outcome: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": show_id(self.id),
+            "status": "erased",
+            "erased": self.erased,
+            "reason": self.reason,
+            "received": self.received,
+            "closed": self.closed,
+            "outcome": self.outcome,
+            "status_when_erased": self.status,
+            "assignee": None,
+            "report": None,
+            "notes": [],
+            "replies": [],
+            "attachments": [],
+            "history": [],
+        }
+
+    def sentence(self) -> str:
+        closed = f", closed {self.closed} ({self.outcome or 'no outcome'})" if self.closed else ""
+        return (
+            f"Case {show_id(self.id)} was erased on {self.erased} (reason: {self.reason}):"
+            f" received {self.received}{closed}. Nothing of it is left but this record."
+        )
+
+
+_SELECT = "SELECT id, received, closed, erased, status, outcome, reason FROM erased_cases"
+
+
+def tombstone(db: dbmod.Connection, case_id: str) -> Tombstone | None:
+    row = db.execute(_SELECT + " WHERE id = ?", (case_id,)).fetchone()
+    return None if row is None else _tombstone(row)
+
+
+def _tombstone(row: Any) -> Tombstone:
+    return Tombstone(*(None if v is None else str(v) for v in row))  # type: ignore[arg-type]
+
+
+def erased_matching(db: dbmod.Connection, wanted: str) -> list[Tombstone]:
+    """Tombstones whose id starts with ``wanted`` (at most two: enough to say "ambiguous")."""
+    rows = db.execute(
+        _SELECT + " WHERE id >= ? AND id < ? LIMIT 2",
+        (wanted, wanted + "\x7f"),
+    )
+    return [_tombstone(r) for r in rows]
+
+
+def erased_envelopes(db: dbmod.Connection, envelope_ids: list[bytes]) -> set[bytes]:
+    """Which of these envelope ids belong to erased cases (an import or pull counts them as
+    already held, so an erased report is never stored again)."""
+    if not envelope_ids:
+        return set()
+    marks = ",".join("?" * len(envelope_ids))  # only placeholders go into the statement
+    sql = f"SELECT envelope_id FROM erased_cases WHERE envelope_id IN ({marks})"  # noqa: S608
+    return {bytes(row[0]) for row in db.execute(sql, envelope_ids)}
+
+
+def erased_error(t: Tombstone) -> CaseErasedError:
+    return CaseErasedError(
+        f"Case {show_id(t.id)} was erased on {t.erased}; nothing of it is left to work on.",
+        tombstone=t,
+    )
+
+
+def tombstones(vault: Vault) -> list[Tombstone]:
+    """Every tombstone, most recently erased first."""
+    rows = vault.db.execute(_SELECT + " ORDER BY entry DESC")
+    return [_tombstone(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What an erase did: the tombstones left, and whether the WAL could be emptied at once."""
+
+    tombstones: list[Tombstone]
+    wal_emptied: bool
+
+
+def erase_case(vault: Vault, text: str, reason: str) -> Erasure:
+    """Erase one case (typed id), leaving its tombstone; see the module docstring.
+
+    A case already erased is refused (:class:`CaseErasedError`, saying when).
+    """
+    reason = check_reason(reason)
+    try:
+        case_id = vault.resolve(text)
+    except CaseErasedError as e:
+        gone = e.tombstone
+        assert isinstance(gone, Tombstone)
+        raise CaseErasedError(
+            f"Case {show_id(gone.id)} was already erased, on {gone.erased}.", tombstone=gone
+        ) from None
+    return erase_cases(vault, [case_id], reason)
+
+
+ERASE_BATCH = 100
+"""Cases erased per transaction by :func:`erase_cases` (each transaction ends with a signed
+checkpoint, so one per case would make erasing thousands slow)."""
+
+
+def erase_cases(vault: Vault, case_ids: Iterable[str], reason: str) -> Erasure:
+    """Erase each case (full ids), up to :data:`ERASE_BATCH` to a transaction, then empty the
+    WAL once. Killed part-way, each case is whole or erased; a later run erases the rest."""
+    reason = check_reason(reason)
+    ids = list(case_ids)
+    done: list[Tombstone] = []
+    try:
+        for start in range(0, len(ids), ERASE_BATCH):
+            with vault.transaction() as db:
+                batch = [_erase(vault, db, c, reason) for c in ids[start : start + ERASE_BATCH]]
+            done += batch
+    finally:
+        emptied = dbmod.checkpoint_and_truncate(vault.db) if done else True
+    return Erasure(done, emptied)
+
+
+def _erase(vault: Vault, db: dbmod.Connection, case_id: str, reason: str) -> Tombstone:
+    row = db.execute(
+        "SELECT envelope_id, epoch, envelope, received, status, outcome FROM cases WHERE id = ?",
+        (case_id,),
+    ).fetchone()
+    if row is None:  # erased (or never here) since it was resolved
+        gone = tombstone(db, case_id)
+        if gone is not None:
+            raise erased_error(gone)
+        raise CaseNotFoundError(f"There is no case {show_id(case_id)} in this vault.")
+    envelope_id, epoch, envelope, received, status, outcome = row
+    blobs = _attachment_blobs(vault, db, case_id, int(epoch), bytes(envelope))
+    closed = _closed_day(db, case_id) if status == "closed" else None
+    detail, _commit = action("erased").entry({"reason": reason}, lambda _name: None)
+    entry = vault.log.add("erased", case_id, detail, None)
+    db.execute(
+        "INSERT INTO erased_cases"
+        " (id, envelope_id, received, closed, erased, status, outcome, reason, entry)"
+        " VALUES (?, ?, ?, ?, date('now'), ?, ?, ?, ?)",
+        (case_id, bytes(envelope_id), received, closed, status, outcome, reason, entry),
+    )
+    for _order, eraser in ERASERS:
+        eraser(vault, case_id)
+    _delete_case_rows(db, case_id, blobs)
+    gone = tombstone(db, case_id)
+    assert gone is not None
+    return gone
+
+
+def _delete_case_rows(db: dbmod.Connection, case_id: str, blobs: set[str]) -> None:
+    """The case's own rows, children first (foreign keys are checked at each statement)."""
+    db.execute("DELETE FROM replies WHERE case_id = ?", (case_id,))
+    db.execute("DELETE FROM events WHERE case_id = ?", (case_id,))
+    db.execute("DELETE FROM pending_blobs WHERE case_id = ?", (case_id,))
+    for blob in sorted(blobs):
+        db.execute("DELETE FROM pending_blobs WHERE id = ?", (blob,))
+        db.execute("DELETE FROM blob_chunks WHERE blob_id = ?", (blob,))
+        db.execute("DELETE FROM blobs WHERE id = ?", (blob,))
+    db.execute("DELETE FROM case_triage WHERE case_id = ?", (case_id,))
+    db.execute("DELETE FROM professionals_named WHERE case_id = ?", (case_id,))
+    db.execute("DELETE FROM professionals_indexed WHERE case_id = ?", (case_id,))
+    db.execute("DELETE FROM cases WHERE id = ?", (case_id,))
+
+
+def _closed_day(db: dbmod.Connection, case_id: str) -> str | None:
+    row = db.execute(
+        "SELECT body FROM events WHERE case_id = ? AND kind = 'closed' ORDER BY seq DESC LIMIT 1",
+        (case_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    try:
+        return str(json.loads(bytes(row[0]))["at"])[:10]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _attachment_blobs(
+    vault: Vault, db: dbmod.Connection, case_id: str, epoch: int, envelope: bytes
+) -> set[str]:
+    """The attachments (blob ids) to erase with the case: those its report names, or, for a
+    report that no longer opens, those the vault still wants for it.
+
+    A blob another case's report names too is kept: that happens when a browser's failed
+    submission was sent again, sealing the same report (and the same uploaded attachment)
+    into a second envelope. Such a report has the same triage and arrives within days, so
+    only the reports of cases with the same triage row received within a week of this one
+    are opened to look, in memory, and nothing of them is kept.
+    """
+    named = {str(b) for (b,) in db.execute(
+        "SELECT id FROM pending_blobs WHERE case_id = ?", (case_id,)
+    )}  # fmt: skip
+    team = vault.access.team_key(epoch)
+    if team is None:
+        return named
+    try:
+        report = open_report(envelope, team.public_key, team.secret_key)
+    except VaultError:
+        return named
+    named |= {a.blob for a in report.attachments}
+    if not named:
+        return named
+    for other_epoch, other_envelope in db.execute(
+        "SELECT c.epoch, c.envelope FROM cases c"
+        " JOIN case_triage t ON t.case_id = c.id"
+        " JOIN case_triage mine ON mine.case_id = ?"
+        " JOIN cases me ON me.id = mine.case_id"
+        " WHERE c.id != ? AND t.sector IS mine.sector AND t.harms = mine.harms"
+        " AND t.wants = mine.wants AND t.alert = mine.alert AND t.research = mine.research"
+        " AND c.received BETWEEN date(me.received, '-7 days') AND date(me.received, '+7 days')",
+        (case_id, case_id),
+    ).fetchall():
+        key = vault.access.team_key(int(other_epoch))
+        if key is None:
+            continue
+        try:
+            theirs = open_report(bytes(other_envelope), key.public_key, key.secret_key)
+        except VaultError:
+            continue
+        named -= {a.blob for a in theirs.attachments}
+        del theirs
+    return named
+
+
+def check_tombstones(vault: Vault) -> list[str]:
+    """For ``vault check``: each tombstone's ``erased`` entry is in the access log and names
+    its case, and nothing of an erased case is left in the vault's own tables."""
+    problems = []
+    for case_id, entry in vault.db.execute("SELECT id, entry FROM erased_cases ORDER BY entry"):
+        shown = show_id(str(case_id))
+        row = vault.db.execute("SELECT leaf FROM log_leaves WHERE seq = ?", (entry,)).fetchone()
+        try:
+            leaf = None if row is None else parse_leaf(bytes(row[0]))
+        except LeafError:
+            leaf = None
+        if leaf is None or (leaf.action, leaf.case) != ("erased", case_id):
+            problems.append(f"erased case {shown}: its access-log entry is missing or changed")
+        if any(vault.db.execute(sql, (case_id,)).fetchone() is not None for sql in _LEFT_BEHIND):
+            problems.append(f"erased case {shown}: some of it is still in the vault")
+    return problems
+
+
+_LEFT_BEHIND = (
+    "SELECT 1 FROM cases WHERE id = ?",
+    "SELECT 1 FROM events WHERE case_id = ?",
+    "SELECT 1 FROM replies WHERE case_id = ?",
+    "SELECT 1 FROM case_triage WHERE case_id = ?",
+    "SELECT 1 FROM professionals_indexed WHERE case_id = ?",
+)
