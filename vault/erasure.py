@@ -47,6 +47,7 @@ from vault.envelope import open_report
 from vault.errors import CaseErasedError, CaseNotFoundError, UsageError, VaultError
 
 if TYPE_CHECKING:
+    from vault.read_through import ReadState
     from vault.store import Vault
 
 Eraser = Callable[["Vault", str], None]
@@ -285,7 +286,8 @@ def _attachment_blobs(
     submission was sent again, sealing the same report (and the same uploaded attachment)
     into a second envelope. Such a report has the same triage and arrives within days, so
     only the reports of cases with the same triage row received within a week of this one
-    are opened to look, in memory, and nothing of them is kept.
+    are opened to look, in memory, and nothing of them is kept. Those it opens are logged as
+    one read across cases (``attachments-checked``, with its read list), as a search is.
     """
     named = {str(b) for (b,) in db.execute(
         "SELECT id FROM pending_blobs WHERE case_id = ?", (case_id,)
@@ -300,8 +302,11 @@ def _attachment_blobs(
     named |= {a.blob for a in report.attachments}
     if not named:
         return named
-    for other_epoch, other_envelope in db.execute(
-        "SELECT c.epoch, c.envelope FROM cases c"
+    from vault.read_through import record_reads  # it needs vault.store, which needs this module
+
+    opened: dict[str, ReadState] = {}
+    for other_id, other_epoch, other_envelope in db.execute(
+        "SELECT c.id, c.epoch, c.envelope FROM cases c"
         " JOIN case_triage t ON t.case_id = c.id"
         " JOIN case_triage mine ON mine.case_id = ?"
         " JOIN cases me ON me.id = mine.case_id"
@@ -316,9 +321,12 @@ def _attachment_blobs(
         try:
             theirs = open_report(bytes(other_envelope), key.public_key, key.secret_key)
         except VaultError:
+            opened[str(other_id)] = "damaged"
             continue
+        opened[str(other_id)] = "read"
         named -= {a.blob for a in theirs.attachments}
         del theirs
+    record_reads(vault, db, "attachments-checked", opened)
     return named
 
 

@@ -272,6 +272,13 @@ def test_an_attachment_a_duplicate_report_names_too_stays_with_it(vault: Vault) 
     second = incoming.store_pulled(vault, [("b", seal_for(vault, report))]).imported[0]
     erasure.erase_case(vault, first, "duplicate")
     assert blob_store.holds_blob(vault.db, str(entry["blob"]))
+    # the report it opened to look is logged as a read across cases, with its read list
+    seq, cases = vault.db.execute(
+        "SELECT r.entry, r.cases FROM case_reads r ORDER BY r.entry DESC LIMIT 1"
+    ).fetchone()
+    assert cases == f"redress cases read v1\n{second} read\n"
+    (leaf,) = vault.db.execute("SELECT leaf FROM log_leaves WHERE seq = ?", (seq,)).fetchone()
+    assert bytes(leaf).split(b" ")[3] == b"attachments-checked"
     erasure.erase_case(vault, second, "mistake")
     assert not blob_store.holds_blob(vault.db, str(entry["blob"]))
     assert check_vault(vault) == []

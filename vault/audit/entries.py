@@ -62,6 +62,7 @@ RULES: tuple[EntryRule, ...] = (
     _reads("triage-filled", "a number of cases read"),
     _reads("patterns-read", "a number of cases read"),
     _reads("stats-counted", "a number of cases counted"),
+    _reads("attachments-checked", "a number of cases read"),
 )
 BY_ACTION: dict[str, EntryRule] = {rule.action: rule for rule in RULES}
 CASE_ACTIONS = tuple(r.action for r in RULES if r.names_case)

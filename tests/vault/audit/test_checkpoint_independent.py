@@ -354,6 +354,7 @@ _ROWS = {
     "backup-made": (False, _KEY_ID, "yes"),
     "cases-searched": (False, _NUMBER, "yes"),
     "triage-filled": (False, _NUMBER, "yes"),
+    "attachments-checked": (False, _NUMBER, "yes"),
     "patterns-read": (False, _NUMBER, "yes"),
     "stats-counted": (False, _NUMBER, "yes"),
 }
@@ -437,7 +438,13 @@ def test_the_real_bundle_means_what_section_8_says(bundle: Bundle) -> None:
 # --- the read lists, from docs/audit.md sections 8 and 12 alone ------------------------------
 
 # the actions whose commitment is the SHA-256 of a read list, which a /2 bundle carries
-_READ_LISTS = ("cases-searched", "triage-filled", "patterns-read", "stats-counted")
+_READ_LISTS = (
+    "cases-searched",
+    "triage-filled",
+    "patterns-read",
+    "stats-counted",
+    "attachments-checked",
+)
 _READ_LIST = re.compile(
     r"redress cases read v1\n(?:[0-9A-HJKMNP-TV-Z]{8} (?:read|match|damaged)\n)*"
 )
