@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from cli import admin, filters, render
+from cli import alerts as alerts_cli
 from cli import patterns as patterns_cli
 from cli import stats as stats_cli
 from cli.audit import audit_app, auditor_app
@@ -69,6 +70,7 @@ app.add_typer(auditor_app, name="auditor")
 admin.register(app, team_key_app)
 patterns_cli.register(app)  # vault patterns (cli/patterns.py)
 stats_cli.register(app)  # vault stats (cli/stats.py)
+alerts_cli.register(app)  # vault alerts (cli/alerts.py)
 
 _unlock = unlock
 _write_new = write_new
