@@ -389,7 +389,7 @@ def save_draft(vault: Vault, start: DraftStart, typed: str) -> Alert:
     sealed = _crypto.seal_note(canonical_json(doc).decode(), team.public_key)
     with vault.transaction() as db:
         if start.existing is not None:
-            state = dbmod.one(db, "SELECT state FROM alerts WHERE id = ?", (alert_id,))
+            (state,) = dbmod.one(db, "SELECT state FROM alerts WHERE id = ?", (alert_id,))
             if state != "draft":
                 raise CaseWorkflowError(f"Alert {show_id(alert_id)} was approved meanwhile.")
         event = vault.record(

@@ -106,9 +106,12 @@ def is_common(word: str, limit: int) -> bool:
 
 
 def is_rare(word: str) -> bool:
-    """A word that is rare in English: it holds a digit, or no list ranks it within
-    :data:`RARE_RANK` and it is not a first name or surname (those are for :data:`name`)."""
+    """A word that is rare in English: it holds a digit (a year alone does not count), or no
+    list ranks it within :data:`RARE_RANK` and it is not a first name or surname (those are
+    for the ``name`` flag)."""
     lower = word.lower()
+    if _YEAR.fullmatch(lower):
+        return False  # a year is how an alert says when, with the month
     if any(c.isdigit() for c in lower):
         return True
     if lower in _person_names():
@@ -150,6 +153,7 @@ TITLES = frozenset(
 
 # --- patterns -----------------------------------------------------------------------------
 
+_YEAR = re.compile(r"(?:19|20)\d\d")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _DIGITS_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}[0-9][A-Z0-9]?|GIR) ?[0-9][A-Z]{2}\b", re.IGNORECASE)
