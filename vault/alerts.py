@@ -523,6 +523,7 @@ def export(vault: Vault, text: str, out: Path) -> tuple[Alert, Path, Path]:
             f"Alert {shown} is not approved yet.",
             hint=f"another caseworker approves it first: vault alerts approve {shown}",
         )
+    _check_approval(vault, alert, _sealed)
     text_path, json_path = export_paths(out)
     for path in (text_path, json_path):
         if path.exists() or path.is_symlink():
@@ -557,6 +558,28 @@ def export(vault: Vault, text: str, out: Path) -> tuple[Alert, Path, Path]:
             path.unlink(missing_ok=True)  # ours: made above, never over an existing file
         raise
     return _load(vault, alert_id)[0], text_path, json_path
+
+
+def _check_approval(vault: Vault, alert: Alert, sealed: bytes) -> None:
+    """The signed ``alert-approved`` event that approved exactly this draft, by someone other
+    than its drafter when the team had more than one: else the index was changed (exit 4)."""
+    wanted = hashlib.sha256(sealed).hexdigest()
+    keys = vault.signing_keys()
+    drafter = _row(vault, alert.id)[3]
+    for body, signature, actor in vault.db.execute(
+        "SELECT body, signature, actor FROM events WHERE case_id = ? AND kind = 'alert-approved'",
+        (alert.case,),
+    ):
+        if actor not in keys:
+            continue
+        event = verify_event(bytes(body), bytes(signature), keys[actor])
+        approves = event.data.get("alert") == alert.id and event.data.get("draft") == wanted
+        if approves and (actor != drafter or _team_size(vault) == 1):
+            return
+    raise IntegrityError(
+        f"Alert {show_id(alert.id)} is marked approved, but no approval of its draft is"
+        " recorded: the vault's index of alerts has been changed."
+    )
 
 
 def _json_holds(data: bytes, report: Report) -> list[str]:

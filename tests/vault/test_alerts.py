@@ -11,7 +11,7 @@ from tests.conftest import PASSPHRASE, make_report, seal_for
 from vault import alerts, auditing, incoming, membership
 from vault import db as dbmod
 from vault.audit.verify import verify
-from vault.errors import CaseWorkflowError, UsageError, VaultError
+from vault.errors import CaseWorkflowError, IntegrityError, UsageError, VaultError
 from vault.passphrase import Passphrase
 from vault.store import Vault
 
@@ -220,3 +220,31 @@ def test_the_vault_reopens_with_its_alerts(vault: Vault) -> None:
     vault.close()
     with Vault.unlock(vault.directory, PASSPHRASE) as again:
         assert [a.id for a in alerts.list_alerts(again)] == [alert.id]
+
+
+def test_an_alert_marked_approved_without_a_signed_approval_is_not_exported(
+    vault: Vault, tmp_path: Path
+) -> None:
+    alert = alerts.draft(vault, _case(vault), DRAFT)
+    me = vault.identity.key_id
+    with dbmod.transaction(vault.db):  # someone with the database key edits the index
+        vault.db.execute("UPDATE alerts SET state = 'approved', approved_by = ?", (me,))
+    with pytest.raises(IntegrityError, match="no approval of its draft"):
+        alerts.export(vault, alert.id, tmp_path / "a.txt")
+    assert not list(tmp_path.glob("a.*"))
+
+
+def test_an_approval_covers_only_the_draft_it_approved(vault: Vault, tmp_path: Path) -> None:
+    case_id = _case(vault)
+    first = alerts.draft(vault, case_id, DRAFT)
+    alerts.approve(vault, first.id)
+    other = alerts.draft(vault, case_id, "A nurse in Leeds refused care.")  # a new alert
+    assert other.id != first.id
+    (event_id,) = vault.db.execute(
+        "SELECT draft_event FROM alerts WHERE id = ?", (other.id,)
+    ).fetchone()
+    with dbmod.transaction(vault.db):  # point the approved alert at another draft
+        vault.db.execute("UPDATE alerts SET draft_event = ? WHERE id = ?", (event_id, first.id))
+    with pytest.raises(IntegrityError):
+        alerts.export(vault, first.id, tmp_path / "a.txt")
+    assert not list(tmp_path.glob("a.*"))
