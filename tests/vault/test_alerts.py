@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
 from vault import alerts, auditing, incoming, membership
@@ -13,6 +15,7 @@ from vault import db as dbmod
 from vault.audit.verify import verify
 from vault.errors import CaseWorkflowError, IntegrityError, UsageError, VaultError
 from vault.passphrase import Passphrase
+from vault.report import HARMS, SECTORS
 from vault.store import Vault
 
 BOB = Passphrase(b"bob's own long passphrase here")
@@ -248,3 +251,43 @@ def test_an_approval_covers_only_the_draft_it_approved(vault: Vault, tmp_path: P
     with pytest.raises(IntegrityError):
         alerts.export(vault, first.id, tmp_path / "a.txt")
     assert not list(tmp_path.glob("a.*"))
+
+
+_LINE = (
+    st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="#"
+        ),
+        min_size=1,
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(lambda t: t and ":" not in t)
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sector=st.sampled_from(SECTORS),
+    role=_LINE,
+    area=st.none() | _LINE,
+    month=st.none() | st.tuples(st.integers(1990, 2099), st.integers(1, 12)),
+    harms=st.lists(st.sampled_from(HARMS), min_size=1, max_size=3, unique=True),
+    text=st.lists(_LINE, min_size=1, max_size=4).map("\n".join),
+)
+def test_a_draft_written_out_as_fields_reads_back_the_same(
+    sector: str,
+    role: str,
+    area: str | None,
+    month: tuple[int, int] | None,
+    harms: list[str],
+    text: str,
+) -> None:
+    shown = None if month is None else f"{month[0]:04d}-{month[1]:02d}"
+    typed = (
+        f"# a comment\nsector: {sector}\nROLE: {role}\nArea: {area or ''}\n"
+        f"Month: {shown or ''}\nHarms: {', '.join(harms)}\n\n{text}\n# the end\n"
+    )
+    start = alerts.AlertContent("other", "x", None, None, ("other",), "")
+    content = alerts.parse_draft(typed, start)
+    assert content == alerts.AlertContent(sector, role, area, shown, tuple(harms), text.strip())
