@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import Cli, assert_clean_error, report_data
 from tests.sealing import codename_entropy, new_codename, reply_keypair
 
+# Each test runs the real command several times, each unlocking with Argon2id: over 3 s.
+pytestmark = pytest.mark.slow
+
 CANARY = "QZXCANARY47"
 AMARA = {"VAULT_CASEWORKER": "amara"}
 
@@ -52,7 +55,6 @@ def _listed(cli: Cli) -> list[dict[str, object]]:
     return listed
 
 
-@pytest.mark.slow
 def test_done_means_the_canary_is_flagged_approved_by_a_second_caseworker_and_absent(
     cli: Cli,
 ) -> None:
