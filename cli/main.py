@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from cli import admin, filters, render
+from cli import alerts as alerts_cli
 from cli import patterns as patterns_cli
 from cli import retention as retention_cli
 from cli import stats as stats_cli
@@ -73,6 +74,7 @@ admin.register(app, team_key_app)
 patterns_cli.register(app)  # vault patterns (cli/patterns.py)
 stats_cli.register(app)  # vault stats (cli/stats.py)
 retention_cli.register(app, cases_app)  # vault retention, vault cases erase (cli/retention.py)
+alerts_cli.register(app)  # vault alerts (cli/alerts.py)
 
 _unlock = unlock
 _write_new = write_new

@@ -477,6 +477,34 @@ def _erasure_and_retention(db: Connection) -> None:
     )
 
 
+def _alerts_table(db: Connection) -> None:
+    """Safety alerts (vault/alerts.py, docs/alerts.md): an index, never content.
+
+    One row per alert: its case, its state (``draft``, ``approved``, ``exported``), the id of
+    the signed ``alert-drafted`` event that holds its current draft sealed to the team key,
+    the key ids of who drafted that draft and who approved it, how many of its flags were
+    open, and whether they were overridden at approval.
+    """
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE alerts (
+            id          TEXT PRIMARY KEY
+                        CHECK (length(id) = 8 AND id NOT GLOB '*[^0-9A-HJKMNP-TV-Z]*'),
+            case_id     TEXT NOT NULL REFERENCES cases (id),
+            state       TEXT NOT NULL CHECK (state IN ('draft', 'approved', 'exported')),
+            draft_event TEXT NOT NULL CHECK ({_hex("draft_event", 32)}),
+            drafted_by  TEXT NOT NULL CHECK ({_hex("drafted_by", 16)}),
+            approved_by TEXT CHECK (approved_by IS NULL OR {_hex("approved_by", 16)}),
+            open_flags  INTEGER NOT NULL CHECK (open_flags >= 0),
+            overridden  INTEGER NOT NULL DEFAULT 0 CHECK (overridden IN (0, 1)),
+            CHECK ((state = 'draft') = (approved_by IS NULL))
+        ) STRICT;
+        CREATE INDEX alerts_by_case ON alerts (case_id);
+        """,
+    )
+
+
 def _date(column: str) -> str:
     return f"{column} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
 
@@ -534,6 +562,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_8,
     _migration_9,
     _erasure_and_retention,
+    _alerts_table,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

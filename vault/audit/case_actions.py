@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vault.audit.terms import (
+    ALERT_ID,
     ERASURE_REASONS,
     KEY_ID,
     NO_DETAIL,
@@ -183,7 +184,23 @@ def _erased_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
     return (reason if reason in ERASURE_REASONS else "other"), None
 
 
+def _alert_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, str]:
+    """An alert step names the alert (its id in lower case) and commits to what it concerns:
+    the draft as sealed (drafted), the SHA-256 of that sealed draft (approved: what was
+    approved), the SHA-256 of the JSON file written (exported). Never the alert's text."""
+    alert = str(data["alert"]).lower()  # an entry's detail is lower case
+    if "sealed" in data and "draft" not in data:
+        return alert, hashlib.sha256(base64.b64decode(data["sealed"])).hexdigest()
+    return alert, str(data["draft"] if "draft" in data else data["sha256"])
+
+
+def _alert_words(data: Data) -> str:
+    shown = f"alert {show_id(str(data['alert']))}"
+    return shown + (" (flags overridden)" if "draft" in data and "sealed" in data else "")
+
+
 _CASEWORKER = Detail("a caseworker's key id", (NOT_A_CASEWORKER,), KEY_ID)
+_ALERT = Detail("an alert id", form=ALERT_ID)
 _OPEN_STATUS = Detail("a status", tuple(s for s in STATUSES if s != "closed"))
 
 CASE_ACTIONS: dict[str, CaseAction] = {
@@ -242,6 +259,10 @@ CASE_ACTIONS: dict[str, CaseAction] = {
             "no",
             stored=False,
         ),
+        # Safety alerts (vault/alerts.py, docs/alerts.md): the case's state does not change.
+        CaseAction("alert-drafted", _unchanged, _alert_words, _alert_entry, _ALERT, "yes"),
+        CaseAction("alert-approved", _unchanged, _alert_words, _alert_entry, _ALERT, "yes"),
+        CaseAction("alert-exported", _unchanged, _alert_words, _alert_entry, _ALERT, "yes"),
     )
 }
 

@@ -63,6 +63,7 @@ RULES: tuple[EntryRule, ...] = (
     _reads("patterns-read", "a number of cases read"),
     _reads("stats-counted", "a number of cases counted"),
     _reads("attachments-checked", "a number of cases read"),
+    _reads("alerts-listed", "a number of cases whose alerts were read"),
 )
 BY_ACTION: dict[str, EntryRule] = {rule.action: rule for rule in RULES}
 CASE_ACTIONS = tuple(r.action for r in RULES if r.names_case)

@@ -29,6 +29,7 @@ STATUS_SHARED = "status-shared"  # a reply that told the reporter the case's sta
 KEY_ID = r"[0-9a-f]{16}"  # a caseworker's (or recovery key's) key id
 NOTE_KEY_ID = r"[0-9a-f]{8}"  # a C2SP note key ID
 NUMBER = r"[1-9][0-9]{0,17}"  # a whole number from 1, no leading zero
+ALERT_ID = r"[0-9a-hjkmnp-tv-z]{8}"  # a safety alert's id, in lower case (log details are)
 
 
 @dataclass(frozen=True, slots=True)

@@ -325,6 +325,7 @@ def test_verifier_key_hashes_match_their_names_and_keys(bundle: Bundle) -> None:
 # --- the meaning of each entry, from docs/audit.md section 8 alone -----------------------------
 
 _KEY_ID, _NOTE_ID, _NUMBER = r"[0-9a-f]{16}", r"[0-9a-f]{8}", r"[1-9][0-9]{0,17}"
+_ALERT_ID = r"[0-9a-hjkmnp-tv-z]{8}"  # an alert's id, in lower case
 _OUTCOMES = ["supported", "complaint-made", "referred-on", "alert-shared", "no-further-action"]
 _OUTCOMES += ["could-not-reach", "withdrawn", "duplicate"]
 # action: (names a case, allowed detail as a regular expression, commitment: yes / no / either)
@@ -357,6 +358,10 @@ _ROWS = {
     "attachments-checked": (False, _NUMBER, "yes"),
     "patterns-read": (False, _NUMBER, "yes"),
     "stats-counted": (False, _NUMBER, "yes"),
+    "alert-drafted": (True, _ALERT_ID, "yes"),
+    "alert-approved": (True, _ALERT_ID, "yes"),
+    "alert-exported": (True, _ALERT_ID, "yes"),
+    "alerts-listed": (False, _NUMBER, "yes"),
 }
 
 
