@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
-from vault import alerts, auditing, incoming, membership
+from vault import alerts, auditing, erasure, incoming, membership
 from vault import db as dbmod
 from vault.audit.verify import verify
 from vault.errors import CaseWorkflowError, IntegrityError, UsageError, VaultError
@@ -209,6 +209,17 @@ def test_erase_case_rows_removes_the_cases_alerts_only(vault: Vault) -> None:
     with dbmod.transaction(vault.db):
         alerts.erase_case_rows(vault, one)
     assert [a.case for a in alerts.list_alerts(vault)] == [two]
+
+
+def test_erasing_a_case_erases_its_alerts(vault: Vault) -> None:
+    one, two = _case(vault), _case(vault, role="nurse")
+    alerts.draft(vault, one, DRAFT)
+    alerts.draft(vault, two, DRAFT)
+    erasure.erase_case(vault, one, "withdrawn")
+    assert [a.case for a in alerts.list_alerts(vault)] == [two]
+    assert (
+        vault.db.execute("SELECT count(*) FROM alerts WHERE case_id = ?", (one,)).fetchone()[0] == 0
+    )
 
 
 def test_an_unknown_alert_id_is_refused(vault: Vault) -> None:
