@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from cli import admin, filters, render
+from cli import admin, filters, packs, render
 from cli import patterns as patterns_cli
 from cli import stats as stats_cli
 from cli.audit import audit_app, auditor_app
@@ -56,7 +56,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cases_app = typer.Typer(
-    help="Work on cases: list, search, show, note, assign, status, close, reply, attachment.",
+    help="Work on cases: list, search, show, note, assign, status, close, reply, attachment,"
+    " export.",
     no_args_is_help=True,
 )
 team_key_app = typer.Typer(help="The team key that reporters seal to.", no_args_is_help=True)
@@ -69,6 +70,7 @@ app.add_typer(auditor_app, name="auditor")
 admin.register(app, team_key_app)
 patterns_cli.register(app)  # vault patterns (cli/patterns.py)
 stats_cli.register(app)  # vault stats (cli/stats.py)
+packs.register(app, cases_app)  # vault cases export, vault export verify (cli/packs.py)
 
 _unlock = unlock
 _write_new = write_new
