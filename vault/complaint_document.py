@@ -22,6 +22,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import TTFFont
 
 TITLE = "Complaint pack"
 
@@ -53,6 +54,12 @@ def _font_folder() -> Path | None:
     return folder if (folder / "DejaVuSans.ttf").is_file() else None
 
 
+def _drawable(pdf: FPDF, key: str) -> set[int]:
+    """The characters (code points) an added TrueType font has glyphs for."""
+    font = pdf.fonts[key]
+    return set(font.cmap) if isinstance(font, TTFFont) else set(range(256))
+
+
 def render_pdf(doc: ComplaintDocument) -> bytes:
     """The PDF's bytes (nothing is written here)."""
     pdf = FPDF(format="A4")
@@ -65,7 +72,7 @@ def render_pdf(doc: ComplaintDocument) -> bytes:
         pdf.add_font("body", "", str(fonts / "DejaVuSans.ttf"))
         pdf.add_font("body", "B", str(fonts / "DejaVuSans-Bold.ttf"))
         family = "body"
-        shown = set(pdf.fonts["body"].cmap) & set(pdf.fonts["bodyB"].cmap)
+        shown = _drawable(pdf, "body") & _drawable(pdf, "bodyB")
 
         def fit(text: str) -> str:
             out = "".join(c if ord(c) in shown or c in "\n\t" else "?" for c in text)
