@@ -12,7 +12,7 @@ from cli import render
 from cli.options import DEFAULT_VAULT, CaseId, Caseworker, JsonFlag, PassFile, VaultDir, unlock
 from cli.options import say as _say
 from vault.cases import show_id
-from vault.complaint_pack import FIELDS, check_fields, check_new_folder, export_pack
+from vault.complaint_pack import check_fields, check_new_folder, export_pack
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
 from vault.pack_manifest import verify_pack
@@ -43,8 +43,8 @@ def cases_export(
         typer.Option(
             "--fields",
             metavar="F,...",
-            help=f"Which report fields the PDF shows, from: {','.join(FIELDS)}. Default: all"
-            " but contact.",
+            help="Which report fields the PDF shows, comma-separated (default: all but"
+            " contact; the list is below).",
         ),
     ] = None,
     notes: Annotated[
@@ -60,6 +60,10 @@ def cases_export(
     the attachments with their hidden data (GPS, camera, author) removed, a README saying what
     was removed or left out, and a list of every file's SHA-256 signed by you. The pack is
     not encrypted: it is for the complaint body. The export is logged in the case history.
+
+    Fields: sector, role, organisation, professional_identifier, when, where, harms,
+    what_happened, contact. Refused for a reporter who did not ask for complaint help, and
+    for a folder that exists; docs/complaint-packs.md says more.
     """
     chosen = check_fields(fields)  # checked before the passphrase is asked for
     check_new_folder(out)

@@ -209,3 +209,12 @@ def test_done_means_a_pulled_report_with_a_photo_becomes_a_pack_that_verifies(
     assert_clean_error(_verify(cli, "pack"), 4)
     assert cli("audit", "export", "bundle").returncode == 0
     assert cli("audit", "verify", "bundle").returncode == 0
+
+
+def test_the_help_names_every_field_a_pack_can_show(cli: Cli) -> None:
+    from vault.complaint_pack import FIELDS
+
+    shown = cli("cases", "export", "--help", env={"COLUMNS": "200"})
+    assert shown.returncode == 0
+    for name in FIELDS:
+        assert name in shown.stdout, name
