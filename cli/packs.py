@@ -13,9 +13,12 @@ from cli.options import DEFAULT_VAULT, CaseId, Caseworker, JsonFlag, PassFile, V
 from cli.options import say as _say
 from vault.cases import show_id
 from vault.complaint_pack import check_fields, check_new_folder, export_pack
+from vault.errors import UsageError
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
 from vault.pack_manifest import verify_pack
+
+DEFAULT_TEAM_KEY = Path("team-key.json")
 
 export_app = typer.Typer(
     help="Check what the vault sent out: complaint packs.", no_args_is_help=True
@@ -79,14 +82,15 @@ def cases_export(
 def export_verify(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="The complaint pack's folder.")],
     team_key: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--team-key",
             metavar="FILE",
-            help="The team's published key file (vault team-key export).",
+            help="The team's published key file (vault team-key export); by default"
+            " team-key.json in the current folder, if there is one.",
             show_default=False,
         ),
-    ],
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check a complaint pack: no vault and no passphrase, only the team's key file.
@@ -95,6 +99,13 @@ def export_verify(
     change: a file changed, added, removed or renamed, or a manifest not signed by a
     caseworker in the team key file.
     """
+    if team_key is None:
+        team_key = DEFAULT_TEAM_KEY
+        if not team_key.is_file():
+            raise UsageError(
+                "Say which team key file to check the pack against: --team-key FILE.",
+                hint="it is the file vault team-key export writes, as the team published it",
+            )
     team = TeamPublicKey.from_file_bytes(read_small_file(team_key, "team key file", 64 * 1024))
     verified = verify_pack(folder, team)
     if as_json:

@@ -67,6 +67,14 @@ def test_export_then_verify_then_a_flipped_byte_is_exit_4(cli: Cli) -> None:
     assert "not encrypted" in made.stderr
     assert CANARY not in made.stderr + made.stdout
 
+    # the team key file in the current folder is taken when --team-key is left out
+    assert cli("export", "verify", "pack").returncode == 0
+    elsewhere = cli.cwd / "elsewhere"
+    elsewhere.mkdir()
+    no_key = Cli(elsewhere)("export", "verify", str(cli.cwd / "pack"))
+    assert_clean_error(no_key, 2)
+    assert "--team-key" in no_key.stderr
+
     checked = _verify(cli, "pack")
     assert checked.returncode == 0, checked.stderr
     assert "as it was made" in checked.stdout

@@ -19,6 +19,7 @@ from vault import auditing, case_view, complaint_pack, incoming
 from vault import blobs as blob_store
 from vault.audit.leaves import parse_leaf
 from vault.audit.verify import verify
+from vault.check import check_vault
 from vault.errors import IntegrityError, NoComplaintHelpAskedError, UsageError, VaultError
 from vault.pack_manifest import verify_pack
 from vault.store import Vault
@@ -131,6 +132,7 @@ def test_the_export_is_a_case_action_in_the_history_and_the_log(
     bundle = tmp_path / "bundle"
     auditing.audit_export(vault, bundle)
     verify(bundle.read_bytes())  # raises if the log does not verify
+    assert check_vault(vault) == [], "the signed event replays with the rest of the history"
 
 
 def test_only_the_fields_chosen_are_shown(vault: Vault, tmp_path: Path) -> None:
