@@ -12,9 +12,10 @@ the GMC, the NMC) for a reporter who asked for help with a complaint.
         manifest.sig           the caseworker's Ed25519 signature over the manifest
 
 It is built in a private folder beside PACK (``.redress-pack-*``, locked while in use) and
-renamed into place only when complete, in the same transaction as its ``pack-exported`` case
-action: a pack exists exactly when the log says it was made. A folder left by a killed export
-is removed by the next export in that folder. The originals stay in the vault. Anyone with
+renamed into place only when complete, right after the transaction that records its
+``pack-exported`` case action commits: a pack in place is always in the log (a run killed
+between the two leaves the entry and no pack). A folder left by a killed export is removed by
+the next export in that folder. The originals stay in the vault. Anyone with
 the team key file checks the pack with :func:`vault.pack_manifest.verify_pack`.
 """
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,20 +196,24 @@ def _fill(vault: Vault, case_id: str, pack: Path, chosen: tuple[str, ...], notes
 
 
 def _publish(vault: Vault, made: PackMade, pack: Path, out: Path) -> PackMade:
-    """Record the export and move the pack into place in one transaction: if the record does
-    not commit, the pack is taken away again."""
-    moved = False
+    """Record the export, then move the complete pack into place.
+
+    In this order so that a pack in place is always in the log: a run killed between the two
+    leaves the entry and no pack (run the export again), never a pack the log does not show.
+    """
+    check_new_folder(out)
+    with vault.transaction() as db:
+        data = {"files": made.files, "manifest": made.manifest_sha256}
+        vault.record(db, made.case_id, "pack-exported", data)
     try:
-        with vault.transaction() as db:
-            data = {"files": made.files, "manifest": made.manifest_sha256}
-            vault.record(db, made.case_id, "pack-exported", data)
-            check_new_folder(out)
-            move_into_place(pack, out)
-            moved = True
-    except BaseException:
-        if moved:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+        check_new_folder(out)
+    except VaultError:
+        raise VaultError(
+            f"{out} appeared while the pack was being made, so the pack was not put there;"
+            " the export is in the case history, but nothing was written.",
+            hint="run the export again with a folder that does not exist",
+        ) from None
+    move_into_place(pack, out)
     fsync_dir(out.absolute().parent)
     return PackMade(made.case_id, out, made.files, made.manifest_sha256, made.attachments)
 
