@@ -24,6 +24,8 @@ What a vault holds is worked on by one module per noun, each taking a :class:`Va
 * :mod:`vault.search`: the cases whose text holds every word, read in memory, logged once;
 * :mod:`vault.patterns`: cases naming the same professional (rules in :mod:`vault.professionals`);
 * :mod:`vault.stats`: counts safe to publish (:mod:`vault.suppression`, :mod:`vault.charts`);
+* :mod:`vault.complaint_pack`: complaint packs (:mod:`vault.complaint_document` draws the PDF,
+  :mod:`vault.metadata` cleans attachments, :mod:`vault.pack_manifest` signs and checks);
 * :mod:`vault.auditing`: the access log's outward side (the bundle, auditors, the witness);
 * :mod:`vault.membership`, :mod:`vault.recovery`, :mod:`vault.backup`, :mod:`vault.check`.
 
