@@ -46,6 +46,7 @@ from vault.files import (
 )
 from vault.metadata import MAX_CLEANED_BYTES, Cleaned, clean, withheld
 from vault.pack_manifest import sign_folder
+from vault.places import enclosing_vault
 from vault.report import Attachment, Report
 from vault.store import Vault, today
 
@@ -100,6 +101,11 @@ def check_new_folder(out: Path) -> None:
     parent = out.absolute().parent
     if not parent.is_dir():
         raise VaultError(f"The folder for {out} does not exist.")
+    if enclosing_vault(parent) is not None:
+        raise UsageError(
+            f"{out} is inside a vault's folder; a complaint pack goes outside it.",
+            hint="give a folder outside the vault, e.g. next to it",
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,6 +180,11 @@ def test_an_existing_folder_is_refused_even_an_empty_one(vault: Vault, tmp_path:
     assert (tmp_path / "taken").read_bytes() == b"mine"
     with pytest.raises(VaultError, match="does not exist"):
         complaint_pack.export_pack(vault, case_id, tmp_path / "no" / "pack")
+    with pytest.raises(UsageError, match="inside a vault"):
+        complaint_pack.export_pack(vault, case_id, vault.directory / "pack")
+    with pytest.raises(UsageError, match="inside a vault"):
+        complaint_pack.export_pack(vault, case_id, vault.directory / "caseworkers" / "pack")
+    assert not (vault.directory / "pack").exists()
 
 
 def test_a_damaged_attachment_leaves_nothing_behind_and_logs_nothing(
