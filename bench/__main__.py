@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--only GROUP]``: run, print, save JSON.
 
-GROUP is one of page-size, vault, casework, across, intake, audit or load (load, the intake
+GROUP is one of page-size, vault, casework, across, packs, intake, audit or load (load, the intake
 under attack, runs only when named).
 
 Every figure is a median, set beside a bare loop measured in the same run.
@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import across_cases, audit, casework, intake, load, page_size, vault_core
+from bench import across_cases, audit, casework, intake, load, packs, page_size, vault_core
 from bench.common import Row, machine, table, write_results
 
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller N and fewer runs")
     parser.add_argument(
         "--only",
-        choices=("page-size", "vault", "casework", "across", "intake", "audit", "load"),
+        choices=("page-size", "vault", "casework", "across", "packs", "intake", "audit", "load"),
         help="run one of the groups only (load, the intake under attack, runs only when named)",
     )
     parser.add_argument("--repeats", type=int, help="runs per measurement (default 3)")
@@ -73,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         doc["across_cases"] = across_cases.summary(across_rows)
         out += ["## Patterns and statistics", "", table(across_rows), ""]
         out += [f"- {r.name}: {r.note}" for r in across_rows if r.note]
+        out += [""]
+    if args.only in (None, "packs"):
+        say("complaint packs: cleaning a photo, checking a pack")
+        pack_rows = packs.run(args.quick, repeats, say)
+        doc["packs"] = packs.summary(pack_rows)
+        out += ["## Complaint packs", "", table(pack_rows), ""]
+        out += [f"- {r.name}: {r.note}" for r in pack_rows if r.note]
         out += [""]
     if args.only in (None, "audit"):
         audit_n = 100_000 if args.quick else 1_000_000

@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from cli import admin, filters, render
+from cli import admin, filters, packs, render
 from cli import alerts as alerts_cli
 from cli import patterns as patterns_cli
 from cli import retention as retention_cli
@@ -60,7 +60,7 @@ app = typer.Typer(
 )
 cases_app = typer.Typer(
     help="Work on cases: list, search, show, note, assign, status, close, reply, attachment,"
-    " erase.",
+    " erase, export.",
     no_args_is_help=True,
 )
 team_key_app = typer.Typer(help="The team key that reporters seal to.", no_args_is_help=True)
@@ -75,6 +75,7 @@ patterns_cli.register(app)  # vault patterns (cli/patterns.py)
 stats_cli.register(app)  # vault stats (cli/stats.py)
 retention_cli.register(app, cases_app)  # vault retention, vault cases erase (cli/retention.py)
 alerts_cli.register(app)  # vault alerts (cli/alerts.py)
+packs.register(app, cases_app)  # vault cases export, vault export verify (cli/packs.py)
 
 _unlock = unlock
 _write_new = write_new

@@ -163,3 +163,13 @@ class AttachmentUnavailableError(VaultError):
 
 class NoReplyKeyError(VaultError):
     """This reporter did not take a codename, so there is no way to reply."""
+
+
+class NoComplaintHelpAskedError(VaultError):
+    """The reporter did not ask for help with a complaint, so no complaint pack is made."""
+
+    hint = "a complaint pack is only for a reporter who asked for complaint help (see cases show)"
+
+
+class PackChangedError(IntegrityError):
+    """This complaint pack has been changed since it was made, so it cannot be trusted."""

@@ -25,6 +25,8 @@ What a vault holds is worked on by one module per noun, each taking a :class:`Va
 * :mod:`vault.patterns`: cases naming the same professional (rules in :mod:`vault.professionals`);
 * :mod:`vault.stats`: counts safe to publish (:mod:`vault.suppression`, :mod:`vault.charts`);
 * :mod:`vault.alerts`: anonymised safety alerts (:mod:`vault.identifying`, :mod:`vault.areas`);
+* :mod:`vault.complaint_pack`: complaint packs (:mod:`vault.complaint_document` draws the PDF,
+  :mod:`vault.metadata` cleans attachments, :mod:`vault.pack_manifest` signs and checks);
 * :mod:`vault.auditing`: the access log's outward side (the bundle, auditors, the witness);
 * :mod:`vault.erasure`: erasing a case, leaving a tombstone (:mod:`vault.retention`: when);
 * :mod:`vault.membership`, :mod:`vault.recovery`, :mod:`vault.backup`, :mod:`vault.check`.

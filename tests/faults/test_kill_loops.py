@@ -11,6 +11,7 @@ docs/reliability.md.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,37 @@ def test_note(world: World, loop: KillLoop) -> None:
             loop.finish(["cases", "note", case, text])
         world.ledger.notes.add(text)
         world.settle(loop)
+
+
+def test_complaint_pack_export(world: World, loop: KillLoop) -> None:
+    """A killed `vault cases export` leaves its pack whole or absent, never part of one, and a
+    pack in place is always logged; the rerun removes the working folder the killed run left."""
+    case = world.case_ids()[0]
+    cwd = world.cli.cwd
+    span = world.timed("cases", "export", case, "--out", "pack-timing")
+    for i in range(scale(1, 12)):
+        out = f"pack-{i}-{loop.seed}"
+        before = _pack_exports(world)
+        loop.kill(["cases", "export", case, "--out", out], span)
+        after = _pack_exports(world)
+        working = [p for p in cwd.iterdir() if p.name.startswith(".redress-pack-")]
+        if (cwd / out).exists():
+            loop.check(after == before + 1, f"a pack in place, {after - before} logged")
+            loop.check(not any(p.is_file() for w in working for p in w.rglob("*")), "left files")
+        else:  # killed while building, or after the log entry and before the rename
+            loop.check(after in (before, before + 1), f"no pack, {after - before} logged")
+            loop.finish(["cases", "export", case, "--out", out])
+            loop.check(_pack_exports(world) == after + 1, "the rerun was not logged")
+            left = [p.name for p in cwd.iterdir() if p.name.startswith(".redress-pack-")]
+            loop.check(left == [], f"working folders left after the rerun: {left}")
+        loop.finish(["export", "verify", out, "--team-key", str(world.team_key_file)])
+        world.settle(loop)
+
+
+def _pack_exports(world: World) -> int:
+    result = world.run("cases", "show", world.case_ids()[0], "--json")
+    assert result.returncode == 0, result.stderr
+    return [h["action"] for h in json.loads(result.stdout)["history"]].count("pack-exported")
 
 
 def _inbox(data: Path) -> set[bytes]:

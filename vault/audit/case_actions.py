@@ -175,6 +175,15 @@ def _attachment_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
     return str(data["n"]), None
 
 
+def _pack_words(data: Data) -> str:
+    return f"complaint pack of {data.get('files')} files exported"
+
+
+def _pack_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, str]:
+    """A complaint pack's entry: how many files it lists; SHA-256 of its signed manifest."""
+    return str(data["files"]), str(data["manifest"])
+
+
 def _resealed_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, None]:
     return str(data["epoch"]), None
 
@@ -236,6 +245,16 @@ CASE_ACTIONS: dict[str, CaseAction] = {
             _attachment_entry,
             Detail("an attachment number from 1", form=NUMBER),
             "no",
+        ),
+        # A complaint pack was written (vault cases export; vault/complaint_pack.py): the
+        # number of files its manifest lists, and the SHA-256 of that manifest's bytes.
+        CaseAction(
+            "pack-exported",
+            _unchanged,
+            _pack_words,
+            _pack_entry,
+            Detail("a number of files", form=NUMBER),
+            "yes",
         ),
         # The vault re-sealed the report to a newer team key (vault team-key reseal): an
         # access-log entry only, naming the new epoch; the case's state does not change.
