@@ -68,7 +68,7 @@ def case_table(cases: list[CaseSummary], total: int, *, filtered: bool = False) 
     for case in cases:
         table.add_row(
             show_id(case.id),
-            case.status + (" (withdrawal asked)" if case.withdrawal_requested else ""),
+            case.status + (" *" if case.withdrawal_requested else ""),
             case.received,
             safe(case.assignee or "-"),
             case.sector or "?",
@@ -77,6 +77,11 @@ def case_table(cases: list[CaseSummary], total: int, *, filtered: bool = False) 
             case.outcome or "",
         )
     out.print(table)
+    if any(case.withdrawal_requested for case in cases):
+        out.print(
+            "* The reporter asked for the report to be withdrawn and erased"
+            " (vault cases erase ID --reason withdrawn)."
+        )
     if total > len(cases):
         out.print(
             f"Showing the newest {len(cases)} of {total} cases. "

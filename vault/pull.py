@@ -308,7 +308,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
         after: str | None = None
         # Reporters' messages wait beside the envelopes, in id order; each is taken once
         # every envelope is stored, so a message never arrives before its own report.
-        messages: list[tuple[str, bytes]] = []
+        messages: list[bytes] = []
         while True:
             items, more = intake.pull_page(after)
             if not items:
@@ -326,7 +326,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                 if isinstance(body, VaultError):
                     result.failures.append((label, body))
                 elif reporter_messages.is_message(body):
-                    messages.append((label, body))
+                    messages.append(body)
                 else:
                     envelopes.append((label, body))
             batch = incoming.store_pulled(vault, envelopes)

@@ -42,6 +42,7 @@ from vault import db as dbmod
 from vault.envelope import (
     HEADER_BYTES,
     MIN_PADDED,
+    envelope_id,
     open_report,
     pad,
     padded_length,
@@ -88,6 +89,12 @@ class ForgedMessageError(IntegrityError):
 
 class UnknownReporterError(VaultError):
     """A signed reporter message that no case in this vault can take."""
+
+
+def message_id(body: bytes) -> str:
+    """A message's id, as the intake keeps it and the access log commits to it: its envelope
+    id, ``hex(SHA-256("redress envelope id v1" || 0x00 || message))``."""
+    return envelope_id(body).hex()
 
 
 def is_message(body: bytes) -> bool:
@@ -222,8 +229,8 @@ class TakenMessages:
     held: list[str] = field(default_factory=list)  # hex ids the intake may delete
 
 
-def take_pulled(vault: Vault, messages: Iterable[tuple[str, bytes]]) -> TakenMessages:
-    """Take pulled messages (hex id, bytes) into their cases, in one transaction.
+def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
+    """Take pulled messages into their cases, in one transaction.
 
     Each is checked (shape, signature, a case whose report carries its signing key, what is
     inside); a good one is stored as it arrived (signed, sealed) and recorded as a
@@ -233,7 +240,8 @@ def take_pulled(vault: Vault, messages: Iterable[tuple[str, bytes]]) -> TakenMes
     result = TakenMessages()
     with vault.transaction() as db:
         _index_cases(vault, db)
-        for label, body in messages:
+        for body in messages:
+            label = message_id(body)
             result.held.append(label)
             try:
                 stored, duplicate, kind = _take(vault, db, label, body)
@@ -342,7 +350,7 @@ def reporter_said(vault: Vault, event: Event) -> ConversationEntry:
     if row is None:
         raise IntegrityError("A reporter message of this case is missing.")
     body = bytes(row[0])
-    if _crypto.tagged_hash("redress envelope id v1", body).hex() != event.data["message"]:
+    if message_id(body) != event.data["message"]:
         raise IntegrityError("A reporter message of this case has been changed.")
     parts = parse(body)
     team = vault.team_key(parts.epoch)

@@ -43,10 +43,9 @@ def _case(vault: Vault, *, signing: bool = True) -> tuple[str, tuple[bytes, byte
     return case_id, keys
 
 
-def _message(vault: Vault, seed: bytes, kind: str, text: str | None = None) -> tuple[str, bytes]:
+def _message(vault: Vault, seed: bytes, kind: str, text: str | None = None) -> bytes:
     team = vault.access.current
-    body = seal_message(kind, text, _seed(seed), team.epoch, team.public_key)  # type: ignore[arg-type]
-    return envelope_id(body).hex(), body
+    return seal_message(kind, text, _seed(seed), team.epoch, team.public_key)  # type: ignore[arg-type]
 
 
 # --- the format --------------------------------------------------------------------------
@@ -138,7 +137,8 @@ def test_an_answer_and_a_withdrawal_join_the_conversation(vault: Vault, vault_di
     taken = reporter_messages.take_pulled(vault, [answer, withdrawal, answer])
     assert (taken.answers, taken.withdrawals, taken.duplicates) == (1, 1, 1)
     assert taken.refused == []
-    assert taken.held == [answer[0], withdrawal[0], answer[0]]
+    ids = [envelope_id(m).hex() for m in (answer, withdrawal, answer)]
+    assert taken.held == ids
 
     listed = {c.id: c for c in case_view.list_cases(vault)}
     assert listed[case_id].withdrawal_requested is True
@@ -166,11 +166,9 @@ def test_forged_and_unknown_messages_are_refused_and_nothing_else_is_lost(vault:
     good = _message(vault, seed, "answer", "the real one")
     stranger = _message(vault, b"\x09" * 32, "withdrawal")  # a key no report carries
     for_old = _message(vault, old_seed, "answer", "my report had no signing key")
-    tampered = bytearray(_message(vault, seed, "answer", "changed on the way")[1])
+    tampered = bytearray(_message(vault, seed, "answer", "changed on the way"))
     tampered[-1] ^= 1
-    taken = reporter_messages.take_pulled(
-        vault, [stranger, ("ab" * 32, bytes(tampered)), good, for_old]
-    )
+    taken = reporter_messages.take_pulled(vault, [stranger, bytes(tampered), good, for_old])
     assert (taken.answers, taken.withdrawals) == (1, 0)
     reasons = [type(e) for _, e in taken.refused]
     assert reasons == [UnknownReporterError, ForgedMessageError, UnknownReporterError]
@@ -187,7 +185,7 @@ def test_a_changed_stored_message_is_caught(vault: Vault) -> None:
     reporter_messages.take_pulled(vault, [_message(vault, seed, "answer", "hello")])
     with vault.transaction() as db:
         (body,) = db.execute("SELECT message FROM reporter_messages").fetchone()
-        other = _message(vault, seed, "answer", "not what they said")[1]
+        other = _message(vault, seed, "answer", "not what they said")
         db.execute("UPDATE reporter_messages SET message = ?", (other,))
     with pytest.raises(IntegrityError):
         case_view.show_case(vault, case_id)
