@@ -18,8 +18,9 @@ reporter. Byte layout::
                           || the 52 bytes above || sealed
     sealed      rest      crypto_box_seal(padded message JSON, team public key)
 
-The message JSON is canonical: ``{"kind":"answer","text":...,"v":1}`` or
-``{"kind":"withdrawal","v":1}``, padded as a report is.
+The message JSON is canonical: ``{"kind":"answer","sent":...,"text":...,"v":1}`` or
+``{"kind":"withdrawal","sent":...,"v":1}``, padded as a report is; ``sent`` is the time the
+browser sent it (UTC, ``YYYY-MM-DDTHH:MM:SS.sssZ``), which orders the messages one pull takes in.
 
 When a case is erased, :func:`before_erase` queues a last reply to the reporter's mailbox
 (status ``erased``), kept apart from the case so it outlives the case's rows, and
@@ -31,10 +32,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import struct
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from vault import _crypto
@@ -68,6 +71,7 @@ MAX_PADDED = 1 << 18  # 256 KiB: the longest answer, every character escaped, fi
 MIN_MESSAGE = PREFIX_BYTES + _crypto.SEAL_OVERHEAD + MIN_PADDED
 MAX_MESSAGE = PREFIX_BYTES + _crypto.SEAL_OVERHEAD + MAX_PADDED
 KINDS = ("answer", "withdrawal")
+_SENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 Kind = Literal["answer", "withdrawal"]
 ERASED_TEXT = {
     "withdrawn": "As you asked, your report has been withdrawn and erased from our records.",
@@ -153,9 +157,11 @@ def check_signed(body: bytes) -> MessageParts:
     return parts
 
 
-def message_json(kind: Kind, text: str | None = None) -> bytes:
-    """The canonical message JSON, before padding."""
-    body: dict[str, object] = {"v": 1, "kind": kind}
+def message_json(kind: Kind, text: str | None = None, sent: str | None = None) -> bytes:
+    """The canonical message JSON, before padding (``sent``: now, unless given)."""
+    if sent is None:
+        sent = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    body: dict[str, object] = {"v": 1, "kind": kind, "sent": sent}
     if kind == "answer":
         if text is None:
             raise UsageError("An answer needs its text.")
@@ -169,10 +175,11 @@ def seal_message(
     signing_seed: _crypto.SecretBytes,
     epoch: int,
     team_public_key: bytes,
+    sent: str | None = None,
 ) -> bytes:
     """Seal and sign a message as the replies page does (the reference for ``docs/format.md``
     and the tests; the vault itself never holds a codename)."""
-    padded = pad(message_json(kind, text))
+    padded = pad(message_json(kind, text, sent))
     if len(padded) > MAX_PADDED:
         raise UsageError("That message is too long.")
     header = HEADER.pack(MAGIC, VERSION, epoch, team_key_id(team_public_key))
@@ -186,6 +193,7 @@ def seal_message(
 class OpenedMessage:
     kind: str
     text: str | None = field(repr=False)
+    sent: str = ""
 
 
 def open_message(
@@ -200,18 +208,20 @@ def open_message(
         raise damaged from None
     if not isinstance(doc, dict) or doc.get("v") != 1 or type(doc.get("v")) is not int:
         raise damaged
-    kind = doc.get("kind")
-    if kind == "withdrawal" and set(doc) == {"v", "kind"}:
-        return OpenedMessage("withdrawal", None)
+    kind, sent = doc.get("kind"), doc.get("sent")
+    if not isinstance(sent, str) or not _SENT.fullmatch(sent):
+        raise damaged
+    if kind == "withdrawal" and set(doc) == {"v", "kind", "sent"}:
+        return OpenedMessage("withdrawal", None, sent)
     text = doc.get("text")
     if (
         kind == "answer"
-        and set(doc) == {"v", "kind", "text"}
+        and set(doc) == {"v", "kind", "sent", "text"}
         and isinstance(text, str)
         and text.strip()
         and len(text) <= MAX_TEXT
     ):
-        return OpenedMessage("answer", text)
+        return OpenedMessage("answer", text, sent)
     raise damaged
 
 
@@ -233,30 +243,50 @@ def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
     """Take pulled messages into their cases, in one transaction.
 
     Each is checked (shape, signature, a case whose report carries its signing key, what is
-    inside); a good one is stored as it arrived (signed, sealed) and recorded as a
-    ``reporter-message`` action on each case whose reporter signed it. A refused one is
-    counted with its reason and not kept. Every one may then be deleted from the intake.
+    inside); the good ones are stored as they arrived (signed, sealed) and recorded, in the
+    order their reporters sent them, as ``reporter-message`` actions on each case whose
+    reporter signed them. A refused one is counted with its reason and not kept. Every one
+    may then be deleted from the intake.
     """
     result = TakenMessages()
     with vault.transaction() as db:
         _index_cases(vault, db)
+        good: list[tuple[str, str, bytes, list[str], OpenedMessage]] = []
         for body in messages:
             label = message_id(body)
             result.held.append(label)
             try:
-                stored, duplicate, kind = _take(vault, db, label, body)
+                cases, opened = _check(vault, db, body)
             except VaultError as why:
                 result.refused.append((f"reporter message {label[:12]}", why))
                 continue
-            result.duplicates += duplicate
-            if kind == "answer":
-                result.answers += stored
-            else:
-                result.withdrawals += stored
+            good.append((opened.sent, label, body, cases, opened))
+        for _, label, body, cases, opened in sorted(good, key=lambda g: (g[0], g[1])):
+            for case_id in cases:
+                held = db.execute(
+                    "SELECT 1 FROM reporter_messages WHERE id = ? AND case_id = ?",
+                    (label, case_id),
+                ).fetchone()
+                if held is not None:
+                    result.duplicates += 1
+                    continue
+                event = vault.record(
+                    db, case_id, "reporter-message", {"kind": opened.kind, "message": label}
+                )
+                db.execute(
+                    "INSERT INTO reporter_messages (id, case_id, event_id, kind, message)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (label, case_id, event.id, opened.kind, body),
+                )
+                if opened.kind == "answer":
+                    result.answers += 1
+                else:
+                    result.withdrawals += 1
     return result
 
 
-def _take(vault: Vault, db: dbmod.Connection, label: str, body: bytes) -> tuple[int, int, str]:
+def _check(vault: Vault, db: dbmod.Connection, body: bytes) -> tuple[list[str], OpenedMessage]:
+    """The cases a message belongs to, and what it says; or why it is refused."""
     try:
         parts = check_signed(body)
     except MessageRefused:
@@ -278,25 +308,7 @@ def _take(vault: Vault, db: dbmod.Connection, label: str, body: bytes) -> tuple[
     team = vault.team_key(parts.epoch)
     if team_key_id(team.public_key) != parts.key_id:
         raise ForgedMessageError("A reporter message names a team key this vault does not hold.")
-    opened = open_message(parts, team.public_key, team.secret_key)
-    stored = duplicate = 0
-    for case_id in cases:
-        held = db.execute(
-            "SELECT 1 FROM reporter_messages WHERE id = ? AND case_id = ?", (label, case_id)
-        ).fetchone()
-        if held is not None:
-            duplicate += 1
-            continue
-        event = vault.record(
-            db, case_id, "reporter-message", {"kind": opened.kind, "message": label}
-        )
-        db.execute(
-            "INSERT INTO reporter_messages (id, case_id, event_id, kind, message)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (label, case_id, event.id, opened.kind, body),
-        )
-        stored += 1
-    return stored, duplicate, opened.kind
+    return cases, open_message(parts, team.public_key, team.secret_key)
 
 
 def _index_cases(vault: Vault, db: dbmod.Connection) -> None:

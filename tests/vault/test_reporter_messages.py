@@ -43,9 +43,11 @@ def _case(vault: Vault, *, signing: bool = True) -> tuple[str, tuple[bytes, byte
     return case_id, keys
 
 
-def _message(vault: Vault, seed: bytes, kind: str, text: str | None = None) -> bytes:
+def _message(
+    vault: Vault, seed: bytes, kind: str, text: str | None = None, sent: str | None = None
+) -> bytes:
     team = vault.access.current
-    return seal_message(kind, text, _seed(seed), team.epoch, team.public_key)  # type: ignore[arg-type]
+    return seal_message(kind, text, _seed(seed), team.epoch, team.public_key, sent)  # type: ignore[arg-type]
 
 
 # --- the format --------------------------------------------------------------------------
@@ -98,11 +100,13 @@ def test_unsigned_oversize_and_unpadded_are_refused_with_their_reason() -> None:
 @pytest.mark.parametrize(
     "inside",
     [
-        b'{"v":1,"kind":"answer"}',
-        b'{"v":1,"kind":"answer","text":"  "}',
-        b'{"v":2,"kind":"withdrawal"}',
-        b'{"v":true,"kind":"withdrawal"}',
-        b'{"v":1,"kind":"withdrawal","x":1}',
+        b'{"v":1,"kind":"answer","sent":"2026-01-02T10:00:00.000Z"}',
+        b'{"v":1,"kind":"answer","sent":"2026-01-02T10:00:00.000Z","text":"  "}',
+        b'{"v":2,"kind":"withdrawal","sent":"2026-01-02T10:00:00.000Z"}',
+        b'{"v":true,"kind":"withdrawal","sent":"2026-01-02T10:00:00.000Z"}',
+        b'{"v":1,"kind":"withdrawal","sent":"2026-01-02T10:00:00.000Z","x":1}',
+        b'{"v":1,"kind":"withdrawal"}',
+        b'{"v":1,"kind":"withdrawal","sent":"yesterday"}',
         b"[]",
         b"\xff",
     ],
@@ -132,12 +136,15 @@ def test_an_answer_and_a_withdrawal_join_the_conversation(vault: Vault, vault_di
     (queued,) = replies.queued_replies(vault)
     assert open_reply(queued.body, reply_pk, reply_sk)["can_answer"] is True
 
-    answer = _message(vault, seed, "answer", f"Yes, after six. {CANARY}")
-    withdrawal = _message(vault, seed, "withdrawal")
-    taken = reporter_messages.take_pulled(vault, [answer, withdrawal, answer])
+    answer = _message(
+        vault, seed, "answer", f"Yes, after six. {CANARY}", "2026-01-02T10:00:00.001Z"
+    )
+    withdrawal = _message(vault, seed, "withdrawal", None, second)
+    # Taken in the order the reporter sent them, whatever order the intake gives them in.
+    taken = reporter_messages.take_pulled(vault, [withdrawal, answer, answer])
     assert (taken.answers, taken.withdrawals, taken.duplicates) == (1, 1, 1)
     assert taken.refused == []
-    ids = [envelope_id(m).hex() for m in (answer, withdrawal, answer)]
+    ids = [envelope_id(m).hex() for m in (withdrawal, answer, answer)]
     assert taken.held == ids
 
     listed = {c.id: c for c in case_view.list_cases(vault)}

@@ -1,0 +1,140 @@
+"""A reporter answers a reply and asks to withdraw, from the replies page, in real Chromium."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import nacl.bindings as sodium
+import pytest
+from playwright.sync_api import Page
+
+from tests.conftest import PASSPHRASE
+from tests.vault.intake.browser.conftest import (
+    Intake,
+    Watched,
+    b64,
+    codename_entropy,
+    fill_required,
+    open_form,
+    read_replies,
+    reply_keypair,
+    send,
+    take_codename,
+    unique,
+)
+from vault import reporter_messages
+from vault.store import Vault
+
+
+def signing_public_key(entropy: bytes) -> bytes:
+    seed = hashlib.blake2b(
+        b"redress codename signing key v1\x00" + entropy, digest_size=32
+    ).digest()
+    pk, _ = sodium.crypto_sign_seed_keypair(seed)
+    return bytes(pk)
+
+
+def status_says(page: Page, words: str) -> None:
+    page.wait_for_function(
+        "(words) => document.getElementById('message-status').textContent.includes(words)",
+        arg=words,
+    )
+
+
+@pytest.mark.slow
+def test_a_reporter_answers_and_asks_to_withdraw(watched: Watched, intake: Intake) -> None:
+    page = watched.page
+    marker = unique("answer")
+    before = intake.drain()
+    open_form(page)
+    fill_required(page, marker)
+    words = take_codename(page)
+    send(page)
+    case_id, shown = intake.pull_case(before, marker)
+    entropy = codename_entropy(words)
+    assert shown["report"]["reply_signing_key"] == b64(signing_public_key(entropy))
+
+    intake.run("cases", "reply", case_id, "Can we call you?")
+    intake.pull()  # delivers the reply
+    read_replies(page, " ".join(words))
+    page.wait_for_selector("#answer-form:not([hidden])")
+    assert "Can we call you?" in page.inner_text("#reply-list")
+    assert page.is_visible("#withdraw")
+    assert page.is_hidden("#cannot-answer")
+
+    page.fill("#answer", f"Yes please, after six. {marker}")
+    page.click("#answer-button")
+    status_says(page, "Your answer was sent")
+    assert page.input_value("#answer") == ""
+    page.click("#withdraw-button")
+    assert page.get_attribute("#withdraw-button", "aria-expanded") == "true"
+    page.click("#withdraw-yes")
+    status_says(page, "We have your request to withdraw")
+
+    # The intake got two sealed, signed messages: neither the answer nor the codename in clear.
+    sent = watched.traffic.bodies("POST", "/api/messages")
+    assert len(sent) == 2
+    for body in sent:
+        assert body[:7] == b"REDRMSG"
+        assert marker.encode() not in body
+        assert words[0].encode() not in body
+        assert body[20:52] == signing_public_key(entropy)
+    assert not any(" ".join(words) in u for _, u, _, _ in watched.traffic.requests)
+
+    intake.pull()
+    shown = json.loads(intake.run("cases", "show", case_id, "--json").stdout)
+    assert [(c["from"], c["kind"]) for c in shown["conversation"]] == [
+        ("caseworker", "reply"),
+        ("reporter", "answer"),
+        ("reporter", "withdrawal"),
+    ]
+    assert shown["conversation"][1]["text"] == f"Yes please, after six. {marker}"
+    assert shown["withdrawal_requested"] is True
+    listed = json.loads(intake.run("cases", "list", "--json").stdout)
+    assert [c["withdrawal_requested"] for c in listed if c["id"] == case_id] == [True]
+    text = intake.run("cases", "show", case_id).stdout
+    assert "the reporter answered: Yes please, after six." in text
+
+    # Erasure (vault/erasure.py calls these inside its transaction); the next pull delivers
+    # the last reply, and the replies page says the report was erased.
+    with Vault.unlock(intake.home / "vault-data", PASSPHRASE) as vault, vault.transaction():
+        raw_id = vault.resolve(case_id)
+        reporter_messages.before_erase(vault, raw_id, "withdrawn")
+        reporter_messages.erase_case_rows(vault, raw_id)
+    intake.pull()
+    read_replies(page, " ".join(words))
+    page.wait_for_selector("#replies-result:not([hidden])")
+    assert page.inner_text("#case-status-text") == "Your report has been erased from our records."
+    assert "withdrawn and erased" in page.inner_text("#reply-list")
+    assert page.is_hidden("#answer-form")
+    assert page.is_hidden("#withdraw")
+
+
+def test_what_the_page_offers_follows_the_replies(page: Page, intake: Intake) -> None:
+    open_form(page)
+    words = take_codename(page)
+    reply_pk, _ = reply_keypair(codename_entropy(words))
+
+    # No reply yet: only the withdrawal can be asked for.
+    read_replies(page, " ".join(words))
+    page.wait_for_selector("#replies-result:not([hidden])")
+    assert page.is_visible("#withdraw")
+    assert page.is_hidden("#answer-form")
+
+    # A reply to a report made before codenames could sign: said plainly, nothing offered.
+    intake.post_reply(reply_pk, "We have read it.", "2025-03-14", None)
+    read_replies(page, " ".join(words))
+    page.wait_for_selector("#replies-result:not([hidden])")
+    assert page.is_visible("#cannot-answer")
+    assert page.is_hidden("#answer-form")
+    assert page.is_hidden("#withdraw")
+
+    # Erased: the page says so, and offers nothing more.
+    intake.post_reply(reply_pk, "Your report has been erased.", "2025-03-20", "erased")
+    read_replies(page, " ".join(words))
+    page.wait_for_selector("#replies-result:not([hidden])")
+    assert page.inner_text("#case-status-text") == "Your report has been erased from our records."
+    assert page.is_hidden("#answer-form")
+    assert page.is_hidden("#withdraw")
+    assert page.is_hidden("#cannot-answer")
