@@ -139,7 +139,7 @@ def test_an_answer_and_a_withdrawal_join_the_conversation(vault: Vault, vault_di
     answer = _message(
         vault, seed, "answer", f"Yes, after six. {CANARY}", "2026-01-02T10:00:00.001Z"
     )
-    withdrawal = _message(vault, seed, "withdrawal", None, second)
+    withdrawal = _message(vault, seed, "withdrawal", None, "2026-01-02T10:00:00.002Z")
     # Taken in the order the reporter sent them, whatever order the intake gives them in.
     taken = reporter_messages.take_pulled(vault, [withdrawal, answer, answer])
     assert (taken.answers, taken.withdrawals, taken.duplicates) == (1, 1, 1)
