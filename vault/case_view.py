@@ -163,6 +163,12 @@ def list_cases(
     ]
 
 
+def with_withdrawals(cases: list[CaseSummary], vault: Vault) -> list[CaseSummary]:
+    """The same cases, marked where the reporter asked to withdraw (nothing is opened)."""
+    asked = reporter_messages.withdrawals_asked(vault)
+    return [replace(c, withdrawal_requested=True) if c.id in asked else c for c in cases]
+
+
 def count_cases(
     vault: Vault, status: str | None = None, *, where: triage.CaseFilter | None = None
 ) -> int:
