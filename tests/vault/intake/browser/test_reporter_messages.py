@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import nacl.bindings as sodium
 import pytest
@@ -23,7 +24,7 @@ from tests.vault.intake.browser.conftest import (
     take_codename,
     unique,
 )
-from vault import reporter_messages
+from vault import _crypto, reporter_messages
 from vault.store import Vault
 
 
@@ -138,3 +139,31 @@ def test_what_the_page_offers_follows_the_replies(page: Page, intake: Intake) ->
     assert page.is_hidden("#answer-form")
     assert page.is_hidden("#withdraw")
     assert page.is_hidden("#cannot-answer")
+
+
+def test_the_browser_signs_and_seals_as_the_format_says(page: Page) -> None:
+    """codename.js's signing key and seal.js's sealMessage, checked by the vault's own code."""
+    entropy = os.urandom(12)
+    team_pk, team_sk = _crypto.box_keypair()
+    page.goto("/replies")
+    got = page.evaluate(
+        """async ([e, pk]) => {
+            const c = await import('/static/codename.js');
+            const s = await import('/static/seal.js');
+            await window.sodium.ready;
+            const signing = c.signingKeyPair(window.sodium, new Uint8Array(e));
+            const message = {v: 1, kind: "answer", sent: "2026-01-02T10:00:00.000Z",
+                             text: "Oui — à six heures \u2028 ☎"};
+            const body = s.sealMessage(window.sodium, message, 7, new Uint8Array(pk), signing);
+            return {pk: Array.from(signing.publicKey), body: Array.from(body)};
+        }""",
+        [list(entropy), list(team_pk)],
+    )
+    assert bytes(got["pk"]) == signing_public_key(entropy)
+    body = bytes(got["body"])
+    parts = reporter_messages.check_signed(body)
+    assert parts.epoch == 7
+    assert parts.signing_key == signing_public_key(entropy)
+    opened = reporter_messages.open_message(parts, team_pk, team_sk)
+    assert (opened.kind, opened.text) == ("answer", "Oui — à six heures \u2028 ☎")
+    assert opened.sent == "2026-01-02T10:00:00.000Z"
