@@ -111,20 +111,20 @@ def test_negative_vectors_are_refused_at_their_step(vector: dict[str, Any]) -> N
 
 @pytest.mark.parametrize("vector", DOC["positive"] + DOC["negative"], ids=lambda v: v["name"])
 def test_the_vaults_code_agrees(vector: dict[str, Any]) -> None:
-    from vault import reporter_messages
+    from vault import errors, reporter_messages
     from vault._crypto import SecretBytes
 
     body = base64.b64decode(vector["message"])
     step = vector.get("fails_at")
     if step in ("shape", "signature"):
-        with pytest.raises(reporter_messages.MessageRefused) as refused:
+        with pytest.raises(errors.MessageRefused) as refused:
             reporter_messages.check_signed(body)
         assert refused.value.reason == ("bad-signature" if step == "signature" else "malformed")
         return
     parts = reporter_messages.check_signed(body)
     key = SecretBytes(TEAM_SK, "test team key")
     if step == "inside":
-        with pytest.raises(reporter_messages.ForgedMessageError):
+        with pytest.raises(errors.ForgedMessageError):
             reporter_messages.open_message(parts, TEAM_PK, key)
         return
     opened = reporter_messages.open_message(parts, TEAM_PK, key)

@@ -52,7 +52,15 @@ from vault.envelope import (
     team_key_id,
     unpad,
 )
-from vault.errors import EnvelopeError, IntegrityError, UsageError, VaultError
+from vault.errors import (
+    EnvelopeError,
+    ForgedMessageError,
+    IntegrityError,
+    MessageRefused,
+    UnknownReporterError,
+    UsageError,
+    VaultError,
+)
 from vault.report import canonical_json
 
 if TYPE_CHECKING:
@@ -70,29 +78,12 @@ MAX_TEXT = 20_000  # characters in an answer, as in a reply
 MAX_PADDED = 1 << 18  # 256 KiB: the longest answer, every character escaped, fits
 MIN_MESSAGE = PREFIX_BYTES + _crypto.SEAL_OVERHEAD + MIN_PADDED
 MAX_MESSAGE = PREFIX_BYTES + _crypto.SEAL_OVERHEAD + MAX_PADDED
-KINDS = ("answer", "withdrawal")
 _SENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 Kind = Literal["answer", "withdrawal"]
 ERASED_TEXT = {
     "withdrawn": "As you asked, your report has been withdrawn and erased from our records.",
     None: "Your report has been erased from our records.",
 }
-
-
-class MessageRefused(VaultError):
-    """A reporter message that cannot be taken (the intake answers with ``reason``)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason  # "too-large", "malformed", "bad-signature"
-
-
-class ForgedMessageError(IntegrityError):
-    """A reporter message whose signature does not check, or that is damaged inside."""
-
-
-class UnknownReporterError(VaultError):
-    """A signed reporter message that no case in this vault can take."""
 
 
 def message_id(body: bytes) -> str:

@@ -13,17 +13,14 @@ from tests.conftest import CANARY, bytes_under, make_report, seal_for
 from tests.sealing import codename_keys, new_codename, open_reply
 from vault import _crypto, case_view, incoming, replies, reporter_messages
 from vault.envelope import envelope_id
-from vault.errors import IntegrityError, VaultError
-from vault.reporter_messages import (
-    MAX_MESSAGE,
-    MAX_TEXT,
-    PREFIX_BYTES,
+from vault.errors import (
     ForgedMessageError,
+    IntegrityError,
     MessageRefused,
     UnknownReporterError,
-    check_signed,
-    seal_message,
+    VaultError,
 )
+from vault.reporter_messages import MAX_MESSAGE, MAX_TEXT, PREFIX_BYTES, check_signed, seal_message
 from vault.store import Vault
 
 TEAM_PK, TEAM_SK = _crypto.box_keypair()

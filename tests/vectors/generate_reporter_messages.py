@@ -26,7 +26,7 @@ from typing import Any
 import nacl.bindings as sodium
 from mnemonic import Mnemonic
 
-from vault import reporter_messages
+from vault import errors, reporter_messages
 from vault._crypto import SecretBytes
 from vault.envelope import envelope_id, padded_length
 
@@ -172,7 +172,7 @@ def build() -> dict[str, Any]:
                     bytes.fromhex(team_key["public_key"]),
                     SecretBytes(bytes.fromhex(team_key["secret_key"]), "test team key"),
                 )
-            except reporter_messages.ForgedMessageError:
+            except errors.ForgedMessageError:
                 continue
             raise AssertionError(vector["name"])
         want = "bad-signature" if vector["fails_at"] == "signature" else "malformed"
@@ -192,7 +192,7 @@ def build() -> dict[str, Any]:
 def _refusal(body: bytes) -> str | None:
     try:
         reporter_messages.check_signed(body)
-    except reporter_messages.MessageRefused as refused:
+    except errors.MessageRefused as refused:
         return refused.reason
     return None
 

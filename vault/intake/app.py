@@ -48,7 +48,7 @@ from vault.envelope import (
     parse_header,
     seal_report,
 )
-from vault.errors import EnvelopeError, InvalidReportError
+from vault.errors import EnvelopeError, InvalidReportError, MessageRefused
 from vault.files import read_small_file
 from vault.intake import labels
 from vault.intake.auth import (
@@ -73,7 +73,7 @@ from vault.intake.limits import (
 from vault.intake.nojs import MalformedForm, parse_form, read_form
 from vault.intake.witness import Witness
 from vault.keys import TeamPublicKey, b64, caseworker_key_id
-from vault.reporter_messages import MAX_MESSAGE, MessageRefused, check_signed
+from vault.reporter_messages import MAX_MESSAGE, check_signed
 
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; "
