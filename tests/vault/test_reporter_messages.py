@@ -233,3 +233,21 @@ def test_a_case_without_a_codename_gets_no_farewell(vault: Vault) -> None:
     assert reporter_messages.queued_farewells(vault) == []
     with pytest.raises(VaultError):
         reporter_messages.message_json("answer")
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=st.permutations(range(4)))
+def test_one_pull_takes_messages_in_the_order_they_were_sent(
+    vault: Vault, order: list[int]
+) -> None:
+    """Whatever order the intake gives them in, the conversation follows the reporter's."""
+    case_id, (_, _, _, seed) = _case(vault)
+    sent = [
+        _message(vault, seed, "answer", f"answer {i}", f"2026-01-02T10:00:0{i}.000Z")
+        for i in range(4)
+    ]
+    reporter_messages.take_pulled(vault, [sent[i] for i in order])
+    said = [c.text for c in case_view.show_case(vault, case_id).conversation]
+    assert said == [f"answer {i}" for i in range(4)]

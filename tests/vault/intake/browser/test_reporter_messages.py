@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 
 import nacl.bindings as sodium
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import PASSPHRASE
 from tests.vault.intake.browser.conftest import (
@@ -17,9 +18,12 @@ from tests.vault.intake.browser.conftest import (
     b64,
     codename_entropy,
     fill_required,
+    mailbox_id,
     open_form,
+    pad,
     read_replies,
     reply_keypair,
+    run_axe,
     send,
     take_codename,
     unique,
@@ -112,7 +116,25 @@ def test_a_reporter_answers_and_asks_to_withdraw(watched: Watched, intake: Intak
     assert page.is_hidden("#withdraw")
 
 
-def test_what_the_page_offers_follows_the_replies(page: Page, intake: Intake) -> None:
+@pytest.fixture
+def axe_page(browser: Browser, intake: Intake) -> Iterator[Page]:
+    """A page axe-core can be added to (its script is inline, which the CSP refuses)."""
+    context = browser.new_context(base_url=intake.url, bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+def post_answerable_reply(intake: Intake, reply_pk: bytes, text: str) -> None:
+    """A reply as the vault writes one to a report that carries a codename signing key."""
+    doc = {"v": 1, "text": text, "date": "2025-03-15", "can_answer": True}
+    plain = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    sealed = sodium.crypto_box_seal(pad(plain), reply_pk)
+    body = {"replies": [{"mailbox": mailbox_id(reply_pk), "body": b64(sealed)}]}
+    assert intake.signed("POST", "/api/replies", body).status_code == 200
+
+
+def test_what_the_page_offers_follows_the_replies(axe_page: Page, intake: Intake) -> None:
+    page = axe_page
     open_form(page)
     words = take_codename(page)
     reply_pk, _ = reply_keypair(codename_entropy(words))
@@ -122,14 +144,30 @@ def test_what_the_page_offers_follows_the_replies(page: Page, intake: Intake) ->
     page.wait_for_selector("#replies-result:not([hidden])")
     assert page.is_visible("#withdraw")
     assert page.is_hidden("#answer-form")
+    assert run_axe(page) == []
 
     # A reply to a report made before codenames could sign: said plainly, nothing offered.
     intake.post_reply(reply_pk, "We have read it.", "2025-03-14", None)
     read_replies(page, " ".join(words))
     page.wait_for_selector("#replies-result:not([hidden])")
     assert page.is_visible("#cannot-answer")
+    assert run_axe(page) == []
     assert page.is_hidden("#answer-form")
     assert page.is_hidden("#withdraw")
+
+    # A reply that can be answered: the answer box, and the withdrawal with its question.
+    post_answerable_reply(intake, reply_pk, "Can we call you?")
+    read_replies(page, " ".join(words))
+    page.wait_for_selector("#answer-form:not([hidden])")
+    assert page.is_hidden("#cannot-answer")
+    assert run_axe(page) == []
+    page.click("#withdraw-button")
+    page.wait_for_selector("#withdraw-confirm:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "withdraw-yes"
+    assert run_axe(page) == []
+    page.click("#withdraw-no")
+    assert page.is_hidden("#withdraw-confirm")
+    assert page.evaluate("document.activeElement.id") == "withdraw-button"
 
     # Erased: the page says so, and offers nothing more.
     intake.post_reply(reply_pk, "Your report has been erased.", "2025-03-20", "erased")
@@ -139,6 +177,7 @@ def test_what_the_page_offers_follows_the_replies(page: Page, intake: Intake) ->
     assert page.is_hidden("#answer-form")
     assert page.is_hidden("#withdraw")
     assert page.is_hidden("#cannot-answer")
+    assert run_axe(page) == []
 
 
 def test_the_browser_signs_and_seals_as_the_format_says(page: Page) -> None:
