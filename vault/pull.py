@@ -65,6 +65,9 @@ from vault.store import Vault
 PAGE_SIZE = 100  # envelopes asked for per page
 REPLY_BATCH_BYTES = 4 << 20  # base64 reply bytes per push request (the intake takes 16 MiB)
 REPLY_BATCH_COUNT = 500
+# Reporters' messages one pull holds in memory to take in at its end; past this, the rest are
+# left on the intake for the next pull (a message is at most 256 KiB).
+MESSAGE_BUDGET = 64 << 20
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 BLOB_PIECE = 1 << 16  # a blob arrives in pieces of at most this many bytes
 _ENVELOPE_ID = re.compile(r"[0-9a-f]{64}")
@@ -80,6 +83,7 @@ class PullResult:
     replies_delivered: int = 0
     answers: int = 0  # reporters' answers taken into their cases
     withdrawals: int = 0  # reporters' requests to withdraw, taken into their cases
+    messages_waiting: int = 0  # reporters' messages left on the intake for the next pull
     replies_waiting: int = 0  # queued replies not pushed, because the intake's disk is full
     intake_full: IntakeFullError | None = None  # why they wait
     quarantined: Counter[str] = field(default_factory=Counter)  # by reason, this pull
@@ -309,6 +313,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
         # Reporters' messages wait beside the envelopes, in id order; each is taken once
         # every envelope is stored, so a message never arrives before its own report.
         messages: list[bytes] = []
+        held = 0
         while True:
             items, more = intake.pull_page(after)
             if not items:
@@ -326,7 +331,11 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                 if isinstance(body, VaultError):
                     result.failures.append((label, body))
                 elif reporter_messages.is_message(body):
-                    messages.append(body)
+                    if held + len(body) <= MESSAGE_BUDGET:
+                        messages.append(body)
+                        held += len(body)
+                    else:  # not acknowledged: the next pull takes it
+                        result.messages_waiting += 1
                 else:
                     envelopes.append((label, body))
             batch = incoming.store_pulled(vault, envelopes)

@@ -13,13 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Cli, report_data
+from tests.conftest import Cli, make_report, report_data, seal_for
 from tests.intake_server import IntakeServers
 from tests.sealing import codename_keys, mailbox_of, new_codename, open_reply
-from vault import _crypto
+from vault import _crypto, case_view
+from vault import pull as pull_module
 from vault.intake.limits import solve
 from vault.keys import TeamKeyPair, TeamPublicKey
 from vault.reporter_messages import MAX_MESSAGE, PREFIX_BYTES, seal_message
+from vault.store import Vault
+from vault.submit import send_envelope
 
 
 def post(url: str, body: bytes, *, proof: bool = True, **headers: str) -> httpx.Response:
@@ -113,3 +116,33 @@ def test_an_answer_and_a_withdrawal_reach_the_case(
     assert cli("pull", "--from", url).returncode == 0  # ...and the vault counts it held
     shown = json.loads(cli("cases", "show", case_id, "--json").stdout)
     assert len(shown["conversation"]) == 3
+
+
+def test_messages_past_the_budget_wait_on_the_intake(
+    vault: Vault, intake_servers: IntakeServers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull holds at most MESSAGE_BUDGET of messages; the rest wait, unacknowledged."""
+    url = intake_servers.start(vault.team_key_export(), pow_bits=4).url
+    reply_pk, _, signing_pk, seed = codename_keys(new_codename())
+    fields = {
+        "reply_key": base64.b64encode(reply_pk).decode(),
+        "reply_signing_key": base64.b64encode(signing_pk).decode(),
+    }
+    send_envelope(url, seal_for(vault, make_report(**fields)))
+    team = vault.access.current
+    for i in range(3):
+        sent = f"2026-01-02T10:00:0{i}.000Z"
+        message = seal_message(
+            "answer", f"answer {i}", _seed(seed), team.epoch, team.public_key, sent
+        )
+        assert post(url, message).status_code == 202
+    monkeypatch.setattr(pull_module, "MESSAGE_BUDGET", len(message))
+    first = pull_module.pull(vault, url)
+    assert (len(first.imported), first.answers, first.messages_waiting) == (1, 1, 2)
+    second = pull_module.pull(vault, url)
+    assert (second.answers, second.messages_waiting) == (1, 1)
+    third = pull_module.pull(vault, url)
+    assert (third.answers, third.messages_waiting) == (1, 0)
+    (case_id,) = first.imported
+    said = [c.text for c in case_view.show_case(vault, case_id).conversation]
+    assert sorted(said) == ["answer 0", "answer 1", "answer 2"]
