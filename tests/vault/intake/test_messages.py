@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import Cli, make_report, report_data, seal_for
 from tests.intake_server import IntakeServers
 from tests.sealing import codename_keys, mailbox_of, new_codename, open_reply
+from tests.vault.intake.test_api import raw_request
 from vault import _crypto, case_view
 from vault import pull as pull_module
 from vault.intake.limits import solve
@@ -73,7 +74,11 @@ def test_an_answer_and_a_withdrawal_reach_the_case(
     changed = bytearray(answer)
     changed[-1] ^= 1
     assert post(url, bytes(changed)).status_code == 403
-    assert post(url, answer + bytes(MAX_MESSAGE)).status_code == 413
+    head = (
+        "POST /api/messages HTTP/1.1\nHost: x\nContent-Type: application/octet-stream\n"
+        f"Content-Length: {MAX_MESSAGE + 1}\n"
+    )
+    assert raw_request(url, head, b"tiny").startswith(b"HTTP/1.1 413 ")  # before it is read
     assert post(url, answer[:-1]).status_code == 400
     assert post(url, answer, proof=False).status_code == 429
     assert post(url, answer, **{"Content-Type": "text/plain"}).status_code == 415
