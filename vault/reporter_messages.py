@@ -389,7 +389,9 @@ def _writing(vault: Vault) -> Iterator[dbmod.Connection]:
 def before_erase(vault: Vault, case_id: str, reason: str) -> None:
     """Queue a last reply, status ``erased``, to the reporter's mailbox (if they took a
     codename), kept apart from the case so it is delivered on the next pull after the case's
-    rows are gone. The reason ``withdrawn`` says it was done as they asked."""
+    rows are gone. The reason ``withdrawn`` says it was done as they asked. Call it inside
+    the erase transaction, while the case's report is still there (outside one, it makes its
+    own)."""
     from vault.replies import UnusableReplyKeyError, mailbox_id, reply_public_key, seal_reply
     from vault.store import today
 
@@ -413,15 +415,13 @@ def before_erase(vault: Vault, case_id: str, reason: str) -> None:
 
 
 def erase_case_rows(vault: Vault, case_id: str) -> None:
-    """Delete the reporter's messages this module keeps for a case, and forget its codename
-    key (the row stays, keyless, so the case is never looked at for a key again)."""
+    """Delete the reporter's messages and the noted codename signing key of a case that is
+    being erased (an eraser for :func:`vault.erasure.register_eraser`: it runs inside the
+    erase transaction, before the case's own rows go, so that the codename can no longer
+    reach the case)."""
     with _writing(vault) as db:
         db.execute("DELETE FROM reporter_messages WHERE case_id = ?", (case_id,))
-        db.execute(
-            "INSERT INTO codename_keys (case_id, signing_key) VALUES (?, NULL)"
-            " ON CONFLICT (case_id) DO UPDATE SET signing_key = NULL",
-            (case_id,),
-        )
+        db.execute("DELETE FROM codename_keys WHERE case_id = ?", (case_id,))
 
 
 @dataclass(frozen=True, slots=True)
