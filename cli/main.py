@@ -205,6 +205,18 @@ def pull(
         f"Pulled {new} new case{'s' if new != 1 else ''}, {result.duplicates} already in the"
         f" vault; delivered {replies} repl{'ies' if replies != 1 else 'y'}."
     )
+    if result.answers or result.withdrawals:
+        a, w = result.answers, result.withdrawals
+        _say(
+            f"Reporters sent {a} answer{'s' if a != 1 else ''} and"
+            f" {w} request{'s' if w != 1 else ''} to withdraw (see vault cases list)."
+        )
+    if result.messages_waiting:
+        n = result.messages_waiting
+        _say(
+            f"{n} more message{'s' if n != 1 else ''} from reporters"
+            f" {'wait' if n != 1 else 'waits'} on the intake for the next pull."
+        )
     if result.attachments_caught_up or result.attachments_missing:
         _say(
             f"Attachments missed by an earlier pull: {result.attachments_caught_up} stored now,"

@@ -68,7 +68,7 @@ def case_table(cases: list[CaseSummary], total: int, *, filtered: bool = False) 
     for case in cases:
         table.add_row(
             show_id(case.id),
-            case.status,
+            case.status + (" *" if case.withdrawal_requested else ""),
             case.received,
             safe(case.assignee or "-"),
             case.sector or "?",
@@ -77,6 +77,11 @@ def case_table(cases: list[CaseSummary], total: int, *, filtered: bool = False) 
             case.outcome or "",
         )
     out.print(table)
+    if any(case.withdrawal_requested for case in cases):
+        out.print(
+            "* The reporter asked for the report to be withdrawn and erased"
+            " (vault cases erase ID --reason withdrawn)."
+        )
     if total > len(cases):
         out.print(
             f"Showing the newest {len(cases)} of {total} cases. "
@@ -153,7 +158,16 @@ def case_view(view: CaseView) -> None:
         Text.assemble(("Consents to: ", "bold"), ", ".join(consent) or "nothing beyond casework")
     )
     if report.reply_key:
-        out.print(Text("The reporter can receive replies by codename."))
+        answers = " and answer them" if report.reply_signing_key else ""
+        out.print(Text(f"The reporter can receive replies by codename{answers}."))
+    if s.withdrawal_requested:
+        out.print(
+            Text(
+                "The reporter has asked for this report to be withdrawn and erased"
+                f" (vault cases erase {show_id(s.id)} --reason withdrawn).",
+                style="bold",
+            )
+        )
     if report.attachments:
         out.print(Text("Attachments", style="bold"))
         for a in view.attachments:
@@ -169,16 +183,26 @@ def case_view(view: CaseView) -> None:
         for note in view.notes:
             out.print(Text.assemble((f"{note.at} {note.author}: ", "dim"), safe(note.text)))
         out.print()
-    if view.replies:
-        out.print(Text("Replies to the reporter", style="bold"))
-        for reply in view.replies:
-            sent = "delivered" if reply.delivered else "waiting for vault pull"
-            status = f", shared status {reply.shared_status}" if reply.shared_status else ""
-            out.print(
-                Text.assemble(
-                    (f"{reply.at} {reply.author} ({sent}{status}): ", "dim"), safe(reply.text)
+    if view.conversation:
+        out.print(Text("Conversation with the reporter", style="bold"))
+        replies = iter(view.replies)  # the same replies, in the same order
+        for turn in view.conversation:
+            if turn.speaker == "caseworker":
+                reply = next(replies)
+                sent = "delivered" if reply.delivered else "waiting for vault pull"
+                status = f", shared status {reply.shared_status}" if reply.shared_status else ""
+                who = f"{turn.at} {turn.author} to the reporter ({sent}{status}): "
+                out.print(Text.assemble((who, "dim"), safe(turn.text or "")))
+            elif turn.kind == "answer":
+                who = f"{turn.at} the reporter answered: "
+                out.print(Text.assemble((who, "dim"), safe(turn.text or "")))
+            else:
+                out.print(
+                    Text.assemble(
+                        (f"{turn.at} the reporter: ", "dim"),
+                        ("asked for this report to be withdrawn and erased", "bold"),
+                    )
                 )
-            )
         out.print()
     also = view.also_named
     if also.cases:

@@ -113,3 +113,18 @@ def open_reply(sealed: bytes, pk: bytes, sk: bytes) -> dict[str, object]:
     doc = json.loads(body[:-1])
     assert isinstance(doc, dict)
     return doc
+
+
+def signing_keypair(entropy: bytes) -> tuple[bytes, bytes]:
+    """The codename's Ed25519 key pair (public key, 32-byte seed), as the browser derives it."""
+    seed = hashlib.blake2b(
+        b"redress codename signing key v1\x00" + entropy, digest_size=32
+    ).digest()
+    pk, _sk = sodium.crypto_sign_seed_keypair(seed)
+    return pk, seed
+
+
+def codename_keys(codename: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """(reply pk, reply sk, signing pk, signing seed) for a codename."""
+    entropy = codename_entropy(codename)
+    return (*reply_keypair(entropy), *signing_keypair(entropy))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from vault import db as dbmod
-from vault import triage
+from vault import reporter_messages, triage
 from vault._crypto import OpenFailed, open_note
 from vault.audit import merkle
 from vault.audit.case_actions import action, fold
@@ -41,6 +41,7 @@ class CaseSummary:
     sector: str | None = None  # None: the report could not be read when triage was taken
     harms: tuple[str, ...] = ()
     wants: tuple[str, ...] = ()
+    withdrawal_requested: bool = False  # the reporter asked, by their codename, to withdraw
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class CaseSummary:
             "sector": self.sector,
             "harms": self.harms,  # tuples: JSON arrays, without a copy per case
             "wants": self.wants,
+            "withdrawal_requested": self.withdrawal_requested,
         }
 
     @classmethod
@@ -107,6 +109,8 @@ class CaseView:
     replies: tuple[Reply, ...] = field(default=(), repr=False)
     attachments: tuple[AttachmentInfo, ...] = field(default=(), repr=False)
     also_named: AlsoNamed = field(default=NOBODY, repr=False)
+    # replies and the reporter's messages, in the order they happened
+    conversation: tuple[reporter_messages.ConversationEntry, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +131,7 @@ class CaseView:
                 }
                 for r in self.replies
             ],
+            "conversation": [c.to_json() for c in self.conversation],
             "attachments": [
                 {"n": a.n, "name": a.name, "type": a.type, "size": a.size, "in_vault": a.held}
                 for a in self.attachments
@@ -151,10 +156,17 @@ def list_cases(
     ``status`` is the older way to say ``where``'s status.
     """
     words = triage.words
+    asked = reporter_messages.withdrawals_asked(vault)
     return [
-        CaseSummary(r[0], r[2], r[1], r[3], r[4], r[5], words(r[6]), words(r[7]))
+        CaseSummary(r[0], r[2], r[1], r[3], r[4], r[5], words(r[6]), words(r[7]), r[0] in asked)
         for r in triage.raw_rows(vault, _with_status(where, status), limit)
     ]
+
+
+def with_withdrawals(cases: list[CaseSummary], vault: Vault) -> list[CaseSummary]:
+    """The same cases, marked where the reporter asked to withdraw (nothing is opened)."""
+    asked = reporter_messages.withdrawals_asked(vault)
+    return [replace(c, withdrawal_requested=True) if c.id in asked else c for c in cases]
 
 
 def count_cases(
@@ -209,6 +221,19 @@ def show_case(vault: Vault, text: str) -> CaseView:
         for e in events
         if e.kind == "reply"
     )
+    conversation = tuple(
+        reporter_messages.reporter_said(vault, e)
+        if e.kind == "reporter-message"
+        else reporter_messages.ConversationEntry(
+            "caseworker",
+            "reply",
+            names.get(e.actor, e.actor),
+            open_sealed_text(vault, e.data),
+            e.at,
+        )
+        for e in events
+        if e.kind in ("reply", "reporter-message")
+    )
     attachments = tuple(
         AttachmentInfo(n, a.name, a.type, a.size, have)
         for n, (a, have) in enumerate(zip(report.attachments, held, strict=True), 1)
@@ -218,7 +243,9 @@ def show_case(vault: Vault, text: str) -> CaseView:
         for e in events
     )
     summary = _summary(state, received, triage.triage_of(report))
-    return CaseView(summary, report, notes, history, replies, attachments, named)
+    if any(c.kind == "withdrawal" for c in conversation):
+        summary = replace(summary, withdrawal_requested=True)
+    return CaseView(summary, report, notes, history, replies, attachments, named, conversation)
 
 
 def _summary(state: CaseState, received: str, t: triage.Triage) -> CaseSummary:

@@ -509,6 +509,45 @@ def _date(column: str) -> str:
     return f"{column} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
 
 
+def _reporter_messages(db: Connection) -> None:
+    """Messages from reporters (vault/reporter_messages.py): answers and withdrawal requests.
+
+    ``codename_keys`` notes, for each case, the codename signing key its report carries
+    (NULL when it carries none, or could not be read), so a message finds its case without
+    opening every report; ``reporter_messages`` keeps each message exactly as it arrived
+    (signed, sealed to the team key) beside the ``reporter-message`` event that took it in;
+    ``farewells`` holds the last reply to a reporter whose case was erased, sealed to their
+    codename, apart from any case, until a pull delivers it (then it is deleted).
+    """
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE codename_keys (
+            case_id     TEXT PRIMARY KEY REFERENCES cases (id),
+            signing_key BLOB CHECK (signing_key IS NULL OR length(signing_key) = 32)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX codename_keys_by_key ON codename_keys (signing_key)
+            WHERE signing_key IS NOT NULL;
+
+        CREATE TABLE reporter_messages (
+            id       TEXT NOT NULL CHECK ({_hex("id", 64)}),
+            case_id  TEXT NOT NULL REFERENCES cases (id),
+            event_id TEXT NOT NULL UNIQUE REFERENCES events (id),
+            kind     TEXT NOT NULL CHECK (kind IN ('answer', 'withdrawal')),
+            message  BLOB NOT NULL CHECK (length(message) >= 2212),
+            PRIMARY KEY (id, case_id)
+        ) STRICT;
+        CREATE INDEX reporter_messages_by_case ON reporter_messages (case_id);
+
+        CREATE TABLE farewells (
+            mailbox   TEXT NOT NULL CHECK ({_hex("mailbox", 32)}),
+            body      BLOB NOT NULL CHECK (length(body) >= 2096),
+            delivered INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1))
+        ) STRICT;
+        """,
+    )
+
+
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
     """Make the ``event_kinds`` table hold every declared kind (vault/audit/case_actions.py).
 
@@ -563,6 +602,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_9,
     _erasure_and_retention,
     _alerts_table,
+    _reporter_messages,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -72,6 +72,21 @@ def register_eraser(order: int, eraser: Eraser) -> None:
     ERASERS.sort(key=lambda entry: entry[0])
 
 
+Notice = Callable[["Vault", str, str], None]
+
+NOTICES: list[Notice] = []
+"""What each erase calls first, inside its transaction, while the case is still whole, with
+the reason: e.g. queueing a last word to the reporter (vault/reporter_messages.py)."""
+
+
+def register_notice(notice: Notice) -> None:
+    """Have every erase call ``notice(vault, case_id, reason)`` before anything is deleted;
+    the same rules as an eraser's. Registering the same function twice has no further
+    effect."""
+    if not any(fn is notice for fn in NOTICES):
+        NOTICES.append(notice)
+
+
 _REASON = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
@@ -240,6 +255,8 @@ def _erase(vault: Vault, db: dbmod.Connection, case_id: str, reason: str) -> Tom
         " VALUES (?, ?, ?, ?, date('now'), ?, ?, ?, ?)",
         (case_id, bytes(envelope_id), received, closed, status, outcome, reason, entry),
     )
+    for notice in NOTICES:
+        notice(vault, case_id, reason)
     for _order, eraser in ERASERS:
         eraser(vault, case_id)
     _delete_case_rows(db, case_id, blobs)
@@ -354,4 +371,7 @@ _LEFT_BEHIND = (
     "SELECT 1 FROM replies WHERE case_id = ?",
     "SELECT 1 FROM case_triage WHERE case_id = ?",
     "SELECT 1 FROM professionals_indexed WHERE case_id = ?",
+    "SELECT 1 FROM alerts WHERE case_id = ?",
+    "SELECT 1 FROM reporter_messages WHERE case_id = ?",
+    "SELECT 1 FROM codename_keys WHERE case_id = ?",
 )

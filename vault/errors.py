@@ -173,3 +173,19 @@ class NoComplaintHelpAskedError(VaultError):
 
 class PackChangedError(IntegrityError):
     """This complaint pack has been changed since it was made, so it cannot be trusted."""
+
+
+class MessageRefused(VaultError):
+    """That is not a reporter message the intake can relay."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # what the intake answers: "too-large", "malformed", "bad-signature"
+
+
+class ForgedMessageError(IntegrityError):
+    """A reporter message is damaged or its signature does not check; it was refused."""
+
+
+class UnknownReporterError(VaultError):
+    """A reporter message is signed by a codename no case in this vault has; it was refused."""

@@ -13,6 +13,10 @@ are asked for again; then, page by page:
    rows in a transaction of its own (a blob is never held in memory whole), then ``POST
    /api/ack`` for it, then forget it.
 
+Reporters' messages (answers and withdrawal requests, :mod:`vault.reporter_messages`) come
+in the same pages, set aside; once every page is stored they are checked and taken into their
+cases in one transaction, then acknowledged (refused ones too: they are counted, not kept).
+
 Then the replies waiting in the outbox are pushed (``POST /api/replies``) and marked delivered.
 If the intake's disk is full (``503 {"error": "full"}``) they stay queued for the next pull, and
 the pull still finishes: what it pulled is stored and acknowledged, and the log is witnessed.
@@ -31,14 +35,14 @@ import binascii
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from vault import auditing, blobs, incoming, replies
+from vault import auditing, blobs, incoming, replies, reporter_messages
 from vault.audit.signed_note import COSIGNATURE_V1, SignedNoteError, VerifierKey
 from vault.blobs import PendingBlob
 from vault.cases import show_id
@@ -55,11 +59,15 @@ from vault.errors import (
 from vault.intake.auth import sign_request
 from vault.keys import Identity
 from vault.replies import QueuedReply
+from vault.reporter_messages import QueuedFarewell
 from vault.store import Vault
 
 PAGE_SIZE = 100  # envelopes asked for per page
 REPLY_BATCH_BYTES = 4 << 20  # base64 reply bytes per push request (the intake takes 16 MiB)
 REPLY_BATCH_COUNT = 500
+# Reporters' messages one pull holds in memory to take in at its end; past this, the rest are
+# left on the intake for the next pull (a message is at most 256 KiB).
+MESSAGE_BUDGET = 64 << 20
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 BLOB_PIECE = 1 << 16  # a blob arrives in pieces of at most this many bytes
 _ENVELOPE_ID = re.compile(r"[0-9a-f]{64}")
@@ -73,6 +81,9 @@ class PullResult:
     duplicates: int = 0
     failures: list[tuple[str, VaultError]] = field(default_factory=list)
     replies_delivered: int = 0
+    answers: int = 0  # reporters' answers taken into their cases
+    withdrawals: int = 0  # reporters' requests to withdraw, taken into their cases
+    messages_waiting: int = 0  # reporters' messages left on the intake for the next pull
     replies_waiting: int = 0  # queued replies not pushed, because the intake's disk is full
     intake_full: IntakeFullError | None = None  # why they wait
     quarantined: Counter[str] = field(default_factory=Counter)  # by reason, this pull
@@ -175,7 +186,7 @@ class IntakeClient:
             raise self.not_understood()
         return deleted
 
-    def push_replies(self, replies: list[QueuedReply]) -> None:
+    def push_replies(self, replies: Sequence[QueuedReply | QueuedFarewell]) -> None:
         body = {
             "replies": [
                 {"mailbox": r.mailbox, "body": base64.b64encode(r.body).decode("ascii")}
@@ -299,6 +310,10 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
             else:
                 result.attachments_missing += 1
         after: str | None = None
+        # Reporters' messages wait beside the envelopes, in id order; each is taken once
+        # every envelope is stored, so a message never arrives before its own report.
+        messages: list[bytes] = []
+        held = 0
         while True:
             items, more = intake.pull_page(after)
             if not items:
@@ -315,6 +330,12 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                 label, body = _envelope_item(item, intake)
                 if isinstance(body, VaultError):
                     result.failures.append((label, body))
+                elif reporter_messages.is_message(body):
+                    if held + len(body) <= MESSAGE_BUDGET:
+                        messages.append(body)
+                        held += len(body)
+                    else:  # not acknowledged: the next pull takes it
+                        result.messages_waiting += 1
                 else:
                     envelopes.append((label, body))
             batch = incoming.store_pulled(vault, envelopes)
@@ -329,12 +350,20 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                     result.failures.append((f"case {show_id(pending.case_id)}", problem))
             if not more:
                 break
+        if messages:
+            taken = reporter_messages.take_pulled(vault, messages)
+            result.answers, result.withdrawals = taken.answers, taken.withdrawals
+            result.failures.extend(taken.refused)
+            for start in range(0, len(taken.held), PAGE_SIZE):
+                intake.ack(taken.held[start : start + PAGE_SIZE], [])
         result.in_quarantine = incoming.quarantine_count(vault)
         try:
             result.replies_delivered = deliver_replies(vault, intake)
         except RepliesWait as waiting:
             result.replies_delivered = waiting.delivered
-            result.replies_waiting = len(replies.queued_replies(vault))
+            result.replies_waiting = len(replies.queued_replies(vault)) + len(
+                reporter_messages.queued_farewells(vault)
+            )
             result.intake_full = waiting.error
         try:
             result.witnessed, result.witness_problem = witness_log(vault, intake)
@@ -460,6 +489,15 @@ def deliver_replies(vault: Vault, intake: IntakeClient) -> int:
             batch, size = [], 0
     if batch:
         push()
+    # The last replies to reporters whose cases were erased: few, and sealed like replies.
+    farewells = reporter_messages.queued_farewells(vault)
+    if farewells:
+        try:
+            intake.push_replies(farewells)
+        except IntakeFullError as error:
+            raise RepliesWait(delivered, error) from None
+        reporter_messages.mark_farewells_delivered(vault, [f.id for f in farewells])
+        delivered += len(farewells)
     return delivered
 
 

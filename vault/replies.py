@@ -3,7 +3,11 @@
 The reporter's browser derives an X25519 key pair from their codename and the report carries
 the public half as ``reply_key``. A reply is canonical JSON::
 
-    {"date": "YYYY-MM-DD", "status": <case status, only if shared>, "text": ..., "v": 1}
+    {"can_answer": true (only if so), "date": "YYYY-MM-DD",
+     "status": <case status, only if shared>, "text": ..., "v": 1}
+
+``can_answer`` tells the replies page the report carries a codename signing key, so the
+reporter can answer and ask for withdrawal there (vault/reporter_messages.py).
 
 padded as reports are (``vault.envelope.pad``) and sealed to that key with
 ``crypto_box_seal``. It is left at the intake under the mailbox id, which anyone holding the
@@ -49,21 +53,27 @@ def mailbox_id(reply_pk: bytes) -> str:
     return _crypto.tagged_hash(MAILBOX_PURPOSE, reply_pk)[:16].hex()
 
 
-def reply_plaintext(text: str, date: str, status: str | None = None) -> bytes:
+def reply_plaintext(
+    text: str, date: str, status: str | None = None, *, can_answer: bool = False
+) -> bytes:
     """The canonical reply JSON, before padding."""
     body: dict[str, object] = {"v": 1, "text": text, "date": date}
     if status is not None:
         body["status"] = status
+    if can_answer:
+        body["can_answer"] = True
     return canonical_json(body)
 
 
-def seal_reply(text: str, date: str, status: str | None, reply_pk: bytes) -> bytes:
+def seal_reply(
+    text: str, date: str, status: str | None, reply_pk: bytes, *, can_answer: bool = False
+) -> bytes:
     """A reply padded and sealed to the reporter's codename key: only their codename opens it.
 
     A report can carry a reply key no codename gives (all zeros, or another low-order point,
     for which no shared secret exists); libsodium refuses to seal to it, and so do we, plainly.
     """
-    plaintext = pad(reply_plaintext(text, date, status))
+    plaintext = pad(reply_plaintext(text, date, status, can_answer=can_answer))
     try:
         return _crypto.seal_reply(plaintext, reply_pk)
     except _crypto.UnusableKey:
@@ -119,7 +129,8 @@ def reply(vault: Vault, text: str, message: str, share_status: bool = False) -> 
             raise NoReplyKeyError()
         reply_pk = reply_public_key(report.reply_key)
         shared = str(status) if share_status else None
-        sealed = seal_reply(message, today(), shared, reply_pk)
+        can_answer = report.reply_signing_key is not None
+        sealed = seal_reply(message, today(), shared, reply_pk, can_answer=can_answer)
         team = vault.access.current
         event = vault.record(
             db,

@@ -115,6 +115,9 @@ class Report(_Strict):
     contact: Contact | None = None
     consent: Consent = Consent()
     reply_key: str | None = None
+    # The codename's Ed25519 public key: the reporter's answers and withdrawal are signed
+    # with it (vault/reporter_messages.py). Reports made before it existed have none.
+    reply_signing_key: str | None = None
     attachments: Annotated[list[Attachment], Field(max_length=20)] = []
 
     @field_validator("v", mode="before")
@@ -133,7 +136,7 @@ class Report(_Strict):
             raise ValueError("lists the same choice twice")
         return value
 
-    @field_validator("reply_key")
+    @field_validator("reply_key", "reply_signing_key")
     @classmethod
     def _reply_key(cls, value: str | None) -> str | None:
         return None if value is None else _b64_key(value)

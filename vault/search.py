@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vault import triage
-from vault.case_view import CaseSummary, open_sealed_text
+from vault.case_view import CaseSummary, open_sealed_text, with_withdrawals
 from vault.errors import UsageError, VaultError
 from vault.read_through import ReadState, open_each, record_reads
 
@@ -87,7 +87,7 @@ def search(vault: Vault, query: str, where: triage.CaseFilter | None = None) -> 
         record_reads(vault, db, "cases-searched", states)
     matched = [c for c, s in states.items() if s == "match"]
     return SearchResult(
-        [CaseSummary.of(r) for r in triage.rows_of(vault, matched)],
+        with_withdrawals([CaseSummary.of(r) for r in triage.rows_of(vault, matched)], vault),
         len(states),
         sorted(c for c, s in states.items() if s == "damaged"),
     )

@@ -643,7 +643,7 @@ def test_the_commands_end_to_end(cli: Cli, intakes: Callable[..., Intake], tmp_p
     assert shown["replies"][0]["delivered"] is True
     assert shown["attachments"] == []
     text = cli("cases", "show", case_id).stdout
-    assert "Replies to the reporter" in text
+    assert "Conversation with the reporter" in text
     assert "(delivered, shared status new): We have your report." in text
 
     no_file = cli("cases", "attachment", case_id, "1", "--out", "a.bin")

@@ -119,6 +119,15 @@ def _reply_words(data: Data) -> str | None:
     return f"status {shared} shared" if shared else None
 
 
+def _reporter_words(data: Data) -> str:
+    return "the reporter asked for withdrawal" if data["kind"] == "withdrawal" else "answer"
+
+
+def _reporter_entry(data: Data, _key_id_of: KeyIdOf) -> tuple[str, str]:
+    """A reporter's message: its kind, committing to the message as it arrived (its id)."""
+    return str(data["kind"]), str(data["message"])
+
+
 def _assigned(state: CaseState, data: Data) -> CaseState:
     return replace(state, assignee=data["to"])
 
@@ -236,6 +245,16 @@ CASE_ACTIONS: dict[str, CaseAction] = {
             _reply_words,
             _sealed_entry,
             Detail(STATUS_SHARED, (STATUS_SHARED,), dash=True),
+            "yes",
+        ),
+        # A message from the reporter, pulled from the intake (vault/reporter_messages.py): an
+        # answer to a reply, or a request to withdraw; recorded by the caseworker who pulled it.
+        CaseAction(
+            "reporter-message",
+            _unchanged,
+            _reporter_words,
+            _reporter_entry,
+            Detail("a kind of reporter message", ("answer", "withdrawal")),
             "yes",
         ),
         CaseAction(

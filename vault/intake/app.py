@@ -48,7 +48,7 @@ from vault.envelope import (
     parse_header,
     seal_report,
 )
-from vault.errors import EnvelopeError, InvalidReportError
+from vault.errors import EnvelopeError, InvalidReportError, MessageRefused
 from vault.files import read_small_file
 from vault.intake import labels
 from vault.intake.auth import (
@@ -73,6 +73,7 @@ from vault.intake.limits import (
 from vault.intake.nojs import MalformedForm, parse_form, read_form
 from vault.intake.witness import Witness
 from vault.keys import TeamPublicKey, b64, caseworker_key_id
+from vault.reporter_messages import MAX_MESSAGE, check_signed
 
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; "
@@ -487,6 +488,28 @@ def _build(
         ):
             raise Refused(400, "malformed")
         await group_commit.add(envelope)
+        return JSONResponse({"ok": True}, status_code=202)
+
+    @app.post("/api/messages")
+    async def messages(request: Request) -> Response:
+        _require_type(request, OCTET)
+        _require_length(request, MAX_MESSAGE)
+        async with reading("public", PUBLIC_READS):
+            return await _messages(request)
+
+    async def _messages(request: Request) -> Response:
+        """A reporter's answer or withdrawal request: signed by their codename key, sealed to
+        the team key. Relayed blind, beside the reports, until a vault pulls it."""
+        admit(request, proof_of_work=True)
+        body = await _read(request, MAX_MESSAGE, idle)
+        try:
+            parts = check_signed(body)
+        except MessageRefused as refused:
+            status = {"too-large": 413, "bad-signature": 403}.get(refused.reason, 400)
+            raise Refused(status, refused.reason) from None
+        if parts.key_id != team_key.key_id or parts.epoch != team_key.epoch:
+            raise Refused(400, "malformed")
+        await group_commit.add(body)
         return JSONResponse({"ok": True}, status_code=202)
 
     @app.post("/api/attachments")

@@ -40,6 +40,7 @@ from vault.intake.inbox import (
 )
 from vault.intake.limits import POW_HEADER, solve
 from vault.pull import pull
+from vault.reporter_messages import seal_message
 from vault.store import Vault
 from vault.submit import send_envelope
 
@@ -116,6 +117,13 @@ def test_a_full_disk_is_503_stores_nothing_partial_and_can_be_drained(
     assert "try again later" in form.text
     assert "He shouted at me" in form.text  # what was typed is kept
     assert int(form.headers["Retry-After"]) > 0
+    # A reporter's answer too (vault/reporter_messages.py).
+    seed = _crypto.SecretBytes(b"\x03" * 32, "codename signing seed")
+    message = seal_message("answer", "too late", seed, team.keys.epoch, team.keys.public_key)
+    headers = {"Content-Type": "application/octet-stream", "X-Redress-PoW": intake.proof()}
+    answered = intake.client.post("/api/messages", content=message, headers=headers)
+    assert (answered.status_code, answered.json()) == (503, {"error": "full"})
+    assert int(answered.headers["Retry-After"]) > 0
 
     # The caseworkers can still pull, fetch and acknowledge everything.
     pulled = intake.pull(limit=100)

@@ -1,5 +1,5 @@
 // Codenames (docs/intake.md section 7): 9 BIP39 English words carrying 96 random bits and
-// a 3-bit checksum. From them come the reply key pair and the mailbox id. The codename
+// a 3-bit checksum. From them come the reply key pair, the signing key pair and the mailbox id. The codename
 // never leaves the browser.
 
 import { sha256, taggedHash, toHex } from "./sha256.js";
@@ -68,6 +68,19 @@ export function replyKeyPair(sodium, entropy) {
   input.set(entropy, purpose.length);
   const seed = sodium.crypto_generichash(32, input, null);
   const pair = sodium.crypto_box_seed_keypair(seed);
+  sodium.memzero(seed);
+  return pair;
+}
+
+// seed = BLAKE2b-256("redress codename signing key v1" || 0x00 || E); crypto_sign_seed_keypair.
+// The report carries the public half; the reporter's answers and withdrawal are signed with it.
+export function signingKeyPair(sodium, entropy) {
+  const purpose = encoder.encode("redress codename signing key v1\u0000");
+  const input = new Uint8Array(purpose.length + entropy.length);
+  input.set(purpose, 0);
+  input.set(entropy, purpose.length);
+  const seed = sodium.crypto_generichash(32, input, null);
+  const pair = sodium.crypto_sign_seed_keypair(seed);
   sodium.memzero(seed);
   return pair;
 }

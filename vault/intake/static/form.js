@@ -3,7 +3,7 @@
 // the same form posts to /report and the server seals it (the page says what that weakens).
 
 import { clearPage } from "./exit.js";
-import { loadWordlist, newCodename, replyKeyPair } from "./codename.js";
+import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { buildReport, codePoints, sealFile, sealReport, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
@@ -380,12 +380,16 @@ async function seal(fields) {
 
   say("Sending your report… Please keep this page open.");
   const reply = codename ? replyKeyPair(sodium, codename.entropy) : null;
+  const signing = codename ? signingKeyPair(sodium, codename.entropy) : null;
+  const base64 = (key) => sodium.to_base64(key, sodium.base64_variants.ORIGINAL);
   const report = buildReport({
     ...fields,
     attachments,
-    reply_key: reply ? sodium.to_base64(reply.publicKey, sodium.base64_variants.ORIGINAL) : undefined,
+    reply_key: reply ? base64(reply.publicKey) : undefined,
+    reply_signing_key: signing ? base64(signing.publicKey) : undefined,
   });
   if (reply) sodium.memzero(reply.privateKey);
+  if (signing) sodium.memzero(signing.privateKey);
   let envelope;
   try {
     envelope = sealReport(sodium, report, epoch, publicKey);

@@ -1,9 +1,15 @@
 // "Read replies": turn the codename into the reply key pair and mailbox id on this device,
 // fetch the sealed replies, and open them here. The codename is never sent anywhere.
+// The reporter can then answer, or ask for their report to be withdrawn: the message is
+// sealed to the team key and signed with the codename's signing key here, then sent.
 
-import { loadWordlist, mailboxId, parseCodename, replyKeyPair } from "./codename.js";
-import { unpad } from "./seal.js";
+import { loadWordlist, mailboxId, parseCodename, replyKeyPair, signingKeyPair } from "./codename.js";
+import { proofOfWork } from "./pow.js";
+import { codePoints, sealMessage, teamKeyId, trimText, unpad } from "./seal.js";
+import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
+
+const MAX_ANSWER = 20000;
 
 const STATUS_WORDS = {
   new: "We have your report. A caseworker will read it soon.",
@@ -11,6 +17,7 @@ const STATUS_WORDS = {
   supporting: "We are supporting you.",
   referred: "We have passed your report to another service, to help you.",
   closed: "We have finished working on your report.",
+  erased: "Your report has been erased from our records.",
 };
 
 const form = document.getElementById("replies-form");
@@ -22,8 +29,21 @@ const none = document.getElementById("no-replies");
 const caseStatus = document.getElementById("case-status");
 const caseStatusText = document.getElementById("case-status-text");
 const errorArea = document.getElementById("replies-errors");
+const cannotAnswer = document.getElementById("cannot-answer");
+const answerForm = document.getElementById("answer-form");
+const answerInput = document.getElementById("answer");
+const withdraw = document.getElementById("withdraw");
+const withdrawButton = document.getElementById("withdraw-button");
+const withdrawConfirm = document.getElementById("withdraw-confirm");
+const messageStatus = document.getElementById("message-status");
 const baseTitle = document.title.replace(/^Error: /, "");
 let busy = false;
+let session = null; // {sodium, signing}: the codename's signing key, while the page is open
+
+function forget() {
+  if (session) session.sodium.memzero(session.signing.privateKey);
+  session = null;
+}
 
 function clearError() {
   errorArea.textContent = "";
@@ -112,6 +132,7 @@ function openReply(sodium, pair, encoded) {
 
 function show(replies) {
   list.textContent = "";
+  messageStatus.textContent = "";
   caseStatus.hidden = true;
   caseStatusText.textContent = "";
   let latest = null;
@@ -129,11 +150,23 @@ function show(replies) {
     list.append(item);
     if (typeof reply.status === "string" && STATUS_WORDS[reply.status]) latest = reply.status;
   }
+  const erased = replies.some((reply) => reply.status === "erased");
+  if (erased) latest = "erased";
   if (latest) {
     caseStatusText.textContent = STATUS_WORDS[latest];
     caseStatus.hidden = false;
   }
   none.hidden = replies.length > 0;
+  // Answering needs a reply to answer, from a report that carried the codename's signing
+  // key (the vault says so in its replies); asking to withdraw needs only the key, so it is
+  // offered before any reply too. Nothing is offered once the report is erased.
+  const canAnswer = replies.some((reply) => reply.can_answer === true);
+  answerForm.hidden = erased || !canAnswer;
+  withdraw.hidden = erased || !(canAnswer || replies.length === 0);
+  withdrawConfirm.hidden = true;
+  withdrawButton.hidden = false;
+  withdrawButton.setAttribute("aria-expanded", "false");
+  cannotAnswer.hidden = erased || canAnswer || replies.length === 0;
   result.hidden = false;
   document.getElementById("replies-title").focus();
 }
@@ -166,6 +199,8 @@ async function read(event) {
       return;
     }
     const pair = replyKeyPair(sodium, parsed.entropy);
+    forget();
+    session = { sodium, signing: signingKeyPair(sodium, parsed.entropy) };
     parsed.entropy.fill(0);
     let answer;
     try {
@@ -192,9 +227,145 @@ async function read(event) {
   }
 }
 
+function teamKey(sodium) {
+  const publicKey = sodium.from_base64(form.dataset.publicKey, sodium.base64_variants.ORIGINAL);
+  const epoch = Number(form.dataset.epoch);
+  if (publicKey.length !== 32 || !Number.isInteger(epoch) || epoch < 1) return null;
+  if (toHex(teamKeyId(publicKey)) !== form.dataset.keyId) return null;
+  return { publicKey, epoch };
+}
+
+function messageError(text) {
+  const box = summaryBox();
+  const paragraph = document.createElement("p");
+  paragraph.className = "error-summary__body";
+  paragraph.textContent = text;
+  box.append(paragraph);
+  errorArea.textContent = "";
+  errorArea.append(box);
+  document.title = `Error: ${baseTitle}`;
+  box.focus();
+}
+
+const SEND_PROBLEMS = {
+  network: "We could not reach our website. Check your internet connection and try again.",
+  busy: "Many people are writing to us just now. Please wait a minute and try again.",
+  full: "We cannot take messages just now. Please try again later: what you typed is still here.",
+  refused: "We could not send that. Read your replies again with your codename, then try again.",
+  key: "We could not load this page properly. Reload it and try again.",
+};
+
+// When the message is sent, in UTC (YYYY-MM-DDTHH:MM:SS.sssZ): it orders the messages one
+// pull takes in.
+function sentNow() {
+  return new Date().toISOString();
+}
+
+// Seal, sign and send one message; returns a problem (a key of SEND_PROBLEMS) or null.
+async function sendMessage(message) {
+  if (!session) return "refused";
+  const { sodium, signing } = session;
+  const key = teamKey(sodium);
+  if (!key) return "key";
+  let body;
+  try {
+    body = sealMessage(sodium, message, key.epoch, key.publicKey, signing);
+  } catch {
+    return "refused";
+  }
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let response;
+    try {
+      const pow = await proofOfWork();
+      response = await fetch("/api/messages", {
+        method: "POST",
+        body,
+        headers: { "Content-Type": "application/octet-stream", "X-Redress-PoW": pow },
+        cache: "no-store",
+        credentials: "omit",
+        referrerPolicy: "no-referrer",
+      });
+    } catch {
+      return "network";
+    }
+    if (response.ok) return null;
+    if (response.status === 503) return "full";
+    if (response.status !== 429) return "refused";
+    const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 10);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
+  return "busy";
+}
+
+async function answer(event) {
+  event.preventDefault();
+  if (busy) return;
+  errorArea.textContent = "";
+  document.title = baseTitle;
+  const text = trimText(answerInput.value);
+  if (!text) {
+    messageError("Write your answer before you send it.");
+    return;
+  }
+  if (codePoints(text) > MAX_ANSWER) {
+    messageError(`Your answer is too long. It can be up to ${MAX_ANSWER.toLocaleString("en-GB")} characters.`);
+    return;
+  }
+  busy = true;
+  messageStatus.textContent = "Sending your answer…";
+  try {
+    const problem = await sendMessage({ v: 1, kind: "answer", sent: sentNow(), text });
+    if (problem) {
+      messageStatus.textContent = "";
+      messageError(SEND_PROBLEMS[problem]);
+      return;
+    }
+    answerInput.value = "";
+    messageStatus.textContent = "Your answer was sent. Only our caseworkers can read it.";
+  } finally {
+    busy = false;
+  }
+}
+
+async function askToWithdraw() {
+  if (busy) return;
+  busy = true;
+  errorArea.textContent = "";
+  document.title = baseTitle;
+  messageStatus.textContent = "Sending your request…";
+  try {
+    const problem = await sendMessage({ v: 1, kind: "withdrawal", sent: sentNow() });
+    if (problem) {
+      messageStatus.textContent = "";
+      messageError(SEND_PROBLEMS[problem]);
+      return;
+    }
+    withdrawConfirm.hidden = true;
+    withdrawButton.hidden = true;
+    messageStatus.textContent =
+      "We have your request to withdraw and erase your report. When it is erased, this page will say so.";
+  } finally {
+    busy = false;
+  }
+}
+
 form.hidden = false;
 form.addEventListener("submit", read);
+answerForm.addEventListener("submit", answer);
+withdrawButton.addEventListener("click", () => {
+  withdrawConfirm.hidden = false;
+  withdrawButton.setAttribute("aria-expanded", "true");
+  document.getElementById("withdraw-yes").focus();
+});
+document.getElementById("withdraw-no").addEventListener("click", () => {
+  withdrawConfirm.hidden = true;
+  withdrawButton.setAttribute("aria-expanded", "false");
+  withdrawButton.focus();
+});
+document.getElementById("withdraw-yes").addEventListener("click", askToWithdraw);
 window.addEventListener("pagehide", () => {
   list.textContent = "";
+  answerInput.value = "";
   result.hidden = true;
+  forget();
 });

@@ -90,7 +90,8 @@ export function buildReport(fields) {
     consent: { alert: Boolean(fields.consent_alert), research: Boolean(fields.consent_research) },
     attachments: fields.attachments || [],
   };
-  for (const name of ["when", "where", "organisation", "professional_identifier", "reply_key"]) {
+  const optional = ["when", "where", "organisation", "professional_identifier", "reply_key", "reply_signing_key"];
+  for (const name of optional) {
     if (fields[name]) report[name] = fields[name];
   }
   if (fields.contact_method && fields.contact_value) {
@@ -143,4 +144,35 @@ export async function sealFile(sodium, file, onChunk) {
   }
   const body = new Blob(parts, { type: "application/octet-stream" });
   return { body, blob: toHex(hash.digest()), key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
+}
+
+// A reporter's message (docs/format.md, "Reporter messages"): the canonical message JSON
+// padded and sealed to the team key, behind a 20-byte header ("REDRMSG", version 1, epoch,
+// team key id), the codename's signing key, and an Ed25519 signature over
+// "redress reporter message v1" || 0x00 || header || signing key || sealed.
+export function sealMessage(sodium, message, epoch, publicKey, signing) {
+  const padded = pad(new TextEncoder().encode(canonicalJson(message)));
+  if (padded.length > MAX_MESSAGE_PADDED) throw new Error("too-long");
+  const header = new Uint8Array(20);
+  header.set(new TextEncoder().encode("REDRMSG"), 0);
+  header[7] = 1;
+  new DataView(header.buffer).setUint32(8, epoch, false);
+  header.set(teamKeyId(publicKey), 12);
+  const sealed = sodium.crypto_box_seal(padded, publicKey);
+  const purpose = new TextEncoder().encode("redress reporter message v1\u0000");
+  const signed = concat([purpose, header, signing.publicKey, sealed]);
+  const signature = sodium.crypto_sign_detached(signed, signing.privateKey);
+  return concat([header, signing.publicKey, signature, sealed]);
+}
+
+export const MAX_MESSAGE_PADDED = 1 << 18;
+
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
