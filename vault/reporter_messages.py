@@ -252,7 +252,9 @@ def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
                 result.refused.append((f"reporter message {label[:12]}", why))
                 continue
             good.append((opened.sent, label, body, cases, opened))
-        for _, label, body, cases, opened in sorted(good, key=lambda g: (g[0], g[1])):
+        # in the order sent; two sent in the same millisecond: an answer before a withdrawal
+        ordered = sorted(good, key=lambda g: (g[0], g[4].kind != "answer", g[1]))
+        for _, label, body, cases, opened in ordered:
             for case_id in cases:
                 held = db.execute(
                     "SELECT 1 FROM reporter_messages WHERE id = ? AND case_id = ?",
