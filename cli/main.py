@@ -41,7 +41,6 @@ from vault import blobs, case_view, incoming, replies, search, triage
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES, vault_error
 from vault.envelope import MAX_ENVELOPE, seal_report
-from vault.erasure import Tombstone
 from vault.errors import EXIT_FAILED, EXIT_INTEGRITY, CaseErasedError, UsageError, VaultError
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
@@ -51,6 +50,7 @@ from vault.pull import pull as pull_from_intake
 from vault.report import parse_report
 from vault.store import Vault
 from vault.submit import send_envelope
+from vault.tombstones import Tombstone
 
 app = typer.Typer(
     help="Redress: the casework team's encrypted report vault.",

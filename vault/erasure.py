@@ -37,7 +37,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vault import db as dbmod
 from vault.audit.case_actions import action
@@ -45,9 +45,10 @@ from vault.audit.leaves import LeafError, parse_leaf
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import CaseErasedError, CaseNotFoundError, UsageError, VaultError
+from vault.read_through import ReadState, record_reads
+from vault.tombstones import Tombstone, all_erased, erased_error, tombstone
 
 if TYPE_CHECKING:
-    from vault.read_through import ReadState
     from vault.store import Vault
 
 Eraser = Callable[["Vault", str], None]
@@ -106,86 +107,9 @@ def check_reason(text: str) -> str:
     return words
 
 
-@dataclass(frozen=True, slots=True)
-class Tombstone:
-    """What is left of an erased case: no content, only ids, days, outcome and reason."""
-
-    id: str
-    received: str
-    closed: str | None
-    erased: str
-    status: str  # the case's status when it was erased
-    outcome: str | None
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": show_id(self.id),
-            "status": "erased",
-            "erased": self.erased,
-            "reason": self.reason,
-            "received": self.received,
-            "closed": self.closed,
-            "outcome": self.outcome,
-            "status_when_erased": self.status,
-            "assignee": None,
-            "report": None,
-            "notes": [],
-            "replies": [],
-            "attachments": [],
-            "history": [],
-        }
-
-    def sentence(self) -> str:
-        closed = f", closed {self.closed} ({self.outcome or 'no outcome'})" if self.closed else ""
-        return (
-            f"Case {show_id(self.id)} was erased on {self.erased} (reason: {self.reason}):"
-            f" received {self.received}{closed}. Nothing of it is left but this record."
-        )
-
-
-_SELECT = "SELECT id, received, closed, erased, status, outcome, reason FROM erased_cases"
-
-
-def tombstone(db: dbmod.Connection, case_id: str) -> Tombstone | None:
-    row = db.execute(_SELECT + " WHERE id = ?", (case_id,)).fetchone()
-    return None if row is None else _tombstone(row)
-
-
-def _tombstone(row: Any) -> Tombstone:
-    return Tombstone(*(None if v is None else str(v) for v in row))  # type: ignore[arg-type]
-
-
-def erased_matching(db: dbmod.Connection, wanted: str) -> list[Tombstone]:
-    """Tombstones whose id starts with ``wanted`` (at most two: enough to say "ambiguous")."""
-    rows = db.execute(
-        _SELECT + " WHERE id >= ? AND id < ? LIMIT 2",
-        (wanted, wanted + "\x7f"),
-    )
-    return [_tombstone(r) for r in rows]
-
-
-def erased_envelopes(db: dbmod.Connection, envelope_ids: list[bytes]) -> set[bytes]:
-    """Which of these envelope ids belong to erased cases (an import or pull counts them as
-    already held, so an erased report is never stored again)."""
-    if not envelope_ids:
-        return set()
-    marks = ",".join("?" * len(envelope_ids))  # only placeholders go into the statement
-    sql = f"SELECT envelope_id FROM erased_cases WHERE envelope_id IN ({marks})"  # noqa: S608
-    return {bytes(row[0]) for row in db.execute(sql, envelope_ids)}
-
-
-def erased_error(t: Tombstone) -> CaseErasedError:
-    return CaseErasedError(
-        f"Case {show_id(t.id)} was erased on {t.erased}; nothing of it is left to work on.",
-        tombstone=t,
-    )
-
-
 def tombstones(vault: Vault) -> list[Tombstone]:
-    """Every tombstone, most recently erased first."""
-    rows = vault.db.execute(_SELECT + " ORDER BY entry DESC")
-    return [_tombstone(r) for r in rows]
+    """Every erased case's tombstone, most recently erased first."""
+    return all_erased(vault.db)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +243,6 @@ def _attachment_blobs(
     named |= {a.blob for a in report.attachments}
     if not named:
         return named
-    from vault.read_through import record_reads  # it needs vault.store, which needs this module
-
     opened: dict[str, ReadState] = {}
     for other_id, other_epoch, other_envelope in db.execute(
         "SELECT c.id, c.epoch, c.envelope FROM cases c"

@@ -133,7 +133,7 @@ class CaseErasedError(VaultError):
 
     def __init__(self, message: str, *, tombstone: object = None) -> None:
         super().__init__(message)
-        self.tombstone = tombstone  # a vault.erasure.Tombstone: dates, outcome, reason
+        self.tombstone = tombstone  # a vault.tombstones.Tombstone: dates, outcome, reason
 
 
 class CaseWorkflowError(VaultError):

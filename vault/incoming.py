@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vault import db as dbmod
-from vault import erasure, professional_index, triage
+from vault import professional_index, tombstones, triage
 from vault.attachments import sealed_length
 from vault.blobs import PendingBlob, holds_blob, want_blob
 from vault.cases import new_case_id
@@ -138,7 +138,7 @@ def _not_held(db: dbmod.Connection, batch: list[_Held]) -> list[_Held]:
     marks = ",".join("?" * len(ids))  # only placeholders go into the statement
     sql = f"SELECT envelope_id FROM cases WHERE envelope_id IN ({marks})"  # noqa: S608
     held = {bytes(row[0]) for row in db.execute(sql, ids)}
-    held |= erasure.erased_envelopes(db, ids)  # an erased case's envelope is never stored again
+    held |= tombstones.erased_envelopes(db, ids)  # an erased case's envelope is never stored again
     fresh = []
     for item in batch:
         if item[1] not in held:

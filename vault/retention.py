@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from vault import _crypto, erasure
+from vault import _crypto, erasure, tombstones
 from vault.cases import show_id
 from vault.errors import IntegrityError, UsageError
 from vault.report import canonical_json
@@ -200,7 +200,7 @@ class Retention:
     due: list[DueForErasure]
     flagged: list[Untouched]
     erased: int  # tombstones so far
-    tombstones: list[erasure.Tombstone]  # most recently erased first
+    tombstones: list[tombstones.Tombstone]  # most recently erased first
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -28,7 +28,8 @@ What a vault holds is worked on by one module per noun, each taking a :class:`Va
 * :mod:`vault.complaint_pack`: complaint packs (:mod:`vault.complaint_document` draws the PDF,
   :mod:`vault.metadata` cleans attachments, :mod:`vault.pack_manifest` signs and checks);
 * :mod:`vault.auditing`: the access log's outward side (the bundle, auditors, the witness);
-* :mod:`vault.erasure`: erasing a case, leaving a tombstone (:mod:`vault.retention`: when);
+* :mod:`vault.erasure`: erasing a case, leaving a tombstone (:mod:`vault.tombstones`;
+  :mod:`vault.retention`: when);
 * :mod:`vault.membership`, :mod:`vault.recovery`, :mod:`vault.backup`, :mod:`vault.check`.
 
 Those modules use the vault's **package-internal API** below (the attributes and methods
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import db as dbmod
-from vault import erasure
+from vault import tombstones
 from vault._crypto import seal_note
 from vault.audit.case_actions import EVENT_KINDS, action, apply
 from vault.audit.leaves import member_commitment
@@ -333,9 +334,9 @@ class Vault:
         if len(rows) > 1:
             raise UsageError(f"More than one case starts with {text}: type more of the id.")
         if not rows:  # an erased case is named as such (vault/erasure.py)
-            erased = erasure.erased_matching(self.db, wanted)
+            erased = tombstones.erased_matching(self.db, wanted)
             if len(erased) == 1 and (len(wanted) >= 4 or erased[0].id == wanted):
-                raise erasure.erased_error(erased[0])
+                raise tombstones.erased_error(erased[0])
         raise CaseNotFoundError(f"There is no case {text} in this vault.")
 
     # --- changing a case -------------------------------------------------------------
