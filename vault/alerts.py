@@ -43,6 +43,7 @@ from vault.identifying import Finding, Flag, find, overridden, still_holds
 from vault.keys import b64
 from vault.read_through import record_reads
 from vault.report import HARMS, SECTORS, Report, canonical_json
+from vault.store import after_unlock
 
 if TYPE_CHECKING:
     from vault.store import Vault
@@ -261,10 +262,15 @@ def resolve(vault: Vault, text: str) -> str:
         raise UsageError(
             f"'{text}' is not an alert id.", hint="alert ids look like 7KQ2-M9XD"
         ) from None
+    if len(wanted) < 4:
+        raise UsageError(
+            f"'{text}' is too short for an alert id: type at least its first four characters.",
+            hint="alert ids look like 7KQ2-M9XD",
+        )
     rows = vault.db.execute(
         "SELECT id FROM alerts WHERE id >= ? AND id < ? LIMIT 2", (wanted, wanted + "\x7f")
     ).fetchall()
-    if len(rows) == 1 and (len(wanted) >= 4 or rows[0][0] == wanted):
+    if len(rows) == 1:
         return str(rows[0][0])
     if len(rows) > 1:
         raise UsageError(f"More than one alert starts with {text}: type more of the id.")
@@ -420,14 +426,23 @@ def edit_draft(vault: Vault, start: DraftStart, editor: Callable[[Path], None]) 
 
     The file holds the reporter's account in clear while it is edited, so it lives in a
     private (0700) folder inside the vault's own folder, is 0600, and is removed as soon as
-    the editor closes; a folder left by a killed run is removed by the next draft.
+    the editor closes; a folder left by a killed run is removed at the next unlock
+    (:func:`remove_unfinished_edits`).
     """
-    remove_unclaimed_dirs(vault.directory, EDIT_PREFIX)
     with claimed_temp_dir(vault.directory, EDIT_PREFIX) as folder:
         path = folder / "alert.txt"
         create_private_file(path, start.editor_text().encode())
         editor(path)
         return read_small_file(path, "alert draft").decode("utf-8", errors="replace")
+
+
+def remove_unfinished_edits(vault: Vault) -> None:
+    """Remove an editor's draft (the reporter's account in clear) that a killed run left in
+    the vault folder; one being edited now, by another command, is locked and left."""
+    remove_unclaimed_dirs(vault.directory, EDIT_PREFIX)
+
+
+after_unlock(3, remove_unfinished_edits)
 
 
 def draft(vault: Vault, case: str, typed: str) -> Alert:

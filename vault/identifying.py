@@ -171,7 +171,8 @@ _DATES = [
 ]
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _LETTERS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
-_CODENAME_GAP = re.compile(r"[\s,.;:\-–—_/]+")
+_CODENAME_GAP = re.compile(r"[\s,.;:\-–—_/'’]+")
+_CODENAME_TOKEN = re.compile(r"[^\W\d_]+")  # one word: hyphens and apostrophes are gaps
 _SENTENCE_END = re.compile(r"(?:^|[.!?:;\n\"“(]\s*)$")
 
 
@@ -230,7 +231,7 @@ def _codename_runs(text: str, *, exact: bool) -> list[list[tuple[int, int, int]]
     runs: list[list[tuple[int, int, int]]] = []
     current: list[tuple[int, int, int]] = []
     last_end = 0
-    for m in _LETTERS.finditer(text):
+    for m in _CODENAME_TOKEN.finditer(text):
         index = _codename_index(m.group(), exact=exact)
         joined = current and _CODENAME_GAP.fullmatch(text[last_end : m.start()]) is not None
         if index is None:

@@ -296,7 +296,7 @@ def _check(vault: Vault, db: dbmod.Connection, body: bytes) -> tuple[list[str], 
     if not cases:
         raise UnknownReporterError(
             "A reporter message is signed by a codename no case in this vault has"
-            " (a forgery, or a report this vault does not hold); it was refused."
+            " (a forgery, a report this vault does not hold, or one since erased); it was refused."
         )
     team = vault.team_key(parts.epoch)
     if team_key_id(team.public_key) != parts.key_id:

@@ -227,6 +227,9 @@ def test_an_unknown_alert_id_is_refused(vault: Vault) -> None:
         alerts.approve(vault, "ZZZZ-ZZZZ")
     with pytest.raises(UsageError, match="not an alert id"):
         alerts.approve(vault, "not!an!id")
+    for short in ("zz", "KHT", "a b"):  # fewer than four characters: not an id (exit 2)
+        with pytest.raises(UsageError, match="too short"):
+            alerts.approve(vault, short)
 
 
 def test_the_vault_reopens_with_its_alerts(vault: Vault) -> None:
@@ -302,3 +305,14 @@ def test_a_draft_written_out_as_fields_reads_back_the_same(
     start = alerts.AlertContent("other", "x", None, None, ("other",), "")
     content = alerts.parse_draft(typed, start)
     assert content == alerts.AlertContent(sector, role, area, shown, tuple(harms), text.strip())
+
+
+def test_an_editors_draft_a_killed_run_left_goes_at_the_next_unlock(vault: Vault) -> None:
+    left = vault.directory / f"{alerts.EDIT_PREFIX}killed"
+    left.mkdir(mode=0o700)
+    (left / "alert.txt").write_text(f"the reporter's account, {CANARY}")
+    (left / "alert.txt").chmod(0o600)
+    directory = vault.directory
+    vault.close()
+    with Vault.unlock(directory, PASSPHRASE):
+        assert not left.exists()
