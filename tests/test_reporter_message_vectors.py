@@ -24,7 +24,7 @@ VECTORS = Path(__file__).parent / "vectors"
 DOC = json.loads((VECTORS / "reporter-messages-v1.json").read_text("utf-8"))
 TEAM_SK = bytes.fromhex(DOC["team_key"]["secret_key"])
 TEAM_PK = bytes.fromhex(DOC["team_key"]["public_key"])
-SENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+SENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # the day it was sent, UTC: never the time
 
 
 class Refused(Exception):
@@ -65,9 +65,11 @@ def read(message: bytes) -> dict[str, Any]:
     if end < 0 or plain[end + 1 :].strip(b"\x00") or padded_length(end + 1) != len(plain):
         raise Refused("inside")
     doc = json.loads(plain[:end])
-    answer = doc.get("kind") == "answer" and set(doc) == {"v", "kind", "sent", "text"}
-    withdrawal = doc.get("kind") == "withdrawal" and set(doc) == {"v", "kind", "sent"}
+    answer = doc.get("kind") == "answer" and set(doc) == {"v", "kind", "sent", "after", "text"}
+    withdrawal = doc.get("kind") == "withdrawal" and set(doc) == {"v", "kind", "sent", "after"}
     if doc.get("v") != 1 or not SENT.fullmatch(str(doc.get("sent"))):
+        raise Refused("inside")
+    if type(doc.get("after")) is not int or doc["after"] < 0:
         raise Refused("inside")
     if not (withdrawal or (answer and isinstance(doc["text"], str) and doc["text"].strip())):
         raise Refused("inside")

@@ -78,7 +78,8 @@ MAX_TEXT = 20_000  # characters in an answer, as in a reply
 MAX_PADDED = 1 << 18  # 256 KiB: the longest answer, every character escaped, fits
 MIN_MESSAGE = PREFIX_BYTES + _crypto.SEAL_OVERHEAD + MIN_PADDED
 MAX_MESSAGE = PREFIX_BYTES + _crypto.SEAL_OVERHEAD + MAX_PADDED
-_SENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+_SENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MAX_AFTER = 1_000_000  # replies a reporter can have read
 Kind = Literal["answer", "withdrawal"]
 ERASED_TEXT = {
     "withdrawn": "As you asked, your report has been withdrawn and erased from our records.",
@@ -148,11 +149,14 @@ def check_signed(body: bytes) -> MessageParts:
     return parts
 
 
-def message_json(kind: Kind, text: str | None = None, sent: str | None = None) -> bytes:
-    """The canonical message JSON, before padding (``sent``: now, unless given)."""
+def message_json(
+    kind: Kind, text: str | None = None, sent: str | None = None, after: int = 0
+) -> bytes:
+    """The canonical message JSON, before padding (``sent``: today, UTC, unless given;
+    ``after``: how many replies the reporter had read when they wrote it)."""
     if sent is None:
-        sent = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    body: dict[str, object] = {"v": 1, "kind": kind, "sent": sent}
+        sent = datetime.now(UTC).date().isoformat()
+    body: dict[str, object] = {"v": 1, "kind": kind, "sent": sent, "after": after}
     if kind == "answer":
         if text is None:
             raise UsageError("An answer needs its text.")
@@ -167,10 +171,11 @@ def seal_message(
     epoch: int,
     team_public_key: bytes,
     sent: str | None = None,
+    after: int = 0,
 ) -> bytes:
     """Seal and sign a message as the replies page does (the reference for ``docs/format.md``
     and the tests; the vault itself never holds a codename)."""
-    padded = pad(message_json(kind, text, sent))
+    padded = pad(message_json(kind, text, sent, after))
     if len(padded) > MAX_PADDED:
         raise UsageError("That message is too long.")
     header = HEADER.pack(MAGIC, VERSION, epoch, team_key_id(team_public_key))
@@ -184,7 +189,8 @@ def seal_message(
 class OpenedMessage:
     kind: str
     text: str | None = field(repr=False)
-    sent: str = ""
+    sent: str = ""  # the day, UTC
+    after: int = 0  # how many replies the reporter had read
 
 
 def open_message(
@@ -199,20 +205,22 @@ def open_message(
         raise damaged from None
     if not isinstance(doc, dict) or doc.get("v") != 1 or type(doc.get("v")) is not int:
         raise damaged
-    kind, sent = doc.get("kind"), doc.get("sent")
+    kind, sent, after = doc.get("kind"), doc.get("sent"), doc.get("after")
     if not isinstance(sent, str) or not _SENT.fullmatch(sent):
         raise damaged
-    if kind == "withdrawal" and set(doc) == {"v", "kind", "sent"}:
-        return OpenedMessage("withdrawal", None, sent)
+    if type(after) is not int or not 0 <= after <= MAX_AFTER:
+        raise damaged
+    if kind == "withdrawal" and set(doc) == {"v", "kind", "sent", "after"}:
+        return OpenedMessage("withdrawal", None, sent, after)
     text = doc.get("text")
     if (
         kind == "answer"
-        and set(doc) == {"v", "kind", "sent", "text"}
+        and set(doc) == {"v", "kind", "sent", "after", "text"}
         and isinstance(text, str)
         and text.strip()
         and len(text) <= MAX_TEXT
     ):
-        return OpenedMessage("answer", text, sent)
+        return OpenedMessage("answer", text, sent, after)
     raise damaged
 
 
@@ -252,8 +260,9 @@ def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
                 result.refused.append((f"reporter message {label[:12]}", why))
                 continue
             good.append((opened.sent, label, body, cases, opened))
-        # in the order sent; two sent in the same millisecond: an answer before a withdrawal
-        ordered = sorted(good, key=lambda g: (g[0], g[4].kind != "answer", g[1]))
+        # in the order sent, as far as a day and the replies read tell; then an answer before
+        # a withdrawal (no precise time is kept: docs/format.md)
+        ordered = sorted(good, key=lambda g: (g[0], g[4].after, g[4].kind != "answer", g[1]))
         for _, label, body, cases, opened in ordered:
             for case_id in cases:
                 held = db.execute(

@@ -41,10 +41,15 @@ def _case(vault: Vault, *, signing: bool = True) -> tuple[str, tuple[bytes, byte
 
 
 def _message(
-    vault: Vault, seed: bytes, kind: str, text: str | None = None, sent: str | None = None
+    vault: Vault,
+    seed: bytes,
+    kind: str,
+    text: str | None = None,
+    sent: str | None = None,
+    after: int = 0,
 ) -> bytes:
     team = vault.access.current
-    return seal_message(kind, text, _seed(seed), team.epoch, team.public_key, sent)  # type: ignore[arg-type]
+    return seal_message(kind, text, _seed(seed), team.epoch, team.public_key, sent, after)  # type: ignore[arg-type]
 
 
 # --- the format --------------------------------------------------------------------------
@@ -97,13 +102,17 @@ def test_unsigned_oversize_and_unpadded_are_refused_with_their_reason() -> None:
 @pytest.mark.parametrize(
     "inside",
     [
-        b'{"v":1,"kind":"answer","sent":"2026-01-02T10:00:00.000Z"}',
-        b'{"v":1,"kind":"answer","sent":"2026-01-02T10:00:00.000Z","text":"  "}',
-        b'{"v":2,"kind":"withdrawal","sent":"2026-01-02T10:00:00.000Z"}',
-        b'{"v":true,"kind":"withdrawal","sent":"2026-01-02T10:00:00.000Z"}',
-        b'{"v":1,"kind":"withdrawal","sent":"2026-01-02T10:00:00.000Z","x":1}',
-        b'{"v":1,"kind":"withdrawal"}',
-        b'{"v":1,"kind":"withdrawal","sent":"yesterday"}',
+        b'{"v":1,"kind":"answer","sent":"2026-01-02","after":0}',
+        b'{"v":1,"kind":"answer","sent":"2026-01-02","after":0,"text":"  "}',
+        b'{"v":2,"kind":"withdrawal","sent":"2026-01-02","after":0}',
+        b'{"v":true,"kind":"withdrawal","sent":"2026-01-02","after":0}',
+        b'{"v":1,"kind":"withdrawal","sent":"2026-01-02","after":0,"x":1}',
+        b'{"v":1,"kind":"withdrawal","after":0}',
+        b'{"v":1,"kind":"withdrawal","sent":"yesterday","after":0}',
+        b'{"v":1,"kind":"withdrawal","sent":"2026-01-02T10:00:00.000Z","after":0}',
+        b'{"v":1,"kind":"withdrawal","sent":"2026-01-02"}',
+        b'{"v":1,"kind":"withdrawal","sent":"2026-01-02","after":-1}',
+        b'{"v":1,"kind":"withdrawal","sent":"2026-01-02","after":true}',
         b"[]",
         b"\xff",
     ],
@@ -133,10 +142,8 @@ def test_an_answer_and_a_withdrawal_join_the_conversation(vault: Vault, vault_di
     (queued,) = replies.queued_replies(vault)
     assert open_reply(queued.body, reply_pk, reply_sk)["can_answer"] is True
 
-    answer = _message(
-        vault, seed, "answer", f"Yes, after six. {CANARY}", "2026-01-02T10:00:00.001Z"
-    )
-    withdrawal = _message(vault, seed, "withdrawal", None, "2026-01-02T10:00:00.002Z")
+    answer = _message(vault, seed, "answer", f"Yes, after six. {CANARY}", "2026-01-02", 1)
+    withdrawal = _message(vault, seed, "withdrawal", None, "2026-01-02", 1)
     # Taken in the order the reporter sent them, whatever order the intake gives them in.
     taken = reporter_messages.take_pulled(vault, [withdrawal, answer, answer])
     assert (taken.answers, taken.withdrawals, taken.duplicates) == (1, 1, 1)
@@ -243,8 +250,8 @@ def test_one_pull_takes_messages_in_the_order_they_were_sent(
 ) -> None:
     """Whatever order the intake gives them in, the conversation follows the reporter's."""
     case_id, (_, _, _, seed) = _case(vault)
-    sent = [
-        _message(vault, seed, "answer", f"answer {i}", f"2026-01-02T10:00:0{i}.000Z")
+    sent = [  # two days; replies read 0, 1, then 1, 2
+        _message(vault, seed, "answer", f"answer {i}", f"2026-01-0{2 + i // 2}", (i + 1) // 2)
         for i in range(4)
     ]
     reporter_messages.take_pulled(vault, [sent[i] for i in order])

@@ -114,9 +114,15 @@ def build_message(
 def build() -> dict[str, Any]:
     keys = codename()
     team_key = team()
-    sent = "2026-01-02T10:00:00.000Z"
-    answer = {"v": 1, "kind": "answer", "sent": sent, "text": "Yes — after six, ☎ please."}
-    withdrawal = {"v": 1, "kind": "withdrawal", "sent": "2026-01-02T10:05:00.000Z"}
+    sent = "2026-01-02"
+    answer = {
+        "v": 1,
+        "kind": "answer",
+        "sent": sent,
+        "after": 1,
+        "text": "Yes — after six, ☎ please.",
+    }
+    withdrawal = {"v": 1, "kind": "withdrawal", "sent": sent, "after": 1}
     positive = []
     for name, doc in (("answer", answer), ("withdrawal", withdrawal)):
         inside = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -128,7 +134,7 @@ def build() -> dict[str, Any]:
     unsigned = good[:52] + bytes(64) + good[116:]
     flipped = bytearray(good)
     flipped[-1] ^= 1
-    inside_bad = b'{"kind":"answer","sent":"2026-01-02T10:00:00.000Z","v":1}'
+    inside_bad = b'{"after":0,"kind":"answer","sent":"2026-01-02","v":1}'
     negative = [
         {"name": "unsigned", "fails_at": "signature", "intake": 403, "message": b64(unsigned)},
         {

@@ -38,6 +38,7 @@ const withdrawConfirm = document.getElementById("withdraw-confirm");
 const messageStatus = document.getElementById("message-status");
 const baseTitle = document.title.replace(/^Error: /, "");
 let busy = false;
+let repliesRead = 0; // how many replies the reporter has read on this page
 let session = null; // {sodium, signing}: the codename's signing key, while the page is open
 
 function forget() {
@@ -131,6 +132,7 @@ function openReply(sodium, pair, encoded) {
 }
 
 function show(replies) {
+  repliesRead = replies.length;
   list.textContent = "";
   messageStatus.textContent = "";
   caseStatus.hidden = true;
@@ -255,10 +257,10 @@ const SEND_PROBLEMS = {
   key: "We could not load this page properly. Reload it and try again.",
 };
 
-// When the message is sent, in UTC (YYYY-MM-DDTHH:MM:SS.sssZ): it orders the messages one
-// pull takes in.
-function sentNow() {
-  return new Date().toISOString();
+// The day the message is sent, in UTC (YYYY-MM-DD), never the time; with how many replies the
+// reporter had read (repliesRead), it orders the messages one pull takes in.
+function sentToday() {
+  return new Date().toISOString().slice(0, 10);
 }
 
 // Seal, sign and send one message; returns a problem (a key of SEND_PROBLEMS) or null.
@@ -314,7 +316,7 @@ async function answer(event) {
   busy = true;
   messageStatus.textContent = "Sending your answer…";
   try {
-    const problem = await sendMessage({ v: 1, kind: "answer", sent: sentNow(), text });
+    const problem = await sendMessage({ v: 1, kind: "answer", sent: sentToday(), after: repliesRead, text });
     if (problem) {
       messageStatus.textContent = "";
       messageError(SEND_PROBLEMS[problem]);
@@ -334,7 +336,7 @@ async function askToWithdraw() {
   document.title = baseTitle;
   messageStatus.textContent = "Sending your request…";
   try {
-    const problem = await sendMessage({ v: 1, kind: "withdrawal", sent: sentNow() });
+    const problem = await sendMessage({ v: 1, kind: "withdrawal", sent: sentToday(), after: repliesRead });
     if (problem) {
       messageStatus.textContent = "";
       messageError(SEND_PROBLEMS[problem]);
