@@ -11,7 +11,17 @@ import pytest
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
 from tests.sealing import codename_entropy, new_codename, reply_keypair
-from vault import blobs, case_view, erasure, incoming, patterns, professional_index, replies, triage
+from vault import (
+    blobs,
+    case_view,
+    erasure,
+    incoming,
+    patterns,
+    professional_index,
+    replies,
+    tombstones,
+    triage,
+)
 from vault import db as dbmod
 from vault import store as store_module
 from vault.auditlog import AccessLog
@@ -65,7 +75,7 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     ]
     old.setattr(store_module, "AFTER_UNLOCK", steps)
     if version < 10:
-        old.setattr(erasure, "erased_envelopes", lambda db, ids: set())
+        old.setattr(tombstones, "erased_envelopes", lambda db, ids: set())
     if version < 9:
         old.setattr(professional_index, "store", lambda vault, db, rows: None)
     if version < 8:
