@@ -56,7 +56,7 @@ test: setup browser
 	$(BIN)/ruff check vault cli tests bench
 	$(BIN)/ruff format --check vault cli tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_PARALLEL)
+	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=25
 
 # For quick local runs: everything but the tests marked slow (over about 3 s each).
 test-quick: setup browser
