@@ -113,7 +113,8 @@ def caseworker_names(directory: Path) -> list[str]:
 AFTER_UNLOCK: list[tuple[int, Callable[[Vault], object]]] = []
 """What every unlock does after opening, in order: the modules that keep something derived
 from the reports fill in, once, what cases stored before they kept it lack (read once,
-logged): :mod:`vault.triage` (1), then :mod:`vault.professional_index` (2). Each adds itself
+logged): :mod:`vault.triage` (1), then :mod:`vault.professional_index` (2); and
+:mod:`vault.alerts` (3) removes an editor's draft a killed run left. Each adds itself
 with :func:`after_unlock` when imported; every command that works on cases imports them
 (through :mod:`vault.incoming` and :mod:`vault.case_view`), so the vault needs no import of
 them, which would make a circle (they use the vault)."""
