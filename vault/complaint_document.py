@@ -19,10 +19,10 @@ import importlib.util
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
-from fpdf.fonts import TTFFont
+if TYPE_CHECKING:  # fpdf2 takes a third of a second to import: only a pack export needs it
+    from fpdf import FPDF
 
 TITLE = "Complaint pack"
 
@@ -56,12 +56,17 @@ def _font_folder() -> Path | None:
 
 def _drawable(pdf: FPDF, key: str) -> set[int]:
     """The characters (code points) an added TrueType font has glyphs for."""
+    from fpdf.fonts import TTFFont
+
     font = pdf.fonts[key]
     return set(font.cmap) if isinstance(font, TTFFont) else set(range(256))
 
 
 def render_pdf(doc: ComplaintDocument) -> bytes:
     """The PDF's bytes (nothing is written here)."""
+    from fpdf import FPDF
+    from fpdf.enums import XPos, YPos
+
     pdf = FPDF(format="A4")
     pdf.set_title(TITLE)
     pdf.set_creation_date(datetime.fromisoformat(doc.made).replace(tzinfo=UTC))
