@@ -666,8 +666,24 @@ def test_tampered_bundle_gives_the_recorded_exit_code_and_message(
     assert done.stdout == ""
 
 
-def test_audit_generator_reproduces_the_vectors() -> None:
+def test_audit_generator_reproduces_the_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundles, byte for byte. The generator also runs `vault audit verify` on each; here
+    it is given the recorded answers instead, since the two tests above replay every one of
+    them through the real command (sixty runs fewer)."""
     generate = load_generator("generate_audit_bundle.py")
+    recorded = {
+        (v["bundle"].encode("utf-8", "surrogateescape"), v["trusted"]): (
+            v["exit_code"],
+            "",
+            v.get("stderr", ""),
+        )
+        for v in AUDIT_SOUND + AUDIT_TAMPERED
+    }
+
+    def replay(bundle: bytes, trusted: str | None) -> tuple[int, str, str]:
+        return recorded.get((bundle, trusted), (-1, "", "not a recorded vector\n"))
+
+    monkeypatch.setattr(generate, "run_verify", replay)
     for version in (1, 2):
         assert (
             generate.render(version) == (VECTOR_DIR / f"audit-bundle-v{version}.json").read_bytes()
