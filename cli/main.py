@@ -45,11 +45,8 @@ from vault.errors import EXIT_FAILED, EXIT_INTEGRITY, CaseErasedError, UsageErro
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
 from vault.places import check_new_vault_place
-from vault.pull import check_intake_url
-from vault.pull import pull as pull_from_intake
 from vault.report import parse_report
 from vault.store import Vault
-from vault.submit import send_envelope
 from vault.tombstones import Tombstone
 
 app = typer.Typer(
@@ -166,6 +163,8 @@ def submit(
         _say(f"Sealed the report to team key epoch {key.epoch} in {out}")
         return
     assert to is not None
+    from vault.submit import send_envelope  # httpx: loaded only by commands that talk
+
     send_envelope(to, envelope)
     _say(f"Sealed the report to team key epoch {key.epoch} and sent it to {to}")
 
@@ -193,6 +192,9 @@ def pull(
     asked for again by every pull. Replies waiting to go to reporters are delivered at the
     same time.
     """
+    from vault.pull import check_intake_url
+    from vault.pull import pull as pull_from_intake  # httpx: loaded only by commands that talk
+
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         result = pull_from_intake(vault, url)
     for label, error in result.failures:

@@ -12,7 +12,6 @@ from cli import render
 from cli.options import DEFAULT_VAULT, CaseId, Caseworker, JsonFlag, PassFile, VaultDir, unlock
 from cli.options import say as _say
 from vault.cases import show_id
-from vault.complaint_pack import check_fields, check_new_folder, export_pack
 from vault.errors import UsageError
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
@@ -68,6 +67,9 @@ def cases_export(
     what_happened, contact. Refused for a reporter who did not ask for complaint help, and
     for a folder that exists; docs/complaint-packs.md says more.
     """
+    # Pillow and fpdf2 load only for an export, not with every command.
+    from vault.complaint_pack import check_fields, check_new_folder, export_pack
+
     chosen = check_fields(fields)  # checked before the passphrase is asked for
     check_new_folder(out)
     with unlock(vault_dir, passphrase_file, caseworker) as vault:

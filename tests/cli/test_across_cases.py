@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli.reports import vault_with_reports
 from tests.conftest import Cli, assert_clean_error, report_data
 
 GMC_SPELLINGS = ["GMC 7654321", "gmc no. 7654321", "7654 321"]
@@ -49,23 +50,7 @@ def scenario() -> list[dict[str, Any]]:
 
 
 def make_vault(cli: Cli, tmp_path: Path, reports: list[dict[str, Any]]) -> list[str]:
-    assert cli("init", "--name", "amara").returncode == 0
-    assert cli("team-key", "export", "team-key.json").returncode == 0
-    files = []
-    for n, report in enumerate(reports):
-        source = tmp_path / f"r{n}.json"
-        source.write_text(json.dumps(report))
-        out = f"e{n}.env"
-        assert (
-            cli("submit", "--team-key", "team-key.json", "--out", out, str(source)).returncode == 0
-        )
-        files.append(out)
-    ids = []
-    for start in range(0, len(files), 20):  # import lists the first 20 ids it stored, in order
-        result = cli("import", *files[start : start + 20])
-        assert result.returncode == 0, result.stderr
-        ids += result.stdout.split()
-    return ids
+    return vault_with_reports(cli, reports)
 
 
 def stats_json(cli: Cli, *args: str) -> dict[str, Any]:

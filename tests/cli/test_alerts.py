@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.reports import vault_with_reports
 from tests.conftest import Cli, assert_clean_error, report_data
 from tests.sealing import codename_entropy, new_codename, reply_keypair
 
@@ -33,14 +34,8 @@ def _secret(cli: Cli, name: str, text: str) -> Path:
 
 
 def _vault_with_case(cli: Cli, **fields: object) -> str:
-    """`vault init`, one report sealed with `vault submit` and imported; its case id."""
-    _ok(cli("init", "--name", "amara"))
-    _ok(cli("team-key", "export", "team-key.json"))
-    report = cli.cwd / "report.json"
-    report.write_text(json.dumps(report_data(**fields)))
-    _ok(cli("submit", "--team-key", "team-key.json", "--out", "r.env", str(report)))
-    report.unlink()
-    return _ok(cli("import", "r.env")).stdout.split()[0]
+    """`vault init`, one report sealed and imported; its case id."""
+    return vault_with_reports(cli, [report_data(**fields)])[0]
 
 
 def _add_bob(cli: Cli) -> list[str]:

@@ -12,7 +12,6 @@ The loops are bounded: REDRESS_FAULTS=full runs 50 kills of each, the normal run
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.reports import vault_with_reports
 from tests.conftest import VAULT_BIN, Cli, report_data
 from vault.places import vault_beneath
 
@@ -33,14 +33,7 @@ REMOVED_RESTORE = "Removed an unfinished restore left by an interrupted run."
 
 
 def _vault_with_reports(cli: Cli, n: int = 3) -> None:
-    assert cli("init", "--name", "amara").returncode == 0
-    assert cli("team-key", "export", "team-key.json").returncode == 0
-    for i in range(n):
-        report = cli.cwd / f"r{i}.json"
-        report.write_text(json.dumps(report_data(what_happened=f"report {i}")))
-        sealed = cli("submit", "--team-key", "team-key.json", "--out", f"r{i}.env", str(report))
-        assert sealed.returncode == 0, sealed.stderr
-    assert cli("import", *(f"r{i}.env" for i in range(n))).returncode == 0
+    vault_with_reports(cli, [report_data(what_happened=f"report {i}") for i in range(n)])
 
 
 def _env(cli: Cli) -> dict[str, str]:

@@ -6,28 +6,13 @@ import json
 
 import pytest
 
+from tests.cli.reports import vault_with_reports
 from tests.conftest import Cli, assert_clean_error, report_data
 
 
 def _vault_with_reports(cli: Cli, reports: list[dict[str, object]]) -> list[str]:
-    """A vault made with `vault init`, the reports sealed with `vault submit` and imported;
-    the case ids in the order of ``reports``."""
-    assert cli("init", "--name", "amara").returncode == 0
-    assert cli("team-key", "export", "team-key.json").returncode == 0
-    envelopes = []
-    for n, fields in enumerate(reports):
-        path = cli.cwd / f"r{n}.json"
-        path.write_text(json.dumps(report_data(**fields)))
-        result = cli("submit", "--team-key", "team-key.json", "--out", f"r{n}.env", str(path))
-        assert result.returncode == 0, result.stderr
-        path.unlink()
-        envelopes.append(f"r{n}.env")
-    ids = []
-    for envelope in envelopes:  # one at a time, so that the ids keep the reports' order
-        result = cli("import", envelope)
-        assert result.returncode == 0, result.stderr
-        ids.append(result.stdout.split()[0])
-    return ids
+    """A vault made with `vault init` holding the reports; the case ids in their order."""
+    return vault_with_reports(cli, [report_data(**fields) for fields in reports])
 
 
 REPORTS: list[dict[str, object]] = [

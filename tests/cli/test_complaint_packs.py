@@ -14,6 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.cli.reports import vault_with_reports
 from tests.conftest import CANARY, Cli, assert_clean_error, report_data
 from tests.intake_server import IntakeServers
 from tests.sealing import attachment_entry
@@ -23,19 +24,9 @@ AUTHOR = "Jane Doe-5f1c"
 
 
 def _vault_with(cli: Cli, reports: list[dict[str, object]]) -> list[str]:
-    """`vault init`, the team key exported, each report sealed with `vault submit` and
-    imported; the case ids in order."""
-    assert cli("init", "--name", "amara").returncode == 0
-    assert cli("team-key", "export", "team-key.json").returncode == 0
-    ids = []
-    for n, fields in enumerate(reports):
-        (cli.cwd / f"r{n}.json").write_text(json.dumps(report_data(**fields)))
-        sealed = cli("submit", "--team-key", "team-key.json", "--out", f"r{n}.env", f"r{n}.json")
-        assert sealed.returncode == 0, sealed.stderr
-        imported = cli("import", f"r{n}.env")
-        assert imported.returncode == 0, imported.stderr
-        ids.append(imported.stdout.split()[0])
-    return ids
+    """`vault init`, the team key exported, the reports sealed and imported; the case ids in
+    order."""
+    return vault_with_reports(cli, [report_data(**fields) for fields in reports])
 
 
 def _flip(path: Path, at: int = 100) -> None:

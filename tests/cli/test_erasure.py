@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.reports import vault_with_reports
 from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, report_data, seal_for
 from tests.intake_server import VAULT_BIN
 from tests.sealing import codename_entropy, new_codename, reply_keypair
@@ -21,14 +22,7 @@ from vault.store import Vault
 
 
 def _vault_with_case(cli: Cli, tmp_path: Path, **report: object) -> str:
-    assert cli("init", "--name", "amara").returncode == 0
-    assert cli("team-key", "export", "team-key.json").returncode == 0
-    source = tmp_path / "report.json"
-    source.write_text(json.dumps(report_data(**report)))
-    sealed = cli("submit", "--team-key", "team-key.json", "--out", "e.env", str(source))
-    assert sealed.returncode == 0, sealed.stderr
-    assert cli("import", "e.env").returncode == 0
-    return str(json.loads(cli("cases", "list", "--json").stdout)[0]["id"])
+    return vault_with_reports(cli, [report_data(**report)])[0]
 
 
 def _search(cli: Cli, word: str) -> list[dict[str, object]]:
