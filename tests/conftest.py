@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from vault.report import Report, parse_report
 from vault.store import Vault
 
 PASSPHRASE = Passphrase(b"correct horse battery staple")
+os.environ["COLUMNS"] = "120"  # the width every vault command in the tests draws tables for
 CANARY = "CANARY-7f3a9c-landlord"
 
 
@@ -71,10 +74,19 @@ def bytes_under(directory: Path) -> bytes:
 
 
 class Cli:
-    """Runs the real ``vault`` command in a working directory with a passphrase file."""
+    """Runs the real ``vault`` command in a working directory with a passphrase file.
 
-    def __init__(self, cwd: Path) -> None:
+    By default the command runs in this process, through the entry point the installed
+    ``vault`` calls (``cli.main.main``), with its own environment, working directory, stdin,
+    stdout and stderr, and this process's umask put back after: starting Python and importing
+    the vault for each of the suite's thousand-odd commands cost minutes. With
+    ``own_process=True`` it runs the installed command itself, for tests about the process: a
+    kill, a hang, a timeout, the console script; ``vault intake serve`` always does.
+    """
+
+    def __init__(self, cwd: Path, *, own_process: bool = False) -> None:
         self.cwd = cwd
+        self.own_process = own_process
         self.passphrase_file = cwd / "passphrase"
         self.passphrase_file.write_bytes(PASSPHRASE.reveal() + b"\n")
         os.chmod(self.passphrase_file, 0o600)
@@ -89,6 +101,8 @@ class Cli:
             "COLUMNS": "120",
         }
         full_env.update(env or {})
+        if not self.own_process and args[:2] != ("intake", "serve"):  # a server never returns
+            return _in_process([*args], self.cwd, input, full_env)
         return subprocess.run(
             [str(VAULT_BIN), *args],
             cwd=self.cwd,
@@ -99,6 +113,38 @@ class Cli:
             timeout=120,
             check=False,
         )
+
+
+def _in_process(
+    args: list[str], cwd: Path, input: bytes | None, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    from cli.main import main
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    umask = os.umask(0o077)
+    stdin = io.TextIOWrapper(io.BytesIO(input or b""), encoding="utf-8")
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    code: int | str | None = 0
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+        try:
+            main(args)
+        except SystemExit as e:
+            code = e.code
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.umask(umask)
+    out, err = (stream.detach().getvalue() for stream in (stdout, stderr))  # type: ignore[attr-defined]
+    returncode = code if isinstance(code, int) else (0 if code is None else 1)
+    return subprocess.CompletedProcess(["vault", *args], returncode, out.decode(), err.decode())
 
 
 @pytest.fixture

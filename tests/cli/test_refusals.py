@@ -29,12 +29,13 @@ def test_import_of_what_is_not_a_regular_file_is_refused_at_once(cli: Cli, made:
     os.mkfifo(fifo)  # nobody ever writes to it: opening it to read would wait for ever
     folder = cli.cwd / "folder.env"
     folder.mkdir()
+    own = Cli(cli.cwd, own_process=True)  # a process of its own, whose timeout fails a hang
     for path, said in ((fifo, "is not a regular file"), (folder, "is a directory")):
-        result = cli("import", str(path))  # the Cli fixture's timeout fails a hang
+        result = own("import", str(path))
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr
         assert said in result.stderr
-    result = cli("import", "/dev/zero")
+    result = own("import", "/dev/zero")
     assert result.returncode == 1
     assert "/dev/zero is not a regular file." in result.stderr
 
@@ -79,7 +80,8 @@ def test_key_files_that_do_not_match_the_caseworker_named(cli: Cli, made: Path) 
 def test_a_passphrase_may_still_come_through_a_pipe(cli: Cli, made: Path) -> None:
     """Only envelopes and the vault's own files must be regular files: a script may give its
     passphrase as /dev/stdin (or <(command))."""
-    result = cli(
+    own = Cli(cli.cwd, own_process=True)  # /dev/stdin is the process's own pipe
+    result = own(
         "cases", "list", "--passphrase-file", "/dev/stdin", input=PASSPHRASE.reveal() + b"\n"
     )
     assert result.returncode == 0, result.stderr
