@@ -622,14 +622,16 @@ def _build(
             raise Refused(404, "not-found")
         return FileResponse(path, media_type=media_type)
 
+    # libsodium's build with SHA-256 ("sumo"), under the routes' plain names.
     @app.get("/static/vendor/libsodium-wrappers.js")
     async def libsodium_wrappers() -> Response:
-        path = node_modules / "libsodium-wrappers" / "dist" / "modules" / "libsodium-wrappers.js"
+        sumo = node_modules / "libsodium-wrappers-sumo" / "dist" / "modules-sumo"
+        path = sumo / "libsodium-wrappers.js"
         return vendor(path, "text/javascript; charset=utf-8")
 
     @app.get("/static/vendor/libsodium.js")
     async def libsodium() -> Response:
-        path = node_modules / "libsodium" / "dist" / "modules" / "libsodium.js"
+        path = node_modules / "libsodium-sumo" / "dist" / "modules-sumo" / "libsodium-sumo.js"
         return vendor(path, "text/javascript; charset=utf-8")
 
     @app.get("/static/wordlist/english.txt")

@@ -47,7 +47,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-LIBSODIUM = REPO / "node_modules" / "libsodium-wrappers" / "dist" / "modules"
+LIBSODIUM = REPO / "node_modules" / "libsodium-wrappers-sumo" / "dist" / "modules-sumo"
 POW_BITS = 8
 STARTUP_SECONDS = 30
 SEND_TIMEOUT_MS = 60_000
@@ -146,7 +146,7 @@ class Intake:
 @pytest.fixture(scope="session")
 def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
     if not LIBSODIUM.is_dir():
-        pytest.fail("node_modules is missing libsodium-wrappers: run `make setup` (npm ci).")
+        pytest.fail("node_modules is missing libsodium-wrappers-sumo: run `make setup` (npm ci).")
     home = tmp_path_factory.mktemp("browser")
     cli = Cli(home)
     with Vault.create(home / "vault-data", "amara", PASSPHRASE) as vault:
