@@ -76,7 +76,9 @@ def test_pages_are_html_and_use_the_labels(shared_intake: Intake) -> None:
     form = shared_intake.client.get("/")
     assert form.headers["content-type"].startswith("text/html")
     assert "Treated worse because of my race or ethnicity" in form.text
-    assert "Warn other sex workers with an anonymous alert" in form.text
+    # The alert is asked once, under consent (issue 15): not again among the wants.
+    assert form.text.count("warn other sex workers with an anonymous alert") == 1
+    assert 'value="share-alert"' not in form.text
     assert shared_intake.client.get("/replies").headers["content-type"].startswith("text/html")
 
 
