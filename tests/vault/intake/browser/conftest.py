@@ -333,6 +333,14 @@ def codename_entropy(words: list[str]) -> bytes:
     return entropy
 
 
+def codename_words(entropy: bytes) -> list[str]:
+    """BIP39 encoding of 12 bytes: the 9 words a reporter would be given."""
+    check = hashlib.sha256(entropy).digest()[0] >> 5
+    bits = format(int.from_bytes(entropy, "big"), "096b") + format(check, "03b")
+    all_words = wordlist()
+    return [all_words[int(bits[i : i + 11], 2)] for i in range(0, 99, 11)]
+
+
 def reply_keypair(entropy: bytes) -> tuple[bytes, bytes]:
     seed = hashlib.blake2b(CODENAME_PURPOSE + entropy, digest_size=32).digest()
     pk, sk = sodium.crypto_box_seed_keypair(seed)

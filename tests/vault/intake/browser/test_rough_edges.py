@@ -52,6 +52,5 @@ def test_character_counter(page: Page) -> None:
     assert "char-count--over" in (page.get_attribute(counter, "class") or "")
     # Screen readers hear it once typing pauses.
     page.wait_for_function(
-        "() => document.getElementById('what_happened-count-live').textContent"
-        ".includes('too many')"
+        "() => document.getElementById('what_happened-count-live').textContent.includes('too many')"
     )
