@@ -30,7 +30,7 @@ $(STAMP): requirements/lock.txt pyproject.toml vault/_native.c
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $(STAMP)
 
-# libsodium-wrappers for the form, axe-core for the accessibility tests: exact versions and
+# libsodium-wrappers-sumo (libsodium with SHA-256) for the form, axe-core for the accessibility tests: exact versions and
 # integrity hashes from package-lock.json. Served by the intake, never committed.
 $(NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [--only GROUP]``: run, print, save JSON.
 
-GROUP is one of page-size, vault, casework, across, packs, intake, audit or load (load, the intake
-under attack, runs only when named).
+GROUP is one of page-size, vault, casework, across, packs, intake, seal, audit or load
+(load, the intake under attack, runs only when named).
 
 Every figure is a median, set beside a bare loop measured in the same run.
 Results go to ``bench/results/<UTC time>.json`` and ``bench/results/latest.json``.
@@ -16,7 +16,17 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import across_cases, audit, casework, intake, load, packs, page_size, vault_core
+from bench import (
+    across_cases,
+    audit,
+    browser_seal,
+    casework,
+    intake,
+    load,
+    packs,
+    page_size,
+    vault_core,
+)
 from bench.common import Row, machine, table, write_results
 
 
@@ -29,7 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller N and fewer runs")
     parser.add_argument(
         "--only",
-        choices=("page-size", "vault", "casework", "across", "packs", "intake", "audit", "load"),
+        choices=(
+            "page-size",
+            "vault",
+            "casework",
+            "across",
+            "packs",
+            "intake",
+            "seal",
+            "audit",
+            "load",
+        ),
         help="run one of the groups only (load, the intake under attack, runs only when named)",
     )
     parser.add_argument("--repeats", type=int, help="runs per measurement (default 3)")
@@ -95,10 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         doc["page_size"] = pages
         out += ["## Page size and cache", "", page_size.table(pages), ""]
     if args.only in (None, "intake"):
-        say("intake server (vault intake serve) and the form's sealing in Chromium")
+        say("intake server (vault intake serve)")
         served = intake.run(args.quick, repeats, say)
         doc["intake"] = served
         out += ["## Intake", "", intake.table(served), ""]
+    if args.only in (None, "seal"):
+        say("the form sealing files in Chromium")
+        sealed = browser_seal.run(args.quick, repeats, say)
+        doc["seal"] = sealed
+        out += ["## Sealing a file in the browser", "", browser_seal.table(sealed), ""]
     if args.only == "load":
         say("the intake under attack (reporters, idle connections, huge headers)")
         attacked = load.run(args.quick, say)

@@ -20,10 +20,8 @@ request) and a rate cap far above what the machine can send, so neither throttle
 * upload memory: the server's peak RSS (``VmHWM`` in ``/proc/PID/status``) while it
   receives one 1 GiB attachment (``--max-file-mib 1100``; 100 MiB with ``--quick``),
   streamed from a generator with a valid sealed length, beside its RSS when idle.
-* browser sealing: headless Chromium (Debian's, through Playwright) loads the real form
-  from the server and times the page's own ``sealFile`` (``static/seal.js``) on a 25 MiB
-  in-page ``File``, against a bare in-page libsodium ``crypto_secretstream`` loop over
-  the same 25 MiB (no reading of the file, no SHA-256, no ``Blob``).
+
+The form sealing a file in Chromium is ``bench/browser_seal.py`` (``--only seal``).
 """
 
 from __future__ import annotations
@@ -76,7 +74,6 @@ OCTET = {"Content-Type": "application/octet-stream"}
 THROUGHPUT_TARGET = 0.5  # × the bare insert rate
 RSS_TARGET_MIB = 100
 UPLOAD_MAX_FILE_MIB = 1100
-SEAL_MIB = 25
 
 
 # --- the server --------------------------------------------------------------------------
@@ -580,111 +577,6 @@ def parallel_upload_memory(setup: Setup, say: Callable[[str], None]) -> dict[str
     return result
 
 
-# --- 3. sealing a file in the browser -----------------------------------------------------
-
-PAGE_SETUP = """async (mib) => {
-  await window.sodium.ready;
-  const data = new Uint8Array(mib * 1048576);
-  for (let at = 0; at < data.length; at += 65536) {
-    crypto.getRandomValues(data.subarray(at, at + 65536));
-  }
-  const seal = await import(new URL("/static/seal.js", location.href).href);
-  window.__bench = {
-    data, seal, file: new File([data], "evidence.bin", { type: "application/octet-stream" }),
-  };
-  return data.length;
-}"""
-
-PAGE_SEAL = """async () => {
-  const { seal, file } = window.__bench;
-  const start = performance.now();
-  const sealed = await seal.sealFile(window.sodium, file);
-  const ms = performance.now() - start;
-  return { ms, size: sealed.body.size, blob: sealed.blob };
-}"""
-
-PAGE_BARE = """async () => {
-  const sodium = window.sodium;
-  const { data } = window.__bench;
-  const start = performance.now();
-  const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
-  const { state } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
-  const MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-  const FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-  let size = 24;
-  for (let at = 0; at < data.length; at += 65536) {
-    const end = Math.min(at + 65536, data.length);
-    const tag = end === data.length ? FINAL : MESSAGE;
-    size += sodium.crypto_secretstream_xchacha20poly1305_push(
-      state, data.subarray(at, end), null, tag).length;
-  }
-  return { ms: performance.now() - start, size, blob: "" };
-}"""
-
-
-def browser_seal(setup: Setup, repeats: int, say: Callable[[str], None]) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        raise RuntimeError(f"the browser benchmark needs Chromium at {CHROMIUM} (set CHROMIUM)")
-    size = SEAL_MIB << 20
-    want = sealed_length(size)
-    say(f"intake: sealing a {SEAL_MIB} MiB file in Chromium")
-    problems: list[str] = []
-    with setup.server("browser") as server, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
-            page.goto(server.url + "/")
-            page.wait_for_function("window.sodium !== undefined")
-            assert page.evaluate(PAGE_SETUP, SEAL_MIB) == size
-            version = browser.version
-
-            def case(script: str) -> Callable[[], Timer]:
-                def run() -> Timer:
-                    result = page.evaluate(script)
-                    if result["size"] != want:
-                        raise RuntimeError(f"sealed {result['size']} bytes, not {want}")
-                    timer = Timer()
-                    timer.wall = timer.cpu = result["ms"] / 1000
-                    return timer
-
-                return run
-
-            # Cheap (a second or two each) and noisy: at least five runs of each.
-            runs = interleaved(
-                {"sealFile": case(PAGE_SEAL), "bare": case(PAGE_BARE)}, max(repeats, 5), say=say
-            )
-        finally:
-            browser.close()
-    if problems:
-        raise RuntimeError(f"the page reported errors: {problems}")
-    ours = statistics.median(t.wall for t in runs["sealFile"])
-    bare = statistics.median(t.wall for t in runs["bare"])
-    result = {
-        "name": f"seal a {SEAL_MIB} MiB file in Chromium",
-        "what": "sealFile (vault/intake/static/seal.js) on an in-page File, in the real form page",
-        "reference": "bare in-page libsodium crypto_secretstream push loop over the same bytes",
-        "kind": "time",
-        "chromium": version,
-        "median_s": ours,
-        "reference_median_s": bare,
-        "ratio": ours / bare,
-        "wall_s": [t.wall for t in runs["sealFile"]],
-        "reference_wall_s": [t.wall for t in runs["bare"]],
-        "target": "",
-        "met": None,
-    }
-    result["note"] = (
-        f"Chromium {version}; {SEAL_MIB / ours:.0f} MiB/s against {SEAL_MIB / bare:.0f} MiB/s "
-        "bare; sealFile also reads the File slice by slice, hashes every sealed byte with "
-        "the page's SHA-256 (sha256.js) and gathers the chunks into a Blob"
-    )
-    return result
-
-
 # --- the group ---------------------------------------------------------------------------
 
 
@@ -697,7 +589,6 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
         rows = submissions(setup, n, repeats, say)
         memory = upload_memory(setup, upload_mib, say)
         parallel = parallel_upload_memory(setup, say)
-        seal = browser_seal(setup, repeats, say)
     return {
         "submissions": n,
         "concurrency": CONCURRENCY,
@@ -707,7 +598,6 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
         "rows": rows,
         "upload": memory,
         "parallel_uploads": parallel,
-        "browser": seal,
         "seconds": time.perf_counter() - started,
     }
 
@@ -722,7 +612,7 @@ def table(doc: dict[str, Any]) -> str:
     def met(value: bool | None) -> str:
         return "-" if value is None else ("yes" if value else "**no**")
 
-    for r in [*doc["rows"], doc["browser"]]:
+    for r in doc["rows"]:
         unit = "× bare rate" if r["kind"] == "rate" else "× bare time"
         lines.append(
             f"| {r['name']} | {fmt_seconds(r['median_s'])} | "
@@ -740,6 +630,6 @@ def table(doc: dict[str, Any]) -> str:
         f"| {p['target']} | {met(p['met'])} |"
     )
     lines.append("")
-    notes = [*doc["rows"], u, p, doc["browser"]]
+    notes = [*doc["rows"], u, p]
     lines += [f"- {r['name']}: {r['note']}" for r in notes]
     return "\n".join(lines)

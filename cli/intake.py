@@ -10,7 +10,12 @@ from typing import Annotated
 import typer
 
 from cli.render import plain_safe
-from vault.intake.config import IntakeConfig
+from vault.intake.config import (
+    DEFAULT_EMERGENCY,
+    DEFAULT_EXIT_URL,
+    DEFAULT_HELPLINE,
+    IntakeConfig,
+)
 
 intake_app = typer.Typer(help="The intake: the reporters' form and the sealed inbox.")
 
@@ -66,6 +71,38 @@ def serve(
             help="Seconds a request body may stall before it is refused (408).",
         ),
     ] = 30,
+    helpline: Annotated[
+        str,
+        typer.Option(
+            "--helpline",
+            metavar="TEXT",
+            help="The sentence the sent page gives for someone to talk to (a helpline).",
+        ),
+    ] = DEFAULT_HELPLINE,
+    emergency: Annotated[
+        str,
+        typer.Option(
+            "--emergency",
+            metavar="TEXT",
+            help="The sentence the sent page gives for someone in danger now.",
+        ),
+    ] = DEFAULT_EMERGENCY,
+    reply_days: Annotated[
+        int,
+        typer.Option(
+            "--reply-days",
+            metavar="DAYS",
+            help="Working days within which a caseworker reads a report (the sent page).",
+        ),
+    ] = 5,
+    exit_url: Annotated[
+        str,
+        typer.Option(
+            "--exit-url",
+            metavar="URL",
+            help="The neutral page 'Exit this page' goes to (default: a weather page).",
+        ),
+    ] = DEFAULT_EXIT_URL,
 ) -> None:
     """Serve the report form and its API; it holds the team public key only."""
     config = IntakeConfig(
@@ -78,6 +115,10 @@ def serve(
         pow_bits=pow_bits,
         rate_per_minute=rate_per_minute,
         read_timeout=read_timeout,
+        helpline=helpline,
+        emergency=emergency,
+        reply_days=reply_days,
+        exit_url=exit_url,
     )
 
     def announce(url: str) -> None:

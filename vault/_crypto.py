@@ -94,6 +94,17 @@ def box_keypair() -> tuple[bytes, SecretBytes]:
     return pk, SecretBytes(sk, "x25519 secret key")
 
 
+def box_seed_keypair(seed: SecretBytes) -> tuple[bytes, SecretBytes]:
+    """The X25519 key pair libsodium derives from a 32-byte seed (crypto_box_seed_keypair)."""
+    pk, sk = b.crypto_box_seed_keypair(seed.reveal())
+    return pk, SecretBytes(sk, "x25519 secret key")
+
+
+def blake2b_256(data: bytes) -> bytes:
+    """BLAKE2b with a 32-byte digest and no key (libsodium's crypto_generichash)."""
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
 def box_public_from_secret(sk: SecretBytes) -> bytes:
     return b.crypto_scalarmult_base(sk.reveal())
 

@@ -71,6 +71,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/replies", "page"),
     ("GET", "/sent", "page"),
     ("POST", "/report", "form"),
+    ("POST", "/replies", "form"),
     ("GET", "/api/challenge", "page"),
     ("POST", "/api/reports", "report"),
     ("POST", "/api/attachments", "attachment"),

@@ -50,7 +50,7 @@ from vault.envelope import (
 )
 from vault.errors import EnvelopeError, InvalidReportError, MessageRefused
 from vault.files import read_small_file
-from vault.intake import labels
+from vault.intake import codename, labels
 from vault.intake.auth import (
     H_KEY,
     H_NONCE,
@@ -70,7 +70,7 @@ from vault.intake.limits import (
     attachment_cap,
     is_upload_length,
 )
-from vault.intake.nojs import MalformedForm, parse_form, read_form
+from vault.intake.nojs import ROLE_NOT_KNOWN, MalformedForm, parse_form, read_form
 from vault.intake.witness import Witness
 from vault.keys import TeamPublicKey, b64, caseworker_key_id
 from vault.reporter_messages import MAX_MESSAGE, check_signed
@@ -94,6 +94,7 @@ OCTET = "application/octet-stream"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 FORM_CAP = 2 << 20  # the no-JS form: 50,000 characters, percent-encoded, and the rest
+CODENAME_CAP = 8 << 10  # the no-JS replies form: a codename, percent-encoded
 SIGNED_CAP = 1 << 10  # pull and blob requests carry (almost) nothing
 WITNESS_CAP = 16 << 10  # a checkpoint and up to 63 proof hashes
 ACK_CAP = 4 << 20
@@ -117,6 +118,7 @@ BUSY = (
     "So many reports are arriving that we could not take yours just now. "
     "Please wait a minute and send it again: everything you typed is still here."
 )
+REPLIES_BUSY = "Our website is very busy just now. Please wait a minute, then try again."
 BUSY_UNREAD = (
     "So many reports are arriving that we could not take yours just now. "
     "Please wait a minute, go back to your report with your browser's Back button, "
@@ -277,6 +279,14 @@ def _build(
             "max_files": config.max_files,
             "pow_bits": config.pow_bits,
         },
+        "settings": {
+            "helpline": config.helpline,
+            "emergency": config.emergency,
+            "reply_days": config.reply_days,
+            "exit_url": config.exit_url,
+        },
+        "role_not_known": ROLE_NOT_KNOWN,
+        "wants_asked": labels.WANTS_ASKED,
         "team_key": {
             "epoch": team_key.epoch,
             "public_key": b64(team_key.public_key),
@@ -331,9 +341,10 @@ def _build(
         values: dict[str, str | list[str]] | None = None,
         nojs: bool = False,
         headers: dict[str, str] | None = None,
+        **extra: Any,
     ) -> HTMLResponse:
         html = templates.get_template(name).render(
-            page_context, errors=errors or [], values=values or {}, nojs=nojs
+            page_context, errors=errors or [], values=values or {}, nojs=nojs, **extra
         )
         return HTMLResponse(html, status_code=status, headers=headers)
 
@@ -408,6 +419,39 @@ def _build(
     @app.get("/replies")
     async def replies_page() -> Response:
         return page("replies.html")
+
+    @app.post("/replies")
+    async def replies_without_js(request: Request) -> Response:
+        """Replies read on the server, in memory (docs/intake.md section 7, "Without
+        JavaScript"): the codename is used for this request and forgotten."""
+        _require_type(request, FORM)
+        _require_length(request, CODENAME_CAP)
+        async with reading("form", FORM_READS):
+            wait = nojs_rate.take()
+            body = await _read(request, CODENAME_CAP, idle)
+            try:
+                pairs = parse_form(body)
+            except MalformedForm:
+                raise Refused(400, "malformed") from None
+            if wait:
+                errors = [{"field": "", "message": REPLIES_BUSY}]
+                headers = {"Retry-After": str(wait)}
+                return page("replies.html", 429, errors=errors, nojs=True, headers=headers)
+            typed = next((v for k, v in pairs if k == "codename"), "")[: codename.MAX_TYPED]
+            parsed = codename.parse(typed)
+            if isinstance(parsed, str):
+                errors = [{"field": "codename", "message": codename.PROBLEMS[parsed]}]
+                return page("replies.html", 422, errors=errors, nojs=True)
+            box = codename.mailbox(parsed)
+            sealed = await run_in_threadpool(inbox.mailbox, box.mailbox_id)
+            opened = codename.open_replies(box, sealed)
+            latest = next((r.status for r in reversed(opened) if r.status), None)
+            return page(
+                "replies.html",
+                nojs=True,
+                server_replies=opened,
+                server_status=codename.STATUS_WORDS.get(latest or ""),
+            )
 
     @app.get("/sent")
     async def sent_page() -> Response:
@@ -622,14 +666,16 @@ def _build(
             raise Refused(404, "not-found")
         return FileResponse(path, media_type=media_type)
 
+    # libsodium's build with SHA-256 ("sumo"), under the routes' plain names.
     @app.get("/static/vendor/libsodium-wrappers.js")
     async def libsodium_wrappers() -> Response:
-        path = node_modules / "libsodium-wrappers" / "dist" / "modules" / "libsodium-wrappers.js"
+        sumo = node_modules / "libsodium-wrappers-sumo" / "dist" / "modules-sumo"
+        path = sumo / "libsodium-wrappers.js"
         return vendor(path, "text/javascript; charset=utf-8")
 
     @app.get("/static/vendor/libsodium.js")
     async def libsodium() -> Response:
-        path = node_modules / "libsodium" / "dist" / "modules" / "libsodium.js"
+        path = node_modules / "libsodium-sumo" / "dist" / "modules-sumo" / "libsodium-sumo.js"
         return vendor(path, "text/javascript; charset=utf-8")
 
     @app.get("/static/wordlist/english.txt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,19 @@ from vault.errors import UsageError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parents[1]
+
+
+DEFAULT_HELPLINE = (
+    "If you want to talk to someone now, Samaritans listen at any time of day or night: "
+    "call 116 123 for free."
+)
+DEFAULT_EMERGENCY = (
+    "If you are in danger now, call 999. If you cannot speak, call 999 from a mobile, "
+    "listen, then press 55 when asked."
+)
+# GOV.UK's "Exit this page" pattern sends people to a neutral page elsewhere: a weather page.
+DEFAULT_EXIT_URL = "https://www.bbc.co.uk/weather"
+_URL = re.compile(r"https?://[^\s\"'<>\\]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +38,12 @@ class IntakeConfig:
     pow_bits: int = 18
     rate_per_minute: int = 120
     read_timeout: int = 30  # seconds a request body may make no progress before a 408
+    # What the "sent" page tells a reporter, and where "Exit this page" goes (docs/intake.md
+    # section 1, "What the pages say"): the charity sets its own.
+    helpline: str = DEFAULT_HELPLINE
+    emergency: str = DEFAULT_EMERGENCY
+    reply_days: int = 5  # working days within which a caseworker reads a report
+    exit_url: str = DEFAULT_EXIT_URL
     node_modules: Path | None = None  # None: the one beside the code, else ./node_modules
     templates_dir: Path = PACKAGE_DIR / "templates"
     static_dir: Path = PACKAGE_DIR / "static"
@@ -41,6 +61,15 @@ class IntakeConfig:
             raise UsageError("--rate-per-minute must be at least 1.")
         if not 1 <= self.read_timeout <= 3600:
             raise UsageError("--read-timeout must be from 1 to 3600 seconds.")
+        for option, text in (("--helpline", self.helpline), ("--emergency", self.emergency)):
+            if not 1 <= len(text.strip()) <= 500:
+                raise UsageError(f"{option} must be a sentence of 1 to 500 characters.")
+        if not 1 <= self.reply_days <= 90:
+            raise UsageError("--reply-days must be from 1 to 90.")
+        if not _URL.fullmatch(self.exit_url) or len(self.exit_url) > 2000:
+            raise UsageError(
+                "--exit-url must be a full web address starting https:// (or http://)."
+            )
 
     @property
     def max_file_bytes(self) -> int:

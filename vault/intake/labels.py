@@ -41,6 +41,12 @@ WANTS_LABELLED: Choices = (
     ("nothing", "Nothing for now: I just want you to know"),
 )
 
+# The form asks about an alert once, in "Can we use what you tell us?": ticking it gives
+# both consent.alert and the want "share-alert" (vault/intake/nojs.py, static/form.js). So
+# the wants question leaves that choice out.
+ALERT_WANT = "share-alert"
+WANTS_ASKED: list[tuple[str, str]] = [(v, label) for v, label in WANTS_LABELLED if v != ALERT_WANT]
+
 CONTACT_METHODS_LABELLED: Choices = (
     ("email", "Email"),
     ("phone", "Phone call"),

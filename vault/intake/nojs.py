@@ -2,7 +2,10 @@
 
 The browser posts ``application/x-www-form-urlencoded`` with fields named as the
 report's (``docs/intake.md`` section 6), checkboxes ``harms`` and ``wants``, and
-``contact_method`` / ``contact_value``, ``consent_alert`` / ``consent_research``.
+``contact_method`` / ``contact_value``, ``consent_alert`` / ``consent_research``, and
+``role_unknown`` (the reporter does not know the professional's job: the role is then
+``not known``). The alert is asked once: ``consent_alert`` ticked also adds the want
+``share-alert``.
 The same pydantic :class:`~vault.report.Report` model decides what is valid; this
 module only turns its verdict into one plain sentence per field, and keeps every
 value exactly as typed so the form can be shown again without losing a word.
@@ -34,6 +37,7 @@ SINGLE_FIELDS = (
     "contact_value",
     "consent_alert",
     "consent_research",
+    "role_unknown",
 )
 # The order fields appear on the form, so errors are listed in the same order.
 FIELD_ORDER = (
@@ -53,11 +57,13 @@ FIELD_ORDER = (
 )
 MAX_FIELDS = 200
 NO_CONTACT = ("", "none")
+ROLE_NOT_KNOWN = "not known"  # the role when the reporter ticks "I do not know their job"
+ALERT_WANT = "share-alert"
 _OFF = ("", "0", "false", "no", "off")
 
 _MISSING = {
     "sector": "Choose who harmed you.",
-    "role": "Tell us the professional's job, for example GP or police officer.",
+    "role": "Tell us the professional's job, or tick ‘I do not know their job’.",
     "harms": "Choose at least one thing that happened.",
     "what_happened": "Tell us what happened, in your own words.",
     "contact_method": "Choose how you would like us to contact you.",
@@ -117,8 +123,12 @@ def read_form(pairs: list[tuple[str, str]]) -> FormResult:
         text = _single(values, name).strip()
         if text:
             data[name] = text
+    if "role" not in data and _ticked(values, "role_unknown"):
+        data["role"] = ROLE_NOT_KNOWN
     data["harms"] = [v for v in _listed(values, "harms") if v]
     data["wants"] = [v for v in _listed(values, "wants") if v]
+    if _ticked(values, "consent_alert") and ALERT_WANT not in data["wants"]:
+        data["wants"].append(ALERT_WANT)
 
     method = _single(values, "contact_method").strip()
     contact_value = _single(values, "contact_value").strip()

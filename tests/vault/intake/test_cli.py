@@ -6,8 +6,12 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli, assert_clean_error
 from tests.vault.intake.conftest import IntakeFactory, Team
+from vault.errors import UsageError
+from vault.intake.config import IntakeConfig
 
 
 def test_intake_serve_has_help(cli: Cli) -> None:
@@ -69,3 +73,17 @@ def test_startup_names_the_team_key_and_the_caseworkers_it_accepts(
         f"Team key fingerprint: {team.public.fingerprint}",
         f"Accepts pulls from: {team.caseworker.name} (key id {team.caseworker.key_id})",
     ]
+
+
+def test_page_settings_are_checked(tmp_path: Path) -> None:
+    key, data = tmp_path / "team.json", tmp_path / "d"
+    for url in ("javascript:alert(1)", "/static/exit.html", "https://a b"):
+        with pytest.raises(UsageError, match="--exit-url"):
+            IntakeConfig(key, data, exit_url=url)
+    with pytest.raises(UsageError, match="--helpline"):
+        IntakeConfig(key, data, helpline=" ")
+    with pytest.raises(UsageError, match="--emergency"):
+        IntakeConfig(key, data, emergency="x" * 501)
+    with pytest.raises(UsageError, match="--reply-days"):
+        IntakeConfig(key, data, reply_days=0)
+    assert IntakeConfig(key, data).exit_url == "https://www.bbc.co.uk/weather"

@@ -207,3 +207,24 @@ def test_values_are_kept_as_typed() -> None:
 def test_malformed_bodies(body: bytes) -> None:
     with pytest.raises(MalformedForm):
         parse_form(body)
+
+
+def test_role_not_known_and_the_alert_asked_once() -> None:
+    base = [("sector", "policing"), ("harms", "outing"), ("what_happened", "x")]
+    unknown = read_form([*base, ("role", "  "), ("role_unknown", "yes")])
+    assert unknown.report is not None
+    assert unknown.report.role == "not known"
+    typed = read_form([*base, ("role", "GP"), ("role_unknown", "yes")])
+    assert typed.report is not None
+    assert typed.report.role == "GP"
+    missing = read_form(base)
+    message = "Tell us the professional's job, or tick ‘I do not know their job’."
+    assert missing.errors == [{"field": "role", "message": message}]
+    alert = read_form([*base, ("role", "GP"), ("wants", "support"), ("consent_alert", "yes")])
+    assert alert.report is not None
+    assert alert.report.consent.alert
+    assert alert.report.wants == ["support", "share-alert"]
+    quiet = read_form([*base, ("role", "GP")])
+    assert quiet.report is not None
+    assert not quiet.report.consent.alert
+    assert quiet.report.wants == []

@@ -76,15 +76,22 @@ def test_pages_are_html_and_use_the_labels(shared_intake: Intake) -> None:
     form = shared_intake.client.get("/")
     assert form.headers["content-type"].startswith("text/html")
     assert "Treated worse because of my race or ethnicity" in form.text
-    assert "Warn other sex workers with an anonymous alert" in form.text
+    # The alert is asked once, under consent (issue 15): not again among the wants.
+    assert form.text.count("warn other sex workers with an anonymous alert") == 1
+    assert 'value="share-alert"' not in form.text
     assert shared_intake.client.get("/replies").headers["content-type"].startswith("text/html")
 
 
 def test_vendor_scripts_and_the_word_list_are_served(shared_intake: Intake) -> None:
     c = shared_intake.client
     node = REPO_ROOT / "node_modules"
-    for name in ("libsodium-wrappers", "libsodium"):
-        route, path = f"/static/vendor/{name}.js", f"{name}/dist/modules/{name}.js"
+    # libsodium's build with SHA-256 (the sumo build), under the routes' plain names.
+    served = {
+        "libsodium-wrappers": "libsodium-wrappers-sumo/dist/modules-sumo/libsodium-wrappers.js",
+        "libsodium": "libsodium-sumo/dist/modules-sumo/libsodium-sumo.js",
+    }
+    for name, path in served.items():
+        route = f"/static/vendor/{name}.js"
         response = c.get(route)
         assert response.status_code == 200, route
         assert response.headers["content-type"].startswith("text/javascript")

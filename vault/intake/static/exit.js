@@ -1,7 +1,9 @@
 // "Exit this page": the button, and pressing Shift three times. Either one clears what was
 // typed, empties the page and replaces it (so Back does not return to it) with a neutral page.
 
-const NEUTRAL = "/static/exit.html";
+// The neutral page is the charity's choice (`vault intake serve --exit-url`, by default a
+// weather page elsewhere, as GOV.UK's pattern does); the button's own address says which.
+const FALLBACK = "/static/exit.html";
 const PRESSES = 3;
 const WINDOW_MS = 5000;
 
@@ -24,10 +26,12 @@ export function clearPage() {
 }
 
 export function exitPage() {
+  const button = document.getElementById("exit-page");
+  const neutral = button ? button.href : FALLBACK;
   clearPage();
   document.title = "";
   document.body.textContent = "";
-  window.location.replace(NEUTRAL);
+  window.location.replace(neutral);
 }
 
 function setUp() {
@@ -38,8 +42,11 @@ function setUp() {
       exitPage();
     });
   }
+  // The Shift hint is for keyboards: not shown on touch screens (style.css hides it there
+  // too, should the screen change).
   const hint = document.getElementById("exit-hint");
-  if (hint) hint.hidden = false;
+  const touch = window.matchMedia("(hover: none) and (pointer: coarse)").matches;
+  if (hint) hint.hidden = touch;
 
   let presses = 0;
   let timer = null;

@@ -5,6 +5,7 @@
 import { clearPage } from "./exit.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
+import { cryptoReady } from "./ready.js";
 import { buildReport, codePoints, sealFile, sealReport, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
@@ -18,7 +19,7 @@ const MORE_DETAIL = ["when", "where", "organisation", "professional_identifier"]
 // The same sentences the server uses without JavaScript (vault/intake/nojs.py).
 const MISSING = {
   sector: "Choose who harmed you.",
-  role: "Tell us the professional's job, for example GP or police officer.",
+  role: "Tell us the professional's job, or tick ‘I do not know their job’.",
   harms: "Choose at least one thing that happened.",
   what_happened: "Tell us what happened, in your own words.",
   contact_method: "Choose how you would like us to contact you.",
@@ -47,6 +48,8 @@ let files = [];
 const uploaded = new WeakMap(); // File -> its attachment entry, once uploaded
 let codename = null; // {entropy, words}
 let sending = false;
+let serverSeals = false; // this browser cannot lock reports: the form posts to /report
+const ALERT_WANT = "share-alert"; // the alert is asked once, under consent
 
 // --- reading and checking the answers -------------------------------------------------------
 
@@ -61,6 +64,9 @@ function collect() {
     consent_research: data.get("consent_research") === "yes",
   };
   for (const name of TEXT_FIELDS) fields[name] = trimText(data.get(name) || "");
+  // As the server does without JavaScript (vault/intake/nojs.py).
+  if (!fields.role && data.get("role_unknown") === "yes") fields.role = form.dataset.roleNotKnown;
+  if (fields.consent_alert && !fields.wants.includes(ALERT_WANT)) fields.wants.push(ALERT_WANT);
   return fields;
 }
 
@@ -366,13 +372,14 @@ async function seal(fields) {
     const sealed = await sealFile(sodium, file, (done, total) => share(0.5 * (done / total)));
     say(`Sending… file ${index + 1} of ${files.length}. Please keep this page open.`);
     const answer = await post("/api/attachments", sealed.body, (work) => share(0.5 + 0.5 * work));
-    if (answer.blob !== sealed.blob) throw new SendError("refused");
+    // The intake names the upload by the SHA-256 of what it stored; the vault checks it.
+    if (typeof answer.blob !== "string" || !/^[0-9a-f]{64}$/.test(answer.blob)) throw new SendError("refused");
     const attachment = {
       name: shortText(file.name, "file"),
       type: shortText(file.type, "application/octet-stream"),
       size: file.size,
       key: sealed.key,
-      blob: sealed.blob,
+      blob: answer.blob,
     };
     uploaded.set(file, attachment);
     attachments.push(attachment);
@@ -417,6 +424,7 @@ const PROBLEMS = {
 };
 
 form.addEventListener("submit", async (event) => {
+  if (serverSeals) return; // posted to /report: our server checks and locks it
   event.preventDefault();
   if (sending) return;
   const fields = collect();
@@ -448,6 +456,13 @@ form.addEventListener("submit", async (event) => {
 
 function showSent() {
   const words = codename ? codename.words : null;
+  const arrived = files.length;
+  if (arrived > 0) {
+    const line = document.getElementById("sent-files");
+    const sentence = arrived === 1 ? line.dataset.one : line.dataset.many;
+    line.textContent = sentence.replace("{count}", arrived.toLocaleString("en-GB"));
+    line.hidden = false;
+  }
   forgetCodename();
   files = [];
   fileList.textContent = "";
@@ -463,14 +478,36 @@ function showSent() {
   document.getElementById("sent-title").focus();
 }
 
+// --- the character counter ------------------------------------------------------------------------
+
+const story = document.getElementById("what_happened");
+const counter = document.getElementById("what_happened-count");
+const counterLive = document.getElementById("what_happened-count-live");
+let announceTimer = null;
+
+function countSentence() {
+  const left = LONG - codePoints(story.value);
+  const n = Math.abs(left);
+  const key = left >= 0 ? (n === 1 ? "leftOne" : "leftMany") : n === 1 ? "overOne" : "overMany";
+  return { text: counter.dataset[key].replace("{count}", n.toLocaleString("en-GB")), over: left < 0 };
+}
+
+function updateCounter() {
+  const { text, over } = countSentence();
+  counter.textContent = text;
+  counter.classList.toggle("char-count--over", over);
+  // Screen readers hear the count once typing pauses, not on every key.
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => {
+    counterLive.textContent = text;
+  }, 1000);
+}
+
 // --- start -------------------------------------------------------------------------------------------
 
-function start() {
-  // Fetch the word list whether or not a codename is wanted, so the request says nothing.
-  loadWordlist().catch(() => {});
-  document.getElementById("files-section").hidden = maxFiles === 0;
-  document.getElementById("codename-section").hidden = false;
-  document.getElementById("send-hint").hidden = false;
+async function start() {
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
   // A page restored from the back-forward cache starts clean, like a fresh one.
   window.addEventListener("pagehide", () => {
     forgetCodename();
@@ -478,8 +515,21 @@ function start() {
     fileList.textContent = "";
     codenameBox.hidden = true;
   });
-  const summary = document.getElementById("error-summary");
-  if (summary) summary.focus();
+  counter.hidden = false;
+  counter.textContent = countSentence().text;
+  story.addEventListener("input", updateCounter);
+  // Test that this browser can lock reports before offering files or a codename.
+  const sodium = await cryptoReady();
+  if (!sodium) {
+    serverSeals = true;
+    document.getElementById("crypto-notice").hidden = false;
+    return;
+  }
+  // Fetch the word list whether or not a codename is wanted, so the request says nothing.
+  loadWordlist().catch(() => {});
+  document.getElementById("files-section").hidden = maxFiles === 0;
+  document.getElementById("codename-section").hidden = false;
+  document.getElementById("send-hint").hidden = false;
 }
 
 start();

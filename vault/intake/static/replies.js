@@ -5,6 +5,7 @@
 
 import { loadWordlist, mailboxId, parseCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
+import { cryptoReady } from "./ready.js";
 import { codePoints, sealMessage, teamKeyId, trimText, unpad } from "./seal.js";
 import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
@@ -351,7 +352,16 @@ async function askToWithdraw() {
   }
 }
 
-form.hidden = false;
+// Offer the in-browser form only once libsodium is known to work here; otherwise the route
+// through our server stays, saying why.
+cryptoReady().then((sodium) => {
+  if (sodium) {
+    document.getElementById("server-route").hidden = true;
+    form.hidden = false;
+  } else {
+    document.getElementById("server-route-why").hidden = false;
+  }
+});
 form.addEventListener("submit", read);
 answerForm.addEventListener("submit", answer);
 withdrawButton.addEventListener("click", () => {

@@ -2,7 +2,7 @@
 // canonical report JSON, 0x80 padding, the 20-byte v1 header, crypto_box_seal; and
 // attachments padded with zeros and sealed with crypto_secretstream in 64 KiB chunks.
 
-import { Sha256, taggedHash, toHex } from "./sha256.js";
+import { taggedHash } from "./sha256.js";
 
 export const MIN_PADDED = 2048;
 export const MAX_PADDED = 1 << 20;
@@ -117,33 +117,79 @@ export function sealReport(sodium, report, epoch, publicKey) {
 }
 
 // Seal one file: its bytes, then zeros up to paddedLength(size), in 64 KiB secretstream
-// chunks. The file is read a slice at a time; the sealed chunks go into a Blob, which the
-// browser may keep out of the page's memory. `onChunk(done, total)` reports progress.
+// chunks. The file is read as a stream, so a large one never sits in the page whole, and the
+// sealed chunks are handed to Blobs 32 MiB at a time (the browser may keep a Blob out of
+// the page's memory). Nothing is hashed here: the intake names the upload by the SHA-256 of
+// the bytes it stored (its blob id, which the report then carries), and the vault checks
+// that hash when it fetches the blob, then opens it with the key only the sealed report
+// holds. `onChunk(done, total)` reports progress.
+const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
+
 export async function sealFile(sodium, file, onChunk) {
   const size = file.size;
   const total = paddedLength(size);
   const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
   const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
-  const hash = new Sha256();
-  const parts = [header];
-  hash.update(header);
   const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
   const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-  for (let at = 0; at < total; at += CHUNK) {
-    const end = Math.min(at + CHUNK, total);
-    const plain = new Uint8Array(end - at); // zero-filled: the padding
-    if (at < size) {
-      const slice = await file.slice(at, Math.min(end, size)).arrayBuffer();
-      plain.set(new Uint8Array(slice), 0);
+  // Each batch becomes a Blob of its own, and the batches one Blob at the end: a Blob
+  // made again from the growing one each time costs more with every batch.
+  const batches = [];
+  let parts = [header];
+  let done = 0;
+  const push = (plain) => {
+    done += plain.length;
+    const tag = done === total ? TAG_FINAL : TAG_MESSAGE;
+    parts.push(sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag));
+    if (parts.length >= BATCH) {
+      batches.push(new Blob(parts));
+      parts = [];
     }
-    const tag = end === total ? TAG_FINAL : TAG_MESSAGE;
-    const chunk = sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag);
-    hash.update(chunk);
-    parts.push(chunk);
-    if (onChunk) onChunk(end, total);
+    if (onChunk) onChunk(done, total);
+  };
+  // Whole chunks straight from what the stream gives; a chunk split across two reads is
+  // gathered in `partial` first.
+  const partial = new Uint8Array(CHUNK);
+  let held = 0;
+  let read = 0;
+  const reader = file.stream().getReader();
+  try {
+    for (;;) {
+      const { done: ended, value } = await reader.read();
+      if (ended) break;
+      read += value.length;
+      if (read > size) throw new Error("file-changed");
+      let at = 0;
+      if (held > 0) {
+        const take = Math.min(CHUNK - held, value.length);
+        partial.set(value.subarray(0, take), held);
+        held += take;
+        at = take;
+        if (held === CHUNK) {
+          push(partial);
+          held = 0;
+        }
+      }
+      for (; at + CHUNK <= value.length; at += CHUNK) push(value.subarray(at, at + CHUNK));
+      if (at < value.length) {
+        partial.set(value.subarray(at), 0);
+        held = value.length - at;
+      }
+    }
+  } finally {
+    reader.releaseLock();
   }
-  const body = new Blob(parts, { type: "application/octet-stream" });
-  return { body, blob: toHex(hash.digest()), key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
+  if (read !== size) throw new Error("file-changed");
+  // The file's last bytes, then zeros (the padding) to the padded length.
+  if (held > 0 || done < total) {
+    partial.fill(0, held);
+    push(partial.subarray(0, Math.min(CHUNK, total - done)));
+  }
+  const zeros = new Uint8Array(CHUNK);
+  while (done < total) push(zeros.subarray(0, Math.min(CHUNK, total - done)));
+  batches.push(new Blob(parts));
+  const body = new Blob(batches, { type: "application/octet-stream" });
+  return { body, key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
 }
 
 // A reporter's message (docs/format.md, "Reporter messages"): the canonical message JSON

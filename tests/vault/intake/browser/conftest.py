@@ -47,7 +47,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-LIBSODIUM = REPO / "node_modules" / "libsodium-wrappers" / "dist" / "modules"
+LIBSODIUM = REPO / "node_modules" / "libsodium-wrappers-sumo" / "dist" / "modules-sumo"
 POW_BITS = 8
 STARTUP_SECONDS = 30
 SEND_TIMEOUT_MS = 60_000
@@ -146,7 +146,7 @@ class Intake:
 @pytest.fixture(scope="session")
 def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
     if not LIBSODIUM.is_dir():
-        pytest.fail("node_modules is missing libsodium-wrappers: run `make setup` (npm ci).")
+        pytest.fail("node_modules is missing libsodium-wrappers-sumo: run `make setup` (npm ci).")
     home = tmp_path_factory.mktemp("browser")
     cli = Cli(home)
     with Vault.create(home / "vault-data", "amara", PASSPHRASE) as vault:
@@ -331,6 +331,14 @@ def codename_entropy(words: list[str]) -> bytes:
     entropy = int(bits[:96], 2).to_bytes(12, "big")
     assert int(bits[96:], 2) == hashlib.sha256(entropy).digest()[0] >> 5, "bad checksum"
     return entropy
+
+
+def codename_words(entropy: bytes) -> list[str]:
+    """BIP39 encoding of 12 bytes: the 9 words a reporter would be given."""
+    check = hashlib.sha256(entropy).digest()[0] >> 5
+    bits = format(int.from_bytes(entropy, "big"), "096b") + format(check, "03b")
+    all_words = wordlist()
+    return [all_words[int(bits[i : i + 11], 2)] for i in range(0, 99, 11)]
 
 
 def reply_keypair(entropy: bytes) -> tuple[bytes, bytes]:

@@ -8,6 +8,7 @@ scripts left out) loaded into a page where axe can run.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ from playwright.sync_api import Browser, Page
 from tests.vault.intake.browser.conftest import (
     Intake,
     codename_entropy,
+    codename_words,
     fill_required,
     open_form,
     read_replies,
@@ -110,6 +112,31 @@ def test_form_without_javascript(axe_nojs_page: Page, axe_page: Page, intake: In
     assert_clean_without_js(page, axe_page, intake, "no-JS sent page")
     page.goto("/replies")
     assert_clean_without_js(page, axe_page, intake, "no-JS replies page")
+    page.click("#server-read-button")
+    page.wait_for_selector("#error-summary")
+    assert_clean_without_js(page, axe_page, intake, "no-JS replies error")
+    entropy = os.urandom(12)
+    reply_pk, _ = reply_keypair(entropy)
+    intake.post_reply(reply_pk, "We have read your report.", "2025-05-01", "supporting")
+    page.fill("#server-codename", " ".join(codename_words(entropy)))
+    page.click("#server-read-button")
+    page.wait_for_selector(".reply-list li")
+    assert_clean_without_js(page, axe_page, intake, "no-JS replies read on the server")
+
+
+def test_states_without_webassembly(browser: Browser, intake: Intake) -> None:
+    context = browser.new_context(base_url=intake.url, bypass_csp=True)
+    context.add_init_script("delete globalThis.WebAssembly;")
+    try:
+        page = context.new_page()
+        page.goto("/")
+        page.wait_for_selector("#crypto-notice:not([hidden])")
+        assert_clean(page, "form without WebAssembly")
+        page.goto("/replies")
+        page.wait_for_selector("#server-route-why:not([hidden])")
+        assert_clean(page, "replies without WebAssembly")
+    finally:
+        context.close()
 
 
 def test_exit_page(axe_page: Page) -> None:

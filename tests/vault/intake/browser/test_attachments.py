@@ -103,6 +103,10 @@ def test_attachment_round_trip_by_pull(watched: Watched, intake: Intake, tmp_pat
         "#attachments", files=[{"name": "screenshot.png", "mimeType": "image/png", "buffer": data}]
     )
     send(page)
+    # The sent page says the file arrived, and where to turn in danger (the defaults).
+    assert page.inner_text("#sent-files") == "Your file arrived safely."
+    assert "call 999" in page.inner_text("#sent-view")
+    assert "within 5 working days" in page.inner_text("#sent-view")
     case_id, shown = intake.pull_case(before, marker)
     assert [a["name"] for a in shown["report"]["attachments"]] == ["screenshot.png"]
     out = tmp_path / "restored.png"

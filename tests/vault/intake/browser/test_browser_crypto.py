@@ -35,8 +35,11 @@ KEPT = "\x1c\x1d\x1e\x1f\u180e\u200b\ufeff"
 def call(page: Page, module: str, body: str, arg: Any = None) -> Any:
     """Evaluate ``body`` (an expression using ``m``, the module, and ``arg``) in the page."""
     page.goto("/replies")
+    page.wait_for_function("window.sodium !== undefined")
     return page.evaluate(
-        f"async arg => {{ const m = await import('/static/{module}'); return {body}; }}", arg
+        f"async arg => {{ await window.sodium.ready; const m = await import('/static/{module}');"
+        f" return {body}; }}",
+        arg,
     )
 
 

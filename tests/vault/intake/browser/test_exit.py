@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, Route
 
-from tests.vault.intake.browser.conftest import open_form
+from tests.vault.intake.browser.conftest import Intake, open_form
 
 CANARY = "CANARY-exit-7d1f"
+# The default neutral page (`--exit-url`), answered here so the test needs no internet.
+WEATHER = "https://www.bbc.co.uk/weather"
+
+
+def neutral(route: Route) -> None:
+    route.fulfill(body="<title>Weather</title><p>Sunny.</p>", content_type="text/html")
 
 
 def start_typing(page: Page) -> None:
+    page.route(WEATHER + "*", neutral)
     # A page of this site before the form, so Back has somewhere to go.
     page.goto("/replies")
     page.click("footer >> text=Send a report")
@@ -21,14 +28,15 @@ def start_typing(page: Page) -> None:
 
 
 def assert_gone(page: Page) -> None:
-    page.wait_for_url("**/static/exit.html")
-    assert page.title() == "Easy tomato soup"
+    # A neutral page elsewhere: the address bar no longer shows this site.
+    page.wait_for_url(WEATHER)
+    assert page.title() == "Weather"
     page.go_back()
     # The form's history entry was replaced: Back goes to the page before it.
     assert page.url.endswith("/replies")
     assert CANARY not in page.content()
     page.go_forward()
-    assert page.url.endswith("/static/exit.html")
+    assert page.url == WEATHER
 
 
 def test_exit_button(page: Page) -> None:
@@ -64,3 +72,14 @@ def test_exit_button_stays_on_screen(page: Page) -> None:
     box = page.locator("#exit-page").bounding_box()
     assert box is not None
     assert 0 <= box["y"] < 100
+
+
+def test_no_shift_hint_on_a_touch_screen(browser: Browser, intake: Intake) -> None:
+    context = browser.new_context(base_url=intake.url, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        open_form(page)
+        assert page.is_hidden("#exit-hint")
+        assert page.is_visible("#exit-page")
+    finally:
+        context.close()

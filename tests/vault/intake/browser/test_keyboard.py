@@ -52,7 +52,8 @@ def test_keyboard_only(page: Page, intake: Intake) -> None:
     assert page.is_checked("#sector")
     tab_to(page, "#role")
     assert focus_is_visible(page)
-    page.keyboard.type("police officer")
+    tab_to(page, "#role_unknown")  # the reporter does not know their job
+    page.keyboard.press("Space")
     tab_to(page, "#harms")
     page.keyboard.press("Space")
     tab_to(page, "#what_happened")
@@ -64,6 +65,8 @@ def test_keyboard_only(page: Page, intake: Intake) -> None:
     tab_to(page, "#when")
     page.keyboard.type("last week")
     tab_to(page, "input[name=wants][value=support]")
+    page.keyboard.press("Space")
+    tab_to(page, "#consent_alert")
     page.keyboard.press("Space")
     tab_to(page, "#consent_research")
     page.keyboard.press("Space")
@@ -79,6 +82,7 @@ def test_keyboard_only(page: Page, intake: Intake) -> None:
     [report] = [r for r in intake.queued_reports() if marker in r["what_happened"]]
     assert report["harms"] == ["racial-discrimination"]
     assert report["when"] == "last week"
-    assert report["wants"] == ["support"]
-    assert report["consent"] == {"alert": False, "research": True}
+    assert report["role"] == "not known"
+    assert report["wants"] == ["support", "share-alert"]  # the alert, asked once
+    assert report["consent"] == {"alert": True, "research": True}
     assert "reply_key" in report

@@ -71,3 +71,30 @@ def test_320_pixels_without_javascript(narrow_nojs: Page) -> None:
     page.click("#send-button")
     page.wait_for_selector("#error-summary")
     assert_fits(page, "no-JS errors")
+    page.goto("/replies")
+    page.click("#server-read-button")
+    page.wait_for_selector("#error-summary")
+    assert_fits(page, "no-JS replies error")
+
+
+def test_200_percent_zoom(browser: Browser, intake: Intake) -> None:
+    """A 1280 x 800 window at 200% zoom is 640 x 400 CSS pixels, text twice as large: the
+    form, its errors and the sent page still fit the width, and the Send button and the exit
+    button can be reached."""
+    context = browser.new_context(
+        base_url=intake.url, viewport={"width": 640, "height": 400}, device_scale_factor=2
+    )
+    try:
+        page = context.new_page()
+        open_form(page)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 640, f"form: {width} px"
+        page.click("#send-button")
+        page.wait_for_selector("#error-summary")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 640
+        fill_required(page, "zoom")
+        send(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 640
+        assert page.is_visible("#exit-page")
+    finally:
+        context.close()

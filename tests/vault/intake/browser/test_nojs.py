@@ -22,7 +22,7 @@ def test_form_without_javascript(nojs_page: Page, intake: Intake) -> None:
     page.fill("#role", "housing officer")
     page.click("#more-detail summary")
     page.fill("#when", "in the summer")
-    page.check("input[name=wants][value=share-alert]")
+    page.check("input[name=wants][value=support]")
     page.check("input[name=contact_method][value=email]")
     page.fill("#contact_value", "me@example.org")
     page.check("#consent_alert")
@@ -38,7 +38,7 @@ def test_form_without_javascript(nojs_page: Page, intake: Intake) -> None:
     assert page.input_value("#role") == "housing officer"
     assert page.input_value("#when") == "in the summer"
     assert page.is_visible("#when")
-    assert page.is_checked("input[name=wants][value=share-alert]")
+    assert page.is_checked("input[name=wants][value=support]")
     assert page.is_checked("input[name=contact_method][value=email]")
     assert page.input_value("#contact_value") == "me@example.org"
     assert page.is_checked("#consent_alert")
@@ -59,12 +59,19 @@ def test_form_without_javascript(nojs_page: Page, intake: Intake) -> None:
     assert report["sector"] == "housing"
     assert report["role"] == "housing officer"
     assert report["when"] == "in the summer"
-    assert report["wants"] == ["share-alert"]
+    # The alert is asked once: ticking it is both the consent and the want.
+    assert report["wants"] == ["support", "share-alert"]
     assert report["contact"] == {"method": "email", "value": "me@example.org"}
     assert report["consent"] == {"alert": True, "research": False}
 
 
-def test_replies_page_says_it_needs_javascript(nojs_page: Page) -> None:
+def test_replies_page_offers_the_route_through_the_server(nojs_page: Page) -> None:
     nojs_page.goto("/replies")
-    assert "needs JavaScript" in nojs_page.inner_text("main")
+    route = nojs_page.inner_text("#server-route")
+    assert "Our server sees your codename and our replies" in route
+    assert "You cannot answer us" in route
     assert nojs_page.is_hidden("#replies-form")
+    nojs_page.fill("#server-codename", "not a codename")
+    nojs_page.click("#server-read-button")
+    nojs_page.wait_for_selector("#error-summary")
+    assert nojs_page.get_attribute("#server-codename", "aria-invalid") == "true"

@@ -149,7 +149,7 @@ def test_report_reaches_the_vault_by_pull(watched: Watched, intake: Intake) -> N
     assert shown["status"] == "new"
 
 
-def test_without_libsodium_nothing_is_sent_until_asked(browser: Browser, intake: Intake) -> None:
+def test_without_libsodium_the_page_says_so_on_load(browser: Browser, intake: Intake) -> None:
     context = browser.new_context(base_url=intake.url)
     try:
         page = context.new_page()
@@ -158,14 +158,14 @@ def test_without_libsodium_nothing_is_sent_until_asked(browser: Browser, intake:
         page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
         marker = unique("fallback")
         page.goto("/")
-        page.wait_for_selector("#codename-section:not([hidden])")
+        # Before anything is typed: no files, no codename, and the reason, in plain words.
+        page.wait_for_selector("#crypto-notice:not([hidden])")
+        assert "our server sees your report" in page.inner_text("#crypto-notice")
+        assert page.is_hidden("#codename-section")
+        assert page.is_hidden("#files-section")
         fill_required(page, marker)
-        page.click("#send-button")
-        page.wait_for_selector("#error-summary")
-        assert "could not load the code that locks your report" in page.inner_text("#error-summary")
-        assert page.input_value("#what_happened") == marker
         assert sent == []
-        page.click("#error-summary button")
+        page.click("#send-button")
         page.wait_for_selector("#sent-title")
         assert sent == [f"{intake.url}/report"]
         assert [r for r in intake.queued_reports() if r["what_happened"] == marker]

@@ -1,0 +1,264 @@
+"""The form sealing a file in headless Chromium, against bare secretstream in the same page.
+
+Debian's Chromium, through Playwright, loads the real form from a real ``vault intake
+serve``. A file written to disk (random bytes) is given to a file input, as a reporter
+picks one, so the page holds a disk-backed ``File``. Then, taking turns:
+
+* ours: the page's own ``sealFile`` (``vault/intake/static/seal.js``): read the file as a
+  stream, pad it, seal it in 64 KiB ``crypto_secretstream`` chunks, gather them into a Blob;
+* bare: libsodium's ``crypto_secretstream_xchacha20poly1305_push`` over the same number of
+  64 KiB chunks (the padded length), one reused in-page buffer: no reading, no Blob.
+
+Each at 25 MiB and 500 MiB, and again with the page's CPU throttled 4x through the
+DevTools protocol (``Emulation.setCPUThrottlingRate``, as a mid-range phone). Times are
+``performance.now()`` inside the page. Target: ours at most 1.5x bare.
+
+Memory: while each run seals, the RSS of Chromium's renderer processes (``/proc``, found
+with ``SystemInfo.getProcessInfo``; the others are idle) is sampled every 20 ms; the figure
+is the sum of their peaks minus their RSS just before. Flat means the 500 MiB file costs
+the page no more than the 25 MiB one (within 64 MiB): the file is never read whole and
+the sealed chunks leave the page in 32 MiB batches. The browser process, which holds the
+Blob's bytes until they are uploaded (or spills them to disk past its own limit), is
+reported beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.common import Timer, interleaved
+from bench.intake import CHROMIUM, CHROMIUM_ARGS, Setup
+from vault.attachments import sealed_length
+
+TARGET = 1.5  # × bare secretstream
+FLAT_MIB = 64  # the 500 MiB file may cost the renderer at most this much more than 25 MiB
+THROTTLE = 4
+
+ADD_INPUT = """() => {
+  const input = document.createElement("input");
+  input.type = "file";
+  input.id = "bench-file";
+  document.body.append(input);
+}"""
+
+PAGE_SEAL = """async () => {
+  await window.sodium.ready;
+  const seal = await import(new URL("/static/seal.js", location.href).href);
+  const file = document.getElementById("bench-file").files[0];
+  const start = performance.now();
+  const sealed = await seal.sealFile(window.sodium, file);
+  const ms = performance.now() - start;
+  return { ms, size: sealed.body.size };
+}"""
+
+PAGE_BARE = """async (size) => {
+  await window.sodium.ready;
+  const sodium = window.sodium;
+  const seal = await import(new URL("/static/seal.js", location.href).href);
+  const total = seal.paddedLength(size);
+  const chunk = crypto.getRandomValues(new Uint8Array(65536));
+  const start = performance.now();
+  const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+  const { state } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+  const MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+  const FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  let sealed = 24;
+  for (let at = 0; at < total; at += 65536) {
+    const end = Math.min(at + 65536, total);
+    const tag = end === total ? FINAL : MESSAGE;
+    sealed += sodium.crypto_secretstream_xchacha20poly1305_push(
+      state, chunk.subarray(0, end - at), null, tag).length;
+  }
+  return { ms: performance.now() - start, size: sealed };
+}"""
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+@contextmanager
+def _peak_rss(pids: list[int]) -> Iterator[dict[int, int]]:
+    """Sample each pid's RSS every 20 ms; yields {pid: peak KiB}, filled in on exit, with
+    {-pid: KiB before}."""
+    peaks = {pid: _rss_kib(pid) for pid in pids}
+    before = {-pid: kib for pid, kib in peaks.items()}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for pid in pids:
+                peaks[pid] = max(peaks[pid], _rss_kib(pid))
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    result: dict[int, int] = {}
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        result.update(peaks)
+        result.update(before)
+
+
+def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        raise RuntimeError(f"the browser benchmark needs Chromium at {CHROMIUM} (set CHROMIUM)")
+    sizes = (25, 100) if quick else (25, 500)
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="redress-bench-seal-") as tmp:
+        root = Path(tmp)
+        setup = Setup(root)
+        with setup.server("seal") as server, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                version = browser.version
+                page = browser.new_page()
+                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+                page.goto(server.url + "/")
+                page.wait_for_function("window.sodium !== undefined")
+                page.evaluate("window.sodium.ready.then(() => true)")
+                page.evaluate(ADD_INPUT)
+                cdp = page.context.new_cdp_session(page)
+                info = browser.new_browser_cdp_session().send("SystemInfo.getProcessInfo")
+                kinds = {int(p["id"]): p["type"] for p in info["processInfo"]}
+                renderer = [pid for pid, kind in kinds.items() if kind == "renderer"]
+                main = [pid for pid, kind in kinds.items() if kind == "browser"]
+                if not renderer or len(main) != 1:
+                    raise RuntimeError(f"expected renderers and one browser process: {kinds}")
+                for mib in sizes:
+                    path = root / f"evidence-{mib}.bin"
+                    with open(path, "wb") as f:
+                        for _ in range(mib):
+                            f.write(os.urandom(1 << 20))
+                    page.set_input_files("#bench-file", str(path))
+                    for rate in (1, THROTTLE):
+                        cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
+                        rows.append(
+                            _measure(page, mib, rate, renderer, main[0], repeats, quick, say)
+                        )
+                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+                    page.set_input_files("#bench-file", [])
+                    path.unlink()
+            finally:
+                browser.close()
+    if problems:
+        raise RuntimeError(f"the page reported errors: {problems}")
+    small = [r for r in rows if r["mib"] == sizes[0]]
+    large = [r for r in rows if r["mib"] == sizes[1]]
+    flat = max(r["renderer_growth_mib"] for r in large) <= (
+        max(r["renderer_growth_mib"] for r in small) + FLAT_MIB
+    )
+    return {
+        "chromium": version,
+        "sizes_mib": list(sizes),
+        "throttle": THROTTLE,
+        "rows": rows,
+        "memory_flat": flat,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _measure(
+    page: Any,
+    mib: int,
+    rate: int,
+    renderers: list[int],
+    main: int,
+    repeats: int,
+    quick: bool,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    size = mib << 20
+    want = sealed_length(size)
+    say(f"seal: a {mib} MiB file in Chromium, CPU throttled {rate}x")
+    memory: dict[str, list[tuple[int, int]]] = {"sealFile": [], "bare": []}
+
+    def case(name: str, script: str, arg: int | None) -> Callable[[], Timer]:
+        def one() -> Timer:
+            with _peak_rss([*renderers, main]) as rss:
+                result = page.evaluate(script, arg)
+            if result["size"] != want:
+                raise RuntimeError(f"{name} sealed {result['size']} bytes, not {want}")
+            grown = sum(rss[r] - rss[-r] for r in renderers)
+            memory[name].append((grown, rss[main] - rss[-main]))
+            page.evaluate("() => new Promise(r => setTimeout(r, 200))")  # let the Blob go
+            timer = Timer()
+            timer.wall = timer.cpu = result["ms"] / 1000
+            return timer
+
+        return one
+
+    # Small runs are cheap and noisy: five at least; the 500 MiB ones take seconds each.
+    runs_wanted = max(repeats, 5) if mib <= 100 else max(1, min(repeats, 2 if quick else 3))
+    runs = interleaved(
+        {"sealFile": case("sealFile", PAGE_SEAL, None), "bare": case("bare", PAGE_BARE, size)},
+        runs_wanted,
+        say=say,
+    )
+    ours = statistics.median(t.wall for t in runs["sealFile"])
+    bare = statistics.median(t.wall for t in runs["bare"])
+    renderer_growth = max(r for r, _ in memory["sealFile"]) / 1024
+    browser_growth = max(b for _, b in memory["sealFile"]) / 1024
+    return {
+        "name": f"seal a {mib} MiB file in Chromium"
+        + (f", CPU {rate}x slower" if rate > 1 else ""),
+        "mib": mib,
+        "throttle": rate,
+        "median_s": ours,
+        "reference_median_s": bare,
+        "ratio": ours / bare,
+        "wall_s": [t.wall for t in runs["sealFile"]],
+        "reference_wall_s": [t.wall for t in runs["bare"]],
+        "target": f"≤ {TARGET}× bare",
+        "met": ours / bare <= TARGET,
+        "renderer_growth_mib": renderer_growth,
+        "bare_renderer_growth_mib": max(r for r, _ in memory["bare"]) / 1024,
+        "browser_growth_mib": browser_growth,
+        "note": f"{mib / ours:.0f} MiB/s against {mib / bare:.0f} MiB/s bare",
+    }
+
+
+def table(doc: dict[str, Any]) -> str:
+    lines = [
+        "| benchmark | ours (median) | bare secretstream (median) | ratio | target | met "
+        "| renderer RSS growth | the same for bare | browser RSS growth |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in doc["rows"]:
+        lines.append(
+            f"| {r['name']} | {r['median_s'] * 1000:.0f} ms | "
+            f"{r['reference_median_s'] * 1000:.0f} ms | {r['ratio']:.2f}× | {r['target']} | "
+            f"{'yes' if r['met'] else '**no**'} | {r['renderer_growth_mib']:.0f} MiB | "
+            f"{r['bare_renderer_growth_mib']:.0f} MiB | {r['browser_growth_mib']:.0f} MiB |"
+        )
+    lines += [
+        "",
+        f"Chromium {doc['chromium']}. Memory flat (the page's renderer grows no more for "
+        f"{doc['sizes_mib'][1]} MiB than for {doc['sizes_mib'][0]} MiB, within {FLAT_MIB} MiB): "
+        f"{'yes' if doc['memory_flat'] else '**no**'}.",
+    ]
+    lines += [f"- {r['name']}: {r['note']}" for r in doc["rows"]]
+    return "\n".join(lines)

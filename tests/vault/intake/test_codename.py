@@ -1,0 +1,106 @@
+"""Replies read without JavaScript (vault/intake/codename.py, `POST /replies`): the codename is
+read as the page reads it, the replies opened on the server, and nothing is kept."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+from urllib.parse import urlencode
+
+import mnemonic
+import nacl.bindings as sodium
+
+from tests.vault.intake.conftest import Intake, as_json
+from vault.intake import codename
+from vault.replies import mailbox_id, seal_reply
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+WORDS = (Path(mnemonic.__file__).parent / "wordlist" / "english.txt").read_text().split()
+
+
+def words_for(entropy: bytes) -> list[str]:
+    check = hashlib.sha256(entropy).digest()[0] >> 5
+    bits = format(int.from_bytes(entropy, "big"), "096b") + format(check, "03b")
+    return [WORDS[int(bits[i : i + 11], 2)] for i in range(0, 99, 11)]
+
+
+def reply_pk(entropy: bytes) -> bytes:
+    """docs/intake.md section 7, written out again: BLAKE2b-256 of the purpose and E."""
+    seed = hashlib.blake2b(b"redress codename reply key v1\x00" + entropy, digest_size=32)
+    pk, _sk = sodium.crypto_box_seed_keypair(seed.digest())
+    return bytes(pk)
+
+
+def test_typing_is_forgiving_and_problems_are_named() -> None:
+    entropy = os.urandom(12)
+    words = words_for(entropy)
+    for typed in (
+        " ".join(words),
+        ", ".join(w.upper() for w in words),
+        "-".join(w[:4] for w in words),
+    ):
+        assert codename.parse(typed) == entropy
+    assert codename.parse("  ") == "empty"
+    assert codename.parse(" ".join(words[:8])) == "count"
+    assert codename.parse(" ".join([*words[:8], "qqqq"])) == "word"
+    wrong = [*words[:8], WORDS[(WORDS.index(words[8]) + 1) % 2048]]
+    assert codename.parse(" ".join(wrong)) == "checksum"
+
+
+def test_the_mailbox_is_the_one_the_vault_replies_to() -> None:
+    entropy = os.urandom(12)
+    box = codename.mailbox(entropy)
+    assert box.public_key == reply_pk(entropy)
+    assert box.mailbox_id.hex() == mailbox_id(reply_pk(entropy))
+    sealed = seal_reply("Hello", "2025-05-01", "triage", box.public_key, can_answer=True)
+    other = seal_reply("Not yours", "2025-05-02", None, reply_pk(os.urandom(12)))
+    [reply] = codename.open_replies(box, [sealed, other, b"junk"])
+    assert (reply.text, reply.status, reply.can_answer) == ("Hello", "triage", True)
+    assert reply.heading == "Reply from a caseworker, 1 May 2025"
+    assert "Hello" not in repr(reply)
+
+
+def read(intake: Intake, typed: str) -> tuple[int, str]:
+    body = urlencode({"codename": typed}).encode()
+    response = intake.client.post("/replies", content=body, headers=FORM)
+    assert "set-cookie" not in response.headers
+    return response.status_code, response.text
+
+
+def test_replies_are_read_on_the_server(shared_intake: Intake) -> None:
+    entropy = os.urandom(12)
+    pk = reply_pk(entropy)
+    text = "We have read your report <and> will call."
+    sealed = seal_reply(text, "2025-05-01", "supporting", pk, can_answer=True)
+    doc = {"replies": [{"mailbox": mailbox_id(pk), "body": base64.b64encode(sealed).decode()}]}
+    stored = shared_intake.signed("POST", "/api/replies", as_json(doc))
+    assert stored.status_code == 200, stored.text
+
+    status, page = read(shared_intake, " ".join(w[:4].upper() for w in words_for(entropy)))
+    assert status == 200
+    assert "We have read your report &lt;and&gt; will call." in page
+    assert "We are supporting you." in page
+    assert "Reply from a caseworker, 1 May 2025" in page
+
+    status, page = read(shared_intake, " ".join(words_for(os.urandom(12))))
+    assert status == 200
+    assert "There are no replies yet" in page
+
+
+def test_a_bad_codename_or_body_is_refused_plainly(shared_intake: Intake) -> None:
+    status, page = read(shared_intake, "apple banana")
+    assert status == 422
+    assert "Your codename has 9 words" in page
+    assert 'aria-invalid="true"' in page
+    too_big = shared_intake.client.post(
+        "/replies", content=b"codename=" + b"a" * (9 << 10), headers=FORM
+    )
+    assert too_big.status_code == 413
+    wrong_type = shared_intake.client.post("/replies", content=b"{}", headers=as_headers())
+    assert wrong_type.status_code == 415
+
+
+def as_headers() -> dict[str, str]:
+    return {"Content-Type": "application/json"}
