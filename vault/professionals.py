@@ -209,6 +209,7 @@ MAX_NAME_WORDS = 4
 
 GENERIC_STARTS = ("a ", "an ", "some ", "any ")
 NOT_AN_ORGANISATION = frozenset({"unknown", "not sure", "dont know", "n a", "na", "none"})
+NOT_A_ROLE = NOT_AN_ORGANISATION | {"not known", "do not know"}  # the form's "not known" too
 
 
 def named_in(
@@ -224,10 +225,11 @@ def named_in(
 # Reports repeat these fields often: each part is worked out once per distinct value, in memory.
 @lru_cache(maxsize=65536)
 def _placed(organisation: str, role: str) -> tuple[Professional, ...]:
-    """The organisation with the role, unless the organisation is generic or missing."""
+    """The organisation with the role, unless the organisation is generic or missing, or the
+    role is not known."""
     place = organisation_key(organisation)
     role_key = _plain(role)
-    if place is None or not role_key:
+    if place is None or not role_key or role_key in NOT_A_ROLE:
         return ()
     return (Professional("organisation-role", f"{place}|{role_key}", f"{place}, {role_key}"),)
 

@@ -139,3 +139,9 @@ def test_organisations_generic_ones_left_out() -> None:
     assert organisation_key("a GP surgery") is None
     assert organisation_key("Met Police") == organisation_key("Metropolitan Police Service")
     assert organisation_key("") is None
+
+
+@pytest.mark.parametrize("role", ["not known", "Not known", "unknown", "don't know", "not sure"])
+def test_a_role_the_reporter_does_not_know_names_nobody_at_the_organisation(role: str) -> None:
+    assert keys(None, "Riverside Surgery", role, "healthcare") == set()
+    assert keys(None, "Riverside Surgery", "GP", "healthcare") != set()
