@@ -247,7 +247,8 @@ def tabulate(
             for b in per_field[0]:
                 grid[0][b] += 1
     total = len(facts)
-    if total <= suppression.SMALL or (len(by) == 2 and total < MIN_CASES_TWO_FIELDS):
+    few = total < MIN_CASES_TWO_FIELDS if len(by) == 2 else total <= suppression.SMALL
+    if total > 0 and few:
         # Fewer than 5 cases in all (with zeros shown, k hidden cells of at least 1 adding up
         # to at most 4 can say each is 1), or a two-field table of too few cases (tables of
         # the same few cases, read together, pin cells none pins alone): every cell hidden,
@@ -255,7 +256,7 @@ def tabulate(
         hide = suppression.SECONDARY
         states = [[suppression.PRIMARY if 1 <= c <= suppression.SMALL else hide for c in row]
                   for row in grid]  # fmt: skip
-        zeros_hidden, withheld = total > 0, False
+        zeros_hidden, withheld = True, False
     else:
         if len(by) == 1:
             reader = one_field_reader(by[0], grid[0], total)
