@@ -169,3 +169,32 @@ def random_cases(rng: random.Random, lo: int, hi: int) -> list[CaseFacts]:
             )
         )
     return out
+
+
+def survey(examples: int, seed: int, lo: int, hi: int) -> tuple[int, int]:
+    """How many random case sets of ``lo`` to ``hi`` cases have a hidden count of 1 to 4 that
+    a reader of every table they publish can work out: (sets tried, sets with such a count)."""
+    rng = random.Random(seed)
+    tried = broken = 0
+    for _ in range(examples):
+        fs = random_cases(rng, lo, hi)
+        tried += 1
+        pins = small_pins(fs, publish(fs))
+        broken += bool(pins)
+        for pin in pins:
+            print("pinned", len(fs), pin, flush=True)
+    return tried, broken
+
+
+if __name__ == "__main__":
+    # .venv/bin/python -m tests.vault.case_reader EXAMPLES SEED MIN MAX [MIN_CASES_TWO_FIELDS]
+    import sys
+
+    from vault import stats
+
+    examples, seed, lo, hi = (int(a) for a in sys.argv[1:5])
+    if len(sys.argv) > 5:
+        stats.MIN_CASES_TWO_FIELDS = int(sys.argv[5])
+    tried, broken = survey(examples, seed, lo, hi)
+    print(f"{tried} case sets of {lo}-{hi} cases (seed {seed}, two-field minimum "
+          f"{stats.MIN_CASES_TWO_FIELDS}): {broken} with a hidden 1-4 count pinned")  # fmt: skip
