@@ -1,7 +1,8 @@
-"""Small-cell suppression (docs/statistics.md): every count from 1 to 4 is hidden, and an
-attacker who knows the published table, its total and every margin the one-field tables
-publish cannot work out any hidden cell. The attacker here is a brute-force search written
-independently of vault/suppression.py's max-flow."""
+"""Small-cell suppression (docs/statistics.md): every count from 1 to 4 is hidden, and no
+hidden count can be worked out. Two attackers, both written independently of
+vault/suppression.py's integer programs: a brute-force search over the cells of one table
+(the hypothesis property test), and a reader who counts cases across every table a case set
+publishes (tests/vault/case_reader.py)."""
 
 from __future__ import annotations
 
