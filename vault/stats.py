@@ -37,7 +37,7 @@ FOOTNOTE = (
     "<5: a count from 1 to 4, hidden; a few larger counts are hidden the same way so that"
     " none from 1 to 4 can be worked out from the others and the totals."
 )
-ZEROS_FOOTNOTE = "Some zeros are hidden too, for the same reason."
+ZEROS_FOOTNOTE = "Some hidden cells may be 0, for the same reason."
 
 
 def footnote(table: StatsTable) -> str:

@@ -215,13 +215,14 @@ def suppress(
     counts: list[list[int]], reader: Reader, zeros_first: Iterable[Cell] = ()
 ) -> Suppressed:
     """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether that is enough; and
-    whether zeros may be hidden. ``zeros_first``: zeros to hide from the start (the table
-    then says that zeros may be hidden). See the module docstring."""
+    whether zeros may be hidden. ``zeros_first``: cells whose zeros are hidden from the start
+    (the table then says that hidden cells may be 0). See the module docstring."""
     states = primary(counts)
     zeros = False
     for i, j in zeros_first:
+        zeros = True  # even where none is 0: a reader may not take a cell there to be 1 or more
         if counts[i][j] == 0 and reader.caps[i][j] > 0:
-            states[i][j], zeros = SECONDARY, True
+            states[i][j] = SECONDARY
     pool = [reader.truth]
     while True:
         program = _Program(reader, counts, states, zeros, pool)
