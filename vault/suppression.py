@@ -26,12 +26,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
-# highspy's public ``Highs`` class prints a banner on stdout when first made, which would land in
-# the middle of ``vault stats --json``; the class beneath it is the same solver without that.
-from highspy import _core as highs
-
 SMALL = 4  # counts from 1 to SMALL are hidden
 BIG = 10**12  # no limit
 SOLVE_SECONDS = 30.0  # a solve that does not finish counts as "no other value": hide more
@@ -99,6 +93,14 @@ class _Program:
         zeros: bool,
         pool: list[tuple[int, ...]],
     ) -> None:
+        # Imported here: numpy and HiGHS take a quarter of a second to load, which every other
+        # command would pay. highspy's public ``Highs`` class prints a banner on stdout when
+        # first made, which would land in ``vault stats --json``; the class beneath it is the
+        # same solver without that.
+        import numpy as np
+        from highspy import _core as highs
+
+        self.np, self.highs = np, highs
         self.reader, self.pool = reader, pool
         rows: list[tuple[Sum | tuple[tuple[int, int], ...], Interval]] = list(reader.facts)
         for i, row in enumerate(reader.cells):
@@ -143,6 +145,7 @@ class _Program:
             return True
         if not unknowns:
             return False
+        np, highs = self.np, self.highs
         index = np.array(unknowns, dtype=np.int32)
         ones = np.ones(len(unknowns))
         for lo, hi in ((truth + 1, math.inf), (-math.inf, truth - 1)):
@@ -162,6 +165,7 @@ class _Program:
 
     def least_and_greatest(self, unknowns: Sum) -> Interval:
         """The least and greatest values the sum of ``unknowns`` can take (for tests)."""
+        np, highs = self.np, self.highs
         ends = []
         for sense in (highs.ObjSense.kMinimize, highs.ObjSense.kMaximize):
             cost = np.zeros(len(self.reader.bounds))
