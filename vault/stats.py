@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from itertools import product
+from itertools import combinations, product
 from typing import TYPE_CHECKING, Any
 
 from vault import suppression, triage
@@ -37,7 +37,7 @@ FOOTNOTE = (
     "<5: a count from 1 to 4, hidden; a few larger counts are hidden the same way so that"
     " none from 1 to 4 can be worked out from the others and the totals."
 )
-ZEROS_FOOTNOTE = "Some zeros are hidden too, for the same reason."
+ZEROS_FOOTNOTE = "Some hidden cells may be 0, for the same reason."
 
 
 def footnote(table: StatsTable) -> str:
@@ -217,6 +217,9 @@ def axis(
     return tuple(quarters)
 
 
+MIN_CASES_TWO_FIELDS = 20  # fewer cases: a two-field table hides every cell (docs/statistics.md)
+
+
 def tabulate(
     facts: list[CaseFacts],
     by: tuple[str, ...],
@@ -225,17 +228,18 @@ def tabulate(
     research_only: bool,
     damaged: tuple[str, ...] = (),
 ) -> StatsTable:
-    """The suppressed table of ``facts`` counted by ``by``: pure, for tests and charts."""
+    """The suppressed table of ``facts`` counted by ``by``: pure, for tests and charts.
+
+    A table by B and A is the table by A and B turned round (the fields in :data:`FIELDS`'
+    order), so the two hide the same cells."""
+    if len(by) == 2 and FIELDS.index(by[0]) > FIELDS.index(by[1]):
+        return _turned(tabulate(facts, (by[1], by[0]), since, until, research_only, damaged))
     axes = tuple(axis(f, facts, since, until) for f in by)
     index = [{v: i for i, v in enumerate(a)} for a in axes]
     shape = (len(axes[0]), len(axes[1])) if len(by) == 2 else (1, len(axes[0]))
     grid = [[0] * shape[1] for _ in range(shape[0])]
-    margins = [[0] * len(a) for a in axes]
     for f in facts:
         per_field = [[index[k][v] for v in f.values(field)] for k, field in enumerate(by)]
-        for k, places in enumerate(per_field):
-            for p in places:
-                margins[k][p] += 1
         if len(by) == 2:
             for a, b in product(per_field[0], per_field[1]):
                 grid[a][b] += 1
@@ -243,23 +247,28 @@ def tabulate(
             for b in per_field[0]:
                 grid[0][b] += 1
     total = len(facts)
-    total_known = known(total)
-    margin_known: list[list[suppression.Interval]] = []
-    if len(by) == 2:  # the margins, as the one-field tables of the same cases publish them
-        ones = [tabulate(facts, (f,), since, until, research_only) for f in by]
-        if any(t.total is None for t in ones) and total > suppression.SMALL:
-            total_known = (0, suppression.BIG)  # withheld there, so withheld here too
-        margin_known = [[_as_known(c, t, total_known) for c in t.cells] for t in ones]
-    know = knowledge(by, margin_known, total_known, shape)
-    result = suppression.suppress(grid, know)
-    states = result.states
-    zeros_hidden = result.zeros_hidden
-    if 1 <= len(facts) <= suppression.SMALL:
-        # Fewer than 5 cases in all: every cell is hidden, zeros too. With zeros shown, k
-        # hidden cells of at least 1 adding up to at most 4 can say each is 1.
-        states = [[s if s != suppression.PUBLISHED else suppression.SECONDARY for s in row]
-                  for row in states]  # fmt: skip
-        zeros_hidden = True
+    few = total < MIN_CASES_TWO_FIELDS if len(by) == 2 else total <= suppression.SMALL
+    if total > 0 and few:
+        # Fewer than 5 cases in all (with zeros shown, k hidden cells of at least 1 adding up
+        # to at most 4 can say each is 1), or a two-field table of too few cases (tables of
+        # the same few cases, read together, pin cells none pins alone): every cell hidden,
+        # zeros too.
+        hide = suppression.SECONDARY
+        states = [[suppression.PRIMARY if 1 <= c <= suppression.SMALL else hide for c in row]
+                  for row in grid]  # fmt: skip
+        zeros_hidden, withheld = True, False
+    else:
+        if len(by) == 1:
+            reader = one_field_reader(by[0], grid[0], total)
+            zeros_first: list[tuple[int, int]] = []
+        else:
+            ones = [tabulate(facts, (f,), since, until, research_only) for f in by]
+            zeros_first = _rows_hidden_there(ones, shape)
+            reader = two_field_reader(facts, by, axes, grid, ones, total)
+        result = suppression.suppress(grid, reader, zeros_first)
+        states, zeros_hidden, withheld = result.states, result.zeros_hidden, not result.safe
+        # not safe: every cell is hidden, zeros too, and a count can still be worked out with the
+        # total; never seen (docs/statistics.md, rule 4), so the total is withheld as a last resort
     cells = tuple(
         Cell(
             (axes[0][i], axes[1][j]) if len(by) == 2 else (axes[0][j],),
@@ -269,55 +278,235 @@ def tabulate(
         for i in range(shape[0])
         for j in range(shape[1])
     )
-    small = 1 <= total <= suppression.SMALL
-    withheld = result.total_withheld or total_known[0] != total_known[1]
-    shown_total = None if small or withheld else total
+    shown_total = None if 1 <= total <= suppression.SMALL or withheld else total
     return StatsTable(
         by, axes, cells, shown_total, since, until, research_only, damaged, zeros_hidden
     )
 
 
+def _rows_hidden_there(ones: list[StatsTable], shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """The cells of the rows and columns whose margin a one-field table hides: their zeros
+    are hidden too, so that no hidden cell there counts as "1 or more" towards a lower bound
+    of that margin (tables by other fields give other such bounds; together they can add up
+    to the total and pin every hidden margin, docs/statistics.md, rule 5)."""
+    rows = [i for i, c in enumerate(ones[0].cells) if c.suppressed]
+    cols = [j for j, c in enumerate(ones[1].cells) if c.suppressed]
+    return [(i, j) for i in range(shape[0]) for j in range(shape[1]) if i in rows or j in cols]
+
+
+def _turned(table: StatsTable) -> StatsTable:
+    """The same table with its two fields the other way round."""
+    rows, cols = (len(a) for a in table.axes)
+    cells = tuple(
+        Cell(tuple(reversed(c.values)), c.count, c.state)
+        for j in range(cols)
+        for c in (table.cells[i * cols + j] for i in range(rows))
+    )
+    by = (table.by[1], table.by[0])
+    axes = (table.axes[1], table.axes[0])
+    return StatsTable(
+        by,
+        axes,
+        cells,
+        table.total,
+        table.since,
+        table.until,
+        table.research_only,
+        table.damaged,
+        table.zeros_hidden,
+    )
+
+
 def known(n: int) -> suppression.Interval:
-    """What a reader knows of a count published on its own: itself, or 1-4 if hidden."""
+    """What a reader knows of a total published on its own: itself, or 1-4 if hidden."""
     return (1, suppression.SMALL) if 1 <= n <= suppression.SMALL else (n, n)
 
 
-def _as_known(cell: Cell, table: StatsTable, total: suppression.Interval) -> suppression.Interval:
+def _published(cell: Cell, table: StatsTable) -> suppression.Interval:
     """What a one-field table tells a reader of one of its cells."""
     if cell.state == suppression.PUBLISHED:
         return (cell.count or 0, cell.count or 0)
-    return (0 if table.zeros_hidden else 1, total[1])
+    return (0 if table.zeros_hidden else 1, suppression.BIG)
 
 
-def _sum_range(n: suppression.Interval, field: str) -> suppression.Interval:
-    """The range of the sum over ``field``'s cells of a number of cases known to be in ``n``."""
-    lo, hi = n
+Terms = tuple[tuple[int, int], ...]
+
+
+def _fact(terms: Terms, lo: int, hi: int) -> suppression.Fact:
+    return (terms, (lo, hi))
+
+
+def one_field_reader(field: str, counts: list[int], total: int) -> suppression.Reader:
+    """A reader of a one-field table: its cells and the total. Unknowns: each cell, then the
+    total. A case has one value of a single-valued field, so the cells add up to the total;
+    of harms at least one (the cells add up to at least the total), of wants any; no cell
+    exceeds the total. Exact: any cells meeting these are the counts of some set of cases."""
+    k = len(counts)
+    n = k  # the total's unknown
+    facts: list[suppression.Fact] = []
+    every = tuple((v, 1) for v in range(k))
     if field not in MULTI:
-        return (lo, hi)
-    return (lo if field in NEVER_EMPTY else 0, min(hi * MULTI[field], suppression.BIG))
-
-
-def knowledge(
-    by: tuple[str, ...],
-    margins: list[list[suppression.Interval]],
-    total: suppression.Interval,
-    shape: tuple[int, int],
-) -> suppression.Knowledge:
-    """What a reader of the table knows besides its cells (docs/statistics.md): the total, and
-    every margin as the one-field tables publish it (a reader can ask for those too)."""
-    if len(by) == 1:
-        (field,) = by
-        t = _sum_range(total, field)
-        free = tuple((0, suppression.BIG) for _ in range(shape[1]))
-        return suppression.Knowledge((t,), free, t, ((total[1],) * shape[1],), one_field=True)
-    a, b = by
-    rows = tuple(_sum_range(n, b) for n in margins[0])
-    cols = tuple(_sum_range(n, a) for n in margins[1])
-    lo_t, hi_t = total
-    never_empty = all(f not in MULTI or f in NEVER_EMPTY for f in by)
-    high = min(hi_t * MULTI.get(a, 1) * MULTI.get(b, 1), suppression.BIG)
-    caps = tuple(
-        tuple(min(margins[0][i][1], margins[1][j][1], hi_t) for j in range(shape[1]))
-        for i in range(shape[0])
+        facts.append(_fact((*every, (n, -1)), 0, 0))
+    else:
+        if field in NEVER_EMPTY:
+            facts.append(_fact((*every, (n, -1)), 0, suppression.BIG))
+        facts += [_fact(((v, 1), (n, -1)), -suppression.BIG, 0) for v in range(k)]
+    bounds = ((0, suppression.BIG),) * k + (known(total),)
+    return suppression.Reader(
+        bounds,
+        tuple(facts),
+        (tuple((v,) for v in range(k)),),
+        ((known(total)[1],) * k,),
+        (*counts, total),
     )
-    return suppression.Knowledge(rows, cols, (lo_t if never_empty else 0, high), caps)
+
+
+def two_field_reader(
+    facts: list[CaseFacts],
+    by: tuple[str, ...],
+    axes: tuple[tuple[str | None, ...], ...],
+    grid: list[list[int]],
+    ones: list[StatsTable],
+    total: int,
+) -> suppression.Reader:
+    """A reader of a table by A and B who also holds ``--by A`` and ``--by B`` of the same
+    cases and the total (docs/statistics.md, "the reader"). Each margin the one-field tables
+    hide must stay hidden here: it is a guard."""
+    if all(f in MULTI for f in by):
+        return _kinds_reader(facts, by, axes, grid, ones, total)
+    a, b = by
+    n_a, n_b = len(axes[0]), len(axes[1])
+    x = [[i * n_b + j for j in range(n_b)] for i in range(n_a)]  # cells
+    m_a = [n_a * n_b + i for i in range(n_a)]  # --by A's cells
+    m_b = [n_a * n_b + n_a + j for j in range(n_b)]  # --by B's cells
+    n = n_a * n_b + n_a + n_b  # the total
+    bounds = [(0, suppression.BIG)] * (n_a * n_b)
+    bounds += [_published(c, ones[0]) for c in ones[0].cells]
+    bounds += [_published(c, ones[1]) for c in ones[1].cells]
+    bounds.append(known(total))
+    rows: list[suppression.Fact] = []
+    big = suppression.BIG
+    # a single-valued field's margins add up to the total; a column of a table by a
+    # single-valued A adds up to B's margin (each case is in one row)
+    for field, margins, lines in ((a, m_a, x), (b, m_b, [list(c) for c in zip(*x, strict=True)])):
+        other = m_b if margins is m_a else m_a
+        if field not in MULTI:
+            rows.append(_fact((*((u, 1) for u in margins), (n, -1)), 0, 0))
+            # the cells over this field's values, for one value of the other field
+            for k, line in enumerate(zip(*lines, strict=True)):
+                rows.append(_fact((*((u, 1) for u in line), (other[k], -1)), 0, 0))
+        else:
+            rows += [_fact(((u, 1), (n, -1)), -big, 0) for u in margins]
+            if field in NEVER_EMPTY:
+                rows.append(_fact((*((u, 1) for u in margins), (n, -1)), 0, big))
+    # a multi-valued B: no cell exceeds its single-valued row's cases; a row of harms adds up
+    # to at least its cases (each case names one or more)
+    for field, margins, lines in ((b, m_a, x), (a, m_b, [list(c) for c in zip(*x, strict=True)])):
+        if field not in MULTI:
+            continue
+        for k, members in enumerate(lines):
+            rows += [_fact(((u, 1), (margins[k], -1)), -big, 0) for u in members]
+            if field in NEVER_EMPTY:
+                rows.append(_fact((*((u, 1) for u in members), (margins[k], -1)), 0, big))
+    truth = [c for row in grid for c in row]
+    truth += [_margin(facts, a, v) for v in axes[0]] + [_margin(facts, b, v) for v in axes[1]]
+    truth.append(total)
+    guards = [
+        suppression.Guard((m_a[i],), tuple((i, j) for j in range(n_b)))
+        for i, c in enumerate(ones[0].cells)
+        if c.suppressed
+    ] + [
+        suppression.Guard((m_b[j],), tuple((i, j) for i in range(n_a)))
+        for j, c in enumerate(ones[1].cells)
+        if c.suppressed
+    ]
+    caps = _caps(bounds[n_a * n_b : n], total, n_a, n_b)
+    cells = tuple(tuple((u,) for u in row) for row in x)
+    return suppression.Reader(tuple(bounds), tuple(rows), cells, caps, tuple(truth), tuple(guards))
+
+
+def _caps(
+    margins: list[suppression.Interval], total: int, n_a: int, n_b: int
+) -> tuple[tuple[int, ...], ...]:
+    """No cell exceeds the margins it is drawn from, nor the total."""
+    return tuple(
+        tuple(min(margins[i][1], margins[n_a + j][1], known(total)[1]) for j in range(n_b))
+        for i in range(n_a)
+    )
+
+
+def _margin(facts: list[CaseFacts], field: str, value: str | None) -> int:
+    return sum(1 for f in facts if value in f.values(field))
+
+
+def _kinds_reader(
+    facts: list[CaseFacts],
+    by: tuple[str, ...],
+    axes: tuple[tuple[str | None, ...], ...],
+    grid: list[list[int]],
+    ones: list[StatsTable],
+    total: int,
+) -> suppression.Reader:
+    """Harm by wants: one unknown per kind of case (its set of harms, its set of wants), over
+    the values the one-field tables do not publish as 0. Exact, where cells and margins alone
+    miss facts such as "the cases without a harm number the total less that harm's"."""
+    a, b = by
+    allowed = [
+        [k for k, c in enumerate(t.cells) if not (c.count == 0 and not c.suppressed)] for t in ones
+    ]
+    seen = {
+        (
+            tuple(k for k, v in enumerate(axes[0]) if v in f.values(a)),
+            tuple(k for k, v in enumerate(axes[1]) if v in f.values(b)),
+        )
+        for f in facts
+    }
+    lows = [0 if a not in NEVER_EMPTY else 1, 0 if b not in NEVER_EMPTY else 1]
+    sets = [
+        [s for r in range(len(allowed[k]) + 1) for s in combinations(allowed[k], r)
+         if len(s) >= lows[k] or any(kind[k] == s for kind in seen)]
+        for k in range(2)
+    ]  # fmt: skip
+    kinds = list(product(*sets))
+    n = len(kinds)  # the total
+    where = {kind: u for u, kind in enumerate(kinds)}
+    truth = [0] * (n + 1)
+    for kind in (
+        (
+            tuple(k for k, v in enumerate(axes[0]) if v in f.values(a)),
+            tuple(k for k, v in enumerate(axes[1]) if v in f.values(b)),
+        )
+        for f in facts
+    ):
+        truth[where[kind]] += 1
+    truth[n] = total
+    rows: list[suppression.Fact] = [_fact((*((u, 1) for u in range(n)), (n, -1)), 0, 0)]
+    margins: list[list[suppression.Sum]] = [
+        [tuple(u for u, kind in enumerate(kinds) if v in kind[k]) for v in range(len(axes[k]))]
+        for k in range(2)
+    ]
+    for k in range(2):
+        for v, c in enumerate(ones[k].cells):
+            lo, hi = _published(c, ones[k])
+            rows.append(_fact(tuple((u, 1) for u in margins[k][v]), lo, hi))
+    cells = tuple(
+        tuple(
+            tuple(u for u, kind in enumerate(kinds) if i in kind[0] and j in kind[1])
+            for j in range(len(axes[1]))
+        )
+        for i in range(len(axes[0]))
+    )
+    guards = [
+        suppression.Guard(margins[0][i], tuple((i, j) for j in range(len(axes[1]))))
+        for i, c in enumerate(ones[0].cells)
+        if c.suppressed
+    ] + [
+        suppression.Guard(margins[1][j], tuple((i, j) for i in range(len(axes[0]))))
+        for j, c in enumerate(ones[1].cells)
+        if c.suppressed
+    ]
+    bounds = ((0, suppression.BIG),) * n + (known(total),)
+    published = [_published(c, ones[0]) for c in ones[0].cells]
+    published += [_published(c, ones[1]) for c in ones[1].cells]
+    caps = _caps(published, total, len(axes[0]), len(axes[1]))
+    return suppression.Reader(bounds, tuple(rows), cells, caps, tuple(truth), tuple(guards))

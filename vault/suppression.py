@@ -1,55 +1,70 @@
 """Small-cell suppression for published counts, as official statistics do it (docs/statistics.md).
 
-A table is a grid of counts (one row for a one-field table). What a reader may know besides
-the published cells is written as intervals: for each row, each column and the whole table,
-the range its cells add up to; and for each cell an upper limit (it cannot exceed the cases it
-is drawn from). :mod:`vault.stats` works those out from the margins the one-field tables and the
-total publish.
+A table is a grid of counts (one row for a one-field table). What a reader knows besides the
+table is a :class:`Reader`: an integer program over *unknowns* (the counts of kinds of case, or
+the cells, margins and total when that is exact), with the facts published elsewhere (margins
+as the one-field tables publish them, the total) as linear rows, and each cell of the table as
+a sum of unknowns. :mod:`vault.stats` builds it from the fields counted.
 
 *Primary* suppression hides every count from 1 to 4. *Secondary* suppression then hides more
-cells, the smallest counts first, until no hidden cell can be worked out: for each hidden
-cell, a reader who knows everything above (and that a hidden cell is not 0: zeros are shown)
-must still find at least two values possible. Where no count of 5 or more is left beside a
-cell that can be worked out, zeros may be hidden too; the table then says so, and a reader
-can no longer take a hidden cell to be 1 or more. Every hidden cell is shown the same way
-(``<5``, with a footnote saying some are larger counts, or zeros, hidden for this reason).
+cells, the smallest counts of 5 or more beside a weak one first, until no hidden cell, and no
+count the table must keep hidden for another table (a margin its one-field table hides), can be
+worked out: for each, some table agreeing with everything published gives it another value.
+Where no count of 5 or more is left beside a weak cell, zeros may be hidden too; the table then
+says so, and a reader can no longer take a hidden cell to be 1 or more. Every hidden cell is
+shown the same way (``<5``).
 
-The possible values of a cell are found exactly: rows, columns and the total make a network
-(source -> row -> cell -> column -> sink -> source), whose constraint matrix is totally
-unimodular, so a value is possible whenever a circulation with that cell's flow fixed to it
-exists; that is a max-flow check (below). Pure functions: nothing here reads a vault.
+"Can it take another value?" is asked of an integer program (HiGHS, through ``highspy``): one
+solve with the count forced above its true value, one below. Every solution found is kept, and a
+count that one of them already gives another value needs no solve. Pure functions: nothing here
+reads a vault.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 SMALL = 4  # counts from 1 to SMALL are hidden
-BIG = 10**12  # no upper limit
+BIG = 10**12  # no limit
+SOLVE_SECONDS = 30.0  # a solve that does not finish counts as "no other value": hide more
 
 Interval = tuple[int, int]
+Sum = tuple[int, ...]  # unknowns added up
+Fact = tuple[tuple[tuple[int, int], ...], Interval]  # sum of coefficient x unknown, in a range
+Cell = tuple[int, int]
+
+PUBLISHED, PRIMARY, SECONDARY = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
-class Knowledge:
-    """What a reader knows besides the cells: the range each row, each column and the whole
-    table add up to, and each cell's upper limit."""
+class Guard:
+    """A count published nowhere that this table must not give away (a margin its one-field
+    table hides): the unknowns it adds up, and the cells of this table that add up to it (one
+    of those is hidden when it can be worked out)."""
 
-    rows: tuple[Interval, ...]
-    cols: tuple[Interval, ...]
-    total: Interval
+    unknowns: Sum
+    near: tuple[Cell, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """What a reader knows besides the table: the range of every unknown, the linear facts
+    published elsewhere, each cell as a sum of unknowns and its upper limit, the counts the
+    table must not give away; and the true value of every unknown (never published: it is a
+    solution the program is known to have)."""
+
+    bounds: tuple[Interval, ...]
+    facts: tuple[Fact, ...]
+    cells: tuple[tuple[Sum, ...], ...]
     caps: tuple[tuple[int, ...], ...]
-    one_field: bool = False  # a one-row table, whose row is the total
+    truth: tuple[int, ...]
+    guards: tuple[Guard, ...] = ()
 
-    def without_total(self) -> Knowledge:
-        """The same, had the total not been published."""
-        free = (0, BIG)
-        rows = (free,) if self.one_field else self.rows
-        return Knowledge(rows, self.cols, free, self.caps, self.one_field)
-
-
-PUBLISHED, PRIMARY, SECONDARY = 0, 1, 2
+    def value(self, unknowns: Sum, solution: Iterable[int] | None = None) -> int:
+        values = list(self.truth if solution is None else solution)
+        return sum(values[u] for u in unknowns)
 
 
 def domain(count: int, state: int, cap: int, zeros: bool = False) -> Interval:
@@ -62,97 +77,172 @@ def domain(count: int, state: int, cap: int, zeros: bool = False) -> Interval:
     return (0 if zeros else 1, cap)
 
 
+def _bound(x: int) -> float:
+    return math.inf if x >= BIG else -math.inf if x <= -BIG else float(x)
+
+
+class _Program:
+    """The reader's integer program for one set of cell states, and the solutions found so far
+    (every one agrees with all that is published)."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        counts: list[list[int]],
+        states: list[list[int]],
+        zeros: bool,
+        pool: list[tuple[int, ...]],
+    ) -> None:
+        # Imported here: numpy and HiGHS take a quarter of a second to load, which every other
+        # command would pay. highspy's public ``Highs`` class prints a banner on stdout when
+        # first made, which would land in ``vault stats --json``; the class beneath it is the
+        # same solver without that.
+        import numpy as np
+        from highspy import _core as highs
+
+        self.np, self.highs = np, highs
+        self.reader, self.pool = reader, pool
+        rows: list[tuple[Sum | tuple[tuple[int, int], ...], Interval]] = list(reader.facts)
+        for i, row in enumerate(reader.cells):
+            for j, unknowns in enumerate(row):
+                lo, hi = domain(counts[i][j], states[i][j], reader.caps[i][j], zeros)
+                rows.append((tuple((u, 1) for u in unknowns), (lo, hi)))
+        n = len(reader.bounds)
+        lp = highs.HighsLp()
+        lp.num_col_ = n
+        lp.num_row_ = len(rows)
+        lp.col_cost_ = np.zeros(n)
+        lp.col_lower_ = np.array([_bound(lo) for lo, _ in reader.bounds], dtype=float)
+        lp.col_upper_ = np.array([_bound(hi) for _, hi in reader.bounds], dtype=float)
+        lp.row_lower_ = np.array([_bound(r[1][0]) for r in rows], dtype=float)
+        lp.row_upper_ = np.array([_bound(r[1][1]) for r in rows], dtype=float)
+        starts, index, value = [0], [], []
+        for terms, _ in rows:
+            for u, c in terms:  # type: ignore[misc]
+                index.append(u)
+                value.append(float(c))
+            starts.append(len(index))
+        lp.a_matrix_.format_ = highs.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(value, dtype=float)
+        lp.integrality_ = [highs.HighsVarType.kInteger] * n
+        self.solver = highs._Highs()
+        for option, setting in (
+            ("output_flag", False),
+            ("threads", 1),
+            ("random_seed", 0),
+            ("time_limit", SOLVE_SECONDS),
+        ):
+            self.solver.setOptionValue(option, setting)
+        self.solver.passModel(lp)
+        self.n_rows = len(rows)
+
+    def other_value(self, unknowns: Sum) -> bool:
+        """Whether the sum of ``unknowns`` can take a value other than its true one."""
+        truth = self.reader.value(unknowns)
+        if any(self.reader.value(unknowns, s) != truth for s in self.pool):
+            return True
+        if not unknowns:
+            return False
+        np, highs = self.np, self.highs
+        index = np.array(unknowns, dtype=np.int32)
+        ones = np.ones(len(unknowns))
+        for lo, hi in ((truth + 1, math.inf), (-math.inf, truth - 1)):
+            if hi < 0:
+                continue  # unknowns are never negative
+            self.solver.addRow(float(lo), float(hi), len(unknowns), index, ones)
+            self.solver.run()
+            status = self.solver.getModelStatus()
+            found = status == highs.HighsModelStatus.kOptimal
+            if found:
+                solution = tuple(round(v) for v in self.solver.getSolution().col_value)
+                self.pool.append(solution)
+            self.solver.deleteRows(1, np.array([self.n_rows], dtype=np.int32))
+            if found:
+                return True
+        return False
+
+    def least_and_greatest(self, unknowns: Sum) -> Interval:
+        """The least and greatest values the sum of ``unknowns`` can take (for tests)."""
+        np, highs = self.np, self.highs
+        ends = []
+        for sense in (highs.ObjSense.kMinimize, highs.ObjSense.kMaximize):
+            cost = np.zeros(len(self.reader.bounds))
+            cost[list(unknowns)] = 1.0
+            self.solver.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+            self.solver.changeObjectiveSense(sense)
+            self.solver.run()
+            if self.solver.getModelStatus() == highs.HighsModelStatus.kUnbounded:
+                ends.append(BIG)
+                continue
+            ends.append(round(sum(self.solver.getSolution().col_value[u] for u in unknowns)))
+        return (ends[0], ends[1])
+
+
 def possible(
     counts: list[list[int]],
     states: list[list[int]],
-    know: Knowledge,
-    cell: tuple[int, int],
+    reader: Reader,
+    cell: Cell,
     zeros: bool = False,
 ) -> Interval:
     """The least and greatest values ``cell`` can take, given the published table."""
-    i, j = cell
-    lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j], zeros)
-    truth = counts[i][j]
-
-    def feasible(a: int, b: int) -> bool:
-        return a <= b and _feasible(counts, states, know, cell, (a, b), zeros)
-
-    least = truth
-    if feasible(lo, truth - 1):  # binary search for the least feasible value below the truth
-        a, b = lo, truth - 1
-        while a < b:
-            mid = (a + b) // 2
-            if feasible(lo, mid):
-                b = mid
-            else:
-                a = mid + 1
-        least = a
-    greatest = truth
-    if feasible(truth + 1, hi):
-        a, b = truth + 1, min(hi, BIG)
-        while a < b:
-            mid = (a + b + 1) // 2
-            if feasible(mid, hi):
-                a = mid
-            else:
-                b = mid - 1
-        greatest = a
-    return (least, greatest)
+    program = _Program(reader, counts, states, zeros, [reader.truth])
+    return program.least_and_greatest(reader.cells[cell[0]][cell[1]])
 
 
 def pinned(
     counts: list[list[int]],
     states: list[list[int]],
-    know: Knowledge,
-    cell: tuple[int, int],
+    reader: Reader,
+    cell: Cell,
     zeros: bool = False,
 ) -> bool:
     """Whether a reader can work out ``cell``'s count: no other value is possible."""
-    i, j = cell
-    lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j], zeros)
-    truth = counts[i][j]
-    return not (
-        (lo <= truth - 1 and _feasible(counts, states, know, cell, (lo, truth - 1), zeros))
-        or (truth + 1 <= hi and _feasible(counts, states, know, cell, (truth + 1, hi), zeros))
-    )
+    program = _Program(reader, counts, states, zeros, [reader.truth])
+    return not program.other_value(reader.cells[cell[0]][cell[1]])
 
 
 @dataclass(frozen=True, slots=True)
 class Suppressed:
     states: list[list[int]]
-    total_withheld: bool  # hiding cells was not enough: the total is not published either
+    safe: bool  # False: even every cell hidden leaves a count that can be worked out
     zeros_hidden: bool  # a reader may not take a hidden cell to be 1 or more
 
 
-def suppress(counts: list[list[int]], know: Knowledge) -> Suppressed:
-    """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether the total must be
-    withheld too; and whether zeros may be hidden. See the module docstring."""
-    states = [[PRIMARY if 1 <= c <= SMALL else PUBLISHED for c in row] for row in counts]
-    safe, zeros = _suppress(counts, states, know)
-    if safe:
-        return Suppressed(states, False, zeros)
-    # Every cell is hidden and one can still be worked out from the total: withhold it too.
-    states = [[PRIMARY if 1 <= c <= SMALL else PUBLISHED for c in row] for row in counts]
-    _, zeros = _suppress(counts, states, know.without_total())
-    return Suppressed(states, True, zeros)
+def primary(counts: list[list[int]]) -> list[list[int]]:
+    return [[PRIMARY if 1 <= c <= SMALL else PUBLISHED for c in row] for row in counts]
 
 
-def _suppress(
-    counts: list[list[int]], states: list[list[int]], know: Knowledge
-) -> tuple[bool, bool]:
-    """Hide more cells in ``states`` until none can be worked out (or all are hidden); say
-    whether that was enough, and whether zeros had to be allowed to be hidden."""
+def suppress(
+    counts: list[list[int]], reader: Reader, zeros_first: Iterable[Cell] = ()
+) -> Suppressed:
+    """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether that is enough; and
+    whether zeros may be hidden. ``zeros_first``: cells whose zeros are hidden from the start
+    (the table then says that hidden cells may be 0). See the module docstring."""
+    states = primary(counts)
     zeros = False
+    for i, j in zeros_first:
+        zeros = True  # even where none is 0: a reader may not take a cell there to be 1 or more
+        if counts[i][j] == 0 and reader.caps[i][j] > 0:
+            states[i][j] = SECONDARY
+    pool = [reader.truth]
     while True:
-        hidden = [
-            (i, j) for i, row in enumerate(states) for j, s in enumerate(row) if s != PUBLISHED
-        ]
-        weak = [c for c in hidden if pinned(counts, states, know, c, zeros)]
+        program = _Program(reader, counts, states, zeros, pool)
+        weak: list[tuple[Cell, ...]] = []  # for each count that can be worked out, its cells
+        for i, row in enumerate(states):
+            for j, state in enumerate(row):
+                if state != PUBLISHED and not program.other_value(reader.cells[i][j]):
+                    weak.append(_beside(states, (i, j)))
+        for guard in reader.guards:
+            if not program.other_value(guard.unknowns):
+                weak.append(guard.near)
         if not weak:
-            return True, zeros
+            return Suppressed(states, True, zeros)
         # one more cell beside each weak one, then check them all again (a round, not a cell,
         # at a time: a large table with many small counts would otherwise check k times)
-        chosen = {_next_to_hide(counts, states, know, cell, zeros, near=True) for cell in weak}
+        chosen = {_next_to_hide(counts, states, reader, near, zeros) for near in weak}
         chosen.discard(None)
         if not chosen and not zeros:
             # no count of 5 or more is left beside a weak cell: a reader must no longer take a
@@ -160,137 +250,41 @@ def _suppress(
             zeros = True
             continue
         if not chosen:
-            chosen = {_next_to_hide(counts, states, know, cell, zeros, near=False) for cell in weak}
+            everywhere = _all(states)
+            chosen = {_next_to_hide(counts, states, reader, everywhere, zeros)}
             chosen.discard(None)
         if not chosen:  # every cell is hidden already
-            return False, zeros
+            return Suppressed(states, False, zeros)
         for cell in chosen:
             if cell is not None:
                 states[cell[0]][cell[1]] = SECONDARY
 
 
+def _all(states: list[list[int]]) -> tuple[Cell, ...]:
+    return tuple((i, j) for i, row in enumerate(states) for j in range(len(row)))
+
+
+def _beside(states: list[list[int]], cell: Cell) -> tuple[Cell, ...]:
+    """The cells in ``cell``'s row or column."""
+    return tuple(c for c in _all(states) if c[0] == cell[0] or c[1] == cell[1])
+
+
 def _next_to_hide(
     counts: list[list[int]],
     states: list[list[int]],
-    know: Knowledge,
-    weak: tuple[int, int],
+    reader: Reader,
+    near: tuple[Cell, ...],
     zeros: bool,
-    near: bool,
-) -> tuple[int, int] | None:
-    """The smallest published count of 5 or more (then, once zeros may be hidden, a zero that
-    could have been more: not one in a row or column whose margin is 0) in the weak cell's row
-    or column (``near``), or anywhere."""
+) -> Cell | None:
+    """Of the cells ``near``, the smallest published count of 5 or more (then, once zeros may
+    be hidden, a zero that could have been more: not one whose margin is published as 0)."""
     candidates = [
         (i, j)
-        for i, row in enumerate(counts)
-        for j, c in enumerate(row)
+        for i, j in near
         if states[i][j] == PUBLISHED
-        and (i == weak[0] or j == weak[1] or not near)
-        and (c > SMALL or (zeros and c == 0 and know.caps[i][j] > 0))
+        and (counts[i][j] > SMALL or (zeros and counts[i][j] == 0 and reader.caps[i][j] > 0))
     ]
     # a count of 5 or more first; a zero only when none is left
     return min(
         candidates, key=lambda c: (counts[c[0]][c[1]] == 0, counts[c[0]][c[1]], c), default=None
     )
-
-
-def _feasible(
-    counts: list[list[int]],
-    states: list[list[int]],
-    know: Knowledge,
-    cell: tuple[int, int],
-    fixed: Interval,
-    zeros: bool = False,
-) -> bool:
-    """Is there a table agreeing with everything published with ``cell`` inside ``fixed``?"""
-    n_rows, n_cols = len(counts), len(counts[0]) if counts else 0
-    source, sink = 0, 1
-    row0, col0 = 2, 2 + n_rows
-    edges: list[tuple[int, int, int, int]] = []  # (from, to, lower, upper)
-    for i in range(n_rows):
-        edges.append((source, row0 + i, *know.rows[i]))
-        for j in range(n_cols):
-            lo, hi = domain(counts[i][j], states[i][j], know.caps[i][j], zeros)
-            if (i, j) == cell:
-                lo, hi = max(lo, fixed[0]), min(hi, fixed[1])
-            if lo > hi:
-                return False
-            edges.append((row0 + i, col0 + j, lo, hi))
-    for j in range(n_cols):
-        edges.append((col0 + j, sink, *know.cols[j]))
-    edges.append((sink, source, *know.total))
-    return _circulation(2 + n_rows + n_cols, edges)
-
-
-def _circulation(n: int, edges: list[tuple[int, int, int, int]]) -> bool:
-    """Whether a flow exists with every edge between its lower and upper bound and flow kept
-    at every node (the standard reduction to one max-flow)."""
-    excess = [0] * n
-    flow = _MaxFlow(n + 2)
-    for u, v, lo, hi in edges:
-        if lo > hi:
-            return False
-        excess[v] += lo
-        excess[u] -= lo
-        if hi > lo:
-            flow.add(u, v, min(hi, BIG) - lo)
-    s, t = n, n + 1
-    need = 0
-    for v, e in enumerate(excess):
-        if e > 0:
-            flow.add(s, v, e)
-            need += e
-        elif e < 0:
-            flow.add(v, t, -e)
-    return flow.run(s, t) == need
-
-
-class _MaxFlow:
-    """Dinic's algorithm on a small graph."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.adj: list[list[int]] = [[] for _ in range(n)]
-        self.to: list[int] = []
-        self.cap: list[int] = []
-
-    def add(self, u: int, v: int, c: int) -> None:
-        self.adj[u].append(len(self.to))
-        self.to.append(v)
-        self.cap.append(c)
-        self.adj[v].append(len(self.to))
-        self.to.append(u)
-        self.cap.append(0)
-
-    def run(self, s: int, t: int) -> int:
-        total = 0
-        while True:
-            level = [-1] * self.n
-            level[s] = 0
-            queue = deque([s])
-            while queue:
-                u = queue.popleft()
-                for e in self.adj[u]:
-                    if self.cap[e] > 0 and level[self.to[e]] < 0:
-                        level[self.to[e]] = level[u] + 1
-                        queue.append(self.to[e])
-            if level[t] < 0:
-                return total
-            it = [0] * self.n
-            while (pushed := self._push(s, t, BIG * 4, level, it)) > 0:
-                total += pushed
-
-    def _push(self, u: int, t: int, f: int, level: list[int], it: list[int]) -> int:
-        if u == t:
-            return f
-        while it[u] < len(self.adj[u]):
-            e = self.adj[u][it[u]]
-            v = self.to[e]
-            if self.cap[e] > 0 and level[v] == level[u] + 1:
-                pushed = self._push(v, t, min(f, self.cap[e]), level, it)
-                if pushed > 0:
-                    self.cap[e] -= pushed
-                    self.cap[e ^ 1] += pushed
-                    return pushed
-            it[u] += 1
-        return 0
