@@ -69,6 +69,7 @@ from vault.errors import (
     VaultError,
     VaultExistsError,
     WrongKeyError,
+    WrongPassphraseError,
 )
 from vault.events import Event, sign_event
 from vault.files import check_private_tree, create_private_file, make_private_dir, read_small_file
@@ -208,7 +209,16 @@ class Vault:
         cls, directory: Path, passphrase: Passphrase, caseworker: str | None = None
     ) -> Vault:
         """Unlock with a caseworker's passphrase. Refuses unsafe permissions first."""
-        identity = unlock_key_file(directory, read_key_file(directory, caseworker), passphrase)
+        key_file = read_key_file(directory, caseworker)
+        try:
+            identity = unlock_key_file(directory, key_file, passphrase)
+        except WrongPassphraseError as e:
+            if caseworker is None:  # the only key file there, taken as yours: perhaps it is not
+                e.hint = (
+                    "it is the only key file in this vault's caseworkers folder; if it is not"
+                    " yours, yours is missing: put it back from a backup"
+                )
+            raise
         # Issue 5: access files written by another current caseworker are trusted too, and
         # an interrupted key change is finished or undone (see vault/keychange.py).
         trusted = key_file_signers(directory) | {identity.public.sign_pk}

@@ -70,6 +70,15 @@ def test_key_files_that_do_not_match_the_caseworker_named(cli: Cli, made: Path) 
     result = cli("cases", "list", "--as", "bob")
     assert_clean_error(result, 2)
     assert "no caseworker called bob (it has key files for amara)" in result.stderr
+    # bob, whose key file is gone, is not silently taken for amara: the refusal says why
+    bob = cli.cwd / "bob-passphrase"
+    bob.write_bytes(b"another horse battery staple\n")
+    bob.chmod(0o600)
+    result = cli("cases", "list", "--passphrase-file", str(bob))
+    assert_clean_error(result, 3)
+    assert "Wrong passphrase for amara's key file." in result.stderr
+    assert "only key file" in result.stderr
+    assert "yours is missing" in result.stderr
     # a key file under a name that is not its caseworker's
     shutil.copy2(people / "amara.key", people / "carol.key")
     result = cli("cases", "list", "--as", "carol")
