@@ -372,14 +372,15 @@ async function seal(fields) {
     const sealed = await sealFile(sodium, file, (done, total) => share(0.5 * (done / total)));
     say(`Sending… file ${index + 1} of ${files.length}. Please keep this page open.`);
     const answer = await post("/api/attachments", sealed.body, (work) => share(0.5 + 0.5 * work));
-    // The intake names the upload by the SHA-256 of what it stored; the vault checks it.
-    if (typeof answer.blob !== "string" || !/^[0-9a-f]{64}$/.test(answer.blob)) throw new SendError("refused");
+    // The page names the upload by the SHA-256 it computed while sealing; an intake that
+    // names it otherwise did not store what was sent.
+    if (answer.blob !== sealed.blob) throw new SendError("wrong-blob");
     const attachment = {
       name: shortText(file.name, "file"),
       type: shortText(file.type, "application/octet-stream"),
       size: file.size,
       key: sealed.key,
-      blob: answer.blob,
+      blob: sealed.blob,
     };
     uploaded.set(file, attachment);
     attachments.push(attachment);
@@ -420,6 +421,7 @@ const PROBLEMS = {
   busy: "Your report was not sent: our website is very busy. Your answers are still here. Wait a minute, then press ‘Send report’ again.",
   "too-big": "Your report was not sent: it is too big. Try fewer or smaller files.",
   refused: "Your report was not sent: something went wrong on our side. Your answers are still here. Press ‘Send report’ again in a minute.",
+  "wrong-blob": "Your report was not sent: our website did not confirm that it stored your file as this page locked it. Your answers are still here. Press ‘Send report’ again in a minute, or tell us another way.",
   key: "Your report was not sent: this page is missing the key that locks reports. Please tell us another way, or try again later.",
 };
 

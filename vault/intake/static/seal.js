@@ -2,7 +2,7 @@
 // canonical report JSON, 0x80 padding, the 20-byte v1 header, crypto_box_seal; and
 // attachments padded with zeros and sealed with crypto_secretstream in 64 KiB chunks.
 
-import { taggedHash } from "./sha256.js";
+import { taggedHash, toHex } from "./sha256.js";
 
 export const MIN_PADDED = 2048;
 export const MAX_PADDED = 1 << 20;
@@ -119,10 +119,9 @@ export function sealReport(sodium, report, epoch, publicKey) {
 // Seal one file: its bytes, then zeros up to paddedLength(size), in 64 KiB secretstream
 // chunks. The file is read as a stream, so a large one never sits in the page whole, and the
 // sealed chunks are handed to Blobs 32 MiB at a time (the browser may keep a Blob out of
-// the page's memory). Nothing is hashed here: the intake names the upload by the SHA-256 of
-// the bytes it stored (its blob id, which the report then carries), and the vault checks
-// that hash when it fetches the blob, then opens it with the key only the sealed report
-// holds. `onChunk(done, total)` reports progress.
+// the page's memory). Each sealed chunk is hashed as it is made (libsodium's incremental
+// SHA-256): the blob id, which the page checks against the intake's answer and puts in the
+// report itself. `onChunk(done, total)` reports progress.
 const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
 
 export async function sealFile(sodium, file, onChunk) {
@@ -130,6 +129,8 @@ export async function sealFile(sodium, file, onChunk) {
   const total = paddedLength(size);
   const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
   const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+  const hash = sodium.crypto_hash_sha256_init();
+  sodium.crypto_hash_sha256_update(hash, header);
   const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
   const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
   // Each batch becomes a Blob of its own, and the batches one Blob at the end: a Blob
@@ -140,7 +141,9 @@ export async function sealFile(sodium, file, onChunk) {
   const push = (plain) => {
     done += plain.length;
     const tag = done === total ? TAG_FINAL : TAG_MESSAGE;
-    parts.push(sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag));
+    const sealed = sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag);
+    sodium.crypto_hash_sha256_update(hash, sealed);
+    parts.push(sealed);
     if (parts.length >= BATCH) {
       batches.push(new Blob(parts));
       parts = [];
@@ -189,7 +192,8 @@ export async function sealFile(sodium, file, onChunk) {
   while (done < total) push(zeros.subarray(0, Math.min(CHUNK, total - done)));
   batches.push(new Blob(parts));
   const body = new Blob(batches, { type: "application/octet-stream" });
-  return { body, key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
+  const blob = toHex(sodium.crypto_hash_sha256_final(hash));
+  return { body, blob, key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
 }
 
 // A reporter's message (docs/format.md, "Reporter messages"): the canonical message JSON

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nacl.bindings as sodium
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from tests.vault.intake.browser.conftest import (
     Intake,
@@ -127,3 +127,36 @@ def test_long_file_names_are_cut_canonically(watched: Watched, intake: Intake) -
     [attachment] = json.loads(raw)["attachments"]
     assert attachment["name"] == "a" * 199
     assert attachment["type"] == "image/jpeg"  # the browser names it from the extension
+
+
+def test_a_wrong_blob_id_from_the_intake_is_refused(watched: Watched, intake: Intake) -> None:
+    """The page hashes what it sealed: an intake answering an upload with another id (a
+    lying or buggy one, played here by rewriting the real intake's answer) gets no report."""
+    page = watched.page
+    other = hashlib.sha256(b"another report's upload").hexdigest()
+
+    def lie(route: Route) -> None:
+        answer = route.fetch()
+        assert len(answer.json()["blob"]) == 64
+        route.fulfill(response=answer, json={"blob": other})
+
+    page.route("**/api/attachments", lie)
+    marker = unique("wrong-blob")
+    open_form(page)
+    fill_required(page, marker)
+    page.set_input_files(
+        "#attachments", files=[{"name": "a.txt", "mimeType": "text/plain", "buffer": b"a"}]
+    )
+    page.click("#send-button")
+    page.wait_for_selector("#error-summary")
+    assert "did not confirm that it stored your file" in page.inner_text("#error-summary")
+    assert watched.traffic.bodies("POST", "/api/reports") == []
+    assert page.is_hidden("#sent-view")
+    assert page.input_value("#what_happened") == marker
+    # Told the truth, the page sends the file again and names it by its own hash.
+    page.unroute("**/api/attachments")
+    send(page)
+    assert len(watched.traffic.bodies("POST", "/api/attachments")) == 2
+    [envelope] = watched.traffic.bodies("POST", "/api/reports")
+    [attachment] = json.loads(intake.open_envelope(envelope))["attachments"]
+    assert hashlib.sha256(intake.blob(attachment["blob"])).hexdigest() == attachment["blob"]
