@@ -72,6 +72,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/sent", "page"),
     ("POST", "/report", "form"),
     ("POST", "/replies", "form"),
+    ("GET", "/replies/{token}", "page"),
     ("GET", "/api/challenge", "page"),
     ("POST", "/api/reports", "report"),
     ("POST", "/api/attachments", "attachment"),
@@ -283,8 +284,10 @@ def cases(draw: st.DrawFn, state: Fuzzed) -> Case:
                 ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "get", "BREW"]
             )
         )
-    path = template.replace("{mailbox}", draw(path_param(16, state.mailbox))).replace(
-        "{blob}", draw(path_param(32, state.blob))
+    path = (
+        template.replace("{mailbox}", draw(path_param(16, state.mailbox)))
+        .replace("{blob}", draw(path_param(32, state.blob)))
+        .replace("{token}", draw(path_param(32)))
     )
     mutate = draw(st.integers(0, 14))
     if mutate == 0:

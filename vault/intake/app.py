@@ -71,6 +71,7 @@ from vault.intake.limits import (
     is_upload_length,
 )
 from vault.intake.nojs import ROLE_NOT_KNOWN, MalformedForm, parse_form, read_form
+from vault.intake.once import OneTimePages
 from vault.intake.witness import Witness
 from vault.keys import TeamPublicKey, b64, caseworker_key_id
 from vault.reporter_messages import MAX_MESSAGE, check_signed
@@ -249,6 +250,7 @@ def _build(
     # The no-JavaScript path has no proof of work, so it gets its own bucket: a flood of
     # form posts cannot use up the capacity that proof-of-work-gated reports depend on.
     nojs_rate = RateCap(config.rate_per_minute)
+    shown_once = OneTimePages()
     upload_cap = attachment_cap(config.max_file_bytes)
     idle = float(config.read_timeout)
     # Created on first use, inside the server's event loop.
@@ -446,12 +448,26 @@ def _build(
             sealed = await run_in_threadpool(inbox.mailbox, box.mailbox_id)
             opened = codename.open_replies(box, sealed)
             latest = next((r.status for r in reversed(opened) if r.status), None)
-            return page(
+            shown = page(
                 "replies.html",
                 nojs=True,
                 server_replies=opened,
                 server_status=codename.STATUS_WORDS.get(latest or ""),
             )
+            # Not answered with the page itself, which would keep the post (the codename)
+            # in the tab's history for Back and reload: a redirect to a page shown once.
+            token = shown_once.put(bytes(shown.body))
+            if token is None:
+                return shown  # larger than all the pages held together may be
+            return RedirectResponse(f"/replies/{token}", status_code=303)
+
+    @app.get("/replies/{token}")
+    async def replies_once(token: str) -> Response:
+        """The replies a post to /replies opened, given once (vault/intake/once.py)."""
+        shown = shown_once.take(token)
+        if shown is None:
+            return page("replies.html", 410, nojs=True, gone=True)
+        return HTMLResponse(shown)
 
     @app.get("/sent")
     async def sent_page() -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -63,10 +64,22 @@ def test_the_mailbox_is_the_one_the_vault_replies_to() -> None:
 
 
 def read(intake: Intake, typed: str) -> tuple[int, str]:
+    """Post a codename; a good one is answered with a redirect to a page shown once."""
     body = urlencode({"codename": typed}).encode()
     response = intake.client.post("/replies", content=body, headers=FORM)
     assert "set-cookie" not in response.headers
-    return response.status_code, response.text
+    if response.status_code != 303:
+        return response.status_code, response.text
+    location = response.headers["location"]
+    assert re.fullmatch(r"/replies/[A-Za-z0-9_-]{43}", location)
+    shown = intake.client.get(location)
+    # Once only: Back and reload (a GET of the same address) find it gone.
+    again = intake.client.get(location)
+    assert again.status_code == 410
+    assert "This page has gone" in again.text
+    assert 'id="server-codename"' in again.text
+    assert "server-replies-title" not in again.text
+    return shown.status_code, shown.text
 
 
 def test_replies_are_read_on_the_server(shared_intake: Intake) -> None:
@@ -104,3 +117,10 @@ def test_a_bad_codename_or_body_is_refused_plainly(shared_intake: Intake) -> Non
 
 def as_headers() -> dict[str, str]:
     return {"Content-Type": "application/json"}
+
+
+def test_an_unknown_page_token_is_gone(shared_intake: Intake) -> None:
+    for token in ("x" * 43, "short", "a" * 200):
+        gone = shared_intake.client.get(f"/replies/{token}")
+        assert gone.status_code == 410
+        assert "This page has gone" in gone.text

@@ -122,6 +122,9 @@ def test_form_without_javascript(axe_nojs_page: Page, axe_page: Page, intake: In
     page.click("#server-read-button")
     page.wait_for_selector(".reply-list li")
     assert_clean_without_js(page, axe_page, intake, "no-JS replies read on the server")
+    page.reload()  # shown once: now gone
+    page.wait_for_selector("#replies-gone")
+    assert_clean_without_js(page, axe_page, intake, "no-JS replies page gone")
 
 
 def test_states_without_webassembly(browser: Browser, intake: Intake) -> None:

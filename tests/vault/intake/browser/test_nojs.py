@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from playwright.sync_api import Page
 
-from tests.vault.intake.browser.conftest import Intake, unique
+from tests.vault.intake.browser.conftest import Intake, codename_words, reply_keypair, unique
 
 
 def test_form_without_javascript(nojs_page: Page, intake: Intake) -> None:
@@ -75,3 +77,31 @@ def test_replies_page_offers_the_route_through_the_server(nojs_page: Page) -> No
     nojs_page.click("#server-read-button")
     nojs_page.wait_for_selector("#error-summary")
     assert nojs_page.get_attribute("#server-codename", "aria-invalid") == "true"
+
+
+def test_replies_read_on_the_server_are_shown_once(nojs_page: Page, intake: Intake) -> None:
+    """The post is answered with a redirect to a page shown once: Back and reload on a
+    shared phone show the page gone, and nothing posts the codename again."""
+    page = nojs_page
+    entropy = os.urandom(12)
+    reply_pk, _ = reply_keypair(entropy)
+    intake.post_reply(reply_pk, "We have read your report.", "2025-05-01", "supporting")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto("/replies")
+    page.fill("#server-codename", " ".join(codename_words(entropy)))
+    page.click("#server-read-button")
+    page.wait_for_selector(".reply-list li")
+    assert "We have read your report." in page.inner_text(".reply-list")
+    shown_at = page.url
+    assert "/replies/" in shown_at
+    page.goto("/")
+    page.go_back()
+    assert page.url == shown_at
+    assert page.locator("#server-replies-title").count() == 0
+    assert "This page has gone" in page.inner_text("#replies-gone")
+    page.reload()
+    assert page.locator("#server-replies-title").count() == 0
+    assert "This page has gone" in page.inner_text("#replies-gone")
+    assert page.is_visible("#server-codename")
+    assert posts == [f"{intake.url}/replies"]
