@@ -14,7 +14,7 @@ from tests.conftest import CANARY
 from tests.vault.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
 from vault import _crypto
 from vault.db import connect_with_migrations
-from vault.intake.app import CSP, create_app
+from vault.intake.app import CSP, _accepts_gzip, create_app
 from vault.intake.config import REPO_ROOT, IntakeConfig
 from vault.intake.inbox import MIGRATIONS
 from vault.intake.limits import solve
@@ -96,11 +96,25 @@ def test_vendor_scripts_and_the_word_list_are_served(shared_intake: Intake) -> N
         assert response.status_code == 200, route
         assert response.headers["content-type"].startswith("text/javascript")
         assert response.content == (node / path).read_bytes()
+        # Compressed for a browser that takes gzip (httpx does; it unpacks it above).
+        assert response.headers["content-encoding"] == "gzip"
+        assert int(response.headers["content-length"]) < len(response.content) / 2
+        plain = c.get(route, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == response.content
+        assert plain.headers["vary"] == "Accept-Encoding"
     words = c.get("/static/wordlist/english.txt")
     assert words.headers["content-type"].startswith("text/plain")
     lines = words.text.split()
     assert len(lines) == 2048
     assert lines[0] == "abandon"
+
+
+def test_gzip_is_taken_as_the_header_says() -> None:
+    for header in ("gzip", "gzip, deflate, br", "br;q=1, GZIP;q=0.5", "*"):
+        assert _accepts_gzip(header), header
+    for header in ("", "identity", "br", "gzip;q=0", "gzip;q=nonsense", "*;q=0"):
+        assert not _accepts_gzip(header), header
 
 
 def every_stored_byte(data: Path) -> bytes:

@@ -5,7 +5,7 @@
 import { clearPage } from "./exit.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
-import { cryptoReady } from "./ready.js";
+import { cryptoReady, settled } from "./ready.js";
 import { buildReport, codePoints, sealFile, sealReport, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
@@ -525,6 +525,7 @@ async function start() {
   if (!sodium) {
     serverSeals = true;
     document.getElementById("crypto-notice").hidden = false;
+    settled();
     return;
   }
   // Fetch the word list whether or not a codename is wanted, so the request says nothing.
@@ -532,6 +533,7 @@ async function start() {
   document.getElementById("files-section").hidden = maxFiles === 0;
   document.getElementById("codename-section").hidden = false;
   document.getElementById("send-hint").hidden = false;
+  settled();
 }
 
 start();

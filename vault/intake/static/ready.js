@@ -20,3 +20,10 @@ export async function cryptoReady() {
     clearTimeout(timer);
   }
 }
+
+// The check has decided (and the page has offered what works): let early.js's hold go.
+export function settled() {
+  document.documentElement.classList.remove("js-pending");
+  const line = document.getElementById("getting-ready");
+  if (line) line.hidden = true;
+}

@@ -5,7 +5,7 @@
 
 import { loadWordlist, mailboxId, parseCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
-import { cryptoReady } from "./ready.js";
+import { cryptoReady, settled } from "./ready.js";
 import { codePoints, sealMessage, teamKeyId, trimText, unpad } from "./seal.js";
 import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
@@ -361,6 +361,7 @@ cryptoReady().then((sodium) => {
   } else {
     document.getElementById("server-route-why").hidden = false;
   }
+  settled();
 });
 form.addEventListener("submit", read);
 answerForm.addEventListener("submit", answer);

@@ -3,9 +3,9 @@ and offered only what works, and the 50,000-character limit is counted as the re
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Route
 
-from tests.vault.intake.browser.conftest import Intake, open_form, unique
+from tests.vault.intake.browser.conftest import Intake, fill_required, open_form, send, unique
 
 
 def test_without_webassembly_only_what_works_is_offered(browser: Browser, intake: Intake) -> None:
@@ -54,3 +54,75 @@ def test_character_counter(page: Page) -> None:
     page.wait_for_function(
         "() => document.getElementById('what_happened-count-live').textContent.includes('too many')"
     )
+
+
+def _holding_libsodium(browser: Browser, intake: Intake) -> tuple[Page, list[Route]]:
+    """A page whose libsodium has not arrived yet (a slow connection): held until released."""
+    context = browser.new_context(base_url=intake.url)
+    page = context.new_page()
+    held: list[Route] = []
+    page.route("**/static/vendor/libsodium.js", lambda route: held.append(route))
+    return page, held
+
+
+def test_send_is_held_back_while_libsodium_loads(browser: Browser, intake: Intake) -> None:
+    page, held = _holding_libsodium(browser, intake)
+    try:
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        page.goto("/", wait_until="commit")
+        page.wait_for_selector("#send-button")
+        page.wait_for_function("document.documentElement.classList.contains('js-pending')")
+        fill_required(page, unique("early-send"))
+        page.click("#send-button")
+        page.wait_for_selector("#getting-ready:not([hidden])")
+        assert "still getting ready" in page.inner_text("#getting-ready")
+        assert page.is_hidden("#crypto-notice")
+        assert held  # still loading
+        assert posts == []  # nothing went to /report in clear
+        for route in held:
+            route.continue_()
+        page.wait_for_selector("#codename-section:not([hidden])")
+        assert page.is_hidden("#getting-ready")
+        assert page.is_hidden("#crypto-notice")
+        send(page)
+        assert [p.rsplit("/", 2)[-2:] for p in posts] == [["api", "reports"]]
+    finally:
+        page.context.close()
+
+
+def test_replies_offer_no_server_route_while_libsodium_loads(
+    browser: Browser, intake: Intake
+) -> None:
+    page, held = _holding_libsodium(browser, intake)
+    try:
+        page.goto("/replies", wait_until="commit")
+        page.wait_for_selector("#server-read-button", state="attached")
+        page.wait_for_function("document.documentElement.classList.contains('js-pending')")
+        assert page.is_hidden("#server-route")
+        assert page.is_hidden("#replies-form")
+        assert page.is_visible("#replies-getting-ready")
+        for route in held:
+            route.continue_()
+        page.wait_for_selector("#replies-form:not([hidden])")
+        assert page.is_hidden("#server-route")
+        assert page.is_hidden("#replies-getting-ready")
+    finally:
+        page.context.close()
+
+
+def test_replies_open_the_server_route_when_libsodium_fails(
+    browser: Browser, intake: Intake
+) -> None:
+    page, held = _holding_libsodium(browser, intake)
+    try:
+        page.goto("/replies", wait_until="commit")
+        page.wait_for_selector("#server-read-button", state="attached")
+        assert page.is_hidden("#server-route")
+        for route in held:
+            route.abort()
+        page.wait_for_selector("#server-route-why:not([hidden])")
+        assert page.is_visible("#server-route")
+        assert page.is_hidden("#replies-getting-ready")
+    finally:
+        page.context.close()
