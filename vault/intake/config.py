@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from vault.errors import UsageError
 
@@ -22,7 +23,29 @@ DEFAULT_EMERGENCY = (
 )
 # GOV.UK's "Exit this page" pattern sends people to a neutral page elsewhere: a weather page.
 DEFAULT_EXIT_URL = "https://www.bbc.co.uk/weather"
-_URL = re.compile(r"https?://[^\s\"'<>\\]+")
+# Nothing a browser would read differently from what was meant: no white space, no control
+# characters, no quotes, angle brackets or backslashes anywhere in the address.
+_URL_CHARS = re.compile(r"[^\x00-\x20\x7f-\x9f\"'<>\\\s]+")
+
+# A host name (ASCII: an international one in its xn-- form) or an IP address.
+_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|[0-9a-f:.]*:[0-9a-f:.]*")
+
+
+def is_exit_url(url: str) -> bool:
+    """Whether ``url`` is a full http(s) address of a page on a named host, without
+    credentials, that a browser will go to as written (docs/intake.md section 1)."""
+    if len(url) > 2000 or not _URL_CHARS.fullmatch(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError if it is not a number from 0 to 65535
+    except ValueError:
+        return False
+    if parts.scheme not in {"https", "http"} or not url.startswith(parts.scheme + "://"):
+        return False
+    if "@" in parts.netloc or not _HOST.fullmatch(parts.hostname or ""):
+        return False
+    return port is None or port > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +89,10 @@ class IntakeConfig:
                 raise UsageError(f"{option} must be a sentence of 1 to 500 characters.")
         if not 1 <= self.reply_days <= 90:
             raise UsageError("--reply-days must be from 1 to 90.")
-        if not _URL.fullmatch(self.exit_url) or len(self.exit_url) > 2000:
+        if not is_exit_url(self.exit_url):
             raise UsageError(
-                "--exit-url must be a full web address starting https:// (or http://)."
+                "--exit-url must be a full web address starting https:// (or http://), "
+                "naming a site, with no user name or password."
             )
 
     @property

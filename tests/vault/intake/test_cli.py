@@ -77,9 +77,38 @@ def test_startup_names_the_team_key_and_the_caseworkers_it_accepts(
 
 def test_page_settings_are_checked(tmp_path: Path) -> None:
     key, data = tmp_path / "team.json", tmp_path / "d"
-    for url in ("javascript:alert(1)", "/static/exit.html", "https://a b"):
+    refused = [
+        "javascript:alert(1)",
+        "/static/exit.html",
+        "https://a b",
+        "https://?x",
+        "https://#",
+        "https://:80",
+        "https:///x.org",
+        "https:x.org",
+        "ftp://x.org",
+        "https://user:pass@x.org",
+        "https://user@x.org/",
+        "https://x.org/\x07",
+        "https://x.org/\t",
+        "https://x.org/\u00a0",
+        "https://x.org:99999",
+        "https://x.org:0",
+        "https://x.org:port",
+        "https://a%00b/",
+        "https://bücher.example/",
+        "https://x.org/" + "a" * 2000,
+    ]
+    for url in refused:
         with pytest.raises(UsageError, match="--exit-url"):
             IntakeConfig(key, data, exit_url=url)
+    for url in (
+        "https://report.example.org/static/exit.html",
+        "http://127.0.0.1:8000/static/exit.html",
+        "https://[::1]:8443/a?b=c#d",
+        "https://xn--bcher-kva.example/",
+    ):
+        assert IntakeConfig(key, data, exit_url=url).exit_url == url
     with pytest.raises(UsageError, match="--helpline"):
         IntakeConfig(key, data, helpline=" ")
     with pytest.raises(UsageError, match="--emergency"):

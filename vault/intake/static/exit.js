@@ -31,7 +31,12 @@ export function exitPage() {
   clearPage();
   document.title = "";
   document.body.textContent = "";
-  window.location.replace(neutral);
+  try {
+    window.location.replace(neutral);
+  } catch {
+    // An address this browser cannot go to: the intake's own neutral page instead.
+    window.location.replace(FALLBACK);
+  }
 }
 
 function setUp() {

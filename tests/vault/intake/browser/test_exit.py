@@ -83,3 +83,15 @@ def test_no_shift_hint_on_a_touch_screen(browser: Browser, intake: Intake) -> No
         assert page.is_visible("#exit-page")
     finally:
         context.close()
+
+
+def test_an_address_the_browser_refuses_falls_back_to_our_neutral_page(page: Page) -> None:
+    """The intake refuses such an --exit-url at start; should one reach the page anyway,
+    the exit still leaves, to the intake's own neutral page."""
+    start_typing(page)
+    page.eval_on_selector("#exit-page", "a => a.setAttribute('href', 'https://?x')")
+    page.click("#exit-page")
+    page.wait_for_url("**/static/exit.html")
+    assert CANARY not in page.content()
+    page.go_back()
+    assert page.url.endswith("/replies")
