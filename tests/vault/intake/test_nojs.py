@@ -6,11 +6,13 @@ import base64
 from html.parser import HTMLParser
 from urllib.parse import urlencode
 
+import jinja2
 import pytest
 
 from tests.conftest import CANARY, bytes_under
 from tests.vault.intake.conftest import Intake, IntakeFactory, Team
 from vault.envelope import open_report
+from vault.intake.config import PACKAGE_DIR
 from vault.intake.nojs import MalformedForm, parse_form, read_form
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -228,3 +230,21 @@ def test_role_not_known_and_the_alert_asked_once() -> None:
     assert quiet.report is not None
     assert not quiet.report.consent.alert
     assert quiet.report.wants == []
+
+
+@pytest.mark.parametrize(
+    ("days", "said"),
+    [(1, "within 1 working day."), (5, "within 5 working days."), (90, "within 90 working days.")],
+)
+def test_the_sent_page_says_working_days_in_good_english(days: int, said: str) -> None:
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"), autoescape=True
+    )
+    text = templates.get_template("_sent.html").render(
+        settings={"reply_days": days, "helpline": "H.", "emergency": "E.", "exit_url": "x"},
+        nojs=False,
+    )
+    assert f"A caseworker will read your report {said}" in text
+    after = "after 1 working day." if days == 1 else f"after {days} working days."
+    assert f"Check back {after}" in text
+    assert "1 working days" not in text
