@@ -15,12 +15,14 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
+from datetime import date as Day  # where a field named `date` hides the type
 from functools import cache
 from importlib.resources import files
 
 from vault import _crypto
 from vault.envelope import unpad
 from vault.errors import EnvelopeError
+from vault.intake.languages import N_
 
 WORDS = 9
 ENTROPY_BYTES = 12
@@ -31,12 +33,14 @@ _SEPARATORS = re.compile(r"[,.;:\-\u2013\u2014_/]+")
 
 # What the page says for each problem (as static/replies.js says them).
 PROBLEMS = {
-    "empty": "Enter your codename",
-    "count": "Your codename has 9 words. Check you have typed them all, with a space between each.",
-    "word": (
+    "empty": N_("Enter your codename"),
+    "count": N_(
+        "Your codename has 9 words. Check you have typed them all, with a space between each."
+    ),
+    "word": N_(
         "We do not recognise one of the words. Check each word against the codename you wrote down."
     ),
-    "checksum": (
+    "checksum": N_(
         "Those words are not a codename we gave out. "
         "Check each word against the codename you wrote down."
     ),
@@ -44,12 +48,12 @@ PROBLEMS = {
 
 # A case status, where a reply shares it, in the reporter's words (as static/replies.js).
 STATUS_WORDS = {
-    "new": "We have your report. A caseworker will read it soon.",
-    "triage": "A caseworker is reading your report.",
-    "supporting": "We are supporting you.",
-    "referred": "We have passed your report to another service, to help you.",
-    "closed": "We have finished working on your report.",
-    "erased": "Your report has been erased from our records.",
+    "new": N_("We have your report. A caseworker will read it soon."),
+    "triage": N_("A caseworker is reading your report."),
+    "supporting": N_("We are supporting you."),
+    "referred": N_("We have passed your report to another service, to help you."),
+    "closed": N_("We have finished working on your report."),
+    "erased": N_("Your report has been erased from our records."),
 }
 
 
@@ -115,6 +119,14 @@ class Reply:
     text: str
     status: str | None
     can_answer: bool
+
+    @property
+    def day(self) -> Day | None:
+        """The reply's date, when it has a real one (the page writes it in its language)."""
+        try:
+            return Day.fromisoformat(self.date)
+        except ValueError:
+            return None
 
     @property
     def heading(self) -> str:

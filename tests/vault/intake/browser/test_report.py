@@ -167,7 +167,7 @@ def test_without_libsodium_the_page_says_so_on_load(browser: Browser, intake: In
         assert sent == []
         page.click("#send-button")
         page.wait_for_selector("#sent-title")
-        assert sent == [f"{intake.url}/report"]
+        assert sent == [f"{intake.url}/report?lang=en"]
         assert [r for r in intake.queued_reports() if r["what_happened"] == marker]
     finally:
         context.close()
