@@ -493,10 +493,10 @@ def _build(
         body = await _read(request, FORM_CAP, idle)  # read even when busy: keep what was typed
         try:
             pairs = parse_form(body)
-            result = read_form(pairs)
         except MalformedForm:
             raise Refused(400, "malformed") from None
         lang = _lang(request, pairs)
+        result = read_form(pairs, language=lang)
         if wait:
             return page(
                 "form.html",

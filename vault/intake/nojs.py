@@ -109,8 +109,11 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
         raise MalformedForm() from None
 
 
-def read_form(pairs: list[tuple[str, str]]) -> FormResult:
-    """The report the fields describe, or one plain error per field that needs fixing."""
+def read_form(pairs: list[tuple[str, str]], *, language: str | None = None) -> FormResult:
+    """The report the fields describe, or one plain error per field that needs fixing.
+
+    ``language`` is the language the form was shown in (the intake chose it from the
+    ``lang`` field): the report records it."""
     values: Values = {}
     for name, value in pairs:
         if name in LIST_FIELDS:
@@ -122,6 +125,8 @@ def read_form(pairs: list[tuple[str, str]]) -> FormResult:
 
     errors: dict[str, str] = {}
     data: dict[str, Any] = {"v": 1}
+    if language:
+        data["language"] = language
     sector = _single(values, "sector").strip()
     if sector:
         data["sector"] = sector

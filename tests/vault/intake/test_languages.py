@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from urllib.parse import urlencode
@@ -11,9 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.vault.intake.conftest import Intake
+from tests.vault.intake.conftest import Intake, Team
+from vault.envelope import open_report
+from vault.errors import InvalidReportError
 from vault.intake import languages
 from vault.intake.languages import LANGUAGES, choose, extract_messages, from_accept
+from vault.intake.nojs import read_form
+from vault.report import parse_report
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 OTHERS = [code for code in LANGUAGES if code != "en"]
@@ -189,3 +194,45 @@ def test_the_pages_embed_their_scripts_sentences_translated(shared_intake: Intak
     table = json.loads(found.group(1))
     assert set(table) == set(languages.script_messages())
     assert table["Error: {title}"] == translated("pl", "Error: {title}")
+
+
+# --- the report records the reporter's language -------------------------------------------------
+
+REPORT = [
+    ("sector", "policing"),
+    ("role", "police officer"),
+    ("harms", "outing"),
+    ("what_happened", "Mi-a spus vecinilor."),
+]
+
+
+def test_the_form_without_javascript_seals_the_language_into_the_report(
+    shared_intake: Intake, team: Team
+) -> None:
+    before = {e["id"] for e in shared_intake.pull()["envelopes"]}
+    body = urlencode([*REPORT, ("lang", "ro")]).encode()
+    response = shared_intake.client.post("/report", content=body, headers=FORM)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sent?lang=ro"
+    assert html_lang(shared_intake.client.get(response.headers["location"]).text) == "ro"
+    [item] = [e for e in shared_intake.pull()["envelopes"] if e["id"] not in before]
+    report = open_report(base64.b64decode(item["body"]), team.keys.public_key, team.keys.secret_key)
+    assert report.language == "ro"
+    assert report.sector == "policing"  # the fields stay in English
+    assert report.what_happened == "Mi-a spus vecinilor."
+
+
+def test_read_form_records_the_language_it_is_given() -> None:
+    assert read_form(REPORT, language="zh-Hans").report.language == "zh-Hans"  # type: ignore[union-attr]
+    assert read_form(REPORT).report.language is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("tag", ["en", "pt-BR", "zh-Hans", "sr-Latn-RS"])
+def test_a_report_takes_a_language_tag(tag: str) -> None:
+    assert parse_report({**dict(REPORT), "harms": ["outing"], "language": tag}).language == tag
+
+
+@pytest.mark.parametrize("tag", ["", "e", "english!", "en_GB", "x" * 40, "en-", "-en", 3])
+def test_a_report_refuses_what_is_not_a_language_tag(tag: object) -> None:
+    with pytest.raises(InvalidReportError):
+        parse_report({**dict(REPORT), "harms": ["outing"], "language": tag})

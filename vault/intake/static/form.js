@@ -3,7 +3,7 @@
 // the same form posts to /report and the server seals it (the page says what that weakens).
 
 import { clearPage } from "./exit.js";
-import { number, t } from "./i18n.js";
+import { lang, number, t } from "./i18n.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { cryptoReady } from "./ready.js";
@@ -63,6 +63,7 @@ function collect() {
     contact_method: data.get("contact_method") || "",
     consent_alert: data.get("consent_alert") === "yes",
     consent_research: data.get("consent_research") === "yes",
+    language: lang, // the language the form was shown in (the report's fields stay English)
   };
   for (const name of TEXT_FIELDS) fields[name] = trimText(data.get(name) || "");
   // As the server does without JavaScript (vault/intake/nojs.py).

@@ -249,9 +249,9 @@ def nojs_page(browser: Browser, intake: Intake) -> Iterator[Page]:
 # --- driving the form ----------------------------------------------------------------------
 
 
-def open_form(page: Page) -> None:
+def open_form(page: Page, path: str = "/") -> None:
     """Load the form and wait until its script has set it up and libsodium is ready."""
-    page.goto("/")
+    page.goto(path)
     page.wait_for_selector("#codename-section:not([hidden])")
     page.wait_for_function("window.sodium !== undefined")
     page.evaluate("window.sodium.ready.then(() => true)")
@@ -282,8 +282,8 @@ def take_codename(page: Page) -> list[str]:
     return words
 
 
-def read_replies(page: Page, typed: str) -> None:
-    page.goto("/replies")
+def read_replies(page: Page, typed: str, path: str = "/replies") -> None:
+    page.goto(path)
     page.wait_for_selector("#replies-form:not([hidden])")
     page.fill("#codename", typed)
     page.click("#read-button")
