@@ -236,3 +236,9 @@ def test_a_report_takes_a_language_tag(tag: str) -> None:
 def test_a_report_refuses_what_is_not_a_language_tag(tag: object) -> None:
     with pytest.raises(InvalidReportError):
         parse_report({**dict(REPORT), "harms": ["outing"], "language": tag})
+
+
+@pytest.mark.parametrize("code", OTHERS)
+def test_a_buttons_spoken_name_holds_its_visible_words(code: str) -> None:
+    # WCAG 2.5.3 (label in name): "Remove" is shown, "Remove photo.jpg" is spoken.
+    assert translated(code, "Remove") in translated(code, "Remove {name}")
