@@ -273,7 +273,7 @@ def _build(
     translators = languages.load(config.static_dir)
     templates = {code: _environment(config.templates_dir, t) for code, t in translators.items()}
     node_modules = config.node_modules_dir()
-    wordlist = Path(str(files("mnemonic").joinpath("wordlist", "english.txt")))
+    wordlists = Path(str(files("mnemonic").joinpath("wordlist")))
     page_context: dict[str, Any] = {
         "choices": labels.choices(),
         "limits": {
@@ -357,6 +357,7 @@ def _build(
                 nojs=nojs,
                 lang=lang,
                 here=here,
+                codename_list=codename.list_for(lang),
                 script_messages=translators[lang].script_table,
                 **extra,
             )
@@ -707,9 +708,13 @@ def _build(
         path = node_modules / "libsodium-sumo" / "dist" / "modules-sumo" / "libsodium-sumo.js"
         return vendor(path, "text/javascript; charset=utf-8")
 
-    @app.get("/static/wordlist/english.txt")
-    async def english_words() -> Response:
-        return vendor(wordlist, "text/plain; charset=utf-8")
+    # The codename word lists (BIP39, from the `mnemonic` package): english, spanish,
+    # portuguese, chinese_simplified.
+    @app.get("/static/wordlist/{name}.txt")
+    async def codename_words(name: str) -> Response:
+        if name not in codename.LISTS:
+            raise Refused(404, "not-found")
+        return vendor(wordlists / f"{name}.txt", "text/plain; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=config.static_dir, check_dir=False), "static")
     return app

@@ -292,7 +292,7 @@ wantCodename.addEventListener("change", async () => {
     return;
   }
   try {
-    const words = await loadWordlist();
+    const words = await loadWordlist(form.dataset.codenameList || "english");
     if (!wantCodename.checked) return;
     codename = newCodename(words);
     showWords(codenameWords, codename.words);
@@ -528,7 +528,7 @@ async function start() {
     return;
   }
   // Fetch the word list whether or not a codename is wanted, so the request says nothing.
-  loadWordlist().catch(() => {});
+  loadWordlist(form.dataset.codenameList || "english").catch(() => {});
   document.getElementById("files-section").hidden = maxFiles === 0;
   document.getElementById("codename-section").hidden = false;
   document.getElementById("send-hint").hidden = false;

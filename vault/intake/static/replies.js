@@ -4,7 +4,7 @@
 // sealed to the team key and signed with the codename's signing key here, then sent.
 
 import { longDate, number, t } from "./i18n.js";
-import { loadWordlist, mailboxId, parseCodename, replyKeyPair, signingKeyPair } from "./codename.js";
+import { loadWordlists, mailboxId, parseCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { cryptoReady } from "./ready.js";
 import { codePoints, sealMessage, teamKeyId, trimText, unpad } from "./seal.js";
@@ -184,7 +184,7 @@ async function read(event) {
   try {
     let words;
     try {
-      words = await loadWordlist();
+      words = await loadWordlists();
     } catch {
       showError(t("We could not load this page properly. Reload it and try again."), false);
       return;

@@ -19,7 +19,7 @@ from tests.vault.intake.browser.conftest import (
     take_codename,
     unique,
 )
-from vault.intake import languages
+from vault.intake import codename, languages
 
 
 def th(msgid: str) -> str:
@@ -109,3 +109,38 @@ def test_the_switch_changes_the_language_without_a_cookie(watched: Watched) -> N
     assert page.get_attribute("html", "lang") == "bg"
     assert page.context.cookies() == []
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+
+
+@pytest.mark.parametrize(
+    ("lang", "listed"),
+    [("es", "spanish"), ("pt-BR", "portuguese"), ("zh-Hans", "chinese_simplified")],
+)
+def test_a_codename_comes_in_the_reporters_list_and_reads_from_any(
+    watched: Watched, lang: str, listed: str
+) -> None:
+    page = watched.page
+    open_form(page, f"/?lang={lang}")
+    words = take_codename(page)
+    assert set(words) <= set(codename.wordlist(listed))
+    entropy = codename.parse(" ".join(words))
+    assert isinstance(entropy, bytes)
+    # The page reads it typed loosely (no accents, first four letters, Chinese run together)
+    # and means the same entropy as the server; so does the same codename in English.
+    loose = (
+        "".join(words)
+        if listed == "chinese_simplified"
+        else " ".join(codename.fold(w)[:4] for w in words)
+    )
+    english = " ".join(codename.words_for(entropy))
+    read = page.evaluate(
+        """async (typed) => {
+            const m = await import('/static/codename.js');
+            const lists = await m.loadWordlists();
+            return typed.map((t) => {
+                const parsed = m.parseCodename(t, lists);
+                return parsed.entropy ? Array.from(parsed.entropy) : parsed.problem;
+            });
+        }""",
+        [loose, english],
+    )
+    assert read == [list(entropy), list(entropy)]
