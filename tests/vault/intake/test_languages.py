@@ -9,6 +9,7 @@ import re
 from urllib.parse import urlencode
 
 import pytest
+from babel.messages.pofile import read_po
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,6 +44,13 @@ def test_every_message_is_extracted_from_templates_scripts_and_python() -> None:
     assert found["Choose who harmed you."]  # nojs.py's N_() and form.js's t(): one message
     assert found["Police"].startswith("labels.py")
     assert "Error: {title}" in languages.script_messages()
+
+
+def test_the_committed_template_is_up_to_date() -> None:
+    # `make messages` writes vault/intake/locale/intake.pot from the same sources.
+    with (languages.LOCALE_DIR / "intake.pot").open("rb") as f:
+        template = {m.id for m in read_po(f) if m.id}
+    assert template == {m.msgid for m in extract_messages()}, "run `make messages`"
 
 
 @pytest.mark.parametrize("code", OTHERS)
