@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -127,6 +128,15 @@ FIELD_LABELS = (
 )
 
 
+def language_name(tag: str) -> str:
+    """A report's language for a caseworker: "Thai (th)", or the tag alone if unknown."""
+    try:
+        name = Locale.parse(tag.replace("-", "_")).get_display_name("en")
+    except (ValueError, TypeError, UnknownLocaleError):
+        name = None
+    return f"{name} ({tag})" if name else tag
+
+
 def case_view(view: CaseView) -> None:
     s = view.summary
     report = view.report
@@ -157,6 +167,8 @@ def case_view(view: CaseView) -> None:
     out.print(
         Text.assemble(("Consents to: ", "bold"), ", ".join(consent) or "nothing beyond casework")
     )
+    if report.language:
+        out.print(Text.assemble(("Reporter's language: ", "bold"), language_name(report.language)))
     if report.reply_key:
         answers = " and answer them" if report.reply_signing_key else ""
         out.print(Text(f"The reporter can receive replies by codename{answers}."))

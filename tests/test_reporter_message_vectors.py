@@ -13,12 +13,14 @@ import importlib.util
 import json
 import re
 import struct
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import nacl.bindings as sodium
 import nacl.exceptions
 import pytest
+from mnemonic import Mnemonic
 
 VECTORS = Path(__file__).parent / "vectors"
 DOC = json.loads((VECTORS / "reporter-messages-v1.json").read_text("utf-8"))
@@ -88,6 +90,24 @@ def test_the_codename_keys_follow_from_the_entropy() -> None:
     assert base64.b64encode(reply_pk).decode() == c["reply_public_key"]
     mailbox = hashlib.sha256(b"redress mailbox id v1\x00" + reply_pk).digest()[:16]
     assert mailbox.hex() == c["mailbox"]
+
+
+@pytest.mark.parametrize("name", ["english", "spanish", "portuguese", "chinese_simplified"])
+def test_the_codename_means_the_same_entropy_in_every_list(name: str) -> None:
+    # docs/intake.md section 7: each word's index in its BIP39 list, 11 bits each; 96 bits of
+    # entropy, then the first 3 bits of its SHA-256.
+    c = DOC["codename"]
+    listed = [unicodedata.normalize("NFC", w) for w in Mnemonic(name).wordlist]
+    bits = 0
+    for word in c["words_in"][name].split():
+        bits = bits << 11 | listed.index(word)
+    entropy = bytes.fromhex(c["entropy"])
+    assert bits >> 3 == int.from_bytes(entropy, "big")
+    assert bits & 0b111 == hashlib.sha256(entropy).digest()[0] >> 5
+    assert c["words_in"]["english"] == c["words"]
+    from vault.intake import codename  # the intake's reader agrees
+
+    assert codename.parse(c["words_in"][name]) == entropy
 
 
 @pytest.mark.parametrize("vector", DOC["positive"], ids=lambda v: v["name"])

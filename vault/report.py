@@ -45,6 +45,10 @@ WANTS: tuple[str, ...] = Want.__args__  # type: ignore[attr-defined]
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50_000)]
+# A BCP 47 language tag, as the intake names the languages it speaks ("en", "pt-BR", "zh-Hans").
+LanguageTag = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$", max_length=35)
+]
 
 
 class _Strict(BaseModel):
@@ -119,6 +123,10 @@ class Report(_Strict):
     # with it (vault/reporter_messages.py). Reports made before it existed have none.
     reply_signing_key: str | None = None
     attachments: Annotated[list[Attachment], Field(max_length=20)] = []
+    # The language the reporter used the form in, so a reply can be written in it. The
+    # fields above stay in English (their values are the contract); what_happened and the
+    # other texts are as the reporter typed them. Reports made before it existed have none.
+    language: LanguageTag | None = None
 
     @field_validator("v", mode="before")
     @classmethod

@@ -181,3 +181,18 @@ def test_a_damaged_case_is_named_and_the_search_exits_4(cli: Cli) -> None:
     assert _ids(result.stdout) == [ids[1]]
     assert f"1 case could not be opened: {ids[0]} (damaged)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cases_show_says_the_reporters_language(cli: Cli) -> None:
+    # The report records the language the reporter used the form in (docs/format.md), so a
+    # reply can be written in it; a report from before has none and shows none.
+    with_language, without = _vault_with_reports(
+        cli, [{"language": "pt-BR"}, {"sector": "housing"}]
+    )
+    shown = cli("cases", "show", with_language)
+    assert shown.returncode == 0, shown.stderr
+    assert "Reporter's language: Portuguese (Brazil) (pt-BR)" in shown.stdout
+    as_json = json.loads(cli("cases", "show", with_language, "--json").stdout)
+    assert as_json["report"]["language"] == "pt-BR"
+    assert "language" not in json.loads(cli("cases", "show", without, "--json").stdout)["report"]
+    assert "Reporter's language" not in cli("cases", "show", without).stdout

@@ -304,6 +304,17 @@ def build() -> dict[str, Any]:
             with_json_length(HOUSING, 2048),
         ),
         (
+            "language",
+            "A report from the form in Thai: the reporter's language recorded as a BCP 47 tag; "
+            "the fields stay in English and the text is as typed.",
+            "epoch-1",
+            {
+                **SHORT,
+                "what_happened": "เขาขู่ว่าจะจับฉันถ้าฉันไม่ให้โทรศัพท์",
+                "language": "th",
+            },
+        ),
+        (
             "long-padme",
             "Canonical JSON of 9001 bytes: 9002 with the marker, rounded up by Padmé to 9216.",
             "epoch-1",

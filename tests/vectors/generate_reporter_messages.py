@@ -20,6 +20,7 @@ import hashlib
 import json
 import struct
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,18 @@ def codename() -> dict[str, Any]:
     reply_pk, _ = sodium.crypto_box_seed_keypair(reply_seed.digest())
     sign_seed = hashlib.blake2b(b"redress codename signing key v1\x00" + entropy, digest_size=32)
     sign_pk, sign_sk = sodium.crypto_sign_seed_keypair(sign_seed.digest())
+    # The same codename in each list the intake gives codenames in (docs/intake.md section 7):
+    # the same 99 bits, so the same entropy, keys and mailbox. Words as NFC.
+    words_in = {
+        name: " ".join(
+            unicodedata.normalize("NFC", Mnemonic(name).wordlist[(bits >> (11 * (8 - i))) & 0x7FF])
+            for i in range(9)
+        )
+        for name in ("english", "spanish", "portuguese", "chinese_simplified")
+    }
     return {
         "words": words,
+        "words_in": words_in,
         "entropy": entropy.hex(),
         "reply_public_key": b64(reply_pk),
         "signing_seed": sign_seed.hexdigest(),

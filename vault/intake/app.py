@@ -51,7 +51,7 @@ from vault.envelope import (
 )
 from vault.errors import EnvelopeError, InvalidReportError, MessageRefused
 from vault.files import read_small_file
-from vault.intake import codename, labels
+from vault.intake import codename, labels, languages
 from vault.intake.auth import (
     H_KEY,
     H_NONCE,
@@ -63,6 +63,7 @@ from vault.intake.auth import (
 )
 from vault.intake.config import IntakeConfig
 from vault.intake.inbox import ID_BYTES, MAILBOX_BYTES, Inbox, InboxFull
+from vault.intake.languages import N_
 from vault.intake.limits import (
     POW_HEADER,
     ProofOfWork,
@@ -112,20 +113,22 @@ FORM_READS = 16  # no-JS form posts reading a body at once: no proof of work, so
 SLOT_WAIT = 20  # seconds a request waits for one of those before it is told "busy"
 MIN_BODY_RATE = 16 << 10  # bytes a second a body must average, after --read-timeout seconds
 FULL_RETRY = 300  # seconds a client is asked to wait when the inbox's disk is full
-FULL = (
+FULL = N_(
     "We cannot take reports just now. Nothing you sent was kept. "
     "Please try again later: everything you typed is still here."
 )
-BUSY = (
+BUSY = N_(
     "So many reports are arriving that we could not take yours just now. "
     "Please wait a minute and send it again: everything you typed is still here."
 )
-REPLIES_BUSY = "Our website is very busy just now. Please wait a minute, then try again."
-BUSY_UNREAD = (
+REPLIES_BUSY = N_("Our website is very busy just now. Please wait a minute, then try again.")
+BUSY_UNREAD = N_(
     "So many reports are arriving that we could not take yours just now. "
     "Please wait a minute, go back to your report with your browser's Back button, "
     "and send it again."
 )
+
+TOO_LONG = N_("This report is too long to send.")
 
 
 class Refused(Exception):
@@ -270,11 +273,10 @@ def _build(
         finally:
             slot.release()
 
-    templates = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(config.templates_dir), autoescape=True
-    )
+    translators = languages.load(config.static_dir)
+    templates = {code: _environment(config.templates_dir, t) for code, t in translators.items()}
     node_modules = config.node_modules_dir()
-    wordlist = Path(str(files("mnemonic").joinpath("wordlist", "english.txt")))
+    wordlists = Path(str(files("mnemonic").joinpath("wordlist")))
     page_context: dict[str, Any] = {
         "choices": labels.choices(),
         "limits": {
@@ -338,6 +340,7 @@ def _build(
 
     def page(
         name: str,
+        lang: str,
         status: int = 200,
         *,
         errors: list[dict[str, str]] | None = None,
@@ -346,8 +349,21 @@ def _build(
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> HTMLResponse:
-        html = templates.get_template(name).render(
-            page_context, errors=errors or [], values=values or {}, nojs=nojs, **extra
+        here = {"replies.html": "/replies", "sent.html": "/sent"}.get(name, "/")
+        html = (
+            templates[lang]
+            .get_template(name)
+            .render(
+                page_context,
+                errors=errors or [],
+                values=values or {},
+                nojs=nojs,
+                lang=lang,
+                here=here,
+                codename_list=codename.list_for(lang),
+                script_messages=translators[lang].script_table,
+                **extra,
+            )
         )
         return HTMLResponse(html, status_code=status, headers=headers)
 
@@ -416,12 +432,12 @@ def _build(
     # --- pages -----------------------------------------------------------------------
 
     @app.get("/")
-    async def form() -> Response:
-        return page("form.html")
+    async def form(request: Request) -> Response:
+        return page("form.html", _lang(request))
 
     @app.get("/replies")
-    async def replies_page() -> Response:
-        return page("replies.html")
+    async def replies_page(request: Request) -> Response:
+        return page("replies.html", _lang(request))
 
     @app.post("/replies")
     async def replies_without_js(request: Request) -> Response:
@@ -436,21 +452,23 @@ def _build(
                 pairs = parse_form(body)
             except MalformedForm:
                 raise Refused(400, "malformed") from None
+            lang = _lang(request, pairs)
             if wait:
                 errors = [{"field": "", "message": REPLIES_BUSY}]
                 headers = {"Retry-After": str(wait)}
-                return page("replies.html", 429, errors=errors, nojs=True, headers=headers)
+                return page("replies.html", lang, 429, errors=errors, nojs=True, headers=headers)
             typed = next((v for k, v in pairs if k == "codename"), "")[: codename.MAX_TYPED]
             parsed = codename.parse(typed)
             if isinstance(parsed, str):
                 errors = [{"field": "codename", "message": codename.PROBLEMS[parsed]}]
-                return page("replies.html", 422, errors=errors, nojs=True)
+                return page("replies.html", lang, 422, errors=errors, nojs=True)
             box = codename.mailbox(parsed)
             sealed = await run_in_threadpool(inbox.mailbox, box.mailbox_id)
             opened = codename.open_replies(box, sealed)
             latest = next((r.status for r in reversed(opened) if r.status), None)
             shown = page(
                 "replies.html",
+                lang,
                 nojs=True,
                 server_replies=opened,
                 server_status=codename.STATUS_WORDS.get(latest or ""),
@@ -460,19 +478,19 @@ def _build(
             token = shown_once.put(bytes(shown.body))
             if token is None:
                 return shown  # larger than all the pages held together may be
-            return RedirectResponse(f"/replies/{token}", status_code=303)
+            return RedirectResponse(f"/replies/{token}?lang={lang}", status_code=303)
 
     @app.get("/replies/{token}")
-    async def replies_once(token: str) -> Response:
+    async def replies_once(request: Request, token: str) -> Response:
         """The replies a post to /replies opened, given once (vault/intake/once.py)."""
         shown = shown_once.take(token)
         if shown is None:
-            return page("replies.html", 410, nojs=True, gone=True)
+            return page("replies.html", _lang(request), 410, nojs=True, gone=True)
         return HTMLResponse(shown)
 
     @app.get("/sent")
-    async def sent_page() -> Response:
-        return page("sent.html", nojs=True)
+    async def sent_page(request: Request) -> Response:
+        return page("sent.html", _lang(request), nojs=True)
 
     @app.post("/report")
     async def report_without_js(request: Request) -> Response:
@@ -485,18 +503,22 @@ def _build(
             if e.error != "busy":
                 raise
             errors = [{"field": "", "message": BUSY_UNREAD}]
-            return page("form.html", 429, errors=errors, nojs=True, headers=e.headers)
+            lang = _lang(request)
+            return page("form.html", lang, 429, errors=errors, nojs=True, headers=e.headers)
 
     async def _report_without_js(request: Request) -> Response:
         wait = nojs_rate.take()
         body = await _read(request, FORM_CAP, idle)  # read even when busy: keep what was typed
         try:
-            result = read_form(parse_form(body))
+            pairs = parse_form(body)
         except MalformedForm:
             raise Refused(400, "malformed") from None
+        lang = _lang(request, pairs)
+        result = read_form(pairs, language=lang)
         if wait:
             return page(
                 "form.html",
+                lang,
                 429,
                 errors=[{"field": "", "message": BUSY}],
                 values=result.values,
@@ -504,22 +526,30 @@ def _build(
                 headers={"Retry-After": str(wait)},
             )
         if result.report is None:
-            return page("form.html", 422, errors=result.errors, values=result.values, nojs=True)
+            return page(
+                "form.html", lang, 422, errors=result.errors, values=result.values, nojs=True
+            )
         try:
             envelope = seal_report(result.report, team_key.epoch, team_key.public_key)
         except InvalidReportError:
-            errors = [{"field": "what_happened", "message": "This report is too long to send."}]
-            return page("form.html", 422, errors=errors, values=result.values, nojs=True)
+            errors = [{"field": "what_happened", "message": TOO_LONG}]
+            return page("form.html", lang, 422, errors=errors, values=result.values, nojs=True)
         try:
             await run_in_threadpool(inbox.add_envelope, envelope)
         except InboxFull:
             errors = [{"field": "", "message": FULL}]
             headers = {"Retry-After": str(FULL_RETRY)}
             return page(
-                "form.html", 503, errors=errors, values=result.values, nojs=True, headers=headers
+                "form.html",
+                lang,
+                503,
+                errors=errors,
+                values=result.values,
+                nojs=True,
+                headers=headers,
             )
         # See Other: the browser shows /sent by GET, so Back or Reload cannot post it again.
-        return RedirectResponse("/sent", status_code=303)
+        return RedirectResponse(f"/sent?lang={lang}", status_code=303)
 
     # --- reporters' API ------------------------------------------------------------------
 
@@ -713,9 +743,13 @@ def _build(
         path = node_modules / "libsodium-sumo" / "dist" / "modules-sumo" / "libsodium-sumo.js"
         return await vendor_script(request, path)
 
-    @app.get("/static/wordlist/english.txt")
-    async def english_words() -> Response:
-        return vendor(wordlist, "text/plain; charset=utf-8")
+    # The codename word lists (BIP39, from the `mnemonic` package): english, spanish,
+    # portuguese, chinese_simplified.
+    @app.get("/static/wordlist/{name}.txt")
+    async def codename_words(name: str) -> Response:
+        if name not in codename.LISTS:
+            raise Refused(404, "not-found")
+        return vendor(wordlists / f"{name}.txt", "text/plain; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=config.static_dir, check_dir=False), "static")
     return app
@@ -741,6 +775,28 @@ def _accepts_gzip(header: str) -> bool:
 def _gzip_file(path: Path) -> bytes:
     with path.open("rb") as source:
         return gzip.compress(source.read(), compresslevel=9, mtime=0)
+
+
+def _environment(folder: Path, translator: languages.Translator) -> jinja2.Environment:
+    """The templates in one language (Jinja2's i18n extension, with that language's gettext)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder), autoescape=True, extensions=["jinja2.ext.i18n"]
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        translator.gettext, translator.ngettext, newstyle=True
+    )
+    env.globals["languages"] = languages.LANGUAGES
+    env.globals["long_date"] = translator.long_date
+    code = translator.code
+    env.globals["link"] = lambda path: f"{path}?lang={code}"
+    return env
+
+
+def _lang(request: Request, pairs: list[tuple[str, str]] | None = None) -> str:
+    """The page's language: the form's hidden field or ``?lang=``, else Accept-Language."""
+    asked = next((v for k, v in pairs if k == "lang"), None) if pairs else None
+    asked = asked or request.query_params.get("lang")
+    return languages.choose(asked, request.headers.get("accept-language"))
 
 
 def _require_type(request: Request, wanted: str) -> None:

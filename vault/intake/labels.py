@@ -1,44 +1,48 @@
 """The words a reporter reads for every choice on the form, in one place.
 
 Values are the report contract (``vault/report.py``); labels are plain English in
-the reporter's own terms. The form, its no-JavaScript path and the tests all take
-them from here.
+the reporter's own terms, marked N_() and translated where they are shown. The form,
+its no-JavaScript path and the tests all take them from here.
 """
 
 from __future__ import annotations
 
+from vault.intake.languages import N_
 from vault.report import HARMS, SECTORS, WANTS, ContactMethod
 
 Choices = tuple[tuple[str, str], ...]
 
 SECTORS_LABELLED: Choices = (
-    ("policing", "Police"),
-    ("healthcare", "Health care, for example a GP, nurse, hospital or mental health service"),
-    ("housing", "Housing, for example a council or housing officer"),
-    ("education", "Education, for example a school, college or university"),
-    ("support-services", "A support service, for example a support or outreach worker"),
-    ("other", "Somewhere else"),
+    ("policing", N_("Police")),
+    ("healthcare", N_("Health care, for example a GP, nurse, hospital or mental health service")),
+    ("housing", N_("Housing, for example a council or housing officer")),
+    ("education", N_("Education, for example a school, college or university")),
+    ("support-services", N_("A support service, for example a support or outreach worker")),
+    ("other", N_("Somewhere else")),
 )
 
 HARMS_LABELLED: Choices = (
-    ("racial-discrimination", "Treated worse because of my race or ethnicity"),
-    ("violence", "Hurt, attacked or physically threatened"),
-    ("sexual-violence", "Sexually assaulted, abused or harassed"),
-    ("refusal-of-service", "Refused help or a service I needed"),
-    ("abuse-of-power", "Pressured or threatened by someone using their job or power"),
-    ("outing", "Outed: people were told I do sex work without my agreement"),
-    ("verbal-abuse", "Shouted at, insulted or humiliated"),
-    ("other", "Something else"),
+    ("racial-discrimination", N_("Treated worse because of my race or ethnicity")),
+    ("violence", N_("Hurt, attacked or physically threatened")),
+    ("sexual-violence", N_("Sexually assaulted, abused or harassed")),
+    ("refusal-of-service", N_("Refused help or a service I needed")),
+    ("abuse-of-power", N_("Pressured or threatened by someone using their job or power")),
+    ("outing", N_("Outed: people were told I do sex work without my agreement")),
+    ("verbal-abuse", N_("Shouted at, insulted or humiliated")),
+    ("other", N_("Something else")),
 )
 
 WANTS_LABELLED: Choices = (
-    ("support", "Support for me from a caseworker"),
+    ("support", N_("Support for me from a caseworker")),
     (
         "complaint-help",
-        "Help to make a complaint, for example to PALS, an ombudsman, the IOPC, the GMC or the NMC",
+        N_(
+            "Help to make a complaint, for example to PALS, an ombudsman, "
+            "the IOPC, the GMC or the NMC"
+        ),
     ),
-    ("share-alert", "Warn other sex workers with an anonymous alert"),
-    ("nothing", "Nothing for now: I just want you to know"),
+    ("share-alert", N_("Warn other sex workers with an anonymous alert")),
+    ("nothing", N_("Nothing for now: I just want you to know")),
 )
 
 # The form asks about an alert once, in "Can we use what you tell us?": ticking it gives
@@ -48,13 +52,13 @@ ALERT_WANT = "share-alert"
 WANTS_ASKED: list[tuple[str, str]] = [(v, label) for v, label in WANTS_LABELLED if v != ALERT_WANT]
 
 CONTACT_METHODS_LABELLED: Choices = (
-    ("email", "Email"),
-    ("phone", "Phone call"),
-    ("text", "Text message"),
-    ("whatsapp", "WhatsApp"),
-    ("signal", "Signal"),
-    ("post", "Post"),
-    ("other", "Another way"),
+    ("email", N_("Email")),
+    ("phone", N_("Phone call")),
+    ("text", N_("Text message")),
+    ("whatsapp", N_("WhatsApp")),
+    ("signal", N_("Signal")),
+    ("post", N_("Post")),
+    ("other", N_("Another way")),
 )
 
 CONTACT_METHODS: tuple[str, ...] = ContactMethod.__args__  # type: ignore[attr-defined]

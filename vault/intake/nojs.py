@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 
+from vault.intake.languages import N_
 from vault.report import Report
 
 TEXT_FIELDS: dict[str, int] = {
@@ -62,15 +63,20 @@ ALERT_WANT = "share-alert"
 _OFF = ("", "0", "false", "no", "off")
 
 _MISSING = {
-    "sector": "Choose who harmed you.",
-    "role": "Tell us the professional's job, or tick ‘I do not know their job’.",
-    "harms": "Choose at least one thing that happened.",
-    "what_happened": "Tell us what happened, in your own words.",
-    "contact_method": "Choose how you would like us to contact you.",
-    "contact_value": "Add the details we should contact you on, or choose no contact.",
+    "sector": N_("Choose who harmed you."),
+    "role": N_("Tell us the professional's job, or tick ‘I do not know their job’."),
+    "harms": N_("Choose at least one thing that happened."),
+    "what_happened": N_("Tell us what happened, in your own words."),
+    "contact_method": N_("Choose how you would like us to contact you."),
+    "contact_value": N_("Add the details we should contact you on, or choose no contact."),
 }
-_NOT_A_CHOICE = "Choose from the options on the form."
-_CHECK = "Please check this answer."
+_NOT_A_CHOICE = N_("Choose from the options on the form.")
+_CHECK = N_("Please check this answer.")
+# Too long, for each limit a field has (the number written as each language writes it).
+_TOO_LONG = {
+    200: N_("This is too long: please keep it to 200 characters or fewer."),
+    50_000: N_("This is too long: please keep it to 50,000 characters or fewer."),
+}
 
 
 class MalformedForm(Exception):
@@ -103,8 +109,11 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
         raise MalformedForm() from None
 
 
-def read_form(pairs: list[tuple[str, str]]) -> FormResult:
-    """The report the fields describe, or one plain error per field that needs fixing."""
+def read_form(pairs: list[tuple[str, str]], *, language: str | None = None) -> FormResult:
+    """The report the fields describe, or one plain error per field that needs fixing.
+
+    ``language`` is the language the form was shown in (the intake chose it from the
+    ``lang`` field): the report records it."""
     values: Values = {}
     for name, value in pairs:
         if name in LIST_FIELDS:
@@ -116,6 +125,8 @@ def read_form(pairs: list[tuple[str, str]]) -> FormResult:
 
     errors: dict[str, str] = {}
     data: dict[str, Any] = {"v": 1}
+    if language:
+        data["language"] = language
     sector = _single(values, "sector").strip()
     if sector:
         data["sector"] = sector
@@ -193,7 +204,7 @@ def _sentence(name: str, kind: str) -> str:
         limit = TEXT_FIELDS.get(name, 200)
         if name in LIST_FIELDS:
             return _NOT_A_CHOICE
-        return f"This is too long: please keep it to {limit:,} characters or fewer."
+        return _TOO_LONG[limit]
     if kind == "value_error" and name in LIST_FIELDS:
         return _NOT_A_CHOICE
     return _CHECK

@@ -7,11 +7,14 @@ import base64
 import hashlib
 import os
 import re
+import unicodedata
 from pathlib import Path
 from urllib.parse import urlencode
 
 import mnemonic
 import nacl.bindings as sodium
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.vault.intake.conftest import Intake, as_json
 from vault.intake import codename
@@ -50,6 +53,36 @@ def test_typing_is_forgiving_and_problems_are_named() -> None:
     assert codename.parse(" ".join(wrong)) == "checksum"
 
 
+@given(st.binary(min_size=12, max_size=12), st.sampled_from(codename.LISTS))
+def test_a_codename_means_the_same_in_every_list(entropy: bytes, name: str) -> None:
+    words = codename.words_for(entropy, name)
+    assert codename.words_for(entropy) == words_for(entropy)  # the English list, as before
+    assert codename.parse(" ".join(words)) == entropy
+    assert codename.parse(" ".join(codename.fold(w)[:4].upper() for w in words)) == entropy
+    if name == "chinese_simplified":
+        assert codename.parse("".join(words)) == entropy  # nine characters, no spaces
+
+
+def test_words_from_other_lists_are_read_as_typed() -> None:
+    entropy = bytes(range(12))
+    spanish = codename.words_for(entropy, "spanish")
+    assert any(w != codename.fold(w) for w in codename.wordlist("spanish"))  # accents exist
+    typed = " ".join(codename.fold(w) for w in spanish)  # typed without accents
+    assert codename.parse(typed) == entropy
+    assert codename.parse(unicodedata.normalize("NFD", " ".join(spanish))) == entropy
+    chinese = codename.words_for(entropy, "chinese_simplified")
+    assert all(len(w) == 1 for w in chinese)
+    assert codename.parse("，".join(chinese)) == entropy  # a Chinese comma separates too
+    assert codename.parse(" ".join(chinese)) == entropy
+    assert codename.parse(" ".join([*chinese[:8], "qqqq"])) == "word"
+    mixed = [*codename.words_for(entropy, "portuguese")[:4], *spanish[4:]]
+    assert codename.parse(" ".join(mixed)) == "word"  # nine words from one list, not two
+    assert codename.list_for("es") == "spanish"
+    assert codename.list_for("pt-BR") == "portuguese"
+    assert codename.list_for("zh-Hans") == "chinese_simplified"
+    assert {codename.list_for(c) for c in ("en", "ro", "pl", "bg", "hu", "th")} == {"english"}
+
+
 def test_the_mailbox_is_the_one_the_vault_replies_to() -> None:
     entropy = os.urandom(12)
     box = codename.mailbox(entropy)
@@ -71,7 +104,7 @@ def read(intake: Intake, typed: str) -> tuple[int, str]:
     if response.status_code != 303:
         return response.status_code, response.text
     location = response.headers["location"]
-    assert re.fullmatch(r"/replies/[A-Za-z0-9_-]{43}", location)
+    assert re.fullmatch(r"/replies/[A-Za-z0-9_-]{43}\?lang=[A-Za-z-]+", location)
     shown = intake.client.get(location)
     # Once only: Back and reload (a GET of the same address) find it gone.
     again = intake.client.get(location)
@@ -100,6 +133,15 @@ def test_replies_are_read_on_the_server(shared_intake: Intake) -> None:
     status, page = read(shared_intake, " ".join(words_for(os.urandom(12))))
     assert status == 200
     assert "There are no replies yet" in page
+
+    # The same codename in Chinese, typed without spaces, opens the same mailbox, and the
+    # page in Chinese writes the date as Chinese does.
+    chinese = "".join(codename.words_for(entropy, "chinese_simplified"))
+    body = urlencode({"codename": chinese, "lang": "zh-Hans"}).encode()
+    response = shared_intake.client.post("/replies", content=body, headers=FORM)
+    assert response.status_code == 200
+    assert "We have read your report &lt;and&gt; will call." in response.text
+    assert "2025年5月1日" in response.text
 
 
 def test_a_bad_codename_or_body_is_refused_plainly(shared_intake: Intake) -> None:

@@ -1,4 +1,5 @@
-// Codenames (docs/intake.md section 7): 9 BIP39 English words carrying 96 random bits and
+// Codenames (docs/intake.md section 7): 9 words from one BIP39 list (English, or the
+// reporter's language's: Spanish, Portuguese, Chinese Simplified) carrying 96 random bits and
 // a 3-bit checksum. From them come the reply key pair, the signing key pair and the mailbox id. The codename
 // never leaves the browser.
 
@@ -7,16 +8,28 @@ import { sha256, taggedHash, toHex } from "./sha256.js";
 const ENTROPY_BYTES = 12;
 const WORDS = 9;
 const encoder = new TextEncoder();
-let wordlist = null;
+// The BIP39 lists a codename may be written in (vault/intake/codename.py LISTS, same order).
+// Whichever list it is written in, the same 99 bits are meant.
+export const LISTS = ["english", "spanish", "portuguese", "chinese_simplified"];
+const loaded = new Map();
 
-export async function loadWordlist() {
-  if (wordlist) return wordlist;
-  const response = await fetch("/static/wordlist/english.txt", { credentials: "omit" });
+// A list's 2048 words, as shown (NFC). `name` is one of LISTS.
+export async function loadWordlist(name = "english") {
+  if (loaded.has(name)) return loaded.get(name);
+  if (!LISTS.includes(name)) throw new Error("wordlist");
+  const response = await fetch(`/static/wordlist/${name}.txt`, { credentials: "omit" });
   if (!response.ok) throw new Error("wordlist");
-  const words = (await response.text()).split(/\s+/).filter(Boolean);
+  const words = (await response.text()).split(/\s+/).filter(Boolean).map((w) => w.normalize("NFC"));
   if (words.length !== 2048) throw new Error("wordlist");
-  wordlist = words;
+  loaded.set(name, words);
   return words;
+}
+
+// Every list, for reading a codename typed in any of them: {name: words}.
+export async function loadWordlists() {
+  const all = {};
+  for (const name of LISTS) all[name] = await loadWordlist(name);
+  return all;
 }
 
 function checksumBits(entropy) {
@@ -38,26 +51,72 @@ export function newCodename(words) {
   return { entropy, words: entropyToWords(entropy, words) };
 }
 
-// Read what someone typed: case, spaces, commas, full stops and hyphens do not matter, and
-// the first four letters of a word are enough. Returns {entropy} or {problem: "..."}.
-export function parseCodename(text, words) {
-  const typed = text.toLowerCase().replace(/[,.;:\-–—_/]+/g, " ").split(/\s+/).filter(Boolean);
+// A word compared: lower case, accents removed ("ábaco" is "abaco").
+export function fold(word) {
+  return word.toLowerCase().normalize("NFKD").replace(/\p{M}/gu, "");
+}
+
+const lookups = new Map();
+function lookup(words) {
+  if (!lookups.has(words)) {
+    const whole = new Map();
+    const byPrefix = new Map();
+    words.forEach((word, i) => {
+      const folded = fold(word);
+      whole.set(folded, i);
+      byPrefix.set(folded.slice(0, 4), i);
+    });
+    lookups.set(words, { whole, byPrefix });
+  }
+  return lookups.get(words);
+}
+
+// Read what someone typed: case, accents, spaces, commas, full stops and hyphens do not
+// matter, the first four letters of a word are enough, and each Chinese character is a word.
+// `lists` is {name: words} (or one list's words). All nine words come from one list: a list
+// where every word is whole is tried first, then the others in LISTS order; the first whose
+// checksum holds gives the entropy. Returns {entropy} or {problem: "...", ...}.
+export function parseCodename(text, lists) {
+  const all = Array.isArray(lists) ? { english: lists } : lists;
+  const typed = text
+    .replace(/([\u3400-\u4dbf\u4e00-\u9fff])/gu, " $1 ")
+    .replace(/[,.;:\-–—_/、。，；]+/g, " ")
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(fold);
   if (typed.length === 0) return { problem: "empty" };
   if (typed.length !== WORDS) return { problem: "count", count: typed.length };
-  const byPrefix = new Map();
-  words.forEach((word, i) => byPrefix.set(word.slice(0, 4), i));
-  const indexes = [];
-  for (const word of typed) {
-    const i = word.length >= 4 ? byPrefix.get(word.slice(0, 4)) : words.indexOf(word);
-    if (i === undefined || i < 0) return { problem: "word", word };
-    indexes.push(i);
+  const candidates = [];
+  let unknown = null;
+  for (const name of LISTS) {
+    if (!all[name]) continue;
+    const { whole, byPrefix } = lookup(all[name]);
+    const indexes = [];
+    let exact = true;
+    for (const word of typed) {
+      let i = whole.get(word);
+      if (i === undefined) {
+        exact = false;
+        i = word.length >= 4 ? byPrefix.get(word.slice(0, 4)) : undefined;
+      }
+      if (i === undefined) {
+        if (unknown === null || LISTS.indexOf(name) === 0) unknown = word;
+        break;
+      }
+      indexes.push(i);
+    }
+    if (indexes.length === WORDS) candidates.push({ exact, indexes });
   }
-  let bits = "";
-  for (const i of indexes) bits += i.toString(2).padStart(11, "0");
-  const entropy = new Uint8Array(ENTROPY_BYTES);
-  for (let i = 0; i < ENTROPY_BYTES; i++) entropy[i] = parseInt(bits.slice(8 * i, 8 * i + 8), 2);
-  if (parseInt(bits.slice(96), 2) !== checksumBits(entropy)) return { problem: "checksum" };
-  return { entropy };
+  if (candidates.length === 0) return { problem: "word", word: unknown };
+  candidates.sort((a, b) => Number(b.exact) - Number(a.exact)); // stable: LISTS order kept
+  for (const { indexes } of candidates) {
+    let bits = "";
+    for (const i of indexes) bits += i.toString(2).padStart(11, "0");
+    const entropy = new Uint8Array(ENTROPY_BYTES);
+    for (let i = 0; i < ENTROPY_BYTES; i++) entropy[i] = parseInt(bits.slice(8 * i, 8 * i + 8), 2);
+    if (parseInt(bits.slice(96), 2) === checksumBits(entropy)) return { entropy };
+  }
+  return { problem: "checksum" };
 }
 
 // seed = BLAKE2b-256("redress codename reply key v1" || 0x00 || E); crypto_box_seed_keypair.

@@ -3,6 +3,7 @@
 // the same form posts to /report and the server seals it (the page says what that weakens).
 
 import { clearPage } from "./exit.js";
+import { lang, number, t } from "./i18n.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { cryptoReady, settled } from "./ready.js";
@@ -18,14 +19,14 @@ const TEXT_FIELDS = ["role", "what_happened", "when", "where", "organisation", "
 const MORE_DETAIL = ["when", "where", "organisation", "professional_identifier"];
 // The same sentences the server uses without JavaScript (vault/intake/nojs.py).
 const MISSING = {
-  sector: "Choose who harmed you.",
-  role: "Tell us the professional's job, or tick ‘I do not know their job’.",
-  harms: "Choose at least one thing that happened.",
-  what_happened: "Tell us what happened, in your own words.",
-  contact_method: "Choose how you would like us to contact you.",
-  contact_value: "Add the details we should contact you on, or choose no contact.",
+  sector: t("Choose who harmed you."),
+  role: t("Tell us the professional's job, or tick ‘I do not know their job’."),
+  harms: t("Choose at least one thing that happened."),
+  what_happened: t("Tell us what happened, in your own words."),
+  contact_method: t("Choose how you would like us to contact you."),
+  contact_value: t("Add the details we should contact you on, or choose no contact."),
 };
-const tooLongMessage = (limit) => `This is too long: please keep it to ${limit.toLocaleString("en-GB")} characters or fewer.`;
+const tooLongMessage = (limit) => t("This is too long: please keep it to {limit} characters or fewer.", { limit: number(limit) });
 
 const form = document.getElementById("report-form");
 const formView = document.getElementById("form-view");
@@ -42,7 +43,7 @@ const wantCodename = document.getElementById("want-codename");
 
 const maxFiles = Number(form.dataset.maxFiles) || 0;
 const maxFileBytes = (Number(form.dataset.maxFileMib) || 0) * MIB;
-const baseTitle = document.title.replace(/^Error: /, "");
+const baseTitle = document.title.replace(`${t("Error:")} `, "");
 
 let files = [];
 const uploaded = new WeakMap(); // File -> its attachment entry, once uploaded
@@ -62,6 +63,7 @@ function collect() {
     contact_method: data.get("contact_method") || "",
     consent_alert: data.get("consent_alert") === "yes",
     consent_research: data.get("consent_research") === "yes",
+    language: lang, // the language the form was shown in (the report's fields stay English)
   };
   for (const name of TEXT_FIELDS) fields[name] = trimText(data.get(name) || "");
   // As the server does without JavaScript (vault/intake/nojs.py).
@@ -100,9 +102,9 @@ function validate(fields) {
 
 function checkFiles(list) {
   const limit = Math.min(maxFiles, MAX_ATTACHMENTS);
-  if (list.length > limit) return `You can add up to ${limit} files. Remove ${list.length - limit}.`;
+  if (list.length > limit) return t("You can add up to {limit} files. Remove {extra} of them.", { limit: number(limit), extra: number(list.length - limit) });
   const big = list.find((file) => file.size > maxFileBytes);
-  if (big) return `‘${big.name}’ is too big. Each file must be ${form.dataset.maxFileMib} MB or smaller.`;
+  if (big) return t("‘{name}’ is too big. Each file must be {size} MB or smaller.", { name: big.name, size: form.dataset.maxFileMib });
   return null;
 }
 
@@ -157,7 +159,7 @@ function showErrors(errors) {
   if (errors.some(({ field }) => MORE_DETAIL.includes(field))) {
     document.getElementById("more-detail").open = true;
   }
-  document.title = `Error: ${baseTitle}`;
+  document.title = t("Error: {title}", { title: baseTitle });
   box.focus();
 }
 
@@ -170,7 +172,7 @@ function markField(name, message) {
   error.id = `${name}-error`;
   const hidden = document.createElement("span");
   hidden.className = "visually-hidden";
-  hidden.textContent = "Error:";
+  hidden.textContent = t("Error:");
   error.append(hidden, ` ${message}`);
   const after = group.querySelector(".hint") || group.querySelector("legend, label");
   after.after(error);
@@ -201,7 +203,7 @@ function showProblem(text, action) {
     box.append(button);
   }
   formView.prepend(box);
-  document.title = `Error: ${baseTitle}`;
+  document.title = t("Error: {title}", { title: baseTitle });
   box.focus();
 }
 
@@ -223,9 +225,9 @@ document.addEventListener("click", (event) => {
 // --- files --------------------------------------------------------------------------------------
 
 function formatSize(bytes) {
-  if (bytes < 1024) return `${bytes} bytes`;
-  if (bytes < MIB) return `${Math.round(bytes / 1024)} KB`;
-  return `${(bytes / MIB).toFixed(1)} MB`;
+  if (bytes < 1024) return t("{size} bytes", { size: number(bytes) });
+  if (bytes < MIB) return t("{size} KB", { size: number(Math.round(bytes / 1024)) });
+  return t("{size} MB", { size: number(Math.round(bytes / MIB * 10) / 10) });
 }
 
 function renderFiles() {
@@ -238,8 +240,8 @@ function renderFiles() {
     const remove = document.createElement("button");
     remove.type = "button";
     remove.className = "button button--secondary button--small";
-    remove.textContent = "Remove";
-    remove.setAttribute("aria-label", `Remove ${file.name}`);
+    remove.textContent = t("Remove");
+    remove.setAttribute("aria-label", t("Remove {name}", { name: file.name }));
     remove.addEventListener("click", () => {
       files.splice(index, 1);
       renderFiles();
@@ -290,14 +292,14 @@ wantCodename.addEventListener("change", async () => {
     return;
   }
   try {
-    const words = await loadWordlist();
+    const words = await loadWordlist(form.dataset.codenameList || "english");
     if (!wantCodename.checked) return;
     codename = newCodename(words);
     showWords(codenameWords, codename.words);
     codenameBox.hidden = false;
   } catch {
     wantCodename.checked = false;
-    showProblem("We could not make a codename just now. Reload the page to try again, or leave contact details instead.");
+    showProblem(t("We could not make a codename just now. Reload the page to try again, or leave contact details instead."));
   }
 });
 
@@ -368,9 +370,9 @@ async function seal(fields) {
       attachments.push(uploaded.get(file)); // sent before a failed try: not again
       continue;
     }
-    say(`Sending… locking file ${index + 1} of ${files.length}. Please keep this page open.`);
+    say(t("Sending… locking file {n} of {total}. Please keep this page open.", { n: number(index + 1), total: number(files.length) }));
     const sealed = await sealFile(sodium, file, (done, total) => share(0.5 * (done / total)));
-    say(`Sending… file ${index + 1} of ${files.length}. Please keep this page open.`);
+    say(t("Sending… file {n} of {total}. Please keep this page open.", { n: number(index + 1), total: number(files.length) }));
     const answer = await post("/api/attachments", sealed.body, (work) => share(0.5 + 0.5 * work));
     // The page names the upload by the SHA-256 it computed while sealing; an intake that
     // names it otherwise did not store what was sent.
@@ -386,7 +388,7 @@ async function seal(fields) {
     attachments.push(attachment);
   }
 
-  say("Sending your report… Please keep this page open.");
+  say(t("Sending your report… Please keep this page open."));
   const reply = codename ? replyKeyPair(sodium, codename.entropy) : null;
   const signing = codename ? signingKeyPair(sodium, codename.entropy) : null;
   const base64 = (key) => sodium.to_base64(key, sodium.base64_variants.ORIGINAL);
@@ -416,13 +418,13 @@ function shortText(text, fallback) {
 }
 
 const PROBLEMS = {
-  load: "Your report was not sent: this page could not load the code that locks your report on this device. Your answers are still here. You can send them so that our server locks them instead, but without files or a codename.",
-  network: "Your report was not sent: we could not reach our website. Your answers are still here. Check your internet connection and press ‘Send report’ again.",
-  busy: "Your report was not sent: our website is very busy. Your answers are still here. Wait a minute, then press ‘Send report’ again.",
-  "too-big": "Your report was not sent: it is too big. Try fewer or smaller files.",
-  refused: "Your report was not sent: something went wrong on our side. Your answers are still here. Press ‘Send report’ again in a minute.",
-  "wrong-blob": "Your report was not sent: our website did not confirm that it stored your file as this page locked it. Your answers are still here. Press ‘Send report’ again in a minute, or tell us another way.",
-  key: "Your report was not sent: this page is missing the key that locks reports. Please tell us another way, or try again later.",
+  load: t("Your report was not sent: this page could not load the code that locks your report on this device. Your answers are still here. You can send them so that our server locks them instead, but without files or a codename."),
+  network: t("Your report was not sent: we could not reach our website. Your answers are still here. Check your internet connection and press ‘Send report’ again."),
+  busy: t("Your report was not sent: our website is very busy. Your answers are still here. Wait a minute, then press ‘Send report’ again."),
+  "too-big": t("Your report was not sent: it is too big. Try fewer or smaller files."),
+  refused: t("Your report was not sent: something went wrong on our side. Your answers are still here. Press ‘Send report’ again in a minute."),
+  "wrong-blob": t("Your report was not sent: our website did not confirm that it stored your file as this page locked it. Your answers are still here. Press ‘Send report’ again in a minute, or tell us another way."),
+  key: t("Your report was not sent: this page is missing the key that locks reports. Please tell us another way, or try again later."),
 };
 
 form.addEventListener("submit", async (event) => {
@@ -449,7 +451,7 @@ form.addEventListener("submit", async (event) => {
     say("");
     const kind = error instanceof SendError ? error.message : "refused";
     // Without the locking code, offer the no-JavaScript route, saying what it means.
-    const fallback = kind === "load" ? { label: "Send so your report is locked by our server", run: () => form.submit() } : null;
+    const fallback = kind === "load" ? { label: t("Send so your report is locked by our server"), run: () => form.submit() } : null;
     showProblem(PROBLEMS[kind] || PROBLEMS.refused, fallback);
     return;
   }
@@ -462,7 +464,7 @@ function showSent() {
   if (arrived > 0) {
     const line = document.getElementById("sent-files");
     const sentence = arrived === 1 ? line.dataset.one : line.dataset.many;
-    line.textContent = sentence.replace("{count}", arrived.toLocaleString("en-GB"));
+    line.textContent = sentence.replace("{count}", number(arrived));
     line.hidden = false;
   }
   forgetCodename();
@@ -475,7 +477,7 @@ function showSent() {
   }
   formView.hidden = true;
   sentView.hidden = false;
-  document.title = document.title.replace(baseTitle.split(" – ")[0], "Report sent");
+  document.title = document.title.replace(baseTitle.split(" – ")[0], t("Report sent"));
   window.scrollTo(0, 0);
   document.getElementById("sent-title").focus();
 }
@@ -491,7 +493,7 @@ function countSentence() {
   const left = LONG - codePoints(story.value);
   const n = Math.abs(left);
   const key = left >= 0 ? (n === 1 ? "leftOne" : "leftMany") : n === 1 ? "overOne" : "overMany";
-  return { text: counter.dataset[key].replace("{count}", n.toLocaleString("en-GB")), over: left < 0 };
+  return { text: counter.dataset[key].replace("{count}", number(n)), over: left < 0 };
 }
 
 function updateCounter() {
@@ -529,7 +531,7 @@ async function start() {
     return;
   }
   // Fetch the word list whether or not a codename is wanted, so the request says nothing.
-  loadWordlist().catch(() => {});
+  loadWordlist(form.dataset.codenameList || "english").catch(() => {});
   document.getElementById("files-section").hidden = maxFiles === 0;
   document.getElementById("codename-section").hidden = false;
   document.getElementById("send-hint").hidden = false;

@@ -3,7 +3,8 @@
 // The reporter can then answer, or ask for their report to be withdrawn: the message is
 // sealed to the team key and signed with the codename's signing key here, then sent.
 
-import { loadWordlist, mailboxId, parseCodename, replyKeyPair, signingKeyPair } from "./codename.js";
+import { longDate, number, t } from "./i18n.js";
+import { loadWordlists, mailboxId, parseCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { cryptoReady, settled } from "./ready.js";
 import { codePoints, sealMessage, teamKeyId, trimText, unpad } from "./seal.js";
@@ -13,12 +14,12 @@ import { summaryBox } from "./summary.js";
 const MAX_ANSWER = 20000;
 
 const STATUS_WORDS = {
-  new: "We have your report. A caseworker will read it soon.",
-  triage: "A caseworker is reading your report.",
-  supporting: "We are supporting you.",
-  referred: "We have passed your report to another service, to help you.",
-  closed: "We have finished working on your report.",
-  erased: "Your report has been erased from our records.",
+  new: t("We have your report. A caseworker will read it soon."),
+  triage: t("A caseworker is reading your report."),
+  supporting: t("We are supporting you."),
+  referred: t("We have passed your report to another service, to help you."),
+  closed: t("We have finished working on your report."),
+  erased: t("Your report has been erased from our records."),
 };
 
 const form = document.getElementById("replies-form");
@@ -37,7 +38,7 @@ const withdraw = document.getElementById("withdraw");
 const withdrawButton = document.getElementById("withdraw-button");
 const withdrawConfirm = document.getElementById("withdraw-confirm");
 const messageStatus = document.getElementById("message-status");
-const baseTitle = document.title.replace(/^Error: /, "");
+const baseTitle = document.title.replace(`${t("Error:")} `, "");
 let busy = false;
 let repliesRead = 0; // how many replies the reporter has read on this page
 let session = null; // {sodium, signing}: the codename's signing key, while the page is open
@@ -83,7 +84,7 @@ function showError(message, onField = true) {
     error.id = "codename-error";
     const hidden = document.createElement("span");
     hidden.className = "visually-hidden";
-    hidden.textContent = "Error:";
+    hidden.textContent = t("Error:");
     error.append(hidden, ` ${message}`);
     group.querySelector(".hint").after(error);
     input.setAttribute("aria-describedby", "codename-hint codename-error");
@@ -96,20 +97,20 @@ function showError(message, onField = true) {
     box.append(paragraph);
   }
   errorArea.append(box);
-  document.title = `Error: ${baseTitle}`;
+  document.title = t("Error: {title}", { title: baseTitle });
   box.focus();
 }
 
 function problemText(parsed) {
   switch (parsed.problem) {
     case "empty":
-      return "Enter your codename";
+      return t("Enter your codename");
     case "count":
-      return `Your codename has 9 words. We found ${parsed.count}. Check you have typed them all, with a space between each.`;
+      return t("Your codename has 9 words. We found {count}. Check you have typed them all, with a space between each.", { count: number(parsed.count) });
     case "word":
-      return `We do not recognise the word ‘${parsed.word}’. Check it against the codename you wrote down.`;
+      return t("We do not recognise the word ‘{word}’. Check it against the codename you wrote down.", { word: parsed.word });
     default:
-      return "Those words are not a codename we gave out. Check each word against the codename you wrote down.";
+      return t("Those words are not a codename we gave out. Check each word against the codename you wrote down.");
   }
 }
 
@@ -117,7 +118,7 @@ function formatDate(text) {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text || "");
   if (!match) return "";
   const date = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
-  return date.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+  return longDate(date);
 }
 
 function openReply(sodium, pair, encoded) {
@@ -145,7 +146,7 @@ function show(replies) {
     const heading = document.createElement("h3");
     heading.className = "heading-s reply__date";
     const when = formatDate(reply.date);
-    heading.textContent = when ? `Reply from a caseworker, ${when}` : "Reply from a caseworker";
+    heading.textContent = when ? t("Reply from a caseworker, {date}", { date: when }) : t("Reply from a caseworker");
     const text = document.createElement("p");
     text.className = "reply__text";
     text.textContent = reply.text;
@@ -183,9 +184,9 @@ async function read(event) {
   try {
     let words;
     try {
-      words = await loadWordlist();
+      words = await loadWordlists();
     } catch {
-      showError("We could not load this page properly. Reload it and try again.", false);
+      showError(t("We could not load this page properly. Reload it and try again."), false);
       return;
     }
     const parsed = parseCodename(input.value, words);
@@ -193,12 +194,12 @@ async function read(event) {
       showError(problemText(parsed));
       return;
     }
-    status.textContent = "Looking for replies…";
+    status.textContent = t("Looking for replies…");
     let sodium;
     try {
       sodium = await window.sodium.ready.then(() => window.sodium);
     } catch {
-      showError("We could not load this page properly. Reload it and try again.", false);
+      showError(t("We could not load this page properly. Reload it and try again."), false);
       return;
     }
     const pair = replyKeyPair(sodium, parsed.entropy);
@@ -215,7 +216,7 @@ async function read(event) {
       if (!response.ok) throw new Error(String(response.status));
       answer = await response.json();
     } catch {
-      showError("We could not reach our website. Check your internet connection and try again.", false);
+      showError(t("We could not reach our website. Check your internet connection and try again."), false);
       return;
     }
     const replies = (Array.isArray(answer.replies) ? answer.replies : [])
@@ -246,16 +247,16 @@ function messageError(text) {
   box.append(paragraph);
   errorArea.textContent = "";
   errorArea.append(box);
-  document.title = `Error: ${baseTitle}`;
+  document.title = t("Error: {title}", { title: baseTitle });
   box.focus();
 }
 
 const SEND_PROBLEMS = {
-  network: "We could not reach our website. Check your internet connection and try again.",
-  busy: "Many people are writing to us just now. Please wait a minute and try again.",
-  full: "We cannot take messages just now. Please try again later: what you typed is still here.",
-  refused: "We could not send that. Read your replies again with your codename, then try again.",
-  key: "We could not load this page properly. Reload it and try again.",
+  network: t("We could not reach our website. Check your internet connection and try again."),
+  busy: t("Many people are writing to us just now. Please wait a minute and try again."),
+  full: t("We cannot take messages just now. Please try again later: what you typed is still here."),
+  refused: t("We could not send that. Read your replies again with your codename, then try again."),
+  key: t("We could not load this page properly. Reload it and try again."),
 };
 
 // The day the message is sent, in UTC (YYYY-MM-DD), never the time; with how many replies the
@@ -307,15 +308,15 @@ async function answer(event) {
   document.title = baseTitle;
   const text = trimText(answerInput.value);
   if (!text) {
-    messageError("Write your answer before you send it.");
+    messageError(t("Write your answer before you send it."));
     return;
   }
   if (codePoints(text) > MAX_ANSWER) {
-    messageError(`Your answer is too long. It can be up to ${MAX_ANSWER.toLocaleString("en-GB")} characters.`);
+    messageError(t("Your answer is too long. It can be up to {limit} characters.", { limit: number(MAX_ANSWER) }));
     return;
   }
   busy = true;
-  messageStatus.textContent = "Sending your answer…";
+  messageStatus.textContent = t("Sending your answer…");
   try {
     const problem = await sendMessage({ v: 1, kind: "answer", sent: sentToday(), after: repliesRead, text });
     if (problem) {
@@ -324,7 +325,7 @@ async function answer(event) {
       return;
     }
     answerInput.value = "";
-    messageStatus.textContent = "Your answer was sent. Only our caseworkers can read it.";
+    messageStatus.textContent = t("Your answer was sent. Only our caseworkers can read it.");
   } finally {
     busy = false;
   }
@@ -335,7 +336,7 @@ async function askToWithdraw() {
   busy = true;
   errorArea.textContent = "";
   document.title = baseTitle;
-  messageStatus.textContent = "Sending your request…";
+  messageStatus.textContent = t("Sending your request…");
   try {
     const problem = await sendMessage({ v: 1, kind: "withdrawal", sent: sentToday(), after: repliesRead });
     if (problem) {
@@ -346,7 +347,7 @@ async function askToWithdraw() {
     withdrawConfirm.hidden = true;
     withdrawButton.hidden = true;
     messageStatus.textContent =
-      "We have your request to withdraw and erase your report. When it is erased, this page will say so.";
+      t("We have your request to withdraw and erase your report. When it is erased, this page will say so.");
   } finally {
     busy = false;
   }

@@ -90,7 +90,7 @@ export function buildReport(fields) {
     consent: { alert: Boolean(fields.consent_alert), research: Boolean(fields.consent_research) },
     attachments: fields.attachments || [],
   };
-  const optional = ["when", "where", "organisation", "professional_identifier", "reply_key", "reply_signing_key"];
+  const optional = ["when", "where", "organisation", "professional_identifier", "reply_key", "reply_signing_key", "language"];
   for (const name of optional) {
     if (fields[name]) report[name] = fields[name];
   }

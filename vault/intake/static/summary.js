@@ -1,5 +1,7 @@
 // The error summary box at the top of a page, as both the form and the replies page show it.
 
+import { t } from "./i18n.js";
+
 export function summaryBox() {
   const box = document.createElement("div");
   box.className = "error-summary";
@@ -10,7 +12,7 @@ export function summaryBox() {
   const title = document.createElement("h2");
   title.className = "error-summary__title";
   title.id = "error-summary-title";
-  title.textContent = "There is a problem";
+  title.textContent = t("There is a problem");
   box.append(title);
   return box;
 }

@@ -12,10 +12,12 @@ to install it (`make test` does so when run as root).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
 import subprocess
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,9 +251,9 @@ def nojs_page(browser: Browser, intake: Intake) -> Iterator[Page]:
 # --- driving the form ----------------------------------------------------------------------
 
 
-def open_form(page: Page) -> None:
+def open_form(page: Page, path: str = "/") -> None:
     """Load the form and wait until its script has set it up and libsodium is ready."""
-    page.goto("/")
+    page.goto(path)
     page.wait_for_selector("#codename-section:not([hidden])")
     page.wait_for_function("window.sodium !== undefined")
     page.evaluate("window.sodium.ready.then(() => true)")
@@ -282,8 +284,8 @@ def take_codename(page: Page) -> list[str]:
     return words
 
 
-def read_replies(page: Page, typed: str) -> None:
-    page.goto("/replies")
+def read_replies(page: Page, typed: str, path: str = "/replies") -> None:
+    page.goto(path)
     page.wait_for_selector("#replies-form:not([hidden])")
     page.fill("#codename", typed)
     page.click("#read-button")
@@ -324,9 +326,14 @@ def mailbox_id(reply_pk: bytes) -> str:
     return hashlib.sha256(MAILBOX_PURPOSE + reply_pk).digest()[:16].hex()
 
 
-def codename_entropy(words: list[str]) -> bytes:
-    """BIP39 decoding of a 9-word codename: 96 bits of entropy, then a 3-bit checksum."""
+def codename_entropy(words: list[str], listed: str = "") -> bytes:
+    """BIP39 decoding of a 9-word codename: 96 bits of entropy, then a 3-bit checksum. The
+    list is English, or whichever of the intake's lists holds the first word."""
     all_words = wordlist()
+    if not listed and words[0] not in all_words:
+        listed = next(n for n in LISTS if words[0] in other_wordlist(n))
+    if listed:
+        all_words = other_wordlist(listed)
     bits = "".join(format(all_words.index(w), "011b") for w in words)
     entropy = int(bits[:96], 2).to_bytes(12, "big")
     assert int(bits[96:], 2) == hashlib.sha256(entropy).digest()[0] >> 5, "bad checksum"
@@ -350,3 +357,13 @@ def reply_keypair(entropy: bytes) -> tuple[bytes, bytes]:
 def wordlist() -> list[str]:
     path = Path(mnemonic.__file__).parent / "wordlist" / "english.txt"
     return path.read_text().split()
+
+
+LISTS = ("spanish", "portuguese", "chinese_simplified")
+
+
+@functools.cache
+def other_wordlist(name: str) -> list[str]:
+    """Another BIP39 list the form may give a codename in, as shown (NFC)."""
+    path = Path(mnemonic.__file__).parent / "wordlist" / f"{name}.txt"
+    return [unicodedata.normalize("NFC", w) for w in path.read_text("utf-8").split()]

@@ -49,9 +49,11 @@ def assert_clean(page: Page, state: str) -> None:
     assert violations == [], f"{state}: {violations}"
 
 
-def test_form_states(axe_page: Page) -> None:
+@pytest.mark.parametrize("lang", ["en", "th", "hu"])
+def test_form_states(axe_page: Page, lang: str) -> None:
     page = axe_page
-    open_form(page)
+    open_form(page, f"/?lang={lang}")
+    assert page.get_attribute("html", "lang") == lang
     assert_clean(page, "empty form")
     page.click("#more-detail summary")
     page.click("#send-button")
@@ -67,22 +69,25 @@ def test_form_states(axe_page: Page) -> None:
     assert_clean(page, "sent")
 
 
-def test_replies_states(axe_page: Page, intake: Intake) -> None:
+@pytest.mark.parametrize("lang", ["en", "zh-Hans", "bg"])
+def test_replies_states(axe_page: Page, intake: Intake, lang: str) -> None:
     page = axe_page
-    open_form(page)
+    replies = f"/replies?lang={lang}"
+    open_form(page, f"/?lang={lang}")
     words = take_codename(page)
-    page.goto("/replies")
+    page.goto(replies)
     page.wait_for_selector("#replies-form:not([hidden])")
+    assert page.get_attribute("html", "lang") == lang
     assert_clean(page, "replies page")
-    read_replies(page, "not a codename")
+    read_replies(page, "not a codename", replies)
     page.wait_for_selector("#error-summary")
     assert_clean(page, "codename error")
-    read_replies(page, " ".join(words))
+    read_replies(page, " ".join(words), replies)
     page.wait_for_selector("#replies-result:not([hidden])")
     assert_clean(page, "no replies yet")
     reply_pk, _ = reply_keypair(codename_entropy(words))
     intake.post_reply(reply_pk, "We have read your report.", "2025-05-01", "triage")
-    read_replies(page, " ".join(words))
+    read_replies(page, " ".join(words), replies)
     page.wait_for_selector("#reply-list li")
     assert_clean(page, "with replies")
 
@@ -99,9 +104,12 @@ def assert_clean_without_js(nojs: Page, checker: Page, intake: Intake, state: st
 
 
 @pytest.mark.slow
-def test_form_without_javascript(axe_nojs_page: Page, axe_page: Page, intake: Intake) -> None:
+@pytest.mark.parametrize("lang", ["en", "pt-BR"])
+def test_form_without_javascript(
+    axe_nojs_page: Page, axe_page: Page, intake: Intake, lang: str
+) -> None:
     page = axe_nojs_page
-    page.goto("/")
+    page.goto(f"/?lang={lang}")
     assert_clean_without_js(page, axe_page, intake, "no-JS form")
     page.click("#send-button")
     page.wait_for_selector("#error-summary")
@@ -110,7 +118,8 @@ def test_form_without_javascript(axe_nojs_page: Page, axe_page: Page, intake: In
     page.click("#send-button")
     page.wait_for_selector("#sent-title")
     assert_clean_without_js(page, axe_page, intake, "no-JS sent page")
-    page.goto("/replies")
+    assert page.get_attribute("html", "lang") == lang
+    page.goto(f"/replies?lang={lang}")
     assert_clean_without_js(page, axe_page, intake, "no-JS replies page")
     page.click("#server-read-button")
     page.wait_for_selector("#error-summary")

@@ -38,9 +38,11 @@ def narrow_nojs(browser: Browser, intake: Intake) -> Iterator[Page]:
     context.close()
 
 
-def test_320_pixels(narrow: Page) -> None:
+# Hungarian and Bulgarian have the longest words of the languages.
+@pytest.mark.parametrize("lang", ["en", "hu", "bg"])
+def test_320_pixels(narrow: Page, lang: str) -> None:
     page = narrow
-    open_form(page)
+    open_form(page, f"/?lang={lang}")
     assert_fits(page, "form")
     page.click("#more-detail summary")
     page.click("#send-button")
@@ -55,10 +57,10 @@ def test_320_pixels(narrow: Page) -> None:
     fill_required(page, "Unbroken-" + "x" * 300)
     send(page)
     assert_fits(page, "sent")
-    read_replies(page, " ".join(words))
+    read_replies(page, " ".join(words), f"/replies?lang={lang}")
     page.wait_for_selector("#replies-result:not([hidden])")
     assert_fits(page, "replies")
-    read_replies(page, "wrong")
+    read_replies(page, "wrong", f"/replies?lang={lang}")
     page.wait_for_selector("#error-summary")
     assert_fits(page, "replies error")
 

@@ -69,6 +69,7 @@ def test_sealed_report_is_canonical_and_opens(watched: Watched, intake: Intake) 
         "contact": {"method": "signal", "value": "@someone.01"},
         "consent": {"alert": False, "research": True},
         "attachments": [],
+        "language": "en",  # the form's language; the fields stay in English
     }
 
 
@@ -82,7 +83,8 @@ def test_smallest_report_writes_every_default(watched: Watched, intake: Intake) 
     raw = intake.open_envelope(envelope)
     expected = (
         '{"attachments":[],"consent":{"alert":false,"research":false},'
-        '"harms":["abuse-of-power"],"role":"police officer","sector":"policing","v":1,'
+        '"harms":["abuse-of-power"],"language":"en",'
+        '"role":"police officer","sector":"policing","v":1,'
         f'"wants":[],"what_happened":"{marker}"}}'
     )
     assert raw == expected.encode()
@@ -167,7 +169,7 @@ def test_without_libsodium_the_page_says_so_on_load(browser: Browser, intake: In
         assert sent == []
         page.click("#send-button")
         page.wait_for_selector("#sent-title")
-        assert sent == [f"{intake.url}/report"]
+        assert sent == [f"{intake.url}/report?lang=en"]
         assert [r for r in intake.queued_reports() if r["what_happened"] == marker]
     finally:
         context.close()

@@ -28,7 +28,7 @@ def test_without_webassembly_only_what_works_is_offered(browser: Browser, intake
         page.check("input[name=harms][value=verbal-abuse]")
         page.fill("#what_happened", f"Shouted at in the waiting room. {marker}")
         page.click("#send-button")
-        page.wait_for_url("**/sent")
+        page.wait_for_url("**/sent?lang=en")
         [report] = [r for r in intake.queued_reports() if marker in r["what_happened"]]
         assert report["role"] == "not known"
         assert "reply_key" not in report
