@@ -6,12 +6,13 @@ import base64
 from html.parser import HTMLParser
 from urllib.parse import urlencode
 
-import jinja2
 import pytest
 
 from tests.conftest import CANARY, bytes_under
 from tests.vault.intake.conftest import Intake, IntakeFactory, Team
 from vault.envelope import open_report
+from vault.intake import languages
+from vault.intake.app import _environment
 from vault.intake.config import PACKAGE_DIR
 from vault.intake.nojs import MalformedForm, parse_form, read_form
 
@@ -238,9 +239,8 @@ def test_role_not_known_and_the_alert_asked_once() -> None:
     [(1, "within 1 working day."), (5, "within 5 working days."), (90, "within 90 working days.")],
 )
 def test_the_sent_page_says_working_days_in_good_english(days: int, said: str) -> None:
-    templates = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"), autoescape=True
-    )
+    english = languages.load()["en"]
+    templates = _environment(PACKAGE_DIR / "templates", english)
     text = templates.get_template("_sent.html").render(
         settings={"reply_days": days, "helpline": "H.", "emergency": "E.", "exit_url": "x"},
         nojs=False,

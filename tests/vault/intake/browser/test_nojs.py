@@ -104,4 +104,4 @@ def test_replies_read_on_the_server_are_shown_once(nojs_page: Page, intake: Inta
     assert page.locator("#server-replies-title").count() == 0
     assert "This page has gone" in page.inner_text("#replies-gone")
     assert page.is_visible("#server-codename")
-    assert posts == [f"{intake.url}/replies"]
+    assert posts == [f"{intake.url}/replies?lang=en"]
