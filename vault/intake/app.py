@@ -458,7 +458,7 @@ def _build(
                 headers = {"Retry-After": str(wait)}
                 return page("replies.html", lang, 429, errors=errors, nojs=True, headers=headers)
             typed = next((v for k, v in pairs if k == "codename"), "")[: codename.MAX_TYPED]
-            parsed = codename.parse(typed)
+            parsed = codename.parse(typed, codename.list_for(lang))
             if isinstance(parsed, str):
                 errors = [{"field": "codename", "message": codename.PROBLEMS[parsed]}]
                 return page("replies.html", lang, 422, errors=errors, nojs=True)

@@ -111,13 +111,14 @@ def split_typed(text: str) -> list[str]:
     return _SEPARATORS.sub(" ", _CJK.sub(r" \1 ", text)).split()
 
 
-def parse(text: str) -> bytes | str:
+def parse(text: str, first: str = "english") -> bytes | str:
     """The codename's 12 bytes of entropy, or the problem (a key of :data:`PROBLEMS`).
 
     Case, accents, spaces, commas, full stops and hyphens do not matter, and the first four
     letters of a word are enough (BIP39 words differ in their first four, accents aside).
     All nine words come from one list, any of :data:`LISTS`: a list where every word is
-    whole is tried first, then lists where the words are prefixes, in the order of
+    whole is tried first, then lists where the words are prefixes; ``first`` (the list of the
+    page's language, :func:`list_for`) before the others, which keep the order of
     :data:`LISTS`; the first whose checksum holds gives the entropy."""
     typed = [fold(w) for w in split_typed(text)]
     if not typed:
@@ -125,7 +126,7 @@ def parse(text: str) -> bytes | str:
     if len(typed) != WORDS:
         return "count"
     candidates: list[tuple[bool, list[int]]] = []
-    for name in LISTS:
+    for name in (first, *(name for name in LISTS if name != first)) if first in LISTS else LISTS:
         whole, by_prefix = _lookup(name)
         indexes = []
         exact = True
@@ -141,7 +142,7 @@ def parse(text: str) -> bytes | str:
             candidates.append((exact, indexes))
     if not candidates:
         return "word"
-    for _, indexes in sorted(candidates, key=lambda c: not c[0]):  # stable: LISTS order kept
+    for _, indexes in sorted(candidates, key=lambda c: not c[0]):  # stable: the order kept
         bits = "".join(format(i, "011b") for i in indexes)
         entropy = int(bits[:96], 2).to_bytes(ENTROPY_BYTES, "big")
         if int(bits[96:], 2) == hashlib.sha256(entropy).digest()[0] >> 5:

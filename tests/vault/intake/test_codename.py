@@ -165,3 +165,17 @@ def test_an_unknown_page_token_is_gone(shared_intake: Intake) -> None:
         gone = shared_intake.client.get(f"/replies/{token}")
         assert gone.status_code == 410
         assert "This page has gone" in gone.text
+
+
+def test_the_page_languages_list_is_read_first() -> None:
+    # Found by review: these Portuguese words typed as 4-letter starts also make a Spanish
+    # codename whose checksum holds; a reporter on the Portuguese page means Portuguese.
+    words = "sagrada mirante loteria avante novilho alarme cuidado carreira patinar"
+    starts = " ".join(w[:4] for w in words.split())
+    meant = codename.parse(words)
+    assert isinstance(meant, bytes)
+    assert codename.parse(starts, codename.list_for("pt-BR")) == meant
+    assert codename.parse(starts) != meant  # an English page tries Spanish before Portuguese
+    # a page's own list never stops a codename in another list being read
+    english = " ".join(codename.words_for(meant, "english"))
+    assert codename.parse(english, "portuguese") == meant

@@ -53,6 +53,27 @@ def test_the_committed_template_is_up_to_date() -> None:
     assert template == {m.msgid for m in extract_messages()}, "run `make messages`"
 
 
+def _unsafe(english: str, translated: str) -> list[str]:
+    """Jinja marks a translation safe HTML and always %-formats it (new-style gettext): so no
+    markup, quote or ampersand the English has not, and no % but a placeholder's."""
+    problems = [
+        f"{c!r} in the translation of {english!r}"
+        for c in '<>"&'
+        if c in translated and c not in english
+    ]
+    if "%" in re.sub(r"%\([a-z_]+\)s", "", translated):
+        problems.append(f"a bare % in the translation of {english!r}")
+    return problems
+
+
+def test_a_translation_with_markup_or_a_bare_percent_is_caught() -> None:
+    assert _unsafe("Thank you.", "Mulțumim 100 %.") == [
+        "a bare % in the translation of 'Thank you.'"
+    ]
+    assert _unsafe("Send", 'Send" onclick="x') == ["'\"' in the translation of 'Send'"]
+    assert _unsafe("Within %(days)s days.", "En %(days)s días.") == []
+
+
 @pytest.mark.parametrize("code", OTHERS)
 def test_every_catalog_has_every_message_translated(code: str) -> None:
     catalog = languages.read_catalog(code)
@@ -69,6 +90,8 @@ def test_every_catalog_has_every_message_translated(code: str) -> None:
             PLACEHOLDER.findall(str(entry.string))
         ):
             problems.append(f"placeholders differ: {message.msgid!r}")
+        else:
+            problems += _unsafe(message.msgid, str(entry.string))
     assert not problems, f"{code}: run `make messages`, then translate:\n" + "\n".join(problems)
 
 

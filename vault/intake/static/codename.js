@@ -74,9 +74,10 @@ function lookup(words) {
 // Read what someone typed: case, accents, spaces, commas, full stops and hyphens do not
 // matter, the first four letters of a word are enough, and each Chinese character is a word.
 // `lists` is {name: words} (or one list's words). All nine words come from one list: a list
-// where every word is whole is tried first, then the others in LISTS order; the first whose
-// checksum holds gives the entropy. Returns {entropy} or {problem: "...", ...}.
-export function parseCodename(text, lists) {
+// where every word is whole is tried first, then the others, `first` (the page's language's
+// list) before the rest in LISTS order; the first whose checksum holds gives the entropy.
+// Returns {entropy} or {problem: "...", ...}.
+export function parseCodename(text, lists, first = "english") {
   const all = Array.isArray(lists) ? { english: lists } : lists;
   const typed = text
     .replace(/([\u3400-\u4dbf\u4e00-\u9fff])/gu, " $1 ")
@@ -88,7 +89,8 @@ export function parseCodename(text, lists) {
   if (typed.length !== WORDS) return { problem: "count", count: typed.length };
   const candidates = [];
   let unknown = null;
-  for (const name of LISTS) {
+  const order = [first, ...LISTS.filter((name) => name !== first)].filter((name) => LISTS.includes(name));
+  for (const name of order) {
     if (!all[name]) continue;
     const { whole, byPrefix } = lookup(all[name]);
     const indexes = [];
@@ -100,7 +102,7 @@ export function parseCodename(text, lists) {
         i = word.length >= 4 ? byPrefix.get(word.slice(0, 4)) : undefined;
       }
       if (i === undefined) {
-        if (unknown === null || LISTS.indexOf(name) === 0) unknown = word;
+        if (unknown === null || name === order[0]) unknown = word;
         break;
       }
       indexes.push(i);
@@ -108,7 +110,7 @@ export function parseCodename(text, lists) {
     if (indexes.length === WORDS) candidates.push({ exact, indexes });
   }
   if (candidates.length === 0) return { problem: "word", word: unknown };
-  candidates.sort((a, b) => Number(b.exact) - Number(a.exact)); // stable: LISTS order kept
+  candidates.sort((a, b) => Number(b.exact) - Number(a.exact)); // stable: `order` kept
   for (const { indexes } of candidates) {
     let bits = "";
     for (const i of indexes) bits += i.toString(2).padStart(11, "0");

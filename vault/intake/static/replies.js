@@ -189,7 +189,7 @@ async function read(event) {
       showError(t("We could not load this page properly. Reload it and try again."), false);
       return;
     }
-    const parsed = parseCodename(input.value, words);
+    const parsed = parseCodename(input.value, words, form.dataset.codenameList);
     if (parsed.problem) {
       showError(problemText(parsed));
       return;
