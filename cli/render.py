@@ -130,6 +130,8 @@ FIELD_LABELS = (
 
 def language_name(tag: str) -> str:
     """A report's language for a caseworker: "Thai (th)", or the tag alone if unknown."""
+    if tag.lower().startswith(("und", "x-", "i-")):  # "undetermined" or private: no name
+        return tag
     try:
         name = Locale.parse(tag.replace("-", "_")).get_display_name("en")
     except (ValueError, TypeError, UnknownLocaleError):
