@@ -306,3 +306,21 @@ def test_a_reader_of_every_table_of_one_case_set_pins_no_small_count() -> None:
     for lo, hi in [(5, 12)] * 3 + [(20, 30)] * 8 + [(31, 50)] * 2:
         fs = case_reader.random_cases(rng, lo, hi)
         assert case_reader.small_pins(fs, case_reader.publish(fs)) == [], fs
+
+
+def test_a_solve_cut_short_hides_more_by_work_done_never_by_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review 13b, finding 1: a wall-clock limit made the output depend on the machine. The
+    limit counts branch-and-bound nodes; one reached without a solution hides more, and the
+    same input gives the same table each time."""
+    rng = random.Random(1)
+    fs = [case(k, "housing", tuple(h for h in HARMS3 if rng.random() < 0.4) or ("violence",),
+               wants=tuple(w for w in ("support", "complaint-help") if rng.random() < 0.4))
+          for k in range(24)]  # fmt: skip
+    normal = tabulate(fs, ("harm", "wants"), None, None, False).to_json()
+    monkeypatch.setattr(suppression, "MAX_NODES", 0)  # every solve stops before its first node
+    short = [tabulate(fs, ("harm", "wants"), None, None, False).to_json() for _ in range(2)]
+    assert short[0] == short[1]
+    hidden = [{i for i, c in enumerate(t["cells"]) if c["suppressed"]} for t in (normal, short[0])]
+    assert hidden[0] < hidden[1]  # more hidden, never less
