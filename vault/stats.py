@@ -260,12 +260,12 @@ def tabulate(
     else:
         if len(by) == 1:
             reader = one_field_reader(by[0], grid[0], total)
-            zeros_first: list[tuple[int, int]] = []
+            hidden_first: list[tuple[int, int]] = []
         else:
             ones = [tabulate(facts, (f,), since, until, research_only) for f in by]
-            zeros_first = _rows_hidden_there(ones, shape)
+            hidden_first = _rows_hidden_there(ones, shape)
             reader = two_field_reader(facts, by, axes, grid, ones, total)
-        result = suppression.suppress(grid, reader, zeros_first)
+        result = suppression.suppress(grid, reader, hidden_first)
         states, zeros_hidden, withheld = result.states, result.zeros_hidden, not result.safe
         # not safe: every cell is hidden, zeros too, and a count can still be worked out with the
         # total; never seen (docs/statistics.md, rule 4), so the total is withheld as a last resort
@@ -285,10 +285,10 @@ def tabulate(
 
 
 def _rows_hidden_there(ones: list[StatsTable], shape: tuple[int, int]) -> list[tuple[int, int]]:
-    """The cells of the rows and columns whose margin a one-field table hides: their zeros
-    are hidden too, so that no hidden cell there counts as "1 or more" towards a lower bound
-    of that margin (tables by other fields give other such bounds; together they can add up
-    to the total and pin every hidden margin, docs/statistics.md, rule 5)."""
+    """The cells of the rows and columns whose margin a one-field table hides: all hidden, zeros
+    too (docs/statistics.md, rule 5). Hiding only the zeros there (so that no hidden cell
+    counts as "1 or more" towards that margin) left three tables of one case set able to pin
+    a lone case that each hid (review 13b, finding 3)."""
     rows = [i for i, c in enumerate(ones[0].cells) if c.suppressed]
     cols = [j for j, c in enumerate(ones[1].cells) if c.suppressed]
     return [(i, j) for i in range(shape[0]) for j in range(shape[1]) if i in rows or j in cols]

@@ -224,16 +224,17 @@ def primary(counts: list[list[int]]) -> list[list[int]]:
 
 
 def suppress(
-    counts: list[list[int]], reader: Reader, zeros_first: Iterable[Cell] = ()
+    counts: list[list[int]], reader: Reader, hidden_first: Iterable[Cell] = ()
 ) -> Suppressed:
     """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether that is enough; and
-    whether zeros may be hidden. ``zeros_first``: cells whose zeros are hidden from the start
-    (the table then says that hidden cells may be 0). See the module docstring."""
+    whether zeros may be hidden. ``hidden_first``: cells hidden from the start, zeros too
+    (the table then says that hidden cells may be 0), except a zero that could be nothing
+    else. See the module docstring."""
     states = primary(counts)
     zeros = False
-    for i, j in zeros_first:
+    for i, j in hidden_first:
         zeros = True  # even where none is 0: a reader may not take a cell there to be 1 or more
-        if counts[i][j] == 0 and reader.caps[i][j] > 0:
+        if states[i][j] == PUBLISHED and (counts[i][j] > 0 or reader.caps[i][j] > 0):
             states[i][j] = SECONDARY
     pool = [reader.truth]
     while True:

@@ -276,6 +276,26 @@ def test_review_4_two_two_field_tables(extra: int, two_field_minimum: int) -> No
                       ("status", "sector")])  # fmt: skip
 
 
+@pytest.mark.parametrize("n", [19, 20, 30, 60, 200])
+def test_review_13b_three_tables_pin_a_lone_case_each_hides(n: int) -> None:
+    # n housing cases, all new in 2025-Q3 but one supporting and one from 2026-Q2, and one
+    # support-services case (new, 2026-Q2). --by sector, sector,quarter, status,quarter and
+    # status,sector read together pinned the support-services 1 that every table hid, while
+    # each table's own reader could not: the big housing count --by sector hides (beside the
+    # 1) was published, row by row, in the tables by two fields. Now a margin the one-field
+    # table hides is hidden whole in every table by two fields.
+    q3, q2 = "2025-07-05", "2026-04-05"
+    fs = [case(k, "housing", ("violence",), day=q3) for k in range(n - 2)]
+    fs += [case(n - 2, "housing", ("violence",), "supporting", q3)]
+    fs += [case(n - 1, "housing", ("violence",), day=q2)]
+    fs += [case(n, "support-services", ("violence",), day=q2)]
+    which = [("sector",), ("sector", "quarter"), ("status", "quarter"), ("status", "sector")]
+    no_small_pin(fs, which)
+    sector_quarter = tabulate(fs, ("sector", "quarter"), None, None, False)
+    housing = [c for c in sector_quarter.cells if c.values[0] == "housing"]
+    assert all(c.suppressed for c in housing if c.values[1] in ("2025-Q3", "2026-Q2"))
+
+
 def test_a_two_field_table_of_fewer_than_20_cases_hides_every_cell() -> None:
     fs = [case(k, "healthcare") for k in range(19)]
     table = tabulate(fs, ("sector", "harm"), None, None, False)
