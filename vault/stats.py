@@ -231,9 +231,68 @@ def tabulate(
     """The suppressed table of ``facts`` counted by ``by``: pure, for tests and charts.
 
     A table by B and A is the table by A and B turned round (the fields in :data:`FIELDS`'
-    order), so the two hide the same cells."""
+    order), so the two hide the same cells. A table by status and its twin by outcome (the
+    same other field, if any) are worked out together: see :data:`TWINS`."""
     if len(by) == 2 and FIELDS.index(by[0]) > FIELDS.index(by[1]):
         return _turned(tabulate(facts, (by[1], by[0]), since, until, research_only, damaged))
+    twin = _twin(by)
+    if twin is None:
+        return _table(facts, by, since, until, research_only, damaged)
+    # a fixed point: each table hides the cells whose twin the other hides, until neither
+    # hides more; the same pair whichever of the two is asked for
+    mine: set[tuple[int, int]] = set()
+    theirs: set[tuple[int, int]] = set()
+    while True:
+        table = _table(facts, by, since, until, research_only, damaged, sorted(mine))
+        other = _table(facts, twin, since, until, research_only, damaged, sorted(theirs))
+        more_theirs, more_mine = _twin_cells(table, other), _twin_cells(other, table)
+        if more_mine <= mine and more_theirs <= theirs:
+            return table
+        mine |= more_mine
+        theirs |= more_theirs
+
+
+# A case's outcome is null exactly when its status is not closed, so a count of closed cases
+# and the count of null outcomes of the same cases add up to a number published elsewhere (the
+# total, or the other field's margin): were one hidden and the other shown, a reader would
+# subtract (review 13b, finding 2). Each hides what its twin hides.
+TWINS = {("status", "closed"): ("outcome", None), ("outcome", None): ("status", "closed")}
+
+
+def _twin(by: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The table whose cells give away this one's through :data:`TWINS`, if any."""
+    if ("status" in by) == ("outcome" in by):
+        return None  # neither, or a table by both (closed with no outcome is never a case)
+    swap = {"status": "outcome", "outcome": "status"}
+    return tuple(swap.get(f, f) for f in by)
+
+
+def _twin_cells(source: StatsTable, target: StatsTable) -> set[tuple[int, int]]:
+    """The cells of ``target`` whose twins ``source`` hides, as (row, column)."""
+    where = {c.values: k for k, c in enumerate(target.cells)}
+    columns = len(target.axes[-1])
+    out = set()
+    for c in source.cells:
+        if not c.suppressed:
+            continue
+        values = list(c.values)
+        for p, field in enumerate(source.by):
+            if (field, values[p]) in TWINS:
+                values[p] = TWINS[(field, values[p])][1]
+                out.add(divmod(where[tuple(values)], columns))
+    return out
+
+
+def _table(
+    facts: list[CaseFacts],
+    by: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    research_only: bool,
+    damaged: tuple[str, ...] = (),
+    hide: list[tuple[int, int]] | None = None,
+) -> StatsTable:
+    """:func:`tabulate` for fields in :data:`FIELDS`' order, hiding ``hide`` from the start."""
     axes = tuple(axis(f, facts, since, until) for f in by)
     index = [{v: i for i, v in enumerate(a)} for a in axes]
     shape = (len(axes[0]), len(axes[1])) if len(by) == 2 else (1, len(axes[0]))
@@ -253,8 +312,8 @@ def tabulate(
         # to at most 4 can say each is 1), or a two-field table of too few cases (tables of
         # the same few cases, read together, pin cells none pins alone): every cell hidden,
         # zeros too.
-        hide = suppression.SECONDARY
-        states = [[suppression.PRIMARY if 1 <= c <= suppression.SMALL else hide for c in row]
+        rest = suppression.SECONDARY
+        states = [[suppression.PRIMARY if 1 <= c <= suppression.SMALL else rest for c in row]
                   for row in grid]  # fmt: skip
         zeros_hidden, withheld = True, False
     else:
@@ -265,7 +324,7 @@ def tabulate(
             ones = [tabulate(facts, (f,), since, until, research_only) for f in by]
             hidden_first = _rows_hidden_there(ones, shape)
             reader = two_field_reader(facts, by, axes, grid, ones, total)
-        result = suppression.suppress(grid, reader, hidden_first)
+        result = suppression.suppress(grid, reader, hidden_first, hide or ())
         states, zeros_hidden, withheld = result.states, result.zeros_hidden, not result.safe
         # not safe: every cell is hidden, zeros too, and a count can still be worked out with the
         # total; never seen (docs/statistics.md, rule 4), so the total is withheld as a last resort

@@ -224,14 +224,24 @@ def primary(counts: list[list[int]]) -> list[list[int]]:
 
 
 def suppress(
-    counts: list[list[int]], reader: Reader, hidden_first: Iterable[Cell] = ()
+    counts: list[list[int]],
+    reader: Reader,
+    hidden_first: Iterable[Cell] = (),
+    also_hidden: Iterable[Cell] = (),
 ) -> Suppressed:
     """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether that is enough; and
     whether zeros may be hidden. ``hidden_first``: cells hidden from the start, zeros too
     (the table then says that hidden cells may be 0), except a zero that could be nothing
-    else. See the module docstring."""
+    else. ``also_hidden``: cells hidden from the start because another table hides what they
+    give away (the table says hidden cells may be 0 only if one of them is). See the module
+    docstring."""
     states = primary(counts)
     zeros = False
+    for i, j in also_hidden:
+        if states[i][j] == PUBLISHED and counts[i][j] > 0:
+            states[i][j] = SECONDARY
+        elif states[i][j] == PUBLISHED and reader.caps[i][j] > 0:
+            states[i][j], zeros = SECONDARY, True
     for i, j in hidden_first:
         zeros = True  # even where none is 0: a reader may not take a cell there to be 1 or more
         if states[i][j] == PUBLISHED and (counts[i][j] > 0 or reader.caps[i][j] > 0):

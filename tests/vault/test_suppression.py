@@ -218,7 +218,8 @@ def two_field_minimum(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
 
 def case(k: int, sector: str, harms: tuple[str, ...] = ("outing",), status: str = "new",
          day: str = Q1, wants: tuple[str, ...] = ()) -> CaseFacts:  # fmt: skip
-    return CaseFacts(f"{k:08d}", day, status, None, sector, harms, wants, False)
+    outcome = "supported" if status == "closed" else None  # null exactly when not closed
+    return CaseFacts(f"{k:08d}", day, status, outcome, sector, harms, wants, False)
 
 
 def no_small_pin(fs: list[CaseFacts], which: list[tuple[str, ...]]) -> None:
@@ -294,6 +295,29 @@ def test_review_13b_three_tables_pin_a_lone_case_each_hides(n: int) -> None:
     sector_quarter = tabulate(fs, ("sector", "quarter"), None, None, False)
     housing = [c for c in sector_quarter.cells if c.values[0] == "housing"]
     assert all(c.suppressed for c in housing if c.values[1] in ("2025-Q3", "2026-Q2"))
+
+
+@pytest.mark.parametrize("other", [None, "sector", "quarter"])
+def test_review_13b_outcome_does_not_give_away_the_closed_count_status_hides(
+    other: str | None,
+) -> None:
+    # 27 new cases and 3 closed: --by status hides closed (3); --by outcome published its
+    # null cell (the 27 not closed), so closed = 30 - 27. The same through a second field.
+    rows = [("new", None)] * 27 + [("closed", "complaint-made")] * 2 + [("closed", "supported")]
+    fs = [CaseFacts(f"{k:08d}", Q1, s, o, "housing", ("violence",), (), False)
+          for k, (s, o) in enumerate(rows)]  # fmt: skip
+    if other is None:
+        which: list[tuple[str, ...]] = [("status",), ("outcome",)]
+    else:
+        which = [(other,), ("status",), ("outcome",), (other, "status"), ("outcome", other)]
+    no_small_pin(fs, which)
+    tables = case_reader.publish(fs, which)
+    status, outcome = (tables[by] for by in which[-2:])
+    hidden = {c.get(other): c["suppressed"] for c in status["cells"] if c["status"] == "closed"}
+    assert any(hidden.values())
+    for c in outcome["cells"]:
+        if c["outcome"] is None:  # each hides what its twin hides
+            assert c["suppressed"] == hidden[c.get(other)]
 
 
 def test_a_two_field_table_of_fewer_than_20_cases_hides_every_cell() -> None:
