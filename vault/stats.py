@@ -142,11 +142,14 @@ class StatsTable:
     research_only: bool
     damaged: tuple[str, ...]
     zeros_hidden: bool = False  # some hidden cells may be 0 (docs/statistics.md)
+    withheld: bool = False  # the total (5 or more) is hidden to protect a cell (rule 4)
 
     @property
     def total_label(self) -> str:
         """The total for people: hidden when 1-4, or (rarely) withheld to protect a cell."""
-        return "fewer than 5 (or withheld)" if self.total is None else str(self.total)
+        if self.withheld:
+            return "a withheld number of"
+        return "fewer than 5" if self.total is None else str(self.total)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -337,9 +340,10 @@ def _table(
         for i in range(shape[0])
         for j in range(shape[1])
     )
+    withheld = withheld and total > suppression.SMALL
     shown_total = None if 1 <= total <= suppression.SMALL or withheld else total
     return StatsTable(
-        by, axes, cells, shown_total, since, until, research_only, damaged, zeros_hidden
+        by, axes, cells, shown_total, since, until, research_only, damaged, zeros_hidden, withheld
     )
 
 
@@ -373,6 +377,7 @@ def _turned(table: StatsTable) -> StatsTable:
         table.research_only,
         table.damaged,
         table.zeros_hidden,
+        table.withheld,
     )
 
 
