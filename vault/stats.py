@@ -485,14 +485,6 @@ def two_field_reader(
         if c.suppressed
     ]
     caps = _caps(bounds[n_a * n_b : n], total, n_a, n_b)
-    if by == ("status", "outcome"):  # an outcome exactly when closed: the rest is never a case
-        caps = tuple(
-            tuple(
-                0 if (s == "closed") != (o is not None) else cap
-                for o, cap in zip(axes[1], row, strict=True)
-            )
-            for s, row in zip(axes[0], caps, strict=True)
-        )
     cells = tuple(tuple((u,) for u in row) for row in x)
     return suppression.Reader(tuple(bounds), tuple(rows), cells, caps, tuple(truth), tuple(guards))
 

@@ -320,20 +320,6 @@ def test_review_13b_outcome_does_not_give_away_the_closed_count_status_hides(
             assert c["suppressed"] == hidden[c.get(other)]
 
 
-def test_status_by_outcome_never_hides_a_zero_that_is_no_case() -> None:
-    # a closed case without an outcome, or an open one with, is no case: a reader knows
-    # those cells are 0, so hiding one would make the rule's reader weaker than a real one
-    rows = [("new", None)] * 27 + [("closed", "complaint-made")] * 2 + [("closed", "supported")]
-    fs = [CaseFacts(f"{k:08d}", Q1, s, o, "housing", ("violence",), (), False)
-          for k, (s, o) in enumerate(rows)]  # fmt: skip
-    table = tabulate(fs, ("status", "outcome"), None, None, False)
-    assert table.zeros_hidden
-    for c in table.cells:
-        if (c.values[0] == "closed") != (c.values[1] is not None):
-            assert (c.count, c.suppressed) == (0, False), c
-    no_small_pin(fs, [("status",), ("outcome",), ("status", "outcome")])
-
-
 def test_a_two_field_table_of_fewer_than_20_cases_hides_every_cell() -> None:
     fs = [case(k, "healthcare") for k in range(19)]
     table = tabulate(fs, ("sector", "harm"), None, None, False)
