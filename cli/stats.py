@@ -74,6 +74,8 @@ def stats_command(
     fields = stats.parse_by(by)
     first = stats.parse_day(since, "--since")
     last = stats.parse_day(until, "--until")
+    if first is not None and last is not None and first > last:
+        raise UsageError(f"--since {first} is after --until {last}: no day is in both.")
     if as_json and as_csv:
         raise UsageError("Give one of --json or --csv.")
     fmt = charts.chart_format(chart.name) if chart is not None else None
@@ -111,6 +113,8 @@ def to_csv(table: StatsTable) -> str:
     for c in table.cells:
         writer.writerow([*("" if v is None else v for v in c.values), c.label])
     total = stats.SUPPRESSED_LABEL if table.total is None else str(table.total)
+    if table.withheld:
+        total = "withheld"  # 5 or more, hidden to protect a cell (docs/statistics.md, rule 4)
     writer.writerow(["total", *([""] * (len(table.by) - 1)), total])
     return out.getvalue()
 

@@ -142,11 +142,14 @@ class StatsTable:
     research_only: bool
     damaged: tuple[str, ...]
     zeros_hidden: bool = False  # some hidden cells may be 0 (docs/statistics.md)
+    withheld: bool = False  # the total (5 or more) is hidden to protect a cell (rule 4)
 
     @property
     def total_label(self) -> str:
         """The total for people: hidden when 1-4, or (rarely) withheld to protect a cell."""
-        return "fewer than 5 (or withheld)" if self.total is None else str(self.total)
+        if self.withheld:
+            return "a withheld number of"
+        return "fewer than 5" if self.total is None else str(self.total)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -231,9 +234,68 @@ def tabulate(
     """The suppressed table of ``facts`` counted by ``by``: pure, for tests and charts.
 
     A table by B and A is the table by A and B turned round (the fields in :data:`FIELDS`'
-    order), so the two hide the same cells."""
+    order), so the two hide the same cells. A table by status and its twin by outcome (the
+    same other field, if any) are worked out together: see :data:`TWINS`."""
     if len(by) == 2 and FIELDS.index(by[0]) > FIELDS.index(by[1]):
         return _turned(tabulate(facts, (by[1], by[0]), since, until, research_only, damaged))
+    twin = _twin(by)
+    if twin is None:
+        return _table(facts, by, since, until, research_only, damaged)
+    # a fixed point: each table hides the cells whose twin the other hides, until neither
+    # hides more; the same pair whichever of the two is asked for
+    mine: set[tuple[int, int]] = set()
+    theirs: set[tuple[int, int]] = set()
+    while True:
+        table = _table(facts, by, since, until, research_only, damaged, sorted(mine))
+        other = _table(facts, twin, since, until, research_only, damaged, sorted(theirs))
+        more_theirs, more_mine = _twin_cells(table, other), _twin_cells(other, table)
+        if more_mine <= mine and more_theirs <= theirs:
+            return table
+        mine |= more_mine
+        theirs |= more_theirs
+
+
+# A case's outcome is null exactly when its status is not closed, so a count of closed cases
+# and the count of null outcomes of the same cases add up to a number published elsewhere (the
+# total, or the other field's margin): were one hidden and the other shown, a reader would
+# subtract (review 13b, finding 2). Each hides what its twin hides.
+TWINS = {("status", "closed"): ("outcome", None), ("outcome", None): ("status", "closed")}
+
+
+def _twin(by: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The table whose cells give away this one's through :data:`TWINS`, if any."""
+    if ("status" in by) == ("outcome" in by):
+        return None  # neither, or a table by both (closed with no outcome is never a case)
+    swap = {"status": "outcome", "outcome": "status"}
+    return tuple(swap.get(f, f) for f in by)
+
+
+def _twin_cells(source: StatsTable, target: StatsTable) -> set[tuple[int, int]]:
+    """The cells of ``target`` whose twins ``source`` hides, as (row, column)."""
+    where = {c.values: k for k, c in enumerate(target.cells)}
+    columns = len(target.axes[-1])
+    out = set()
+    for c in source.cells:
+        if not c.suppressed:
+            continue
+        values = list(c.values)
+        for p, field in enumerate(source.by):
+            if (field, values[p]) in TWINS:
+                values[p] = TWINS[(field, values[p])][1]
+                out.add(divmod(where[tuple(values)], columns))
+    return out
+
+
+def _table(
+    facts: list[CaseFacts],
+    by: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    research_only: bool,
+    damaged: tuple[str, ...] = (),
+    hide: list[tuple[int, int]] | None = None,
+) -> StatsTable:
+    """:func:`tabulate` for fields in :data:`FIELDS`' order, hiding ``hide`` from the start."""
     axes = tuple(axis(f, facts, since, until) for f in by)
     index = [{v: i for i, v in enumerate(a)} for a in axes]
     shape = (len(axes[0]), len(axes[1])) if len(by) == 2 else (1, len(axes[0]))
@@ -253,19 +315,19 @@ def tabulate(
         # to at most 4 can say each is 1), or a two-field table of too few cases (tables of
         # the same few cases, read together, pin cells none pins alone): every cell hidden,
         # zeros too.
-        hide = suppression.SECONDARY
-        states = [[suppression.PRIMARY if 1 <= c <= suppression.SMALL else hide for c in row]
+        rest = suppression.SECONDARY
+        states = [[suppression.PRIMARY if 1 <= c <= suppression.SMALL else rest for c in row]
                   for row in grid]  # fmt: skip
         zeros_hidden, withheld = True, False
     else:
         if len(by) == 1:
             reader = one_field_reader(by[0], grid[0], total)
-            zeros_first: list[tuple[int, int]] = []
+            hidden_first: list[tuple[int, int]] = []
         else:
             ones = [tabulate(facts, (f,), since, until, research_only) for f in by]
-            zeros_first = _rows_hidden_there(ones, shape)
+            hidden_first = _rows_hidden_there(ones, shape)
             reader = two_field_reader(facts, by, axes, grid, ones, total)
-        result = suppression.suppress(grid, reader, zeros_first)
+        result = suppression.suppress(grid, reader, hidden_first, hide or ())
         states, zeros_hidden, withheld = result.states, result.zeros_hidden, not result.safe
         # not safe: every cell is hidden, zeros too, and a count can still be worked out with the
         # total; never seen (docs/statistics.md, rule 4), so the total is withheld as a last resort
@@ -278,17 +340,18 @@ def tabulate(
         for i in range(shape[0])
         for j in range(shape[1])
     )
+    withheld = withheld and total > suppression.SMALL
     shown_total = None if 1 <= total <= suppression.SMALL or withheld else total
     return StatsTable(
-        by, axes, cells, shown_total, since, until, research_only, damaged, zeros_hidden
+        by, axes, cells, shown_total, since, until, research_only, damaged, zeros_hidden, withheld
     )
 
 
 def _rows_hidden_there(ones: list[StatsTable], shape: tuple[int, int]) -> list[tuple[int, int]]:
-    """The cells of the rows and columns whose margin a one-field table hides: their zeros
-    are hidden too, so that no hidden cell there counts as "1 or more" towards a lower bound
-    of that margin (tables by other fields give other such bounds; together they can add up
-    to the total and pin every hidden margin, docs/statistics.md, rule 5)."""
+    """The cells of the rows and columns whose margin a one-field table hides: all hidden, zeros
+    too (docs/statistics.md, rule 5). Hiding only the zeros there (so that no hidden cell
+    counts as "1 or more" towards that margin) left three tables of one case set able to pin
+    a lone case that each hid (review 13b, finding 3)."""
     rows = [i for i, c in enumerate(ones[0].cells) if c.suppressed]
     cols = [j for j, c in enumerate(ones[1].cells) if c.suppressed]
     return [(i, j) for i in range(shape[0]) for j in range(shape[1]) if i in rows or j in cols]
@@ -314,6 +377,7 @@ def _turned(table: StatsTable) -> StatsTable:
         table.research_only,
         table.damaged,
         table.zeros_hidden,
+        table.withheld,
     )
 
 

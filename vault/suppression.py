@@ -28,7 +28,11 @@ from dataclasses import dataclass
 
 SMALL = 4  # counts from 1 to SMALL are hidden
 BIG = 10**12  # no limit
-SOLVE_SECONDS = 30.0  # a solve that does not finish counts as "no other value": hide more
+# A solve that reaches this many branch-and-bound nodes without a solution counts as "no other
+# value": hide more. It counts work, never seconds, so the output is the same on every machine
+# however slow or busy (a wall-clock limit hid different cells on a slower laptop, and two
+# different tables of the same cases could be subtracted).
+MAX_NODES = 10_000
 
 Interval = tuple[int, int]
 Sum = tuple[int, ...]  # unknowns added up
@@ -132,11 +136,12 @@ class _Program:
             ("output_flag", False),
             ("threads", 1),
             ("random_seed", 0),
-            ("time_limit", SOLVE_SECONDS),
+            ("mip_max_nodes", MAX_NODES),
         ):
-            self.solver.setOptionValue(option, setting)
+            self.solver.setOptionValue(option, setting)  # no time_limit: see MAX_NODES
         self.solver.passModel(lp)
         self.n_rows = len(rows)
+        self.limits = (highs.HighsModelStatus.kSolutionLimit,)  # mip_max_nodes reached
 
     def other_value(self, unknowns: Sum) -> bool:
         """Whether the sum of ``unknowns`` can take a value other than its true one."""
@@ -154,7 +159,10 @@ class _Program:
             self.solver.addRow(float(lo), float(hi), len(unknowns), index, ones)
             self.solver.run()
             status = self.solver.getModelStatus()
-            found = status == highs.HighsModelStatus.kOptimal
+            # a limit reached with a solution in hand still found one (any solution will do)
+            found = status == highs.HighsModelStatus.kOptimal or (
+                status in self.limits and self.solver.getInfo().primal_solution_status == 2
+            )
             if found:
                 solution = tuple(round(v) for v in self.solver.getSolution().col_value)
                 self.pool.append(solution)
@@ -216,16 +224,27 @@ def primary(counts: list[list[int]]) -> list[list[int]]:
 
 
 def suppress(
-    counts: list[list[int]], reader: Reader, zeros_first: Iterable[Cell] = ()
+    counts: list[list[int]],
+    reader: Reader,
+    hidden_first: Iterable[Cell] = (),
+    also_hidden: Iterable[Cell] = (),
 ) -> Suppressed:
     """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether that is enough; and
-    whether zeros may be hidden. ``zeros_first``: cells whose zeros are hidden from the start
-    (the table then says that hidden cells may be 0). See the module docstring."""
+    whether zeros may be hidden. ``hidden_first``: cells hidden from the start, zeros too
+    (the table then says that hidden cells may be 0), except a zero that could be nothing
+    else. ``also_hidden``: cells hidden from the start because another table hides what they
+    give away (the table says hidden cells may be 0 only if one of them is). See the module
+    docstring."""
     states = primary(counts)
     zeros = False
-    for i, j in zeros_first:
+    for i, j in also_hidden:
+        if states[i][j] == PUBLISHED and counts[i][j] > 0:
+            states[i][j] = SECONDARY
+        elif states[i][j] == PUBLISHED and reader.caps[i][j] > 0:
+            states[i][j], zeros = SECONDARY, True
+    for i, j in hidden_first:
         zeros = True  # even where none is 0: a reader may not take a cell there to be 1 or more
-        if counts[i][j] == 0 and reader.caps[i][j] > 0:
+        if states[i][j] == PUBLISHED and (counts[i][j] > 0 or reader.caps[i][j] > 0):
             states[i][j] = SECONDARY
     pool = [reader.truth]
     while True:

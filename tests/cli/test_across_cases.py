@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -11,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from cli.stats import to_csv
 from tests.cli.reports import vault_with_reports
 from tests.conftest import Cli, assert_clean_error, report_data
 from tests.vault import case_reader
 from vault.report import HARMS
-from vault.stats import CaseFacts
+from vault.stats import CaseFacts, tabulate
 
 GMC_SPELLINGS = ["GMC 7654321", "gmc no. 7654321", "7654 321"]
 
@@ -151,9 +153,22 @@ def test_stats_bad_input_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> Non
         ["--by", "sector,sector"],
         ["--by", "sector", "--since", "2026-02-30"],
         ["--by", "sector", "--until", "yesterday"],
+        ["--by", "sector", "--since", "2026-03-02", "--until", "2026-03-01"],
         ["--by", "sector", "--chart", "chart.jpg"],
     ):
         assert_clean_error(cli("stats", *args), 2)
+
+
+def test_csv_says_withheld_for_a_withheld_total_and_lt5_for_one_of_1_to_4() -> None:
+    # rule 4's last resort (never seen) withholds a total of 5 or more: not "<5"
+    facts = [CaseFacts(f"{k:08d}", "2026-03-05", "new", None, "housing", ("violence",), (),
+                       False) for k in range(7)]  # fmt: skip
+    table = tabulate(facts, ("sector",), None, None, False)
+    withheld = dataclasses.replace(table, total=None, withheld=True)
+    assert to_csv(withheld).splitlines()[-1] == "total,withheld"
+    assert withheld.to_json()["total"] is None  # JSON as before: null
+    small = tabulate(facts[:3], ("sector",), None, None, False)
+    assert to_csv(small).splitlines()[-1] == "total,<5"
 
 
 @pytest.mark.slow

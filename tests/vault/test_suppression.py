@@ -218,7 +218,8 @@ def two_field_minimum(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
 
 def case(k: int, sector: str, harms: tuple[str, ...] = ("outing",), status: str = "new",
          day: str = Q1, wants: tuple[str, ...] = ()) -> CaseFacts:  # fmt: skip
-    return CaseFacts(f"{k:08d}", day, status, None, sector, harms, wants, False)
+    outcome = "supported" if status == "closed" else None  # null exactly when not closed
+    return CaseFacts(f"{k:08d}", day, status, outcome, sector, harms, wants, False)
 
 
 def no_small_pin(fs: list[CaseFacts], which: list[tuple[str, ...]]) -> None:
@@ -276,6 +277,49 @@ def test_review_4_two_two_field_tables(extra: int, two_field_minimum: int) -> No
                       ("status", "sector")])  # fmt: skip
 
 
+@pytest.mark.parametrize("n", [19, 20, 30, 60, 200])
+def test_review_13b_three_tables_pin_a_lone_case_each_hides(n: int) -> None:
+    # n housing cases, all new in 2025-Q3 but one supporting and one from 2026-Q2, and one
+    # support-services case (new, 2026-Q2). --by sector, sector,quarter, status,quarter and
+    # status,sector read together pinned the support-services 1 that every table hid, while
+    # each table's own reader could not: the big housing count --by sector hides (beside the
+    # 1) was published, row by row, in the tables by two fields. Now a margin the one-field
+    # table hides is hidden whole in every table by two fields.
+    q3, q2 = "2025-07-05", "2026-04-05"
+    fs = [case(k, "housing", ("violence",), day=q3) for k in range(n - 2)]
+    fs += [case(n - 2, "housing", ("violence",), "supporting", q3)]
+    fs += [case(n - 1, "housing", ("violence",), day=q2)]
+    fs += [case(n, "support-services", ("violence",), day=q2)]
+    which = [("sector",), ("sector", "quarter"), ("status", "quarter"), ("status", "sector")]
+    no_small_pin(fs, which)
+    sector_quarter = tabulate(fs, ("sector", "quarter"), None, None, False)
+    housing = [c for c in sector_quarter.cells if c.values[0] == "housing"]
+    assert all(c.suppressed for c in housing if c.values[1] in ("2025-Q3", "2026-Q2"))
+
+
+@pytest.mark.parametrize("other", [None, "sector", "quarter"])
+def test_review_13b_outcome_does_not_give_away_the_closed_count_status_hides(
+    other: str | None,
+) -> None:
+    # 27 new cases and 3 closed: --by status hides closed (3); --by outcome published its
+    # null cell (the 27 not closed), so closed = 30 - 27. The same through a second field.
+    rows = [("new", None)] * 27 + [("closed", "complaint-made")] * 2 + [("closed", "supported")]
+    fs = [CaseFacts(f"{k:08d}", Q1, s, o, "housing", ("violence",), (), False)
+          for k, (s, o) in enumerate(rows)]  # fmt: skip
+    if other is None:
+        which: list[tuple[str, ...]] = [("status",), ("outcome",)]
+    else:
+        which = [(other,), ("status",), ("outcome",), (other, "status"), ("outcome", other)]
+    no_small_pin(fs, which)
+    tables = case_reader.publish(fs, which)
+    status, outcome = (tables[by] for by in which[-2:])
+    hidden = {c.get(other): c["suppressed"] for c in status["cells"] if c["status"] == "closed"}
+    assert any(hidden.values())
+    for c in outcome["cells"]:
+        if c["outcome"] is None:  # each hides what its twin hides
+            assert c["suppressed"] == hidden[c.get(other)]
+
+
 def test_a_two_field_table_of_fewer_than_20_cases_hides_every_cell() -> None:
     fs = [case(k, "healthcare") for k in range(19)]
     table = tabulate(fs, ("sector", "harm"), None, None, False)
@@ -306,3 +350,21 @@ def test_a_reader_of_every_table_of_one_case_set_pins_no_small_count() -> None:
     for lo, hi in [(5, 12)] * 3 + [(20, 30)] * 8 + [(31, 50)] * 2:
         fs = case_reader.random_cases(rng, lo, hi)
         assert case_reader.small_pins(fs, case_reader.publish(fs)) == [], fs
+
+
+def test_a_solve_cut_short_hides_more_by_work_done_never_by_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review 13b, finding 1: a wall-clock limit made the output depend on the machine. The
+    limit counts branch-and-bound nodes; one reached without a solution hides more, and the
+    same input gives the same table each time."""
+    rng = random.Random(1)
+    fs = [case(k, "housing", tuple(h for h in HARMS3 if rng.random() < 0.4) or ("violence",),
+               wants=tuple(w for w in ("support", "complaint-help") if rng.random() < 0.4))
+          for k in range(24)]  # fmt: skip
+    normal = tabulate(fs, ("harm", "wants"), None, None, False).to_json()
+    monkeypatch.setattr(suppression, "MAX_NODES", 0)  # every solve stops before its first node
+    short = [tabulate(fs, ("harm", "wants"), None, None, False).to_json() for _ in range(2)]
+    assert short[0] == short[1]
+    hidden = [{i for i, c in enumerate(t["cells"]) if c["suppressed"]} for t in (normal, short[0])]
+    assert hidden[0] < hidden[1]  # more hidden, never less
