@@ -212,12 +212,17 @@ def axis(
     if not days:
         return ()
     first, last = quarter_of(min(days)), quarter_of(max(days))
-    quarters = []
-    year, q = int(first[:4]), int(first[-1])
-    while (label := f"{year}-Q{q}") <= last:
-        quarters.append(label)
-        year, q = (year + 1, 1) if q == 4 else (year, q + 1)
-    return tuple(quarters)
+    start = int(first[:4]) * 4 + int(first[-1]) - 1
+    end = int(last[:4]) * 4 + int(last[-1]) - 1
+    if end - start >= MAX_QUARTERS:
+        raise UsageError(
+            f"That is {end - start + 1} quarters from {first} to {last}: counting by quarter"
+            f" covers at most {MAX_QUARTERS} (give --since and --until closer together)."
+        )
+    return tuple(f"{n // 4:04d}-Q{n % 4 + 1}" for n in range(start, end + 1))
+
+
+MAX_QUARTERS = 400  # a hundred years: "--until 9999-12-31" is not a table anyone can read
 
 
 MIN_CASES_TWO_FIELDS = 20  # fewer cases: a two-field table hides every cell (docs/statistics.md)

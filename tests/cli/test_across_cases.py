@@ -155,6 +155,7 @@ def test_stats_bad_input_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> Non
         ["--by", "sector", "--until", "yesterday"],
         ["--by", "sector", "--since", "2026-03-02", "--until", "2026-03-01"],
         ["--by", "sector", "--chart", "chart.jpg"],
+        ["--by", "quarter,harm", "--until", "9999-12-31"],  # found by review: 31,896 quarters
     ):
         assert_clean_error(cli("stats", *args), 2)
 

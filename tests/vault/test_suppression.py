@@ -6,6 +6,7 @@ publishes (tests/vault/case_reader.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from tests.vault import case_reader
 from vault import stats, suppression
+from vault.errors import UsageError
 from vault.stats import CaseFacts, StatsTable, one_field_reader, tabulate
 
 SECTORS3 = ("policing", "healthcare", "housing")
@@ -368,3 +370,17 @@ def test_a_solve_cut_short_hides_more_by_work_done_never_by_the_clock(
     assert short[0] == short[1]
     hidden = [{i for i, c in enumerate(t["cells"]) if c["suppressed"]} for t in (normal, short[0])]
     assert hidden[0] < hidden[1]  # more hidden, never less
+
+
+def test_quarters_are_labelled_as_cases_are_and_a_century_at_most() -> None:
+    # Found by review: labels compared as text ("10000-Q1" < "9999-Q4") ran on for ever, and
+    # year 999 made no quarter at all.
+    old = [CaseFacts("00000001", "0999-11-05", "new", None, "housing", ("violence",), (), False)]
+    assert stats.axis("quarter", old, None, "1000-02-01") == ("0999-Q4", "1000-Q1")
+    assert stats.quarter_of("0999-11-05") == "0999-Q4"
+    new = [dataclasses.replace(old[0], received="2026-03-05")]
+    assert len(stats.axis("quarter", new, "2026-01-01", "2125-12-31")) == 400
+    with pytest.raises(UsageError, match="at most 400"):
+        stats.axis("quarter", new, "2026-01-01", "2126-01-01")
+    with pytest.raises(UsageError, match="at most 400"):
+        stats.axis("quarter", new, None, "9999-12-31")
