@@ -74,6 +74,8 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
         (n, s) for n, s in store_module.AFTER_UNLOCK if kept_then.get(s.__module__, 0) <= version
     ]
     old.setattr(store_module, "AFTER_UNLOCK", steps)
+    if version < 13:
+        old.setattr(incoming, "list_attachments", lambda db, case_id, attachments: None)
     if version < 10:
         old.setattr(tombstones, "erased_envelopes", lambda db, ids: set())
     if version < 9:
