@@ -22,6 +22,12 @@ signal handler spins the main thread). Times are ``performance.now()`` inside th
 Target: ours at most 1.5x bare. The worker is started and ready before the first run (the form
 starts it when a file is chosen).
 
+CPU: each thread's CPU time (``/proc/PID/task/TID/stat``) before and after each run, split
+into the page's main thread, the worker, and every other thread (the browser's reading of the
+file and its Blob store). On a machine whose cores are busy with other work the wall-clock
+ratio follows the total CPU a design needs; where cores are free (a phone), it follows the
+busiest thread. So both are reported: the page's thread and the worker each against bare's.
+
 Memory: while each run seals, the RSS of Chromium's renderer processes (``/proc``, found
 with ``SystemInfo.getProcessInfo``; the others are idle) is sampled every 20 ms; the figure
 is the sum of their peaks minus their RSS just before. Flat means the 500 MiB file costs
@@ -93,6 +99,49 @@ PAGE_BARE = """async (size) => {
   }
   return { ms: performance.now() - start, size: sealed };
 }"""
+
+
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _thread_cpu(pids: list[int]) -> dict[tuple[int, int, str], float]:
+    """CPU seconds (user + system) of every thread of ``pids``: {(pid, tid, name): s}."""
+    out = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii", errors="replace") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            out[(pid, int(tid), name)] = (int(fields[11]) + int(fields[12])) / _HZ
+    return out
+
+
+def _cpu_split(
+    before: dict[tuple[int, int, str], float],
+    after: dict[tuple[int, int, str], float],
+    renderers: list[int],
+) -> tuple[float, float, float]:
+    """(the renderers' main threads, their dedicated workers, every other thread, the browser
+    process's included) CPU seconds."""
+    main = worker = other = 0.0
+    for key, seconds in after.items():
+        used = seconds - before.get(key, 0.0)
+        pid, tid, name = key
+        if pid == tid and pid in renderers:
+            main += used
+        elif name.startswith("DedicatedWorker"):
+            worker += used
+        else:
+            other += used
+    return main, worker, other
 
 
 def _rss_kib(pid: int) -> int:
@@ -211,11 +260,14 @@ def _measure(
     want = sealed_length(size)
     say(f"seal: a {mib} MiB file in Chromium, CPU throttled {rate}x")
     memory: dict[str, list[tuple[int, int]]] = {"sealFile": [], "in page": [], "bare": []}
+    cpu: dict[str, list[tuple[float, float, float]]] = {name: [] for name in memory}
 
     def case(name: str, script: str, arg: object) -> Callable[[], Timer]:
         def one() -> Timer:
+            before = _thread_cpu([*renderers, main])
             with _peak_rss([*renderers, main]) as rss:
                 result = page.evaluate(script, arg)
+            cpu[name].append(_cpu_split(before, _thread_cpu([*renderers, main]), renderers))
             if result["size"] != want:
                 raise RuntimeError(f"{name} sealed {result['size']} bytes, not {want}")
             grown = sum(rss[r] - rss[-r] for r in renderers)
@@ -241,6 +293,13 @@ def _measure(
     ours = statistics.median(t.wall for t in runs["sealFile"])
     bare = statistics.median(t.wall for t in runs["bare"])
     in_page = statistics.median(t.wall for t in runs["in page"])
+    # CPU by thread (medians): what each design costs the page's own thread and the worker,
+    # which decides its speed where cores are free, whatever the machine's load.
+    cpu_of = {
+        name: tuple(statistics.median(run[i] for run in cpu[name]) for i in range(3))
+        for name in cpu
+    }
+    bare_main = cpu_of["bare"][0] or float("nan")
     renderer_growth = max(r for r, _ in memory["sealFile"]) / 1024
     browser_growth = max(b for _, b in memory["sealFile"]) / 1024
     return {
@@ -261,10 +320,32 @@ def _measure(
         "renderer_growth_mib": renderer_growth,
         "bare_renderer_growth_mib": max(r for r, _ in memory["bare"]) / 1024,
         "in_page_renderer_growth_mib": max(r for r, _ in memory["in page"]) / 1024,
+        "cpu_s": {
+            name: dict(zip(("main", "worker", "other"), v, strict=True))
+            for name, v in cpu_of.items()
+        },
+        "main_cpu_ratio": cpu_of["sealFile"][0] / bare_main,
+        "worker_cpu_ratio": cpu_of["sealFile"][1] / bare_main,
+        "in_page_main_cpu_ratio": cpu_of["in page"][0] / bare_main,
         "browser_growth_mib": browser_growth,
-        "note": f"{mib / ours:.0f} MiB/s ({mib / in_page:.0f} MiB/s hashing in the page)"
-        f" against {mib / bare:.0f} MiB/s bare",
+        "note": _note(mib, ours, in_page, bare, cpu_of),
     }
+
+
+def _note(
+    mib: int, ours: float, in_page: float, bare: float, cpu: dict[str, tuple[float, ...]]
+) -> str:
+    main, worker, other = (x * 1000 for x in cpu["sealFile"])
+    page_main = cpu["in page"][0] * 1000
+    bare_main = cpu["bare"][0] * 1000 or float("nan")
+    return (
+        f"{mib / ours:.0f} MiB/s ({mib / in_page:.0f} MiB/s hashing in the page) against"
+        f" {mib / bare:.0f} MiB/s bare; CPU of the page's thread {main:.0f} ms and of the"
+        f" worker {worker:.0f} ms ({main / bare_main:.2f}× and {worker / bare_main:.2f}× bare's"
+        f" {bare_main:.0f} ms), hashing in the page {page_main:.0f} ms"
+        f" ({page_main / bare_main:.2f}×); other threads (reading the file, the Blob)"
+        f" {other:.0f} ms"
+    )
 
 
 def table(doc: dict[str, Any]) -> str:

@@ -3,9 +3,10 @@
 // gathers the chunks into Blobs, so the page's own thread only reads and encrypts. One file at
 // a time; every message names the file's job number, and a message of an older job is ignored.
 //
-// From the page: {op: "start", job}, {op: "chunk", job, bytes} (the buffer transferred),
-// {op: "end", job}, {op: "stop", job}. To the page: {ready: true} once libsodium is ready;
-// {job, taken: n} every ACK chunks (the page waits when too many are on their way);
+// From the page: {op: "start", job}, {op: "chunks", job, list} (sealed chunks in order, their
+// buffers transferred), {op: "end", job}, {op: "stop", job}. To the page: {ready: true} once
+// libsodium is ready; {job, taken: n} after each "chunks" (the page waits when too many are on
+// their way);
 // {job, body: Blob, blob: "<64 hex>"} after "end"; {failed: true} if libsodium did not load.
 //
 // `slow` in "start" is for the benchmark only (bench/browser_seal.py): Chromium's CPU throttling
@@ -16,7 +17,6 @@
 importScripts("/static/vendor/libsodium.js", "/static/vendor/libsodium-wrappers.js");
 
 const BATCH = 512; // sealed chunks (32 MiB) made into one Blob
-const ACK = 8;
 
 let sodium = null;
 let job = null;
@@ -48,16 +48,18 @@ self.onmessage = (event) => {
   }
   if (job === null || m.job !== job.id) return;
   const started = job.slow > 1 ? performance.now() : 0;
-  if (m.op === "chunk") {
-    sodium.crypto_hash_sha256_update(job.hash, m.bytes);
-    job.parts.push(m.bytes);
-    if (job.parts.length >= BATCH) {
-      job.batches.push(new Blob(job.parts));
-      job.parts = [];
+  if (m.op === "chunks") {
+    for (const bytes of m.list) {
+      sodium.crypto_hash_sha256_update(job.hash, bytes);
+      job.parts.push(bytes);
+      if (job.parts.length >= BATCH) {
+        job.batches.push(new Blob(job.parts));
+        job.parts = [];
+      }
     }
-    job.taken++;
+    job.taken += m.list.length;
     if (job.slow > 1) slowDown(job, started);
-    if (job.taken % ACK === 0) self.postMessage({ job: job.id, taken: job.taken });
+    self.postMessage({ job: job.id, taken: job.taken });
   } else if (m.op === "end") {
     job.batches.push(new Blob(job.parts));
     const body = new Blob(job.batches, { type: "application/octet-stream" });

@@ -126,7 +126,8 @@ export function sealReport(sodium, report, epoch, publicKey) {
 // `onChunk(done, total)` reports progress. For the benchmark only: `options.worker = false`
 // hashes in the page; `options.slowWorker = N` has the worker run N times slower (seal-worker.js).
 const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
-const WINDOW = 64; // sealed chunks (4 MiB) on their way to the worker before the page waits
+const POST = 16; // sealed chunks (1 MiB) posted to the worker in one message
+const WINDOW = 128; // sealed chunks (8 MiB) on their way to the worker before the page waits
 const WORKER_WAIT_MS = 20000;
 
 let sealer = null; // a promise of the ready worker, or of null where none could start
@@ -167,6 +168,7 @@ function workerSink(worker, slow) {
   const job = ++jobs;
   let sent = 0;
   let taken = 0;
+  let list = []; // sealed chunks not yet posted: sent POST at a time
   let waiting = null; // resolves when the worker takes more
   let ended = null; // {resolve, reject} of finish()
   let failure = null;
@@ -176,6 +178,11 @@ function workerSink(worker, slow) {
     worker.terminate();
     if (waiting) waiting.reject(error);
     if (ended) ended.reject(error);
+  };
+  const post = () => {
+    worker.postMessage({ op: "chunks", job, list }, list.map((bytes) => bytes.buffer));
+    sent += list.length;
+    list = [];
   };
   worker.onmessage = (event) => {
     const m = event.data;
@@ -194,8 +201,9 @@ function workerSink(worker, slow) {
   return {
     add(bytes) {
       if (failure) throw failure;
-      worker.postMessage({ op: "chunk", job, bytes }, [bytes.buffer]);
-      sent++;
+      list.push(bytes);
+      if (list.length < POST) return null;
+      post();
       if (sent - taken < WINDOW) return null;
       return new Promise((resolve, reject) => {
         waiting = { resolve, reject };
@@ -203,6 +211,7 @@ function workerSink(worker, slow) {
     },
     finish() {
       if (failure) return Promise.reject(failure);
+      if (list.length) post();
       return new Promise((resolve, reject) => {
         ended = { resolve, reject };
         worker.postMessage({ op: "end", job });
