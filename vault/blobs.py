@@ -3,10 +3,19 @@ before they count, and written out to a file only when a caseworker asks.
 
 A report names each attachment by its blob id (the SHA-256 of the sealed bytes) and carries
 the key that opens it; the sealed bytes arrive separately (``vault pull``).
+
+Two reports may name one blob: a browser that sent the same report twice names the same upload
+with the same key. A modified page (or one misled by a lying intake) could name a blob another
+report's browser sealed. So every case's attachments are listed (``case_blobs``), an attachment
+still to fetch is kept per (case, blob), and a blob is counted for a case only if it is the
+length that case's report implies and its first chunk opens with that report's key; otherwise
+the mismatch is reported as damage on that case (:class:`AttachmentMismatchError`) and the
+report is kept. Erasing a case deletes only the blobs no other case names (vault/erasure.py).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections.abc import Callable, Iterable
@@ -14,11 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vault import _crypto
 from vault import db as dbmod
 from vault.attachments import Segmenter, open_attachment, sealed_length
 from vault.cases import show_id
 from vault.envelope import open_report
-from vault.errors import AttachmentUnavailableError, IntegrityError, UsageError, VaultError
+from vault.errors import (
+    AttachmentMismatchError,
+    AttachmentUnavailableError,
+    IntegrityError,
+    UsageError,
+    VaultError,
+)
 from vault.files import fsync_dir, open_new_private_file
 from vault.report import Attachment
 
@@ -54,16 +70,83 @@ def holds_blob(db: dbmod.Connection, blob: str) -> bool:
     return db.execute("SELECT 1 FROM blobs WHERE id = ?", (blob,)).fetchone() is not None
 
 
+def held_length(db: dbmod.Connection, blob: str) -> int | None:
+    """The length of the blob the vault holds under that id, or None if it holds none."""
+    row = db.execute("SELECT length FROM blobs WHERE id = ?", (blob,)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def want_blob(db: dbmod.Connection, case_id: str, attachment: Attachment) -> bool:
-    """Record a missing attachment as pending; False if it already was."""
+    """Record a missing attachment of a case as pending; False if it already was."""
     return (
         db.execute(
             "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)"
-            " ON CONFLICT (id) DO NOTHING",
+            " ON CONFLICT (case_id, id) DO NOTHING",
             (attachment.blob, case_id, sealed_length(attachment.size)),
         ).rowcount
         == 1
     )
+
+
+def list_attachments(db: dbmod.Connection, case_id: str, attachments: Iterable[Attachment]) -> None:
+    """Keep the list of the blobs a case's report names (once; with the case, never alone)."""
+    db.executemany(
+        "INSERT INTO case_blobs (case_id, n, blob_id, length) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (case_id, n) DO NOTHING",
+        [(case_id, n, a.blob, sealed_length(a.size)) for n, a in enumerate(attachments, 1)],
+    )
+    db.execute(
+        "INSERT INTO case_blobs_listed (case_id) VALUES (?) ON CONFLICT DO NOTHING", (case_id,)
+    )
+
+
+def named_elsewhere(db: dbmod.Connection, blob: str, case_id: str) -> bool:
+    """Whether a case other than ``case_id`` names (or still wants) this blob."""
+    return (
+        db.execute(
+            "SELECT 1 FROM case_blobs WHERE blob_id = ? AND case_id != ?"
+            " UNION ALL SELECT 1 FROM pending_blobs WHERE id = ? AND case_id != ? LIMIT 1",
+            (blob, case_id, blob, case_id),
+        ).fetchone()
+        is not None
+    )
+
+
+def mismatch(which: str) -> AttachmentMismatchError:
+    return AttachmentMismatchError(
+        f"{which} is not the file this report's browser sealed: the file the report names"
+        " is held for another case and does not match this report's length or key, so it"
+        " cannot be opened; the report was stored.",
+        hint="the reporter's page or the intake may have been tampered with; the other"
+        " case's file is kept",
+    )
+
+
+def opens_with(db: dbmod.Connection, blob: str, attachment: Attachment) -> bool:
+    """Whether the held blob's first chunk opens with the report's key (a report names the
+    blob its own browser sealed only if it holds that blob's key)."""
+    rows = db.execute(
+        "SELECT data FROM blob_chunks WHERE blob_id = ? AND n IN (0, 1) ORDER BY n", (blob,)
+    ).fetchall()
+    if len(rows) != 2:
+        return False
+    try:
+        key = _crypto.SecretBytes(base64.b64decode(attachment.key, validate=True), "key")
+        _crypto.StreamOpener(key, bytes(rows[0][0])).pull(bytes(rows[1][0]))
+    except (_crypto.OpenFailed, ValueError):
+        return False
+    return True
+
+
+def check_held(
+    db: dbmod.Connection, attachment: Attachment, which: str
+) -> AttachmentMismatchError | None:
+    """For a report naming a blob the vault holds: None if it is this report's (its length
+    and key), else the damage to report on the case."""
+    length = held_length(db, attachment.blob)
+    if length == sealed_length(attachment.size) and opens_with(db, attachment.blob, attachment):
+        return None
+    return mismatch(which)
 
 
 def pending_blobs(vault: Vault) -> list[PendingBlob]:
@@ -79,22 +162,59 @@ def pending_blobs(vault: Vault) -> list[PendingBlob]:
 def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> VaultError | None:
     """Fetch one pending blob and store it in its own transaction, checked before it counts.
 
-    Returns None when the vault now holds it (including when it already did: the intake
-    may then be told to delete its copy, then :meth:`forget_pending`). Returns the problem
-    to report when the intake lacks it or it fails the check; nothing of it is kept and it
-    stays pending. Any other error (the network failing) rolls this blob back and
-    propagates.
+    Returns None when the vault now holds it for this case (including when it already did:
+    the intake may then be told to delete its copy, then :meth:`forget_pending`). Returns
+    the problem to report when the intake lacks it or it fails the check (its id, and the
+    length the report implies); nothing of it is kept and it stays pending. A blob that is
+    held (now or before) but is not this case's (another length, or its first chunk does
+    not open with this report's key) is an :class:`AttachmentMismatchError`: it is never
+    asked for again for this case, and the blob stays for the case it is. Any other error
+    (the network failing) rolls this blob back and propagates.
     """
+    which = f"Attachment {pending.n}" if pending.n is not None else "An attachment"
     with vault.transaction() as db:
-        if holds_blob(db, pending.id):
-            return None
-        return _stream_blob(db, pending, fetch_blob)
+        attachment = _named_by(vault, db, pending)
+        if not holds_blob(db, pending.id):
+            problem = _stream_blob(db, pending, fetch_blob)
+            if problem is not None or attachment is None:
+                return problem
+        elif attachment is None:
+            return None if held_length(db, pending.id) == pending.length else mismatch(which)
+        wrong = check_held(db, attachment, which)
+        if wrong is not None:  # never right for this case: reported, and not asked for again
+            db.execute(
+                "DELETE FROM pending_blobs WHERE case_id = ? AND id = ?",
+                (pending.case_id, pending.id),
+            )
+        return wrong
 
 
-def forget_pending(vault: Vault, blob: str) -> None:
-    """The blob is stored and the intake has been told: stop asking for it."""
+def _named_by(vault: Vault, db: dbmod.Connection, pending: PendingBlob) -> Attachment | None:
+    """The attachment of the case's report that names the pending blob (with the length the
+    pending row records), or None if the report does not open."""
+    row = db.execute(
+        "SELECT envelope, epoch FROM cases WHERE id = ?", (pending.case_id,)
+    ).fetchone()
+    team = None if row is None else vault.access.team_key(int(row[1]))
+    if row is None or team is None:
+        return None
+    try:
+        report = open_report(bytes(row[0]), team.public_key, team.secret_key)
+    except VaultError:
+        return None
+    for attachment in report.attachments:
+        if attachment.blob == pending.id and sealed_length(attachment.size) == pending.length:
+            return attachment
+    return None
+
+
+def forget_pending(vault: Vault, pending: PendingBlob) -> None:
+    """The blob is stored for this case and the intake has been told: stop asking for it."""
     with vault.transaction() as db:
-        db.execute("DELETE FROM pending_blobs WHERE id = ?", (blob,))
+        db.execute(
+            "DELETE FROM pending_blobs WHERE case_id = ? AND id = ?",
+            (pending.case_id, pending.id),
+        )
 
 
 def _stream_blob(

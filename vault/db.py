@@ -589,6 +589,54 @@ def _run_script(db: Connection, script: str) -> None:
         raise ValueError("incomplete SQL statement in a migration")
 
 
+def _attachments_by_case(db: Connection) -> None:
+    """Which blobs each case's report names, and the attachments still to fetch kept per case.
+
+    Two reports may name one blob id (a browser that sent the same report twice; or a page,
+    or an intake, that lies). So an attachment still to fetch is a (case, blob) pair, each
+    with the length its own report implies, and the blobs every case names are listed, so
+    that erasing one case never deletes a blob another case still names.
+    """
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE pending_case_blobs (
+            id      TEXT NOT NULL CHECK ({_hex("id", 64)}),
+            case_id TEXT NOT NULL REFERENCES cases (id),
+            length  INTEGER NOT NULL CHECK (length > 0),
+            PRIMARY KEY (case_id, id)
+        ) STRICT;
+
+        -- Attachment n of a case's report: its blob id and the exact sealed length its size
+        -- implies. Written when the case is stored; for a case stored before this list was
+        -- kept, when an erasure first needs it (vault/erasure.py).
+        CREATE TABLE case_blobs (
+            case_id TEXT NOT NULL REFERENCES cases (id),
+            n       INTEGER NOT NULL CHECK (n >= 1),
+            blob_id TEXT NOT NULL CHECK ({_hex("blob_id", 64)}),
+            length  INTEGER NOT NULL CHECK (length > 0),
+            PRIMARY KEY (case_id, n)
+        ) STRICT;
+        CREATE INDEX case_blobs_by_blob ON case_blobs (blob_id);
+
+        -- The cases whose attachments case_blobs lists (all of them, none if it has none).
+        CREATE TABLE case_blobs_listed (
+            case_id TEXT PRIMARY KEY REFERENCES cases (id)
+        ) STRICT;
+        """,
+    )
+    _run_script(
+        db,
+        """
+        INSERT INTO pending_case_blobs (id, case_id, length)
+            SELECT id, case_id, length FROM pending_blobs ORDER BY rowid;
+        DROP TABLE pending_blobs;
+        ALTER TABLE pending_case_blobs RENAME TO pending_blobs;
+        CREATE INDEX pending_blobs_by_blob ON pending_blobs (id);
+        """,
+    )
+
+
 # The migration registry: index i upgrades user_version i to i + 1.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
@@ -603,6 +651,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _erasure_and_retention,
     _alerts_table,
     _reporter_messages,
+    _attachments_by_case,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -33,6 +33,7 @@ before the erasure still hold the case (keys/README.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING
 from vault import db as dbmod
 from vault.audit.case_actions import action
 from vault.audit.leaves import LeafError, parse_leaf
+from vault.blobs import list_attachments, named_elsewhere
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import CaseErasedError, CaseNotFoundError, UsageError, VaultError
@@ -194,8 +196,9 @@ def _delete_case_rows(db: dbmod.Connection, case_id: str, blobs: set[str]) -> No
     db.execute("DELETE FROM replies WHERE case_id = ?", (case_id,))
     db.execute("DELETE FROM events WHERE case_id = ?", (case_id,))
     db.execute("DELETE FROM pending_blobs WHERE case_id = ?", (case_id,))
+    db.execute("DELETE FROM case_blobs WHERE case_id = ?", (case_id,))
+    db.execute("DELETE FROM case_blobs_listed WHERE case_id = ?", (case_id,))
     for blob in sorted(blobs):
-        db.execute("DELETE FROM pending_blobs WHERE id = ?", (blob,))
         db.execute("DELETE FROM blob_chunks WHERE blob_id = ?", (blob,))
         db.execute("DELETE FROM blobs WHERE id = ?", (blob,))
     db.execute("DELETE FROM case_triage WHERE case_id = ?", (case_id,))
@@ -220,53 +223,55 @@ def _closed_day(db: dbmod.Connection, case_id: str) -> str | None:
 def _attachment_blobs(
     vault: Vault, db: dbmod.Connection, case_id: str, epoch: int, envelope: bytes
 ) -> set[str]:
-    """The attachments (blob ids) to erase with the case: those its report names, or, for a
-    report that no longer opens, those the vault still wants for it.
+    """The attachments (blob ids) to erase with the case: those its report names (or, for a
+    report that no longer opens, those listed or still wanted for it), less every blob another
+    case names or still wants.
 
-    A blob another case's report names too is kept: that happens when a browser's failed
-    submission was sent again, sealing the same report (and the same uploaded attachment)
-    into a second envelope. Such a report has the same triage and arrives within days, so
-    only the reports of cases with the same triage row received within a week of this one
-    are opened to look, in memory, and nothing of them is kept. Those it opens are logged as
-    one read across cases (``attachments-checked``, with its read list), as a search is.
+    Two cases name one blob when a browser's failed submission was sent again (the same
+    report and the same upload in a second envelope), or when a page or an intake lied about
+    what was uploaded (vault/blobs.py); either way the other case keeps it. Which blobs each
+    case names is kept in ``case_blobs``; the reports of cases stored before that list was
+    kept are opened here, once, in memory, to list theirs (nothing of them is kept but the
+    blob ids and lengths), and logged as one read across cases (``attachments-checked``, with
+    its read list), as a search is.
     """
     named = {str(b) for (b,) in db.execute(
-        "SELECT id FROM pending_blobs WHERE case_id = ?", (case_id,)
+        "SELECT id FROM pending_blobs WHERE case_id = ?"
+        " UNION SELECT blob_id FROM case_blobs WHERE case_id = ?", (case_id, case_id)
     )}  # fmt: skip
     team = vault.access.team_key(epoch)
-    if team is None:
-        return named
-    try:
-        report = open_report(envelope, team.public_key, team.secret_key)
-    except VaultError:
-        return named
-    named |= {a.blob for a in report.attachments}
+    if team is not None:
+        with contextlib.suppress(VaultError):
+            report = open_report(envelope, team.public_key, team.secret_key)
+            named |= {a.blob for a in report.attachments}
     if not named:
         return named
+    _list_unlisted(vault, db, case_id)
+    return {blob for blob in named if not named_elsewhere(db, blob, case_id)}
+
+
+def _list_unlisted(vault: Vault, db: dbmod.Connection, case_id: str) -> None:
+    """List the attachments of every other case stored before the vault kept that list."""
     opened: dict[str, ReadState] = {}
     for other_id, other_epoch, other_envelope in db.execute(
         "SELECT c.id, c.epoch, c.envelope FROM cases c"
-        " JOIN case_triage t ON t.case_id = c.id"
-        " JOIN case_triage mine ON mine.case_id = ?"
-        " JOIN cases me ON me.id = mine.case_id"
-        " WHERE c.id != ? AND t.sector IS mine.sector AND t.harms = mine.harms"
-        " AND t.wants = mine.wants AND t.alert = mine.alert AND t.research = mine.research"
-        " AND c.received BETWEEN date(me.received, '-7 days') AND date(me.received, '+7 days')",
-        (case_id, case_id),
+        " LEFT JOIN case_blobs_listed l ON l.case_id = c.id"
+        " WHERE l.case_id IS NULL AND c.id != ?",
+        (case_id,),
     ).fetchall():
         key = vault.access.team_key(int(other_epoch))
-        if key is None:
+        if key is None:  # not this caseworker's to open: its pending rows still count
             continue
         try:
             theirs = open_report(bytes(other_envelope), key.public_key, key.secret_key)
         except VaultError:
             opened[str(other_id)] = "damaged"
+            list_attachments(db, str(other_id), ())
             continue
         opened[str(other_id)] = "read"
-        named -= {a.blob for a in theirs.attachments}
+        list_attachments(db, str(other_id), theirs.attachments)
         del theirs
     record_reads(vault, db, "attachments-checked", opened)
-    return named
 
 
 def check_tombstones(vault: Vault) -> list[str]:

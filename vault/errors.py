@@ -161,6 +161,10 @@ class AttachmentUnavailableError(VaultError):
     """The intake does not hold that attachment (any more)."""
 
 
+class AttachmentMismatchError(IntegrityError):
+    """A report names an attachment that is not the file its reporter's browser sealed."""
+
+
 class NoReplyKeyError(VaultError):
     """This reporter did not take a codename, so there is no way to reply."""
 

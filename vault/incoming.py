@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from vault import db as dbmod
 from vault import professional_index, tombstones, triage
 from vault.attachments import sealed_length
-from vault.blobs import PendingBlob, holds_blob, want_blob
+from vault.blobs import (
+    PendingBlob,
+    check_held,
+    held_length,
+    list_attachments,
+    named_elsewhere,
+    want_blob,
+)
 from vault.cases import new_case_id
 from vault.envelope import envelope_id, open_envelope_bytes, open_sealed_part, report_inside
 from vault.errors import (
@@ -27,7 +34,7 @@ from vault.errors import (
 )
 from vault.keys import TeamKeyPair
 from vault.professionals import Professional, forget, named_in
-from vault.report import Report, parse_report
+from vault.report import Attachment, Report, parse_report
 from vault.store import TeamKeysByHeader, today
 
 if TYPE_CHECKING:
@@ -35,8 +42,11 @@ if TYPE_CHECKING:
 
 IMPORT_BATCH = 500
 # An envelope checked for import: its bytes, its id, the team key it opened with and the
-# triage its report gives (vault/triage.py) and the professionals it names (vault/professionals.py).
-_Held = tuple[bytes, bytes, TeamKeyPair, triage.Triage, tuple[Professional, ...]]
+# triage its report gives (vault/triage.py), the professionals it names (vault/professionals.py)
+# and its attachments (listed with the case: vault/blobs.py).
+_Held = tuple[
+    bytes, bytes, TeamKeyPair, triage.Triage, tuple[Professional, ...], tuple[Attachment, ...]
+]
 
 
 def _named(report: Report) -> tuple[Professional, ...]:
@@ -64,6 +74,9 @@ class PulledBatch:
     blobs_held: list[str] = field(default_factory=list)
     # blobs those reports name that the vault lacks, newly recorded as pending
     blobs_wanted: list[PendingBlob] = field(default_factory=list)
+    # (case id, damage) for each attachment a report names that the vault holds for another
+    # case but that is not this report's (another length, or it does not open with its key)
+    mismatched: list[tuple[str, VaultError]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +118,14 @@ def _import_envelopes(
             result.failures.append((label, e))
             continue
         batch.append(
-            (envelope, envelope_id(envelope), team, triage.triage_of(report), _named(report))
+            (
+                envelope,
+                envelope_id(envelope),
+                team,
+                triage.triage_of(report),
+                _named(report),
+                tuple(report.attachments),
+            )
         )
         if len(batch) >= IMPORT_BATCH:
             _store_batch(vault, batch, received, result)
@@ -174,6 +194,8 @@ def _import_cases(
                 pairs = list(zip(rows, fresh, strict=True))
                 triage.store(db, [(row[0], item[3]) for row, item in pairs])
                 professional_index.store(vault, db, [(row[0], item[4]) for row, item in pairs])
+                for row, item in pairs:
+                    list_attachments(db, row[0], item[5])
         except dbmod.ConstraintError as e:
             if "cases.id" in str(e) and attempt < 8:
                 continue  # a 40-bit id drawn was taken: undone, and all drawn again
@@ -216,7 +238,7 @@ def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulle
             checked.append((envelope, envelope_id(envelope), *opened))
     received = today()
     held: set[str] = set()
-    wanted: dict[str, PendingBlob] = {}
+    wanted: list[PendingBlob] = []
     with vault.transaction() as db:
         for envelope, env_id, reason in refused:
             db.execute(
@@ -228,7 +250,7 @@ def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulle
         fresh = _not_held(
             db,
             [
-                (env, e, team, triage.triage_of(report), _named(report))
+                (env, e, team, triage.triage_of(report), _named(report), tuple(report.attachments))
                 for env, e, team, report in checked
             ],
         )
@@ -240,19 +262,25 @@ def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulle
             result.envelopes_held.append(env_id.hex())
             row = db.execute("SELECT id FROM cases WHERE envelope_id = ?", (env_id,)).fetchone()
             if env_id not in new and row is None:  # its case was erased: the intake may
-                held.update(a.blob for a in report.attachments)  # delete it all, unstored
+                held.update(  # delete its attachments, unstored, unless another case wants one
+                    a.blob
+                    for a in report.attachments
+                    if held_length(db, a.blob) is not None or not named_elsewhere(db, a.blob, "")
+                )
                 continue
             case_id = new.get(env_id) or str(row[0])
             for n, attachment in enumerate(report.attachments, 1):
-                blob = attachment.blob
-                if blob in held or blob in wanted:
-                    continue
-                if holds_blob(db, blob):
-                    held.add(blob)
+                blob, length = attachment.blob, sealed_length(attachment.size)
+                if held_length(db, blob) is not None:
+                    problem = check_held(db, attachment, f"Attachment {n}")
+                    if problem is None:
+                        held.add(blob)
+                    elif env_id in new:  # said once, when the case is stored
+                        result.mismatched.append((case_id, problem))
                 elif want_blob(db, case_id, attachment):
-                    wanted[blob] = PendingBlob(blob, case_id, sealed_length(attachment.size), n)
+                    wanted.append(PendingBlob(blob, case_id, length, n))
     result.blobs_held = sorted(held)
-    result.blobs_wanted = list(wanted.values())
+    result.blobs_wanted = wanted
     return result
 
 

@@ -48,6 +48,7 @@ from vault.blobs import PendingBlob
 from vault.cases import show_id
 from vault.envelope import envelope_id
 from vault.errors import (
+    AttachmentMismatchError,
     AttachmentUnavailableError,
     IntakeError,
     IntakeFullError,
@@ -305,8 +306,11 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
     result = PullResult()
     with IntakeClient(url, vault.identity, client) as intake:
         for pending in blobs.pending_blobs(vault):  # missed by an earlier pull
-            if fetch_blob(vault, intake, pending) is None:
+            problem = fetch_blob(vault, intake, pending)
+            if problem is None:
                 result.attachments_caught_up += 1
+            elif isinstance(problem, AttachmentMismatchError):  # never right: said each time
+                result.failures.append((f"case {show_id(pending.case_id)}", problem))
             else:
                 result.attachments_missing += 1
         after: str | None = None
@@ -342,6 +346,9 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
             result.imported += batch.imported
             result.duplicates += batch.duplicates
             result.quarantined.update(reason for _, reason, _ in batch.quarantined)
+            result.failures.extend(
+                (f"case {show_id(case_id)}", problem) for case_id, problem in batch.mismatched
+            )
             if batch.envelopes_held or batch.blobs_held:
                 intake.ack(batch.envelopes_held, batch.blobs_held)
             for pending in batch.blobs_wanted:
@@ -449,7 +456,7 @@ def fetch_blob(vault: Vault, intake: IntakeClient, pending: PendingBlob) -> Vaul
     problem = blobs.store_blob(vault, pending, lambda blob: intake.blob(blob, pending.length))
     if problem is None:
         intake.ack([], [pending.id])
-        blobs.forget_pending(vault, pending.id)
+        blobs.forget_pending(vault, pending)
     return problem
 
 

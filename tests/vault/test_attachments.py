@@ -29,7 +29,13 @@ from vault.attachments import (
     segments,
 )
 from vault.blobs import BlobFetcher
-from vault.errors import AttachmentUnavailableError, IntegrityError, UsageError, VaultError
+from vault.errors import (
+    AttachmentMismatchError,
+    AttachmentUnavailableError,
+    IntegrityError,
+    UsageError,
+    VaultError,
+)
 from vault.incoming import PulledBatch
 from vault.report import Attachment
 from vault.store import Vault
@@ -169,7 +175,7 @@ def _store(vault: Vault, envelopes: list[tuple[str, bytes]], fetch: BlobFetcher)
     for pending in batch.blobs_wanted:
         problem = blob_store.store_blob(vault, pending, fetch)
         if problem is None:
-            blob_store.forget_pending(vault, pending.id)
+            blob_store.forget_pending(vault, pending)
             held.append(pending.id)
         else:
             failures.append((pending.case_id, problem))
@@ -284,9 +290,53 @@ def test_missing_or_wrong_blobs_never_hold_back_the_report_and_are_asked_for_aga
     _, fetch = _fetcher(blobs)
     for p in blob_store.pending_blobs(vault):
         assert blob_store.store_blob(vault, p, fetch) is None
-        blob_store.forget_pending(vault, p.id)
+        blob_store.forget_pending(vault, p)
     assert blob_store.pending_blobs(vault) == []
     assert [a.held for a in case_view.show_case(vault, case_id).attachments] == [True, True]
+
+
+def test_two_reports_naming_one_blob_each_wait_for_it_with_their_own_length(
+    vault: Vault,
+) -> None:
+    """Pending attachments are kept per (case, blob): a second report naming the same blob id
+    with another size neither hides the first's wait nor is counted as holding the blob."""
+    blobs, entries = _report_with(b"the real photo " * 3000)
+    (blob,) = blobs
+    other = {**entries[0], "size": 10 * len(b"the real photo " * 3000)}
+    batch = incoming.store_pulled(
+        vault,
+        [
+            ("liar", seal_for(vault, make_report(role="liar", attachments=[other]))),
+            ("real", seal_for(vault, make_report(role="real", attachments=entries))),
+        ],
+    )
+    liar, real = batch.imported
+    pending = {p.case_id: p for p in blob_store.pending_blobs(vault)}
+    assert set(pending) == {liar, real}
+    assert pending[real].length == len(blobs[blob]) != pending[liar].length
+    _, fetch = _fetcher(blobs)
+    wrong = blob_store.store_blob(vault, pending[liar], fetch)
+    assert isinstance(wrong, IntegrityError)  # the intake's blob is not that long: asked again
+    assert blob_store.store_blob(vault, pending[real], fetch) is None
+    blob_store.forget_pending(vault, pending[real])
+    named = blob_store.store_blob(vault, pending[liar], fetch)
+    assert isinstance(named, AttachmentMismatchError)
+    assert named.exit_code == 4
+    assert "is not the file this report's browser sealed" in str(named)
+    assert blob_store.pending_blobs(vault) == [], "never right for that case: not asked again"
+    assert [a.held for a in case_view.show_case(vault, real).attachments] == [True]
+    # The same blob named by a later report with its own key is damage on that case, at once.
+    own_key = {**entries[0], "key": base64.b64encode(os.urandom(32)).decode()}
+    later = incoming.store_pulled(
+        vault, [("x", seal_for(vault, make_report(attachments=[own_key])))]
+    )
+    ((case_id, problem),) = later.mismatched
+    assert case_id == later.imported[0]
+    assert isinstance(problem, AttachmentMismatchError)
+    assert later.blobs_held == []
+    again = incoming.store_pulled(vault, [("y", seal_for(vault, make_report(attachments=entries)))])
+    assert again.mismatched == []
+    assert again.blobs_held == [blob]
 
 
 def test_an_attachment_a_case_lacks_is_wanted_even_if_pulled_before_the_list_was_kept(

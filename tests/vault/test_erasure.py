@@ -28,6 +28,8 @@ CASE_TABLES = {
     "events": "case_id",
     "replies": "case_id",
     "pending_blobs": "case_id",
+    "case_blobs": "case_id",
+    "case_blobs_listed": "case_id",
     "case_triage": "case_id",
     "professionals_indexed": "case_id",
     "professionals_named": "case_id",
@@ -282,17 +284,62 @@ def test_an_attachment_a_duplicate_report_names_too_stays_with_it(vault: Vault) 
     batch = incoming.store_pulled(vault, [("a", seal_for(vault, report))])
     assert blob_store.store_blob(vault, batch.blobs_wanted[0], lambda _id: iter([blob])) is None
     first = batch.imported[0]
-    second = incoming.store_pulled(vault, [("b", seal_for(vault, report))]).imported[0]
+    again = incoming.store_pulled(vault, [("b", seal_for(vault, report))])
+    second = again.imported[0]
+    assert again.blobs_held == [entry["blob"]]
+    assert again.mismatched == []
+    reads = "SELECT count(*) FROM case_reads"
+    before = vault.db.execute(reads).fetchone()[0]
     erasure.erase_case(vault, first, "duplicate")
     assert blob_store.holds_blob(vault.db, str(entry["blob"]))
-    # the report it opened to look is logged as a read across cases, with its read list
+    assert vault.db.execute(reads).fetchone()[0] == before, "the other case was listed"
+    erasure.erase_case(vault, second, "mistake")
+    assert not blob_store.holds_blob(vault.db, str(entry["blob"]))
+    assert check_vault(vault) == []
+
+
+def test_a_blob_any_other_case_names_is_kept_whatever_its_triage_or_date(vault: Vault) -> None:
+    """Not only same-triage duplicates within a week: a report that names another case's
+    blob (a lying page or intake) keeps it from being erased with that case, and so does a
+    case still waiting for it. A case stored before the list was kept is opened to list it,
+    once, logged as one read across cases."""
+    entry, blob = attachment_entry(b"a letter " * 900)
+    mine = incoming.store_pulled(
+        vault, [("a", seal_for(vault, make_report(sector="housing", attachments=[entry])))]
+    )
+    assert blob_store.store_blob(vault, mine.blobs_wanted[0], lambda _id: iter([blob])) is None
+    first = mine.imported[0]
+    older = incoming.store_pulled(
+        vault, [("b", seal_for(vault, make_report(sector="policing", attachments=[entry])))]
+    ).imported[0]
+    vault.db.execute("UPDATE cases SET received = '2020-01-01' WHERE id = ?", (older,))
+    # as if stored before the vault listed attachments
+    vault.db.execute("DELETE FROM case_blobs WHERE case_id = ?", (older,))
+    vault.db.execute("DELETE FROM case_blobs_listed WHERE case_id = ?", (older,))
+    erasure.erase_case(vault, first, "mistake")
+    assert blob_store.holds_blob(vault.db, str(entry["blob"]))
     seq, cases = vault.db.execute(
         "SELECT r.entry, r.cases FROM case_reads r ORDER BY r.entry DESC LIMIT 1"
     ).fetchone()
-    assert cases == f"redress cases read v1\n{second} read\n"
+    assert cases == f"redress cases read v1\n{older} read\n"
     (leaf,) = vault.db.execute("SELECT leaf FROM log_leaves WHERE seq = ?", (seq,)).fetchone()
     assert bytes(leaf).split(b" ")[3] == b"attachments-checked"
-    erasure.erase_case(vault, second, "mistake")
+    listed = vault.db.execute("SELECT blob_id FROM case_blobs WHERE case_id = ?", (older,))
+    assert [r[0] for r in listed] == [entry["blob"]]
+    # A case that only still wants the blob keeps it too.
+    other, other_blob = attachment_entry(b"another letter " * 700)
+    third = incoming.store_pulled(vault, [("c", seal_for(vault, make_report(attachments=[other])))])
+    assert (
+        blob_store.store_blob(vault, third.blobs_wanted[0], lambda _id: iter([other_blob])) is None
+    )
+    waiting = incoming.store_pulled(
+        vault, [("d", seal_for(vault, make_report(wants=["nothing"], attachments=[other])))]
+    ).imported[0]
+    vault.db.execute("DELETE FROM case_blobs WHERE case_id = ?", (waiting,))
+    blob_store.want_blob(vault.db, waiting, make_report(attachments=[other]).attachments[0])
+    erasure.erase_case(vault, third.imported[0], "mistake")
+    assert blob_store.holds_blob(vault.db, str(other["blob"]))
+    erasure.erase_case(vault, older, "retention")
     assert not blob_store.holds_blob(vault.db, str(entry["blob"]))
     assert check_vault(vault) == []
 

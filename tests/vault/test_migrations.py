@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
-from tests.sealing import codename_entropy, new_codename, reply_keypair
+from tests.sealing import attachment_entry, codename_entropy, new_codename, reply_keypair
 from vault import (
     blobs,
     case_view,
@@ -24,6 +24,7 @@ from vault import (
 )
 from vault import db as dbmod
 from vault import store as store_module
+from vault.attachments import sealed_length
 from vault.auditlog import AccessLog
 from vault.cases import new_case_id
 from vault.check import check_vault
@@ -74,6 +75,8 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
         (n, s) for n, s in store_module.AFTER_UNLOCK if kept_then.get(s.__module__, 0) <= version
     ]
     old.setattr(store_module, "AFTER_UNLOCK", steps)
+    if version < 13:
+        old.setattr(incoming, "list_attachments", lambda db, case_id, attachments: None)
     if version < 10:
         old.setattr(tombstones, "erased_envelopes", lambda db, ids: set())
     if version < 9:
@@ -424,3 +427,40 @@ def test_a_schema_9_vault_gains_tombstones_and_erases_a_case_from_before(
         with pytest.raises(dbmod.DatabaseError, match="append-only"), v10.transaction() as db:
             db.execute("DELETE FROM events WHERE case_id = ?", (ids[1],))
         assert check_vault(v10) == []
+
+
+def test_a_schema_12_vault_keeps_its_pending_attachments_and_lists_its_cases_when_erasing(
+    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 13 keys pending attachments by (case, blob) and lists the blobs each case
+    names. A pending row survives; two cases may then wait for one blob; the cases stored
+    before it are listed by the first erase that needs it (one `attachments-checked` read),
+    and the blob another case names is kept."""
+    entry, _blob = attachment_entry(b"the letter " * 400)
+    report = make_report(attachments=[entry])
+    with monkeypatch.context() as old:
+        _as_of_schema(old, 12)
+        with Vault.create(vault_dir, "amara", PASSPHRASE) as v12:
+            first, second = incoming.import_envelopes(
+                v12, [("a", seal_for(v12, report)), ("b", seal_for(v12, report))]
+            ).imported
+            v12.db.execute(
+                "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)",
+                (entry["blob"], first, sealed_length(len(b"the letter " * 400))),
+            )
+            assert v12.db.execute("PRAGMA user_version").fetchone()[0] == 12
+    with Vault.unlock(vault_dir, PASSPHRASE) as v13:
+        assert v13.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        (pending,) = blobs.pending_blobs(v13)
+        assert (pending.id, pending.case_id) == (entry["blob"], first)
+        attachment = report.attachments[0]
+        assert blobs.want_blob(v13.db, second, attachment), "a second case may wait for it"
+        assert not blobs.want_blob(v13.db, second, attachment)
+        assert v13.db.execute("SELECT count(*) FROM case_blobs_listed").fetchone()[0] == 0
+        erasure.erase_case(v13, first, "mistake")
+        listed = v13.db.execute("SELECT case_id, blob_id FROM case_blobs").fetchall()
+        assert [tuple(r) for r in listed] == [(second, entry["blob"])]
+        (cases,) = v13.db.execute("SELECT cases FROM case_reads").fetchone()
+        assert cases == f"redress cases read v1\n{second} read\n"
+        assert [p.case_id for p in blobs.pending_blobs(v13)] == [second]
+        assert check_vault(v13) == []

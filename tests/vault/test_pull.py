@@ -89,6 +89,10 @@ class Intake(IntakeServer):
         assert r.status_code == 200, r.text
         return [e["id"] for e in r.json()["envelopes"]]
 
+    def has_blob_for(self, vault_dir: Path, blob: str) -> bool:
+        with Vault.unlock(vault_dir, PASSPHRASE) as vault:
+            return self.has_blob(vault, blob)
+
     def has_blob(self, vault: Vault, blob: str) -> bool:
         path = f"/api/blobs/{blob}"
         r = httpx.get(self.url + path, headers=sign_request(vault.identity, "GET", path, b""))
@@ -403,6 +407,61 @@ def test_a_tampered_attachment_is_refused_and_leaves_no_file(
         blob_store.write_attachment(vault, case_id, 1, out)
     assert caught.value.exit_code == 4
     assert not out.exists()
+
+
+def test_reports_naming_another_reports_upload_are_damage_on_their_own_case(
+    cli: Cli, intakes: Callable[..., Intake], tmp_path: Path
+) -> None:
+    """A modified page (or one a lying intake misled) seals a report naming a blob another
+    reporter's browser uploaded: with its own key (same size), or with another size. `vault
+    pull` stores every report, says which cases' attachments are not theirs (exit 4), keeps
+    the blob for the case it belongs to, and erasing the liars' cases leaves it whole."""
+    assert cli("init", "--name", "amara").returncode == 0
+    assert cli("team-key", "export", "team-key.json").returncode == 0
+    key = TeamPublicKey.from_file_bytes((tmp_path / "team-key.json").read_bytes())
+    intake = intakes(key)
+    letter = b"%PDF-1.4 the real letter " + os.urandom(150_000)
+    entry, blob = attachment_entry(letter, name="letter.pdf", kind="application/pdf")
+    assert intake.upload(blob) == entry["blob"]
+    own_key = {**entry, "key": base64.b64encode(os.urandom(32)).decode()}
+    other_size = {**entry, "size": 3 * len(letter)}
+    for role, attachment in (("real", entry), ("own-key", own_key), ("other-size", other_size)):
+        report = make_report(role=role, attachments=[attachment])
+        send_envelope(intake.url, seal_report(report, key.epoch, key.public_key))
+
+    pulled = cli("pull", "--from", intake.url)
+    assert pulled.returncode == 4, pulled.stderr
+    assert "Traceback" not in pulled.stderr
+    assert "Pulled 3 new cases" in pulled.stderr
+    cases = {
+        json.loads(cli("cases", "show", c, "--json").stdout)["report"]["role"]: c
+        for c in pulled.stdout.split()
+    }
+    assert set(cases) == {"real", "own-key", "other-size"}
+    said = pulled.stderr
+    assert f"vault: case {cases['own-key']}: Attachment 1 is not the file this report's" in said
+    assert f"case {cases['other-size']}: " in said
+    assert f"case {cases['real']}" not in said
+    for _ in range(2):  # a wrong length first fetched is asked for once more, then named
+        again = cli("pull", "--from", intake.url)
+        if again.returncode == 0:
+            break
+        assert again.returncode == 4, again.stderr
+        assert f"vault: case {cases['other-size']}: Attachment 1 is not the file" in again.stderr
+    assert cli("pull", "--from", intake.url).returncode == 0
+    with Vault.unlock(tmp_path / "vault-data", PASSPHRASE) as vault:
+        assert blob_store.pending_blobs(vault) == []
+    assert not intake.has_blob_for(tmp_path / "vault-data", str(entry["blob"]))
+
+    for liar in ("own-key", "other-size"):
+        refused = cli("cases", "attachment", cases[liar], "1", "--out", f"{liar}.pdf")
+        assert_clean_error(refused, 4)
+        erased = cli("cases", "erase", cases[liar], "--reason", "mistake")
+        assert erased.returncode == 0, erased.stderr
+    out = cli("cases", "attachment", cases["real"], "1", "--out", "real.pdf")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "real.pdf").read_bytes() == letter
+    assert cli("check").returncode == 0
 
 
 # --- replies --------------------------------------------------------------------------------

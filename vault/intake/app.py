@@ -437,7 +437,19 @@ def _build(
 
     @app.get("/replies")
     async def replies_page(request: Request) -> Response:
-        return page("replies.html", _lang(request))
+        lang = _lang(request)
+        # Where a refused POST /replies sends the browser (below): the same page, with the
+        # problem named in the address (a word, never anything typed), so Back and reload
+        # never send the codename again.
+        problem = request.query_params.get("problem")
+        if problem in codename.PROBLEMS:
+            errors = [{"field": "codename", "message": codename.PROBLEMS[problem]}]
+            return page("replies.html", lang, 422, errors=errors, nojs=True)
+        if problem == "busy":
+            errors = [{"field": "", "message": REPLIES_BUSY}]
+            headers = {"Retry-After": str(_wait(request.query_params.get("wait")))}
+            return page("replies.html", lang, 429, errors=errors, nojs=True, headers=headers)
+        return page("replies.html", lang)
 
     @app.post("/replies")
     async def replies_without_js(request: Request) -> Response:
@@ -453,15 +465,16 @@ def _build(
             except MalformedForm:
                 raise Refused(400, "malformed") from None
             lang = _lang(request, pairs)
+            # A refusal is a redirect too (303, to GET /replies naming the problem), never
+            # a page answering the post: that would keep the post, the codename, in the
+            # tab's history for Back and reload to send again.
             if wait:
-                errors = [{"field": "", "message": REPLIES_BUSY}]
-                headers = {"Retry-After": str(wait)}
-                return page("replies.html", lang, 429, errors=errors, nojs=True, headers=headers)
+                where = f"/replies?lang={lang}&problem=busy&wait={_wait(str(wait))}"
+                return RedirectResponse(where, status_code=303)
             typed = next((v for k, v in pairs if k == "codename"), "")[: codename.MAX_TYPED]
             parsed = codename.parse(typed, codename.list_for(lang))
             if isinstance(parsed, str):
-                errors = [{"field": "codename", "message": codename.PROBLEMS[parsed]}]
-                return page("replies.html", lang, 422, errors=errors, nojs=True)
+                return RedirectResponse(f"/replies?lang={lang}&problem={parsed}", status_code=303)
             box = codename.mailbox(parsed)
             sealed = await run_in_threadpool(inbox.mailbox, box.mailbox_id)
             opened = codename.open_replies(box, sealed)
@@ -756,6 +769,11 @@ def _build(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _wait(text: str | None) -> int:
+    """A Retry-After in seconds from an address: 1 to 60, 60 when it is not a number."""
+    return min(max(int(text), 1), 60) if text and text.isdigit() and len(text) < 6 else 60
 
 
 def _accepts_gzip(header: str) -> bool:

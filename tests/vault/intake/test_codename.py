@@ -16,7 +16,7 @@ import nacl.bindings as sodium
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.vault.intake.conftest import Intake, as_json
+from tests.vault.intake.conftest import Intake, IntakeFactory, as_json
 from vault.intake import codename
 from vault.replies import mailbox_id, seal_reply
 
@@ -107,6 +107,11 @@ def read(intake: Intake, typed: str, lang: str = "en") -> tuple[int, str]:
     if response.status_code != 303:
         return response.status_code, response.text
     location = response.headers["location"]
+    refused = re.fullmatch(rf"/replies\?lang={lang}&problem=([a-z]+)(&wait=[0-9]+)?", location)
+    if refused:  # a refusal names the problem only: the codename is nowhere in the address
+        assert all(word not in location for word in typed.split())
+        shown = intake.client.get(location)
+        return shown.status_code, shown.text
     assert re.fullmatch(rf"/replies/[A-Za-z0-9_-]{{43}}\?lang={lang}", location)
     shown = intake.client.get(location)
     # Once only: Back and reload (a GET of the same address) find it gone.
@@ -157,6 +162,35 @@ def test_a_bad_codename_or_body_is_refused_plainly(shared_intake: Intake) -> Non
     assert too_big.status_code == 413
     wrong_type = shared_intake.client.post("/replies", content=b"{}", headers=as_headers())
     assert wrong_type.status_code == 415
+
+
+def test_a_refused_codename_is_a_redirect_so_back_never_sends_it_again(
+    start_intake: IntakeFactory,
+) -> None:
+    """422 and 429 are not answers to the post: the browser is sent (303) to GET /replies
+    naming the problem, which shows the page with the error; reloading it posts nothing."""
+    intake = start_intake("--rate-per-minute", "1")
+    body = urlencode({"codename": "apple banana", "lang": "pl"}).encode()
+    response = intake.client.post("/replies", content=body, headers=FORM)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/replies?lang=pl&problem=count"
+    assert response.content == b""
+    for _ in range(2):  # reload: the same page, and nothing posted
+        shown = intake.client.get(response.headers["location"])
+        assert shown.status_code == 422
+        assert 'aria-invalid="true"' in shown.text
+        assert 'lang="pl"' in shown.text
+    busy = intake.client.post("/replies", content=body, headers=FORM)
+    assert busy.status_code == 303
+    where = busy.headers["location"]
+    assert re.fullmatch(r"/replies\?lang=pl&problem=busy&wait=[0-9]+", where)
+    shown = intake.client.get(where)
+    assert shown.status_code == 429
+    assert 1 <= int(shown.headers["Retry-After"]) <= 60
+    assert 'id="server-codename"' in shown.text
+    odd = intake.client.get("/replies?problem=busy&wait=99999999999")
+    assert odd.headers["Retry-After"] == "60"
+    assert intake.client.get("/replies?problem=nonsense").status_code == 200
 
 
 def as_headers() -> dict[str, str]:

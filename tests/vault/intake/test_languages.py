@@ -212,7 +212,9 @@ def test_the_form_without_javascript_answers_in_the_language_posted(shared_intak
     assert translated("ro", "Choose who harmed you.") in response.text
     assert translated("ro", "There is a problem") in response.text
 
-    answer = shared_intake.client.post("/replies", content=b"lang=zh-Hans&codename=", headers=FORM)
+    posted = shared_intake.client.post("/replies", content=b"lang=zh-Hans&codename=", headers=FORM)
+    assert posted.status_code == 303
+    answer = shared_intake.client.get(posted.headers["location"])
     assert answer.status_code == 422
     assert html_lang(answer.text) == "zh-Hans"
     assert translated("zh-Hans", "Enter your codename") in answer.text

@@ -7,7 +7,7 @@ import { lang, number, t } from "./i18n.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { cryptoReady, settled } from "./ready.js";
-import { buildReport, codePoints, sealFile, sealReport, teamKeyId, trimText } from "./seal.js";
+import { buildReport, codePoints, sealFile, sealReport, startSealer, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
 
@@ -266,6 +266,7 @@ fileInput.addEventListener("change", () => {
   }
   files = files.concat(added);
   renderFiles();
+  startSealer(); // the worker that hashes sealed files, ready before Send is pressed
 });
 
 // --- codename -------------------------------------------------------------------------------------

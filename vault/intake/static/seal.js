@@ -117,46 +117,164 @@ export function sealReport(sodium, report, epoch, publicKey) {
 }
 
 // Seal one file: its bytes, then zeros up to paddedLength(size), in 64 KiB secretstream
-// chunks. The file is read as a stream, so a large one never sits in the page whole, and the
-// sealed chunks are handed to Blobs 32 MiB at a time (the browser may keep a Blob out of
-// the page's memory). Each sealed chunk is hashed as it is made (libsodium's incremental
-// SHA-256): the blob id, which the page checks against the intake's answer and puts in the
-// report itself. `onChunk(done, total)` reports progress.
+// chunks. The file is read as a stream, so a large one never sits in the page whole. Each
+// sealed chunk is hashed (libsodium's incremental SHA-256: the blob id, which the page checks
+// against the intake's answer and puts in the report itself) and gathered into Blobs 32 MiB at
+// a time (the browser may keep a Blob out of the page's memory). The hashing and gathering run
+// in a worker beside the page (seal-worker.js, its own libsodium), so they take another core
+// instead of doubling the page's work; where no worker can start, the page does them itself.
+// `onChunk(done, total)` reports progress. For the benchmark only: `options.worker = false`
+// hashes in the page; `options.slowWorker = N` has the worker run N times slower (seal-worker.js).
 const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
+const POST = 16; // sealed chunks (1 MiB) posted to the worker in one message
+const WINDOW = 128; // sealed chunks (8 MiB) on their way to the worker before the page waits
+const WORKER_WAIT_MS = 20000;
 
-export async function sealFile(sodium, file, onChunk) {
-  const size = file.size;
-  const total = paddedLength(size);
-  const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
-  const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+let sealer = null; // a promise of the ready worker, or of null where none could start
+
+// Start the worker early (the page calls this when a file is chosen), so that it is ready,
+// libsodium loaded, when sealing begins. Safe to call again.
+export function startSealer() {
+  if (sealer === null) sealer = newSealer();
+  return sealer;
+}
+
+function newSealer() {
+  return new Promise((resolve) => {
+    let worker;
+    try {
+      worker = new Worker(new URL("./seal-worker.js", import.meta.url));
+    } catch {
+      resolve(null);
+      return;
+    }
+    const give = (value) => {
+      clearTimeout(timer);
+      worker.onmessage = null;
+      worker.onerror = null;
+      if (value === null) worker.terminate();
+      resolve(value);
+    };
+    const timer = setTimeout(() => give(null), WORKER_WAIT_MS);
+    worker.onmessage = (event) => give(event.data && event.data.ready ? worker : null);
+    worker.onerror = () => give(null);
+  });
+}
+
+let jobs = 0;
+
+// Where the sealed chunks go: add(bytes) (may return a promise to wait on), then finish().
+function workerSink(worker, slow) {
+  const job = ++jobs;
+  let sent = 0;
+  let taken = 0;
+  let list = []; // sealed chunks not yet posted: sent POST at a time
+  let waiting = null; // resolves when the worker takes more
+  let ended = null; // {resolve, reject} of finish()
+  let failure = null;
+  const fail = (error) => {
+    failure = error;
+    sealer = null; // a new worker for the next file
+    worker.terminate();
+    if (waiting) waiting.reject(error);
+    if (ended) ended.reject(error);
+  };
+  const post = () => {
+    worker.postMessage({ op: "chunks", job, list }, list.map((bytes) => bytes.buffer));
+    sent += list.length;
+    list = [];
+  };
+  worker.onmessage = (event) => {
+    const m = event.data;
+    if (m.job !== job) return;
+    taken = m.taken;
+    if (waiting && sent - taken < WINDOW) {
+      const w = waiting;
+      waiting = null;
+      w.resolve();
+    }
+    if (m.body && ended) ended.resolve({ body: m.body, blob: m.blob });
+  };
+  worker.onerror = () => fail(new Error("worker"));
+  worker.onmessageerror = () => fail(new Error("worker"));
+  worker.postMessage({ op: "start", job, slow });
+  return {
+    add(bytes) {
+      if (failure) throw failure;
+      list.push(bytes);
+      if (list.length < POST) return null;
+      post();
+      if (sent - taken < WINDOW) return null;
+      return new Promise((resolve, reject) => {
+        waiting = { resolve, reject };
+      });
+    },
+    finish() {
+      if (failure) return Promise.reject(failure);
+      if (list.length) post();
+      return new Promise((resolve, reject) => {
+        ended = { resolve, reject };
+        worker.postMessage({ op: "end", job });
+      });
+    },
+    stop() {
+      if (!failure) worker.postMessage({ op: "stop", job });
+    },
+  };
+}
+
+function pageSink(sodium) {
   const hash = sodium.crypto_hash_sha256_init();
-  sodium.crypto_hash_sha256_update(hash, header);
-  const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-  const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
   // Each batch becomes a Blob of its own, and the batches one Blob at the end: a Blob
   // made again from the growing one each time costs more with every batch.
   const batches = [];
-  let parts = [header];
+  let parts = [];
+  return {
+    add(bytes) {
+      sodium.crypto_hash_sha256_update(hash, bytes);
+      parts.push(bytes);
+      if (parts.length >= BATCH) {
+        batches.push(new Blob(parts));
+        parts = [];
+      }
+      return null;
+    },
+    async finish() {
+      batches.push(new Blob(parts));
+      const body = new Blob(batches, { type: "application/octet-stream" });
+      return { body, blob: toHex(sodium.crypto_hash_sha256_final(hash)) };
+    },
+    stop() {},
+  };
+}
+
+export async function sealFile(sodium, file, onChunk, options = {}) {
+  const size = file.size;
+  const total = paddedLength(size);
+  const worker = options.worker === false ? null : await startSealer();
+  const sink = worker ? workerSink(worker, options.slowWorker || 1) : pageSink(sodium);
+  const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+  const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+  const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+  const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
   let done = 0;
+  // Returns a promise when the worker has too many chunks on their way: await it.
   const push = (plain) => {
     done += plain.length;
     const tag = done === total ? TAG_FINAL : TAG_MESSAGE;
-    const sealed = sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag);
-    sodium.crypto_hash_sha256_update(hash, sealed);
-    parts.push(sealed);
-    if (parts.length >= BATCH) {
-      batches.push(new Blob(parts));
-      parts = [];
-    }
+    const wait = sink.add(sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag));
     if (onChunk) onChunk(done, total);
+    return wait;
   };
   // Whole chunks straight from what the stream gives; a chunk split across two reads is
   // gathered in `partial` first.
   const partial = new Uint8Array(CHUNK);
   let held = 0;
   let read = 0;
+  let finished = false;
   const reader = file.stream().getReader();
   try {
+    await sink.add(header);
     for (;;) {
       const { done: ended, value } = await reader.read();
       if (ended) break;
@@ -169,31 +287,32 @@ export async function sealFile(sodium, file, onChunk) {
         held += take;
         at = take;
         if (held === CHUNK) {
-          push(partial);
+          await push(partial);
           held = 0;
         }
       }
-      for (; at + CHUNK <= value.length; at += CHUNK) push(value.subarray(at, at + CHUNK));
+      for (; at + CHUNK <= value.length; at += CHUNK) await push(value.subarray(at, at + CHUNK));
       if (at < value.length) {
         partial.set(value.subarray(at), 0);
         held = value.length - at;
       }
     }
+    if (read !== size) throw new Error("file-changed");
+    // The file's last bytes, then zeros (the padding) to the padded length.
+    if (held > 0 || done < total) {
+      partial.fill(0, held);
+      await push(partial.subarray(0, Math.min(CHUNK, total - done)));
+    }
+    const zeros = new Uint8Array(CHUNK);
+    while (done < total) await push(zeros.subarray(0, Math.min(CHUNK, total - done)));
+    const { body, blob } = await sink.finish();
+    finished = true;
+    return { body, blob, key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
   } finally {
     reader.releaseLock();
+    if (!finished) sink.stop();
+    sodium.memzero(key);
   }
-  if (read !== size) throw new Error("file-changed");
-  // The file's last bytes, then zeros (the padding) to the padded length.
-  if (held > 0 || done < total) {
-    partial.fill(0, held);
-    push(partial.subarray(0, Math.min(CHUNK, total - done)));
-  }
-  const zeros = new Uint8Array(CHUNK);
-  while (done < total) push(zeros.subarray(0, Math.min(CHUNK, total - done)));
-  batches.push(new Blob(parts));
-  const body = new Blob(batches, { type: "application/octet-stream" });
-  const blob = toHex(sodium.crypto_hash_sha256_final(hash));
-  return { body, blob, key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
 }
 
 // A reporter's message (docs/format.md, "Reporter messages"): the canonical message JSON

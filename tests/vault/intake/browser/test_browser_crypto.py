@@ -6,11 +6,13 @@ Content-Security-Policy applies) and their answers compared with hashlib, PyNaCl
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import random
 from typing import Any
 
+import nacl.bindings as sodium
 from playwright.sync_api import Page
 
 from tests.vault.intake.browser.conftest import (
@@ -150,3 +152,56 @@ def test_codename_typing_is_forgiving(page: Page) -> None:
         ["", " ".join(words[:8]), " ".join([*words[:8], "qqqq"])],
     )
     assert problems == ["empty", "count", "word"]
+
+
+SEAL_BOTH_WAYS = """async () => {
+  await window.sodium.ready;
+  const sodium = window.sodium;
+  const m = await import('/static/seal.js');
+  const worker = await m.startSealer();
+  const data = sodium.randombytes_buf(3 * 65536 + 1234);
+  const file = new File([data], 'evidence.bin');
+  const b64 = (bytes) => sodium.to_base64(bytes, sodium.base64_variants.ORIGINAL);
+  const out = { worker: worker !== null, data: b64(data) };
+  for (const [name, options] of [['worker', {}], ['page', { worker: false }]]) {
+    const sealed = await m.sealFile(sodium, file, null, options);
+    const body = new Uint8Array(await sealed.body.arrayBuffer());
+    out[name + 'Sealed'] = { blob: sealed.blob, key: sealed.key, body: b64(body) };
+  }
+  return out;
+}"""
+
+
+def test_sealing_a_file_in_the_worker_or_in_the_page_gives_the_same_kind_of_blob(
+    page: Page,
+) -> None:
+    """The form hashes sealed chunks in a worker (seal-worker.js) and, where none starts, in
+    the page: either way the blob id is the SHA-256 of the upload body, and the body opens
+    with the key to the file, padded with zeros."""
+    page.goto("/replies")
+    page.wait_for_function("window.sodium !== undefined")
+    got = page.evaluate(SEAL_BOTH_WAYS)
+    assert got["worker"], "the page's sealing worker started (CSP allows it)"
+    data = base64.b64decode(got["data"])
+    bodies = set()
+    for name in ("workerSealed", "pageSealed"):
+        sealed = got[name]
+        body = base64.b64decode(sealed["body"])
+        assert hashlib.sha256(body).hexdigest() == sealed["blob"]
+        plain = open_attachment_body(body, base64.b64decode(sealed["key"]))
+        assert plain == data + bytes(padded_length(len(data)) - len(data))
+        bodies.add(body)
+    assert len(bodies) == 2, "a fresh key each time"
+
+
+def open_attachment_body(body: bytes, key: bytes) -> bytes:
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, body[:24], key)
+    step = 65_536 + 17
+    out = b""
+    for at in range(24, len(body), step):
+        message, _tag = sodium.crypto_secretstream_xchacha20poly1305_pull(
+            state, body[at : at + step], None
+        )
+        out += message
+    return out
