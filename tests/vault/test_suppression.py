@@ -354,22 +354,26 @@ def test_a_reader_of_every_table_of_one_case_set_pins_no_small_count() -> None:
         assert case_reader.small_pins(fs, case_reader.publish(fs)) == [], fs
 
 
-def test_a_solve_cut_short_hides_more_by_work_done_never_by_the_clock(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_solve_cut_short_by_the_node_limit_hides_more_the_same_each_time() -> None:
     """Review 13b, finding 1: a wall-clock limit made the output depend on the machine. The
-    limit counts branch-and-bound nodes; one reached without a solution hides more, and the
-    same input gives the same table each time."""
+    limit counts branch-and-bound nodes (``MAX_NODES``); a solve that reaches it with no
+    solution counts as "no other value", so more is hidden, and the same input gives the same
+    table each time. Real solves: the limit is lowered to 0 through the parameter, so HiGHS
+    stops them (``cut_short`` counts those) where, with 10,000, they find a solution."""
     rng = random.Random(1)
     fs = [case(k, "housing", tuple(h for h in HARMS3 if rng.random() < 0.4) or ("violence",),
                wants=tuple(w for w in ("support", "complaint-help") if rng.random() < 0.4))
           for k in range(24)]  # fmt: skip
-    normal = tabulate(fs, ("harm", "wants"), None, None, False).to_json()
-    monkeypatch.setattr(suppression, "MAX_NODES", 0)  # every solve stops before its first node
-    short = [tabulate(fs, ("harm", "wants"), None, None, False).to_json() for _ in range(2)]
-    assert short[0] == short[1]
-    hidden = [{i for i, c in enumerate(t["cells"]) if c["suppressed"]} for t in (normal, short[0])]
+    by = ("harm", "wants")
+    normal = tabulate(fs, by, None, None, False)
+    assert normal.cut_short == 0
+    short = [tabulate(fs, by, None, None, False, max_nodes=0) for _ in range(2)]
+    assert short[0].cut_short > 0
+    assert short[0].to_json() == short[1].to_json()
+    hidden = [{i for i, c in enumerate(t.cells) if c.suppressed} for t in (normal, short[0])]
     assert hidden[0] < hidden[1]  # more hidden, never less
+    tables = {by: short[0].to_json()} | case_reader.publish(fs, [("harm",), ("wants",)])
+    assert case_reader.small_pins(fs, tables) == []
 
 
 def test_quarters_are_labelled_as_cases_are_and_a_century_at_most() -> None:
