@@ -194,6 +194,10 @@ class _Program:
             for u, c in terms:  # type: ignore[misc]
                 self.column[u].append((r, c))
                 self.activity[r] += c * reader.truth[u]
+        # a move is checked only on the rows it touches, so the truth must meet all the others
+        self.truth_allowed = all(
+            lo <= a <= hi for a, (_, (lo, hi)) in zip(self.activity, rows, strict=True)
+        ) and all(lo <= t <= hi for t, (lo, hi) in zip(reader.truth, reader.bounds, strict=True))
         self.limits = (highs.HighsModelStatus.kSolutionLimit,)  # mip_max_nodes reached
         self.cut_short = 0  # solves that reached the node limit with no solution: "no other value"
 
@@ -235,7 +239,7 @@ class _Program:
         two hidden cells that close the rectangle; or the reverse of each."""
         cells, states = self.reader.cells, self.states
         i, j = cell
-        if len(cells[i][j]) != 1:
+        if len(cells[i][j]) != 1 or not self.truth_allowed:
             return False
         if self.margins is None:
             self.margins = self._margins()

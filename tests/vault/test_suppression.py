@@ -376,6 +376,36 @@ def test_a_solve_cut_short_by_the_node_limit_hides_more_the_same_each_time() -> 
     assert case_reader.small_pins(fs, tables) == []
 
 
+def test_a_move_found_without_a_solve_agrees_with_the_solver() -> None:
+    """docs/statistics.md, "Before a solve, a move": a count a move gives another value is one
+    the solver's least and greatest values also give two, and the reverse; the moves are used."""
+    rng = random.Random(3)
+    days = [f"{y}-{m:02d}-05" for y in (2024, 2025, 2026) for m in (2, 5, 8, 11)]
+    fs = [case(k, rng.choice(SECTORS3), status=rng.choice(("new", "triage", "supporting")),
+               day=rng.choice(days)) for k in range(40)]  # fmt: skip
+    moves = 0
+    for by in [("quarter", "status"), ("sector", "quarter")]:
+        axes = tuple(stats.axis(f, fs, None, None) for f in by)
+        grid = [[sum(a in f.values(by[0]) and b in f.values(by[1]) for f in fs) for b in axes[1]]
+                for a in axes[0]]  # fmt: skip
+        ones = [tabulate(fs, (f,), None, None, False) for f in by]
+        reader = stats.two_field_reader(fs, by, axes, grid, ones, len(fs))
+        table = tabulate(fs, by, None, None, False)
+        states = [[table.cells[i * len(axes[1]) + j].state for j in range(len(axes[1]))]
+                  for i in range(len(axes[0]))]  # fmt: skip
+        program = suppression._Program(
+            reader, grid, states, table.zeros_hidden, suppression._Pool(reader.truth)
+        )
+        for i, row in enumerate(states):
+            for j, state in enumerate(row):
+                if state == suppression.PUBLISHED:
+                    continue
+                lo, hi = suppression.possible(grid, states, reader, (i, j), table.zeros_hidden)
+                assert program.other_value(reader.cells[i][j], (i, j)) == (lo < hi)
+        moves += len(program.pool.moves)
+    assert moves > 0
+
+
 def test_quarters_are_labelled_as_cases_are_and_a_century_at_most() -> None:
     # Found by review: labels compared as text ("10000-Q1" < "9999-Q4") ran on for ever, and
     # year 999 made no quarter at all.
