@@ -14,7 +14,8 @@
 
 The reports come from ``bench.corpus``, whose identifiers repeat in their varied spellings
 (GMC, NMC, HCPC, Social Work England and police numbers, names), so the groups are real.
-``python -m bench --only across`` runs N = 10,000, then 100,000 (``--quick``: 2,000 only).
+``python -m bench --only across`` runs N = 10,000, then 100,000 (``--quick``: 2,000 only), then
+the worst cases found for ``vault stats`` (``bench.stats_worst``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import nacl.bindings
 
+from bench import stats_worst
 from bench.common import Row, Timer, interleaved, run_measured, vault_command
 from bench.corpus import envelopes
 from vault import db as dbmod
@@ -155,7 +157,7 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> list[Row]:
     rows = run_one(2000 if quick else 10_000, repeats, say)
     if not quick:
         rows += run_one(100_000, 1, say)
-    return rows
+    return rows + stats_worst.run(repeats, say)
 
 
 def summary(rows: list[Row]) -> dict[str, Any]:

@@ -143,6 +143,7 @@ class StatsTable:
     damaged: tuple[str, ...]
     zeros_hidden: bool = False  # some hidden cells may be 0 (docs/statistics.md)
     withheld: bool = False  # the total (5 or more) is hidden to protect a cell (rule 4)
+    cut_short: int = 0  # solves stopped by the node limit, each hiding more (not published)
 
     @property
     def total_label(self) -> str:
@@ -235,24 +236,27 @@ def tabulate(
     until: str | None,
     research_only: bool,
     damaged: tuple[str, ...] = (),
+    max_nodes: int = suppression.MAX_NODES,
 ) -> StatsTable:
     """The suppressed table of ``facts`` counted by ``by``: pure, for tests and charts.
 
     A table by B and A is the table by A and B turned round (the fields in :data:`FIELDS`'
     order), so the two hide the same cells. A table by status and its twin by outcome (the
-    same other field, if any) are worked out together: see :data:`TWINS`."""
+    same other field, if any) are worked out together: see :data:`TWINS`. ``max_nodes``: the
+    solver's node limit (:data:`suppression.MAX_NODES`; lower only in tests, to reach it)."""
     if len(by) == 2 and FIELDS.index(by[0]) > FIELDS.index(by[1]):
-        return _turned(tabulate(facts, (by[1], by[0]), since, until, research_only, damaged))
+        turned = (by[1], by[0])
+        return _turned(tabulate(facts, turned, since, until, research_only, damaged, max_nodes))
     twin = _twin(by)
     if twin is None:
-        return _table(facts, by, since, until, research_only, damaged)
+        return _table(facts, by, since, until, research_only, damaged, None, max_nodes)
     # a fixed point: each table hides the cells whose twin the other hides, until neither
     # hides more; the same pair whichever of the two is asked for
     mine: set[tuple[int, int]] = set()
     theirs: set[tuple[int, int]] = set()
     while True:
-        table = _table(facts, by, since, until, research_only, damaged, sorted(mine))
-        other = _table(facts, twin, since, until, research_only, damaged, sorted(theirs))
+        table = _table(facts, by, since, until, research_only, damaged, sorted(mine), max_nodes)
+        other = _table(facts, twin, since, until, research_only, damaged, sorted(theirs), max_nodes)
         more_theirs, more_mine = _twin_cells(table, other), _twin_cells(other, table)
         if more_mine <= mine and more_theirs <= theirs:
             return table
@@ -299,6 +303,7 @@ def _table(
     research_only: bool,
     damaged: tuple[str, ...] = (),
     hide: list[tuple[int, int]] | None = None,
+    max_nodes: int = suppression.MAX_NODES,
 ) -> StatsTable:
     """:func:`tabulate` for fields in :data:`FIELDS`' order, hiding ``hide`` from the start."""
     axes = tuple(axis(f, facts, since, until) for f in by)
@@ -323,17 +328,18 @@ def _table(
         rest = suppression.SECONDARY
         states = [[suppression.PRIMARY if 1 <= c <= suppression.SMALL else rest for c in row]
                   for row in grid]  # fmt: skip
-        zeros_hidden, withheld = True, False
+        zeros_hidden, withheld, cut_short = True, False, 0
     else:
         if len(by) == 1:
             reader = one_field_reader(by[0], grid[0], total)
             hidden_first: list[tuple[int, int]] = []
         else:
-            ones = [tabulate(facts, (f,), since, until, research_only) for f in by]
+            ones = [tabulate(facts, (f,), since, until, research_only, (), max_nodes) for f in by]
             hidden_first = _rows_hidden_there(ones, shape)
             reader = two_field_reader(facts, by, axes, grid, ones, total)
-        result = suppression.suppress(grid, reader, hidden_first, hide or ())
+        result = suppression.suppress(grid, reader, hidden_first, hide or (), max_nodes)
         states, zeros_hidden, withheld = result.states, result.zeros_hidden, not result.safe
+        cut_short = result.cut_short
         # not safe: every cell is hidden, zeros too, and a count can still be worked out with the
         # total; never seen (docs/statistics.md, rule 4), so the total is withheld as a last resort
     cells = tuple(
@@ -348,7 +354,17 @@ def _table(
     withheld = withheld and total > suppression.SMALL
     shown_total = None if 1 <= total <= suppression.SMALL or withheld else total
     return StatsTable(
-        by, axes, cells, shown_total, since, until, research_only, damaged, zeros_hidden, withheld
+        by,
+        axes,
+        cells,
+        shown_total,
+        since,
+        until,
+        research_only,
+        damaged,
+        zeros_hidden,
+        withheld,
+        cut_short,
     )
 
 
@@ -383,6 +399,7 @@ def _turned(table: StatsTable) -> StatsTable:
         table.damaged,
         table.zeros_hidden,
         table.withheld,
+        table.cut_short,
     )
 
 

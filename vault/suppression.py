@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 SMALL = 4  # counts from 1 to SMALL are hidden
 BIG = 10**12  # no limit
@@ -85,6 +86,47 @@ def _bound(x: int) -> float:
     return math.inf if x >= BIG else -math.inf if x <= -BIG else float(x)
 
 
+class _Pool:
+    """The solutions found so far, each agreeing with all that is published (they stay so from
+    round to round: a round only hides more). Two kinds: whole solutions from the solver, and
+    *moves*, a few unknowns changed from the truth and checked against every row they touch.
+    Only a speed-up: whether a count can take another value is a fact about the program, so
+    the answer is the same however it is found."""
+
+    def __init__(self, truth: tuple[int, ...]) -> None:
+        self.truth = truth
+        self.solutions: list[tuple[int, ...]] = []
+        self.matrix: Any = None  # the solutions as an array, made again when one is added
+        self.moves: list[dict[int, int]] = []
+        self.touching: dict[int, list[int]] = {}  # unknown: the moves that change it
+
+    def add(self, solution: tuple[int, ...]) -> None:
+        self.solutions.append(solution)
+        self.matrix = None
+
+    def add_move(self, move: dict[int, int]) -> None:
+        for u in move:
+            self.touching.setdefault(u, []).append(len(self.moves))
+        self.moves.append(move)
+
+    def other_value(self, unknowns: Sum, np: Any) -> bool:
+        """Whether a solution in the pool gives the sum of ``unknowns`` another value."""
+        seen: set[int] = set()
+        for u in unknowns:
+            for m in self.touching.get(u, ()):
+                if m not in seen:
+                    seen.add(m)
+                    if sum(self.moves[m].get(v, 0) for v in unknowns) != 0:
+                        return True
+        if not self.solutions:
+            return False
+        if self.matrix is None:
+            self.matrix = np.array(self.solutions, dtype=np.int64)
+        index = np.array(unknowns, dtype=np.int64)
+        truth = sum(self.truth[u] for u in unknowns)
+        return bool((self.matrix[:, index].sum(axis=1) != truth).any())
+
+
 class _Program:
     """The reader's integer program for one set of cell states, and the solutions found so far
     (every one agrees with all that is published)."""
@@ -95,7 +137,8 @@ class _Program:
         counts: list[list[int]],
         states: list[list[int]],
         zeros: bool,
-        pool: list[tuple[int, ...]],
+        pool: _Pool,
+        max_nodes: int = MAX_NODES,
     ) -> None:
         # Imported here: numpy and HiGHS take a quarter of a second to load, which every other
         # command would pay. highspy's public ``Highs`` class prints a banner on stdout when
@@ -136,21 +179,118 @@ class _Program:
             ("output_flag", False),
             ("threads", 1),
             ("random_seed", 0),
-            ("mip_max_nodes", MAX_NODES),
+            ("mip_max_nodes", max_nodes),
         ):
             self.solver.setOptionValue(option, setting)  # no time_limit: see MAX_NODES
         self.solver.passModel(lp)
         self.n_rows = len(rows)
+        self.rows = rows
+        self.states = states
+        self.margins: tuple[dict[int, int], dict[int, int]] | None = None
+        # for moves from the truth: each unknown's rows, and each row's value at the truth
+        self.column: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        self.activity = [0] * len(rows)
+        for r, (terms, _) in enumerate(rows):
+            for u, c in terms:  # type: ignore[misc]
+                self.column[u].append((r, c))
+                self.activity[r] += c * reader.truth[u]
+        # a move is checked only on the rows it touches, so the truth must meet all the others
+        self.truth_allowed = all(
+            lo <= a <= hi for a, (_, (lo, hi)) in zip(self.activity, rows, strict=True)
+        ) and all(lo <= t <= hi for t, (lo, hi) in zip(reader.truth, reader.bounds, strict=True))
         self.limits = (highs.HighsModelStatus.kSolutionLimit,)  # mip_max_nodes reached
+        self.cut_short = 0  # solves that reached the node limit with no solution: "no other value"
 
-    def other_value(self, unknowns: Sum) -> bool:
-        """Whether the sum of ``unknowns`` can take a value other than its true one."""
-        truth = self.reader.value(unknowns)
-        if any(self.reader.value(unknowns, s) != truth for s in self.pool):
+    def _allowed(self, move: dict[int, int]) -> bool:
+        """Whether the truth changed by ``move`` still agrees with all that is published."""
+        truth, bounds = self.reader.truth, self.reader.bounds
+        change: dict[int, int] = {}
+        for u, d in move.items():
+            lo, hi = bounds[u]
+            if not lo <= truth[u] + d <= hi:
+                return False
+            for r, c in self.column[u]:
+                change[r] = change.get(r, 0) + c * d
+        for r, d in change.items():
+            lo, hi = self.rows[r][1]
+            if d and not lo <= self.activity[r] + d <= hi:
+                return False
+        return True
+
+    def _margins(self) -> tuple[dict[int, int], dict[int, int]]:
+        """The unknown of each hidden margin that is one unknown, by row and by column (from
+        the guards: a guard's cells are one whole row or column)."""
+        rows: dict[int, int] = {}
+        columns: dict[int, int] = {}
+        for guard in self.reader.guards:
+            if len(guard.unknowns) != 1 or not guard.near:
+                continue
+            if len({i for i, _ in guard.near}) == 1:
+                rows[guard.near[0][0]] = guard.unknowns[0]
+            elif len({j for _, j in guard.near}) == 1:
+                columns[guard.near[0][1]] = guard.unknowns[0]
+        return rows, columns
+
+    def _move(self, cell: Cell) -> bool:
+        """A move found without a solve, where each cell is an unknown of its own, kept in the
+        pool when every row it touches allows it: one more in ``cell`` and one fewer in a
+        hidden cell of its column, with their two rows' hidden margins (or the same along its
+        row); or one more in ``cell`` and in a hidden cell diagonal to it, one fewer in the
+        two hidden cells that close the rectangle; or the reverse of each."""
+        cells, states = self.reader.cells, self.states
+        i, j = cell
+        if len(cells[i][j]) != 1 or not self.truth_allowed:
+            return False
+        if self.margins is None:
+            self.margins = self._margins()
+        row_margin, column_margin = self.margins
+        u = cells[i][j][0]
+        in_row = [b for b, st in enumerate(states[i]) if b != j and st != PUBLISHED]
+        in_column = [a for a, row in enumerate(states) if a != i and row[j] != PUBLISHED]
+        lines = [
+            (cells[a][j], row_margin[i], row_margin[a])
+            for a in in_column
+            if i in row_margin and a in row_margin
+        ] + [
+            (cells[i][b], column_margin[j], column_margin[b])
+            for b in in_row
+            if j in column_margin and b in column_margin
+        ]
+        for other, mine, theirs in lines:
+            if len(other) != 1:
+                continue
+            for sign in (1, -1):
+                move = {u: sign, other[0]: -sign, mine: sign, theirs: -sign}
+                if len(move) == 4 and self._allowed(move):
+                    self.pool.add_move(move)
+                    return True
+        for a in in_column:
+            for b in in_row:
+                if states[a][b] == PUBLISHED:
+                    continue
+                corners = (cells[i][j], cells[a][b], cells[i][b], cells[a][j])
+                if any(len(c) != 1 for c in corners):
+                    continue
+                for sign in (1, -1):
+                    move = {corners[0][0]: sign, corners[1][0]: sign}
+                    move[corners[2][0]] = move.get(corners[2][0], 0) - sign
+                    move[corners[3][0]] = move.get(corners[3][0], 0) - sign
+                    if self._allowed(move):
+                        self.pool.add_move(move)
+                        return True
+        return False
+
+    def other_value(self, unknowns: Sum, cell: Cell | None = None) -> bool:
+        """Whether the sum of ``unknowns`` (``cell``'s, if given) can take a value other than
+        its true one."""
+        np, highs = self.np, self.highs
+        if self.pool.other_value(unknowns, np):
             return True
         if not unknowns:
             return False
-        np, highs = self.np, self.highs
+        if cell is not None and self._move(cell):
+            return True
+        truth = self.reader.value(unknowns)
         index = np.array(unknowns, dtype=np.int32)
         ones = np.ones(len(unknowns))
         for lo, hi in ((truth + 1, math.inf), (-math.inf, truth - 1)):
@@ -165,7 +305,9 @@ class _Program:
             )
             if found:
                 solution = tuple(round(v) for v in self.solver.getSolution().col_value)
-                self.pool.append(solution)
+                self.pool.add(solution)
+            elif status in self.limits:
+                self.cut_short += 1
             self.solver.deleteRows(1, np.array([self.n_rows], dtype=np.int32))
             if found:
                 return True
@@ -196,7 +338,7 @@ def possible(
     zeros: bool = False,
 ) -> Interval:
     """The least and greatest values ``cell`` can take, given the published table."""
-    program = _Program(reader, counts, states, zeros, [reader.truth])
+    program = _Program(reader, counts, states, zeros, _Pool(reader.truth))
     return program.least_and_greatest(reader.cells[cell[0]][cell[1]])
 
 
@@ -208,8 +350,8 @@ def pinned(
     zeros: bool = False,
 ) -> bool:
     """Whether a reader can work out ``cell``'s count: no other value is possible."""
-    program = _Program(reader, counts, states, zeros, [reader.truth])
-    return not program.other_value(reader.cells[cell[0]][cell[1]])
+    program = _Program(reader, counts, states, zeros, _Pool(reader.truth))
+    return not program.other_value(reader.cells[cell[0]][cell[1]], cell)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +359,7 @@ class Suppressed:
     states: list[list[int]]
     safe: bool  # False: even every cell hidden leaves a count that can be worked out
     zeros_hidden: bool  # a reader may not take a hidden cell to be 1 or more
+    cut_short: int = 0  # solves stopped by the node limit with no solution (each hid more)
 
 
 def primary(counts: list[list[int]]) -> list[list[int]]:
@@ -228,12 +371,14 @@ def suppress(
     reader: Reader,
     hidden_first: Iterable[Cell] = (),
     also_hidden: Iterable[Cell] = (),
+    max_nodes: int = MAX_NODES,
 ) -> Suppressed:
     """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether that is enough; and
     whether zeros may be hidden. ``hidden_first``: cells hidden from the start, zeros too
     (the table then says that hidden cells may be 0), except a zero that could be nothing
     else. ``also_hidden``: cells hidden from the start because another table hides what they
-    give away (the table says hidden cells may be 0 only if one of them is). See the module
+    give away (the table says hidden cells may be 0 only if one of them is). ``max_nodes``:
+    the node limit of each solve (lower only in tests, to reach it). See the module
     docstring."""
     states = primary(counts)
     zeros = False
@@ -246,19 +391,21 @@ def suppress(
         zeros = True  # even where none is 0: a reader may not take a cell there to be 1 or more
         if states[i][j] == PUBLISHED and (counts[i][j] > 0 or reader.caps[i][j] > 0):
             states[i][j] = SECONDARY
-    pool = [reader.truth]
+    pool = _Pool(reader.truth)
+    cut_short = 0
     while True:
-        program = _Program(reader, counts, states, zeros, pool)
+        program = _Program(reader, counts, states, zeros, pool, max_nodes)
         weak: list[tuple[Cell, ...]] = []  # for each count that can be worked out, its cells
         for i, row in enumerate(states):
             for j, state in enumerate(row):
-                if state != PUBLISHED and not program.other_value(reader.cells[i][j]):
+                if state != PUBLISHED and not program.other_value(reader.cells[i][j], (i, j)):
                     weak.append(_beside(states, (i, j)))
         for guard in reader.guards:
             if not program.other_value(guard.unknowns):
                 weak.append(guard.near)
+        cut_short += program.cut_short
         if not weak:
-            return Suppressed(states, True, zeros)
+            return Suppressed(states, True, zeros, cut_short)
         # one more cell beside each weak one, then check them all again (a round, not a cell,
         # at a time: a large table with many small counts would otherwise check k times)
         chosen = {_next_to_hide(counts, states, reader, near, zeros) for near in weak}
@@ -273,7 +420,7 @@ def suppress(
             chosen = {_next_to_hide(counts, states, reader, everywhere, zeros)}
             chosen.discard(None)
         if not chosen:  # every cell is hidden already
-            return Suppressed(states, False, zeros)
+            return Suppressed(states, False, zeros, cut_short)
         for cell in chosen:
             if cell is not None:
                 states[cell[0]][cell[1]] = SECONDARY

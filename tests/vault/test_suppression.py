@@ -354,22 +354,56 @@ def test_a_reader_of_every_table_of_one_case_set_pins_no_small_count() -> None:
         assert case_reader.small_pins(fs, case_reader.publish(fs)) == [], fs
 
 
-def test_a_solve_cut_short_hides_more_by_work_done_never_by_the_clock(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_solve_cut_short_by_the_node_limit_hides_more_the_same_each_time() -> None:
     """Review 13b, finding 1: a wall-clock limit made the output depend on the machine. The
-    limit counts branch-and-bound nodes; one reached without a solution hides more, and the
-    same input gives the same table each time."""
+    limit counts branch-and-bound nodes (``MAX_NODES``); a solve that reaches it with no
+    solution counts as "no other value", so more is hidden, and the same input gives the same
+    table each time. Real solves: the limit is lowered to 0 through the parameter, so HiGHS
+    stops them (``cut_short`` counts those) where, with 10,000, they find a solution."""
     rng = random.Random(1)
     fs = [case(k, "housing", tuple(h for h in HARMS3 if rng.random() < 0.4) or ("violence",),
                wants=tuple(w for w in ("support", "complaint-help") if rng.random() < 0.4))
           for k in range(24)]  # fmt: skip
-    normal = tabulate(fs, ("harm", "wants"), None, None, False).to_json()
-    monkeypatch.setattr(suppression, "MAX_NODES", 0)  # every solve stops before its first node
-    short = [tabulate(fs, ("harm", "wants"), None, None, False).to_json() for _ in range(2)]
-    assert short[0] == short[1]
-    hidden = [{i for i, c in enumerate(t["cells"]) if c["suppressed"]} for t in (normal, short[0])]
+    by = ("harm", "wants")
+    normal = tabulate(fs, by, None, None, False)
+    assert normal.cut_short == 0
+    short = [tabulate(fs, by, None, None, False, max_nodes=0) for _ in range(2)]
+    assert short[0].cut_short > 0
+    assert short[0].to_json() == short[1].to_json()
+    hidden = [{i for i, c in enumerate(t.cells) if c.suppressed} for t in (normal, short[0])]
     assert hidden[0] < hidden[1]  # more hidden, never less
+    tables = {by: short[0].to_json()} | case_reader.publish(fs, [("harm",), ("wants",)])
+    assert case_reader.small_pins(fs, tables) == []
+
+
+def test_a_move_found_without_a_solve_agrees_with_the_solver() -> None:
+    """docs/statistics.md, "Before a solve, a move": a count a move gives another value is one
+    the solver's least and greatest values also give two, and the reverse; the moves are used."""
+    rng = random.Random(3)
+    days = [f"{y}-{m:02d}-05" for y in (2024, 2025, 2026) for m in (2, 5, 8, 11)]
+    fs = [case(k, rng.choice(SECTORS3), status=rng.choice(("new", "triage", "supporting")),
+               day=rng.choice(days)) for k in range(40)]  # fmt: skip
+    moves = 0
+    for by in [("quarter", "status"), ("sector", "quarter")]:
+        axes = tuple(stats.axis(f, fs, None, None) for f in by)
+        grid = [[sum(a in f.values(by[0]) and b in f.values(by[1]) for f in fs) for b in axes[1]]
+                for a in axes[0]]  # fmt: skip
+        ones = [tabulate(fs, (f,), None, None, False) for f in by]
+        reader = stats.two_field_reader(fs, by, axes, grid, ones, len(fs))
+        table = tabulate(fs, by, None, None, False)
+        states = [[table.cells[i * len(axes[1]) + j].state for j in range(len(axes[1]))]
+                  for i in range(len(axes[0]))]  # fmt: skip
+        program = suppression._Program(
+            reader, grid, states, table.zeros_hidden, suppression._Pool(reader.truth)
+        )
+        for i, row in enumerate(states):
+            for j, state in enumerate(row):
+                if state == suppression.PUBLISHED:
+                    continue
+                lo, hi = suppression.possible(grid, states, reader, (i, j), table.zeros_hidden)
+                assert program.other_value(reader.cells[i][j], (i, j)) == (lo < hi)
+        moves += len(program.pool.moves)
+    assert moves > 0
 
 
 def test_quarters_are_labelled_as_cases_are_and_a_century_at_most() -> None:
