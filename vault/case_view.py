@@ -14,7 +14,7 @@ from vault import db as dbmod
 from vault import reporter_messages, triage
 from vault._crypto import OpenFailed, open_note
 from vault.audit import merkle
-from vault.audit.case_actions import action, fold
+from vault.audit.case_actions import action
 from vault.audit.leaves import LeafError, parse_leaf
 from vault.blobs import AttachmentInfo, holds_blob, want_blob
 from vault.cases import CaseState, check_status, show_id
@@ -22,6 +22,7 @@ from vault.envelope import open_report
 from vault.errors import IntegrityError
 from vault.events import Event, verify_event
 from vault.keys import unb64
+from vault.merged_cases import merged
 from vault.patterns import NOBODY, AlsoNamed, also_named_in
 from vault.report import Report
 
@@ -197,7 +198,11 @@ def show_case(vault: Vault, text: str) -> CaseView:
         for attachment, have in zip(report.attachments, held, strict=True):
             if not have:  # pulled before the vault kept a list: the next pull asks for it
                 want_blob(db, case_id, attachment)
-    state = fold(case_id, events)
+    # Events from several laptops are shown, and folded, in the team's order
+    # (vault/merged_cases.py); a vault that never synced keeps its own order.
+    team_order = merged(case_id, events)
+    state = team_order.state
+    events = [p.event for p in team_order.events]
     names = vault.caseworker_names()
     notes = tuple(
         CaseNote(names.get(e.actor, e.actor), open_sealed_text(vault, e.data), e.at)
@@ -315,5 +320,6 @@ def check_case(vault: Vault, case_id: str) -> None:
     status, assignee, outcome = dbmod.one(
         vault.db, "SELECT status, assignee, outcome FROM cases WHERE id = ?", (case_id,)
     )
-    if fold(case_id, events) != CaseState(case_id, status, assignee, outcome, imported=True):
+    state = merged(case_id, events).state
+    if state != CaseState(case_id, status, assignee, outcome, imported=True):
         raise IntegrityError(f"Case {show_id(case_id)}'s state does not match its history.")

@@ -548,6 +548,70 @@ def _reporter_messages(db: Connection) -> None:
     )
 
 
+def _sync_state(db: Connection) -> None:
+    """What a vault that syncs through the relay keeps (vault/sync.py, docs/sync.md).
+
+    ``sync_outbox``: the items this laptop made, numbered in one chain per addressee ("team"
+    or a member's key id); ``wire`` is emptied once the relay holds the item, the number and
+    hash stay so the next item can follow it. ``sync_received``: how far this laptop holds
+    each other laptop's chains. ``sync_known``: the cases, events and attachments the others
+    have already (sent or received), so each goes out once. ``sync_joiners``: caseworkers
+    added from a join request whose keys and history have not gone out yet. ``sync_origins``:
+    whose laptop keeps each access log (so whose signature its items carry).
+    ``sync_blob_parts``: pieces of an attachment arriving through the relay, until whole.
+    """
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE sync_outbox (
+            recipient TEXT NOT NULL,
+            n         INTEGER NOT NULL CHECK (n > 0),
+            hash      TEXT NOT NULL CHECK ({_hex("hash", 64)}),
+            wire      BLOB NOT NULL,
+            sent      INTEGER NOT NULL DEFAULT 0 CHECK (sent IN (0, 1)),
+            PRIMARY KEY (recipient, n)
+        ) STRICT;
+
+        CREATE TABLE sync_received (
+            origin    TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            n         INTEGER NOT NULL CHECK (n >= 0),
+            head      TEXT NOT NULL CHECK ({_hex("head", 64)}),
+            covered   INTEGER NOT NULL DEFAULT 0 CHECK (covered >= 0),
+            PRIMARY KEY (origin, recipient)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE sync_known (
+            kind    TEXT NOT NULL CHECK (kind IN ('case', 'event', 'blob')),
+            id      TEXT NOT NULL,
+            case_id TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX sync_known_by_case ON sync_known (case_id);
+
+        CREATE TABLE sync_joiners (
+            key_id  TEXT PRIMARY KEY CHECK (length(key_id) = 16),
+            request BLOB NOT NULL,
+            done    INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))
+        ) STRICT;
+
+        CREATE TABLE sync_origins (
+            origin TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL REFERENCES caseworkers (key_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE sync_blob_parts (
+            blob_id TEXT NOT NULL CHECK ({_hex("blob_id", 64)}),
+            part    INTEGER NOT NULL CHECK (part >= 0),
+            parts   INTEGER NOT NULL CHECK (parts > 0),
+            case_id TEXT NOT NULL,
+            data    BLOB NOT NULL,
+            PRIMARY KEY (blob_id, part)
+        ) STRICT;
+        """,
+    )
+
+
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
     """Make the ``event_kinds`` table hold every declared kind (vault/audit/case_actions.py).
 
@@ -603,6 +667,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _erasure_and_retention,
     _alerts_table,
     _reporter_messages,
+    _sync_state,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

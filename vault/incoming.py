@@ -148,7 +148,11 @@ def _not_held(db: dbmod.Connection, batch: list[_Held]) -> list[_Held]:
 
 
 def _import_cases(
-    vault: Vault, db: dbmod.Connection, fresh: list[_Held], received: str
+    vault: Vault,
+    db: dbmod.Connection,
+    fresh: list[_Held],
+    received: str,
+    ids: list[str] | None = None,
 ) -> list[str]:
     """Store new cases and their "imported" log entries, a statement for each table.
 
@@ -160,8 +164,10 @@ def _import_cases(
     first = vault.log.next_entry()
     for attempt in range(9):
         rows = [
-            (new_case_id(), env_id, team.epoch, envelope, received, entry)
-            for entry, (envelope, env_id, team, *_derived) in enumerate(fresh, first)
+            (ids[i] if ids else new_case_id(), env_id, team.epoch, envelope, received, entry)
+            for i, (entry, (envelope, env_id, team, *_derived)) in enumerate(
+                enumerate(fresh, first)
+            )
         ]
         try:
             with dbmod.savepoint(db, "import_cases"):
@@ -175,12 +181,51 @@ def _import_cases(
                 triage.store(db, [(row[0], item[3]) for row, item in pairs])
                 professional_index.store(vault, db, [(row[0], item[4]) for row, item in pairs])
         except dbmod.ConstraintError as e:
-            if "cases.id" in str(e) and attempt < 8:
+            if "cases.id" in str(e) and attempt < 8 and not ids:
                 continue  # a 40-bit id drawn was taken: undone, and all drawn again
             raise IntegrityError("The vault refused to store a case.") from None
         vault.log.add_many([("imported", row[0], None, row[1].hex()) for row in rows])
         return [row[0] for row in rows]
     raise IntegrityError("The vault could not find a free case id.")
+
+
+def store_relayed(
+    vault: Vault, db: dbmod.Connection, cases: list[tuple[str, bytes, str]]
+) -> tuple[list[str], list[str]]:
+    """Store cases another laptop of the team took in, under the ids it gave them, in
+    ``db``'s transaction (:mod:`vault.sync`): ``(case id, envelope, day received)``.
+
+    Each envelope is opened and checked as an import does. Returns the ids stored, and the
+    ids of cases this vault holds under another id (both laptops took the same report in
+    before either synced), which are not stored twice.
+    """
+    teams = TeamKeysByHeader(vault)
+    held: list[tuple[str, _Held, str]] = []
+    clashes: list[str] = []
+    for case_id, envelope, received in cases:
+        env_id = envelope_id(envelope)
+        row = db.execute("SELECT id FROM cases WHERE envelope_id = ?", (env_id,)).fetchone()
+        if row is not None:
+            if str(row[0]) != case_id:
+                clashes.append(case_id)
+            continue
+        if db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None:
+            clashes.append(case_id)
+            continue
+        if tombstones.erased_envelopes(db, [env_id]):
+            continue
+        team = teams.key_for(envelope)
+        report = report_inside(open_sealed_part(envelope, team.public_key, team.secret_key))
+        held.append(
+            (case_id, (envelope, env_id, team, triage.triage_of(report), _named(report)), received)
+        )
+    stored: list[str] = []
+    try:
+        for case_id, item, received in held:
+            stored += _import_cases(vault, db, [item], received, [case_id])
+    finally:
+        forget()
+    return stored, clashes
 
 
 # --- pulling from an intake ---------------------------------------------------------

@@ -11,13 +11,14 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vault import _crypto
+from vault import _crypto, merged_cases
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.cases import show_id
 from vault.envelope import open_report, seal_report
 from vault.errors import UsageError, VaultError
 from vault.files import fsync_dir, move_into_place, replace_private_file
+from vault.join_request import JoinRequest, read_request
 from vault.keychange import access_path, locked, require_current, settle, write_pending
 from vault.keys import (
     DEFAULT_KDF,
@@ -70,6 +71,44 @@ def add_caseworker(
             vault.register_caseworker(db, identity.public)
     vault.forget_names()
     return identity.public
+
+
+def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinRequest:
+    """A caseworker on their own laptop, from their join request (``vault join``).
+
+    They are registered here at once (so cases can be assigned to them); the statement adding
+    them, their welcome and the team's history go out through the relay at the next ``vault
+    sync`` (:mod:`vault.sync`). No key file or access file of theirs is made here: their
+    laptop holds their identity, and makes its own database key. From now on this vault's
+    events carry clock stamps (:mod:`vault.merged_cases`).
+    """
+    request = read_request(request_data)
+    if request.name != validate_name(name):
+        raise UsageError(
+            f"That join request is {request.name}'s, not {name}'s.",
+            hint=f"use: vault caseworker add {request.name} --request FILE",
+        )
+    taken = vault.db.execute(
+        "SELECT revoked FROM caseworkers WHERE name = ? OR sign_pk = ?",
+        (request.name, request.sign_pk),
+    ).fetchone()
+    if taken is not None:
+        why = "was removed" if taken[0] is not None else "is already a caseworker of this vault"
+        raise UsageError(f"{request.name} {why}.")
+    person = CaseworkerPublic(request.name, request.sign_pk, request.box_pk)
+    with vault.transaction() as db:
+        merged_cases.start_syncing(db)
+        vault.register_caseworker(db, person)
+        db.execute(
+            "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)",
+            (request.origin, person.key_id),
+        )
+        db.execute(
+            "INSERT INTO sync_joiners (key_id, request) VALUES (?, ?)",
+            (person.key_id, request_data),
+        )
+    vault.forget_names()
+    return request
 
 
 def change_passphrase(vault: Vault, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF) -> None:

@@ -74,9 +74,12 @@ from vault.intake.limits import (
 )
 from vault.intake.nojs import ROLE_NOT_KNOWN, MalformedForm, parse_form, read_form
 from vault.intake.once import OneTimePages
+from vault.intake.relay import Relay, RelayRefused
 from vault.intake.witness import Witness
 from vault.keys import TeamPublicKey, b64, caseworker_key_id
+from vault.relay_items import MAX_ITEM
 from vault.reporter_messages import MAX_MESSAGE, check_signed
+from vault.team_changes import MAX_STATEMENT, Statement, Team, TeamChangeError
 
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'; "
@@ -101,6 +104,8 @@ CODENAME_CAP = 8 << 10  # the no-JS replies form: a codename, percent-encoded
 SIGNED_CAP = 1 << 10  # pull and blob requests carry (almost) nothing
 WITNESS_CAP = 16 << 10  # a checkpoint and up to 63 proof hashes
 ACK_CAP = 4 << 20
+RELAY_ITEM_CAP = 64 + MAX_ITEM  # one relay item: signature and body
+RELAY_STATEMENT_CAP = 4 * MAX_STATEMENT  # one statement about the team, as base64 in JSON
 REPLIES_CAP = 16 << 20
 MAX_PULL = 1000
 MAX_ACK = 20_000
@@ -248,6 +253,18 @@ def _build(
         if team_key.origin
         else {}
     )
+
+    def team_changed(team: Team) -> None:
+        """A statement about the team took effect: accept (and witness) whom it says."""
+        signing_keys.clear()
+        signing_keys.update(team.signing_keys())
+        for member in team.members:
+            if member.origin is not None and member.origin not in witnessed_logs:
+                witnessed_logs[member.origin] = [
+                    VerifierKey(member.origin, ED25519, member.sign_pk)
+                ]
+
+    relay = Relay(inbox, team_key, team_changed)
     pow_ = ProofOfWork(config.pow_bits)
     rate = RateCap(config.rate_per_minute)
     group_commit = _GroupCommit(inbox)
@@ -418,6 +435,9 @@ def _build(
                 raise Refused(401, "unauthorised") from None
             if await run_in_threadpool(inbox.nonce_seen_or_remember, signed_request.nonce):
                 raise Refused(401, "unauthorised")
+            request.state.caseworker = signed_request.key_id
+            if not json_body:
+                request.state.body = body
             doc = None
             if json_body:
                 try:
@@ -691,6 +711,62 @@ def _build(
                 parsed.append((mailbox_id, _sealed_reply(item["body"])))
             stored = await run_in_threadpool(inbox.add_replies, parsed)
             return JSONResponse({"stored": stored})
+
+    # --- the relay between the team's laptops (vault/intake/relay.py, docs/sync.md) -------
+
+    @app.exception_handler(RelayRefused)
+    async def relay_refused(_: Request, exc: RelayRefused) -> Response:
+        return JSONResponse({"error": exc.error}, status_code=exc.status)
+
+    @app.post("/api/relay/team")
+    async def relay_team(request: Request) -> Response:
+        async with signed(request, SIGNED_CAP):
+            statements = await run_in_threadpool(relay.chain)
+            return JSONResponse(
+                {
+                    "start": b64(team_key.to_file_bytes()),
+                    "statements": [s.to_wire() for s in statements],
+                }
+            )
+
+    @app.post("/api/relay/team/add")
+    async def relay_team_add(request: Request) -> Response:
+        async with signed(request, RELAY_STATEMENT_CAP) as doc:
+            try:
+                statement = Statement.from_wire(
+                    doc.get("statement") if isinstance(doc, dict) else None
+                )
+            except TeamChangeError:
+                raise Refused(400, "malformed") from None
+            team = await run_in_threadpool(relay.add_statement, statement)
+            return JSONResponse({"n": team.n, "head": team.head})
+
+    @app.post("/api/relay/items")
+    async def relay_items(request: Request) -> Response:
+        _require_type(request, OCTET)
+        async with signed(request, RELAY_ITEM_CAP, json_body=False):
+            wire: bytes = request.state.body
+            answer = await run_in_threadpool(relay.put, request.state.caseworker, wire)
+            return JSONResponse({"item": answer}, status_code=201 if answer == "stored" else 200)
+
+    @app.post("/api/relay/fetch")
+    async def relay_fetch(request: Request) -> Response:
+        async with signed(request, SIGNED_CAP) as doc:
+            limit = doc.get("limit", 100) if isinstance(doc, dict) else None
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise Refused(400, "malformed")
+            found, more = await run_in_threadpool(relay.fetch, request.state.caseworker, limit)
+            items = [{"seq": seq, "item": b64(wire)} for seq, wire in found]
+            return JSONResponse({"items": items, "more": more})
+
+    @app.post("/api/relay/ack")
+    async def relay_ack(request: Request) -> Response:
+        async with signed(request, SIGNED_CAP) as doc:
+            upto = doc.get("upto") if isinstance(doc, dict) else None
+            if isinstance(upto, bool) or not isinstance(upto, int) or not 0 <= upto < 2**62:
+                raise Refused(400, "malformed")
+            deleted = await run_in_threadpool(relay.ack, request.state.caseworker, upto)
+            return JSONResponse({"deleted": deleted})
 
     # --- the witness (c2sp.org/tlog-witness) ------------------------------------------------
 

@@ -1,0 +1,130 @@
+"""Two laptops and a real intake as their relay: join, add, sync, concurrent changes.
+
+Every step is the real `vault` command on two real vault folders, each with its own
+identity, against `vault intake serve` on loopback (tests/intake_server.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import CANARY, Cli, bytes_under, make_report
+from tests.intake_server import IntakeServer, IntakeServers
+from tests.sealing import attachment_entry
+from vault import pow as pow_
+from vault.envelope import seal_report
+from vault.keys import TeamPublicKey
+from vault.submit import send_envelope
+
+pytestmark = pytest.mark.slow
+
+
+def _ok(result: object) -> str:
+    assert getattr(result, "returncode", None) == 0, (
+        getattr(result, "stdout", ""),
+        getattr(result, "stderr", ""),
+    )
+    return str(getattr(result, "stdout", "")) + str(getattr(result, "stderr", ""))
+
+
+def _upload(intake: IntakeServer, blob: bytes) -> None:
+    challenge = httpx.get(intake.url + "/api/challenge").json()
+    raw = pow_.decode_challenge(challenge["challenge"])
+    solution = pow_.header_value(raw, pow_.solve(raw, challenge["bits"]))
+    r = httpx.post(
+        intake.url + "/api/attachments",
+        content=blob,
+        headers={"Content-Type": "application/octet-stream", "X-Redress-PoW": solution},
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+
+
+def _show(cli: Cli, vault: Path, case_id: str) -> Any:
+    result = cli("cases", "show", case_id, "--json", "--vault", str(vault))
+    _ok(result)
+    return json.loads(result.stdout)
+
+
+def _worked_on(shown: Any) -> list[tuple[str, str, str]]:
+    """The case's history but its import and openings (each laptop records its own)."""
+    return [
+        (h["actor"], h["action"], h["detail"])
+        for h in shown["history"]
+        if h["action"] not in ("imported", "opened")
+    ]
+
+
+def test_a_second_laptop_joins_gets_everything_and_both_converge(
+    cli: Cli, intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "amara-laptop", tmp_path / "bea-laptop"
+    _ok(cli("init", "--name", "amara", "--vault", str(a)))
+    _ok(cli("team-key", "export", "team.json", "--vault", str(a)))
+    intake = intake_servers.start(tmp_path / "team.json")
+    url = intake.url
+
+    # A report with an attachment arrives, and amara pulls it and writes a note.
+    key = TeamPublicKey.from_file_bytes((tmp_path / "team.json").read_bytes())
+    letter = b"%PDF-1.4 the letter " + os.urandom(3 << 20)  # more than one relay part
+    entry, blob = attachment_entry(letter, name="letter.pdf", kind="application/pdf")
+    _upload(intake, blob)
+    send_envelope(url, seal_report(make_report(attachments=[entry]), key.epoch, key.public_key))
+    pulled = cli("pull", "--from", url, "--vault", str(a))
+    _ok(pulled)
+    case_id = pulled.stdout.strip()
+    _ok(cli("cases", "note", case_id, "spoke to her on the phone", "--vault", str(a)))
+
+    # Bea joins from her own laptop; amara adds her from the request and syncs.
+    joined = _ok(cli("join", "--name", "bea", "--out", "bea.request", "--vault", str(b)))
+    fingerprint = json.loads((tmp_path / "bea.request").read_text())["fingerprint"]
+    assert f"Fingerprint: {fingerprint}" in joined
+    assert not (b / "vault.db").exists()
+    added = _ok(cli("caseworker", "add", "bea", "--request", "bea.request", "--vault", str(a)))
+    assert fingerprint in added
+    _ok(cli("sync", "--from", url, "--vault", str(a)))
+
+    # Bea's first sync: the team's keys, the case with its history and its attachment.
+    first = _ok(cli("sync", "--from", url, "--vault", str(b)))
+    assert "Joined the team" in first
+    assert sorted(p.name for p in (b / "caseworkers").iterdir()) == ["bea.access", "bea.key"]
+    shown = _show(cli, b, case_id)
+    assert [n["text"] for n in shown["notes"]] == ["spoke to her on the phone"]
+    assert CANARY in json.dumps(shown)
+    _ok(cli("cases", "attachment", case_id, "1", "--out", "got.pdf", "--vault", str(b)))
+    assert (tmp_path / "got.pdf").read_bytes() == letter
+
+    # Apart, amara assigns the case to bea while bea moves it to triage and writes a note.
+    _ok(cli("cases", "assign", case_id, "bea", "--vault", str(a)))
+    _ok(cli("cases", "status", case_id, "triage", "--vault", str(b)))
+    _ok(cli("cases", "note", case_id, "called back", "--vault", str(b)))
+    for laptop in (b, a, b):
+        _ok(cli("sync", "--from", url, "--vault", str(laptop)))
+
+    on_a, on_b = _show(cli, a, case_id), _show(cli, b, case_id)
+    for shown in (on_a, on_b):
+        assert shown["status"] == "triage"
+        assert shown["assignee"] == "bea"
+        assert sorted(n["text"] for n in shown["notes"]) == [
+            "called back",
+            "spoke to her on the phone",
+        ]
+    assert _worked_on(on_a) == _worked_on(on_b), "the same history, in the same order"
+    assert len(_worked_on(on_a)) == 5  # two notes, the attachment written out, assign, status
+
+    # `vault pull` is the same command: it syncs too.
+    _ok(cli("cases", "close", case_id, "--outcome", "supported", "--vault", str(a)))
+    _ok(cli("pull", "--from", url, "--vault", str(a)))
+    _ok(cli("pull", "--from", url, "--vault", str(b)))
+    assert _show(cli, b, case_id)["status"] == "closed"
+
+    # The relay holds nothing readable.
+    held = bytes_under(intake.data)
+    for text in (CANARY.encode(), b"called back", b"spoke to her", b"letter.pdf"):
+        assert text not in held

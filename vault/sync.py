@@ -1,0 +1,619 @@
+"""`vault sync --from URL` (and `vault pull`, the same command): this laptop and the team.
+
+``docs/sync.md`` is the specification. A sync first pulls from the intake as ``vault pull``
+always has (:mod:`vault.pull`). A vault that is part of a team of laptops
+(:func:`vault.merged_cases.is_syncing`) then talks to the intake's relay
+(:mod:`vault.intake.relay`):
+
+1. **receive**: fetch the items other laptops sent (to the team, or to this laptop's owner),
+   check each (signed by the owner of the laptop whose log it names, next in that laptop's
+   chain: :mod:`vault.relay_items`), store what they hold in one transaction per page,
+   then acknowledge the page so the relay may delete it;
+2. **send**: the cases, case events and attachments this laptop holds that the others do
+   not yet, sealed to the team key, as items in this laptop's chain; pushed in order;
+3. **welcome**: for each caseworker added here from a join request, the statement adding
+   them goes to the relay (which then accepts their signed requests), then a welcome sealed
+   to them (the team keys, the team, how far this laptop had everyone's items) and every
+   case with its history and attachments, each item sealed to them alone.
+
+Nothing is acknowledged before it is committed, and an item is marked sent only once the
+relay has it: a sync cut off at any point is finished by the next one, and the relay's
+answer "held" to an item sent twice means it is not stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from vault import _crypto, blobs, erasure, incoming, merged_cases
+from vault import db as dbmod
+from vault.blobs import PendingBlob
+from vault.errors import IntakeError, IntegrityError, UsageError
+from vault.events import verify_event
+from vault.intake.auth import sign_request
+from vault.join_request import JoinRequest
+from vault.joining import Welcome, open_welcome
+from vault.keys import CaseworkerPublic, Identity, TeamPublicKey, b64, caseworker_key_id, unb64
+from vault.pull import IntakeClient, PullResult, pull, talking
+from vault.relay_items import (
+    FIRST_PREV,
+    TO_TEAM,
+    Item,
+    Received,
+    RelayMisbehaved,
+    check_next,
+    check_signature,
+    make_item,
+    parse_item,
+)
+from vault.store import Vault, today
+from vault.team_changes import Member, Statement, Team, TeamChangeError, follow, make_statement
+
+CONTENT_BYTES = 1 << 20  # content packed into one item, before sealing
+BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
+FETCH_LIMIT = 200
+
+
+@dataclass(slots=True)
+class SyncResult:
+    pulled: PullResult
+    received_items: int = 0
+    cases_received: list[str] = field(default_factory=list)
+    events_received: int = 0
+    attachments_received: int = 0
+    sent_items: int = 0
+    welcomed: list[str] = field(default_factory=list)
+    clashes: list[str] = field(default_factory=list)  # cases held here under another id
+
+
+# --- talking to the relay -------------------------------------------------------------
+
+
+class RelayClient(IntakeClient):
+    """The relay's signed calls (``docs/sync.md``), over :class:`IntakeClient`'s plumbing."""
+
+    def team(self) -> tuple[TeamPublicKey, list[Statement]]:
+        doc = self._post_json("/api/relay/team", {})
+        try:
+            start = TeamPublicKey.from_file_bytes(unb64(doc["start"]))
+            statements = [Statement.from_wire(s) for s in doc["statements"]]
+        except (KeyError, TypeError, ValueError, TeamChangeError):
+            raise self.not_understood() from None
+        return start, statements
+
+    def add_statement(self, statement: Statement) -> None:
+        body = json.dumps({"statement": statement.to_wire()}).encode()
+        r = self._signed_post("/api/relay/team/add", body, "application/json")
+        if r.status_code == 409:
+            raise IntakeError(
+                "The relay refused the statement adding a caseworker: the team changed"
+                " meanwhile, or they are already on it. Sync again."
+            )
+        self._check(r)
+
+    def put(self, wire: bytes) -> None:
+        r = self._signed_post("/api/relay/items", wire, "application/octet-stream")
+        if r.status_code == 409:
+            raise IntegrityError(
+                "The relay refused an item from this laptop as out of order: it has items"
+                " from this laptop's log that this vault does not.",
+                hint="was this vault restored from a backup? Its log now forks from the team's",
+            )
+        self._check(r)
+
+    def fetch(self, limit: int = FETCH_LIMIT) -> tuple[list[tuple[int, bytes]], bool]:
+        doc = self._post_json("/api/relay/fetch", {"limit": limit})
+        try:
+            items = [(int(i["seq"]), unb64(i["item"])) for i in doc["items"]]
+            more = doc["more"]
+        except (KeyError, TypeError, ValueError):
+            raise self.not_understood() from None
+        if not isinstance(more, bool):
+            raise self.not_understood()
+        return items, more
+
+    def acknowledge(self, upto: int) -> None:
+        self._post_json("/api/relay/ack", {"upto": upto})
+
+    def __enter__(self) -> RelayClient:
+        return self
+
+    def _signed_post(self, path: str, body: bytes, content_type: str) -> httpx.Response:
+        headers = sign_request(self._identity, "POST", self._target(path), body)
+        headers["Content-Type"] = content_type
+        with talking(self.url):
+            return self._client.post(self.url + path, content=body, headers=headers)
+
+
+# --- the whole sync ---------------------------------------------------------------------
+
+
+def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncResult:
+    """Pull from the intake; then, for a vault in a team of laptops, receive, send, welcome."""
+    result = SyncResult(pull(vault, url, client=client))
+    if not merged_cases.is_syncing(vault.db):
+        return result
+    with RelayClient(url, vault.identity, client) as relay:
+        receive(vault, relay, result)
+        queue_new(vault)
+        result.sent_items += push(vault, relay)
+        result.welcomed = welcome_joiners(vault, relay)
+        result.sent_items += push(vault, relay)
+    return result
+
+
+def first_welcome(
+    identity: Identity, request: JoinRequest, url: str, client: httpx.Client | None = None
+) -> Welcome:
+    """On a laptop that has just joined: find the welcome sent to its owner (not yet
+    acknowledged; the sync that follows takes it in with everything after it)."""
+    with RelayClient(url, identity, client) as relay:
+        items, _ = relay.fetch()
+        for _, wire in items:
+            item = parse_item(wire)
+            if item.to != identity.key_id or item.n != 1:
+                continue
+            doc = open_welcome(identity, item.sealed)
+            welcome = Welcome.from_doc(doc)
+            origins = {o: str(p["sign_pk"]) for p in doc["roster"] if (o := p.get("origin"))}
+            author = origins.get(item.origin)
+            if author is None:
+                raise IntegrityError("The welcome is not signed by anyone on the team it names.")
+            check_signature(item, unb64(author, 32))
+            return welcome
+    raise UsageError(
+        "Nobody has sent this laptop the team's keys yet.",
+        hint="a colleague runs vault caseworker add NAME --request FILE, then vault sync",
+    )
+
+
+# --- receiving --------------------------------------------------------------------------
+
+
+def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
+    while True:
+        items, more = relay.fetch()
+        if not items:
+            return
+        with vault.transaction() as db:
+            for _, wire in items:
+                _take(vault, db, parse_item(wire), result)
+                result.received_items += 1
+        relay.acknowledge(items[-1][0])
+        if not more:
+            return
+
+
+def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> None:
+    recipient = TO_TEAM if item.to == TO_TEAM else item.to
+    if recipient not in (TO_TEAM, vault.identity.key_id):
+        raise RelayMisbehaved(
+            f"The relay sent an item from laptop {item.origin} meant for someone else."
+        )
+    author = db.execute(
+        "SELECT c.sign_pk FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
+        " WHERE o.origin = ? AND c.revoked IS NULL",
+        (item.origin,),
+    ).fetchone()
+    doc = _open(vault, item)
+    if author is None and doc.get("t") == "welcome":
+        author = [unb64(p["sign_pk"], 32) for p in doc["roster"] if p.get("origin") == item.origin][
+            :1
+        ] or None
+    if author is None:
+        raise RelayMisbehaved(
+            f"The relay sent an item from laptop {item.origin}, not one of the team's."
+        )
+    check_signature(item, bytes(author[0]))
+    row = db.execute(
+        "SELECT n, head, covered FROM sync_received WHERE origin = ? AND recipient = ?",
+        (item.origin, recipient),
+    ).fetchone()
+    n, head = (0, FIRST_PREV) if row is None else (int(row[0]), str(row[1]))
+    if item.n <= n:
+        if item.n == n and item.hash != head:
+            raise RelayMisbehaved(
+                f"The relay sent a different item {item.n} from laptop {item.origin} than"
+                " before: its items have been changed or forked."
+            )
+        return  # held already (a sync cut off before its acknowledgement, or a welcome's)
+    check_next(Received(n, head), item)
+    db.execute(
+        "INSERT INTO sync_received (origin, recipient, n, head) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (origin, recipient) DO UPDATE SET n = excluded.n, head = excluded.head",
+        (item.origin, recipient, item.n, item.hash),
+    )
+    kind = doc.get("t")
+    try:
+        if kind == "welcome":
+            _take_welcome(vault, db, doc)
+        elif kind == "member":
+            _take_member(vault, db, doc)
+        elif kind == "cases":
+            _take_cases(vault, db, doc, result)
+        elif kind == "events":
+            _take_events(vault, db, doc, result)
+        elif kind == "blob":
+            _take_blob_part(db, doc, result)
+        else:
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(
+            f"Item {item.n} from laptop {item.origin} is not in the expected form."
+        ) from None
+
+
+def _open(vault: Vault, item: Item) -> dict[str, Any]:
+    try:
+        if item.to == TO_TEAM:
+            team = vault.team_key(item.epoch)
+            plain = _crypto.seal_open(item.sealed, team.public_key, team.secret_key)
+        else:
+            ident = vault.identity
+            plain = _crypto.seal_open(item.sealed, ident.public.box_pk, ident.box_sk)
+        doc = json.loads(plain)
+    except (_crypto.OpenFailed, ValueError, UnicodeDecodeError):
+        raise IntegrityError(f"Item {item.n} from laptop {item.origin} does not open.") from None
+    if not isinstance(doc, dict):
+        raise IntegrityError(
+            f"Item {item.n} from laptop {item.origin} is not in the expected form."
+        )
+    return doc
+
+
+def _register(
+    vault: Vault, db: dbmod.Connection, person: CaseworkerPublic, origin: str | None
+) -> None:
+    known = db.execute(
+        "SELECT sign_pk FROM caseworkers WHERE key_id = ?", (person.key_id,)
+    ).fetchone()
+    if known is None:
+        vault.register_caseworker(db, person)
+        vault.forget_names()
+    elif bytes(known[0]) != person.sign_pk:
+        raise IntegrityError("Two caseworkers of the team share a key id.")
+    if origin:
+        db.execute(
+            "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)"
+            " ON CONFLICT (origin) DO NOTHING",
+            (origin, person.key_id),
+        )
+
+
+def _person(doc: dict[str, Any]) -> CaseworkerPublic:
+    return CaseworkerPublic(str(doc["name"]), unb64(doc["sign_pk"], 32), unb64(doc["box_pk"], 32))
+
+
+def _take_welcome(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> None:
+    for p in doc["roster"]:
+        _register(vault, db, _person(p), p.get("origin"))
+    for origin, n, head in Welcome.from_doc(doc).chains:
+        db.execute(
+            "INSERT INTO sync_received (origin, recipient, n, head, covered) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (origin, recipient) DO NOTHING",
+            (origin, TO_TEAM, n, head, n),
+        )
+
+
+def _take_member(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> None:
+    _register(vault, db, _person(doc), doc.get("origin"))
+
+
+def _take_cases(
+    vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
+) -> None:
+    cases = [(str(c["id"]), unb64(c["envelope"]), str(c["received"])) for c in doc["cases"]]
+    stored, clashes = incoming.store_relayed(vault, db, cases)
+    result.cases_received += stored
+    result.clashes += clashes
+    for case_id, _, _ in cases:
+        _known(db, "case", case_id, case_id)
+
+
+def _take_events(
+    vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
+) -> None:
+    keys = vault.signing_keys()
+    touched: set[str] = set()
+    stamps = []
+    for e in doc["events"]:
+        body, signature = unb64(e["body"]), unb64(e["signature"], 64)
+        actor = json.loads(body).get("actor")
+        if actor not in keys:
+            raise IntegrityError("A case event from the team names someone not on it.")
+        event = verify_event(body, signature, keys[actor])
+        _known(db, "event", event.id, event.case)
+        if db.execute("SELECT 1 FROM cases WHERE id = ?", (event.case,)).fetchone() is None:
+            continue  # erased here, or a case this laptop has not got (it comes first)
+        added = db.execute(
+            "INSERT INTO events (id, case_id, kind, actor, body, signature)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (event.id, event.case, event.kind, event.actor, body, signature),
+        ).rowcount
+        if added:
+            result.events_received += 1
+            touched.add(event.case)
+            if event.stamp is not None:
+                stamps.append(event.stamp)
+    merged_cases.seen_stamps(db, stamps)
+    for case_id in sorted(touched):
+        merged_cases.refold(vault, db, case_id)
+
+
+def _take_blob_part(db: dbmod.Connection, doc: dict[str, Any], result: SyncResult) -> None:
+    blob, part, parts = str(doc["id"]), int(doc["part"]), int(doc["parts"])
+    if not 0 <= part < parts or len(blob) != 64:
+        raise ValueError
+    _known(db, "blob", blob, "")
+    if blobs.holds_blob(db, blob):
+        return
+    db.execute(
+        "INSERT INTO sync_blob_parts (blob_id, part, parts, case_id, data) VALUES (?, ?, ?, '', ?)"
+        " ON CONFLICT (blob_id, part) DO NOTHING",
+        (blob, part, parts, unb64(doc["data"])),
+    )
+    (have, length) = dbmod.one(
+        db,
+        "SELECT count(*), coalesce(sum(length(data)), 0) FROM sync_blob_parts WHERE blob_id = ?",
+        (blob,),
+    )
+    if int(have) < parts:
+        return
+
+    def pieces(_: str) -> Iterator[bytes]:
+        for (data,) in db.execute(
+            "SELECT data FROM sync_blob_parts WHERE blob_id = ? ORDER BY part", (blob,)
+        ).fetchall():
+            yield bytes(data)
+
+    problem = blobs._stream_blob(db, PendingBlob(blob, "", int(length)), pieces)
+    if problem is not None:
+        raise IntegrityError("An attachment from the team does not match its id.")
+    db.execute("DELETE FROM sync_blob_parts WHERE blob_id = ?", (blob,))
+    db.execute("DELETE FROM pending_blobs WHERE id = ?", (blob,))
+    result.attachments_received += 1
+
+
+def _known(db: dbmod.Connection, kind: str, item_id: str, case_id: str) -> None:
+    db.execute(
+        "INSERT INTO sync_known (kind, id, case_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (kind, item_id, case_id),
+    )
+
+
+# --- sending ----------------------------------------------------------------------------
+
+
+class _Chain:
+    """Items for one addressee, sealed to ``seal_to``, appended to this laptop's chain."""
+
+    def __init__(
+        self, vault: Vault, db: dbmod.Connection, recipient: str, seal_to: bytes, epoch: int
+    ):
+        self.vault, self.db, self.recipient, self.seal_to, self.epoch = (
+            vault,
+            db,
+            recipient,
+            seal_to,
+            epoch,
+        )
+        row = db.execute(
+            "SELECT n, hash FROM sync_outbox WHERE recipient = ? ORDER BY n DESC LIMIT 1",
+            (recipient,),
+        ).fetchone()
+        self.n, self.head = (0, FIRST_PREV) if row is None else (int(row[0]), str(row[1]))
+
+    def add(self, doc: dict[str, Any]) -> None:
+        sealed = _crypto.seal(json.dumps(doc, separators=(",", ":")).encode(), self.seal_to)
+        item = make_item(
+            self.vault.identity,
+            self.vault.log.origin,
+            self.n + 1,
+            self.head,
+            self.recipient,
+            self.epoch,
+            sealed,
+        )
+        self.db.execute(
+            "INSERT INTO sync_outbox (recipient, n, hash, wire) VALUES (?, ?, ?, ?)",
+            (self.recipient, item.n, item.hash, item.to_wire()),
+        )
+        self.n, self.head = item.n, item.hash
+
+    def batches(self, kind: str, key: str, entries: Iterator[dict[str, Any]]) -> None:
+        """Pack ``entries`` into items of about CONTENT_BYTES each."""
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for entry in entries:
+            batch.append(entry)
+            size += sum(len(str(v)) for v in entry.values())
+            if size >= CONTENT_BYTES:
+                self.add({"t": kind, key: batch})
+                batch, size = [], 0
+        if batch:
+            self.add({"t": kind, key: batch})
+
+
+def _team_chain(vault: Vault, db: dbmod.Connection) -> _Chain:
+    current = vault.access.current
+    return _Chain(vault, db, TO_TEAM, current.public_key, current.epoch)
+
+
+def queue_new(vault: Vault) -> None:
+    """Queue, as team items, what this vault holds that the others have not got."""
+    with vault.transaction() as db:
+        chain = _team_chain(vault, db)
+        new_cases = db.execute(
+            "SELECT id, envelope, received FROM cases WHERE id NOT IN"
+            " (SELECT id FROM sync_known WHERE kind = 'case') ORDER BY rowid"
+        ).fetchall()
+        chain.batches("cases", "cases", _case_entries(new_cases))
+        for case_id, _, _ in new_cases:
+            _known(db, "case", str(case_id), str(case_id))
+        new_events = db.execute(
+            "SELECT id, case_id, body, signature FROM events WHERE id NOT IN"
+            " (SELECT id FROM sync_known WHERE kind = 'event') ORDER BY seq"
+        ).fetchall()
+        chain.batches("events", "events", _event_entries(new_events))
+        for event_id, case_id, _, _ in new_events:
+            _known(db, "event", str(event_id), str(case_id))
+        new_blobs = [
+            str(b)
+            for (b,) in db.execute(
+                "SELECT id FROM blobs WHERE id NOT IN"
+                " (SELECT id FROM sync_known WHERE kind = 'blob') ORDER BY id"
+            ).fetchall()
+        ]
+        for blob in new_blobs:
+            _queue_blob(db, chain, blob)
+            _known(db, "blob", blob, "")
+
+
+def _case_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
+    for case_id, envelope, received in rows:
+        yield {"id": str(case_id), "envelope": b64(bytes(envelope)), "received": str(received)}
+
+
+def _event_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
+    for _, _, body, signature in rows:
+        yield {"body": b64(bytes(body)), "signature": b64(bytes(signature))}
+
+
+def _queue_blob(db: dbmod.Connection, chain: _Chain, blob: str) -> None:
+    (length,) = dbmod.one(db, "SELECT length FROM blobs WHERE id = ?", (blob,))
+    parts = max(1, -(-int(length) // BLOB_PART))
+    part = 0
+    buffer = bytearray()
+    for (data,) in db.execute(
+        "SELECT data FROM blob_chunks WHERE blob_id = ? ORDER BY n", (blob,)
+    ).fetchall():
+        buffer += bytes(data)
+        while len(buffer) >= BLOB_PART and part < parts - 1:
+            chunk = bytes(buffer[:BLOB_PART])
+            del buffer[:BLOB_PART]
+            chain.add({"t": "blob", "id": blob, "part": part, "parts": parts, "data": b64(chunk)})
+            part += 1
+    chain.add({"t": "blob", "id": blob, "part": part, "parts": parts, "data": b64(bytes(buffer))})
+
+
+def push(vault: Vault, relay: RelayClient) -> int:
+    """Send every queued item, in order; each is marked sent once the relay has it."""
+    sent = 0
+    while True:
+        rows = vault.db.execute(
+            "SELECT recipient, n, wire FROM sync_outbox WHERE sent = 0 ORDER BY rowid LIMIT 50"
+        ).fetchall()
+        if not rows:
+            return sent
+        for recipient, n, wire in rows:
+            relay.put(bytes(wire))
+            with vault.transaction() as db:
+                db.execute(
+                    "UPDATE sync_outbox SET sent = 1, wire = X'' WHERE recipient = ? AND n = ?",
+                    (recipient, n),
+                )
+            sent += 1
+
+
+# --- welcoming a new member --------------------------------------------------------------
+
+
+def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
+    """For each caseworker added from a join request: the statement, then their welcome."""
+    from vault.join_request import read_request
+
+    done = []
+    for key_id, request_bytes in vault.db.execute(
+        "SELECT key_id, request FROM sync_joiners WHERE done = 0 ORDER BY rowid"
+    ).fetchall():
+        request = read_request(bytes(request_bytes))
+        start, statements = relay.team()
+        _check_start(vault, start)
+        try:
+            team = follow(Team.start(start), statements)
+        except TeamChangeError as e:
+            raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
+        if team.member(str(key_id)) is None:
+            member = Member(request.name, request.sign_pk, request.box_pk, request.origin)
+            relay.add_statement(make_statement(team, vault.identity, "add", today(), member=member))
+        with vault.transaction() as db:
+            _queue_welcome(vault, db, request)
+            db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (key_id,))
+        done.append(request.name)
+    return done
+
+
+def _check_start(vault: Vault, start: TeamPublicKey) -> None:
+    held = vault.access.team_key(start.epoch)
+    if held is None or held.public_key != start.public_key:
+        raise IntegrityError(
+            "The relay's team key is not this team's: it was started with another team key file."
+        )
+
+
+def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> None:
+    """The welcome and the whole history, sealed to the new member, and a team item telling
+    the other laptops who they are."""
+    key_id = caseworker_key_id(request.sign_pk)
+    origins = {str(k): str(o) for o, k in db.execute("SELECT origin, key_id FROM sync_origins")}
+    origins.setdefault(vault.identity.key_id, vault.log.origin)
+    roster = [
+        {
+            "name": str(n),
+            "sign_pk": b64(bytes(s)),
+            "box_pk": b64(bytes(b)),
+            "origin": origins.get(str(k)),
+        }
+        for k, n, s, b in db.execute(
+            "SELECT key_id, name, sign_pk, box_pk FROM caseworkers"
+            " WHERE revoked IS NULL ORDER BY rowid"
+        )
+    ]
+    team = _team_chain(vault, db)
+    chains = [[vault.log.origin, team.n, team.head]] + [
+        [str(o), int(n), str(h)]
+        for o, n, h in db.execute(
+            "SELECT origin, n, head FROM sync_received WHERE recipient = ?", (TO_TEAM,)
+        )
+    ]
+    keys = [
+        {
+            "epoch": k.epoch,
+            "public_key": b64(k.public_key),
+            "secret_key": b64(k.secret_key.reveal()),
+        }
+        for k in vault.access.team_keys
+    ]
+    chain = _Chain(vault, db, key_id, request.box_pk, 0)
+    chain.add({"t": "welcome", "team_keys": keys, "roster": roster, "chains": chains})
+    cases = db.execute("SELECT id, envelope, received FROM cases ORDER BY rowid").fetchall()
+    chain.batches("cases", "cases", _case_entries(cases))
+    events = db.execute("SELECT id, case_id, body, signature FROM events ORDER BY seq").fetchall()
+    chain.batches("events", "events", _event_entries(events))
+    for (blob,) in db.execute("SELECT id FROM blobs ORDER BY id").fetchall():
+        _queue_blob(db, chain, str(blob))
+    team.add(
+        {
+            "t": "member",
+            "name": request.name,
+            "sign_pk": b64(request.sign_pk),
+            "box_pk": b64(request.box_pk),
+            "origin": request.origin,
+        }
+    )
+
+
+def erase_case_rows(vault: Vault, case_id: str) -> None:
+    """For erasing a case (vault/erasure.py): what this vault noted the team has of it."""
+    vault.db.execute("DELETE FROM sync_known WHERE case_id = ?", (case_id,))
+
+
+erasure.register_eraser(30, erase_case_rows)
+
+
+__all__ = ["RelayClient", "SyncResult", "first_welcome", "sync"]
