@@ -22,7 +22,7 @@ from vault.envelope import open_report
 from vault.errors import IntegrityError
 from vault.events import Event, verify_event
 from vault.keys import unb64
-from vault.merged_cases import merged
+from vault.merged_cases import conflict_value, merged
 from vault.patterns import NOBODY, AlsoNamed, also_named_in
 from vault.report import Report
 
@@ -100,6 +100,33 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ConflictEntry:
+    """One of concurrent changes to the same thing (vault/case_merge.py)."""
+
+    at: str
+    actor: str
+    value: str
+    stands: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CaseConflict:
+    """Changes made apart on different laptops that set ``field`` to different values."""
+
+    field: str  # "status" or "assignee"
+    entries: tuple[ConflictEntry, ...]  # in the team's order
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "changes": [
+                {"at": e.at, "actor": e.actor, "value": e.value, "stands": e.stands}
+                for e in self.entries
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CaseView:
     """An opened case. Holds report text: keep it in memory, never write it out."""
 
@@ -112,6 +139,8 @@ class CaseView:
     also_named: AlsoNamed = field(default=NOBODY, repr=False)
     # replies and the reporter's messages, in the order they happened
     conversation: tuple[reporter_messages.ConversationEntry, ...] = field(default=(), repr=False)
+    # concurrent changes from different laptops to the status or the assignee
+    conflicts: tuple[CaseConflict, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +170,7 @@ class CaseView:
                 {"at": h.at, "actor": h.actor, "action": h.action, "detail": h.detail}
                 for h in self.history
             ],
+            "conflicts": [c.to_json() for c in self.conflicts],
         }
 
 
@@ -250,7 +280,25 @@ def show_case(vault: Vault, text: str) -> CaseView:
     summary = _summary(state, received, triage.triage_of(report))
     if any(c.kind == "withdrawal" for c in conversation):
         summary = replace(summary, withdrawal_requested=True)
-    return CaseView(summary, report, notes, history, replies, attachments, named, conversation)
+    by_id = {e.id: e for e in events}
+    conflicts = tuple(
+        CaseConflict(
+            c.field,
+            tuple(
+                ConflictEntry(
+                    by_id[i].at,
+                    names.get(by_id[i].actor, by_id[i].actor),
+                    conflict_value(by_id[i]),
+                    i == c.standing,
+                )
+                for i in c.events
+            ),
+        )
+        for c in team_order.conflicts
+    )
+    return CaseView(
+        summary, report, notes, history, replies, attachments, named, conversation, conflicts
+    )
 
 
 def _summary(state: CaseState, received: str, t: triage.Triage) -> CaseSummary:

@@ -28,9 +28,12 @@ CLOCK_FACT = "hlc"
 
 
 def is_syncing(db: dbmod.Connection) -> bool:
-    return (
-        db.execute("SELECT 1 FROM vault_facts WHERE name = ?", (CLOCK_FACT,)).fetchone() is not None
-    )
+    """True once this vault is part of a team of laptops (a vault from before the access log
+    has no ``vault_facts`` yet, and never is)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'vault_facts'").fetchone() is None:
+        return False
+    found = db.execute("SELECT 1 FROM vault_facts WHERE name = ?", (CLOCK_FACT,)).fetchone()
+    return found is not None
 
 
 def start_syncing(db: dbmod.Connection) -> None:
@@ -100,6 +103,13 @@ def placed(events: Iterable[Event]) -> list[Placed]:
 def merged(case_id: str, events: Iterable[Event]) -> MergedCase:
     """A case's state and its events in the team's order (:func:`vault.case_merge.merge`)."""
     return merge(CaseState(id=case_id), placed(events))
+
+
+def conflict_value(event: Event) -> str:
+    """What a status, closing or assignment event set, in words."""
+    if event.kind == "closed":
+        return f"closed ({event.data.get('outcome')})"
+    return str(event.data.get("to"))
 
 
 def refold(vault: Vault, db: dbmod.Connection, case_id: str) -> None:

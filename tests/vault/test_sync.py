@@ -118,6 +118,24 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     assert _worked_on(on_a) == _worked_on(on_b), "the same history, in the same order"
     assert len(_worked_on(on_a)) == 5  # two notes, the attachment written out, assign, status
 
+    # Both move the case on, apart, to different statuses: a conflict, the same everywhere.
+    _ok(cli("cases", "status", case_id, "supporting", "--vault", str(a)))
+    _ok(cli("cases", "status", case_id, "referred", "--vault", str(b)))
+    for laptop in (a, b, a):
+        _ok(cli("sync", "--from", url, "--vault", str(laptop)))
+    on_a, on_b = _show(cli, a, case_id), _show(cli, b, case_id)
+    assert on_a["status"] == on_b["status"] == "referred", "bea's stamp is later"
+    assert on_a["conflicts"] == on_b["conflicts"]
+    (conflict,) = on_a["conflicts"]
+    assert conflict["field"] == "status"
+    assert [(c["actor"], c["value"], c["stands"]) for c in conflict["changes"]] == [
+        ("amara", "supporting", False),
+        ("bea", "referred", True),
+    ]
+    shown = _ok(cli("cases", "show", case_id, "--vault", str(a)))
+    assert "Conflict: the status was changed apart" in shown
+    assert "set it to referred  (stands)" in shown
+
     # `vault pull` is the same command: it syncs too.
     _ok(cli("cases", "close", case_id, "--outcome", "supported", "--vault", str(a)))
     _ok(cli("pull", "--from", url, "--vault", str(a)))
