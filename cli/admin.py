@@ -230,8 +230,13 @@ def caseworker_revoke(
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         change = membership.revoke_caseworker(vault, name)
+        in_team = membership.syncs_with_team(vault)
     _say(f"Removed {name}. New team key epoch {change.epoch}, fingerprint {change.fingerprint}")
-    _say("Next: vault team-key export FILE, and give it to the intake admin today.")
+    if in_team:
+        _say("Next: vault sync --from URL tells the relay (it refuses them from then on) and")
+        _say("the team's other laptops, which take the new team key at their next sync.")
+    else:
+        _say("Next: vault team-key export FILE, and give it to the intake admin today.")
 
 
 @caseworker_app.command("passphrase")

@@ -251,6 +251,13 @@ def pull(
         )
     for name in synced.welcomed:
         _say(f"Sent {name} the team's keys and every case's history.")
+    for name in synced.revoked:
+        _say(f"Told the relay and the other laptops that {name} was removed.")
+    if synced.new_epoch is not None:
+        _say(
+            f"Someone was removed from the team on another laptop: this vault now uses team"
+            f" key epoch {synced.new_epoch}, and its database was re-encrypted."
+        )
     for case_id in synced.clashes:
         _say(
             f"vault: case {show_id(case_id)} from the team holds a report this vault has"

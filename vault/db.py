@@ -558,6 +558,8 @@ def _sync_state(db: Connection) -> None:
     have already (sent or received), so each goes out once. ``sync_joiners``: caseworkers
     added from a join request whose keys and history have not gone out yet. ``sync_origins``:
     whose laptop keeps each access log (so whose signature its items carry).
+    ``sync_revocations``: caseworkers revoked here, and the team key epoch that replaced the
+    one they held, until the relay and the other laptops have been told.
     ``sync_blob_parts``: pieces of an attachment arriving through the relay, until whole.
     """
     _run_script(
@@ -594,6 +596,12 @@ def _sync_state(db: Connection) -> None:
             request BLOB NOT NULL,
             done    INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))
         ) STRICT;
+
+        CREATE TABLE sync_revocations (
+            key_id  TEXT PRIMARY KEY REFERENCES caseworkers (key_id),
+            epoch   INTEGER NOT NULL REFERENCES team_keys (epoch),
+            done    INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))
+        ) STRICT, WITHOUT ROWID;
 
         CREATE TABLE sync_origins (
             origin TEXT PRIMARY KEY,

@@ -111,6 +111,11 @@ def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinReques
     return request
 
 
+def syncs_with_team(vault: Vault) -> bool:
+    """Whether this vault is one of a team's laptops (docs/sync.md)."""
+    return merged_cases.is_syncing(vault.db)
+
+
 def change_passphrase(vault: Vault, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF) -> None:
     """Lock the acting caseworker's key file under a new passphrase; nobody else's changes."""
     check_strength(passphrase, name=vault.identity.name)
@@ -241,11 +246,37 @@ def revoke_caseworker(vault: Vault, name: str) -> KeyChange:
     def mark(db: dbmod.Connection) -> None:
         db.execute("UPDATE caseworkers SET revoked = ? WHERE name = ?", (today(), name))
         vault.log_action(db, "caseworker-revoked", subject=key_id, commit=sign_pk)
+        if merged_cases.is_syncing(db):  # the relay and the other laptops are told at sync
+            db.execute(
+                "INSERT INTO sync_revocations (key_id, epoch) VALUES (?, ?)",
+                (key_id, vault.access.current.epoch + 1),
+            )
 
     change = _change_keys(
         vault, _next_access(vault, new_db_key=True), mark, leaving=frozenset({name})
     )
     fsync_dir(vault.directory / CASEWORKERS_DIR)
+    vault.forget_names()
+    return change
+
+
+def adopt_team_key(
+    vault: Vault, team: TeamKeyPair, changes: Callable[[dbmod.Connection], None]
+) -> KeyChange:
+    """Take a new team key epoch another laptop made (when it revoked someone), and re-key
+    this vault's database, by the crash-safe steps of :mod:`vault.keychange`; ``changes``
+    runs in the same transaction (marking who left, and that the item was taken)."""
+    old = vault.access
+    if team.epoch != old.current.epoch + 1:
+        raise VaultError(
+            f"The team's new key is epoch {team.epoch}, but this vault is at epoch"
+            f" {old.current.epoch}."
+        )
+    new = Access(
+        db_key=SecretBytes(_crypto.random_bytes(_crypto.KEY_BYTES), "database key"),
+        team_keys=(*old.team_keys, team),
+    )
+    change = _change_keys(vault, new, changes)
     vault.forget_names()
     return change
 

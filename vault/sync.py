@@ -30,15 +30,24 @@ from typing import Any
 
 import httpx
 
-from vault import _crypto, blobs, erasure, incoming, merged_cases
+from vault import _crypto, blobs, erasure, incoming, membership, merged_cases
 from vault import db as dbmod
+from vault._crypto import SecretBytes
 from vault.blobs import PendingBlob
 from vault.errors import IntakeError, IntegrityError, UsageError
 from vault.events import verify_event
 from vault.intake.auth import sign_request
 from vault.join_request import JoinRequest
 from vault.joining import Welcome, open_welcome
-from vault.keys import CaseworkerPublic, Identity, TeamPublicKey, b64, caseworker_key_id, unb64
+from vault.keys import (
+    CaseworkerPublic,
+    Identity,
+    TeamKeyPair,
+    TeamPublicKey,
+    b64,
+    caseworker_key_id,
+    unb64,
+)
 from vault.pull import IntakeClient, PullResult, pull, talking
 from vault.relay_items import (
     FIRST_PREV,
@@ -69,6 +78,8 @@ class SyncResult:
     sent_items: int = 0
     welcomed: list[str] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)  # cases held here under another id
+    revoked: list[str] = field(default_factory=list)  # revocations told to the relay
+    new_epoch: int | None = None  # a team key epoch another laptop made, taken here
 
 
 # --- talking to the relay -------------------------------------------------------------
@@ -143,6 +154,7 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         queue_new(vault)
         result.sent_items += push(vault, relay)
         result.welcomed = welcome_joiners(vault, relay)
+        result.revoked = announce_revocations(vault, relay)
         result.sent_items += push(vault, relay)
     return result
 
@@ -176,17 +188,79 @@ def first_welcome(
 
 
 def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
+    """Take in every item waiting; a new team key epoch is adopted in its own key change,
+    whose transaction also records the item as taken (so it is taken exactly once)."""
     while True:
         items, more = relay.fetch()
         if not items:
             return
-        with vault.transaction() as db:
-            for _, wire in items:
-                _take(vault, db, parse_item(wire), result)
-                result.received_items += 1
+        run: list[Item] = []
+        for _, wire in items:
+            item = parse_item(wire)
+            epoch = _new_epoch(vault, item)
+            if epoch is None:
+                run.append(item)
+                continue
+            _take_run(vault, run, result)
+            run = []
+            _take_epoch(vault, item, epoch, result)
+        _take_run(vault, run, result)
         relay.acknowledge(items[-1][0])
         if not more:
             return
+
+
+def _take_run(vault: Vault, run: list[Item], result: SyncResult) -> None:
+    if not run:
+        return
+    with vault.transaction() as db:
+        for item in run:
+            _take(vault, db, item, result)
+            result.received_items += 1
+
+
+def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
+    """An item to this laptop's owner holding a team key epoch it lacks: its content."""
+    if item.to != vault.identity.key_id:
+        return None
+    row = vault.db.execute(
+        "SELECT n FROM sync_received WHERE origin = ? AND recipient = ?",
+        (item.origin, item.to),
+    ).fetchone()
+    if row is not None and item.n <= int(row[0]):
+        return None  # held already: _take checks it
+    doc = _open(vault, item)
+    return doc if doc.get("t") == "epoch" else None
+
+
+def _take_epoch(vault: Vault, item: Item, doc: dict[str, Any], result: SyncResult) -> None:
+    try:
+        k = doc["team_key"]
+        team = TeamKeyPair(
+            int(k["epoch"]),
+            unb64(k["public_key"], 32),
+            SecretBytes(unb64(k["secret_key"], 32), "team key"),
+        )
+        gone = str(doc["revoked"]["key_id"])
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(
+            f"Item {item.n} from laptop {item.origin} is not in the expected form."
+        ) from None
+    if _crypto.box_public_from_secret(team.secret_key) != team.public_key:
+        raise IntegrityError(f"The team key in item {item.n} from laptop {item.origin} is damaged.")
+
+    def changes(db: dbmod.Connection) -> None:
+        _take(vault, db, item, result)  # checks signature and chain, records it as taken
+        row = db.execute(
+            "SELECT sign_pk FROM caseworkers WHERE key_id = ? AND revoked IS NULL", (gone,)
+        ).fetchone()
+        if row is not None:
+            db.execute("UPDATE caseworkers SET revoked = ? WHERE key_id = ?", (today(), gone))
+            vault.log_action(db, "caseworker-revoked", subject=gone, commit=bytes(row[0]))
+
+    membership.adopt_team_key(vault, team, changes)
+    result.received_items += 1
+    result.new_epoch = team.epoch
 
 
 def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> None:
@@ -197,7 +271,7 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
         )
     author = db.execute(
         "SELECT c.sign_pk FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
-        " WHERE o.origin = ? AND c.revoked IS NULL",
+        " WHERE o.origin = ?",  # a revoked member's items were sent while they were one
         (item.origin,),
     ).fetchone()
     doc = _open(vault, item)
@@ -240,6 +314,8 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
             _take_events(vault, db, doc, result)
         elif kind == "blob":
             _take_blob_part(db, doc, result)
+        elif kind == "epoch":
+            pass  # adopted by _take_epoch, in this transaction
         else:
             raise ValueError
     except (KeyError, TypeError, ValueError):
@@ -545,6 +621,58 @@ def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
             _queue_welcome(vault, db, request)
             db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (key_id,))
         done.append(request.name)
+    return done
+
+
+def announce_revocations(vault: Vault, relay: RelayClient) -> list[str]:
+    """For each caseworker revoked here: the statement revoking them (so the relay refuses
+    them at once, and takes reports to the new team key), then the new team key sealed to
+    each remaining member on another laptop."""
+    done = []
+    for key_id, epoch in vault.db.execute(
+        "SELECT key_id, epoch FROM sync_revocations WHERE done = 0 ORDER BY epoch"
+    ).fetchall():
+        name, sign_pk = dbmod.one(
+            vault.db, "SELECT name, sign_pk FROM caseworkers WHERE key_id = ?", (key_id,)
+        )
+        new = vault.team_key(int(epoch))
+        start, statements = relay.team()
+        _check_start(vault, start)
+        try:
+            team = follow(Team.start(start), statements)
+        except TeamChangeError as e:
+            raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
+        if team.member(str(key_id)) is not None:
+            gone = Member(str(name), bytes(sign_pk))
+            statement = make_statement(
+                team,
+                vault.identity,
+                "revoke",
+                today(),
+                member=gone,
+                epoch=(new.epoch, new.public_key),
+            )
+            relay.add_statement(statement)
+        with vault.transaction() as db:
+            for other_id, box_pk in db.execute(
+                "SELECT c.key_id, c.box_pk FROM caseworkers c JOIN sync_origins o"
+                " ON o.key_id = c.key_id WHERE c.revoked IS NULL AND c.key_id != ?",
+                (vault.identity.key_id,),
+            ).fetchall():
+                chain = _Chain(vault, db, str(other_id), bytes(box_pk), 0)
+                chain.add(
+                    {
+                        "t": "epoch",
+                        "team_key": {
+                            "epoch": new.epoch,
+                            "public_key": b64(new.public_key),
+                            "secret_key": b64(new.secret_key.reveal()),
+                        },
+                        "revoked": {"key_id": str(key_id), "name": str(name)},
+                    }
+                )
+            db.execute("UPDATE sync_revocations SET done = 1 WHERE key_id = ?", (key_id,))
+        done.append(str(name))
     return done
 
 

@@ -14,12 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CANARY, Cli, bytes_under, make_report
+from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, bytes_under, make_report
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
 from vault import pow as pow_
 from vault.envelope import seal_report
 from vault.keys import TeamPublicKey
+from vault.store import Vault
 from vault.submit import send_envelope
 
 pytestmark = pytest.mark.slow
@@ -141,6 +142,23 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     _ok(cli("pull", "--from", url, "--vault", str(a)))
     _ok(cli("pull", "--from", url, "--vault", str(b)))
     assert _show(cli, b, case_id)["status"] == "closed"
+
+    # Amara revokes bea: at amara's next sync the relay refuses bea's laptop, and takes
+    # reports to the new team key without a restart; bea's laptop cannot open them.
+    revoked = _ok(cli("caseworker", "revoke", "bea", "--vault", str(a)))
+    assert "vault sync" in revoked
+    told = _ok(cli("sync", "--from", url, "--vault", str(a)))
+    assert "Told the relay and the other laptops that bea was removed." in told
+    assert_clean_error(cli("sync", "--from", url, "--vault", str(b)), 3)
+    _ok(cli("team-key", "export", "team-2.json", "--vault", str(a)))
+    key = TeamPublicKey.from_file_bytes((tmp_path / "team-2.json").read_bytes())
+    assert key.epoch == 2
+    send_envelope(url, seal_report(make_report(), key.epoch, key.public_key))
+    after = cli("sync", "--from", url, "--vault", str(a))
+    _ok(after)
+    _show(cli, a, after.stdout.strip())
+    with Vault.unlock(b, PASSPHRASE) as bea:
+        assert bea.access.team_key(2) is None
 
     # The relay holds nothing readable.
     held = bytes_under(intake.data)

@@ -254,8 +254,20 @@ def _build(
         else {}
     )
 
+    start_key = team_key  # where the chain of statements about the team starts
+
     def team_changed(team: Team) -> None:
-        """A statement about the team took effect: accept (and witness) whom it says."""
+        """A statement about the team took effect: accept (and witness) whom it says, and
+        take reports sealed to the team key it names (the form is given it too)."""
+        nonlocal team_key
+        if team.epoch != team_key.epoch:
+            team_key = team.public()
+            page_context["team_key"] = {
+                "epoch": team_key.epoch,
+                "public_key": b64(team_key.public_key),
+                "key_id": team_key.key_id.hex(),
+                "fingerprint": team_key.fingerprint,
+            }
         signing_keys.clear()
         signing_keys.update(team.signing_keys())
         for member in team.members:
@@ -264,7 +276,6 @@ def _build(
                     VerifierKey(member.origin, ED25519, member.sign_pk)
                 ]
 
-    relay = Relay(inbox, team_key, team_changed)
     pow_ = ProofOfWork(config.pow_bits)
     rate = RateCap(config.rate_per_minute)
     group_commit = _GroupCommit(inbox)
@@ -316,6 +327,8 @@ def _build(
             "fingerprint": team_key.fingerprint,
         },
     }
+
+    relay = Relay(inbox, start_key, team_changed)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -724,7 +737,7 @@ def _build(
             statements = await run_in_threadpool(relay.chain)
             return JSONResponse(
                 {
-                    "start": b64(team_key.to_file_bytes()),
+                    "start": b64(start_key.to_file_bytes()),
                     "statements": [s.to_wire() for s in statements],
                 }
             )
