@@ -9,9 +9,13 @@ always has (:mod:`vault.pull`). A vault that is part of a team of laptops
    check each (signed by the owner of the laptop whose log it names, next in that laptop's
    chain: :mod:`vault.relay_items`), store what they hold in one transaction per page,
    then acknowledge the page so the relay may delete it;
-2. **send**: the cases, case events and attachments this laptop holds that the others do
+2. **revocations**: for each caseworker revoked here, the statement revoking them goes to
+   the relay (which refuses them from then on, and takes reports to the new team key), and
+   the new team key pair is queued to every other member, sealed to each alone; a laptop
+   receiving it adopts it and re-keys its database (:func:`vault.membership.adopt_team_key`);
+3. **send**: the cases, case events and attachments this laptop holds that the others do
    not yet, sealed to the team key, as items in this laptop's chain; pushed in order;
-3. **welcome**: for each caseworker added here from a join request, the statement adding
+4. **welcome**: for each caseworker added here from a join request, the statement adding
    them goes to the relay (which then accepts their signed requests), then a welcome sealed
    to them (the team keys, the team, how far this laptop had everyone's items) and every
    case with its history and attachments, each item sealed to them alone.
@@ -151,10 +155,11 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         return result
     with RelayClient(url, vault.identity, client) as relay:
         receive(vault, relay, result)
+        # A new team key goes to the others before anything sealed to it.
+        result.revoked = announce_revocations(vault, relay)
         queue_new(vault)
         result.sent_items += push(vault, relay)
         result.welcomed = welcome_joiners(vault, relay)
-        result.revoked = announce_revocations(vault, relay)
         result.sent_items += push(vault, relay)
     return result
 

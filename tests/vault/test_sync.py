@@ -14,14 +14,25 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, bytes_under, make_report
+from tests.conftest import (
+    CANARY,
+    PASSPHRASE,
+    Cli,
+    assert_clean_error,
+    bytes_under,
+    make_report,
+    seal_for,
+)
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
+from vault import case_view, joining, membership
 from vault import pow as pow_
 from vault.envelope import seal_report
+from vault.errors import WrongKeyError
 from vault.keys import TeamPublicKey
 from vault.store import Vault
 from vault.submit import send_envelope
+from vault.sync import first_welcome, sync
 
 pytestmark = pytest.mark.slow
 
@@ -164,3 +175,68 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     held = bytes_under(intake.data)
     for text in (CANARY.encode(), b"called back", b"spoke to her", b"letter.pdf"):
         assert text not in held
+
+
+def _join(directory: Path, name: str, amara: Vault, url: str) -> Vault:
+    """A laptop joining (library calls, as `vault join` and the first `vault sync` make)."""
+    request = joining.start_join(directory, name, PASSPHRASE)
+    membership.add_from_request(amara, name, request)
+    sync(amara, url)
+    identity, own = joining.unlock_joiner(directory, PASSPHRASE)
+    welcome = first_welcome(identity, own, url)
+    laptop = joining.finish_join(directory, identity, own, welcome)
+    sync(laptop, url)
+    return laptop
+
+
+def _state(laptop: Vault, case_id: str) -> tuple[object, ...]:
+    view = case_view.show_case(laptop, case_id)
+    worked = [(h.actor, h.action, h.detail) for h in view.history if h.action != "opened"][1:]
+    notes = sorted(n.text for n in view.notes)
+    return (view.summary.status, view.summary.assignee, tuple(worked), tuple(notes), view.conflicts)
+
+
+def test_three_laptops_converge_and_a_revocation_reaches_the_others(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        intake = intake_servers.start(amara.team_key_export())
+        url = intake.url
+        send_envelope(url, seal_for(amara))
+        (case_id,) = sync(amara, url).pulled.imported
+        bea = _join(tmp_path / "b", "bea", amara, url)
+        carol = _join(tmp_path / "c", "carol", amara, url)
+        laptops = (amara, bea, carol)
+        for laptop in (bea, carol):
+            sync(laptop, url)  # each now has the other as a member
+        try:
+            # All three change the case apart, then sync in an order, and again.
+            amara.add_note(case_id, "from amara")
+            bea.set_status(case_id, "triage")
+            carol.set_status(case_id, "supporting")
+            carol.assign(case_id, "bea")
+            for laptop in (carol, amara, bea, carol, amara):
+                sync(laptop, url)
+            states = {_state(laptop, case_id) for laptop in laptops}
+            assert len(states) == 1, states
+            ((status, assignee, _, notes, conflicts),) = states
+            assert (status, assignee, notes) == ("supporting", "bea", ("from amara",))
+            assert [c.field for c in conflicts] == ["status"]
+
+            # Amara revokes carol: bea's laptop takes the new key and re-keys its database;
+            # carol's laptop is refused.
+            membership.revoke_caseworker(amara, "carol")
+            assert sync(amara, url).revoked == ["carol"]
+            assert sync(bea, url).new_epoch == 2
+            assert bea.access.team_key(2) is not None
+            with pytest.raises(WrongKeyError):
+                sync(carol, url)
+            bea.add_note(case_id, "after carol left")
+            sync(bea, url)
+            sync(amara, url)
+            assert "after carol left" in [n.text for n in case_view.show_case(amara, case_id).notes]
+        finally:
+            bea.close()
+            carol.close()
+    with Vault.unlock(tmp_path / "b", PASSPHRASE) as again:  # its new access file opens it
+        assert again.access.current.epoch == 2
