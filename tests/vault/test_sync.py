@@ -27,8 +27,8 @@ from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
 from vault import case_view, joining, membership
 from vault import pow as pow_
-from vault.envelope import seal_report
 from vault.check import check_vault
+from vault.envelope import seal_report
 from vault.errors import WrongKeyError
 from vault.keys import TeamPublicKey
 from vault.store import Vault
@@ -236,7 +236,8 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
             sync(bea, url)
             sync(amara, url)
             assert "after carol left" in [n.text for n in case_view.show_case(amara, case_id).notes]
-            assert check_vault(amara) == [] and check_vault(bea) == []
+            assert check_vault(amara) == []
+            assert check_vault(bea) == []
         finally:
             bea.close()
             carol.close()
