@@ -30,6 +30,7 @@ from vault import pow as pow_
 from vault.check import check_vault
 from vault.envelope import seal_report
 from vault.errors import WrongKeyError
+from vault.intake.inbox import Inbox
 from vault.keys import TeamPublicKey
 from vault.store import Vault
 from vault.submit import send_envelope
@@ -238,6 +239,11 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
             assert "after carol left" in [n.text for n in case_view.show_case(amara, case_id).notes]
             assert check_vault(amara) == []
             assert check_vault(bea) == []
+            sync(amara, url)  # what amara did since (opening the case) reaches bea...
+            sync(bea, url)
+            assert intake.stop() == 0
+            with Inbox.open(intake.data) as relay:  # ...and the relay holds nothing now
+                assert relay.relay_count() == 0
         finally:
             bea.close()
             carol.close()
