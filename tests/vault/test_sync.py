@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,20 @@ from tests.conftest import (
 )
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
-from vault import case_view, joining, membership
+from vault import _crypto, case_view, joining, membership
 from vault import pow as pow_
 from vault.check import check_vault
+from vault.db import new_origin
 from vault.envelope import seal_report
 from vault.errors import WrongKeyError
 from vault.intake.inbox import Inbox
-from vault.keys import TeamPublicKey
+from vault.join_request import make_request
+from vault.keys import Identity, TeamPublicKey
+from vault.pull import PullResult
+from vault.relay_items import FIRST_PREV, Item, RelayMisbehaved, make_item
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import first_welcome, sync
+from vault.sync import SyncResult, first_welcome, receive, sync
 
 pytestmark = pytest.mark.slow
 
@@ -249,3 +254,77 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
             carol.close()
     with Vault.unlock(tmp_path / "b", PASSPHRASE) as again:  # its new access file opens it
         assert again.access.current.epoch == 2
+
+
+class _Relay:
+    """A relay that hands out exactly the items it is given (to test the receiver's checks)."""
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.items = list(enumerate(items, 1))
+        self.acked = 0
+
+    def fetch(self, limit: int = 200) -> tuple[list[tuple[int, bytes]], bool]:
+        return [(s, w) for s, w in self.items if s > self.acked][:limit], False
+
+    def acknowledge(self, upto: int) -> None:
+        self.acked = upto
+
+
+@pytest.fixture
+def peer_and_vault(tmp_path: Path) -> Iterator[tuple[Vault, Identity, str]]:
+    """A syncing vault, and a colleague's laptop (identity, log origin) it knows."""
+    peer = Identity.generate("bea")
+    origin = new_origin()
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "bea", make_request(peer, origin))
+        yield amara, peer, origin
+
+
+def _events_item(vault: Vault, peer: Identity, origin: str, n: int, prev: str) -> Item:
+    team = vault.access.current
+    sealed = _crypto.seal(json.dumps({"t": "events", "events": []}).encode(), team.public_key)
+    return make_item(peer, origin, n, prev, "team", team.epoch, sealed)
+
+
+@pytest.mark.parametrize(
+    ("misdeed", "words"),
+    [
+        ("drop", "dropped item 2"),
+        ("fork", "different item 1"),
+        ("reorder", "does not follow"),
+    ],
+)
+def test_a_relay_that_drops_changes_or_reorders_items_is_named(
+    peer_and_vault: tuple[Vault, Identity, str], misdeed: str, words: str
+) -> None:
+    vault, peer, origin = peer_and_vault
+    one = _events_item(vault, peer, origin, 1, FIRST_PREV)
+    two = _events_item(vault, peer, origin, 2, one.hash)
+    three = _events_item(vault, peer, origin, 3, two.hash)
+    other_one = _events_item(vault, peer, origin, 1, FIRST_PREV)
+    bad_two = _events_item(vault, peer, origin, 2, other_one.hash)
+    first, later = {
+        "drop": ([one, three], []),
+        "fork": ([one], [other_one]),
+        "reorder": ([one, bad_two], []),
+    }[misdeed]
+    result = SyncResult(PullResult())
+
+    def both_syncs() -> None:
+        receive(vault, _Relay([i.to_wire() for i in first]), result)  # type: ignore[arg-type]
+        receive(vault, _Relay([i.to_wire() for i in later]), result)  # type: ignore[arg-type]
+
+    with pytest.raises(RelayMisbehaved, match=words):
+        both_syncs()
+
+
+def test_an_item_cut_off_before_its_acknowledgement_is_taken_once(
+    peer_and_vault: tuple[Vault, Identity, str],
+) -> None:
+    vault, peer, origin = peer_and_vault
+    one = _events_item(vault, peer, origin, 1, FIRST_PREV)
+    result = SyncResult(PullResult())
+    receive(vault, _Relay([one.to_wire()]), result)  # type: ignore[arg-type]
+    receive(vault, _Relay([one.to_wire()]), result)  # type: ignore[arg-type]
+    held = vault.db.execute("SELECT n, head FROM sync_received WHERE origin = ?", (origin,))
+    assert held.fetchall() == [(1, one.hash)]
