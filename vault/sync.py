@@ -38,7 +38,7 @@ from vault import _crypto, blobs, erasure, incoming, membership, merged_cases
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.blobs import PendingBlob
-from vault.errors import IntakeError, IntegrityError, UsageError
+from vault.errors import IntakeError, IntegrityError, UsageError, WrongKeyError
 from vault.events import verify_event
 from vault.intake.auth import sign_request
 from vault.join_request import JoinRequest
@@ -170,7 +170,13 @@ def first_welcome(
     """On a laptop that has just joined: find the welcome sent to its owner (not yet
     acknowledged; the sync that follows takes it in with everything after it)."""
     with RelayClient(url, identity, client) as relay:
-        items, _ = relay.fetch()
+        try:
+            items, _ = relay.fetch()
+        except WrongKeyError:
+            raise WrongKeyError(
+                "The intake does not know this laptop's owner yet.",
+                hint="a colleague runs vault caseworker add NAME --request FILE, then vault sync",
+            ) from None
         for _, wire in items:
             item = parse_item(wire)
             if item.to != identity.key_id or item.n != 1:

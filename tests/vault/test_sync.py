@@ -1,7 +1,9 @@
 """Two laptops and a real intake as their relay: join, add, sync, concurrent changes.
 
 Every step is the real `vault` command on two real vault folders, each with its own
-identity, against `vault intake serve` on loopback (tests/intake_server.py).
+identity, against `vault intake serve` on loopback (tests/intake_server.py); three laptops
+are driven through the library against the same real intake. The receiver's checks of a
+misbehaving relay are unit-tested against a stand-in that hands out chosen items.
 """
 
 from __future__ import annotations
@@ -105,6 +107,9 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     fingerprint = json.loads((tmp_path / "bea.request").read_text())["fingerprint"]
     assert f"Fingerprint: {fingerprint}" in joined
     assert not (b / "vault.db").exists()
+    too_soon = cli("sync", "--from", url, "--vault", str(b))
+    assert_clean_error(too_soon, 3)
+    assert "does not know this laptop's owner yet" in too_soon.stderr
     added = _ok(cli("caseworker", "add", "bea", "--request", "bea.request", "--vault", str(a)))
     assert fingerprint in added
     _ok(cli("sync", "--from", url, "--vault", str(a)))
