@@ -34,12 +34,12 @@ from typing import Any
 
 import httpx
 
-from vault import _crypto, blobs, erasure, incoming, membership, merged_cases
+from vault import _crypto, blobs, erasure, incoming, membership, merged_cases, reporter_messages
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.blobs import PendingBlob
 from vault.errors import IntakeError, IntegrityError, UsageError, WrongKeyError
-from vault.events import verify_event
+from vault.events import Event, verify_event
 from vault.intake.auth import sign_request
 from vault.join_request import JoinRequest
 from vault.joining import Welcome, open_welcome
@@ -422,6 +422,8 @@ def _take_events(
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (event.id, event.case, event.kind, event.actor, body, signature),
         ).rowcount
+        if added and event.kind == "reporter-message":
+            _take_reporter_message(db, event, unb64(e["message"]))
         if added:
             result.events_received += 1
             touched.add(event.case)
@@ -430,6 +432,17 @@ def _take_events(
     merged_cases.seen_stamps(db, stamps)
     for case_id in sorted(touched):
         merged_cases.refold(vault, db, case_id)
+
+
+def _take_reporter_message(db: dbmod.Connection, event: Event, message: bytes) -> None:
+    """The reporter's message a ``reporter-message`` event took in, stored beside it."""
+    if reporter_messages.message_id(message) != event.data.get("message"):
+        raise IntegrityError("A reporter's message from the team does not match its event.")
+    db.execute(
+        "INSERT INTO reporter_messages (id, case_id, event_id, kind, message)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (event.data["message"], event.case, event.id, str(event.data.get("kind")), message),
+    )
 
 
 def _take_blob_part(db: dbmod.Connection, doc: dict[str, Any], result: SyncResult) -> None:
@@ -546,7 +559,7 @@ def queue_new(vault: Vault) -> None:
             "SELECT id, case_id, body, signature FROM events WHERE id NOT IN"
             " (SELECT id FROM sync_known WHERE kind = 'event') ORDER BY seq"
         ).fetchall()
-        chain.batches("events", "events", _event_entries(new_events))
+        chain.batches("events", "events", _event_entries(db, new_events))
         for event_id, case_id, _, _ in new_events:
             _known(db, "event", str(event_id), str(case_id))
         new_blobs = [
@@ -566,9 +579,17 @@ def _case_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
         yield {"id": str(case_id), "envelope": b64(bytes(envelope)), "received": str(received)}
 
 
-def _event_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
-    for _, _, body, signature in rows:
-        yield {"body": b64(bytes(body)), "signature": b64(bytes(signature))}
+def _event_entries(db: dbmod.Connection, rows: list[Any]) -> Iterator[dict[str, Any]]:
+    """Events as they travel; a reporter's message travels with the event that took it in
+    (still sealed to the team key, as the reporter sent it)."""
+    for event_id, _, body, signature in rows:
+        entry = {"body": b64(bytes(body)), "signature": b64(bytes(signature))}
+        message = db.execute(
+            "SELECT message FROM reporter_messages WHERE event_id = ?", (str(event_id),)
+        ).fetchone()
+        if message is not None:
+            entry["message"] = b64(bytes(message[0]))
+        yield entry
 
 
 def _queue_blob(db: dbmod.Connection, chain: _Chain, blob: str) -> None:
@@ -733,7 +754,7 @@ def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> 
     cases = db.execute("SELECT id, envelope, received FROM cases ORDER BY rowid").fetchall()
     chain.batches("cases", "cases", _case_entries(cases))
     events = db.execute("SELECT id, case_id, body, signature FROM events ORDER BY seq").fetchall()
-    chain.batches("events", "events", _event_entries(events))
+    chain.batches("events", "events", _event_entries(db, events))
     for (blob,) in db.execute("SELECT id FROM blobs ORDER BY id").fetchall():
         _queue_blob(db, chain, str(blob))
     team.add(

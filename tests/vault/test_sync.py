@@ -27,8 +27,8 @@ from tests.conftest import (
     seal_for,
 )
 from tests.intake_server import IntakeServer, IntakeServers
-from tests.sealing import attachment_entry
-from vault import _crypto, case_view, joining, membership
+from tests.sealing import attachment_entry, codename_keys, new_codename
+from vault import _crypto, case_view, incoming, joining, membership, reporter_messages
 from vault import pow as pow_
 from vault.check import check_vault
 from vault.db import new_origin
@@ -36,9 +36,10 @@ from vault.envelope import seal_report
 from vault.errors import WrongKeyError
 from vault.intake.inbox import Inbox
 from vault.join_request import make_request
-from vault.keys import Identity, TeamPublicKey
+from vault.keys import Identity, TeamPublicKey, b64
 from vault.pull import PullResult
 from vault.relay_items import FIRST_PREV, Item, RelayMisbehaved, make_item
+from vault.reporter_messages import seal_message
 from vault.store import Vault
 from vault.submit import send_envelope
 from vault.sync import SyncResult, first_welcome, receive, sync
@@ -234,6 +235,22 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
             ((status, assignee, _, notes, conflicts),) = states
             assert (status, assignee, notes) == ("supporting", "bea", ("from amara",))
             assert [c.field for c in conflicts] == ["status"]
+
+            # A reporter's answer taken in on amara's laptop reaches bea's with its event.
+            keys = codename_keys(new_codename())
+            fields = {"reply_key": b64(keys[0]), "reply_signing_key": b64(keys[2])}
+            envelope = seal_for(amara, make_report(**fields))
+            (asked,) = incoming.import_envelopes(amara, [("r", envelope)]).imported
+            team = amara.access.current
+            seed = _crypto.SecretBytes(keys[3], "codename signing seed")
+            answer = seal_message(
+                "answer", "Yes, after six.", seed, team.epoch, team.public_key, "2026-01-02", 0
+            )
+            assert reporter_messages.take_pulled(amara, [answer]).answers == 1
+            sync(amara, url)
+            sync(bea, url)
+            said = case_view.show_case(bea, asked).conversation
+            assert [(c.speaker, c.text) for c in said] == [("reporter", "Yes, after six.")]
 
             # Amara revokes carol: bea's laptop takes the new key and re-keys its database;
             # carol's laptop is refused.
