@@ -190,7 +190,9 @@ def pull(
     after this vault has safely stored it; one this vault cannot open is kept, still sealed,
     in the vault's quarantine, and counted here. An attachment the intake could not give is
     asked for again by every pull. Replies waiting to go to reporters are delivered at the
-    same time.
+    same time. `vault sync` and `vault pull` are the same command: on a laptop of a team
+    (vault join, vault caseworker add --request) it also exchanges case events, cases and
+    attachments with the other laptops through the intake, sealed (docs/sync.md).
     """
     from vault.pull import check_intake_url  # httpx: loaded only by commands that talk
     from vault.sync import first_welcome
