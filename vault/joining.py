@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import _crypto, merged_cases
+from vault import _crypto, erasure, merged_cases
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.errors import IntegrityError, UsageError, VaultExistsError
@@ -82,6 +82,17 @@ class Welcome:
         if not keys:
             raise IntegrityError("The welcome from the team holds no team key.")
         return cls(keys, roster, chains)
+
+
+def erase_case_rows(vault: Vault, case_id: str) -> None:
+    """For erasing a case (vault/erasure.py): what this vault noted the team has of it
+    (``sync_known``, vault/sync.py). Registered here, not in vault/sync.py, because every
+    command imports this module while vault/sync.py (it needs httpx) is loaded only by the
+    commands that talk to an intake."""
+    vault.db.execute("DELETE FROM sync_known WHERE case_id = ?", (case_id,))
+
+
+erasure.register_eraser(30, erase_case_rows)
 
 
 def start_join(

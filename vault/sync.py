@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from vault import _crypto, blobs, erasure, incoming, membership, merged_cases, reporter_messages
+from vault import _crypto, blobs, incoming, membership, merged_cases, reporter_messages
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.blobs import PendingBlob
@@ -766,14 +766,6 @@ def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> 
             "origin": request.origin,
         }
     )
-
-
-def erase_case_rows(vault: Vault, case_id: str) -> None:
-    """For erasing a case (vault/erasure.py): what this vault noted the team has of it."""
-    vault.db.execute("DELETE FROM sync_known WHERE case_id = ?", (case_id,))
-
-
-erasure.register_eraser(30, erase_case_rows)
 
 
 __all__ = ["RelayClient", "SyncResult", "first_welcome", "sync"]
