@@ -277,7 +277,11 @@ def team_key_rotate(
         if reseal:
             count = membership.reseal_reports(vault, lambda n: _say(f"… {n} re-sealed so far"))
             _say(f"Re-sealed {count} report{'s' if count != 1 else ''} under epoch {change.epoch}.")
-    _say("Next: vault team-key export FILE, and give it to the intake admin.")
+        syncing = membership.syncs_with_team(vault)
+    if syncing:
+        _say("Next: vault sync --from URL tells the relay and the other laptops.")
+    else:
+        _say("Next: vault team-key export FILE, and give it to the intake admin.")
 
 
 def team_key_reseal(

@@ -253,12 +253,20 @@ def pull(
         )
     for name in synced.welcomed:
         _say(f"Sent {name} the team's keys and every case's history.")
-    for name in synced.revoked:
-        _say(f"Told the relay and the other laptops that {name} was removed.")
+    for epoch, revoked in synced.new_epochs:
+        if revoked is None:
+            _say(f"Told the relay and the other laptops of the new team key epoch {epoch}.")
+        else:
+            _say(f"Told the relay and the other laptops that {revoked} was removed.")
     if synced.new_epoch is not None:
+        why = (
+            "The team key was rotated on another laptop"
+            if synced.new_epoch_revoked is None
+            else f"{synced.new_epoch_revoked} was removed from the team on another laptop"
+        )
         _say(
-            f"Someone was removed from the team on another laptop: this vault now uses team"
-            f" key epoch {synced.new_epoch}, and its database was re-encrypted."
+            f"{why}: this vault now uses team key epoch {synced.new_epoch},"
+            " and its database was re-encrypted."
         )
     for case_id in synced.clashes:
         _say(

@@ -558,9 +558,11 @@ def _sync_state(db: Connection) -> None:
     have already (sent or received), so each goes out once. ``sync_joiners``: caseworkers
     added from a join request whose keys and history have not gone out yet. ``sync_origins``:
     whose laptop keeps each access log (so whose signature its items carry).
-    ``sync_revocations``: caseworkers revoked here, and the team key epoch that replaced the
-    one they held, until the relay and the other laptops have been told.
+    ``sync_new_epochs``: team key epochs started here (by a rotation, or by revoking the
+    caseworker named), until the relay and the other laptops have been told.
     ``sync_blob_parts``: pieces of an attachment arriving through the relay, until whole.
+    ``sync_waiting_events``: case events from the team for a case this laptop has not got
+    yet (a new member hears from the others before its history arrives), until it comes.
     """
     _run_script(
         db,
@@ -597,11 +599,11 @@ def _sync_state(db: Connection) -> None:
             done    INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))
         ) STRICT;
 
-        CREATE TABLE sync_revocations (
-            key_id  TEXT PRIMARY KEY REFERENCES caseworkers (key_id),
-            epoch   INTEGER NOT NULL REFERENCES team_keys (epoch),
+        CREATE TABLE sync_new_epochs (
+            epoch   INTEGER PRIMARY KEY REFERENCES team_keys (epoch),
+            revoked TEXT REFERENCES caseworkers (key_id),
             done    INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))
-        ) STRICT, WITHOUT ROWID;
+        ) STRICT;
 
         CREATE TABLE sync_origins (
             origin TEXT PRIMARY KEY,
@@ -616,6 +618,15 @@ def _sync_state(db: Connection) -> None:
             data    BLOB NOT NULL,
             PRIMARY KEY (blob_id, part)
         ) STRICT;
+
+        CREATE TABLE sync_waiting_events (
+            id        TEXT PRIMARY KEY,
+            case_id   TEXT NOT NULL,
+            body      BLOB NOT NULL,
+            signature BLOB NOT NULL,
+            message   BLOB
+        ) STRICT;
+        CREATE INDEX sync_waiting_events_by_case ON sync_waiting_events (case_id);
         """,
     )
 

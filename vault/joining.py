@@ -58,6 +58,7 @@ class Welcome:
     team_keys: tuple[TeamKeyPair, ...]
     roster: tuple[CaseworkerPublic, ...]
     chains: tuple[tuple[str, int, str], ...]  # (origin, n, head) of each team chain covered
+    origins: tuple[tuple[str, str], ...] = ()  # (key id, log origin) of each on the roster
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Welcome:
@@ -77,11 +78,16 @@ class Welcome:
                 for p in doc["roster"]
             )
             chains = tuple((str(c[0]), int(c[1]), str(c[2])) for c in doc["chains"])
+            origins = tuple(
+                (person.key_id, str(p["origin"]))
+                for person, p in zip(roster, doc["roster"], strict=True)
+                if p.get("origin")
+            )
         except (KeyError, TypeError, ValueError, IndexError):
             raise IntegrityError("The welcome from the team is not in the expected form.") from None
         if not keys:
             raise IntegrityError("The welcome from the team holds no team key.")
-        return cls(keys, roster, chains)
+        return cls(keys, roster, chains, origins)
 
 
 def erase_case_rows(vault: Vault, case_id: str) -> None:
@@ -176,6 +182,18 @@ def finish_join(
             for person in welcome.roster:
                 if person.sign_pk != identity.public.sign_pk:
                     vault.register_caseworker(db, person)
+            # Whose laptop keeps each log, and how far the welcome's history covers each
+            # laptop's items, known at once: the relay may hand this laptop colleagues' items
+            # from before the welcome (those its sender had not yet received).
+            db.executemany(
+                "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)",
+                [(origin, key_id) for key_id, origin in welcome.origins],
+            )
+            db.executemany(
+                "INSERT INTO sync_received (origin, recipient, n, head, covered)"
+                " VALUES (?, 'team', ?, ?, ?)",
+                [(origin, n, head, n) for origin, n, head in welcome.chains],
+            )
             merged_cases.start_syncing(db)
         vault.forget_names()
     except BaseException:

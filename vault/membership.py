@@ -219,7 +219,19 @@ def _next_access(vault: Vault, *, new_db_key: bool) -> Access:
 
 def rotate_team_key(vault: Vault) -> KeyChange:
     """Start a new team key epoch. Reports sealed to older epochs stay readable."""
-    return _change_keys(vault, _next_access(vault, new_db_key=False), lambda db: None)
+    return _change_keys(
+        vault, _next_access(vault, new_db_key=False), lambda db: _tell_the_team(vault, db, None)
+    )
+
+
+def _tell_the_team(vault: Vault, db: dbmod.Connection, revoked: str | None) -> None:
+    """On a laptop of a team: note the epoch being started (and whom it leaves out), so the
+    next ``vault sync`` tells the relay and sends the new key to the other laptops."""
+    if merged_cases.is_syncing(db):
+        db.execute(
+            "INSERT INTO sync_new_epochs (epoch, revoked) VALUES (?, ?)",
+            (vault.access.current.epoch + 1, revoked),
+        )
 
 
 def revoke_caseworker(vault: Vault, name: str) -> KeyChange:
@@ -246,11 +258,7 @@ def revoke_caseworker(vault: Vault, name: str) -> KeyChange:
     def mark(db: dbmod.Connection) -> None:
         db.execute("UPDATE caseworkers SET revoked = ? WHERE name = ?", (today(), name))
         vault.log_action(db, "caseworker-revoked", subject=key_id, commit=sign_pk)
-        if merged_cases.is_syncing(db):  # the relay and the other laptops are told at sync
-            db.execute(
-                "INSERT INTO sync_revocations (key_id, epoch) VALUES (?, ?)",
-                (key_id, vault.access.current.epoch + 1),
-            )
+        _tell_the_team(vault, db, key_id)
 
     change = _change_keys(
         vault, _next_access(vault, new_db_key=True), mark, leaving=frozenset({name})

@@ -34,11 +34,19 @@ from typing import Any
 
 import httpx
 
-from vault import _crypto, blobs, incoming, membership, merged_cases, reporter_messages
+from vault import (
+    _crypto,
+    blobs,
+    incoming,
+    membership,
+    merged_cases,
+    reporter_messages,
+    tombstones,
+)
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.blobs import PendingBlob
-from vault.errors import IntakeError, IntegrityError, UsageError, WrongKeyError
+from vault.errors import IntakeError, IntegrityError, UsageError, VaultError, WrongKeyError
 from vault.events import Event, verify_event
 from vault.intake.auth import sign_request
 from vault.join_request import JoinRequest
@@ -65,7 +73,15 @@ from vault.relay_items import (
     parse_item,
 )
 from vault.store import Vault, today
-from vault.team_changes import Member, Statement, Team, TeamChangeError, follow, make_statement
+from vault.team_changes import (
+    Member,
+    Statement,
+    Team,
+    TeamChangeError,
+    apply,
+    follow,
+    make_statement,
+)
 
 CONTENT_BYTES = 1 << 20  # content packed into one item, before sealing
 BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
@@ -82,8 +98,15 @@ class SyncResult:
     sent_items: int = 0
     welcomed: list[str] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)  # cases held here under another id
-    revoked: list[str] = field(default_factory=list)  # revocations told to the relay
+    # team key epochs started here, told to the relay: (epoch, whom it revoked, if anyone)
+    new_epochs: list[tuple[int, str | None]] = field(default_factory=list)
     new_epoch: int | None = None  # a team key epoch another laptop made, taken here
+    new_epoch_revoked: str | None = None  # whom it revoked, if anyone
+
+    @property
+    def revoked(self) -> list[str]:
+        """The caseworkers whose revocation here was told to the relay at this sync."""
+        return [name for _, name in self.new_epochs if name is not None]
 
 
 # --- talking to the relay -------------------------------------------------------------
@@ -153,10 +176,12 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
     result = SyncResult(pull(vault, url, client=client))
     if not merged_cases.is_syncing(vault.db):
         return result
+    with vault.transaction() as db:  # events that came before a case now pulled here
+        _release_waiting(vault, db, result.pulled.imported, result)
     with RelayClient(url, vault.identity, client) as relay:
         receive(vault, relay, result)
         # A new team key goes to the others before anything sealed to it.
-        result.revoked = announce_revocations(vault, relay)
+        result.new_epochs = announce_new_epochs(vault, relay)
         queue_new(vault)
         result.sent_items += push(vault, relay)
         result.welcomed = welcome_joiners(vault, relay)
@@ -252,7 +277,8 @@ def _take_epoch(vault: Vault, item: Item, doc: dict[str, Any], result: SyncResul
             unb64(k["public_key"], 32),
             SecretBytes(unb64(k["secret_key"], 32), "team key"),
         )
-        gone = str(doc["revoked"]["key_id"])
+        revoked = doc["revoked"]
+        gone = None if revoked is None else str(revoked["key_id"])
     except (KeyError, TypeError, ValueError):
         raise IntegrityError(
             f"Item {item.n} from laptop {item.origin} is not in the expected form."
@@ -262,6 +288,8 @@ def _take_epoch(vault: Vault, item: Item, doc: dict[str, Any], result: SyncResul
 
     def changes(db: dbmod.Connection) -> None:
         _take(vault, db, item, result)  # checks signature and chain, records it as taken
+        if gone is None:
+            return  # a rotation: nobody left
         row = db.execute(
             "SELECT sign_pk FROM caseworkers WHERE key_id = ? AND revoked IS NULL", (gone,)
         ).fetchone()
@@ -272,6 +300,7 @@ def _take_epoch(vault: Vault, item: Item, doc: dict[str, Any], result: SyncResul
     membership.adopt_team_key(vault, team, changes)
     result.received_items += 1
     result.new_epoch = team.epoch
+    result.new_epoch_revoked = None if revoked is None else str(revoked.get("name", ""))
 
 
 def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> None:
@@ -398,6 +427,7 @@ def _take_cases(
     stored, clashes = incoming.store_relayed(vault, db, cases)
     result.cases_received += stored
     result.clashes += clashes
+    _release_waiting(vault, db, stored, result)
     for case_id, _, _ in cases:
         _known(db, "case", case_id, case_id)
 
@@ -415,22 +445,68 @@ def _take_events(
             raise IntegrityError("A case event from the team names someone not on it.")
         event = verify_event(body, signature, keys[actor])
         _known(db, "event", event.id, event.case)
+        message = unb64(e["message"]) if event.kind == "reporter-message" else None
         if db.execute("SELECT 1 FROM cases WHERE id = ?", (event.case,)).fetchone() is None:
-            continue  # erased here, or a case this laptop has not got (it comes first)
-        added = db.execute(
-            "INSERT INTO events (id, case_id, kind, actor, body, signature)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            (event.id, event.case, event.kind, event.actor, body, signature),
-        ).rowcount
-        if added and event.kind == "reporter-message":
-            _take_reporter_message(db, event, unb64(e["message"]))
-        if added:
+            if tombstones.tombstone(db, event.case) is None:  # not erased: its case will come
+                db.execute(
+                    "INSERT INTO sync_waiting_events (id, case_id, body, signature, message)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (event.id, event.case, body, signature, message),
+                )
+            continue
+        if _store_event(db, event, body, signature, message):
             result.events_received += 1
             touched.add(event.case)
             if event.stamp is not None:
                 stamps.append(event.stamp)
     merged_cases.seen_stamps(db, stamps)
     for case_id in sorted(touched):
+        merged_cases.refold(vault, db, case_id)
+
+
+def _store_event(
+    db: dbmod.Connection, event: Event, body: bytes, signature: bytes, message: bytes | None
+) -> bool:
+    added = db.execute(
+        "INSERT INTO events (id, case_id, kind, actor, body, signature)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (event.id, event.case, event.kind, event.actor, body, signature),
+    ).rowcount
+    if added and message is not None:
+        _take_reporter_message(db, event, message)
+    return bool(added)
+
+
+def _release_waiting(
+    vault: Vault, db: dbmod.Connection, case_ids: list[str], result: SyncResult
+) -> None:
+    """Events that came before their case, stored now that it has come (checked again)."""
+    keys = vault.signing_keys()
+    for case_id in case_ids:
+        rows = db.execute(
+            "SELECT body, signature, message FROM sync_waiting_events WHERE case_id = ?",
+            (case_id,),
+        ).fetchall()
+        if not rows:
+            continue
+        stamps = []
+        for body, signature, message in rows:
+            actor = json.loads(bytes(body)).get("actor")
+            if actor not in keys:
+                raise IntegrityError("A case event from the team names someone not on it.")
+            event = verify_event(bytes(body), bytes(signature), keys[actor])
+            if _store_event(
+                db,
+                event,
+                bytes(body),
+                bytes(signature),
+                None if message is None else bytes(message),
+            ):
+                result.events_received += 1
+                if event.stamp is not None:
+                    stamps.append(event.stamp)
+        db.execute("DELETE FROM sync_waiting_events WHERE case_id = ?", (case_id,))
+        merged_cases.seen_stamps(db, stamps)
         merged_cases.refold(vault, db, case_id)
 
 
@@ -656,30 +732,37 @@ def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
     return done
 
 
-def announce_revocations(vault: Vault, relay: RelayClient) -> list[str]:
-    """For each caseworker revoked here: the statement revoking them (so the relay refuses
-    them at once, and takes reports to the new team key), then the new team key sealed to
-    each remaining member on another laptop."""
-    done = []
-    for key_id, epoch in vault.db.execute(
-        "SELECT key_id, epoch FROM sync_revocations WHERE done = 0 ORDER BY epoch"
+def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str | None]]:
+    """For each team key epoch started here (a rotation, or a revocation): the statement
+    naming it (so the relay takes reports sealed to it at once, and refuses whoever was
+    revoked), then the new team key sealed to each remaining member on another laptop.
+    Returns (epoch, name of whoever was revoked, if anyone) for each."""
+    done: list[tuple[int, str | None]] = []
+    for epoch, revoked in vault.db.execute(
+        "SELECT epoch, revoked FROM sync_new_epochs WHERE done = 0 ORDER BY epoch"
     ).fetchall():
-        name, sign_pk = dbmod.one(
-            vault.db, "SELECT name, sign_pk FROM caseworkers WHERE key_id = ?", (key_id,)
-        )
         new = vault.team_key(int(epoch))
+        gone: Member | None = None
+        if revoked is not None:
+            name, sign_pk = dbmod.one(
+                vault.db, "SELECT name, sign_pk FROM caseworkers WHERE key_id = ?", (revoked,)
+            )
+            gone = Member(str(name), bytes(sign_pk))
         start, statements = relay.team()
         _check_start(vault, start)
-        try:
-            team = follow(Team.start(start), statements)
-        except TeamChangeError as e:
-            raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
-        if team.member(str(key_id)) is not None:
-            gone = Member(str(name), bytes(sign_pk))
+        team, epochs = _team_and_epochs(start, statements)
+        if new.epoch in epochs and epochs[new.epoch] != new.public_key:
+            raise VaultError(
+                f"Another laptop started team key epoch {new.epoch} before this one told the"
+                " relay of its own; this laptop cannot sync until that is settled.",
+                hint="keep this laptop as it is and ask the team's administrator"
+                " (docs/sync.md, 'Two new team keys at once')",
+            )
+        if new.epoch not in epochs:
             statement = make_statement(
                 team,
                 vault.identity,
-                "revoke",
+                "rotate" if gone is None else "revoke",
                 today(),
                 member=gone,
                 epoch=(new.epoch, new.public_key),
@@ -700,12 +783,29 @@ def announce_revocations(vault: Vault, relay: RelayClient) -> list[str]:
                             "public_key": b64(new.public_key),
                             "secret_key": b64(new.secret_key.reveal()),
                         },
-                        "revoked": {"key_id": str(key_id), "name": str(name)},
+                        "revoked": None
+                        if gone is None
+                        else {"key_id": str(revoked), "name": gone.name},
                     }
                 )
-            db.execute("UPDATE sync_revocations SET done = 1 WHERE key_id = ?", (key_id,))
-        done.append(str(name))
+            db.execute("UPDATE sync_new_epochs SET done = 1 WHERE epoch = ?", (epoch,))
+        done.append((new.epoch, None if gone is None else gone.name))
     return done
+
+
+def _team_and_epochs(
+    start: TeamPublicKey, statements: list[Statement]
+) -> tuple[Team, dict[int, bytes]]:
+    """The team the relay's chain describes, and the public key of each epoch it names."""
+    team = Team.start(start)
+    epochs = {team.epoch: team.public_key}
+    try:
+        for statement in statements:
+            team = apply(team, statement)
+            epochs[team.epoch] = team.public_key
+    except TeamChangeError as e:
+        raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
+    return team, epochs
 
 
 def _check_start(vault: Vault, start: TeamPublicKey) -> None:

@@ -81,6 +81,11 @@ class Statement:
     def hash(self) -> str:
         return hashlib.sha256(self.body).hexdigest()
 
+    @property
+    def signer(self) -> str:
+        """The key id of the member it says signed it (checked by :func:`apply`)."""
+        return str(_parse(self.body)["by"])
+
     def to_wire(self) -> dict[str, str]:
         return {"body": b64(self.body), "signature": b64(self.signature)}
 

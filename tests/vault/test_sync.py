@@ -42,7 +42,15 @@ from vault.relay_items import FIRST_PREV, Item, RelayMisbehaved, make_item
 from vault.reporter_messages import seal_message
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import SyncResult, first_welcome, receive, sync
+from vault.sync import (
+    RelayClient,
+    SyncResult,
+    first_welcome,
+    push,
+    receive,
+    sync,
+    welcome_joiners,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -276,6 +284,74 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
             carol.close()
     with Vault.unlock(tmp_path / "b", PASSPHRASE) as again:  # its new access file opens it
         assert again.access.current.epoch == 2
+
+
+def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    """Three things a team of three meets: the same report taken in on two laptops before
+    either synced; a colleague's items still on their way when a new member is added; and a
+    team key rotated on one laptop, which reaches the relay and the others."""
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        intake = intake_servers.start(amara.team_key_export())
+        url = intake.url
+        bea = _join(tmp_path / "b", "bea", amara, url)
+        carol = None
+        try:
+            # The same report, imported on both laptops apart: the same case id on each...
+            envelope = seal_for(amara)
+            (on_a,) = incoming.import_envelopes(amara, [("r", envelope)]).imported
+            (on_b,) = incoming.import_envelopes(bea, [("r", envelope)]).imported
+            assert on_a == on_b
+            # ...so syncing finds nothing to set apart: one case on each laptop.
+            results = [sync(laptop, url) for laptop in (amara, bea, amara)]
+            assert [r.clashes for r in results] == [[], [], []]
+            for laptop in (amara, bea):
+                assert laptop.db.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
+
+            # Amara adds carol while bea's note is on the relay, not yet on amara's laptop:
+            # carol gets it from the relay (her welcome holds only what amara holds).
+            request = joining.start_join(tmp_path / "c", "carol", PASSPHRASE)
+            membership.add_from_request(amara, "carol", request)
+            bea.add_note(on_a, "from bea, on its way")
+            sync(bea, url)
+            with RelayClient(url, amara.identity) as relay:
+                assert welcome_joiners(amara, relay) == ["carol"]
+                push(amara, relay)
+            identity, own = joining.unlock_joiner(tmp_path / "c", PASSPHRASE)
+            welcome = first_welcome(identity, own, url)
+            carol = joining.finish_join(tmp_path / "c", identity, own, welcome)
+            sync(carol, url)
+            bea.add_note(on_a, "from bea, after carol joined")
+            for laptop in (bea, amara, carol):
+                sync(laptop, url)
+            laptops = (amara, bea, carol)
+            for laptop in laptops:
+                notes = sorted(n.text for n in case_view.show_case(laptop, on_a).notes)
+                assert notes == ["from bea, after carol joined", "from bea, on its way"]
+
+            # Amara rotates the team key: the relay takes reports sealed to it at once (no
+            # restart), and the other laptops take the key at their next sync.
+            membership.rotate_team_key(amara)
+            assert sync(amara, url).new_epochs == [(2, None)]
+            for laptop in (bea, carol):
+                taken = sync(laptop, url)
+                assert (taken.new_epoch, taken.new_epoch_revoked) == (2, None)
+            key = amara.team_key_export()
+            assert key.epoch == 2
+            send_envelope(url, seal_for(amara, make_report(what_happened="after the rotation")))
+            (later,) = sync(bea, url).pulled.imported
+            assert case_view.show_case(bea, later).report.what_happened == "after the rotation"
+            for laptop in (carol, amara, bea, carol, amara):
+                sync(laptop, url)
+            assert {_state(laptop, later) for laptop in laptops} == {_state(bea, later)}
+            for laptop in laptops:
+                assert laptop.access.current.epoch == 2
+                assert check_vault(laptop) == []
+        finally:
+            bea.close()
+            if carol is not None:
+                carol.close()
 
 
 class _Relay:

@@ -636,11 +636,19 @@ class Inbox:
             return [(bytes(b), bytes(s)) for b, s in rows.fetchall()]
 
     def relay_add_statement(
-        self, n: int, body: bytes, signature: bytes, members: Iterable[str], new: str | None
+        self,
+        n: int,
+        body: bytes,
+        signature: bytes,
+        members: Iterable[str],
+        new: str | None,
+        by: str,
     ) -> None:
-        """Store statement ``n``; ``members`` are the team's key ids after it. A new member
-        starts fetching after the newest item (their history comes from the member who
-        added them); a member no longer on the team stops holding items back."""
+        """Store statement ``n``, signed by ``by``; ``members`` are the team's key ids after
+        it. A new member starts fetching where the member who added them has fetched to:
+        what that member holds reaches the new one in their welcome, and what it has not
+        yet fetched (another laptop's items still on their way) from the relay. A member no
+        longer on the team stops holding items back."""
 
         def work() -> None:
             with transaction(self._db):
@@ -648,7 +656,7 @@ class Inbox:
                     "INSERT INTO relay_team (n, body, signature) VALUES (?, ?, ?)",
                     (n, body, signature),
                 )
-                self._relay_members(members, new)
+                self._relay_members(members, new, by)
 
         self._store(work)
 
@@ -657,17 +665,15 @@ class Inbox:
 
         def work() -> None:
             with transaction(self._db):
-                self._relay_members(members, None)
+                self._relay_members(members, None, None)
 
         self._drain(work)
 
-    def _relay_members(self, members: Iterable[str], new: str | None) -> None:
+    def _relay_members(self, members: Iterable[str], new: str | None, by: str | None) -> None:
         keep = list(members)
-        head = self._db.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'relay_items'"
-        ).fetchone()
+        adder = self._db.execute("SELECT seq FROM relay_cursors WHERE member = ?", (by,)).fetchone()
         for member in keep:
-            start = int(head[0]) if (member == new and head is not None) else 0
+            start = int(adder[0]) if (member == new and adder is not None) else 0
             self._db.execute(
                 "INSERT INTO relay_cursors (member, seq) VALUES (?, ?)"
                 " ON CONFLICT (member) DO NOTHING",

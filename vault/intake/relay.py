@@ -95,6 +95,7 @@ class Relay:
                 statement.signature,
                 [m.key_id for m in after.members],
                 added[0] if added else None,
+                statement.signer,
             )
             self._team = after
             self._on_change(after)
