@@ -268,6 +268,8 @@ def pull(
             f"{why}: this vault now uses team key epoch {synced.new_epoch},"
             " and its database was re-encrypted."
         )
+    for case_id in synced.erased:
+        _say(f"Erased case {show_id(case_id)} here, as another laptop of the team did.")
     for case_id in synced.clashes:
         _say(
             f"vault: case {show_id(case_id)} from the team holds a report this vault has"

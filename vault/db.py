@@ -586,7 +586,7 @@ def _sync_state(db: Connection) -> None:
         ) STRICT, WITHOUT ROWID;
 
         CREATE TABLE sync_known (
-            kind    TEXT NOT NULL CHECK (kind IN ('case', 'event', 'blob')),
+            kind    TEXT NOT NULL CHECK (kind IN ('case', 'event', 'blob', 'erased')),
             id      TEXT NOT NULL,
             case_id TEXT NOT NULL,
             PRIMARY KEY (kind, id)

@@ -37,6 +37,7 @@ import httpx
 from vault import (
     _crypto,
     blobs,
+    erasure,
     incoming,
     membership,
     merged_cases,
@@ -82,6 +83,7 @@ from vault.team_changes import (
     follow,
     make_statement,
 )
+from vault.tombstones import Tombstone
 
 CONTENT_BYTES = 1 << 20  # content packed into one item, before sealing
 BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
@@ -98,6 +100,7 @@ class SyncResult:
     sent_items: int = 0
     welcomed: list[str] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)  # cases held here under another id
+    erased: list[str] = field(default_factory=list)  # cases erased here as another laptop did
     # team key epochs started here, told to the relay: (epoch, whom it revoked, if anyone)
     new_epochs: list[tuple[int, str | None]] = field(default_factory=list)
     new_epoch: int | None = None  # a team key epoch another laptop made, taken here
@@ -354,6 +357,8 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
             _take_events(vault, db, doc, result)
         elif kind == "blob":
             _take_blob_part(db, doc, result)
+        elif kind == "erased":
+            _take_erased(vault, db, doc, result)
         elif kind == "epoch":
             pass  # adopted by _take_epoch, in this transaction
         else:
@@ -510,6 +515,32 @@ def _release_waiting(
         merged_cases.refold(vault, db, case_id)
 
 
+def _take_erased(
+    vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
+) -> None:
+    """Cases erased on another laptop: erased here too (or their tombstones kept)."""
+    for entry in doc["cases"]:
+        gone = Tombstone(
+            id=str(entry["id"]),
+            received=str(entry["received"]),
+            closed=None if entry["closed"] is None else str(entry["closed"]),
+            erased=str(entry["erased"]),
+            status=str(entry["status"]),
+            outcome=None if entry["outcome"] is None else str(entry["outcome"]),
+            reason=str(entry["reason"]),
+        )
+        envelope_id = bytes.fromhex(str(entry["envelope_id"]))
+        if len(gone.id) != 8 or len(envelope_id) != 32:
+            raise ValueError
+        try:
+            if erasure.erase_for_team(vault, db, gone, envelope_id):
+                result.erased.append(gone.id)
+        except UsageError:  # a reason no laptop of ours would write
+            raise ValueError from None
+        db.execute("DELETE FROM sync_waiting_events WHERE case_id = ?", (gone.id,))
+        _known(db, "erased", gone.id, "")
+
+
 def _take_reporter_message(db: dbmod.Connection, event: Event, message: bytes) -> None:
     """The reporter's message a ``reporter-message`` event took in, stored beside it."""
     if reporter_messages.message_id(message) != event.data.get("message"):
@@ -648,6 +679,27 @@ def queue_new(vault: Vault) -> None:
         for blob in new_blobs:
             _queue_blob(db, chain, blob)
             _known(db, "blob", blob, "")
+        erased = db.execute(
+            _ERASED + " WHERE id NOT IN (SELECT id FROM sync_known WHERE kind = 'erased')"  # noqa: S608
+        ).fetchall()
+        chain.batches("erased", "cases", _erased_entries(erased))
+        for row in erased:
+            _known(db, "erased", str(row[0]), "")  # no case_id: it outlives the case
+
+
+_ERASED = (
+    "SELECT id, envelope_id, received, closed, erased, status, outcome, reason FROM erased_cases"
+)
+
+
+def _erased_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
+    """Tombstones as they travel: the case's id and envelope id, days, status, outcome and
+    the reason, never content."""
+    names = ("id", "envelope_id", "received", "closed", "erased", "status", "outcome", "reason")
+    for row in rows:
+        entry = dict(zip(names, row, strict=True))
+        entry["envelope_id"] = bytes(row[1]).hex()
+        yield entry
 
 
 def _case_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
@@ -857,6 +909,7 @@ def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> 
     chain.batches("events", "events", _event_entries(db, events))
     for (blob,) in db.execute("SELECT id FROM blobs ORDER BY id").fetchall():
         _queue_blob(db, chain, str(blob))
+    chain.batches("erased", "cases", _erased_entries(db.execute(_ERASED).fetchall()))
     team.add(
         {
             "t": "member",

@@ -28,7 +28,16 @@ from tests.conftest import (
 )
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry, codename_keys, new_codename
-from vault import _crypto, case_view, incoming, joining, membership, reporter_messages
+from vault import (
+    _crypto,
+    case_view,
+    erasure,
+    incoming,
+    joining,
+    membership,
+    reporter_messages,
+    tombstones,
+)
 from vault import pow as pow_
 from vault.check import check_vault
 from vault.db import new_origin
@@ -339,7 +348,8 @@ def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(
                 assert (taken.new_epoch, taken.new_epoch_revoked) == (2, None)
             key = amara.team_key_export()
             assert key.epoch == 2
-            send_envelope(url, seal_for(amara, make_report(what_happened="after the rotation")))
+            envelope_of_later = seal_for(amara, make_report(what_happened="after the rotation"))
+            send_envelope(url, envelope_of_later)
             (later,) = sync(bea, url).pulled.imported
             assert case_view.show_case(bea, later).report.what_happened == "after the rotation"
             for laptop in (carol, amara, bea, carol, amara):
@@ -347,7 +357,23 @@ def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(
             assert {_state(laptop, later) for laptop in laptops} == {_state(bea, later)}
             for laptop in laptops:
                 assert laptop.access.current.epoch == 2
+
+            # Erasing a case on one laptop erases it on every laptop, with one farewell.
+            erasure.erase_case(amara, later, "withdrawn")
+            sync(amara, url)
+            for laptop in (bea, carol):
+                assert sync(laptop, url).erased == [later]
+            for laptop in laptops:
+                assert (
+                    laptop.db.execute("SELECT 1 FROM cases WHERE id = ?", (later,)).fetchone()
+                    is None
+                )
+                assert tombstones.tombstone(laptop.db, later) is not None
                 assert check_vault(laptop) == []
+            for laptop in (bea, carol):
+                assert laptop.db.execute("SELECT count(*) FROM farewells").fetchone()[0] == 0
+            # The erased report, pulled or relayed again, is never stored afresh.
+            assert incoming.import_envelopes(bea, [("again", envelope_of_later)]).imported == []
         finally:
             bea.close()
             if carol is not None:
