@@ -563,6 +563,7 @@ def _sync_state(db: Connection) -> None:
     ``sync_blob_parts``: pieces of an attachment arriving through the relay, until whole.
     ``sync_waiting_events``: case events from the team for a case this laptop has not got
     yet (a new member hears from the others before its history arrives), until it comes.
+    ``sync_delivered``: replies another laptop wrote and has delivered to the intake.
     """
     _run_script(
         db,
@@ -586,7 +587,7 @@ def _sync_state(db: Connection) -> None:
         ) STRICT, WITHOUT ROWID;
 
         CREATE TABLE sync_known (
-            kind    TEXT NOT NULL CHECK (kind IN ('case', 'event', 'blob', 'erased')),
+            kind    TEXT NOT NULL CHECK (kind IN ('case', 'event', 'blob', 'erased', 'delivered')),
             id      TEXT NOT NULL,
             case_id TEXT NOT NULL,
             PRIMARY KEY (kind, id)
@@ -627,6 +628,12 @@ def _sync_state(db: Connection) -> None:
             message   BLOB
         ) STRICT;
         CREATE INDEX sync_waiting_events_by_case ON sync_waiting_events (case_id);
+
+        CREATE TABLE sync_delivered (
+            id      TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX sync_delivered_by_case ON sync_delivered (case_id);
         """,
     )
 

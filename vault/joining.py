@@ -96,6 +96,7 @@ def erase_case_rows(vault: Vault, case_id: str) -> None:
     command imports this module while vault/sync.py (it needs httpx) is loaded only by the
     commands that talk to an intake."""
     vault.db.execute("DELETE FROM sync_known WHERE case_id = ?", (case_id,))
+    vault.db.execute("DELETE FROM sync_delivered WHERE case_id = ?", (case_id,))
 
 
 erasure.register_eraser(30, erase_case_rows)

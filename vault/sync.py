@@ -359,6 +359,8 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
             _take_blob_part(db, doc, result)
         elif kind == "erased":
             _take_erased(vault, db, doc, result)
+        elif kind == "delivered":
+            _take_delivered(db, doc)
         elif kind == "epoch":
             pass  # adopted by _take_epoch, in this transaction
         else:
@@ -513,6 +515,20 @@ def _release_waiting(
         db.execute("DELETE FROM sync_waiting_events WHERE case_id = ?", (case_id,))
         merged_cases.seen_stamps(db, stamps)
         merged_cases.refold(vault, db, case_id)
+
+
+def _take_delivered(db: dbmod.Connection, doc: dict[str, Any]) -> None:
+    """Replies another laptop wrote and has since delivered to the intake."""
+    for entry in doc["replies"]:
+        reply_id, case_id = str(entry["id"]), str(entry["case"])
+        if len(reply_id) != 32 or len(case_id) != 8:
+            raise ValueError
+        if db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None:
+            db.execute(
+                "INSERT INTO sync_delivered (id, case_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (reply_id, case_id),
+            )
+        _known(db, "delivered", reply_id, case_id)
 
 
 def _take_erased(
@@ -679,6 +695,13 @@ def queue_new(vault: Vault) -> None:
         for blob in new_blobs:
             _queue_blob(db, chain, blob)
             _known(db, "blob", blob, "")
+        delivered = db.execute(
+            "SELECT id, case_id FROM replies WHERE delivered = 1"
+            " AND id NOT IN (SELECT id FROM sync_known WHERE kind = 'delivered') ORDER BY rowid"
+        ).fetchall()
+        chain.batches("delivered", "replies", _delivered_entries(delivered))
+        for reply_id, case_id in delivered:
+            _known(db, "delivered", str(reply_id), str(case_id))
         erased = db.execute(
             _ERASED + " WHERE id NOT IN (SELECT id FROM sync_known WHERE kind = 'erased')"  # noqa: S608
         ).fetchall()
@@ -690,6 +713,11 @@ def queue_new(vault: Vault) -> None:
 _ERASED = (
     "SELECT id, envelope_id, received, closed, erased, status, outcome, reason FROM erased_cases"
 )
+
+
+def _delivered_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
+    for reply_id, case_id in rows:
+        yield {"id": str(reply_id), "case": str(case_id)}
 
 
 def _erased_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
@@ -909,6 +937,11 @@ def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> 
     chain.batches("events", "events", _event_entries(db, events))
     for (blob,) in db.execute("SELECT id FROM blobs ORDER BY id").fetchall():
         _queue_blob(db, chain, str(blob))
+    delivered = db.execute(
+        "SELECT id, case_id FROM replies WHERE delivered = 1"
+        " UNION SELECT id, case_id FROM sync_delivered"
+    ).fetchall()
+    chain.batches("delivered", "replies", _delivered_entries(delivered))
     chain.batches("erased", "cases", _erased_entries(db.execute(_ERASED).fetchall()))
     team.add(
         {

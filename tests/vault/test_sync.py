@@ -35,6 +35,7 @@ from vault import (
     incoming,
     joining,
     membership,
+    replies,
     reporter_messages,
     tombstones,
 )
@@ -268,6 +269,14 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
             sync(bea, url)
             said = case_view.show_case(bea, asked).conversation
             assert [(c.speaker, c.text) for c in said] == [("reporter", "Yes, after six.")]
+
+            # Amara's reply, delivered by her laptop's sync, shows as delivered on bea's.
+            replies.reply(amara, asked, "We can meet at six.")
+            sync(bea, url)
+            sync(amara, url)  # delivers the reply to the intake, then tells the team
+            sync(bea, url)
+            (answered,) = case_view.show_case(bea, asked).replies
+            assert answered.delivered
 
             # Amara revokes carol: bea's laptop takes the new key and re-keys its database;
             # carol's laptop is refused.
