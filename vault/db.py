@@ -587,7 +587,9 @@ def _sync_state(db: Connection) -> None:
         ) STRICT, WITHOUT ROWID;
 
         CREATE TABLE sync_known (
-            kind    TEXT NOT NULL CHECK (kind IN ('case', 'event', 'blob', 'erased', 'delivered')),
+            kind    TEXT NOT NULL CHECK (
+                kind IN ('case', 'event', 'blob', 'erased', 'delivered', 'retention')
+            ),
             id      TEXT NOT NULL,
             case_id TEXT NOT NULL,
             PRIMARY KEY (kind, id)

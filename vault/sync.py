@@ -27,6 +27,7 @@ answer "held" to an item sent twice means it is not stored twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from vault import (
     membership,
     merged_cases,
     reporter_messages,
+    retention,
     tombstones,
 )
 from vault import db as dbmod
@@ -361,6 +363,10 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
             _take_erased(vault, db, doc, result)
         elif kind == "delivered":
             _take_delivered(db, doc)
+        elif kind == "retention":
+            body = unb64(doc["body"])
+            retention.adopt_policy(vault, db, body, unb64(doc["signature"], 64))
+            _known(db, "retention", hashlib.sha256(body).hexdigest(), "")
         elif kind == "epoch":
             pass  # adopted by _take_epoch, in this transaction
         else:
@@ -702,6 +708,7 @@ def queue_new(vault: Vault) -> None:
         chain.batches("delivered", "replies", _delivered_entries(delivered))
         for reply_id, case_id in delivered:
             _known(db, "delivered", str(reply_id), str(case_id))
+        _queue_policy(db, chain)
         erased = db.execute(
             _ERASED + " WHERE id NOT IN (SELECT id FROM sync_known WHERE kind = 'erased')"  # noqa: S608
         ).fetchall()
@@ -713,6 +720,20 @@ def queue_new(vault: Vault) -> None:
 _ERASED = (
     "SELECT id, envelope_id, received, closed, erased, status, outcome, reason FROM erased_cases"
 )
+
+
+def _queue_policy(db: dbmod.Connection, chain: _Chain) -> None:
+    """The retention policy, when it changed here (set here, or taken from the team)."""
+    signed = retention.policy_signed(db)
+    if signed is None:
+        return
+    policy_id = hashlib.sha256(signed[0]).hexdigest()
+    known = db.execute(
+        "SELECT 1 FROM sync_known WHERE kind = 'retention' AND id = ?", (policy_id,)
+    ).fetchone()
+    if known is None:
+        chain.add({"t": "retention", "body": b64(signed[0]), "signature": b64(signed[1])})
+        _known(db, "retention", policy_id, "")
 
 
 def _delivered_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
@@ -943,6 +964,9 @@ def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> 
     ).fetchall()
     chain.batches("delivered", "replies", _delivered_entries(delivered))
     chain.batches("erased", "cases", _erased_entries(db.execute(_ERASED).fetchall()))
+    signed = retention.policy_signed(db)
+    if signed is not None:
+        chain.add({"t": "retention", "body": b64(signed[0]), "signature": b64(signed[1])})
     team.add(
         {
             "t": "member",

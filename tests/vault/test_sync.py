@@ -37,6 +37,7 @@ from vault import (
     membership,
     replies,
     reporter_messages,
+    retention,
     tombstones,
 )
 from vault import pow as pow_
@@ -366,6 +367,13 @@ def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(
             assert {_state(laptop, later) for laptop in laptops} == {_state(bea, later)}
             for laptop in laptops:
                 assert laptop.access.current.epoch == 2
+
+            # A retention policy set on one laptop is the policy on every laptop.
+            set_here = retention.set_policy(bea, erase_closed_after=24, flag_untouched_after=6)
+            for laptop in (bea, carol, amara):
+                sync(laptop, url)
+            for laptop in laptops:
+                assert retention.policy(laptop) == set_here
 
             # Erasing a case on one laptop erases it on every laptop, with one farewell.
             erasure.erase_case(amara, later, "withdrawn")
