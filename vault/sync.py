@@ -290,6 +290,9 @@ def _take_epoch(vault: Vault, item: Item, doc: dict[str, Any], result: SyncResul
         ) from None
     if _crypto.box_public_from_secret(team.secret_key) != team.public_key:
         raise IntegrityError(f"The team key in item {item.n} from laptop {item.origin} is damaged.")
+    held = vault.access.team_key(team.epoch)
+    if held is not None and held.public_key != team.public_key:
+        raise _two_new_keys(team.epoch)
 
     def changes(db: dbmod.Connection) -> None:
         _take(vault, db, item, result)  # checks signature and chain, records it as taken
@@ -853,12 +856,7 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
         _check_start(vault, start)
         team, epochs = _team_and_epochs(start, statements)
         if new.epoch in epochs and epochs[new.epoch] != new.public_key:
-            raise VaultError(
-                f"Another laptop started team key epoch {new.epoch} before this one told the"
-                " relay of its own; this laptop cannot sync until that is settled.",
-                hint="keep this laptop as it is and ask the team's administrator"
-                " (docs/sync.md, 'Two new team keys at once')",
-            )
+            raise _two_new_keys(new.epoch)
         if new.epoch not in epochs:
             statement = make_statement(
                 team,
@@ -892,6 +890,15 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
             db.execute("UPDATE sync_new_epochs SET done = 1 WHERE epoch = ?", (epoch,))
         done.append((new.epoch, None if gone is None else gone.name))
     return done
+
+
+def _two_new_keys(epoch: int) -> VaultError:
+    return VaultError(
+        f"Another laptop started team key epoch {epoch} before this one told the relay of its"
+        " own; this laptop cannot sync until that is settled.",
+        hint="keep this laptop as it is and ask the team's administrator"
+        " (docs/sync.md, 'Two new team keys at once')",
+    )
 
 
 def _team_and_epochs(

@@ -44,7 +44,7 @@ from vault import pow as pow_
 from vault.check import check_vault
 from vault.db import new_origin
 from vault.envelope import seal_report
-from vault.errors import WrongKeyError
+from vault.errors import VaultError, WrongKeyError
 from vault.intake.inbox import Inbox
 from vault.join_request import make_request
 from vault.keys import Identity, TeamPublicKey, b64
@@ -395,6 +395,31 @@ def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(
             bea.close()
             if carol is not None:
                 carol.close()
+
+
+def test_two_new_team_keys_made_apart_stop_the_second_laptop_plainly(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        bea = _join(tmp_path / "b", "bea", amara, url)
+        try:
+            send_envelope(url, seal_for(amara))
+            (case_id,) = sync(amara, url).pulled.imported
+            sync(bea, url)
+            membership.rotate_team_key(amara)
+            membership.rotate_team_key(bea)
+            bea.add_note(case_id, "written after bea's own rotation")
+            assert sync(amara, url).new_epochs == [(2, None)]
+            for _ in range(2):  # the same plain refusal each time; nothing is lost
+                with pytest.raises(VaultError, match="Another laptop started team key epoch 2"):
+                    sync(bea, url)
+            notes = [n.text for n in case_view.show_case(bea, case_id).notes]
+            assert notes == ["written after bea's own rotation"]
+            assert check_vault(bea) == []
+            sync(amara, url)  # the other laptops carry on
+        finally:
+            bea.close()
 
 
 class _Relay:
