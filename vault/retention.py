@@ -136,13 +136,7 @@ def set_policy(
     body = _body(erase, flag, actor, today())
     signature = vault.identity.sign(POLICY_SIGNATURE_CONTEXT + body)
     with vault.transaction() as db:
-        db.execute(
-            "INSERT INTO retention_policy (one, body, actor, signature) VALUES (1, ?, ?, ?)"
-            " ON CONFLICT (one) DO UPDATE SET body = excluded.body, actor = excluded.actor,"
-            " signature = excluded.signature",
-            (body, actor, signature),
-        )
-        vault.log_action(db, "retention-set", None, body)
+        _store(vault, db, body, actor, signature)
     new = policy(vault)
     assert new is not None
     return new
@@ -182,6 +176,11 @@ def adopt_policy(vault: Vault, db: dbmod.Connection, body: bytes, signature: byt
         held_day = str(json.loads(held[0])["set_on"])
         if (held_day, _crypto.blake2b_256(held[0])) >= (day, _crypto.blake2b_256(body)):
             return False
+    _store(vault, db, body, actor, signature)
+    return True
+
+
+def _store(vault: Vault, db: dbmod.Connection, body: bytes, actor: str, signature: bytes) -> None:
     db.execute(
         "INSERT INTO retention_policy (one, body, actor, signature) VALUES (1, ?, ?, ?)"
         " ON CONFLICT (one) DO UPDATE SET body = excluded.body, actor = excluded.actor,"
@@ -189,7 +188,6 @@ def adopt_policy(vault: Vault, db: dbmod.Connection, body: bytes, signature: byt
         (body, actor, signature),
     )
     vault.log_action(db, "retention-set", None, body)
-    return True
 
 
 def add_months(day: str, months: int) -> str:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import (
@@ -26,7 +25,7 @@ from tests.conftest import (
     make_report,
     seal_for,
 )
-from tests.intake_server import IntakeServer, IntakeServers
+from tests.intake_server import IntakeServers, upload_attachment
 from tests.sealing import attachment_entry, codename_keys, new_codename
 from vault import (
     _crypto,
@@ -40,7 +39,6 @@ from vault import (
     retention,
     tombstones,
 )
-from vault import pow as pow_
 from vault.check import check_vault
 from vault.db import new_origin
 from vault.envelope import seal_report
@@ -74,19 +72,6 @@ def _ok(result: object) -> str:
     return str(getattr(result, "stdout", "")) + str(getattr(result, "stderr", ""))
 
 
-def _upload(intake: IntakeServer, blob: bytes) -> None:
-    challenge = httpx.get(intake.url + "/api/challenge").json()
-    raw = pow_.decode_challenge(challenge["challenge"])
-    solution = pow_.header_value(raw, pow_.solve(raw, challenge["bits"]))
-    r = httpx.post(
-        intake.url + "/api/attachments",
-        content=blob,
-        headers={"Content-Type": "application/octet-stream", "X-Redress-PoW": solution},
-        timeout=60,
-    )
-    assert r.status_code == 201, r.text
-
-
 def _show(cli: Cli, vault: Path, case_id: str) -> Any:
     result = cli("cases", "show", case_id, "--json", "--vault", str(vault))
     _ok(result)
@@ -115,7 +100,7 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     key = TeamPublicKey.from_file_bytes((tmp_path / "team.json").read_bytes())
     letter = b"%PDF-1.4 the letter " + os.urandom(3 << 20)  # more than one relay part
     entry, blob = attachment_entry(letter, name="letter.pdf", kind="application/pdf")
-    _upload(intake, blob)
+    upload_attachment(intake.url, blob)
     send_envelope(url, seal_report(make_report(attachments=[entry]), key.epoch, key.public_key))
     pulled = cli("pull", "--from", url, "--vault", str(a))
     _ok(pulled)
