@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from vault import _crypto
-from vault.errors import VaultError
+from vault.errors import IntegrityError, VaultError
 from vault.keys import Identity, b64, unb64, validate_name
 from vault.report import canonical_json
 
@@ -35,7 +35,7 @@ MAX_REQUEST = 2048
 _ORIGIN = re.compile(r"vault\.redress/[0-9a-f]{32}")
 
 
-class JoinRequestError(VaultError):
+class JoinRequestError(IntegrityError):
     """That file is not a Redress join request, or it has been changed."""
 
 

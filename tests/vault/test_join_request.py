@@ -43,8 +43,9 @@ def test_a_changed_field_is_refused(field: str) -> None:
     doc = json.loads(make_request(bea, ORIGIN))
     other = json.loads(make_request(eve, "vault.redress/" + "e" * 32))
     doc[field] = other[field]
-    with pytest.raises(JoinRequestError, match="changed since it was made"):
+    with pytest.raises(JoinRequestError, match="changed since it was made") as refused:
         read_request(json.dumps(doc).encode())
+    assert refused.value.exit_code == 4  # tampering detected
 
 
 def test_a_fingerprint_in_the_file_is_never_trusted() -> None:
@@ -61,3 +62,4 @@ def test_any_other_file_is_one_plain_refusal(data: bytes) -> None:
     with pytest.raises(VaultError) as refused:
         read_request(data)
     assert isinstance(refused.value, JoinRequestError)
+    assert refused.value.exit_code == 4
