@@ -35,6 +35,7 @@ from cli.options import (
     unlock,
     write_new,
 )
+from cli.options import count as _count
 from cli.options import say as _say
 from cli.passphrase import read_passphrase, read_text_argument
 from vault import blobs, case_view, incoming, joining, replies, search, triage
@@ -247,9 +248,10 @@ def pull(
         _say(f"The access log was not witnessed: {result.witness_problem}.")
     if synced.received_items or synced.sent_items or synced.welcomed:
         _say(
-            f"Synced with the team: received {len(synced.cases_received)} cases,"
-            f" {synced.events_received} case events and {synced.attachments_received}"
-            f" attachments; sent {synced.sent_items} items."
+            f"Synced with the team: received {_count(len(synced.cases_received), 'case')},"
+            f" {_count(synced.events_received, 'case event')} and"
+            f" {_count(synced.attachments_received, 'attachment')};"
+            f" sent {_count(synced.sent_items, 'item')}."
         )
     for name in synced.welcomed:
         _say(f"Sent {name} the team's keys and every case's history.")
