@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING, Any
 from vault import db as dbmod
 from vault import reporter_messages, triage
 from vault._crypto import OpenFailed, open_note
-from vault.audit import merkle
 from vault.audit.case_actions import action
-from vault.audit.leaves import LeafError, parse_leaf
 from vault.blobs import AttachmentInfo, holds_blob, want_blob
+from vault.case_history import verified_events
 from vault.cases import CaseState, check_status, show_id
 from vault.envelope import open_report
 from vault.errors import IntegrityError
-from vault.events import Event, verify_event
 from vault.keys import unb64
 from vault.merged_cases import conflict_value, merged
 from vault.patterns import NOBODY, AlsoNamed, also_named_in
@@ -307,52 +305,6 @@ def _summary(state: CaseState, received: str, t: triage.Triage) -> CaseSummary:
     return CaseSummary(
         state.id, state.status, received, state.assignee, state.outcome, t.sector, t.harms, t.wants
     )
-
-
-def verified_events(vault: Vault, db: dbmod.Connection, case_id: str) -> list[Event]:
-    """A case's history: its import, then its signed events, each checked."""
-    keys = vault.signing_keys()
-    imported = _import_record(vault, db, case_id, keys)
-    events = [] if imported is None else [imported]
-    for body, signature, actor in db.execute(
-        "SELECT body, signature, actor FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
-    ):
-        if actor not in keys:
-            raise IntegrityError(f"An event of case {show_id(case_id)} names an unknown actor.")
-        event = verify_event(body, signature, keys[actor])
-        if event.case != case_id or event.actor != actor:
-            raise IntegrityError(f"An event of case {show_id(case_id)} has been moved or changed.")
-        events.append(event)
-    return events
-
-
-def _import_record(
-    vault: Vault, db: dbmod.Connection, case_id: str, keys: dict[str, bytes]
-) -> Event | None:
-    """The "imported" event a case's access-log entry records; None for a case imported
-    before the vault kept one (its history starts with a signed "imported" event).
-    """
-    entry, env_id = dbmod.one(
-        db, "SELECT import_entry, envelope_id FROM cases WHERE id = ?", (case_id,)
-    )
-    if entry is None:
-        return None
-    row = db.execute("SELECT leaf, hash FROM log_leaves WHERE seq = ?", (entry,)).fetchone()
-    changed = IntegrityError(
-        f"Case {show_id(case_id)}'s import entry in the access log has been changed."
-    )
-    if row is None or merkle.leaf_hash(bytes(row[0])) != bytes(row[1]):
-        raise changed
-    try:
-        leaf = parse_leaf(bytes(row[0]))
-    except LeafError:
-        raise changed from None
-    if (leaf.action, leaf.case, leaf.commit) != ("imported", case_id, bytes(env_id).hex()):
-        raise changed
-    if leaf.actor not in keys:
-        raise IntegrityError(f"Case {show_id(case_id)}'s import names an unknown actor.")
-    data = {"envelope": leaf.commit, "entry": int(entry)}
-    return Event(f"entry-{entry}", case_id, "imported", leaf.actor, leaf.at, data)
 
 
 def open_sealed_text(vault: Vault, data: dict[str, Any]) -> str:

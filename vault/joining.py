@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import _crypto, erasure, merged_cases
+from vault import _crypto, erasure, team_clock
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.errors import IntegrityError, UsageError, VaultExistsError
@@ -195,7 +195,7 @@ def finish_join(
                 " VALUES (?, 'team', ?, ?, ?)",
                 [(origin, n, head, n) for origin, n, head in welcome.chains],
             )
-            merged_cases.start_syncing(db)
+            team_clock.start_syncing(db)
         vault.forget_names()
     except BaseException:
         vault.close()

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vault import _crypto, merged_cases
+from vault import _crypto, team_clock
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.cases import show_id
@@ -80,7 +80,7 @@ def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinReques
     them, their welcome and the team's history go out through the relay at the next ``vault
     sync`` (:mod:`vault.sync`). No key file or access file of theirs is made here: their
     laptop holds their identity, and makes its own database key. From now on this vault's
-    events carry clock stamps (:mod:`vault.merged_cases`).
+    events carry clock stamps (:mod:`vault.team_clock`).
     """
     request = read_request(request_data)
     if request.name != validate_name(name):
@@ -97,7 +97,7 @@ def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinReques
         raise UsageError(f"{request.name} {why}.")
     person = CaseworkerPublic(request.name, request.sign_pk, request.box_pk)
     with vault.transaction() as db:
-        merged_cases.start_syncing(db)
+        team_clock.start_syncing(db)
         vault.register_caseworker(db, person)
         db.execute(
             "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)",
@@ -113,7 +113,7 @@ def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinReques
 
 def syncs_with_team(vault: Vault) -> bool:
     """Whether this vault is one of a team's laptops (docs/sync.md)."""
-    return merged_cases.is_syncing(vault.db)
+    return team_clock.is_syncing(vault.db)
 
 
 def change_passphrase(vault: Vault, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF) -> None:
@@ -227,7 +227,7 @@ def rotate_team_key(vault: Vault) -> KeyChange:
 def _tell_the_team(vault: Vault, db: dbmod.Connection, revoked: str | None) -> None:
     """On a laptop of a team: note the epoch being started (and whom it leaves out), so the
     next ``vault sync`` tells the relay and sends the new key to the other laptops."""
-    if merged_cases.is_syncing(db):
+    if team_clock.is_syncing(db):
         db.execute(
             "INSERT INTO sync_new_epochs (epoch, revoked) VALUES (?, ?)",
             (vault.access.current.epoch + 1, revoked),

@@ -2,7 +2,7 @@
 
 ``docs/sync.md`` is the specification. A sync first pulls from the intake as ``vault pull``
 always has (:mod:`vault.pull`). A vault that is part of a team of laptops
-(:func:`vault.merged_cases.is_syncing`) then talks to the intake's relay
+(:func:`vault.team_clock.is_syncing`) then talks to the intake's relay
 (:mod:`vault.intake.relay`):
 
 1. **receive**: fetch the items other laptops sent (to the team, or to this laptop's owner),
@@ -44,6 +44,7 @@ from vault import (
     merged_cases,
     reporter_messages,
     retention,
+    team_clock,
     tombstones,
 )
 from vault import db as dbmod
@@ -179,7 +180,7 @@ class RelayClient(IntakeClient):
 def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncResult:
     """Pull from the intake; then, for a vault in a team of laptops, receive, send, welcome."""
     result = SyncResult(pull(vault, url, client=client))
-    if not merged_cases.is_syncing(vault.db):
+    if not team_clock.is_syncing(vault.db):
         return result
     with vault.transaction() as db:  # events that came before a case now pulled here
         _release_waiting(vault, db, result.pulled.imported, result)
@@ -475,7 +476,7 @@ def _take_events(
             touched.add(event.case)
             if event.stamp is not None:
                 stamps.append(event.stamp)
-    merged_cases.seen_stamps(db, stamps)
+    team_clock.seen_stamps(db, stamps)
     for case_id in sorted(touched):
         merged_cases.refold(vault, db, case_id)
 
@@ -522,7 +523,7 @@ def _release_waiting(
                 if event.stamp is not None:
                     stamps.append(event.stamp)
         db.execute("DELETE FROM sync_waiting_events WHERE case_id = ?", (case_id,))
-        merged_cases.seen_stamps(db, stamps)
+        team_clock.seen_stamps(db, stamps)
         merged_cases.refold(vault, db, case_id)
 
 

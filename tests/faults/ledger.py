@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import PASSPHRASE
-from vault.case_view import open_sealed_text, verified_events
+from vault.case_history import verified_events
+from vault.case_view import open_sealed_text
 from vault.passphrase import Passphrase
 from vault.store import Vault
 
