@@ -34,7 +34,15 @@ from typing import Any
 
 import httpx
 
-from vault import _crypto, blobs, incoming, membership, merged_cases, reporter_messages
+from vault import (
+    _crypto,
+    blobs,
+    incoming,
+    membership,
+    merged_cases,
+    reporter_messages,
+    team_logs,
+)
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.blobs import PendingBlob
@@ -158,6 +166,9 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         # A new team key goes to the others before anything sealed to it.
         result.revoked = announce_revocations(vault, relay)
         queue_new(vault)
+        # Every laptop's access log to every other (vault/team_logs.py, docs/sync.md 4a).
+        team_logs.remember_team(vault, *relay.team())
+        team_logs.witness_and_queue(vault, relay, lambda db: _team_chain(vault, db), result.pulled)
         result.sent_items += push(vault, relay)
         result.welcomed = welcome_joiners(vault, relay)
         result.sent_items += push(vault, relay)
@@ -327,6 +338,8 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
             _take_blob_part(db, doc, result)
         elif kind == "epoch":
             pass  # adopted by _take_epoch, in this transaction
+        elif kind == "log":
+            team_logs.take(vault, db, item, doc)
         else:
             raise ValueError
     except (KeyError, TypeError, ValueError):
@@ -651,6 +664,7 @@ def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
             relay.add_statement(make_statement(team, vault.identity, "add", today(), member=member))
         with vault.transaction() as db:
             _queue_welcome(vault, db, request)
+            team_logs.queue_history(vault, db, _Chain(vault, db, str(key_id), request.box_pk, 0))
             db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (key_id,))
         done.append(request.name)
     return done
