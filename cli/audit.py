@@ -26,7 +26,7 @@ from cli.options import (
     write_new,
 )
 from cli.options import say as _say
-from vault import auditing
+from vault import auditing, team_logs
 from vault.audit.bundle import FORMATS, TEAM_VERSION
 from vault.audit.team_verify import STALE_DAYS, Laptop, TeamVerified, verify_team
 from vault.audit.verify import Verified, verify
@@ -61,7 +61,13 @@ def audit_export(
     file = out_file(file, out)
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
         auditing.audit_export(vault, file)
+        missing = team_logs.missing_logs(vault)
     _say(f"Wrote the audit bundle to {file}. Give it to your auditor; it opens no report.")
+    if missing:
+        _say(
+            f"The log of {', '.join(missing)}'s laptop has not reached this laptop yet, so the"
+            " bundle will not verify: sync on their laptop, then here, and export again."
+        )
 
 
 @audit_app.command("verify")

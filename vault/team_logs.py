@@ -99,6 +99,21 @@ def is_team(db: dbmod.Connection) -> bool:
     return db.execute("SELECT 1 FROM team_chain WHERE n = 0").fetchone() is not None
 
 
+def missing_logs(vault: Vault) -> list[str]:
+    """Current members whose laptop's log has not reached this laptop (a team bundle from
+    here would name them as withheld): their names, in the chain's order."""
+    rows = vault.db.execute("SELECT n, body, signature FROM team_chain ORDER BY n").fetchall()
+    if not rows:
+        return []
+    team = follow(
+        Team.start(TeamPublicKey.from_file_bytes(bytes(rows[0][1]))),
+        [Statement(bytes(b), bytes(s)) for _, b, s in rows[1:]],
+    )
+    held = {str(o) for (o,) in vault.db.execute("SELECT DISTINCT origin FROM team_log_leaves")}
+    held.add(vault.log.origin)
+    return [m.name for m in team.members if m.origin is not None and m.origin not in held]
+
+
 # --- sending -----------------------------------------------------------------------------
 
 
