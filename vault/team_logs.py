@@ -568,6 +568,21 @@ def _held_log(db: dbmod.Connection, origin: str) -> _HeldLog:
     return _HeldLog(contents, sizes, people_lines)
 
 
+def check_held(vault: Vault) -> list[str]:
+    """For ``vault check``: each colleague's log held here, checked as an auditor would."""
+    from vault.audit.verify import verify_log
+
+    problems = []
+    for (origin,) in vault.db.execute(
+        "SELECT DISTINCT origin FROM team_log_leaves ORDER BY origin"
+    ).fetchall():
+        try:
+            verify_log(_held_log(vault.db, str(origin)).contents)
+        except bundle.BundleError as e:
+            problems.append(f"the access log of laptop {origin}: {e}")
+    return problems
+
+
 def encode_team_bundle(own: bundle.BundleContents, db: dbmod.Connection) -> bytes:
     """The team's bundle (``redress-audit-bundle/3``): the chain, the witnessed heads
     colleagues forwarded, this laptop's log (``own``), then every colleague's log held."""

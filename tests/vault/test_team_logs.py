@@ -18,15 +18,20 @@ import pytest
 
 from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report
 from tests.intake_server import IntakeServers
-from vault import team_logs
+from vault import _crypto, membership, team_logs
 from vault.audit import bundle
 from vault.audit.signed_note import parse_note
 from vault.audit.team_verify import verify_team
+from vault.check import check_vault
 from vault.envelope import seal_report
 from vault.errors import IntegrityError
+from vault.join_request import make_request
 from vault.keys import TeamPublicKey
+from vault.pull import PullResult
+from vault.relay_items import FIRST_PREV, RelayMisbehaved, make_item
 from vault.store import Vault
 from vault.submit import send_envelope
+from vault.sync import SyncResult, receive
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +77,8 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Any:
         for laptop in (b, a, b, a):
             _ok(cli("sync", "--from", url, "--vault", str(laptop)))
         _ok(cli("audit", "export", "team.bundle", "--vault", str(a)))
+        for laptop in (a, b):  # amara's export reaches bea's laptop
+            _ok(cli("sync", "--from", url, "--vault", str(laptop)))
         _ok(cli("audit", "export", "bea.bundle", "--vault", str(b)))
         yield Team(
             cli,
@@ -129,6 +136,29 @@ def test_the_bundle_holds_no_case_text_and_needs_no_key(team: Team) -> None:
     for text in (CANARY.encode(), NOTE.encode()):
         assert text not in team.bundle
     assert verify_team(team.bundle).members == ("amara", "bea")  # no vault, no passphrase
+
+
+def test_each_laptop_checks_clean_with_its_colleagues_log(team: Team) -> None:
+    for laptop in (team.amara, team.bea):
+        with Vault.unlock(laptop, PASSPHRASE) as vault:
+            assert check_vault(vault) == []
+            assert team_logs.missing_logs(vault) == []
+
+
+def test_a_trusted_checkpoint_applies_to_its_own_laptops_log(team: Team) -> None:
+    amara_origin, _ = _origins(team)
+    saved = team.cli.cwd / f"trusted-{os.urandom(4).hex()}"
+    _ok(_verify(team, team.bundle, "--save-checkpoint", str(saved)))  # amara's, at her export
+    shown = json.loads(_ok(_verify(team, team.bea_bundle, "--trusted", str(saved), "--json")))
+    assert shown["trusted"]["origin"] == amara_origin
+    assert shown["trusted"]["size"] > 0
+    # Bea's newest checkpoint is newer than the copy of her log amara's bundle holds.
+    newer = team.cli.cwd / f"trusted-{os.urandom(4).hex()}"
+    _ok(_verify(team, team.bea_bundle, "--save-checkpoint", str(newer)))
+    refused = _verify(team, team.bundle, "--trusted", str(newer))
+    assert_clean_error(refused, 4)
+    assert "In the log of bea's laptop" in refused.stderr
+    assert "cut short" in refused.stderr
 
 
 def _parts(team: Team) -> bundle.TeamBundle:
@@ -209,3 +239,77 @@ def test_a_colleagues_log_arriving_changed_stops_sync(team: Team, tmp_path: Path
         gap = dict(doc, **{"from": len(log.contents.leaves) + 1})
         with pytest.raises(IntegrityError, match="Entries were dropped"), amara.transaction() as db:
             team_logs.take(amara, db, _Item(), gap)  # type: ignore[arg-type]
+
+
+# --- a relay that drops or reorders log items (no intake: a stand-in hands out items) -----
+
+
+class _Relay:
+    """Hands out exactly the items it is given, as the relay's fetch would."""
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.items = list(enumerate(items, 1))
+
+    def fetch(self, limit: int = 200) -> tuple[list[tuple[int, bytes]], bool]:
+        return self.items[:limit], False
+
+    def acknowledge(self, upto: int) -> None:
+        self.items = [(s, w) for s, w in self.items if s > upto]
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+
+    def add(self, doc: dict[str, Any]) -> None:
+        self.docs.append(doc)
+
+
+@pytest.fixture
+def colleague_log_items(tmp_path: Path) -> Any:
+    """Amara's vault, which knows bea's laptop, and three log items from bea's real log
+    (each sent after a transaction there), sealed to the team and chained as sync makes them."""
+    with (
+        Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara,
+        Vault.create(tmp_path / "b", "bea", PASSPHRASE) as bea,
+    ):
+        membership.add_from_request(amara, "bea", make_request(bea.identity, bea.log.origin))
+        collect = _Collect()
+        for _ in range(3):
+            with bea.transaction() as db:
+                bea.log_action(db, "passphrase-changed", bea.identity.key_id)
+            with bea.transaction() as db:
+                team_logs.queue_own(bea, db, collect)
+        team = amara.access.current
+        items, prev = [], FIRST_PREV
+        for n, doc in enumerate(collect.docs, 1):
+            sealed = _crypto.seal(json.dumps(doc).encode(), team.public_key)
+            item = make_item(bea.identity, bea.log.origin, n, prev, "team", team.epoch, sealed)
+            items.append(item)
+            prev = item.hash
+        yield amara, bea.log.origin, items
+
+
+def test_a_colleagues_log_items_in_order_are_kept_and_check_clean(colleague_log_items: Any) -> None:
+    amara, origin, items = colleague_log_items
+    receive(amara, _Relay([i.to_wire() for i in items]), SyncResult(PullResult()))  # type: ignore[arg-type]
+    held = amara.db.execute(
+        "SELECT count(*) FROM team_log_leaves WHERE origin = ?", (origin,)
+    ).fetchone()[0]
+    assert held == len(items) + 2  # bea's vault-created and caseworker-added, then one each
+    assert team_logs.check_held(amara) == []
+
+
+@pytest.mark.parametrize(
+    ("misdeed", "words"), [("drop", "dropped item 2"), ("reorder", "out of order")]
+)
+def test_a_relay_that_drops_or_reorders_log_items_is_named(
+    colleague_log_items: Any, misdeed: str, words: str
+) -> None:
+    amara, origin, (one, two, three) = colleague_log_items
+    sent = [one, three] if misdeed == "drop" else [one, three, two]
+    with pytest.raises(RelayMisbehaved, match=words) as caught:
+        receive(amara, _Relay([i.to_wire() for i in sent]), SyncResult(PullResult()))  # type: ignore[arg-type]
+    assert origin in str(caught.value)
+    held = amara.db.execute("SELECT count(*) FROM team_log_leaves WHERE origin = ?", (origin,))
+    assert held.fetchone()[0] == 0  # nothing of the page was kept
