@@ -128,7 +128,8 @@ def witness_and_queue(
     from vault.pull import witness_log
 
     head = vault.log.head()
-    if head is not None and pulled.witnessed != head.size and pulled.witness_alarm is None:
+    asked = pulled.witness_alarm is None and pulled.witness_problem is None  # else: said why
+    if head is not None and pulled.witnessed != head.size and asked:
         try:
             witnessed, problem = witness_log(vault, relay)
             pulled.witnessed = witnessed or pulled.witnessed

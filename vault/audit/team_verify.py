@@ -100,6 +100,11 @@ def _verify_team(data: bytes, trusted: str | None) -> TeamVerified:
         if trusted_origin not in {log.origin for log in parts.logs}:
             raise BundleError("The trusted checkpoint is from a log that is not in the bundle.")
 
+    start_owner = owners.pop("", None)  # a team key file older than the log names no origin
+    unnamed = [log.origin for log in parts.logs if log.origin not in owners]
+    if start_owner is not None and len(unnamed) == 1:
+        owners[unnamed[0]] = start_owner  # the first laptop's log: the only one no add names
+
     logs: dict[str, Verified] = {}
     for contents in parts.logs:
         owner = owners.get(contents.origin)
@@ -162,8 +167,8 @@ def _follow(start: bytes, statements: list[tuple[bytes, bytes]]) -> tuple[Team, 
         raise BundleError("The bundle's team record does not start from a team key file.") from None
     team = Team.start(team_key)
     owners: dict[str, _Owner] = {}
-    if team_key.origin is not None:
-        owners[team_key.origin] = _Owner(
+    if team.members:  # under its origin, or "" for a team key file older than the log
+        owners[team_key.origin or ""] = _Owner(
             ", ".join(m.name for m in team.members), [m.sign_pk for m in team.members], False, 0
         )
     for n, (body, signature) in enumerate(statements, 1):
