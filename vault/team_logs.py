@@ -161,9 +161,11 @@ def queue_own(vault: Vault, db: dbmod.Connection, chain: Chain, *, whole: bool =
             (int(cosigned),),
         )
     ]
-    forwarded = _heads_to_forward(db, origin, whole)
-    if not heads and not cosignatures and not forwarded:
+    # Heads ride only on items this laptop's own log makes anyway: passing one on never makes
+    # an item of its own, so laptops that do nothing fall quiet (the relay empties).
+    if not heads and not cosignatures and not whole:
         return
+    forwarded = _heads_to_forward(db, origin, whole)
     leaves = (
         bytes(leaf)
         for (leaf,) in db.execute(

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report
+from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report, seal_for
 from tests.intake_server import IntakeServers
-from vault import _crypto, membership, team_logs
+from vault import _crypto, auditing, joining, membership, team_logs
 from vault.audit import bundle
 from vault.audit.signed_note import parse_note
 from vault.audit.team_verify import verify_team
@@ -31,7 +31,7 @@ from vault.pull import PullResult
 from vault.relay_items import FIRST_PREV, RelayMisbehaved, make_item
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import SyncResult, receive
+from vault.sync import SyncResult, first_welcome, receive, sync
 
 pytestmark = pytest.mark.slow
 
@@ -313,3 +313,63 @@ def test_a_relay_that_drops_or_reorders_log_items_is_named(
     assert origin in str(caught.value)
     held = amara.db.execute("SELECT count(*) FROM team_log_leaves WHERE origin = ?", (origin,))
     assert held.fetchone()[0] == 0  # nothing of the page was kept
+
+
+# --- three laptops: a new member gets every log; colleagues pass on witnessed heads --------
+
+
+def _join(directory: Path, name: str, amara: Vault, url: str) -> Vault:
+    request = joining.start_join(directory, name, PASSPHRASE)
+    membership.add_from_request(amara, name, request)
+    sync(amara, url)
+    identity, own = joining.unlock_joiner(directory, PASSPHRASE)
+    laptop = joining.finish_join(directory, identity, own, first_welcome(identity, own, url))
+    sync(laptop, url)
+    return laptop
+
+
+def test_three_laptops_a_late_joiner_gets_every_log_and_a_revoked_laptop_stays(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        send_envelope(url, seal_for(amara))
+        (case_id,) = sync(amara, url).pulled.imported
+        bea = _join(tmp_path / "b", "bea", amara, url)
+        try:
+            bea.set_status(case_id, "triage")
+            sync(bea, url)
+            sync(amara, url)  # bea's log, witnessed, reaches amara
+            carol = _join(tmp_path / "c", "carol", amara, url)  # amara's copy of bea's log
+            try:
+                origins = {v.identity.name: v.log.origin for v in (amara, bea, carol)}
+                held = {str(o) for (o,) in carol.db.execute("SELECT origin FROM team_log_leaves")}
+                assert held == {origins["amara"], origins["bea"]}
+                carol.assign(case_id, "carol")
+                for laptop in (carol, bea, amara, carol, bea):
+                    sync(laptop, url)
+                for laptop in (amara, bea, carol):
+                    result = verify_team(auditing.encode_bundle(laptop, laptop.db))
+                    named = {lap.name: lap for lap in result.laptops}
+                    assert set(named) == {"amara", "bea", "carol"}
+                    assert named["carol"].log is not None
+                    assert named["carol"].log.by_actor["carol"]["assigned"] == 1
+                    assert check_vault(laptop) == []
+                # carol holds a witnessed checkpoint of bea's log that amara passed on
+                carols = verify_team(auditing.encode_bundle(carol, carol.db))
+                assert carols.witnessed_heads >= 1
+
+                # Carol's laptop is revoked: her log stays in the others' bundles, marked.
+                membership.revoke_caseworker(amara, "carol")
+                sync(amara, url)
+                sync(bea, url)
+                for laptop in (amara, bea):
+                    shown = verify_team(auditing.encode_bundle(laptop, laptop.db))
+                    named = {lap.name: lap for lap in shown.laptops}
+                    assert named["carol"].revoked
+                    assert named["carol"].log is not None
+                    assert shown.members == ("amara", "bea")
+            finally:
+                carol.close()
+        finally:
+            bea.close()
