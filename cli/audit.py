@@ -227,7 +227,7 @@ def _as_json(result: Verified) -> dict[str, object]:
 def _verify_team(
     data: bytes, trusted: str | None, save_checkpoint: Path | None, as_json: bool
 ) -> None:
-    """A team's bundle (redress-audit-bundle/3): every laptop's log, named."""
+    """A team's bundle (redress-team-audit-bundle/1): every laptop's log, named."""
     result = verify_team(data, trusted)
     if save_checkpoint is not None:
         write_new(save_checkpoint, result.newest.encode())

@@ -148,7 +148,7 @@ def queue_own(vault: Vault, db: dbmod.Connection, chain: Chain, *, whole: bool =
     origin = vault.log.origin
     row = db.execute("SELECT size, cosigned FROM team_log_sent WHERE origin = ?", (origin,))
     sent, cosigned = (0, 0) if whole else (row.fetchone() or (0, 0))
-    heads = [
+    checkpoints = [
         (int(s), str(n))
         for s, n in db.execute(
             "SELECT size, note FROM checkpoints WHERE size > ? ORDER BY size", (int(sent),)
@@ -163,7 +163,7 @@ def queue_own(vault: Vault, db: dbmod.Connection, chain: Chain, *, whole: bool =
     ]
     # Heads ride only on items this laptop's own log makes anyway: passing one on never makes
     # an item of its own, so laptops that do nothing fall quiet (the relay empties).
-    if not heads and not cosignatures and not whole:
+    if not checkpoints and not cosignatures and not whole:
         return
     forwarded = _heads_to_forward(db, origin, whole)
     leaves = (
@@ -181,14 +181,14 @@ def queue_own(vault: Vault, db: dbmod.Connection, chain: Chain, *, whole: bool =
         origin,
         int(sent),
         leaves,
-        heads,
+        checkpoints,
         reads,
         cosignatures,
         _own_people(vault, db),
         forwarded,
     )
     if not whole:
-        top = heads[-1][0] if heads else int(sent)
+        top = checkpoints[-1][0] if checkpoints else int(sent)
         newest_cosigned = max([s for s, _ in cosignatures] + [int(cosigned)])
         db.execute(
             "INSERT INTO team_log_sent (origin, size, cosigned) VALUES (?, ?, ?) ON CONFLICT"
@@ -257,7 +257,7 @@ def _send_log(
     origin: str,
     start: int,
     leaves: Iterator[bytes],
-    heads: list[tuple[int, str]],
+    checkpoints: list[tuple[int, str]],
     reads: dict[int, str],
     cosignatures: list[tuple[int, str]],
     people: list[str],
@@ -266,7 +266,7 @@ def _send_log(
     """Pack a log's entries into items of about CONTENT_BYTES, each ending at a checkpoint."""
     at, size = start, 0
     doc = _log_doc(origin, at, people, forwarded)
-    for checkpoint_size, note in heads:
+    for checkpoint_size, note in checkpoints:
         while at < checkpoint_size:
             leaf = next(leaves).decode("ascii")
             doc["leaves"].append(leaf)
@@ -375,7 +375,7 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str, Any]) ->
     last = int(last or 0)
     for text in doc["checkpoints"]:
         note, checkpoint = _checkpoint(str(text), origin, where)
-        if not any(verify_signature(note, s, k) for s in note.signatures for k in keys):
+        if not _signed(note, keys):
             raise IntegrityError(
                 f"{where} carries a checkpoint of {log} not signed by a caseworker of the team."
             )
@@ -418,6 +418,17 @@ def _caseworker_keys(db: dbmod.Connection, origin: str) -> list[VerifierKey]:
         caseworker_verifier(origin, bytes(pk))
         for (pk,) in db.execute("SELECT sign_pk FROM caseworkers")
     ]
+
+
+def _signed(note: SignedNote, keys: list[VerifierKey]) -> bool:
+    """Whether one of ``keys`` signed ``note`` (each signature tried only with the keys of
+    its name and key ID)."""
+    return any(
+        verify_signature(note, s, k)
+        for s in note.signatures
+        for k in keys
+        if k.name == s.name and k.id == s.key_id
+    )
 
 
 def _checkpoint(text: str, origin: str, where: str) -> tuple[SignedNote, Checkpoint]:
@@ -484,12 +495,8 @@ def _take_head(vault: Vault, db: dbmod.Connection, text: str, where: str) -> Non
     if origin == vault.log.origin:
         return  # this laptop's own log: it holds better
     known = db.execute("SELECT 1 FROM sync_origins WHERE origin = ?", (origin,)).fetchone()
-    signed = any(
-        verify_signature(note, s, k) for s in note.signatures for k in _caseworker_keys(db, origin)
-    )
-    cosigned = any(
-        verify_signature(note, s, k) for s in note.signatures for k in _witness_keys(db, origin)
-    )
+    signed = _signed(note, _caseworker_keys(db, origin))
+    cosigned = _signed(note, _witness_keys(db, origin))
     if known is None:
         return  # a laptop this one has not heard of yet: its member item comes later
     if not signed:
@@ -587,7 +594,7 @@ def check_held(vault: Vault) -> list[str]:
 
 
 def encode_team_bundle(own: bundle.BundleContents, db: dbmod.Connection) -> bytes:
-    """The team's bundle (``redress-audit-bundle/3``): the chain, the witnessed heads
+    """The team's bundle (``redress-team-audit-bundle/1``): the chain, the witnessed heads
     colleagues forwarded, this laptop's log (``own``), then every colleague's log held."""
     chain = db.execute("SELECT n, body, signature FROM team_chain ORDER BY n").fetchall()
     origins = [

@@ -1,5 +1,5 @@
 """Auditing a team of laptops: every laptop's access log reaches every other, and one bundle
-(``redress-audit-bundle/3``) from any laptop names who did what on which laptop.
+(``redress-team-audit-bundle/1``) from any laptop names who did what on which laptop.
 
 Two real vault folders, each with its own identity, a real intake on loopback as the relay
 and witness, and the real ``vault`` command (the ``Cli`` fixture) for every step. The team is
@@ -108,9 +108,9 @@ def _origins(team: Team) -> tuple[str, str]:
 def test_the_bundle_from_either_laptop_names_both_laptops_actions(team: Team) -> None:
     amara_origin, bea_origin = _origins(team)
     for data, exporter in ((team.bundle, amara_origin), (team.bea_bundle, bea_origin)):
-        assert data.startswith(b"redress-audit-bundle/3\n")
+        assert data.startswith(b"redress-team-audit-bundle/1\n")
         shown = json.loads(_ok(_verify(team, data, "--json")))
-        assert shown["format"] == "redress-audit-bundle/3"
+        assert shown["format"] == "redress-team-audit-bundle/1"
         assert shown["exported_by"] == exporter
         laptops = {lap["name"]: lap for lap in shown["laptops"]}
         assert set(laptops) == {"amara", "bea"}

@@ -1,5 +1,6 @@
-"""Write ``tests/vectors/audit-bundle-v3.json``: a team's audit bundle (``redress-audit-bundle/3``),
-every laptop's access log with the team's membership chain, sound and tampered.
+"""Write ``tests/vectors/team-audit-bundle-v1.json``: a team's audit bundle
+(``redress-team-audit-bundle/1``), every laptop's access log with the team's membership
+chain, sound and tampered.
 
 Run it from the repository root (after ``make setup``, which installs ``.venv/bin/vault``)::
 
@@ -37,7 +38,7 @@ from vault.keys import Identity, TeamPublicKey
 from vault.team_changes import Member, Statement, Team, apply, make_statement
 
 HERE = Path(__file__).resolve().parent
-VECTOR = HERE / "audit-bundle-v3.json"
+VECTOR = HERE / "team-audit-bundle-v1.json"
 VAULT_BIN = Path(sys.executable).with_name("vault")
 
 
@@ -254,7 +255,7 @@ def build_all() -> dict[str, Any]:
         )
     )
     return {
-        "format": "redress-audit-bundle/3",
+        "format": "redress-team-audit-bundle/1",
         "spec": "docs/audit.md section 16",
         "team_key_file": base64.b64encode(START.to_file_bytes()).decode(),
         "vectors": vectors,

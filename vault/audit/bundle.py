@@ -41,7 +41,11 @@ from vault.audit.signed_note import (
 from vault.errors import IntegrityError, VaultError
 from vault.keys import validate_name
 
-FORMATS = {1: "redress-audit-bundle/1", 2: "redress-audit-bundle/2", 3: "redress-audit-bundle/3"}
+FORMATS = {
+    1: "redress-audit-bundle/1",
+    2: "redress-audit-bundle/2",
+    3: "redress-team-audit-bundle/1",
+}
 MAGIC = FORMATS[2]  # what a vault on one laptop writes
 TEAM_VERSION = 3  # what a vault in a team of laptops writes: every laptop's log
 
@@ -71,7 +75,7 @@ class BundleContents:
 
 @dataclass(slots=True)
 class TeamBundle:
-    """A ``redress-audit-bundle/3``: every laptop's log, and who is on the team.
+    """A ``redress-team-audit-bundle/1``: every laptop's log, and who is on the team.
 
     ``start`` is the team key file the team's chain starts from, ``statements`` the chain's
     signed statements (body, signature), ``witnessed`` the newest witnessed checkpoint of each
@@ -160,7 +164,7 @@ def parse(data: bytes) -> BundleContents:
 
 
 def parse_team(data: bytes) -> TeamBundle:
-    """Split a team's bundle (``redress-audit-bundle/3``) into its parts, strictly."""
+    """Split a team's bundle (``redress-team-audit-bundle/1``) into its parts, strictly."""
     reader = _reader(data)
     if reader.version != TEAM_VERSION:
         raise BundleError("That audit bundle covers one laptop's log, not a team's.")

@@ -1,4 +1,4 @@
-"""The auditor's offline check of a team's bundle (``redress-audit-bundle/3``): :func:`verify_team`.
+"""The offline check of a team's bundle (``redress-team-audit-bundle/1``): :func:`verify_team`.
 
 A team of laptops keeps one access log per laptop. The bundle holds the team's membership
 chain (where it starts, and every signed statement adding or revoking a member, each naming

@@ -1,6 +1,6 @@
-"""The team's bundle (``redress-audit-bundle/3``) against its vectors, in process.
+"""The team's bundle (``redress-team-audit-bundle/1``) against its vectors, in process.
 
-``tests/vectors/audit-bundle-v3.json`` (written by ``generate_team_audit_bundle.py``, which
+``tests/vectors/team-audit-bundle-v1.json`` (written by ``generate_team_audit_bundle.py``, which
 records what the real ``vault audit verify`` says) must still be what the verifier says: each
 sound vector verifies and names the same laptops and actions; each tampered one is refused with
 the same message. A one-laptop bundle is not taken for a team's, nor the other way round.
@@ -19,7 +19,7 @@ from vault.audit.team_verify import verify_team
 from vault.audit.verify import verify
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
-TEAM = json.loads((VECTORS / "audit-bundle-v3.json").read_text("utf-8"))
+TEAM = json.loads((VECTORS / "team-audit-bundle-v1.json").read_text("utf-8"))
 
 
 @pytest.mark.parametrize("vector", TEAM["vectors"], ids=lambda v: v["name"])
