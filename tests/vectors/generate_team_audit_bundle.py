@@ -85,7 +85,7 @@ def added(who: Identity) -> tuple[str, str | None, str | None, str | None]:
 Transaction = tuple[Identity, str, list[tuple[str, str | None, str | None, str | None]]]
 
 
-def amara_log() -> list[Transaction]:
+def amara_log(export_at: str = "2025-03-14T09:26:53Z") -> list[Transaction]:
     witness = WITNESS.verifier
     return [
         (
@@ -101,7 +101,7 @@ def amara_log() -> list[Transaction]:
         ),
         (AMARA, "2025-03-10T09:06:00Z", [("note", CASE, None, sha(fixed("sealed note")))]),
         (AMARA, "2025-03-11T10:00:00Z", [added(BEA)]),
-        (AMARA, "2025-03-14T09:26:53Z", [("audit-exported", None, None, None)]),
+        (AMARA, export_at, [("audit-exported", None, None, None)]),
     ]
 
 
@@ -149,11 +149,11 @@ def build(origin: str, transactions: list[Transaction], witnessed: set[int]) -> 
     return BundleContents(origin, people, leaves, notes, proofs_between(sizes, tree), [], 2)
 
 
-def team_bundle() -> TeamBundle:
+def team_bundle(export_at: str = "2025-03-14T09:26:53Z") -> TeamBundle:
     team = Team.start(START)
     bea = Member("bea", BEA.public.sign_pk, BEA.public.box_pk, ORIGIN_B)
     statement = make_statement(team, AMARA, "add", "2025-03-11", member=bea)
-    a = build(ORIGIN_A, amara_log(), {3, 4})
+    a = build(ORIGIN_A, amara_log(export_at), {3, 4})
     b = build(ORIGIN_B, bea_log(), {5})
     head_b = b.checkpoints[4]  # bea's witnessed checkpoint, as bea's laptop passed it on
     return TeamBundle(
@@ -190,6 +190,7 @@ def vector(name: str, what: str, parts: TeamBundle) -> dict[str, Any]:
                 "name": lap["name"],
                 "origin": lap["origin"],
                 "revoked": lap["revoked"],
+                "stale": lap["stale"],
                 "actions": lap["log"] and lap["log"]["actions_by_actor"],
             }
             for lap in shown["laptops"]
@@ -237,6 +238,15 @@ def build_all() -> dict[str, Any]:
     twice = team_bundle()
     twice.logs.append(twice.logs[1])
     vectors.append(vector("log-twice", "bea's log in the bundle twice.", twice))
+    later = team_bundle("2025-03-30T09:00:00Z")
+    vectors.append(
+        vector(
+            "colleague-stopped-syncing",
+            "amara exports on 30 March; neither log was witnessed after 14 March, more than 7"
+            " days before: sound, both laptops marked stale (stopped syncing, or idle).",
+            later,
+        )
+    )
     revoked = team_bundle()
     team = Team.start(START)
     for body, signature in revoked.statements:

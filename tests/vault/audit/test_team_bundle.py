@@ -36,6 +36,7 @@ def test_each_team_vector_gives_what_it_records(vector: dict[str, Any]) -> None:
             "name": lap.name,
             "origin": lap.origin,
             "revoked": lap.revoked,
+            "stale": lap.stale,
             "actions": lap.log and {k: dict(v) for k, v in lap.log.by_actor.items()},
         }
         for lap in result.laptops
