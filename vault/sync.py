@@ -167,11 +167,11 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         result.revoked = announce_revocations(vault, relay)
         queue_new(vault)
         # Every laptop's access log to every other (vault/team_logs.py, docs/sync.md 4a).
-        team_logs.remember_team(vault, *relay.team())
         team_logs.witness_and_queue(vault, relay, lambda db: _team_chain(vault, db), result.pulled)
         result.sent_items += push(vault, relay)
         result.welcomed = welcome_joiners(vault, relay)
         result.sent_items += push(vault, relay)
+        team_logs.remember_team(vault, *relay.team())  # the team as it now is, for bundles
     return result
 
 

@@ -47,6 +47,7 @@ class Team:
     case_id: str
     bundle: bytes  # exported on amara's laptop
     bea_bundle: bytes  # exported on bea's laptop
+    early: Any  # amara's export before bea's laptop had synced: the command's result
 
 
 def _ok(result: Any) -> str:
@@ -71,6 +72,8 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Any:
         _ok(cli("join", "--name", "bea", "--out", "bea.request", "--vault", str(b)))
         _ok(cli("caseworker", "add", "bea", "--request", "bea.request", "--vault", str(a)))
         _ok(cli("sync", "--from", url, "--vault", str(a)))
+        early = cli("audit", "export", "early.bundle", "--vault", str(a))  # bea not synced yet
+        _ok(early)
         _ok(cli("sync", "--from", url, "--vault", str(b)))
         _ok(cli("cases", "show", case_id, "--vault", str(b)))
         _ok(cli("cases", "status", case_id, "triage", "--vault", str(b)))
@@ -88,6 +91,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Any:
             case_id,
             (home / "team.bundle").read_bytes(),
             (home / "bea.bundle").read_bytes(),
+            early,
         )
 
 
@@ -163,6 +167,13 @@ def test_a_trusted_checkpoint_applies_to_its_own_laptops_log(team: Team) -> None
 
 def _parts(team: Team) -> bundle.TeamBundle:
     return bundle.parse_team(team.bundle)
+
+
+def test_a_member_whose_log_has_not_arrived_is_named_at_export_and_verify(team: Team) -> None:
+    assert "bea's laptop has not reached this laptop yet" in team.early.stderr
+    result = team.cli("audit", "verify", "early.bundle")
+    assert_clean_error(result, 4)
+    assert "no log of bea's laptop" in result.stderr
 
 
 def test_a_withheld_laptop_is_named(team: Team) -> None:
