@@ -116,7 +116,7 @@ def audit_verify(
         _say(f"Saved the newest checkpoint to {save_checkpoint}: pass it as --trusted next time.")
 
 
-def _witness_line(result: Verified) -> str:
+def _witness_line(result: Verified, exported_here: bool = True) -> str:
     if result.witnessed_size is None:
         return "Witness: no checkpoint in this bundle is witnessed."
     parts = [
@@ -126,6 +126,9 @@ def _witness_line(result: Verified) -> str:
     later = result.entries - result.witnessed_size
     if later == 0:
         tail = "that is the newest checkpoint."
+    elif not exported_here:  # a colleague's log: the export's entry is in another log
+        entries = "1 entry after it is" if later == 1 else f"{later} entries after it are"
+        tail = f"the {entries} not witnessed yet."
     elif later == 1:
         tail = "the 1 entry after it (this export's own) is not witnessed yet."
     else:
@@ -271,7 +274,7 @@ def _team_summary(result: TeamVerified) -> list[str]:
             f"  Entries: {log.entries}, under {log.checkpoints} signed checkpoints;"
             f" the newest signed by {log.signed_by}.",
             f"  Cases touched: {log.cases}",
-            "  " + _witness_line(log),
+            "  " + _witness_line(log, laptop.origin == result.exported_by),
         ]
         if laptop.stale:
             lines.append(
