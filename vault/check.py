@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vault import _crypto, auditing, case_view, erasure, professional_index, triage
+from vault import _crypto, auditing, case_view, erasure, professional_index, team_logs, triage
 from vault import db as dbmod
-from vault.audit.verify import BundleError, verify
+from vault.audit.verify import BundleError, verify_log
 from vault.auditlog import check_head_copy
 from vault.cases import show_id
 from vault.envelope import open_report
@@ -159,13 +159,13 @@ def _index(
 def _access_log(vault: Vault) -> list[str]:
     """The access log checked as an auditor would (vault/audit/verify.py), and its stored tree."""
     try:
-        verify(auditing.encode_bundle(vault, vault.db))
+        verify_log(auditing.own_log(vault, vault.db))
         head = auditing.log_head(vault)
         if head is not None and vault.log.root_at(head.size) != vault.log.frontier_root():
             return ["the access log: its stored tree does not match its entries"]
     except BundleError as e:
         return [f"the access log: {e}"]
-    return []
+    return team_logs.check_held(vault)
 
 
 def _blobs(db: dbmod.Connection) -> list[str]:

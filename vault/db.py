@@ -640,6 +640,71 @@ def _sync_state(db: Connection) -> None:
     )
 
 
+def _team_logs(db: Connection) -> None:
+    """Colleagues' access logs, carried by sync (vault/team_logs.py, docs/sync.md section 4a).
+
+    ``team_log_leaves``, ``team_log_checkpoints`` (each signed checkpoint, and the witness
+    cosignature lines it has gathered), ``team_log_reads`` and ``team_log_people``: every
+    other laptop's log as this laptop received it, checked on receipt. ``team_log_heads``:
+    the newest witnessed checkpoint of each log that any colleague told this laptop about.
+    ``team_log_sent``: how far this laptop has sent its own log (``size``, and ``cosigned``,
+    the largest checkpoint whose cosignatures went out) and forwarded each colleague's head.
+    ``team_chain``: the team's membership chain as the relay served it (n = 0 is its start,
+    the team key file), kept for the audit bundle.
+    """
+    _run_script(
+        db,
+        """
+        CREATE TABLE team_log_leaves (
+            origin TEXT NOT NULL,
+            seq    INTEGER NOT NULL CHECK (seq >= 0),
+            leaf   BLOB NOT NULL,
+            hash   BLOB NOT NULL CHECK (length(hash) = 32),
+            PRIMARY KEY (origin, seq)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_log_checkpoints (
+            origin   TEXT NOT NULL,
+            size     INTEGER NOT NULL CHECK (size > 0),
+            note     TEXT NOT NULL,
+            cosigned TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (origin, size)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_log_reads (
+            origin TEXT NOT NULL,
+            entry  INTEGER NOT NULL CHECK (entry > 0),
+            cases  TEXT NOT NULL,
+            PRIMARY KEY (origin, entry)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_log_people (
+            origin TEXT NOT NULL,
+            line   TEXT NOT NULL,
+            UNIQUE (origin, line)
+        ) STRICT;
+
+        CREATE TABLE team_log_heads (
+            origin TEXT PRIMARY KEY,
+            size   INTEGER NOT NULL CHECK (size > 0),
+            note   TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_log_sent (
+            origin   TEXT PRIMARY KEY,
+            size     INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+            cosigned INTEGER NOT NULL DEFAULT 0 CHECK (cosigned >= 0)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_chain (
+            n         INTEGER PRIMARY KEY CHECK (n >= 0),
+            body      BLOB NOT NULL,
+            signature BLOB NOT NULL
+        ) STRICT;
+        """,
+    )
+
+
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
     """Make the ``event_kinds`` table hold every declared kind (vault/audit/case_actions.py).
 
@@ -696,6 +761,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _alerts_table,
     _reporter_messages,
     _sync_state,
+    _team_logs,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -45,6 +45,7 @@ from vault import (
     reporter_messages,
     retention,
     team_clock,
+    team_logs,
     tombstones,
 )
 from vault import db as dbmod
@@ -189,9 +190,12 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         # A new team key goes to the others before anything sealed to it.
         result.new_epochs = announce_new_epochs(vault, relay)
         queue_new(vault)
+        # Every laptop's access log to every other (vault/team_logs.py, docs/sync.md 4a).
+        team_logs.witness_and_queue(vault, relay, lambda db: _team_chain(vault, db), result.pulled)
         result.sent_items += push(vault, relay)
         result.welcomed = welcome_joiners(vault, relay)
         result.sent_items += push(vault, relay)
+        team_logs.remember_team(vault, *relay.team())  # the team as it now is, for bundles
     return result
 
 
@@ -373,6 +377,8 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
             _known(db, "retention", hashlib.sha256(body).hexdigest(), "")
         elif kind == "epoch":
             pass  # adopted by _take_epoch, in this transaction
+        elif kind == "log":
+            team_logs.take(vault, db, item, doc)
         else:
             raise ValueError
     except (KeyError, TypeError, ValueError):
@@ -832,6 +838,7 @@ def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
             relay.add_statement(make_statement(team, vault.identity, "add", today(), member=member))
         with vault.transaction() as db:
             _queue_welcome(vault, db, request)
+            team_logs.queue_history(vault, db, _Chain(vault, db, str(key_id), request.box_pk, 0))
             db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (key_id,))
         done.append(request.name)
     return done
