@@ -563,6 +563,7 @@ def _sync_state(db: Connection) -> None:
     ``sync_blob_parts``: pieces of an attachment arriving through the relay, until whole.
     ``sync_waiting_events``: case events from the team for a case this laptop has not got
     yet (a new member hears from the others before its history arrives), until it comes.
+    ``sync_spool``: items fetched from the relay (and acknowledged) but not yet taken in.
     ``sync_delivered``: replies another laptop wrote and has delivered to the intake.
     """
     _run_script(
@@ -630,6 +631,13 @@ def _sync_state(db: Connection) -> None:
             message   BLOB
         ) STRICT;
         CREATE INDEX sync_waiting_events_by_case ON sync_waiting_events (case_id);
+
+        CREATE TABLE sync_spool (
+            seq  INTEGER PRIMARY KEY,
+            mine INTEGER NOT NULL CHECK (mine IN (0, 1)),
+            wire BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX sync_spool_in_order ON sync_spool (mine DESC, seq);
 
         CREATE TABLE sync_delivered (
             id      TEXT PRIMARY KEY,

@@ -92,6 +92,7 @@ from vault.tombstones import Tombstone
 CONTENT_BYTES = 1 << 20  # content packed into one item, before sealing
 BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
 FETCH_LIMIT = 200
+SPOOL_BYTES = 8 << 20  # about this many spooled item bytes taken in one transaction
 
 
 @dataclass(slots=True)
@@ -151,8 +152,13 @@ class RelayClient(IntakeClient):
             )
         self._check(r)
 
-    def fetch(self, limit: int = FETCH_LIMIT) -> tuple[list[tuple[int, bytes]], bool]:
-        doc = self._post_json("/api/relay/fetch", {"limit": limit})
+    def fetch(
+        self, limit: int = FETCH_LIMIT, after: int = 0
+    ) -> tuple[list[tuple[int, bytes]], bool]:
+        body: dict[str, int] = {"limit": limit}
+        if after:
+            body["after"] = after
+        doc = self._post_json("/api/relay/fetch", body)
         try:
             items = [(int(i["seq"]), unb64(i["item"])) for i in doc["items"]]
             more = doc["more"]
@@ -205,25 +211,33 @@ def first_welcome(
     """On a laptop that has just joined: find the welcome sent to its owner (not yet
     acknowledged; the sync that follows takes it in with everything after it)."""
     with RelayClient(url, identity, client) as relay:
-        try:
-            items, _ = relay.fetch()
-        except WrongKeyError:
-            raise WrongKeyError(
-                "The intake does not know this laptop's owner yet.",
-                hint="a colleague runs vault caseworker add NAME --request FILE, then vault sync",
-            ) from None
-        for _, wire in items:
-            item = parse_item(wire)
-            if item.to != identity.key_id or item.n != 1:
-                continue
-            doc = open_welcome(identity, item.sealed)
-            welcome = Welcome.from_doc(doc)
-            origins = {o: str(p["sign_pk"]) for p in doc["roster"] if (o := p.get("origin"))}
-            author = origins.get(item.origin)
-            if author is None:
-                raise IntegrityError("The welcome is not signed by anyone on the team it names.")
-            check_signature(item, unb64(author, 32))
-            return welcome
+        after = 0
+        while True:  # colleagues' items may come first: page through, acknowledging nothing
+            try:
+                items, more = relay.fetch(after=after)
+            except WrongKeyError:
+                raise WrongKeyError(
+                    "The intake does not know this laptop's owner yet.",
+                    hint="a colleague runs vault caseworker add NAME --request FILE,"
+                    " then vault sync",
+                ) from None
+            for _, wire in items:
+                item = parse_item(wire)
+                if item.to != identity.key_id or item.n != 1:
+                    continue
+                doc = open_welcome(identity, item.sealed)
+                welcome = Welcome.from_doc(doc)
+                origins = {o: str(p["sign_pk"]) for p in doc["roster"] if (o := p.get("origin"))}
+                author = origins.get(item.origin)
+                if author is None:
+                    raise IntegrityError(
+                        "The welcome is not signed by anyone on the team it names."
+                    )
+                check_signature(item, unb64(author, 32))
+                return welcome
+            if not more or not items:
+                break
+            after = items[-1][0]
     raise UsageError(
         "Nobody has sent this laptop the team's keys yet.",
         hint="a colleague runs vault caseworker add NAME --request FILE, then vault sync",
@@ -234,34 +248,68 @@ def first_welcome(
 
 
 def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
-    """Take in every item waiting; a new team key epoch is adopted in its own key change,
-    whose transaction also records the item as taken (so it is taken exactly once)."""
+    """Fetch every item waiting into the spool (``sync_spool``, in the vault's encrypted
+    database), acknowledging each page once it is stored there; then take them in.
+
+    Items for this laptop's owner alone (a welcome and its history, a new team key) are taken
+    before the team's, whatever page they came in: a new member hears from colleagues'
+    laptops before its own history has arrived (the relay starts it where the member who
+    added it had fetched to, docs/sync.md section 6), and their items follow on from it."""
+    me = vault.identity.key_id
     while True:
         items, more = relay.fetch()
-        if not items:
+        if items:
+            with vault.transaction() as db:
+                db.executemany(
+                    "INSERT INTO sync_spool (seq, mine, wire) VALUES (?, ?, ?)"
+                    " ON CONFLICT (seq) DO NOTHING",
+                    [(seq, int(parse_item(wire).to == me), wire) for seq, wire in items],
+                )
+            relay.acknowledge(items[-1][0])
+        if not more or not items:
+            break
+    take_spool(vault, result)
+
+
+def take_spool(vault: Vault, result: SyncResult) -> None:
+    """Take in the spooled items: this laptop's own first, then the team's, each in the
+    relay's order; a new team key epoch is adopted in its own key change, whose transaction
+    also records the item as taken (so it is taken exactly once)."""
+    while True:
+        rows = vault.db.execute(
+            "SELECT seq, length(wire) FROM sync_spool ORDER BY mine DESC, seq LIMIT ?",
+            (FETCH_LIMIT,),
+        ).fetchall()
+        if not rows:
             return
-        run: list[Item] = []
-        for _, wire in items:
-            item = parse_item(wire)
+        batch: list[int] = []
+        size = 0
+        for seq, length in rows:
+            if batch and size + int(length) > SPOOL_BYTES:
+                break
+            batch.append(int(seq))
+            size += int(length)
+        run: list[tuple[int, Item]] = []
+        for seq in batch:
+            (wire,) = dbmod.one(vault.db, "SELECT wire FROM sync_spool WHERE seq = ?", (seq,))
+            item = parse_item(bytes(wire))
             epoch = _new_epoch(vault, item)
             if epoch is None:
-                run.append(item)
+                run.append((seq, item))
                 continue
             _take_run(vault, run, result)
             run = []
-            _take_epoch(vault, item, epoch, result)
+            _take_epoch(vault, seq, item, epoch, result)
         _take_run(vault, run, result)
-        relay.acknowledge(items[-1][0])
-        if not more:
-            return
 
 
-def _take_run(vault: Vault, run: list[Item], result: SyncResult) -> None:
+def _take_run(vault: Vault, run: list[tuple[int, Item]], result: SyncResult) -> None:
     if not run:
         return
     with vault.transaction() as db:
-        for item in run:
+        for seq, item in run:
             _take(vault, db, item, result)
+            db.execute("DELETE FROM sync_spool WHERE seq = ?", (seq,))
             result.received_items += 1
 
 
@@ -279,7 +327,9 @@ def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
     return doc if doc.get("t") == "epoch" else None
 
 
-def _take_epoch(vault: Vault, item: Item, doc: dict[str, Any], result: SyncResult) -> None:
+def _take_epoch(
+    vault: Vault, seq: int, item: Item, doc: dict[str, Any], result: SyncResult
+) -> None:
     try:
         k = doc["team_key"]
         team = TeamKeyPair(
@@ -301,6 +351,7 @@ def _take_epoch(vault: Vault, item: Item, doc: dict[str, Any], result: SyncResul
 
     def changes(db: dbmod.Connection) -> None:
         _take(vault, db, item, result)  # checks signature and chain, records it as taken
+        db.execute("DELETE FROM sync_spool WHERE seq = ?", (seq,))
         if gone is None:
             return  # a rotation: nobody left
         row = db.execute(

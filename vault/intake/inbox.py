@@ -717,9 +717,11 @@ class Inbox:
 
         return self._store(work)
 
-    def relay_fetch(self, member: str, limit: int, max_bytes: int) -> tuple[list[Any], bool]:
-        """Items for ``member`` after its cursor, oldest first: [(seq, wire)], and whether
-        more wait. Never the member's own items."""
+    def relay_fetch(
+        self, member: str, limit: int, max_bytes: int, after: int = 0
+    ) -> tuple[list[Any], bool]:
+        """Items for ``member`` after its cursor (and after ``after``), oldest first:
+        [(seq, wire)], and whether more wait. Never the member's own items."""
         with self._lock:
             row = self._db.execute(
                 "SELECT seq FROM relay_cursors WHERE member = ?", (member,)
@@ -729,7 +731,7 @@ class Inbox:
             rows = self._db.execute(
                 "SELECT seq, wire FROM relay_items WHERE seq > ? AND author != ?"
                 " AND recipient IN ('team', ?) ORDER BY seq LIMIT ?",
-                (int(row[0]), member, member, limit + 1),
+                (max(int(row[0]), after), member, member, limit + 1),
             )
             found: list[Any] = []
             size = 0

@@ -122,8 +122,10 @@ class Relay:
             raise RelayRefused(409, "out-of-order")
         return answer
 
-    def fetch(self, member: str, limit: int) -> tuple[list[tuple[int, bytes]], bool]:
-        return self._inbox.relay_fetch(member, min(limit, FETCH_LIMIT), FETCH_BYTES)
+    def fetch(
+        self, member: str, limit: int, after: int = 0
+    ) -> tuple[list[tuple[int, bytes]], bool]:
+        return self._inbox.relay_fetch(member, min(limit, FETCH_LIMIT), FETCH_BYTES, after)
 
     def ack(self, member: str, upto: int) -> int:
         return self._inbox.relay_ack(member, upto)

@@ -4,6 +4,8 @@ are :class:`vault.intake.relay.Relay`'s."""
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,6 +21,11 @@ from vault.team_changes import MAX_STATEMENT, Statement, TeamChangeError
 SIGNED_CAP = 1 << 10  # team and fetch requests carry (almost) nothing
 RELAY_ITEM_CAP = 64 + MAX_ITEM  # one relay item: signature and body
 RELAY_STATEMENT_CAP = 4 * MAX_STATEMENT  # one statement about the team, as base64 in JSON
+
+
+def _count(value: object) -> TypeGuard[int]:
+    """A whole number the relay counts with (not a bool, not negative, below 2**62)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62
 
 
 def routes(state: IntakeState) -> APIRouter:
@@ -60,10 +67,14 @@ def routes(state: IntakeState) -> APIRouter:
     @router.post("/api/relay/fetch")
     async def relay_fetch(request: Request) -> Response:
         async with state.signed(request, SIGNED_CAP) as doc:
-            limit = doc.get("limit", 100) if isinstance(doc, dict) else None
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            if not isinstance(doc, dict):
                 raise Refused(400, "malformed")
-            found, more = await run_in_threadpool(relay.fetch, request.state.caseworker, limit)
+            limit, after = doc.get("limit", 100), doc.get("after", 0)
+            if not (_count(limit) and _count(after)) or limit < 1:
+                raise Refused(400, "malformed")
+            found, more = await run_in_threadpool(
+                relay.fetch, request.state.caseworker, limit, after
+            )
             items = [{"seq": seq, "item": b64(wire)} for seq, wire in found]
             return JSONResponse({"items": items, "more": more})
 
@@ -71,7 +82,7 @@ def routes(state: IntakeState) -> APIRouter:
     async def relay_ack(request: Request) -> Response:
         async with state.signed(request, SIGNED_CAP) as doc:
             upto = doc.get("upto") if isinstance(doc, dict) else None
-            if isinstance(upto, bool) or not isinstance(upto, int) or not 0 <= upto < 2**62:
+            if not _count(upto):
                 raise Refused(400, "malformed")
             deleted = await run_in_threadpool(relay.ack, request.state.caseworker, upto)
             return JSONResponse({"deleted": deleted})
