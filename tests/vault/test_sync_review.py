@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PASSPHRASE, make_report, seal_for
+from tests.conftest import PASSPHRASE, Cli, make_report, seal_for
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
 from vault import _crypto, case_view, incoming, joining, membership, merged_cases
@@ -376,3 +376,80 @@ def test_a_new_member_finds_the_welcome_behind_more_than_a_page_of_items(
         identity, own = joining.unlock_joiner(tmp_path / "c", PASSPHRASE)
         for _ in range(2):
             assert first_welcome(identity, own, intake.url) is not None
+
+
+# --- a relay that invents a team ------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: the joining laptop prints the fingerprint of the *last* team key listed in"
+    " the welcome (cli/main.py: welcome.team_keys[-1]), not of the key it will seal to (the"
+    " highest epoch), and vault/joining.py never checks that a listed secret key matches its"
+    " public key: a relay that invents a team lists the real team's public key last with a"
+    " junk secret, the voice check passes, and the vault made never opens again",
+)
+def test_a_relay_that_invents_a_team_fails_the_fingerprint_check(
+    cli: Cli, intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    from vault.join_request import read_request
+    from vault.sync import RelayClient
+    from vault.team_changes import Member, Team, follow, make_statement
+
+    with (
+        Vault.create(tmp_path / "real", "amara", PASSPHRASE) as amara,
+        Vault.create(tmp_path / "mallory", "mallory", PASSPHRASE) as mallory,
+    ):
+        real = amara.team_key_export()  # what amara reads out to carol by voice
+        # The relay carol is pointed at is run by mallory (an intake from her own key file).
+        url = intake_servers.start(mallory.team_key_export()).url
+        carol_dir = tmp_path / "carol-laptop"
+        joined = cli("join", "--name", "carol", "--out", "carol.request", "--vault", str(carol_dir))
+        assert joined.returncode == 0, joined.stderr
+        request = read_request((tmp_path / "carol.request").read_bytes())
+        with RelayClient(url, mallory.identity) as relay:
+            start, statements = relay.team()
+            team = follow(Team.start(start), statements)
+            carol = Member(request.name, request.sign_pk, request.box_pk, request.origin)
+            relay.add_statement(
+                make_statement(team, mallory.identity, "add", today(), member=carol)
+            )
+            own_pk, own_sk = _crypto.box_keypair()
+            junk = _crypto.random_bytes(32)
+            welcome = {
+                "t": "welcome",
+                "team_keys": [
+                    {"epoch": 2, "public_key": b64(own_pk), "secret_key": b64(own_sk.reveal())},
+                    {"epoch": 1, "public_key": b64(real.public_key), "secret_key": b64(junk)},
+                ],
+                "roster": [
+                    {
+                        "name": "amara",  # the names carol expects
+                        "sign_pk": b64(mallory.identity.public.sign_pk),
+                        "box_pk": b64(mallory.identity.public.box_pk),
+                        "origin": mallory.log.origin,
+                    },
+                    {
+                        "name": "carol",
+                        "sign_pk": b64(request.sign_pk),
+                        "box_pk": b64(request.box_pk),
+                        "origin": request.origin,
+                    },
+                ],
+                "chains": [],
+            }
+            sealed = _crypto.seal(json.dumps(welcome).encode(), request.box_pk)
+            item = make_item(
+                mallory.identity, mallory.log.origin, 1, FIRST_PREV, carol.key_id, 0, sealed
+            )
+            relay.put(item.to_wire())
+        first = cli("sync", "--from", url, "--vault", str(carol_dir))
+        if first.returncode != 0:
+            return  # refused: good
+        # Today it joins, printing the real team's fingerprint (the voice check passes)...
+        assert real.fingerprint not in first.stdout + first.stderr
+        # ...and the vault it made never opens again (exit 3, "carol's key does not open
+        # this vault": the junk secret is caught only by the access file's own check).
+        listed = cli("cases", "list", "--vault", str(carol_dir))
+        assert listed.returncode == 0, listed.stderr
