@@ -453,3 +453,82 @@ def test_a_relay_that_invents_a_team_fails_the_fingerprint_check(
         # this vault": the junk secret is caught only by the access file's own check).
         listed = cli("cases", "list", "--vault", str(carol_dir))
         assert listed.returncode == 0, listed.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: vault/sync.py _take takes a 'welcome' from an unknown laptop as signed by"
+    " the roster inside that same welcome (self-certifying), on a laptop that joined long"
+    " ago: the relay alone (no member's key) makes up an identity, 'welcomes' a member"
+    " with it, registers it as a caseworker, then has the laptop adopt its team key and"
+    " erase cases",
+)
+def test_the_relay_alone_cannot_make_itself_a_member_with_a_second_welcome(
+    revoked_bea: tuple[Vault, Identity, str, str],
+) -> None:
+    amara, _, _, case_id = revoked_bea
+    relay_id, relay_origin = Identity.generate("benny"), new_origin()  # made up by the relay
+    public, secret = _crypto.box_keypair()
+    welcome = {
+        "t": "welcome",
+        "team_keys": [{"epoch": 3, "public_key": b64(public), "secret_key": b64(secret.reveal())}],
+        "roster": [
+            {
+                "name": "benny",
+                "sign_pk": b64(relay_id.public.sign_pk),
+                "box_pk": b64(relay_id.public.box_pk),
+                "origin": relay_origin,
+            }
+        ],
+        "chains": [],
+    }
+    to_amara = amara.identity.key_id
+    one = make_item(
+        relay_id,
+        relay_origin,
+        1,
+        FIRST_PREV,
+        to_amara,
+        0,
+        _crypto.seal(json.dumps(welcome).encode(), amara.identity.public.box_pk),
+    )
+    epoch = {
+        "t": "epoch",
+        "team_key": {"epoch": 3, "public_key": b64(public), "secret_key": b64(secret.reveal())},
+        "revoked": None,
+    }
+    two = make_item(
+        relay_id,
+        relay_origin,
+        2,
+        one.hash,
+        to_amara,
+        0,
+        _crypto.seal(json.dumps(epoch).encode(), amara.identity.public.box_pk),
+    )
+    envelope_id = amara.db.execute(
+        "SELECT envelope_id FROM cases WHERE id = ?", (case_id,)
+    ).fetchone()[0]
+    tombstone = {
+        "id": case_id,
+        "envelope_id": bytes(envelope_id).hex(),
+        "received": today(),
+        "closed": None,
+        "erased": today(),
+        "status": "new",
+        "outcome": None,
+        "reason": "withdrawn",
+    }
+    three = _team_item(
+        relay_id,
+        relay_origin,
+        1,
+        FIRST_PREV,
+        {"t": "erased", "cases": [tombstone]},
+        amara.team_public_key(),
+    )
+    _receive(amara, [one, two, three])
+    assert amara.db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone(), "erased"
+    assert amara.access.current.epoch == 2, "amara's laptop seals to the relay's key now"
+    names = {str(n) for (n,) in amara.db.execute("SELECT name FROM caseworkers")}
+    assert "benny" not in names, "the relay made itself a caseworker of amara's vault"
