@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PASSPHRASE, Cli, make_report, seal_for
+from tests.conftest import PASSPHRASE, Cli, bytes_under, make_report, seal_for
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
 from vault import _crypto, case_view, incoming, joining, membership, merged_cases
@@ -532,3 +532,101 @@ def test_the_relay_alone_cannot_make_itself_a_member_with_a_second_welcome(
     assert amara.access.current.epoch == 2, "amara's laptop seals to the relay's key now"
     names = {str(n) for (n,) in amara.db.execute("SELECT name FROM caseworkers")}
     assert "benny" not in names, "the relay made itself a caseworker of amara's vault"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="DOCS: docs/sync.md section 4 step 2 says the second laptop to rotate stops with"
+    " 'Another laptop started team key epoch N before this one told the relay of its own';"
+    " it stops earlier, in receive, with 'The team's new key is epoch 2, but this vault is"
+    " at epoch 2.' (vault/membership.py adopt_team_key), which says nothing of what to do",
+)
+def test_two_rotations_apart_stop_the_second_laptop_as_documented(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        bea = _join(tmp_path / "b", "bea", amara, url)
+        try:
+            membership.rotate_team_key(amara)
+            membership.rotate_team_key(bea)
+            sync(amara, url)
+            with pytest.raises(VaultError) as stopped:
+                sync(bea, url)
+            assert stopped.value.exit_code == 1
+            assert "Another laptop started team key epoch 2" in str(stopped.value)
+        finally:
+            bea.close()
+
+
+# --- what held: secrets, file modes, plain refusals --------------------------------------
+
+
+@pytest.mark.slow
+def test_a_joining_laptop_and_the_relay_keep_secrets_and_modes(
+    cli: Cli, intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli("init", "--name", "amara", "--vault", str(a)).returncode == 0
+    assert cli("team-key", "export", "team.json", "--vault", str(a)).returncode == 0
+    intake = intake_servers.start(tmp_path / "team.json")
+    url = intake.url
+    joined = cli("join", "--name", "bea", "--out", "bea.request", "--vault", str(b))
+    assert joined.returncode == 0, joined.stderr
+    for path in (tmp_path / "bea.request", b / "join.request", b / "caseworkers" / "bea.key"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    for path in (b, b / "caseworkers"):
+        assert path.stat().st_mode & 0o777 == 0o700, path
+    send_envelope(url, seal_for_key(tmp_path / "team.json"))
+    pulled = cli("pull", "--from", url, "--vault", str(a))
+    case_id = pulled.stdout.strip().splitlines()[0]
+    secret_note = "she is staying at the Rose Lane refuge"
+    assert cli("cases", "note", case_id, secret_note, "--vault", str(a)).returncode == 0
+    assert (
+        cli("caseworker", "add", "bea", "--request", "bea.request", "--vault", str(a)).returncode
+        == 0
+    )
+    for laptop in (a, b, a):
+        synced = cli("sync", "--from", url, "--vault", str(laptop))
+        assert synced.returncode == 0, synced.stderr
+        assert secret_note not in synced.stdout + synced.stderr
+    for path in b.rglob("*"):
+        assert path.stat().st_mode & 0o077 == 0, path
+    for path in intake.data.rglob("*"):
+        assert path.stat().st_mode & 0o077 == 0, path
+    out, err = intake.output()
+    held = bytes_under(intake.data) + out.encode() + err.encode()
+    for text in (secret_note.encode(), PASSPHRASE.reveal()):
+        assert text not in held
+
+
+def seal_for_key(team_file: Path) -> bytes:
+    key = TeamPublicKey.from_file_bytes(team_file.read_bytes())
+    return seal_report(make_report(), key.epoch, key.public_key)
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "code"),
+    [
+        ("none", ("join", "--name", "bea", "--out", "r.request"), 0),
+        ("joined", ("join", "--name", "bea", "--out", "r2.request"), 1),
+        ("joined", ("sync", "--from", "http://127.0.0.1:9"), 1),
+        ("joined", ("cases", "list"), 1),  # "There is no vault" (hint: vault init: misleading)
+        ("joined", ("caseworker", "add", "bea", "--request", "r.request"), 1),
+    ],
+)
+def test_careless_use_of_a_joining_folder_is_one_plain_sentence(
+    cli: Cli, tmp_path: Path, setup: str, args: tuple[str, ...], code: int
+) -> None:
+    folder = tmp_path / "b"
+    if setup == "joined":
+        assert (
+            cli("join", "--name", "bea", "--out", "r.request", "--vault", str(folder)).returncode
+            == 0
+        )
+    result = cli(*args, "--vault", str(folder))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == code, (result.returncode, result.stderr)
+    if code:
+        assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
