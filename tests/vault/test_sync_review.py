@@ -968,3 +968,58 @@ def test_a_report_to_the_new_team_key_pulled_by_another_laptop_reaches_the_team(
                 assert held == 1, f"quarantined on bea's laptop: {pulled.quarantined}"
         finally:
             bea.close()
+
+
+@pytest.mark.slow
+def test_the_relay_answers_bad_requests_from_a_member_plainly(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    from vault.sync import RelayClient
+
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        stranger = Identity.generate("zed")
+        with RelayClient(url, amara.identity) as relay, RelayClient(url, stranger) as outsider:
+            item = _team_item(
+                amara.identity,
+                amara.log.origin,
+                1,
+                FIRST_PREV,
+                {"t": "events", "events": []},
+                amara.team_public_key(),
+            )
+            wire = item.to_wire()
+            someone_elses = _team_item(
+                amara.identity, new_origin(), 1, FIRST_PREV, {}, amara.team_public_key()
+            )
+            skipping = make_item(amara.identity, amara.log.origin, 3, "ab" * 32, "team", 1, b"x")
+            cases: list[tuple[str, bytes, str, int]] = [
+                ("/api/relay/items", b"", "application/octet-stream", 400),
+                ("/api/relay/items", wire[:64] + bytes(64), "application/octet-stream", 400),
+                ("/api/relay/items", bytes(64) + wire[64:], "application/octet-stream", 400),
+                ("/api/relay/items", someone_elses.to_wire(), "application/octet-stream", 403),
+                ("/api/relay/items", skipping.to_wire(), "application/octet-stream", 409),
+                ("/api/relay/items", wire, "application/json", 415),
+                ("/api/relay/fetch", b'{"limit": 0}', "application/json", 400),
+                ("/api/relay/fetch", b'{"limit": 1.5}', "application/json", 400),
+                ("/api/relay/fetch", b"[1]", "application/json", 400),
+                ("/api/relay/ack", b'{"upto": -1}', "application/json", 400),
+                ("/api/relay/ack", b'{"upto": true}', "application/json", 400),
+                ("/api/relay/team/add", b'{"statement": {}}', "application/json", 400),
+                ("/api/relay/team/add", b"not json", "application/json", 400),
+            ]
+            got = []
+            for path, body, kind, _ in cases:
+                answer = relay._signed_post(path, body, kind)
+                got.append((path, answer.status_code))
+            assert got == [(p, code) for p, _, _, code in cases]
+            assert (
+                relay._signed_post("/api/relay/items", wire, "application/octet-stream").status_code
+                == 201
+            )
+            assert (
+                relay._signed_post("/api/relay/items", wire, "application/octet-stream").status_code
+                == 200
+            )
+            for path in ("/api/relay/team", "/api/relay/fetch", "/api/relay/ack"):
+                assert outsider._signed_post(path, b"{}", "application/json").status_code == 401
