@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import PASSPHRASE, Cli, bytes_under, make_report, seal_for
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
-from vault import _crypto, case_view, incoming, joining, membership, merged_cases
+from vault import _crypto, case_view, incoming, joining, membership, team_clock
 from vault import pow as pow_
 from vault.clock import Clock, Stamp
 from vault.db import new_origin
@@ -155,7 +155,7 @@ def test_a_revoked_member_cannot_close_a_case_after_revocation(
 
     amara, bea, origin, case_id = revoked_bea
     stamp = Stamp(_wall() + 60_000, 0)  # made after the revocation
-    heads = merged_cases.heads(amara.db, case_id)
+    heads = team_clock.heads(amara.db, case_id)
     event = Event.new(case_id, "closed", bea, {"outcome": "supported"}, stamp=stamp, after=heads)
     signed = sign_event(event, bea)
     entry = {"body": b64(signed.body), "signature": b64(signed.signature)}
@@ -181,13 +181,13 @@ class _Skew:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.offset_ms = 0
-        real: Callable[..., Clock] = merged_cases._clock
+        real: Callable[..., Clock] = team_clock._clock
 
         def shifted(db: Any) -> Clock:
             clock = real(db)
             return Clock(clock.last, now=lambda: _wall() + self.offset_ms)
 
-        monkeypatch.setattr(merged_cases, "_clock", shifted)
+        monkeypatch.setattr(team_clock, "_clock", shifted)
 
 
 def _join(directory: Path, name: str, amara: Vault, url: str) -> Vault:
@@ -402,8 +402,15 @@ def test_a_relay_that_invents_a_team_fails_the_fingerprint_check(
         Vault.create(tmp_path / "mallory", "mallory", PASSPHRASE) as mallory,
     ):
         real = amara.team_key_export()  # what amara reads out to carol by voice
-        # The relay carol is pointed at is run by mallory (an intake from her own key file).
-        url = intake_servers.start(mallory.team_key_export()).url
+        # The relay carol is pointed at is run by mallory: an intake whose team key file
+        # names the real team's public key (it is public) and mallory as its caseworker.
+        forged_start = TeamPublicKey(
+            real.epoch,
+            real.public_key,
+            (("amara", mallory.identity.public.sign_pk),),
+            mallory.log.origin,
+        )
+        url = intake_servers.start(forged_start).url
         carol_dir = tmp_path / "carol-laptop"
         joined = cli("join", "--name", "carol", "--out", "carol.request", "--vault", str(carol_dir))
         assert joined.returncode == 0, joined.stderr
@@ -826,7 +833,7 @@ def test_a_first_sync_killed_midway_finishes_at_the_next(
             if where == "after the access file":
                 m.setattr(joining.dbmod, "connect", killed)
             else:
-                m.setattr(joining.merged_cases, "start_syncing", killed)
+                m.setattr(joining.team_clock, "start_syncing", killed)
             with pytest.raises(_Killed):
                 joining.finish_join(b, identity, own, welcome)
         again = cli("sync", "--from", url, "--vault", str(b))
