@@ -204,9 +204,10 @@ def pull(
         identity, request = joining.unlock_joiner(vault_dir, passphrase)
         welcome = first_welcome(identity, request, check_intake_url(url))
         opened = joining.finish_join(vault_dir, identity, request, welcome)
+        current = max(welcome.team_keys, key=lambda k: k.epoch)
         _say(
-            f"Joined the team: team key epoch {welcome.team_keys[-1].epoch}, fingerprint"
-            f" {welcome.team_keys[-1].public.fingerprint}. Check it with a colleague."
+            f"Joined the team: team key epoch {current.epoch}, fingerprint"
+            f" {current.public.fingerprint}. Check it with a colleague."
         )
     else:
         opened = _unlock(vault_dir, passphrase_file, caseworker)

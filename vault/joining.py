@@ -59,6 +59,7 @@ class Welcome:
     roster: tuple[CaseworkerPublic, ...]
     chains: tuple[tuple[str, int, str], ...]  # (origin, n, head) of each team chain covered
     origins: tuple[tuple[str, str], ...] = ()  # (key id, log origin) of each on the roster
+    sender: str = ""  # the log origin of the laptop that sent it
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Welcome:
@@ -87,6 +88,10 @@ class Welcome:
             raise IntegrityError("The welcome from the team is not in the expected form.") from None
         if not keys:
             raise IntegrityError("The welcome from the team holds no team key.")
+        if any(_crypto.box_public_from_secret(k.secret_key) != k.public_key for k in keys):
+            raise IntegrityError("A team key in the welcome from the team is damaged.")
+        if len({k.epoch for k in keys}) != len(keys):
+            raise IntegrityError("The welcome from the team names one team key epoch twice.")
         return cls(keys, roster, chains, origins)
 
 
@@ -100,6 +105,17 @@ def erase_case_rows(vault: Vault, case_id: str) -> None:
 
 
 erasure.register_eraser(30, erase_case_rows)
+
+
+WELCOMED_BY = "welcomed_by"  # vault_facts: the laptop whose welcome made this vault
+
+
+def welcomed_by(db: dbmod.Connection, origin: str, n: int) -> bool:
+    """Whether item ``n`` from laptop ``origin`` may be this laptop's welcome: the first item
+    of the laptop whose welcome made it (taken again when relayed); no other laptop may send
+    one, so a relay cannot slip a made-up colleague or team key into a vault on the team."""
+    row = db.execute("SELECT value FROM vault_facts WHERE name = ?", (WELCOMED_BY,)).fetchone()
+    return n == 1 and row is not None and str(row[0]) == origin
 
 
 def start_join(
@@ -173,6 +189,9 @@ def finish_join(
     try:
         with vault.transaction():
             db.execute("UPDATE vault_facts SET value = ? WHERE name = 'origin'", (request.origin,))
+            db.execute(
+                "INSERT INTO vault_facts (name, value) VALUES (?, ?)", (WELCOMED_BY, welcome.sender)
+            )
             for team in sorted(welcome.team_keys, key=lambda k: k.epoch):
                 db.execute(
                     "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -55,7 +55,7 @@ from vault.errors import IntakeError, IntegrityError, UsageError, VaultError, Wr
 from vault.events import Event, verify_event
 from vault.intake.auth import sign_request
 from vault.join_request import JoinRequest
-from vault.joining import Welcome, open_welcome
+from vault.joining import Welcome, open_welcome, welcomed_by
 from vault.keys import (
     CaseworkerPublic,
     Identity,
@@ -185,14 +185,17 @@ class RelayClient(IntakeClient):
 
 
 def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncResult:
-    """Pull from the intake; then, for a vault in a team of laptops, receive, send, welcome."""
-    result = SyncResult(pull(vault, url, client=client))
+    """Pull from the intake; for a vault in a team of laptops, first receive what the others
+    sent (a new team key among it, so reports sealed to it open when pulled), then pull,
+    then send and welcome."""
     if not team_clock.is_syncing(vault.db):
-        return result
-    with vault.transaction() as db:  # events that came before a case now pulled here
-        _release_waiting(vault, db, result.pulled.imported, result)
+        return SyncResult(pull(vault, url, client=client))
+    result = SyncResult(PullResult())
     with RelayClient(url, vault.identity, client) as relay:
         receive(vault, relay, result)
+        result.pulled = pull(vault, url, client=client)
+        with vault.transaction() as db:  # events that came before a case now pulled here
+            _release_waiting(vault, db, result.pulled.imported, result)
         # A new team key goes to the others before anything sealed to it.
         result.new_epochs = announce_new_epochs(vault, relay)
         queue_new(vault)
@@ -234,7 +237,7 @@ def first_welcome(
                         "The welcome is not signed by anyone on the team it names."
                     )
                 check_signature(item, unb64(author, 32))
-                return welcome
+                return replace(welcome, sender=item.origin)
             if not more or not items:
                 break
             after = items[-1][0]
@@ -379,10 +382,11 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
         (item.origin,),
     ).fetchone()
     doc = _open(vault, item)
-    if author is None and doc.get("t") == "welcome":
-        author = [unb64(p["sign_pk"], 32) for p in doc["roster"] if p.get("origin") == item.origin][
-            :1
-        ] or None
+    if doc.get("t") == "welcome" and not welcomed_by(db, item.origin, item.n):
+        raise RelayMisbehaved(
+            f"The relay sent a welcome from laptop {item.origin} to a laptop already on the"
+            " team: only the first, from the colleague who added it, is taken."
+        )
     if author is None:
         raise RelayMisbehaved(
             f"The relay sent an item from laptop {item.origin}, not one of the team's."

@@ -352,13 +352,6 @@ def _upload(intake: IntakeServer, blob: bytes) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: vault/sync.py first_welcome looks at one fetch page only (200 items, about"
-    " 8 MiB) and never acknowledges: when the adder sent more than a page before the welcome"
-    " (its first sync sends its whole vault as team items; one 9 MiB attachment is enough),"
-    " the joiner is told 'Nobody has sent this laptop the team's keys yet' on every try",
-)
 def test_a_new_member_finds_the_welcome_behind_more_than_a_page_of_items(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -382,14 +375,6 @@ def test_a_new_member_finds_the_welcome_behind_more_than_a_page_of_items(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: the joining laptop prints the fingerprint of the *last* team key listed in"
-    " the welcome (cli/main.py: welcome.team_keys[-1]), not of the key it will seal to (the"
-    " highest epoch), and vault/joining.py never checks that a listed secret key matches its"
-    " public key: a relay that invents a team lists the real team's public key last with a"
-    " junk secret, the voice check passes, and the vault made never opens again",
-)
 def test_a_relay_that_invents_a_team_fails_the_fingerprint_check(
     cli: Cli, intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -462,14 +447,6 @@ def test_a_relay_that_invents_a_team_fails_the_fingerprint_check(
         assert listed.returncode == 0, listed.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: vault/sync.py _take takes a 'welcome' from an unknown laptop as signed by"
-    " the roster inside that same welcome (self-certifying), on a laptop that joined long"
-    " ago: the relay alone (no member's key) makes up an identity, 'welcomes' a member"
-    " with it, registers it as a caseworker, then has the laptop adopt its team key and"
-    " erase cases",
-)
 def test_the_relay_alone_cannot_make_itself_a_member_with_a_second_welcome(
     revoked_bea: tuple[Vault, Identity, str, str],
 ) -> None:
@@ -896,14 +873,6 @@ def test_a_laptop_restored_from_its_backup_loses_nothing_and_stops_nobody(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: `vault sync` pulls before it receives from the relay, and"
-    " reporter_messages.take_pulled refuses a message for a case this laptop does not hold"
-    " yet ('signed by a codename no case in this vault has') and still has the intake delete"
-    " it: a reporter's answer pulled by a colleague's laptop that has not yet got the case"
-    " (or by a new member at their first sync) is lost for the whole team",
-)
 def test_a_reporters_answer_pulled_by_another_laptop_is_not_lost(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -950,13 +919,6 @@ def test_a_reporters_answer_pulled_by_another_laptop_is_not_lost(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: `vault sync` pulls before it receives from the relay, so a laptop's first"
-    " sync after another laptop rotated (or revoked) pulls reports sealed to the new epoch"
-    " before it has taken that key: each goes into this laptop's quarantine for good (no"
-    " retry, never relayed) and the intake deletes its copy; nobody on the team can read it",
-)
 def test_a_report_to_the_new_team_key_pulled_by_another_laptop_reaches_the_team(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
