@@ -557,7 +557,8 @@ def _sync_state(db: Connection) -> None:
     each other laptop's chains. ``sync_known``: the cases, events and attachments the others
     have already (sent or received), so each goes out once. ``sync_joiners``: caseworkers
     added from a join request whose keys and history have not gone out yet. ``sync_origins``:
-    whose laptop keeps each access log (so whose signature its items carry).
+    whose laptop keeps each access log (so whose signature its items carry); a chain
+    ``closed`` in ``sync_received`` is a removed caseworker's: nothing after it is taken.
     ``sync_new_epochs``: team key epochs started here (by a rotation, or by revoking the
     caseworker named), until the relay and the other laptops have been told.
     ``sync_blob_parts``: pieces of an attachment arriving through the relay, until whole.
@@ -584,6 +585,7 @@ def _sync_state(db: Connection) -> None:
             n         INTEGER NOT NULL CHECK (n >= 0),
             head      TEXT NOT NULL CHECK ({_hex("head", 64)}),
             covered   INTEGER NOT NULL DEFAULT 0 CHECK (covered >= 0),
+            closed    INTEGER NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)),
             PRIMARY KEY (origin, recipient)
         ) STRICT, WITHOUT ROWID;
 

@@ -209,10 +209,14 @@ def finish_join(
                 "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)",
                 [(origin, key_id) for key_id, origin in welcome.origins],
             )
-            db.executemany(
-                "INSERT INTO sync_received (origin, recipient, n, head, covered)"
-                " VALUES (?, 'team', ?, ?, ?)",
-                [(origin, n, head, n) for origin, n, head in welcome.chains],
+            members = {origin for _, origin in welcome.origins}
+            db.executemany(  # a chain of a laptop not on the roster is a removed one's
+                "INSERT INTO sync_received (origin, recipient, n, head, covered, closed)"
+                " VALUES (?, 'team', ?, ?, ?, ?)",
+                [
+                    (origin, n, head, n, int(origin not in members and origin != request.origin))
+                    for origin, n, head in welcome.chains
+                ],
             )
             team_clock.start_syncing(db)
         vault.forget_names()

@@ -232,6 +232,23 @@ def _tell_the_team(vault: Vault, db: dbmod.Connection, revoked: str | None) -> N
             "INSERT INTO sync_new_epochs (epoch, revoked) VALUES (?, ?)",
             (vault.access.current.epoch + 1, revoked),
         )
+        if revoked is not None:
+            close_chains(db, revoked, vault.identity.key_id)
+
+
+def close_chains(db: dbmod.Connection, key_id: str, me: str) -> None:
+    """A caseworker removed from the team: what their laptop sent that this laptop holds
+    stays, and nothing it sends from now on (numbered after it) is taken (vault/sync.py).
+    Items they sent before their removal that had not yet arrived here are not taken either:
+    their laptop is no longer trusted to say when it sent them."""
+    for (origin,) in db.execute("SELECT origin FROM sync_origins WHERE key_id = ?", (key_id,)):
+        for recipient in ("team", me):  # what it sends the team, and this laptop alone
+            db.execute(
+                "INSERT INTO sync_received (origin, recipient, n, head, closed)"
+                " VALUES (?, ?, 0, ?, 1) ON CONFLICT (origin, recipient) DO NOTHING",
+                (origin, recipient, "0" * 64),
+            )
+        db.execute("UPDATE sync_received SET closed = 1 WHERE origin = ?", (origin,))
 
 
 def revoke_caseworker(vault: Vault, name: str) -> KeyChange:

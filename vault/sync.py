@@ -106,6 +106,7 @@ class SyncResult:
     welcomed: list[str] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)  # cases held here under another id
     erased: list[str] = field(default_factory=list)  # cases erased here as another laptop did
+    ignored: int = 0  # items from a removed caseworker's laptop, after their removal
     # team key epochs started here, told to the relay: (epoch, whom it revoked, if anyone)
     new_epochs: list[tuple[int, str | None]] = field(default_factory=list)
     new_epoch: int | None = None  # a team key epoch another laptop made, taken here
@@ -321,11 +322,11 @@ def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
     if item.to != vault.identity.key_id:
         return None
     row = vault.db.execute(
-        "SELECT n FROM sync_received WHERE origin = ? AND recipient = ?",
+        "SELECT n, closed FROM sync_received WHERE origin = ? AND recipient = ?",
         (item.origin, item.to),
     ).fetchone()
-    if row is not None and item.n <= int(row[0]):
-        return None  # held already: _take checks it
+    if row is not None and (item.n <= int(row[0]) or row[1]):
+        return None  # held already, or from a removed caseworker: _take checks it
     doc = _open(vault, item)
     return doc if doc.get("t") == "epoch" else None
 
@@ -363,6 +364,7 @@ def _take_epoch(
         if row is not None:
             db.execute("UPDATE caseworkers SET revoked = ? WHERE key_id = ?", (today(), gone))
             vault.log_action(db, "caseworker-revoked", subject=gone, commit=bytes(row[0]))
+        membership.close_chains(db, gone, vault.identity.key_id)
 
     membership.adopt_team_key(vault, team, changes)
     result.received_items += 1
@@ -376,6 +378,13 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
         raise RelayMisbehaved(
             f"The relay sent an item from laptop {item.origin} meant for someone else."
         )
+    closed = db.execute(
+        "SELECT n FROM sync_received WHERE origin = ? AND recipient = ? AND closed = 1",
+        (item.origin, recipient),
+    ).fetchone()
+    if closed is not None and item.n > int(closed[0]):
+        result.ignored += 1  # sent by a removed caseworker's laptop after this one heard
+        return
     author = db.execute(
         "SELECT c.sign_pk FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
         " WHERE o.origin = ?",  # a revoked member's items were sent while they were one
@@ -393,7 +402,7 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
         )
     check_signature(item, bytes(author[0]))
     row = db.execute(
-        "SELECT n, head, covered FROM sync_received WHERE origin = ? AND recipient = ?",
+        "SELECT n, head FROM sync_received WHERE origin = ? AND recipient = ?",
         (item.origin, recipient),
     ).fetchone()
     n, head = (0, FIRST_PREV) if row is None else (int(row[0]), str(row[1]))
