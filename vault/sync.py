@@ -328,7 +328,16 @@ def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
     if row is not None and (item.n <= int(row[0]) or row[1]):
         return None  # held already, or from a removed caseworker: _take checks it
     doc = _open(vault, item)
-    return doc if doc.get("t") == "epoch" else None
+    if doc.get("t") != "epoch":
+        return None
+    try:
+        epoch, public_key = int(doc["team_key"]["epoch"]), unb64(doc["team_key"]["public_key"])
+    except (KeyError, TypeError, ValueError):
+        return doc  # _take_epoch names it
+    held = vault.access.team_key(epoch)
+    if held is not None and held.public_key == public_key:
+        return None  # a key this laptop holds already (its welcome had it): taken as is
+    return doc
 
 
 def _take_epoch(
@@ -940,12 +949,22 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
             )
             relay.add_statement(statement)
         with vault.transaction() as db:
-            for other_id, box_pk in db.execute(
-                "SELECT c.key_id, c.box_pk FROM caseworkers c JOIN sync_origins o"
-                " ON o.key_id = c.key_id WHERE c.revoked IS NULL AND c.key_id != ?",
-                (vault.identity.key_id,),
-            ).fetchall():
-                chain = _Chain(vault, db, str(other_id), bytes(box_pk), 0)
+            others = {
+                str(k): bytes(b)
+                for k, b in db.execute(
+                    "SELECT c.key_id, c.box_pk FROM caseworkers c JOIN sync_origins o"
+                    " ON o.key_id = c.key_id WHERE c.revoked IS NULL AND c.key_id != ?",
+                    (vault.identity.key_id,),
+                )
+            }
+            for member in team.members:  # one added on another laptop, not yet heard of here
+                if member.box_pk is not None and member.origin is not None:
+                    others.setdefault(member.key_id, member.box_pk)
+            others.pop(vault.identity.key_id, None)
+            if gone is not None:
+                others.pop(gone.key_id, None)
+            for other_id, box_pk in sorted(others.items()):
+                chain = _Chain(vault, db, other_id, box_pk, 0)
                 chain.add(
                     {
                         "t": "epoch",
@@ -1029,6 +1048,17 @@ def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> 
         }
         for k in vault.access.team_keys
     ]
+    # The others hear of the new member first: a cut-off push leaves no item of theirs
+    # that nobody can check.
+    team.add(
+        {
+            "t": "member",
+            "name": request.name,
+            "sign_pk": b64(request.sign_pk),
+            "box_pk": b64(request.box_pk),
+            "origin": request.origin,
+        }
+    )
     chain = _Chain(vault, db, key_id, request.box_pk, 0)
     chain.add({"t": "welcome", "team_keys": keys, "roster": roster, "chains": chains})
     cases = db.execute("SELECT id, envelope, received FROM cases ORDER BY rowid").fetchall()
@@ -1046,15 +1076,6 @@ def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> 
     signed = retention.policy_signed(db)
     if signed is not None:
         chain.add({"t": "retention", "body": b64(signed[0]), "signature": b64(signed[1])})
-    team.add(
-        {
-            "t": "member",
-            "name": request.name,
-            "sign_pk": b64(request.sign_pk),
-            "box_pk": b64(request.box_pk),
-            "origin": request.origin,
-        }
-    )
 
 
 __all__ = ["RelayClient", "SyncResult", "first_welcome", "sync"]

@@ -252,14 +252,6 @@ def _carol_joins_after_a_cut_off_welcome(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: the team's `member` item is queued after the new member's whole history"
-    " (vault/sync.py _queue_welcome), and other laptops learn members only from it: when that"
-    " push is cut off after the welcome, the new member's items reach a third laptop first,"
-    " which stops with exit 4 ('not one of the team's', blaming the relay) on every sync,"
-    " for good, since the unknown item comes first in the page it never acknowledges",
-)
 def test_a_third_laptop_takes_a_new_members_items_after_a_cut_off_welcome(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -286,13 +278,6 @@ def test_a_third_laptop_takes_a_new_members_items_after_a_cut_off_welcome(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: a laptop sends a new team key only to the members in its own sync_origins"
-    " (vault/sync.py announce_new_epochs), not to the relay's chain it has just fetched: a"
-    " member whose `member` item it has not received yet never gets the key, and stops"
-    " ('This vault does not hold team key epoch 2.') on every sync from then on",
-)
 def test_a_rotation_while_a_welcome_is_on_its_way_reaches_the_new_member(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
