@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +29,6 @@ from vault import incoming
 from vault.audit.terms import OUTCOMES
 from vault.check import check_vault
 from vault.errors import VaultError
-from vault.intake.inbox import Inbox
 from vault.store import Vault
 from vault.submit import send_envelope
 from vault.sync import SyncResult, sync
