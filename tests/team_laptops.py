@@ -18,8 +18,7 @@ from vault.store import Vault
 from vault.sync import first_welcome, sync
 
 # What `cases show --json` holds that belongs to one laptop, not to the case: who opened it
-# here, the "imported" line (each laptop records its own), and whether a reply went out from
-# this laptop (docs/sync.md section 8).
+# here, and the "imported" line (each laptop records its own).
 OWN_ACTIONS = ("imported", "opened")
 
 
@@ -40,8 +39,6 @@ def shown(laptop: Vault, case_id: str) -> dict[str, Any]:
     """``cases show --json`` of the case on ``laptop``, less the per-laptop parts."""
     doc = case_view.show_case(laptop, case_id).to_json()
     doc["history"] = [h for h in doc["history"] if h["action"] not in OWN_ACTIONS]
-    for reply in doc["replies"]:
-        reply.pop("delivered")
     return doc
 
 

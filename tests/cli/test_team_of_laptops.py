@@ -77,7 +77,8 @@ def test_a_team_of_two_laptops_from_init_to_audit(
         assert [n["author"] for n in case["notes"]] == ["amara"]
         assert case["status"] == "triage"
         worked = [(h["actor"], h["action"]) for h in case["history"]]
-        assert ("amara", "note") in worked and ("bea", "status") in worked
+        assert ("amara", "note") in worked
+        assert ("bea", "status") in worked
 
     # `caseworker revoke` of B on A, then syncs: B's sync is refused, and a report sent after
     # is read on A but cannot be opened on B.
