@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from tests.intake_server import IntakeServers
 from tests.team_laptops import every_case, join, shown
 from vault import incoming
 from vault.audit.terms import OUTCOMES
+from vault.case_view import verified_events
 from vault.check import check_vault
 from vault.errors import VaultError
 from vault.store import Vault
@@ -163,3 +165,24 @@ def test_a_laptop_offline_for_many_changes_catches_up(team: Team) -> None:
         assert views[0] == views[1] == views[2], case_id
     for laptop in team.laptops:
         assert check_vault(laptop) == []
+
+
+def test_events_verified_on_receipt_are_not_verified_again_but_changed_ones_are(
+    team: Team,
+) -> None:
+    """The refold after a page of events reuses the events just verified, by their exact
+    bytes; a stored event whose bytes differ from those is verified as ever."""
+    amara = team.laptops[0]
+    case_id = team.new_case("verified once")
+    amara.add_note(case_id, "checked once")
+    body, signature = amara.db.execute(
+        "SELECT body, signature FROM events WHERE case_id = ? ORDER BY seq DESC LIMIT 1",
+        (case_id,),
+    ).fetchone()
+    body, signature = bytes(body), bytes(signature)
+    plain = verified_events(amara, amara.db, case_id)
+    marker = replace(plain[-1], at="marked")  # what the cache hands back, to tell it apart
+    reused = verified_events(amara, amara.db, case_id, {(body, signature): marker})
+    assert reused[-1] is marker
+    other = verified_events(amara, amara.db, case_id, {(body + b" ", signature): marker})
+    assert other == plain
