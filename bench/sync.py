@@ -2,7 +2,7 @@
 relay's memory while it serves a large history. docs/benchmarks.md, "Several laptops".
 
 * **catch-up**: amara's vault holds N cases (bench/corpus.py reports) and 5 events a case
-  (the import, two notes, a status change, an assignment); bea joins (``vault join``, added
+  (three notes, a status change, an assignment; each import is an access-log entry); bea joins (``vault join``, added
   from her request, amara's sync queues her welcome and the whole history at the relay, a
   real ``vault intake serve`` on loopback). Timed: bea's first ``vault sync --from URL``,
   the real command in its own process, start-up, passphrase and all. Each run starts from
@@ -48,7 +48,7 @@ RSS_GROWTH_TARGET_MIB = 64  # "flat": the peak while serving, less the RSS befor
 
 
 def _team_vault(root: Path, cases: int, say: Callable[[str], None]) -> Vault:
-    """amara's vault: ``cases`` reports, each with 4 events more than its import."""
+    """amara's vault: ``cases`` reports, each with 5 events (its import is a log entry)."""
     amara = Vault.create(root / "amara", "amara", PASSPHRASE)
     key = amara.team_public_key()
     sealed = envelopes(cases, key.epoch, key.public_key, seed=12)
@@ -61,7 +61,7 @@ def _team_vault(root: Path, cases: int, say: Callable[[str], None]) -> Vault:
     for start in range(0, len(ids), BATCH // 4):
         with amara.transaction() as db:
             for case_id in ids[start : start + BATCH // 4]:
-                for text in ("first call made", "letter drafted"):
+                for text in ("first call made", "letter drafted", "called back"):
                     note = crypto.seal_note(f"{text} on {case_id}", team.public_key)
                     amara.record(db, case_id, "note", {"epoch": team.epoch, "sealed": b64(note)})
                 amara.record(db, case_id, "status", {"to": "triage"})
