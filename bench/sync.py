@@ -2,18 +2,19 @@
 relay's memory while it serves a large history. docs/benchmarks.md, "Several laptops".
 
 * **catch-up**: amara's vault holds N cases (bench/corpus.py reports) and 5 events a case
-  (three notes, a status change, an assignment; each import is an access-log entry); bea joins (``vault join``, added
-  from her request, amara's sync queues her welcome and the whole history at the relay, a
-  real ``vault intake serve`` on loopback). Timed: bea's first ``vault sync --from URL``,
-  the real command in its own process, start-up, passphrase and all. Each run starts from
-  copies of bea's folder and the intake's folder as they were before it. Bare: the same
-  cases and events rows (read back from amara's database) inserted into a new SQLCipher
-  database with the vault's pragmas, :data:`bench.common.BATCH` rows a transaction.
+  (three notes, a status change, an assignment; each import is an access-log entry). Bea
+  joins (``vault join``, added from her request; amara's sync queues her welcome and the
+  whole history at the relay, a real ``vault intake serve`` on loopback). Timed: bea's first
+  ``vault sync --from URL``, the real command in its own process, start-up, passphrase and
+  all. Each run starts from copies of bea's folder and the intake's folder as they were
+  before it. Bare: the same cases and events rows (read back from amara's database)
+  inserted into a new SQLCipher database with the vault's pragmas, :data:`BATCH` a commit.
 * **incremental**: amara writes 100 notes and syncs (not timed); bea's ``sync`` of them,
   in this process on her unlocked vault (so "on top of the unlock"), is timed.
-* **relay memory**: a member's laptop sends items of 4 MiB (3 MiB of sealed bytes, in base64;
-  the relay cannot tell them from casework) until the relay holds about 1 GiB; another member
-  fetches and acknowledges them all. The intake's ``VmRSS`` is sampled every 50 ms while it serves them.
+* **relay memory**: a member's laptop sends items of 4 MiB (3 MiB of sealed bytes, in
+  base64; the relay cannot tell them from casework) until the relay holds about 1 GiB;
+  another member fetches and acknowledges them all. The intake's ``VmRSS`` is sampled every
+  50 ms while it serves them.
 """
 
 from __future__ import annotations
