@@ -44,7 +44,7 @@ PASSPHRASE = Passphrase(b"bench sync passphrase, long enough")
 CATCH_UP_TARGET = 0.5  # at least this fraction of the bare insert rate
 INCREMENTAL_TARGET_S = 1.0
 RELAY_ITEM = 4 << 20  # an item's wire: its sealed bytes travel base64 in it (4/3 as long)
-SEALED = 3 << 20
+SEALED = (3 << 20) - 4096  # room for the item's other fields
 RSS_GROWTH_TARGET_MIB = 64  # "flat": the peak while serving, less the RSS before
 
 
