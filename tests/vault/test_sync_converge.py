@@ -167,7 +167,7 @@ def test_a_laptop_offline_for_many_changes_catches_up(team: Team) -> None:
         assert check_vault(laptop) == []
 
 
-def test_events_verified_on_receipt_are_not_verified_again_but_changed_ones_are(
+def test_events_verified_on_receipt_are_not_verified_again_but_other_bytes_are(
     team: Team,
 ) -> None:
     """The refold after a page of events reuses the events just verified, by their exact
