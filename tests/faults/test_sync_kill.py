@@ -1,20 +1,22 @@
 """`vault sync` killed with SIGKILL, on either side, again and again: two laptops, one relay.
 
 Two real vault folders (amara's laptop, made by `vault init`; bea's, by `vault join`) and one
-real `vault intake serve` on loopback. Each round both laptops work (notes and status
-changes on several cases), reports arrive at the intake (some with an attachment of two
-relay parts), and then:
+real `vault intake serve` on loopback. Each round both laptops work (notes and a status
+change, on the cases they hold), two reports arrive at the intake (one with an attachment
+of 1-3 MiB: one to three relay parts), and then:
 
 * amara's `vault sync` and bea's, each a real process, are killed with -9 at a random moment
-  of their run (drawn from most of an uninterrupted sync's time, measured in this test);
-* every few rounds the intake itself is killed with -9 while bea's sync talks to it, then
+  of their run (from about when it has unlocked to the end of a recent busy sync, both
+  measured in this test);
+* every third round the intake itself is killed with -9 while bea's sync talks to it, then
   started again on the same folder (at a new port: the next sync names the new URL).
 
-Then both sync to the end (as a caseworker would), and both laptops must hold everything
-acknowledged anywhere (a note whose command returned, a report the intake answered 202, an
-event a laptop held after an earlier finished sync) exactly once: no case, event, note or
-attachment twice, no attachment part left waiting; every sync after a kill completes; `vault
-check` exits 0 on both; and once both have synced, the relay holds no item.
+Every fourth round both sync to the end (as a caseworker would), and both laptops must hold
+everything acknowledged anywhere (a note whose command returned, a report the intake
+answered 202, an event a laptop held after an earlier finished sync) exactly once: no case,
+event, note or attachment twice, no attachment part left waiting; every sync after a kill
+completes; `vault check` exits 0 on both; and once both have synced, the relay holds no
+item.
 """
 
 from __future__ import annotations
