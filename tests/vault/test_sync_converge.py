@@ -28,7 +28,7 @@ from tests.intake_server import IntakeServers
 from tests.team_laptops import every_case, join, shown
 from vault import incoming
 from vault.audit.terms import OUTCOMES
-from vault.case_view import verified_events
+from vault.case_history import verified_events
 from vault.check import check_vault
 from vault.errors import VaultError
 from vault.store import Vault
