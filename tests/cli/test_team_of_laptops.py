@@ -98,10 +98,14 @@ def test_a_team_of_two_laptops_from_init_to_audit(
     assert "Traceback" not in refused.stderr
     assert cases(b) == [case_id]
 
-    # `audit export` on A verifies.
+    # `audit export` on A verifies, and shows both laptops' actions: bea's status change
+    # made on B is in B's log, carried to A by the syncs before she was revoked.
     _ok(cli("audit", "export", "team.bundle", *a))
-    verified = cli("audit", "verify", "team.bundle")
+    verified = cli("audit", "verify", "team.bundle", "--json")
     _ok(verified)
-    # LEAD: extend here to "shows both laptops' actions" once audit12's bundle covers every
-    # laptop: e.g. assert both "amara" and "bea" (the status change made on B) appear in
-    # `audit verify --json`'s per-laptop entries.
+    laptops = {laptop["name"]: laptop for laptop in json.loads(verified.stdout)["laptops"]}
+    assert sorted(laptops) == ["amara", "bea"]
+    assert laptops["bea"]["revoked"]
+    assert laptops["amara"]["log"]["actions_by_actor"]["amara"]["note"] == 1
+    assert laptops["bea"]["log"]["actions_by_actor"]["bea"]["status"] == 1
+    assert "Laptop of bea" in _ok(cli("audit", "verify", "team.bundle"))
