@@ -5,6 +5,7 @@ events (vault/merged_cases.py) both start from here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from vault import db as dbmod
@@ -18,9 +19,19 @@ if TYPE_CHECKING:
     from vault.store import Vault
 
 
-def verified_events(vault: Vault, db: dbmod.Connection, case_id: str) -> list[Event]:
-    """A case's history: its import, then its signed events, each checked."""
+def verified_events(
+    vault: Vault,
+    db: dbmod.Connection,
+    case_id: str,
+    checked: Mapping[tuple[bytes, bytes], Event] | None = None,
+) -> list[Event]:
+    """A case's history: its import, then its signed events, each checked.
+
+    ``checked`` holds events whose signature this process has just verified, by their exact
+    (body, signature) bytes and against the same keys (:mod:`vault.sync` taking in a page of
+    events): those are not verified a second time."""
     keys = vault.signing_keys()
+    checked = checked or {}
     imported = _import_record(vault, db, case_id, keys)
     events = [] if imported is None else [imported]
     for body, signature, actor in db.execute(
@@ -28,7 +39,8 @@ def verified_events(vault: Vault, db: dbmod.Connection, case_id: str) -> list[Ev
     ):
         if actor not in keys:
             raise IntegrityError(f"An event of case {show_id(case_id)} names an unknown actor.")
-        event = verify_event(body, signature, keys[actor])
+        known = checked.get((bytes(body), bytes(signature)))
+        event = known if known is not None else verify_event(body, signature, keys[actor])
         if event.case != case_id or event.actor != actor:
             raise IntegrityError(f"An event of case {show_id(case_id)} has been moved or changed.")
         events.append(event)

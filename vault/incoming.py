@@ -8,6 +8,7 @@ by the checkpoint that ends the transaction that stored it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -239,9 +240,12 @@ def store_relayed(
             (case_id, (envelope, env_id, team, triage.triage_of(report), _named(report)), received)
         )
     stored: list[str] = []
-    try:
-        for case_id, item, received in held:
-            stored += _import_cases(vault, db, [item], received, [case_id])
+    try:  # one statement a table for each run of cases received the same day, in order
+        for received, run in itertools.groupby(held, key=lambda h: h[2]):
+            together = list(run)
+            stored += _import_cases(
+                vault, db, [h[1] for h in together], received, [h[0] for h in together]
+            )
     finally:
         forget()
     return stored, clashes

@@ -8,7 +8,7 @@ Events received from other laptops (vault/sync.py) are placed by their clock sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from vault import db as dbmod
@@ -38,9 +38,15 @@ def conflict_value(event: Event) -> str:
     return str(event.data.get("to"))
 
 
-def refold(vault: Vault, db: dbmod.Connection, case_id: str) -> None:
-    """Store the case's state folded again from all its events (after receiving some)."""
-    state = merged(case_id, verified_events(vault, db, case_id)).state
+def refold(
+    vault: Vault,
+    db: dbmod.Connection,
+    case_id: str,
+    checked: Mapping[tuple[bytes, bytes], Event] | None = None,
+) -> None:
+    """Store the case's state folded again from all its events (after receiving some;
+    ``checked``: those just verified, as :func:`vault.case_history.verified_events` takes)."""
+    state = merged(case_id, verified_events(vault, db, case_id, checked)).state
     db.execute(
         "UPDATE cases SET status = ?, assignee = ?, outcome = ? WHERE id = ?",
         (state.status, state.assignee, state.outcome, case_id),

@@ -534,12 +534,14 @@ def _take_events(
     keys = vault.signing_keys()
     touched: set[str] = set()
     stamps = []
+    checked: dict[tuple[bytes, bytes], Event] = {}  # verified here: not again by the refold
     for e in doc["events"]:
         body, signature = unb64(e["body"]), unb64(e["signature"], 64)
         actor = json.loads(body).get("actor")
         if actor not in keys:
             raise IntegrityError("A case event from the team names someone not on it.")
         event = verify_event(body, signature, keys[actor])
+        checked[(body, signature)] = event
         _known(db, "event", event.id, event.case)
         message = unb64(e["message"]) if event.kind == "reporter-message" else None
         if db.execute("SELECT 1 FROM cases WHERE id = ?", (event.case,)).fetchone() is None:
@@ -557,7 +559,7 @@ def _take_events(
                 stamps.append(event.stamp)
     team_clock.seen_stamps(db, stamps)
     for case_id in sorted(touched):
-        merged_cases.refold(vault, db, case_id)
+        merged_cases.refold(vault, db, case_id, checked)
 
 
 def _store_event(
