@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--only GROUP]``: run, print, save JSON.
 
-GROUP is one of page-size, vault, casework, across, packs, intake, seal, audit or load
+GROUP is one of page-size, vault, casework, across, packs, intake, seal, audit, sync or load
 (load, the intake under attack, runs only when named).
 
 Every figure is a median, set beside a bare loop measured in the same run.
@@ -27,6 +27,7 @@ from bench import (
     page_size,
     vault_core,
 )
+from bench import sync as sync_bench
 from bench.common import Row, machine, table, write_results
 
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             "intake",
             "seal",
             "audit",
+            "sync",
             "load",
         ),
         help="run one of the groups only (load, the intake under attack, runs only when named)",
@@ -124,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         sealed = browser_seal.run(args.quick, repeats, say)
         doc["seal"] = sealed
         out += ["## Sealing a file in the browser", "", browser_seal.table(sealed), ""]
+    if args.only in (None, "sync"):
+        say("several laptops: a new replica catching up, an incremental sync, relay memory")
+        synced = sync_bench.run(args.quick, repeats, say)
+        doc["sync"] = sync_bench.summary(synced)
+        out += ["## Several laptops", "", table(synced["rows"]), ""]
+        out += [f"- {r.name}: {r.note}" for r in synced["rows"] if r.note]
+        out += [sync_bench.memory_line(synced["memory"]), ""]
     if args.only == "load":
         say("the intake under attack (reporters, idle connections, huge headers)")
         attacked = load.run(args.quick, say)

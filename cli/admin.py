@@ -25,7 +25,8 @@ from cli.passphrase import read_new_passphrase, read_passphrase
 from vault import backup as backups
 from vault import case_view, membership, recovery
 from vault.check import check_vault
-from vault.errors import IntegrityError
+from vault.errors import IntegrityError, UsageError
+from vault.files import read_small_file
 from vault.keychange import RECOVERY_PUBLIC
 from vault.store import Vault
 
@@ -162,14 +163,37 @@ def caseworker_add(
         str, typer.Argument(help="The new caseworker's name (letters, digits, - _ .).")
     ],
     new_passphrase_file: NewPassFile = None,
+    request: Annotated[
+        Path | None,
+        typer.Option(
+            "--request",
+            metavar="REQUEST",
+            help="Their join request (vault join on their own laptop): they keep their own vault.",
+        ),
+    ] = None,
     vault_dir: VaultDir = DEFAULT_VAULT,
     passphrase_file: PassFile = None,
     caseworker: Caseworker = None,
 ) -> None:
     """Give a new caseworker their own identity and passphrase for this vault.
 
-    Best done with them beside you, so that they type their own new passphrase.
+    Best done with them beside you, so that they type their own new passphrase. With
+    --request, they are on their own laptop instead: the next vault sync sends them the
+    team's keys and every case.
     """
+    if request is not None:
+        if new_passphrase_file is not None:
+            raise UsageError(
+                "--request and --new-passphrase-file do not go together: the"
+                " new caseworker's passphrase stays on their own laptop."
+            )
+        data = read_small_file(request, "join request", limit=1 << 16)
+        with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+            joined = membership.add_from_request(vault, name, data)
+        _say(f"Added {joined.name} from their join request; fingerprint {joined.fingerprint}.")
+        _say("Check that fingerprint with them by voice before you sync.")
+        _say("Next: vault sync --from URL sends them the team's keys and every case.")
+        return
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         passphrase = read_new_passphrase(new_passphrase_file, name)
         person = membership.add_caseworker(vault, name, passphrase)
@@ -206,8 +230,13 @@ def caseworker_revoke(
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         change = membership.revoke_caseworker(vault, name)
+        in_team = membership.syncs_with_team(vault)
     _say(f"Removed {name}. New team key epoch {change.epoch}, fingerprint {change.fingerprint}")
-    _say("Next: vault team-key export FILE, and give it to the intake admin today.")
+    if in_team:
+        _say("Next: vault sync --from URL tells the relay (it refuses them from then on) and")
+        _say("the team's other laptops, which take the new team key at their next sync.")
+    else:
+        _say("Next: vault team-key export FILE, and give it to the intake admin today.")
 
 
 @caseworker_app.command("passphrase")
@@ -248,7 +277,11 @@ def team_key_rotate(
         if reseal:
             count = membership.reseal_reports(vault, lambda n: _say(f"… {n} re-sealed so far"))
             _say(f"Re-sealed {count} report{'s' if count != 1 else ''} under epoch {change.epoch}.")
-    _say("Next: vault team-key export FILE, and give it to the intake admin.")
+        syncing = membership.syncs_with_team(vault)
+    if syncing:
+        _say("Next: vault sync --from URL tells the relay and the other laptops.")
+    else:
+        _say("Next: vault team-key export FILE, and give it to the intake admin.")
 
 
 def team_key_reseal(

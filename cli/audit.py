@@ -26,7 +26,9 @@ from cli.options import (
     write_new,
 )
 from cli.options import say as _say
-from vault import auditing
+from vault import auditing, team_logs
+from vault.audit.bundle import FORMATS, TEAM_VERSION
+from vault.audit.team_verify import STALE_DAYS, Laptop, TeamVerified, verify_team
 from vault.audit.verify import Verified, verify
 from vault.auditors import add_auditor, make_auditor_key, registered_auditors
 from vault.files import read_small_file
@@ -38,6 +40,7 @@ audit_app = typer.Typer(
 auditor_app = typer.Typer(help="Auditors: people who check the access log.", no_args_is_help=True)
 
 MAX_BUNDLE = 1 << 30
+TEAM_MAGIC = FORMATS[TEAM_VERSION].encode() + b"\n"
 
 
 @audit_app.command("export")
@@ -58,7 +61,13 @@ def audit_export(
     file = out_file(file, out)
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
         auditing.audit_export(vault, file)
+        missing = team_logs.missing_logs(vault)
     _say(f"Wrote the audit bundle to {file}. Give it to your auditor; it opens no report.")
+    if missing:
+        _say(
+            f"The log of {', '.join(missing)}'s laptop has not reached this laptop yet, so the"
+            " bundle will not verify: sync on their laptop, then here, and export again."
+        )
 
 
 @audit_app.command("verify")
@@ -92,6 +101,9 @@ def audit_verify(
         trusted_note = read_small_file(trusted, "trusted checkpoint", 1 << 16).decode(
             "utf-8", "replace"
         )
+    if data.startswith(TEAM_MAGIC):
+        _verify_team(data, trusted_note, save_checkpoint, as_json)
+        return
     result = verify(data, trusted_note)
     if save_checkpoint is not None:
         write_new(save_checkpoint, result.newest.encode())
@@ -104,7 +116,7 @@ def audit_verify(
         _say(f"Saved the newest checkpoint to {save_checkpoint}: pass it as --trusted next time.")
 
 
-def _witness_line(result: Verified) -> str:
+def _witness_line(result: Verified, exported_here: bool = True) -> str:
     if result.witnessed_size is None:
         return "Witness: no checkpoint in this bundle is witnessed."
     parts = [
@@ -114,6 +126,9 @@ def _witness_line(result: Verified) -> str:
     later = result.entries - result.witnessed_size
     if later == 0:
         tail = "that is the newest checkpoint."
+    elif not exported_here:  # a colleague's log: the export's entry is in another log
+        entries = "1 entry after it is" if later == 1 else f"{later} entries after it are"
+        tail = f"the {entries} not witnessed yet."
     elif later == 1:
         tail = "the 1 entry after it (this export's own) is not witnessed yet."
     else:
@@ -209,6 +224,101 @@ def _as_json(result: Verified) -> dict[str, object]:
             }
             for r in result.reads
         ],
+    }
+
+
+def _verify_team(
+    data: bytes, trusted: str | None, save_checkpoint: Path | None, as_json: bool
+) -> None:
+    """A team's bundle (redress-team-audit-bundle/1): every laptop's log, named."""
+    result = verify_team(data, trusted)
+    if save_checkpoint is not None:
+        write_new(save_checkpoint, result.newest.encode())
+    if as_json:
+        print(json.dumps(_team_json(result), indent=2))
+        return
+    for line in _team_summary(result):
+        print(render.plain_safe(line))
+    if save_checkpoint is not None:
+        _say(
+            f"Saved the newest checkpoint of the exporting laptop's log to {save_checkpoint}:"
+            " pass it as --trusted next time."
+        )
+
+
+def _laptop_title(laptop: Laptop) -> str:
+    revoked = ", revoked" if laptop.revoked else ""
+    return f"Laptop of {laptop.name}{revoked} (log {laptop.origin})"
+
+
+def _team_summary(result: TeamVerified) -> list[str]:
+    held = [lap for lap in result.laptops if lap.log is not None]
+    lines = [
+        f"Verified: the logs of {len(held)} laptops; no entry of any was edited, removed,"
+        " reordered or cut off, and no current member's laptop is missing.",
+        f"Team: {', '.join(result.members)} (team key epoch {result.epoch}).",
+        f"Exported from: {result.exported_by}",
+    ]
+    for laptop in result.laptops:
+        lines.append("")
+        lines.append(_laptop_title(laptop) + ":")
+        if laptop.log is None:
+            lines.append(
+                "  No log in this bundle: revoked before any of its log reached the"
+                " exporting laptop."
+            )
+            continue
+        log = laptop.log
+        lines += [
+            f"  Period: {log.first} to {log.last}",
+            f"  Entries: {log.entries}, under {log.checkpoints} signed checkpoints;"
+            f" the newest signed by {log.signed_by}.",
+            f"  Cases touched: {log.cases}",
+            "  " + _witness_line(log, laptop.origin == result.exported_by),
+        ]
+        if laptop.stale:
+            lines.append(
+                f"  Stopped syncing? Its log has no witness cosignature in the {STALE_DAYS} days"
+                " before the export: it has not synced since, or did nothing that was logged."
+            )
+        lines.append("  Actions by caseworker:")
+        for name in sorted(log.by_actor):
+            done = ", ".join(f"{a} {n}" for a, n in sorted(log.by_actor[name].items()))
+            lines.append(f"    {name}: {done}")
+        lines += ["  " + line for line in _reads_lines(log)]
+    lines.append("")
+    if result.trusted_size is None:
+        lines.append(
+            "Trusted checkpoint: none given, so this shows the bundle is whole and consistent"
+            " in itself; pass --trusted next time to show nothing was rewritten since."
+        )
+    else:
+        lines.append(
+            f"Trusted checkpoint: the log {result.trusted_origin} still holds the"
+            f" {result.trusted_size} entries you trusted, unchanged, and only grew since."
+        )
+    return lines
+
+
+def _team_json(result: TeamVerified) -> dict[str, object]:
+    return {
+        "verified": True,
+        "format": result.format,
+        "team": {"members": list(result.members), "epoch": result.epoch},
+        "exported_by": result.exported_by,
+        "laptops": [
+            {
+                "name": laptop.name,
+                "origin": laptop.origin,
+                "revoked": laptop.revoked,
+                "stale": laptop.stale,
+                "witnessed_at": laptop.witnessed_at,
+                "log": None if laptop.log is None else _as_json(laptop.log),
+            }
+            for laptop in result.laptops
+        ],
+        "witnessed_heads": result.witnessed_heads,
+        "trusted": {"origin": result.trusted_origin, "size": result.trusted_size},
     }
 
 

@@ -35,9 +35,10 @@ from cli.options import (
     unlock,
     write_new,
 )
+from cli.options import count as _count
 from cli.options import say as _say
 from cli.passphrase import read_passphrase, read_text_argument
-from vault import blobs, case_view, incoming, replies, search, triage
+from vault import blobs, case_view, incoming, joining, replies, search, triage
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES, vault_error
 from vault.envelope import MAX_ENVELOPE, seal_report
@@ -190,13 +191,29 @@ def pull(
     after this vault has safely stored it; one this vault cannot open is kept, still sealed,
     in the vault's quarantine, and counted here. An attachment the intake could not give is
     asked for again by every pull. Replies waiting to go to reporters are delivered at the
-    same time.
+    same time. `vault sync` and `vault pull` are the same command: on a laptop of a team
+    (vault join, vault caseworker add --request) it also exchanges case events, cases and
+    attachments with the other laptops through the intake, sealed (docs/sync.md).
     """
-    from vault.pull import check_intake_url
-    from vault.pull import pull as pull_from_intake  # httpx: loaded only by commands that talk
+    from vault.pull import check_intake_url  # httpx: loaded only by commands that talk
+    from vault.sync import first_welcome
+    from vault.sync import sync as sync_with_team
 
-    with _unlock(vault_dir, passphrase_file, caseworker) as vault:
-        result = pull_from_intake(vault, url)
+    if joining.is_joining(vault_dir):  # a laptop that has just joined: its first sync
+        passphrase = read_passphrase(passphrase_file)
+        identity, request = joining.unlock_joiner(vault_dir, passphrase)
+        welcome = first_welcome(identity, request, check_intake_url(url))
+        opened = joining.finish_join(vault_dir, identity, request, welcome)
+        current = max(welcome.team_keys, key=lambda k: k.epoch)
+        _say(
+            f"Joined the team: team key epoch {current.epoch}, fingerprint"
+            f" {current.public.fingerprint}. Check it with a colleague."
+        )
+    else:
+        opened = _unlock(vault_dir, passphrase_file, caseworker)
+    with opened as vault:
+        synced = sync_with_team(vault, url)
+    result = synced.pulled
     for label, error in result.failures:
         _say(f"vault: {label}: {error}")
         if error.hint:
@@ -230,6 +247,37 @@ def pull(
         _say(f"The intake witnessed the access log at {result.witnessed} entries.")
     elif result.witness_problem:
         _say(f"The access log was not witnessed: {result.witness_problem}.")
+    if synced.received_items or synced.sent_items or synced.welcomed:
+        _say(
+            f"Synced with the team: received {_count(len(synced.cases_received), 'case')},"
+            f" {_count(synced.events_received, 'case event')} and"
+            f" {_count(synced.attachments_received, 'attachment')};"
+            f" sent {_count(synced.sent_items, 'item')}."
+        )
+    for name in synced.welcomed:
+        _say(f"Sent {name} the team's keys and every case's history.")
+    for epoch, revoked in synced.new_epochs:
+        if revoked is None:
+            _say(f"Told the relay and the other laptops of the new team key epoch {epoch}.")
+        else:
+            _say(f"Told the relay and the other laptops that {revoked} was removed.")
+    if synced.new_epoch is not None:
+        why = (
+            "The team key was rotated on another laptop"
+            if synced.new_epoch_revoked is None
+            else f"{synced.new_epoch_revoked} was removed from the team on another laptop"
+        )
+        _say(
+            f"{why}: this vault now uses team key epoch {synced.new_epoch},"
+            " and its database was re-encrypted."
+        )
+    for case_id in synced.erased:
+        _say(f"Erased case {show_id(case_id)} here, as another laptop of the team did.")
+    for case_id in synced.clashes:
+        _say(
+            f"vault: case {show_id(case_id)} from the team holds a report this vault has"
+            " under another id; it was not stored twice."
+        )
     if result.witness_alarm is not None:
         raise result.witness_alarm  # after the summary: everything pulled is stored
     for case_id in result.imported[:20]:
@@ -247,6 +295,44 @@ def pull(
         problems.append(result.intake_full)
     if problems:
         raise typer.Exit(max(e.exit_code for e in problems))
+
+
+app.command("sync")(pull)  # `vault sync --from URL` and `vault pull` are one command
+
+
+@app.command()
+def join(
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name", metavar="NAME", help="Your name as a caseworker (letters, digits, - _ .)."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", metavar="REQUEST", help="Where to write your join request (a new file)."
+        ),
+    ],
+    vault_dir: VaultDir = DEFAULT_VAULT,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Join a team on this laptop: your own identity, and a request for a colleague to add.
+
+    Read the fingerprint to the colleague by voice; they run vault caseworker add NAME
+    --request FILE and vault sync, then you run vault sync --from URL here.
+    """
+    check_new_vault_place(vault_dir)
+    passphrase = read_passphrase(passphrase_file, confirm=True, prompt="Choose a passphrase")
+    request = joining.start_join(vault_dir, name, passphrase)
+    _write_new(out, request)
+    made = joining.own_request(vault_dir)
+    _say(f"Made {made.name}'s identity in {vault_dir} and wrote the join request to {out}.")
+    _say(f"Fingerprint: {made.fingerprint}")
+    _say(
+        "Next: a colleague checks this fingerprint with you by voice, then runs"
+        f" vault caseworker add {made.name} --request {out.name} and vault sync."
+    )
 
 
 _QUARANTINE_REASONS = {

@@ -127,6 +127,11 @@ def _reflowed(text: str) -> str:
     )
 
 
+def count(n: int, thing: str) -> str:
+    """``n`` things, in words: "1 case", "2 cases"."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def say(message: str) -> None:
     """A line for the caseworker on stderr; text from outside can never drive the terminal."""
     print(plain_safe(message), file=sys.stderr)

@@ -239,3 +239,9 @@ def case_view(view: CaseView) -> None:
     for entry in view.history:
         detail = f" {entry.detail}" if entry.detail else ""
         out.print(safe(f"{entry.at}  {entry.actor}  {entry.action}{detail}"))
+    for conflict in view.conflicts:  # changes made apart on different laptops (docs/sync.md)
+        out.print()
+        out.print(Text(f"Conflict: the {conflict.field} was changed apart", style="bold"))
+        for change in conflict.entries:
+            mark = "  (stands)" if change.stands else ""
+            out.print(safe(f"{change.at}  {change.actor}  set it to {change.value}{mark}"))

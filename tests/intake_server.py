@@ -19,6 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
+from vault import pow as pow_
 from vault.keys import TeamPublicKey
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,3 +141,20 @@ class IntakeServers:
                 problems.append(f"{server.url} exited {code}:\n{err}")
         self.running.clear()
         assert problems == [], "\n".join(problems)
+
+
+def upload_attachment(url: str, blob: bytes) -> str:
+    """What the reporter's browser does with a file: solve the proof of work, send the sealed
+    blob to the intake at ``url``; the blob id the intake gives."""
+    challenge = httpx.get(url + "/api/challenge").json()
+    raw = pow_.decode_challenge(challenge["challenge"])
+    proof = pow_.header_value(raw, pow_.solve(raw, challenge["bits"]))
+    r = httpx.post(
+        url + "/api/attachments",
+        content=blob,
+        headers={"Content-Type": "application/octet-stream", "X-Redress-PoW": proof},
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    blob_id: str = r.json()["blob"]
+    return blob_id

@@ -47,7 +47,19 @@ def audit_export(vault: Vault, out: Path) -> None:
 
 
 def encode_bundle(vault: Vault, db: dbmod.Connection) -> bytes:
-    """The audit bundle of the whole log as it stands in ``db``."""
+    """The audit bundle as it stands in ``db``: this laptop's log (``redress-audit-bundle/2``);
+    in a team of laptops, every laptop's log and the team's chain (``/3``, vault/team_logs.py).
+    """
+    own = own_log(vault, db)
+    from vault import team_logs
+
+    if team_logs.is_team(db):
+        return team_logs.encode_team_bundle(own, db)
+    return bundle.encode(own)
+
+
+def log_people(vault: Vault, db: dbmod.Connection) -> list[bundle.Person]:
+    """The caseworkers, auditors and witnesses this laptop's log names, for a bundle."""
     people = [
         bundle.Person("caseworker", str(name), caseworker_verifier(vault.log.origin, bytes(pk)))
         for name, pk in db.execute("SELECT name, sign_pk FROM caseworkers ORDER BY rowid")
@@ -59,11 +71,16 @@ def encode_bundle(vault: Vault, db: dbmod.Connection) -> bytes:
     for (vkey,) in db.execute("SELECT vkey FROM witnesses ORDER BY rowid"):
         key = VerifierKey.parse(str(vkey))
         people.append(bundle.Person("witness", key.name, key))
+    return people
+
+
+def own_log(vault: Vault, db: dbmod.Connection) -> bundle.BundleContents:
+    """This laptop's whole log as a bundle's parts."""
     heads = list(vault.log.checkpoints())
     tree = merkle.Tree(vault.log.hashes())
-    contents = bundle.BundleContents(
+    return bundle.BundleContents(
         origin=vault.log.origin,
-        people=people,
+        people=log_people(vault, db),
         leaves=list(vault.log.leaves()),
         checkpoints=[h.note for h in heads],
         proofs=bundle.proofs_between([h.size for h in heads], tree),
@@ -74,7 +91,6 @@ def encode_bundle(vault: Vault, db: dbmod.Connection) -> bytes:
             for seq, cases in db.execute("SELECT entry, cases FROM case_reads ORDER BY entry")
         ],
     )
-    return bundle.encode(contents)
 
 
 def log_head(vault: Vault) -> LogHead | None:

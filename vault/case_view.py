@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING, Any
 from vault import db as dbmod
 from vault import reporter_messages, triage
 from vault._crypto import OpenFailed, open_note
-from vault.audit import merkle
-from vault.audit.case_actions import action, fold
-from vault.audit.leaves import LeafError, parse_leaf
+from vault.audit.case_actions import action
 from vault.blobs import AttachmentInfo, holds_blob, want_blob
+from vault.case_history import verified_events
 from vault.cases import CaseState, check_status, show_id
 from vault.envelope import open_report
 from vault.errors import IntegrityError
-from vault.events import Event, verify_event
 from vault.keys import unb64
+from vault.merged_cases import conflict_value, merged
 from vault.patterns import NOBODY, AlsoNamed, also_named_in
 from vault.report import Report
 
@@ -99,6 +98,33 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ConflictEntry:
+    """One of concurrent changes to the same thing (vault/case_merge.py)."""
+
+    at: str
+    actor: str
+    value: str
+    stands: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CaseConflict:
+    """Changes made apart on different laptops that set ``field`` to different values."""
+
+    field: str  # "status" or "assignee"
+    entries: tuple[ConflictEntry, ...]  # in the team's order
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "changes": [
+                {"at": e.at, "actor": e.actor, "value": e.value, "stands": e.stands}
+                for e in self.entries
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CaseView:
     """An opened case. Holds report text: keep it in memory, never write it out."""
 
@@ -111,6 +137,8 @@ class CaseView:
     also_named: AlsoNamed = field(default=NOBODY, repr=False)
     # replies and the reporter's messages, in the order they happened
     conversation: tuple[reporter_messages.ConversationEntry, ...] = field(default=(), repr=False)
+    # concurrent changes from different laptops to the status or the assignee
+    conflicts: tuple[CaseConflict, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,6 +168,7 @@ class CaseView:
                 {"at": h.at, "actor": h.actor, "action": h.action, "detail": h.detail}
                 for h in self.history
             ],
+            "conflicts": [c.to_json() for c in self.conflicts],
         }
 
 
@@ -197,7 +226,11 @@ def show_case(vault: Vault, text: str) -> CaseView:
         for attachment, have in zip(report.attachments, held, strict=True):
             if not have:  # pulled before the vault kept a list: the next pull asks for it
                 want_blob(db, case_id, attachment)
-    state = fold(case_id, events)
+    # Events from several laptops are shown, and folded, in the team's order
+    # (vault/merged_cases.py); a vault that never synced keeps its own order.
+    team_order = merged(case_id, events)
+    state = team_order.state
+    events = [p.event for p in team_order.events]
     names = vault.caseworker_names()
     notes = tuple(
         CaseNote(names.get(e.actor, e.actor), open_sealed_text(vault, e.data), e.at)
@@ -207,7 +240,9 @@ def show_case(vault: Vault, text: str) -> CaseView:
     delivered = {
         str(i): bool(d)
         for i, d in vault.db.execute(
-            "SELECT id, delivered FROM replies WHERE case_id = ?", (case_id,)
+            "SELECT id, delivered FROM replies WHERE case_id = ?"
+            " UNION ALL SELECT id, 1 FROM sync_delivered WHERE case_id = ?",  # by another laptop
+            (case_id, case_id),
         )
     }
     replies = tuple(
@@ -245,59 +280,31 @@ def show_case(vault: Vault, text: str) -> CaseView:
     summary = _summary(state, received, triage.triage_of(report))
     if any(c.kind == "withdrawal" for c in conversation):
         summary = replace(summary, withdrawal_requested=True)
-    return CaseView(summary, report, notes, history, replies, attachments, named, conversation)
+    by_id = {e.id: e for e in events}
+    conflicts = tuple(
+        CaseConflict(
+            c.field,
+            tuple(
+                ConflictEntry(
+                    by_id[i].at,
+                    names.get(by_id[i].actor, by_id[i].actor),
+                    conflict_value(by_id[i]),
+                    i == c.standing,
+                )
+                for i in c.events
+            ),
+        )
+        for c in team_order.conflicts
+    )
+    return CaseView(
+        summary, report, notes, history, replies, attachments, named, conversation, conflicts
+    )
 
 
 def _summary(state: CaseState, received: str, t: triage.Triage) -> CaseSummary:
     return CaseSummary(
         state.id, state.status, received, state.assignee, state.outcome, t.sector, t.harms, t.wants
     )
-
-
-def verified_events(vault: Vault, db: dbmod.Connection, case_id: str) -> list[Event]:
-    """A case's history: its import, then its signed events, each checked."""
-    keys = vault.signing_keys()
-    imported = _import_record(vault, db, case_id, keys)
-    events = [] if imported is None else [imported]
-    for body, signature, actor in db.execute(
-        "SELECT body, signature, actor FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
-    ):
-        if actor not in keys:
-            raise IntegrityError(f"An event of case {show_id(case_id)} names an unknown actor.")
-        event = verify_event(body, signature, keys[actor])
-        if event.case != case_id or event.actor != actor:
-            raise IntegrityError(f"An event of case {show_id(case_id)} has been moved or changed.")
-        events.append(event)
-    return events
-
-
-def _import_record(
-    vault: Vault, db: dbmod.Connection, case_id: str, keys: dict[str, bytes]
-) -> Event | None:
-    """The "imported" event a case's access-log entry records; None for a case imported
-    before the vault kept one (its history starts with a signed "imported" event).
-    """
-    entry, env_id = dbmod.one(
-        db, "SELECT import_entry, envelope_id FROM cases WHERE id = ?", (case_id,)
-    )
-    if entry is None:
-        return None
-    row = db.execute("SELECT leaf, hash FROM log_leaves WHERE seq = ?", (entry,)).fetchone()
-    changed = IntegrityError(
-        f"Case {show_id(case_id)}'s import entry in the access log has been changed."
-    )
-    if row is None or merkle.leaf_hash(bytes(row[0])) != bytes(row[1]):
-        raise changed
-    try:
-        leaf = parse_leaf(bytes(row[0]))
-    except LeafError:
-        raise changed from None
-    if (leaf.action, leaf.case, leaf.commit) != ("imported", case_id, bytes(env_id).hex()):
-        raise changed
-    if leaf.actor not in keys:
-        raise IntegrityError(f"Case {show_id(case_id)}'s import names an unknown actor.")
-    data = {"envelope": leaf.commit, "entry": int(entry)}
-    return Event(f"entry-{entry}", case_id, "imported", leaf.actor, leaf.at, data)
 
 
 def open_sealed_text(vault: Vault, data: dict[str, Any]) -> str:
@@ -315,5 +322,6 @@ def check_case(vault: Vault, case_id: str) -> None:
     status, assignee, outcome = dbmod.one(
         vault.db, "SELECT status, assignee, outcome FROM cases WHERE id = ?", (case_id,)
     )
-    if fold(case_id, events) != CaseState(case_id, status, assignee, outcome, imported=True):
+    state = merged(case_id, events).state
+    if state != CaseState(case_id, status, assignee, outcome, imported=True):
         raise IntegrityError(f"Case {show_id(case_id)}'s state does not match its history.")

@@ -31,7 +31,8 @@ from vault import db as dbmod
 from vault import triage
 from vault.attachments import open_attachment
 from vault.blobs import holds_blob
-from vault.case_view import open_sealed_text, verified_events
+from vault.case_history import verified_events
+from vault.case_view import open_sealed_text
 from vault.cases import show_id
 from vault.complaint_document import ComplaintDocument, DocumentNote, render_pdf
 from vault.envelope import open_report

@@ -548,6 +548,173 @@ def _reporter_messages(db: Connection) -> None:
     )
 
 
+def _sync_state(db: Connection) -> None:
+    """What a vault that syncs through the relay keeps (vault/sync.py, docs/sync.md).
+
+    ``sync_outbox``: the items this laptop made, numbered in one chain per addressee ("team"
+    or a member's key id); ``wire`` is emptied once the relay holds the item, the number and
+    hash stay so the next item can follow it. ``sync_received``: how far this laptop holds
+    each other laptop's chains. ``sync_known``: the cases, events and attachments the others
+    have already (sent or received), so each goes out once. ``sync_joiners``: caseworkers
+    added from a join request whose keys and history have not gone out yet. ``sync_origins``:
+    whose laptop keeps each access log (so whose signature its items carry); a chain
+    ``closed`` in ``sync_received`` is a removed caseworker's: nothing after it is taken.
+    ``sync_new_epochs``: team key epochs started here (by a rotation, or by revoking the
+    caseworker named), until the relay and the other laptops have been told.
+    ``sync_blob_parts``: pieces of an attachment arriving through the relay, until whole.
+    ``sync_waiting_events``: case events from the team for a case this laptop has not got
+    yet (a new member hears from the others before its history arrives), until it comes.
+    ``sync_spool``: items fetched from the relay (and acknowledged) but not yet taken in.
+    ``sync_delivered``: replies another laptop wrote and has delivered to the intake.
+    """
+    _run_script(
+        db,
+        f"""
+        CREATE TABLE sync_outbox (
+            recipient TEXT NOT NULL,
+            n         INTEGER NOT NULL CHECK (n > 0),
+            hash      TEXT NOT NULL CHECK ({_hex("hash", 64)}),
+            wire      BLOB NOT NULL,
+            sent      INTEGER NOT NULL DEFAULT 0 CHECK (sent IN (0, 1)),
+            PRIMARY KEY (recipient, n)
+        ) STRICT;
+
+        CREATE TABLE sync_received (
+            origin    TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            n         INTEGER NOT NULL CHECK (n >= 0),
+            head      TEXT NOT NULL CHECK ({_hex("head", 64)}),
+            covered   INTEGER NOT NULL DEFAULT 0 CHECK (covered >= 0),
+            closed    INTEGER NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)),
+            PRIMARY KEY (origin, recipient)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE sync_known (
+            kind    TEXT NOT NULL CHECK (
+                kind IN ('case', 'event', 'blob', 'erased', 'delivered', 'retention')
+            ),
+            id      TEXT NOT NULL,
+            case_id TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX sync_known_by_case ON sync_known (case_id);
+
+        CREATE TABLE sync_joiners (
+            key_id  TEXT PRIMARY KEY CHECK (length(key_id) = 16),
+            request BLOB NOT NULL,
+            done    INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))
+        ) STRICT;
+
+        CREATE TABLE sync_new_epochs (
+            epoch   INTEGER PRIMARY KEY REFERENCES team_keys (epoch),
+            revoked TEXT REFERENCES caseworkers (key_id),
+            done    INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))
+        ) STRICT;
+
+        CREATE TABLE sync_origins (
+            origin TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL REFERENCES caseworkers (key_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE sync_blob_parts (
+            blob_id TEXT NOT NULL CHECK ({_hex("blob_id", 64)}),
+            part    INTEGER NOT NULL CHECK (part >= 0),
+            parts   INTEGER NOT NULL CHECK (parts > 0),
+            case_id TEXT NOT NULL,
+            data    BLOB NOT NULL,
+            PRIMARY KEY (blob_id, part)
+        ) STRICT;
+
+        CREATE TABLE sync_waiting_events (
+            id        TEXT PRIMARY KEY,
+            case_id   TEXT NOT NULL,
+            body      BLOB NOT NULL,
+            signature BLOB NOT NULL,
+            message   BLOB
+        ) STRICT;
+        CREATE INDEX sync_waiting_events_by_case ON sync_waiting_events (case_id);
+
+        CREATE TABLE sync_spool (
+            seq  INTEGER PRIMARY KEY,
+            mine INTEGER NOT NULL CHECK (mine IN (0, 1)),
+            wire BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX sync_spool_in_order ON sync_spool (mine DESC, seq);
+
+        CREATE TABLE sync_delivered (
+            id      TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX sync_delivered_by_case ON sync_delivered (case_id);
+        """,
+    )
+
+
+def _team_logs(db: Connection) -> None:
+    """Colleagues' access logs, carried by sync (vault/team_logs.py, docs/sync.md section 4a).
+
+    ``team_log_leaves``, ``team_log_checkpoints`` (each signed checkpoint, and the witness
+    cosignature lines it has gathered), ``team_log_reads`` and ``team_log_people``: every
+    other laptop's log as this laptop received it, checked on receipt. ``team_log_heads``:
+    the newest witnessed checkpoint of each log that any colleague told this laptop about.
+    ``team_log_sent``: how far this laptop has sent its own log (``size``, and ``cosigned``,
+    the largest checkpoint whose cosignatures went out) and forwarded each colleague's head.
+    ``team_chain``: the team's membership chain as the relay served it (n = 0 is its start,
+    the team key file), kept for the audit bundle.
+    """
+    _run_script(
+        db,
+        """
+        CREATE TABLE team_log_leaves (
+            origin TEXT NOT NULL,
+            seq    INTEGER NOT NULL CHECK (seq >= 0),
+            leaf   BLOB NOT NULL,
+            hash   BLOB NOT NULL CHECK (length(hash) = 32),
+            PRIMARY KEY (origin, seq)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_log_checkpoints (
+            origin   TEXT NOT NULL,
+            size     INTEGER NOT NULL CHECK (size > 0),
+            note     TEXT NOT NULL,
+            cosigned TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (origin, size)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_log_reads (
+            origin TEXT NOT NULL,
+            entry  INTEGER NOT NULL CHECK (entry > 0),
+            cases  TEXT NOT NULL,
+            PRIMARY KEY (origin, entry)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_log_people (
+            origin TEXT NOT NULL,
+            line   TEXT NOT NULL,
+            UNIQUE (origin, line)
+        ) STRICT;
+
+        CREATE TABLE team_log_heads (
+            origin TEXT PRIMARY KEY,
+            size   INTEGER NOT NULL CHECK (size > 0),
+            note   TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_log_sent (
+            origin   TEXT PRIMARY KEY,
+            size     INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+            cosigned INTEGER NOT NULL DEFAULT 0 CHECK (cosigned >= 0)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE team_chain (
+            n         INTEGER PRIMARY KEY CHECK (n >= 0),
+            body      BLOB NOT NULL,
+            signature BLOB NOT NULL
+        ) STRICT;
+        """,
+    )
+
+
 def declare_event_kinds(db: Connection, kinds: Sequence[str]) -> None:
     """Make the ``event_kinds`` table hold every declared kind (vault/audit/case_actions.py).
 
@@ -652,6 +819,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _alerts_table,
     _reporter_messages,
     _attachments_by_case,
+    _sync_state,
+    _team_logs,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -160,7 +160,41 @@ def erase_cases(vault: Vault, case_ids: Iterable[str], reason: str) -> Erasure:
     return Erasure(done, emptied)
 
 
-def _erase(vault: Vault, db: dbmod.Connection, case_id: str, reason: str) -> Tombstone:
+def erase_for_team(vault: Vault, db: dbmod.Connection, gone: Tombstone, envelope_id: bytes) -> bool:
+    """An erasure made on another laptop of the team (vault/sync.py), carried out here in
+    ``db``'s transaction: the case held here is erased as :func:`erase_cases` would (its
+    reporter is not sent a second farewell: the erasing laptop sent one), or, if this laptop
+    never held it, its tombstone is kept, so the report is never stored here afterwards.
+    False when it was already erased here."""
+    if tombstone(db, gone.id) is not None:
+        return False
+    if db.execute("SELECT 1 FROM cases WHERE id = ?", (gone.id,)).fetchone() is not None:
+        _erase(vault, db, gone.id, check_reason(gone.reason), notify=False)
+        return True
+    detail, _commit = action("erased").entry({"reason": gone.reason}, lambda _name: None)
+    entry = vault.log.add("erased", gone.id, detail, None)
+    db.execute(
+        "INSERT INTO erased_cases"
+        " (id, envelope_id, received, closed, erased, status, outcome, reason, entry)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            gone.id,
+            envelope_id,
+            gone.received,
+            gone.closed,
+            gone.erased,
+            gone.status,
+            gone.outcome,
+            check_reason(gone.reason),
+            entry,
+        ),
+    )
+    return True
+
+
+def _erase(
+    vault: Vault, db: dbmod.Connection, case_id: str, reason: str, *, notify: bool = True
+) -> Tombstone:
     row = db.execute(
         "SELECT envelope_id, epoch, envelope, received, status, outcome FROM cases WHERE id = ?",
         (case_id,),
@@ -181,7 +215,7 @@ def _erase(vault: Vault, db: dbmod.Connection, case_id: str, reason: str) -> Tom
         " VALUES (?, ?, ?, ?, date('now'), ?, ?, ?, ?)",
         (case_id, bytes(envelope_id), received, closed, status, outcome, reason, entry),
     )
-    for notice in NOTICES:
+    for notice in NOTICES if notify else ():
         notice(vault, case_id, reason)
     for _order, eraser in ERASERS:
         eraser(vault, case_id)

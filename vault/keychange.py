@@ -347,12 +347,20 @@ def write_pending(
     leaving: frozenset[str] = frozenset(),
 ) -> None:
     """Step 1: wrap ``new`` to every current caseworker but ``leaving``, and to recovery."""
+    # Caseworkers on their own laptops (vault/sync.py) hold their own database key: this
+    # folder's keys are never wrapped to them.
+    synced = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sync_origins'").fetchone()
+    elsewhere = (
+        {str(k) for (k,) in db.execute("SELECT key_id FROM sync_origins")} if synced else set()
+    ) - {writer.key_id}
     for name, sign_pk, box_pk in db.execute(
         "SELECT name, sign_pk, box_pk FROM caseworkers WHERE revoked IS NULL ORDER BY name"
     ):
         if name in leaving:
             continue
         person = CaseworkerPublic(str(name), bytes(sign_pk), bytes(box_pk))
+        if person.key_id in elsewhere:
+            continue
         replace_private_file(
             pending_path(access_path(directory, person.name), new.current.epoch),
             wrap_access(new, person, writer),

@@ -11,13 +11,14 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vault import _crypto
+from vault import _crypto, team_clock
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.cases import show_id
 from vault.envelope import open_report, seal_report
 from vault.errors import UsageError, VaultError
 from vault.files import fsync_dir, move_into_place, replace_private_file
+from vault.join_request import JoinRequest, read_request
 from vault.keychange import access_path, locked, require_current, settle, write_pending
 from vault.keys import (
     DEFAULT_KDF,
@@ -70,6 +71,49 @@ def add_caseworker(
             vault.register_caseworker(db, identity.public)
     vault.forget_names()
     return identity.public
+
+
+def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinRequest:
+    """A caseworker on their own laptop, from their join request (``vault join``).
+
+    They are registered here at once (so cases can be assigned to them); the statement adding
+    them, their welcome and the team's history go out through the relay at the next ``vault
+    sync`` (:mod:`vault.sync`). No key file or access file of theirs is made here: their
+    laptop holds their identity, and makes its own database key. From now on this vault's
+    events carry clock stamps (:mod:`vault.team_clock`).
+    """
+    request = read_request(request_data)
+    if request.name != validate_name(name):
+        raise UsageError(
+            f"That join request is {request.name}'s, not {name}'s.",
+            hint=f"use: vault caseworker add {request.name} --request FILE",
+        )
+    taken = vault.db.execute(
+        "SELECT revoked FROM caseworkers WHERE name = ? OR sign_pk = ?",
+        (request.name, request.sign_pk),
+    ).fetchone()
+    if taken is not None:
+        why = "was removed" if taken[0] is not None else "is already a caseworker of this vault"
+        raise UsageError(f"{request.name} {why}.")
+    person = CaseworkerPublic(request.name, request.sign_pk, request.box_pk)
+    with vault.transaction() as db:
+        team_clock.start_syncing(db)
+        vault.register_caseworker(db, person)
+        db.execute(
+            "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)",
+            (request.origin, person.key_id),
+        )
+        db.execute(
+            "INSERT INTO sync_joiners (key_id, request) VALUES (?, ?)",
+            (person.key_id, request_data),
+        )
+    vault.forget_names()
+    return request
+
+
+def syncs_with_team(vault: Vault) -> bool:
+    """Whether this vault is one of a team's laptops (docs/sync.md)."""
+    return team_clock.is_syncing(vault.db)
 
 
 def change_passphrase(vault: Vault, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF) -> None:
@@ -175,7 +219,36 @@ def _next_access(vault: Vault, *, new_db_key: bool) -> Access:
 
 def rotate_team_key(vault: Vault) -> KeyChange:
     """Start a new team key epoch. Reports sealed to older epochs stay readable."""
-    return _change_keys(vault, _next_access(vault, new_db_key=False), lambda db: None)
+    return _change_keys(
+        vault, _next_access(vault, new_db_key=False), lambda db: _tell_the_team(vault, db, None)
+    )
+
+
+def _tell_the_team(vault: Vault, db: dbmod.Connection, revoked: str | None) -> None:
+    """On a laptop of a team: note the epoch being started (and whom it leaves out), so the
+    next ``vault sync`` tells the relay and sends the new key to the other laptops."""
+    if team_clock.is_syncing(db):
+        db.execute(
+            "INSERT INTO sync_new_epochs (epoch, revoked) VALUES (?, ?)",
+            (vault.access.current.epoch + 1, revoked),
+        )
+        if revoked is not None:
+            close_chains(db, revoked, vault.identity.key_id)
+
+
+def close_chains(db: dbmod.Connection, key_id: str, me: str) -> None:
+    """A caseworker removed from the team: what their laptop sent that this laptop holds
+    stays, and nothing it sends from now on (numbered after it) is taken (vault/sync.py).
+    Items they sent before their removal that had not yet arrived here are not taken either:
+    their laptop is no longer trusted to say when it sent them."""
+    for (origin,) in db.execute("SELECT origin FROM sync_origins WHERE key_id = ?", (key_id,)):
+        for recipient in ("team", me):  # what it sends the team, and this laptop alone
+            db.execute(
+                "INSERT INTO sync_received (origin, recipient, n, head, closed)"
+                " VALUES (?, ?, 0, ?, 1) ON CONFLICT (origin, recipient) DO NOTHING",
+                (origin, recipient, "0" * 64),
+            )
+        db.execute("UPDATE sync_received SET closed = 1 WHERE origin = ?", (origin,))
 
 
 def revoke_caseworker(vault: Vault, name: str) -> KeyChange:
@@ -202,11 +275,33 @@ def revoke_caseworker(vault: Vault, name: str) -> KeyChange:
     def mark(db: dbmod.Connection) -> None:
         db.execute("UPDATE caseworkers SET revoked = ? WHERE name = ?", (today(), name))
         vault.log_action(db, "caseworker-revoked", subject=key_id, commit=sign_pk)
+        _tell_the_team(vault, db, key_id)
 
     change = _change_keys(
         vault, _next_access(vault, new_db_key=True), mark, leaving=frozenset({name})
     )
     fsync_dir(vault.directory / CASEWORKERS_DIR)
+    vault.forget_names()
+    return change
+
+
+def adopt_team_key(
+    vault: Vault, team: TeamKeyPair, changes: Callable[[dbmod.Connection], None]
+) -> KeyChange:
+    """Take a new team key epoch another laptop made (when it revoked someone), and re-key
+    this vault's database, by the crash-safe steps of :mod:`vault.keychange`; ``changes``
+    runs in the same transaction (marking who left, and that the item was taken)."""
+    old = vault.access
+    if team.epoch != old.current.epoch + 1:
+        raise VaultError(
+            f"The team's new key is epoch {team.epoch}, but this vault is at epoch"
+            f" {old.current.epoch}."
+        )
+    new = Access(
+        db_key=SecretBytes(_crypto.random_bytes(_crypto.KEY_BYTES), "database key"),
+        team_keys=(*old.team_keys, team),
+    )
+    change = _change_keys(vault, new, changes)
     vault.forget_names()
     return change
 

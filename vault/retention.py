@@ -26,6 +26,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from vault import _crypto, erasure, tombstones
+from vault import db as dbmod
 from vault.cases import show_id
 from vault.errors import IntegrityError, UsageError
 from vault.report import canonical_json
@@ -135,16 +136,58 @@ def set_policy(
     body = _body(erase, flag, actor, today())
     signature = vault.identity.sign(POLICY_SIGNATURE_CONTEXT + body)
     with vault.transaction() as db:
-        db.execute(
-            "INSERT INTO retention_policy (one, body, actor, signature) VALUES (1, ?, ?, ?)"
-            " ON CONFLICT (one) DO UPDATE SET body = excluded.body, actor = excluded.actor,"
-            " signature = excluded.signature",
-            (body, actor, signature),
-        )
-        vault.log_action(db, "retention-set", None, body)
+        _store(vault, db, body, actor, signature)
     new = policy(vault)
     assert new is not None
     return new
+
+
+def policy_signed(db: dbmod.Connection) -> tuple[bytes, bytes] | None:
+    """The stored policy as it travels to the team's other laptops: (body, signature)."""
+    row = db.execute("SELECT body, signature FROM retention_policy").fetchone()
+    return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+
+def adopt_policy(vault: Vault, db: dbmod.Connection, body: bytes, signature: bytes) -> bool:
+    """A policy set on another laptop of the team (vault/sync.py), in ``db``'s transaction:
+    it takes effect here if it was set later than the one held (by ``set_on``, then by the
+    SHA-256 of its body, so every laptop keeps the same one). Its signature must be a
+    caseworker's of this team. True when it took effect."""
+    try:
+        doc = json.loads(body)
+        actor, day = str(doc["actor"]), str(doc["set_on"])
+        if canonical_json(doc) != body:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise IntegrityError(
+            "A retention policy from the team is not in the expected form."
+        ) from None
+    keys = vault.signing_keys()
+    try:
+        if actor not in keys:
+            raise _crypto.OpenFailed
+        _crypto.verify(signature, POLICY_SIGNATURE_CONTEXT + body, keys[actor])
+    except _crypto.OpenFailed:
+        raise IntegrityError(
+            "A retention policy from the team is not signed by one of its caseworkers."
+        ) from None
+    held = policy_signed(db)
+    if held is not None:
+        held_day = str(json.loads(held[0])["set_on"])
+        if (held_day, _crypto.blake2b_256(held[0])) >= (day, _crypto.blake2b_256(body)):
+            return False
+    _store(vault, db, body, actor, signature)
+    return True
+
+
+def _store(vault: Vault, db: dbmod.Connection, body: bytes, actor: str, signature: bytes) -> None:
+    db.execute(
+        "INSERT INTO retention_policy (one, body, actor, signature) VALUES (1, ?, ?, ?)"
+        " ON CONFLICT (one) DO UPDATE SET body = excluded.body, actor = excluded.actor,"
+        " signature = excluded.signature",
+        (body, actor, signature),
+    )
+    vault.log_action(db, "retention-set", None, body)
 
 
 def add_months(day: str, months: int) -> str:

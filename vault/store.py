@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import db as dbmod
-from vault import tombstones
+from vault import team_clock, tombstones
 from vault._crypto import seal_note
 from vault.audit.case_actions import EVENT_KINDS, action, apply
 from vault.audit.leaves import member_commitment
@@ -407,7 +407,12 @@ class Vault:
             db, "SELECT status, assignee, outcome FROM cases WHERE id = ?", (case_id,)
         )
         before = CaseState(case_id, status, assignee, outcome, imported=True)
-        event = Event.new(case_id, kind, self.identity, data)
+        if team_clock.is_syncing(db):  # placed in the team's order (vault/team_clock.py)
+            stamp = team_clock.next_stamp(db)
+            after_ids = team_clock.heads(db, case_id)
+            event = Event.new(case_id, kind, self.identity, data, stamp=stamp, after=after_ids)
+        else:
+            event = Event.new(case_id, kind, self.identity, data)
         after = apply(before, event)
         signed = sign_event(event, self.identity)
         db.execute(

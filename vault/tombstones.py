@@ -84,6 +84,11 @@ def erased_envelopes(db: dbmod.Connection, envelope_ids: list[bytes]) -> set[byt
     return {bytes(row[0]) for row in db.execute(sql, envelope_ids)}
 
 
+def is_erased(db: dbmod.Connection, case_id: str) -> bool:
+    """Whether a case with this id was erased here (its id is then never given again)."""
+    return db.execute("SELECT 1 FROM erased_cases WHERE id = ?", (case_id,)).fetchone() is not None
+
+
 def erased_error(t: Tombstone) -> CaseErasedError:
     return CaseErasedError(
         f"Case {show_id(t.id)} was erased on {t.erased}; nothing of it is left to work on.",

@@ -10,15 +10,13 @@ import os
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 
 from tests.cli.reports import vault_with_reports
 from tests.conftest import CANARY, Cli, assert_clean_error, report_data
-from tests.intake_server import IntakeServers
+from tests.intake_server import IntakeServers, upload_attachment
 from tests.sealing import attachment_entry
-from vault import pow as pow_
 
 AUTHOR = "Jane Doe-5f1c"
 
@@ -162,20 +160,6 @@ def _photo() -> bytes:
     return out.getvalue()
 
 
-def _upload(url: str, blob: bytes) -> None:
-    """What the reporter's browser does with a file: solve the proof of work, send the blob."""
-    challenge = httpx.get(url + "/api/challenge").json()
-    raw = pow_.decode_challenge(challenge["challenge"])
-    proof = pow_.header_value(raw, pow_.solve(raw, challenge["bits"]))
-    r = httpx.post(
-        url + "/api/attachments",
-        content=blob,
-        headers={"Content-Type": "application/octet-stream", "X-Redress-PoW": proof},
-        timeout=60,
-    )
-    assert r.status_code == 201, r.text
-
-
 @pytest.mark.slow
 def test_done_means_a_pulled_report_with_a_photo_becomes_a_pack_that_verifies(
     cli: Cli, intake_servers: IntakeServers
@@ -185,7 +169,7 @@ def test_done_means_a_pulled_report_with_a_photo_becomes_a_pack_that_verifies(
     intake = intake_servers.start(cli.cwd / "team-key.json")
     photo = _photo()
     entry, blob = attachment_entry(photo, name="IMG_home_street.jpg", kind="image/jpeg")
-    _upload(intake.url, blob)
+    upload_attachment(intake.url, blob)
     (cli.cwd / "report.json").write_text(json.dumps(report_data(attachments=[entry])))
     sent = cli("submit", "--team-key", "team-key.json", "--to", intake.url, "report.json")
     assert sent.returncode == 0, sent.stderr

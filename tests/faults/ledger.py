@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import PASSPHRASE
-from vault.case_view import open_sealed_text, verified_events
+from vault.case_history import verified_events
+from vault.case_view import open_sealed_text
 from vault.passphrase import Passphrase
 from vault.store import Vault
 
@@ -31,19 +32,22 @@ class State:
 
 def read_state(directory: Path, name: str = "amara", passphrase: Passphrase = PASSPHRASE) -> State:
     with Vault.unlock(directory, passphrase, name) as vault:
-        db = vault.db
-        envelopes = tuple(bytes(r[0]) for r in db.execute("SELECT envelope_id FROM cases"))
-        events = tuple(str(r[0]) for r in db.execute("SELECT id FROM events ORDER BY seq"))
-        notes = []
-        for (case_id,) in db.execute("SELECT id FROM cases ORDER BY rowid").fetchall():
-            for event in verified_events(vault, db, str(case_id)):
-                if event.kind == "note":
-                    notes.append(open_sealed_text(vault, event.data))
-        leaves = tuple(bytes(r[0]) for r in db.execute("SELECT hash FROM log_leaves ORDER BY seq"))
-        members = {
-            str(n): r is None for n, r in db.execute("SELECT name, revoked FROM caseworkers")
-        }
-        epochs = int(db.execute("SELECT count(*) FROM team_keys").fetchone()[0])
+        return state_of(vault)
+
+
+def state_of(vault: Vault) -> State:
+    """:func:`read_state` of a vault this process holds unlocked (as it is now on disk)."""
+    db = vault.db
+    envelopes = tuple(bytes(r[0]) for r in db.execute("SELECT envelope_id FROM cases"))
+    events = tuple(str(r[0]) for r in db.execute("SELECT id FROM events ORDER BY seq"))
+    notes = []
+    for (case_id,) in db.execute("SELECT id FROM cases ORDER BY rowid").fetchall():
+        for event in verified_events(vault, db, str(case_id)):
+            if event.kind == "note":
+                notes.append(open_sealed_text(vault, event.data))
+    leaves = tuple(bytes(r[0]) for r in db.execute("SELECT hash FROM log_leaves ORDER BY seq"))
+    members = {str(n): r is None for n, r in db.execute("SELECT name, revoked FROM caseworkers")}
+    epochs = int(db.execute("SELECT count(*) FROM team_keys").fetchone()[0])
     return State(envelopes, events, tuple(notes), leaves, members, epochs)
 
 

@@ -12,11 +12,40 @@ from hypothesis import strategies as st
 from tests.conftest import PASSPHRASE, seal_for
 from vault import _crypto, case_view, incoming
 from vault.audit.case_actions import apply, fold
-from vault.cases import ALPHABET, CaseState, new_case_id, normalise_id, show_id
+from vault.cases import ALPHABET, CaseState, case_id_for, new_case_id, normalise_id, show_id
 from vault.db import OUTCOMES, STATUSES
+from vault.envelope import envelope_id as envelope_id_of
 from vault.errors import CaseWorkflowError, UsageError
 from vault.events import Event
 from vault.store import Vault
+
+
+def test_a_reports_case_id_is_the_same_wherever_the_team_takes_it_in(tmp_path: Path) -> None:
+    """Derived from the envelope under the team key (vault.cases.case_id_for): the same on
+    every laptop, another under another team's key, and the next choice when it is taken."""
+    key = _crypto.SecretBytes(bytes(range(32)), "team key")
+    other = _crypto.SecretBytes(bytes(32), "team key")
+    envelope_id = bytes(range(32, 64))
+    first = case_id_for(key, envelope_id)
+    assert first == case_id_for(key, envelope_id)
+    assert len(first) == 8
+    assert set(first) <= set(ALPHABET)
+    assert case_id_for(other, envelope_id) != first
+    assert case_id_for(key, envelope_id, 1) != first
+    with Vault.create(tmp_path / "v", "amara", PASSPHRASE) as vault:
+        envelope = seal_for(vault)
+        team = vault.team_key_for(envelope)
+        wanted = case_id_for(team.secret_key, envelope_id_of(envelope))
+        # Its id taken by an erased case: the report gets its next choice, never that id.
+        with vault.transaction() as db:
+            db.execute(
+                "INSERT INTO erased_cases (id, envelope_id, received, erased, status, reason,"
+                " entry) VALUES (?, ?, '2026-01-01', '2026-02-01', 'closed', 'test',"
+                " (SELECT max(seq) FROM log_leaves))",
+                (wanted, bytes(32)),
+            )
+        (got,) = incoming.import_envelopes(vault, [("r", envelope)]).imported
+        assert got == case_id_for(team.secret_key, envelope_id_of(envelope), 1)
 
 
 def _event(kind: str, **data: object) -> Event:

@@ -79,6 +79,7 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
         old.setattr(incoming, "list_attachments", lambda db, case_id, attachments: None)
     if version < 10:
         old.setattr(tombstones, "erased_envelopes", lambda db, ids: set())
+        old.setattr(tombstones, "is_erased", lambda db, case_id: False)
     if version < 9:
         old.setattr(professional_index, "store", lambda vault, db, rows: None)
     if version < 8:

@@ -281,13 +281,14 @@ def test_killed_bulk_import_loses_nothing_committed(
         assert case_view.count_cases(reopened) == 3000
 
 
-def test_a_taken_case_id_is_drawn_again_and_nothing_is_half_stored(
+def test_a_taken_case_id_moves_on_to_the_next_choice_and_nothing_is_half_stored(
     vault: Vault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]
     entries = vault.log.size()
-    drawn = iter([taken, "AAAA0001", "AAAA0002", "AAAA0003"])
-    monkeypatch.setattr("vault.incoming.new_case_id", lambda: next(drawn))
+    # b's first choice is held already; c's first is b's second: each moves on.
+    drawn = iter([taken, "AAAA0002", "AAAA0002", "AAAA0003"])
+    monkeypatch.setattr("vault.incoming.case_id_for", lambda *_: next(drawn))
     result = incoming.import_envelopes(vault, [("b", seal_for(vault)), ("c", seal_for(vault))])
     assert result.imported == ["AAAA0002", "AAAA0003"]
     assert vault.db.execute("SELECT count(*) FROM cases").fetchone()[0] == 3

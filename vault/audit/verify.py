@@ -33,7 +33,7 @@ from vault.audit.signed_note import (
 )
 from vault.keys import caseworker_key_id
 
-__all__ = ["BundleError", "Read", "Verified", "verify"]
+__all__ = ["BundleError", "Read", "Verified", "verify", "verify_log"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,11 @@ def verify(data: bytes, trusted: str | None = None) -> Verified:
 
 
 def _verify(data: bytes, trusted: str | None) -> Verified:
-    contents = parse(data)
+    return verify_log(parse(data), trusted)
+
+
+def verify_log(contents: BundleContents, trusted: str | None = None) -> Verified:
+    """Check one log's parts (a ``/1`` or ``/2`` bundle, or one log of a team's ``/3``)."""
     leaves = contents.leaves
     tree = merkle.Tree.of_leaves(leaves)
     columns = _columns(leaves)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from vault import _crypto
 from vault.db import (
@@ -120,7 +120,42 @@ def _migration_2(db: Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+def _relay_tables(db: Connection) -> None:
+    """The relay between the team's laptops (docs/sync.md): the chain of statements about who
+    is on the team, the sealed items laptops send each other, and how far each member has
+    fetched. ``seq`` is AUTOINCREMENT so a number is never given twice, even after deletion."""
+    for statement in (
+        """CREATE TABLE relay_team (
+            n         INTEGER PRIMARY KEY CHECK (n > 0),
+            body      BLOB NOT NULL,
+            signature BLOB NOT NULL CHECK (length(signature) = 64)
+        ) STRICT""",
+        f"""CREATE TABLE relay_items (
+            seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+            author    TEXT NOT NULL CHECK (length(author) = 16),
+            origin    TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            n         INTEGER NOT NULL CHECK (n > 0),
+            wire      BLOB NOT NULL,
+            day       TEXT NOT NULL {_DAY.format("day")},
+            UNIQUE (origin, recipient, n)
+        ) STRICT""",
+        """CREATE TABLE relay_chains (
+            origin    TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            n         INTEGER NOT NULL CHECK (n > 0),
+            hash      BLOB NOT NULL CHECK (length(hash) = 32),
+            PRIMARY KEY (origin, recipient)
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE relay_cursors (
+            member TEXT PRIMARY KEY CHECK (length(member) = 16),
+            seq    INTEGER NOT NULL CHECK (seq >= 0)
+        ) STRICT, WITHOUT ROWID""",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _relay_tables]
 
 
 def reserve_size(disk_bytes: int) -> int:
@@ -591,6 +626,155 @@ class Inbox:
             return old[0], old[1], True
 
         return self._drain(work)
+
+    # --- the relay between laptops (vault/intake/relay.py, docs/sync.md) ---------------
+
+    def relay_statements(self) -> list[tuple[bytes, bytes]]:
+        """Every statement about the team, in order: (body, signature)."""
+        with self._lock:
+            rows = self._db.execute("SELECT body, signature FROM relay_team ORDER BY n")
+            return [(bytes(b), bytes(s)) for b, s in rows.fetchall()]
+
+    def relay_add_statement(
+        self,
+        n: int,
+        body: bytes,
+        signature: bytes,
+        members: Iterable[str],
+        new: str | None,
+        by: str,
+    ) -> None:
+        """Store statement ``n``, signed by ``by``; ``members`` are the team's key ids after
+        it. A new member starts fetching where the member who added them has fetched to:
+        what that member holds reaches the new one in their welcome, and what it has not
+        yet fetched (another laptop's items still on their way) from the relay. A member no
+        longer on the team stops holding items back."""
+
+        def work() -> None:
+            with transaction(self._db):
+                self._db.execute(
+                    "INSERT INTO relay_team (n, body, signature) VALUES (?, ?, ?)",
+                    (n, body, signature),
+                )
+                self._relay_members(members, new, by)
+
+        self._store(work)
+
+    def relay_start(self, members: Iterable[str]) -> None:
+        """Make sure every member has a cursor (at the start, or after an older inbox)."""
+
+        def work() -> None:
+            with transaction(self._db):
+                self._relay_members(members, None, None)
+
+        self._drain(work)
+
+    def _relay_members(self, members: Iterable[str], new: str | None, by: str | None) -> None:
+        keep = list(members)
+        adder = self._db.execute("SELECT seq FROM relay_cursors WHERE member = ?", (by,)).fetchone()
+        for member in keep:
+            start = int(adder[0]) if (member == new and adder is not None) else 0
+            self._db.execute(
+                "INSERT INTO relay_cursors (member, seq) VALUES (?, ?)"
+                " ON CONFLICT (member) DO NOTHING",
+                (member, start),
+            )
+        marks = ",".join("?" * len(keep))
+        self._db.execute(
+            f"DELETE FROM relay_cursors WHERE member NOT IN ({marks})",  # noqa: S608
+            keep,
+        )
+        self._relay_delete_delivered()
+
+    def relay_put(
+        self, author: str, origin: str, recipient: str, n: int, item_hash: bytes, wire: bytes
+    ) -> str:
+        """Store one item: "stored", "held" (the same item again), or "out-of-order"."""
+
+        def work() -> str:
+            with transaction(self._db):
+                row = self._db.execute(
+                    "SELECT n, hash FROM relay_chains WHERE origin = ? AND recipient = ?",
+                    (origin, recipient),
+                ).fetchone()
+                last, last_hash = (0, b"") if row is None else (int(row[0]), bytes(row[1]))
+                if n < last or (n == last and item_hash == last_hash):
+                    return "held"
+                if n != last + 1:
+                    return "out-of-order"
+                self._db.execute(
+                    "INSERT INTO relay_items (author, origin, recipient, n, wire, day)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (author, origin, recipient, n, wire, today().isoformat()),
+                )
+                self._db.execute(
+                    "INSERT INTO relay_chains (origin, recipient, n, hash) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (origin, recipient) DO UPDATE SET n = excluded.n,"
+                    " hash = excluded.hash",
+                    (origin, recipient, n, item_hash),
+                )
+                return "stored"
+
+        return self._store(work)
+
+    def relay_fetch(
+        self, member: str, limit: int, max_bytes: int, after: int = 0
+    ) -> tuple[list[Any], bool]:
+        """Items for ``member`` after its cursor (and after ``after``), oldest first:
+        [(seq, wire)], and whether more wait. Never the member's own items."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM relay_cursors WHERE member = ?", (member,)
+            ).fetchone()
+            if row is None:
+                return [], False
+            rows = self._db.execute(
+                "SELECT seq, wire FROM relay_items WHERE seq > ? AND author != ?"
+                " AND recipient IN ('team', ?) ORDER BY seq LIMIT ?",
+                (max(int(row[0]), after), member, member, limit + 1),
+            )
+            found: list[Any] = []
+            size = 0
+            for seq, wire in rows:
+                if len(found) == limit or (found and size + len(wire) > max_bytes):
+                    return found, True
+                found.append((int(seq), bytes(wire)))
+                size += len(wire)
+            return found, False
+
+    def relay_ack(self, member: str, upto: int) -> int:
+        """``member`` holds every item for it up to ``upto``; returns items deleted."""
+
+        def work() -> int:
+            with transaction(self._db):
+                self._db.execute(
+                    "UPDATE relay_cursors SET seq = max(seq, min(?, coalesce("
+                    "(SELECT seq FROM sqlite_sequence WHERE name = 'relay_items'), 0)))"
+                    " WHERE member = ?",
+                    (upto, member),
+                )
+                return self._relay_delete_delivered()
+
+        return self._drain(work)
+
+    def _relay_delete_delivered(self) -> int:
+        """Delete items every member they are for has fetched (not counting their author)."""
+        one = self._db.execute(
+            "DELETE FROM relay_items WHERE recipient != 'team' AND (NOT EXISTS"
+            " (SELECT 1 FROM relay_cursors c WHERE c.member = relay_items.recipient)"
+            " OR seq <= (SELECT c.seq FROM relay_cursors c WHERE c.member = relay_items.recipient))"
+        ).rowcount
+        team = self._db.execute(
+            "DELETE FROM relay_items WHERE recipient = 'team' AND NOT EXISTS"
+            " (SELECT 1 FROM relay_cursors c WHERE c.member != relay_items.author"
+            " AND c.seq < relay_items.seq)"
+        ).rowcount
+        return int(one) + int(team)
+
+    def relay_count(self) -> int:
+        """Items the relay holds (for tests and the operator)."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM relay_items").fetchone()[0])
 
     # --- housekeeping ---------------------------------------------------------------
 

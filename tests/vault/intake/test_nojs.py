@@ -12,9 +12,9 @@ from tests.conftest import CANARY, bytes_under
 from tests.vault.intake.conftest import Intake, IntakeFactory, Team
 from vault.envelope import open_report
 from vault.intake import languages
-from vault.intake.app import _environment
 from vault.intake.config import PACKAGE_DIR
 from vault.intake.nojs import MalformedForm, parse_form, read_form
+from vault.intake.pages import environment
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 TRICKY = 'Dr <b>"Smith"</b> & co'
@@ -240,7 +240,7 @@ def test_role_not_known_and_the_alert_asked_once() -> None:
 )
 def test_the_sent_page_says_working_days_in_good_english(days: int, said: str) -> None:
     english = languages.load()["en"]
-    templates = _environment(PACKAGE_DIR / "templates", english)
+    templates = environment(PACKAGE_DIR / "templates", english)
     text = templates.get_template("_sent.html").render(
         settings={"reply_days": days, "helpline": "H.", "emergency": "E.", "exit_url": "x"},
         nojs=False,

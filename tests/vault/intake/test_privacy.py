@@ -14,11 +14,12 @@ from tests.conftest import CANARY
 from tests.vault.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
 from vault import _crypto
 from vault.db import connect_with_migrations
-from vault.intake.app import CSP, _accepts_gzip, create_app
+from vault.intake.app import CSP, create_app
 from vault.intake.config import REPO_ROOT, IntakeConfig
 from vault.intake.inbox import MIGRATIONS
 from vault.intake.limits import solve
 from vault.intake.server import bind, quiet_server, url_of
+from vault.intake.vendor import accepts_gzip
 from vault.keys import b64
 from vault.replies import mailbox_id, seal_reply
 
@@ -112,9 +113,9 @@ def test_vendor_scripts_and_the_word_list_are_served(shared_intake: Intake) -> N
 
 def test_gzip_is_taken_as_the_header_says() -> None:
     for header in ("gzip", "gzip, deflate, br", "br;q=1, GZIP;q=0.5", "*"):
-        assert _accepts_gzip(header), header
+        assert accepts_gzip(header), header
     for header in ("", "identity", "br", "gzip;q=0", "gzip;q=nonsense", "*;q=0"):
-        assert not _accepts_gzip(header), header
+        assert not accepts_gzip(header), header
 
 
 def every_stored_byte(data: Path) -> bytes:

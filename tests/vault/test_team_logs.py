@@ -1,0 +1,386 @@
+"""Auditing a team of laptops: every laptop's access log reaches every other, and one bundle
+(``redress-team-audit-bundle/1``) from any laptop names who did what on which laptop.
+
+Two real vault folders, each with its own identity, a real intake on loopback as the relay
+and witness, and the real ``vault`` command (the ``Cli`` fixture) for every step. The team is
+built once for the module; the tests that change a bundle change copies of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report, seal_for
+from tests.intake_server import IntakeServers
+from vault import _crypto, auditing, joining, membership, team_logs
+from vault.audit import bundle
+from vault.audit.signed_note import parse_note
+from vault.audit.team_verify import verify_team
+from vault.check import check_vault
+from vault.envelope import seal_report
+from vault.errors import IntegrityError
+from vault.join_request import make_request
+from vault.keys import TeamPublicKey
+from vault.pull import PullResult
+from vault.relay_items import FIRST_PREV, RelayMisbehaved, make_item
+from vault.store import Vault
+from vault.submit import send_envelope
+from vault.sync import SyncResult, first_welcome, receive, sync
+
+pytestmark = pytest.mark.slow
+
+NOTE = "rang her back about the landlord"
+
+
+@dataclass(frozen=True)
+class Team:
+    cli: Cli
+    amara: Path
+    bea: Path
+    url: str
+    case_id: str
+    bundle: bytes  # exported on amara's laptop
+    bea_bundle: bytes  # exported on bea's laptop
+    early: Any  # amara's export before bea's laptop had synced: the command's result
+
+
+def _ok(result: Any) -> str:
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return str(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    home = tmp_path_factory.mktemp("team")
+    cli = Cli(home)
+    a, b = home / "amara-laptop", home / "bea-laptop"
+    with IntakeServers(home) as servers:
+        _ok(cli("init", "--name", "amara", "--vault", str(a)))
+        _ok(cli("team-key", "export", "team.json", "--vault", str(a)))
+        url = servers.start(home / "team.json").url
+        key = TeamPublicKey.from_file_bytes((home / "team.json").read_bytes())
+        send_envelope(url, seal_report(make_report(), key.epoch, key.public_key))
+        case_id = _ok(cli("pull", "--from", url, "--vault", str(a))).strip()
+        _ok(cli("cases", "note", case_id, NOTE, "--vault", str(a)))
+
+        _ok(cli("join", "--name", "bea", "--out", "bea.request", "--vault", str(b)))
+        _ok(cli("caseworker", "add", "bea", "--request", "bea.request", "--vault", str(a)))
+        _ok(cli("sync", "--from", url, "--vault", str(a)))
+        early = cli("audit", "export", "early.bundle", "--vault", str(a))  # bea not synced yet
+        _ok(early)
+        _ok(cli("sync", "--from", url, "--vault", str(b)))
+        _ok(cli("cases", "show", case_id, "--vault", str(b)))
+        _ok(cli("cases", "status", case_id, "triage", "--vault", str(b)))
+        for laptop in (b, a, b, a):
+            _ok(cli("sync", "--from", url, "--vault", str(laptop)))
+        _ok(cli("audit", "export", "team.bundle", "--vault", str(a)))
+        for laptop in (a, b):  # amara's export reaches bea's laptop
+            _ok(cli("sync", "--from", url, "--vault", str(laptop)))
+        _ok(cli("audit", "export", "bea.bundle", "--vault", str(b)))
+        yield Team(
+            cli,
+            a,
+            b,
+            url,
+            case_id,
+            (home / "team.bundle").read_bytes(),
+            (home / "bea.bundle").read_bytes(),
+            early,
+        )
+
+
+def _verify(team: Team, data: bytes, *args: str) -> Any:
+    path = team.cli.cwd / f"check-{os.urandom(4).hex()}.bundle"
+    path.write_bytes(data)
+    return team.cli("audit", "verify", str(path), *args)
+
+
+def _origins(team: Team) -> tuple[str, str]:
+    with (
+        Vault.unlock(team.amara, PASSPHRASE) as a,
+        Vault.unlock(team.bea, PASSPHRASE) as b,
+    ):
+        return a.log.origin, b.log.origin
+
+
+def test_the_bundle_from_either_laptop_names_both_laptops_actions(team: Team) -> None:
+    amara_origin, bea_origin = _origins(team)
+    for data, exporter in ((team.bundle, amara_origin), (team.bea_bundle, bea_origin)):
+        assert data.startswith(b"redress-team-audit-bundle/1\n")
+        shown = json.loads(_ok(_verify(team, data, "--json")))
+        assert shown["format"] == "redress-team-audit-bundle/1"
+        assert shown["exported_by"] == exporter
+        laptops = {lap["name"]: lap for lap in shown["laptops"]}
+        assert set(laptops) == {"amara", "bea"}
+        assert laptops["amara"]["origin"] == amara_origin
+        assert laptops["bea"]["origin"] == bea_origin
+        on_a = laptops["amara"]["log"]["actions_by_actor"]
+        on_b = laptops["bea"]["log"]["actions_by_actor"]
+        assert (on_a["amara"]["note"], on_a["amara"]["imported"]) == (1, 1)
+        assert on_b["bea"]["status"] == 1
+        assert on_b["bea"]["opened"] >= 1
+        assert "note" not in on_b.get("amara", {})  # bea's log holds what happened on bea's
+        for lap in laptops.values():  # each was witnessed at its sync, just now
+            assert lap["log"]["witnessed"]["size"] is not None
+            assert lap["stale"] is False
+
+    text = _ok(_verify(team, team.bundle))
+    assert f"Laptop of amara (log {amara_origin})" in text
+    assert f"Laptop of bea (log {bea_origin})" in text
+    assert "status 1" in text.split("Laptop of bea")[1]
+
+
+def test_the_bundle_holds_no_case_text_and_needs_no_key(team: Team) -> None:
+    for text in (CANARY.encode(), NOTE.encode()):
+        assert text not in team.bundle
+    assert verify_team(team.bundle).members == ("amara", "bea")  # no vault, no passphrase
+
+
+def test_each_laptop_checks_clean_with_its_colleagues_log(team: Team) -> None:
+    for laptop in (team.amara, team.bea):
+        with Vault.unlock(laptop, PASSPHRASE) as vault:
+            assert check_vault(vault) == []
+            assert team_logs.missing_logs(vault) == []
+
+
+def test_a_trusted_checkpoint_applies_to_its_own_laptops_log(team: Team) -> None:
+    amara_origin, _ = _origins(team)
+    saved = team.cli.cwd / f"trusted-{os.urandom(4).hex()}"
+    _ok(_verify(team, team.bundle, "--save-checkpoint", str(saved)))  # amara's, at her export
+    shown = json.loads(_ok(_verify(team, team.bea_bundle, "--trusted", str(saved), "--json")))
+    assert shown["trusted"]["origin"] == amara_origin
+    assert shown["trusted"]["size"] > 0
+    # Bea's newest checkpoint is newer than the copy of her log amara's bundle holds.
+    newer = team.cli.cwd / f"trusted-{os.urandom(4).hex()}"
+    _ok(_verify(team, team.bea_bundle, "--save-checkpoint", str(newer)))
+    refused = _verify(team, team.bundle, "--trusted", str(newer))
+    assert_clean_error(refused, 4)
+    assert "In the log of bea's laptop" in refused.stderr
+    assert "cut short" in refused.stderr
+
+
+def _parts(team: Team) -> bundle.TeamBundle:
+    return bundle.parse_team(team.bundle)
+
+
+def test_a_member_whose_log_has_not_arrived_is_named_at_export_and_verify(team: Team) -> None:
+    assert "bea's laptop has not reached this laptop yet" in team.early.stderr
+    result = team.cli("audit", "verify", "early.bundle")
+    assert_clean_error(result, 4)
+    assert "no log of bea's laptop" in result.stderr
+
+
+def test_a_withheld_laptop_is_named(team: Team) -> None:
+    parts = _parts(team)
+    _, bea_origin = _origins(team)
+    parts.logs = [log for log in parts.logs if log.origin != bea_origin]
+    result = _verify(team, bundle.encode_team(parts))
+    assert_clean_error(result, 4)
+    assert f"no log of bea's laptop ({bea_origin})" in result.stderr
+    assert "withheld" in result.stderr
+
+
+def test_a_changed_entry_in_a_colleagues_log_is_named(team: Team) -> None:
+    parts = _parts(team)
+    _, bea_origin = _origins(team)
+    (bea_log,) = [log for log in parts.logs if log.origin == bea_origin]
+    i = next(i for i, leaf in enumerate(bea_log.leaves) if b" status " in leaf)
+    bea_log.leaves[i] = bea_log.leaves[i].replace(b" triage ", b" referred ")
+    result = _verify(team, bundle.encode_team(parts))
+    assert_clean_error(result, 4)
+    assert f"In the log of bea's laptop ({bea_origin})" in result.stderr
+    assert "do not match checkpoint" in result.stderr or "does not match" in result.stderr
+
+
+def test_a_colleagues_log_cut_short_against_a_witnessed_checkpoint_is_caught(team: Team) -> None:
+    parts = _parts(team)
+    _, bea_origin = _origins(team)
+    (bea_log,) = [log for log in parts.logs if log.origin == bea_origin]
+    witnessed = [n for n in bea_log.checkpoints if len(parse_note(n).signatures) > 1]
+    assert witnessed, "bea's log reached amara with its witness cosignatures"
+    # Cut bea's log back cleanly to its first checkpoint: consistent in itself...
+    first = int(parse_note(bea_log.checkpoints[0]).text.split("\n")[1])
+    cut = replace(
+        bea_log,
+        leaves=bea_log.leaves[:first],
+        checkpoints=bea_log.checkpoints[:1],
+        proofs=[],
+        reads=[r for r in bea_log.reads if r[0] <= first],
+        people=[p for p in bea_log.people if p.role != "witness"],  # added later in the log
+    )
+    parts.logs = [cut if log is bea_log else log for log in parts.logs]
+    _ok(_verify(team, bundle.encode_team(parts)))
+    # ...but not against a witnessed checkpoint of it that a colleague passed on.
+    parts.witnessed = [witnessed[-1]]
+    result = _verify(team, bundle.encode_team(parts))
+    assert_clean_error(result, 4)
+    assert f"The log of bea's laptop ({bea_origin}) has been cut short" in result.stderr
+
+
+def test_a_colleagues_log_arriving_changed_stops_sync(team: Team, tmp_path: Path) -> None:
+    """On receipt: an entry of a colleague's log that does not match what its checkpoint
+    signs is refused (in the item's transaction, so nothing of it is kept)."""
+    with Vault.unlock(team.amara, PASSPHRASE) as amara:
+        _, bea_origin = _origins(team)
+        log = team_logs._held_log(amara.db, bea_origin)
+        doc = {
+            "t": "log",
+            "log": bea_origin,
+            "from": 0,
+            "leaves": [leaf.decode() for leaf in log.contents.leaves],
+            "checkpoints": [team_logs._without_cosignatures(n) for n in log.contents.checkpoints],
+            "reads": [],
+            "cosignatures": [],
+            "people": log.people_lines,
+            "heads": [],
+        }
+        bad = dict(doc, leaves=[*doc["leaves"][:-1], doc["leaves"][-1] + "x"])
+
+        class _Item:
+            n, origin, to = 9, bea_origin, "team"
+
+        with pytest.raises(IntegrityError, match="another entry"), amara.transaction() as db:
+            team_logs.take(amara, db, _Item(), bad)  # type: ignore[arg-type]
+        gap = dict(doc, **{"from": len(log.contents.leaves) + 1})
+        with pytest.raises(IntegrityError, match="Entries were dropped"), amara.transaction() as db:
+            team_logs.take(amara, db, _Item(), gap)  # type: ignore[arg-type]
+
+
+# --- a relay that drops or reorders log items (no intake: a stand-in hands out items) -----
+
+
+class _Relay:
+    """Hands out exactly the items it is given, as the relay's fetch would."""
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.items = list(enumerate(items, 1))
+
+    def fetch(self, limit: int = 200) -> tuple[list[tuple[int, bytes]], bool]:
+        return self.items[:limit], False
+
+    def acknowledge(self, upto: int) -> None:
+        self.items = [(s, w) for s, w in self.items if s > upto]
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+
+    def add(self, doc: dict[str, Any]) -> None:
+        self.docs.append(doc)
+
+
+@pytest.fixture
+def colleague_log_items(tmp_path: Path) -> Any:
+    """Amara's vault, which knows bea's laptop, and three log items from bea's real log
+    (each sent after a transaction there), sealed to the team and chained as sync makes them."""
+    with (
+        Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara,
+        Vault.create(tmp_path / "b", "bea", PASSPHRASE) as bea,
+    ):
+        membership.add_from_request(amara, "bea", make_request(bea.identity, bea.log.origin))
+        collect = _Collect()
+        for _ in range(3):
+            with bea.transaction() as db:
+                bea.log_action(db, "passphrase-changed", bea.identity.key_id)
+            with bea.transaction() as db:
+                team_logs.queue_own(bea, db, collect)
+        team = amara.access.current
+        items, prev = [], FIRST_PREV
+        for n, doc in enumerate(collect.docs, 1):
+            sealed = _crypto.seal(json.dumps(doc).encode(), team.public_key)
+            item = make_item(bea.identity, bea.log.origin, n, prev, "team", team.epoch, sealed)
+            items.append(item)
+            prev = item.hash
+        yield amara, bea.log.origin, items
+
+
+def test_a_colleagues_log_items_in_order_are_kept_and_check_clean(colleague_log_items: Any) -> None:
+    amara, origin, items = colleague_log_items
+    receive(amara, _Relay([i.to_wire() for i in items]), SyncResult(PullResult()))  # type: ignore[arg-type]
+    held = amara.db.execute(
+        "SELECT count(*) FROM team_log_leaves WHERE origin = ?", (origin,)
+    ).fetchone()[0]
+    assert held == len(items) + 2  # bea's vault-created and caseworker-added, then one each
+    assert team_logs.check_held(amara) == []
+
+
+@pytest.mark.parametrize(
+    ("misdeed", "words"), [("drop", "dropped item 2"), ("reorder", "out of order")]
+)
+def test_a_relay_that_drops_or_reorders_log_items_is_named(
+    colleague_log_items: Any, misdeed: str, words: str
+) -> None:
+    amara, origin, (one, two, three) = colleague_log_items
+    sent = [one, three] if misdeed == "drop" else [one, three, two]
+    with pytest.raises(RelayMisbehaved, match=words) as caught:
+        receive(amara, _Relay([i.to_wire() for i in sent]), SyncResult(PullResult()))  # type: ignore[arg-type]
+    assert origin in str(caught.value)
+    held = amara.db.execute("SELECT count(*) FROM team_log_leaves WHERE origin = ?", (origin,))
+    assert held.fetchone()[0] == 0  # nothing of the page was kept
+
+
+# --- three laptops: a new member gets every log; colleagues pass on witnessed heads --------
+
+
+def _join(directory: Path, name: str, amara: Vault, url: str) -> Vault:
+    request = joining.start_join(directory, name, PASSPHRASE)
+    membership.add_from_request(amara, name, request)
+    sync(amara, url)
+    identity, own = joining.unlock_joiner(directory, PASSPHRASE)
+    laptop = joining.finish_join(directory, identity, own, first_welcome(identity, own, url))
+    sync(laptop, url)
+    return laptop
+
+
+def test_three_laptops_a_late_joiner_gets_every_log_and_a_revoked_laptop_stays(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        send_envelope(url, seal_for(amara))
+        (case_id,) = sync(amara, url).pulled.imported
+        bea = _join(tmp_path / "b", "bea", amara, url)
+        try:
+            bea.set_status(case_id, "triage")
+            sync(bea, url)
+            sync(amara, url)  # bea's log, witnessed, reaches amara
+            carol = _join(tmp_path / "c", "carol", amara, url)  # amara's copy of bea's log
+            try:
+                origins = {v.identity.name: v.log.origin for v in (amara, bea, carol)}
+                held = {str(o) for (o,) in carol.db.execute("SELECT origin FROM team_log_leaves")}
+                assert held == {origins["amara"], origins["bea"]}
+                carol.assign(case_id, "carol")
+                for laptop in (carol, bea, amara, carol, bea):
+                    sync(laptop, url)
+                for laptop in (amara, bea, carol):
+                    result = verify_team(auditing.encode_bundle(laptop, laptop.db))
+                    named = {lap.name: lap for lap in result.laptops}
+                    assert set(named) == {"amara", "bea", "carol"}
+                    assert named["carol"].log is not None
+                    assert named["carol"].log.by_actor["carol"]["assigned"] == 1
+                    assert check_vault(laptop) == []
+                # carol holds a witnessed checkpoint of bea's log that amara passed on
+                carols = verify_team(auditing.encode_bundle(carol, carol.db))
+                assert carols.witnessed_heads >= 1
+
+                # Carol's laptop is revoked: her log stays in the others' bundles, marked.
+                membership.revoke_caseworker(amara, "carol")
+                sync(amara, url)
+                sync(bea, url)
+                for laptop in (amara, bea):
+                    shown = verify_team(auditing.encode_bundle(laptop, laptop.db))
+                    named = {lap.name: lap for lap in shown.laptops}
+                    assert named["carol"].revoked
+                    assert named["carol"].log is not None
+                    assert shown.members == ("amara", "bea")
+            finally:
+                carol.close()
+        finally:
+            bea.close()

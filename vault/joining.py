@@ -1,0 +1,226 @@
+"""A new caseworker's own laptop joining the team (``vault join``, then ``vault sync``).
+
+``vault join --name bea --out bea.request`` makes the vault folder with only bea's identity
+in it (``caseworkers/bea.key``, locked by her passphrase) and a copy of her join request
+(``join.request``: public keys, her laptop's log origin, self-signed; see
+:mod:`vault.join_request`). There is no database yet, and no team key.
+
+Once a colleague has added her (``vault caseworker add bea --request bea.request``) and
+synced, bea's first ``vault sync`` finds the **welcome** the colleague's laptop sent her
+through the relay, sealed to her own box key: the team keys, who is on the team, and how
+far the colleague's laptop had everyone's items. :func:`finish_join` makes the database
+then, with a database key of bea's own (never copied from anyone), and the sync goes on to
+take in every case's history the colleague sent (:mod:`vault.sync`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vault import _crypto, erasure, team_clock
+from vault import db as dbmod
+from vault._crypto import SecretBytes
+from vault.errors import IntegrityError, UsageError, VaultExistsError
+from vault.files import (
+    check_private_tree,
+    create_private_file,
+    make_private_dir,
+    read_small_file,
+)
+from vault.join_request import JoinRequest, make_request, read_request
+from vault.keychange import unlock_key_file
+from vault.keys import (
+    DEFAULT_KDF,
+    Access,
+    CaseworkerPublic,
+    Identity,
+    KdfParams,
+    TeamKeyPair,
+    lock_identity,
+    unb64,
+    validate_name,
+    wrap_access,
+)
+from vault.passphrase import Passphrase, check_strength
+from vault.places import check_new_vault_place
+from vault.store import CASEWORKERS_DIR, DB_FILE, Vault, today
+
+REQUEST_FILE = "join.request"
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """What the caseworker who added this laptop's owner sent it (sealed to the owner)."""
+
+    team_keys: tuple[TeamKeyPair, ...]
+    roster: tuple[CaseworkerPublic, ...]
+    chains: tuple[tuple[str, int, str], ...]  # (origin, n, head) of each team chain covered
+    origins: tuple[tuple[str, str], ...] = ()  # (key id, log origin) of each on the roster
+    sender: str = ""  # the log origin of the laptop that sent it
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Welcome:
+        try:
+            keys = tuple(
+                TeamKeyPair(
+                    int(k["epoch"]),
+                    unb64(k["public_key"], 32),
+                    SecretBytes(unb64(k["secret_key"], 32), "team key"),
+                )
+                for k in doc["team_keys"]
+            )
+            roster = tuple(
+                CaseworkerPublic(
+                    validate_name(str(p["name"])), unb64(p["sign_pk"], 32), unb64(p["box_pk"], 32)
+                )
+                for p in doc["roster"]
+            )
+            chains = tuple((str(c[0]), int(c[1]), str(c[2])) for c in doc["chains"])
+            origins = tuple(
+                (person.key_id, str(p["origin"]))
+                for person, p in zip(roster, doc["roster"], strict=True)
+                if p.get("origin")
+            )
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise IntegrityError("The welcome from the team is not in the expected form.") from None
+        if not keys:
+            raise IntegrityError("The welcome from the team holds no team key.")
+        if any(_crypto.box_public_from_secret(k.secret_key) != k.public_key for k in keys):
+            raise IntegrityError("A team key in the welcome from the team is damaged.")
+        if len({k.epoch for k in keys}) != len(keys):
+            raise IntegrityError("The welcome from the team names one team key epoch twice.")
+        return cls(keys, roster, chains, origins)
+
+
+def erase_case_rows(vault: Vault, case_id: str) -> None:
+    """For erasing a case (vault/erasure.py): what this vault noted the team has of it
+    (``sync_known``, vault/sync.py). Registered here, not in vault/sync.py, because every
+    command imports this module while vault/sync.py (it needs httpx) is loaded only by the
+    commands that talk to an intake."""
+    vault.db.execute("DELETE FROM sync_known WHERE case_id = ?", (case_id,))
+    vault.db.execute("DELETE FROM sync_delivered WHERE case_id = ?", (case_id,))
+
+
+erasure.register_eraser(30, erase_case_rows)
+
+
+WELCOMED_BY = "welcomed_by"  # vault_facts: the laptop whose welcome made this vault
+
+
+def welcomed_by(db: dbmod.Connection, origin: str, n: int) -> bool:
+    """Whether item ``n`` from laptop ``origin`` may be this laptop's welcome: the first item
+    of the laptop whose welcome made it (taken again when relayed); no other laptop may send
+    one, so a relay cannot slip a made-up colleague or team key into a vault on the team."""
+    row = db.execute("SELECT value FROM vault_facts WHERE name = ?", (WELCOMED_BY,)).fetchone()
+    return n == 1 and row is not None and str(row[0]) == origin
+
+
+def start_join(
+    directory: Path, name: str, passphrase: Passphrase, kdf: KdfParams = DEFAULT_KDF
+) -> bytes:
+    """Make the folder with this laptop's owner's identity; return their join request."""
+    name = validate_name(name)
+    check_new_vault_place(directory)
+    check_strength(passphrase, name=name)
+    if directory.exists() and any(directory.iterdir()):
+        raise VaultExistsError(
+            f"{directory} already has files in it; joining a team needs an empty folder."
+        )
+    people = directory / CASEWORKERS_DIR
+    make_private_dir(directory)
+    make_private_dir(people)
+    check_private_tree(directory)
+    identity = Identity.generate(name)
+    request = make_request(identity, dbmod.new_origin())
+    create_private_file(people / f"{name}.key", lock_identity(identity, passphrase, kdf))
+    create_private_file(directory / REQUEST_FILE, request)
+    return request
+
+
+def is_joining(directory: Path) -> bool:
+    """A folder made by ``vault join`` whose first sync has not happened yet."""
+    return (directory / REQUEST_FILE).is_file() and not (directory / DB_FILE).exists()
+
+
+def own_request(directory: Path) -> JoinRequest:
+    return read_request(read_small_file(directory / REQUEST_FILE, "join request"))
+
+
+def unlock_joiner(directory: Path, passphrase: Passphrase) -> tuple[Identity, JoinRequest]:
+    """The owner's identity, before the folder holds a vault."""
+    check_private_tree(directory)
+    request = own_request(directory)
+    data = read_small_file(directory / CASEWORKERS_DIR / f"{request.name}.key", "key file")
+    identity = unlock_key_file(directory, data, passphrase)
+    if identity.public.sign_pk != request.sign_pk:
+        raise IntegrityError("This folder's join request is not its owner's.")
+    return identity, request
+
+
+def open_welcome(identity: Identity, sealed: bytes) -> dict[str, Any]:
+    """The welcome's content, opened with the owner's box key."""
+    try:
+        doc = json.loads(_crypto.seal_open(sealed, identity.public.box_pk, identity.box_sk))
+    except (_crypto.OpenFailed, ValueError, UnicodeDecodeError):
+        raise IntegrityError("A welcome sent to this laptop does not open.") from None
+    if not isinstance(doc, dict) or doc.get("t") != "welcome":
+        raise IntegrityError("The first item sent to this laptop is not its welcome.")
+    return doc
+
+
+def finish_join(
+    directory: Path, identity: Identity, request: JoinRequest, welcome: Welcome
+) -> Vault:
+    """Make this laptop's database, with its own key, holding what the welcome gives."""
+    if not any(p.sign_pk == identity.public.sign_pk for p in welcome.roster):
+        raise UsageError("The team's welcome does not list this laptop's owner.")
+    access = Access(
+        SecretBytes(_crypto.random_bytes(_crypto.KEY_BYTES), "database key"), welcome.team_keys
+    )
+    people = directory / CASEWORKERS_DIR
+    create_private_file(
+        people / f"{identity.name}.access", wrap_access(access, identity.public, identity)
+    )
+    db = dbmod.connect(directory / DB_FILE, access.db_key, create=True)
+    vault = Vault(directory, identity, access, db)
+    try:
+        with vault.transaction():
+            db.execute("UPDATE vault_facts SET value = ? WHERE name = 'origin'", (request.origin,))
+            db.execute(
+                "INSERT INTO vault_facts (name, value) VALUES (?, ?)", (WELCOMED_BY, welcome.sender)
+            )
+            for team in sorted(welcome.team_keys, key=lambda k: k.epoch):
+                db.execute(
+                    "INSERT INTO team_keys (epoch, public_key, created) VALUES (?, ?, ?)",
+                    (team.epoch, team.public_key, today()),
+                )
+            vault.log.add("vault-created", None, identity.key_id, None)
+            vault.register_caseworker(db, identity.public)
+            for person in welcome.roster:
+                if person.sign_pk != identity.public.sign_pk:
+                    vault.register_caseworker(db, person)
+            # Whose laptop keeps each log, and how far the welcome's history covers each
+            # laptop's items, known at once: the relay may hand this laptop colleagues' items
+            # from before the welcome (those its sender had not yet received).
+            db.executemany(
+                "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)",
+                [(origin, key_id) for key_id, origin in welcome.origins],
+            )
+            members = {origin for _, origin in welcome.origins}
+            db.executemany(  # a chain of a laptop not on the roster is a removed one's
+                "INSERT INTO sync_received (origin, recipient, n, head, covered, closed)"
+                " VALUES (?, 'team', ?, ?, ?, ?)",
+                [
+                    (origin, n, head, n, int(origin not in members and origin != request.origin))
+                    for origin, n, head in welcome.chains
+                ],
+            )
+            team_clock.start_syncing(db)
+        vault.forget_names()
+    except BaseException:
+        vault.close()
+        raise
+    return vault

@@ -1,0 +1,1083 @@
+"""`vault sync --from URL` (and `vault pull`, the same command): this laptop and the team.
+
+``docs/sync.md`` is the specification. A sync first pulls from the intake as ``vault pull``
+always has (:mod:`vault.pull`). A vault that is part of a team of laptops
+(:func:`vault.team_clock.is_syncing`) then talks to the intake's relay
+(:mod:`vault.intake.relay`):
+
+1. **receive**: fetch the items other laptops sent (to the team, or to this laptop's owner),
+   check each (signed by the owner of the laptop whose log it names, next in that laptop's
+   chain: :mod:`vault.relay_items`), store what they hold in one transaction per page,
+   then acknowledge the page so the relay may delete it;
+2. **revocations**: for each caseworker revoked here, the statement revoking them goes to
+   the relay (which refuses them from then on, and takes reports to the new team key), and
+   the new team key pair is queued to every other member, sealed to each alone; a laptop
+   receiving it adopts it and re-keys its database (:func:`vault.membership.adopt_team_key`);
+3. **send**: the cases, case events and attachments this laptop holds that the others do
+   not yet, sealed to the team key, as items in this laptop's chain; pushed in order;
+4. **welcome**: for each caseworker added here from a join request, the statement adding
+   them goes to the relay (which then accepts their signed requests), then a welcome sealed
+   to them (the team keys, the team, how far this laptop had everyone's items) and every
+   case with its history and attachments, each item sealed to them alone.
+
+Nothing is acknowledged before it is committed, and an item is marked sent only once the
+relay has it: a sync cut off at any point is finished by the next one, and the relay's
+answer "held" to an item sent twice means it is not stored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from vault import (
+    _crypto,
+    blobs,
+    erasure,
+    incoming,
+    membership,
+    merged_cases,
+    reporter_messages,
+    retention,
+    team_clock,
+    team_logs,
+    tombstones,
+)
+from vault import db as dbmod
+from vault._crypto import SecretBytes
+from vault.blobs import PendingBlob
+from vault.errors import IntakeError, IntegrityError, UsageError, VaultError, WrongKeyError
+from vault.events import Event, verify_event
+from vault.intake.auth import sign_request
+from vault.join_request import JoinRequest
+from vault.joining import Welcome, open_welcome, welcomed_by
+from vault.keys import (
+    CaseworkerPublic,
+    Identity,
+    TeamKeyPair,
+    TeamPublicKey,
+    b64,
+    caseworker_key_id,
+    unb64,
+)
+from vault.pull import IntakeClient, PullResult, pull, talking
+from vault.relay_items import (
+    FIRST_PREV,
+    TO_TEAM,
+    Item,
+    Received,
+    RelayMisbehaved,
+    check_next,
+    check_signature,
+    make_item,
+    parse_item,
+)
+from vault.store import Vault, today
+from vault.team_changes import (
+    Member,
+    Statement,
+    Team,
+    TeamChangeError,
+    apply,
+    follow,
+    make_statement,
+)
+from vault.tombstones import Tombstone
+
+CONTENT_BYTES = 1 << 20  # content packed into one item, before sealing
+BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
+FETCH_LIMIT = 200
+SPOOL_BYTES = 8 << 20  # about this many spooled item bytes taken in one transaction
+
+
+@dataclass(slots=True)
+class SyncResult:
+    pulled: PullResult
+    received_items: int = 0
+    cases_received: list[str] = field(default_factory=list)
+    events_received: int = 0
+    attachments_received: int = 0
+    sent_items: int = 0
+    welcomed: list[str] = field(default_factory=list)
+    clashes: list[str] = field(default_factory=list)  # cases held here under another id
+    erased: list[str] = field(default_factory=list)  # cases erased here as another laptop did
+    ignored: int = 0  # items from a removed caseworker's laptop, after their removal
+    # team key epochs started here, told to the relay: (epoch, whom it revoked, if anyone)
+    new_epochs: list[tuple[int, str | None]] = field(default_factory=list)
+    new_epoch: int | None = None  # a team key epoch another laptop made, taken here
+    new_epoch_revoked: str | None = None  # whom it revoked, if anyone
+
+    @property
+    def revoked(self) -> list[str]:
+        """The caseworkers whose revocation here was told to the relay at this sync."""
+        return [name for _, name in self.new_epochs if name is not None]
+
+
+# --- talking to the relay -------------------------------------------------------------
+
+
+class RelayClient(IntakeClient):
+    """The relay's signed calls (``docs/sync.md``), over :class:`IntakeClient`'s plumbing."""
+
+    def team(self) -> tuple[TeamPublicKey, list[Statement]]:
+        doc = self._post_json("/api/relay/team", {})
+        try:
+            start = TeamPublicKey.from_file_bytes(unb64(doc["start"]))
+            statements = [Statement.from_wire(s) for s in doc["statements"]]
+        except (KeyError, TypeError, ValueError, TeamChangeError):
+            raise self.not_understood() from None
+        return start, statements
+
+    def add_statement(self, statement: Statement) -> None:
+        body = json.dumps({"statement": statement.to_wire()}).encode()
+        r = self._signed_post("/api/relay/team/add", body, "application/json")
+        if r.status_code == 409:
+            raise IntakeError(
+                "The relay refused the statement adding a caseworker: the team changed"
+                " meanwhile, or they are already on it. Sync again."
+            )
+        self._check(r)
+
+    def put(self, wire: bytes) -> None:
+        r = self._signed_post("/api/relay/items", wire, "application/octet-stream")
+        if r.status_code == 409:
+            raise IntegrityError(
+                "The relay refused an item from this laptop as out of order: it has items"
+                " from this laptop's log that this vault does not.",
+                hint="was this vault restored from a backup? Its log now forks from the team's",
+            )
+        self._check(r)
+
+    def fetch(
+        self, limit: int = FETCH_LIMIT, after: int = 0
+    ) -> tuple[list[tuple[int, bytes]], bool]:
+        body: dict[str, int] = {"limit": limit}
+        if after:
+            body["after"] = after
+        doc = self._post_json("/api/relay/fetch", body)
+        try:
+            items = [(int(i["seq"]), unb64(i["item"])) for i in doc["items"]]
+            more = doc["more"]
+        except (KeyError, TypeError, ValueError):
+            raise self.not_understood() from None
+        if not isinstance(more, bool):
+            raise self.not_understood()
+        return items, more
+
+    def acknowledge(self, upto: int) -> None:
+        self._post_json("/api/relay/ack", {"upto": upto})
+
+    def __enter__(self) -> RelayClient:
+        return self
+
+    def _signed_post(self, path: str, body: bytes, content_type: str) -> httpx.Response:
+        headers = sign_request(self._identity, "POST", self._target(path), body)
+        headers["Content-Type"] = content_type
+        with talking(self.url):
+            return self._client.post(self.url + path, content=body, headers=headers)
+
+
+# --- the whole sync ---------------------------------------------------------------------
+
+
+def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncResult:
+    """Pull from the intake; for a vault in a team of laptops, first receive what the others
+    sent (a new team key among it, so reports sealed to it open when pulled), then pull,
+    then send and welcome."""
+    if not team_clock.is_syncing(vault.db):
+        return SyncResult(pull(vault, url, client=client))
+    result = SyncResult(PullResult())
+    with RelayClient(url, vault.identity, client) as relay:
+        receive(vault, relay, result)
+        result.pulled = pull(vault, url, client=client)
+        with vault.transaction() as db:  # events that came before a case now pulled here
+            _release_waiting(vault, db, result.pulled.imported, result)
+        # A new team key goes to the others before anything sealed to it.
+        result.new_epochs = announce_new_epochs(vault, relay)
+        queue_new(vault)
+        # Every laptop's access log to every other (vault/team_logs.py, docs/sync.md 4a).
+        team_logs.witness_and_queue(vault, relay, lambda db: _team_chain(vault, db), result.pulled)
+        result.sent_items += push(vault, relay)
+        result.welcomed = welcome_joiners(vault, relay)
+        result.sent_items += push(vault, relay)
+        team_logs.remember_team(vault, *relay.team())  # the team as it now is, for bundles
+    return result
+
+
+def first_welcome(
+    identity: Identity, request: JoinRequest, url: str, client: httpx.Client | None = None
+) -> Welcome:
+    """On a laptop that has just joined: find the welcome sent to its owner (not yet
+    acknowledged; the sync that follows takes it in with everything after it)."""
+    with RelayClient(url, identity, client) as relay:
+        after = 0
+        while True:  # colleagues' items may come first: page through, acknowledging nothing
+            try:
+                items, more = relay.fetch(after=after)
+            except WrongKeyError:
+                raise WrongKeyError(
+                    "The intake does not know this laptop's owner yet.",
+                    hint="a colleague runs vault caseworker add NAME --request FILE,"
+                    " then vault sync",
+                ) from None
+            for _, wire in items:
+                item = parse_item(wire)
+                if item.to != identity.key_id or item.n != 1:
+                    continue
+                doc = open_welcome(identity, item.sealed)
+                welcome = Welcome.from_doc(doc)
+                origins = {o: str(p["sign_pk"]) for p in doc["roster"] if (o := p.get("origin"))}
+                author = origins.get(item.origin)
+                if author is None:
+                    raise IntegrityError(
+                        "The welcome is not signed by anyone on the team it names."
+                    )
+                check_signature(item, unb64(author, 32))
+                return replace(welcome, sender=item.origin)
+            if not more or not items:
+                break
+            after = items[-1][0]
+    raise UsageError(
+        "Nobody has sent this laptop the team's keys yet.",
+        hint="a colleague runs vault caseworker add NAME --request FILE, then vault sync",
+    )
+
+
+# --- receiving --------------------------------------------------------------------------
+
+
+def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
+    """Fetch every item waiting into the spool (``sync_spool``, in the vault's encrypted
+    database), acknowledging each page once it is stored there; then take them in.
+
+    Items for this laptop's owner alone (a welcome and its history, a new team key) are taken
+    before the team's, whatever page they came in: a new member hears from colleagues'
+    laptops before its own history has arrived (the relay starts it where the member who
+    added it had fetched to, docs/sync.md section 6), and their items follow on from it."""
+    me = vault.identity.key_id
+    while True:
+        items, more = relay.fetch()
+        if items:
+            with vault.transaction() as db:
+                db.executemany(
+                    "INSERT INTO sync_spool (seq, mine, wire) VALUES (?, ?, ?)"
+                    " ON CONFLICT (seq) DO NOTHING",
+                    [(seq, int(parse_item(wire).to == me), wire) for seq, wire in items],
+                )
+            relay.acknowledge(items[-1][0])
+        if not more or not items:
+            break
+    take_spool(vault, result)
+
+
+def take_spool(vault: Vault, result: SyncResult) -> None:
+    """Take in the spooled items: this laptop's own first, then the team's, each in the
+    relay's order; a new team key epoch is adopted in its own key change, whose transaction
+    also records the item as taken (so it is taken exactly once)."""
+    while True:
+        rows = vault.db.execute(
+            "SELECT seq, length(wire) FROM sync_spool ORDER BY mine DESC, seq LIMIT ?",
+            (FETCH_LIMIT,),
+        ).fetchall()
+        if not rows:
+            return
+        batch: list[int] = []
+        size = 0
+        for seq, length in rows:
+            if batch and size + int(length) > SPOOL_BYTES:
+                break
+            batch.append(int(seq))
+            size += int(length)
+        run: list[tuple[int, Item]] = []
+        for seq in batch:
+            (wire,) = dbmod.one(vault.db, "SELECT wire FROM sync_spool WHERE seq = ?", (seq,))
+            item = parse_item(bytes(wire))
+            epoch = _new_epoch(vault, item)
+            if epoch is None:
+                run.append((seq, item))
+                continue
+            _take_run(vault, run, result)
+            run = []
+            _take_epoch(vault, seq, item, epoch, result)
+        _take_run(vault, run, result)
+
+
+def _take_run(vault: Vault, run: list[tuple[int, Item]], result: SyncResult) -> None:
+    if not run:
+        return
+    with vault.transaction() as db:
+        for seq, item in run:
+            _take(vault, db, item, result)
+            db.execute("DELETE FROM sync_spool WHERE seq = ?", (seq,))
+            result.received_items += 1
+
+
+def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
+    """An item to this laptop's owner holding a team key epoch it lacks: its content."""
+    if item.to != vault.identity.key_id:
+        return None
+    row = vault.db.execute(
+        "SELECT n, closed FROM sync_received WHERE origin = ? AND recipient = ?",
+        (item.origin, item.to),
+    ).fetchone()
+    if row is not None and (item.n <= int(row[0]) or row[1]):
+        return None  # held already, or from a removed caseworker: _take checks it
+    doc = _open(vault, item)
+    if doc.get("t") != "epoch":
+        return None
+    try:
+        epoch, public_key = int(doc["team_key"]["epoch"]), unb64(doc["team_key"]["public_key"])
+    except (KeyError, TypeError, ValueError):
+        return doc  # _take_epoch names it
+    held = vault.access.team_key(epoch)
+    if held is not None and held.public_key == public_key:
+        return None  # a key this laptop holds already (its welcome had it): taken as is
+    return doc
+
+
+def _take_epoch(
+    vault: Vault, seq: int, item: Item, doc: dict[str, Any], result: SyncResult
+) -> None:
+    try:
+        k = doc["team_key"]
+        team = TeamKeyPair(
+            int(k["epoch"]),
+            unb64(k["public_key"], 32),
+            SecretBytes(unb64(k["secret_key"], 32), "team key"),
+        )
+        revoked = doc["revoked"]
+        gone = None if revoked is None else str(revoked["key_id"])
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(
+            f"Item {item.n} from laptop {item.origin} is not in the expected form."
+        ) from None
+    if _crypto.box_public_from_secret(team.secret_key) != team.public_key:
+        raise IntegrityError(f"The team key in item {item.n} from laptop {item.origin} is damaged.")
+    held = vault.access.team_key(team.epoch)
+    if held is not None and held.public_key != team.public_key:
+        raise _two_new_keys(team.epoch)
+
+    def changes(db: dbmod.Connection) -> None:
+        _take(vault, db, item, result)  # checks signature and chain, records it as taken
+        db.execute("DELETE FROM sync_spool WHERE seq = ?", (seq,))
+        if gone is None:
+            return  # a rotation: nobody left
+        row = db.execute(
+            "SELECT sign_pk FROM caseworkers WHERE key_id = ? AND revoked IS NULL", (gone,)
+        ).fetchone()
+        if row is not None:
+            db.execute("UPDATE caseworkers SET revoked = ? WHERE key_id = ?", (today(), gone))
+            vault.log_action(db, "caseworker-revoked", subject=gone, commit=bytes(row[0]))
+        membership.close_chains(db, gone, vault.identity.key_id)
+
+    membership.adopt_team_key(vault, team, changes)
+    result.received_items += 1
+    result.new_epoch = team.epoch
+    result.new_epoch_revoked = None if revoked is None else str(revoked.get("name", ""))
+
+
+def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> None:
+    recipient = TO_TEAM if item.to == TO_TEAM else item.to
+    if recipient not in (TO_TEAM, vault.identity.key_id):
+        raise RelayMisbehaved(
+            f"The relay sent an item from laptop {item.origin} meant for someone else."
+        )
+    closed = db.execute(
+        "SELECT n FROM sync_received WHERE origin = ? AND recipient = ? AND closed = 1",
+        (item.origin, recipient),
+    ).fetchone()
+    if closed is not None and item.n > int(closed[0]):
+        result.ignored += 1  # sent by a removed caseworker's laptop after this one heard
+        return
+    author = db.execute(
+        "SELECT c.sign_pk FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
+        " WHERE o.origin = ?",  # a revoked member's items were sent while they were one
+        (item.origin,),
+    ).fetchone()
+    doc = _open(vault, item)
+    if doc.get("t") == "welcome" and not welcomed_by(db, item.origin, item.n):
+        raise RelayMisbehaved(
+            f"The relay sent a welcome from laptop {item.origin} to a laptop already on the"
+            " team: only the first, from the colleague who added it, is taken."
+        )
+    if author is None:
+        raise RelayMisbehaved(
+            f"The relay sent an item from laptop {item.origin}, not one of the team's."
+        )
+    check_signature(item, bytes(author[0]))
+    row = db.execute(
+        "SELECT n, head FROM sync_received WHERE origin = ? AND recipient = ?",
+        (item.origin, recipient),
+    ).fetchone()
+    n, head = (0, FIRST_PREV) if row is None else (int(row[0]), str(row[1]))
+    if item.n <= n:
+        if item.n == n and item.hash != head:
+            raise RelayMisbehaved(
+                f"The relay sent a different item {item.n} from laptop {item.origin} than"
+                " before: its items have been changed or forked."
+            )
+        return  # held already (a sync cut off before its acknowledgement, or a welcome's)
+    check_next(Received(n, head), item)
+    db.execute(
+        "INSERT INTO sync_received (origin, recipient, n, head) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (origin, recipient) DO UPDATE SET n = excluded.n, head = excluded.head",
+        (item.origin, recipient, item.n, item.hash),
+    )
+    kind = doc.get("t")
+    try:
+        if kind == "welcome":
+            _take_welcome(vault, db, doc)
+        elif kind == "member":
+            _take_member(vault, db, doc)
+        elif kind == "cases":
+            _take_cases(vault, db, doc, result)
+        elif kind == "events":
+            _take_events(vault, db, doc, result)
+        elif kind == "blob":
+            _take_blob_part(db, doc, result)
+        elif kind == "erased":
+            _take_erased(vault, db, doc, result)
+        elif kind == "delivered":
+            _take_delivered(db, doc)
+        elif kind == "retention":
+            body = unb64(doc["body"])
+            retention.adopt_policy(vault, db, body, unb64(doc["signature"], 64))
+            _known(db, "retention", hashlib.sha256(body).hexdigest(), "")
+        elif kind == "epoch":
+            pass  # adopted by _take_epoch, in this transaction
+        elif kind == "log":
+            team_logs.take(vault, db, item, doc)
+        else:
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(
+            f"Item {item.n} from laptop {item.origin} is not in the expected form."
+        ) from None
+
+
+def _open(vault: Vault, item: Item) -> dict[str, Any]:
+    try:
+        if item.to == TO_TEAM:
+            team = vault.team_key(item.epoch)
+            plain = _crypto.seal_open(item.sealed, team.public_key, team.secret_key)
+        else:
+            ident = vault.identity
+            plain = _crypto.seal_open(item.sealed, ident.public.box_pk, ident.box_sk)
+        doc = json.loads(plain)
+    except (_crypto.OpenFailed, ValueError, UnicodeDecodeError):
+        raise IntegrityError(f"Item {item.n} from laptop {item.origin} does not open.") from None
+    if not isinstance(doc, dict):
+        raise IntegrityError(
+            f"Item {item.n} from laptop {item.origin} is not in the expected form."
+        )
+    return doc
+
+
+def _register(
+    vault: Vault, db: dbmod.Connection, person: CaseworkerPublic, origin: str | None
+) -> None:
+    known = db.execute(
+        "SELECT sign_pk FROM caseworkers WHERE key_id = ?", (person.key_id,)
+    ).fetchone()
+    if known is None:
+        vault.register_caseworker(db, person)
+        vault.forget_names()
+    elif bytes(known[0]) != person.sign_pk:
+        raise IntegrityError("Two caseworkers of the team share a key id.")
+    if origin:
+        db.execute(
+            "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)"
+            " ON CONFLICT (origin) DO NOTHING",
+            (origin, person.key_id),
+        )
+
+
+def _person(doc: dict[str, Any]) -> CaseworkerPublic:
+    return CaseworkerPublic(str(doc["name"]), unb64(doc["sign_pk"], 32), unb64(doc["box_pk"], 32))
+
+
+def _take_welcome(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> None:
+    for p in doc["roster"]:
+        _register(vault, db, _person(p), p.get("origin"))
+    for origin, n, head in Welcome.from_doc(doc).chains:
+        db.execute(
+            "INSERT INTO sync_received (origin, recipient, n, head, covered) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (origin, recipient) DO NOTHING",
+            (origin, TO_TEAM, n, head, n),
+        )
+
+
+def _take_member(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> None:
+    _register(vault, db, _person(doc), doc.get("origin"))
+
+
+def _take_cases(
+    vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
+) -> None:
+    cases = [(str(c["id"]), unb64(c["envelope"]), str(c["received"])) for c in doc["cases"]]
+    stored, clashes = incoming.store_relayed(vault, db, cases)
+    result.cases_received += stored
+    result.clashes += clashes
+    _release_waiting(vault, db, stored, result)
+    for case_id, _, _ in cases:
+        _known(db, "case", case_id, case_id)
+
+
+def _take_events(
+    vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
+) -> None:
+    keys = vault.signing_keys()
+    touched: set[str] = set()
+    stamps = []
+    checked: dict[tuple[bytes, bytes], Event] = {}  # verified here: not again by the refold
+    for e in doc["events"]:
+        body, signature = unb64(e["body"]), unb64(e["signature"], 64)
+        actor = json.loads(body).get("actor")
+        if actor not in keys:
+            raise IntegrityError("A case event from the team names someone not on it.")
+        event = verify_event(body, signature, keys[actor])
+        checked[(body, signature)] = event
+        _known(db, "event", event.id, event.case)
+        message = unb64(e["message"]) if event.kind == "reporter-message" else None
+        if db.execute("SELECT 1 FROM cases WHERE id = ?", (event.case,)).fetchone() is None:
+            if tombstones.tombstone(db, event.case) is None:  # not erased: its case will come
+                db.execute(
+                    "INSERT INTO sync_waiting_events (id, case_id, body, signature, message)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (event.id, event.case, body, signature, message),
+                )
+            continue
+        if _store_event(db, event, body, signature, message):
+            result.events_received += 1
+            touched.add(event.case)
+            if event.stamp is not None:
+                stamps.append(event.stamp)
+    team_clock.seen_stamps(db, stamps)
+    for case_id in sorted(touched):
+        merged_cases.refold(vault, db, case_id, checked)
+
+
+def _store_event(
+    db: dbmod.Connection, event: Event, body: bytes, signature: bytes, message: bytes | None
+) -> bool:
+    added = db.execute(
+        "INSERT INTO events (id, case_id, kind, actor, body, signature)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (event.id, event.case, event.kind, event.actor, body, signature),
+    ).rowcount
+    if added and message is not None:
+        _take_reporter_message(db, event, message)
+    return bool(added)
+
+
+def _release_waiting(
+    vault: Vault, db: dbmod.Connection, case_ids: list[str], result: SyncResult
+) -> None:
+    """Events that came before their case, stored now that it has come (checked again)."""
+    keys = vault.signing_keys()
+    for case_id in case_ids:
+        rows = db.execute(
+            "SELECT body, signature, message FROM sync_waiting_events WHERE case_id = ?",
+            (case_id,),
+        ).fetchall()
+        if not rows:
+            continue
+        stamps = []
+        for body, signature, message in rows:
+            actor = json.loads(bytes(body)).get("actor")
+            if actor not in keys:
+                raise IntegrityError("A case event from the team names someone not on it.")
+            event = verify_event(bytes(body), bytes(signature), keys[actor])
+            if _store_event(
+                db,
+                event,
+                bytes(body),
+                bytes(signature),
+                None if message is None else bytes(message),
+            ):
+                result.events_received += 1
+                if event.stamp is not None:
+                    stamps.append(event.stamp)
+        db.execute("DELETE FROM sync_waiting_events WHERE case_id = ?", (case_id,))
+        team_clock.seen_stamps(db, stamps)
+        merged_cases.refold(vault, db, case_id)
+
+
+def _take_delivered(db: dbmod.Connection, doc: dict[str, Any]) -> None:
+    """Replies another laptop wrote and has since delivered to the intake."""
+    for entry in doc["replies"]:
+        reply_id, case_id = str(entry["id"]), str(entry["case"])
+        if len(reply_id) != 32 or len(case_id) != 8:
+            raise ValueError
+        if db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None:
+            db.execute(
+                "INSERT INTO sync_delivered (id, case_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (reply_id, case_id),
+            )
+        _known(db, "delivered", reply_id, case_id)
+
+
+def _take_erased(
+    vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
+) -> None:
+    """Cases erased on another laptop: erased here too (or their tombstones kept)."""
+    for entry in doc["cases"]:
+        gone = Tombstone(
+            id=str(entry["id"]),
+            received=str(entry["received"]),
+            closed=None if entry["closed"] is None else str(entry["closed"]),
+            erased=str(entry["erased"]),
+            status=str(entry["status"]),
+            outcome=None if entry["outcome"] is None else str(entry["outcome"]),
+            reason=str(entry["reason"]),
+        )
+        envelope_id = bytes.fromhex(str(entry["envelope_id"]))
+        if len(gone.id) != 8 or len(envelope_id) != 32:
+            raise ValueError
+        try:
+            if erasure.erase_for_team(vault, db, gone, envelope_id):
+                result.erased.append(gone.id)
+        except UsageError:  # a reason no laptop of ours would write
+            raise ValueError from None
+        db.execute("DELETE FROM sync_waiting_events WHERE case_id = ?", (gone.id,))
+        _known(db, "erased", gone.id, "")
+
+
+def _take_reporter_message(db: dbmod.Connection, event: Event, message: bytes) -> None:
+    """The reporter's message a ``reporter-message`` event took in, stored beside it."""
+    if reporter_messages.message_id(message) != event.data.get("message"):
+        raise IntegrityError("A reporter's message from the team does not match its event.")
+    db.execute(
+        "INSERT INTO reporter_messages (id, case_id, event_id, kind, message)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (event.data["message"], event.case, event.id, str(event.data.get("kind")), message),
+    )
+
+
+def _take_blob_part(db: dbmod.Connection, doc: dict[str, Any], result: SyncResult) -> None:
+    blob, part, parts = str(doc["id"]), int(doc["part"]), int(doc["parts"])
+    if not 0 <= part < parts or len(blob) != 64:
+        raise ValueError
+    _known(db, "blob", blob, "")
+    if blobs.holds_blob(db, blob):
+        return
+    db.execute(
+        "INSERT INTO sync_blob_parts (blob_id, part, parts, case_id, data) VALUES (?, ?, ?, '', ?)"
+        " ON CONFLICT (blob_id, part) DO NOTHING",
+        (blob, part, parts, unb64(doc["data"])),
+    )
+    (have, length) = dbmod.one(
+        db,
+        "SELECT count(*), coalesce(sum(length(data)), 0) FROM sync_blob_parts WHERE blob_id = ?",
+        (blob,),
+    )
+    if int(have) < parts:
+        return
+
+    def pieces(_: str) -> Iterator[bytes]:
+        for (data,) in db.execute(
+            "SELECT data FROM sync_blob_parts WHERE blob_id = ? ORDER BY part", (blob,)
+        ).fetchall():
+            yield bytes(data)
+
+    problem = blobs._stream_blob(db, PendingBlob(blob, "", int(length)), pieces)
+    if problem is not None:
+        raise IntegrityError("An attachment from the team does not match its id.")
+    db.execute("DELETE FROM sync_blob_parts WHERE blob_id = ?", (blob,))
+    db.execute("DELETE FROM pending_blobs WHERE id = ?", (blob,))
+    result.attachments_received += 1
+
+
+def _known(db: dbmod.Connection, kind: str, item_id: str, case_id: str) -> None:
+    db.execute(
+        "INSERT INTO sync_known (kind, id, case_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (kind, item_id, case_id),
+    )
+
+
+# --- sending ----------------------------------------------------------------------------
+
+
+class _Chain:
+    """Items for one addressee, sealed to ``seal_to``, appended to this laptop's chain."""
+
+    def __init__(
+        self, vault: Vault, db: dbmod.Connection, recipient: str, seal_to: bytes, epoch: int
+    ):
+        self.vault, self.db, self.recipient, self.seal_to, self.epoch = (
+            vault,
+            db,
+            recipient,
+            seal_to,
+            epoch,
+        )
+        row = db.execute(
+            "SELECT n, hash FROM sync_outbox WHERE recipient = ? ORDER BY n DESC LIMIT 1",
+            (recipient,),
+        ).fetchone()
+        self.n, self.head = (0, FIRST_PREV) if row is None else (int(row[0]), str(row[1]))
+
+    def add(self, doc: dict[str, Any]) -> None:
+        sealed = _crypto.seal(json.dumps(doc, separators=(",", ":")).encode(), self.seal_to)
+        item = make_item(
+            self.vault.identity,
+            self.vault.log.origin,
+            self.n + 1,
+            self.head,
+            self.recipient,
+            self.epoch,
+            sealed,
+        )
+        self.db.execute(
+            "INSERT INTO sync_outbox (recipient, n, hash, wire) VALUES (?, ?, ?, ?)",
+            (self.recipient, item.n, item.hash, item.to_wire()),
+        )
+        self.n, self.head = item.n, item.hash
+
+    def batches(self, kind: str, key: str, entries: Iterator[dict[str, Any]]) -> None:
+        """Pack ``entries`` into items of about CONTENT_BYTES each."""
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for entry in entries:
+            batch.append(entry)
+            size += sum(len(str(v)) for v in entry.values())
+            if size >= CONTENT_BYTES:
+                self.add({"t": kind, key: batch})
+                batch, size = [], 0
+        if batch:
+            self.add({"t": kind, key: batch})
+
+
+def _team_chain(vault: Vault, db: dbmod.Connection) -> _Chain:
+    current = vault.access.current
+    return _Chain(vault, db, TO_TEAM, current.public_key, current.epoch)
+
+
+def queue_new(vault: Vault) -> None:
+    """Queue, as team items, what this vault holds that the others have not got."""
+    with vault.transaction() as db:
+        chain = _team_chain(vault, db)
+        new_cases = db.execute(
+            "SELECT id, envelope, received FROM cases WHERE id NOT IN"
+            " (SELECT id FROM sync_known WHERE kind = 'case') ORDER BY rowid"
+        ).fetchall()
+        chain.batches("cases", "cases", _case_entries(new_cases))
+        for case_id, _, _ in new_cases:
+            _known(db, "case", str(case_id), str(case_id))
+        new_events = db.execute(
+            "SELECT id, case_id, body, signature FROM events WHERE id NOT IN"
+            " (SELECT id FROM sync_known WHERE kind = 'event') ORDER BY seq"
+        ).fetchall()
+        chain.batches("events", "events", _event_entries(db, new_events))
+        for event_id, case_id, _, _ in new_events:
+            _known(db, "event", str(event_id), str(case_id))
+        new_blobs = [
+            str(b)
+            for (b,) in db.execute(
+                "SELECT id FROM blobs WHERE id NOT IN"
+                " (SELECT id FROM sync_known WHERE kind = 'blob') ORDER BY id"
+            ).fetchall()
+        ]
+        for blob in new_blobs:
+            _queue_blob(db, chain, blob)
+            _known(db, "blob", blob, "")
+        delivered = db.execute(
+            "SELECT id, case_id FROM replies WHERE delivered = 1"
+            " AND id NOT IN (SELECT id FROM sync_known WHERE kind = 'delivered') ORDER BY rowid"
+        ).fetchall()
+        chain.batches("delivered", "replies", _delivered_entries(delivered))
+        for reply_id, case_id in delivered:
+            _known(db, "delivered", str(reply_id), str(case_id))
+        _queue_policy(db, chain)
+        erased = db.execute(
+            _ERASED + " WHERE id NOT IN (SELECT id FROM sync_known WHERE kind = 'erased')"  # noqa: S608
+        ).fetchall()
+        chain.batches("erased", "cases", _erased_entries(erased))
+        for row in erased:
+            _known(db, "erased", str(row[0]), "")  # no case_id: it outlives the case
+
+
+_ERASED = (
+    "SELECT id, envelope_id, received, closed, erased, status, outcome, reason FROM erased_cases"
+)
+
+
+def _queue_policy(db: dbmod.Connection, chain: _Chain) -> None:
+    """The retention policy, when it changed here (set here, or taken from the team)."""
+    signed = retention.policy_signed(db)
+    if signed is None:
+        return
+    policy_id = hashlib.sha256(signed[0]).hexdigest()
+    known = db.execute(
+        "SELECT 1 FROM sync_known WHERE kind = 'retention' AND id = ?", (policy_id,)
+    ).fetchone()
+    if known is None:
+        chain.add({"t": "retention", "body": b64(signed[0]), "signature": b64(signed[1])})
+        _known(db, "retention", policy_id, "")
+
+
+def _delivered_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
+    for reply_id, case_id in rows:
+        yield {"id": str(reply_id), "case": str(case_id)}
+
+
+def _erased_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
+    """Tombstones as they travel: the case's id and envelope id, days, status, outcome and
+    the reason, never content."""
+    names = ("id", "envelope_id", "received", "closed", "erased", "status", "outcome", "reason")
+    for row in rows:
+        entry = dict(zip(names, row, strict=True))
+        entry["envelope_id"] = bytes(row[1]).hex()
+        yield entry
+
+
+def _case_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
+    for case_id, envelope, received in rows:
+        yield {"id": str(case_id), "envelope": b64(bytes(envelope)), "received": str(received)}
+
+
+def _event_entries(db: dbmod.Connection, rows: list[Any]) -> Iterator[dict[str, Any]]:
+    """Events as they travel; a reporter's message travels with the event that took it in
+    (still sealed to the team key, as the reporter sent it)."""
+    for event_id, _, body, signature in rows:
+        entry = {"body": b64(bytes(body)), "signature": b64(bytes(signature))}
+        message = db.execute(
+            "SELECT message FROM reporter_messages WHERE event_id = ?", (str(event_id),)
+        ).fetchone()
+        if message is not None:
+            entry["message"] = b64(bytes(message[0]))
+        yield entry
+
+
+def _queue_blob(db: dbmod.Connection, chain: _Chain, blob: str) -> None:
+    (length,) = dbmod.one(db, "SELECT length FROM blobs WHERE id = ?", (blob,))
+    parts = max(1, -(-int(length) // BLOB_PART))
+    part = 0
+    buffer = bytearray()
+    for (data,) in db.execute(
+        "SELECT data FROM blob_chunks WHERE blob_id = ? ORDER BY n", (blob,)
+    ).fetchall():
+        buffer += bytes(data)
+        while len(buffer) >= BLOB_PART and part < parts - 1:
+            chunk = bytes(buffer[:BLOB_PART])
+            del buffer[:BLOB_PART]
+            chain.add({"t": "blob", "id": blob, "part": part, "parts": parts, "data": b64(chunk)})
+            part += 1
+    chain.add({"t": "blob", "id": blob, "part": part, "parts": parts, "data": b64(bytes(buffer))})
+
+
+def push(vault: Vault, relay: RelayClient) -> int:
+    """Send every queued item, in order; each is marked sent once the relay has it."""
+    sent = 0
+    while True:
+        rows = vault.db.execute(
+            "SELECT recipient, n, wire FROM sync_outbox WHERE sent = 0 ORDER BY rowid LIMIT 50"
+        ).fetchall()
+        if not rows:
+            return sent
+        for recipient, n, wire in rows:
+            relay.put(bytes(wire))
+            with vault.transaction() as db:
+                db.execute(
+                    "UPDATE sync_outbox SET sent = 1, wire = X'' WHERE recipient = ? AND n = ?",
+                    (recipient, n),
+                )
+            sent += 1
+
+
+# --- welcoming a new member --------------------------------------------------------------
+
+
+def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
+    """For each caseworker added from a join request: the statement, then their welcome."""
+    from vault.join_request import read_request
+
+    done = []
+    for key_id, request_bytes in vault.db.execute(
+        "SELECT key_id, request FROM sync_joiners WHERE done = 0 ORDER BY rowid"
+    ).fetchall():
+        request = read_request(bytes(request_bytes))
+        start, statements = relay.team()
+        _check_start(vault, start)
+        try:
+            team = follow(Team.start(start), statements)
+        except TeamChangeError as e:
+            raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
+        if team.member(str(key_id)) is None:
+            member = Member(request.name, request.sign_pk, request.box_pk, request.origin)
+            relay.add_statement(make_statement(team, vault.identity, "add", today(), member=member))
+        with vault.transaction() as db:
+            _queue_welcome(vault, db, request)
+            team_logs.queue_history(vault, db, _Chain(vault, db, str(key_id), request.box_pk, 0))
+            db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (key_id,))
+        done.append(request.name)
+    return done
+
+
+def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str | None]]:
+    """For each team key epoch started here (a rotation, or a revocation): the statement
+    naming it (so the relay takes reports sealed to it at once, and refuses whoever was
+    revoked), then the new team key sealed to each remaining member on another laptop.
+    Returns (epoch, name of whoever was revoked, if anyone) for each."""
+    done: list[tuple[int, str | None]] = []
+    for epoch, revoked in vault.db.execute(
+        "SELECT epoch, revoked FROM sync_new_epochs WHERE done = 0 ORDER BY epoch"
+    ).fetchall():
+        new = vault.team_key(int(epoch))
+        gone: Member | None = None
+        if revoked is not None:
+            name, sign_pk = dbmod.one(
+                vault.db, "SELECT name, sign_pk FROM caseworkers WHERE key_id = ?", (revoked,)
+            )
+            gone = Member(str(name), bytes(sign_pk))
+        start, statements = relay.team()
+        _check_start(vault, start)
+        team, epochs = _team_and_epochs(start, statements)
+        if new.epoch in epochs and epochs[new.epoch] != new.public_key:
+            raise _two_new_keys(new.epoch)
+        if new.epoch not in epochs:
+            statement = make_statement(
+                team,
+                vault.identity,
+                "rotate" if gone is None else "revoke",
+                today(),
+                member=gone,
+                epoch=(new.epoch, new.public_key),
+            )
+            relay.add_statement(statement)
+        with vault.transaction() as db:
+            others = {
+                str(k): bytes(b)
+                for k, b in db.execute(
+                    "SELECT c.key_id, c.box_pk FROM caseworkers c JOIN sync_origins o"
+                    " ON o.key_id = c.key_id WHERE c.revoked IS NULL AND c.key_id != ?",
+                    (vault.identity.key_id,),
+                )
+            }
+            for member in team.members:  # one added on another laptop, not yet heard of here
+                if member.box_pk is not None and member.origin is not None:
+                    others.setdefault(member.key_id, member.box_pk)
+            others.pop(vault.identity.key_id, None)
+            if gone is not None:
+                others.pop(gone.key_id, None)
+            for other_id, box_pk in sorted(others.items()):
+                chain = _Chain(vault, db, other_id, box_pk, 0)
+                chain.add(
+                    {
+                        "t": "epoch",
+                        "team_key": {
+                            "epoch": new.epoch,
+                            "public_key": b64(new.public_key),
+                            "secret_key": b64(new.secret_key.reveal()),
+                        },
+                        "revoked": None
+                        if gone is None
+                        else {"key_id": str(revoked), "name": gone.name},
+                    }
+                )
+            db.execute("UPDATE sync_new_epochs SET done = 1 WHERE epoch = ?", (epoch,))
+        done.append((new.epoch, None if gone is None else gone.name))
+    return done
+
+
+def _two_new_keys(epoch: int) -> VaultError:
+    return VaultError(
+        f"Another laptop started team key epoch {epoch} before this one told the relay of its"
+        " own; this laptop cannot sync until that is settled.",
+        hint="keep this laptop as it is and ask the team's administrator"
+        " (docs/sync.md, 'Two new team keys at once')",
+    )
+
+
+def _team_and_epochs(
+    start: TeamPublicKey, statements: list[Statement]
+) -> tuple[Team, dict[int, bytes]]:
+    """The team the relay's chain describes, and the public key of each epoch it names."""
+    team = Team.start(start)
+    epochs = {team.epoch: team.public_key}
+    try:
+        for statement in statements:
+            team = apply(team, statement)
+            epochs[team.epoch] = team.public_key
+    except TeamChangeError as e:
+        raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
+    return team, epochs
+
+
+def _check_start(vault: Vault, start: TeamPublicKey) -> None:
+    held = vault.access.team_key(start.epoch)
+    if held is None or held.public_key != start.public_key:
+        raise IntegrityError(
+            "The relay's team key is not this team's: it was started with another team key file."
+        )
+
+
+def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> None:
+    """The welcome and the whole history, sealed to the new member, and a team item telling
+    the other laptops who they are."""
+    key_id = caseworker_key_id(request.sign_pk)
+    origins = {str(k): str(o) for o, k in db.execute("SELECT origin, key_id FROM sync_origins")}
+    origins.setdefault(vault.identity.key_id, vault.log.origin)
+    roster = [
+        {
+            "name": str(n),
+            "sign_pk": b64(bytes(s)),
+            "box_pk": b64(bytes(b)),
+            "origin": origins.get(str(k)),
+        }
+        for k, n, s, b in db.execute(
+            "SELECT key_id, name, sign_pk, box_pk FROM caseworkers"
+            " WHERE revoked IS NULL ORDER BY rowid"
+        )
+    ]
+    team = _team_chain(vault, db)
+    chains = [[vault.log.origin, team.n, team.head]] + [
+        [str(o), int(n), str(h)]
+        for o, n, h in db.execute(
+            "SELECT origin, n, head FROM sync_received WHERE recipient = ?", (TO_TEAM,)
+        )
+    ]
+    keys = [
+        {
+            "epoch": k.epoch,
+            "public_key": b64(k.public_key),
+            "secret_key": b64(k.secret_key.reveal()),
+        }
+        for k in vault.access.team_keys
+    ]
+    # The others hear of the new member first: a cut-off push leaves no item of theirs
+    # that nobody can check.
+    team.add(
+        {
+            "t": "member",
+            "name": request.name,
+            "sign_pk": b64(request.sign_pk),
+            "box_pk": b64(request.box_pk),
+            "origin": request.origin,
+        }
+    )
+    chain = _Chain(vault, db, key_id, request.box_pk, 0)
+    chain.add({"t": "welcome", "team_keys": keys, "roster": roster, "chains": chains})
+    cases = db.execute("SELECT id, envelope, received FROM cases ORDER BY rowid").fetchall()
+    chain.batches("cases", "cases", _case_entries(cases))
+    events = db.execute("SELECT id, case_id, body, signature FROM events ORDER BY seq").fetchall()
+    chain.batches("events", "events", _event_entries(db, events))
+    for (blob,) in db.execute("SELECT id FROM blobs ORDER BY id").fetchall():
+        _queue_blob(db, chain, str(blob))
+    delivered = db.execute(
+        "SELECT id, case_id FROM replies WHERE delivered = 1"
+        " UNION SELECT id, case_id FROM sync_delivered"
+    ).fetchall()
+    chain.batches("delivered", "replies", _delivered_entries(delivered))
+    chain.batches("erased", "cases", _erased_entries(db.execute(_ERASED).fetchall()))
+    signed = retention.policy_signed(db)
+    if signed is not None:
+        chain.add({"t": "retention", "body": b64(signed[0]), "signature": b64(signed[1])})
+
+
+__all__ = ["RelayClient", "SyncResult", "first_welcome", "sync"]

@@ -1,0 +1,88 @@
+"""A laptop's place in the team's order of case events: its clock, and a case's heads.
+
+A vault starts **syncing** when it joins a team (``vault join``) or adds a caseworker from a
+join request (``vault caseworker add NAME --request FILE``). From then on every event it
+records is format 2 (:mod:`vault.events`): stamped by this laptop's hybrid logical clock
+(:mod:`vault.clock`, its state kept in ``vault_facts`` as ``hlc``) and naming the case's
+latest events its author had seen (its *heads*). Events received from other laptops move
+the clock past their stamps (:func:`seen_stamps`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from vault import db as dbmod
+from vault.clock import Clock, Stamp
+from vault.events import MAX_AFTER, parse_event
+
+CLOCK_FACT = "hlc"
+
+
+def is_syncing(db: dbmod.Connection) -> bool:
+    """True once this vault is part of a team of laptops (a vault from before the access log
+    has no ``vault_facts`` yet, and never is)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'vault_facts'").fetchone() is None:
+        return False
+    found = db.execute("SELECT 1 FROM vault_facts WHERE name = ?", (CLOCK_FACT,)).fetchone()
+    return found is not None
+
+
+def start_syncing(db: dbmod.Connection) -> None:
+    """From now on this vault's events carry clock stamps (in ``db``'s transaction)."""
+    db.execute(
+        "INSERT INTO vault_facts (name, value) VALUES (?, '[0,0]') ON CONFLICT (name) DO NOTHING",
+        (CLOCK_FACT,),
+    )
+
+
+def _clock(db: dbmod.Connection) -> Clock:
+    (value,) = dbmod.one(db, "SELECT value FROM vault_facts WHERE name = ?", (CLOCK_FACT,))
+    return Clock(Stamp.from_json(json.loads(str(value))))
+
+
+def _keep(db: dbmod.Connection, clock: Clock) -> None:
+    db.execute(
+        "UPDATE vault_facts SET value = ? WHERE name = ?",
+        (json.dumps(clock.last.to_json()), CLOCK_FACT),
+    )
+
+
+def next_stamp(db: dbmod.Connection) -> Stamp:
+    """The stamp for an event recorded now (in ``db``'s transaction)."""
+    clock = _clock(db)
+    stamp = clock.tick()
+    _keep(db, clock)
+    return stamp
+
+
+def seen_stamps(db: dbmod.Connection, stamps: Iterable[Stamp]) -> None:
+    """Move this laptop's clock past stamps received from others."""
+    clock = _clock(db)
+    for stamp in stamps:
+        clock.receive(stamp)
+    _keep(db, clock)
+
+
+def heads(db: dbmod.Connection, case_id: str) -> tuple[str, ...]:
+    """The case's latest events: those no other event of it names as seen.
+
+    Format-1 events each saw every format-1 event before them, so only the last can be a head.
+    """
+    events = [
+        parse_event(bytes(body))
+        for (body,) in db.execute(
+            "SELECT body FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
+        )
+    ]
+    seen: set[str] = set()
+    last_v1: str | None = None
+    for event in events:
+        if event.stamp is None:
+            if last_v1 is not None:
+                seen.add(last_v1)
+            last_v1 = event.id
+        seen.update(event.after)
+    found = sorted(e.id for e in events if e.id not in seen)
+    return tuple(found[-MAX_AFTER:])
