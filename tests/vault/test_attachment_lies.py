@@ -1,0 +1,69 @@
+"""Review of issue 15 (seal15): reports that name another report's upload, against real
+SQLCipher vaults. Faults are marked xfail(strict=True) with the reason; the rest held."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+
+from tests.conftest import make_report, seal_for
+from tests.sealing import attachment_entry
+from vault import blobs as blob_store
+from vault import case_view, erasure, incoming
+from vault.check import check_vault
+from vault.errors import AttachmentMismatchError
+from vault.store import Vault
+
+
+def _victim_and_liar(vault: Vault) -> tuple[str, str, str]:
+    """A victim's case whose upload the vault holds, and a liar's case whose (modified) page
+    named that upload with a key of its own (same size): the pull found the mismatch."""
+    entry, blob = attachment_entry(b"the victim's photo " * 4000)
+    victim = incoming.store_pulled(
+        vault, [("v", seal_for(vault, make_report(role="victim", attachments=[entry])))]
+    )
+    (pending,) = victim.blobs_wanted
+    assert blob_store.store_blob(vault, pending, lambda _id: iter([blob])) is None
+    blob_store.forget_pending(vault, pending)
+    lie = {**entry, "key": base64.b64encode(os.urandom(32)).decode()}
+    liar = incoming.store_pulled(
+        vault, [("l", seal_for(vault, make_report(role="liar", attachments=[lie])))]
+    )
+    ((liar_id, problem),) = liar.mismatched
+    assert isinstance(problem, AttachmentMismatchError)
+    assert problem.exit_code == 4
+    return victim.imported[0], liar_id, str(entry["blob"])
+
+
+def test_erasing_the_liar_keeps_the_victims_file(vault: Vault) -> None:
+    """Held: the liar's erase does not delete the upload the victim's report names."""
+    victim, liar, blob = _victim_and_liar(vault)
+    erasure.erase_case(vault, liar, "mistake")
+    assert blob_store.holds_blob(vault.db, blob)
+    assert [a.held for a in case_view.show_case(vault, victim).attachments] == [True]
+    erasure.erase_case(vault, victim, "mistake")
+    assert not blob_store.holds_blob(vault.db, blob)
+    assert check_vault(vault) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an erased case's upload stays in the vault as long as a liar's case names it,"
+    " although the pull already found the liar's report does not open it",
+)
+def test_erasing_the_victim_deletes_its_file_even_if_a_liar_named_it(vault: Vault) -> None:
+    victim, _liar, blob = _victim_and_liar(vault)
+    erasure.erase_case(vault, victim, "reporter asked")
+    assert not blob_store.holds_blob(vault.db, blob), "the erased case's sealed file is kept"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cases show counts the other case's blob as the liar's attachment (in_vault true),"
+    " though docs say a held blob counts for a case only if its length and key match",
+)
+def test_the_liars_case_does_not_show_the_victims_file_as_its_own(vault: Vault) -> None:
+    _victim, liar, _blob = _victim_and_liar(vault)
+    assert [a.held for a in case_view.show_case(vault, liar).attachments] == [False]
