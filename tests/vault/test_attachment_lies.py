@@ -67,3 +67,20 @@ def test_erasing_the_victim_deletes_its_file_even_if_a_liar_named_it(vault: Vaul
 def test_the_liars_case_does_not_show_the_victims_file_as_its_own(vault: Vault) -> None:
     _victim, liar, _blob = _victim_and_liar(vault)
     assert [a.held for a in case_view.show_case(vault, liar).attachments] == [False]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a later pull's catch-up (blobs.store_blob -> _named_by) opens a stored case's"
+    " report for its attachment key with no access-log entry; every other read of stored"
+    " reports (attachments-checked, patterns-read, ...) is logged",
+)
+def test_catching_up_an_attachment_logs_the_report_it_opens(vault: Vault) -> None:
+    entry, blob = attachment_entry(b"a scan " * 3000)
+    batch = incoming.store_pulled(vault, [("a", seal_for(vault, make_report(attachments=[entry])))])
+    (pending,) = blob_store.pending_blobs(vault)  # the intake lacked it then: a later pull
+    leaves = "SELECT count(*) FROM log_leaves"
+    before = vault.db.execute(leaves).fetchone()[0]
+    assert blob_store.store_blob(vault, pending, lambda _id: iter([blob])) is None
+    assert pending.case_id == batch.imported[0]
+    assert vault.db.execute(leaves).fetchone()[0] > before, "the report was opened, unlogged"

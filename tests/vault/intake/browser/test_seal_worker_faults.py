@@ -134,3 +134,57 @@ def test_the_page_waits_when_4_mib_are_on_their_way_as_documented(raw_page: Page
     done = int(str(got["done"]))
     assert done > 0
     assert done <= (4 << 20) + (1 << 20), f"{done / (1 << 20):.2f} MiB sealed before waiting"
+
+
+EDGES = """async (sizes) => {
+  await window.sodium.ready;
+  const sodium = window.sodium;
+  const m = await import('/static/seal.js');
+  const worker = await m.startSealer();
+  const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  const out = [];
+  for (const size of sizes) {
+    const data = sodium.randombytes_buf(size);
+    // Pieces of odd sizes, as a slow disk or network drive may give them.
+    const parts = [];
+    for (let at = 0; at < size; ) { const n = Math.min(size - at, 1 + ((at * 7919) % 200000));
+      parts.push(data.subarray(at, at + n)); at += n; }
+    const sealed = await m.sealFile(sodium, new File(parts, 'f.bin'), null);
+    const body = new Uint8Array(await sealed.body.arrayBuffer());
+    const digest = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', body)));
+    const p = m.paddedLength(size);
+    const key = sodium.from_base64(sealed.key, sodium.base64_variants.ORIGINAL);
+    const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(body.subarray(0, 24), key);
+    let plainOk = true; let at = 24; let got = 0; let last = 0;
+    while (at < body.length) {
+      const c = body.subarray(at, Math.min(body.length, at + 65536 + 17));
+      const r = sodium.crypto_secretstream_xchacha20poly1305_pull(state, c);
+      if (!r) { plainOk = false; break; }
+      for (let i = 0; i < r.message.length; i++) {
+        const w = got + i < size ? data[got + i] : 0;
+        if (r.message[i] !== w) { plainOk = false; break; }
+      }
+      got += r.message.length; at += c.length; last = r.tag;
+    }
+    const FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+    out.push({ size, idOk: digest === sealed.blob,
+      lengthOk: body.length === 24 + p + 17 * Math.ceil(p / 65536),
+      plainOk: plainOk && got === p && last === FINAL });
+  }
+  return { worker: worker !== null, out };
+}"""
+
+
+def test_the_worker_gives_the_right_id_at_every_boundary(page: Page) -> None:
+    """Held: sizes at the edges of a chunk, of a message to the worker (16 chunks), of the
+    window (128 chunks), read in odd pieces, all give the SHA-256
+    of the body as the id, the documented length, and open to the file and its zero padding."""
+    chunk = 65536
+    sizes = [0, 1, chunk - 1, chunk, chunk + 1, 15 * chunk, 16 * chunk + 5, 127 * chunk]
+    sizes += [128 * chunk + 3]  # (the 512-chunk Blob batch: too slow for the suite here)
+    page.goto("/replies")
+    page.wait_for_function("window.sodium !== undefined")
+    got = page.evaluate(EDGES, sizes)
+    assert got["worker"] is True
+    bad = [r for r in got["out"] if not (r["idOk"] and r["lengthOk"] and r["plainOk"])]
+    assert bad == []
