@@ -84,3 +84,21 @@ def test_catching_up_an_attachment_logs_the_report_it_opens(vault: Vault) -> Non
     assert blob_store.store_blob(vault, pending, lambda _id: iter([blob])) is None
     assert pending.case_id == batch.imported[0]
     assert vault.db.execute(leaves).fetchone()[0] > before, "the report was opened, unlogged"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the mismatch sentence says the file 'is held for another case' even when no other"
+    " case names it (a report whose own upload is named with a wrong key)",
+)
+def test_a_mismatch_with_no_other_case_does_not_blame_another_case(vault: Vault) -> None:
+    entry, blob = attachment_entry(b"my own upload " * 2000)
+    wrong_key = {**entry, "key": base64.b64encode(os.urandom(32)).decode()}
+    batch = incoming.store_pulled(
+        vault, [("a", seal_for(vault, make_report(attachments=[wrong_key])))]
+    )
+    (pending,) = batch.blobs_wanted
+    problem = blob_store.store_blob(vault, pending, lambda _id: iter([blob]))
+    assert isinstance(problem, AttachmentMismatchError)
+    assert blob_store.pending_blobs(vault) == []
+    assert "another case" not in str(problem), str(problem)
