@@ -102,3 +102,30 @@ def test_a_mismatch_with_no_other_case_does_not_blame_another_case(vault: Vault)
     assert isinstance(problem, AttachmentMismatchError)
     assert blob_store.pending_blobs(vault) == []
     assert "another case" not in str(problem), str(problem)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a mismatch found by a later pull's catch-up says 'An attachment is not the file"
+    " ...' (PendingBlob.n is None there); docs/intake.md section 5 says the line names"
+    " 'Attachment N'",
+)
+def test_a_mismatch_found_by_a_later_pull_names_the_attachment(vault: Vault) -> None:
+    data = b"the real scan " * 3000
+    entry, blob = attachment_entry(data)
+    liar_entry = {"name": "x.bin", "type": "image/png", "size": 3 * len(data)}
+    liar_entry |= {"key": entry["key"], "blob": entry["blob"]}
+    first = incoming.store_pulled(
+        vault,
+        [("l", seal_for(vault, make_report(attachments=[liar_entry])))],
+    )
+    (wrong_length,) = first.blobs_wanted  # first pull: the intake's blob is not that long
+    assert blob_store.store_blob(vault, wrong_length, lambda _id: iter([blob])) is not None
+    real = incoming.store_pulled(vault, [("r", seal_for(vault, make_report(attachments=[entry])))])
+    (theirs,) = real.blobs_wanted
+    assert blob_store.store_blob(vault, theirs, lambda _id: iter([blob])) is None
+    blob_store.forget_pending(vault, theirs)
+    (later,) = blob_store.pending_blobs(vault)  # the next pull's catch-up
+    problem = blob_store.store_blob(vault, later, lambda _id: iter([blob]))
+    assert isinstance(problem, AttachmentMismatchError)
+    assert str(problem).startswith("Attachment 1 is not the file"), str(problem)
