@@ -101,15 +101,35 @@ def list_attachments(db: dbmod.Connection, case_id: str, attachments: Iterable[A
 
 
 def named_elsewhere(db: dbmod.Connection, blob: str, case_id: str) -> bool:
-    """Whether a case other than ``case_id`` names (or still wants) this blob."""
+    """Whether a case other than ``case_id`` names (or still wants) this blob, a claim found
+    wrong (:func:`mark_wrong`) aside: a report naming another's upload pins nothing."""
     return (
         db.execute(
-            "SELECT 1 FROM case_blobs WHERE blob_id = ? AND case_id != ?"
+            "SELECT 1 FROM case_blobs WHERE blob_id = ? AND case_id != ? AND wrong = 0"
             " UNION ALL SELECT 1 FROM pending_blobs WHERE id = ? AND case_id != ? LIMIT 1",
             (blob, case_id, blob, case_id),
         ).fetchone()
         is not None
     )
+
+
+def mark_wrong(db: dbmod.Connection, case_id: str, blob: str) -> None:
+    """The blob held under this id is not the one this case's report sealed."""
+    db.execute(
+        "UPDATE case_blobs SET wrong = 1 WHERE case_id = ? AND blob_id = ?", (case_id, blob)
+    )
+
+
+def held_for(db: dbmod.Connection, case_id: str, blob: str) -> bool:
+    """Whether the vault holds this case's attachment: a blob under its id, not found to be
+    another report's."""
+    if not holds_blob(db, blob):
+        return False
+    wrong = db.execute(
+        "SELECT 1 FROM case_blobs WHERE case_id = ? AND blob_id = ? AND wrong = 1",
+        (case_id, blob),
+    ).fetchone()
+    return wrong is None
 
 
 def mismatch(which: str) -> AttachmentMismatchError:
@@ -186,6 +206,7 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
                 "DELETE FROM pending_blobs WHERE case_id = ? AND id = ?",
                 (pending.case_id, pending.id),
             )
+            mark_wrong(db, pending.case_id, pending.id)
         return wrong
 
 

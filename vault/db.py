@@ -782,6 +782,9 @@ def _attachments_by_case(db: Connection) -> None:
             n       INTEGER NOT NULL CHECK (n >= 1),
             blob_id TEXT NOT NULL CHECK ({_hex("blob_id", 64)}),
             length  INTEGER NOT NULL CHECK (length > 0),
+            -- 1: the vault holds a blob under this id that is not this report's (another
+            -- length, or its key does not open it): the claim pins nothing (vault/blobs.py)
+            wrong   INTEGER NOT NULL DEFAULT 0 CHECK (wrong IN (0, 1)),
             PRIMARY KEY (case_id, n)
         ) STRICT;
         CREATE INDEX case_blobs_by_blob ON case_blobs (blob_id);

@@ -21,6 +21,7 @@ from vault.blobs import (
     check_held,
     held_length,
     list_attachments,
+    mark_wrong,
     named_elsewhere,
     want_blob,
 )
@@ -342,8 +343,10 @@ def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulle
                     problem = check_held(db, attachment, f"Attachment {n}")
                     if problem is None:
                         held.add(blob)
-                    elif env_id in new:  # said once, when the case is stored
-                        result.mismatched.append((case_id, problem))
+                    else:
+                        mark_wrong(db, case_id, blob)
+                        if env_id in new:  # said once, when the case is stored
+                            result.mismatched.append((case_id, problem))
                 elif want_blob(db, case_id, attachment):
                     wanted.append(PendingBlob(blob, case_id, length, n))
     result.blobs_held = sorted(held)

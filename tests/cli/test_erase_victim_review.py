@@ -30,11 +30,6 @@ def start_intake(intake_servers: IntakeServers) -> Callable[[TeamPublicKey], Int
     return start
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the victim's erase keeps its sealed upload because the liar's case names it,"
-    " though vault pull already said the liar's report does not open it",
-)
 def test_erasing_the_reporter_whose_upload_a_liar_named_removes_it(
     cli: Cli, start_intake: Callable[[TeamPublicKey], Intake], tmp_path: Path
 ) -> None:

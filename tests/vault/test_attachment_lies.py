@@ -48,22 +48,12 @@ def test_erasing_the_liar_keeps_the_victims_file(vault: Vault) -> None:
     assert check_vault(vault) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an erased case's upload stays in the vault as long as a liar's case names it,"
-    " although the pull already found the liar's report does not open it",
-)
 def test_erasing_the_victim_deletes_its_file_even_if_a_liar_named_it(vault: Vault) -> None:
     victim, _liar, blob = _victim_and_liar(vault)
     erasure.erase_case(vault, victim, "reporter asked")
     assert not blob_store.holds_blob(vault.db, blob), "the erased case's sealed file is kept"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cases show counts the other case's blob as the liar's attachment (in_vault true),"
-    " though docs say a held blob counts for a case only if its length and key match",
-)
 def test_the_liars_case_does_not_show_the_victims_file_as_its_own(vault: Vault) -> None:
     _victim, liar, _blob = _victim_and_liar(vault)
     assert [a.held for a in case_view.show_case(vault, liar).attachments] == [False]
