@@ -22,6 +22,21 @@ from vault.sync import first_welcome, sync
 OWN_ACTIONS = ("imported", "opened")
 
 
+class ScriptedRelay:
+    """A relay that hands out exactly the items it is given, in order (it misbehaves as a
+    test tells it), for the receiver's checks: :func:`vault.sync.receive` takes it."""
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.items = list(enumerate(items, 1))
+        self.acked = 0
+
+    def fetch(self, limit: int = 200) -> tuple[list[tuple[int, bytes]], bool]:
+        return [(s, w) for s, w in self.items if s > self.acked][:limit], False
+
+    def acknowledge(self, upto: int) -> None:
+        self.acked = upto
+
+
 def join(directory: Path, name: str, adder: Vault, url: str) -> Vault:
     """A laptop joining ``adder``'s team: its request, the add, the adder's sync, the first
     sync. Returns the new laptop's vault, unlocked (the caller closes it)."""

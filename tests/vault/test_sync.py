@@ -27,6 +27,8 @@ from tests.conftest import (
 )
 from tests.intake_server import IntakeServers, upload_attachment
 from tests.sealing import attachment_entry, codename_keys, new_codename
+from tests.team_laptops import ScriptedRelay as _Relay
+from tests.team_laptops import join as _join
 from vault import (
     _crypto,
     case_view,
@@ -192,18 +194,6 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     held = bytes_under(intake.data)
     for text in (CANARY.encode(), b"called back", b"spoke to her", b"letter.pdf"):
         assert text not in held
-
-
-def _join(directory: Path, name: str, amara: Vault, url: str) -> Vault:
-    """A laptop joining (library calls, as `vault join` and the first `vault sync` make)."""
-    request = joining.start_join(directory, name, PASSPHRASE)
-    membership.add_from_request(amara, name, request)
-    sync(amara, url)
-    identity, own = joining.unlock_joiner(directory, PASSPHRASE)
-    welcome = first_welcome(identity, own, url)
-    laptop = joining.finish_join(directory, identity, own, welcome)
-    sync(laptop, url)
-    return laptop
 
 
 def _state(laptop: Vault, case_id: str) -> tuple[object, ...]:
@@ -405,20 +395,6 @@ def test_two_new_team_keys_made_apart_stop_the_second_laptop_plainly(
             sync(amara, url)  # the other laptops carry on
         finally:
             bea.close()
-
-
-class _Relay:
-    """A relay that hands out exactly the items it is given (to test the receiver's checks)."""
-
-    def __init__(self, items: list[bytes]) -> None:
-        self.items = list(enumerate(items, 1))
-        self.acked = 0
-
-    def fetch(self, limit: int = 200) -> tuple[list[tuple[int, bytes]], bool]:
-        return [(s, w) for s, w in self.items if s > self.acked][:limit], False
-
-    def acknowledge(self, upto: int) -> None:
-        self.acked = upto
 
 
 @pytest.fixture

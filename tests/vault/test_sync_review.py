@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import PASSPHRASE, Cli, bytes_under, make_report, seal_for
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
+from tests.team_laptops import ScriptedRelay as _Relay
 from vault import _crypto, case_view, incoming, joining, membership, team_clock
 from vault import pow as pow_
 from vault.clock import Clock, Stamp
@@ -38,20 +39,6 @@ from vault.submit import send_envelope
 from vault.sync import SyncResult, first_welcome, receive, sync
 
 DAY_MS = 24 * 3600 * 1000
-
-
-class _Relay:
-    """A relay that hands out exactly the items it is given (it misbehaves as told)."""
-
-    def __init__(self, items: list[bytes]) -> None:
-        self.items = list(enumerate(items, 1))
-        self.acked = 0
-
-    def fetch(self, limit: int = 200) -> tuple[list[tuple[int, bytes]], bool]:
-        return [(s, w) for s, w in self.items if s > self.acked][:limit], False
-
-    def acknowledge(self, upto: int) -> None:
-        self.acked = upto
 
 
 @pytest.fixture
