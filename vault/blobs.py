@@ -115,9 +115,7 @@ def named_elsewhere(db: dbmod.Connection, blob: str, case_id: str) -> bool:
 
 def mark_wrong(db: dbmod.Connection, case_id: str, blob: str) -> None:
     """The blob held under this id is not the one this case's report sealed."""
-    db.execute(
-        "UPDATE case_blobs SET wrong = 1 WHERE case_id = ? AND blob_id = ?", (case_id, blob)
-    )
+    db.execute("UPDATE case_blobs SET wrong = 1 WHERE case_id = ? AND blob_id = ?", (case_id, blob))
 
 
 def held_for(db: dbmod.Connection, case_id: str, blob: str) -> bool:
