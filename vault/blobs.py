@@ -130,13 +130,18 @@ def held_for(db: dbmod.Connection, case_id: str, blob: str) -> bool:
     return wrong is None
 
 
-def mismatch(which: str) -> AttachmentMismatchError:
+def mismatch(which: str, elsewhere: bool = True) -> AttachmentMismatchError:
+    """The damage to report when the blob held under an attachment's id is not the one its
+    report sealed; ``elsewhere``: another case names that blob."""
+    held = "is held for another case and" if elsewhere else "is held, but"
     return AttachmentMismatchError(
         f"{which} is not the file this report's browser sealed: the file the report names"
-        " is held for another case and does not match this report's length or key, so it"
-        " cannot be opened; the report was stored.",
+        f" {held} does not match this report's length or key, so it cannot be opened; the"
+        " report was stored.",
         hint="the reporter's page or the intake may have been tampered with; the other"
-        " case's file is kept",
+        " case's file is kept"
+        if elsewhere
+        else "the reporter's page or the intake may have been tampered with",
     )
 
 
@@ -157,14 +162,14 @@ def opens_with(db: dbmod.Connection, blob: str, attachment: Attachment) -> bool:
 
 
 def check_held(
-    db: dbmod.Connection, attachment: Attachment, which: str
+    db: dbmod.Connection, attachment: Attachment, which: str, case_id: str
 ) -> AttachmentMismatchError | None:
     """For a report naming a blob the vault holds: None if it is this report's (its length
     and key), else the damage to report on the case."""
     length = held_length(db, attachment.blob)
     if length == sealed_length(attachment.size) and opens_with(db, attachment.blob, attachment):
         return None
-    return mismatch(which)
+    return mismatch(which, named_elsewhere(db, attachment.blob, case_id))
 
 
 def pending_blobs(vault: Vault) -> list[PendingBlob]:
@@ -189,16 +194,19 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
     asked for again for this case, and the blob stays for the case it is. Any other error
     (the network failing) rolls this blob back and propagates.
     """
-    which = f"Attachment {pending.n}" if pending.n is not None else "An attachment"
     with vault.transaction() as db:
-        attachment = _named_by(vault, db, pending)
+        n, attachment = _named_by(vault, db, pending)
+        n = pending.n if pending.n is not None else n
+        which = f"Attachment {n}" if n is not None else "An attachment"
         if not holds_blob(db, pending.id):
             problem = _stream_blob(db, pending, fetch_blob)
             if problem is not None or attachment is None:
                 return problem
         elif attachment is None:
-            return None if held_length(db, pending.id) == pending.length else mismatch(which)
-        wrong = check_held(db, attachment, which)
+            if held_length(db, pending.id) == pending.length:
+                return None
+            return mismatch(which, named_elsewhere(db, pending.id, pending.case_id))
+        wrong = check_held(db, attachment, which, pending.case_id)
         if wrong is not None:  # never right for this case: reported, and not asked for again
             db.execute(
                 "DELETE FROM pending_blobs WHERE case_id = ? AND id = ?",
@@ -208,23 +216,25 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
         return wrong
 
 
-def _named_by(vault: Vault, db: dbmod.Connection, pending: PendingBlob) -> Attachment | None:
+def _named_by(
+    vault: Vault, db: dbmod.Connection, pending: PendingBlob
+) -> tuple[int | None, Attachment | None]:
     """The attachment of the case's report that names the pending blob (with the length the
-    pending row records), or None if the report does not open."""
+    pending row records), and its number; (None, None) if the report does not open."""
     row = db.execute(
         "SELECT envelope, epoch FROM cases WHERE id = ?", (pending.case_id,)
     ).fetchone()
     team = None if row is None else vault.access.team_key(int(row[1]))
     if row is None or team is None:
-        return None
+        return None, None
     try:
         report = open_report(bytes(row[0]), team.public_key, team.secret_key)
     except VaultError:
-        return None
-    for attachment in report.attachments:
+        return None, None
+    for n, attachment in enumerate(report.attachments, 1):
         if attachment.blob == pending.id and sealed_length(attachment.size) == pending.length:
-            return attachment
-    return None
+            return n, attachment
+    return None, None
 
 
 def forget_pending(vault: Vault, pending: PendingBlob) -> None:

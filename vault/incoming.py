@@ -340,7 +340,7 @@ def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulle
             for n, attachment in enumerate(report.attachments, 1):
                 blob, length = attachment.blob, sealed_length(attachment.size)
                 if held_length(db, blob) is not None:
-                    problem = check_held(db, attachment, f"Attachment {n}")
+                    problem = check_held(db, attachment, f"Attachment {n}", case_id)
                     if problem is None:
                         held.add(blob)
                     else:

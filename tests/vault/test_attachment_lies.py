@@ -76,11 +76,6 @@ def test_catching_up_an_attachment_logs_the_report_it_opens(vault: Vault) -> Non
     assert vault.db.execute(leaves).fetchone()[0] > before, "the report was opened, unlogged"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the mismatch sentence says the file 'is held for another case' even when no other"
-    " case names it (a report whose own upload is named with a wrong key)",
-)
 def test_a_mismatch_with_no_other_case_does_not_blame_another_case(vault: Vault) -> None:
     entry, blob = attachment_entry(b"my own upload " * 2000)
     wrong_key = {**entry, "key": base64.b64encode(os.urandom(32)).decode()}
@@ -94,12 +89,6 @@ def test_a_mismatch_with_no_other_case_does_not_blame_another_case(vault: Vault)
     assert "another case" not in str(problem), str(problem)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a mismatch found by a later pull's catch-up says 'An attachment is not the file"
-    " ...' (PendingBlob.n is None there); docs/intake.md section 5 says the line names"
-    " 'Attachment N'",
-)
 def test_a_mismatch_found_by_a_later_pull_names_the_attachment(vault: Vault) -> None:
     data = b"the real scan " * 3000
     entry, blob = attachment_entry(data)
