@@ -323,6 +323,10 @@ def join(
     --request FILE and vault sync, then you run vault sync --from URL here.
     """
     check_new_vault_place(vault_dir)
+    if out.exists() or out.is_symlink():  # refused before the folder is made, so a retry works
+        raise VaultError(f"{out} already exists; choose another name.")
+    if not out.parent.is_dir():
+        raise VaultError(f"The folder for {out} does not exist.")
     passphrase = read_passphrase(passphrase_file, confirm=True, prompt="Choose a passphrase")
     request = joining.start_join(vault_dir, name, passphrase)
     _write_new(out, request)

@@ -701,12 +701,6 @@ def test_a_caseworker_added_by_mistake_can_be_revoked_at_once(
             bea.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (careless use): `vault join --out FILE` with FILE already there refuses"
-    " (exit 1) only after making the vault folder, so the retry with another --out is"
-    " refused too ('already has files in it'), with no word of what to do",
-)
 def test_a_join_refused_for_its_out_file_can_be_tried_again(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "taken.request").write_text("something else\n")
     first = cli("join", "--name", "bea", "--out", "taken.request", "--vault", str(tmp_path / "b"))
