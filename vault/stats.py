@@ -11,13 +11,13 @@ of which; never a count or what a report says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from itertools import combinations, product
+from itertools import product
 from typing import TYPE_CHECKING, Any
 
-from vault import suppression, triage
+from vault import suppression, table_readers, triage
 from vault.audit.terms import OUTCOMES, STATUSES
 from vault.cases import show_id
 from vault.errors import UsageError
@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 
 ACTION = "stats-counted"
 FIELDS = ("sector", "harm", "quarter", "status", "outcome", "wants")
-MULTI = {"harm": len(HARMS), "wants": len(WANTS)}  # fields a case can have several values of
-NEVER_EMPTY = {"harm"}  # every report names at least one harm; wants may be left empty
+MULTI = table_readers.MULTI  # fields a case can have several values of
 MAX_FIELDS = 2
 SUPPRESSED_LABEL = "<5"  # every hidden cell, so a reader cannot tell which are larger
 FOOTNOTE = (
@@ -227,6 +226,7 @@ MAX_QUARTERS = 400  # a hundred years: "--until 9999-12-31" is not a table anyon
 
 
 MIN_CASES_TWO_FIELDS = 20  # fewer cases: a two-field table hides every cell (docs/statistics.md)
+TWINS = ("status", "outcome")  # a case's outcome is null exactly when it is not closed
 
 
 def tabulate(
@@ -242,71 +242,44 @@ def tabulate(
 
     A table by B and A is the table by A and B turned round (the fields in :data:`FIELDS`'
     order), so the two hide the same cells. A table by status and its twin by outcome (the
-    same other field, if any) are worked out together: see :data:`TWINS`. ``max_nodes``: the
-    solver's node limit (:data:`suppression.MAX_NODES`; lower only in tests, to reach it)."""
+    same other field, if any) are one table, suppressed as one (docs/statistics.md, rule 6):
+    the same cells hidden whichever is asked for. ``max_nodes``: the solver's node limit
+    (:data:`suppression.MAX_NODES`; lower only in tests, to reach it)."""
     if len(by) == 2 and FIELDS.index(by[0]) > FIELDS.index(by[1]):
         turned = (by[1], by[0])
         return _turned(tabulate(facts, turned, since, until, research_only, damaged, max_nodes))
-    twin = _twin(by)
-    if twin is None:
-        return _table(facts, by, since, until, research_only, damaged, None, max_nodes)
-    # a fixed point: each table hides the cells whose twin the other hides, until neither
-    # hides more; the same pair whichever of the two is asked for
-    mine: set[tuple[int, int]] = set()
-    theirs: set[tuple[int, int]] = set()
-    while True:
-        table = _table(facts, by, since, until, research_only, damaged, sorted(mine), max_nodes)
-        other = _table(facts, twin, since, until, research_only, damaged, sorted(theirs), max_nodes)
-        more_theirs, more_mine = _twin_cells(table, other), _twin_cells(other, table)
-        if more_mine <= mine and more_theirs <= theirs:
-            return table
-        mine |= more_mine
-        theirs |= more_theirs
+    choices = _Choices(since, until, research_only, damaged, max_nodes)
+    twin = [f for f in by if f in TWINS]
+    if len(twin) != 1:
+        return _table(facts, by, choices)
+    other = tuple(f for f in by if f not in TWINS)
+    table = _twins(facts, other, choices)[twin[0]]
+    return _turned(table) if other and by[0] == twin[0] else table
 
 
-# A case's outcome is null exactly when its status is not closed, so a count of closed cases
-# and the count of null outcomes of the same cases add up to a number published elsewhere (the
-# total, or the other field's margin): were one hidden and the other shown, a reader would
-# subtract (review 13b, finding 2). Each hides what its twin hides.
-TWINS = {("status", "closed"): ("outcome", None), ("outcome", None): ("status", "closed")}
+@dataclass(frozen=True, slots=True)
+class _Choices:
+    """What a table is counted under, besides its fields."""
+
+    since: str | None
+    until: str | None
+    research_only: bool
+    damaged: tuple[str, ...]
+    max_nodes: int
 
 
-def _twin(by: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The table whose cells give away this one's through :data:`TWINS`, if any."""
-    if ("status" in by) == ("outcome" in by):
-        return None  # neither, or a table by both (closed with no outcome is never a case)
-    swap = {"status": "outcome", "outcome": "status"}
-    return tuple(swap.get(f, f) for f in by)
+@dataclass(frozen=True, slots=True)
+class _Suppressed:
+    states: list[list[int]]
+    zeros_hidden: bool
+    withheld: bool
+    cut_short: int
 
 
-def _twin_cells(source: StatsTable, target: StatsTable) -> set[tuple[int, int]]:
-    """The cells of ``target`` whose twins ``source`` hides, as (row, column)."""
-    where = {c.values: k for k, c in enumerate(target.cells)}
-    columns = len(target.axes[-1])
-    out = set()
-    for c in source.cells:
-        if not c.suppressed:
-            continue
-        values = list(c.values)
-        for p, field in enumerate(source.by):
-            if (field, values[p]) in TWINS:
-                values[p] = TWINS[(field, values[p])][1]
-                out.add(divmod(where[tuple(values)], columns))
-    return out
-
-
-def _table(
-    facts: list[CaseFacts],
-    by: tuple[str, ...],
-    since: str | None,
-    until: str | None,
-    research_only: bool,
-    damaged: tuple[str, ...] = (),
-    hide: list[tuple[int, int]] | None = None,
-    max_nodes: int = suppression.MAX_NODES,
-) -> StatsTable:
-    """:func:`tabulate` for fields in :data:`FIELDS`' order, hiding ``hide`` from the start."""
-    axes = tuple(axis(f, facts, since, until) for f in by)
+def _grid(
+    facts: list[CaseFacts], by: tuple[str, ...], axes: tuple[tuple[str | None, ...], ...]
+) -> list[list[int]]:
+    """The counts of a table by ``by`` (one row for one field)."""
     index = [{v: i for i, v in enumerate(a)} for a in axes]
     shape = (len(axes[0]), len(axes[1])) if len(by) == 2 else (1, len(axes[0]))
     grid = [[0] * shape[1] for _ in range(shape[0])]
@@ -318,8 +291,19 @@ def _table(
         else:
             for b in per_field[0]:
                 grid[0][b] += 1
-    total = len(facts)
-    few = total < MIN_CASES_TWO_FIELDS if len(by) == 2 else total <= suppression.SMALL
+    return grid
+
+
+def _suppressed(
+    grid: list[list[int]],
+    total: int,
+    two_fields: bool,
+    reader: Callable[[], tuple[suppression.Reader, list[tuple[int, int]]]],
+    max_nodes: int,
+) -> _Suppressed:
+    """Which cells of ``grid`` are hidden, with the reader (and the cells hidden from the
+    start) that ``reader`` makes; it is not called for a table of too few cases."""
+    few = total < MIN_CASES_TWO_FIELDS if two_fields else total <= suppression.SMALL
     if total > 0 and few:
         # Fewer than 5 cases in all (with zeros shown, k hidden cells of at least 1 adding up
         # to at most 4 can say each is 1), or a two-field table of too few cases (tables of
@@ -328,54 +312,159 @@ def _table(
         rest = suppression.SECONDARY
         states = [[suppression.PRIMARY if 1 <= c <= suppression.SMALL else rest for c in row]
                   for row in grid]  # fmt: skip
-        zeros_hidden, withheld, cut_short = True, False, 0
-    else:
-        if len(by) == 1:
-            reader = one_field_reader(by[0], grid[0], total)
-            hidden_first: list[tuple[int, int]] = []
-        else:
-            ones = [tabulate(facts, (f,), since, until, research_only, (), max_nodes) for f in by]
-            hidden_first = _rows_hidden_there(ones, shape)
-            reader = two_field_reader(facts, by, axes, grid, ones, total)
-        result = suppression.suppress(grid, reader, hidden_first, hide or (), max_nodes)
-        states, zeros_hidden, withheld = result.states, result.zeros_hidden, not result.safe
-        cut_short = result.cut_short
-        # not safe: every cell is hidden, zeros too, and a count can still be worked out with the
-        # total; never seen (docs/statistics.md, rule 4), so the total is withheld as a last resort
+        return _Suppressed(states, True, False, 0)
+    made, hidden_first = reader()
+    result = suppression.suppress(grid, made, hidden_first, max_nodes)
+    # not safe: every cell is hidden, zeros too, and a count can still be worked out with the
+    # total; never seen (docs/statistics.md, rule 4), so the total is withheld as a last resort
+    return _Suppressed(result.states, result.zeros_hidden, not result.safe, result.cut_short)
+
+
+def _as_table(
+    by: tuple[str, ...],
+    axes: tuple[tuple[str | None, ...], ...],
+    grid: list[list[int]],
+    hidden: _Suppressed,
+    columns: range,
+    total: int,
+    choices: _Choices,
+) -> StatsTable:
+    """The table of ``grid``'s ``columns`` (all of a table's own; a part of a joint one)."""
     cells = tuple(
         Cell(
-            (axes[0][i], axes[1][j]) if len(by) == 2 else (axes[0][j],),
-            None if states[i][j] != suppression.PUBLISHED else grid[i][j],
-            states[i][j],
+            (axes[0][i], axes[1][j - columns.start])
+            if len(by) == 2
+            else (axes[0][j - columns.start],),
+            None if hidden.states[i][j] != suppression.PUBLISHED else grid[i][j],
+            hidden.states[i][j],
         )
-        for i in range(shape[0])
-        for j in range(shape[1])
+        for i in range(len(grid))
+        for j in columns
     )
-    withheld = withheld and total > suppression.SMALL
+    withheld = hidden.withheld and total > suppression.SMALL
     shown_total = None if 1 <= total <= suppression.SMALL or withheld else total
+    # a part of a joint table with no cell hidden has none that may be 0
+    zeros_hidden = hidden.zeros_hidden and any(c.suppressed for c in cells)
     return StatsTable(
         by,
         axes,
         cells,
         shown_total,
-        since,
-        until,
-        research_only,
-        damaged,
+        choices.since,
+        choices.until,
+        choices.research_only,
+        choices.damaged,
         zeros_hidden,
         withheld,
-        cut_short,
+        hidden.cut_short,
     )
 
 
-def _rows_hidden_there(ones: list[StatsTable], shape: tuple[int, int]) -> list[tuple[int, int]]:
+def _ones(facts: list[CaseFacts], by: tuple[str, ...], choices: _Choices) -> list[StatsTable]:
+    return [
+        tabulate(
+            facts, (f,), choices.since, choices.until, choices.research_only, (), choices.max_nodes
+        )
+        for f in by
+    ]
+
+
+def _table(facts: list[CaseFacts], by: tuple[str, ...], choices: _Choices) -> StatsTable:
+    """:func:`tabulate` for fields in :data:`FIELDS`' order, neither status nor outcome alone."""
+    axes = tuple(axis(f, facts, choices.since, choices.until) for f in by)
+    grid = _grid(facts, by, axes)
+    total = len(facts)
+
+    def reader() -> tuple[suppression.Reader, list[tuple[int, int]]]:
+        if len(by) == 1:
+            return table_readers.one_field_reader(by[0], grid[0], total), []
+        ones = _ones(facts, by, choices)
+        hidden_first = _rows_hidden_there(ones[0], ones[1], (len(grid), len(grid[0])))
+        held = [margins(t) for t in ones]
+        return table_readers.two_field_reader(facts, by, axes, grid, held, total), hidden_first
+
+    hidden = _suppressed(grid, total, len(by) == 2, reader, choices.max_nodes)
+    return _as_table(by, axes, grid, hidden, range(len(grid[0])), total, choices)
+
+
+def _twins(
+    facts: list[CaseFacts], other: tuple[str, ...], choices: _Choices
+) -> dict[str, StatsTable]:
+    """The table by status and its twin by outcome (each by ``other`` first, if given), as
+    one: the statuses' columns, then the outcomes', worked out together by a reader who knows
+    that an outcome is null exactly when a case is not closed (docs/statistics.md, rule 6)."""
+    joint = tuple(v for _, v in table_readers.STATUS_OUTCOME_COLUMNS)
+    axes = (*(axis(f, facts, choices.since, choices.until) for f in other), joint)
+    total = len(facts)
+    if other:
+        index = {v: i for i, v in enumerate(axes[0])}
+        grid = [[0] * len(joint) for _ in axes[0]]
+    else:
+        index = {None: 0}
+        grid = [[0] * len(joint)]
+    columns = table_readers.STATUS_OUTCOME_COLUMNS
+    where = {column: j for j, column in enumerate(columns)}
+    for f in facts:
+        for v in f.values(other[0]) if other else (None,):
+            grid[index[v]][where[("status", f.status)]] += 1
+            grid[index[v]][where[("outcome", f.outcome)]] += 1
+
+    def reader() -> tuple[suppression.Reader, list[tuple[int, int]]]:
+        if not other:
+            return table_readers.status_and_outcome(facts, total), []
+        (by_other,) = _ones(facts, other, choices)
+        joint_ones = [*_ones(facts, ("status",), choices), *_ones(facts, ("outcome",), choices)]
+        row = [c for t in joint_ones for c in t.cells]
+        both = (margins(by_other), margins_of(row, joint_ones))
+        hidden_first = _rows_hidden_there(by_other, row, (len(grid), len(joint)))
+        made = table_readers.status_and_outcome_by(facts, other[0], axes[0], both, total)
+        return made, hidden_first
+
+    hidden = _suppressed(grid, total, bool(other), reader, choices.max_nodes)
+    n = len(STATUSES)
+    out = {}
+    for field, part, values in (
+        ("status", range(n), STATUSES),
+        ("outcome", range(n, len(joint)), (*OUTCOMES, None)),
+    ):
+        by = (*other, field)
+        out[field] = _as_table(by, (*axes[:-1], values), grid, hidden, part, total, choices)
+    return out
+
+
+def margins(table: StatsTable) -> table_readers.Margins:
+    """What a reader can read off a one-field table: each cell's values, and whether hidden."""
+    return margins_of(list(table.cells), [table])
+
+
+def margins_of(cells: list[Cell], tables: list[StatsTable]) -> table_readers.Margins:
+    """:func:`margins` of ``cells`` drawn from ``tables`` (a hidden cell may be 0 when any of
+    them says so: the twins say it together)."""
+    zeros = any(t.zeros_hidden for t in tables)
+    return tuple(
+        ((c.count or 0, c.count or 0), False)
+        if c.state == suppression.PUBLISHED
+        else ((0 if zeros else 1, suppression.BIG), True)
+        for c in cells
+    )
+
+
+def _rows_hidden_there(
+    rows: StatsTable, columns: StatsTable | list[Cell], shape: tuple[int, int]
+) -> list[tuple[int, int]]:
     """The cells of the rows and columns whose margin a one-field table hides: all hidden, zeros
     too (docs/statistics.md, rule 5). Hiding only the zeros there (so that no hidden cell
     counts as "1 or more" towards that margin) left three tables of one case set able to pin
     a lone case that each hid (review 13b, finding 3)."""
-    rows = [i for i, c in enumerate(ones[0].cells) if c.suppressed]
-    cols = [j for j, c in enumerate(ones[1].cells) if c.suppressed]
-    return [(i, j) for i in range(shape[0]) for j in range(shape[1]) if i in rows or j in cols]
+    column_cells = columns.cells if isinstance(columns, StatsTable) else columns
+    hidden_rows = [i for i, c in enumerate(rows.cells) if c.suppressed]
+    hidden_columns = [j for j, c in enumerate(column_cells) if c.suppressed]
+    return [
+        (i, j)
+        for i in range(shape[0])
+        for j in range(shape[1])
+        if i in hidden_rows or j in hidden_columns
+    ]
 
 
 def _turned(table: StatsTable) -> StatsTable:
@@ -401,198 +490,3 @@ def _turned(table: StatsTable) -> StatsTable:
         table.withheld,
         table.cut_short,
     )
-
-
-def known(n: int) -> suppression.Interval:
-    """What a reader knows of a total published on its own: itself, or 1-4 if hidden."""
-    return (1, suppression.SMALL) if 1 <= n <= suppression.SMALL else (n, n)
-
-
-def _published(cell: Cell, table: StatsTable) -> suppression.Interval:
-    """What a one-field table tells a reader of one of its cells."""
-    if cell.state == suppression.PUBLISHED:
-        return (cell.count or 0, cell.count or 0)
-    return (0 if table.zeros_hidden else 1, suppression.BIG)
-
-
-Terms = tuple[tuple[int, int], ...]
-
-
-def _fact(terms: Terms, lo: int, hi: int) -> suppression.Fact:
-    return (terms, (lo, hi))
-
-
-def one_field_reader(field: str, counts: list[int], total: int) -> suppression.Reader:
-    """A reader of a one-field table: its cells and the total. Unknowns: each cell, then the
-    total. A case has one value of a single-valued field, so the cells add up to the total;
-    of harms at least one (the cells add up to at least the total), of wants any; no cell
-    exceeds the total. Exact: any cells meeting these are the counts of some set of cases."""
-    k = len(counts)
-    n = k  # the total's unknown
-    facts: list[suppression.Fact] = []
-    every = tuple((v, 1) for v in range(k))
-    if field not in MULTI:
-        facts.append(_fact((*every, (n, -1)), 0, 0))
-    else:
-        if field in NEVER_EMPTY:
-            facts.append(_fact((*every, (n, -1)), 0, suppression.BIG))
-        facts += [_fact(((v, 1), (n, -1)), -suppression.BIG, 0) for v in range(k)]
-    bounds = ((0, suppression.BIG),) * k + (known(total),)
-    return suppression.Reader(
-        bounds,
-        tuple(facts),
-        (tuple((v,) for v in range(k)),),
-        ((known(total)[1],) * k,),
-        (*counts, total),
-    )
-
-
-def two_field_reader(
-    facts: list[CaseFacts],
-    by: tuple[str, ...],
-    axes: tuple[tuple[str | None, ...], ...],
-    grid: list[list[int]],
-    ones: list[StatsTable],
-    total: int,
-) -> suppression.Reader:
-    """A reader of a table by A and B who also holds ``--by A`` and ``--by B`` of the same
-    cases and the total (docs/statistics.md, "the reader"). Each margin the one-field tables
-    hide must stay hidden here: it is a guard."""
-    if all(f in MULTI for f in by):
-        return _kinds_reader(facts, by, axes, grid, ones, total)
-    a, b = by
-    n_a, n_b = len(axes[0]), len(axes[1])
-    x = [[i * n_b + j for j in range(n_b)] for i in range(n_a)]  # cells
-    m_a = [n_a * n_b + i for i in range(n_a)]  # --by A's cells
-    m_b = [n_a * n_b + n_a + j for j in range(n_b)]  # --by B's cells
-    n = n_a * n_b + n_a + n_b  # the total
-    bounds = [(0, suppression.BIG)] * (n_a * n_b)
-    bounds += [_published(c, ones[0]) for c in ones[0].cells]
-    bounds += [_published(c, ones[1]) for c in ones[1].cells]
-    bounds.append(known(total))
-    rows: list[suppression.Fact] = []
-    big = suppression.BIG
-    # a single-valued field's margins add up to the total; a column of a table by a
-    # single-valued A adds up to B's margin (each case is in one row)
-    for field, margins, lines in ((a, m_a, x), (b, m_b, [list(c) for c in zip(*x, strict=True)])):
-        other = m_b if margins is m_a else m_a
-        if field not in MULTI:
-            rows.append(_fact((*((u, 1) for u in margins), (n, -1)), 0, 0))
-            # the cells over this field's values, for one value of the other field
-            for k, line in enumerate(zip(*lines, strict=True)):
-                rows.append(_fact((*((u, 1) for u in line), (other[k], -1)), 0, 0))
-        else:
-            rows += [_fact(((u, 1), (n, -1)), -big, 0) for u in margins]
-            if field in NEVER_EMPTY:
-                rows.append(_fact((*((u, 1) for u in margins), (n, -1)), 0, big))
-    # a multi-valued B: no cell exceeds its single-valued row's cases; a row of harms adds up
-    # to at least its cases (each case names one or more)
-    for field, margins, lines in ((b, m_a, x), (a, m_b, [list(c) for c in zip(*x, strict=True)])):
-        if field not in MULTI:
-            continue
-        for k, members in enumerate(lines):
-            rows += [_fact(((u, 1), (margins[k], -1)), -big, 0) for u in members]
-            if field in NEVER_EMPTY:
-                rows.append(_fact((*((u, 1) for u in members), (margins[k], -1)), 0, big))
-    truth = [c for row in grid for c in row]
-    truth += [_margin(facts, a, v) for v in axes[0]] + [_margin(facts, b, v) for v in axes[1]]
-    truth.append(total)
-    guards = [
-        suppression.Guard((m_a[i],), tuple((i, j) for j in range(n_b)))
-        for i, c in enumerate(ones[0].cells)
-        if c.suppressed
-    ] + [
-        suppression.Guard((m_b[j],), tuple((i, j) for i in range(n_a)))
-        for j, c in enumerate(ones[1].cells)
-        if c.suppressed
-    ]
-    caps = _caps(bounds[n_a * n_b : n], total, n_a, n_b)
-    cells = tuple(tuple((u,) for u in row) for row in x)
-    return suppression.Reader(tuple(bounds), tuple(rows), cells, caps, tuple(truth), tuple(guards))
-
-
-def _caps(
-    margins: list[suppression.Interval], total: int, n_a: int, n_b: int
-) -> tuple[tuple[int, ...], ...]:
-    """No cell exceeds the margins it is drawn from, nor the total."""
-    return tuple(
-        tuple(min(margins[i][1], margins[n_a + j][1], known(total)[1]) for j in range(n_b))
-        for i in range(n_a)
-    )
-
-
-def _margin(facts: list[CaseFacts], field: str, value: str | None) -> int:
-    return sum(1 for f in facts if value in f.values(field))
-
-
-def _kinds_reader(
-    facts: list[CaseFacts],
-    by: tuple[str, ...],
-    axes: tuple[tuple[str | None, ...], ...],
-    grid: list[list[int]],
-    ones: list[StatsTable],
-    total: int,
-) -> suppression.Reader:
-    """Harm by wants: one unknown per kind of case (its set of harms, its set of wants), over
-    the values the one-field tables do not publish as 0. Exact, where cells and margins alone
-    miss facts such as "the cases without a harm number the total less that harm's"."""
-    a, b = by
-    allowed = [
-        [k for k, c in enumerate(t.cells) if not (c.count == 0 and not c.suppressed)] for t in ones
-    ]
-    seen = {
-        (
-            tuple(k for k, v in enumerate(axes[0]) if v in f.values(a)),
-            tuple(k for k, v in enumerate(axes[1]) if v in f.values(b)),
-        )
-        for f in facts
-    }
-    lows = [0 if a not in NEVER_EMPTY else 1, 0 if b not in NEVER_EMPTY else 1]
-    sets = [
-        [s for r in range(len(allowed[k]) + 1) for s in combinations(allowed[k], r)
-         if len(s) >= lows[k] or any(kind[k] == s for kind in seen)]
-        for k in range(2)
-    ]  # fmt: skip
-    kinds = list(product(*sets))
-    n = len(kinds)  # the total
-    where = {kind: u for u, kind in enumerate(kinds)}
-    truth = [0] * (n + 1)
-    for kind in (
-        (
-            tuple(k for k, v in enumerate(axes[0]) if v in f.values(a)),
-            tuple(k for k, v in enumerate(axes[1]) if v in f.values(b)),
-        )
-        for f in facts
-    ):
-        truth[where[kind]] += 1
-    truth[n] = total
-    rows: list[suppression.Fact] = [_fact((*((u, 1) for u in range(n)), (n, -1)), 0, 0)]
-    margins: list[list[suppression.Sum]] = [
-        [tuple(u for u, kind in enumerate(kinds) if v in kind[k]) for v in range(len(axes[k]))]
-        for k in range(2)
-    ]
-    for k in range(2):
-        for v, c in enumerate(ones[k].cells):
-            lo, hi = _published(c, ones[k])
-            rows.append(_fact(tuple((u, 1) for u in margins[k][v]), lo, hi))
-    cells = tuple(
-        tuple(
-            tuple(u for u, kind in enumerate(kinds) if i in kind[0] and j in kind[1])
-            for j in range(len(axes[1]))
-        )
-        for i in range(len(axes[0]))
-    )
-    guards = [
-        suppression.Guard(margins[0][i], tuple((i, j) for j in range(len(axes[1]))))
-        for i, c in enumerate(ones[0].cells)
-        if c.suppressed
-    ] + [
-        suppression.Guard(margins[1][j], tuple((i, j) for i in range(len(axes[0]))))
-        for j, c in enumerate(ones[1].cells)
-        if c.suppressed
-    ]
-    bounds = ((0, suppression.BIG),) * n + (known(total),)
-    published = [_published(c, ones[0]) for c in ones[0].cells]
-    published += [_published(c, ones[1]) for c in ones[1].cells]
-    caps = _caps(published, total, len(axes[0]), len(axes[1]))
-    return suppression.Reader(bounds, tuple(rows), cells, caps, tuple(truth), tuple(guards))

@@ -66,6 +66,14 @@ class Reader:
     caps: tuple[tuple[int, ...], ...]
     truth: tuple[int, ...]
     guards: tuple[Guard, ...] = ()
+    # the block of each column: a cell is set beside the cells of its column and those of its
+    # row in its own block, or in a column of block -1, beside every block (a table by status
+    # and its twin by outcome side by side: two blocks, with closed and null in both); none
+    # given, one block
+    blocks: tuple[int, ...] = ()
+    # columns whose cells in one row add up to a count published elsewhere (closed and null:
+    # the cases of that row): a cell of one hidden hides the other's too, when it is 1 or more
+    twins: tuple[tuple[int, int], ...] = ()
 
     def value(self, unknowns: Sum, solution: Iterable[int] | None = None) -> int:
         values = list(self.truth if solution is None else solution)
@@ -370,27 +378,20 @@ def suppress(
     counts: list[list[int]],
     reader: Reader,
     hidden_first: Iterable[Cell] = (),
-    also_hidden: Iterable[Cell] = (),
     max_nodes: int = MAX_NODES,
 ) -> Suppressed:
     """Each cell's state: PUBLISHED, PRIMARY (1-4) or SECONDARY; whether that is enough; and
     whether zeros may be hidden. ``hidden_first``: cells hidden from the start, zeros too
     (the table then says that hidden cells may be 0), except a zero that could be nothing
-    else. ``also_hidden``: cells hidden from the start because another table hides what they
-    give away (the table says hidden cells may be 0 only if one of them is). ``max_nodes``:
-    the node limit of each solve (lower only in tests, to reach it). See the module
-    docstring."""
+    else. ``max_nodes``: the node limit of each solve (lower only in tests, to reach it).
+    See the module docstring."""
     states = primary(counts)
     zeros = False
-    for i, j in also_hidden:
-        if states[i][j] == PUBLISHED and counts[i][j] > 0:
-            states[i][j] = SECONDARY
-        elif states[i][j] == PUBLISHED and reader.caps[i][j] > 0:
-            states[i][j], zeros = SECONDARY, True
     for i, j in hidden_first:
         zeros = True  # even where none is 0: a reader may not take a cell there to be 1 or more
         if states[i][j] == PUBLISHED and (counts[i][j] > 0 or reader.caps[i][j] > 0):
             states[i][j] = SECONDARY
+    _hide_twins(counts, states, reader)
     pool = _Pool(reader.truth)
     cut_short = 0
     while True:
@@ -399,7 +400,7 @@ def suppress(
         for i, row in enumerate(states):
             for j, state in enumerate(row):
                 if state != PUBLISHED and not program.other_value(reader.cells[i][j], (i, j)):
-                    weak.append(_beside(states, (i, j)))
+                    weak.append(_beside(states, (i, j), reader.blocks))
         for guard in reader.guards:
             if not program.other_value(guard.unknowns):
                 weak.append(guard.near)
@@ -424,15 +425,33 @@ def suppress(
         for cell in chosen:
             if cell is not None:
                 states[cell[0]][cell[1]] = SECONDARY
+        _hide_twins(counts, states, reader)
+
+
+def _hide_twins(counts: list[list[int]], states: list[list[int]], reader: Reader) -> None:
+    """Hide the twin of every hidden cell (:class:`Reader` ``twins``) that is 1 or more: the
+    one shown, a reader would subtract it from the count they add up to."""
+    for a, b in reader.twins:
+        for i, row in enumerate(states):
+            for j, k in ((a, b), (b, a)):
+                if row[j] != PUBLISHED and row[k] == PUBLISHED and counts[i][k] > 0:
+                    row[k] = SECONDARY
 
 
 def _all(states: list[list[int]]) -> tuple[Cell, ...]:
     return tuple((i, j) for i, row in enumerate(states) for j in range(len(row)))
 
 
-def _beside(states: list[list[int]], cell: Cell) -> tuple[Cell, ...]:
-    """The cells in ``cell``'s row or column."""
-    return tuple(c for c in _all(states) if c[0] == cell[0] or c[1] == cell[1])
+def _beside(states: list[list[int]], cell: Cell, blocks: tuple[int, ...] = ()) -> tuple[Cell, ...]:
+    """The cells in ``cell``'s column, or in its row and its block of columns (:class:`Reader`
+    ``blocks``)."""
+
+    def together(j: int, k: int) -> bool:
+        return not blocks or blocks[j] == blocks[k] or -1 in (blocks[j], blocks[k])
+
+    return tuple(
+        c for c in _all(states) if c[1] == cell[1] or (c[0] == cell[0] and together(c[1], cell[1]))
+    )
 
 
 def _next_to_hide(

@@ -191,12 +191,59 @@ def survey(examples: int, seed: int, lo: int, hi: int) -> tuple[int, int]:
     return tried, broken
 
 
+def twin_cases(rng: random.Random, lo: int, hi: int, by_sector: bool) -> list[CaseFacts]:
+    """A case set built to test status and outcome read together (docs/statistics.md, rule 6):
+    one to four open statuses and outcomes, each weighted at random, a random share closed;
+    over one to three sectors (one far the most common) when ``by_sector``."""
+    opens = rng.sample([s for s in STATUSES if s != "closed"], rng.randint(1, 4))
+    outcomes = rng.sample(OUTCOMES, rng.randint(1, 4))
+    open_weights = [rng.random() ** 2 for _ in opens]
+    closed_weights = [rng.random() ** 2 for _ in outcomes]
+    closed_share = rng.random()
+    sectors = list(SECTORS[: rng.randint(1, 3)]) if by_sector else [SECTORS[0]]
+    out = []
+    for k in range(rng.randint(lo, hi)):
+        if rng.random() < closed_share:
+            status, outcome = "closed", rng.choices(outcomes, closed_weights)[0]
+        else:
+            status, outcome = rng.choices(opens, open_weights)[0], None
+        sector = rng.choices(sectors, [5] + [1] * (len(sectors) - 1))[0]
+        out.append(CaseFacts(f"{k:08d}", "2026-01-05", status, outcome, sector,
+                             ("violence",), (), False))  # fmt: skip
+    return out
+
+
+def twin_survey(examples: int, seed: int, lo: int, hi: int, by_sector: bool) -> tuple[int, int]:
+    """:func:`survey` for :func:`twin_cases`, read through ``--by status`` and ``--by outcome``
+    (and ``--by sector``, ``--by sector,status`` and ``--by sector,outcome``)."""
+    rng = random.Random(seed)
+    which: list[tuple[str, ...]] = [("status",), ("outcome",)]
+    if by_sector:
+        which += [("sector",), ("sector", "status"), ("sector", "outcome")]
+    broken = 0
+    for _ in range(examples):
+        fs = twin_cases(rng, lo, hi, by_sector)
+        pins = small_pins(fs, publish(fs, which))
+        broken += bool(pins)
+        for pin in pins:
+            print("pinned", len(fs), pin, flush=True)
+    return examples, broken
+
+
 if __name__ == "__main__":
     # .venv/bin/python -m tests.vault.case_reader EXAMPLES SEED MIN MAX [MIN_CASES_TWO_FIELDS]
+    # .venv/bin/python -m tests.vault.case_reader twins EXAMPLES SEED MIN MAX [sector]
     import sys
 
     from vault import stats
 
+    if sys.argv[1] == "twins":
+        examples, seed, lo, hi = (int(a) for a in sys.argv[2:6])
+        sector = sys.argv[6:] == ["sector"]
+        tried, broken = twin_survey(examples, seed, lo, hi, sector)
+        what = "status and outcome by sector" if sector else "status and outcome"
+        print(f"{tried} case sets of {lo}-{hi} cases (seed {seed}, {what}): {broken} pinned")
+        sys.exit(0)
     examples, seed, lo, hi = (int(a) for a in sys.argv[1:5])
     if len(sys.argv) > 5:
         stats.MIN_CASES_TWO_FIELDS = int(sys.argv[5])

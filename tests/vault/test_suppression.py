@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.vault import case_reader
-from vault import stats, suppression
+from vault import stats, suppression, table_readers
 from vault.errors import UsageError
-from vault.stats import CaseFacts, StatsTable, one_field_reader, tabulate
+from vault.stats import CaseFacts, StatsTable, tabulate
+from vault.table_readers import one_field_reader
 
 SECTORS3 = ("policing", "healthcare", "housing")
 HARMS3 = ("violence", "outing", "verbal-abuse")
@@ -389,7 +390,8 @@ def test_a_move_found_without_a_solve_agrees_with_the_solver() -> None:
         grid = [[sum(a in f.values(by[0]) and b in f.values(by[1]) for f in fs) for b in axes[1]]
                 for a in axes[0]]  # fmt: skip
         ones = [tabulate(fs, (f,), None, None, False) for f in by]
-        reader = stats.two_field_reader(fs, by, axes, grid, ones, len(fs))
+        held = [stats.margins(t) for t in ones]
+        reader = table_readers.two_field_reader(fs, by, axes, grid, held, len(fs))
         table = tabulate(fs, by, None, None, False)
         states = [[table.cells[i * len(axes[1]) + j].state for j in range(len(axes[1]))]
                   for i in range(len(axes[0]))]  # fmt: skip
