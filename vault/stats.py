@@ -250,6 +250,8 @@ def tabulate(
         return _turned(tabulate(facts, turned, since, until, research_only, damaged, max_nodes))
     choices = _Choices(since, until, research_only, damaged, max_nodes)
     twin = [f for f in by if f in TWINS]
+    if by == TWINS:
+        return _status_by_outcome(facts, choices) or _table(facts, by, choices)
     if len(twin) != 1:
         return _table(facts, by, choices)
     other = tuple(f for f in by if f not in TWINS)
@@ -385,6 +387,38 @@ def _table(facts: list[CaseFacts], by: tuple[str, ...], choices: _Choices) -> St
 
     hidden = _suppressed(grid, total, len(by) == 2, reader, choices.max_nodes)
     return _as_table(by, axes, grid, hidden, range(len(grid[0])), total, choices)
+
+
+def _status_by_outcome(facts: list[CaseFacts], choices: _Choices) -> StatsTable | None:
+    """The table by status and outcome, as ``--by status`` and ``--by outcome`` publish it:
+    each cell that can hold a case is a count one of them gives (an open status's cases have
+    no outcome, a closed case's outcome is its own), hidden exactly where that one hides it,
+    and every other cell is 0 to anyone (docs/statistics.md, rule 6). None for a table of
+    fewer than :data:`MIN_CASES_TWO_FIELDS` cases (every cell hidden, as any table by two
+    fields), or when some case is of another kind (the general rule then)."""
+    allowed = set(table_readers.kinds([]))
+    if len(facts) < MIN_CASES_TWO_FIELDS or any(
+        table_readers.kind_of(f) not in allowed for f in facts
+    ):
+        return None
+    ones = _twins(facts, (), choices)
+    axes = (STATUSES, (*OUTCOMES, None))
+    grid = _grid(facts, TWINS, axes)
+    source = {("status", c.values[0]): c.state for c in ones["status"].cells}
+    source |= {("outcome", c.values[0]): c.state for c in ones["outcome"].cells}
+    states = [
+        [
+            source[("status", s) if o is None else ("outcome", o)]
+            if (s, o) in allowed
+            else suppression.PUBLISHED
+            for o in axes[1]
+        ]
+        for s in axes[0]
+    ]
+    one = ones["status"]
+    zeros = any(t.zeros_hidden for t in ones.values())
+    hidden = _Suppressed(states, zeros, one.withheld, one.cut_short)
+    return _as_table(TWINS, axes, grid, hidden, range(len(axes[1])), len(facts), choices)
 
 
 def _twins(

@@ -189,3 +189,23 @@ def test_status_and_outcome_by_a_second_field_pin_no_small_count() -> None:
     closed = [c for c in tables[("sector", "status")]["cells"] if c["status"] == "closed"]
     null = [c for c in tables[("sector", "outcome")]["cells"] if c["outcome"] is None]
     assert [c["suppressed"] for c in closed] == [c["suppressed"] for c in null]
+
+
+@pytest.mark.parametrize("name", TWIN_PINS)
+def test_the_table_by_status_and_outcome_publishes_what_the_two_do(name: str) -> None:
+    """docs/statistics.md, rule 6: each cell of ``--by status,outcome`` that can hold a case
+    is a count ``--by status`` or ``--by outcome`` gives, hidden exactly where that one hides
+    it; a cell no case can be in (an open status with an outcome, closed without) is 0; read
+    with the two, nothing small is worked out."""
+    fs = closed_and_open(TWIN_PINS[name])
+    tables = case_reader.publish(fs, [("status",), ("outcome",), ("status", "outcome")])
+    one = {(by[0], c[by[0]]): c for by in [("status",), ("outcome",)] for c in tables[by]["cells"]}
+    for c in tables[("status", "outcome")]["cells"]:
+        if (c["status"] == "closed") == (c["outcome"] is None):
+            assert (c["count"], c["suppressed"]) == (0, False), c
+            continue
+        source = (
+            one[("status", c["status"])] if c["outcome"] is None else one[("outcome", c["outcome"])]
+        )
+        assert (c["count"], c["suppressed"]) == (source["count"], source["suppressed"]), c
+    assert case_reader.small_pins(fs, tables) == []
