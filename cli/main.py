@@ -236,6 +236,13 @@ def pull(
             f"{n} more message{'s' if n != 1 else ''} from reporters"
             f" {'wait' if n != 1 else 'waits'} on the intake for the next pull."
         )
+    if result.messages_for_colleagues:
+        n = result.messages_for_colleagues
+        _say(
+            f"{n} message{'s' if n != 1 else ''} from reporters {'are' if n != 1 else 'is'} left"
+            " on the intake for a colleague's laptop: this one does not hold the case yet"
+            " (it comes with that laptop's next sync)."
+        )
     if result.attachments_caught_up or result.attachments_missing:
         _say(
             f"Attachments missed by an earlier pull: {result.attachments_caught_up} stored now,"

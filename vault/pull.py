@@ -85,6 +85,8 @@ class PullResult:
     answers: int = 0  # reporters' answers taken into their cases
     withdrawals: int = 0  # reporters' requests to withdraw, taken into their cases
     messages_waiting: int = 0  # reporters' messages left on the intake for the next pull
+    # reporters' messages left on the intake for a colleague's laptop, which holds their case
+    messages_for_colleagues: int = 0
     replies_waiting: int = 0  # queued replies not pushed, because the intake's disk is full
     intake_full: IntakeFullError | None = None  # why they wait
     quarantined: Counter[str] = field(default_factory=Counter)  # by reason, this pull
@@ -361,6 +363,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
             taken = reporter_messages.take_pulled(vault, messages)
             result.answers, result.withdrawals = taken.answers, taken.withdrawals
             result.failures.extend(taken.refused)
+            result.messages_for_colleagues = taken.for_colleagues
             for start in range(0, len(taken.held), PAGE_SIZE):
                 intake.ack(taken.held[start : start + PAGE_SIZE], [])
         result.in_quarantine = incoming.quarantine_count(vault)

@@ -37,10 +37,10 @@ import struct
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from vault import _crypto, erasure
+from vault import _crypto, erasure, team_clock
 from vault import db as dbmod
 from vault.envelope import (
     HEADER_BYTES,
@@ -236,6 +236,18 @@ class TakenMessages:
     duplicates: int = 0
     refused: list[tuple[str, VaultError]] = field(default_factory=list)  # (label, why)
     held: list[str] = field(default_factory=list)  # hex ids the intake may delete
+    # left on the intake: for a case a colleague's laptop holds and this one does not yet
+    for_colleagues: int = 0
+
+
+# A message for a case this laptop does not hold, on a team's laptop, is left on the intake
+# for the laptop that took the report in (it has not synced yet) while it is this many days
+# old or less; older, it is refused as on a single laptop (docs/sync.md, section 4).
+WAIT_FOR_COLLEAGUES_DAYS = 30
+
+
+class _ForColleagues(Exception):
+    """A message to leave on the intake for a colleague's laptop."""
 
 
 def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
@@ -256,6 +268,10 @@ def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
             result.held.append(label)
             try:
                 cases, opened = _check(vault, db, body)
+            except _ForColleagues:
+                result.held.pop()  # not acknowledged: the intake keeps it
+                result.for_colleagues += 1
+                continue
             except VaultError as why:
                 result.refused.append((f"reporter message {label[:12]}", why))
                 continue
@@ -303,14 +319,30 @@ def _check(vault: Vault, db: dbmod.Connection, body: bytes) -> tuple[list[str], 
         )
     ]
     if not cases:
+        if team_clock.is_syncing(db) and _recent(vault, parts):
+            raise _ForColleagues
         raise UnknownReporterError(
             "A reporter message is signed by a codename no case in this vault has"
             " (a forgery, a report this vault does not hold, or one since erased); it was refused."
         )
+    return cases, _open(vault, parts)
+
+
+def _open(vault: Vault, parts: MessageParts) -> OpenedMessage:
     team = vault.team_key(parts.epoch)
     if team_key_id(team.public_key) != parts.key_id:
         raise ForgedMessageError("A reporter message names a team key this vault does not hold.")
-    return cases, open_message(parts, team.public_key, team.secret_key)
+    return open_message(parts, team.public_key, team.secret_key)
+
+
+def _recent(vault: Vault, parts: MessageParts) -> bool:
+    """Whether a message for a case this laptop does not hold is sound (sealed to a team key
+    it holds) and sent recently enough to wait on the intake for a colleague's laptop."""
+    try:
+        sent = date.fromisoformat(_open(vault, parts).sent[:10])
+    except (VaultError, ValueError):
+        return False  # refused as unknown, as before
+    return (datetime.now(UTC).date() - sent).days <= WAIT_FOR_COLLEAGUES_DAYS
 
 
 def _index_cases(vault: Vault, db: dbmod.Connection) -> None:

@@ -1,0 +1,73 @@
+"""A reporter's answer pulled by a team's laptop that does not hold its case yet (another
+laptop took the report in and has not synced): left on the REAL intake for that laptop, never
+refused and lost (docs/sync.md, section 4). Two real vault folders, one real intake."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import PASSPHRASE, make_report, seal_for
+from tests.intake_server import IntakeServers
+from tests.sealing import codename_keys, new_codename
+from tests.team_laptops import join
+from tests.vault.intake.test_messages import post
+from vault import _crypto, case_view, reporter_messages
+from vault.errors import UnknownReporterError
+from vault.keys import b64
+from vault.pull import pull
+from vault.reporter_messages import seal_message
+from vault.store import Vault
+from vault.submit import send_envelope
+from vault.sync import sync
+
+
+def test_an_answer_waits_on_the_intake_for_the_laptop_that_holds_its_case(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export(), pow_bits=4).url
+        bea = join(tmp_path / "b", "bea", amara, url)
+        try:
+            keys = codename_keys(new_codename())
+            fields = {"reply_key": b64(keys[0]), "reply_signing_key": b64(keys[2])}
+            send_envelope(url, seal_for(amara, make_report(**fields)))
+            # amara's laptop takes the report in (a pull: it has not synced it to the team)
+            (case_id,) = pull(amara, url).imported
+            team = amara.access.current
+            seed = _crypto.SecretBytes(keys[3], "codename signing seed")
+            today = datetime.now(UTC).date()
+            answer = seal_message(
+                "answer", "Yes, after six.", seed, team.epoch, team.public_key, today.isoformat(), 0
+            )
+            assert post(url, answer).status_code == 202
+
+            # Bea's laptop pulls the answer before it has the case: it stays on the intake.
+            first = sync(bea, url).pulled
+            assert (first.answers, first.failures, first.messages_for_colleagues) == (0, [], 1)
+            assert sync(bea, url).pulled.messages_for_colleagues == 1  # still there
+            # Amara's laptop takes it in at its next sync (its own case), and tells bea's.
+            assert sync(amara, url).pulled.answers == 1
+            sync(bea, url)
+            for laptop in (amara, bea):
+                said = case_view.show_case(laptop, case_id).conversation
+                assert [(c.speaker, c.text) for c in said] == [("reporter", "Yes, after six.")]
+                assert sync(laptop, url).pulled.messages_for_colleagues == 0  # nothing left
+
+            # An old one (past WAIT_FOR_COLLEAGUES_DAYS), or one on a laptop of no team, is
+            # refused as before: the intake may let it go.
+            stranger = codename_keys(new_codename())
+            old_day = today - timedelta(days=reporter_messages.WAIT_FOR_COLLEAGUES_DAYS + 1)
+            messages = [
+                seal_message(
+                    "answer", "hello", _crypto.SecretBytes(stranger[3], "seed"),
+                    team.epoch, team.public_key, day.isoformat(), 0,
+                )
+                for day in (today, old_day)
+            ]  # fmt: skip
+            taken_in = reporter_messages.take_pulled(bea, messages)
+            assert taken_in.for_colleagues == 1
+            assert [type(e) for _, e in taken_in.refused] == [UnknownReporterError]
+            assert len(taken_in.held) == 1  # only the old one may be deleted from the intake
+        finally:
+            bea.close()
