@@ -20,7 +20,7 @@ it), never a worker, so in the throttled rows the worker slows itself by the sam
 (``slowWorker``: after each chunk it spins for 3 times as long as the chunk took, as Chromium's
 signal handler spins the main thread). Times are ``performance.now()`` inside the page.
 Target: ours at most 1.5x bare. The worker is started and ready before the first run (the form
-starts it when a file is chosen).
+starts it as the page loads).
 
 CPU: each thread's CPU time (``/proc/PID/task/TID/stat``) before and after each run, split
 into the page's main thread, the worker, and every other thread (the browser's reading of the

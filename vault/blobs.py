@@ -19,7 +19,7 @@ import base64
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from vault.errors import (
     VaultError,
 )
 from vault.files import fsync_dir, open_new_private_file
+from vault.read_through import ReadState, record_reads
 from vault.report import Attachment
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ class PendingBlob:
     case_id: str
     length: int  # the exact sealed length the report's size implies
     n: int | None = None  # which attachment of the case, when known
+    # The report's own attachment when the pull that stored the case just opened it (its
+    # `imported` entry logs that): the check needs its key, so the report is not opened again.
+    attachment: Attachment | None = field(default=None, repr=False, compare=False)
 
 
 def holds_blob(db: dbmod.Connection, blob: str) -> bool:
@@ -193,16 +197,30 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
     not open with this report's key) is an :class:`AttachmentMismatchError`: it is never
     asked for again for this case, and the blob stays for the case it is. Any other error
     (the network failing) rolls this blob back and propagates.
+
+    The case's report is opened (for the attachment's key) only once the vault holds the
+    blob, and only when the pull that stored the case did not hand it over: that opening is
+    logged as an ``attachments-checked`` read of the one case. The attachment's number comes
+    from the list kept with each case (a case stored before that list was kept is listed
+    first, with every other such case: :func:`list_unlisted`). When the intake's copy is not
+    what this case's report implies, the blob may be another case's: see
+    :func:`_wanted_elsewhere`.
     """
     with vault.transaction() as db:
-        n, attachment = _named_by(vault, db, pending)
-        n = pending.n if pending.n is not None else n
-        which = f"Attachment {n}" if n is not None else "An attachment"
+        if pending.n is None and not _listed(db, pending.case_id):
+            list_unlisted(vault, db)
+        which = _which(db, pending)
         if not holds_blob(db, pending.id):
-            problem = _stream_blob(db, pending, fetch_blob)
-            if problem is not None or attachment is None:
+            problem = _stream_blob(db, pending, fetch_blob, which)
+            if problem is not None:
+                if not isinstance(problem, AttachmentUnavailableError):
+                    _wanted_elsewhere(db, pending)
                 return problem
-        elif attachment is None:
+        if pending.attachment is not None:
+            attachment: Attachment | None = pending.attachment
+        else:
+            attachment = _named_by(vault, db, pending)
+        if attachment is None:
             if held_length(db, pending.id) == pending.length:
                 return None
             return mismatch(which, named_elsewhere(db, pending.id, pending.case_id))
@@ -216,25 +234,107 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
         return wrong
 
 
-def _named_by(
-    vault: Vault, db: dbmod.Connection, pending: PendingBlob
-) -> tuple[int | None, Attachment | None]:
+def _listed(db: dbmod.Connection, case_id: str) -> bool:
+    return (
+        db.execute("SELECT 1 FROM case_blobs_listed WHERE case_id = ?", (case_id,)).fetchone()
+        is not None
+    )
+
+
+def _which(db: dbmod.Connection, pending: PendingBlob) -> str:
+    """How messages name the attachment: its number, from the list kept with the case."""
+    n = pending.n
+    if n is None:
+        (n,) = db.execute(
+            "SELECT min(n) FROM case_blobs WHERE case_id = ? AND blob_id = ? AND length = ?",
+            (pending.case_id, pending.id, pending.length),
+        ).fetchone()
+    return f"Attachment {n}" if n is not None else "An attachment"
+
+
+def _wanted_elsewhere(db: dbmod.Connection, pending: PendingBlob) -> None:
+    """The intake's copy of a blob is not what this case's report implies, so it may be
+    another case's: want it for every other case that names it (and is not known to name it
+    wrongly), each with the length its own report implies.
+
+    Before schema 13 a vault kept one pending row per blob, with the first report's length.
+    A report naming another's upload with a false size could take that row, and the real
+    report's wait was never recorded, so no pull fetched its file; the cases of that time are
+    listed before this is called (:func:`store_blob`), so the real report gets its own row.
+    """
+    db.execute(
+        "INSERT INTO pending_blobs (id, case_id, length)"
+        " SELECT blob_id, case_id, length FROM case_blobs"
+        " WHERE blob_id = ? AND case_id != ? AND wrong = 0"
+        " ON CONFLICT (case_id, id) DO NOTHING",
+        (pending.id, pending.case_id),
+    )
+
+
+LIST_BATCH = 256
+"""Cases taken per query by :func:`list_unlisted` (their ids only; reports one at a time)."""
+
+
+def list_unlisted(vault: Vault, db: dbmod.Connection, but: str = "") -> None:
+    """List the attachments of every case (``but`` aside) stored before the vault kept that
+    list (schema 13), in ``db``'s transaction.
+
+    Each report is opened in memory, one at a time (memory stays flat however many there
+    are), and nothing of it is kept but its blob ids and lengths. The cases opened are
+    logged as ONE read across cases (``attachments-checked``, with its read list). A case
+    sealed to a team key this caseworker lacks is left unlisted: its pending rows still count.
+    """
+    opened: dict[str, ReadState] = {}
+    after = ""
+    while True:
+        batch = db.execute(
+            "SELECT c.id, c.epoch FROM cases c"
+            " LEFT JOIN case_blobs_listed l ON l.case_id = c.id"
+            " WHERE l.case_id IS NULL AND c.id != ? AND c.id > ? ORDER BY c.id LIMIT ?",
+            (but, after, LIST_BATCH),
+        ).fetchall()
+        if not batch:
+            break
+        after = str(batch[-1][0])
+        for other_id, other_epoch in batch:
+            key = vault.access.team_key(int(other_epoch))
+            if key is None:  # not this caseworker's to open
+                continue
+            row = db.execute("SELECT envelope FROM cases WHERE id = ?", (other_id,)).fetchone()
+            try:
+                named = open_report(bytes(row[0]), key.public_key, key.secret_key).attachments
+            except VaultError:
+                opened[str(other_id)] = "damaged"
+                named = []
+            else:
+                opened[str(other_id)] = "read"
+            del row
+            list_attachments(db, str(other_id), named)
+    record_reads(vault, db, "attachments-checked", opened)
+
+
+def _named_by(vault: Vault, db: dbmod.Connection, pending: PendingBlob) -> Attachment | None:
     """The attachment of the case's report that names the pending blob (with the length the
-    pending row records), and its number; (None, None) if the report does not open."""
+    pending row records); None if the report does not open or names no such attachment.
+
+    The report is opened in memory, and that opening logged (``attachments-checked``, this
+    one case), as every opening of a stored report is."""
     row = db.execute(
         "SELECT envelope, epoch FROM cases WHERE id = ?", (pending.case_id,)
     ).fetchone()
     team = None if row is None else vault.access.team_key(int(row[1]))
     if row is None or team is None:
-        return None, None
+        return None
     try:
         report = open_report(bytes(row[0]), team.public_key, team.secret_key)
     except VaultError:
-        return None, None
-    for n, attachment in enumerate(report.attachments, 1):
+        record_reads(vault, db, "attachments-checked", {pending.case_id: "damaged"})
+        return None
+    record_reads(vault, db, "attachments-checked", {pending.case_id: "read"})
+    for attachment in report.attachments:
         if attachment.blob == pending.id and sealed_length(attachment.size) == pending.length:
-            return n, attachment
-    return None, None
+            return attachment
+    return None
 
 
 def forget_pending(vault: Vault, pending: PendingBlob) -> None:
@@ -247,14 +347,16 @@ def forget_pending(vault: Vault, pending: PendingBlob) -> None:
 
 
 def _stream_blob(
-    db: dbmod.Connection, pending: PendingBlob, fetch_blob: BlobFetcher
+    db: dbmod.Connection,
+    pending: PendingBlob,
+    fetch_blob: BlobFetcher,
+    which: str = "An attachment",
 ) -> VaultError | None:
     """Stream one sealed blob into chunk rows (memory stays flat), checked before it counts.
 
     Reading stops as soon as the blob runs past the length its report allows.
     """
     blob, expected = pending.id, pending.length
-    which = f"Attachment {pending.n}" if pending.n is not None else "An attachment"
     db.execute("SAVEPOINT blob")
     try:
         hasher = hashlib.sha256()

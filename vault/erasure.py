@@ -43,11 +43,10 @@ from typing import TYPE_CHECKING
 from vault import db as dbmod
 from vault.audit.case_actions import action
 from vault.audit.leaves import LeafError, parse_leaf
-from vault.blobs import list_attachments, named_elsewhere
+from vault.blobs import list_unlisted, named_elsewhere
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import CaseErasedError, CaseNotFoundError, UsageError, VaultError
-from vault.read_through import ReadState, record_reads
 from vault.tombstones import Tombstone, all_erased, erased_error, tombstone
 
 if TYPE_CHECKING:
@@ -265,9 +264,10 @@ def _attachment_blobs(
     report and the same upload in a second envelope), or when a page or an intake lied about
     what was uploaded (vault/blobs.py); either way the other case keeps it. Which blobs each
     case names is kept in ``case_blobs``; the reports of cases stored before that list was
-    kept are opened here, once, in memory, to list theirs (nothing of them is kept but the
-    blob ids and lengths), and logged as one read across cases (``attachments-checked``, with
-    its read list), as a search is.
+    kept are opened here, once, in memory and one at a time, to list theirs (nothing of them
+    is kept but the blob ids and lengths), and logged as one read across cases
+    (``attachments-checked``, with its read list), as a search is
+    (:func:`vault.blobs.list_unlisted`).
     """
     named = {str(b) for (b,) in db.execute(
         "SELECT id FROM pending_blobs WHERE case_id = ?"
@@ -280,32 +280,8 @@ def _attachment_blobs(
             named |= {a.blob for a in report.attachments}
     if not named:
         return named
-    _list_unlisted(vault, db, case_id)
+    list_unlisted(vault, db, but=case_id)
     return {blob for blob in named if not named_elsewhere(db, blob, case_id)}
-
-
-def _list_unlisted(vault: Vault, db: dbmod.Connection, case_id: str) -> None:
-    """List the attachments of every other case stored before the vault kept that list."""
-    opened: dict[str, ReadState] = {}
-    for other_id, other_epoch, other_envelope in db.execute(
-        "SELECT c.id, c.epoch, c.envelope FROM cases c"
-        " LEFT JOIN case_blobs_listed l ON l.case_id = c.id"
-        " WHERE l.case_id IS NULL AND c.id != ?",
-        (case_id,),
-    ).fetchall():
-        key = vault.access.team_key(int(other_epoch))
-        if key is None:  # not this caseworker's to open: its pending rows still count
-            continue
-        try:
-            theirs = open_report(bytes(other_envelope), key.public_key, key.secret_key)
-        except VaultError:
-            opened[str(other_id)] = "damaged"
-            list_attachments(db, str(other_id), ())
-            continue
-        opened[str(other_id)] = "read"
-        list_attachments(db, str(other_id), theirs.attachments)
-        del theirs
-    record_reads(vault, db, "attachments-checked", opened)
 
 
 def check_tombstones(vault: Vault) -> list[str]:

@@ -348,7 +348,7 @@ def _store_pulled(vault: Vault, envelopes: Iterable[tuple[str, bytes]]) -> Pulle
                         if env_id in new:  # said once, when the case is stored
                             result.mismatched.append((case_id, problem))
                 elif want_blob(db, case_id, attachment):
-                    wanted.append(PendingBlob(blob, case_id, length, n))
+                    wanted.append(PendingBlob(blob, case_id, length, n, attachment))
     result.blobs_held = sorted(held)
     result.blobs_wanted = wanted
     return result

@@ -1,12 +1,11 @@
 """Review of issue 15 (seal15): reports that name another report's upload, against real
-SQLCipher vaults. Faults are marked xfail(strict=True) with the reason; the rest held."""
+SQLCipher vaults. The fault it found (a later pull's catch-up opened a report unlogged) is
+fixed: that opening is logged as `attachments-checked`."""
 
 from __future__ import annotations
 
 import base64
 import os
-
-import pytest
 
 from tests.conftest import make_report, seal_for
 from tests.sealing import attachment_entry
@@ -59,12 +58,6 @@ def test_the_liars_case_does_not_show_the_victims_file_as_its_own(vault: Vault) 
     assert [a.held for a in case_view.show_case(vault, liar).attachments] == [False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a later pull's catch-up (blobs.store_blob -> _named_by) opens a stored case's"
-    " report for its attachment key with no access-log entry; every other read of stored"
-    " reports (attachments-checked, patterns-read, ...) is logged",
-)
 def test_catching_up_an_attachment_logs_the_report_it_opens(vault: Vault) -> None:
     entry, blob = attachment_entry(b"a scan " * 3000)
     batch = incoming.store_pulled(vault, [("a", seal_for(vault, make_report(attachments=[entry])))])

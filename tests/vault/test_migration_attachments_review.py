@@ -1,5 +1,6 @@
 """Review of issue 15 (seal15): a schema-12 vault's attachments after migration 13, in real
-SQLCipher files. Faults are marked xfail(strict=True) with the reason; the rest held."""
+SQLCipher files. Both faults it found are fixed (vault/blobs.py: a failed fetch asks for the
+blob for every case naming it; the old cases are listed one report at a time)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,6 @@ from vault.attachments import sealed_length
 from vault.store import Vault
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a schema-12 vault kept one pending row per blob: when a liar's report (wrong size)"
-    " took it first, migration 13 keeps only that row and nothing lists the real report's"
-    " wait, so vault pull never fetches the real file (lost when the intake expires it)",
-)
 def test_a_schema_12_liars_pending_row_does_not_starve_the_real_report(
     vault_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -54,11 +49,6 @@ def test_a_schema_12_liars_pending_row_does_not_starve_the_real_report(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the first erase after migration 13 reads every unlisted case's envelope into"
-    " memory at once (fetchall in erasure._list_unlisted): memory grows with the vault",
-)
 def test_the_first_erase_after_migration_does_not_hold_every_report_at_once(
     vault_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

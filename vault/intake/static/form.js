@@ -266,7 +266,6 @@ fileInput.addEventListener("change", () => {
   }
   files = files.concat(added);
   renderFiles();
-  startSealer(); // the worker that hashes sealed files, ready before Send is pressed
 });
 
 // --- codename -------------------------------------------------------------------------------------
@@ -534,6 +533,9 @@ async function start() {
   // Fetch the word list whether or not a codename is wanted, so the request says nothing.
   loadWordlist(form.dataset.codenameList || "english").catch(() => {});
   document.getElementById("files-section").hidden = maxFiles === 0;
+  // The worker that hashes sealed files, started with the page whether or not a file is ever
+  // chosen: fetching it then tells our server nothing about files (docs/threat-model.md).
+  if (maxFiles > 0) startSealer();
   document.getElementById("codename-section").hidden = false;
   document.getElementById("send-hint").hidden = false;
   settled();

@@ -123,17 +123,28 @@ export function sealReport(sodium, report, epoch, publicKey) {
 // a time (the browser may keep a Blob out of the page's memory). The hashing and gathering run
 // in a worker beside the page (seal-worker.js, its own libsodium), so they take another core
 // instead of doubling the page's work; where no worker can start, the page does them itself.
-// `onChunk(done, total)` reports progress. For the benchmark only: `options.worker = false`
-// hashes in the page; `options.slowWorker = N` has the worker run N times slower (seal-worker.js).
+// A worker that goes silent while it owes an answer (closed, stuck, its thread starved: no
+// error event comes) is given up after WORKER_SILENT_MS: it is terminated, the file is sealed
+// again from its start in the page, with a fresh key, and so is every later file of the page
+// (as where no worker can start). `onChunk(done, total)` reports progress (it starts again
+// from 0 then). For the benchmark only: `options.worker = false` hashes in the page;
+// `options.slowWorker = N` has the worker run N times slower (seal-worker.js).
 const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
 const POST = 16; // sealed chunks (1 MiB) posted to the worker in one message
 const WINDOW = 128; // sealed chunks (8 MiB) on their way to the worker before the page waits
 const WORKER_WAIT_MS = 20000;
+// The worker answers each 1 MiB message once it has hashed it: a few milliseconds on a laptop,
+// well under a second on a slow phone with the page encrypting beside it. Ten seconds without
+// any answer while one is owed is far beyond a slow device; giving up costs only speed.
+export const WORKER_SILENT_MS = 10000;
 
 let sealer = null; // a promise of the ready worker, or of null where none could start
 
-// Start the worker early (the page calls this when a file is chosen), so that it is ready,
-// libsodium loaded, when sealing begins. Safe to call again.
+class WorkerSilent extends Error {}
+
+// Start the worker early (the form calls this as soon as it knows this browser can seal,
+// whether or not a file is ever chosen, so that fetching the worker says nothing about
+// files), so that it is ready, libsodium loaded, when sealing begins. Safe to call again.
 export function startSealer() {
   if (sealer === null) sealer = newSealer();
   return sealer;
@@ -172,28 +183,44 @@ function workerSink(worker, slow) {
   let waiting = null; // resolves when the worker takes more
   let ended = null; // {resolve, reject} of finish()
   let failure = null;
+  let silence = null; // the watchdog: runs while the worker owes an answer
   const fail = (error) => {
     failure = error;
-    sealer = null; // a new worker for the next file
+    clearTimeout(silence);
+    // A worker that failed: a new one for the next file. One that went silent: none again.
+    sealer = error instanceof WorkerSilent ? Promise.resolve(null) : null;
     worker.terminate();
     if (waiting) waiting.reject(error);
     if (ended) ended.reject(error);
+  };
+  // Armed when an answer is first owed (chunks not yet taken, or the end), and again after
+  // each answer while one is still owed: so it measures the silence since the last answer.
+  const watch = () => {
+    if (failure || silence !== null || (sent === taken && ended === null)) return;
+    silence = setTimeout(() => fail(new WorkerSilent("worker")), WORKER_SILENT_MS);
   };
   const post = () => {
     worker.postMessage({ op: "chunks", job, list }, list.map((bytes) => bytes.buffer));
     sent += list.length;
     list = [];
+    watch();
   };
   worker.onmessage = (event) => {
     const m = event.data;
-    if (m.job !== job) return;
+    if (m.job !== job || failure) return;
+    clearTimeout(silence);
+    silence = null;
     taken = m.taken;
     if (waiting && sent - taken < WINDOW) {
       const w = waiting;
       waiting = null;
       w.resolve();
     }
-    if (m.body && ended) ended.resolve({ body: m.body, blob: m.blob });
+    if (m.body && ended) {
+      ended.resolve({ body: m.body, blob: m.blob });
+      return;
+    }
+    watch();
   };
   worker.onerror = () => fail(new Error("worker"));
   worker.onmessageerror = () => fail(new Error("worker"));
@@ -215,9 +242,11 @@ function workerSink(worker, slow) {
       return new Promise((resolve, reject) => {
         ended = { resolve, reject };
         worker.postMessage({ op: "end", job });
+        watch();
       });
     },
     stop() {
+      clearTimeout(silence);
       if (!failure) worker.postMessage({ op: "stop", job });
     },
   };
@@ -249,10 +278,21 @@ function pageSink(sodium) {
 }
 
 export async function sealFile(sodium, file, onChunk, options = {}) {
+  const worker = options.worker === false ? null : await startSealer();
+  if (worker) {
+    try {
+      return await sealInto(sodium, file, onChunk, workerSink(worker, options.slowWorker || 1));
+    } catch (error) {
+      if (!(error instanceof WorkerSilent)) throw error;
+      // The worker went silent (and is gone): seal the file again, in the page.
+    }
+  }
+  return sealInto(sodium, file, onChunk, pageSink(sodium));
+}
+
+async function sealInto(sodium, file, onChunk, sink) {
   const size = file.size;
   const total = paddedLength(size);
-  const worker = options.worker === false ? null : await startSealer();
-  const sink = worker ? workerSink(worker, options.slowWorker || 1) : pageSink(sodium);
   const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
   const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
   const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
