@@ -381,12 +381,12 @@ def _table(facts: list[CaseFacts], by: tuple[str, ...], choices: _Choices) -> St
         if len(by) == 1:
             return table_readers.one_field_reader(by[0], grid[0], total), []
         ones = _ones(facts, by, choices)
-        hidden_first = _rows_hidden_there(ones[0], ones[1], (len(grid), len(grid[0])))
+        hidden_first = _rows_hidden_there(ones[0], ones[1], (len(grid), len(axes[-1])))
         held = [margins(t) for t in ones]
         return table_readers.two_field_reader(facts, by, axes, grid, held, total), hidden_first
 
     hidden = _suppressed(grid, total, len(by) == 2, reader, choices.max_nodes)
-    return _as_table(by, axes, grid, hidden, range(len(grid[0])), total, choices)
+    return _as_table(by, axes, grid, hidden, range(len(axes[-1])), total, choices)
 
 
 def _status_by_outcome(facts: list[CaseFacts], choices: _Choices) -> StatsTable | None:

@@ -463,11 +463,15 @@ def _next_to_hide(
 ) -> Cell | None:
     """Of the cells ``near``, the smallest published count of 5 or more (then, once zeros may
     be hidden, a zero that could have been more: not one whose margin is published as 0)."""
+    # a cell whose twin in its row is a published 0 equals that row's cases, published
+    # elsewhere: hidden, it would still be worked out, so it is never chosen
+    twin_of = {a: b for a, b in reader.twins} | {b: a for a, b in reader.twins}
     candidates = [
         (i, j)
         for i, j in near
         if states[i][j] == PUBLISHED
         and (counts[i][j] > SMALL or (zeros and counts[i][j] == 0 and reader.caps[i][j] > 0))
+        and not (j in twin_of and states[i][twin_of[j]] == PUBLISHED and counts[i][twin_of[j]] == 0)
     ]
     # a count of 5 or more first; a zero only when none is left
     return min(

@@ -420,3 +420,42 @@ def test_quarters_are_labelled_as_cases_are_and_a_century_at_most() -> None:
         stats.axis("quarter", new, "2026-01-01", "2126-01-01")
     with pytest.raises(UsageError, match="at most 400"):
         stats.axis("quarter", new, None, "9999-12-31")
+
+
+@pytest.mark.parametrize("by", [("quarter", "wants"), ("wants", "quarter")])
+def test_review_13n_no_case_counted_by_quarter_and_wants_is_an_empty_table(
+    by: tuple[str, str],
+) -> None:
+    table = tabulate([], by, None, None, False)
+    assert table.cells == ()
+    assert table.total == 0
+    assert table.to_json()["total"] == 0
+
+
+def _cases_of(spec: list[tuple[str, str, str | None, int]]) -> list[CaseFacts]:
+    kinds = [(sector, status, outcome) for sector, status, outcome, n in spec for _ in range(n)]
+    return [
+        CaseFacts(f"{k:08d}", "2026-01-05", status, outcome, sector, ("violence",), (), False)
+        for k, (sector, status, outcome) in enumerate(kinds)
+    ]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        [("housing", "new", None, 7), ("housing", "triage", None, 8),
+         ("policing", "new", None, 4), ("policing", "triage", None, 1)],
+        [("housing", "closed", "supported", 7), ("housing", "closed", "withdrawn", 6),
+         ("policing", "closed", "supported", 4), ("policing", "closed", "withdrawn", 3)],
+    ],
+    ids=["none-closed", "all-closed"],
+)  # fmt: skip
+def test_review_13n_no_case_closed_or_all_closed_withholds_no_total(
+    spec: list[tuple[str, str, str | None, int]],
+) -> None:
+    fs = _cases_of(spec)
+    assert tabulate(fs, ("sector",), None, None, False).total == 20  # published there anyway
+    for by in [("sector", "status"), ("sector", "outcome")]:
+        table = tabulate(fs, by, None, None, False)
+        assert not table.withheld, by
+        assert table.total == 20, by
