@@ -5,6 +5,7 @@ blob for every case naming it; the old cases are listed one report at a time).""
 from __future__ import annotations
 
 import os
+import shutil
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,26 @@ from vault.attachments import sealed_length
 from vault.errors import IntakeError
 from vault.store import Vault
 
+Made = tuple[str, str, dict[str, object], bytes]
 
-def _schema_12_liar_and_real(
-    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[str, str, dict[str, object], bytes]:
+
+@pytest.fixture(scope="module")
+def schema_12(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Made]:
+    """Made once for the module; each test takes a copy (:func:`_schema_12_liar_and_real`)."""
+    made = tmp_path_factory.mktemp("schema-12") / "vault-data"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return made, _make_schema_12(made, monkeypatch)
+
+
+@pytest.fixture
+def liar_and_real(schema_12: tuple[Path, Made], vault_dir: Path) -> Made:
     """A schema-12 vault where a liar's report (another's upload, a false size) took the one
     pending row of the real report's blob: (liar, real, real entry, the real blob)."""
+    shutil.copytree(schema_12[0], vault_dir)
+    return schema_12[1]
+
+
+def _make_schema_12(vault_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Made:
     data = b"the real letter " * 3000
     entry, blob = attachment_entry(data)
     liar_entry = {**entry, "size": 5 * len(data)}
@@ -54,9 +69,9 @@ def _pull_three_times(v13: Vault, blob: bytes) -> None:
 
 
 def test_a_schema_12_liars_pending_row_does_not_starve_the_real_report(
-    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+    vault_dir: Path, liar_and_real: Made
 ) -> None:
-    _liar, real, entry, blob = _schema_12_liar_and_real(vault_dir, monkeypatch)
+    _liar, real, entry, blob = liar_and_real
     with Vault.unlock(vault_dir, PASSPHRASE) as v13:
         _pull_three_times(v13, blob)
         assert blobs.holds_blob(v13.db, str(entry["blob"])), "the real report's file never came"
@@ -70,9 +85,9 @@ def test_a_schema_12_liars_pending_row_does_not_starve_the_real_report(
     " so no pull ever fetches the real report's file (the intake deletes it after 7 days)",
 )
 def test_erasing_a_schema_12_liar_first_does_not_starve_the_real_report(
-    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+    vault_dir: Path, liar_and_real: Made
 ) -> None:
-    liar, _real, entry, blob = _schema_12_liar_and_real(vault_dir, monkeypatch)
+    liar, _real, entry, blob = liar_and_real
     with Vault.unlock(vault_dir, PASSPHRASE) as v13:
         erasure.erase_case(v13, liar, "mistake")  # the case whose file "never matches"
         _pull_three_times(v13, blob)
@@ -115,9 +130,9 @@ def test_the_first_erase_after_migration_does_not_hold_every_report_at_once(
     " attachments-checked entry, so those openings are in no log (and recur each pull)",
 )
 def test_reports_opened_by_a_catch_up_that_the_intake_breaks_are_logged(
-    vault_dir: Path, monkeypatch: pytest.MonkeyPatch
+    vault_dir: Path, liar_and_real: Made, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    *_cases, _entry, blob = _schema_12_liar_and_real(vault_dir, monkeypatch)
+    *_cases, _entry, blob = liar_and_real
     opened: list[int] = []
     real_open = blobs.open_report
 
