@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import os
 
+import pytest
+
 from tests.conftest import make_report, seal_for
 from tests.sealing import attachment_entry
 from vault import blobs as blob_store
@@ -101,3 +103,31 @@ def test_a_mismatch_found_by_a_later_pull_names_the_attachment(vault: Vault) -> 
     problem = blob_store.store_blob(vault, later, lambda _id: iter([blob]))
     assert isinstance(problem, AttachmentMismatchError)
     assert str(problem).startswith("Attachment 1 is not the file"), str(problem)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review15f: erasing the real case while a liar's claim of its blob (a false size)"
+    " is still pending keeps the blob; the next pull finds the liar's claim wrong, and the"
+    " erased case's sealed file then stays in the vault, named by no case",
+)
+def test_erasing_the_victim_before_the_liars_claim_is_checked_deletes_its_file(
+    vault: Vault,
+) -> None:
+    data = b"the victim's scan " * 3000
+    entry, blob = attachment_entry(data)
+    lie = {**entry, "size": 3 * len(data)}
+    liar = incoming.store_pulled(vault, [("l", seal_for(vault, make_report(attachments=[lie])))])
+    (wrong_length,) = liar.blobs_wanted  # the intake's blob is not that long: stays pending
+    assert blob_store.store_blob(vault, wrong_length, lambda _id: iter([blob])) is not None
+    victim = incoming.store_pulled(
+        vault, [("v", seal_for(vault, make_report(attachments=[entry])))]
+    )
+    (theirs,) = victim.blobs_wanted
+    assert blob_store.store_blob(vault, theirs, lambda _id: iter([blob])) is None
+    blob_store.forget_pending(vault, theirs)
+    erasure.erase_case(vault, victim.imported[0], "requested")  # before the next pull
+    for pending in blob_store.pending_blobs(vault):  # the next pull: the liar's claim is wrong
+        blob_store.store_blob(vault, pending, lambda _id: iter([blob]))
+    assert blob_store.pending_blobs(vault) == []
+    assert not blob_store.holds_blob(vault.db, str(entry["blob"])), "the erased case's file is kept"

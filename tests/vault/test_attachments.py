@@ -376,3 +376,33 @@ def test_a_network_failure_mid_blob_keeps_the_reports_and_no_part_of_the_blob(
     _, fetch = _fetcher(blobs)
     assert blob_store.store_blob(vault, pending, fetch) is None
     assert blob_store.store_blob(vault, pending, broken) is None, "held: not fetched again"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review15f: an export refused (no such attachment number, or the file not held)"
+    " has opened the case's report, and its message gives the report's attachment count,"
+    " but nothing is logged (the count is in the vault's list, case_blobs, unopened)",
+)
+def test_a_refused_export_opens_no_report_unlogged(
+    vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[int] = []
+    real_open = blob_store.open_report
+
+    def counted(*args: object) -> object:
+        opened.append(1)
+        return real_open(*args)  # type: ignore[arg-type]
+
+    case_id = incoming.store_pulled(
+        vault, [("e", seal_for(vault, make_report(attachments=_report_with(b"a letter")[1])))]
+    ).imported[0]  # its file not fetched
+    leaves = "SELECT count(*) FROM log_leaves"
+    before = vault.db.execute(leaves).fetchone()[0]
+    monkeypatch.setattr(blob_store, "open_report", counted)
+    with pytest.raises(UsageError, match="choose a number from 1 to 1"):
+        blob_store.write_attachment(vault, case_id, 2, tmp_path / "x")
+    with pytest.raises(VaultError, match="not in this vault"):
+        blob_store.write_attachment(vault, case_id, 1, tmp_path / "x")
+    logged = vault.db.execute(leaves).fetchone()[0] > before
+    assert not opened or logged, f"the report was opened {len(opened)} times, unlogged"
