@@ -718,13 +718,6 @@ class _Killed(BaseException):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["after the access file", "inside the first transaction"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: vault/joining.py finish_join is not crash-safe: killed after writing the"
-    " access file (or after vault.db exists), the folder is no longer 'joining' or cannot"
-    " make its access file again, and every later `vault sync` fails; the new member must"
-    " start over with a new join request",
-)
 def test_a_first_sync_killed_midway_finishes_at_the_next(
     cli: Cli,
     intake_servers: IntakeServers,
