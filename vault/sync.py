@@ -145,6 +145,13 @@ class RelayClient(IntakeClient):
 
     def put(self, wire: bytes) -> None:
         r = self._signed_post("/api/relay/items", wire, "application/octet-stream")
+        if r.status_code == 409 and _error_word(r) == "forked":
+            raise IntegrityError(
+                "The relay holds other items from this laptop under the same numbers, so this"
+                " vault (restored from a backup, or a copy) can no longer send to the team:"
+                " join the team again as a new laptop (vault join) and ask a colleague to"
+                " revoke this one.",
+            )
         if r.status_code == 409:
             raise IntegrityError(
                 "The relay refused an item from this laptop as out of order: it has items"
@@ -180,6 +187,13 @@ class RelayClient(IntakeClient):
         headers["Content-Type"] = content_type
         with talking(self.url):
             return self._client.post(self.url + path, content=body, headers=headers)
+
+
+def _error_word(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("error", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 # --- the whole sync ---------------------------------------------------------------------

@@ -758,11 +758,13 @@ def test_a_first_sync_killed_midway_finishes_at_the_next(
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="FAULT: a laptop restored from its own backup (keys/README.md: each laptop keeps"
-    " its own) numbers its items again from the backup's chain; the relay answers 'held' to"
-    " any number below its last without comparing the hash (inbox.py relay_put), so the"
-    " laptop marks its first new item sent and it is lost without a word; the next is"
-    " refused (409, exit 4) on every sync from then on: the laptop can never send again",
+    reason="FAULT (the honest minimum is done): a laptop restored from its own backup"
+    " (keys/README.md: each laptop keeps its own) numbers its items again from the backup's"
+    " chain; the relay now compares a held item (inbox.py relay_put) and refuses another under"
+    " a number taken (409 'forked'), and the laptop's every sync stops (exit 4) with one"
+    " sentence telling the caseworker to join again as a new laptop; nothing is lost without"
+    " a word, but carrying on after the relay's chain head (its access log forked too) is not"
+    " built, so what the restored laptop does never reaches the team",
 )
 def test_a_laptop_restored_from_its_backup_loses_nothing_and_stops_nobody(
     intake_servers: IntakeServers, tmp_path: Path
@@ -797,8 +799,8 @@ def test_a_laptop_restored_from_its_backup_loses_nothing_and_stops_nobody(
                 except VaultError as e:
                     failures.append(f"amara: {e}")
             notes = {n.text for n in case_view.show_case(amara, case_id).notes}
-            # Today: the first note after the restore is lost without a word (the relay said
-            # "held"), and every later sync of the restored laptop stops (409, exit 4).
+            # Today: every sync of the restored laptop stops (409 "forked", exit 4), saying to
+            # join again as a new laptop; its notes stay on it and reach nobody.
             assert "after the restore 1" in notes, "lost: the relay said 'held'"
             assert failures == []
 
