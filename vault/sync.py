@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,6 +93,8 @@ CONTENT_BYTES = 1 << 20  # content packed into one item, before sealing
 BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
 FETCH_LIMIT = 200
 SPOOL_BYTES = 8 << 20  # about this many spooled item bytes taken in one transaction
+
+TeamChain = Callable[[], tuple[TeamPublicKey, list[Statement]]]  # the relay's, when needed
 
 
 @dataclass(slots=True)
@@ -286,13 +288,14 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
             relay.acknowledge(items[-1][0])
         if not more or not items:
             break
-    take_spool(vault, result)
+    take_spool(vault, result, team=lambda: relay.team())
 
 
-def take_spool(vault: Vault, result: SyncResult) -> None:
+def take_spool(vault: Vault, result: SyncResult, *, team: TeamChain | None = None) -> None:
     """Take in the spooled items: this laptop's own first, then the team's, each in the
     relay's order; a new team key epoch is adopted in its own key change, whose transaction
-    also records the item as taken (so it is taken exactly once)."""
+    also records the item as taken (so it is taken exactly once), once ``team`` (the relay's
+    chain) names that epoch with that key."""
     while True:
         rows = vault.db.execute(
             "SELECT seq, length(wire) FROM sync_spool ORDER BY mine DESC, seq LIMIT ?",
@@ -317,7 +320,7 @@ def take_spool(vault: Vault, result: SyncResult) -> None:
                 continue
             _take_run(vault, run, result)
             run = []
-            _take_epoch(vault, seq, item, epoch, result)
+            _take_epoch(vault, seq, item, epoch, result, team)
         _take_run(vault, run, result)
 
 
@@ -355,7 +358,12 @@ def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
 
 
 def _take_epoch(
-    vault: Vault, seq: int, item: Item, doc: dict[str, Any], result: SyncResult
+    vault: Vault,
+    seq: int,
+    item: Item,
+    doc: dict[str, Any],
+    result: SyncResult,
+    chain: TeamChain | None,
 ) -> None:
     try:
         k = doc["team_key"]
@@ -375,6 +383,11 @@ def _take_epoch(
     held = vault.access.team_key(team.epoch)
     if held is not None and held.public_key != team.public_key:
         raise _two_new_keys(team.epoch)
+    if chain is None or not _chain_names(vault, chain, team.epoch, team.public_key, gone):
+        raise IntegrityError(
+            f"Item {item.n} from laptop {item.origin} holds a team key (epoch {team.epoch})"
+            " that the relay's record of the team does not name; it was not taken."
+        )
 
     def changes(db: dbmod.Connection) -> None:
         _take(vault, db, item, result)  # checks signature and chain, records it as taken
@@ -393,6 +406,27 @@ def _take_epoch(
     result.received_items += 1
     result.new_epoch = team.epoch
     result.new_epoch_revoked = None if revoked is None else str(revoked.get("name", ""))
+
+
+def _chain_names(
+    vault: Vault, chain: TeamChain, epoch: int, public_key: bytes, gone: str | None
+) -> bool:
+    """Whether the relay's chain of the team started ``epoch`` with ``public_key``, revoking
+    ``gone`` (a revocation) or nobody (a rotation): a current member's laptop is trusted with
+    the team key, but not to make the others take a key the team's record does not name."""
+    start, statements = chain()
+    _check_start(vault, start)
+    team = Team.start(start)
+    try:
+        for statement in statements:
+            after = apply(team, statement)
+            if after.epoch == epoch and team.epoch != epoch:
+                removed = after.revoked - team.revoked
+                return after.public_key == public_key and removed == ({gone} if gone else set())
+            team = after
+    except TeamChangeError as e:
+        raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
+    return False
 
 
 def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> None:

@@ -117,6 +117,37 @@ def test_a_revoked_member_cannot_make_a_laptop_adopt_their_team_key(
     assert amara.access.current.epoch == 2
 
 
+def test_a_members_team_key_is_taken_only_when_the_relays_record_names_it(
+    tmp_path: Path,
+) -> None:
+    from vault.team_changes import Team, make_statement
+
+    bea = Identity.generate("bea")
+    origin = new_origin()
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "bea", make_request(bea, origin))
+        public, secret = _crypto.box_keypair()
+        doc = {
+            "t": "epoch",
+            "team_key": {"epoch": 2, "public_key": b64(public), "secret_key": b64(secret.reveal())},
+            "revoked": None,
+        }
+        sealed = _crypto.seal(json.dumps(doc).encode(), amara.identity.public.box_pk)
+        item = make_item(bea, origin, 1, FIRST_PREV, amara.identity.key_id, 0, sealed)
+        start = amara.team_key_export()
+        chain: list[Any] = []
+        relay = _Relay([item.to_wire()])
+        relay.team = lambda: (start, chain)  # type: ignore[attr-defined]
+        with pytest.raises(VaultError, match="does not name") as refused:
+            receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert refused.value.exit_code == 4
+        assert amara.access.current.epoch == 1, "bea's laptop alone gave amara's a team key"
+        # Once the relay's record names it (bea rotated), the same item is taken.
+        chain.append(make_statement(Team.start(start), bea, "rotate", today(), epoch=(2, public)))
+        assert receive(amara, relay, SyncResult(PullResult())) is None  # type: ignore[arg-type]
+        assert amara.access.current.epoch == 2
+
+
 def test_a_revoked_member_cannot_close_a_case_after_revocation(
     revoked_bea: tuple[Vault, Identity, str, str],
 ) -> None:
