@@ -374,6 +374,9 @@ def _take_epoch(
         )
         revoked = doc["revoked"]
         gone = None if revoked is None else str(revoked["key_id"])
+        person = None if revoked is None or "sign_pk" not in revoked else _person(revoked)
+        if person is not None and person.key_id != gone:
+            raise ValueError
     except (KeyError, TypeError, ValueError):
         raise IntegrityError(
             f"Item {item.n} from laptop {item.origin} is not in the expected form."
@@ -394,6 +397,10 @@ def _take_epoch(
         db.execute("DELETE FROM sync_spool WHERE seq = ?", (seq,))
         if gone is None:
             return  # a rotation: nobody left
+        if person is not None:
+            # Added and removed before this laptop heard of them: known now, as removed, so
+            # their `member` item, if it comes later, does not make them a current member.
+            _register(vault, db, person, revoked.get("origin"))
         row = db.execute(
             "SELECT sign_pk FROM caseworkers WHERE key_id = ? AND revoked IS NULL", (gone,)
         ).fetchone()
@@ -416,17 +423,26 @@ def _chain_names(
     the team key, but not to make the others take a key the team's record does not name."""
     start, statements = chain()
     _check_start(vault, start)
+    named = _epochs_started(start, statements).get(epoch)
+    return named == (public_key, frozenset({gone} if gone else ()))
+
+
+def _epochs_started(
+    start: TeamPublicKey, statements: list[Statement]
+) -> dict[int, tuple[bytes, frozenset[str]]]:
+    """Each team key epoch the relay's chain starts: its public key, and the key ids the
+    statement starting it revoked (none, for a rotation)."""
     team = Team.start(start)
+    started: dict[int, tuple[bytes, frozenset[str]]] = {}
     try:
         for statement in statements:
             after = apply(team, statement)
-            if after.epoch == epoch and team.epoch != epoch:
-                removed = after.revoked - team.revoked
-                return after.public_key == public_key and removed == ({gone} if gone else set())
+            if after.epoch != team.epoch:
+                started[after.epoch] = (after.public_key, after.revoked - team.revoked)
             team = after
     except TeamChangeError as e:
         raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
-    return False
+    return started
 
 
 def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> None:
@@ -988,13 +1004,22 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
         team, epochs = _team_and_epochs(start, statements)
         if new.epoch in epochs and epochs[new.epoch] != new.public_key:
             raise _two_new_keys(new.epoch)
-        if new.epoch not in epochs:
+        # Whom the relay's record says this epoch removed: the caseworker revoked here, unless
+        # the relay never had them (added here by mistake and removed before any sync): then
+        # the epoch is a rotation to the team.
+        told = gone
+        if new.epoch in epochs:
+            removed = _epochs_started(start, statements).get(new.epoch, (b"", frozenset()))[1]
+            told = gone if gone is not None and gone.key_id in removed else None
+        else:
+            if gone is not None and team.member(gone.key_id) is None:
+                told = None
             statement = make_statement(
                 team,
                 vault.identity,
-                "rotate" if gone is None else "revoke",
+                "rotate" if told is None else "revoke",
                 today(),
-                member=gone,
+                member=told,
                 epoch=(new.epoch, new.public_key),
             )
             relay.add_statement(statement)
@@ -1023,14 +1048,30 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
                             "public_key": b64(new.public_key),
                             "secret_key": b64(new.secret_key.reveal()),
                         },
-                        "revoked": None
-                        if gone is None
-                        else {"key_id": str(revoked), "name": gone.name},
+                        "revoked": None if told is None else _revoked_entry(db, str(revoked)),
                     }
                 )
             db.execute("UPDATE sync_new_epochs SET done = 1 WHERE epoch = ?", (epoch,))
         done.append((new.epoch, None if gone is None else gone.name))
     return done
+
+
+def _revoked_entry(db: dbmod.Connection, key_id: str) -> dict[str, Any]:
+    """Who an `epoch` item says was removed, with their public keys and log origin, so a
+    laptop that has not heard of them yet knows them, as removed."""
+    name, sign_pk, box_pk = dbmod.one(
+        db, "SELECT name, sign_pk, box_pk FROM caseworkers WHERE key_id = ?", (key_id,)
+    )
+    entry = {
+        "key_id": key_id,
+        "name": str(name),
+        "sign_pk": b64(bytes(sign_pk)),
+        "box_pk": b64(bytes(box_pk)),
+    }
+    origin = db.execute("SELECT origin FROM sync_origins WHERE key_id = ?", (key_id,)).fetchone()
+    if origin is not None:
+        entry["origin"] = str(origin[0])
+    return entry
 
 
 def _two_new_keys(epoch: int) -> VaultError:
