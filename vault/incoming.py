@@ -240,10 +240,14 @@ def store_relayed(
 
     Each envelope is opened and checked as an import does. Returns the ids stored, and the
     ids of cases this vault holds under another id (both laptops took the same report in
-    before either synced), which are not stored twice.
+    before either synced), which are not stored twice. A case whose id this vault has
+    given to another report (two reports, one id: a 40-bit collision) is stored under this
+    vault's next choice of id for it (:func:`_case_ids`), and its id from the team named
+    among the clashes: the team's events for that id are of the other report, and are not
+    taken into this vault's case of that id (:func:`report_tag`).
     """
     teams = TeamKeysByHeader(vault)
-    held: list[tuple[str, _Held, str]] = []
+    held: list[tuple[str | None, _Held, str]] = []
     clashes: list[str] = []
     for case_id, envelope, received in cases:
         env_id = envelope_id(envelope)
@@ -252,25 +256,33 @@ def store_relayed(
             if str(row[0]) != case_id:
                 clashes.append(case_id)
             continue
-        if db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None:
-            clashes.append(case_id)
-            continue
         if tombstones.erased_envelopes(db, [env_id]):
             continue
+        own_id: str | None = case_id
+        if _id_held(db, case_id):  # another report's id here
+            clashes.append(case_id)
+            own_id = None
         team = teams.key_for(envelope)
         report = report_inside(open_sealed_part(envelope, team.public_key, team.secret_key))
         derived = (triage.triage_of(report), _named(report), tuple(report.attachments))
-        held.append((case_id, (envelope, env_id, team, *derived), received))
+        held.append((own_id, (envelope, env_id, team, *derived), received))
     stored: list[str] = []
     try:  # one statement a table for each run of cases received the same day, in order
-        for received, run in itertools.groupby(held, key=lambda h: h[2]):
+        for (received, named), run in itertools.groupby(
+            held, key=lambda h: (h[2], h[0] is not None)
+        ):
             together = list(run)
-            stored += _import_cases(
-                vault, db, [h[1] for h in together], received, [h[0] for h in together]
-            )
+            ids = [str(h[0]) for h in together] if named else None
+            stored += _import_cases(vault, db, [h[1] for h in together], received, ids)
     finally:
         forget()
     return stored, clashes
+
+
+def report_tag(envelope_id: bytes) -> str:
+    """Which report a case id means on the laptop that sent its events: 8 bytes of the case's
+    envelope id, in hex (with the 40-bit case id, two reports never share both)."""
+    return bytes(envelope_id[:8]).hex()
 
 
 # --- pulling from an intake ---------------------------------------------------------

@@ -588,7 +588,8 @@ def _take_cases(
     result.cases_received += stored
     result.clashes += clashes
     _release_waiting(vault, db, stored, result)
-    for case_id, _, _ in cases:
+    # Not a clash's id: here it may be another report's, which the team has yet to get.
+    for case_id in {c[0] for c in cases}.difference(clashes).union(stored):
         _known(db, "case", case_id, case_id)
 
 
@@ -608,12 +609,16 @@ def _take_events(
         checked[(body, signature)] = event
         _known(db, "event", event.id, event.case)
         message = unb64(e["message"]) if event.kind == "reporter-message" else None
-        if db.execute("SELECT 1 FROM cases WHERE id = ?", (event.case,)).fetchone() is None:
+        held = db.execute("SELECT envelope_id FROM cases WHERE id = ?", (event.case,)).fetchone()
+        if held is not None and _tag(e) not in (None, incoming.report_tag(held[0])):
+            continue  # of another report given the same id where it was made: not this case's
+        if held is None:
             if tombstones.tombstone(db, event.case) is None:  # not erased: its case will come
                 db.execute(
-                    "INSERT INTO sync_waiting_events (id, case_id, body, signature, message)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    (event.id, event.case, body, signature, message),
+                    "INSERT INTO sync_waiting_events"
+                    " (id, case_id, body, signature, message, report)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (event.id, event.case, body, signature, message, _tag(e)),
                 )
             continue
         if _store_event(db, event, body, signature, message):
@@ -624,6 +629,12 @@ def _take_events(
     team_clock.seen_stamps(db, stamps)
     for case_id in sorted(touched):
         merged_cases.refold(vault, db, case_id, checked)
+
+
+def _tag(entry: dict[str, Any]) -> str | None:
+    """Which report the sending laptop means by the event's case id (absent from laptops
+    that did not say it yet)."""
+    return None if entry.get("r") is None else str(entry["r"])
 
 
 def _store_event(
@@ -646,13 +657,16 @@ def _release_waiting(
     keys = vault.signing_keys()
     for case_id in case_ids:
         rows = db.execute(
-            "SELECT body, signature, message FROM sync_waiting_events WHERE case_id = ?",
+            "SELECT body, signature, message, report FROM sync_waiting_events WHERE case_id = ?",
             (case_id,),
         ).fetchall()
         if not rows:
             continue
+        (env_id,) = dbmod.one(db, "SELECT envelope_id FROM cases WHERE id = ?", (case_id,))
         stamps = []
-        for body, signature, message in rows:
+        for body, signature, message, report in rows:
+            if report is not None and report != incoming.report_tag(bytes(env_id)):
+                continue  # another report's, given the same id where it was made: dropped
             actor = json.loads(bytes(body)).get("actor")
             if actor not in keys:
                 raise IntegrityError("A case event from the team names someone not on it.")
@@ -908,8 +922,13 @@ def _case_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
 def _event_entries(db: dbmod.Connection, rows: list[Any]) -> Iterator[dict[str, Any]]:
     """Events as they travel; a reporter's message travels with the event that took it in
     (still sealed to the team key, as the reporter sent it)."""
-    for event_id, _, body, signature in rows:
+    tags: dict[str, str] = {}
+    for event_id, case_id, body, signature in rows:
         entry = {"body": b64(bytes(body)), "signature": b64(bytes(signature))}
+        if case_id not in tags:  # which report the case id means here
+            (env_id,) = dbmod.one(db, "SELECT envelope_id FROM cases WHERE id = ?", (case_id,))
+            tags[case_id] = incoming.report_tag(bytes(env_id))
+        entry["r"] = tags[case_id]
         message = db.execute(
             "SELECT message FROM reporter_messages WHERE event_id = ?", (str(event_id),)
         ).fetchone()

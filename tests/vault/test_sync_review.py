@@ -595,14 +595,6 @@ def test_careless_use_of_a_joining_folder_is_one_plain_sentence(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: when two laptops give two different reports the same case id (a 40-bit"
-    " collision, simulated here), vault/incoming.py store_relayed skips the relayed case as a"
-    " 'clash' and the other laptop's events for that id are then stored into this laptop's"
-    " different case: notes about one reporter shown in another reporter's case, and each"
-    " laptop missing one report",
-)
 def test_two_reports_with_one_case_id_keep_their_own_histories(
     intake_servers: IntakeServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
