@@ -142,6 +142,17 @@ def test_events_made_before_syncing_come_first_in_their_own_order() -> None:
     assert merged.state.status == "referred"
 
 
+def test_an_event_stamped_before_one_its_author_had_seen_still_comes_after_it() -> None:
+    """A clock days behind (a received stamp moves it at most a day): the order follows
+    what each author had seen, not the stamps."""
+    closed = Placed(Event("c", CASE, "closed", "b", "t", {"outcome": "supported"}), Stamp(9, 0))
+    moved = Event("m", CASE, "status", "a", "t", {"to": "supporting"})
+    reopened = Placed(moved, Stamp(5, 0), frozenset({"c"}))
+    merged = merge(START, [reopened, closed])
+    assert [p.event.id for p in merged.events] == ["c", "m"]
+    assert (merged.state.status, merged.conflicts, dict(merged.not_taken)) == ("supporting", (), {})
+
+
 def test_a_forged_cycle_of_names_does_not_hang() -> None:
     triage = Event("x", CASE, "status", "a", "t", {"to": "triage"})
     referred = Event("y", CASE, "status", "b", "t", {"to": "referred"})

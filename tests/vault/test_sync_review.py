@@ -202,14 +202,6 @@ def _join(directory: Path, name: str, amara: Vault, url: str) -> Vault:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("skewed", ["closer 3 days ahead", "reopener 3 days behind"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: vault/case_merge.py orders events by clock stamp alone, and vault/clock.py"
-    " caps a received stamp at wall + 24 h, so with a clock more than a day out an event made"
-    " after seeing another (it names it in `after`) can be stamped before it: a case reopened"
-    " after a colleague closed it ends closed on every laptop, the reopening shown as refused"
-    " and no conflict marked",
-)
 def test_a_case_reopened_after_it_was_closed_stays_open_whatever_the_clocks(
     intake_servers: IntakeServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skewed: str
 ) -> None:
