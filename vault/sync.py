@@ -107,6 +107,7 @@ class SyncResult:
     sent_items: int = 0
     welcomed: list[str] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)  # cases held here under another id
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (team's id, id here)
     erased: list[str] = field(default_factory=list)  # cases erased here as another laptop did
     ignored: int = 0  # items from a removed caseworker's laptop, after their removal
     # team key epochs started here, told to the relay: (epoch, whom it revoked, if anyone)
@@ -584,12 +585,15 @@ def _take_cases(
     vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
 ) -> None:
     cases = [(str(c["id"]), unb64(c["envelope"]), str(c["received"])) for c in doc["cases"]]
-    stored, clashes = incoming.store_relayed(vault, db, cases)
+    stored, clashes, renamed = incoming.store_relayed(vault, db, cases)
     result.cases_received += stored
     result.clashes += clashes
+    result.renamed += renamed
     _release_waiting(vault, db, stored, result)
-    # Not a clash's id: here it may be another report's, which the team has yet to get.
-    for case_id in {c[0] for c in cases}.difference(clashes).union(stored):
+    # Not the id of a report held here under another: here it may be another report's,
+    # which the team has yet to get.
+    elsewhere = set(clashes) | {team_id for team_id, _ in renamed}
+    for case_id in {c[0] for c in cases}.difference(elsewhere).union(stored):
         _known(db, "case", case_id, case_id)
 
 
