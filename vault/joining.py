@@ -24,7 +24,7 @@ from vault import _crypto, erasure, team_clock
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.auditlog import HEAD_COPY
-from vault.errors import IntegrityError, UsageError, VaultExistsError
+from vault.errors import IntegrityError, UsageError, VaultError, VaultExistsError
 from vault.files import (
     check_private_tree,
     claimed_temp_dir,
@@ -252,3 +252,5 @@ def _make_database(
             team_clock.start_syncing(db)
     finally:
         vault.close()  # the last connection: SQLite folds its WAL file into the database
+    if (work / f"{DB_FILE}-wal").exists():  # it did not: moving the database alone loses it
+        raise VaultError("This laptop's new database could not be finished; sync again.")
