@@ -574,11 +574,8 @@ def test_careless_use_of_a_joining_folder_is_one_plain_sentence(
     cli: Cli, tmp_path: Path, setup: str, args: tuple[str, ...], code: int
 ) -> None:
     folder = tmp_path / "b"
-    if setup == "joined":
-        assert (
-            cli("join", "--name", "bea", "--out", "r.request", "--vault", str(folder)).returncode
-            == 0
-        )
+    if setup == "joined":  # as `vault join --name bea --out r.request` makes it, in-process
+        (tmp_path / "r.request").write_bytes(joining.start_join(folder, "bea", PASSPHRASE))
     result = cli(*args, "--vault", str(folder))
     assert "Traceback" not in result.stderr
     assert result.returncode == code, (result.returncode, result.stderr)
@@ -617,6 +614,34 @@ def test_two_reports_with_one_case_id_keep_their_own_histories(
                 assert held == 2, "one of the two reports is missing on this laptop"
         finally:
             bea.close()
+
+
+def test_an_event_waiting_for_its_case_never_joins_another_report_given_that_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bea's laptop's event for its report ABCDEFGH arrives before that case; meanwhile
+    amara's laptop gives another report the same id (a 40-bit collision, simulated)."""
+    from vault import sync as sync_mod
+    from vault.events import Event, sign_event
+
+    bea = Identity.generate("bea")
+    origin = new_origin()
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "bea", make_request(bea, origin))
+        event = Event.new("ABCDEFGH", "status", bea, {"to": "triage"}, stamp=Stamp(_wall(), 0))
+        signed = sign_event(event, bea)
+        entry = {"body": b64(signed.body), "signature": b64(signed.signature), "r": "00" * 8}
+        doc = {"t": "events", "events": [entry]}
+        _receive(amara, [_team_item(bea, origin, 1, FIRST_PREV, doc, amara.team_public_key())])
+        waiting = "SELECT count(*) FROM sync_waiting_events WHERE case_id = 'ABCDEFGH'"
+        assert amara.db.execute(waiting).fetchone()[0] == 1
+        monkeypatch.setattr(incoming, "case_id_for", lambda *_: "ABCDEFGH")
+        incoming.import_envelopes(amara, [("r", seal_for(amara))])
+        with amara.transaction() as db:  # as a sync does for a case it has just pulled
+            sync_mod._release_waiting(amara, db, ["ABCDEFGH"], SyncResult(PullResult()))
+        mixed = "SELECT count(*) FROM events WHERE case_id = 'ABCDEFGH' AND actor = ?"
+        assert amara.db.execute(mixed, (bea.key_id,)).fetchone()[0] == 0
+        assert amara.db.execute(waiting).fetchone()[0] == 0
 
 
 @pytest.mark.slow
