@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 from hypothesis import given, settings
@@ -182,7 +183,9 @@ STEPS = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+# 100 by default (the suite has no time to spare); REDRESS_MERGE_EXAMPLES=N runs N
+# (3,000 passed on 5 December 2026 with the order by `after`).
+@settings(max_examples=int(os.environ.get("REDRESS_MERGE_EXAMPLES", "100")), deadline=None)
 @given(STEPS, st.randoms(use_true_random=False))
 def test_every_laptop_converges_whatever_the_interleaving(steps: list, rnd: random.Random) -> None:
     wall = [1_000]

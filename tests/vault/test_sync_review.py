@@ -574,8 +574,11 @@ def test_careless_use_of_a_joining_folder_is_one_plain_sentence(
     cli: Cli, tmp_path: Path, setup: str, args: tuple[str, ...], code: int
 ) -> None:
     folder = tmp_path / "b"
-    if setup == "joined":  # as `vault join --name bea --out r.request` makes it, in-process
-        (tmp_path / "r.request").write_bytes(joining.start_join(folder, "bea", PASSPHRASE))
+    if setup == "joined":
+        assert (
+            cli("join", "--name", "bea", "--out", "r.request", "--vault", str(folder)).returncode
+            == 0
+        )
     result = cli(*args, "--vault", str(folder))
     assert "Traceback" not in result.stderr
     assert result.returncode == code, (result.returncode, result.stderr)
@@ -756,8 +759,11 @@ def test_a_first_sync_killed_midway_finishes_at_the_next(
     with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
         url = intake_servers.start(amara.team_key_export()).url
         incoming.import_envelopes(amara, [("r", seal_for(amara))])
-        b = tmp_path / "b"  # made as `vault join` makes it (in-process: a second faster)
-        membership.add_from_request(amara, "bea", joining.start_join(b, "bea", PASSPHRASE))
+        b = tmp_path / "b"
+        assert (
+            cli("join", "--name", "bea", "--out", "bea.request", "--vault", str(b)).returncode == 0
+        )
+        membership.add_from_request(amara, "bea", (tmp_path / "bea.request").read_bytes())
         sync(amara, url)
         identity, own = joining.unlock_joiner(b, PASSPHRASE)
         welcome = first_welcome(identity, own, url)
