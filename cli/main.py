@@ -285,6 +285,11 @@ def pull(
             f"vault: case {show_id(case_id)} from the team holds a report this vault has"
             " under another id; it was not stored twice."
         )
+    for team_id, here in synced.renamed:
+        _say(
+            f"vault: case {show_id(team_id)} from the team is another report than this"
+            f" vault's case of that id; it is stored here as case {show_id(here)}."
+        )
     if result.witness_alarm is not None:
         raise result.witness_alarm  # after the summary: everything pulled is stored
     for case_id in result.imported[:20]:

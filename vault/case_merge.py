@@ -4,9 +4,11 @@ Every replica holds the same set of a case's events once it has synced, but rece
 in its own order. The state is therefore a function of the *set*, never of the arrival:
 
 1. **Order.** Events made before the vault synced (event format 1) come first, in the order
-   they were made on their one laptop. Then every other event by its clock stamp
-   (:mod:`vault.clock`), then its author's key id, then its id: a total order every replica
-   computes alike.
+   they were made on their one laptop. Then every other event after every event it names
+   in ``after`` (its author had seen them, so it was made after them, whatever the clocks
+   said), and otherwise by its clock stamp (:mod:`vault.clock`), then its author's key id,
+   then its id: of the events whose named events are all placed, the least of these comes
+   next. A total order every replica computes alike from the set of events.
 2. **Fold.** The events are applied in that order by the rules of the table of case actions
    (:mod:`vault.audit.case_actions`). A laptop only records an action its own state allows,
    but two laptops apart can each make a change the other's makes impossible (one closes a
@@ -22,6 +24,7 @@ in its own order. The state is therefore a function of the *set*, never of the a
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -73,10 +76,10 @@ class MergedCase:
 
 def merge(start: CaseState, events: Iterable[Placed]) -> MergedCase:
     """The case's state after all ``events`` (any order, no repeats), from ``start``."""
-    ordered = tuple(sorted(events, key=Placed.order))
-    ids = [p.event.id for p in ordered]
-    if len(set(ids)) != len(ids):
+    given = list(events)
+    if len({p.event.id for p in given}) != len(given):
         raise ValueError("an event appears twice")
+    ordered = _causal_order(given)
     state = start
     not_taken: dict[str, str] = {}
     for placed in ordered:
@@ -85,6 +88,44 @@ def merge(start: CaseState, events: Iterable[Placed]) -> MergedCase:
         except CaseWorkflowError as refused:
             not_taken[placed.event.id] = str(refused)
     return MergedCase(state, ordered, not_taken, _conflicts(ordered, not_taken))
+
+
+def _causal_order(events: Iterable[Placed]) -> tuple[Placed, ...]:
+    """Format-1 events in their order, then the others each after the events it names (a
+    clock days out cannot put an event before one its author had seen), otherwise by
+    stamp, author and id. Names of events not held are not waited for (they arrive later,
+    and the order is worked out again). A cycle of names, which only a forged history could
+    hold, is broken at its least event."""
+    placed = sorted(events, key=Placed.order)
+    out = [p for p in placed if p.stamp is None]
+    later = [p for p in placed if p.stamp is not None]
+    held = {p.event.id for p in later}
+    waiting = {p.event.id: {a for a in p.after if a in held and a != p.event.id} for p in later}
+    if not any(waiting.values()):  # nothing names another: the order by stamp is causal
+        return tuple(out + later)
+    named_by: dict[str, list[Placed]] = {}
+    for p in later:
+        for a in waiting[p.event.id]:
+            named_by.setdefault(a, []).append(p)
+    ready = [(p.order(), p) for p in later if not waiting[p.event.id]]
+    heapq.heapify(ready)
+    left = {p.event.id: p for p in later}
+    while left:
+        if not ready:  # a cycle: take its least event
+            least = min(left.values(), key=Placed.order)
+            waiting[least.event.id] = set()
+            ready.append((least.order(), least))
+        _, p = heapq.heappop(ready)
+        if p.event.id not in left:
+            continue
+        del left[p.event.id]
+        out.append(p)
+        for child in named_by.get(p.event.id, ()):
+            pending = waiting[child.event.id]
+            pending.discard(p.event.id)
+            if not pending and child.event.id in left:
+                heapq.heappush(ready, (child.order(), child))
+    return tuple(out)
 
 
 def _value(event: Event) -> str:

@@ -10,8 +10,10 @@ hybrid logical clocks (Kulkarni et al., 2014):
 * **receiving an event** (:meth:`Clock.receive`): the clock moves past the received stamp,
   so anything made here afterwards is ordered after what was seen.
 
-So an event made after another was seen is always stamped after it, whatever the two
-laptops' clocks say, and stamps stay close to real time. Two events made apart, neither
+So an event made after another was seen is stamped after it unless the two laptops' clocks
+are more than a day apart (the cap below), and stamps stay close to real time; the order
+itself puts an event after every event it names as seen, whatever the stamps
+(:mod:`vault.case_merge`). Two events made apart, neither
 seeing the other, are ordered by their stamps and then by author (:mod:`vault.case_merge`):
 a deterministic order every replica agrees on.
 

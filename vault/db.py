@@ -808,6 +808,13 @@ def _attachments_by_case(db: Connection) -> None:
 
 
 # The migration registry: index i upgrades user_version i to i + 1.
+def _waiting_events_name_their_report(db: Connection) -> None:
+    """``sync_waiting_events.report``: which report the laptop that sent a waiting event
+    meant by its case id (vault/incoming.py ``report_tag``), so that it is never stored into
+    another report given the same id here (docs/sync.md section 4, "Case ids")."""
+    db.execute("ALTER TABLE sync_waiting_events ADD COLUMN report TEXT")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_2,
@@ -824,6 +831,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _attachments_by_case,
     _sync_state,
     _team_logs,
+    _waiting_events_name_their_report,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

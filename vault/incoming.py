@@ -234,16 +234,20 @@ def _id_held(db: dbmod.Connection, case_id: str) -> bool:
 
 def store_relayed(
     vault: Vault, db: dbmod.Connection, cases: list[tuple[str, bytes, str]]
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """Store cases another laptop of the team took in, under the ids it gave them, in
     ``db``'s transaction (:mod:`vault.sync`): ``(case id, envelope, day received)``.
 
-    Each envelope is opened and checked as an import does. Returns the ids stored, and the
-    ids of cases this vault holds under another id (both laptops took the same report in
-    before either synced), which are not stored twice.
+    Each envelope is opened and checked as an import does. Returns the ids stored; the ids
+    of cases this vault holds under another id (both laptops took the same report in
+    before either synced), which are not stored twice; and (id from the team, id here) of
+    each case whose id this vault has given to another report (two reports, one id: a
+    40-bit collision), stored under this vault's next choice of id for it
+    (:func:`_case_ids`): the team's events for its first id are of the other report, and
+    are not taken into this vault's case of that id (:func:`report_tag`).
     """
     teams = TeamKeysByHeader(vault)
-    held: list[tuple[str, _Held, str]] = []
+    held: list[tuple[str, bool, _Held, str]] = []  # team's id, kept here?, report, day
     clashes: list[str] = []
     for case_id, envelope, received in cases:
         env_id = envelope_id(envelope)
@@ -252,25 +256,32 @@ def store_relayed(
             if str(row[0]) != case_id:
                 clashes.append(case_id)
             continue
-        if db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None:
-            clashes.append(case_id)
-            continue
         if tombstones.erased_envelopes(db, [env_id]):
             continue
         team = teams.key_for(envelope)
         report = report_inside(open_sealed_part(envelope, team.public_key, team.secret_key))
         derived = (triage.triage_of(report), _named(report), tuple(report.attachments))
-        held.append((case_id, (envelope, env_id, team, *derived), received))
+        kept = not _id_held(db, case_id)  # or another report's id here
+        held.append((case_id, kept, (envelope, env_id, team, *derived), received))
     stored: list[str] = []
+    renamed: list[tuple[str, str]] = []
     try:  # one statement a table for each run of cases received the same day, in order
-        for received, run in itertools.groupby(held, key=lambda h: h[2]):
+        for (received, kept), run in itertools.groupby(held, key=lambda h: (h[3], h[1])):
             together = list(run)
-            stored += _import_cases(
-                vault, db, [h[1] for h in together], received, [h[0] for h in together]
-            )
+            ids = [h[0] for h in together] if kept else None
+            new = _import_cases(vault, db, [h[2] for h in together], received, ids)
+            stored += new
+            if not kept:
+                renamed += zip([h[0] for h in together], new, strict=True)
     finally:
         forget()
-    return stored, clashes
+    return stored, clashes, renamed
+
+
+def report_tag(envelope_id: bytes) -> str:
+    """Which report a case id means on the laptop that sent its events: 8 bytes of the case's
+    envelope id, in hex (with the 40-bit case id, two reports never share both)."""
+    return bytes(envelope_id[:8]).hex()
 
 
 # --- pulling from an intake ---------------------------------------------------------

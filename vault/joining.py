@@ -23,12 +23,17 @@ from typing import Any
 from vault import _crypto, erasure, team_clock
 from vault import db as dbmod
 from vault._crypto import SecretBytes
-from vault.errors import IntegrityError, UsageError, VaultExistsError
+from vault.auditlog import HEAD_COPY
+from vault.errors import IntegrityError, UsageError, VaultError, VaultExistsError
 from vault.files import (
     check_private_tree,
+    claimed_temp_dir,
     create_private_file,
+    fsync_dir,
     make_private_dir,
+    move_into_place,
     read_small_file,
+    remove_unclaimed_dirs,
 )
 from vault.join_request import JoinRequest, make_request, read_request
 from vault.keychange import unlock_key_file
@@ -171,21 +176,47 @@ def open_welcome(identity: Identity, sealed: bytes) -> dict[str, Any]:
     return doc
 
 
+JOINING_PREFIX = ".joining-"  # where finish_join builds the vault before moving it in
+
+
 def finish_join(
     directory: Path, identity: Identity, request: JoinRequest, welcome: Welcome
 ) -> Vault:
-    """Make this laptop's database, with its own key, holding what the welcome gives."""
+    """Make this laptop's database, with its own key, holding what the welcome gives.
+
+    Crash-safe: the access file and the database are made in a private folder inside the
+    vault folder, then moved into place, the database last. Until that last move the folder
+    is still joining (no ``vault.db``), so a run killed anywhere is finished by the next
+    ``vault sync``, which first removes what the killed one left."""
     if not any(p.sign_pk == identity.public.sign_pk for p in welcome.roster):
         raise UsageError("The team's welcome does not list this laptop's owner.")
     access = Access(
         SecretBytes(_crypto.random_bytes(_crypto.KEY_BYTES), "database key"), welcome.team_keys
     )
-    people = directory / CASEWORKERS_DIR
+    remove_unclaimed_dirs(directory, JOINING_PREFIX)
+    with claimed_temp_dir(directory, JOINING_PREFIX) as work:
+        _make_database(work, identity, request, welcome, access)
+        people = directory / CASEWORKERS_DIR
+        access_file = f"{identity.name}.access"
+        move_into_place(work / access_file, people / access_file)  # over a killed run's
+        fsync_dir(people)
+        for name in (HEAD_COPY, f"{DB_FILE}.salt", DB_FILE):  # the database last
+            if (work / name).exists():
+                move_into_place(work / name, directory / name)
+        fsync_dir(directory)
+    db = dbmod.connect(directory / DB_FILE, access.db_key)
+    return Vault(directory, identity, access, db)
+
+
+def _make_database(
+    work: Path, identity: Identity, request: JoinRequest, welcome: Welcome, access: Access
+) -> None:
+    """The access file and the whole new database, in ``work``."""
     create_private_file(
-        people / f"{identity.name}.access", wrap_access(access, identity.public, identity)
+        work / f"{identity.name}.access", wrap_access(access, identity.public, identity)
     )
-    db = dbmod.connect(directory / DB_FILE, access.db_key, create=True)
-    vault = Vault(directory, identity, access, db)
+    db = dbmod.connect(work / DB_FILE, access.db_key, create=True)
+    vault = Vault(work, identity, access, db)
     try:
         with vault.transaction():
             db.execute("UPDATE vault_facts SET value = ? WHERE name = 'origin'", (request.origin,))
@@ -219,8 +250,7 @@ def finish_join(
                 ],
             )
             team_clock.start_syncing(db)
-        vault.forget_names()
-    except BaseException:
-        vault.close()
-        raise
-    return vault
+    finally:
+        vault.close()  # the last connection: SQLite folds its WAL file into the database
+    if (work / f"{DB_FILE}-wal").exists():  # it did not: moving the database alone loses it
+        raise VaultError("This laptop's new database could not be finished; sync again.")

@@ -234,6 +234,9 @@ def _tell_the_team(vault: Vault, db: dbmod.Connection, revoked: str | None) -> N
         )
         if revoked is not None:
             close_chains(db, revoked, vault.identity.key_id)
+            # Added by mistake, perhaps: no welcome (or no more of it) goes to them.
+            db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (revoked,))
+            db.execute("DELETE FROM sync_outbox WHERE recipient = ? AND sent = 0", (revoked,))
 
 
 def close_chains(db: dbmod.Connection, key_id: str, me: str) -> None:

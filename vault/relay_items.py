@@ -176,7 +176,11 @@ def check_next(received: Received, item: Item, held_hash: str | None = None) -> 
             if item.n == received.n + 2
             else f"items {received.n + 1} to {item.n - 1}"
         )
-        raise RelayMisbehaved(f"The relay dropped {missing} from {who}, or sent them out of order.")
+        raise RelayMisbehaved(
+            f"The relay dropped {missing} from {who}, or sent them out of order.",
+            hint="if this vault was restored from a backup, the relay gave what it missed to"
+            " the laptop before: join the team again as a new laptop (docs/sync.md section 8)",
+        )
     if item.prev != received.head:
         raise RelayMisbehaved(
             f"Item {item.n} from {who} does not follow the item before it: "

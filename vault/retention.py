@@ -79,16 +79,28 @@ class Policy:
         }
 
 
-def _body(erase: Months, flag: Months, actor: str, day: str) -> bytes:
-    return canonical_json(
-        {
-            "v": 1,
-            "erase_closed_after_months": erase,
-            "flag_untouched_after_months": flag,
-            "actor": actor,
-            "set_on": day,
-        }
-    )
+def _body(erase: Months, flag: Months, actor: str, day: str, n: int = 1) -> bytes:
+    doc: dict[str, Any] = {
+        "v": 1,
+        "erase_closed_after_months": erase,
+        "flag_untouched_after_months": flag,
+        "actor": actor,
+        "set_on": day,
+    }
+    if n > 1:  # the first policy's body is as it always was
+        doc["n"] = n
+    return canonical_json(doc)
+
+
+def _rank(body: bytes) -> tuple[str, int, bytes]:
+    """Which of two policies stands, the same on every laptop: the later ``set_on`` day, then
+    the higher ``n`` (one more than the policy it replaced where it was set, so a change made
+    after another wins), then the higher BLAKE2b-256 of the body (two set apart)."""
+    doc = json.loads(body)
+    n = doc.get("n", 1)
+    if type(n) is not int or n < 1:
+        raise ValueError
+    return str(doc["set_on"]), n, _crypto.blake2b_256(body)
 
 
 def policy(vault: Vault) -> Policy | None:
@@ -109,6 +121,7 @@ def policy(vault: Vault) -> Policy | None:
         erase, flag = doc["erase_closed_after_months"], doc["flag_untouched_after_months"]
         if not all(m is None or (type(m) is int and 1 <= m <= MAX_MONTHS) for m in (erase, flag)):
             raise ValueError
+        _rank(body)
     except (_crypto.OpenFailed, ValueError, KeyError, TypeError):
         raise tampered from None
     name = vault.caseworker_names().get(actor, actor)
@@ -133,9 +146,17 @@ def set_policy(
     if isinstance(flag, Keep):
         flag = current.flag_untouched_after if current else None
     actor = vault.identity.key_id
-    body = _body(erase, flag, actor, today())
-    signature = vault.identity.sign(POLICY_SIGNATURE_CONTEXT + body)
     with vault.transaction() as db:
+        # Ranked above the policy it replaces (see _rank), so it stands on every laptop, as
+        # the one it replaced did (a day later than today only if that one's laptop's clock
+        # was ahead).
+        held = policy_signed(db)
+        day, n = today(), 1
+        if held is not None:
+            held_day, held_n, _ = _rank(held[0])
+            day, n = max(day, held_day), held_n + 1
+        body = _body(erase, flag, actor, day, n)
+        signature = vault.identity.sign(POLICY_SIGNATURE_CONTEXT + body)
         _store(vault, db, body, actor, signature)
     new = policy(vault)
     assert new is not None
@@ -150,12 +171,13 @@ def policy_signed(db: dbmod.Connection) -> tuple[bytes, bytes] | None:
 
 def adopt_policy(vault: Vault, db: dbmod.Connection, body: bytes, signature: bytes) -> bool:
     """A policy set on another laptop of the team (vault/sync.py), in ``db``'s transaction:
-    it takes effect here if it was set later than the one held (by ``set_on``, then by the
-    SHA-256 of its body, so every laptop keeps the same one). Its signature must be a
-    caseworker's of this team. True when it took effect."""
+    it takes effect here if it ranks above the one held (:func:`_rank`, so every laptop
+    keeps the same one). Its signature must be a caseworker's of this team. True when it
+    took effect."""
     try:
         doc = json.loads(body)
-        actor, day = str(doc["actor"]), str(doc["set_on"])
+        actor = str(doc["actor"])
+        rank = _rank(body)
         if canonical_json(doc) != body:
             raise ValueError
     except (ValueError, KeyError, TypeError):
@@ -172,10 +194,8 @@ def adopt_policy(vault: Vault, db: dbmod.Connection, body: bytes, signature: byt
             "A retention policy from the team is not signed by one of its caseworkers."
         ) from None
     held = policy_signed(db)
-    if held is not None:
-        held_day = str(json.loads(held[0])["set_on"])
-        if (held_day, _crypto.blake2b_256(held[0])) >= (day, _crypto.blake2b_256(body)):
-            return False
+    if held is not None and _rank(held[0]) >= rank:
+        return False
     _store(vault, db, body, actor, signature)
     return True
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -94,6 +94,8 @@ BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
 FETCH_LIMIT = 200
 SPOOL_BYTES = 8 << 20  # about this many spooled item bytes taken in one transaction
 
+TeamChain = Callable[[], tuple[TeamPublicKey, list[Statement]]]  # the relay's, when needed
+
 
 @dataclass(slots=True)
 class SyncResult:
@@ -105,6 +107,7 @@ class SyncResult:
     sent_items: int = 0
     welcomed: list[str] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)  # cases held here under another id
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (team's id, id here)
     erased: list[str] = field(default_factory=list)  # cases erased here as another laptop did
     ignored: int = 0  # items from a removed caseworker's laptop, after their removal
     # team key epochs started here, told to the relay: (epoch, whom it revoked, if anyone)
@@ -145,6 +148,13 @@ class RelayClient(IntakeClient):
 
     def put(self, wire: bytes) -> None:
         r = self._signed_post("/api/relay/items", wire, "application/octet-stream")
+        if r.status_code == 409 and _error_word(r) == "forked":
+            raise IntegrityError(
+                "The relay holds other items from this laptop under the same numbers, so this"
+                " vault (restored from a backup, or a copy) can no longer send to the team:"
+                " join the team again as a new laptop (vault join) and ask a colleague to"
+                " revoke this one.",
+            )
         if r.status_code == 409:
             raise IntegrityError(
                 "The relay refused an item from this laptop as out of order: it has items"
@@ -180,6 +190,13 @@ class RelayClient(IntakeClient):
         headers["Content-Type"] = content_type
         with talking(self.url):
             return self._client.post(self.url + path, content=body, headers=headers)
+
+
+def _error_word(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("error", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 # --- the whole sync ---------------------------------------------------------------------
@@ -272,13 +289,14 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
             relay.acknowledge(items[-1][0])
         if not more or not items:
             break
-    take_spool(vault, result)
+    take_spool(vault, result, team=lambda: relay.team())
 
 
-def take_spool(vault: Vault, result: SyncResult) -> None:
+def take_spool(vault: Vault, result: SyncResult, *, team: TeamChain | None = None) -> None:
     """Take in the spooled items: this laptop's own first, then the team's, each in the
     relay's order; a new team key epoch is adopted in its own key change, whose transaction
-    also records the item as taken (so it is taken exactly once)."""
+    also records the item as taken (so it is taken exactly once), once ``team`` (the relay's
+    chain) names that epoch with that key."""
     while True:
         rows = vault.db.execute(
             "SELECT seq, length(wire) FROM sync_spool ORDER BY mine DESC, seq LIMIT ?",
@@ -303,7 +321,7 @@ def take_spool(vault: Vault, result: SyncResult) -> None:
                 continue
             _take_run(vault, run, result)
             run = []
-            _take_epoch(vault, seq, item, epoch, result)
+            _take_epoch(vault, seq, item, epoch, result, team)
         _take_run(vault, run, result)
 
 
@@ -341,7 +359,12 @@ def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
 
 
 def _take_epoch(
-    vault: Vault, seq: int, item: Item, doc: dict[str, Any], result: SyncResult
+    vault: Vault,
+    seq: int,
+    item: Item,
+    doc: dict[str, Any],
+    result: SyncResult,
+    chain: TeamChain | None,
 ) -> None:
     try:
         k = doc["team_key"]
@@ -352,6 +375,9 @@ def _take_epoch(
         )
         revoked = doc["revoked"]
         gone = None if revoked is None else str(revoked["key_id"])
+        person = None if revoked is None or "sign_pk" not in revoked else _person(revoked)
+        if person is not None and person.key_id != gone:
+            raise ValueError
     except (KeyError, TypeError, ValueError):
         raise IntegrityError(
             f"Item {item.n} from laptop {item.origin} is not in the expected form."
@@ -361,12 +387,21 @@ def _take_epoch(
     held = vault.access.team_key(team.epoch)
     if held is not None and held.public_key != team.public_key:
         raise _two_new_keys(team.epoch)
+    if chain is None or not _chain_names(vault, chain, team.epoch, team.public_key, gone):
+        raise IntegrityError(
+            f"Item {item.n} from laptop {item.origin} holds a team key (epoch {team.epoch})"
+            " that the relay's record of the team does not name; it was not taken."
+        )
 
     def changes(db: dbmod.Connection) -> None:
         _take(vault, db, item, result)  # checks signature and chain, records it as taken
         db.execute("DELETE FROM sync_spool WHERE seq = ?", (seq,))
         if gone is None:
             return  # a rotation: nobody left
+        if person is not None:
+            # Added and removed before this laptop heard of them: known now, as removed, so
+            # their `member` item, if it comes later, does not make them a current member.
+            _register(vault, db, person, revoked.get("origin"))
         row = db.execute(
             "SELECT sign_pk FROM caseworkers WHERE key_id = ? AND revoked IS NULL", (gone,)
         ).fetchone()
@@ -379,6 +414,36 @@ def _take_epoch(
     result.received_items += 1
     result.new_epoch = team.epoch
     result.new_epoch_revoked = None if revoked is None else str(revoked.get("name", ""))
+
+
+def _chain_names(
+    vault: Vault, chain: TeamChain, epoch: int, public_key: bytes, gone: str | None
+) -> bool:
+    """Whether the relay's chain of the team started ``epoch`` with ``public_key``, revoking
+    ``gone`` (a revocation) or nobody (a rotation): a current member's laptop is trusted with
+    the team key, but not to make the others take a key the team's record does not name."""
+    start, statements = chain()
+    _check_start(vault, start)
+    named = _epochs_started(start, statements).get(epoch)
+    return named == (public_key, frozenset({gone} if gone else ()))
+
+
+def _epochs_started(
+    start: TeamPublicKey, statements: list[Statement]
+) -> dict[int, tuple[bytes, frozenset[str]]]:
+    """Each team key epoch the relay's chain starts: its public key, and the key ids the
+    statement starting it revoked (none, for a rotation)."""
+    team = Team.start(start)
+    started: dict[int, tuple[bytes, frozenset[str]]] = {}
+    try:
+        for statement in statements:
+            after = apply(team, statement)
+            if after.epoch != team.epoch:
+                started[after.epoch] = (after.public_key, after.revoked - team.revoked)
+            team = after
+    except TeamChangeError as e:
+        raise IntegrityError(f"The relay's record of the team does not verify ({e}).") from None
+    return started
 
 
 def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> None:
@@ -520,11 +585,15 @@ def _take_cases(
     vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
 ) -> None:
     cases = [(str(c["id"]), unb64(c["envelope"]), str(c["received"])) for c in doc["cases"]]
-    stored, clashes = incoming.store_relayed(vault, db, cases)
+    stored, clashes, renamed = incoming.store_relayed(vault, db, cases)
     result.cases_received += stored
     result.clashes += clashes
+    result.renamed += renamed
     _release_waiting(vault, db, stored, result)
-    for case_id, _, _ in cases:
+    # Not the id of a report held here under another: here it may be another report's,
+    # which the team has yet to get.
+    elsewhere = set(clashes) | {team_id for team_id, _ in renamed}
+    for case_id in {c[0] for c in cases}.difference(elsewhere).union(stored):
         _known(db, "case", case_id, case_id)
 
 
@@ -544,12 +613,16 @@ def _take_events(
         checked[(body, signature)] = event
         _known(db, "event", event.id, event.case)
         message = unb64(e["message"]) if event.kind == "reporter-message" else None
-        if db.execute("SELECT 1 FROM cases WHERE id = ?", (event.case,)).fetchone() is None:
+        held = db.execute("SELECT envelope_id FROM cases WHERE id = ?", (event.case,)).fetchone()
+        if held is not None and _tag(e) not in (None, incoming.report_tag(held[0])):
+            continue  # of another report given the same id where it was made: not this case's
+        if held is None:
             if tombstones.tombstone(db, event.case) is None:  # not erased: its case will come
                 db.execute(
-                    "INSERT INTO sync_waiting_events (id, case_id, body, signature, message)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    (event.id, event.case, body, signature, message),
+                    "INSERT INTO sync_waiting_events"
+                    " (id, case_id, body, signature, message, report)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (event.id, event.case, body, signature, message, _tag(e)),
                 )
             continue
         if _store_event(db, event, body, signature, message):
@@ -560,6 +633,12 @@ def _take_events(
     team_clock.seen_stamps(db, stamps)
     for case_id in sorted(touched):
         merged_cases.refold(vault, db, case_id, checked)
+
+
+def _tag(entry: dict[str, Any]) -> str | None:
+    """Which report the sending laptop means by the event's case id (absent from laptops
+    that did not say it yet)."""
+    return None if entry.get("r") is None else str(entry["r"])
 
 
 def _store_event(
@@ -582,13 +661,16 @@ def _release_waiting(
     keys = vault.signing_keys()
     for case_id in case_ids:
         rows = db.execute(
-            "SELECT body, signature, message FROM sync_waiting_events WHERE case_id = ?",
+            "SELECT body, signature, message, report FROM sync_waiting_events WHERE case_id = ?",
             (case_id,),
         ).fetchall()
         if not rows:
             continue
+        (env_id,) = dbmod.one(db, "SELECT envelope_id FROM cases WHERE id = ?", (case_id,))
         stamps = []
-        for body, signature, message in rows:
+        for body, signature, message, report in rows:
+            if report is not None and report != incoming.report_tag(bytes(env_id)):
+                continue  # another report's, given the same id where it was made: dropped
             actor = json.loads(bytes(body)).get("actor")
             if actor not in keys:
                 raise IntegrityError("A case event from the team names someone not on it.")
@@ -844,8 +926,13 @@ def _case_entries(rows: list[Any]) -> Iterator[dict[str, Any]]:
 def _event_entries(db: dbmod.Connection, rows: list[Any]) -> Iterator[dict[str, Any]]:
     """Events as they travel; a reporter's message travels with the event that took it in
     (still sealed to the team key, as the reporter sent it)."""
-    for event_id, _, body, signature in rows:
+    tags: dict[str, str] = {}
+    for event_id, case_id, body, signature in rows:
         entry = {"body": b64(bytes(body)), "signature": b64(bytes(signature))}
+        if case_id not in tags:  # which report the case id means here
+            (env_id,) = dbmod.one(db, "SELECT envelope_id FROM cases WHERE id = ?", (case_id,))
+            tags[case_id] = incoming.report_tag(bytes(env_id))
+        entry["r"] = tags[case_id]
         message = db.execute(
             "SELECT message FROM reporter_messages WHERE event_id = ?", (str(event_id),)
         ).fetchone()
@@ -940,13 +1027,22 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
         team, epochs = _team_and_epochs(start, statements)
         if new.epoch in epochs and epochs[new.epoch] != new.public_key:
             raise _two_new_keys(new.epoch)
-        if new.epoch not in epochs:
+        # Whom the relay's record says this epoch removed: the caseworker revoked here, unless
+        # the relay never had them (added here by mistake and removed before any sync): then
+        # the epoch is a rotation to the team.
+        told = gone
+        if new.epoch in epochs:
+            removed = _epochs_started(start, statements).get(new.epoch, (b"", frozenset()))[1]
+            told = gone if gone is not None and gone.key_id in removed else None
+        else:
+            if gone is not None and team.member(gone.key_id) is None:
+                told = None
             statement = make_statement(
                 team,
                 vault.identity,
-                "rotate" if gone is None else "revoke",
+                "rotate" if told is None else "revoke",
                 today(),
-                member=gone,
+                member=told,
                 epoch=(new.epoch, new.public_key),
             )
             relay.add_statement(statement)
@@ -975,14 +1071,30 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
                             "public_key": b64(new.public_key),
                             "secret_key": b64(new.secret_key.reveal()),
                         },
-                        "revoked": None
-                        if gone is None
-                        else {"key_id": str(revoked), "name": gone.name},
+                        "revoked": None if told is None else _revoked_entry(db, str(revoked)),
                     }
                 )
             db.execute("UPDATE sync_new_epochs SET done = 1 WHERE epoch = ?", (epoch,))
         done.append((new.epoch, None if gone is None else gone.name))
     return done
+
+
+def _revoked_entry(db: dbmod.Connection, key_id: str) -> dict[str, Any]:
+    """Who an `epoch` item says was removed, with their public keys and log origin, so a
+    laptop that has not heard of them yet knows them, as removed."""
+    name, sign_pk, box_pk = dbmod.one(
+        db, "SELECT name, sign_pk, box_pk FROM caseworkers WHERE key_id = ?", (key_id,)
+    )
+    entry = {
+        "key_id": key_id,
+        "name": str(name),
+        "sign_pk": b64(bytes(sign_pk)),
+        "box_pk": b64(bytes(box_pk)),
+    }
+    origin = db.execute("SELECT origin FROM sync_origins WHERE key_id = ?", (key_id,)).fetchone()
+    if origin is not None:
+        entry["origin"] = str(origin[0])
+    return entry
 
 
 def _two_new_keys(epoch: int) -> VaultError:

@@ -689,7 +689,10 @@ class Inbox:
     def relay_put(
         self, author: str, origin: str, recipient: str, n: int, item_hash: bytes, wire: bytes
     ) -> str:
-        """Store one item: "stored", "held" (the same item again), or "out-of-order"."""
+        """Store one item: "stored", "held" (the same item again: its hash is compared),
+        "forked" (another item under a number already taken; one no longer held cannot be
+        compared, and a laptop never sends one again: it marks each sent as it goes), or
+        "out-of-order"."""
 
         def work() -> str:
             with transaction(self._db):
@@ -698,8 +701,14 @@ class Inbox:
                     (origin, recipient),
                 ).fetchone()
                 last, last_hash = (0, b"") if row is None else (int(row[0]), bytes(row[1]))
-                if n < last or (n == last and item_hash == last_hash):
-                    return "held"
+                if n == last:
+                    return "held" if item_hash == last_hash else "forked"
+                if n < last:
+                    held = self._db.execute(
+                        "SELECT wire FROM relay_items WHERE origin = ? AND recipient = ? AND n = ?",
+                        (origin, recipient, n),
+                    ).fetchone()
+                    return "held" if held is not None and bytes(held[0]) == wire else "forked"
                 if n != last + 1:
                     return "out-of-order"
                 self._db.execute(

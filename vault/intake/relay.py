@@ -118,8 +118,8 @@ class Relay:
         answer = self._inbox.relay_put(
             author, item.origin, item.to, item.n, bytes.fromhex(item.hash), item.to_wire()
         )
-        if answer == "out-of-order":
-            raise RelayRefused(409, "out-of-order")
+        if answer in ("out-of-order", "forked"):
+            raise RelayRefused(409, answer)
         return answer
 
     def fetch(

@@ -91,6 +91,23 @@ def test_the_relay_refuses_what_does_not_fit(
     assert relay.put(bea.key_id, _item(bea, _origin(relay, bea), 1, FIRST_PREV).to_wire())
 
 
+def test_an_item_under_a_number_taken_is_held_only_if_the_same(
+    parts: tuple[Relay, Identity, Identity, Identity],
+) -> None:
+    """A laptop restored from its backup numbers its items again: the relay compares them."""
+    relay, amara, _, _ = parts
+    one = _item(amara, A_ORIGIN, 1, FIRST_PREV)
+    two = _item(amara, A_ORIGIN, 2, one.hash)
+    for item in (one, two):
+        assert relay.put(amara.key_id, item.to_wire()) == "stored"
+    assert relay.put(amara.key_id, one.to_wire()) == "held"
+    assert relay.put(amara.key_id, two.to_wire()) == "held"
+    for other in (_item(amara, A_ORIGIN, 1, FIRST_PREV), _item(amara, A_ORIGIN, 2, one.hash)):
+        with pytest.raises(RelayRefused) as refused:
+            relay.put(amara.key_id, other.to_wire())
+        assert (refused.value.status, refused.value.error) == (409, "forked")
+
+
 def test_a_revoked_member_is_refused_and_no_longer_holds_items_back(
     parts: tuple[Relay, Identity, Identity, Identity],
 ) -> None:
