@@ -202,13 +202,15 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
     blob, and only when the pull that stored the case did not hand it over: that opening is
     logged as an ``attachments-checked`` read of the one case. The attachment's number comes
     from the list kept with each case (a case stored before that list was kept is listed
-    first, with every other such case: :func:`list_unlisted`). When the intake's copy is not
+    first, with every other such case, in a transaction of its own, so the openings stay
+    logged whatever the fetch does: :func:`list_unlisted`). When the intake's copy is not
     what this case's report implies, the blob may be another case's: see
     :func:`_wanted_elsewhere`.
     """
-    with vault.transaction() as db:
-        if pending.n is None and not _listed(db, pending.case_id):
+    if pending.n is None and not _listed(vault.db, pending.case_id):
+        with vault.transaction() as db:  # its own step: the openings stay logged
             list_unlisted(vault, db)
+    with vault.transaction() as db:
         which = _which(db, pending)
         if not holds_blob(db, pending.id):
             problem = _stream_blob(db, pending, fetch_blob, which)

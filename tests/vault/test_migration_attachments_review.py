@@ -123,12 +123,6 @@ def test_the_first_erase_after_migration_does_not_hold_every_report_at_once(
         assert peak < size // 4, f"peak {peak / 1e6:.1f} MB for {size / 1e6:.1f} MB of reports"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review15f: a pull's catch-up lists the schema-12 cases (opening every report) in"
-    " the same transaction as the blob's fetch; the intake failing mid-blob rolls back the"
-    " attachments-checked entry, so those openings are in no log (and recur each pull)",
-)
 def test_reports_opened_by_a_catch_up_that_the_intake_breaks_are_logged(
     vault_dir: Path, liar_and_real: Made, monkeypatch: pytest.MonkeyPatch
 ) -> None:
