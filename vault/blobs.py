@@ -282,7 +282,8 @@ def list_unlisted(vault: Vault, db: dbmod.Connection, but: str = "") -> None:
     list (schema 13), in ``db``'s transaction.
 
     Each report is opened in memory, one at a time (memory stays flat however many there
-    are), and nothing of it is kept but its blob ids and lengths. The cases opened are
+    are), and nothing of it is kept but its blob ids and lengths; each attachment the vault
+    does not hold is recorded as pending for that case (:func:`_list_case`). The cases opened are
     logged as ONE read across cases (``attachments-checked``, with its read list). A case
     sealed to a team key this caseworker lacks is left unlisted: its pending rows still count.
     """
@@ -299,20 +300,48 @@ def list_unlisted(vault: Vault, db: dbmod.Connection, but: str = "") -> None:
             break
         after = str(batch[-1][0])
         for other_id, other_epoch in batch:
-            key = vault.access.team_key(int(other_epoch))
-            if key is None:  # not this caseworker's to open
-                continue
-            row = db.execute("SELECT envelope FROM cases WHERE id = ?", (other_id,)).fetchone()
-            try:
-                named = open_report(bytes(row[0]), key.public_key, key.secret_key).attachments
-            except VaultError:
-                opened[str(other_id)] = "damaged"
-                named = []
-            else:
-                opened[str(other_id)] = "read"
-            del row
-            list_attachments(db, str(other_id), named)
+            _list_case(vault, db, str(other_id), int(other_epoch), opened)
     record_reads(vault, db, "attachments-checked", opened)
+
+
+def list_case(vault: Vault, db: dbmod.Connection, case_id: str) -> None:
+    """List the attachments of one case stored before the vault kept that list, as
+    :func:`list_unlisted` does (its opening logged as an ``attachments-checked`` read of the
+    one case), in ``db``'s transaction; nothing if it is listed already."""
+    row = db.execute(
+        "SELECT c.epoch FROM cases c LEFT JOIN case_blobs_listed l ON l.case_id = c.id"
+        " WHERE c.id = ? AND l.case_id IS NULL",
+        (case_id,),
+    ).fetchone()
+    if row is None:
+        return
+    opened: dict[str, ReadState] = {}
+    _list_case(vault, db, case_id, int(row[0]), opened)
+    record_reads(vault, db, "attachments-checked", opened)
+
+
+def _list_case(
+    vault: Vault, db: dbmod.Connection, case_id: str, epoch: int, opened: dict[str, ReadState]
+) -> None:
+    """Open one unlisted case's report in memory, list its attachments, and want each one the
+    vault does not hold: before schema 13 another report's pending row may have stood for it
+    (and that row may be gone with its case), so nothing else records it as still to fetch."""
+    key = vault.access.team_key(epoch)
+    if key is None:  # not this caseworker's to open
+        return
+    row = db.execute("SELECT envelope FROM cases WHERE id = ?", (case_id,)).fetchone()
+    try:
+        named = open_report(bytes(row[0]), key.public_key, key.secret_key).attachments
+    except VaultError:
+        opened[case_id] = "damaged"
+        named = []
+    else:
+        opened[case_id] = "read"
+    del row
+    list_attachments(db, case_id, named)
+    for attachment in named:
+        if not holds_blob(db, attachment.blob):
+            want_blob(db, case_id, attachment)
 
 
 def _named_by(vault: Vault, db: dbmod.Connection, pending: PendingBlob) -> Attachment | None:

@@ -78,12 +78,6 @@ def test_a_schema_12_liars_pending_row_does_not_starve_the_real_report(
         assert [a.held for a in case_view.show_case(v13, real).attachments] == [True]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review15f: erasing the schema-12 liar before any pull after migration 13 drops the"
-    " only pending row for the blob; the erase lists the real case but wants nothing for it,"
-    " so no pull ever fetches the real report's file (the intake deletes it after 7 days)",
-)
 def test_erasing_a_schema_12_liar_first_does_not_starve_the_real_report(
     vault_dir: Path, liar_and_real: Made
 ) -> None:
