@@ -122,6 +122,17 @@ def mark_wrong(db: dbmod.Connection, case_id: str, blob: str) -> None:
     db.execute("UPDATE case_blobs SET wrong = 1 WHERE case_id = ? AND blob_id = ?", (case_id, blob))
 
 
+def drop_wrong_claims(db: dbmod.Connection, blob: str) -> None:
+    """Every case's claim of a held blob with another length is wrong (the id is the hash of
+    the bytes, so no other length is ever right): mark it (:func:`mark_wrong`) and stop
+    asking for it. Nothing if the vault does not hold the blob."""
+    length = held_length(db, blob)
+    if length is None:
+        return
+    db.execute("UPDATE case_blobs SET wrong = 1 WHERE blob_id = ? AND length != ?", (blob, length))
+    db.execute("DELETE FROM pending_blobs WHERE id = ? AND length != ?", (blob, length))
+
+
 def held_for(db: dbmod.Connection, case_id: str, blob: str) -> bool:
     """Whether the vault holds this case's attachment: a blob under its id, not found to be
     another report's."""

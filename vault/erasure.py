@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 from vault import db as dbmod
 from vault.audit.case_actions import action
 from vault.audit.leaves import LeafError, parse_leaf
-from vault.blobs import list_unlisted, named_elsewhere
+from vault.blobs import drop_wrong_claims, list_unlisted, named_elsewhere
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import CaseErasedError, CaseNotFoundError, UsageError, VaultError
@@ -258,7 +258,9 @@ def _attachment_blobs(
 ) -> set[str]:
     """The attachments (blob ids) to erase with the case: those its report names (or, for a
     report that no longer opens, those listed or still wanted for it), less every blob another
-    case names or still wants.
+    case names or still wants. Another case's claim of a held blob with another length is
+    wrong (the id is the hash of the bytes): it is marked so and no longer asked for, and it
+    keeps nothing (:func:`vault.blobs.drop_wrong_claims`).
 
     Two cases name one blob when a browser's failed submission was sent again (the same
     report and the same upload in a second envelope), or when a page or an intake lied about
@@ -281,6 +283,8 @@ def _attachment_blobs(
     if not named:
         return named
     list_unlisted(vault, db, but=case_id)
+    for blob in named:  # a claim with another length than the held blob's pins nothing
+        drop_wrong_claims(db, blob)
     return {blob for blob in named if not named_elsewhere(db, blob, case_id)}
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import os
 
-import pytest
-
 from tests.conftest import make_report, seal_for
 from tests.sealing import attachment_entry
 from vault import blobs as blob_store
@@ -105,12 +103,6 @@ def test_a_mismatch_found_by_a_later_pull_names_the_attachment(vault: Vault) -> 
     assert str(problem).startswith("Attachment 1 is not the file"), str(problem)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review15f: erasing the real case while a liar's claim of its blob (a false size)"
-    " is still pending keeps the blob; the next pull finds the liar's claim wrong, and the"
-    " erased case's sealed file then stays in the vault, named by no case",
-)
 def test_erasing_the_victim_before_the_liars_claim_is_checked_deletes_its_file(
     vault: Vault,
 ) -> None:
