@@ -448,7 +448,11 @@ def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, A
     """Decrypt attachment ``n`` (from 1) of a case to ``out``, a new file created 0600.
 
     This is the one place a report's content leaves the vault in clear, and only because
-    a caseworker asked: the export is recorded as a signed ``attachment`` event. The file
+    a caseworker asked: the export is recorded as a signed ``attachment`` event. Which
+    attachments the case has, and whether the vault holds each, comes from the list kept
+    with the case (``case_blobs``), so an export refused (no such number, or the file not
+    held) opens no report; a case stored before that list was kept is listed first, that
+    opening logged (:func:`list_case`). The report is opened only to export. The file
     is written chunk by chunk and checked throughout; if anything is wrong it is removed
     and nothing is recorded.
     """
@@ -456,9 +460,14 @@ def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, A
     envelope, epoch = dbmod.one(
         vault.db, "SELECT envelope, epoch FROM cases WHERE id = ?", (case_id,)
     )
-    team = vault.team_key(epoch)
-    report = open_report(envelope, team.public_key, team.secret_key)
-    count = len(report.attachments)
+    team = vault.team_key(epoch)  # refused here if this caseworker lacks the case's key
+    if not _listed(vault.db, case_id):  # stored before the list was kept: list it, logged
+        with vault.transaction() as db:
+            list_case(vault, db, case_id)
+    listed = vault.db.execute(
+        "SELECT n, blob_id, length FROM case_blobs WHERE case_id = ? ORDER BY n", (case_id,)
+    ).fetchall()
+    count = len(listed)
     shown = show_id(case_id)
     if count == 0:
         raise UsageError(f"Case {shown} has no attachments.")
@@ -467,15 +476,23 @@ def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, A
             f"Case {shown} has {count} attachment{'s' if count != 1 else ''}:"
             f" choose a number from 1 to {count}."
         )
-    attachment = report.attachments[n - 1]
-    if not holds_blob(vault.db, attachment.blob):
-        with vault.transaction() as db:
-            want_blob(db, case_id, attachment)  # so that the hint below is true
+    blob, length = str(listed[n - 1][1]), int(listed[n - 1][2])
+    if not holds_blob(vault.db, blob):
+        with vault.transaction() as db:  # so that the hint below is true
+            db.execute(
+                "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)"
+                " ON CONFLICT (case_id, id) DO NOTHING",
+                (blob, case_id, length),
+            )
         raise VaultError(
             f"Attachment {n} of case {shown} is not in this vault:"
             " it was not received from the intake.",
             hint="run vault pull again; if it is still missing, the intake no longer has it",
         )
+    report = open_report(envelope, team.public_key, team.secret_key)  # logged: its export
+    if len(report.attachments) < n or report.attachments[n - 1].blob != blob:
+        raise IntegrityError(f"Case {shown}'s list of attachments does not match its report.")
+    attachment = report.attachments[n - 1]
     out_file = open_new_private_file(out)
     try:
         with out_file, vault.transaction() as db:
