@@ -1,6 +1,8 @@
 """Review of issue 15 (seal15): a schema-12 vault's attachments after migration 13, in real
 SQLCipher files. Both faults it found are fixed (vault/blobs.py: a failed fetch asks for the
-blob for every case naming it; the old cases are listed one report at a time)."""
+blob for every case naming it; the old cases are listed one report at a time), and so are
+review 15f's two (listing an old case wants each file of it the vault lacks; a pull lists in a
+transaction of its own, so the openings stay logged if the intake breaks)."""
 
 from __future__ import annotations
 
