@@ -379,6 +379,30 @@ def _named_by(vault: Vault, db: dbmod.Connection, pending: PendingBlob) -> Attac
     return None
 
 
+def check_pending_claims(vault: Vault, db: dbmod.Connection, blob: str, but: str) -> None:
+    """Check now every other case's claim of a held blob still waiting to be checked (a
+    pending row of the held length), as the next pull would: each report opened (logged,
+    :func:`_named_by`) whose attachment's key does not open the blob is marked wrong and no
+    longer asked for. A report that does not open, or that this caseworker cannot open,
+    keeps its claim. Nothing if the vault does not hold the blob."""
+    length = held_length(db, blob)
+    if length is None:
+        return
+    claims = db.execute(
+        "SELECT case_id FROM pending_blobs WHERE id = ? AND case_id != ? AND length = ?"
+        " ORDER BY rowid",
+        (blob, but, length),
+    ).fetchall()
+    for (case_id,) in claims:
+        claim = PendingBlob(blob, str(case_id), length)
+        attachment = _named_by(vault, db, claim)
+        if attachment is not None and not opens_with(db, blob, attachment):
+            db.execute(
+                "DELETE FROM pending_blobs WHERE case_id = ? AND id = ?", (claim.case_id, blob)
+            )
+            mark_wrong(db, claim.case_id, blob)
+
+
 def forget_pending(vault: Vault, pending: PendingBlob) -> None:
     """The blob is stored for this case and the intake has been told: stop asking for it."""
     with vault.transaction() as db:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
 
 from tests.conftest import make_report, seal_for
 from tests.sealing import attachment_entry
 from vault import blobs as blob_store
 from vault import case_view, erasure, incoming
 from vault.check import check_vault
-from vault.errors import AttachmentMismatchError
+from vault.errors import AttachmentMismatchError, AttachmentUnavailableError
 from vault.store import Vault
 
 
@@ -112,6 +113,12 @@ def test_erasing_the_victim_before_the_liars_claim_is_checked_deletes_its_file(
     liar = incoming.store_pulled(vault, [("l", seal_for(vault, make_report(attachments=[lie])))])
     (wrong_length,) = liar.blobs_wanted  # the intake's blob is not that long: stays pending
     assert blob_store.store_blob(vault, wrong_length, lambda _id: iter([blob])) is not None
+    key_lie = {**entry, "key": base64.b64encode(os.urandom(32)).decode()}
+    other = incoming.store_pulled(
+        vault, [("k", seal_for(vault, make_report(attachments=[key_lie])))]
+    )
+    (wrong_key,) = other.blobs_wanted  # the right length, another key; the intake lacked it
+    assert isinstance(blob_store.store_blob(vault, wrong_key, _lacking), AttachmentUnavailableError)
     victim = incoming.store_pulled(
         vault, [("v", seal_for(vault, make_report(attachments=[entry])))]
     )
@@ -123,3 +130,7 @@ def test_erasing_the_victim_before_the_liars_claim_is_checked_deletes_its_file(
         blob_store.store_blob(vault, pending, lambda _id: iter([blob]))
     assert blob_store.pending_blobs(vault) == []
     assert not blob_store.holds_blob(vault.db, str(entry["blob"])), "the erased case's file is kept"
+
+
+def _lacking(_id: str) -> Iterator[bytes]:
+    raise AttachmentUnavailableError("not on the intake")
