@@ -1,6 +1,7 @@
 """Review of issue 15 (seal15): reports that name another report's upload, against real
 SQLCipher vaults. The fault it found (a later pull's catch-up opened a report unlogged) is
-fixed: that opening is logged as `attachments-checked`."""
+fixed: that opening is logged as `attachments-checked`; so is review 15f's (an erased real
+case's file kept for a liar's claim still pending: the erase now finds that claim wrong)."""
 
 from __future__ import annotations
 
