@@ -122,6 +122,17 @@ def mark_wrong(db: dbmod.Connection, case_id: str, blob: str) -> None:
     db.execute("UPDATE case_blobs SET wrong = 1 WHERE case_id = ? AND blob_id = ?", (case_id, blob))
 
 
+def drop_wrong_claims(db: dbmod.Connection, blob: str) -> None:
+    """Every case's claim of a held blob with another length is wrong (the id is the hash of
+    the bytes, so no other length is ever right): mark it (:func:`mark_wrong`) and stop
+    asking for it. Nothing if the vault does not hold the blob."""
+    length = held_length(db, blob)
+    if length is None:
+        return
+    db.execute("UPDATE case_blobs SET wrong = 1 WHERE blob_id = ? AND length != ?", (blob, length))
+    db.execute("DELETE FROM pending_blobs WHERE id = ? AND length != ?", (blob, length))
+
+
 def held_for(db: dbmod.Connection, case_id: str, blob: str) -> bool:
     """Whether the vault holds this case's attachment: a blob under its id, not found to be
     another report's."""
@@ -202,13 +213,15 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
     blob, and only when the pull that stored the case did not hand it over: that opening is
     logged as an ``attachments-checked`` read of the one case. The attachment's number comes
     from the list kept with each case (a case stored before that list was kept is listed
-    first, with every other such case: :func:`list_unlisted`). When the intake's copy is not
+    first, with every other such case, in a transaction of its own, so the openings stay
+    logged whatever the fetch does: :func:`list_unlisted`). When the intake's copy is not
     what this case's report implies, the blob may be another case's: see
     :func:`_wanted_elsewhere`.
     """
-    with vault.transaction() as db:
-        if pending.n is None and not _listed(db, pending.case_id):
+    if pending.n is None and not _listed(vault.db, pending.case_id):
+        with vault.transaction() as db:  # its own step: the openings stay logged
             list_unlisted(vault, db)
+    with vault.transaction() as db:
         which = _which(db, pending)
         if not holds_blob(db, pending.id):
             problem = _stream_blob(db, pending, fetch_blob, which)
@@ -280,7 +293,8 @@ def list_unlisted(vault: Vault, db: dbmod.Connection, but: str = "") -> None:
     list (schema 13), in ``db``'s transaction.
 
     Each report is opened in memory, one at a time (memory stays flat however many there
-    are), and nothing of it is kept but its blob ids and lengths. The cases opened are
+    are), and nothing of it is kept but its blob ids and lengths; each attachment the vault
+    does not hold is recorded as pending for that case (:func:`_list_case`). The cases opened are
     logged as ONE read across cases (``attachments-checked``, with its read list). A case
     sealed to a team key this caseworker lacks is left unlisted: its pending rows still count.
     """
@@ -297,20 +311,48 @@ def list_unlisted(vault: Vault, db: dbmod.Connection, but: str = "") -> None:
             break
         after = str(batch[-1][0])
         for other_id, other_epoch in batch:
-            key = vault.access.team_key(int(other_epoch))
-            if key is None:  # not this caseworker's to open
-                continue
-            row = db.execute("SELECT envelope FROM cases WHERE id = ?", (other_id,)).fetchone()
-            try:
-                named = open_report(bytes(row[0]), key.public_key, key.secret_key).attachments
-            except VaultError:
-                opened[str(other_id)] = "damaged"
-                named = []
-            else:
-                opened[str(other_id)] = "read"
-            del row
-            list_attachments(db, str(other_id), named)
+            _list_case(vault, db, str(other_id), int(other_epoch), opened)
     record_reads(vault, db, "attachments-checked", opened)
+
+
+def list_case(vault: Vault, db: dbmod.Connection, case_id: str) -> None:
+    """List the attachments of one case stored before the vault kept that list, as
+    :func:`list_unlisted` does (its opening logged as an ``attachments-checked`` read of the
+    one case), in ``db``'s transaction; nothing if it is listed already."""
+    row = db.execute(
+        "SELECT c.epoch FROM cases c LEFT JOIN case_blobs_listed l ON l.case_id = c.id"
+        " WHERE c.id = ? AND l.case_id IS NULL",
+        (case_id,),
+    ).fetchone()
+    if row is None:
+        return
+    opened: dict[str, ReadState] = {}
+    _list_case(vault, db, case_id, int(row[0]), opened)
+    record_reads(vault, db, "attachments-checked", opened)
+
+
+def _list_case(
+    vault: Vault, db: dbmod.Connection, case_id: str, epoch: int, opened: dict[str, ReadState]
+) -> None:
+    """Open one unlisted case's report in memory, list its attachments, and want each one the
+    vault does not hold: before schema 13 another report's pending row may have stood for it
+    (and that row may be gone with its case), so nothing else records it as still to fetch."""
+    key = vault.access.team_key(epoch)
+    if key is None:  # not this caseworker's to open
+        return
+    row = db.execute("SELECT envelope FROM cases WHERE id = ?", (case_id,)).fetchone()
+    try:
+        named = open_report(bytes(row[0]), key.public_key, key.secret_key).attachments
+    except VaultError:
+        opened[case_id] = "damaged"
+        named = []
+    else:
+        opened[case_id] = "read"
+    del row
+    list_attachments(db, case_id, named)
+    for attachment in named:
+        if not holds_blob(db, attachment.blob):
+            want_blob(db, case_id, attachment)
 
 
 def _named_by(vault: Vault, db: dbmod.Connection, pending: PendingBlob) -> Attachment | None:
@@ -335,6 +377,30 @@ def _named_by(vault: Vault, db: dbmod.Connection, pending: PendingBlob) -> Attac
         if attachment.blob == pending.id and sealed_length(attachment.size) == pending.length:
             return attachment
     return None
+
+
+def check_pending_claims(vault: Vault, db: dbmod.Connection, blob: str, but: str) -> None:
+    """Check now every other case's claim of a held blob still waiting to be checked (a
+    pending row of the held length), as the next pull would: each report opened (logged,
+    :func:`_named_by`) whose attachment's key does not open the blob is marked wrong and no
+    longer asked for. A report that does not open, or that this caseworker cannot open,
+    keeps its claim. Nothing if the vault does not hold the blob."""
+    length = held_length(db, blob)
+    if length is None:
+        return
+    claims = db.execute(
+        "SELECT case_id FROM pending_blobs WHERE id = ? AND case_id != ? AND length = ?"
+        " ORDER BY rowid",
+        (blob, but, length),
+    ).fetchall()
+    for (case_id,) in claims:
+        claim = PendingBlob(blob, str(case_id), length)
+        attachment = _named_by(vault, db, claim)
+        if attachment is not None and not opens_with(db, blob, attachment):
+            db.execute(
+                "DELETE FROM pending_blobs WHERE case_id = ? AND id = ?", (claim.case_id, blob)
+            )
+            mark_wrong(db, claim.case_id, blob)
 
 
 def forget_pending(vault: Vault, pending: PendingBlob) -> None:
@@ -406,7 +472,11 @@ def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, A
     """Decrypt attachment ``n`` (from 1) of a case to ``out``, a new file created 0600.
 
     This is the one place a report's content leaves the vault in clear, and only because
-    a caseworker asked: the export is recorded as a signed ``attachment`` event. The file
+    a caseworker asked: the export is recorded as a signed ``attachment`` event. Which
+    attachments the case has, and whether the vault holds each, comes from the list kept
+    with the case (``case_blobs``), so an export refused (no such number, or the file not
+    held) opens no report; a case stored before that list was kept is listed first, that
+    opening logged (:func:`list_case`). The report is opened only to export. The file
     is written chunk by chunk and checked throughout; if anything is wrong it is removed
     and nothing is recorded.
     """
@@ -414,9 +484,14 @@ def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, A
     envelope, epoch = dbmod.one(
         vault.db, "SELECT envelope, epoch FROM cases WHERE id = ?", (case_id,)
     )
-    team = vault.team_key(epoch)
-    report = open_report(envelope, team.public_key, team.secret_key)
-    count = len(report.attachments)
+    team = vault.team_key(epoch)  # refused here if this caseworker lacks the case's key
+    if not _listed(vault.db, case_id):  # stored before the list was kept: list it, logged
+        with vault.transaction() as db:
+            list_case(vault, db, case_id)
+    listed = vault.db.execute(
+        "SELECT n, blob_id, length FROM case_blobs WHERE case_id = ? ORDER BY n", (case_id,)
+    ).fetchall()
+    count = len(listed)
     shown = show_id(case_id)
     if count == 0:
         raise UsageError(f"Case {shown} has no attachments.")
@@ -425,15 +500,23 @@ def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, A
             f"Case {shown} has {count} attachment{'s' if count != 1 else ''}:"
             f" choose a number from 1 to {count}."
         )
-    attachment = report.attachments[n - 1]
-    if not holds_blob(vault.db, attachment.blob):
-        with vault.transaction() as db:
-            want_blob(db, case_id, attachment)  # so that the hint below is true
+    blob, length = str(listed[n - 1][1]), int(listed[n - 1][2])
+    if not holds_blob(vault.db, blob):
+        with vault.transaction() as db:  # so that the hint below is true
+            db.execute(
+                "INSERT INTO pending_blobs (id, case_id, length) VALUES (?, ?, ?)"
+                " ON CONFLICT (case_id, id) DO NOTHING",
+                (blob, case_id, length),
+            )
         raise VaultError(
             f"Attachment {n} of case {shown} is not in this vault:"
             " it was not received from the intake.",
             hint="run vault pull again; if it is still missing, the intake no longer has it",
         )
+    report = open_report(envelope, team.public_key, team.secret_key)  # logged: its export
+    if len(report.attachments) < n or report.attachments[n - 1].blob != blob:
+        raise IntegrityError(f"Case {shown}'s list of attachments does not match its report.")
+    attachment = report.attachments[n - 1]
     out_file = open_new_private_file(out)
     try:
         with out_file, vault.transaction() as db:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 from vault import db as dbmod
 from vault.audit.case_actions import action
 from vault.audit.leaves import LeafError, parse_leaf
-from vault.blobs import list_unlisted, named_elsewhere
+from vault.blobs import check_pending_claims, drop_wrong_claims, list_unlisted, named_elsewhere
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import CaseErasedError, CaseNotFoundError, UsageError, VaultError
@@ -258,7 +258,12 @@ def _attachment_blobs(
 ) -> set[str]:
     """The attachments (blob ids) to erase with the case: those its report names (or, for a
     report that no longer opens, those listed or still wanted for it), less every blob another
-    case names or still wants.
+    case names or still wants. Another case's claim of a held blob with another length is
+    wrong (the id is the hash of the bytes): it is marked so and no longer asked for, and it
+    keeps nothing (:func:`vault.blobs.drop_wrong_claims`). A claim of the held length still
+    waiting to be checked is checked now, as the next pull would, its report opened and that
+    logged (:func:`vault.blobs.check_pending_claims`): one whose key does not open the blob
+    keeps nothing either.
 
     Two cases name one blob when a browser's failed submission was sent again (the same
     report and the same upload in a second envelope), or when a page or an intake lied about
@@ -281,6 +286,9 @@ def _attachment_blobs(
     if not named:
         return named
     list_unlisted(vault, db, but=case_id)
+    for blob in sorted(named):  # a claim found wrong pins nothing
+        drop_wrong_claims(db, blob)  # another length than the held blob's
+        check_pending_claims(vault, db, blob, case_id)  # another key, not yet checked
     return {blob for blob in named if not named_elsewhere(db, blob, case_id)}
 
 

@@ -1,20 +1,20 @@
 """Review of issue 15 (seal15): reports that name another report's upload, against real
 SQLCipher vaults. The fault it found (a later pull's catch-up opened a report unlogged) is
-fixed: that opening is logged as `attachments-checked`."""
+fixed: that opening is logged as `attachments-checked`; so is review 15f's (an erased real
+case's file kept for a liar's claim still pending: the erase now finds that claim wrong)."""
 
 from __future__ import annotations
 
 import base64
 import os
-
-import pytest
+from collections.abc import Iterator
 
 from tests.conftest import make_report, seal_for
 from tests.sealing import attachment_entry
 from vault import blobs as blob_store
 from vault import case_view, erasure, incoming
 from vault.check import check_vault
-from vault.errors import AttachmentMismatchError
+from vault.errors import AttachmentMismatchError, AttachmentUnavailableError
 from vault.store import Vault
 
 
@@ -105,12 +105,6 @@ def test_a_mismatch_found_by_a_later_pull_names_the_attachment(vault: Vault) -> 
     assert str(problem).startswith("Attachment 1 is not the file"), str(problem)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review15f: erasing the real case while a liar's claim of its blob (a false size)"
-    " is still pending keeps the blob; the next pull finds the liar's claim wrong, and the"
-    " erased case's sealed file then stays in the vault, named by no case",
-)
 def test_erasing_the_victim_before_the_liars_claim_is_checked_deletes_its_file(
     vault: Vault,
 ) -> None:
@@ -120,6 +114,12 @@ def test_erasing_the_victim_before_the_liars_claim_is_checked_deletes_its_file(
     liar = incoming.store_pulled(vault, [("l", seal_for(vault, make_report(attachments=[lie])))])
     (wrong_length,) = liar.blobs_wanted  # the intake's blob is not that long: stays pending
     assert blob_store.store_blob(vault, wrong_length, lambda _id: iter([blob])) is not None
+    key_lie = {**entry, "key": base64.b64encode(os.urandom(32)).decode()}
+    other = incoming.store_pulled(
+        vault, [("k", seal_for(vault, make_report(attachments=[key_lie])))]
+    )
+    (wrong_key,) = other.blobs_wanted  # the right length, another key; the intake lacked it
+    assert isinstance(blob_store.store_blob(vault, wrong_key, _lacking), AttachmentUnavailableError)
     victim = incoming.store_pulled(
         vault, [("v", seal_for(vault, make_report(attachments=[entry])))]
     )
@@ -131,3 +131,7 @@ def test_erasing_the_victim_before_the_liars_claim_is_checked_deletes_its_file(
         blob_store.store_blob(vault, pending, lambda _id: iter([blob]))
     assert blob_store.pending_blobs(vault) == []
     assert not blob_store.holds_blob(vault.db, str(entry["blob"])), "the erased case's file is kept"
+
+
+def _lacking(_id: str) -> Iterator[bytes]:
+    raise AttachmentUnavailableError("not on the intake")

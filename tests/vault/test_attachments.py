@@ -378,12 +378,6 @@ def test_a_network_failure_mid_blob_keeps_the_reports_and_no_part_of_the_blob(
     assert blob_store.store_blob(vault, pending, broken) is None, "held: not fetched again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review15f: an export refused (no such attachment number, or the file not held)"
-    " has opened the case's report, and its message gives the report's attachment count,"
-    " but nothing is logged (the count is in the vault's list, case_blobs, unopened)",
-)
 def test_a_refused_export_opens_no_report_unlogged(
     vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,6 +1,8 @@
 """Review of issue 15 (seal15): a schema-12 vault's attachments after migration 13, in real
 SQLCipher files. Both faults it found are fixed (vault/blobs.py: a failed fetch asks for the
-blob for every case naming it; the old cases are listed one report at a time)."""
+blob for every case naming it; the old cases are listed one report at a time), and so are
+review 15f's two (listing an old case wants each file of it the vault lacks; a pull lists in a
+transaction of its own, so the openings stay logged if the intake breaks)."""
 
 from __future__ import annotations
 
@@ -78,12 +80,6 @@ def test_a_schema_12_liars_pending_row_does_not_starve_the_real_report(
         assert [a.held for a in case_view.show_case(v13, real).attachments] == [True]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review15f: erasing the schema-12 liar before any pull after migration 13 drops the"
-    " only pending row for the blob; the erase lists the real case but wants nothing for it,"
-    " so no pull ever fetches the real report's file (the intake deletes it after 7 days)",
-)
 def test_erasing_a_schema_12_liar_first_does_not_starve_the_real_report(
     vault_dir: Path, liar_and_real: Made
 ) -> None:
@@ -123,12 +119,6 @@ def test_the_first_erase_after_migration_does_not_hold_every_report_at_once(
         assert peak < size // 4, f"peak {peak / 1e6:.1f} MB for {size / 1e6:.1f} MB of reports"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review15f: a pull's catch-up lists the schema-12 cases (opening every report) in"
-    " the same transaction as the blob's fetch; the intake failing mid-blob rolls back the"
-    " attachments-checked entry, so those openings are in no log (and recur each pull)",
-)
 def test_reports_opened_by_a_catch_up_that_the_intake_breaks_are_logged(
     vault_dir: Path, liar_and_real: Made, monkeypatch: pytest.MonkeyPatch
 ) -> None:
