@@ -961,3 +961,35 @@ def test_the_relay_answers_bad_requests_from_a_member_plainly(
             )
             for path in ("/api/relay/team", "/api/relay/fetch", "/api/relay/ack"):
                 assert outsider._signed_post(path, b"{}", "application/json").status_code == 401
+
+
+# --- review 12m: a relay, a revoked member, a crash ---------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT (review 12m): one forged item the relay hands out once (any signature, or an"
+    " `epoch` item sealed to the laptop's public box key naming a key the team's record never"
+    " will) is acknowledged into sync_spool and stays there ahead of every genuine item; each"
+    " later sync stops at it (exit 4) whatever the relay then sends, so the laptop never takes"
+    " a colleague's item again (docs/sync.md sections 4-5 say: until the relay is put right)",
+)
+def test_one_forged_item_does_not_stop_a_laptop_for_good(tmp_path: Path) -> None:
+    bea, origin = Identity.generate("bea"), new_origin()
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "bea", make_request(bea, origin))
+        key = amara.team_public_key()
+        doc = {"t": "events", "events": []}
+        forged = _team_item(Identity.generate("bea"), origin, 1, FIRST_PREV, doc, key)
+        genuine = _team_item(bea, origin, 1, FIRST_PREV, doc, key)
+        relay = _Relay([forged.to_wire()])
+        with pytest.raises(VaultError) as refused:
+            receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert refused.value.exit_code == 4
+        # The relay is put right: it hands out bea's real item 1.
+        relay.items.append((2, genuine.to_wire()))
+        receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        taken = amara.db.execute(
+            "SELECT n FROM sync_received WHERE origin = ? AND recipient = 'team'", (origin,)
+        ).fetchall()
+        assert taken == [(1,)]
