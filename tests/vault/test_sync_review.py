@@ -992,4 +992,4 @@ def test_one_forged_item_does_not_stop_a_laptop_for_good(tmp_path: Path) -> None
         taken = amara.db.execute(
             "SELECT n FROM sync_received WHERE origin = ? AND recipient = 'team'", (origin,)
         ).fetchall()
-        assert taken == [(1,)]
+        assert [int(r[0]) for r in taken] == [1]
