@@ -993,3 +993,75 @@ def test_one_forged_item_does_not_stop_a_laptop_for_good(tmp_path: Path) -> None
             "SELECT n FROM sync_received WHERE origin = ? AND recipient = 'team'", (origin,)
         ).fetchall()
         assert [int(r[0]) for r in taken] == [1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT (review 12m): the removed caseworker's log origin in an `epoch` item is"
+    " taken without checking it against the team's record (whose `add` statement names their"
+    " origin): a member's laptop, buggy or hostile, that names a colleague's laptop there"
+    " ties that laptop's log to the removed caseworker (sync_origins, first one stays) and"
+    " closes it, so nothing that colleague's laptop sends is ever taken here again",
+)
+def test_an_epoch_item_cannot_tie_a_colleagues_laptop_to_the_removed_caseworker(
+    tmp_path: Path,
+) -> None:
+    from vault.team_changes import Member, Team, apply, make_statement
+
+    people = {name: (Identity.generate(name), new_origin()) for name in ("bea", "carol", "zed")}
+    (bea, bea_origin), (carol, carol_origin), (zed, _) = people.values()
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "bea", make_request(bea, bea_origin))
+        start = amara.team_key_export()
+        team, chain = Team.start(start), []
+        for by, name in ((bea, "carol"), (bea, "zed")):  # bea is on the team key file
+            who, origin = people[name]
+            pk = who.public
+            chain.append(
+                make_statement(
+                    team, by, "add", today(), member=Member(name, pk.sign_pk, pk.box_pk, origin)
+                )
+            )
+            team = apply(team, chain[-1])
+        public, secret = _crypto.box_keypair()
+        removed = Member("zed", zed.public.sign_pk)
+        chain.append(
+            make_statement(team, bea, "revoke", today(), member=removed, epoch=(2, public))
+        )
+        gone = {
+            "key_id": zed.key_id,
+            "name": "zed",
+            "sign_pk": b64(zed.public.sign_pk),
+            "box_pk": b64(zed.public.box_pk),
+            "origin": carol_origin,  # carol's laptop, not zed's
+        }
+        doc = {
+            "t": "epoch",
+            "team_key": {"epoch": 2, "public_key": b64(public), "secret_key": b64(secret.reveal())},
+            "revoked": gone,
+        }
+        sealed = _crypto.seal(json.dumps(doc).encode(), amara.identity.public.box_pk)
+        epoch_item = make_item(bea, bea_origin, 1, FIRST_PREV, amara.identity.key_id, 0, sealed)
+        key2 = TeamPublicKey(2, public, ())
+        carol_doc = {
+            "t": "member",
+            "name": "carol",
+            "sign_pk": b64(carol.public.sign_pk),
+            "box_pk": b64(carol.public.box_pk),
+            "origin": carol_origin,
+        }
+        member = _team_item(bea, bea_origin, 1, FIRST_PREV, carol_doc, key2)
+        from_carol = _team_item(
+            carol, carol_origin, 1, FIRST_PREV, {"t": "events", "events": []}, key2
+        )
+        relay = _Relay([i.to_wire() for i in (epoch_item, member, from_carol)])
+        relay.team = lambda: (start, chain)  # type: ignore[attr-defined]
+        receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert amara.access.current.epoch == 2
+        taken = amara.db.execute(
+            "SELECT n, closed FROM sync_received WHERE origin = ? AND recipient = 'team'",
+            (carol_origin,),
+        ).fetchall()
+        assert [(int(r[0]), int(r[1] or 0)) for r in taken] == [(1, 0)], (
+            "carol's laptop is shut out"
+        )
