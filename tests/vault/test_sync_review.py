@@ -1065,3 +1065,33 @@ def test_an_epoch_item_cannot_tie_a_colleagues_laptop_to_the_removed_caseworker(
         assert [(int(r[0]), int(r[1] or 0)) for r in taken] == [(1, 0)], (
             "carol's laptop is shut out"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT (review 12m): two colleagues who both add a new caseworker from her one join"
+    " request before either has synced each send her a welcome (welcome_joiners queues one"
+    " even when the team's record already names her); her laptop takes the first, refuses"
+    " the second as the relay's ('a welcome ... to a laptop already on the team', exit 4),"
+    " and it stays in her spool: every later sync of hers stops there, for good",
+)
+def test_a_caseworker_added_by_two_colleagues_at_once_can_sync(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        dan = _join(tmp_path / "d", "dan", amara, url)
+        try:
+            request = joining.start_join(tmp_path / "b", "bea", PASSPHRASE)
+            for adder in (amara, dan):  # each was sent her request
+                membership.add_from_request(adder, "bea", request)
+            sync(amara, url)
+            sync(dan, url)
+            identity, own = joining.unlock_joiner(tmp_path / "b", PASSPHRASE)
+            welcome = first_welcome(identity, own, url)
+            with joining.finish_join(tmp_path / "b", identity, own, welcome) as bea:
+                sync(bea, url)
+                sync(bea, url)
+        finally:
+            dan.close()
