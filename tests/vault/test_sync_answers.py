@@ -7,14 +7,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PASSPHRASE, make_report, seal_for
 from tests.intake_server import IntakeServers
 from tests.sealing import codename_keys, new_codename
 from tests.team_laptops import join
 from tests.vault.intake.test_messages import post
-from vault import _crypto, case_view, reporter_messages
+from vault import _crypto, case_view, incoming, membership, reporter_messages
+from vault.db import new_origin
 from vault.errors import UnknownReporterError
-from vault.keys import b64
+from vault.join_request import make_request
+from vault.keys import Identity, b64
 from vault.pull import pull
 from vault.reporter_messages import seal_message
 from vault.store import Vault
@@ -71,3 +75,111 @@ def test_an_answer_waits_on_the_intake_for_the_laptop_that_holds_its_case(
             assert len(taken_in.held) == 1  # only the old one may be deleted from the intake
         finally:
             bea.close()
+
+
+# --- review 12m ------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT (review 12m): an answer two laptops holding its case both take in (a pull"
+    " killed after storing it and before acknowledging it, or two pulls at once) is recorded"
+    " by each as its own reporter-message event; once synced, every laptop shows the"
+    " reporter's one answer twice (take_pulled deduplicates only on the laptop itself)",
+)
+def test_an_answer_two_laptops_both_took_in_is_shown_once(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export(), pow_bits=4).url
+        keys = codename_keys(new_codename())
+        fields = {"reply_key": b64(keys[0]), "reply_signing_key": b64(keys[2])}
+        (case_id,) = incoming.import_envelopes(
+            amara, [("r", seal_for(amara, make_report(**fields)))]
+        ).imported
+        bea = join(tmp_path / "b", "bea", amara, url)  # her first sync brings her the case
+        try:
+            team = amara.access.current
+            answer = seal_message(
+                "answer", "Only on Fridays.", _crypto.SecretBytes(keys[3], "seed"), team.epoch,
+                team.public_key, datetime.now(UTC).date().isoformat(), 0,
+            )  # fmt: skip
+            # Amara's pull stored it and was killed before acknowledging it; bea's takes it.
+            assert reporter_messages.take_pulled(amara, [answer]).answers == 1
+            assert reporter_messages.take_pulled(bea, [answer]).answers == 1
+            for laptop in (amara, bea, amara):
+                sync(laptop, url)
+            for laptop in (amara, bea):
+                said = [c.text for c in case_view.show_case(laptop, case_id).conversation]
+                assert said == ["Only on Fridays."], laptop.identity.name
+        finally:
+            bea.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT (review 12m): the 30 days an answer waits on the intake for a colleague's"
+    " laptop are counted from the `sent` day the reporter's own phone wrote into it"
+    " (reporter_messages._recent); from a phone whose date is more than 30 days behind, a"
+    " team laptop that does not hold the case refuses the answer at once and lets the"
+    " intake delete it, so the laptop that holds the case never gets it: the answer is lost",
+)
+def test_an_answer_from_a_phone_with_a_wrong_date_is_left_for_a_colleagues_laptop(
+    tmp_path: Path,
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(
+            amara, "bea", make_request(Identity.generate("bea"), new_origin())
+        )
+        team = amara.access.current
+        seed = _crypto.SecretBytes(codename_keys(new_codename())[3], "seed")
+        behind = datetime.now(UTC).date() - timedelta(days=45)  # the phone's date, not today
+        answer = seal_message(
+            "answer", "I can talk now.", seed, team.epoch, team.public_key, behind.isoformat(), 0
+        )
+        taken = reporter_messages.take_pulled(amara, [answer])  # bea's laptop holds its case
+        assert taken.held == [], "the intake may delete an answer bea's laptop is waiting for"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT (review 12m): anyone may post messages signed by made-up codenames and sealed"
+    " to the team's public key; a team laptop no longer refuses and deletes them but leaves"
+    " them on the intake for 30 days, and a pull takes messages in id order up to"
+    " MESSAGE_BUDGET (64 MiB: 256 of the largest), so enough of them (ids chosen low) keep a"
+    " real reporter's answer from ever being taken in while they wait",
+)
+def test_forged_messages_left_on_the_intake_do_not_starve_a_real_answer(
+    intake_servers: IntakeServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vault import pull as pull_mod
+
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(
+            amara, "bea", make_request(Identity.generate("bea"), new_origin())
+        )
+        url = intake_servers.start(amara.team_key_export(), pow_bits=4).url
+        keys = codename_keys(new_codename())
+        fields = {"reply_key": b64(keys[0]), "reply_signing_key": b64(keys[2])}
+        send_envelope(url, seal_for(amara, make_report(**fields)))
+        pull(amara, url)
+        team, day = amara.access.current, datetime.now(UTC).date().isoformat()
+
+        def sealed(seed: bytes) -> bytes:
+            seed_ = _crypto.SecretBytes(seed, "seed")
+            return seal_message("answer", "x" * 40, seed_, team.epoch, team.public_key, day, 0)
+
+        answer = sealed(keys[3])
+        while reporter_messages.message_id(answer) < "8":
+            answer = sealed(keys[3])
+        forged: list[bytes] = []
+        while len(forged) < 2:  # the attacker's, ids below the answer's
+            body = sealed(_crypto.random_bytes(32))
+            if reporter_messages.message_id(body) < reporter_messages.message_id(answer):
+                forged.append(body)
+        for body in [*forged, answer]:
+            assert post(url, body).status_code == 202
+        # 64 MiB is 256 of the largest messages: the same with two of these
+        monkeypatch.setattr(pull_mod, "MESSAGE_BUDGET", 2 * len(answer))
+        taken = [pull(amara, url).answers for _ in range(2)]
+        assert sum(taken) == 1, "the reporter's answer is never taken in"
