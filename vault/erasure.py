@@ -164,12 +164,19 @@ def erase_for_team(vault: Vault, db: dbmod.Connection, gone: Tombstone, envelope
     ``db``'s transaction: the case held here is erased as :func:`erase_cases` would (its
     reporter is not sent a second farewell: the erasing laptop sent one), or, if this laptop
     never held it, its tombstone is kept, so the report is never stored here afterwards.
-    False when it was already erased here."""
-    if tombstone(db, gone.id) is not None:
+    False when it was already erased here. The report is found by its envelope id, never by
+    the case id alone: two reports given one id (docs/sync.md, section 4) may each be held here
+    under another; if the id names another report here, no tombstone can be kept under it, and
+    none is (False)."""
+    held = db.execute("SELECT id FROM cases WHERE envelope_id = ?", (envelope_id,)).fetchone()
+    if held is not None:
+        _erase(vault, db, str(held[0]), check_reason(gone.reason), notify=False)
+        return True
+    known = db.execute("SELECT 1 FROM erased_cases WHERE envelope_id = ?", (envelope_id,))
+    if known.fetchone() is not None or tombstone(db, gone.id) is not None:
         return False
     if db.execute("SELECT 1 FROM cases WHERE id = ?", (gone.id,)).fetchone() is not None:
-        _erase(vault, db, gone.id, check_reason(gone.reason), notify=False)
-        return True
+        return False  # the id is another report's here
     detail, _commit = action("erased").entry({"reason": gone.reason}, lambda _name: None)
     entry = vault.log.add("erased", gone.id, detail, None)
     db.execute(

@@ -1097,13 +1097,6 @@ def test_a_caseworker_added_by_two_colleagues_at_once_can_sync(
             dan.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (review 12m, high): two reports, one id: an erasure from the team names the"
-    " case id and the envelope id of the report erased, but erasure.erase_for_team erases"
-    " whatever case holds that id here, never comparing the envelope: a colleague erasing"
-    " her report (the reporter withdrew) erases another reporter's report on this laptop",
-)
 def test_an_erasure_of_another_report_given_the_same_id_erases_nothing_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
