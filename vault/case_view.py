@@ -256,6 +256,16 @@ def show_case(vault: Vault, text: str) -> CaseView:
         for e in events
         if e.kind == "reply"
     )
+    # A reporter's message two laptops of a team both took in is two events, the same message:
+    # shown once, at the first (the same on every laptop: events are in one order).
+    said: set[object] = set()
+    spoken = []
+    for e in events:
+        if e.kind == "reporter-message" and e.data.get("message") not in said:
+            said.add(e.data.get("message"))
+            spoken.append(e)
+        elif e.kind == "reply":
+            spoken.append(e)
     conversation = tuple(
         reporter_messages.reporter_said(vault, e)
         if e.kind == "reporter-message"
@@ -266,8 +276,7 @@ def show_case(vault: Vault, text: str) -> CaseView:
             open_sealed_text(vault, e.data),
             e.at,
         )
-        for e in events
-        if e.kind in ("reply", "reporter-message")
+        for e in spoken
     )
     attachments = tuple(
         AttachmentInfo(n, a.name, a.type, a.size, have)

@@ -337,7 +337,9 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                 if isinstance(body, VaultError):
                     result.failures.append((label, body))
                 elif reporter_messages.is_message(body):
-                    if held + len(body) <= MESSAGE_BUDGET:
+                    if reporter_messages.left_for_colleagues(vault, body):
+                        result.messages_for_colleagues += 1  # not acknowledged
+                    elif held + len(body) <= MESSAGE_BUDGET:
                         messages.append(body)
                         held += len(body)
                     else:  # not acknowledged: the next pull takes it
@@ -363,7 +365,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
             taken = reporter_messages.take_pulled(vault, messages)
             result.answers, result.withdrawals = taken.answers, taken.withdrawals
             result.failures.extend(taken.refused)
-            result.messages_for_colleagues = taken.for_colleagues
+            result.messages_for_colleagues += taken.for_colleagues
             for start in range(0, len(taken.held), PAGE_SIZE):
                 intake.ack(taken.held[start : start + PAGE_SIZE], [])
         result.in_quarantine = incoming.quarantine_count(vault)

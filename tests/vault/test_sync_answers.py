@@ -80,13 +80,6 @@ def test_an_answer_waits_on_the_intake_for_the_laptop_that_holds_its_case(
 # --- review 12m ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (review 12m): an answer two laptops holding its case both take in (a pull"
-    " killed after storing it and before acknowledging it, or two pulls at once) is recorded"
-    " by each as its own reporter-message event; once synced, every laptop shows the"
-    " reporter's one answer twice (take_pulled deduplicates only on the laptop itself)",
-)
 def test_an_answer_two_laptops_both_took_in_is_shown_once(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -141,14 +134,6 @@ def test_an_answer_from_a_phone_with_a_wrong_date_is_left_for_a_colleagues_lapto
         assert taken.held == [], "the intake may delete an answer bea's laptop is waiting for"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (review 12m): anyone may post messages signed by made-up codenames and sealed"
-    " to the team's public key; a team laptop no longer refuses and deletes them but leaves"
-    " them on the intake for 30 days, and a pull takes messages in id order up to"
-    " MESSAGE_BUDGET (64 MiB: 256 of the largest), so enough of them (ids chosen low) keep a"
-    " real reporter's answer from ever being taken in while they wait",
-)
 def test_forged_messages_left_on_the_intake_do_not_starve_a_real_answer(
     intake_servers: IntakeServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
