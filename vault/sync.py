@@ -531,35 +531,79 @@ def _take_cases(
 def _take_events(
     vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
 ) -> None:
-    keys = vault.signing_keys()
-    touched: set[str] = set()
-    stamps = []
-    checked: dict[tuple[bytes, bytes], Event] = {}  # verified here: not again by the refold
-    for e in doc["events"]:
+    """A page of case events: each signature verified once, then the page stored with a
+    statement a table (events, the cases they wait for, ``sync_known``), and each case they
+    touched folded again from its whole history."""
+    arrived = _verified_events(doc["events"], vault.signing_keys())
+    checked = {(body, signature): event for event, body, signature, _ in arrived}
+    case_ids = {event.case for event, *_ in arrived}
+    held_cases = _held(db, "SELECT id FROM cases WHERE id IN ({})", case_ids)
+    held_events = _held(db, "SELECT id FROM events WHERE id IN ({})", {e.id for e, *_ in arrived})
+    waiting: list[tuple[str, str, bytes, bytes, bytes | None]] = []
+    fresh: list[tuple[Event, bytes, bytes, bytes | None]] = []
+    erased: dict[str, bool] = {}
+    for event, body, signature, message in arrived:
+        if event.case not in held_cases:
+            if event.case not in erased:
+                erased[event.case] = tombstones.tombstone(db, event.case) is not None
+            if not erased[event.case]:  # not erased: its case will come
+                waiting.append((event.id, event.case, body, signature, message))
+        elif event.id not in held_events:
+            held_events.add(event.id)  # an event twice in a page is stored once
+            fresh.append((event, body, signature, message))
+    db.executemany(
+        "INSERT INTO sync_known (kind, id, case_id) VALUES ('event', ?, ?) ON CONFLICT DO NOTHING",
+        [(event.id, event.case) for event, *_ in arrived],
+    )
+    db.executemany(
+        "INSERT INTO sync_waiting_events (id, case_id, body, signature, message)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        waiting,
+    )
+    db.executemany(
+        "INSERT INTO events (id, case_id, kind, actor, body, signature)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        [(e.id, e.case, e.kind, e.actor, body, sig) for e, body, sig, _ in fresh],
+    )
+    for event, _, _, message in fresh:
+        if message is not None:
+            _take_reporter_message(db, event, message)
+    result.events_received += len(fresh)
+    team_clock.seen_stamps(db, [e.stamp for e, *_ in fresh if e.stamp is not None])
+    for case_id in sorted({event.case for event, *_ in fresh}):
+        merged_cases.refold(vault, db, case_id, checked)
+
+
+def _verified_events(
+    entries: list[dict[str, Any]], keys: dict[str, bytes]
+) -> list[tuple[Event, bytes, bytes, bytes | None]]:
+    """Each event of a page as it travels, its signature checked against its author's key:
+    (event, body, signature, the reporter's message it took in, if any)."""
+    out = []
+    for e in entries:
         body, signature = unb64(e["body"]), unb64(e["signature"], 64)
-        actor = json.loads(body).get("actor")
+        doc = json.loads(body)
+        actor = doc.get("actor") if isinstance(doc, dict) else None
         if actor not in keys:
             raise IntegrityError("A case event from the team names someone not on it.")
-        event = verify_event(body, signature, keys[actor])
-        checked[(body, signature)] = event
-        _known(db, "event", event.id, event.case)
+        event = verify_event(body, signature, keys[actor], doc)
         message = unb64(e["message"]) if event.kind == "reporter-message" else None
-        if db.execute("SELECT 1 FROM cases WHERE id = ?", (event.case,)).fetchone() is None:
-            if tombstones.tombstone(db, event.case) is None:  # not erased: its case will come
-                db.execute(
-                    "INSERT INTO sync_waiting_events (id, case_id, body, signature, message)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    (event.id, event.case, body, signature, message),
-                )
-            continue
-        if _store_event(db, event, body, signature, message):
-            result.events_received += 1
-            touched.add(event.case)
-            if event.stamp is not None:
-                stamps.append(event.stamp)
-    team_clock.seen_stamps(db, stamps)
-    for case_id in sorted(touched):
-        merged_cases.refold(vault, db, case_id, checked)
+        out.append((event, body, signature, message))
+    return out
+
+
+def _held(db: dbmod.Connection, query: str, ids: set[str]) -> set[str]:
+    """Which of ``ids`` ``query`` (a ``SELECT id ... IN ({})``) finds, a few hundred at once."""
+    found: set[str] = set()
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        sql = query.format(",".join("?" * len(chunk)))  # only placeholders go in
+        found.update(str(row[0]) for row in db.execute(sql, chunk))
+    return found
+
+
+_IN_CHUNK = 500
 
 
 def _store_event(
