@@ -139,15 +139,9 @@ def _canonical(doc: dict[str, object], body: bytes) -> bool:
     if not isinstance(sealed, str):
         return False
     head, mark, tail = canonical_json({**doc, "sealed": ""}).partition(b'"sealed":""')
-    if not mark or len(body) != len(head) + len(sealed) + len(tail) + len(mark):
+    if not mark or len(body) != len(head) + len(mark) + len(sealed) + len(tail):
         return False
-    middle = len(head) + len(b'"sealed":"')
-    view = memoryview(body)
-    return (
-        view[:middle] == head + b'"sealed":"'
-        and view[middle : middle + len(sealed)] == sealed.encode("ascii")
-        and view[middle + len(sealed) :] == b'"' + tail
-    )
+    return body == b"".join((head, b'"sealed":"', sealed.encode("ascii"), b'"', tail))
 
 
 def check_signature(item: Item, author_sign_pk: bytes) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,6 +94,7 @@ CONTENT_BYTES = 1 << 20  # content packed into one item, before sealing
 BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
 FETCH_LIMIT = 200
 SPOOL_BYTES = 8 << 20  # about this many spooled item bytes taken in one transaction
+PARSED_BYTES = 64 << 20  # about this much memory keeps items read between spool and taking
 
 
 @dataclass(slots=True)
@@ -216,9 +218,10 @@ def first_welcome(
     acknowledged; the sync that follows takes it in with everything after it)."""
     with RelayClient(url, identity, client) as relay:
         after = 0
+        limit = 4  # the welcome comes early: small pages first, then larger ones
         while True:  # colleagues' items may come first: page through, acknowledging nothing
             try:
-                items, more = relay.fetch(after=after)
+                items, more = relay.fetch(limit=limit, after=after)
             except WrongKeyError:
                 raise WrongKeyError(
                     "The intake does not know this laptop's owner yet.",
@@ -242,6 +245,7 @@ def first_welcome(
             if not more or not items:
                 break
             after = items[-1][0]
+            limit = min(limit * 4, FETCH_LIMIT)
     raise UsageError(
         "Nobody has sent this laptop the team's keys yet.",
         hint="a colleague runs vault caseworker add NAME --request FILE, then vault sync",
@@ -259,26 +263,54 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
     before the team's, whatever page they came in: a new member hears from colleagues'
     laptops before its own history has arrived (the relay starts it where the member who
     added it had fetched to, docs/sync.md section 6), and their items follow on from it."""
+    parsed: dict[int, Item] = {}  # items spooled here, kept read for take_spool
+    size = 0
+    with ThreadPoolExecutor(1) as fetcher:  # the relay reads the next page meanwhile
+        coming = fetcher.submit(relay.fetch)
+        while True:
+            items, more = coming.result()
+            if more and items:
+                coming = fetcher.submit(relay.fetch, FETCH_LIMIT, items[-1][0])
+            if items:
+                size = _spool(vault, items, parsed, size)
+                relay.acknowledge(items[-1][0])
+            if not more or not items:
+                break
+    take_spool(vault, result, parsed)
+
+
+def _spool(vault: Vault, items: list[tuple[int, bytes]], parsed: dict[int, Item], size: int) -> int:
+    """Store a page of items in the spool, in one transaction; keep those read here in
+    ``parsed`` while they take ``size`` (returned) under :data:`PARSED_BYTES`."""
     me = vault.identity.key_id
-    while True:
-        items, more = relay.fetch()
-        if items:
-            with vault.transaction() as db:
-                db.executemany(
-                    "INSERT INTO sync_spool (seq, mine, wire) VALUES (?, ?, ?)"
-                    " ON CONFLICT (seq) DO NOTHING",
-                    [(seq, int(parse_item(wire).to == me), wire) for seq, wire in items],
-                )
-            relay.acknowledge(items[-1][0])
-        if not more or not items:
-            break
-    take_spool(vault, result)
+    page = [(seq, wire, parse_item(wire)) for seq, wire in items]
+    with vault.transaction() as db:
+        marks = ",".join("?" * len(page))  # only placeholders go in
+        spooled = {
+            int(seq)
+            for (seq,) in db.execute(
+                f"SELECT seq FROM sync_spool WHERE seq IN ({marks})",  # noqa: S608
+                [seq for seq, _, _ in page],
+            )
+        }
+        db.executemany(
+            "INSERT INTO sync_spool (seq, mine, wire) VALUES (?, ?, ?)"
+            " ON CONFLICT (seq) DO NOTHING",
+            [(seq, int(item.to == me), wire) for seq, wire, item in page],
+        )
+    for seq, wire, item in page:  # what the spool held already is read from it
+        if seq not in spooled and size + 2 * len(wire) <= PARSED_BYTES:
+            parsed[seq] = item
+            size += 2 * len(wire)  # the item's body and its sealed bytes
+    return size
 
 
-def take_spool(vault: Vault, result: SyncResult) -> None:
+def take_spool(vault: Vault, result: SyncResult, parsed: dict[int, Item] | None = None) -> None:
     """Take in the spooled items: this laptop's own first, then the team's, each in the
     relay's order; a new team key epoch is adopted in its own key change, whose transaction
-    also records the item as taken (so it is taken exactly once)."""
+    also records the item as taken (so it is taken exactly once). ``parsed``: items
+    :func:`receive` has just read from the same bytes, not read again."""
+    parsed = parsed or {}
     while True:
         rows = vault.db.execute(
             "SELECT seq, length(wire) FROM sync_spool ORDER BY mine DESC, seq LIMIT ?",
@@ -295,8 +327,7 @@ def take_spool(vault: Vault, result: SyncResult) -> None:
             size += int(length)
         run: list[tuple[int, Item]] = []
         for seq in batch:
-            (wire,) = dbmod.one(vault.db, "SELECT wire FROM sync_spool WHERE seq = ?", (seq,))
-            item = parse_item(bytes(wire))
+            item = parsed.pop(seq, None) or _spooled(vault, seq)
             epoch = _new_epoch(vault, item)
             if epoch is None:
                 run.append((seq, item))
@@ -305,6 +336,11 @@ def take_spool(vault: Vault, result: SyncResult) -> None:
             run = []
             _take_epoch(vault, seq, item, epoch, result)
         _take_run(vault, run, result)
+
+
+def _spooled(vault: Vault, seq: int) -> Item:
+    (wire,) = dbmod.one(vault.db, "SELECT wire FROM sync_spool WHERE seq = ?", (seq,))
+    return parse_item(bytes(wire))
 
 
 def _take_run(vault: Vault, run: list[tuple[int, Item]], result: SyncResult) -> None:
