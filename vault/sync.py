@@ -262,9 +262,15 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
     Items for this laptop's owner alone (a welcome and its history, a new team key) are taken
     before the team's, whatever page they came in: a new member hears from colleagues'
     laptops before its own history has arrived (the relay starts it where the member who
-    added it had fetched to, docs/sync.md section 6), and their items follow on from it."""
-    parsed: dict[int, Item] = {}  # items spooled here, kept read for take_spool
-    size = 0
+    added it had fetched to, docs/sync.md section 6), and their items follow on from it.
+    So while the spool holds none of them, each of them is taken in as its page arrives,
+    in the transaction that spools the rest of the page (the same order, without storing
+    it twice), until one brings a new team key: that one and those after it wait in the
+    spool."""
+    page = _Receiving(
+        direct=vault.db.execute("SELECT 1 FROM sync_spool WHERE mine = 1 LIMIT 1").fetchone()
+        is None
+    )
     with ThreadPoolExecutor(1) as fetcher:  # the relay reads the next page meanwhile
         coming = fetcher.submit(relay.fetch)
         while True:
@@ -272,37 +278,54 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
             if more and items:
                 coming = fetcher.submit(relay.fetch, FETCH_LIMIT, items[-1][0])
             if items:
-                size = _spool(vault, items, parsed, size)
+                page.store(vault, items, result)
                 relay.acknowledge(items[-1][0])
             if not more or not items:
                 break
-    take_spool(vault, result, parsed)
+    take_spool(vault, result, page.parsed)
 
 
-def _spool(vault: Vault, items: list[tuple[int, bytes]], parsed: dict[int, Item], size: int) -> int:
-    """Store a page of items in the spool, in one transaction; keep those read here in
-    ``parsed`` while they take ``size`` (returned) under :data:`PARSED_BYTES`."""
-    me = vault.identity.key_id
-    page = [(seq, wire, parse_item(wire)) for seq, wire in items]
-    with vault.transaction() as db:
-        marks = ",".join("?" * len(page))  # only placeholders go in
-        spooled = {
-            int(seq)
-            for (seq,) in db.execute(
-                f"SELECT seq FROM sync_spool WHERE seq IN ({marks})",  # noqa: S608
-                [seq for seq, _, _ in page],
+@dataclass(slots=True)
+class _Receiving:
+    direct: bool  # this laptop's own items are taken in as they come
+    parsed: dict[int, Item] = field(default_factory=dict)  # spooled here, kept read
+    size: int = 0  # about the memory ``parsed`` takes, kept under PARSED_BYTES
+
+    def store(self, vault: Vault, items: list[tuple[int, bytes]], result: SyncResult) -> None:
+        """A page of items, in one transaction: this laptop's own taken in (while
+        :attr:`direct`), the others spooled."""
+        me = vault.identity.key_id
+        page = [(seq, wire, parse_item(wire)) for seq, wire in items]
+        with vault.transaction() as db:
+            marks = ",".join("?" * len(page))  # only placeholders go in
+            spooled = {
+                int(seq)
+                for (seq,) in db.execute(
+                    f"SELECT seq FROM sync_spool WHERE seq IN ({marks})",  # noqa: S608
+                    [seq for seq, _, _ in page],
+                )
+            }
+            waiting = []
+            for seq, wire, item in page:
+                if seq in spooled:
+                    continue  # the spool's copy is the one taken
+                spooled.add(seq)
+                if self.direct and item.to == me:
+                    if _new_epoch(vault, item) is None:
+                        _take(vault, db, item, result)
+                        result.received_items += 1
+                        continue
+                    self.direct = False  # a new team key: adopted from the spool
+                waiting.append((seq, wire, item))
+            db.executemany(
+                "INSERT INTO sync_spool (seq, mine, wire) VALUES (?, ?, ?)"
+                " ON CONFLICT (seq) DO NOTHING",
+                [(seq, int(item.to == me), wire) for seq, wire, item in waiting],
             )
-        }
-        db.executemany(
-            "INSERT INTO sync_spool (seq, mine, wire) VALUES (?, ?, ?)"
-            " ON CONFLICT (seq) DO NOTHING",
-            [(seq, int(item.to == me), wire) for seq, wire, item in page],
-        )
-    for seq, wire, item in page:  # what the spool held already is read from it
-        if seq not in spooled and size + 2 * len(wire) <= PARSED_BYTES:
-            parsed[seq] = item
-            size += 2 * len(wire)  # the item's body and its sealed bytes
-    return size
+        for seq, wire, item in waiting:
+            if self.size + 2 * len(wire) <= PARSED_BYTES:
+                self.parsed[seq] = item
+                self.size += 2 * len(wire)  # the item's body and its sealed bytes
 
 
 def take_spool(vault: Vault, result: SyncResult, parsed: dict[int, Item] | None = None) -> None:
@@ -606,8 +629,7 @@ def _take_events(
             _take_reporter_message(db, event, message)
     result.events_received += len(fresh)
     team_clock.seen_stamps(db, [e.stamp for e, *_ in fresh if e.stamp is not None])
-    for case_id in sorted({event.case for event, *_ in fresh}):
-        merged_cases.refold(vault, db, case_id, checked)
+    merged_cases.refold_many(vault, db, sorted({event.case for event, *_ in fresh}), checked)
 
 
 def _verified_events(
