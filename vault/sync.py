@@ -271,17 +271,22 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
         direct=vault.db.execute("SELECT 1 FROM sync_spool WHERE mine = 1 LIMIT 1").fetchone()
         is None
     )
-    with ThreadPoolExecutor(1) as fetcher:  # the relay reads the next page meanwhile
-        coming = fetcher.submit(relay.fetch)
+    # One thread talks to the relay, in order: it fetches the next page while this one
+    # stores the last, and acknowledges each page once it is committed here.
+    with ThreadPoolExecutor(1) as talker:
+        coming = talker.submit(relay.fetch)
+        acks = []
         while True:
             items, more = coming.result()
             if more and items:
-                coming = fetcher.submit(relay.fetch, FETCH_LIMIT, items[-1][0])
+                coming = talker.submit(relay.fetch, FETCH_LIMIT, items[-1][0])
             if items:
                 page.store(vault, items, result)
-                relay.acknowledge(items[-1][0])
+                acks.append(talker.submit(relay.acknowledge, items[-1][0]))
             if not more or not items:
                 break
+        for ack in acks:
+            ack.result()  # an acknowledgement that failed fails the sync, as it always did
     take_spool(vault, result, page.parsed)
 
 
