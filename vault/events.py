@@ -108,9 +108,12 @@ def sign_event(event: Event, identity: Identity) -> SignedEvent:
     return SignedEvent(event, body, identity.sign(EVENT_SIGNATURE_CONTEXT + body))
 
 
-def parse_event(body: bytes) -> Event:
+def parse_event(body: bytes, doc: Any = None) -> Event:
+    """An event from its stored bytes (``doc``: ``json.loads(body)``, when the caller has
+    it already; it must come from ``body``, as the canonical form check below makes sure)."""
     try:
-        doc = json.loads(body)
+        if doc is None:
+            doc = json.loads(body)
         version = doc["v"]
         if type(version) is not int or version not in (1, 2) or canonical_json(doc) != body:
             raise ValueError
@@ -141,12 +144,12 @@ def parse_event(body: bytes) -> Event:
         raise IntegrityError("A case event in the vault is not in the expected form.") from None
 
 
-def verify_event(body: bytes, signature: bytes, sign_pk: bytes) -> Event:
-    """Check a stored event's signature, then parse it."""
+def verify_event(body: bytes, signature: bytes, sign_pk: bytes, doc: Any = None) -> Event:
+    """Check a stored event's signature, then parse it (``doc`` as :func:`parse_event`)."""
     try:
         _crypto.verify(signature, EVENT_SIGNATURE_CONTEXT + body, sign_pk)
     except _crypto.OpenFailed:
         raise IntegrityError(
             "A case event's signature does not verify: it has been changed."
         ) from None
-    return parse_event(body)
+    return parse_event(body, doc)

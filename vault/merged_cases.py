@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from vault import db as dbmod
-from vault.case_history import verified_events
+from vault.case_history import verified_histories
 from vault.case_merge import MergedCase, Placed, merge
 from vault.cases import CaseState
 from vault.events import Event
@@ -46,8 +46,19 @@ def refold(
 ) -> None:
     """Store the case's state folded again from all its events (after receiving some;
     ``checked``: those just verified, as :func:`vault.case_history.verified_events` takes)."""
-    state = merged(case_id, verified_events(vault, db, case_id, checked)).state
-    db.execute(
-        "UPDATE cases SET status = ?, assignee = ?, outcome = ? WHERE id = ?",
-        (state.status, state.assignee, state.outcome, case_id),
-    )
+    refold_many(vault, db, [case_id], checked)
+
+
+def refold_many(
+    vault: Vault,
+    db: dbmod.Connection,
+    case_ids: list[str],
+    checked: Mapping[tuple[bytes, bytes], Event] | None = None,
+) -> None:
+    """:func:`refold` for several cases, their histories read a few hundred at a time."""
+    histories = verified_histories(vault, db, case_ids, checked)
+    rows = []
+    for case_id in case_ids:
+        state = merged(case_id, histories[case_id]).state
+        rows.append((state.status, state.assignee, state.outcome, case_id))
+    db.executemany("UPDATE cases SET status = ?, assignee = ?, outcome = ? WHERE id = ?", rows)

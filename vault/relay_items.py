@@ -101,9 +101,12 @@ def parse_item(wire: bytes) -> Item:
     signature, body = wire[:64], wire[64:]
     try:
         doc = json.loads(body)
-        if not isinstance(doc, dict) or canonical_json(doc) != body:
+        if not isinstance(doc, dict):
             raise ValueError
         if set(doc) != {"v", "kind", "origin", "n", "prev", "to", "epoch", "sealed"}:
+            raise ValueError
+        sealed = unb64(doc["sealed"])  # strictly base64: JSON holds its text as it is
+        if not _canonical(doc, body):
             raise ValueError
         origin, n, prev, to, epoch = (doc[k] for k in ("origin", "n", "prev", "to", "epoch"))
         if (
@@ -123,10 +126,22 @@ def parse_item(wire: bytes) -> Item:
             or (to == TO_TEAM) != (epoch > 0)
         ):
             raise ValueError
-        sealed = unb64(doc["sealed"])
     except (ValueError, KeyError, TypeError):
         raise ItemError("An item from the relay is not in the expected form.") from None
     return Item(origin, n, prev, to, epoch, sealed, body, signature)
+
+
+def _canonical(doc: dict[str, object], body: bytes) -> bool:
+    """``canonical_json(doc) == body``, for a ``doc`` whose ``sealed`` is base64 text,
+    without writing that text out again: JSON holds the base64 alphabet as it is, so the
+    canonical form is that of the rest with the sealed text in its place."""
+    sealed = doc["sealed"]
+    if not isinstance(sealed, str):
+        return False
+    head, mark, tail = canonical_json({**doc, "sealed": ""}).partition(b'"sealed":""')
+    if not mark or len(body) != len(head) + len(mark) + len(sealed) + len(tail):
+        return False
+    return body == b"".join((head, b'"sealed":"', sealed.encode("ascii"), b'"', tail))
 
 
 def check_signature(item: Item, author_sign_pk: bytes) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,6 +94,7 @@ CONTENT_BYTES = 1 << 20  # content packed into one item, before sealing
 BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
 FETCH_LIMIT = 200
 SPOOL_BYTES = 8 << 20  # about this many spooled item bytes taken in one transaction
+PARSED_BYTES = 64 << 20  # about this much memory keeps items read between spool and taking
 
 TeamChain = Callable[[], tuple[TeamPublicKey, list[Statement]]]  # the relay's, when needed
 
@@ -233,9 +235,10 @@ def first_welcome(
     acknowledged; the sync that follows takes it in with everything after it)."""
     with RelayClient(url, identity, client) as relay:
         after = 0
+        limit = 4  # the welcome comes early: small pages first, then larger ones
         while True:  # colleagues' items may come first: page through, acknowledging nothing
             try:
-                items, more = relay.fetch(after=after)
+                items, more = relay.fetch(limit=limit, after=after)
             except WrongKeyError:
                 raise WrongKeyError(
                     "The intake does not know this laptop's owner yet.",
@@ -259,6 +262,7 @@ def first_welcome(
             if not more or not items:
                 break
             after = items[-1][0]
+            limit = min(limit * 4, FETCH_LIMIT)
     raise UsageError(
         "Nobody has sent this laptop the team's keys yet.",
         hint="a colleague runs vault caseworker add NAME --request FILE, then vault sync",
@@ -275,28 +279,90 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
     Items for this laptop's owner alone (a welcome and its history, a new team key) are taken
     before the team's, whatever page they came in: a new member hears from colleagues'
     laptops before its own history has arrived (the relay starts it where the member who
-    added it had fetched to, docs/sync.md section 6), and their items follow on from it."""
-    me = vault.identity.key_id
-    while True:
-        items, more = relay.fetch()
-        if items:
-            with vault.transaction() as db:
-                db.executemany(
-                    "INSERT INTO sync_spool (seq, mine, wire) VALUES (?, ?, ?)"
-                    " ON CONFLICT (seq) DO NOTHING",
-                    [(seq, int(parse_item(wire).to == me), wire) for seq, wire in items],
+    added it had fetched to, docs/sync.md section 6), and their items follow on from it.
+    So while the spool holds none of them, each of them is taken in as its page arrives,
+    in the transaction that spools the rest of the page (the same order, without storing
+    it twice), until one brings a new team key: that one and those after it wait in the
+    spool."""
+    page = _Receiving(
+        direct=vault.db.execute("SELECT 1 FROM sync_spool WHERE mine = 1 LIMIT 1").fetchone()
+        is None
+    )
+    # One thread talks to the relay, in order: it fetches the next page while this one
+    # stores the last, and acknowledges each page once it is committed here.
+    with ThreadPoolExecutor(1) as talker:
+        coming = talker.submit(relay.fetch)
+        acks = []
+        while True:
+            items, more = coming.result()
+            if more and items:
+                coming = talker.submit(relay.fetch, FETCH_LIMIT, items[-1][0])
+            if items:
+                page.store(vault, items, result)
+                acks.append(talker.submit(relay.acknowledge, items[-1][0]))
+            if not more or not items:
+                break
+        for ack in acks:
+            ack.result()  # an acknowledgement that failed fails the sync, as it always did
+    take_spool(vault, result, page.parsed, team=lambda: relay.team())
+
+
+@dataclass(slots=True)
+class _Receiving:
+    direct: bool  # this laptop's own items are taken in as they come
+    parsed: dict[int, Item] = field(default_factory=dict)  # spooled here, kept read
+    size: int = 0  # about the memory ``parsed`` takes, kept under PARSED_BYTES
+
+    def store(self, vault: Vault, items: list[tuple[int, bytes]], result: SyncResult) -> None:
+        """A page of items, in one transaction: this laptop's own taken in (while
+        :attr:`direct`), the others spooled."""
+        me = vault.identity.key_id
+        page = [(seq, wire, parse_item(wire)) for seq, wire in items]
+        with vault.transaction() as db:
+            marks = ",".join("?" * len(page))  # only placeholders go in
+            spooled = {
+                int(seq)
+                for (seq,) in db.execute(
+                    f"SELECT seq FROM sync_spool WHERE seq IN ({marks})",  # noqa: S608
+                    [seq for seq, _, _ in page],
                 )
-            relay.acknowledge(items[-1][0])
-        if not more or not items:
-            break
-    take_spool(vault, result, team=lambda: relay.team())
+            }
+            waiting = []
+            for seq, wire, item in page:
+                if seq in spooled:
+                    continue  # the spool's copy is the one taken
+                spooled.add(seq)
+                if self.direct and item.to == me:
+                    if _new_epoch(vault, item) is None:
+                        _take(vault, db, item, result)
+                        result.received_items += 1
+                        continue
+                    self.direct = False  # a new team key: adopted from the spool
+                waiting.append((seq, wire, item))
+            db.executemany(
+                "INSERT INTO sync_spool (seq, mine, wire) VALUES (?, ?, ?)"
+                " ON CONFLICT (seq) DO NOTHING",
+                [(seq, int(item.to == me), wire) for seq, wire, item in waiting],
+            )
+        for seq, wire, item in waiting:
+            if self.size + 2 * len(wire) <= PARSED_BYTES:
+                self.parsed[seq] = item
+                self.size += 2 * len(wire)  # the item's body and its sealed bytes
 
 
-def take_spool(vault: Vault, result: SyncResult, *, team: TeamChain | None = None) -> None:
+def take_spool(
+    vault: Vault,
+    result: SyncResult,
+    parsed: dict[int, Item] | None = None,
+    *,
+    team: TeamChain | None = None,
+) -> None:
     """Take in the spooled items: this laptop's own first, then the team's, each in the
     relay's order; a new team key epoch is adopted in its own key change, whose transaction
     also records the item as taken (so it is taken exactly once), once ``team`` (the relay's
-    chain) names that epoch with that key."""
+    chain) names that epoch with that key. ``parsed``: items :func:`receive` has just read
+    from the same bytes, not read again."""
+    parsed = parsed or {}
     while True:
         rows = vault.db.execute(
             "SELECT seq, length(wire) FROM sync_spool ORDER BY mine DESC, seq LIMIT ?",
@@ -313,8 +379,7 @@ def take_spool(vault: Vault, result: SyncResult, *, team: TeamChain | None = Non
             size += int(length)
         run: list[tuple[int, Item]] = []
         for seq in batch:
-            (wire,) = dbmod.one(vault.db, "SELECT wire FROM sync_spool WHERE seq = ?", (seq,))
-            item = parse_item(bytes(wire))
+            item = parsed.pop(seq, None) or _spooled(vault, seq)
             epoch = _new_epoch(vault, item)
             if epoch is None:
                 run.append((seq, item))
@@ -323,6 +388,11 @@ def take_spool(vault: Vault, result: SyncResult, *, team: TeamChain | None = Non
             run = []
             _take_epoch(vault, seq, item, epoch, result, team)
         _take_run(vault, run, result)
+
+
+def _spooled(vault: Vault, seq: int) -> Item:
+    (wire,) = dbmod.one(vault.db, "SELECT wire FROM sync_spool WHERE seq = ?", (seq,))
+    return parse_item(bytes(wire))
 
 
 def _take_run(vault: Vault, run: list[tuple[int, Item]], result: SyncResult) -> None:
@@ -600,39 +670,94 @@ def _take_cases(
 def _take_events(
     vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
 ) -> None:
-    keys = vault.signing_keys()
-    touched: set[str] = set()
-    stamps = []
-    checked: dict[tuple[bytes, bytes], Event] = {}  # verified here: not again by the refold
-    for e in doc["events"]:
+    """A page of case events: each signature verified once, then the page stored with a
+    statement a table (events, the cases they wait for, ``sync_known``), and each case they
+    touched folded again from its whole history."""
+    arrived = _verified_events(doc["events"], vault.signing_keys())
+    checked = {(body, signature): event for event, body, signature, _ in arrived}
+    tags = [_tag(e) for e in doc["events"]]
+    case_ids = {event.case for event, *_ in arrived}
+    reports = _reports_held(db, case_ids)  # case id: the report's tag here
+    held_events = _held(db, "SELECT id FROM events WHERE id IN ({})", {e.id for e, *_ in arrived})
+    waiting: list[tuple[str, str, bytes, bytes, bytes | None, str | None]] = []
+    fresh: list[tuple[Event, bytes, bytes, bytes | None]] = []
+    erased: dict[str, bool] = {}
+    for (event, body, signature, message), tag in zip(arrived, tags, strict=True):
+        if event.case not in reports:
+            if event.case not in erased:
+                erased[event.case] = tombstones.tombstone(db, event.case) is not None
+            if not erased[event.case]:  # not erased: its case will come
+                waiting.append((event.id, event.case, body, signature, message, tag))
+        elif tag not in (None, reports[event.case]):
+            continue  # of another report given the same id where it was made: not this case's
+        elif event.id not in held_events:
+            held_events.add(event.id)  # an event twice in a page is stored once
+            fresh.append((event, body, signature, message))
+    db.executemany(
+        "INSERT INTO sync_known (kind, id, case_id) VALUES ('event', ?, ?) ON CONFLICT DO NOTHING",
+        [(event.id, event.case) for event, *_ in arrived],
+    )
+    db.executemany(
+        "INSERT INTO sync_waiting_events (id, case_id, body, signature, message, report)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        waiting,
+    )
+    db.executemany(
+        "INSERT INTO events (id, case_id, kind, actor, body, signature)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        [(e.id, e.case, e.kind, e.actor, body, sig) for e, body, sig, _ in fresh],
+    )
+    for event, _, _, message in fresh:
+        if message is not None:
+            _take_reporter_message(db, event, message)
+    result.events_received += len(fresh)
+    team_clock.seen_stamps(db, [e.stamp for e, *_ in fresh if e.stamp is not None])
+    merged_cases.refold_many(vault, db, sorted({event.case for event, *_ in fresh}), checked)
+
+
+def _verified_events(
+    entries: list[dict[str, Any]], keys: dict[str, bytes]
+) -> list[tuple[Event, bytes, bytes, bytes | None]]:
+    """Each event of a page as it travels, its signature checked against its author's key:
+    (event, body, signature, the reporter's message it took in, if any)."""
+    out = []
+    for e in entries:
         body, signature = unb64(e["body"]), unb64(e["signature"], 64)
-        actor = json.loads(body).get("actor")
+        doc = json.loads(body)
+        actor = doc.get("actor") if isinstance(doc, dict) else None
         if actor not in keys:
             raise IntegrityError("A case event from the team names someone not on it.")
-        event = verify_event(body, signature, keys[actor])
-        checked[(body, signature)] = event
-        _known(db, "event", event.id, event.case)
+        event = verify_event(body, signature, keys[actor], doc)
         message = unb64(e["message"]) if event.kind == "reporter-message" else None
-        held = db.execute("SELECT envelope_id FROM cases WHERE id = ?", (event.case,)).fetchone()
-        if held is not None and _tag(e) not in (None, incoming.report_tag(held[0])):
-            continue  # of another report given the same id where it was made: not this case's
-        if held is None:
-            if tombstones.tombstone(db, event.case) is None:  # not erased: its case will come
-                db.execute(
-                    "INSERT INTO sync_waiting_events"
-                    " (id, case_id, body, signature, message, report)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    (event.id, event.case, body, signature, message, _tag(e)),
-                )
-            continue
-        if _store_event(db, event, body, signature, message):
-            result.events_received += 1
-            touched.add(event.case)
-            if event.stamp is not None:
-                stamps.append(event.stamp)
-    team_clock.seen_stamps(db, stamps)
-    for case_id in sorted(touched):
-        merged_cases.refold(vault, db, case_id, checked)
+        out.append((event, body, signature, message))
+    return out
+
+
+def _reports_held(db: dbmod.Connection, case_ids: set[str]) -> dict[str, str]:
+    """Of ``case_ids``, those held here, each with its report's tag
+    (:func:`incoming.report_tag`), a few hundred at once."""
+    found: dict[str, str] = {}
+    wanted = sorted(case_ids)
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))  # only placeholders go in
+        sql = f"SELECT id, envelope_id FROM cases WHERE id IN ({marks})"  # noqa: S608
+        found.update((str(c), incoming.report_tag(bytes(e))) for c, e in db.execute(sql, chunk))
+    return found
+
+
+def _held(db: dbmod.Connection, query: str, ids: set[str]) -> set[str]:
+    """Which of ``ids`` ``query`` (a ``SELECT id ... IN ({})``) finds, a few hundred at once."""
+    found: set[str] = set()
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        sql = query.format(",".join("?" * len(chunk)))  # only placeholders go in
+        found.update(str(row[0]) for row in db.execute(sql, chunk))
+    return found
+
+
+_IN_CHUNK = 500
 
 
 def _tag(entry: dict[str, Any]) -> str | None:

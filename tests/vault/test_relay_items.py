@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -137,3 +139,21 @@ def test_any_reordering_or_dropping_is_caught(order: list[int], drop: int) -> No
     else:
         with pytest.raises(RelayMisbehaved):
             receive(sent)
+
+
+def test_only_the_canonical_body_is_an_item(amara: Identity) -> None:
+    item = make_item(amara, ORIGIN, 1, FIRST_PREV, TO_TEAM, 1, bytes(range(256)) * 4)
+    assert parse_item(item.to_wire()).sealed == item.sealed
+    text = item.body.decode()
+    doc = json.loads(text)
+    sealed = doc["sealed"]
+    slash = sealed.index("/")
+    for body in (
+        text.replace('"sealed":"', '"sealed": "'),  # a space
+        text.replace(sealed, sealed[:slash] + "\\/" + sealed[slash + 1 :]),  # "/" escaped
+        text.replace(sealed, f"\\u{ord(sealed[0]):04x}" + sealed[1:]),  # a letter escaped
+        json.dumps({"sealed": doc.pop("sealed"), **doc}, separators=(",", ":")),  # reordered
+    ):
+        assert json.loads(body)["sealed"] == sealed
+        with pytest.raises(ItemError):
+            parse_item(item.signature + body.encode())
