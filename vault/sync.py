@@ -457,7 +457,8 @@ def _take_epoch(
     held = vault.access.team_key(team.epoch)
     if held is not None and held.public_key != team.public_key:
         raise _two_new_keys(team.epoch)
-    if chain is None or not _chain_names(vault, chain, team.epoch, team.public_key, gone):
+    named = None if chain is None else _chain_names(vault, chain, team.epoch, team.public_key, gone)
+    if named is None:
         raise IntegrityError(
             f"Item {item.n} from laptop {item.origin} holds a team key (epoch {team.epoch})"
             " that the relay's record of the team does not name; it was not taken."
@@ -471,7 +472,10 @@ def _take_epoch(
         if person is not None:
             # Added and removed before this laptop heard of them: known now, as removed, so
             # their `member` item, if it comes later, does not make them a current member.
-            _register(vault, db, person, revoked.get("origin"))
+            # their log origin only as the team's record names it (an item naming a
+            # colleague's laptop there would tie that laptop's log to them, and close it)
+            claimed = revoked.get("origin")
+            _register(vault, db, person, claimed if claimed == named else None)
         row = db.execute(
             "SELECT sign_pk FROM caseworkers WHERE key_id = ? AND revoked IS NULL", (gone,)
         ).fetchone()
@@ -488,14 +492,27 @@ def _take_epoch(
 
 def _chain_names(
     vault: Vault, chain: TeamChain, epoch: int, public_key: bytes, gone: str | None
-) -> bool:
+) -> str | None:
     """Whether the relay's chain of the team started ``epoch`` with ``public_key``, revoking
     ``gone`` (a revocation) or nobody (a rotation): a current member's laptop is trusted with
-    the team key, but not to make the others take a key the team's record does not name."""
+    the team key, but not to make the others take a key the team's record does not name.
+    None if not; else the log origin the chain's ``add`` names for ``gone`` ("" if none)."""
     start, statements = chain()
     _check_start(vault, start)
     named = _epochs_started(start, statements).get(epoch)
-    return named == (public_key, frozenset({gone} if gone else ()))
+    if named != (public_key, frozenset({gone} if gone else ())):
+        return None
+    return _origins(start, statements).get(gone or "", "")
+
+
+def _origins(start: TeamPublicKey, statements: list[Statement]) -> dict[str, str]:
+    """The log origin of each member the relay's chain adds, by key id."""
+    team = Team.start(start)
+    found = {m.key_id: m.origin for m in team.members if m.origin}
+    for statement in statements:
+        team = apply(team, statement)  # checked already by _epochs_started
+        found |= {m.key_id: m.origin for m in team.members if m.origin}
+    return found
 
 
 def _epochs_started(

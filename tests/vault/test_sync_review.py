@@ -995,14 +995,6 @@ def test_one_forged_item_does_not_stop_a_laptop_for_good(tmp_path: Path) -> None
         assert [int(r[0]) for r in taken] == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (review 12m): the removed caseworker's log origin in an `epoch` item is"
-    " taken without checking it against the team's record (whose `add` statement names their"
-    " origin): a member's laptop, buggy or hostile, that names a colleague's laptop there"
-    " ties that laptop's log to the removed caseworker (sync_origins, first one stays) and"
-    " closes it, so nothing that colleague's laptop sends is ever taken here again",
-)
 def test_an_epoch_item_cannot_tie_a_colleagues_laptop_to_the_removed_caseworker(
     tmp_path: Path,
 ) -> None:
