@@ -49,6 +49,9 @@ WORST_KINDS = (
     (255, 4), (123, 15), (2, 1), (2, 1), (2, 1), (212, 10), (64, 15), (204, 5), (215, 15), (2, 1),
 )  # fmt: skip
 WORST_QUARTERS = (300, 1)
+# Review 13n's slower century: 2,000 cases over 400 quarters, none closed (4 new to 1 in
+# triage), seed 1: thousands of solves over many rounds, over the 15 s (docs/statistics.md).
+OPEN_CENTURY = (2000, 1)
 
 
 def _report(rng: random.Random, harms: list[str], wants: list[str]) -> Report:
@@ -89,6 +92,17 @@ def century_reports(n: int, seed: int) -> list[tuple[str, str, str | None, Repor
         status = rng.choice(STATUSES)
         outcome = rng.choice(OUTCOMES) if status == "closed" else None
         out.append((day, status, outcome, _report(rng, harms, wants)))
+    return out
+
+
+def open_century_reports(n: int, seed: int) -> list[tuple[str, str, str | None, Report]]:
+    """(day received, status, outcome, report): a century of cases, none closed."""
+    rng = random.Random(seed)
+    out: list[tuple[str, str, str | None, Report]] = []
+    for _ in range(n):
+        day = f"{rng.randint(1926, 2025)}-{rng.randint(1, 12):02d}-05"
+        status = rng.choices(["new", "triage"], [4, 1])[0]
+        out.append((day, status, None, _report(rng, ["violence"], [])))
     return out
 
 
@@ -147,6 +161,12 @@ def run(repeats: int, say: Callable[[str], None]) -> list[Row]:
             f"{n_quarters} reports over 400 quarters (1926-2025), every status (seed"
             f" {seed_quarters}); worked out with its twin by outcome",
             century_reports(n_quarters, seed_quarters),
+        ),
+        (
+            "quarter,status",
+            f"{OPEN_CENTURY[0]} reports over 400 quarters (1926-2025), none closed (4 new to 1"
+            f" in triage, seed {OPEN_CENTURY[1]}): review 13n's slower century",
+            open_century_reports(*OPEN_CENTURY),
         ),
     ]
     with tempfile.TemporaryDirectory(prefix="redress-bench-worst-") as tmp:

@@ -1140,12 +1140,29 @@ def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
         if team.member(str(key_id)) is None:
             member = Member(request.name, request.sign_pk, request.box_pk, request.origin)
             relay.add_statement(make_statement(team, vault.identity, "add", today(), member=member))
+        elif _added_by(start, statements, str(key_id)) != vault.identity.key_id:
+            # a colleague added them first (from the same request): their welcome comes from
+            # that laptop, and a second would be refused by the new laptop
+            with vault.transaction() as db:
+                db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (key_id,))
+            continue
         with vault.transaction() as db:
             _queue_welcome(vault, db, request)
             team_logs.queue_history(vault, db, _Chain(vault, db, str(key_id), request.box_pk, 0))
             db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (key_id,))
         done.append(request.name)
     return done
+
+
+def _added_by(start: TeamPublicKey, statements: list[Statement], key_id: str) -> str | None:
+    """The key id of the member whose statement in the relay's chain added ``key_id``."""
+    team = Team.start(start)
+    for statement in statements:
+        after = apply(team, statement)  # verified already by follow()
+        if team.member(key_id) is None and after.member(key_id) is not None:
+            return statement.signer
+        team = after
+    return None
 
 
 def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str | None]]:

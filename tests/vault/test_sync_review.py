@@ -1060,14 +1060,6 @@ def test_an_epoch_item_cannot_tie_a_colleagues_laptop_to_the_removed_caseworker(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (review 12m): two colleagues who both add a new caseworker from her one join"
-    " request before either has synced each send her a welcome (welcome_joiners queues one"
-    " even when the team's record already names her); her laptop takes the first, refuses"
-    " the second as the relay's ('a welcome ... to a laptop already on the team', exit 4),"
-    " and it stays in her spool: every later sync of hers stops there, for good",
-)
 def test_a_caseworker_added_by_two_colleagues_at_once_can_sync(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
