@@ -96,13 +96,14 @@ def century_reports(n: int, seed: int) -> list[tuple[str, str, str | None, Repor
 
 
 def open_century_reports(n: int, seed: int) -> list[tuple[str, str, str | None, Report]]:
-    """(day received, status, outcome, report): a century of cases, none closed."""
-    rng = random.Random(seed)
+    """(day received, status, outcome, report): a century of cases, none closed (the days
+    and statuses drawn as review 13n drew them; the reports' other fields do not count)."""
+    rng, other = random.Random(seed), random.Random(seed + 1)
     out: list[tuple[str, str, str | None, Report]] = []
     for _ in range(n):
         day = f"{rng.randint(1926, 2025)}-{rng.randint(1, 12):02d}-05"
         status = rng.choices(["new", "triage"], [4, 1])[0]
-        out.append((day, status, None, _report(rng, ["violence"], [])))
+        out.append((day, status, None, _report(other, ["violence"], [])))
     return out
 
 

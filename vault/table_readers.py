@@ -19,14 +19,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import combinations, product
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from vault import suppression
 from vault.audit.terms import OUTCOMES, STATUSES
 from vault.report import HARMS, WANTS
 
-if TYPE_CHECKING:
-    from vault.stats import CaseFacts
+
+class CaseFacts(Protocol):
+    """What a reader's program needs of a case (:class:`vault.stats.CaseFacts` has it)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def outcome(self) -> str | None: ...
+
+    def values(self, field: str) -> tuple[str | None, ...]: ...
+
 
 MULTI = {"harm": len(HARMS), "wants": len(WANTS)}  # fields a case can have several values of
 NEVER_EMPTY = {"harm"}  # every report names at least one harm; wants may be left empty
@@ -143,7 +153,7 @@ class _Grid:
 
 
 def two_field_reader(
-    facts: list[CaseFacts],
+    facts: Sequence[CaseFacts],
     by: tuple[str, ...],
     axes: tuple[tuple[str | None, ...], ...],
     grid: list[list[int]],
@@ -186,7 +196,7 @@ def _caps(
     return tuple(tuple(min(r[1], c[1], known(total)[1]) for c in columns) for r in rows)
 
 
-def _margin(facts: list[CaseFacts], field: str, value: str | None) -> int:
+def _margin(facts: Sequence[CaseFacts], field: str, value: str | None) -> int:
     return sum(1 for f in facts if value in f.values(field))
 
 
@@ -194,7 +204,7 @@ def kind_of(f: CaseFacts) -> Kind:
     return (f.status, f.outcome)
 
 
-def kinds(facts: list[CaseFacts]) -> list[Kind]:
+def kinds(facts: Sequence[CaseFacts]) -> list[Kind]:
     """Every kind of case a reader allows: an open status with no outcome, or closed with one
     (docs/statistics.md); and any other pair the cases hold, so that the truth is possible
     (the vault keeps an outcome exactly on a closed case, but the counts must not depend on
@@ -213,7 +223,7 @@ def _columns(of_kinds: list[Kind]) -> list[tuple[int, ...]]:
     ]
 
 
-def status_and_outcome(facts: list[CaseFacts], total: int) -> suppression.Reader:
+def status_and_outcome(facts: Sequence[CaseFacts], total: int) -> suppression.Reader:
     """A reader of ``--by status`` and ``--by outcome`` read together, as one row: the
     statuses, then the outcomes. Unknowns: each kind of case (:func:`kinds`), then the
     total; each cell adds up the kinds in it, the kinds add up to the total. Exact."""
@@ -237,7 +247,7 @@ def status_and_outcome(facts: list[CaseFacts], total: int) -> suppression.Reader
 
 
 def status_and_outcome_by(
-    facts: list[CaseFacts],
+    facts: Sequence[CaseFacts],
     field: str,
     axis: tuple[str | None, ...],
     ones: tuple[Margins, Margins],
@@ -293,7 +303,7 @@ def status_and_outcome_by(
 
 
 def _kinds_reader(
-    facts: list[CaseFacts],
+    facts: Sequence[CaseFacts],
     by: tuple[str, ...],
     axes: tuple[tuple[str | None, ...], ...],
     grid: list[list[int]],
