@@ -274,6 +274,19 @@ def claimed_temp_dir(parent: Path, prefix: str) -> Iterator[Path]:
         os.close(fd)
 
 
+@contextmanager
+def folder_locked(path: Path) -> Iterator[None]:
+    """The folder ``path`` locked against another process asking the same, while the block
+    runs (flock on the folder itself: no file is made, and a killed process's lock goes with
+    it). A second process waits."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def remove_unclaimed_dirs(parent: Path, prefix: str) -> int:
     """Remove every folder in ``parent`` whose name starts with ``prefix`` and that no process
     holds (see :func:`claimed_temp_dir`); how many were removed."""

@@ -29,6 +29,7 @@ from vault.files import (
     check_private_tree,
     claimed_temp_dir,
     create_private_file,
+    folder_locked,
     fsync_dir,
     make_private_dir,
     move_into_place,
@@ -193,17 +194,25 @@ def finish_join(
     access = Access(
         SecretBytes(_crypto.random_bytes(_crypto.KEY_BYTES), "database key"), welcome.team_keys
     )
-    remove_unclaimed_dirs(directory, JOINING_PREFIX)
-    with claimed_temp_dir(directory, JOINING_PREFIX) as work:
-        _make_database(work, identity, request, welcome, access)
-        people = directory / CASEWORKERS_DIR
-        access_file = f"{identity.name}.access"
-        move_into_place(work / access_file, people / access_file)  # over a killed run's
-        fsync_dir(people)
-        for name in (HEAD_COPY, f"{DB_FILE}.salt", DB_FILE):  # the database last
-            if (work / name).exists():
-                move_into_place(work / name, directory / name)
-        fsync_dir(directory)
+    # Two first syncs of one folder at once (a second terminal): the second waits here, then
+    # finds the first's database and changes nothing (its own would replace one in use).
+    with folder_locked(directory):
+        if (directory / DB_FILE).exists():
+            raise VaultError(
+                "This laptop finished joining in another run of vault sync meanwhile; nothing"
+                " more was done here: run vault sync again."
+            )
+        remove_unclaimed_dirs(directory, JOINING_PREFIX)
+        with claimed_temp_dir(directory, JOINING_PREFIX) as work:
+            _make_database(work, identity, request, welcome, access)
+            people = directory / CASEWORKERS_DIR
+            access_file = f"{identity.name}.access"
+            move_into_place(work / access_file, people / access_file)  # over a killed run's
+            fsync_dir(people)
+            for name in (HEAD_COPY, f"{DB_FILE}.salt", DB_FILE):  # the database last
+                if (work / name).exists():
+                    move_into_place(work / name, directory / name)
+            fsync_dir(directory)
     db = dbmod.connect(directory / DB_FILE, access.db_key)
     return Vault(directory, identity, access, db)
 

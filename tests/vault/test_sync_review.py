@@ -1111,15 +1111,6 @@ def test_an_erasure_of_another_report_given_the_same_id_erases_nothing_here(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (review 12m): two first syncs of one joining folder at once (the first slow,"
-    " a second started in another terminal) both find the folder joining and both run"
-    " finish_join, which takes no lock and never checks that a database arrived meanwhile:"
-    " the second moves its own access file and database over the first's after the first"
-    " has synced (acknowledged the welcome's history, sent its own items), so every later"
-    " sync of that laptop stops for good (409 'forked': told to join again as a new laptop)",
-)
 def test_two_first_syncs_of_one_joining_folder_at_once_lose_nothing(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
