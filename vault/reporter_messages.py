@@ -307,13 +307,13 @@ def left_for_colleagues(vault: Vault, body: bytes) -> bool:
     """Whether a pulled message is one to leave on the intake for a colleague's laptop (see
     :data:`WAIT_FOR_COLLEAGUES_DAYS`): asked before it is held for :func:`take_pulled`, so
     that such messages (anyone can make them) never take a pull's budget from real ones."""
+    if not team_clock.is_syncing(vault.db):
+        return False  # a laptop of no team: nothing to ask, nothing opened
     try:
         parts = check_signed(body)
     except MessageRefused:
         return False  # refused by take_pulled, with its reason
     with vault.transaction() as db:
-        if not team_clock.is_syncing(db):
-            return False
         _index_cases(vault, db)
         held = db.execute(
             "SELECT 1 FROM codename_keys WHERE signing_key = ?", (parts.signing_key,)

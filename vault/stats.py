@@ -11,7 +11,7 @@ of which; never a count or what a report says.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import product
@@ -381,7 +381,7 @@ def _table(facts: list[CaseFacts], by: tuple[str, ...], choices: _Choices) -> St
         if len(by) == 1:
             return table_readers.one_field_reader(by[0], grid[0], total), []
         ones = _ones(facts, by, choices)
-        hidden_first = _rows_hidden_there(ones[0], ones[1], (len(grid), len(axes[-1])))
+        hidden_first = _rows_hidden_there(ones[0].cells, ones[1].cells, (len(grid), len(axes[-1])))
         held = [margins(t) for t in ones]
         return table_readers.two_field_reader(facts, by, axes, grid, held, total), hidden_first
 
@@ -447,10 +447,11 @@ def _twins(
         if not other:
             return table_readers.status_and_outcome(facts, total), []
         (by_other,) = _ones(facts, other, choices)
-        joint_ones = [*_ones(facts, ("status",), choices), *_ones(facts, ("outcome",), choices)]
+        pair = _twins(facts, (), choices)  # --by status and --by outcome: one suppression
+        joint_ones = [pair["status"], pair["outcome"]]
         row = [c for t in joint_ones for c in t.cells]
         both = (margins(by_other), margins_of(row, joint_ones))
-        hidden_first = _rows_hidden_there(by_other, row, (len(grid), len(joint)))
+        hidden_first = _rows_hidden_there(by_other.cells, row, (len(grid), len(joint)))
         made = table_readers.status_and_outcome_by(facts, other[0], axes[0], both, total)
         return made, hidden_first
 
@@ -484,15 +485,14 @@ def margins_of(cells: list[Cell], tables: list[StatsTable]) -> table_readers.Mar
 
 
 def _rows_hidden_there(
-    rows: StatsTable, columns: StatsTable | list[Cell], shape: tuple[int, int]
+    rows: Sequence[Cell], columns: Sequence[Cell], shape: tuple[int, int]
 ) -> list[tuple[int, int]]:
     """The cells of the rows and columns whose margin a one-field table hides: all hidden, zeros
     too (docs/statistics.md, rule 5). Hiding only the zeros there (so that no hidden cell
     counts as "1 or more" towards that margin) left three tables of one case set able to pin
     a lone case that each hid (review 13b, finding 3)."""
-    column_cells = columns.cells if isinstance(columns, StatsTable) else columns
-    hidden_rows = [i for i, c in enumerate(rows.cells) if c.suppressed]
-    hidden_columns = [j for j, c in enumerate(column_cells) if c.suppressed]
+    hidden_rows = [i for i, c in enumerate(rows) if c.suppressed]
+    hidden_columns = [j for j, c in enumerate(columns) if c.suppressed]
     return [
         (i, j)
         for i in range(shape[0])
