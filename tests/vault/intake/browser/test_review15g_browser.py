@@ -1,0 +1,77 @@
+"""Review 15g of issue 15's sealing worker, in real headless Chromium against a real intake:
+what the page gives when its worker goes silent part-way, or drops chunks yet answers (the
+worker script served altered through Playwright's routing, as test_seal_worker_faults.py
+does). The second is a FAULT, xfail(strict)."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.vault.intake.browser.test_seal_worker_faults import (
+    CHUNKS,
+    SEAL,
+    WORKER,
+    _check_sealed,
+    _seal,
+    _serve,
+    raw_page,  # noqa: F401 (fixture)
+)
+from vault.envelope import padded_length
+
+pytestmark = pytest.mark.slow
+
+OWED = "if (job === null || m.job !== job.id) return;"
+assert OWED in WORKER
+
+
+def _sealed_length(size: int) -> int:
+    p = padded_length(size)
+    return 24 + p + 17 * -(-p // 65536)
+
+
+def test_a_silent_worker_file_is_sealed_again_whole_and_later_files_wait_for_no_worker(
+    raw_page: Page,  # noqa: F811
+) -> None:
+    """Held: a worker that answers nothing more after 16 chunks (1 MiB) is given up after
+    WORKER_SILENT_MS; the file is sealed again in the page, from its start, and the result is
+    the documented body under the right id. The next file is sealed in the page at once."""
+    quiet = WORKER.replace(OWED, OWED + " if (job.taken >= 16) return;")
+    raw_page.route("**/static/seal-worker.js", _serve(quiet))
+    got = _seal(raw_page, (2 << 20) + 12_345, 30_000)
+    assert got["worker"] is True
+    assert "hung" not in got
+    assert "failed" not in got, got.get("failed")
+    _check_sealed(got)
+    started = time.monotonic()
+    again: dict[str, object] = raw_page.evaluate(SEAL, [70_000, 30_000])
+    assert again["worker"] is False, "a silent worker was given the next file"
+    assert "hung" not in again
+    assert "failed" not in again
+    _check_sealed(again)
+    assert time.monotonic() - started < 8, "the next file waited on a worker again"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: a worker that drops chunk messages but still answers gives the page a short"
+    " body under an id that matches it, and sealFile returns it as the file (the page never"
+    " checks that the worker took every chunk it sent, or the body's documented length), so"
+    " the form uploads it and sends a report whose file the vault can never accept",
+)
+def test_a_worker_that_drops_chunks_never_gives_the_page_a_short_body(
+    raw_page: Page,  # noqa: F811
+) -> None:
+    drops = WORKER.replace(CHUNKS, CHUNKS + " if (job.taken >= 16) { return; }")
+    raw_page.route("**/static/seal-worker.js", _serve(drops))
+    size = (2 << 20) + 12_345
+    got = _seal(raw_page, size, 30_000)
+    assert got["worker"] is True
+    assert "hung" not in got
+    if "failed" in got:  # refused: the reporter is told, and nothing is sent
+        return
+    body = base64.b64decode(str(got["body"]))
+    assert len(body) == _sealed_length(size), f"{len(body)} bytes sealed for {size}"
