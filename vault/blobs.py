@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,13 +136,18 @@ def drop_wrong_claims(db: dbmod.Connection, blob: str) -> None:
 def held_for(db: dbmod.Connection, case_id: str, blob: str) -> bool:
     """Whether the vault holds this case's attachment: a blob under its id, not found to be
     another report's."""
-    if not holds_blob(db, blob):
-        return False
-    wrong = db.execute(
-        "SELECT 1 FROM case_blobs WHERE case_id = ? AND blob_id = ? AND wrong = 1",
-        (case_id, blob),
-    ).fetchone()
-    return wrong is None
+    return holds_blob(db, blob) and not _found_wrong(db, case_id, blob)
+
+
+def _found_wrong(db: dbmod.Connection, case_id: str, blob: str) -> bool:
+    """Whether this case's claim of the blob was found wrong (:func:`mark_wrong`)."""
+    return (
+        db.execute(
+            "SELECT 1 FROM case_blobs WHERE case_id = ? AND blob_id = ? AND wrong = 1",
+            (case_id, blob),
+        ).fetchone()
+        is not None
+    )
 
 
 def mismatch(which: str, elsewhere: bool = True) -> AttachmentMismatchError:
@@ -218,7 +223,7 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
     what this case's report implies, the blob may be another case's: see
     :func:`_wanted_elsewhere`.
     """
-    if pending.n is None and not _listed(vault.db, pending.case_id):
+    if pending.n is None and not listed(vault.db, pending.case_id):
         with vault.transaction() as db:  # its own step: the openings stay logged
             list_unlisted(vault, db)
     with vault.transaction() as db:
@@ -244,10 +249,27 @@ def store_blob(vault: Vault, pending: PendingBlob, fetch_blob: BlobFetcher) -> V
                 (pending.case_id, pending.id),
             )
             mark_wrong(db, pending.case_id, pending.id)
+            _drop_if_unclaimed(db, pending.id)
         return wrong
 
 
-def _listed(db: dbmod.Connection, case_id: str) -> bool:
+def _drop_if_unclaimed(db: dbmod.Connection, blob: str) -> None:
+    """A held blob that no case names rightly (its own case erased while it was still on the
+    intake, then fetched for a claim found wrong) is not kept: a claim found wrong keeps
+    nothing. The intake is not told to delete its copy (the report it belongs to may still
+    come). Kept while any case is unlisted: such a case may name it."""
+    if named_elsewhere(db, blob, ""):
+        return
+    unlisted = db.execute(
+        "SELECT 1 FROM cases c LEFT JOIN case_blobs_listed l ON l.case_id = c.id"
+        " WHERE l.case_id IS NULL LIMIT 1"
+    ).fetchone()
+    if unlisted is None:
+        db.execute("DELETE FROM blob_chunks WHERE blob_id = ?", (blob,))
+        db.execute("DELETE FROM blobs WHERE id = ?", (blob,))
+
+
+def listed(db: dbmod.Connection, case_id: str) -> bool:
     return (
         db.execute("SELECT 1 FROM case_blobs_listed WHERE case_id = ?", (case_id,)).fetchone()
         is not None
@@ -349,10 +371,20 @@ def _list_case(
     else:
         opened[case_id] = "read"
     del row
+    list_opened(db, case_id, named)
+
+
+def list_opened(db: dbmod.Connection, case_id: str, named: Sequence[Attachment]) -> None:
+    """List the attachments of a case whose report is open in memory (``named``): each the
+    vault does not hold is wanted; each it holds is checked now (its length, and that the
+    report's key opens it), and a claim that fails is marked wrong (:func:`mark_wrong`), as
+    a pull would have marked it."""
     list_attachments(db, case_id, named)
     for attachment in named:
         if not holds_blob(db, attachment.blob):
             want_blob(db, case_id, attachment)
+        elif check_held(db, attachment, "", case_id) is not None:
+            mark_wrong(db, case_id, attachment.blob)
 
 
 def _named_by(vault: Vault, db: dbmod.Connection, pending: PendingBlob) -> Attachment | None:
@@ -485,13 +517,13 @@ def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, A
         vault.db, "SELECT envelope, epoch FROM cases WHERE id = ?", (case_id,)
     )
     team = vault.team_key(epoch)  # refused here if this caseworker lacks the case's key
-    if not _listed(vault.db, case_id):  # stored before the list was kept: list it, logged
+    if not listed(vault.db, case_id):  # stored before the list was kept: list it, logged
         with vault.transaction() as db:
             list_case(vault, db, case_id)
-    listed = vault.db.execute(
+    named = vault.db.execute(
         "SELECT n, blob_id, length FROM case_blobs WHERE case_id = ? ORDER BY n", (case_id,)
     ).fetchall()
-    count = len(listed)
+    count = len(named)
     shown = show_id(case_id)
     if count == 0:
         raise UsageError(f"Case {shown} has no attachments.")
@@ -500,7 +532,9 @@ def write_attachment(vault: Vault, text: str, n: int, out: Path) -> tuple[str, A
             f"Case {shown} has {count} attachment{'s' if count != 1 else ''}:"
             f" choose a number from 1 to {count}."
         )
-    blob, length = str(listed[n - 1][1]), int(listed[n - 1][2])
+    blob, length = str(named[n - 1][1]), int(named[n - 1][2])
+    if _found_wrong(vault.db, case_id, blob):  # refused as cases show says, no report opened
+        raise mismatch(f"Attachment {n} of case {shown}", named_elsewhere(vault.db, blob, case_id))
     if not holds_blob(vault.db, blob):
         with vault.transaction() as db:  # so that the hint below is true
             db.execute(

@@ -14,7 +14,7 @@ from vault import db as dbmod
 from vault import reporter_messages, triage
 from vault._crypto import OpenFailed, open_note
 from vault.audit.case_actions import action
-from vault.blobs import AttachmentInfo, held_for, holds_blob, want_blob
+from vault.blobs import AttachmentInfo, held_for, holds_blob, list_opened, listed, want_blob
 from vault.case_history import verified_events
 from vault.cases import CaseState, check_status, show_id
 from vault.envelope import open_report
@@ -222,6 +222,8 @@ def show_case(vault: Vault, text: str) -> CaseView:
         vault.record(db, case_id, "opened", {})
         named = also_named_in(db, case_id)
         events = verified_events(vault, db, case_id)
+        if not listed(db, case_id):  # stored before the vault kept a list: listed now
+            list_opened(db, case_id, report.attachments)
         held = [held_for(db, case_id, a.blob) for a in report.attachments]
         for attachment, have in zip(report.attachments, held, strict=True):
             if not have and not holds_blob(db, attachment.blob):

@@ -30,7 +30,7 @@ from pathlib import Path
 from vault import db as dbmod
 from vault import triage
 from vault.attachments import open_attachment
-from vault.blobs import holds_blob
+from vault.blobs import held_for, holds_blob
 from vault.case_history import verified_events
 from vault.case_view import open_sealed_text
 from vault.cases import show_id
@@ -233,6 +233,8 @@ def _cleaned(vault: Vault, case_id: str, n: int, attachment: Attachment) -> Clea
     """Attachment ``n`` opened in memory and cleaned; withheld when it cannot be."""
     if not holds_blob(vault.db, attachment.blob):
         return withheld("it is not in the vault (it was not received from the intake)")
+    if not held_for(vault.db, case_id, attachment.blob):
+        return withheld("it is not the file this report's browser sealed")
     if attachment.size > MAX_CLEANED_BYTES:
         return withheld(f"it is larger than {MAX_CLEANED_BYTES >> 20} MiB")
     rows = (

@@ -18,7 +18,7 @@ from tests.vault.test_attachment_lies import _victim_and_liar
 from tests.vault.test_migrations import _as_of_schema
 from tests.vault.test_pull import Intake, intake, intakes  # noqa: F401 (fixtures)
 from vault import blobs as blob_store
-from vault import case_view, erasure, incoming
+from vault import case_view, complaint_pack, erasure, incoming
 from vault.attachments import Segmenter
 from vault.check import check_vault
 from vault.errors import AttachmentUnavailableError, VaultError
@@ -45,12 +45,6 @@ def _pull_pending(vault: Vault, blob: bytes) -> None:
 # --- exporting an attachment found not to be the case's own ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: `cases attachment` on a case whose claim was found wrong (cases show: not"
-    " held) opens the report and refuses it unlogged, saying the file is damaged, where"
-    " docs/threat-model.md says an export it refuses opens no report",
-)
 def test_exporting_a_liars_attachment_opens_no_report_unlogged(
     vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,12 +65,6 @@ def test_exporting_a_liars_attachment_opens_no_report_unlogged(
     assert not opened or _leaves(vault) > before, "the liar's report was opened, unlogged"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: asking to export a claim found wrong, once its blob is gone with the real"
-    " case, records it as pending again, so every later pull asks the intake for it, though"
-    " docs/intake.md says such a claim is no longer asked for",
-)
 def test_a_claim_found_wrong_is_not_asked_for_again_by_an_export(
     vault: Vault, tmp_path: Path
 ) -> None:
@@ -91,13 +79,6 @@ def test_a_claim_found_wrong_is_not_asked_for_again_by_an_export(
 # --- retention: an erased case's file kept by a lie ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: a real case erased while its file was still on the intake leaves that file"
-    " to be fetched for a liar's claim and kept in the vault, though the claim is found wrong"
-    " and no case's report holds its key (docs/retention.md: a claim found wrong keeps"
-    " nothing)",
-)
 def test_a_liars_claim_does_not_bring_an_erased_cases_file_into_the_vault(
     vault: Vault,
 ) -> None:
@@ -157,12 +138,6 @@ def schema_12_held(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Made
     return made, (victim, liar, entry, blob)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: a liar's claim from before schema 13 on a file the vault holds is listed"
-    " unchecked (neither pending nor marked wrong), so it keeps the real case's file after"
-    " that case is erased, and shows the file as the liar's own",
-)
 def test_a_schema_12_liars_claim_on_a_held_file_keeps_nothing_after_the_erase(
     schema_12_held: tuple[Path, Made], vault_dir: Path
 ) -> None:
@@ -174,6 +149,41 @@ def test_a_schema_12_liars_claim_on_a_held_file_keeps_nothing_after_the_erase(
         kept = blob_store.holds_blob(v13.db, str(entry["blob"]))
         shown = [a.held for a in case_view.show_case(v13, liar).attachments]
         assert (kept, shown) == (False, [False]), "the erased case's file is kept for a liar"
+
+
+def test_a_schema_12_liars_claim_is_shown_not_held_once_its_report_is_opened(
+    schema_12_held: tuple[Path, Made], vault_dir: Path
+) -> None:
+    """`cases show` of a case stored before the list was kept lists it from the report it
+    opens, checking each held file: the liar's claim is found wrong there, not only when
+    something is erased."""
+    shutil.copytree(schema_12_held[0], vault_dir)
+    victim, liar, entry, _blob = schema_12_held[1]
+    with Vault.unlock(vault_dir, PASSPHRASE) as v13:
+        assert [a.held for a in case_view.show_case(v13, liar).attachments] == [False]
+        assert [a.held for a in case_view.show_case(v13, victim).attachments] == [True]
+        erasure.erase_case(v13, victim, "reporter asked")
+        assert not blob_store.holds_blob(v13.db, str(entry["blob"]))
+
+
+def test_a_complaint_pack_withholds_a_file_found_not_to_be_the_reports(
+    vault: Vault, tmp_path: Path
+) -> None:
+    entry, blob = attachment_entry(b"the victim's photo " * 4000)
+    victim = incoming.store_pulled(
+        vault, [("v", seal_for(vault, make_report(attachments=[entry])))]
+    )
+    _pull_pending(vault, blob)
+    assert [a.held for a in case_view.show_case(vault, victim.imported[0]).attachments] == [True]
+    lie = {**entry, "key": base64.b64encode(os.urandom(32)).decode()}
+    liar = incoming.store_pulled(
+        vault, [("l", seal_for(vault, make_report(wants=["complaint-help"], attachments=[lie])))]
+    )
+    assert len(liar.mismatched) == 1
+    made = complaint_pack.export_pack(vault, liar.imported[0], tmp_path / "pack")
+    (attachment,) = made.attachments
+    assert attachment.file is None
+    assert "not the file this report's browser sealed" in str(attachment.withheld)
 
 
 # --- what held -------------------------------------------------------------------------------
