@@ -42,6 +42,7 @@ from vault import blobs, case_view, incoming, joining, replies, search, triage
 from vault.cases import show_id
 from vault.db import OUTCOMES, STATUSES, vault_error
 from vault.envelope import MAX_ENVELOPE, seal_report
+from vault.epoch_settling import Settled
 from vault.errors import EXIT_FAILED, EXIT_INTEGRITY, CaseErasedError, UsageError, VaultError
 from vault.files import read_small_file
 from vault.keys import TeamPublicKey
@@ -170,6 +171,26 @@ def submit(
     _say(f"Sealed the report to team key epoch {key.epoch} and sent it to {to}")
 
 
+def _settled_words(settled: Settled, removed: str | None) -> str:
+    """One sentence: this laptop took another laptop's key for an epoch both had started."""
+    there = f" (removing {removed})" if removed else ""
+    sealed = []
+    if settled.events:
+        sealed.append(_count(settled.events, "case event"))
+    if settled.reports:
+        sealed.append(_count(settled.reports, "report"))
+    again = (
+        f", sealed its own {' and '.join(sealed)} again to the team's newest key" if sealed else ""
+    )
+    started = "".join(
+        f", started epoch {epoch} to remove {name} again" for epoch, name in settled.started
+    )
+    return (
+        f"Another laptop started team key epoch {settled.epoch} first{there}; this laptop took"
+        f" its key in place of its own{again}{started}, and re-encrypted its database."
+    )
+
+
 @app.command()
 def pull(
     url: Annotated[
@@ -268,7 +289,9 @@ def pull(
             _say(f"Told the relay and the other laptops of the new team key epoch {epoch}.")
         else:
             _say(f"Told the relay and the other laptops that {revoked} was removed.")
-    if synced.new_epoch is not None:
+    if synced.settled is not None:
+        _say(_settled_words(synced.settled, synced.new_epoch_revoked))
+    elif synced.new_epoch is not None:
         why = (
             "The team key was rotated on another laptop"
             if synced.new_epoch_revoked is None

@@ -815,6 +815,35 @@ def _waiting_events_name_their_report(db: Connection) -> None:
     db.execute("ALTER TABLE sync_waiting_events ADD COLUMN report TEXT")
 
 
+def _events_resealed_when_epochs_settle(db: Connection) -> None:
+    """``events_resealed``: case events this laptop sealed again, when it settled a team key
+    epoch another laptop had started first (vault/epoch_settling.py): each event's id, its
+    case, the epoch it was sealed to before, and the SHA-256 of the sealed bytes it held then
+    (what its access-log entry commits to). An event stays append-only unless it is listed
+    here (written in the same transaction, just before): then its body and signature may be
+    replaced, never its id, case, kind, author or place."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE events_resealed (
+            id            TEXT NOT NULL,
+            case_id       TEXT NOT NULL,
+            epoch         INTEGER NOT NULL CHECK (epoch > 0),
+            sealed_before TEXT NOT NULL CHECK (length(sealed_before) = 64
+                                               AND sealed_before NOT GLOB '*[^0-9a-f]*'),
+            PRIMARY KEY (id, epoch)
+        ) STRICT;
+        CREATE INDEX events_resealed_by_case ON events_resealed (case_id);
+        DROP TRIGGER events_append_only_update;
+        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+            WHEN NOT (NEW.seq IS OLD.seq AND NEW.id IS OLD.id AND NEW.case_id IS OLD.case_id
+                      AND NEW.kind IS OLD.kind AND NEW.actor IS OLD.actor
+                      AND EXISTS (SELECT 1 FROM events_resealed WHERE id = OLD.id))
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_2,
@@ -832,6 +861,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _sync_state,
     _team_logs,
     _waiting_events_name_their_report,
+    _events_resealed_when_epochs_settle,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

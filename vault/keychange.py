@@ -26,7 +26,11 @@ the vault, so a change goes in four steps, each one crash-safe:
    leaves some pending files for E, which the database has: any unlock renames the rest.
 
 Every change makes a new epoch, so the E in a pending file's name says, against the
-database, whether that change committed (rename it) or not (delete it). Changes and the
+database, whether that change committed (rename it) or not (delete it). The one change that
+keeps the newest epoch and replaces its key (a laptop settling a team key epoch another
+laptop started first, :mod:`vault.epoch_settling`) names the new key too
+(``NAME.access.next-E-K``, K the key's first 8 bytes in hex): committed when the database
+holds that key for E. Changes and the
 tidying at unlock hold an exclusive lock on the vault folder, so one never tidies away
 another's pending files.
 
@@ -86,21 +90,45 @@ def access_path(directory: Path, name: str) -> Path:
     return directory / CASEWORKERS_DIR / f"{name}.access"
 
 
-def pending_path(path: Path, epoch: int) -> Path:
-    return path.with_name(f"{path.name}{PENDING}-{epoch}")
+def pending_path(path: Path, epoch: int, public_key: bytes | None = None) -> Path:
+    """The pending successor of the access file at ``path`` for epoch ``epoch``. A change that
+    keeps the epoch and replaces its key (a laptop settling two epochs started apart,
+    :mod:`vault.epoch_settling`) also names the new key (:func:`key_mark`): the epoch alone
+    would not tell the database's old key for it from the new."""
+    mark = "" if public_key is None else f"-{key_mark(public_key)}"
+    return path.with_name(f"{path.name}{PENDING}-{epoch}{mark}")
 
 
-def _pending_epoch(path: Path) -> int | None:
+def key_mark(public_key: bytes) -> str:
+    """How a pending file's name names the team key of its epoch: its first 8 bytes, in hex."""
+    return public_key[:8].hex()
+
+
+def _pending_mark(path: Path) -> tuple[int, str | None] | None:
     _, _, tail = path.name.rpartition(PENDING + "-")
-    return int(tail) if tail.isdigit() else None
+    epoch, _, mark = tail.partition("-")
+    if not epoch.isdigit() or (mark and not _is_mark(mark)):
+        return None
+    return int(epoch), mark or None
 
 
-def _pending_files(directory: Path) -> list[tuple[Path, int]]:
+def _is_mark(text: str) -> bool:
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
+
+
+def _pending_files(directory: Path) -> list[tuple[Path, int, str | None]]:
     found = [
         *(directory / CASEWORKERS_DIR).glob(f"*.access{PENDING}-*"),
         *directory.glob(f"{RECOVERY_ACCESS}{PENDING}-*"),
     ]
-    return [(p, e) for p in sorted(found) if (e := _pending_epoch(p)) is not None]
+    return [(p, m[0], m[1]) for p in sorted(found) if (m := _pending_mark(p)) is not None]
+
+
+def _committed(epoch: int, mark: str | None, stored: dict[int, bytes]) -> bool:
+    """Whether a pending file for ``epoch`` (naming the key ``mark``, if any) holds the change
+    the database has committed: its epoch is the newest, with that key."""
+    latest = max(stored)
+    return epoch == latest and (mark is None or mark == key_mark(stored[latest]))
 
 
 @contextmanager
@@ -246,8 +274,8 @@ def open_access(
         access = unwrap_access(data, identity, trusted)
         mine = sorted(
             (
-                (e, p)
-                for p, e in _pending_files(directory)
+                (e, p, m)
+                for p, e, m in _pending_files(directory)
                 if p.name.startswith(path.name + PENDING)
             ),
             reverse=True,
@@ -271,7 +299,7 @@ def open_access(
                 stored = stored_team_keys(db)
                 if not matches(access, stored):
                     # Step 2 committed but step 3 or 4 did not: finish with the pending file.
-                    pending = [p for e, p in mine if e == max(stored)]
+                    pending = [p for e, p, m in mine if _committed(e, m, stored)]
                     if not pending:
                         raise _mismatch()
                     following_data = read_small_file(pending[0], "access file")
@@ -316,11 +344,12 @@ def _check_member(db: dbmod.Connection, identity: Identity) -> None:
 def settle(directory: Path, db: dbmod.Connection) -> None:
     """Step 4, or tidying after a crash: pending files the database has committed are renamed
     into place, any others deleted; revoked caseworkers' files are removed. Call locked."""
-    latest = max(stored_team_keys(db))
+    stored = stored_team_keys(db)
     pending = _pending_files(directory)
-    for path, epoch in pending:
-        if epoch == latest:
-            move_into_place(path, path.with_name(path.name[: -len(f"{PENDING}-{epoch}")]))
+    for path, epoch, mark in pending:
+        if _committed(epoch, mark, stored):
+            tail = f"{PENDING}-{epoch}" + ("" if mark is None else f"-{mark}")
+            move_into_place(path, path.with_name(path.name[: -len(tail)]))
         else:
             path.unlink()
     if pending:
@@ -345,8 +374,12 @@ def write_pending(
     writer: Identity,
     *,
     leaving: frozenset[str] = frozenset(),
+    same_epoch: bool = False,
 ) -> None:
-    """Step 1: wrap ``new`` to every current caseworker but ``leaving``, and to recovery."""
+    """Step 1: wrap ``new`` to every current caseworker but ``leaving``, and to recovery.
+    ``same_epoch``: the change keeps the database's newest epoch and replaces its key, so the
+    pending files' names also name the new key (:func:`pending_path`)."""
+    mark = new.current.public_key if same_epoch else None
     # Caseworkers on their own laptops (vault/sync.py) hold their own database key: this
     # folder's keys are never wrapped to them.
     synced = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sync_origins'").fetchone()
@@ -362,7 +395,7 @@ def write_pending(
         if person.key_id in elsewhere:
             continue
         replace_private_file(
-            pending_path(access_path(directory, person.name), new.current.epoch),
+            pending_path(access_path(directory, person.name), new.current.epoch, mark),
             wrap_access(new, person, writer),
         )
     recovery = read_recovery_public(directory, db)
@@ -374,7 +407,7 @@ def write_pending(
             recovery_public_bytes(recovery.public, recovery.threshold, recovery.shares, writer),
         )
         replace_private_file(
-            pending_path(directory / RECOVERY_ACCESS, new.current.epoch),
+            pending_path(directory / RECOVERY_ACCESS, new.current.epoch, mark),
             wrap_access(new, recovery.public, writer),
         )
 

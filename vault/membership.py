@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vault import _crypto, team_clock
+from vault import _crypto, epoch_settling, team_clock
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.cases import show_id
@@ -232,6 +232,7 @@ def _tell_the_team(vault: Vault, db: dbmod.Connection, revoked: str | None) -> N
             "INSERT INTO sync_new_epochs (epoch, revoked) VALUES (?, ?)",
             (vault.access.current.epoch + 1, revoked),
         )
+        epoch_settling.note_started(db, vault.access.current.epoch + 1)
         if revoked is not None:
             close_chains(db, revoked, vault.identity.key_id)
             # Added by mistake, perhaps: no welcome (or no more of it) goes to them.

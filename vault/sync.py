@@ -39,6 +39,7 @@ import httpx
 from vault import (
     _crypto,
     blobs,
+    epoch_settling,
     erasure,
     incoming,
     membership,
@@ -116,6 +117,8 @@ class SyncResult:
     new_epochs: list[tuple[int, str | None]] = field(default_factory=list)
     new_epoch: int | None = None  # a team key epoch another laptop made, taken here
     new_epoch_revoked: str | None = None  # whom it revoked, if anyone
+    # an epoch this laptop had also started, settled: it took the other laptop's key
+    settled: epoch_settling.Settled | None = None
 
     @property
     def revoked(self) -> list[str]:
@@ -455,8 +458,9 @@ def _take_epoch(
     if _crypto.box_public_from_secret(team.secret_key) != team.public_key:
         raise IntegrityError(f"The team key in item {item.n} from laptop {item.origin} is damaged.")
     held = vault.access.team_key(team.epoch)
-    if held is not None and held.public_key != team.public_key:
-        raise _two_new_keys(team.epoch)
+    settling = held is not None and held.public_key != team.public_key
+    if settling and not epoch_settling.can_settle(vault, team.epoch):
+        raise _two_new_keys(team.epoch, settles=False)
     named = None if chain is None else _chain_names(vault, chain, team.epoch, team.public_key, gone)
     if named is None:
         raise IntegrityError(
@@ -484,7 +488,14 @@ def _take_epoch(
             vault.log_action(db, "caseworker-revoked", subject=gone, commit=bytes(row[0]))
         membership.close_chains(db, gone, vault.identity.key_id)
 
-    membership.adopt_team_key(vault, team, changes)
+    if settling:
+        assert chain is not None  # named the epoch
+        removed = _team_and_epochs(*chain())[0].revoked
+        result.settled = epoch_settling.settle_epoch(
+            vault, team, removed, changes, lambda: _two_new_keys(team.epoch, settles=False)
+        )
+    else:
+        membership.adopt_team_key(vault, team, changes)
     result.received_items += 1
     result.new_epoch = team.epoch
     result.new_epoch_revoked = None if revoked is None else str(revoked.get("name", ""))
@@ -1185,7 +1196,7 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
         _check_start(vault, start)
         team, epochs = _team_and_epochs(start, statements)
         if new.epoch in epochs and epochs[new.epoch] != new.public_key:
-            raise _two_new_keys(new.epoch)
+            raise _two_new_keys(new.epoch, settles=epoch_settling.can_settle(vault, new.epoch))
         # Whom the relay's record says this epoch removed: the caseworker revoked here, unless
         # the relay never had them (added here by mistake and removed before any sync): then
         # the epoch is a rotation to the team.
@@ -1220,6 +1231,12 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
             others.pop(vault.identity.key_id, None)
             if gone is not None:
                 others.pop(gone.key_id, None)
+            # nor to anyone removed here since (a later epoch of this sync removes them from
+            # the relay's record too, and the relay would refuse an item addressed to them)
+            for (removed,) in db.execute(
+                "SELECT key_id FROM caseworkers WHERE revoked IS NOT NULL"
+            ):
+                others.pop(str(removed), None)
             for other_id, box_pk in sorted(others.items()):
                 chain = _Chain(vault, db, other_id, box_pk, 0)
                 chain.add(
@@ -1256,7 +1273,18 @@ def _revoked_entry(db: dbmod.Connection, key_id: str) -> dict[str, Any]:
     return entry
 
 
-def _two_new_keys(epoch: int) -> VaultError:
+def _two_new_keys(epoch: int, *, settles: bool) -> VaultError:
+    """Another laptop told the relay of team key epoch ``epoch`` first, with another key.
+    ``settles``: this laptop will take that key, once the other laptop's item bringing it has
+    arrived (vault/epoch_settling.py); else it cannot (something sealed to its own key may
+    have left it)."""
+    if settles:
+        return VaultError(
+            f"Another laptop started team key epoch {epoch} before this one told the relay of"
+            " its own, and its key has not reached this laptop yet; nothing was sent.",
+            hint="sync again later: the sync that receives the other laptop's key settles it"
+            " (docs/sync.md, 'Two new team keys at once')",
+        )
     return VaultError(
         f"Another laptop started team key epoch {epoch} before this one told the relay of its"
         " own; this laptop cannot sync until that is settled.",

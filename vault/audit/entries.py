@@ -49,6 +49,9 @@ RULES: tuple[EntryRule, ...] = (
     _vault("caseworker-revoked", Detail("a caseworker's key id", form=KEY_ID), "revocation"),
     _vault("passphrase-changed", Detail("a caseworker's key id", form=KEY_ID), "no"),
     _vault("team-key-rotated", Detail("a team key epoch", form=NUMBER), "yes"),
+    # two laptops started this epoch apart; this one took the other's key in place of its own
+    # (vault/epoch_settling.py): SHA-256 of the team public key taken
+    _vault("team-key-settled", Detail("a team key epoch", form=NUMBER), "yes"),
     _vault("auditor-added", Detail("a note key ID", form=NOTE_KEY_ID), "yes"),
     _vault("witness-added", Detail("a note key ID", form=NOTE_KEY_ID), "yes"),
     _vault("recovery-split", Detail("a recovery key id", form=KEY_ID), "yes"),

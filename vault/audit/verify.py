@@ -574,14 +574,17 @@ def _epoch_problems(
     details: tuple[bytes, ...],
     places: Callable[..., list[int]],
 ) -> list[tuple[int, str]]:
-    """The first team-key-rotated that is not one more than the epoch before, or
-    report-resealed to another epoch than the current one.
+    """The first team-key-rotated that is not one more than the epoch before, team-key-settled
+    of an epoch not yet started, or report-resealed to another epoch than the current one.
 
     A vault starts at epoch 1 (:data:`entries.FIRST_EPOCH`); an older vault's log (from
-    ``log-started``) does not know its epoch until the first rotation or reseal.
+    ``log-started``) does not know its epoch until the first rotation, settling or reseal.
+    A settling (two laptops started an epoch apart; this one took the other's key) names an
+    epoch this log started already, and the epochs after it that this log started are
+    dropped: the epoch is then the one settled.
     """
     current = entries.FIRST_EPOCH if leaves and actions[0] == b"vault-created" else None
-    for i in places(b"team-key-rotated", b"report-resealed"):
+    for i in places(b"team-key-rotated", b"team-key-settled", b"report-resealed"):
         if not entries.BY_ACTION["team-key-rotated"].detail.allows(details[i].decode()):
             continue  # not an epoch at all: refused as such, by its row of the table
         epoch = int(details[i])
@@ -590,11 +593,14 @@ def _epoch_problems(
                 return [(i, f"rotates the team key to epoch {epoch}, but the epoch was {current}")]
             if current is None and epoch <= entries.FIRST_EPOCH:
                 return [(i, f"rotates the team key to epoch {epoch}, where vaults start")]
-            current = epoch
-        else:
-            if current is not None and epoch != current:
-                return [(i, f"reseals a report to epoch {epoch}, but the epoch then was {current}")]
-            current = epoch
+        elif actions[i] == b"team-key-settled":
+            if current is not None and not entries.FIRST_EPOCH < epoch <= current:
+                return [(i, f"settles team key epoch {epoch}, but the epoch was {current}")]
+            if current is None and epoch <= entries.FIRST_EPOCH:
+                return [(i, f"settles team key epoch {epoch}, where vaults start")]
+        elif current is not None and epoch != current:
+            return [(i, f"reseals a report to epoch {epoch}, but the epoch then was {current}")]
+        current = epoch
     return []
 
 
