@@ -56,6 +56,7 @@ from vault.submit import send_envelope
 from vault.sync import (
     RelayClient,
     SyncResult,
+    announce_new_epochs,
     first_welcome,
     push,
     receive,
@@ -372,9 +373,11 @@ def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(
                 carol.close()
 
 
-def test_two_new_team_keys_made_apart_stop_the_second_laptop_plainly(
+def test_two_new_team_keys_made_apart_stop_the_second_laptop_until_the_first_ones_key_comes(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
+    """Amara's sync told the relay of her epoch 2 and was cut off before her key went out:
+    bea's sync stops plainly, sending nothing, until it has come; then it settles."""
     with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
         url = intake_servers.start(amara.team_key_export()).url
         bea = _join(tmp_path / "b", "bea", amara, url)
@@ -385,14 +388,28 @@ def test_two_new_team_keys_made_apart_stop_the_second_laptop_plainly(
             membership.rotate_team_key(amara)
             membership.rotate_team_key(bea)
             bea.add_note(case_id, "written after bea's own rotation")
-            assert sync(amara, url).new_epochs == [(2, None)]
+            with RelayClient(url, amara.identity) as relay:  # the statement; no push
+                assert announce_new_epochs(amara, relay) == [(2, None)]
             for _ in range(2):  # the same plain refusal each time; nothing is lost
-                with pytest.raises(VaultError, match="Another laptop started team key epoch 2"):
+                with pytest.raises(
+                    VaultError, match="its key has not reached this laptop yet"
+                ) as e:
                     sync(bea, url)
-            notes = [n.text for n in case_view.show_case(bea, case_id).notes]
+                assert e.value.exit_code == 1
+                assert "the sync that receives the other laptop's key settles it" in str(
+                    e.value.hint
+                )
+            assert bea.db.execute("SELECT count(*) FROM sync_outbox WHERE sent = 0").fetchone() == (
+                0,
+            )
+            sync(amara, url)  # her key goes out now
+            settled = sync(bea, url).settled
+            assert settled is not None
+            assert (settled.epoch, settled.events) == (2, 1)
+            sync(amara, url)
+            notes = [n.text for n in case_view.show_case(amara, case_id).notes]
             assert notes == ["written after bea's own rotation"]
             assert check_vault(bea) == []
-            sync(amara, url)  # the other laptops carry on
         finally:
             bea.close()
 

@@ -241,6 +241,7 @@ H = hashlib.sha256(b"anything").hexdigest()
             ("report-resealed", "{case}", "1"),
             "reseals a report to epoch 1, but the epoch then was 3",
         ),
+        (("team-key-settled", "-", "4", H), "settles team key epoch 4, but the epoch was 3"),
         (("recovery-restored", "-", "{amara}"), "restores from recovery shares"),
         (("cases-searched", "-", "-", H), "cases-searched with no detail"),
         (("cases-searched", "-", "0", H), "0 is not a number of cases read"),
@@ -255,6 +256,14 @@ def test_an_entry_the_table_does_not_allow_is_refused(
     data, n = _appended(session, *(part.format(**names) for part in entry))
     _refused(_verify(tmp_path, data), f"Entry {n} ", words)
     assert first_meaningless_entry(parse_bundle(data)) == n  # the doc's verifier agrees
+
+
+def test_a_settled_epoch_this_log_started_is_accepted(session: Session, tmp_path: Path) -> None:
+    """Two laptops started epoch 3 apart and this one took the other's key: settling names an
+    epoch the log started already (docs/audit.md section 8)."""
+    data, _ = _appended(session, "team-key-settled", "-", "3", H)
+    assert _verify(tmp_path, data).returncode == 0
+    assert first_meaningless_entry(parse_bundle(data)) is None
 
 
 @pytest.mark.parametrize(

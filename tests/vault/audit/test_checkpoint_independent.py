@@ -350,6 +350,7 @@ _ROWS = {
     "retention-set": (False, "-", "yes"),
     "passphrase-changed": (False, _KEY_ID, "no"),
     "team-key-rotated": (False, _NUMBER, "yes"),
+    "team-key-settled": (False, _NUMBER, "yes"),
     "recovery-split": (False, _KEY_ID, "yes"),
     "recovery-restored": (False, _KEY_ID, "no"),
     "backup-made": (False, _KEY_ID, "yes"),
@@ -423,6 +424,10 @@ def first_meaningless_entry(b: Bundle) -> int | None:
             people.add(match[0])
         elif action == "team-key-rotated":
             if (epoch is not None and int(detail) != epoch + 1) or int(detail) < 2:
+                return n
+            epoch = int(detail)
+        elif action == "team-key-settled":
+            if int(detail) < 2 or (epoch is not None and int(detail) > epoch):
                 return n
             epoch = int(detail)
         elif action == "report-resealed":
