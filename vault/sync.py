@@ -216,6 +216,9 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
     result = SyncResult(PullResult())
     with RelayClient(url, vault.identity, client) as relay:
         receive(vault, relay, result)
+        # An epoch started here that another laptop started first, with its own key: stop
+        # before pulling reports sealed to that key, which this laptop could not open yet.
+        _stop_if_started_elsewhere(vault, relay)
         result.pulled = pull(vault, url, client=client)
         with vault.transaction() as db:  # events that came before a case now pulled here
             _release_waiting(vault, db, result.pulled.imported, result)
@@ -1253,6 +1256,22 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
             db.execute("UPDATE sync_new_epochs SET done = 1 WHERE epoch = ?", (epoch,))
         done.append((new.epoch, None if gone is None else gone.name))
     return done
+
+
+def _stop_if_started_elsewhere(vault: Vault, relay: RelayClient) -> None:
+    """Raise if the relay's record of the team names a team key epoch this laptop started and
+    has not told it of, with another laptop's key (docs/sync.md section 4, step 2)."""
+    untold = [
+        int(e) for (e,) in vault.db.execute("SELECT epoch FROM sync_new_epochs WHERE done = 0")
+    ]
+    if not untold:
+        return
+    start, statements = relay.team()
+    _check_start(vault, start)
+    epochs = _team_and_epochs(start, statements)[1]
+    for epoch in sorted(untold):
+        if epoch in epochs and epochs[epoch] != vault.team_key(epoch).public_key:
+            raise _two_new_keys(epoch, settles=epoch_settling.can_settle(vault, epoch))
 
 
 def _revoked_entry(db: dbmod.Connection, key_id: str) -> dict[str, Any]:

@@ -390,6 +390,8 @@ def test_two_new_team_keys_made_apart_stop_the_second_laptop_until_the_first_one
             bea.add_note(case_id, "written after bea's own rotation")
             with RelayClient(url, amara.identity) as relay:  # the statement; no push
                 assert announce_new_epochs(amara, relay) == [(2, None)]
+            # a report to amara's key, which the intake now serves: bea does not pull it
+            send_envelope(url, seal_for(amara, make_report(what_happened="to epoch 2")))
             for _ in range(2):  # the same plain refusal each time; nothing is lost
                 with pytest.raises(
                     VaultError, match="its key has not reached this laptop yet"
@@ -402,10 +404,12 @@ def test_two_new_team_keys_made_apart_stop_the_second_laptop_until_the_first_one
             assert bea.db.execute("SELECT count(*) FROM sync_outbox WHERE sent = 0").fetchone() == (
                 0,
             )
-            sync(amara, url)  # her key goes out now
+            assert bea.db.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+            (later,) = sync(amara, url).pulled.imported  # her key goes out now
             settled = sync(bea, url).settled
             assert settled is not None
             assert (settled.epoch, settled.events) == (2, 1)
+            assert case_view.show_case(bea, later).report.what_happened == "to epoch 2"
             sync(amara, url)
             notes = [n.text for n in case_view.show_case(amara, case_id).notes]
             assert notes == ["written after bea's own rotation"]
