@@ -232,12 +232,13 @@ def _tell_the_team(vault: Vault, db: dbmod.Connection, revoked: str | None) -> N
             "INSERT INTO sync_new_epochs (epoch, revoked) VALUES (?, ?)",
             (vault.access.current.epoch + 1, revoked),
         )
-        epoch_settling.note_started(db, vault.access.current.epoch + 1)
         if revoked is not None:
             close_chains(db, revoked, vault.identity.key_id)
             # Added by mistake, perhaps: no welcome (or no more of it) goes to them.
             db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (revoked,))
             db.execute("DELETE FROM sync_outbox WHERE recipient = ? AND sent = 0", (revoked,))
+        # after that deletion, so no later item can take a row number at or below the mark
+        epoch_settling.note_started(db, vault.access.current.epoch + 1)
 
 
 def close_chains(db: dbmod.Connection, key_id: str, me: str) -> None:
