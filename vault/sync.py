@@ -13,6 +13,8 @@ always has (:mod:`vault.pull`). A vault that is part of a team of laptops
    the relay (which refuses them from then on, and takes reports to the new team key), and
    the new team key pair is queued to every other member, sealed to each alone; a laptop
    receiving it adopts it and re-keys its database (:func:`vault.membership.adopt_team_key`);
+   a laptop that had started the same epoch apart, and told the relay second, takes the
+   other's key in place of its own (:mod:`vault.epoch_settling`);
 3. **send**: the cases, case events and attachments this laptop holds that the others do
    not yet, sealed to the team key, as items in this laptop's chain; pushed in order;
 4. **welcome**: for each caseworker added here from a join request, the statement adding

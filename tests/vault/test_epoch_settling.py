@@ -45,7 +45,7 @@ class Team:
     root: Path
     intake: IntakeServer
     laptops: dict[str, Vault]  # amara, bea, carol: each unlocked
-    absent: dict[str, Identity]  # xena, yan, zed, wes: members whose laptops never sync
+    absent: dict[str, Identity]  # xena, yan, zed, wes, uma, vic: members whose laptops never sync
     case_id: str  # a case every laptop holds, with a reply key
 
     @property
@@ -73,7 +73,8 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         laptops = {"amara": amara}
         for name in ("bea", "carol"):
             laptops[name] = join(root / name, name, amara, intake.url)
-        absent = {name: Identity.generate(name) for name in ("xena", "yan", "zed", "wes")}
+        gone = ("xena", "yan", "zed", "wes", "uma", "vic")
+        absent = {name: Identity.generate(name) for name in gone}
         for name, identity in absent.items():
             membership.add_from_request(amara, name, make_request(identity, new_origin()))
         t = Team(root, intake, laptops, absent, case_id)
@@ -180,14 +181,21 @@ def test_two_laptops_starting_an_epoch_apart_settle_three_ways(team: Team) -> No
     assert t.amara.access.current.epoch == start + 4
     names = {w.name: w.revoked for w in membership.caseworkers(t.carol)}
     assert all(names[n] is not None for n in ("xena", "yan", "zed", "wes"))
+    assert names["uma"] is None
     # B's note is sealed to the epoch that left wes out
     (body,) = t.amara.db.execute(
         "SELECT body FROM events WHERE kind = 'note' ORDER BY seq DESC LIMIT 1"
     ).fetchone()
     assert f'"epoch":{start + 4}' in bytes(body).decode()
 
+    # Two removals in one sync: the first epoch's key goes to nobody the second removes
+    # (the relay would refuse an item addressed to them, and stop the sync).
+    membership.revoke_caseworker(t.carol, "uma")
+    membership.revoke_caseworker(t.carol, "vic")
+    assert sync(t.carol, t.url).revoked == ["uma", "vic"]
+
     # Afterwards: a new report opens on A, B and C and not for anyone removed.
-    later = seal_for(t.amara, make_report(what_happened="after the settling"))
+    later = seal_for(t.carol, make_report(what_happened="after the settling"))
     send_envelope(t.url, later)
     _everyone_syncs(t)
     for name in ("amara", "bea", "carol"):
