@@ -25,15 +25,15 @@ from tests.conftest import PASSPHRASE, Cli, make_report, seal_for
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import codename_keys, new_codename
 from tests.team_laptops import join, shown
-from vault import case_view, membership, replies
+from vault import case_view, incoming, membership, replies
 from vault.check import check_vault
 from vault.db import new_origin
-from vault.errors import WrongKeyError
+from vault.errors import VaultError, WrongKeyError
 from vault.join_request import make_request
 from vault.keys import Identity, b64
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import RelayClient, sync
+from vault.sync import RelayClient, announce_new_epochs, queue_new, sync
 
 pytestmark = pytest.mark.slow
 
@@ -221,6 +221,34 @@ def test_two_laptops_starting_an_epoch_apart_settle_three_ways(team: Team) -> No
     assert [line.split(" ")[5] for line in settled_lines] == [str(start + e) for e in (1, 2, 3)]
 
 
+def test_the_second_laptop_stops_until_the_first_ones_key_comes(team: Team) -> None:
+    """A's sync told the relay of its epoch and was cut off before its key went out: B's
+    sync stops plainly, before pulling (a report to A's key stays on the intake for a laptop
+    that can open it), sending nothing; once A's key has come, B settles."""
+    t = team
+    epoch = t.amara.access.current.epoch + 1
+    membership.rotate_team_key(t.amara)
+    membership.rotate_team_key(t.bea)
+    t.bea.add_note(t.case_id, "bea, before amara's key came")
+    with RelayClient(t.url, t.amara.identity) as relay:  # the statement; no push
+        assert announce_new_epochs(t.amara, relay) == [(epoch, None)]
+    send_envelope(t.url, seal_for(t.amara, make_report(what_happened="to A's new key")))
+    for _ in range(2):  # the same plain refusal each time; nothing is lost
+        with pytest.raises(VaultError, match="its key has not reached this laptop") as e:
+            sync(t.bea, t.url)
+        assert e.value.exit_code == 1
+        assert "the other laptop's key settles it" in str(e.value.hint)
+    assert t.bea.db.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+    assert t.bea.db.execute("SELECT count(*) FROM sync_outbox WHERE sent = 0").fetchone() == (0,)
+    (later,) = sync(t.amara, t.url).pulled.imported  # her key goes out now
+    settled = sync(t.bea, t.url).settled
+    assert settled is not None
+    assert (settled.epoch, settled.events) == (epoch, 1)
+    assert case_view.show_case(t.bea, later).report.what_happened == "to A's new key"
+    _everyone_syncs(t)
+    _agreed(t, "bea, before amara's key came")
+
+
 # --- kill -9 while settling ----------------------------------------------------------------
 
 _KILLED_AT = """
@@ -288,3 +316,22 @@ def test_a_settling_sync_killed_anywhere_is_finished_by_the_next(team: Team) -> 
     _everyone_syncs(t)
     _agreed(t, "bea, killed twice")
     assert check_vault(t.bea) == []
+
+
+def test_no_settling_once_anything_sealed_to_the_losing_key_was_queued(team: Team) -> None:
+    """Settling takes the other laptop's key only when nothing sealed to this laptop's own
+    ever left it: an item queued since its rotation (here by calling the sending step
+    directly) keeps the old stop, at every sync. (Last in the module: B stays stopped.)"""
+    t = team
+    membership.rotate_team_key(t.amara)
+    membership.rotate_team_key(t.bea)
+    own = t.bea.access.current
+    incoming.import_envelopes(t.bea, [("r", seal_for(t.bea))])  # sealed to bea's own key
+    queue_new(t.bea)  # and queued to go, sealed to it
+    sync(t.amara, t.url)
+    for _ in range(2):
+        with pytest.raises(VaultError) as stopped:
+            sync(t.bea, t.url)
+        assert stopped.value.exit_code == 1
+        assert "cannot sync until that is settled" in str(stopped.value)
+    assert t.bea.access.current == own

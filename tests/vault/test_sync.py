@@ -44,7 +44,7 @@ from vault import (
 from vault.check import check_vault
 from vault.db import new_origin
 from vault.envelope import seal_report
-from vault.errors import VaultError, WrongKeyError
+from vault.errors import WrongKeyError
 from vault.intake.inbox import Inbox
 from vault.join_request import make_request
 from vault.keys import Identity, TeamPublicKey, b64
@@ -56,7 +56,6 @@ from vault.submit import send_envelope
 from vault.sync import (
     RelayClient,
     SyncResult,
-    announce_new_epochs,
     first_welcome,
     push,
     receive,
@@ -371,51 +370,6 @@ def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(
             bea.close()
             if carol is not None:
                 carol.close()
-
-
-def test_two_new_team_keys_made_apart_stop_the_second_laptop_until_the_first_ones_key_comes(
-    intake_servers: IntakeServers, tmp_path: Path
-) -> None:
-    """Amara's sync told the relay of her epoch 2 and was cut off before her key went out:
-    bea's sync stops plainly, sending nothing, until it has come; then it settles."""
-    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        url = intake_servers.start(amara.team_key_export()).url
-        bea = _join(tmp_path / "b", "bea", amara, url)
-        try:
-            send_envelope(url, seal_for(amara))
-            (case_id,) = sync(amara, url).pulled.imported
-            sync(bea, url)
-            membership.rotate_team_key(amara)
-            membership.rotate_team_key(bea)
-            bea.add_note(case_id, "written after bea's own rotation")
-            with RelayClient(url, amara.identity) as relay:  # the statement; no push
-                assert announce_new_epochs(amara, relay) == [(2, None)]
-            # a report to amara's key, which the intake now serves: bea does not pull it
-            send_envelope(url, seal_for(amara, make_report(what_happened="to epoch 2")))
-            for _ in range(2):  # the same plain refusal each time; nothing is lost
-                with pytest.raises(
-                    VaultError, match="its key has not reached this laptop yet"
-                ) as e:
-                    sync(bea, url)
-                assert e.value.exit_code == 1
-                assert "the sync that receives the other laptop's key settles it" in str(
-                    e.value.hint
-                )
-            assert bea.db.execute("SELECT count(*) FROM sync_outbox WHERE sent = 0").fetchone() == (
-                0,
-            )
-            assert bea.db.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
-            (later,) = sync(amara, url).pulled.imported  # her key goes out now
-            settled = sync(bea, url).settled
-            assert settled is not None
-            assert (settled.epoch, settled.events) == (2, 1)
-            assert case_view.show_case(bea, later).report.what_happened == "to epoch 2"
-            sync(amara, url)
-            notes = [n.text for n in case_view.show_case(amara, case_id).notes]
-            assert notes == ["written after bea's own rotation"]
-            assert check_vault(bea) == []
-        finally:
-            bea.close()
 
 
 @pytest.fixture
