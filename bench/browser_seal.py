@@ -5,28 +5,27 @@ serve``. A file written to disk (random bytes) is given to a file input, as a re
 picks one, so the page holds a disk-backed ``File``. Then, taking turns:
 
 * ours: the page's own ``sealFile`` (``vault/intake/static/seal.js``): read the file as a
-  stream, pad it, seal it in 64 KiB ``crypto_secretstream`` chunks, and hand each sealed chunk
-  to the worker beside the page (``seal-worker.js``), which hashes it (the blob id) and
-  gathers the chunks into Blobs;
-* hash in page: the same ``sealFile`` with no worker (``{worker: false}``, what the page does
-  where no worker starts): the page's own thread hashes and gathers too;
+  stream, pad it, seal it in 64 KiB ``crypto_secretstream`` chunks, hash each sealed chunk with
+  the browser's own SHA-256 (``crypto.subtle.digest``, at most 32 in flight) for the blob id
+  (a hash list, docs/format.md), and gather the chunks into Blobs;
+* libsodium: the same ``sealFile`` with ``{subtle: false}``, what the page does where
+  WebCrypto is missing (not a secure context): libsodium's SHA-256 hashes each chunk on the
+  page's thread, for the same id;
 * bare: libsodium's ``crypto_secretstream_xchacha20poly1305_push`` over the same number of
   64 KiB chunks (the padded length), one reused in-page buffer: no reading, no hash, no Blob.
 
 Each at 25 MiB and 500 MiB, and again with the page's CPU throttled 4x through the
 DevTools protocol (``Emulation.setCPUThrottlingRate``, as a mid-range phone). That throttles
 the page's main thread only (Chromium's ``ThreadCPUThrottler`` signals the one thread that set
-it), never a worker, so in the throttled rows the worker slows itself by the same factor
-(``slowWorker``: after each chunk it spins for 3 times as long as the chunk took, as Chromium's
-signal handler spins the main thread). Times are ``performance.now()`` inside the page.
-Target: ours at most 1.5x bare. The worker is started and ready before the first run (the form
-starts it as the page loads).
+it), not the browser's WebCrypto thread, which hashes at the machine's own speed in the
+throttled rows (as it would on a phone, at the phone's). Times are ``performance.now()``
+inside the page. Target: ours at most 1.5x bare.
 
 CPU: each thread's CPU time (``/proc/PID/task/TID/stat``) before and after each run, split
-into the page's main thread, the worker, and every other thread (the browser's reading of the
-file and its Blob store). On a machine whose cores are busy with other work the wall-clock
-ratio follows the total CPU a design needs; where cores are free (a phone), it follows the
-busiest thread. So both are reported: the page's thread and the worker each against bare's.
+into the page's main thread, the renderer's WebCrypto thread (the digests), and every other
+thread (the browser's reading of the file and its Blob store). On a machine whose cores are
+busy with other work the wall-clock ratio follows the total CPU a design needs; where cores
+are free (a phone), it follows the busiest thread. So both are reported.
 
 Memory: while each run seals, the RSS of Chromium's renderer processes (``/proc``, found
 with ``SystemInfo.getProcessInfo``; the others are idle) is sampled every 20 ms; the figure
@@ -64,10 +63,7 @@ ADD_INPUT = """() => {
   document.body.append(input);
 }"""
 
-START_WORKER = """async () => {
-  const seal = await import(new URL("/static/seal.js", location.href).href);
-  return (await seal.startSealer()) !== null;
-}"""
+HAS_SUBTLE = "() => Boolean(globalThis.crypto && globalThis.crypto.subtle)"
 
 PAGE_SEAL = """async (options) => {
   await window.sodium.ready;
@@ -129,19 +125,19 @@ def _cpu_split(
     after: dict[tuple[int, int, str], float],
     renderers: list[int],
 ) -> tuple[float, float, float]:
-    """(the renderers' main threads, their dedicated workers, every other thread, the browser
+    """(the renderers' main threads, their WebCrypto threads, every other thread, the browser
     process's included) CPU seconds."""
-    main = worker = other = 0.0
+    main = hashing = other = 0.0
     for key, seconds in after.items():
         used = seconds - before.get(key, 0.0)
         pid, tid, name = key
         if pid == tid and pid in renderers:
             main += used
-        elif name.startswith("DedicatedWorker"):
-            worker += used
+        elif name.startswith("WebCrypto") and pid in renderers:
+            hashing += used
         else:
             other += used
-    return main, worker, other
+    return main, hashing, other
 
 
 def _rss_kib(pid: int) -> int:
@@ -204,8 +200,8 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
                 page.wait_for_function("window.sodium !== undefined")
                 page.evaluate("window.sodium.ready.then(() => true)")
                 page.evaluate(ADD_INPUT)
-                if not page.evaluate(START_WORKER):
-                    raise RuntimeError("the page's sealing worker did not start")
+                if not page.evaluate(HAS_SUBTLE):
+                    raise RuntimeError("the page has no crypto.subtle (not a secure context?)")
                 cdp = page.context.new_cdp_session(page)
                 info = browser.new_browser_cdp_session().send("SystemInfo.getProcessInfo")
                 kinds = {int(p["id"]): p["type"] for p in info["processInfo"]}
@@ -259,7 +255,7 @@ def _measure(
     size = mib << 20
     want = sealed_length(size)
     say(f"seal: a {mib} MiB file in Chromium, CPU throttled {rate}x")
-    memory: dict[str, list[tuple[int, int]]] = {"sealFile": [], "in page": [], "bare": []}
+    memory: dict[str, list[tuple[int, int]]] = {"sealFile": [], "libsodium": [], "bare": []}
     cpu: dict[str, list[tuple[float, float, float]]] = {name: [] for name in memory}
 
     def case(name: str, script: str, arg: object) -> Callable[[], Timer]:
@@ -283,8 +279,8 @@ def _measure(
     runs_wanted = max(repeats, 5) if mib <= 100 else max(1, min(repeats, 2 if quick else 3))
     runs = interleaved(
         {
-            "sealFile": case("sealFile", PAGE_SEAL, {"slowWorker": rate}),
-            "in page": case("in page", PAGE_SEAL, {"worker": False}),
+            "sealFile": case("sealFile", PAGE_SEAL, {}),
+            "libsodium": case("libsodium", PAGE_SEAL, {"subtle": False}),
             "bare": case("bare", PAGE_BARE, size),
         },
         runs_wanted,
@@ -292,8 +288,8 @@ def _measure(
     )
     ours = statistics.median(t.wall for t in runs["sealFile"])
     bare = statistics.median(t.wall for t in runs["bare"])
-    in_page = statistics.median(t.wall for t in runs["in page"])
-    # CPU by thread (medians): what each design costs the page's own thread and the worker,
+    fallback = statistics.median(t.wall for t in runs["libsodium"])
+    # CPU by thread (medians): what each costs the page's own thread and the WebCrypto thread,
     # which decides its speed where cores are free, whatever the machine's load.
     cpu_of = {
         name: tuple(statistics.median(run[i] for run in cpu[name]) for i in range(3))
@@ -312,57 +308,57 @@ def _measure(
         "ratio": ours / bare,
         "wall_s": [t.wall for t in runs["sealFile"]],
         "reference_wall_s": [t.wall for t in runs["bare"]],
-        "in_page_median_s": in_page,
-        "in_page_ratio": in_page / bare,
-        "in_page_wall_s": [t.wall for t in runs["in page"]],
+        "libsodium_median_s": fallback,
+        "libsodium_ratio": fallback / bare,
+        "libsodium_wall_s": [t.wall for t in runs["libsodium"]],
         "target": f"≤ {TARGET}× bare",
         "met": ours / bare <= TARGET,
         "renderer_growth_mib": renderer_growth,
         "bare_renderer_growth_mib": max(r for r, _ in memory["bare"]) / 1024,
-        "in_page_renderer_growth_mib": max(r for r, _ in memory["in page"]) / 1024,
+        "libsodium_renderer_growth_mib": max(r for r, _ in memory["libsodium"]) / 1024,
         "cpu_s": {
-            name: dict(zip(("main", "worker", "other"), v, strict=True))
+            name: dict(zip(("main", "webcrypto", "other"), v, strict=True))
             for name, v in cpu_of.items()
         },
         "main_cpu_ratio": cpu_of["sealFile"][0] / bare_main,
-        "worker_cpu_ratio": cpu_of["sealFile"][1] / bare_main,
-        "in_page_main_cpu_ratio": cpu_of["in page"][0] / bare_main,
+        "webcrypto_cpu_ratio": cpu_of["sealFile"][1] / bare_main,
+        "libsodium_main_cpu_ratio": cpu_of["libsodium"][0] / bare_main,
         "browser_growth_mib": browser_growth,
-        "note": _note(mib, ours, in_page, bare, cpu_of),
+        "note": _note(mib, ours, fallback, bare, cpu_of),
     }
 
 
 def _note(
-    mib: int, ours: float, in_page: float, bare: float, cpu: dict[str, tuple[float, ...]]
+    mib: int, ours: float, fallback: float, bare: float, cpu: dict[str, tuple[float, ...]]
 ) -> str:
-    main, worker, other = (x * 1000 for x in cpu["sealFile"])
-    page_main = cpu["in page"][0] * 1000
+    main, hashing, other = (x * 1000 for x in cpu["sealFile"])
+    page_main = cpu["libsodium"][0] * 1000
     bare_main = cpu["bare"][0] * 1000 or float("nan")
     return (
-        f"{mib / ours:.0f} MiB/s ({mib / in_page:.0f} MiB/s hashing in the page) against"
+        f"{mib / ours:.0f} MiB/s ({mib / fallback:.0f} MiB/s hashing with libsodium) against"
         f" {mib / bare:.0f} MiB/s bare; CPU of the page's thread {main:.0f} ms and of the"
-        f" worker {worker:.0f} ms ({main / bare_main:.2f}× and {worker / bare_main:.2f}× bare's"
-        f" {bare_main:.0f} ms), hashing in the page {page_main:.0f} ms"
-        f" ({page_main / bare_main:.2f}×); other threads (reading the file, the Blob)"
-        f" {other:.0f} ms"
+        f" WebCrypto thread {hashing:.0f} ms ({main / bare_main:.2f}× and"
+        f" {hashing / bare_main:.2f}× bare's {bare_main:.0f} ms), hashing with libsodium"
+        f" {page_main:.0f} ms ({page_main / bare_main:.2f}×); other threads (reading the file,"
+        f" the Blob) {other:.0f} ms"
     )
 
 
 def table(doc: dict[str, Any]) -> str:
     lines = [
-        "| benchmark | ours, hash in a worker (median) | hash in the page (median) "
-        "| bare secretstream (median) | ratio | in-page ratio | target | met "
-        "| renderer RSS growth | the same in page | the same for bare | browser RSS growth |",
+        "| benchmark | ours, WebCrypto (median) | libsodium fallback (median) "
+        "| bare secretstream (median) | ratio | fallback ratio | target | met "
+        "| renderer RSS growth | the same, fallback | the same for bare | browser RSS growth |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in doc["rows"]:
         lines.append(
             f"| {r['name']} | {r['median_s'] * 1000:.0f} ms | "
-            f"{r['in_page_median_s'] * 1000:.0f} ms | "
+            f"{r['libsodium_median_s'] * 1000:.0f} ms | "
             f"{r['reference_median_s'] * 1000:.0f} ms | {r['ratio']:.2f}× | "
-            f"{r['in_page_ratio']:.2f}× | {r['target']} | "
+            f"{r['libsodium_ratio']:.2f}× | {r['target']} | "
             f"{'yes' if r['met'] else '**no**'} | {r['renderer_growth_mib']:.0f} MiB | "
-            f"{r['in_page_renderer_growth_mib']:.0f} MiB | "
+            f"{r['libsodium_renderer_growth_mib']:.0f} MiB | "
             f"{r['bare_renderer_growth_mib']:.0f} MiB | {r['browser_growth_mib']:.0f} MiB |"
         )
     lines += [

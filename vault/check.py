@@ -18,11 +18,11 @@ Nothing is decrypted to disk and nothing is changed.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from vault import _crypto, auditing, case_view, erasure, professional_index, team_logs, triage
 from vault import db as dbmod
+from vault.attachments import BlobHasher
 from vault.audit.verify import BundleError, verify_log
 from vault.auditlog import check_head_copy
 from vault.cases import show_id
@@ -171,14 +171,14 @@ def _access_log(vault: Vault) -> list[str]:
 def _blobs(db: dbmod.Connection) -> list[str]:
     problems = []
     for blob_id, length in db.execute("SELECT id, length FROM blobs ORDER BY id").fetchall():
-        digest = hashlib.sha256()
+        hasher = BlobHasher(whole=True)  # an id of either kind (docs/format.md)
         total = 0
         for (data,) in db.execute(
             "SELECT data FROM blob_chunks WHERE blob_id = ? ORDER BY n", (blob_id,)
         ):
-            digest.update(data)
+            hasher.update(data)
             total += len(data)
-        if digest.hexdigest() != blob_id or total != length:
+        if total != length or not hasher.names(blob_id):
             problems.append(f"attachment {blob_id[:12]}: damaged or changed")
     return problems
 

@@ -7,7 +7,7 @@ import { lang, number, t } from "./i18n.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { cryptoReady, settled } from "./ready.js";
-import { buildReport, codePoints, sealFile, sealReport, startSealer, teamKeyId, trimText } from "./seal.js";
+import { buildReport, codePoints, sealFile, sealReport, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
 
@@ -374,8 +374,8 @@ async function seal(fields) {
     const sealed = await sealFile(sodium, file, (done, total) => share(0.5 * (done / total)));
     say(t("Sending… file {n} of {total}. Please keep this page open.", { n: number(index + 1), total: number(files.length) }));
     const answer = await post("/api/attachments", sealed.body, (work) => share(0.5 + 0.5 * work));
-    // The page names the upload by the SHA-256 it computed while sealing; an intake that
-    // names it otherwise did not store what was sent.
+    // The page names the upload by the blob id it computed while sealing (docs/format.md);
+    // an intake that names it otherwise did not store what was sent.
     if (answer.blob !== sealed.blob) throw new SendError("wrong-blob");
     const attachment = {
       name: shortText(file.name, "file"),
@@ -533,9 +533,6 @@ async function start() {
   // Fetch the word list whether or not a codename is wanted, so the request says nothing.
   loadWordlist(form.dataset.codenameList || "english").catch(() => {});
   document.getElementById("files-section").hidden = maxFiles === 0;
-  // The worker that hashes sealed files, started with the page whether or not a file is ever
-  // chosen: fetching it then tells our server nothing about files (docs/threat-model.md).
-  if (maxFiles > 0) startSealer();
   document.getElementById("codename-section").hidden = false;
   document.getElementById("send-hint").hidden = false;
   settled();
