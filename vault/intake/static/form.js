@@ -7,7 +7,7 @@ import { lang, number, t } from "./i18n.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { cryptoReady, settled } from "./ready.js";
-import { buildReport, codePoints, sealFile, sealReport, teamKeyId, trimText } from "./seal.js";
+import { buildReport, codePoints, sealFile, sealReport, startSealer, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
 
@@ -533,6 +533,9 @@ async function start() {
   // Fetch the word list whether or not a codename is wanted, so the request says nothing.
   loadWordlist(form.dataset.codenameList || "english").catch(() => {});
   document.getElementById("files-section").hidden = maxFiles === 0;
+  // The worker that hashes sealed files, started with the page whether or not a file is ever
+  // chosen: fetching it then tells our server nothing about files (docs/threat-model.md).
+  if (maxFiles > 0) startSealer();
   document.getElementById("codename-section").hidden = false;
   document.getElementById("send-hint").hidden = false;
   settled();

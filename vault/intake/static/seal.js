@@ -2,7 +2,8 @@
 // canonical report JSON, 0x80 padding, the 20-byte v1 header, crypto_box_seal; and
 // attachments padded with zeros and sealed with crypto_secretstream in 64 KiB chunks.
 
-import { taggedHash, toHex } from "./sha256.js";
+import "./blob-id.js";
+import { taggedHash } from "./sha256.js";
 
 export const MIN_PADDED = 2048;
 export const MAX_PADDED = 1 << 20;
@@ -116,54 +117,8 @@ export function sealReport(sodium, report, epoch, publicKey) {
   return envelope;
 }
 
-// The blob id (docs/format.md, "Attachments: the blob id"), a hash list:
-//   SHA-256( "redress blob hash list v1" || 0x00 || header || SHA-256(chunk 1) || ... )
-// Each sealed chunk is hashed with the browser's own SHA-256 (crypto.subtle.digest: native,
-// run off the page's thread, but not incremental), at most DIGESTS_IN_FLIGHT at once; their
-// digests are fed, in the chunks' order, to libsodium's incremental SHA-256, which only ever
-// sees 32 bytes a chunk. Where crypto.subtle is missing (a page not in a secure context),
-// libsodium hashes each chunk itself: the same id, more slowly.
-export const BLOB_ID_PURPOSE = "redress blob hash list v1";
-const DIGESTS_IN_FLIGHT = 32; // 2 MiB of chunk copies waiting to be hashed, at most
-
-export class BlobHasher {
-  // `options.subtle = false` hashes each chunk with libsodium (the fallback; for tests and the
-  // benchmark).
-  constructor(sodium, options = {}) {
-    this.sodium = sodium;
-    const subtle = globalThis.crypto && globalThis.crypto.subtle;
-    this.subtle = options.subtle === false || !subtle ? null : subtle;
-    this.list = sodium.crypto_hash_sha256_init();
-    sodium.crypto_hash_sha256_update(this.list, new TextEncoder().encode(BLOB_ID_PURPOSE + "\u0000"));
-    this.pending = []; // promises of digests, in the chunks' order
-  }
-
-  header(bytes) {
-    this.sodium.crypto_hash_sha256_update(this.list, bytes);
-  }
-
-  // Returns null, or a promise to await before the next chunk (too many digests in flight).
-  chunk(bytes) {
-    if (this.subtle === null) {
-      this.sodium.crypto_hash_sha256_update(this.list, this.sodium.crypto_hash_sha256(bytes));
-      return null;
-    }
-    this.pending.push(this.subtle.digest("SHA-256", bytes)); // copies the bytes at once
-    return this.pending.length < DIGESTS_IN_FLIGHT ? null : this.settle(DIGESTS_IN_FLIGHT / 2);
-  }
-
-  async settle(keep) {
-    while (this.pending.length > keep) {
-      const digest = await this.pending.shift();
-      this.sodium.crypto_hash_sha256_update(this.list, new Uint8Array(digest));
-    }
-  }
-
-  async hex() {
-    await this.settle(0);
-    return toHex(this.sodium.crypto_hash_sha256_final(this.list));
-  }
-}
+// The blob id: blob-id.js (shared with seal-worker.js).
+export const { BlobHasher, PURPOSE: BLOB_ID_PURPOSE } = self.RedressBlobId;
 
 // The blob id of a whole sealed file held in memory (tests; the form hashes as it seals).
 export async function blobId(sodium, sealed, options = {}) {
@@ -176,38 +131,200 @@ export async function blobId(sodium, sealed, options = {}) {
 }
 
 const SEALED_CHUNK = CHUNK + 17;
-const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
 
 // Seal one file: its bytes, then zeros up to paddedLength(size), in 64 KiB secretstream
 // chunks. The file is read as a stream, so a large one never sits in the page whole. Each
-// sealed chunk goes to the blob id (BlobHasher above; the page checks it against the intake's
-// answer and puts it in the report itself) and is gathered into Blobs 32 MiB at a time (the
-// browser may keep a Blob out of the page's memory). `onChunk(done, total)` reports progress.
-// `options.subtle = false` is for tests and the benchmark: libsodium hashes every chunk.
+// sealed chunk goes to the blob id (blob-id.js: the page checks it against the intake's answer
+// and puts it in the report itself) and is gathered into Blobs 32 MiB at a time (the browser
+// may keep a Blob out of the page's memory). The hashing and gathering run in a worker beside
+// the page (seal-worker.js), so that the page's own thread only reads and encrypts; where no
+// worker can start, the page does them itself (the same id). A worker that goes silent while
+// it owes an answer (closed, stuck, its thread starved: no error event comes) is given up
+// after WORKER_SILENT_MS: it is terminated, the file is sealed again from its start in the
+// page, with a fresh key, and so is every later file of the page (as where no worker can
+// start). `onChunk(done, total)` reports progress (it starts again from 0 then). For tests and
+// the benchmark only: `options.worker = false` hashes in the page; `options.subtle = false`
+// hashes each chunk with libsodium instead of WebCrypto (as where WebCrypto is missing);
+// `options.slowWorker = N` has the worker run N times slower (seal-worker.js).
+const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
+const POST = 16; // sealed chunks (1 MiB) posted to the worker in one message
+const WINDOW = 128; // sealed chunks (8 MiB) on their way to the worker before the page waits
+const WORKER_WAIT_MS = 20000;
+// The worker answers each 1 MiB message once it has hashed it: a few milliseconds on a laptop,
+// well under a second on a slow phone with the page encrypting beside it. Ten seconds without
+// any answer while one is owed is far beyond a slow device; giving up costs only speed.
+export const WORKER_SILENT_MS = 10000;
+
+let sealer = null; // a promise of the ready worker, or of null where none could start
+
+class WorkerSilent extends Error {}
+
+// Start the worker early (the form calls this as soon as it knows this browser can seal,
+// whether or not a file is ever chosen, so that fetching the worker says nothing about
+// files), so that it is ready, libsodium loaded, when sealing begins. Safe to call again.
+export function startSealer() {
+  if (sealer === null) sealer = newSealer();
+  return sealer;
+}
+
+function newSealer() {
+  return new Promise((resolve) => {
+    let worker;
+    try {
+      worker = new Worker(new URL("./seal-worker.js", import.meta.url));
+    } catch {
+      resolve(null);
+      return;
+    }
+    const give = (value) => {
+      clearTimeout(timer);
+      worker.onmessage = null;
+      worker.onerror = null;
+      if (value === null) worker.terminate();
+      resolve(value);
+    };
+    const timer = setTimeout(() => give(null), WORKER_WAIT_MS);
+    worker.onmessage = (event) => give(event.data && event.data.ready ? worker : null);
+    worker.onerror = () => give(null);
+  });
+}
+
+let jobs = 0;
+
+// Where the sealed chunks go: add(bytes) (may return a promise to wait on), then finish().
+function workerSink(worker, options) {
+  const slow = options.slowWorker || 1;
+  const subtle = options.subtle !== false;
+  const job = ++jobs;
+  let sent = 0;
+  let taken = 0;
+  let list = []; // sealed chunks not yet posted: sent POST at a time
+  let waiting = null; // resolves when the worker takes more
+  let ended = null; // {resolve, reject} of finish()
+  let failure = null;
+  let silence = null; // the watchdog: runs while the worker owes an answer
+  const fail = (error) => {
+    failure = error;
+    clearTimeout(silence);
+    // A worker that failed: a new one for the next file. One that went silent: none again.
+    sealer = error instanceof WorkerSilent ? Promise.resolve(null) : null;
+    worker.terminate();
+    if (waiting) waiting.reject(error);
+    if (ended) ended.reject(error);
+  };
+  // Armed when an answer is first owed (chunks not yet taken, or the end), and again after
+  // each answer while one is still owed: so it measures the silence since the last answer.
+  const watch = () => {
+    if (failure || silence !== null || (sent === taken && ended === null)) return;
+    silence = setTimeout(() => fail(new WorkerSilent("worker")), WORKER_SILENT_MS);
+  };
+  const post = () => {
+    worker.postMessage({ op: "chunks", job, list }, list.map((bytes) => bytes.buffer));
+    sent += list.length;
+    list = [];
+    watch();
+  };
+  worker.onmessage = (event) => {
+    const m = event.data;
+    if (m.job !== job || failure) return;
+    clearTimeout(silence);
+    silence = null;
+    taken = m.taken;
+    if (waiting && sent - taken < WINDOW) {
+      const w = waiting;
+      waiting = null;
+      w.resolve();
+    }
+    if (m.body && ended) {
+      ended.resolve({ body: m.body, blob: m.blob });
+      return;
+    }
+    watch();
+  };
+  worker.onerror = () => fail(new Error("worker"));
+  worker.onmessageerror = () => fail(new Error("worker"));
+  worker.postMessage({ op: "start", job, slow, subtle });
+  return {
+    add(bytes) {
+      if (failure) throw failure;
+      list.push(bytes);
+      if (list.length < POST) return null;
+      post();
+      if (sent - taken < WINDOW) return null;
+      return new Promise((resolve, reject) => {
+        waiting = { resolve, reject };
+      });
+    },
+    finish() {
+      if (failure) return Promise.reject(failure);
+      if (list.length) post();
+      return new Promise((resolve, reject) => {
+        ended = { resolve, reject };
+        worker.postMessage({ op: "end", job });
+        watch();
+      });
+    },
+    stop() {
+      clearTimeout(silence);
+      if (!failure) worker.postMessage({ op: "stop", job });
+    },
+  };
+}
+
+function pageSink(sodium, options) {
+  const hasher = new BlobHasher(sodium, options);
+  let headed = false;
+  // Each batch becomes a Blob of its own, and the batches one Blob at the end: a Blob
+  // made again from the growing one each time costs more with every batch.
+  const batches = [];
+  let parts = [];
+  return {
+    add(bytes) {
+      parts.push(bytes);
+      if (parts.length >= BATCH) {
+        batches.push(new Blob(parts));
+        parts = [];
+      }
+      if (headed) return hasher.chunk(bytes);
+      hasher.header(bytes);
+      headed = true;
+      return null;
+    },
+    async finish() {
+      batches.push(new Blob(parts));
+      const body = new Blob(batches, { type: "application/octet-stream" });
+      return { body, blob: await hasher.hex() };
+    },
+    stop() {},
+  };
+}
+
 export async function sealFile(sodium, file, onChunk, options = {}) {
+  const worker = options.worker === false ? null : await startSealer();
+  if (worker) {
+    try {
+      return await sealInto(sodium, file, onChunk, workerSink(worker, options));
+    } catch (error) {
+      if (!(error instanceof WorkerSilent)) throw error;
+      // The worker went silent (and is gone): seal the file again, in the page.
+    }
+  }
+  return sealInto(sodium, file, onChunk, pageSink(sodium, options));
+}
+
+async function sealInto(sodium, file, onChunk, sink) {
   const size = file.size;
   const total = paddedLength(size);
-  const hasher = new BlobHasher(sodium, options);
   const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
   const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
   const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
   const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-  // Each batch becomes a Blob of its own, and the batches one Blob at the end: a Blob made
-  // again from the growing one each time costs more with every batch.
-  const batches = [];
-  let parts = [header];
   let done = 0;
-  // Returns a promise when too many digests are in flight: await it.
+  // Returns a promise when the worker has too many chunks on their way: await it.
   const push = (plain) => {
     done += plain.length;
     const tag = done === total ? TAG_FINAL : TAG_MESSAGE;
-    const sealed = sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag);
-    const wait = hasher.chunk(sealed);
-    parts.push(sealed);
-    if (parts.length >= BATCH) {
-      batches.push(new Blob(parts));
-      parts = [];
-    }
+    const wait = sink.add(sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, null, tag));
     if (onChunk) onChunk(done, total);
     return wait;
   };
@@ -216,9 +333,10 @@ export async function sealFile(sodium, file, onChunk, options = {}) {
   const partial = new Uint8Array(CHUNK);
   let held = 0;
   let read = 0;
+  let finished = false;
   const reader = file.stream().getReader();
   try {
-    hasher.header(header);
+    await sink.add(header);
     for (;;) {
       const { done: ended, value } = await reader.read();
       if (ended) break;
@@ -249,12 +367,12 @@ export async function sealFile(sodium, file, onChunk, options = {}) {
     }
     const zeros = new Uint8Array(CHUNK);
     while (done < total) await push(zeros.subarray(0, Math.min(CHUNK, total - done)));
-    batches.push(new Blob(parts));
-    const body = new Blob(batches, { type: "application/octet-stream" });
-    const blob = await hasher.hex();
+    const { body, blob } = await sink.finish();
+    finished = true;
     return { body, blob, key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
   } finally {
     reader.releaseLock();
+    if (!finished) sink.stop();
     sodium.memzero(key);
   }
 }
