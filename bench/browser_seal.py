@@ -25,8 +25,9 @@ ours at most 1.5x bare. The worker is started and ready before the first run (th
 it as the page loads).
 
 CPU: each thread's CPU time (``/proc/PID/task/TID/stat``) before and after each run, split
-into the page's main thread, the worker, the renderer's thread pool (the digests), and every
-other thread (the browser's reading of the file and its Blob store). On a machine whose cores
+into the page's main thread, the worker, the renderer's thread pool (the digests, and V8's
+background garbage collection, which bare's runs show there too), and every other thread
+(the browser's reading of the file and its Blob store). On a machine whose cores
 are busy with other work the wall-clock ratio follows the total CPU a design needs; where
 cores are free (a phone), it follows the busiest thread. So both are reported.
 
@@ -346,10 +347,10 @@ def _note(
         f"{mib / ours:.0f} MiB/s ({mib / in_page:.0f} MiB/s all in the page) against"
         f" {mib / bare:.0f} MiB/s bare; CPU of the page's thread {main:.0f} ms and of the"
         f" worker {worker:.0f} ms ({main / bare_main:.2f}× and {worker / bare_main:.2f}× bare's"
-        f" {bare_main:.0f} ms), the digests {digests:.0f} ms, other threads (reading the file,"
-        f" the Blob) {other:.0f} ms; all in the page: the page's thread {page_main:.0f} ms"
-        f" ({page_main / bare_main:.2f}×), digests {page_digests:.0f} ms, other"
-        f" {page_other:.0f} ms"
+        f" {bare_main:.0f} ms), the thread pool (digests, GC) {digests:.0f} ms, other threads"
+        f" (reading the file, the Blob) {other:.0f} ms; all in the page: the page's thread"
+        f" {page_main:.0f} ms ({page_main / bare_main:.2f}×), thread pool {page_digests:.0f} ms,"
+        f" other {page_other:.0f} ms"
     )
 
 
