@@ -3,9 +3,9 @@
 A reporter's browser pads a file with zero bytes to ``padded_length(size)`` and seals it with
 libsodium's secretstream (XChaCha20-Poly1305) under a fresh key, in chunks of 65,536 plaintext
 bytes: every chunk tagged ``MESSAGE`` except the last, tagged ``FINAL``. The sealed file (the
-"blob") is ``header || chunk 1 || chunk 2 || ...`` and is named by the hex SHA-256 of those
-bytes. The report carries the key, the true size and the blob id, so the vault can check the
-blob and restore the exact bytes, while the intake only ever sees a padded length.
+"blob") is ``header || chunk 1 || chunk 2 || ...`` and is named by its blob id (below). The
+report carries the key, the true size and the blob id, so the vault can check the blob and
+restore the exact bytes, while the intake only ever sees a padded length.
 
 The blob id (``docs/format.md``, "Attachments: the blob id") is a hash list, which a browser
 computes with its native, non-incremental WebCrypto SHA-256 one sealed chunk at a time::

@@ -5,11 +5,12 @@ caseworker row's key id matches its key; every report envelope opens with its ep
 key and holds a valid report, whose sector, harms and wants are those kept beside the case
 (vault/triage.py), and whose professionals are those the index keeps for it
 (vault/professional_index.py); every case event's signature, and that the stored state of
-each case is the fold of its events; every stored attachment against its id (the SHA-256
-of the sealed bytes); the signature of every access file in the vault folder; the
-access log, as ``vault audit verify`` checks a bundle; that each erased case's tombstone has
-its ``erased`` log entry and nothing else of it is left (vault/erasure.py); and that the log
-still holds the newest checkpoint it committed (the copy in ``log-checkpoint``, vault/auditlog.py).
+each case is the fold of its events; every stored attachment against its id (the hash list
+of docs/format.md, or the SHA-256 of all the sealed bytes for a blob sealed before it); the
+signature of every access file in the vault folder; the access log, as ``vault audit verify``
+checks a bundle; that each erased case's tombstone has its ``erased`` log entry and nothing
+else of it is left (vault/erasure.py); and that the log still holds the newest checkpoint it
+committed (the copy in ``log-checkpoint``, vault/auditlog.py).
 
 A page of the database file that a checkpoint could not finish writing for lack of disk
 space is not damage (see :func:`vault.db.integrity_problems`).

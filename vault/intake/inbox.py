@@ -73,7 +73,7 @@ _SCHEMA_1 = (
         body     BLOB NOT NULL,
         received TEXT NOT NULL {_DAY.format("received")}
     ) STRICT, WITHOUT ROWID""",
-    # An upload is written in rows as it arrives; `blob` (its SHA-256) is set when it
+    # An upload is written in rows as it arrives; `blob` (its blob id) is set when it
     # is complete. Incomplete uploads are never served.
     f"""CREATE TABLE uploads (
         upload   BLOB PRIMARY KEY CHECK (length(upload) = 16),
