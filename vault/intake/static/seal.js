@@ -119,6 +119,7 @@ export function sealReport(sodium, report, epoch, publicKey) {
 
 // The blob id: blob-id.js (shared with seal-worker.js).
 export const { BlobHasher, PURPOSE: BLOB_ID_PURPOSE } = self.RedressBlobId;
+const SEALED_CHUNK = CHUNK + 17;
 
 // The blob id of a whole sealed file held in memory (tests; the form hashes as it seals).
 export async function blobId(sodium, sealed, options = {}) {
@@ -130,15 +131,13 @@ export async function blobId(sodium, sealed, options = {}) {
   return hasher.hex();
 }
 
-const SEALED_CHUNK = CHUNK + 17;
-
 // Seal one file: its bytes, then zeros up to paddedLength(size), in 64 KiB secretstream
 // chunks. The file is read as a stream, so a large one never sits in the page whole. Each
 // sealed chunk goes to the blob id (blob-id.js: the page checks it against the intake's answer
 // and puts it in the report itself) and is gathered into Blobs 32 MiB at a time (the browser
-// may keep a Blob out of the page's memory). The hashing and gathering run in a worker beside
-// the page (seal-worker.js), so that the page's own thread only reads and encrypts; where no
-// worker can start, the page does them itself (the same id). A worker that goes silent while
+// may keep a Blob out of the page's memory). Starting the digests and gathering the chunks run
+// in a worker beside the page (seal-worker.js), so that the page's own thread only reads and
+// encrypts; where no worker can start, the page does them itself (the same id). A worker that goes silent while
 // it owes an answer (closed, stuck, its thread starved: no error event comes) is given up
 // after WORKER_SILENT_MS: it is terminated, the file is sealed again from its start in the
 // page, with a fresh key, and so is every later file of the page (as where no worker can
