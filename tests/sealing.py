@@ -64,9 +64,19 @@ def attachment_entry(
         "type": kind,
         "size": len(data),
         "key": base64.b64encode(key).decode(),
-        "blob": hashlib.sha256(blob).hexdigest(),
+        "blob": blob_id(blob),
     }
     return entry, blob
+
+
+def blob_id(blob: bytes) -> str:
+    """``docs/format.md``, "Attachments: the blob id": the hash list over the header and the
+    SHA-256 of each sealed chunk (written out again here)."""
+    step = CHUNK + 17
+    listed = blob[:24] + b"".join(
+        hashlib.sha256(blob[at : at + step]).digest() for at in range(24, len(blob), step)
+    )
+    return hashlib.sha256(b"redress blob hash list v1\x00" + listed).hexdigest()
 
 
 # --- codenames (section 7) ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The key file, event, backup and audit bundle vectors, read by the documents alone.
+"""The key file, event, blob id, backup and audit bundle vectors, read by the documents alone.
 
 Each section is a reader written from ``docs/format.md`` or ``docs/audit.md`` with PyNaCl and
 hashlib and nothing from the ``vault`` package; it must accept every positive vector, giving
@@ -45,6 +45,7 @@ BACKUP = load("backup-v2.json")
 BACKUP_V1 = load("backup-v1.json")
 BACKUPS = [BACKUP, BACKUP_V1]
 AUDIT = load("audit-bundle-v2.json")
+BLOB_IDS = load("blob-id-v1.json")
 AUDIT_V1 = load("audit-bundle-v1.json")  # the older format, which every verifier still reads
 AUDIT_SOUND = [
     {**v, "name": f"{a['format'][-2:]}-{v['name']}"} for a in (AUDIT, AUDIT_V1) for v in a["sound"]
@@ -283,6 +284,46 @@ def test_event_vectors_agree_with_the_vault() -> None:
 def test_event_generator_reproduces_the_vectors() -> None:
     generate = load_generator("generate_events.py")
     assert generate.render() == (VECTOR_DIR / "events-v1.json").read_bytes()
+
+
+# --- the blob id of a sealed attachment ------------------------------------------------------
+
+
+def read_blob_id(blob: bytes) -> tuple[str, str]:
+    """(the hash-list id, the whole-blob id), from docs/format.md "Attachments: the blob id"."""
+    step = 65_536 + 17
+    listed = blob[:24] + b"".join(
+        hashlib.sha256(blob[at : at + step]).digest() for at in range(24, len(blob), step)
+    )
+    hash_list = hashlib.sha256(b"redress blob hash list v1\x00" + listed).hexdigest()
+    return hash_list, hashlib.sha256(blob).hexdigest()
+
+
+def blob_id_bytes(length: int) -> bytes:
+    return bytes(i % 251 for i in range(length))
+
+
+def test_blob_ids_by_the_spec_and_by_the_vault() -> None:
+    from vault.attachments import blob_id, whole_blob_id
+
+    assert BLOB_IDS["purpose"] == "redress blob hash list v1"
+    for vector in BLOB_IDS["vectors"]:
+        blob = blob_id_bytes(vector["length"])
+        assert read_blob_id(blob) == (vector["blob_id"], vector["whole_blob_id"])
+        listed = bytes.fromhex(vector["hash_list"])
+        assert listed[:24].hex() == vector["header"]
+        assert [listed[at : at + 32].hex() for at in range(24, len(listed), 32)] == vector[
+            "chunk_sha256"
+        ]
+        assert (blob_id(blob), whole_blob_id(blob)) == (
+            vector["blob_id"],
+            vector["whole_blob_id"],
+        )
+
+
+def test_blob_id_generator_reproduces_the_vectors() -> None:
+    generate = load_generator("generate_blob_ids.py")
+    assert generate.render() == (VECTOR_DIR / "blob-id-v1.json").read_bytes()
 
 
 # --- the backup file -------------------------------------------------------------------------

@@ -3,9 +3,19 @@
 A reporter's browser pads a file with zero bytes to ``padded_length(size)`` and seals it with
 libsodium's secretstream (XChaCha20-Poly1305) under a fresh key, in chunks of 65,536 plaintext
 bytes: every chunk tagged ``MESSAGE`` except the last, tagged ``FINAL``. The sealed file (the
-"blob") is ``header || chunk 1 || chunk 2 || ...`` and is named by the hex SHA-256 of those
-bytes. The report carries the key, the true size and the blob id, so the vault can check the
-blob and restore the exact bytes, while the intake only ever sees a padded length.
+"blob") is ``header || chunk 1 || chunk 2 || ...`` and is named by its blob id (below). The
+report carries the key, the true size and the blob id, so the vault can check the blob and
+restore the exact bytes, while the intake only ever sees a padded length.
+
+The blob id (``docs/format.md``, "Attachments: the blob id") is a hash list, which a browser
+computes with its native, non-incremental WebCrypto SHA-256 one sealed chunk at a time::
+
+    id = SHA-256( "redress blob hash list v1" || 0x00 || header
+                  || SHA-256(chunk 1) || SHA-256(chunk 2) || ... )
+
+Blobs sealed before it was introduced are named by the plain SHA-256 of all their bytes (the
+*whole-blob id*); the vault keeps accepting those for the blobs already named so
+(:meth:`BlobHasher.names`). :class:`BlobHasher` is the one place either is computed.
 
 The vault keeps blobs sealed, cut at the chunk boundaries (:class:`Segmenter`); the only
 plaintext that ever leaves it is written by :func:`open_attachment` at a caseworker's request.
@@ -40,8 +50,75 @@ def sealed_length(size: int) -> int:
     return secretstream_length(padded_length(size))
 
 
+BLOB_ID_PURPOSE = "redress blob hash list v1"
+
+
+class BlobHasher:
+    """A blob's id, computed as its bytes arrive in pieces of any size; memory stays flat.
+
+    The bytes are cut as :class:`Segmenter` cuts them (the first ``HEADER_BYTES``, then
+    ``SEALED_CHUNK_BYTES`` at a time, the last chunk shorter), without copying them. With
+    ``whole=True`` it also computes the whole-blob id of blobs sealed before the hash list, in
+    the same pass, so that :meth:`names` accepts either.
+    """
+
+    __slots__ = ("_chunk", "_in_chunk", "_list", "_seen", "_whole")
+
+    def __init__(self, *, whole: bool = False) -> None:
+        self._list = hashlib.sha256(BLOB_ID_PURPOSE.encode("ascii") + b"\x00")
+        self._chunk = hashlib.sha256()
+        self._in_chunk = 0  # bytes of the current sealed chunk hashed so far
+        self._seen = 0
+        self._whole = hashlib.sha256() if whole else None
+
+    def update(self, piece: bytes | bytearray | memoryview) -> None:
+        if self._whole is not None:
+            self._whole.update(piece)
+        view = memoryview(piece).cast("B")
+        at = 0
+        if self._seen < HEADER_BYTES:
+            at = min(HEADER_BYTES - self._seen, len(view))
+            self._list.update(view[:at])
+        self._seen += len(view)
+        while at < len(view):
+            take = min(SEALED_CHUNK_BYTES - self._in_chunk, len(view) - at)
+            self._chunk.update(view[at : at + take])
+            self._in_chunk += take
+            at += take
+            if self._in_chunk == SEALED_CHUNK_BYTES:
+                self._list.update(self._chunk.digest())
+                self._chunk = hashlib.sha256()
+                self._in_chunk = 0
+
+    def digest(self) -> bytes:
+        """The blob id of every byte given so far (the hasher can go on being fed)."""
+        final = self._list.copy()
+        if self._in_chunk:
+            final.update(self._chunk.digest())
+        return final.digest()
+
+    def hexdigest(self) -> str:
+        return self.digest().hex()
+
+    def names(self, blob_id: str) -> bool:
+        """Whether ``blob_id`` names the bytes given: their hash-list id, or (with
+        ``whole=True``) their whole-blob id. Safe to accept both: the hash list starts with its
+        purpose string and is always shorter than the blob it names, so a blob matching an id
+        it was not made with needs a SHA-256 second preimage (docs/format.md)."""
+        if self.hexdigest() == blob_id:
+            return True
+        return self._whole is not None and self._whole.hexdigest() == blob_id
+
+
 def blob_id(data: bytes) -> str:
-    """A blob's id: the lowercase hex SHA-256 of the sealed bytes (as the browser computes it)."""
+    """A blob's id (the hash list, as the browser computes it): lowercase hex."""
+    hasher = BlobHasher()
+    hasher.update(data)
+    return hasher.hexdigest()
+
+
+def whole_blob_id(data: bytes) -> str:
+    """The id blobs sealed before the hash list carry: the hex SHA-256 of all their bytes."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -91,14 +168,15 @@ def open_attachment(
 ) -> None:
     """Check and decrypt one sealed attachment, passing exactly its ``size`` bytes to ``write``.
 
-    Checks, chunk by chunk: the blob's SHA-256 against ``attachment.blob``, its length against
+    Checks, chunk by chunk: the blob's id against ``attachment.blob`` (the hash list, or the
+    whole-blob id of a blob sealed before it: :meth:`BlobHasher.names`), its length against
     :func:`sealed_length`, every chunk's authentication, that only the last chunk is ``FINAL``,
     and that the padding is all zero. Memory stays flat: one chunk at a time. Anything wrong
     raises :class:`IntegrityError`; by then some bytes may have been written, so the caller
     must discard what ``write`` received.
     """
     expected = sealed_length(attachment.size)
-    hasher = hashlib.sha256()
+    hasher = BlobHasher(whole=True)
     seen = 0
     remaining = attachment.size  # true bytes still to write
     finished = False
@@ -126,7 +204,7 @@ def open_attachment(
                 remaining -= keep
         if not finished or seen != expected or remaining:
             raise _Damaged()
-        if hasher.hexdigest() != attachment.blob:
+        if not hasher.names(attachment.blob):
             raise _Damaged()
     except (_Damaged, _crypto.OpenFailed, ValueError):
         raise IntegrityError(

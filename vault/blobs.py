@@ -1,7 +1,8 @@
 """Attachments held in the vault: fetched from the intake, stored sealed in chunks, checked
 before they count, and written out to a file only when a caseworker asks.
 
-A report names each attachment by its blob id (the SHA-256 of the sealed bytes) and carries
+A report names each attachment by its blob id (a hash over the sealed bytes,
+vault/attachments.py :class:`~vault.attachments.BlobHasher`) and carries
 the key that opens it; the sealed bytes arrive separately (``vault pull``).
 
 Two reports may name one blob: a browser that sent the same report twice names the same upload
@@ -16,7 +17,6 @@ report is kept. Erasing a case deletes only the blobs no other case names (vault
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from vault import _crypto
 from vault import db as dbmod
-from vault.attachments import Segmenter, open_attachment, sealed_length
+from vault.attachments import BlobHasher, Segmenter, open_attachment, sealed_length
 from vault.cases import show_id
 from vault.envelope import open_report
 from vault.errors import (
@@ -457,7 +457,7 @@ def _stream_blob(
     blob, expected = pending.id, pending.length
     db.execute("SAVEPOINT blob")
     try:
-        hasher = hashlib.sha256()
+        hasher = BlobHasher(whole=True)  # an id of either kind (docs/format.md)
         cutter = Segmenter()
         length = row = 0
         for piece in fetch_blob(blob):
@@ -477,7 +477,7 @@ def _stream_blob(
                 "INSERT INTO blob_chunks (blob_id, n, data) VALUES (?, ?, ?)",
                 (blob, row, rest),
             )
-        if length == expected and hasher.hexdigest() == blob:
+        if length == expected and hasher.names(blob):
             db.execute("INSERT INTO blobs (id, length) VALUES (?, ?)", (blob, length))
             db.execute("RELEASE blob")
             return None

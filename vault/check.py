@@ -5,11 +5,12 @@ caseworker row's key id matches its key; every report envelope opens with its ep
 key and holds a valid report, whose sector, harms and wants are those kept beside the case
 (vault/triage.py), and whose professionals are those the index keeps for it
 (vault/professional_index.py); every case event's signature, and that the stored state of
-each case is the fold of its events; every stored attachment against its id (the SHA-256
-of the sealed bytes); the signature of every access file in the vault folder; the
-access log, as ``vault audit verify`` checks a bundle; that each erased case's tombstone has
-its ``erased`` log entry and nothing else of it is left (vault/erasure.py); and that the log
-still holds the newest checkpoint it committed (the copy in ``log-checkpoint``, vault/auditlog.py).
+each case is the fold of its events; every stored attachment against its id (the hash list
+of docs/format.md, or the SHA-256 of all the sealed bytes for a blob sealed before it); the
+signature of every access file in the vault folder; the access log, as ``vault audit verify``
+checks a bundle; that each erased case's tombstone has its ``erased`` log entry and nothing
+else of it is left (vault/erasure.py); and that the log still holds the newest checkpoint it
+committed (the copy in ``log-checkpoint``, vault/auditlog.py).
 
 A page of the database file that a checkpoint could not finish writing for lack of disk
 space is not damage (see :func:`vault.db.integrity_problems`).
@@ -18,11 +19,11 @@ Nothing is decrypted to disk and nothing is changed.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from vault import _crypto, auditing, case_view, erasure, professional_index, team_logs, triage
 from vault import db as dbmod
+from vault.attachments import BlobHasher
 from vault.audit.verify import BundleError, verify_log
 from vault.auditlog import check_head_copy
 from vault.cases import show_id
@@ -171,14 +172,14 @@ def _access_log(vault: Vault) -> list[str]:
 def _blobs(db: dbmod.Connection) -> list[str]:
     problems = []
     for blob_id, length in db.execute("SELECT id, length FROM blobs ORDER BY id").fetchall():
-        digest = hashlib.sha256()
+        hasher = BlobHasher(whole=True)  # an id of either kind (docs/format.md)
         total = 0
         for (data,) in db.execute(
             "SELECT data FROM blob_chunks WHERE blob_id = ? ORDER BY n", (blob_id,)
         ):
-            digest.update(data)
+            hasher.update(data)
             total += len(data)
-        if digest.hexdigest() != blob_id or total != length:
+        if total != length or not hasher.names(blob_id):
             problems.append(f"attachment {blob_id[:12]}: damaged or changed")
     return problems
 

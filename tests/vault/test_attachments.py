@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import io
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,17 +17,20 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import CANARY, bytes_under, make_report, seal_for
-from tests.sealing import attachment_entry, padded_length, seal_attachment
+from tests.sealing import attachment_entry, blob_id, padded_length, seal_attachment
 from vault import blobs as blob_store
-from vault import case_view, incoming
+from vault import case_view, check, incoming
 from vault.attachments import (
+    BLOB_ID_PURPOSE,
     CHUNK_BYTES,
     HEADER_BYTES,
     SEALED_CHUNK_BYTES,
+    BlobHasher,
     open_attachment,
     sealed_length,
     secretstream_length,
     segments,
+    whole_blob_id,
 )
 from vault.blobs import BlobFetcher
 from vault.errors import (
@@ -47,7 +51,7 @@ def _attachment(data: bytes, blob: bytes, key: bytes) -> Attachment:
         type="application/octet-stream",
         size=len(data),
         key=base64.b64encode(key).decode(),
-        blob=hashlib.sha256(blob).hexdigest(),
+        blob=blob_id(blob),
     )
 
 
@@ -80,6 +84,27 @@ def test_browser_sealed_files_open_to_the_same_bytes(size: int, piece: int, seed
     assert _open(blob, _attachment(data, blob, key), piece) == data
 
 
+@settings(max_examples=15, deadline=None)
+@given(
+    length=st.integers(min_value=0, max_value=3 * SEALED_CHUNK_BYTES + 100),
+    cuts=st.lists(st.integers(min_value=0, max_value=3 * SEALED_CHUNK_BYTES + 100), max_size=8),
+)
+@example(length=HEADER_BYTES + 2 * SEALED_CHUNK_BYTES, cuts=[HEADER_BYTES, 100_000])
+@example(length=HEADER_BYTES - 1, cuts=[1, 3])
+def test_the_streaming_blob_id_is_the_one_shot_id_however_the_bytes_are_cut(
+    length: int, cuts: list[int]
+) -> None:
+    data = bytes(i % 251 for i in range(length))
+    hasher = BlobHasher(whole=True)
+    edges = sorted({0, length, *(c for c in cuts if c < length)})
+    for start, end in itertools.pairwise(edges):
+        hasher.update(data[start:end])
+    assert hasher.hexdigest() == blob_id(data)  # the doc-written id (tests/sealing.py)
+    assert hasher.names(blob_id(data))
+    assert hasher.names(whole_blob_id(data))
+    assert not hasher.names(whole_blob_id(data + b"\x00"))
+
+
 def test_lengths() -> None:
     assert secretstream_length(2048) == 24 + 2048 + 17
     assert secretstream_length(CHUNK_BYTES) == 24 + CHUNK_BYTES + 17  # no empty final chunk
@@ -105,19 +130,34 @@ def test_every_kind_of_damage_is_refused() -> None:
         flipped = blob[:where] + bytes([blob[where] ^ 1]) + blob[where + 1 :]
         _bad(flipped, good)
         # even if the attacker also fixes the blob id in the report
-        _bad(flipped, good.model_copy(update={"blob": hashlib.sha256(flipped).hexdigest()}))
+        _bad(flipped, good.model_copy(update={"blob": blob_id(flipped)}))
     second = HEADER_BYTES + SEALED_CHUNK_BYTES
     third = second + SEALED_CHUNK_BYTES
     swapped = blob[:second] + blob[third : third + SEALED_CHUNK_BYTES] + blob[second:third]
     swapped += blob[third + SEALED_CHUNK_BYTES :]
-    _bad(swapped, good.model_copy(update={"blob": hashlib.sha256(swapped).hexdigest()}))
+    _bad(swapped, good.model_copy(update={"blob": blob_id(swapped)}))
     for cut in (blob[:-1], blob[: len(blob) - 100], blob[:third], blob + b"\x00"):
-        _bad(cut, good.model_copy(update={"blob": hashlib.sha256(cut).hexdigest()}))
+        _bad(cut, good.model_copy(update={"blob": blob_id(cut)}))
     # A size that pads to another length does not fit the blob. (One that pads to the same
     # length would only move where the zero padding starts: the report is what says the size.)
     _bad(blob, good.model_copy(update={"size": padded_length(len(data)) + 1}))
     _bad(blob, good.model_copy(update={"size": 10}))
     _bad(blob, good.model_copy(update={"key": base64.b64encode(bytes(32)).decode()}))
+
+
+def test_a_blob_matching_its_id_only_as_the_other_kind_is_refused() -> None:
+    """The bytes a hash-list id hashes have that id as their whole-blob id, but are far
+    shorter than the blob: refused on length, as every blob is (docs/format.md)."""
+    data = os.urandom(CHUNK_BYTES + 10)
+    key, blob = seal_attachment(data)
+    good = _attachment(data, blob, key)
+    step = SEALED_CHUNK_BYTES
+    listed = BLOB_ID_PURPOSE.encode() + b"\x00" + blob[:HEADER_BYTES]
+    listed += b"".join(
+        hashlib.sha256(blob[at : at + step]).digest() for at in range(24, len(blob), step)
+    )
+    assert whole_blob_id(listed) == good.blob
+    _bad(listed, good)
 
 
 def test_a_stream_must_end_with_its_final_chunk_and_zero_padding() -> None:
@@ -142,6 +182,15 @@ def _report_with(*files: bytes) -> tuple[dict[str, bytes], list[dict[str, object
         blobs[str(entry["blob"])] = blob
         entries.append(entry)
     return blobs, entries
+
+
+def _sealed_before(blobs: dict[str, bytes], entry: dict[str, object]) -> str:
+    """Name ``entry``'s blob as a report sealed before the hash list did: by the SHA-256 of all
+    its bytes (docs/format.md, "Attachments: the blob id")."""
+    blob = blobs.pop(str(entry["blob"]))
+    entry["blob"] = whole_blob_id(blob)
+    blobs[whole_blob_id(blob)] = blob
+    return whole_blob_id(blob)
 
 
 def _fetcher(
@@ -187,6 +236,7 @@ def test_pulled_attachments_are_stored_sealed_and_open_to_new_private_files(
 ) -> None:
     secret = (CANARY + " photo of the letter ").encode() * 7000  # ~200 KiB: several chunks
     blobs, entries = _report_with(secret, b"")
+    _sealed_before(blobs, entries[1])  # the empty one is named as before the hash list
     envelope = seal_for(vault, make_report(attachments=entries))
     asked, fetch = _fetcher(blobs)
     stored = _store(vault, [("e", envelope)], fetch)
@@ -222,18 +272,28 @@ def test_pulled_attachments_are_stored_sealed_and_open_to_new_private_files(
     assert not again.batch.imported
     assert again.blobs_held == sorted(blobs)
     assert len(asked) == 2, "a blob the vault holds is not fetched again"
+    assert check.check_vault(vault) == []  # either kind of id passes `vault check`
 
 
 def test_a_tampered_blob_in_the_vault_leaves_no_file(
     vault: Vault, vault_dir: Path, tmp_path: Path
 ) -> None:
-    blobs, entries = _report_with(os.urandom(200 * 1024 + 77))
+    old_file = os.urandom(CHUNK_BYTES * 2 + 99)
+    blobs, entries = _report_with(os.urandom(200 * 1024 + 77), old_file)
+    old_blob = _sealed_before(blobs, entries[1])
     _, fetch = _fetcher(blobs)
     case_id = _store(
         vault, [("e", seal_for(vault, make_report(attachments=entries)))], fetch
     ).batch.imported[0]
+    blob_store.write_attachment(vault, case_id, 2, tmp_path / "old")  # the old id opens
+    assert (tmp_path / "old").read_bytes() == old_file
     blob = str(entries[0]["blob"])
     db = vault.db
+    (row,) = db.execute("SELECT data FROM blob_chunks WHERE blob_id = ? AND n = 1", (old_blob,))
+    db.execute(
+        "UPDATE blob_chunks SET data = ? WHERE blob_id = ? AND n = 1",
+        (bytes([row[0][0] ^ 1]) + row[0][1:], old_blob),
+    )
     (row,) = db.execute("SELECT data FROM blob_chunks WHERE blob_id = ? AND n = 2", (blob,))
     damaged = bytearray(row[0])
     damaged[1000] ^= 0x20
@@ -243,12 +303,15 @@ def test_a_tampered_blob_in_the_vault_leaves_no_file(
         blob_store.write_attachment(vault, case_id, 1, out)
     assert not out.exists()
     assert not any(p.name.startswith("evidence") for p in tmp_path.iterdir())
+    assert sorted(check.check_vault(vault)) == sorted(
+        f"attachment {b[:12]}: damaged or changed" for b in (blob, old_blob)
+    )
     db.execute("DELETE FROM blob_chunks WHERE blob_id = ? AND n = 3", (blob,))
     with pytest.raises(IntegrityError):
         blob_store.write_attachment(vault, case_id, 1, out)
     assert not out.exists()
     history = [h.action for h in case_view.show_case(vault, case_id).history]
-    assert "attachment" not in history
+    assert history.count("attachment") == 1, "only the untampered old one was written"
 
 
 def test_missing_or_wrong_blobs_never_hold_back_the_report_and_are_asked_for_again(

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from vault import _crypto
+from vault.attachments import BlobHasher
 from vault.db import (
     CIPHER_PAGE_SIZE,
     Connection,
@@ -72,7 +73,7 @@ _SCHEMA_1 = (
         body     BLOB NOT NULL,
         received TEXT NOT NULL {_DAY.format("received")}
     ) STRICT, WITHOUT ROWID""",
-    # An upload is written in rows as it arrives; `blob` (its SHA-256) is set when it
+    # An upload is written in rows as it arrives; `blob` (its blob id) is set when it
     # is complete. Incomplete uploads are never served.
     f"""CREATE TABLE uploads (
         upload   BLOB PRIMARY KEY CHECK (length(upload) = 16),
@@ -869,12 +870,13 @@ def _make_shrinkable(db: Connection, path: Path) -> None:
 
 
 class BlobUpload:
-    """One attachment being stored as it streams in; its id is the SHA-256 of its bytes."""
+    """One attachment being stored as it streams in; its id is the blob id of its bytes (the
+    hash list of vault.attachments.BlobHasher, as the reporter's browser computes it)."""
 
     def __init__(self, inbox: Inbox, upload: bytes) -> None:
         self._inbox = inbox
         self._upload = upload
-        self._hash = hashlib.sha256()
+        self._hash = BlobHasher()
         self._buffer = bytearray()
         self._seq = 0
         self.size = 0
@@ -899,7 +901,7 @@ class BlobUpload:
         self._seq += 1
 
     def finish(self) -> bytes:
-        """Store what is left and name the blob; returns its id (SHA-256 of every byte)."""
+        """Store what is left and name the blob; returns its id (the hash list, raw bytes)."""
         if self._buffer:
             self._flush(len(self._buffer))
         blob_id = self._hash.digest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import socket
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import CANARY, bytes_under, make_report
+from tests.sealing import blob_id
 from tests.vault.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
 from vault import _crypto
 from vault import pow as pow_
@@ -493,7 +493,7 @@ def test_a_body_that_stalls_is_cut_off_with_408(
 def test_a_blob_is_streamed_in_and_out_with_its_hash_checked(intake: Intake) -> None:
     data = _crypto.random_bytes(3 * 65536 + 1234) + CANARY.encode()
     key, blob = sealed_file(data)
-    blob_hex = hashlib.sha256(blob).hexdigest()
+    blob_hex = blob_id(blob)
 
     def pieces() -> Iterator[bytes]:
         for start in range(0, len(blob), 10_000):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from datetime import date, timedelta
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sealing import blob_id as sealed_blob_id
 from tests.vault.intake.conftest import Team
 from vault import _crypto
 from vault.envelope import envelope_id
@@ -87,7 +87,7 @@ def test_pull_pages_by_count_and_by_id(inbox: Inbox, team: Team) -> None:
 def test_a_blob_is_stored_in_rows_and_read_back_in_order(inbox: Inbox) -> None:
     data = _crypto.random_bytes(2 * ROW_BYTES + 12_345)
     blob_id = blob_of(inbox, data)
-    assert blob_id == hashlib.sha256(data).digest()
+    assert blob_id.hex() == sealed_blob_id(data)
     assert inbox.blob_size(blob_id) == len(data)
     chunks = list(inbox.blob_chunks(blob_id))
     assert [len(c) for c in chunks] == [ROW_BYTES, ROW_BYTES, 12_345]

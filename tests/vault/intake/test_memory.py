@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from tests.vault.intake.conftest import IntakeFactory
 from vault import _crypto
-from vault.attachments import sealed_length
+from vault.attachments import BlobHasher, sealed_length
 from vault.intake.auth import sign_request
 
 SIZE_MIB = 128
@@ -31,7 +30,7 @@ def test_a_large_upload_and_download_keep_memory_flat(start_intake: IntakeFactor
     intake = start_intake("--max-file-mib", str(SIZE_MIB))
     total = sealed_length(SIZE_MIB << 20)
     piece = _crypto.random_bytes(1 << 20)
-    digest = hashlib.sha256()
+    digest = BlobHasher()
 
     def body() -> Iterator[bytes]:
         sent = 0
@@ -50,7 +49,7 @@ def test_a_large_upload_and_download_keep_memory_flat(start_intake: IntakeFactor
 
     blob = digest.hexdigest()
     headers = sign_request(intake.team.caseworker, "GET", f"/api/blobs/{blob}", b"")
-    back = hashlib.sha256()
+    back = BlobHasher()
     received = 0
     with intake.client.stream("GET", f"/api/blobs/{blob}", headers=headers) as stream:
         assert stream.status_code == 200

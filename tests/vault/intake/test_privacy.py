@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from pathlib import Path
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import CANARY
+from tests.sealing import blob_id
 from tests.vault.intake.conftest import Intake, IntakeFactory, Team, as_json, sealed_file
 from vault import _crypto
 from vault.db import connect_with_migrations
@@ -155,7 +155,7 @@ def session(intake: Intake, team: Team, client: httpx.Client) -> None:
     up = client.post(
         "/api/attachments", content=blob, headers={**OCTET, "X-Redress-PoW": proof(client)}
     )
-    assert up.json() == {"blob": hashlib.sha256(blob).hexdigest()}
+    assert up.json() == {"blob": blob_id(blob)}
     typed = f"sector=other&role=nurse&harms=outing&what_happened={CANARY}"
     assert client.post("/report", content=typed.encode(), headers=FORM).status_code == 303
     assert client.get("/sent").status_code == 200

@@ -374,8 +374,8 @@ async function seal(fields) {
     const sealed = await sealFile(sodium, file, (done, total) => share(0.5 * (done / total)));
     say(t("Sending… file {n} of {total}. Please keep this page open.", { n: number(index + 1), total: number(files.length) }));
     const answer = await post("/api/attachments", sealed.body, (work) => share(0.5 + 0.5 * work));
-    // The page names the upload by the SHA-256 it computed while sealing; an intake that
-    // names it otherwise did not store what was sent.
+    // The page names the upload by the blob id it computed while sealing (docs/format.md);
+    // an intake that names it otherwise did not store what was sent.
     if (answer.blob !== sealed.blob) throw new SendError("wrong-blob");
     const attachment = {
       name: shortText(file.name, "file"),

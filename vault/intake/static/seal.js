@@ -2,7 +2,8 @@
 // canonical report JSON, 0x80 padding, the 20-byte v1 header, crypto_box_seal; and
 // attachments padded with zeros and sealed with crypto_secretstream in 64 KiB chunks.
 
-import { taggedHash, toHex } from "./sha256.js";
+import "./blob-id.js";
+import { taggedHash } from "./sha256.js";
 
 export const MIN_PADDED = 2048;
 export const MAX_PADDED = 1 << 20;
@@ -116,18 +117,33 @@ export function sealReport(sodium, report, epoch, publicKey) {
   return envelope;
 }
 
+// The blob id: blob-id.js (shared with seal-worker.js).
+export const { BlobHasher, PURPOSE: BLOB_ID_PURPOSE } = self.RedressBlobId;
+const SEALED_CHUNK = CHUNK + 17;
+
+// The blob id of a whole sealed file held in memory (tests; the form hashes as it seals).
+export async function blobId(sodium, sealed, options = {}) {
+  const hasher = new BlobHasher(sodium, options);
+  hasher.header(sealed.subarray(0, 24));
+  for (let at = 24; at < sealed.length; at += SEALED_CHUNK) {
+    await hasher.chunk(sealed.subarray(at, at + SEALED_CHUNK));
+  }
+  return hasher.hex();
+}
+
 // Seal one file: its bytes, then zeros up to paddedLength(size), in 64 KiB secretstream
 // chunks. The file is read as a stream, so a large one never sits in the page whole. Each
-// sealed chunk is hashed (libsodium's incremental SHA-256: the blob id, which the page checks
-// against the intake's answer and puts in the report itself) and gathered into Blobs 32 MiB at
-// a time (the browser may keep a Blob out of the page's memory). The hashing and gathering run
-// in a worker beside the page (seal-worker.js, its own libsodium), so they take another core
-// instead of doubling the page's work; where no worker can start, the page does them itself.
-// A worker that goes silent while it owes an answer (closed, stuck, its thread starved: no
-// error event comes) is given up after WORKER_SILENT_MS: it is terminated, the file is sealed
-// again from its start in the page, with a fresh key, and so is every later file of the page
-// (as where no worker can start). `onChunk(done, total)` reports progress (it starts again
-// from 0 then). For the benchmark only: `options.worker = false` hashes in the page;
+// sealed chunk goes to the blob id (blob-id.js: the page checks it against the intake's answer
+// and puts it in the report itself) and is gathered into Blobs 32 MiB at a time (the browser
+// may keep a Blob out of the page's memory). Starting the digests and gathering the chunks run
+// in a worker beside the page (seal-worker.js), so that the page's own thread only reads and
+// encrypts; where no worker can start, the page does them itself (the same id). A worker that goes silent while
+// it owes an answer (closed, stuck, its thread starved: no error event comes) is given up
+// after WORKER_SILENT_MS: it is terminated, the file is sealed again from its start in the
+// page, with a fresh key, and so is every later file of the page (as where no worker can
+// start). `onChunk(done, total)` reports progress (it starts again from 0 then). For tests and
+// the benchmark only: `options.worker = false` hashes in the page; `options.subtle = false`
+// hashes each chunk with libsodium instead of WebCrypto (as where WebCrypto is missing);
 // `options.slowWorker = N` has the worker run N times slower (seal-worker.js).
 const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
 const POST = 16; // sealed chunks (1 MiB) posted to the worker in one message
@@ -175,7 +191,9 @@ function newSealer() {
 let jobs = 0;
 
 // Where the sealed chunks go: add(bytes) (may return a promise to wait on), then finish().
-function workerSink(worker, slow) {
+function workerSink(worker, options) {
+  const slow = options.slowWorker || 1;
+  const subtle = options.subtle !== false;
   const job = ++jobs;
   let sent = 0;
   let taken = 0;
@@ -224,7 +242,7 @@ function workerSink(worker, slow) {
   };
   worker.onerror = () => fail(new Error("worker"));
   worker.onmessageerror = () => fail(new Error("worker"));
-  worker.postMessage({ op: "start", job, slow });
+  worker.postMessage({ op: "start", job, slow, subtle });
   return {
     add(bytes) {
       if (failure) throw failure;
@@ -252,26 +270,29 @@ function workerSink(worker, slow) {
   };
 }
 
-function pageSink(sodium) {
-  const hash = sodium.crypto_hash_sha256_init();
+function pageSink(sodium, options) {
+  const hasher = new BlobHasher(sodium, options);
+  let headed = false;
   // Each batch becomes a Blob of its own, and the batches one Blob at the end: a Blob
   // made again from the growing one each time costs more with every batch.
   const batches = [];
   let parts = [];
   return {
     add(bytes) {
-      sodium.crypto_hash_sha256_update(hash, bytes);
       parts.push(bytes);
       if (parts.length >= BATCH) {
         batches.push(new Blob(parts));
         parts = [];
       }
+      if (headed) return hasher.chunk(bytes);
+      hasher.header(bytes);
+      headed = true;
       return null;
     },
     async finish() {
       batches.push(new Blob(parts));
       const body = new Blob(batches, { type: "application/octet-stream" });
-      return { body, blob: toHex(sodium.crypto_hash_sha256_final(hash)) };
+      return { body, blob: await hasher.hex() };
     },
     stop() {},
   };
@@ -281,13 +302,13 @@ export async function sealFile(sodium, file, onChunk, options = {}) {
   const worker = options.worker === false ? null : await startSealer();
   if (worker) {
     try {
-      return await sealInto(sodium, file, onChunk, workerSink(worker, options.slowWorker || 1));
+      return await sealInto(sodium, file, onChunk, workerSink(worker, options));
     } catch (error) {
       if (!(error instanceof WorkerSilent)) throw error;
       // The worker went silent (and is gone): seal the file again, in the page.
     }
   }
-  return sealInto(sodium, file, onChunk, pageSink(sodium));
+  return sealInto(sodium, file, onChunk, pageSink(sodium, options));
 }
 
 async function sealInto(sodium, file, onChunk, sink) {

@@ -12,6 +12,7 @@ import nacl.bindings as sodium
 import pytest
 from playwright.sync_api import Page, Route
 
+from tests.sealing import blob_id
 from tests.vault.intake.browser.conftest import (
     Intake,
     Watched,
@@ -68,7 +69,7 @@ def test_files_are_sealed_in_chunks(watched: Watched, intake: Intake) -> None:
         assert set(attachment) == {"name", "type", "size", "key", "blob"}
         assert (attachment["type"], attachment["size"]) == (mime, len(data))
         body = intake.blob(attachment["blob"])
-        assert hashlib.sha256(body).hexdigest() == attachment["blob"]
+        assert blob_id(body) == attachment["blob"]
         padded = padded_length(len(data))
         chunks = max(1, -(-padded // CHUNK))
         assert len(body) == 24 + padded + 17 * chunks
@@ -131,14 +132,17 @@ def test_long_file_names_are_cut_canonically(watched: Watched, intake: Intake) -
 
 def test_a_wrong_blob_id_from_the_intake_is_refused(watched: Watched, intake: Intake) -> None:
     """The page hashes what it sealed: an intake answering an upload with another id (a
-    lying or buggy one, played here by rewriting the real intake's answer) gets no report."""
+    lying or buggy one, played here by rewriting the real intake's answer) gets no report.
+    The other id here is the upload's own whole-blob SHA-256, the id before the hash list
+    (docs/format.md): an intake still answering that is refused too."""
     page = watched.page
-    other = hashlib.sha256(b"another report's upload").hexdigest()
 
     def lie(route: Route) -> None:
         answer = route.fetch()
-        assert len(answer.json()["blob"]) == 64
-        route.fulfill(response=answer, json={"blob": other})
+        body = route.request.post_data_buffer
+        assert body is not None
+        assert answer.json() == {"blob": blob_id(body)}
+        route.fulfill(response=answer, json={"blob": hashlib.sha256(body).hexdigest()})
 
     page.route("**/api/attachments", lie)
     marker = unique("wrong-blob")
@@ -159,4 +163,4 @@ def test_a_wrong_blob_id_from_the_intake_is_refused(watched: Watched, intake: In
     assert len(watched.traffic.bodies("POST", "/api/attachments")) == 2
     [envelope] = watched.traffic.bodies("POST", "/api/reports")
     [attachment] = json.loads(intake.open_envelope(envelope))["attachments"]
-    assert hashlib.sha256(intake.blob(attachment["blob"])).hexdigest() == attachment["blob"]
+    assert blob_id(intake.blob(attachment["blob"])) == attachment["blob"]

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import random
+from pathlib import Path
 from typing import Any
 
 import nacl.bindings as sodium
 from playwright.sync_api import Page
 
+from tests.sealing import blob_id as sealed_blob_id
 from tests.vault.intake.browser.conftest import (
     codename_entropy,
     mailbox_id,
     reply_keypair,
     wordlist,
 )
+from vault.attachments import blob_id
 from vault.envelope import padded_length
 from vault.pow import meets
 from vault.report import canonical_json, parse_report
+
+VECTOR_DIR = Path(__file__).resolve().parents[3] / "vectors"
 
 # White space as the report model trims it (pydantic-core's trim: Unicode White_Space).
 TRIMMED = (
@@ -154,44 +160,60 @@ def test_codename_typing_is_forgiving(page: Page) -> None:
     assert problems == ["empty", "count", "word"]
 
 
-SEAL_BOTH_WAYS = """async () => {
+SEAL_BOTH_WAYS = """async (lengths) => {
   await window.sodium.ready;
   const sodium = window.sodium;
   const m = await import('/static/seal.js');
-  const worker = await m.startSealer();
   const data = sodium.randombytes_buf(3 * 65536 + 1234);
   const file = new File([data], 'evidence.bin');
   const b64 = (bytes) => sodium.to_base64(bytes, sodium.base64_variants.ORIGINAL);
-  const out = { worker: worker !== null, data: b64(data) };
-  for (const [name, options] of [['worker', {}], ['page', { worker: false }]]) {
+  const worker = await m.startSealer();
+  const out = { worker: worker !== null, subtle: Boolean(crypto.subtle), data: b64(data) };
+  out.vectors = [];
+  const ways = [
+    ['worker', {}], ['workerLibsodium', { subtle: false }],
+    ['page', { worker: false }], ['pageLibsodium', { worker: false, subtle: false }],
+  ];
+  for (const [name, options] of ways) {
     const sealed = await m.sealFile(sodium, file, null, options);
     const body = new Uint8Array(await sealed.body.arrayBuffer());
-    out[name + 'Sealed'] = { blob: sealed.blob, key: sealed.key, body: b64(body) };
+    out[name] = { blob: sealed.blob, key: sealed.key, body: b64(body) };
+  }
+  for (const length of lengths) {
+    const bytes = new Uint8Array(length);
+    for (let i = 0; i < length; i++) bytes[i] = i % 251;
+    const plain = await m.blobId(sodium, bytes, { subtle: false });
+    out.vectors.push([await m.blobId(sodium, bytes), plain]);
   }
   return out;
 }"""
 
 
-def test_sealing_a_file_in_the_worker_or_in_the_page_gives_the_same_kind_of_blob(
+def test_sealing_a_file_gives_the_documented_blob_id_in_the_worker_or_the_page(
     page: Page,
 ) -> None:
-    """The form hashes sealed chunks in a worker (seal-worker.js) and, where none starts, in
-    the page: either way the blob id is the SHA-256 of the upload body, and the body opens
-    with the key to the file, padded with zeros."""
+    """The form names a sealed file by the hash list of docs/format.md, hashing each chunk
+    with WebCrypto or, where that is missing, libsodium, in the seal worker (seal-worker.js)
+    or, where none starts, in the page: every way the id of the vectors, and of the upload
+    body as Python computes it, and the body opens with the key to the file, padded with
+    zeros."""
     page.goto("/replies")
     page.wait_for_function("window.sodium !== undefined")
-    got = page.evaluate(SEAL_BOTH_WAYS)
+    vectors = json.loads((VECTOR_DIR / "blob-id-v1.json").read_text())["vectors"]
+    got = page.evaluate(SEAL_BOTH_WAYS, [v["length"] for v in vectors])
     assert got["worker"], "the page's sealing worker started (CSP allows it)"
+    assert got["subtle"], "the intake's page is a secure context (loopback)"
+    assert got["vectors"] == [[v["blob_id"]] * 2 for v in vectors]
     data = base64.b64decode(got["data"])
     bodies = set()
-    for name in ("workerSealed", "pageSealed"):
+    for name in ("worker", "workerLibsodium", "page", "pageLibsodium"):
         sealed = got[name]
         body = base64.b64decode(sealed["body"])
-        assert hashlib.sha256(body).hexdigest() == sealed["blob"]
+        assert sealed["blob"] == blob_id(body) == sealed_blob_id(body)
         plain = open_attachment_body(body, base64.b64decode(sealed["key"]))
         assert plain == data + bytes(padded_length(len(data)) - len(data))
         bodies.add(body)
-    assert len(bodies) == 2, "a fresh key each time"
+    assert len(bodies) == 4, "a fresh key each time"
 
 
 def open_attachment_body(body: bytes, key: bytes) -> bytes:

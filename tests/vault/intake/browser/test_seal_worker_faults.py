@@ -7,12 +7,12 @@ on a silent worker and seals the file itself (seal.js, WORKER_SILENT_MS)."""
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
+from tests.sealing import blob_id
 from tests.vault.intake.browser.conftest import REPO, Intake, _watch
 from tests.vault.intake.browser.test_browser_crypto import open_attachment_body
 from vault.envelope import padded_length
@@ -87,7 +87,7 @@ def _seal(page: Page, size: int, wait_ms: int) -> dict[str, object]:
 def _check_sealed(got: dict[str, object]) -> None:
     body = base64.b64decode(str(got["body"]))
     data = base64.b64decode(str(got["data"]))
-    assert hashlib.sha256(body).hexdigest() == got["blob"]
+    assert blob_id(body) == got["blob"]
     plain = open_attachment_body(body, base64.b64decode(str(got["key"])))
     assert plain == data + bytes(padded_length(len(data)) - len(data))
 
@@ -160,7 +160,14 @@ EDGES = """async (sizes) => {
       parts.push(data.subarray(at, at + n)); at += n; }
     const sealed = await m.sealFile(sodium, new File(parts, 'f.bin'), null);
     const body = new Uint8Array(await sealed.body.arrayBuffer());
-    const digest = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', body)));
+    // The blob id as docs/format.md gives it, written again here with WebCrypto alone.
+    const sha = async (b) => new Uint8Array(await crypto.subtle.digest('SHA-256', b));
+    const purpose = new TextEncoder().encode('redress blob hash list v1\\u0000');
+    const listed = [purpose, body.subarray(0, 24)];
+    for (let at = 24; at < body.length; at += 65553) {
+      listed.push(await sha(body.subarray(at, at + 65553)));
+    }
+    const digest = hex(await sha(await new Blob(listed).arrayBuffer()));
     const p = m.paddedLength(size);
     const key = sodium.from_base64(sealed.key, sodium.base64_variants.ORIGINAL);
     const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(body.subarray(0, 24), key);
@@ -186,7 +193,7 @@ EDGES = """async (sizes) => {
 
 def test_the_worker_gives_the_right_id_at_every_boundary(page: Page) -> None:
     """Held: sizes at the edges of a chunk and of a message to the worker (16 chunks), read
-    in odd pieces, all give the SHA-256 of the body as the id, the documented length, and
+    in odd pieces, all give the body's blob id (the hash list), the documented length, and
     open to the file and its zero padding."""
     chunk = 65536
     # (the window's edge, 128 chunks, and the 512-chunk Blob batch: too slow for the suite;
