@@ -156,6 +156,8 @@ export const WORKER_SILENT_MS = 10000;
 
 let sealer = null; // a promise of the ready worker, or of null where none could start
 
+// A worker given up on: silent too long, or its answer not all it was sent. The file is
+// sealed again in the page, and so is every later file of the page.
 class WorkerSilent extends Error {}
 
 // Start the worker early (the form calls this as soon as it knows this browser can seal,
@@ -196,6 +198,7 @@ function workerSink(worker, options) {
   const subtle = options.subtle !== false;
   const job = ++jobs;
   let sent = 0;
+  let sentBytes = 0; // every sealed byte given to the worker, header included
   let taken = 0;
   let list = []; // sealed chunks not yet posted: sent POST at a time
   let waiting = null; // resolves when the worker takes more
@@ -235,6 +238,12 @@ function workerSink(worker, options) {
       w.resolve();
     }
     if (m.body && ended) {
+      // The body must be every sealed chunk the page made, in full: a worker that dropped
+      // some would give a short body under an id that matches it.
+      if (m.taken !== sent || m.body.size !== sentBytes) {
+        fail(new WorkerSilent("worker"));
+        return;
+      }
       ended.resolve({ body: m.body, blob: m.blob });
       return;
     }
@@ -246,6 +255,7 @@ function workerSink(worker, options) {
   return {
     add(bytes) {
       if (failure) throw failure;
+      sentBytes += bytes.length;
       list.push(bytes);
       if (list.length < POST) return null;
       post();
