@@ -815,6 +815,13 @@ def _waiting_events_name_their_report(db: Connection) -> None:
     db.execute("ALTER TABLE sync_waiting_events ADD COLUMN report TEXT")
 
 
+def _spooled_items_can_be_set_aside(db: Connection) -> None:
+    """``sync_spool.refused``: 1 for an item the relay sent that failed its checks at an
+    earlier sync (and was named then, exit 4). It waits, set aside, without stopping later
+    syncs, until a checked item takes its place in its chain (docs/sync.md section 5)."""
+    db.execute("ALTER TABLE sync_spool ADD COLUMN refused INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_2,
@@ -832,6 +839,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _sync_state,
     _team_logs,
     _waiting_events_name_their_report,
+    _spooled_items_can_be_set_aside,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -966,14 +966,6 @@ def test_the_relay_answers_bad_requests_from_a_member_plainly(
 # --- review 12m: a relay, a revoked member, a crash ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (review 12m): one forged item the relay hands out once (any signature, or an"
-    " `epoch` item sealed to the laptop's public box key naming a key the team's record never"
-    " will) is acknowledged into sync_spool and stays there ahead of every genuine item; each"
-    " later sync stops at it (exit 4) whatever the relay then sends, so the laptop never takes"
-    " a colleague's item again (docs/sync.md sections 4-5 say: until the relay is put right)",
-)
 def test_one_forged_item_does_not_stop_a_laptop_for_good(tmp_path: Path) -> None:
     bea, origin = Identity.generate("bea"), new_origin()
     with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
