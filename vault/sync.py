@@ -56,6 +56,7 @@ from vault.errors import (
     DatabaseDamagedError,
     IntakeError,
     IntegrityError,
+    LogRolledBackError,
     UsageError,
     VaultError,
     WrongKeyError,
@@ -78,6 +79,7 @@ from vault.relay_items import (
     FIRST_PREV,
     TO_TEAM,
     Item,
+    ItemError,
     Received,
     RelayMisbehaved,
     check_next,
@@ -313,6 +315,8 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
         for ack in acks:
             ack.result()  # an acknowledgement that failed fails the sync, as it always did
     take_spool(vault, result, page.parsed, team=lambda: relay.team())
+    if page.unreadable:
+        raise page.unreadable[0]  # acknowledged: nothing any laptop sent (the relay reads each)
 
 
 @dataclass(slots=True)
@@ -320,13 +324,28 @@ class _Receiving:
     direct: bool  # this laptop's own items are taken in as they come
     parsed: dict[int, Item] = field(default_factory=dict)  # spooled here, kept read
     size: int = 0  # about the memory ``parsed`` takes, kept under PARSED_BYTES
+    unreadable: list[RelayMisbehaved] = field(default_factory=list)  # not items at all: dropped
 
     def store(self, vault: Vault, items: list[tuple[int, bytes]], result: SyncResult) -> None:
         """A page of items, in one transaction: this laptop's own taken in (while
         :attr:`direct`), the others spooled. One of its own that fails its checks is spooled
-        too (with those after it), to be named by :func:`take_spool`."""
+        too (with those after it), to be named by :func:`take_spool`. Bytes that are not an
+        item at all are noted, to be named once the rest is taken, and not kept: the relay
+        reads every item a laptop sends it (:func:`parse_item`), so no laptop sent them."""
         me = vault.identity.key_id
-        page = [(seq, wire, parse_item(wire)) for seq, wire in items]
+        page = []
+        for seq, wire in items:
+            try:
+                page.append((seq, wire, parse_item(wire)))
+            except ItemError:
+                self.unreadable.append(
+                    RelayMisbehaved(
+                        f"The relay sent something that is not an item from any laptop (number"
+                        f" {seq} at the relay); it was not kept."
+                    )
+                )
+        if not page:
+            return
         with vault.transaction() as db:
             marks = ",".join("?" * len(page))  # only placeholders go in
             spooled = {
@@ -376,7 +395,7 @@ def _unless_damaged(vault: Vault, why: IntegrityError) -> None:
     """After an item failed its checks (and what it did was undone): names read again; a
     damaged database is not the item's fault, and stops the sync."""
     vault.forget_names()
-    if isinstance(why, DatabaseDamagedError):
+    if isinstance(why, (DatabaseDamagedError, LogRolledBackError)):
         raise why
 
 

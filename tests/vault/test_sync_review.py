@@ -988,6 +988,23 @@ def test_one_forged_item_does_not_stop_a_laptop_for_good(tmp_path: Path) -> None
         assert [int(r[0]) for r in taken] == [1]
 
 
+def test_bytes_that_are_no_item_are_named_once_and_not_kept(tmp_path: Path) -> None:
+    bea, origin = Identity.generate("bea"), new_origin()
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "bea", make_request(bea, origin))
+        genuine = _team_item(
+            bea, origin, 1, FIRST_PREV, {"t": "events", "events": []}, amara.team_public_key()
+        )
+        relay = _Relay([bytes(100)])
+        with pytest.raises(VaultError, match="not an item from any laptop") as refused:
+            receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert refused.value.exit_code == 4
+        relay.items.append((2, genuine.to_wire()))
+        receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert amara.db.execute("SELECT count(*) FROM sync_spool").fetchone()[0] == 0
+        assert amara.db.execute("SELECT count(*) FROM sync_received").fetchone()[0] == 1
+
+
 def test_a_forged_epoch_item_is_named_and_the_genuine_one_taken_after_it(tmp_path: Path) -> None:
     from vault.team_changes import make_statement
 
