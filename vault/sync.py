@@ -602,6 +602,7 @@ def _take_epoch(
     result: SyncResult,
     chain: TeamChain | None,
 ) -> None:
+    _signed_by_its_laptop(vault, item)  # before its key is compared with any
     try:
         k = doc["team_key"]
         team = TeamKeyPair(
@@ -654,6 +655,21 @@ def _take_epoch(
     result.received_items += 1
     result.new_epoch = team.epoch
     result.new_epoch_revoked = None if revoked is None else str(revoked.get("name", ""))
+
+
+def _signed_by_its_laptop(vault: Vault, item: Item) -> None:
+    """Raise unless ``item`` is signed by the caseworker registered for the laptop it names
+    (:func:`_take` checks it again, with its place in the chain, as it takes it)."""
+    author = vault.db.execute(
+        "SELECT c.sign_pk FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
+        " WHERE o.origin = ?",
+        (item.origin,),
+    ).fetchone()
+    if author is None:
+        raise RelayMisbehaved(
+            f"The relay sent an item from laptop {item.origin}, not one of the team's."
+        )
+    check_signature(item, bytes(author[0]))
 
 
 def _chain_names(

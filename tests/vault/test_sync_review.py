@@ -1013,28 +1013,40 @@ def test_a_forged_epoch_item_is_named_and_the_genuine_one_taken_after_it(tmp_pat
         membership.add_from_request(amara, "bea", make_request(bea, origin))
         start = amara.team_key_export()  # bea is on it
         public, secret = _crypto.box_keypair()  # bea's laptop rotated the team key
-        chain = [make_statement(Team.start(start), bea, "rotate", today(), epoch=(2, public))]
+        rotation = make_statement(Team.start(start), bea, "rotate", today(), epoch=(2, public))
+        chain: list[Any] = []  # the relay's record has not got the rotation yet
 
-        def epoch_item(signer: Identity, pair: tuple[bytes, bytes]) -> Item:
+        def epoch_item(signer: Identity, pair: tuple[bytes, bytes], n: int, prev: str) -> Item:
             key = {"epoch": 2, "public_key": b64(pair[0]), "secret_key": b64(pair[1])}
             doc = {"t": "epoch", "team_key": key, "revoked": None}
             sealed = _crypto.seal(json.dumps(doc).encode(), amara.identity.public.box_pk)
-            return make_item(signer, origin, 1, FIRST_PREV, amara.identity.key_id, 0, sealed)
+            return make_item(signer, origin, n, prev, amara.identity.key_id, 0, sealed)
 
         other_public, other_secret = _crypto.box_keypair()
-        forged = epoch_item(Identity.generate("bea"), (other_public, other_secret.reveal()))
-        relay = _Relay([forged.to_wire()])
+        other = (other_public, other_secret.reveal())
+        relay = _Relay([epoch_item(Identity.generate("bea"), other, 1, FIRST_PREV).to_wire()])
         relay.team = lambda: (start, chain)  # type: ignore[attr-defined]
-        words = r"holds a team key \(epoch 2\) that the relay"
-        with pytest.raises(VaultError, match=words) as caught:
-            receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
-        assert caught.value.exit_code == 4
+
+        def refused(words: str) -> None:
+            with pytest.raises(VaultError, match=words) as caught:
+                receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+            assert caught.value.exit_code == 4
+
+        refused("not signed by its owner")  # the relay's forgery, a key nobody made
+        genuine = epoch_item(bea, (public, secret.reveal()), 1, FIRST_PREV)
+        relay.items.append((2, genuine.to_wire()))
+        refused(r"holds a team key \(epoch 2\) that the relay's record of the team does not")
         assert amara.access.current.epoch == 1
-        # The relay hands out bea's real item 1 to amara: taken, the forged one dropped.
-        relay.items.append((2, epoch_item(bea, (public, secret.reveal())).to_wire()))
+        chain.append(rotation)  # the relay's record names it now: taken, the forgery dropped
         receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
         assert (amara.access.current.epoch, amara.access.current.public_key) == (2, public)
         assert amara.db.execute("SELECT count(*) FROM sync_spool").fetchone()[0] == 0
+        # A forgery naming another key for the epoch held is named, and stops nothing after.
+        forged = epoch_item(Identity.generate("x"), other, 2, genuine.hash)
+        relay.items.append((3, forged.to_wire()))
+        refused("not signed by its owner")
+        receive(amara, relay, later := SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert later.set_aside == 1
 
 
 def test_a_set_aside_forgery_neither_displaces_a_genuine_item_nor_lets_one_in_twice(
