@@ -414,17 +414,23 @@ def take_spool(
 
     An item that fails its checks does not stop the others: those after it are taken, and
     the ones that failed are tried again (in chain order) while any is taken, since one may
-    wait only for another (its predecessor, its author's ``member`` item, a new team key).
-    Then an item whose place in its chain is now held by a checked item is dropped (a
-    forgery, a replay: it never displaces the one taken); the rest stay in the spool, set
-    aside (``refused``), tried again at each sync. The first that failed for the first time
-    here is raised (exit 4, naming it); one set aside at an earlier sync is only counted."""
+    wait only for another (its predecessor sent later, its author's ``member`` item, a new
+    team key). Then an item whose place in its chain is now held by a checked item is
+    dropped (a forgery, a replay: it never displaces the one taken); the rest stay in the
+    spool, set aside (``refused``), tried again at each sync. The first item that failed at
+    its first try here is raised (exit 4, naming it), even if taken at a later try: an
+    honest relay hands out each laptop's items in order. One set aside at an earlier sync is
+    only counted."""
     parsed = parsed or {}
+    earlier = {int(seq) for (seq,) in vault.db.execute("SELECT seq FROM sync_spool WHERE refused")}
     failed: dict[int, IntegrityError] = {}  # seq: why, of the items not taken
     took = _take_pass(vault, result, parsed, team, failed, _in_relay_order(vault))
+    first = {seq: why for seq, why in failed.items() if seq not in earlier}
     while took and failed:
         took = _take_pass(vault, result, parsed, team, failed, _in_chain_order(vault, failed))
     _set_aside(vault, result, failed)
+    if first:
+        raise first[min(first)]
 
 
 def _in_relay_order(vault: Vault) -> Iterator[list[int]]:
@@ -475,10 +481,11 @@ def _take_pass(
     took = False
     for batch in batches:
         run: list[tuple[int, Item]] = []
+        queued: dict[tuple[str, str], int] = {}  # each chain's last number in ``run``
         for seq in batch:
             item = parsed.get(seq) or _spooled(vault, seq)
             try:
-                _not_ahead(vault, item)
+                _not_ahead(vault, item, queued)
                 epoch = _new_epoch(vault, item)
             except IntegrityError as why:
                 _unless_damaged(vault, why)
@@ -486,9 +493,11 @@ def _take_pass(
                 continue
             if epoch is None:
                 run.append((seq, item))
+                chain = (item.origin, item.to)
+                queued[chain] = max(queued.get(chain, 0), item.n)
                 continue
             took |= _take_run(vault, run, result, failed)
-            run = []
+            run, queued = [], {}
             try:
                 _take_epoch(vault, seq, item, epoch, result, team)
             except IntegrityError as why:
@@ -501,34 +510,29 @@ def _take_pass(
     return took
 
 
-def _not_ahead(vault: Vault, item: Item) -> None:
-    """Raise (without opening it) if ``item`` comes after a gap in its chain here: it cannot
-    be taken before the items it follows, so its checks wait until they are."""
+def _not_ahead(vault: Vault, item: Item, queued: dict[tuple[str, str], int]) -> None:
+    """Raise (without opening it) if ``item`` comes after a gap in its chain here (held, or
+    ``queued`` to be taken before it): it cannot be taken before the items it follows, so
+    its checks wait until they are."""
     if item.to not in (TO_TEAM, vault.identity.key_id):
         return  # _take names it
     row = vault.db.execute(
-        "SELECT n, head, closed FROM sync_received WHERE origin = ? AND recipient = ?",
+        "SELECT n, closed FROM sync_received WHERE origin = ? AND recipient = ?",
         (item.origin, item.to),
     ).fetchone()
-    n, head = (0, FIRST_PREV) if row is None else (int(row[0]), str(row[1]))
-    if item.n > n + 1 and not (row is not None and row[2]):
-        check_next(Received(n, head), item)  # names the items dropped
+    n = max(0 if row is None else int(row[0]), queued.get((item.origin, item.to), 0))
+    if item.n > n + 1 and not (row is not None and row[1]):
+        check_next(Received(n), item)  # names the items dropped (its hash is not looked at)
 
 
 def _set_aside(vault: Vault, result: SyncResult, failed: dict[int, IntegrityError]) -> None:
     """What is left of the items that failed: dropped where a checked item holds its place
-    in its chain, else set aside; the first that failed for the first time is raised."""
+    in its chain, else set aside."""
     if not failed:
         return
-    new: list[IntegrityError] = []
     with vault.transaction() as db:
         for seq in sorted(failed):
-            wire, refused = dbmod.one(
-                db, "SELECT wire, refused FROM sync_spool WHERE seq = ?", (seq,)
-            )
-            item = parse_item(bytes(wire))
-            if not refused:
-                new.append(failed[seq])
+            item = _spooled(vault, seq)
             held = db.execute(
                 "SELECT n FROM sync_received WHERE origin = ? AND recipient = ?",
                 (item.origin, item.to),
@@ -538,8 +542,6 @@ def _set_aside(vault: Vault, result: SyncResult, failed: dict[int, IntegrityErro
                 continue
             db.execute("UPDATE sync_spool SET refused = 1 WHERE seq = ?", (seq,))
             result.set_aside += 1
-    if new:
-        raise new[0]
 
 
 def _spooled(vault: Vault, seq: int) -> Item:
