@@ -383,12 +383,24 @@ def _take_direct(vault: Vault, db: dbmod.Connection, item: Item, result: SyncRes
     try:
         if _new_epoch(vault, item) is not None:
             return False
-        with dbmod.savepoint(db, "direct_item"):
-            _take(vault, db, item, result)
+        _take_alone(vault, db, item, result)
     except IntegrityError as why:
         _unless_damaged(vault, why)
         return False
     return True
+
+
+def _take_alone(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> None:
+    """:func:`_take` in a savepoint: if the item fails, what it did is undone, and what it
+    would have added to ``result`` is not added."""
+    mine = SyncResult(result.pulled)
+    with dbmod.savepoint(db, "one_item"):
+        _take(vault, db, item, mine)
+    for name in ("cases_received", "clashes", "renamed", "erased"):
+        getattr(result, name).extend(getattr(mine, name))
+    result.events_received += mine.events_received
+    result.attachments_received += mine.attachments_received
+    result.ignored += mine.ignored
 
 
 def _unless_damaged(vault: Vault, why: IntegrityError) -> None:
@@ -560,8 +572,7 @@ def _take_run(
     with vault.transaction() as db:
         for seq, item in run:
             try:
-                with dbmod.savepoint(db, "spooled_item"):
-                    _take(vault, db, item, result)
+                _take_alone(vault, db, item, result)
             except IntegrityError as why:
                 _unless_damaged(vault, why)
                 failed[seq] = why
