@@ -301,6 +301,13 @@ def pull(
             f"{why}: this vault now uses team key epoch {synced.new_epoch},"
             " and its database was re-encrypted."
         )
+    if synced.set_aside:
+        n = synced.set_aside
+        _say(
+            f"vault: {_count(n, 'item')} the relay sent at an earlier sync failed"
+            f" {'their' if n != 1 else 'its'} checks and {'wait' if n != 1 else 'waits'}"
+            " set aside, until the relay sends the right ones (docs/sync.md section 5)."
+        )
     for case_id in synced.erased:
         _say(f"Erased case {show_id(case_id)} here, as another laptop of the team did.")
     for case_id in synced.clashes:

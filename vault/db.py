@@ -844,6 +844,13 @@ def _events_resealed_when_epochs_settle(db: Connection) -> None:
     )
 
 
+def _spooled_items_can_be_set_aside(db: Connection) -> None:
+    """``sync_spool.refused``: 1 for an item the relay sent that failed its checks at an
+    earlier sync (and was named then, exit 4). It waits, set aside, without stopping later
+    syncs, until a checked item takes its place in its chain (docs/sync.md section 5)."""
+    db.execute("ALTER TABLE sync_spool ADD COLUMN refused INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_2,
@@ -862,6 +869,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _team_logs,
     _waiting_events_name_their_report,
     _events_resealed_when_epochs_settle,
+    _spooled_items_can_be_set_aside,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

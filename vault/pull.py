@@ -319,6 +319,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
         # Reporters' messages wait beside the envelopes, in id order; each is taken once
         # every envelope is stored, so a message never arrives before its own report.
         messages: list[bytes] = []
+        arrived: dict[str, str] = {}  # the day each message arrived on the intake, by id
         held = 0
         while True:
             items, more = intake.pull_page(after)
@@ -337,11 +338,14 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
                 if isinstance(body, VaultError):
                     result.failures.append((label, body))
                 elif reporter_messages.is_message(body):
-                    if reporter_messages.left_for_colleagues(vault, body):
+                    day = _arrival_day(item)
+                    if reporter_messages.left_for_colleagues(vault, body, day):
                         result.messages_for_colleagues += 1  # not acknowledged
                     elif held + len(body) <= MESSAGE_BUDGET:
                         messages.append(body)
                         held += len(body)
+                        if day is not None:
+                            arrived[reporter_messages.message_id(body)] = day
                     else:  # not acknowledged: the next pull takes it
                         result.messages_waiting += 1
                 else:
@@ -362,7 +366,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
             if not more:
                 break
         if messages:
-            taken = reporter_messages.take_pulled(vault, messages)
+            taken = reporter_messages.take_pulled(vault, messages, arrived)
             result.answers, result.withdrawals = taken.answers, taken.withdrawals
             result.failures.extend(taken.refused)
             result.messages_for_colleagues += taken.for_colleagues
@@ -528,6 +532,13 @@ def _envelope_item(item: object, intake: IntakeClient) -> tuple[str, bytes | Vau
             "The intake sent this envelope under the wrong id; it was left there."
         )
     return label, body
+
+
+def _arrival_day(item: object) -> str | None:
+    """The day a reporter's message arrived on the intake, as the pull gives it (an intake
+    from before it did gives none)."""
+    day = item.get("received") if isinstance(item, dict) else None
+    return day if isinstance(day, str) else None
 
 
 def _last_id(items: list[Any], intake: IntakeClient) -> str:

@@ -34,7 +34,7 @@ import binascii
 import json
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -250,16 +250,21 @@ class _ForColleagues(Exception):
     """A message to leave on the intake for a colleague's laptop."""
 
 
-def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
+def take_pulled(
+    vault: Vault, messages: Iterable[bytes], arrived: Mapping[str, str] | None = None
+) -> TakenMessages:
     """Take pulled messages into their cases, in one transaction.
 
     Each is checked (shape, signature, a case whose report carries its signing key, what is
     inside); the good ones are stored as they arrived (signed, sealed) and recorded, in the
     order their reporters sent them, as ``reporter-message`` actions on each case whose
     reporter signed them. A refused one is counted with its reason and not kept. Every one
-    may then be deleted from the intake.
+    may then be deleted from the intake, except those left for a colleague's laptop
+    (:func:`left_for_colleagues`; ``arrived``: the day each arrived on the intake, by
+    message id, as the pull gave it).
     """
     result = TakenMessages()
+    arrived = arrived or {}
     with vault.transaction() as db:
         _index_cases(vault, db)
         good: list[tuple[str, str, bytes, list[str], OpenedMessage]] = []
@@ -267,7 +272,7 @@ def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
             label = message_id(body)
             result.held.append(label)
             try:
-                cases, opened = _check(vault, db, body)
+                cases, opened = _check(vault, db, body, arrived.get(label))
             except _ForColleagues:
                 result.held.pop()  # not acknowledged: the intake keeps it
                 result.for_colleagues += 1
@@ -303,10 +308,11 @@ def take_pulled(vault: Vault, messages: Iterable[bytes]) -> TakenMessages:
     return result
 
 
-def left_for_colleagues(vault: Vault, body: bytes) -> bool:
+def left_for_colleagues(vault: Vault, body: bytes, arrived: str | None = None) -> bool:
     """Whether a pulled message is one to leave on the intake for a colleague's laptop (see
-    :data:`WAIT_FOR_COLLEAGUES_DAYS`): asked before it is held for :func:`take_pulled`, so
-    that such messages (anyone can make them) never take a pull's budget from real ones."""
+    :data:`WAIT_FOR_COLLEAGUES_DAYS`, counted from ``arrived``, the day the intake says it
+    arrived): asked before it is held for :func:`take_pulled`, so that such messages
+    (anyone can make them) never take a pull's budget from real ones."""
     if not team_clock.is_syncing(vault.db):
         return False  # a laptop of no team: nothing to ask, nothing opened
     try:
@@ -318,10 +324,12 @@ def left_for_colleagues(vault: Vault, body: bytes) -> bool:
         held = db.execute(
             "SELECT 1 FROM codename_keys WHERE signing_key = ?", (parts.signing_key,)
         ).fetchone()
-    return held is None and _recent(vault, parts)
+    return held is None and _recent(vault, parts, arrived)
 
 
-def _check(vault: Vault, db: dbmod.Connection, body: bytes) -> tuple[list[str], OpenedMessage]:
+def _check(
+    vault: Vault, db: dbmod.Connection, body: bytes, arrived: str | None
+) -> tuple[list[str], OpenedMessage]:
     """The cases a message belongs to, and what it says; or why it is refused."""
     try:
         parts = check_signed(body)
@@ -337,7 +345,7 @@ def _check(vault: Vault, db: dbmod.Connection, body: bytes) -> tuple[list[str], 
         )
     ]
     if not cases:
-        if team_clock.is_syncing(db) and _recent(vault, parts):
+        if team_clock.is_syncing(db) and _recent(vault, parts, arrived):
             raise _ForColleagues
         raise UnknownReporterError(
             "A reporter message is signed by a codename no case in this vault has"
@@ -353,14 +361,27 @@ def _open(vault: Vault, parts: MessageParts) -> OpenedMessage:
     return open_message(parts, team.public_key, team.secret_key)
 
 
-def _recent(vault: Vault, parts: MessageParts) -> bool:
+def _recent(vault: Vault, parts: MessageParts, arrived: str | None) -> bool:
     """Whether a message for a case this laptop does not hold is sound (sealed to a team key
-    it holds) and sent recently enough to wait on the intake for a colleague's laptop."""
+    it holds) and came recently enough to wait on the intake for a colleague's laptop:
+    counted from the day it arrived on the intake (``arrived``, ``YYYY-MM-DD``), or, from an
+    intake that does not say it, from the day the reporter's phone wrote into it."""
     try:
         sent = date.fromisoformat(_open(vault, parts).sent[:10])
     except (VaultError, ValueError):
         return False  # refused as unknown, as before
-    return (datetime.now(UTC).date() - sent).days <= WAIT_FOR_COLLEAGUES_DAYS
+    came = _day(arrived) or sent
+    return (datetime.now(UTC).date() - came).days <= WAIT_FOR_COLLEAGUES_DAYS
+
+
+def _day(text: object) -> date | None:
+    """A day as the intake gives it (``YYYY-MM-DD``), or None if it gives none (or not so)."""
+    if not isinstance(text, str) or not _SENT.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _index_cases(vault: Vault, db: dbmod.Connection) -> None:

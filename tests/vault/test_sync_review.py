@@ -37,6 +37,7 @@ from vault.relay_items import FIRST_PREV, Item, make_item
 from vault.store import Vault, today
 from vault.submit import send_envelope
 from vault.sync import SyncResult, first_welcome, receive, sync
+from vault.team_changes import Team
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -947,14 +948,6 @@ def test_the_relay_answers_bad_requests_from_a_member_plainly(
 # --- review 12m: a relay, a revoked member, a crash ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT (review 12m): one forged item the relay hands out once (any signature, or an"
-    " `epoch` item sealed to the laptop's public box key naming a key the team's record never"
-    " will) is acknowledged into sync_spool and stays there ahead of every genuine item; each"
-    " later sync stops at it (exit 4) whatever the relay then sends, so the laptop never takes"
-    " a colleague's item again (docs/sync.md sections 4-5 say: until the relay is put right)",
-)
 def test_one_forged_item_does_not_stop_a_laptop_for_good(tmp_path: Path) -> None:
     bea, origin = Identity.generate("bea"), new_origin()
     with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
@@ -974,6 +967,92 @@ def test_one_forged_item_does_not_stop_a_laptop_for_good(tmp_path: Path) -> None
             "SELECT n FROM sync_received WHERE origin = ? AND recipient = 'team'", (origin,)
         ).fetchall()
         assert [int(r[0]) for r in taken] == [1]
+
+
+def test_a_forged_epoch_item_is_named_and_the_genuine_one_taken_after_it(tmp_path: Path) -> None:
+    from vault.team_changes import make_statement
+
+    bea, origin = Identity.generate("bea"), new_origin()
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "bea", make_request(bea, origin))
+        start = amara.team_key_export()  # bea is on it
+        public, secret = _crypto.box_keypair()  # bea's laptop rotated the team key
+        rotation = make_statement(Team.start(start), bea, "rotate", today(), epoch=(2, public))
+        chain: list[Any] = []  # the relay's record has not got the rotation yet
+
+        def epoch_item(signer: Identity, pair: tuple[bytes, bytes], n: int, prev: str) -> Item:
+            key = {"epoch": 2, "public_key": b64(pair[0]), "secret_key": b64(pair[1])}
+            doc = {"t": "epoch", "team_key": key, "revoked": None}
+            sealed = _crypto.seal(json.dumps(doc).encode(), amara.identity.public.box_pk)
+            return make_item(signer, origin, n, prev, amara.identity.key_id, 0, sealed)
+
+        other_public, other_secret = _crypto.box_keypair()
+        other = (other_public, other_secret.reveal())
+        relay = _Relay([epoch_item(Identity.generate("bea"), other, 1, FIRST_PREV).to_wire()])
+        relay.team = lambda: (start, chain)  # type: ignore[attr-defined]
+
+        def refused(words: str) -> None:
+            with pytest.raises(VaultError, match=words) as caught:
+                receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+            assert caught.value.exit_code == 4
+
+        refused("not signed by its owner")  # the relay's forgery, a key nobody made
+        genuine = epoch_item(bea, (public, secret.reveal()), 1, FIRST_PREV)
+        relay.items.append((2, genuine.to_wire()))
+        refused(r"holds a team key \(epoch 2\) that the relay's record of the team does not")
+        assert amara.access.current.epoch == 1
+        chain.append(rotation)  # the relay's record names it now: taken, the forgery dropped
+        receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert (amara.access.current.epoch, amara.access.current.public_key) == (2, public)
+        assert amara.db.execute("SELECT count(*) FROM sync_spool").fetchone()[0] == 0
+        # A forgery naming another key for the epoch held is named, and stops nothing after.
+        forged = epoch_item(Identity.generate("x"), other, 2, genuine.hash)
+        relay.items.append((3, forged.to_wire()))
+        refused("not signed by its owner")
+        receive(amara, relay, later := SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert later.set_aside == 1
+
+
+def test_a_set_aside_forgery_neither_displaces_a_genuine_item_nor_lets_one_in_twice(
+    tmp_path: Path,
+) -> None:
+    people = {name: (Identity.generate(name), new_origin()) for name in ("bea", "carol")}
+    (bea, bea_origin), (carol, carol_origin) = people.values()
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "carol", make_request(carol, carol_origin))
+        key = amara.team_public_key()
+        doc = {"t": "events", "events": []}
+        forged = _team_item(Identity.generate("bea"), bea_origin, 1, FIRST_PREV, doc, key)
+        genuine = _team_item(bea, bea_origin, 1, FIRST_PREV, doc, key)
+        second = _team_item(bea, bea_origin, 2, genuine.hash, doc, key)
+        pk = bea.public
+        bea_doc = {"t": "member", "name": "bea", "sign_pk": b64(pk.sign_pk),
+                   "box_pk": b64(pk.box_pk), "origin": bea_origin}  # fmt: skip
+        member = _team_item(carol, carol_origin, 1, FIRST_PREV, bea_doc, key)
+        # bea's items come before carol's word of her: not taken yet, and named (exit 4)
+        relay = _Relay([i.to_wire() for i in (forged, second, genuine)])
+        with pytest.raises(VaultError, match="not one of the team's") as caught:
+            receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert caught.value.exit_code == 4
+        # Bytes that are no item are named once, and not kept.
+        relay.items.append((4, bytes(100)))
+        with pytest.raises(VaultError, match="not an item from any laptop") as caught:
+            receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        assert caught.value.exit_code == 4
+        # A sync at which nothing new comes carries on, counting what waits.
+        waiting = SyncResult(PullResult())
+        receive(amara, relay, waiting)  # type: ignore[arg-type]
+        assert waiting.set_aside == 3
+        # carol's item naming bea comes, with bea's item 1 again: each is taken once, in
+        # chain order; the forgery never takes the place of bea's real item 1.
+        relay.items += [(5, member.to_wire()), (6, genuine.to_wire())]
+        receive(amara, relay, SyncResult(PullResult()))  # type: ignore[arg-type]
+        held = amara.db.execute(
+            "SELECT n, head FROM sync_received WHERE origin = ? AND recipient = 'team'",
+            (bea_origin,),
+        ).fetchall()
+        assert [(int(n), str(h)) for n, h in held] == [(2, second.hash)]
+        assert amara.db.execute("SELECT count(*) FROM sync_spool").fetchone()[0] == 0
 
 
 def test_an_epoch_item_cannot_tie_a_colleagues_laptop_to_the_removed_caseworker(

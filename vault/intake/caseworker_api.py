@@ -29,6 +29,7 @@ from vault.intake.reading import (
 )
 from vault.intake.state import SIGNED_READS, IntakeState
 from vault.keys import b64
+from vault.reporter_messages import is_message
 
 SIGNED_CAP = 1 << 10  # pull and blob requests carry (almost) nothing
 WITNESS_CAP = 16 << 10  # a checkpoint and up to 63 proof hashes
@@ -69,7 +70,13 @@ def routes(state: IntakeState) -> APIRouter:
                 raise Refused(400, "malformed")
             after_id = None if after is None else hex_id(after, ID_BYTES)
             found, more = await run_in_threadpool(inbox.pull, min(limit, MAX_PULL), after_id)
-            envelopes = [{"id": i.hex(), "body": b64(body)} for i, body in found]
+            messages = [i for i, body in found if is_message(body)]
+            days = await run_in_threadpool(inbox.arrival_days, messages) if messages else {}
+            envelopes: list[dict[str, str]] = []
+            for i, body in found:
+                envelopes.append({"id": i.hex(), "body": b64(body)})
+                if i in days:  # a reporter's message: the day it arrived here
+                    envelopes[-1]["received"] = days[i]
             return JSONResponse({"envelopes": envelopes, "more": more})
 
     @router.get("/api/blobs/{blob}")

@@ -410,6 +410,21 @@ class Inbox:
                 rows.close()
         return out, False
 
+    def arrival_days(self, envelope_ids: list[bytes]) -> dict[bytes, str]:
+        """The day (UTC, ``YYYY-MM-DD``) each of these waiting envelopes arrived, by id (the
+        pull gives it with each reporter's message: docs/intake.md section 6)."""
+        days: dict[bytes, str] = {}
+        with self._lock:
+            for start in range(0, len(envelope_ids), 500):
+                chunk = envelope_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))  # only placeholders go in
+                rows = self._db.execute(
+                    f"SELECT id, received FROM envelopes WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
+                )
+                days.update((bytes(i), str(day)) for i, day in rows)
+        return days
+
     def blob_size(self, blob_id: bytes) -> int | None:
         """The stored size of a complete blob, or None if the inbox does not hold it."""
         with self._lock:
