@@ -51,6 +51,7 @@ def sealed_length(size: int) -> int:
 
 
 BLOB_ID_PURPOSE = "redress blob hash list v1"
+_LIST_PREFIX = BLOB_ID_PURPOSE.encode("ascii") + b"\x00"  # how every hash list's input starts
 
 
 class BlobHasher:
@@ -62,19 +63,22 @@ class BlobHasher:
     the same pass, so that :meth:`names` accepts either.
     """
 
-    __slots__ = ("_chunk", "_in_chunk", "_list", "_seen", "_whole")
+    __slots__ = ("_chunk", "_in_chunk", "_list", "_seen", "_start", "_whole")
 
     def __init__(self, *, whole: bool = False) -> None:
-        self._list = hashlib.sha256(BLOB_ID_PURPOSE.encode("ascii") + b"\x00")
+        self._list = hashlib.sha256(_LIST_PREFIX)
+        self._start = b""  # the first bytes given, as long as the hash list's prefix
         self._chunk = hashlib.sha256()
         self._in_chunk = 0  # bytes of the current sealed chunk hashed so far
         self._seen = 0
         self._whole = hashlib.sha256() if whole else None
 
     def update(self, piece: bytes | bytearray | memoryview) -> None:
-        if self._whole is not None:
-            self._whole.update(piece)
         view = memoryview(piece).cast("B")
+        if self._whole is not None:
+            self._whole.update(view)
+            if len(self._start) < len(_LIST_PREFIX):
+                self._start += bytes(view[: len(_LIST_PREFIX) - len(self._start)])
         at = 0
         if self._seen < HEADER_BYTES:
             at = min(HEADER_BYTES - self._seen, len(view))
@@ -102,12 +106,18 @@ class BlobHasher:
 
     def names(self, blob_id: str) -> bool:
         """Whether ``blob_id`` names the bytes given: their hash-list id, or (with
-        ``whole=True``) their whole-blob id. Safe to accept both: the hash list starts with its
-        purpose string and is always shorter than the blob it names, so a blob matching an id
-        it was not made with needs a SHA-256 second preimage (docs/format.md)."""
+        ``whole=True``) their whole-blob id, unless the bytes start as a hash list's input does
+        (purpose string, then 0x00). Without that exception, any blob's hash-list input (made
+        from its sealed bytes with no SHA-256 work) would be other bytes under its id; with it,
+        a blob matching an id made the other way needs a SHA-256 collision (docs/format.md,
+        "Attachments: the blob id")."""
         if self.hexdigest() == blob_id:
             return True
-        return self._whole is not None and self._whole.hexdigest() == blob_id
+        return (
+            self._whole is not None
+            and not self._start.startswith(_LIST_PREFIX)
+            and self._whole.hexdigest() == blob_id
+        )
 
 
 def blob_id(data: bytes) -> str:
