@@ -20,13 +20,14 @@ import pytest
 from tests.conftest import PASSPHRASE, Cli, make_report, seal_for
 from tests.team_laptops import shown
 from tests.vault.test_epoch_settling import REPO, Team
-from tests.vault.test_epoch_settling import team as team  # noqa: F401  (the module's team)
-from vault import case_view, membership, replies
+from tests.vault.test_epoch_settling import team as team  # the module's own team
+from vault import alerts, case_view, membership
+from vault.backup import make_backup, restore_backup
 from vault.check import check_vault
 from vault.errors import VaultError
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import RelayClient, announce_new_epochs, sync
+from vault.sync import RelayClient, _team_and_epochs, announce_new_epochs, sync
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,9 @@ def _agreed(t: Team, *notes: str) -> None:
     """A, B and C hold the same team keys, roster and cases, and each reads every note once."""
     a, b, c = (t.laptops[n] for n in NAMES)
     assert _keys(a) == _keys(b) == _keys(c)
-    rosters = [sorted((w.name, w.revoked is None) for w in membership.caseworkers(v)) for v in (a, b, c)]
+    rosters = [
+        sorted((w.name, w.revoked is None) for w in membership.caseworkers(v)) for v in (a, b, c)
+    ]
     assert rosters[0] == rosters[1] == rosters[2]
     assert shown(a, t.case_id) == shown(b, t.case_id) == shown(c, t.case_id)
     for laptop in (a, b, c):
@@ -247,4 +250,150 @@ def test_settling_killed_inside_the_transaction_after_commit_and_mid_rename(team
         assert t.bea.access.team_key(n).public_key == theirs.public_key
         assert check_vault(t.bea) == []
     _everyone_syncs(t)
-    _agreed(t, *(f"review: killed at {p}" for p in ("events sealed again", "committed, not re-keyed", "one file renamed")))
+    _agreed(
+        t,
+        *(
+            f"review: killed at {p}"
+            for p in ("events sealed again", "committed, not re-keyed", "one file renamed")
+        ),
+    )
+
+
+# --- three epochs started apart; then every laptop's bundle ---------------------------------
+
+
+def _relay_epochs(t: Team) -> dict[int, bytes]:
+    with RelayClient(t.url, t.amara.identity) as relay:
+        start, statements = relay.team()
+    return _team_and_epochs(start, statements)[1]
+
+
+def test_three_epochs_started_apart_settle_and_every_bundle_verifies(team: Team) -> None:
+    """A revokes zed, B revokes wes, C revokes vic, apart. B settles (A's N, its own N+1
+    removing wes); C settles twice in one sync: A's N (starting N+1 removing vic), then B's
+    N+1 (starting N+2 removing vic). Every member whose laptop never syncs is then removed."""
+    t = team
+    n = t.amara.access.current.epoch + 1
+    for name, gone in zip(NAMES, ("zed", "wes", "vic"), strict=True):
+        membership.revoke_caseworker(t.laptops[name], gone)
+    lost = {name: t.laptops[name].access.team_key(n).public_key for name in ("bea", "carol")}
+    t.bea.add_note(t.case_id, "review: bea, three apart")
+    t.carol.add_note(t.case_id, "review: carol, three apart")
+    sync(t.amara, t.url)
+    settled = sync(t.bea, t.url).settled
+    assert settled is not None
+    assert (settled.epoch, settled.started) == (n, ((n + 1, "wes"),))
+    c = sync(t.carol, t.url)
+    assert c.settled is not None
+    assert c.revoked == ["vic"]
+    assert t.carol.access.current.epoch == n + 2
+    _everyone_syncs(t)
+    _agreed(t, "review: bea, three apart", "review: carol, three apart")
+    assert _note_epoch(t.bea, _last_note_seq(t.bea)) >= n + 1
+    # the losing keys never left their laptops: no laptop holds them, the relay never named them
+    named = set(_relay_epochs(t).values())
+    for key in lost.values():
+        assert key not in named
+        assert all(key not in _keys(t.laptops[name]).values() for name in NAMES)
+    # a report sent now opens on all three
+    send_envelope(t.url, seal_for(t.carol, make_report(what_happened="review: three apart")))
+    _everyone_syncs(t)
+    for name in NAMES:
+        v = t.laptops[name]
+        texts = {
+            case_view.show_case(v, c).report.what_happened
+            for (c,) in v.db.execute("SELECT id FROM cases")
+        }
+        assert "review: three apart" in texts
+        assert check_vault(v) == []
+    cli = Cli(t.root)
+    for name in NAMES:
+        bundle = t.root / f"review-{name}-bundle"
+        exported = cli("audit", "export", str(bundle), "--vault", str(t.root / name))
+        assert exported.returncode == 0, exported.stderr
+        verified = cli("audit", "verify", str(bundle))
+        assert verified.returncode == 0, (name, verified.stderr)
+
+
+def test_a_backup_of_b_made_after_settling_restores_and_syncs(team: Team) -> None:
+    t = team
+    backup = t.root / "review-bea.backup"
+    make_backup(t.bea, backup, PASSPHRASE)
+    restore_backup(backup, t.root / "review-bea-restored", passphrase=PASSPHRASE)
+    with Vault.unlock(t.root / "review-bea-restored", PASSPHRASE) as restored:
+        assert _keys(restored) == _keys(t.bea)
+        assert check_vault(restored) == []
+        texts = [n.text for n in case_view.show_case(restored, t.case_id).notes]
+        assert texts.count("review: bea, three apart") == 1
+        assert shown(restored, t.case_id) == shown(t.bea, t.case_id)
+
+
+def test_an_alert_drafted_under_the_losing_key_still_opens_after(team: Team) -> None:
+    """B drafts a safety alert sealed to its own key; after settling B still reads its draft
+    (sealed again to A's key) and the laptops hold the same signed event. (Alerts are not
+    taken in by other laptops' alert lists at all: not a settling matter.)"""
+    t = team
+    membership.rotate_team_key(t.amara)
+    membership.rotate_team_key(t.bea)
+    drafted = alerts.draft(t.bea, t.case_id, "A GP in Leeds refused a worker care in March.")
+    sync(t.amara, t.url)
+    settled = sync(t.bea, t.url).settled
+    assert settled is not None
+    assert settled.events == 1
+    _everyone_syncs(t)
+    assert alerts.show_alert(t.bea, drafted.id).content.text == drafted.content.text
+    query = "SELECT body, signature FROM events WHERE kind = 'alert-drafted'"
+    assert t.bea.db.execute(query).fetchall() == t.amara.db.execute(query).fetchall()
+    assert check_vault(t.bea) == []
+
+
+# --- the laptop of someone B removed starts the epoch first ---------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: when the laptop of a caseworker B revoked (still a member to the relay)"
+    " tells the relay of the same epoch first, B can never settle (that laptop's chain is"
+    " closed): every sync stops, 'sync again later' (exit 1), then, once a colleague sends"
+    " under that key, 'Item N ... does not open' (exit 4), and B's revocation never reaches"
+    " the relay",
+)
+def test_a_laptop_b_revoked_telling_first_gets_nothing_b_wrote_after(team: Team) -> None:
+    """B revokes carol (her laptop, say, was stolen) and writes a note; carol's laptop, still
+    a member as far as the relay knows, rotates and tells the relay first. B settles: it takes
+    carol's key for N (the team's record names it), but its note is sealed to N+1, which
+    removes carol, told to the relay by the same sync; afterwards carol's laptop gets nothing."""
+    t = team
+    n = t.amara.access.current.epoch + 1
+    membership.revoke_caseworker(t.bea, "carol")
+    t.bea.add_note(t.case_id, "review: bea after removing carol")
+    membership.rotate_team_key(t.carol)
+    sync(t.carol, t.url)
+    stops = []
+    for _ in range(3):  # as the stop's hint says: sync again later (amara syncs meanwhile)
+        sync(t.amara, t.url)
+        try:
+            result = sync(t.bea, t.url)
+            break
+        except VaultError as e:
+            stops.append(str(e))
+    assert not stops, stops
+    assert result.settled is not None
+    assert result.settled.started == ((n + 1, "carol"),)
+    assert result.revoked == ["carol"]
+    assert _note_epoch(t.bea, _last_note_seq(t.bea)) == n + 1
+    assert t.bea.access.current.epoch == n + 1
+    for _ in range(2):
+        sync(t.amara, t.url)
+        sync(t.bea, t.url)
+    assert _keys(t.amara) == _keys(t.bea)
+    assert shown(t.amara, t.case_id) == shown(t.bea, t.case_id)
+    send_envelope(t.url, seal_for(t.bea, make_report(what_happened="review: after carol")))
+    (later,) = sync(t.amara, t.url).pulled.imported
+    sync(t.bea, t.url)
+    assert case_view.show_case(t.bea, later).report.what_happened == "review: after carol"
+    with pytest.raises(VaultError):  # carol's laptop: refused by the relay
+        sync(t.carol, t.url)
+    assert t.carol.access.team_key(n + 1) is None
+    texts = [n_.text for n_ in case_view.show_case(t.carol, t.case_id).notes]
+    assert "review: bea after removing carol" not in texts
