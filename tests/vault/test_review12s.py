@@ -4,7 +4,16 @@ One team for the module (tests/vault/test_epoch_settling.py's fixture: amara A, 
 C on their own laptops, one real intake on loopback; xena, yan, zed, wes, uma and vic are
 members whose laptops never sync). The tests run in order and share the team's state.
 A test marked ``xfail(strict=True, reason="FAULT: ...")`` is a fault found by the review:
-it passes once the fault is mended.
+it passes once the fault is mended. A second, small team (``small``: amara, bea, dan, fay)
+holds the faults that lock a laptop out, so the first team's scenarios do not depend on them.
+
+Faults (severity): a kill -9 before the settling transaction commits locks the vault out when
+settling starts an epoch over one of the laptop's own (high); so does a refused settling,
+with no crash, in a shared folder (high); a laptop B revoked that tells the relay first
+leaves B stopped for good, its revocation never told (high); a second laptop settling after
+the first seals its notes to a key a caseworker it removed holds (medium); a second
+caseworker added to a folder that syncs stops colleagues' syncs (medium, not settling's);
+an event once sealed again may be rewritten forever after (low).
 """
 
 from __future__ import annotations
