@@ -327,6 +327,9 @@ def test_three_epochs_started_apart_settle_and_every_bundle_verifies(team: Team)
             for (c,) in v.db.execute("SELECT id FROM cases")
         }
         assert "review: three apart" in texts
+        # sealed to N+2, which no one removed (zed, wes, vic) was ever sent
+        (newest,) = v.db.execute("SELECT max(epoch) FROM cases").fetchone()
+        assert newest == n + 2 == v.access.current.epoch
         assert check_vault(v) == []
     cli = Cli(t.root)
     for name in NAMES:
