@@ -137,7 +137,7 @@ def small_enough(table: StatsTable, fs: list[CaseFacts]) -> bool:
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fs=facts_strategy, by=BY)
 def test_no_hidden_cell_can_be_worked_out(fs: list[CaseFacts], by: tuple[str, ...]) -> None:
     table = tabulate(fs, by, None, None, False)
