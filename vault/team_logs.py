@@ -114,6 +114,25 @@ def missing_logs(vault: Vault) -> list[str]:
     return [m.name for m in team.members if m.origin is not None and m.origin not in held]
 
 
+def short_removed_logs(vault: Vault) -> list[tuple[str, int, int]]:
+    """Removed members' laptops whose log is held here to fewer entries than a witnessed
+    checkpoint a colleague passed on covers (a team bundle from here says so): each as
+    (owner's name, entries held, entries the checkpoint covers)."""
+    rows = vault.db.execute(
+        "SELECT c.name, h.origin, h.size FROM team_log_heads h JOIN sync_origins o"
+        " ON o.origin = h.origin JOIN caseworkers c ON c.key_id = o.key_id"
+        " WHERE c.revoked IS NOT NULL ORDER BY c.name"
+    ).fetchall()
+    short = []
+    for name, origin, size in rows:
+        (held,) = vault.db.execute(
+            "SELECT count(*) FROM team_log_leaves WHERE origin = ?", (origin,)
+        ).fetchone()
+        if int(held) < int(size):
+            short.append((str(name), int(held), int(size)))
+    return short
+
+
 # --- sending -----------------------------------------------------------------------------
 
 
@@ -404,6 +423,99 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str, Any]) ->
     _take_cosignatures(db, origin, where, [(int(s), str(line)) for s, line in doc["cosignatures"]])
     for text in doc["heads"]:
         _take_head(vault, db, str(text), where)
+
+
+def take_witnessed(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str, Any]) -> bool:
+    """A log item from a removed caseworker's laptop, numbered after this laptop closed its
+    chain (vault/sync.py): of its entries, only those up to the newest checkpoint the team
+    witnessed are taken, checked as :func:`take` checks them. Witnessed means cosigned by a
+    witness this laptop knows itself (the intake, which witnesses a laptop's log only while
+    its owner is a member), or covered by a head a colleague passed on (``team_log_heads``).
+    People lines are taken only for keys this laptop knows (a caseworker of the team, its own
+    witness), cosignatures only by its own witness, and heads never. False if nothing new of
+    the log was taken."""
+    origin = str(doc["log"])
+    if origin != item.origin or item.to != TO_TEAM:
+        return False
+    start, leaves = int(doc["from"]), [str(x).encode("ascii") for x in doc["leaves"]]
+    hashes = [
+        bytes(h)
+        for (h,) in db.execute(
+            "SELECT hash FROM team_log_leaves WHERE origin = ? ORDER BY seq", (origin,)
+        )
+    ]
+    held = len(hashes)
+    if start < 0 or start > held:
+        return False  # after a gap: the entries between never came, so none after them
+    for i, leaf in enumerate(leaves, start):
+        h = merkle.leaf_hash(leaf)
+        if i < held and hashes[i] != h:
+            return False  # another log than the one held: a fork, never taken
+        if i >= held:
+            hashes.append(h)
+    tree = merkle.Tree(hashes)
+    notes: dict[int, SignedNote] = {}
+    for text in doc["checkpoints"]:
+        note, checkpoint = _checkpoint(str(text), origin, f"Item {item.n}")
+        if checkpoint.size <= len(hashes) and tree.root_at(checkpoint.size) == checkpoint.root:
+            notes[checkpoint.size] = note
+    witnesses = [VerifierKey.parse(str(v)) for (v,) in db.execute("SELECT vkey FROM witnesses")]
+    cosignatures = []
+    for size, line in doc["cosignatures"]:
+        row = db.execute(
+            "SELECT note FROM team_log_checkpoints WHERE origin = ? AND size = ?",
+            (origin, int(size)),
+        ).fetchone()
+        signed = notes.get(int(size)) or (None if row is None else parse_note(str(row[0])))
+        if signed is None:
+            continue
+        try:
+            signature = parse_note(signed.text + "\n" + str(line)).signatures[0]
+        except SignedNoteError:
+            continue
+        if any(verify_signature(signed, signature, k) for k in witnesses):
+            cosignatures.append((int(size), str(line)))
+    witnessed = {s for s, _ in cosignatures}
+    head = db.execute(
+        "SELECT size, note FROM team_log_heads WHERE origin = ?", (origin,)
+    ).fetchone()
+    if head is not None:
+        checkpoint = Checkpoint.parse_text(parse_note(str(head[1])).text)
+        if checkpoint.size <= len(hashes) and tree.root_at(checkpoint.size) == checkpoint.root:
+            witnessed |= {s for s in notes if s <= checkpoint.size}
+    upto = max((s for s in notes if s in witnessed and s > held), default=held)
+    keys = {bytes(pk) for (pk,) in db.execute("SELECT sign_pk FROM caseworkers")}
+    own_witnesses = {k.to_vkey() for k in witnesses}
+    people = [
+        str(line) for line in doc["people"] if _known_person(str(line), origin, keys, own_witnesses)
+    ]
+    taken = {
+        **doc,
+        "from": start,
+        "leaves": [x.decode("ascii") for x in leaves[: max(0, upto - start)]],
+        "checkpoints": [str(t) for t in doc["checkpoints"] if _size_of(str(t)) <= upto],
+        "reads": [[e, c] for e, c in doc["reads"] if int(e) <= upto],
+        "cosignatures": [[s, line] for s, line in cosignatures if s <= upto],
+        "people": people,
+        "heads": [],
+    }
+    take(vault, db, item, taken)
+    return upto > held or bool(taken["cosignatures"])
+
+
+def _known_person(line: str, origin: str, keys: set[bytes], witnesses: set[str]) -> bool:
+    """Whether a people line names a key this laptop knows itself (for a removed laptop's log)."""
+    try:
+        person = bundle.parse_person(line, origin)
+    except bundle.BundleError:
+        return False
+    if person.role == "witness":
+        return person.key.to_vkey() in witnesses
+    return person.role == "caseworker" and person.key.public_key in keys
+
+
+def _size_of(text: str) -> int:
+    return Checkpoint.parse_text(parse_note(text).text).size
 
 
 def _check_person_line(line: str, origin: str, where: str) -> None:
