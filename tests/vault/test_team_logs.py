@@ -28,6 +28,7 @@ from vault.audit.team_verify import verify_team
 from vault.check import check_vault
 from vault.envelope import seal_report
 from vault.errors import IntegrityError
+from vault.intake.witness import Witness
 from vault.join_request import make_request
 from vault.keys import TeamPublicKey
 from vault.pull import IntakeClient, PullResult, witness_log
@@ -330,6 +331,54 @@ def test_a_relay_that_drops_or_reorders_log_items_is_named(
     # kept, in the right one, and the relay named all the same (docs/sync.md section 5)
     assert held.fetchone()[0] == (3 if misdeed == "drop" else 5)
     assert team_logs.check_held(amara) == []
+
+
+@pytest.mark.parametrize("head_first", [False, True])
+def test_a_removed_laptops_later_log_items_give_only_witnessed_entries(
+    tmp_path: Path, head_first: bool
+) -> None:
+    """Bea's chain closed on amara's laptop, then bea's log items come: entries are taken up
+    to the newest checkpoint the witness cosigned, or, when the items carry no cosignature,
+    up to a head of bea's log a colleague passed on before them; entries after it are not
+    (a real witness key, no intake)."""
+    witness = Witness.load_or_create(tmp_path)
+    with (
+        Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara,
+        Vault.create(tmp_path / "b", "bea", PASSPHRASE) as bea,
+    ):
+        membership.add_from_request(amara, "bea", make_request(bea.identity, bea.log.origin))
+        for laptop in (amara, bea):
+            auditing.add_witness(laptop, witness.key, "https://intake.example")
+        collect, cosigned = _Collect(), 0
+        for n in range(3):
+            with bea.transaction() as db:
+                bea.log_action(db, "passphrase-changed", bea.identity.key_id)
+            head = bea.log.head()
+            assert head is not None
+            if n < 2:  # the third is never witnessed (bea was removed by then)
+                line = witness.signer.cosign_line(parse_note(head.note).text, 1_700_000_000)
+                assert auditing.record_cosignature(bea, witness.key, head.size, line) == 1
+                cosigned, witnessed_note = head.size, head.note + line
+            if n > 0:  # two items: the first ends at the second witnessed checkpoint
+                with bea.transaction() as db:
+                    team_logs.queue_own(bea, db, collect)
+        team, items, prev = amara.access.current, [], FIRST_PREV
+        for n, doc in enumerate(collect.docs, 1):
+            if head_first:
+                doc["cosignatures"] = []  # only the colleague's head vouches for them
+            sealed = _crypto.seal(json.dumps(doc).encode(), team.public_key)
+            item = make_item(bea.identity, bea.log.origin, n, prev, "team", team.epoch, sealed)
+            items.append(item.to_wire())
+            prev = item.hash
+        with amara.transaction() as db:
+            membership.close_chains(db, bea.identity.key_id, amara.identity.key_id)
+            if head_first:  # a current colleague's item passed it on before bea's came
+                team_logs._take_head(amara, db, witnessed_note, "a colleague's item")
+        result = SyncResult(PullResult())
+        receive(amara, ScriptedRelay(items), result)  # type: ignore[arg-type]
+        assert _held(amara, bea.log.origin) == cosigned < bea.log.size()
+        assert result.ignored == 1  # the third item: nothing in it was witnessed
+        assert team_logs.check_held(amara) == []
 
 
 # --- three laptops: a new member gets every log; a removed laptop's last entries -----------
