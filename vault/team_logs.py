@@ -486,10 +486,23 @@ def take_witnessed(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str
     upto = max((s for s in notes if s in witnessed and s > held), default=held)
     keys = {bytes(pk) for (pk,) in db.execute("SELECT sign_pk FROM caseworkers")}
     own_witnesses = {k.to_vkey() for k in witnesses}
+    added = {  # what the entries held and taken added: (action, commitment)
+        (f[3], f[6])
+        for f in (
+            x.split(b" ")
+            for x in [
+                *(bytes(r[0]) for r in db.execute(_LEAVES, (origin,))),
+                *leaves[: max(0, upto - start)],
+            ]
+        )
+        if len(f) == 7
+    }
     people = [
-        str(line) for line in doc["people"] if _known_person(str(line), origin, keys, own_witnesses)
+        str(line)
+        for line in doc["people"]
+        if _known_person(str(line), origin, keys, own_witnesses, added)
     ]
-    taken = {
+    taken: dict[str, Any] = {
         **doc,
         "from": start,
         "leaves": [x.decode("ascii") for x in leaves[: max(0, upto - start)]],
@@ -499,19 +512,44 @@ def take_witnessed(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str
         "people": people,
         "heads": [],
     }
+    # The log as held must still check as an auditor checks it, else the item is not taken:
+    # so a removed laptop cannot make the bundles that hold its log fail.
     take(vault, db, item, taken)
+    _check_log(db, origin)
     return upto > held or bool(taken["cosignatures"])
 
 
-def _known_person(line: str, origin: str, keys: set[bytes], witnesses: set[str]) -> bool:
-    """Whether a people line names a key this laptop knows itself (for a removed laptop's log)."""
+def _check_log(db: dbmod.Connection, origin: str) -> None:
+    from vault.audit.verify import verify_log
+
+    try:
+        verify_log(_held_log(db, origin).contents)
+    except bundle.BundleError as e:
+        raise IntegrityError(f"The access log of laptop {origin} would not verify ({e}).") from None
+
+
+_LEAVES = "SELECT leaf FROM team_log_leaves WHERE origin = ? ORDER BY seq"
+
+
+def _known_person(
+    line: str, origin: str, keys: set[bytes], witnesses: set[str], added: set[tuple[bytes, bytes]]
+) -> bool:
+    """Whether a people line of a removed laptop's log names someone an entry held added, and
+    (a caseworker, a witness) a key this laptop knows itself."""
+    from vault.audit.verify import committed_to
+
     try:
         person = bundle.parse_person(line, origin)
     except bundle.BundleError:
         return False
+    vkey = person.key.to_vkey()
     if person.role == "witness":
-        return person.key.to_vkey() in witnesses
-    return person.role == "caseworker" and person.key.public_key in keys
+        made, known = committed_to(person, None), vkey in witnesses
+    elif person.role == "caseworker":
+        made, known = committed_to(person, person.key.public_key), person.key.public_key in keys
+    else:
+        made, known = committed_to(person, vkey), True
+    return known and (f"{person.role}-added".encode(), made.encode()) in added
 
 
 def _size_of(text: str) -> int:
