@@ -21,6 +21,10 @@ the team under the log's origin and match the root of the entries it covers; the
 must cover every entry (no unsigned tail); each cosignature must verify with a witness key
 that log lists. ``heads`` are the newest witnessed checkpoints of other laptops' logs the
 sender holds: kept (the newest per log) so a bundle can show a log cut short against them.
+
+From a removed caseworker's laptop, after this laptop closed its chain (vault/sync.py
+``_read_closed``), :func:`take_witnessed` takes only the entries the team witnessed
+(docs/sync.md sections 4 and 4a).
 """
 
 from __future__ import annotations
@@ -431,9 +435,10 @@ def take_witnessed(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str
     witnessed are taken, checked as :func:`take` checks them. Witnessed means cosigned by a
     witness this laptop knows itself (the intake, which witnesses a laptop's log only while
     its owner is a member), or covered by a head a colleague passed on (``team_log_heads``).
-    People lines are taken only for keys this laptop knows (a caseworker of the team, its own
-    witness), cosignatures only by its own witness, and heads never. False if nothing new of
-    the log was taken."""
+    People lines are taken only if an entry held added them (and, for a caseworker or a
+    witness, the key is one this laptop knows), cosignatures only by its own witness, heads
+    never; and the log as then held must verify as an auditor checks it, else nothing of the
+    item is taken (IntegrityError). False if nothing new of the log was taken."""
     origin = str(doc["log"])
     if origin != item.origin or item.to != TO_TEAM:
         return False
