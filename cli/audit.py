@@ -62,11 +62,18 @@ def audit_export(
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
         auditing.audit_export(vault, file)
         missing = team_logs.missing_logs(vault)
+        short = team_logs.short_removed_logs(vault)
     _say(f"Wrote the audit bundle to {file}. Give it to your auditor; it opens no report.")
     if missing:
         _say(
             f"The log of {', '.join(missing)}'s laptop has not reached this laptop yet, so the"
             " bundle will not verify: sync on their laptop, then here, and export again."
+        )
+    for name, held, elsewhere in short:
+        _say(
+            f"The log of {name}'s laptop (removed from the team) is held here only to entry"
+            f" {held}; a colleague's laptop held it to entry {elsewhere}. The bundle says so,"
+            " and verifies."
         )
 
 
@@ -255,7 +262,12 @@ def _team_summary(result: TeamVerified) -> list[str]:
     held = [lap for lap in result.laptops if lap.log is not None]
     lines = [
         f"Verified: the logs of {len(held)} laptops; no entry of any was edited, removed,"
-        " reordered or cut off, and no current member's laptop is missing.",
+        " reordered or cut off, and no current member's laptop is missing."
+        + (
+            " A removed member's log is held here only in part: see below."
+            if any(lap.witnessed_elsewhere for lap in result.laptops)
+            else ""
+        ),
         f"Team: {', '.join(result.members)} (team key epoch {result.epoch}).",
         f"Exported from: {result.exported_by}",
     ]
@@ -276,6 +288,13 @@ def _team_summary(result: TeamVerified) -> list[str]:
             f"  Cases touched: {log.cases}",
             "  " + _witness_line(log, laptop.origin == result.exported_by),
         ]
+        if laptop.witnessed_elsewhere is not None:
+            lines.append(
+                f"  Held here only to entry {log.entries}: a colleague's laptop held this"
+                f" removed member's log to entry {laptop.witnessed_elsewhere} (a witnessed"
+                " checkpoint in the bundle). The rest never reached the exporting laptop:"
+                " the relay did not deliver it, or it was not witnessed, before the removal."
+            )
         if laptop.stale:
             lines.append(
                 f"  Stopped syncing? Its log has no witness cosignature in the {STALE_DAYS} days"
@@ -313,6 +332,7 @@ def _team_json(result: TeamVerified) -> dict[str, object]:
                 "revoked": laptop.revoked,
                 "stale": laptop.stale,
                 "witnessed_at": laptop.witnessed_at,
+                "witnessed_elsewhere": laptop.witnessed_elsewhere,
                 "log": None if laptop.log is None else _as_json(laptop.log),
             }
             for laptop in result.laptops

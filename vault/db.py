@@ -558,7 +558,8 @@ def _sync_state(db: Connection) -> None:
     have already (sent or received), so each goes out once. ``sync_joiners``: caseworkers
     added from a join request whose keys and history have not gone out yet. ``sync_origins``:
     whose laptop keeps each access log (so whose signature its items carry); a chain
-    ``closed`` in ``sync_received`` is a removed caseworker's: nothing after it is taken.
+    ``closed`` in ``sync_received`` is a removed caseworker's: after it, only its witnessed
+    log entries are taken (``n`` and ``head`` still follow it, docs/sync.md section 4).
     ``sync_new_epochs``: team key epochs started here (by a rotation, or by revoking the
     caseworker named), until the relay and the other laptops have been told.
     ``sync_blob_parts``: pieces of an attachment arriving through the relay, until whole.

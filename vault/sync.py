@@ -755,7 +755,9 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
         (item.origin, recipient),
     ).fetchone()
     if closed is not None and item.n > int(closed[0]):
-        result.ignored += 1  # sent by a removed caseworker's laptop after this one heard
+        # sent by a removed caseworker's laptop after this one heard: read for its log alone
+        if not _read_closed(vault, db, item):
+            result.ignored += 1
         return
     author = db.execute(
         "SELECT c.sign_pk FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
@@ -821,6 +823,42 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
         raise IntegrityError(
             f"Item {item.n} from laptop {item.origin} is not in the expected form."
         ) from None
+
+
+def _read_closed(vault: Vault, db: dbmod.Connection, item: Item) -> bool:
+    """An item numbered after this laptop closed its laptop's chain (a removed caseworker's):
+    read in order, its signature checked, and of it only its own access log's entries that
+    the team witnessed are taken (:func:`vault.team_logs.take_witnessed`, docs/sync.md
+    section 4). False if nothing of it was taken: anything but a log item, or an item that
+    is not the next one (the rest of that chain is then never read), or that fails a check."""
+    if item.to != TO_TEAM:
+        return False
+    row = db.execute(
+        "SELECT r.n, r.head, c.sign_pk FROM sync_received r JOIN sync_origins o ON"
+        " o.origin = r.origin JOIN caseworkers c ON c.key_id = o.key_id"
+        " WHERE r.origin = ? AND r.recipient = ?",
+        (item.origin, TO_TEAM),
+    ).fetchone()
+    if row is None or item.n != int(row[0]) + 1 or item.prev != str(row[1]):
+        return False
+    try:
+        check_signature(item, bytes(row[2]))
+        doc = _open(vault, item)
+    except IntegrityError:
+        return False
+    db.execute(
+        "UPDATE sync_received SET n = ?, head = ? WHERE origin = ? AND recipient = ?",
+        (item.n, item.hash, item.origin, TO_TEAM),
+    )
+    if doc.get("t") != "log":
+        return False
+    try:
+        with dbmod.savepoint(db, "closed_log"):
+            return team_logs.take_witnessed(vault, db, item, doc)
+    except (KeyError, TypeError, ValueError, IntegrityError) as why:
+        if isinstance(why, (DatabaseDamagedError, LogRolledBackError)):
+            raise
+        return False
 
 
 def _open(vault: Vault, item: Item) -> dict[str, Any]:

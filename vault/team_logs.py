@@ -21,6 +21,10 @@ the team under the log's origin and match the root of the entries it covers; the
 must cover every entry (no unsigned tail); each cosignature must verify with a witness key
 that log lists. ``heads`` are the newest witnessed checkpoints of other laptops' logs the
 sender holds: kept (the newest per log) so a bundle can show a log cut short against them.
+
+From a removed caseworker's laptop, after this laptop closed its chain (vault/sync.py
+``_read_closed``), :func:`take_witnessed` takes only the entries the team witnessed
+(docs/sync.md sections 4 and 4a).
 """
 
 from __future__ import annotations
@@ -112,6 +116,25 @@ def missing_logs(vault: Vault) -> list[str]:
     held = {str(o) for (o,) in vault.db.execute("SELECT DISTINCT origin FROM team_log_leaves")}
     held.add(vault.log.origin)
     return [m.name for m in team.members if m.origin is not None and m.origin not in held]
+
+
+def short_removed_logs(vault: Vault) -> list[tuple[str, int, int]]:
+    """Removed members' laptops whose log is held here to fewer entries than a witnessed
+    checkpoint a colleague passed on covers (a team bundle from here says so): each as
+    (owner's name, entries held, entries the checkpoint covers)."""
+    rows = vault.db.execute(
+        "SELECT c.name, h.origin, h.size FROM team_log_heads h JOIN sync_origins o"
+        " ON o.origin = h.origin JOIN caseworkers c ON c.key_id = o.key_id"
+        " WHERE c.revoked IS NOT NULL ORDER BY c.name"
+    ).fetchall()
+    short = []
+    for name, origin, size in rows:
+        (held,) = vault.db.execute(
+            "SELECT count(*) FROM team_log_leaves WHERE origin = ?", (origin,)
+        ).fetchone()
+        if int(held) < int(size):
+            short.append((str(name), int(held), int(size)))
+    return short
 
 
 # --- sending -----------------------------------------------------------------------------
@@ -404,6 +427,138 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str, Any]) ->
     _take_cosignatures(db, origin, where, [(int(s), str(line)) for s, line in doc["cosignatures"]])
     for text in doc["heads"]:
         _take_head(vault, db, str(text), where)
+
+
+def take_witnessed(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str, Any]) -> bool:
+    """A log item from a removed caseworker's laptop, numbered after this laptop closed its
+    chain (vault/sync.py): of its entries, only those up to the newest checkpoint the team
+    witnessed are taken, checked as :func:`take` checks them. Witnessed means cosigned by a
+    witness this laptop knows itself (the intake, which witnesses a laptop's log only while
+    its owner is a member), or covered by a head a colleague passed on (``team_log_heads``).
+    People lines are taken only if an entry held added them (and, for a caseworker or a
+    witness, the key is one this laptop knows), cosignatures only by its own witness, heads
+    never; and the log as then held must verify as an auditor checks it, else nothing of the
+    item is taken (IntegrityError). False if nothing new of the log was taken."""
+    origin = str(doc["log"])
+    if origin != item.origin or item.to != TO_TEAM:
+        return False
+    start, leaves = int(doc["from"]), [str(x).encode("ascii") for x in doc["leaves"]]
+    hashes = [
+        bytes(h)
+        for (h,) in db.execute(
+            "SELECT hash FROM team_log_leaves WHERE origin = ? ORDER BY seq", (origin,)
+        )
+    ]
+    held = len(hashes)
+    if start < 0 or start > held:
+        return False  # after a gap: the entries between never came, so none after them
+    for i, leaf in enumerate(leaves, start):
+        h = merkle.leaf_hash(leaf)
+        if i < held and hashes[i] != h:
+            return False  # another log than the one held: a fork, never taken
+        if i >= held:
+            hashes.append(h)
+    tree = merkle.Tree(hashes)
+    notes: dict[int, SignedNote] = {}
+    for text in doc["checkpoints"]:
+        note, checkpoint = _checkpoint(str(text), origin, f"Item {item.n}")
+        if checkpoint.size <= len(hashes) and tree.root_at(checkpoint.size) == checkpoint.root:
+            notes[checkpoint.size] = note
+    witnesses = [VerifierKey.parse(str(v)) for (v,) in db.execute("SELECT vkey FROM witnesses")]
+    cosignatures = []
+    for size, line in doc["cosignatures"]:
+        row = db.execute(
+            "SELECT note FROM team_log_checkpoints WHERE origin = ? AND size = ?",
+            (origin, int(size)),
+        ).fetchone()
+        signed = notes.get(int(size)) or (None if row is None else parse_note(str(row[0])))
+        if signed is None:
+            continue
+        try:
+            signature = parse_note(signed.text + "\n" + str(line)).signatures[0]
+        except SignedNoteError:
+            continue
+        if any(verify_signature(signed, signature, k) for k in witnesses):
+            cosignatures.append((int(size), str(line)))
+    witnessed = {s for s, _ in cosignatures}
+    head = db.execute(
+        "SELECT size, note FROM team_log_heads WHERE origin = ?", (origin,)
+    ).fetchone()
+    if head is not None:
+        checkpoint = Checkpoint.parse_text(parse_note(str(head[1])).text)
+        if checkpoint.size <= len(hashes) and tree.root_at(checkpoint.size) == checkpoint.root:
+            witnessed |= {s for s in notes if s <= checkpoint.size}
+    upto = max((s for s in notes if s in witnessed and s > held), default=held)
+    keys = {bytes(pk) for (pk,) in db.execute("SELECT sign_pk FROM caseworkers")}
+    own_witnesses = {k.to_vkey() for k in witnesses}
+    added = {  # what the entries held and taken added: (action, commitment)
+        (f[3], f[6])
+        for f in (
+            x.split(b" ")
+            for x in [
+                *(bytes(r[0]) for r in db.execute(_LEAVES, (origin,))),
+                *leaves[: max(0, upto - start)],
+            ]
+        )
+        if len(f) == 7
+    }
+    people = [
+        str(line)
+        for line in doc["people"]
+        if _known_person(str(line), origin, keys, own_witnesses, added)
+    ]
+    taken: dict[str, Any] = {
+        **doc,
+        "from": start,
+        "leaves": [x.decode("ascii") for x in leaves[: max(0, upto - start)]],
+        "checkpoints": [str(t) for t in doc["checkpoints"] if _size_of(str(t)) <= upto],
+        "reads": [[e, c] for e, c in doc["reads"] if int(e) <= upto],
+        "cosignatures": [[s, line] for s, line in cosignatures if s <= upto],
+        "people": people,
+        "heads": [],
+    }
+    # The log as held must still check as an auditor checks it, else the item is not taken:
+    # so a removed laptop cannot make the bundles that hold its log fail.
+    take(vault, db, item, taken)
+    _check_log(db, origin)
+    return upto > held or bool(taken["cosignatures"])
+
+
+def _check_log(db: dbmod.Connection, origin: str) -> None:
+    from vault.audit.verify import verify_log
+
+    try:
+        verify_log(_held_log(db, origin).contents)
+    except bundle.BundleError as e:
+        raise IntegrityError(f"The access log of laptop {origin} would not verify ({e}).") from None
+
+
+_LEAVES = "SELECT leaf FROM team_log_leaves WHERE origin = ? ORDER BY seq"
+
+
+def _known_person(
+    line: str, origin: str, keys: set[bytes], witnesses: set[str], added: set[tuple[bytes, bytes]]
+) -> bool:
+    """Whether a people line of a removed laptop's log names someone an entry held added, and
+    (a caseworker, a witness) a key this laptop knows itself."""
+    from vault.audit.verify import committed_to
+
+    try:
+        person = bundle.parse_person(line, origin)
+    except bundle.BundleError:
+        return False
+    vkey = person.key.to_vkey()
+    if person.role == "witness":
+        made, known = committed_to(person, None), vkey in witnesses
+    elif person.role == "caseworker":
+        made, known = committed_to(person, person.key.public_key), person.key.public_key in keys
+    else:
+        made, known = committed_to(person, vkey), True
+    return known and (f"{person.role}-added".encode(), made.encode()) in added
+
+
+def _size_of(text: str) -> int:
+    return Checkpoint.parse_text(parse_note(text).text).size
 
 
 def _check_person_line(line: str, origin: str, where: str) -> None:

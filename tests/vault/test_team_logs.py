@@ -8,6 +8,7 @@ built once for the module; the tests that change a bundle change copies of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, replace
@@ -18,20 +19,24 @@ import pytest
 
 from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report, seal_for
 from tests.intake_server import IntakeServers
-from vault import _crypto, auditing, joining, membership, team_logs
+from tests.team_laptops import ScriptedRelay, join
+from vault import _crypto, auditing, membership, team_logs
+from vault import sync as sync_module
 from vault.audit import bundle
 from vault.audit.signed_note import parse_note
 from vault.audit.team_verify import verify_team
+from vault.auditlog import caseworker_verifier
 from vault.check import check_vault
 from vault.envelope import seal_report
 from vault.errors import IntegrityError
+from vault.intake.witness import Witness
 from vault.join_request import make_request
 from vault.keys import TeamPublicKey
-from vault.pull import PullResult
+from vault.pull import IntakeClient, PullResult, witness_log
 from vault.relay_items import FIRST_PREV, RelayMisbehaved, make_item
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import SyncResult, first_welcome, receive, sync
+from vault.sync import SyncResult, receive, sync
 
 pytestmark = pytest.mark.slow
 
@@ -102,11 +107,12 @@ def _verify(team: Team, data: bytes, *args: str) -> Any:
 
 
 def _origins(team: Team) -> tuple[str, str]:
-    with (
-        Vault.unlock(team.amara, PASSPHRASE) as a,
-        Vault.unlock(team.bea, PASSPHRASE) as b,
-    ):
-        return a.log.origin, b.log.origin
+    """Amara's and bea's logs' origins: each bundle holds its exporting laptop's log first
+    (read from them, so no test unlocks a vault for it)."""
+    return (
+        bundle.parse_team(team.bundle).logs[0].origin,
+        bundle.parse_team(team.bea_bundle).logs[0].origin,
+    )
 
 
 def test_the_bundle_from_either_laptop_names_both_laptops_actions(team: Team) -> None:
@@ -329,61 +335,254 @@ def test_a_relay_that_drops_or_reorders_log_items_is_named(
     assert team_logs.check_held(amara) == []
 
 
-# --- three laptops: a new member gets every log; colleagues pass on witnessed heads --------
-
-
-def _join(directory: Path, name: str, amara: Vault, url: str) -> Vault:
-    request = joining.start_join(directory, name, PASSPHRASE)
-    membership.add_from_request(amara, name, request)
-    sync(amara, url)
-    identity, own = joining.unlock_joiner(directory, PASSPHRASE)
-    laptop = joining.finish_join(directory, identity, own, first_welcome(identity, own, url))
-    sync(laptop, url)
-    return laptop
-
-
-def test_three_laptops_a_late_joiner_gets_every_log_and_a_revoked_laptop_stays(
-    intake_servers: IntakeServers, tmp_path: Path
+@pytest.mark.parametrize("head_first", [False, True])
+def test_a_removed_laptops_later_log_items_give_only_witnessed_entries(
+    tmp_path: Path, head_first: bool
 ) -> None:
-    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        url = intake_servers.start(amara.team_key_export()).url
+    """Bea's chain closed on amara's laptop, then bea's log items come: entries are taken up
+    to the newest checkpoint the witness cosigned, or, when the items carry no cosignature,
+    up to a head of bea's log a colleague passed on before them; entries after it are not
+    (a real witness key, no intake)."""
+    witness = Witness.load_or_create(tmp_path)
+    with (
+        Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara,
+        Vault.create(tmp_path / "b", "bea", PASSPHRASE) as bea,
+    ):
+        membership.add_from_request(amara, "bea", make_request(bea.identity, bea.log.origin))
+        for laptop in (amara, bea):
+            auditing.add_witness(laptop, witness.key, "https://intake.example")
+        collect, cosigned = _Collect(), 0
+        for n in range(3):
+            with bea.transaction() as db:
+                bea.log_action(db, "passphrase-changed", bea.identity.key_id)
+            head = bea.log.head()
+            assert head is not None
+            if n < 2:  # the third is never witnessed (bea was removed by then)
+                line = witness.signer.cosign_line(parse_note(head.note).text, 1_700_000_000)
+                assert auditing.record_cosignature(bea, witness.key, head.size, line) == 1
+                cosigned, witnessed_note = head.size, head.note + line
+            if n > 0:  # two items: the first ends at the second witnessed checkpoint
+                with bea.transaction() as db:
+                    team_logs.queue_own(bea, db, collect)
+        team, items, prev = amara.access.current, [], FIRST_PREV
+        # a people line bea's log never added (amara, a caseworker of the team): not kept,
+        # as it would make every bundle holding bea's log fail
+        key = caseworker_verifier(bea.log.origin, amara.identity.public.sign_pk)
+        stray = f"caseworker amara {key.to_vkey()}"
+        for n, doc in enumerate(collect.docs, 1):
+            doc["people"].append(stray)
+            if head_first:
+                doc["cosignatures"] = []  # only the colleague's head vouches for them
+            sealed = _crypto.seal(json.dumps(doc).encode(), team.public_key)
+            item = make_item(bea.identity, bea.log.origin, n, prev, "team", team.epoch, sealed)
+            items.append(item.to_wire())
+            prev = item.hash
+        with amara.transaction() as db:
+            membership.close_chains(db, bea.identity.key_id, amara.identity.key_id)
+            if head_first:  # a current colleague's item passed it on before bea's came
+                team_logs._take_head(amara, db, witnessed_note, "a colleague's item")
+        result = SyncResult(PullResult())
+        receive(amara, ScriptedRelay(items), result)  # type: ignore[arg-type]
+        assert _held(amara, bea.log.origin) == cosigned < bea.log.size()
+        assert result.ignored == 1  # the third item: nothing in it was witnessed
+        assert team_logs.check_held(amara) == []
+        people = "SELECT line FROM team_log_people WHERE origin = ?"
+        assert stray not in {r[0] for r in amara.db.execute(people, (bea.log.origin,))}
+
+
+# --- three laptops: a new member gets every log; a removed laptop's last entries -----------
+
+
+@dataclass(frozen=True)
+class Three:
+    root: Path
+    url: str
+    amara: Vault
+    bea: Vault
+    carol: Vault
+    case_id: str
+    held_by_late_joiner: set[str]  # whose logs carol's welcome brought
+    carol_sync: SyncResult  # carol's first sync after bea's removal
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Amara, bea and carol; carol joins late. Bea acts and syncs, amara takes it, carol does
+    not sync; amara removes bea (a stolen laptop) and syncs; then carol syncs: amara's
+    ``epoch`` item (closing bea's chains) is taken before bea's items that carol had not yet
+    taken, and amara's log items pass on the witnessed head of bea's whole log."""
+    root = tmp_path_factory.mktemp("three")
+    with IntakeServers(root) as servers, Vault.create(root / "a", "amara", PASSPHRASE) as amara:
+        url = servers.start(amara.team_key_export()).url
         send_envelope(url, seal_for(amara))
         (case_id,) = sync(amara, url).pulled.imported
-        bea = _join(tmp_path / "b", "bea", amara, url)
+        bea = join(root / "b", "bea", amara, url)
+        bea.set_status(case_id, "triage")
+        sync(bea, url)
+        sync(amara, url)  # bea's log, witnessed, reaches amara
+        carol = join(root / "c", "carol", amara, url)  # amara's copy of bea's log
+        held = {str(o) for (o,) in carol.db.execute("SELECT origin FROM team_log_leaves")}
+        carol.assign(case_id, "carol")
+        bea.add_note(case_id, NOTE)  # bea's last entries, witnessed at her sync
+        sync(bea, url)
+        sync(amara, url)  # amara takes them; carol has not synced since
+        membership.revoke_caseworker(amara, "bea")
+        sync(amara, url)
+        carol_sync = sync(carol, url)
         try:
-            bea.set_status(case_id, "triage")
-            sync(bea, url)
-            sync(amara, url)  # bea's log, witnessed, reaches amara
-            carol = _join(tmp_path / "c", "carol", amara, url)  # amara's copy of bea's log
-            try:
-                origins = {v.identity.name: v.log.origin for v in (amara, bea, carol)}
-                held = {str(o) for (o,) in carol.db.execute("SELECT origin FROM team_log_leaves")}
-                assert held == {origins["amara"], origins["bea"]}
-                carol.assign(case_id, "carol")
-                for laptop in (carol, bea, amara, carol, bea):
-                    sync(laptop, url)
-                for laptop in (amara, bea, carol):
-                    result = verify_team(auditing.encode_bundle(laptop, laptop.db))
-                    named = {lap.name: lap for lap in result.laptops}
-                    assert set(named) == {"amara", "bea", "carol"}
-                    assert named["carol"].log is not None
-                    assert named["carol"].log.by_actor["carol"]["assigned"] == 1
-                    assert check_vault(laptop) == []
-                # carol holds a witnessed checkpoint of bea's log that amara passed on
-                carols = verify_team(auditing.encode_bundle(carol, carol.db))
-                assert carols.witnessed_heads >= 1
-
-                # Carol's laptop is revoked: her log stays in the others' bundles, marked.
-                membership.revoke_caseworker(amara, "carol")
-                sync(amara, url)
-                sync(bea, url)
-                for laptop in (amara, bea):
-                    shown = verify_team(auditing.encode_bundle(laptop, laptop.db))
-                    named = {lap.name: lap for lap in shown.laptops}
-                    assert named["carol"].revoked
-                    assert named["carol"].log is not None
-                    assert shown.members == ("amara", "bea")
-            finally:
-                carol.close()
+            yield Three(root, url, amara, bea, carol, case_id, held, carol_sync)
         finally:
+            carol.close()
             bea.close()
+
+
+def _held(laptop: Vault, origin: str) -> int:
+    return int(
+        laptop.db.execute(
+            "SELECT count(*) FROM team_log_leaves WHERE origin = ?", (origin,)
+        ).fetchone()[0]
+    )
+
+
+def test_a_late_joiner_gets_every_log(three: Three) -> None:
+    assert three.held_by_late_joiner == {three.amara.log.origin, three.bea.log.origin}
+    shown = verify_team(auditing.encode_bundle(three.carol, three.carol.db))
+    named = {lap.name: lap for lap in shown.laptops}
+    assert set(named) == {"amara", "bea", "carol"}
+    assert named["carol"].log is not None
+    assert named["carol"].log.by_actor["carol"]["assigned"] == 1
+
+
+def test_after_a_removal_every_current_laptops_bundle_verifies_with_the_whole_witnessed_log(
+    three: Three,
+) -> None:
+    """The false alarm of docs/sync.md (was section 8): carol took bea's last items after
+    closing bea's chain, so her bundle held bea's log short of amara's head of it."""
+    bea_origin = three.bea.log.origin
+    on_amara = _held(three.amara, bea_origin)
+    assert _held(three.carol, bea_origin) == on_amara  # all of it was witnessed
+    head = three.carol.db.execute(
+        "SELECT size FROM team_log_heads WHERE origin = ?", (bea_origin,)
+    ).fetchone()
+    assert head is not None
+    assert int(head[0]) == on_amara  # amara passed on bea's whole log
+    for laptop in (three.amara, three.carol):
+        shown = verify_team(auditing.encode_bundle(laptop, laptop.db))
+        named = {lap.name: lap for lap in shown.laptops}
+        assert shown.members == ("amara", "carol")
+        assert named["bea"].revoked
+        assert named["bea"].log is not None
+        assert named["bea"].log.entries == on_amara
+        assert named["bea"].log.by_actor["bea"]["note"] == 1  # her last action, on carol's too
+        assert named["bea"].witnessed_elsewhere is None
+        assert check_vault(laptop) == []
+        assert team_logs.short_removed_logs(laptop) == []
+    # Nothing else bea's laptop sent after carol closed its chain was taken: her note's event.
+    notes = "SELECT count(*) FROM events WHERE kind = 'note' AND actor = ?"
+    bea_id = three.bea.identity.key_id
+    assert three.amara.db.execute(notes, (bea_id,)).fetchone()[0] == 1
+    assert three.carol.db.execute(notes, (bea_id,)).fetchone()[0] == 0
+
+
+def test_the_exported_bundle_verifies_through_the_cli(three: Three) -> None:
+    """On carol's laptop (amara's bundle is checked above, in process)."""
+    cli = Cli(three.root)
+    out = three.root / "removed-c.bundle"
+    exported = cli("audit", "export", str(out), "--vault", str(three.root / "c"))
+    assert exported.returncode == 0, exported.stderr
+    assert "held here only" not in exported.stderr
+    shown = cli("audit", "verify", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    laptops = {lap["name"]: lap for lap in json.loads(shown.stdout)["laptops"]}
+    assert laptops["bea"]["revoked"] is True
+    assert laptops["bea"]["witnessed_elsewhere"] is None
+    assert laptops["bea"]["log"]["entries"] == _held(three.amara, three.bea.log.origin)
+
+
+def test_what_a_removed_laptop_sends_after_its_removal_is_not_taken(three: Three) -> None:
+    """Bea's stolen laptop acts after her removal; the intake no longer witnesses its log,
+    and a relay colluding with it hands carol what it made: carol takes none of it."""
+    bea, carol, origin = three.bea, three.carol, three.bea.log.origin
+    before = _held(carol, origin)
+    bea.add_note(three.case_id, "written after her removal")
+    with IntakeClient(three.url, bea.identity) as intake:
+        witnessed, problem = witness_log(bea, intake)
+    assert witnessed is None  # the witness refuses a removed laptop's log
+    assert problem is not None
+    with bea.transaction() as db:
+        team_logs.queue_own(bea, db, sync_module._team_chain(bea, db))
+        wires = [
+            bytes(w)
+            for (w,) in db.execute(
+                "SELECT wire FROM sync_outbox WHERE recipient = 'team' AND sent = 0 ORDER BY n"
+            )
+        ]
+    assert wires, "bea's laptop made a log item of its new entries"
+    result = SyncResult(PullResult())
+    receive(carol, ScriptedRelay(wires), result)  # type: ignore[arg-type]
+    assert _held(carol, origin) == before
+    assert result.ignored == len(wires)
+    verify_team(auditing.encode_bundle(carol, carol.db))  # still sound
+
+
+def test_a_removed_laptops_log_held_short_is_said_plainly_a_current_ones_is_cut_short(
+    three: Three,
+) -> None:
+    """A relay that dropped bea's last items for carol for good: carol's bundle holds bea's
+    log to entry k, amara's head of it says m; verify names that for a removed laptop, and
+    still refuses a current laptop's log cut short against a witnessed checkpoint."""
+    parts = bundle.parse_team(auditing.encode_bundle(three.carol, three.carol.db))
+    by_origin = {log.origin: log for log in parts.logs}
+    amara_origin, bea_origin = three.amara.log.origin, three.bea.log.origin
+    for origin, name in ((bea_origin, "bea"), (amara_origin, "amara")):
+        log = by_origin[origin]
+        witnessed = [n for n in log.checkpoints if len(parse_note(n).signatures) > 1]
+        # cut back cleanly to the witnessed checkpoint before the newest: sound in itself
+        first = int(parse_note(witnessed[-2]).text.split("\n")[1])
+        cut = replace(
+            log,
+            leaves=log.leaves[:first],
+            checkpoints=[witnessed[-2]],
+            proofs=[],
+            reads=[r for r in log.reads if r[0] <= first],
+            # carol's laptop joined in the part of bea's log that is cut
+            people=[p for p in log.people if (name, p.name) != ("bea", "carol")],
+        )
+        changed = replace(
+            parts,
+            logs=[cut if x is log else x for x in parts.logs],
+            witnessed=[*(w for w in parts.witnessed if origin not in w), witnessed[-1]],
+        )
+        data = bundle.encode_team(changed)
+        size = int(parse_note(witnessed[-1]).text.split("\n")[1])
+        if name == "bea":
+            shown = {lap.name: lap for lap in verify_team(data).laptops}
+            assert shown["bea"].witnessed_elsewhere == size
+            assert shown["bea"].log is not None
+            assert shown["bea"].log.entries == first
+            cli = Cli(three.root)
+            path = three.root / "short.bundle"
+            path.write_bytes(data)
+            text = cli("audit", "verify", str(path))
+            assert text.returncode == 0, text.stderr
+            assert f"Held here only to entry {first}" in text.stdout
+            assert f"held this removed member's log to entry {size}" in text.stdout
+        else:
+            with pytest.raises(bundle.BundleError, match=r"amara's laptop .* has been cut short"):
+                verify_team(data)
+
+
+def test_export_names_a_removed_laptops_log_held_short(three: Three) -> None:
+    carol, origin = three.carol, three.bea.log.origin
+    held = _held(carol, origin)
+
+    class _Undo(Exception):
+        pass
+
+    short = []
+    with contextlib.suppress(_Undo), carol.transaction() as db:  # as if they never came
+        db.execute("DELETE FROM team_log_leaves WHERE origin = ? AND seq >= ?", (origin, 2))
+        short = team_logs.short_removed_logs(carol)
+        raise _Undo
+    assert short == [("bea", 2, held)]
+    assert team_logs.short_removed_logs(carol) == []

@@ -191,6 +191,7 @@ def vector(name: str, what: str, parts: TeamBundle) -> dict[str, Any]:
                 "origin": lap["origin"],
                 "revoked": lap["revoked"],
                 "stale": lap["stale"],
+                "witnessed_elsewhere": lap["witnessed_elsewhere"],
                 "actions": lap["log"] and lap["log"]["actions_by_actor"],
             }
             for lap in shown["laptops"]
@@ -262,6 +263,21 @@ def build_all() -> dict[str, Any]:
             "bea revoked before any of her log reached amara's laptop: no log of hers, which"
             " the summary shows; a current member's missing log is refused.",
             revoked,
+        )
+    )
+    short = team_bundle()
+    short.statements.append((out.body, out.signature))
+    b = short.logs[1]
+    short.logs[1] = BundleContents(
+        b.origin, b.people, b.leaves[:5], b.checkpoints[:3], b.proofs[:2], [], 2
+    )
+    vectors.append(
+        vector(
+            "removed-colleague-held-short",
+            "bea revoked; amara's laptop holds her log to 5 entries, a witnessed checkpoint of"
+            " it at 7 remains: sound, bea's laptop shows witnessed_elsewhere 7 (a current"
+            " member's log so held is cut short, as colleague-cut-short).",
+            short,
         )
     )
     return {

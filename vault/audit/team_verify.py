@@ -13,7 +13,9 @@ on, and every laptop's log. The check, in order (``docs/audit.md`` section 16):
 3. every laptop of a current member must have its log in the bundle ("withheld");
 4. each witnessed checkpoint must be signed by a caseworker of its log and cosigned by a
    witness a log lists, and its log must hold it: at least its entries ("cut short"), with
-   the same root ("forked").
+   the same root ("forked"). A removed member's laptop's log may hold fewer: the exporting
+   laptop closed its chain at the removal and took of it only what reached it witnessed,
+   so that is reported (:attr:`Laptop.witnessed_elsewhere`), not refused.
 
 Nothing in it needs or holds a key that opens a report.
 """
@@ -50,6 +52,9 @@ class Laptop:
     log: Verified | None  # None: no log of it in the bundle (a revoked member's only)
     witnessed_at: int | None  # POSIX time of the newest cosignature on its log, if any
     stale: bool  # its newest witnessed checkpoint is STALE_DAYS older than the export, or none
+    # A removed member's laptop only: a colleague passed on a witnessed checkpoint of its log
+    # covering this many entries, more than the bundle holds (None: it holds them all).
+    witnessed_elsewhere: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +139,7 @@ def _verify_team(data: bytes, trusted: str | None) -> TeamVerified:
                 f"The bundle holds no log of {owner.name}'s laptop ({origin}), which is on the"
                 " team: it was withheld."
             )
-    _check_heads(parts.witnessed, parts.logs, owners)
+    short = _check_heads(parts.witnessed, parts.logs, owners)
 
     exporter = parts.logs[0].origin
     export_time = _posix(logs[exporter].last)
@@ -145,7 +150,9 @@ def _verify_team(data: bytes, trusted: str | None) -> TeamVerified:
         stale = when is None or (
             export_time is not None and export_time - when > STALE_DAYS * 86400
         )
-        laptops.append(Laptop(owner.name, origin, owner.revoked, log, when, stale))
+        laptops.append(
+            Laptop(owner.name, origin, owner.revoked, log, when, stale, short.get(origin))
+        )
     trusted_size = logs[trusted_origin].trusted_size if trusted_origin else None
     return TeamVerified(
         laptops=tuple(laptops),
@@ -193,8 +200,11 @@ def _follow(start: bytes, statements: list[tuple[bytes, bytes]]) -> tuple[Team, 
 
 def _check_heads(
     witnessed: list[str], logs: list[BundleContents], owners: dict[str, _Owner]
-) -> None:
-    """Each witnessed checkpoint passed on by a colleague against the log it names."""
+) -> dict[str, int]:
+    """Each witnessed checkpoint passed on by a colleague against the log it names. Returns,
+    for each removed member's laptop whose log the bundle holds fewer entries of than such a
+    checkpoint covers, that checkpoint's size (a current member's is "cut short")."""
+    short: dict[str, int] = {}
     by_origin = {log.origin: log for log in logs}
     witness_keys = [p.key for log in logs for p in log.people if p.role == "witness"]
     for number, text in enumerate(witnessed, 1):
@@ -219,6 +229,9 @@ def _check_heads(
             raise BundleError(f"{where} carries no witness cosignature that verifies.")
         held = len(log.leaves)
         who = f"The log of {owner.name}'s laptop ({checkpoint.origin})"
+        if checkpoint.size > held and owner.revoked:
+            short[checkpoint.origin] = max(checkpoint.size, short.get(checkpoint.origin, 0))
+            continue
         if checkpoint.size > held:
             raise BundleError(
                 f"{who} has been cut short: a witnessed checkpoint in the bundle covers"
@@ -229,6 +242,7 @@ def _check_heads(
                 f"{who} has forked: its first {checkpoint.size} entries do not match a witnessed"
                 " checkpoint in the bundle."
             )
+    return short
 
 
 def _posix(time: str | None) -> int | None:

@@ -617,6 +617,12 @@ def _places(column: tuple[bytes, ...], value: bytes, number: int) -> Iterator[in
         yield i
 
 
+def committed_to(person: Person, key: bytes | str | None) -> str:
+    """The commitment an entry adding ``person`` makes (vault/team_logs.py matches a removed
+    laptop's people lines to it): :func:`_committed`."""
+    return _committed(person, key)
+
+
 def _committed(person: Person, key: bytes | str | None) -> str:
     """The commitment a key entry makes: to name and key (members), or the vkey (witnesses)."""
     if key is None:

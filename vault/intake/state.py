@@ -88,6 +88,15 @@ class IntakeState:
                 self.witnessed_logs[member.origin] = [
                     VerifierKey(member.origin, ED25519, member.sign_pk)
                 ]
+        # A removed member's laptop is witnessed no more: what its log gains after the
+        # removal is never cosigned, so no colleague takes it (docs/sync.md section 4).
+        current = {m.sign_pk for m in team.members}
+        for origin, keys in list(self.witnessed_logs.items()):
+            kept = [k for k in keys if k.public_key in current]
+            if kept:
+                self.witnessed_logs[origin] = kept
+            else:
+                del self.witnessed_logs[origin]
 
     @contextlib.asynccontextmanager
     async def reading(self, kind: str, size: int) -> AsyncIterator[None]:

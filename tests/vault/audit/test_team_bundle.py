@@ -37,6 +37,7 @@ def test_each_team_vector_gives_what_it_records(vector: dict[str, Any]) -> None:
             "origin": lap.origin,
             "revoked": lap.revoked,
             "stale": lap.stale,
+            "witnessed_elsewhere": lap.witnessed_elsewhere,
             "actions": lap.log and {k: dict(v) for k, v in lap.log.by_actor.items()},
         }
         for lap in result.laptops
