@@ -133,7 +133,10 @@ def settle_epoch(
     counts: dict[str, int] = {}
     with locked(directory):
         require_current(old, vault.db)
-        write_pending(directory, vault.db, new, vault.identity, same_epoch=not fresh)  # step 1
+        # Step 1. The pending files always name the new key: settling may keep the database's
+        # newest epoch, or start one it already holds again (its own untold N+1), and the
+        # epoch alone would then say an uncommitted change had committed.
+        write_pending(directory, vault.db, new, vault.identity, name_key=True)
         try:
             with vault.transaction() as db:  # step 2
                 changes(db)
