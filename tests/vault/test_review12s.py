@@ -38,7 +38,7 @@ from vault import _crypto, alerts, case_view, membership
 from vault.backup import make_backup, restore_backup
 from vault.check import check_vault
 from vault.db import new_origin
-from vault.errors import VaultError
+from vault.errors import UsageError, VaultError
 from vault.join_request import make_request
 from vault.keys import Identity, unb64
 from vault.passphrase import Passphrase
@@ -362,13 +362,13 @@ def test_an_alert_drafted_under_the_losing_key_still_opens_after(team: Team) -> 
 
 
 def test_b_sharing_its_folder_with_a_second_caseworker_settles_and_both_unlock(
-    team: Team,
+    team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """B's folder is shared with dee (added there with her own passphrase). B settles; dee
     then unlocks the same folder holding A's key for the epoch, and it opens B's note. (She
     opens no case here: see the next test.)"""
     t = team
-    membership.add_caseworker(t.bea, "dee", DEE)
+    _share_folder(monkeypatch, t.bea, "dee")
     _everyone_syncs(t)
     n = t.amara.access.current.epoch + 1
     membership.rotate_team_key(t.amara)
@@ -389,6 +389,14 @@ def test_b_sharing_its_folder_with_a_second_caseworker_settles_and_both_unlock(
     _everyone_syncs(t)
     assert _keys(t.amara) == _keys(t.bea) == _keys(t.carol)  # (dee is on B's roster alone)
     assert shown(t.amara, t.case_id) == shown(t.bea, t.case_id) == shown(t.carol, t.case_id)
+
+
+def _share_folder(monkeypatch: pytest.MonkeyPatch, vault: Vault, name: str) -> None:
+    """A second caseworker in a laptop's folder, as a folder shared before it began to sync
+    has one (a folder that syncs refuses to add one: membership.check_shares_folder)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(membership, "check_shares_folder", lambda *_: None)
+        membership.add_caseworker(vault, name, DEE)
 
 
 # --- the laptop of someone B removed starts the epoch first ---------------------------------
@@ -509,12 +517,14 @@ def test_killed_before_commit_when_settling_starts_an_epoch_again_over_one_of_it
     assert texts.count("review: bea before the kill") == 1
 
 
-def test_a_refused_settling_leaves_the_vault_as_it_was(small: Small) -> None:
+def test_a_refused_settling_leaves_the_vault_as_it_was(
+    small: Small, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """dan's folder is shared with dee. dan rotates (N) and revokes olu (N+1) apart from A's
     N; dee writes a note under dan's own key, so dan cannot settle (docs/sync.md: it stops,
     nothing lost). dan must still unlock, every time."""
     s = small
-    membership.add_caseworker(s.dan, "dee", DEE)
+    _share_folder(monkeypatch, s.dan, "dee")
     for laptop in (s.amara, s.dan):  # both at the team's newest epoch (bea settled above)
         sync(laptop, s.url)
     n = s.amara.access.current.epoch + 1
@@ -536,10 +546,18 @@ def test_a_refused_settling_leaves_the_vault_as_it_was(small: Small) -> None:
 def test_a_second_caseworker_of_a_synced_folder_opening_a_case_stops_no_one(
     small: Small,
 ) -> None:
+    """A folder that syncs takes no second caseworker with a passphrase of her own (each
+    caseworker has a laptop of their own; the others would never hear of her): refused
+    (exit 2, one sentence, before any passphrase is asked for), nothing written, and every
+    colleague's sync goes on."""
     s = small
-    membership.add_caseworker(s.amara, "eve", DEE)
-    sync(s.amara, s.url)
-    with Vault.unlock(s.root / "amara", DEE, "eve") as eve:
-        case_view.show_case(eve, s.case_id)  # records that eve opened it
+    with pytest.raises(UsageError, match="each caseworker has a laptop of their own"):
+        membership.add_caseworker(s.amara, "eve", DEE)
+    refused = Cli(s.root)("caseworker", "add", "eve", "--vault", str(s.root / "amara"))
+    assert refused.returncode == 2, refused.stderr
+    assert "vault caseworker add eve --request eve.request" in refused.stderr
+    assert not list((s.root / "amara" / "caseworkers").glob("eve.*"))
+    assert "eve" not in [w.name for w in membership.caseworkers(s.amara)]
+    case_view.show_case(s.amara, s.case_id)
     sync(s.amara, s.url)
     sync(s.fay, s.url)
