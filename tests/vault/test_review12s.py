@@ -166,6 +166,8 @@ def test_an_event_sealed_again_once_is_append_only_again_after(team: Team) -> No
     try:
         with pytest.raises(Exception, match="append-only"):
             db.execute("UPDATE events SET signature = zeroblob(64) WHERE id = ?", (event_id,))
+        with pytest.raises(Exception, match="append-only"):  # nor opened again for a rewrite
+            db.execute("UPDATE events_resealed SET rewriting = 1 WHERE id = ?", (event_id,))
     finally:
         db.execute("ROLLBACK TO review")
         db.execute("RELEASE review")
