@@ -195,6 +195,7 @@ def caseworker_add(
         _say("Next: vault sync --from URL sends them the team's keys and every case.")
         return
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        membership.check_shares_folder(vault, name)  # before asking for a passphrase
         passphrase = read_new_passphrase(new_passphrase_file, name)
         person = membership.add_caseworker(vault, name, passphrase)
     _say(f"Added {person.name} (key id {person.key_id}) to {vault_dir}.")

@@ -820,9 +820,10 @@ def _events_resealed_when_epochs_settle(db: Connection) -> None:
     """``events_resealed``: case events this laptop sealed again, when it settled a team key
     epoch another laptop had started first (vault/epoch_settling.py): each event's id, its
     case, the epoch it was sealed to before, and the SHA-256 of the sealed bytes it held then
-    (what its access-log entry commits to). An event stays append-only unless it is listed
-    here (written in the same transaction, just before): then its body and signature may be
-    replaced, never its id, case, kind, author or place."""
+    (what its access-log entry commits to). An event stays append-only but for one update:
+    a row listing it, written just before in the same transaction with ``rewriting`` 1, lets
+    that one update replace its body and signature (never its id, case, kind, author or
+    place); the update itself sets ``rewriting`` to 0, and nothing sets it back."""
     _run_script(
         db,
         """
@@ -832,15 +833,24 @@ def _events_resealed_when_epochs_settle(db: Connection) -> None:
             epoch         INTEGER NOT NULL CHECK (epoch > 0),
             sealed_before TEXT NOT NULL CHECK (length(sealed_before) = 64
                                                AND sealed_before NOT GLOB '*[^0-9a-f]*'),
+            rewriting     INTEGER NOT NULL DEFAULT 1 CHECK (rewriting IN (0, 1)),
             PRIMARY KEY (id, epoch)
         ) STRICT;
         CREATE INDEX events_resealed_by_case ON events_resealed (case_id);
+        CREATE TRIGGER events_resealed_once BEFORE UPDATE ON events_resealed
+            WHEN NOT (NEW.rewriting = 0 AND NEW.id IS OLD.id AND NEW.case_id IS OLD.case_id
+                      AND NEW.epoch IS OLD.epoch AND NEW.sealed_before IS OLD.sealed_before)
+            BEGIN SELECT RAISE(ABORT, 'events_resealed rows are append-only'); END;
         DROP TRIGGER events_append_only_update;
         CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
             WHEN NOT (NEW.seq IS OLD.seq AND NEW.id IS OLD.id AND NEW.case_id IS OLD.case_id
                       AND NEW.kind IS OLD.kind AND NEW.actor IS OLD.actor
-                      AND EXISTS (SELECT 1 FROM events_resealed WHERE id = OLD.id))
+                      AND EXISTS (SELECT 1 FROM events_resealed
+                                  WHERE id = OLD.id AND rewriting = 1))
             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_resealed_done AFTER UPDATE ON events
+            BEGIN UPDATE events_resealed SET rewriting = 0
+                  WHERE id = NEW.id AND rewriting = 1; END;
         """,
     )
 

@@ -10,9 +10,11 @@ new database key, as :func:`vault.membership.adopt_team_key`):
 
 * it takes A's key as its epoch N, in place of its own (and drops any later epochs it
   started itself and never told);
-* what B removed from the team that the team's record has not removed (B revoked Y, A
-  revoked X or rotated) is started again as epoch N+1 (one epoch per caseworker), with a
-  new key, told to the relay by the same sync (``sync_new_epochs``) as any revocation;
+* what B removed from the team that the team's record had not removed by epoch N (B
+  revoked Y, A revoked X or rotated) is started again as epoch N+1 (one epoch per
+  caseworker), with a new key, told to the relay by the same sync (``sync_new_epochs``) as
+  any revocation; if a later epoch of the record removes Y already (another laptop settled
+  first), B's N+1 meets it and B settles again, taking that epoch's key;
 * everything B sealed to its own keys is sealed again to the newest key it now holds (A's,
   or its own new N+1: never a key someone B removed holds): B's own case events (notes,
   the team's copy of replies, alert drafts and overrides), sealed again and signed again
@@ -20,6 +22,10 @@ new database key, as :func:`vault.membership.adopt_team_key`):
   reports sealed to B's keys (by ``vault team-key reseal``, or sealed to B's exported key);
 * the access log says so: ``team-key-settled N`` committing to the key taken, then a
   ``team-key-rotated`` for each epoch started again and a ``report-resealed`` for each report.
+
+A may be the laptop of someone B removed and has not yet told the relay of (a stolen
+laptop racing its revocation): to the team's record they were a member when they started N,
+so B settles with their key all the same, and removes them again at N+1.
 
 If anything sealed to B's own key could have left B (an item queued since that epoch began,
 whether sent or not), B does not settle: its sync stops as before.
@@ -106,7 +112,7 @@ def settle_epoch(
 ) -> Settled:
     """Take ``taken`` (another laptop's key for an epoch this laptop also started, which the
     team's record names) in place of this laptop's own, as the module docstring says.
-    ``removed_by_team``: key ids the team's record has removed (as of now); ``changes`` runs
+    ``removed_by_team``: key ids the team's record had removed by that epoch; ``changes`` runs
     in the same transaction (taking the other laptop's item); ``refusal``: the error to raise
     when this laptop cannot settle (an event sealed to its key that it cannot sign again)."""
     old = vault.access
@@ -133,7 +139,10 @@ def settle_epoch(
     counts: dict[str, int] = {}
     with locked(directory):
         require_current(old, vault.db)
-        write_pending(directory, vault.db, new, vault.identity, same_epoch=not fresh)  # step 1
+        # Step 1. The pending files always name the new key: settling may keep the database's
+        # newest epoch, or start one it already holds again (its own untold N+1), and the
+        # epoch alone would then say an uncommitted change had committed.
+        write_pending(directory, vault.db, new, vault.identity, name_key=True)
         try:
             with vault.transaction() as db:  # step 2
                 changes(db)

@@ -27,12 +27,13 @@ the vault, so a change goes in four steps, each one crash-safe:
 
 Every change makes a new epoch, so the E in a pending file's name says, against the
 database, whether that change committed (rename it) or not (delete it). The one change that
-keeps the newest epoch and replaces its key (a laptop settling a team key epoch another
-laptop started first, :mod:`vault.epoch_settling`) names the new key too
-(``NAME.access.next-E-K``, K the key's first 8 bytes in hex): committed when the database
-holds that key for E. Changes and the
-tidying at unlock hold an exclusive lock on the vault folder, so one never tidies away
-another's pending files.
+may not (a laptop settling a team key epoch another laptop started first,
+:mod:`vault.epoch_settling`: it replaces the key of an epoch it holds) may end at an epoch
+the database holds already (its newest, or one started again over an untold epoch of its
+own), so it always names the new key too (``NAME.access.next-E-K``, K the key's first 8
+bytes in hex): committed only when the database's newest epoch is E, with that key.
+Changes and the tidying at unlock hold an exclusive lock on the vault folder, so one never
+tidies away another's pending files.
 
 So, whatever the crash point, every remaining caseworker can still unlock, and the first
 unlock after the crash finishes or undoes the change.
@@ -374,12 +375,13 @@ def write_pending(
     writer: Identity,
     *,
     leaving: frozenset[str] = frozenset(),
-    same_epoch: bool = False,
+    name_key: bool = False,
 ) -> None:
     """Step 1: wrap ``new`` to every current caseworker but ``leaving``, and to recovery.
-    ``same_epoch``: the change keeps the database's newest epoch and replaces its key, so the
-    pending files' names also name the new key (:func:`pending_path`)."""
-    mark = new.current.public_key if same_epoch else None
+    ``name_key``: the change's newest epoch may be one the database holds already, with
+    another key (settling), so the pending files' names also name the new key
+    (:func:`pending_path`)."""
+    mark = new.current.public_key if name_key else None
     # Caseworkers on their own laptops (vault/sync.py) hold their own database key: this
     # folder's keys are never wrapped to them.
     synced = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sync_origins'").fetchone()

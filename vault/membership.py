@@ -45,9 +45,10 @@ def add_caseworker(
     Its access file is signed by the caseworker adding them (``vault.identity``). Files are
     written first, then the registration committed: a crash in between leaves files that
     no unlock accepts (the name is not registered), and adding the same name again
-    replaces them.
+    replaces them. Refused in a vault that syncs with a team (:func:`check_shares_folder`).
     """
     name = validate_name(name)
+    check_shares_folder(vault, name)
     check_strength(passphrase, name=name)
     row = vault.db.execute("SELECT revoked FROM caseworkers WHERE name = ?", (name,)).fetchone()
     if row is not None:
@@ -71,6 +72,20 @@ def add_caseworker(
             vault.register_caseworker(db, identity.public)
     vault.forget_names()
     return identity.public
+
+
+def check_shares_folder(vault: Vault, name: str) -> None:
+    """Refuse to add ``name`` with a passphrase of their own to this folder if it syncs with a
+    team: there each caseworker's laptop holds a vault of their own, and the other laptops
+    would never hear of a second caseworker here (whose first case event would then stop
+    every colleague's sync). They join from their own laptop instead (``--request``)."""
+    if syncs_with_team(vault):
+        raise UsageError(
+            f"This vault syncs with a team, where each caseworker has a laptop of their own;"
+            f" {name} was not added to this folder.",
+            hint=f"on {name}'s laptop: vault join --name {name} --out {name}.request;"
+            f" then here: vault caseworker add {name} --request {name}.request",
+        )
 
 
 def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinRequest:

@@ -600,19 +600,37 @@ def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
         "SELECT n, closed FROM sync_received WHERE origin = ? AND recipient = ?",
         (item.origin, item.to),
     ).fetchone()
-    if row is not None and (item.n <= int(row[0]) or row[1]):
-        return None  # held already, or from a removed caseworker: _take checks it
+    if row is not None and item.n <= int(row[0]):
+        return None  # held already: _take checks it
+    removed_here = row is not None and bool(row[1])
+    if removed_here and not _removed_here_untold(vault, item.origin):
+        return None  # from a removed caseworker: _take checks it
     doc = _open(vault, item)
     if doc.get("t") != "epoch":
         return None
     try:
         epoch, public_key = int(doc["team_key"]["epoch"]), unb64(doc["team_key"]["public_key"])
     except (KeyError, TypeError, ValueError):
-        return doc  # _take_epoch names it
+        return None if removed_here else doc  # _take_epoch names it
     held = vault.access.team_key(epoch)
     if held is not None and held.public_key == public_key:
         return None  # a key this laptop holds already (its welcome had it): taken as is
+    if removed_here and held is None:
+        return None  # only an epoch this laptop started too is settled with their key
     return doc
+
+
+def _removed_here_untold(vault: Vault, origin: str) -> bool:
+    """Whether the caseworker of laptop ``origin`` was removed by an epoch started here that
+    the relay has not been told of: to the team's record they are still a member, and an
+    epoch they started first is the team's (this laptop settles with it, and removes them
+    again with a key of its own, docs/sync.md section 4 step 2)."""
+    found = vault.db.execute(
+        "SELECT 1 FROM sync_origins o JOIN sync_new_epochs e ON e.revoked = o.key_id"
+        " WHERE o.origin = ? AND e.done = 0",
+        (origin,),
+    ).fetchone()
+    return found is not None
 
 
 def _take_epoch(
@@ -675,7 +693,10 @@ def _take_epoch(
 
     if settling:
         assert chain is not None  # named the epoch
-        removed = _team_and_epochs(*chain())[0].revoked
+        # Whom the team's record had removed by this epoch: what this laptop removed that
+        # only a later epoch of the record removes is started again here (sealed to a key of
+        # its own, which the removed never hold), and settles again when that epoch comes.
+        removed = _removed_by_epoch(*chain(), team.epoch)
         result.settled = epoch_settling.settle_epoch(
             vault, team, removed, changes, lambda: _two_new_keys(team.epoch, settles=False)
         )
@@ -714,6 +735,19 @@ def _chain_names(
     if named != (public_key, frozenset({gone} if gone else ())):
         return None
     return _origins(start, statements).get(gone or "", "")
+
+
+def _removed_by_epoch(
+    start: TeamPublicKey, statements: list[Statement], epoch: int
+) -> frozenset[str]:
+    """Key ids the relay's chain has removed from the team once it starts ``epoch``."""
+    team = Team.start(start)
+    for statement in statements:
+        after = apply(team, statement)  # checked already by _chain_names
+        if after.epoch > epoch:
+            break
+        team = after
+    return frozenset(team.revoked)
 
 
 def _origins(start: TeamPublicKey, statements: list[Statement]) -> dict[str, str]:
