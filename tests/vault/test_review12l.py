@@ -22,6 +22,7 @@ from vault import _crypto, auditing, joining, membership, team_changes, team_log
 from vault.audit import bundle, team_verify
 from vault.audit.signed_note import parse_note
 from vault.errors import IntegrityError
+from vault.intake.witness import Witness
 from vault.join_request import make_request
 from vault.pull import IntakeClient, PullResult, witness_log
 from vault.relay_items import FIRST_PREV, make_item
@@ -268,30 +269,63 @@ def two(tmp_path: Path) -> Any:
         yield amara, bea
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [
-        {"leaves": "not a list"},
-        {"from": -1},
-        {"cosignatures": [[1, 2, 3]]},
-        {"checkpoints": ["not a note"]},
-        {"people": ["caseworker"]},
-        {"reads": [["x", "y"]]},
-        {"log": None},
-    ],
-    ids=["leaves", "from", "cosignatures", "checkpoints", "people", "reads", "log"],
-)
-def test_a_malformed_closed_chain_log_item_is_skipped(two: Any, bad: dict[str, Any]) -> None:
+MALFORMED: list[dict[str, Any]] = [
+    {"leaves": "not a list"},
+    {"from": -1},
+    {"cosignatures": [[1, 2, 3]]},
+    {"checkpoints": ["not a note"]},
+    {"people": ["caseworker"]},
+    {"reads": [["x", "y"]]},
+    {"log": None},
+]
+
+
+def test_malformed_closed_chain_log_items_are_skipped(two: Any) -> None:
     """Bea's first log item taken while she was a member; then her chain closes, and her
-    next item is malformed: skipped, and the sync goes on."""
+    next items are each malformed another way: each skipped, and the sync goes on."""
     amara, bea = two
     (first,) = _bea_log_docs(bea, 1)
-    wires = _chained(amara, bea, [first, _log_doc(bea.log.origin, **bad)])
+    docs = [first, *(_log_doc(bea.log.origin, **bad) for bad in MALFORMED)]
+    wires = _chained(amara, bea, docs)
     receive(amara, ScriptedRelay(wires[:1]), SyncResult(PullResult()))  # type: ignore[arg-type]
     _close(amara, bea)
     result = SyncResult(PullResult())
     receive(amara, ScriptedRelay(wires[1:]), result)  # type: ignore[arg-type]
+    assert result.ignored == len(MALFORMED)
+    assert team_logs.check_held(amara) == []
+
+
+def test_after_a_malformed_log_item_a_closed_chains_next_witnessed_item_is_still_read(
+    two: Any, tmp_path: Path
+) -> None:
+    """Pins what the code does (docs/sync.md section 4 says such an item is skipped "and with
+    it the rest of that chain"): an item that opens but fails the log's checks still counts
+    as read, so the next one, witnessed, is taken."""
+    amara, bea = two
+    (tmp_path / "w").mkdir()
+    witness = Witness.load_or_create(tmp_path / "w")
+    for laptop in (amara, bea):
+        auditing.add_witness(laptop, witness.key, "https://intake.example")
+    with bea.transaction() as db:
+        bea.log_action(db, "passphrase-changed", bea.identity.key_id)
+    head = bea.log.head()
+    assert head is not None
+    line = witness.signer.cosign_line(parse_note(head.note).text, 1_700_000_000)
+    assert auditing.record_cosignature(bea, witness.key, head.size, line) == 1
+    collect = _Collect()
+    with bea.transaction() as db:
+        team_logs.queue_own(bea, db, collect)
+    (good,) = collect.docs
+    bad = _log_doc(bea.log.origin, checkpoints=["not a note"])
+    wires = _chained(amara, bea, [bad, good])
+    _close(amara, bea)
+    result = SyncResult(PullResult())
+    receive(amara, ScriptedRelay(wires), result)  # type: ignore[arg-type]
     assert result.ignored == 1
+    held = amara.db.execute(
+        "SELECT count(*) FROM team_log_leaves WHERE origin = ?", (bea.log.origin,)
+    ).fetchone()[0]
+    assert held == head.size
     assert team_logs.check_held(amara) == []
 
 
