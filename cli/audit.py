@@ -260,14 +260,18 @@ def _laptop_title(laptop: Laptop) -> str:
 
 def _team_summary(result: TeamVerified) -> list[str]:
     held = [lap for lap in result.laptops if lap.log is not None]
-    lines = [
+    short = [lap.name for lap in result.laptops if lap.witnessed_elsewhere is not None]
+    first = (
         f"Verified: the logs of {len(held)} laptops; no entry of any was edited, removed,"
         " reordered or cut off, and no current member's laptop is missing."
-        + (
-            " A removed member's log is held here only in part: see below."
-            if any(lap.witnessed_elsewhere for lap in result.laptops)
-            else ""
-        ),
+        if not short
+        else f"Verified, with entries missing: the logs of {len(held)} laptops; no entry"
+        " held was edited or reordered, and no current member's log is cut short or"
+        f" missing; but the log of removed member {', '.join(short)} ends before a"
+        " colleague's witnessed checkpoint of it: see below."
+    )
+    lines = [
+        first,
         f"Team: {', '.join(result.members)} (team key epoch {result.epoch}).",
         f"Exported from: {result.exported_by}",
     ]
@@ -292,8 +296,9 @@ def _team_summary(result: TeamVerified) -> list[str]:
             lines.append(
                 f"  Held here only to entry {log.entries}: a colleague's laptop held this"
                 f" removed member's log to entry {laptop.witnessed_elsewhere} (a witnessed"
-                " checkpoint in the bundle). The rest never reached the exporting laptop:"
-                " the relay did not deliver it, or it was not witnessed, before the removal."
+                " checkpoint in the bundle). The rest is not in this bundle: either it did not"
+                " reach the exporting laptop before the removal (not delivered by the relay, or"
+                " not witnessed), or the bundle was cut; a colleague's bundle holds it."
             )
         if laptop.stale:
             lines.append(
@@ -322,6 +327,10 @@ def _team_summary(result: TeamVerified) -> list[str]:
 def _team_json(result: TeamVerified) -> dict[str, object]:
     return {
         "verified": True,
+        # removed members whose log ends here before a colleague's witnessed checkpoint of it
+        "removed_logs_held_short": [
+            lap.name for lap in result.laptops if lap.witnessed_elsewhere is not None
+        ],
         "format": result.format,
         "team": {"members": list(result.members), "epoch": result.epoch},
         "exported_by": result.exported_by,

@@ -66,6 +66,9 @@ class Welcome:
     chains: tuple[tuple[str, int, str], ...]  # (origin, n, head) of each team chain covered
     origins: tuple[tuple[str, str], ...] = ()  # (key id, log origin) of each on the roster
     sender: str = ""  # the log origin of the laptop that sent it
+    # Caseworkers the team removed, with their log origin if known: their past events and log
+    # entries are in the history, so this laptop must know their keys (as removed).
+    removed: tuple[tuple[CaseworkerPublic, str | None], ...] = ()
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Welcome:
@@ -90,6 +93,17 @@ class Welcome:
                 for person, p in zip(roster, doc["roster"], strict=True)
                 if p.get("origin")
             )
+            removed = tuple(
+                (
+                    CaseworkerPublic(
+                        validate_name(str(p["name"])),
+                        unb64(p["sign_pk"], 32),
+                        unb64(p["box_pk"], 32),
+                    ),
+                    str(p["origin"]) if p.get("origin") else None,
+                )
+                for p in doc.get("removed", [])  # absent from welcomes made before it was sent
+            )
         except (KeyError, TypeError, ValueError, IndexError):
             raise IntegrityError("The welcome from the team is not in the expected form.") from None
         if not keys:
@@ -98,7 +112,37 @@ class Welcome:
             raise IntegrityError("A team key in the welcome from the team is damaged.")
         if len({k.epoch for k in keys}) != len(keys):
             raise IntegrityError("The welcome from the team names one team key epoch twice.")
-        return cls(keys, roster, chains, origins)
+        on_roster = {person.key_id for person in roster}
+        if any(person.key_id in on_roster for person, _ in removed):
+            raise IntegrityError(
+                "The welcome from the team names a caseworker as both current and removed."
+            )
+        return cls(keys, roster, chains, origins, removed=removed)
+
+
+def register_removed(
+    vault: Vault, db: dbmod.Connection, person: CaseworkerPublic, origin: str | None
+) -> None:
+    """Know a caseworker the team removed (from a welcome), as removed: their key (their past
+    events and log entries verify) and their log origin, logged as added then revoked, as a
+    laptop does that hears of a removal before the member (vault/sync.py ``_take_epoch``).
+    Nothing if this vault knows them already."""
+    known = db.execute(
+        "SELECT sign_pk FROM caseworkers WHERE key_id = ?", (person.key_id,)
+    ).fetchone()
+    if known is None:
+        vault.register_caseworker(db, person)
+        db.execute("UPDATE caseworkers SET revoked = ? WHERE key_id = ?", (today(), person.key_id))
+        vault.log_action(db, "caseworker-revoked", subject=person.key_id, commit=person.sign_pk)
+        vault.forget_names()
+    elif bytes(known[0]) != person.sign_pk:
+        raise IntegrityError("Two caseworkers of the team share a key id.")
+    if origin:
+        db.execute(
+            "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)"
+            " ON CONFLICT (origin) DO NOTHING",
+            (origin, person.key_id),
+        )
 
 
 def erase_case_rows(vault: Vault, case_id: str) -> None:
@@ -242,6 +286,8 @@ def _make_database(
             for person in welcome.roster:
                 if person.sign_pk != identity.public.sign_pk:
                     vault.register_caseworker(db, person)
+            for person, origin in welcome.removed:
+                register_removed(vault, db, person, origin)
             # Whose laptop keeps each log, and how far the welcome's history covers each
             # laptop's items, known at once: the relay may hand this laptop colleagues' items
             # from before the welcome (those its sender had not yet received).

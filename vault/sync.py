@@ -67,7 +67,7 @@ from vault.errors import (
 from vault.events import Event, verify_event
 from vault.intake.auth import sign_request
 from vault.join_request import JoinRequest
-from vault.joining import Welcome, open_welcome, welcomed_by
+from vault.joining import Welcome, open_welcome, register_removed, welcomed_by
 from vault.keys import (
     CaseworkerPublic,
     Identity,
@@ -853,7 +853,7 @@ def _take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) ->
             team_logs.take(vault, db, item, doc)
         else:
             raise ValueError
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
         raise IntegrityError(
             f"Item {item.n} from laptop {item.origin} is not in the expected form."
         ) from None
@@ -889,10 +889,10 @@ def _read_closed(vault: Vault, db: dbmod.Connection, item: Item) -> bool:
     try:
         with dbmod.savepoint(db, "closed_log"):
             return team_logs.take_witnessed(vault, db, item, doc)
-    except (KeyError, TypeError, ValueError, IntegrityError) as why:
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, IntegrityError) as why:
         if isinstance(why, (DatabaseDamagedError, LogRolledBackError)):
             raise
-        return False
+        return False  # a removed laptop's malformed item: nothing of it taken, sync goes on
 
 
 def _open(vault: Vault, item: Item) -> dict[str, Any]:
@@ -939,6 +939,8 @@ def _person(doc: dict[str, Any]) -> CaseworkerPublic:
 def _take_welcome(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> None:
     for p in doc["roster"]:
         _register(vault, db, _person(p), p.get("origin"))
+    for person, origin in Welcome.from_doc(doc).removed:
+        register_removed(vault, db, person, origin)
     for origin, n, head in Welcome.from_doc(doc).chains:
         db.execute(
             "INSERT INTO sync_received (origin, recipient, n, head, covered) VALUES (?, ?, ?, ?, ?)"
@@ -1648,8 +1650,28 @@ def _queue_welcome(vault: Vault, db: dbmod.Connection, request: JoinRequest) -> 
             "origin": request.origin,
         }
     )
+    removed = [  # their past events and log entries are in the history below
+        {
+            "name": str(n),
+            "sign_pk": b64(bytes(s)),
+            "box_pk": b64(bytes(b)),
+            "origin": origins.get(str(k)),
+        }
+        for k, n, s, b in db.execute(
+            "SELECT key_id, name, sign_pk, box_pk FROM caseworkers"
+            " WHERE revoked IS NOT NULL ORDER BY rowid"
+        )
+    ]
     chain = _Chain(vault, db, key_id, request.box_pk, 0)
-    chain.add({"t": "welcome", "team_keys": keys, "roster": roster, "chains": chains})
+    chain.add(
+        {
+            "t": "welcome",
+            "team_keys": keys,
+            "roster": roster,
+            "chains": chains,
+            "removed": removed,
+        }
+    )
     cases = db.execute("SELECT id, envelope, received FROM cases ORDER BY rowid").fetchall()
     chain.batches("cases", "cases", _case_entries(cases))
     events = db.execute("SELECT id, case_id, body, signature FROM events ORDER BY seq").fetchall()
