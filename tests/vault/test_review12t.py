@@ -14,6 +14,11 @@ stops that sync each time, its revocation never told (medium); `vault recovery r
 a laptop that syncs adds a second caseworker there, the path check_shares_folder closes for
 `caseworker add` (medium); a second events_resealed row opens any event, a colleague's
 too, to one more rewrite outside settling (low).
+
+What held (plain tests): settling killed with -9 with the pending files written, and after
+the commit before the re-key, with a recovery access file present: the recovery shares open
+the database first each time, holding exactly its keys, and the laptop unlocks after;
+erasing a case whose events were sealed again leaves none of its events_resealed rows.
 """
 
 from __future__ import annotations
