@@ -3,7 +3,8 @@ started apart (vault/epoch_settling.py, docs/sync.md section 4 step 2), attacked
 
 One small team for the module (tests/vault/test_review12s.py's ``small`` fixture: amara,
 bea, dan and fay on their own laptops, one real intake on loopback; ola and olu are members
-whose laptops never sync). The tests run in order and share the team's state; each attack
+whose laptops never sync), and ``shared``: a folder amara and sam shared before it synced,
+then joined by bea's laptop. The tests run in order and share the team's state; each attack
 uses laptops the ones before it left sound. A test marked ``xfail(strict=True,
 reason="FAULT: ...")`` is a fault found by this review: it passes once the fault is mended.
 
@@ -12,13 +13,17 @@ its every sync for good, and fix 3 lets a laptop it revoked send one, so its rev
 never told (high); a removed laptop that rotates again while the revoking laptop's sync runs
 stops that sync each time, its revocation never told (medium); `vault recovery restore` on
 a laptop that syncs adds a second caseworker there, the path check_shares_folder closes for
-`caseworker add` (medium); a second events_resealed row opens any event, a colleague's
+`caseworker add` (medium); in a folder shared before it synced, the second caseworker's
+own `vault sync` (her `vault pull`, as before) breaks the folder's chain for every colleague
+(high); a second events_resealed row opens any event, a colleague's
 too, to one more rewrite outside settling (low).
 
 What held (plain tests): settling killed with -9 with the pending files written, and after
 the commit before the re-key, with a recovery access file present: the recovery shares open
 the database first each time, holding exactly its keys, and the laptop unlocks after;
-erasing a case whose events were sealed again leaves none of its events_resealed rows.
+erasing a case whose events were sealed again leaves none of its events_resealed rows; a
+folder shared before it synced carries its second caseworker's notes through its first
+caseworker's syncs, and refuses a third.
 """
 
 from __future__ import annotations
@@ -28,20 +33,25 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSPHRASE
+from tests.conftest import PASSPHRASE, seal_for
+from tests.intake_server import IntakeServers
+from tests.team_laptops import join
 from tests.vault.test_epoch_settling import REPO
 from tests.vault.test_review12s import _KILLED_AT, DEE, Small
 from tests.vault.test_review12s import small as small  # the module's own team
 from vault import case_view, erasure, keychange, membership, recovery
 from vault import sync as syncmod
 from vault.check import check_vault
-from vault.errors import VaultError
+from vault.errors import UsageError, VaultError
 from vault.keys import TeamKeyPair, b64
 from vault.store import Vault
+from vault.submit import send_envelope
 from vault.sync import RelayClient, _Chain, _team_and_epochs, push, sync
 from vault.team_changes import Team as TeamRecord
 
@@ -312,3 +322,88 @@ def test_recovery_restore_on_a_laptop_that_syncs_adds_no_second_caseworker(
         stopped.append(str(e))
     assert stopped == []
     assert "dan-2" not in [w.name for w in membership.caseworkers(s.dan)]
+
+
+# --- fix 4: a folder two caseworkers already shared, that then starts to sync -----------------
+
+
+@dataclass
+class Shared:
+    url: str
+    folder: Path
+    amara: Vault
+    bea: Vault
+    case_id: str
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """amara and sam share a folder (sam added with her own passphrase before it synced);
+    then bea joins from her own laptop."""
+    root = tmp_path_factory.mktemp("shared")
+    with IntakeServers(root) as servers:
+        amara = Vault.create(root / "amara", "amara", PASSPHRASE)
+        try:
+            membership.add_caseworker(amara, "sam", DEE)
+            url = servers.start(amara.team_key_export()).url
+            send_envelope(url, seal_for(amara))
+            (case_id,) = sync(amara, url).pulled.imported
+            with Vault.unlock(root / "amara", DEE, "sam") as sam:
+                sam.add_note(case_id, "review12t: sam, before the team")
+            bea = join(root / "bea", "bea", amara, url)
+            try:
+                yield Shared(url, root / "amara", amara, bea, case_id)
+            finally:
+                bea.close()
+        finally:
+            amara.close()
+
+
+def test_a_shared_folder_that_starts_syncing_carries_its_second_caseworkers_notes(
+    shared: Shared,
+) -> None:
+    """sam's notes, written before the folder synced and after, reach bea through amara's
+    syncs; a third caseworker is refused in the folder now that it syncs (exit 2's error)."""
+    s = shared
+    with Vault.unlock(s.folder, DEE, "sam") as sam:
+        sam.add_note(s.case_id, "review12t: sam, on the team")
+    sync(s.amara, s.url)
+    sync(s.bea, s.url)
+    texts = [n.text for n in case_view.show_case(s.bea, s.case_id).notes]
+    assert texts.count("review12t: sam, before the team") == 1
+    assert texts.count("review12t: sam, on the team") == 1
+    with pytest.raises(UsageError, match="laptop of their own"):
+        membership.add_caseworker(s.amara, "tom", DEE)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: in a folder two caseworkers shared before it synced, the second one's"
+    " `vault sync --as sam` (`vault pull --as sam`, as before) signs items of the folder's"
+    " chain with her own key: colleagues refuse them (exit 4) and nothing later from that"
+    " folder is taken",
+)
+def test_the_second_caseworker_of_a_shared_folder_syncing_breaks_nothing(
+    shared: Shared,
+) -> None:
+    """sam runs `vault sync` herself (the same command as her `vault pull`): afterwards
+    amara's and bea's syncs go on, and bea holds sam's note and amara's next."""
+    s = shared
+    stops = []
+    with Vault.unlock(s.folder, DEE, "sam") as sam:
+        sam.add_note(s.case_id, "review12t: sam syncs herself")
+        for _ in range(2):
+            try:
+                sync(sam, s.url)
+            except VaultError as e:
+                stops.append(f"sam: {e}")
+    s.amara.add_note(s.case_id, "review12t: amara, after sam synced")
+    for laptop in (s.amara, s.bea, s.amara, s.bea):
+        try:
+            sync(laptop, s.url)
+        except VaultError as e:
+            stops.append(f"{laptop.identity.name}: {e}")
+    texts = [n.text for n in case_view.show_case(s.bea, s.case_id).notes]
+    assert "review12t: sam syncs herself" in texts
+    assert "review12t: amara, after sam synced" in texts
+    assert [x for x in stops if not x.startswith("sam")] == []
