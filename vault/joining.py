@@ -304,7 +304,7 @@ def _make_database(
                     for origin, n, head in welcome.chains
                 ],
             )
-            team_clock.start_syncing(db)
+            team_clock.start_syncing(db, identity.key_id)
     finally:
         vault.close()  # the last connection: SQLite folds its WAL file into the database
     if (work / f"{DB_FILE}-wal").exists():  # it did not: moving the database alone loses it

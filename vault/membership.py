@@ -112,7 +112,7 @@ def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinReques
         raise UsageError(f"{request.name} {why}.")
     person = CaseworkerPublic(request.name, request.sign_pk, request.box_pk)
     with vault.transaction() as db:
-        team_clock.start_syncing(db)
+        team_clock.start_syncing(db, vault.identity.key_id)
         vault.register_caseworker(db, person)
         db.execute(
             "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)",

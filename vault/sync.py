@@ -225,6 +225,7 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
     then send and welcome."""
     if not team_clock.is_syncing(vault.db):
         return SyncResult(pull(vault, url, client=client))
+    _check_owner(vault)
     result = SyncResult(PullResult())
     with RelayClient(url, vault.identity, client) as relay:
         receive(vault, relay, result)
@@ -244,6 +245,20 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         result.sent_items += push(vault, relay)
         team_logs.remember_team(vault, *relay.team())  # the team as it now is, for bundles
     return result
+
+
+def _check_owner(vault: Vault) -> None:
+    """Refuse a second caseworker of a shared folder that syncs: the folder is one laptop to
+    the team, whose items only its owner's key may sign (the others would refuse theirs)."""
+    owner = team_clock.owner(vault.db)
+    if owner is None or owner == vault.identity.key_id:
+        return
+    name = vault.caseworker_names().get(owner, owner)
+    raise UsageError(
+        f"This folder syncs with the team as {name}'s laptop, so only {name} runs vault sync"
+        " (or vault pull) here; nothing was sent or fetched.",
+        hint=f"your notes and changes here go to the team with {name}'s next vault sync",
+    )
 
 
 def first_welcome(
@@ -615,8 +630,8 @@ def _new_epoch(vault: Vault, item: Item) -> dict[str, Any] | None:
     held = vault.access.team_key(epoch)
     if held is not None and held.public_key == public_key:
         return None  # a key this laptop holds already (its welcome had it): taken as is
-    if removed_here and held is None:
-        return None  # only an epoch this laptop started too is settled with their key
+    if removed_here and (held is None or not epoch_settling.can_settle(vault, epoch)):
+        return None  # only an epoch this laptop started too, untold, is settled with their key
     return doc
 
 
@@ -660,16 +675,19 @@ def _take_epoch(
         ) from None
     if _crypto.box_public_from_secret(team.secret_key) != team.public_key:
         raise IntegrityError(f"The team key in item {item.n} from laptop {item.origin} is damaged.")
-    held = vault.access.team_key(team.epoch)
-    settling = held is not None and held.public_key != team.public_key
-    if settling and not epoch_settling.can_settle(vault, team.epoch):
-        raise _two_new_keys(team.epoch, settles=False)
+    # The team's record first: an item whose key the record does not name is refused (and
+    # set aside, section 5) whatever this laptop holds, so no colleague or removed laptop can
+    # stop this laptop's syncs for good by naming another key for an epoch it holds.
     named = None if chain is None else _chain_names(vault, chain, team.epoch, team.public_key, gone)
     if named is None:
         raise IntegrityError(
             f"Item {item.n} from laptop {item.origin} holds a team key (epoch {team.epoch})"
             " that the relay's record of the team does not name; it was not taken."
         )
+    held = vault.access.team_key(team.epoch)
+    settling = held is not None and held.public_key != team.public_key
+    if settling and not epoch_settling.can_settle(vault, team.epoch):
+        raise _two_new_keys(team.epoch, settles=False)
 
     def changes(db: dbmod.Connection) -> None:
         _take(vault, db, item, result)  # checks signature and chain, records it as taken

@@ -29,12 +29,28 @@ def is_syncing(db: dbmod.Connection) -> bool:
     return found is not None
 
 
-def start_syncing(db: dbmod.Connection) -> None:
-    """From now on this vault's events carry clock stamps (in ``db``'s transaction)."""
+OWNER_FACT = "sync_owner"  # the key id of the caseworker whose laptop this folder is
+
+
+def start_syncing(db: dbmod.Connection, owner: str) -> None:
+    """From now on this vault's events carry clock stamps (in ``db``'s transaction), and the
+    folder is ``owner``'s laptop to the team: their key signs what it sends (the first to
+    start it, if it was already)."""
     db.execute(
         "INSERT INTO vault_facts (name, value) VALUES (?, '[0,0]') ON CONFLICT (name) DO NOTHING",
         (CLOCK_FACT,),
     )
+    db.execute(
+        "INSERT INTO vault_facts (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        (OWNER_FACT, owner),
+    )
+
+
+def owner(db: dbmod.Connection) -> str | None:
+    """The key id of the caseworker whose laptop this folder is to the team, if recorded
+    (folders that began syncing before it was recorded have none)."""
+    row = db.execute("SELECT value FROM vault_facts WHERE name = ?", (OWNER_FACT,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _clock(db: dbmod.Connection) -> Clock:

@@ -147,7 +147,8 @@ def test_settling_killed_with_recovery_shares_each_step_leaves_recovery_opening(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="FAULT: a laptop B removed that rotates again while B's sync runs (between the"
+    reason="KNOWN FAULT (docs/sync.md section 8): "
+    "a laptop B removed that rotates again while B's sync runs (between the"
     " settling and B's telling) stops that sync each time, so B's revocation is never told and"
     " reporters keep sealing to keys the removed laptop holds (docs/sync.md says the same sync"
     " tells the relay)",
@@ -187,13 +188,6 @@ def test_a_removed_laptop_rotating_again_during_each_sync_never_keeps_its_place(
     assert _removed_on_relay(s, s.dan), stops
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: an epoch item naming an epoch the laptop holds but did not start, with"
-    " another key, raises 'cannot sync until that is settled' before the relay's record is"
-    " checked, and stays in the spool: every later sync stops, so a laptop B revoked (fix 3"
-    " opens its chain for epoch items) keeps B's revocation from ever reaching the relay",
-)
 def test_a_removed_laptops_epoch_item_for_an_old_epoch_does_not_stop_the_revocation(
     small: Small,
 ) -> None:
@@ -238,7 +232,8 @@ def test_a_removed_laptops_epoch_item_for_an_old_epoch_does_not_stop_the_revocat
 
 @pytest.mark.xfail(
     strict=True,
-    reason="FAULT: the append-only trigger lets any events_resealed row with rewriting 1"
+    reason="KNOWN FAULT (docs/sync.md section 8): "
+    "the append-only trigger lets any events_resealed row with rewriting 1"
     " open an event for a rewrite: a second row (another epoch) opens an event already"
     " sealed again, or a colleague's, outside settling",
 )
@@ -290,7 +285,8 @@ def test_erasing_a_case_with_events_sealed_again_leaves_nothing_of_them(small: S
 
 @pytest.mark.xfail(
     strict=True,
-    reason="FAULT: vault recovery restore on a laptop that syncs adds a second caseworker"
+    reason="KNOWN FAULT (docs/sync.md section 8): "
+    "vault recovery restore on a laptop that syncs adds a second caseworker"
     " (NAME-2) to its folder, which check_shares_folder refuses for caseworker add; her first"
     " note stops colleagues' syncs (exit 4), and keys/README sends a caseworker who forgot"
     " their passphrase there",
@@ -376,13 +372,6 @@ def test_a_shared_folder_that_starts_syncing_carries_its_second_caseworkers_note
         membership.add_caseworker(s.amara, "tom", DEE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: in a folder two caseworkers shared before it synced, the second one's"
-    " `vault sync --as sam` (`vault pull --as sam`, as before) signs items of the folder's"
-    " chain with her own key: colleagues refuse them (exit 4) and nothing later from that"
-    " folder is taken",
-)
 def test_the_second_caseworker_of_a_shared_folder_syncing_breaks_nothing(
     shared: Shared,
 ) -> None:
