@@ -1226,7 +1226,11 @@ def integrity_problems(db: Connection) -> list[str]:
     the next checkpoint writes it whole. That is a write that failed, not damage, and is not
     reported; any other page that fails, or a part page the WAL does not hold, is.
     """
-    problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+    problems = [  # one line each: SQLite's own text may span several
+        " ".join(str(r[0]).replace("*** in database main ***", "").split())
+        for r in db.execute("PRAGMA integrity_check")
+        if r[0] != "ok"
+    ]
     failed = [str(r[0]) for r in db.execute("PRAGMA cipher_integrity_check")]
     place = _place(db)
     in_wal: set[int] | None = None
@@ -1249,7 +1253,7 @@ def _cipher_problem(text: str) -> str:
     """SQLCipher's words for a page that fails, as one of ours."""
     page = _PAGE.search(text)
     if page is None:
-        return f"the file fails its cipher check ({text})"
+        return f"the file fails its cipher check ({' '.join(text.split())})"
     if _PARTIAL_PAGE.search(text):
         return f"page {page.group(1)} is cut short"
     return f"page {page.group(1)} fails its cipher check"

@@ -29,7 +29,9 @@ from vault.report import canonical_json
 from vault.store import Vault
 from vault.sync import SyncResult, first_welcome, receive, sync
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module, in order: its tests share a team of laptops (a module
+# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_review12l")]
 
 __all__ = ["three"]  # the module fixture, reused
 

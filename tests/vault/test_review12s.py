@@ -46,7 +46,9 @@ from vault.store import Vault
 from vault.submit import send_envelope
 from vault.sync import RelayClient, _team_and_epochs, announce_new_epochs, sync
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module, in order: its tests share a team of laptops (a module
+# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_review12s")]
 
 NAMES = ("amara", "bea", "carol")
 DEE = Passphrase(b"dee's own long passphrase, not bea's")

@@ -55,7 +55,9 @@ from vault.submit import send_envelope
 from vault.sync import RelayClient, _Chain, _team_and_epochs, push, sync
 from vault.team_changes import Team as TeamRecord
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module, in order: its tests share a team of laptops (a module
+# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_review12t")]
 
 
 def _relay(s: Small) -> TeamRecord:

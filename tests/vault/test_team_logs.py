@@ -38,7 +38,9 @@ from vault.store import Vault
 from vault.submit import send_envelope
 from vault.sync import SyncResult, receive, sync
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module, in order: its tests share a team of laptops (a module
+# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_team_logs")]
 
 NOTE = "rang her back about the landlord"
 
