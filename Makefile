@@ -48,12 +48,11 @@ browser:
 	fi
 
 # The suite runs on every core (pytest-xdist); each worker has its own temporary directories,
-# intakes (port 0) and Chromium. --dist loadgroup: each test is handed to whichever worker is
-# free, except the modules marked xdist_group, whose tests share a team of laptops built once
-# and run in order on one worker (worksteal split them, and a test then ran without the state
-# the ones before it leave; loadscope, a module at a time, was 9.6 min against worksteal's 8.0
-# on 2 cores). CI runs `make test`: every test.
-PYTEST_PARALLEL ?= -n auto --dist loadgroup
+# intakes (port 0) and Chromium. Each test goes to whichever worker is free, except the modules
+# in tests/conftest.py IN_ORDER, whose tests share a team of laptops built once and run whole,
+# in order, on one worker (its pytest_xdist_make_scheduler; worksteal had split them, and a
+# test then ran without the state the ones before it leave). CI runs `make test`: every test.
+PYTEST_PARALLEL ?= -n auto --dist load
 
 test: setup browser
 	$(BIN)/ruff check vault cli tests bench

@@ -40,6 +40,36 @@ def report_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+# Test modules whose tests share one team of laptops (a module fixture), each building on the
+# state the ones before it leave: run whole, in order, on one worker (make test runs the
+# suite on every core with pytest-xdist). pytest-xdist's own loadgroup does not group them
+# under this pytest (its nodeid suffix is not taken), so the scheduler is chosen here.
+IN_ORDER = frozenset(
+    {
+        "tests/vault/test_epoch_settling.py",
+        "tests/vault/test_review12l.py",
+        "tests/vault/test_review12s.py",
+        "tests/vault/test_review12t.py",
+        "tests/vault/test_team_logs.py",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Each test goes to whichever worker is free, except each module of :data:`IN_ORDER`,
+    which goes whole to one worker (pytest-xdist's scope scheduling, a test or a module per
+    unit of work)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in IN_ORDER else nodeid
+
+    return _Scheduling(config, log)
+
+
 def make_report(**overrides: Any) -> Report:
     return parse_report(report_data(**overrides))
 

@@ -36,8 +36,8 @@ from vault.submit import send_envelope
 from vault.sync import RelayClient, announce_new_epochs, queue_new, sync
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
-# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_epoch_settling")]
+# fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -30,8 +30,8 @@ from vault.store import Vault
 from vault.sync import SyncResult, first_welcome, receive, sync
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
-# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_review12l")]
+# fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).
+pytestmark = pytest.mark.slow
 
 __all__ = ["three"]  # the module fixture, reused
 

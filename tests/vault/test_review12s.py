@@ -47,8 +47,8 @@ from vault.submit import send_envelope
 from vault.sync import RelayClient, _team_and_epochs, announce_new_epochs, sync
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
-# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_review12s")]
+# fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).
+pytestmark = pytest.mark.slow
 
 NAMES = ("amara", "bea", "carol")
 DEE = Passphrase(b"dee's own long passphrase, not bea's")

@@ -56,8 +56,8 @@ from vault.sync import RelayClient, _Chain, _team_and_epochs, push, sync
 from vault.team_changes import Team as TeamRecord
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
-# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_review12t")]
+# fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).
+pytestmark = pytest.mark.slow
 
 
 def _relay(s: Small) -> TeamRecord:

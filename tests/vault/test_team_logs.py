@@ -39,8 +39,8 @@ from vault.submit import send_envelope
 from vault.sync import SyncResult, receive, sync
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
-# fixture) and each builds on the state the ones before it left (make test: --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_team_logs")]
+# fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).
+pytestmark = pytest.mark.slow
 
 NOTE = "rang her back about the landlord"
 
