@@ -120,20 +120,16 @@ class Welcome:
         return cls(keys, roster, chains, origins, removed=removed)
 
 
-def register_removed(
+def register_person(
     vault: Vault, db: dbmod.Connection, person: CaseworkerPublic, origin: str | None
-) -> None:
-    """Know a caseworker the team removed (from a welcome), as removed: their key (their past
-    events and log entries verify) and their log origin, logged as added then revoked, as a
-    laptop does that hears of a removal before the member (vault/sync.py ``_take_epoch``).
-    Nothing if this vault knows them already."""
+) -> bool:
+    """Know a caseworker of the team (and their log origin, if given) in ``db``'s transaction;
+    True if they were new here. Refused if another key already holds their key id."""
     known = db.execute(
         "SELECT sign_pk FROM caseworkers WHERE key_id = ?", (person.key_id,)
     ).fetchone()
     if known is None:
         vault.register_caseworker(db, person)
-        db.execute("UPDATE caseworkers SET revoked = ? WHERE key_id = ?", (today(), person.key_id))
-        vault.log_action(db, "caseworker-revoked", subject=person.key_id, commit=person.sign_pk)
         vault.forget_names()
     elif bytes(known[0]) != person.sign_pk:
         raise IntegrityError("Two caseworkers of the team share a key id.")
@@ -143,6 +139,19 @@ def register_removed(
             " ON CONFLICT (origin) DO NOTHING",
             (origin, person.key_id),
         )
+    return known is None
+
+
+def register_removed(
+    vault: Vault, db: dbmod.Connection, person: CaseworkerPublic, origin: str | None
+) -> None:
+    """Know a caseworker the team removed (from a welcome), as removed: their key (their past
+    events and log entries verify) and their log origin, logged as added then revoked, as a
+    laptop does that hears of a removal before the member (vault/sync.py ``_take_epoch``).
+    Nothing more if this vault knows them already."""
+    if register_person(vault, db, person, origin):
+        db.execute("UPDATE caseworkers SET revoked = ? WHERE key_id = ?", (today(), person.key_id))
+        vault.log_action(db, "caseworker-revoked", subject=person.key_id, commit=person.sign_pk)
 
 
 def erase_case_rows(vault: Vault, case_id: str) -> None:

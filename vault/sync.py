@@ -67,7 +67,13 @@ from vault.errors import (
 from vault.events import Event, verify_event
 from vault.intake.auth import sign_request
 from vault.join_request import JoinRequest
-from vault.joining import Welcome, open_welcome, register_removed, welcomed_by
+from vault.joining import (
+    Welcome,
+    open_welcome,
+    register_person,
+    register_removed,
+    welcomed_by,
+)
 from vault.keys import (
     CaseworkerPublic,
     Identity,
@@ -700,7 +706,7 @@ def _take_epoch(
             # their log origin only as the team's record names it (an item naming a
             # colleague's laptop there would tie that laptop's log to them, and close it)
             claimed = revoked.get("origin")
-            _register(vault, db, person, claimed if claimed == named else None)
+            register_person(vault, db, person, claimed if claimed == named else None)
         row = db.execute(
             "SELECT sign_pk FROM caseworkers WHERE key_id = ? AND revoked IS NULL", (gone,)
         ).fetchone()
@@ -931,32 +937,13 @@ def _open(vault: Vault, item: Item) -> dict[str, Any]:
     return doc
 
 
-def _register(
-    vault: Vault, db: dbmod.Connection, person: CaseworkerPublic, origin: str | None
-) -> None:
-    known = db.execute(
-        "SELECT sign_pk FROM caseworkers WHERE key_id = ?", (person.key_id,)
-    ).fetchone()
-    if known is None:
-        vault.register_caseworker(db, person)
-        vault.forget_names()
-    elif bytes(known[0]) != person.sign_pk:
-        raise IntegrityError("Two caseworkers of the team share a key id.")
-    if origin:
-        db.execute(
-            "INSERT INTO sync_origins (origin, key_id) VALUES (?, ?)"
-            " ON CONFLICT (origin) DO NOTHING",
-            (origin, person.key_id),
-        )
-
-
 def _person(doc: dict[str, Any]) -> CaseworkerPublic:
     return CaseworkerPublic(str(doc["name"]), unb64(doc["sign_pk"], 32), unb64(doc["box_pk"], 32))
 
 
 def _take_welcome(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> None:
     for p in doc["roster"]:
-        _register(vault, db, _person(p), p.get("origin"))
+        register_person(vault, db, _person(p), p.get("origin"))
     for person, origin in Welcome.from_doc(doc).removed:
         register_removed(vault, db, person, origin)
     for origin, n, head in Welcome.from_doc(doc).chains:
@@ -968,7 +955,7 @@ def _take_welcome(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> No
 
 
 def _take_member(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> None:
-    _register(vault, db, _person(doc), doc.get("origin"))
+    register_person(vault, db, _person(doc), doc.get("origin"))
 
 
 def _take_cases(
