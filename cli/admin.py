@@ -23,7 +23,7 @@ from cli.options import say as _say
 from cli.options import unlock as _unlock
 from cli.passphrase import read_new_passphrase, read_passphrase
 from vault import backup as backups
-from vault import case_view, membership, recovery
+from vault import case_view, membership, recovery, team_clock
 from vault.check import check_vault
 from vault.errors import IntegrityError, UsageError
 from vault.files import read_small_file
@@ -372,10 +372,17 @@ def recovery_restore(
     passphrase = read_new_passphrase(new_passphrase_file, name)
     with recovery.restore_access(vault_dir, key, name, passphrase) as vault:
         who = vault.identity
+        left = team_clock.left_team(vault.db) is not None
     _say(
         f"Opened {vault_dir} with the recovery shares; {who.name} (key id {who.key_id})"
         " can now unlock it with the new passphrase."
     )
+    if left:
+        _say(
+            "This folder was one of a team's laptops: it no longer syncs (vault sync is"
+            " refused here). To work with the team, join again from a new folder (vault join)"
+            " and ask a colleague to revoke this laptop's old name."
+        )
     _say("Next: vault check, then revoke anyone who should no longer have access.")
 
 

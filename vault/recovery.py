@@ -24,7 +24,7 @@ from pathlib import Path
 import shamir_mnemonic
 from shamir_mnemonic.share import Share
 
-from vault import _crypto
+from vault import _crypto, team_clock
 from vault._crypto import SecretBytes
 from vault.errors import EXIT_WRONG_KEY, UsageError, VaultError, WrongKeyError
 from vault.files import (
@@ -321,6 +321,10 @@ def restore_access(
                 vault.register_caseworker(db, identity.public)
                 # after the entry that adds the new caseworker, who makes this one
                 vault.log_action(db, "recovery-restored", subject=recovery_key_id(recovery))
+                if team_clock.is_syncing(db):
+                    # One of a team's laptops: the team never hears of the new caseworker,
+                    # and nobody here can sign as the laptop's owner any more.
+                    team_clock.leave_team(db, "recovery")
             for stale in people.glob(f"{name}.access.next-*"):
                 stale.unlink()
             fsync_dir(people)

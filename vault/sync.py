@@ -255,7 +255,15 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
 
 def _check_owner(vault: Vault) -> None:
     """Refuse a second caseworker of a shared folder that syncs: the folder is one laptop to
-    the team, whose items only its owner's key may sign (the others would refuse theirs)."""
+    the team, whose items only its owner's key may sign (the others would refuse theirs).
+    Refuse any sync from a folder that has left its team (opened with recovery shares)."""
+    if team_clock.left_team(vault.db) is not None:
+        raise UsageError(
+            "This folder was opened with recovery shares, so it no longer syncs with the team"
+            " (its laptop's own key is lost with the passphrase); nothing was sent or fetched.",
+            hint="join the team again from a new folder: vault join --name NAME --out"
+            " NAME.request; a colleague adds you and revokes the old name (keys/README.md)",
+        )
     owner = team_clock.owner(vault.db)
     if owner is None or owner == vault.identity.key_id:
         return

@@ -53,6 +53,26 @@ def owner(db: dbmod.Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
+LEFT_FACT = "sync_left"  # why this folder no longer syncs with its team, once it does not
+
+
+def leave_team(db: dbmod.Connection, why: str) -> None:
+    """From now on this folder never syncs with its team (in ``db``'s transaction): its owner's
+    key can no longer sign for it (``why``: ``recovery``, opened with recovery shares)."""
+    db.execute(
+        "INSERT INTO vault_facts (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        (LEFT_FACT, why),
+    )
+
+
+def left_team(db: dbmod.Connection) -> str | None:
+    """Why this folder no longer syncs with its team (:func:`leave_team`), or None."""
+    if not is_syncing(db):
+        return None
+    row = db.execute("SELECT value FROM vault_facts WHERE name = ?", (LEFT_FACT,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def _clock(db: dbmod.Connection) -> Clock:
     (value,) = dbmod.one(db, "SELECT value FROM vault_facts WHERE name = ?", (CLOCK_FACT,))
     return Clock(Stamp.from_json(json.loads(str(value))))

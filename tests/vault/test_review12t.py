@@ -45,7 +45,7 @@ from tests.team_laptops import join
 from tests.vault.test_epoch_settling import REPO
 from tests.vault.test_review12s import _KILLED_AT, DEE, Small
 from tests.vault.test_review12s import small as small  # the module's own team
-from vault import case_view, erasure, keychange, membership, recovery
+from vault import case_view, erasure, keychange, membership, recovery, team_clock
 from vault import sync as syncmod
 from vault.check import check_vault
 from vault.errors import UsageError, VaultError
@@ -285,41 +285,30 @@ def test_erasing_a_case_with_events_sealed_again_leaves_nothing_of_them(small: S
 # --- fix 4: the other way a second caseworker gets into a folder that syncs --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN FAULT (docs/sync.md section 8): "
-    "vault recovery restore on a laptop that syncs adds a second caseworker"
-    " (NAME-2) to its folder, which check_shares_folder refuses for caseworker add; her first"
-    " note stops colleagues' syncs (exit 4), and keys/README sends a caseworker who forgot"
-    " their passphrase there",
-)
 def test_recovery_restore_on_a_laptop_that_syncs_adds_no_second_caseworker(
     small: Small, tmp_path: Path
 ) -> None:
-    """dan forgot his passphrase and, as keys/README 'A forgotten passphrase' says, runs
-    `vault recovery restore --name dan-2` on his laptop. Refused (a folder that syncs takes
-    no second caseworker), or else a note by dan-2 must not stop a colleague's sync."""
+    """dan forgot his passphrase and runs `vault recovery restore --name dan-2` on his laptop.
+    The folder opens for dan-2 (nothing in it is lost), and it leaves the team: nobody there
+    can sign as dan's laptop any more, so every later sync from it is refused (exit 2) and
+    nothing dan-2 writes there reaches a colleague or stops their syncs."""
     s = small
     shares = list(recovery.split(s.dan, 3, 2, tmp_path / "dan-shares").files)[:2]
     who = recovery.combine(recovery.read_shares(shares))
-    refused = ""
+    restored = recovery.restore_access(s.root / "dan", who, "dan-2", DEE)
     try:
-        restored = recovery.restore_access(s.root / "dan", who, "dan-2", DEE)
-    except VaultError as e:
-        refused = str(e)
-    if refused:
-        assert "syncs" in refused
-        return
-    restored.add_note(s.case_id, "review12t: dan-2's note")
-    restored.close()
-    sync(s.dan, s.url)  # dan's laptop sends the note (dan-2's own sync is refused)
-    stopped = []
-    try:
-        sync(s.fay, s.url)
-    except VaultError as e:
-        stopped.append(str(e))
-    assert stopped == []
-    assert "dan-2" not in [w.name for w in membership.caseworkers(s.dan)]
+        assert team_clock.left_team(restored.db) == "recovery"
+        assert case_view.show_case(restored, s.case_id).report is not None
+        restored.add_note(s.case_id, "review12t: dan-2's note")
+        for laptop in (restored, s.dan):
+            with pytest.raises(UsageError, match="recovery shares, so it no longer syncs"):
+                sync(laptop, s.url)
+    finally:
+        restored.close()
+    sync(s.amara, s.url)  # a colleague's sync is not stopped
+    texts = [x.text for x in case_view.show_case(s.amara, s.case_id).notes]
+    assert "review12t: dan-2's note" not in texts
+    assert "dan-2" not in [w.name for w in membership.caseworkers(s.amara)]
 
 
 # --- fix 4: a folder two caseworkers already shared, that then starts to sync -----------------
