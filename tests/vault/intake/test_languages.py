@@ -129,6 +129,11 @@ def test_lang_beats_accept_language_and_unknown_is_english() -> None:
     assert choose("th", "ro") == "th"
     assert choose("ZH-hans", None) == "zh-Hans"
     assert choose("xx", "ro") == "en"
+    # ?lang= is one language tag, read as Accept-Language reads one.
+    assert choose("zh", None) == choose("zh-CN", None) == "zh-Hans"
+    assert choose("pt", None) == choose("pt_br", None) == "pt-BR"
+    assert choose("ro-RO", "pl") == "ro"
+    assert choose("zh-TW", "ro") == choose("fr", "ro") == choose("ro,pl", None) == "en"
     assert choose(None, None) == "en"
 
 
