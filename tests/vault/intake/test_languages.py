@@ -192,6 +192,16 @@ def test_an_unknown_lang_falls_back_to_english(shared_intake: Intake, asked: str
     assert HEADING in response.text
 
 
+@pytest.mark.parametrize(
+    ("asked", "code"), [("zh", "zh-Hans"), ("zh-CN", "zh-Hans"), ("pt", "pt-BR")]
+)
+def test_lang_is_read_as_a_language_tag(shared_intake: Intake, asked: str, code: str) -> None:
+    response = shared_intake.client.get("/", params={"lang": asked})
+    assert response.status_code == 200
+    assert html_lang(response.text) == code
+    assert f'name="lang" value="{code}"' in response.text
+
+
 def test_no_response_sets_a_cookie(shared_intake: Intake) -> None:
     client = shared_intake.client
     responses = [
