@@ -118,13 +118,15 @@ def parse(body: bytes) -> MessageParts:
     """Cut a message at its fields, checking its size and padding; :class:`MessageRefused`."""
     if len(body) > MAX_MESSAGE:
         raise MessageRefused("too-large", "That message is longer than any message can be.")
-    if len(body) < MIN_MESSAGE or not is_message(body):
+    if len(body) < HEADER_BYTES or not is_message(body):
         raise MessageRefused("malformed", "That is not a reporter message.")
     _, version, epoch, key_id = HEADER.unpack_from(body)
     if version != VERSION:
         raise MessageRefused("malformed", f"That message uses format version {version}.")
     padded = len(body) - PREFIX_BYTES - _crypto.SEAL_OVERHEAD
-    if padded_length(padded) != padded:
+    if len(body) < MIN_MESSAGE or padded_length(padded) != padded:
+        if _unsigned(len(body)):
+            raise MessageRefused("bad-signature", "That message is not signed.")
         raise MessageRefused("malformed", "That message is not padded as messages are.")
     key_at = HEADER_BYTES
     sig_at = key_at + SIGNING_KEY_BYTES
@@ -135,6 +137,17 @@ def parse(body: bytes) -> MessageParts:
         body[sig_at:PREFIX_BYTES],
         body[PREFIX_BYTES:],
     )
+
+
+def _unsigned(length: int) -> bool:
+    """Whether a message of this length would be well formed but for its signature, or its
+    signing key and signature, left out: an unsigned message (no length is both that and a
+    signed one, as padded lengths are at least 128 bytes apart)."""
+    for left_out in (SIGNATURE_BYTES, SIGNING_KEY_BYTES + SIGNATURE_BYTES):
+        padded = length + left_out - PREFIX_BYTES - _crypto.SEAL_OVERHEAD
+        if MIN_PADDED <= padded <= MAX_PADDED and padded_length(padded) == padded:
+            return True
+    return False
 
 
 def check_signed(body: bytes) -> MessageParts:

@@ -91,6 +91,14 @@ def test_unsigned_oversize_and_unpadded_are_refused_with_their_reason() -> None:
     with pytest.raises(MessageRefused) as e:
         check_signed(unsigned)
     assert e.value.reason == "bad-signature"
+    # Unsigned also when the signature, or the signing key and signature, are left out.
+    for cut in (PREFIX_BYTES - 64, PREFIX_BYTES - 96):
+        with pytest.raises(MessageRefused) as e:
+            check_signed(body[:cut] + body[PREFIX_BYTES:])
+        assert e.value.reason == "bad-signature"
+    with pytest.raises(MessageRefused) as e:
+        check_signed(body[:-1])
+    assert e.value.reason == "malformed"
     with pytest.raises(MessageRefused) as e:
         check_signed(body + bytes(MAX_MESSAGE))
     assert e.value.reason == "too-large"

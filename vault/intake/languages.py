@@ -98,10 +98,12 @@ def from_accept(header: str | None) -> str | None:
 
 
 def choose(asked: str | None, accept: str | None) -> str:
-    """``?lang=`` (or the form's hidden field) first, then Accept-Language, then English."""
+    """``?lang=`` (or the form's hidden field) first, then Accept-Language, then English.
+
+    ``?lang=`` is read as one language tag: ``zh`` or ``zh-CN`` is ``zh-Hans``, ``pt`` is
+    ``pt-BR``, as in Accept-Language; one we do not have is English."""
     if asked:
-        exact = {code.lower(): code for code in LANGUAGES}
-        return exact.get(asked.strip().lower(), DEFAULT) if len(asked) < 40 else DEFAULT
+        return (match(asked) or DEFAULT) if len(asked) < 40 else DEFAULT
     return from_accept(accept) or DEFAULT
 
 

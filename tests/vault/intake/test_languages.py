@@ -129,6 +129,11 @@ def test_lang_beats_accept_language_and_unknown_is_english() -> None:
     assert choose("th", "ro") == "th"
     assert choose("ZH-hans", None) == "zh-Hans"
     assert choose("xx", "ro") == "en"
+    # ?lang= is one language tag, read as Accept-Language reads one.
+    assert choose("zh", None) == choose("zh-CN", None) == "zh-Hans"
+    assert choose("pt", None) == choose("pt_br", None) == "pt-BR"
+    assert choose("ro-RO", "pl") == "ro"
+    assert choose("zh-TW", "ro") == choose("fr", "ro") == choose("ro,pl", None) == "en"
     assert choose(None, None) == "en"
 
 
@@ -185,6 +190,16 @@ def test_an_unknown_lang_falls_back_to_english(shared_intake: Intake, asked: str
     assert response.status_code == 200
     assert html_lang(response.text) == "en"
     assert HEADING in response.text
+
+
+@pytest.mark.parametrize(
+    ("asked", "code"), [("zh", "zh-Hans"), ("zh-CN", "zh-Hans"), ("pt", "pt-BR")]
+)
+def test_lang_is_read_as_a_language_tag(shared_intake: Intake, asked: str, code: str) -> None:
+    response = shared_intake.client.get("/", params={"lang": asked})
+    assert response.status_code == 200
+    assert html_lang(response.text) == code
+    assert f'name="lang" value="{code}"' in response.text
 
 
 def test_no_response_sets_a_cookie(shared_intake: Intake) -> None:
