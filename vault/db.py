@@ -152,24 +152,6 @@ def explained(place: Path | None = None) -> Iterator[None]:
 # --- opening --------------------------------------------------------------------------------
 
 
-def connect(path: Path, key: SecretBytes, *, create: bool = False) -> Connection:
-    """Open (or create) the vault database with its raw key, tuned and migrated.
-
-    An existing vault database that opens with its key but holds no schema at all has been
-    emptied (SQLite takes an empty or truncated-to-nothing file for a new database): that is
-    damage, refused before anything is written to it.
-    """
-    if create:
-        touch_private_file(path)  # born 0600; SQLite gives -wal and -shm the same mode
-    elif not path.is_file():
-        raise VaultError(f"The vault database is missing from {path.parent}.")
-    from vault import schema  # the vault's tables (schema imports this module)
-
-    db = connect_with_migrations(path, key, schema.MIGRATIONS, existing=not create)
-    remember_salt(db, path)
-    return db
-
-
 # --- the database's salt, kept beside it ------------------------------------------------------
 # SQLCipher derives each page's HMAC key from the key and the 16-byte salt at the start of
 # the file. Damage to the salt alone makes every page fail, as a database under another

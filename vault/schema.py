@@ -1,18 +1,29 @@
 """The vault database's tables: one migration a schema version, applied in order.
 
-:mod:`vault.db` owns the driver and runs these (``connect``); each migration runs in the
-transaction that moves ``user_version`` from its index to the next, and is never changed
-once released (a vault made by it must open the same way): a new table or column is a new
-migration at the end of :data:`MIGRATIONS`.
+:func:`connect` opens the vault database at the newest schema, through the driver that
+:mod:`vault.db` owns. Each migration runs in the transaction that moves ``user_version``
+from its index to the next, and is never changed once released (a vault made by it must
+open the same way): a new table or column is a new migration at the end of
+:data:`MIGRATIONS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from vault._crypto import SecretBytes
 from vault.audit.terms import OUTCOMES, STATUSES
-from vault.db import Connection, new_origin, run_script, transaction
+from vault.db import (
+    Connection,
+    connect_with_migrations,
+    new_origin,
+    remember_salt,
+    run_script,
+    transaction,
+)
 from vault.errors import VaultError
+from vault.files import touch_private_file
 
 # The kinds of case event migrations 1 and 7 knew, frozen as migrations are. The kinds a vault
 # accepts now are declared in vault/audit/case_actions.py (see declare_event_kinds).
@@ -820,3 +831,19 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _spooled_items_can_be_set_aside,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, key: SecretBytes, *, create: bool = False) -> Connection:
+    """Open (or create) the vault database with its raw key, tuned and migrated.
+
+    An existing vault database that opens with its key but holds no schema at all has been
+    emptied (SQLite takes an empty or truncated-to-nothing file for a new database): that is
+    damage, refused before anything is written to it.
+    """
+    if create:
+        touch_private_file(path)  # born 0600; SQLite gives -wal and -shm the same mode
+    elif not path.is_file():
+        raise VaultError(f"The vault database is missing from {path.parent}.")
+    db = connect_with_migrations(path, key, MIGRATIONS, existing=not create)
+    remember_salt(db, path)
+    return db

@@ -192,7 +192,7 @@ class Vault:
         create_private_file(
             people / f"{name}.access", wrap_access(access, identity.public, identity)
         )
-        db = dbmod.connect(db_path, access.db_key, create=True)
+        db = schema.connect(db_path, access.db_key, create=True)
         vault = cls(directory, identity, access, db)
         with vault.transaction():
             team = access.current
