@@ -34,8 +34,7 @@ import nacl.bindings
 from bench import stats_worst
 from bench.common import Row, Timer, interleaved, run_measured, vault_command
 from bench.corpus import envelopes
-from vault import db as dbmod
-from vault import incoming, patterns, stats
+from vault import incoming, patterns, schema, stats
 from vault.envelope import HEADER_BYTES
 from vault.passphrase import Passphrase
 from vault.store import Vault
@@ -63,7 +62,7 @@ def _build(root: Path, n: int, say: Callable[[str], None]) -> tuple[Path, list[b
 def _fresh(u: Vault) -> Vault:
     """A new connection (cold page cache); the unlock itself is left out."""
     path = u.directory / "vault.db"
-    return Vault(u.directory, u.identity, u.access, dbmod.connect(path, u.access.db_key))
+    return Vault(u.directory, u.identity, u.access, schema.connect(path, u.access.db_key))
 
 
 def run_one(n: int, repeats: int, say: Callable[[str], None]) -> list[Row]:

@@ -32,8 +32,7 @@ import nacl.bindings
 from bench.common import Row, Timer, interleaved, run_measured, vault_command
 from bench.corpus import envelopes
 from cli import render
-from vault import case_view, incoming, search, triage
-from vault import db as dbmod
+from vault import case_view, incoming, schema, search, triage
 from vault.envelope import HEADER_BYTES
 from vault.passphrase import Passphrase
 from vault.store import Vault
@@ -72,7 +71,7 @@ class _Fresh:
     def vault(self) -> Vault:
         u = self.u
         path = u.directory / "vault.db"
-        return Vault(u.directory, u.identity, u.access, dbmod.connect(path, u.access.db_key))
+        return Vault(u.directory, u.identity, u.access, schema.connect(path, u.access.db_key))
 
 
 def run_one(n: int, repeats: int, say: Callable[[str], None]) -> list[Row]:

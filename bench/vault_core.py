@@ -42,7 +42,7 @@ import nacl.pwhash
 
 from bench.common import BATCH, Row, Timer, bare_connect, interleaved
 from bench.corpus import envelopes
-from vault import case_view, incoming, read_through
+from vault import case_view, incoming, read_through, schema
 from vault import db as dbmod
 from vault.envelope import HEADER_BYTES
 from vault.incoming import IMPORT_BATCH
@@ -206,7 +206,7 @@ class Reopened:
 
     def vault(self) -> Vault:
         u = self.unlocked
-        return Vault(u.directory, u.identity, u.access, dbmod.connect(self.path, u.access.db_key))
+        return Vault(u.directory, u.identity, u.access, schema.connect(self.path, u.access.db_key))
 
     def bare(self) -> Any:
         return bare_connect(self.path, self.bench.db_key)

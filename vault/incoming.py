@@ -84,7 +84,7 @@ class PulledBatch:
 
 @dataclass(frozen=True, slots=True)
 class _Refused:
-    """Why a pulled envelope goes to quarantine (one of ``db.QUARANTINE_REASONS``)."""
+    """Why a pulled envelope goes to quarantine (one of ``schema.QUARANTINE_REASONS``)."""
 
     reason: str
     error: VaultError

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vault import _crypto, erasure, team_clock
+from vault import _crypto, erasure, schema, team_clock
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.auditlog import HEAD_COPY
@@ -266,7 +266,7 @@ def finish_join(
                 if (work / name).exists():
                     move_into_place(work / name, directory / name)
             fsync_dir(directory)
-    db = dbmod.connect(directory / DB_FILE, access.db_key)
+    db = schema.connect(directory / DB_FILE, access.db_key)
     return Vault(directory, identity, access, db)
 
 
@@ -277,7 +277,7 @@ def _make_database(
     create_private_file(
         work / f"{identity.name}.access", wrap_access(access, identity.public, identity)
     )
-    db = dbmod.connect(work / DB_FILE, access.db_key, create=True)
+    db = schema.connect(work / DB_FILE, access.db_key, create=True)
     vault = Vault(work, identity, access, db)
     try:
         with vault.transaction():

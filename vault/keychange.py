@@ -60,7 +60,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault import _crypto
+from vault import _crypto, schema
 from vault import db as dbmod
 from vault.errors import DatabaseDamagedError, IntegrityError, VaultError, WrongKeyError
 from vault.files import fsync_dir, move_into_place, read_small_file, replace_private_file
@@ -282,7 +282,7 @@ def open_access(
             reverse=True,
         )
         try:
-            db = dbmod.connect(directory / DB_FILE, access.db_key)
+            db = schema.connect(directory / DB_FILE, access.db_key)
         except WrongKeyError:
             if not mine:
                 raise _damaged(directory / DB_FILE, access) from None
@@ -290,7 +290,7 @@ def open_access(
             data = read_small_file(mine[0][1], "access file")
             access = unwrap_access(data, identity, trusted)
             try:
-                db = dbmod.connect(directory / DB_FILE, access.db_key)
+                db = schema.connect(directory / DB_FILE, access.db_key)
             except WrongKeyError:
                 raise _damaged(directory / DB_FILE, access) from None
         try:

@@ -10,6 +10,7 @@ from contextlib import closing
 from typing import TYPE_CHECKING, Any, Literal
 
 from vault import db as dbmod
+from vault import schema
 from vault.audit.entries import READ_LIST_HEADER
 from vault.auditlog import commitment
 from vault.cases import show_id
@@ -79,7 +80,7 @@ def _open_rows(
     path, key = vault.directory / DB_FILE, vault.access.db_key
 
     def connect() -> dbmod.Connection:
-        db = dbmod.connect(path, key)
+        db = schema.connect(path, key)
         db.execute("PRAGMA query_only = ON")
         return db
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import db as dbmod
-from vault import team_clock, tombstones
+from vault import schema, team_clock, tombstones
 from vault._crypto import seal_note
 from vault.audit.case_actions import EVENT_KINDS, action, apply
 from vault.audit.leaves import member_commitment
@@ -149,7 +149,7 @@ class Vault:
         self._access = access
         self._names: dict[str, str] | None = None
         try:
-            dbmod.declare_event_kinds(db, EVENT_KINDS)
+            schema.declare_event_kinds(db, EVENT_KINDS)
         except BaseException:
             db.close()
             raise
@@ -192,7 +192,7 @@ class Vault:
         create_private_file(
             people / f"{name}.access", wrap_access(access, identity.public, identity)
         )
-        db = dbmod.connect(db_path, access.db_key, create=True)
+        db = schema.connect(db_path, access.db_key, create=True)
         vault = cls(directory, identity, access, db)
         with vault.transaction():
             team = access.current

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import PASSPHRASE, Cli, assert_clean_error, report_data, seal_for
 from vault import db as dbmod
-from vault import incoming, membership
+from vault import incoming, membership, schema
 from vault.audit import leaves
 from vault.audit.case_actions import CASE_ACTIONS, EVENT_KINDS
 from vault.cases import CaseState
@@ -64,7 +64,7 @@ def test_the_database_takes_exactly_the_declared_kinds(vault: Vault) -> None:
     with pytest.raises(dbmod.ConstraintError), dbmod.transaction(vault.db) as db:
         db.execute(insert, row)  # a kind nobody declared
     # Declaring a new kind is all it takes for the database to accept it: no migration.
-    dbmod.declare_event_kinds(vault.db, (*EVENT_KINDS, "renamed"))
+    schema.declare_event_kinds(vault.db, (*EVENT_KINDS, "renamed"))
     with dbmod.transaction(vault.db) as db:
         db.execute(insert, row)
         db.execute("ROLLBACK")
@@ -134,7 +134,7 @@ def test_a_vault_holding_a_kind_this_code_does_not_declare_is_refused_as_newer(
     newer schema, instead of opening cases it cannot replay."""
     vault_dir = cli.cwd / "vault-data"
     with Vault.create(vault_dir, "amara", PASSPHRASE) as vault:
-        dbmod.declare_event_kinds(vault.db, (*EVENT_KINDS, "erased"))
+        schema.declare_event_kinds(vault.db, (*EVENT_KINDS, "erased"))
     with pytest.raises(VaultError, match="newer version of Redress"):
         Vault.unlock(vault_dir, PASSPHRASE)
     result = cli("cases", "list")

@@ -17,7 +17,7 @@ from tests.conftest import (
     seal_for,
     snapshot,
 )
-from vault import case_view, incoming, membership
+from vault import case_view, incoming, membership, schema
 from vault import db as dbmod
 from vault.check import check_vault
 from vault.envelope import parse_header
@@ -110,7 +110,7 @@ def test_revoke_locks_out_the_leaver_and_keeps_their_past(vault: Vault, tmp_path
     with pytest.raises(WrongKeyError):
         Vault.unlock(vault.directory, BOB, "bob")
     with pytest.raises(WrongKeyError):
-        dbmod.connect(vault.directory / "vault.db", old_access.db_key)
+        schema.connect(vault.directory / "vault.db", old_access.db_key)
     # ... and no report sealed after the rotation: its epoch was never wrapped to him.
     assert parse_header(new_envelope).epoch == 2
     assert old_access.team_key(2) is None

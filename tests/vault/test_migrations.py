@@ -19,6 +19,7 @@ from vault import (
     patterns,
     professional_index,
     replies,
+    schema,
     tombstones,
     triage,
 )
@@ -69,7 +70,7 @@ def _legacy_import_cases(
 def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     """Make vaults as the code of schema ``version`` did: before 5 it kept no access log,
     before 6 each import was a signed event."""
-    old.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:version])
+    old.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:version])
     kept_then = {"vault.triage": 8, "vault.professional_index": 9}  # the schema that began it
     steps = [
         (n, s) for n, s in store_module.AFTER_UNLOCK if kept_then.get(s.__module__, 0) <= version
@@ -85,7 +86,7 @@ def _as_of_schema(old: pytest.MonkeyPatch, version: int) -> None:
     if version < 8:
         old.setattr(triage, "store", lambda db, rows: None)
     if version < 7:
-        old.setattr(dbmod, "declare_event_kinds", lambda db, kinds: None)
+        old.setattr(schema, "declare_event_kinds", lambda db, kinds: None)
     if version < 6:
         old.setattr(incoming, "_import_cases", _legacy_import_cases)
     if version < 5:
@@ -107,7 +108,7 @@ def test_a_schema_1_vault_is_upgraded_in_place(
             tables = {r[0] for r in v1.db.execute("SELECT name FROM sqlite_master")}
             assert "replies" not in tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v2:
-        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert v2.db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         view = case_view.show_case(v2, case_id)
         assert [n.text for n in view.notes] == ["before the upgrade"]
         assert view.replies == ()
@@ -158,7 +159,7 @@ def test_a_schema_2_vault_gains_quarantine_and_pending_blobs(
             tables = {r[0] for r in v2.db.execute("SELECT name FROM sqlite_master")}
             assert not {"quarantine", "pending_blobs"} & tables
     with Vault.unlock(vault_dir, PASSPHRASE) as v3:
-        assert v3.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert v3.db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         assert incoming.quarantine_count(v3) == 0
         assert blobs.pending_blobs(v3) == []
         case_view.check_case(v3, case_id)
@@ -219,7 +220,7 @@ def test_a_schema_5_vault_keeps_its_signed_imports_and_records_new_ones_in_the_l
             before = incoming.import_envelopes(v5, [("a", seal_for(v5))]).imported[0]
             assert v5.db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     with Vault.unlock(vault_dir, PASSPHRASE) as v6:
-        assert v6.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert v6.db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         after = incoming.import_envelopes(v6, [("b", seal_for(v6))]).imported[0]
         # The new import is one access-log entry, with no event row of its own.
         assert v6.db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
@@ -249,7 +250,7 @@ def test_a_schema_6_vault_keeps_every_event_and_reply_when_kinds_move_to_their_t
             before = v6.db.execute("SELECT * FROM events ORDER BY seq").fetchall()
             assert v6.db.execute("PRAGMA user_version").fetchone()[0] == 6
     with Vault.unlock(vault_dir, PASSPHRASE) as v7:
-        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert v7.db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         assert v7.db.execute("SELECT * FROM events ORDER BY seq").fetchall() == before
         assert v7.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert len(replies.queued_replies(v7)) == 1
@@ -290,7 +291,7 @@ def test_a_schema_7_vault_gets_its_triage_at_unlock_read_once_and_logged(
                 db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[2]))
             size_before = v7.log.size()
     with Vault.unlock(vault_dir, PASSPHRASE) as v8:
-        assert v8.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert v8.db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         listed = {c.id: c for c in case_view.list_cases(v8)}
         assert (listed[ids[0]].sector, listed[ids[0]].harms, listed[ids[0]].wants) == (
             "housing",
@@ -358,7 +359,7 @@ def test_a_schema_8_vault_gets_its_index_of_professionals_at_unlock_read_once_an
                 db.execute("UPDATE cases SET envelope = ? WHERE id = ?", (broken, ids[2]))
             size_before = v8.log.size()
     with Vault.unlock(vault_dir, PASSPHRASE) as v9:
-        assert v9.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert v9.db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         leaves = list(v9.log.leaves())[size_before:]
         assert [leaf.split(b" ")[3] for leaf in leaves] == [b"patterns-read"]
         assert leaves[0].split(b" ")[5] == b"4"
@@ -418,7 +419,7 @@ def test_a_schema_9_vault_gains_tombstones_and_erases_a_case_from_before(
             v9.add_note(ids[0], "before the upgrade")
             v9.add_note(ids[1], "kept")
     with Vault.unlock(vault_dir, PASSPHRASE) as v10:
-        assert v10.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert v10.db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         with pytest.raises(dbmod.DatabaseError, match="append-only"), v10.transaction() as db:
             db.execute("DELETE FROM events WHERE case_id = ?", (ids[0],))
         erasure.erase_case(v10, ids[0], "mistake")
@@ -451,7 +452,7 @@ def test_a_schema_12_vault_keeps_its_pending_attachments_and_lists_its_cases_whe
             )
             assert v12.db.execute("PRAGMA user_version").fetchone()[0] == 12
     with Vault.unlock(vault_dir, PASSPHRASE) as v13:
-        assert v13.db.execute("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert v13.db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         (pending,) = blobs.pending_blobs(v13)
         assert (pending.id, pending.case_id) == (entry["blob"], first)
         attachment = report.attachments[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CANARY, PASSPHRASE, bytes_under, make_report, seal_for, snapshot
-from vault import case_view, incoming, read_through
+from vault import case_view, incoming, read_through, schema
 from vault import db as dbmod
 from vault.check import check_vault
 from vault.envelope import seal_report
@@ -348,7 +348,7 @@ def test_a_reader_blocked_on_a_full_queue_stops_with_its_caller(vault: Vault) ->
     incoming.import_envelopes(vault, [(str(n), seal_for(vault)) for n in range(20)])
     path, key = vault.directory / "vault.db", vault.access.db_key
     rows = dbmod.read_ahead(
-        lambda: dbmod.connect(path, key), "SELECT id FROM cases", chunk=1, depth=1
+        lambda: schema.connect(path, key), "SELECT id FROM cases", chunk=1, depth=1
     )
     next(rows)
     time.sleep(0.3)  # the reader has filled the queue and waits to hand over the next row
@@ -371,7 +371,7 @@ def test_read_ahead_shares_the_transform_and_applies_it_once_to_each_chunk(vault
 
     got: list[str] = []
     for chunk in dbmod.read_ahead(
-        lambda: dbmod.connect(path, key),
+        lambda: schema.connect(path, key),
         "SELECT id FROM cases ORDER BY id",
         chunk=1,
         transform=mark,
@@ -394,7 +394,7 @@ def test_read_ahead_raises_the_readers_error_in_the_callers_thread(vault: Vault)
         list(dbmod.read_ahead(refused, "SELECT 1"))
     path, key = vault.directory / "vault.db", vault.access.db_key
     with pytest.raises(dbmod.DatabaseError):
-        list(dbmod.read_ahead(lambda: dbmod.connect(path, key), "SELECT nothing FROM nowhere"))
-    rows = dbmod.read_ahead(lambda: dbmod.connect(path, key), "SELECT id FROM cases", chunk=2)
+        list(dbmod.read_ahead(lambda: schema.connect(path, key), "SELECT nothing FROM nowhere"))
+    rows = dbmod.read_ahead(lambda: schema.connect(path, key), "SELECT id FROM cases", chunk=2)
     assert list(rows) == []
     assert not any(t.name == "vault-read-ahead" for t in threading.enumerate())

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from nacl.exceptions import CryptoError
 
 from tests.conftest import CANARY, PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, seal_for
-from vault import _crypto, auditing, case_view, incoming, search
+from vault import _crypto, auditing, case_view, incoming, schema, search
 from vault.audit.leaves import ACTIONS as LEAF_ACTIONS
 from vault.audit.leaves import Leaf, LeafError, encode_leaf
 from vault.audit.signed_note import Checkpoint, NoteSigner, parse_note, sign_checkpoint
@@ -400,10 +400,9 @@ def test_an_auditors_key_opens_nothing(tmp_path: Path) -> None:
         with pytest.raises(CryptoError):
             sodium.crypto_box_seal_open(sealed, box_pk, box_sk)
     # as a database key, it opens nothing
-    from vault import db as dbmod
 
     with pytest.raises(WrongKeyError):
-        dbmod.connect(tmp_path / "vault-data/vault.db", _crypto.SecretBytes(seed))
+        schema.connect(tmp_path / "vault-data/vault.db", _crypto.SecretBytes(seed))
     # and it is in the bundle, bound to its name by the log
     assert b"auditor dana " in bundle
     assert verify(bundle).entries >= 3
