@@ -307,6 +307,13 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
     """Fetch, store and acknowledge every waiting envelope and attachment, then deliver replies."""
     result = PullResult()
     with IntakeClient(url, vault.identity, client) as intake:
+        # Reports kept because their team key had not reached this laptop, which it has since.
+        reopened = incoming.reopen_quarantined(vault)
+        result.imported += reopened.imported
+        result.duplicates += reopened.duplicates
+        result.failures.extend(
+            (f"case {show_id(case_id)}", problem) for case_id, problem in reopened.mismatched
+        )
         for pending in blobs.pending_blobs(vault):  # missed by an earlier pull
             problem = fetch_blob(vault, intake, pending)
             if problem is None:
