@@ -11,8 +11,10 @@ reason="FAULT: ...")`` is a fault found by this review: it passes once the fault
 Faults (severity): an `epoch` item naming an epoch a laptop holds but did not start stops
 its every sync for good, and fix 3 lets a laptop it revoked send one, so its revocation is
 never told (high); a removed laptop that rotates again while the revoking laptop's sync runs
-stops that sync each time, its revocation never told (medium); `vault recovery restore` on
-a laptop that syncs adds a second caseworker there, the path check_shares_folder closes for
+stops that sync each time, its revocation never told (medium; mended: the same sync
+settles again and tells, and the race just before the telling is tested too); `vault
+recovery restore` on a laptop that syncs adds a second caseworker there, the path
+check_shares_folder closes for
 `caseworker add` (medium); in a folder shared before it synced, the second caseworker's
 own `vault sync` (her `vault pull`, as before) breaks the folder's chain for every colleague
 (high); a second events_resealed row opens any event, a colleague's
