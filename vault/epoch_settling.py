@@ -25,7 +25,9 @@ new database key, as :func:`vault.membership.adopt_team_key`):
 
 A may be the laptop of someone B removed and has not yet told the relay of (a stolen
 laptop racing its revocation): to the team's record they were a member when they started N,
-so B settles with their key all the same, and removes them again at N+1.
+so B settles with their key all the same, and removes them again at N+1. If their laptop
+starts yet another epoch while B's sync runs, the same sync receives its key, settles
+again and then tells the relay (:func:`vault.sync._settling_races`).
 
 If anything sealed to B's own key could have left B (an item queued since that epoch began,
 whether sent or not), B does not settle: its sync stops as before.

@@ -14,7 +14,8 @@ always has (:mod:`vault.pull`). A vault that is part of a team of laptops
    the new team key pair is queued to every other member, sealed to each alone; a laptop
    receiving it adopts it and re-keys its database (:func:`vault.membership.adopt_team_key`);
    a laptop that had started the same epoch apart, and told the relay second, takes the
-   other's key in place of its own (:mod:`vault.epoch_settling`);
+   other's key in place of its own (:mod:`vault.epoch_settling`); if the relay's record moves
+   on while this sync runs, it receives again, settles, and tells again (a few times);
 3. **send**: the cases, case events and attachments this laptop holds that the others do
    not yet, sealed to the team key, as items in this laptop's chain; pushed in order;
 4. **welcome**: for each caseworker added here from a join request, the statement adding
@@ -113,6 +114,7 @@ BLOB_PART = 1 << 20  # an attachment travels in parts of this many bytes
 FETCH_LIMIT = 200
 SPOOL_BYTES = 8 << 20  # about this many spooled item bytes taken in one transaction
 PARSED_BYTES = 64 << 20  # about this much memory keeps items read between spool and taking
+TELL_TRIES = 3  # times one sync tries telling the relay of its new epochs (step 2)
 
 TeamChain = Callable[[], tuple[TeamPublicKey, list[Statement]]]  # the relay's, when needed
 
@@ -144,6 +146,22 @@ class SyncResult:
         return [name for _, name in self.new_epochs if name is not None]
 
 
+class TeamMovedOn(IntakeError):
+    """The relay refused a statement about the team as out of order: its record of the team
+    moved on between this laptop reading it and sending the statement."""
+
+
+class NotTold(VaultError):
+    """A team key epoch started here was not told to the relay: another laptop started that
+    epoch first, or the relay's record of the team moved on meanwhile. ``again``: this sync
+    may receive (settling with the other laptop's key, vault/epoch_settling.py) and try
+    telling again."""
+
+    def __init__(self, message: str, *, again: bool, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.again = again
+
+
 # --- talking to the relay -------------------------------------------------------------
 
 
@@ -163,7 +181,8 @@ class RelayClient(IntakeClient):
         body = json.dumps({"statement": statement.to_wire()}).encode()
         r = self._signed_post("/api/relay/team/add", body, "application/json")
         if r.status_code == 409:
-            raise IntakeError(
+            refused = TeamMovedOn if _error_word(r) == "out-of-order" else IntakeError
+            raise refused(
                 "The relay refused the statement adding a caseworker: the team changed"
                 " meanwhile, or they are already on it. Sync again."
             )
@@ -237,12 +256,14 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         receive(vault, relay, result)
         # An epoch started here that another laptop started first, with its own key: stop
         # before pulling reports sealed to that key, which this laptop could not open yet.
-        _stop_if_started_elsewhere(vault, relay)
+        _settling_races(vault, relay, result, lambda: _stop_if_started_elsewhere(vault, relay))
         result.pulled = pull(vault, url, client=client)
         with vault.transaction() as db:  # events that came before a case now pulled here
             _release_waiting(vault, db, result.pulled.imported, result)
         # A new team key goes to the others before anything sealed to it.
-        result.new_epochs = announce_new_epochs(vault, relay)
+        told: list[tuple[int, str | None]] = []
+        _settling_races(vault, relay, result, lambda: announce_new_epochs(vault, relay, told))
+        result.new_epochs = told
         queue_new(vault)
         # Every laptop's access log to every other (vault/team_logs.py, docs/sync.md 4a).
         team_logs.witness_and_queue(vault, relay, lambda db: _team_chain(vault, db), result.pulled)
@@ -1463,12 +1484,37 @@ def _added_by(start: TeamPublicKey, statements: list[Statement], key_id: str) ->
     return None
 
 
-def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str | None]]:
+def _settling_races(
+    vault: Vault, relay: RelayClient, result: SyncResult, step: Callable[[], object]
+) -> None:
+    """``step`` (checking or telling the epochs started here); if the relay's record of the
+    team moved on while this sync ran (another laptop, say the laptop of someone removed here
+    and not yet told, still a member to the relay, started the epoch this laptop is about to
+    tell), receive again, which settles with that laptop's key as any sync does (its item
+    checked against the relay's record, as ever), and try again: at most
+    :data:`TELL_TRIES` times in all, then stop as before."""
+    tries = 1
+    while True:
+        try:
+            step()
+            return
+        except NotTold as e:
+            if not e.again or tries >= TELL_TRIES:
+                raise
+        tries += 1
+        result.set_aside = 0  # counted again by this receive: those still set aside
+        receive(vault, relay, result)
+
+
+def announce_new_epochs(
+    vault: Vault, relay: RelayClient, done: list[tuple[int, str | None]] | None = None
+) -> list[tuple[int, str | None]]:
     """For each team key epoch started here (a rotation, or a revocation): the statement
     naming it (so the relay takes reports sealed to it at once, and refuses whoever was
     revoked), then the new team key sealed to each remaining member on another laptop.
-    Returns (epoch, name of whoever was revoked, if anyone) for each."""
-    done: list[tuple[int, str | None]] = []
+    Returns (epoch, name of whoever was revoked, if anyone) for each, added to ``done``
+    (those told before a :class:`NotTold` stopped it stay there)."""
+    done = [] if done is None else done
     for epoch, revoked in vault.db.execute(
         "SELECT epoch, revoked FROM sync_new_epochs WHERE done = 0 ORDER BY epoch"
     ).fetchall():
@@ -1502,7 +1548,15 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
                 member=told,
                 epoch=(new.epoch, new.public_key),
             )
-            relay.add_statement(statement)
+            try:
+                relay.add_statement(statement)
+            except TeamMovedOn:
+                raise NotTold(
+                    f"The relay's record of the team changed while this laptop told it of team"
+                    f" key epoch {new.epoch}; it was not told.",
+                    again=True,
+                    hint="sync again",
+                ) from None
         with vault.transaction() as db:
             others = {
                 str(k): bytes(b)
@@ -1576,21 +1630,23 @@ def _revoked_entry(db: dbmod.Connection, key_id: str) -> dict[str, Any]:
     return entry
 
 
-def _two_new_keys(epoch: int, *, settles: bool) -> VaultError:
+def _two_new_keys(epoch: int, *, settles: bool) -> NotTold:
     """Another laptop told the relay of team key epoch ``epoch`` first, with another key.
     ``settles``: this laptop will take that key, once the other laptop's item bringing it has
     arrived (vault/epoch_settling.py); else it cannot (something sealed to its own key may
     have left it)."""
     if settles:
-        return VaultError(
+        return NotTold(
             f"Another laptop started team key epoch {epoch} before this one told the relay of"
             " its own, and its key has not reached this laptop yet; nothing was sent.",
+            again=True,
             hint="sync again later: the sync that receives the other laptop's key settles it"
             " (docs/sync.md, 'Two new team keys at once')",
         )
-    return VaultError(
+    return NotTold(
         f"Another laptop started team key epoch {epoch} before this one told the relay of its"
         " own; this laptop cannot sync until that is settled.",
+        again=False,
         hint="keep this laptop as it is and ask the team's administrator"
         " (docs/sync.md, 'Two new team keys at once')",
     )

@@ -11,9 +11,12 @@ reason="FAULT: ...")`` is a fault found by this review: it passes once the fault
 Faults (severity): an `epoch` item naming an epoch a laptop holds but did not start stops
 its every sync for good, and fix 3 lets a laptop it revoked send one, so its revocation is
 never told (high); a removed laptop that rotates again while the revoking laptop's sync runs
-stops that sync each time, its revocation never told (medium); `vault recovery restore` on
-a laptop that syncs adds a second caseworker there, the path check_shares_folder closes for
-`caseworker add` (medium); in a folder shared before it synced, the second caseworker's
+stops that sync each time, its revocation never told (medium; mended: the same sync
+settles again and tells, and the race just before the telling is tested too); `vault
+recovery restore` on a laptop that syncs adds a second caseworker there, the path
+check_shares_folder closes for
+`caseworker add` (medium; mended: the folder opens for the new caseworker and leaves the
+team, every later sync there refused); in a folder shared before it synced, the second caseworker's
 own `vault sync` (her `vault pull`, as before) breaks the folder's chain for every colleague
 (high); a second events_resealed row opens any event, a colleague's
 too, to one more rewrite outside settling (low).
@@ -53,6 +56,7 @@ from vault.keys import TeamKeyPair, b64
 from vault.store import Vault
 from vault.submit import send_envelope
 from vault.sync import RelayClient, _Chain, _team_and_epochs, push, sync
+from vault.team_changes import Statement
 from vault.team_changes import Team as TeamRecord
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
@@ -147,20 +151,13 @@ def test_settling_killed_with_recovery_shares_each_step_leaves_recovery_opening(
 # --- fix 3: a laptop B removed racing its revocation ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN FAULT (docs/sync.md section 8): "
-    "a laptop B removed that rotates again while B's sync runs (between the"
-    " settling and B's telling) stops that sync each time, so B's revocation is never told and"
-    " reporters keep sealing to keys the removed laptop holds (docs/sync.md says the same sync"
-    " tells the relay)",
-)
 def test_a_removed_laptop_rotating_again_during_each_sync_never_keeps_its_place(
     small: Small, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """B revokes dan (his laptop was stolen); dan's laptop rotates first (N) and, each time
     B syncs, rotates again while B's sync pulls (after B settled, before B tells the relay).
-    After three of B's syncs, the relay must have removed dan."""
+    After three of B's syncs, the relay must have removed dan: B's first sync settles again
+    (receiving dan's second key) and tells it."""
     s = small
     for laptop in (s.amara, s.bea, s.dan):
         sync(laptop, s.url)
@@ -188,6 +185,8 @@ def test_a_removed_laptop_rotating_again_during_each_sync_never_keeps_its_place(
         if _removed_on_relay(s, s.dan):
             break
     assert _removed_on_relay(s, s.dan), stops
+    assert stops == []  # the first sync, raced, settled again and told the relay
+    assert racing == [True]
 
 
 def test_a_removed_laptops_epoch_item_for_an_old_epoch_does_not_stop_the_revocation(
@@ -387,3 +386,42 @@ def test_the_second_caseworker_of_a_shared_folder_syncing_breaks_nothing(
     assert "review12t: sam syncs herself" in texts
     assert "review12t: amara, after sam synced" in texts
     assert [x for x in stops if not x.startswith("sam")] == []
+
+
+def test_a_removed_laptop_rotating_just_before_the_revocation_is_told_is_settled_and_told(
+    shared: Shared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """amara revokes bea; bea's laptop (still on the relay's record) starts the same epoch and
+    tells the relay between amara's sync reading the relay's record and sending her
+    revocation, so the relay refuses it (out of order). The same sync settles with bea's key
+    and tells the relay bea is removed, once, with no stop."""
+    s = shared
+    for laptop in (s.amara, s.bea):
+        sync(laptop, s.url)
+    n = s.amara.access.current.epoch + 1
+    membership.revoke_caseworker(s.amara, "bea")
+    real_add = RelayClient.add_statement
+    raced: list[int] = []
+
+    def add_while_bea_races(relay: RelayClient, statement: Statement) -> None:
+        if relay._identity.key_id == s.amara.identity.key_id and not raced:
+            raced.append(s.bea.access.current.epoch + 1)
+            membership.rotate_team_key(s.bea)
+            sync(s.bea, s.url)
+        real_add(relay, statement)
+
+    monkeypatch.setattr(RelayClient, "add_statement", add_while_bea_races)
+    result = sync(s.amara, s.url)
+    assert raced == [n]
+    assert result.revoked == ["bea"]
+    assert result.settled is not None
+    assert (result.settled.epoch, result.settled.started) == (n, ((n + 1, "bea"),))
+    with RelayClient(s.url, s.amara.identity) as relay:
+        team, epochs = _team_and_epochs(*relay.team())
+    assert s.bea.identity.key_id in team.revoked
+    bea_n = s.bea.access.team_key(n)
+    assert bea_n is not None
+    assert epochs[n] == bea_n.public_key  # bea's, which amara took
+    assert epochs[n + 1] == s.amara.access.current.public_key
+    assert s.amara.access.current.epoch == n + 1
+    assert check_vault(s.amara) == []
