@@ -1524,6 +1524,10 @@ def announce_new_epochs(vault: Vault, relay: RelayClient) -> list[tuple[int, str
                 "SELECT key_id FROM caseworkers WHERE revoked IS NOT NULL"
             ):
                 others.pop(str(removed), None)
+            # nor to anyone added here whom the relay's record does not name yet: the
+            # relay would refuse an item addressed to them, and their welcome (step 4 of
+            # this sync) holds every team key, this one included
+            others = {k: b for k, b in others.items() if team.member(k) is not None}
             for other_id, box_pk in sorted(others.items()):
                 chain = _Chain(vault, db, other_id, box_pk, 0)
                 chain.add(

@@ -280,6 +280,35 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
         assert again.access.current.epoch == 2
 
 
+def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    """keys/README.md, "A forgotten passphrase": a colleague adds bea-2 with --request,
+    revokes bea, then syncs once. The new epoch's key is not sent to bea-2 as an item (the
+    relay does not know her yet, and would refuse it): her welcome holds it."""
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        intake = intake_servers.start(amara.team_key_export())
+        url = intake.url
+        bea = _join(tmp_path / "b", "bea", amara, url)
+        try:
+            request = joining.start_join(tmp_path / "b2", "bea-2", PASSPHRASE)
+            membership.add_from_request(amara, "bea-2", request)
+            membership.revoke_caseworker(amara, "bea")
+            told = sync(amara, url)
+            assert told.revoked == ["bea"]
+            assert told.welcomed == ["bea-2"]
+            identity, own = joining.unlock_joiner(tmp_path / "b2", PASSPHRASE)
+            welcome = first_welcome(identity, own, url)
+            with joining.finish_join(tmp_path / "b2", identity, own, welcome) as again:
+                sync(again, url)
+                assert again.access.current.epoch == 2
+            with pytest.raises(WrongKeyError):
+                sync(bea, url)
+            sync(amara, url)
+        finally:
+            bea.close()
+
+
 def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
