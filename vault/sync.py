@@ -83,7 +83,7 @@ from vault.keys import (
     caseworker_key_id,
     unb64,
 )
-from vault.pull import IntakeClient, PullResult, pull, talking
+from vault.pull import REFUSED_KEY, IntakeClient, PullResult, pull, talking
 from vault.relay_items import (
     FIRST_PREV,
     TO_TEAM,
@@ -233,6 +233,20 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         return SyncResult(pull(vault, url, client=client))
     _check_owner(vault)
     result = SyncResult(PullResult())
+    try:
+        _sync_team(vault, url, client, result)
+    except WrongKeyError as e:
+        if str(e) == REFUSED_KEY:  # the intake refuses this laptop's owner
+            e.hint = (
+                "the intake refuses the laptop of a caseworker removed from the team (a"
+                " colleague's vault caseworker list says so); if that is not you, ask whoever"
+                " runs the intake"
+            )
+        raise
+    return result
+
+
+def _sync_team(vault: Vault, url: str, client: httpx.Client | None, result: SyncResult) -> None:
     with RelayClient(url, vault.identity, client) as relay:
         receive(vault, relay, result)
         # An epoch started here that another laptop started first, with its own key: stop
@@ -250,7 +264,6 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         result.welcomed = welcome_joiners(vault, relay)
         result.sent_items += push(vault, relay)
         team_logs.remember_team(vault, *relay.team())  # the team as it now is, for bundles
-    return result
 
 
 def _check_owner(vault: Vault) -> None:

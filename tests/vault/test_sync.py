@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -285,9 +286,12 @@ def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
 ) -> None:
     """keys/README.md, "A forgotten passphrase": a colleague adds bea-2 with --request,
     revokes bea, then syncs once. The new epoch's key is not sent to bea-2 as an item (the
-    relay does not know her yet, and would refuse it): her welcome holds it."""
+    relay does not know her yet, and would refuse it): her welcome holds it. Restarted with
+    the file it was first started with, the intake names the team as it now stands."""
     with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        intake = intake_servers.start(amara.team_key_export())
+        key_file = tmp_path / "team-key.json"
+        key_file.write_bytes(amara.team_key_export().to_file_bytes())
+        intake = intake_servers.start(key_file)
         url = intake.url
         bea = _join(tmp_path / "b", "bea", amara, url)
         try:
@@ -302,9 +306,25 @@ def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
             with joining.finish_join(tmp_path / "b2", identity, own, welcome) as again:
                 sync(again, url)
                 assert again.access.current.epoch == 2
-            with pytest.raises(WrongKeyError):
+            with pytest.raises(WrongKeyError) as refused:
                 sync(bea, url)
+            assert "removed from the team" in str(refused.value.hint)
             sync(amara, url)
+            intake.stop()
+            again_started = intake_servers.start(key_file, data=intake.data)
+            deadline = time.monotonic() + 10
+            while (
+                len(lines := again_started.output()[0].splitlines()) < 5
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            now = amara.access.current
+            assert lines[1:] == [
+                "Team key epoch: 2",
+                f"Team key fingerprint: {now.public.fingerprint}",
+                f"Accepts pulls from: amara (key id {amara.identity.key_id})",
+                f"Accepts pulls from: bea-2 (key id {identity.key_id})",
+            ]
         finally:
             bea.close()
 
