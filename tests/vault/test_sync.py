@@ -32,6 +32,7 @@ from tests.team_laptops import ScriptedRelay as _Relay
 from tests.team_laptops import join as _join
 from vault import (
     _crypto,
+    auditing,
     case_view,
     erasure,
     incoming,
@@ -42,6 +43,7 @@ from vault import (
     retention,
     tombstones,
 )
+from vault.audit.team_verify import verify_team
 from vault.check import check_vault
 from vault.db import new_origin
 from vault.envelope import seal_report
@@ -306,10 +308,16 @@ def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
             with joining.finish_join(tmp_path / "b2", identity, own, welcome) as again:
                 sync(again, url)
                 assert again.access.current.epoch == 2
+                # Her log starts at epoch 2 (taken at joining), so a later epoch verifies.
+                membership.rotate_team_key(again)
+                sync(again, url)
+                verify_team(auditing.encode_bundle(again, again.db))
             with pytest.raises(WrongKeyError) as refused:
                 sync(bea, url)
             assert "removed from the team" in str(refused.value.hint)
             sync(amara, url)
+            assert amara.access.current.epoch == 3
+            verify_team(auditing.encode_bundle(amara, amara.db))
             intake.stop()
             again_started = intake_servers.start(key_file, data=intake.data)
             deadline = time.monotonic() + 10
@@ -320,7 +328,7 @@ def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
                 time.sleep(0.05)
             now = amara.access.current
             assert lines[1:] == [
-                "Team key epoch: 2",
+                "Team key epoch: 3",
                 f"Team key fingerprint: {now.public.fingerprint}",
                 f"Accepts pulls from: amara (key id {amara.identity.key_id})",
                 f"Accepts pulls from: bea-2 (key id {identity.key_id})",
