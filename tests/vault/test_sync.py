@@ -120,6 +120,10 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     too_soon = cli("sync", "--from", url, "--vault", str(b))
     assert_clean_error(too_soon, 3)
     assert "does not know this laptop's owner yet" in too_soon.stderr
+    not_yet = cli("cases", "list", "--vault", str(b))  # no vault until the first sync
+    assert_clean_error(not_yet, 1)
+    assert "joining a team" in not_yet.stderr
+    assert "vault init" not in not_yet.stderr
     added = _ok(cli("caseworker", "add", "bea", "--request", "bea.request", "--vault", str(a)))
     assert fingerprint in added
     _ok(cli("sync", "--from", url, "--vault", str(a)))
