@@ -135,6 +135,8 @@ class SyncResult:
     new_epochs: list[tuple[int, str | None]] = field(default_factory=list)
     new_epoch: int | None = None  # a team key epoch another laptop made, taken here
     new_epoch_revoked: str | None = None  # whom it revoked, if anyone
+    # every epoch another laptop made taken here at this sync, in order, with whom it revoked
+    taken_epochs: list[tuple[int, str | None]] = field(default_factory=list)
     # an epoch this laptop had also started, settled: it took the other laptop's key
     settled: epoch_settling.Settled | None = None
 
@@ -750,6 +752,7 @@ def _take_epoch(
     result.received_items += 1
     result.new_epoch = team.epoch
     result.new_epoch_revoked = None if revoked is None else str(revoked.get("name", ""))
+    result.taken_epochs.append((result.new_epoch, result.new_epoch_revoked))
 
 
 def _signed_by_its_laptop(vault: Vault, item: Item) -> None:

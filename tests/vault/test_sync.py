@@ -312,15 +312,15 @@ def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
             with joining.finish_join(tmp_path / "b2", identity, own, welcome) as again:
                 sync(again, url)
                 assert again.access.current.epoch == 2
-                # Her log starts at epoch 2 (taken at joining), so a later epoch verifies.
+                # Her log starts at epoch 2 (taken at joining), so later epochs verify.
+                membership.rotate_team_key(again)
                 membership.rotate_team_key(again)
                 sync(again, url)
                 verify_team(auditing.encode_bundle(again, again.db))
             with pytest.raises(WrongKeyError) as refused:
                 sync(bea, url)
             assert "removed from the team" in str(refused.value.hint)
-            sync(amara, url)
-            assert amara.access.current.epoch == 3
+            assert sync(amara, url).taken_epochs == [(3, None), (4, None)]  # each is said
             verify_team(auditing.encode_bundle(amara, amara.db))
             intake.stop()
             again_started = intake_servers.start(key_file, data=intake.data)
@@ -332,7 +332,7 @@ def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
                 time.sleep(0.05)
             now = amara.access.current
             assert lines[1:] == [
-                "Team key epoch: 3",
+                "Team key epoch: 4",
                 f"Team key fingerprint: {now.public.fingerprint}",
                 f"Accepts pulls from: amara (key id {amara.identity.key_id})",
                 f"Accepts pulls from: bea-2 (key id {identity.key_id})",
