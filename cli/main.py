@@ -291,16 +291,17 @@ def pull(
             _say(f"Told the relay and the other laptops that {revoked} was removed.")
     if synced.settled is not None:
         _say(_settled_words(synced.settled, synced.new_epoch_revoked))
-    elif synced.new_epoch is not None:
-        why = (
-            "The team key was rotated on another laptop"
-            if synced.new_epoch_revoked is None
-            else f"{synced.new_epoch_revoked} was removed from the team on another laptop"
-        )
-        _say(
-            f"{why}: this vault now uses team key epoch {synced.new_epoch},"
-            " and its database was re-encrypted."
-        )
+    else:
+        for epoch, revoked in synced.taken_epochs:  # each said: a removal is never left out
+            why = (
+                "The team key was rotated on another laptop"
+                if revoked is None
+                else f"{revoked} was removed from the team on another laptop"
+            )
+            _say(
+                f"{why}: this vault now uses team key epoch {epoch},"
+                " and its database was re-encrypted."
+            )
     if synced.set_aside:
         n = synced.set_aside
         _say(

@@ -23,6 +23,7 @@ from typing import Any
 from vault import _crypto, erasure, schema, team_clock
 from vault import db as dbmod
 from vault._crypto import SecretBytes
+from vault.audit.entries import FIRST_EPOCH
 from vault.auditlog import HEAD_COPY
 from vault.errors import IntegrityError, UsageError, VaultError, VaultExistsError
 from vault.files import (
@@ -297,6 +298,14 @@ def _make_database(
                     vault.register_caseworker(db, person)
             for person, origin in welcome.removed:
                 register_removed(vault, db, person, origin)
+            # A log that starts with vault-created starts at epoch 1 (docs/audit.md): the
+            # epochs the team had started before this laptop joined are logged as taken, as
+            # a later one taken from a colleague's laptop is.
+            for team in sorted(welcome.team_keys, key=lambda k: k.epoch):
+                if team.epoch > FIRST_EPOCH:
+                    vault.log_action(
+                        db, "team-key-rotated", subject=str(team.epoch), commit=team.public_key
+                    )
             # Whose laptop keeps each log, and how far the welcome's history covers each
             # laptop's items, known at once: the relay may hand this laptop colleagues' items
             # from before the welcome (those its sender had not yet received).

@@ -80,6 +80,11 @@ def check_new_vault_place(directory: Path) -> None:
 
 def no_vault_hint(directory: Path) -> str:
     """The hint for "there is no vault in ``directory``": ``--vault`` when one is around us."""
+    if (directory / "join.request").is_file():  # vault.joining.REQUEST_FILE: vault join's
+        return (
+            "this folder is joining a team: its vault is made by its first"
+            " vault sync --from URL, once a colleague has added you"
+        )
     outer = enclosing_vault(directory)
     if outer is None and directory.absolute().parent == Path.cwd().absolute():
         # the default ./vault-data, or a name given here: is the caseworker inside a vault?

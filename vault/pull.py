@@ -72,6 +72,7 @@ MESSAGE_BUDGET = 64 << 20
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 BLOB_PIECE = 1 << 16  # a blob arrives in pieces of at most this many bytes
 _ENVELOPE_ID = re.compile(r"[0-9a-f]{64}")
+REFUSED_KEY = "The intake does not accept this caseworker's key."
 
 
 @dataclass(slots=True)
@@ -263,7 +264,7 @@ class IntakeClient:
     def _check(self, r: httpx.Response) -> None:
         if r.status_code == 401:
             raise WrongKeyError(
-                "The intake does not accept this caseworker's key.",
+                REFUSED_KEY,
                 hint="re-export the team key (vault team-key export FILE) and restart the intake"
                 " with it",
             )

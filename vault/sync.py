@@ -84,7 +84,7 @@ from vault.keys import (
     caseworker_key_id,
     unb64,
 )
-from vault.pull import IntakeClient, PullResult, pull, talking
+from vault.pull import REFUSED_KEY, IntakeClient, PullResult, pull, talking
 from vault.relay_items import (
     FIRST_PREV,
     TO_TEAM,
@@ -137,6 +137,8 @@ class SyncResult:
     new_epochs: list[tuple[int, str | None]] = field(default_factory=list)
     new_epoch: int | None = None  # a team key epoch another laptop made, taken here
     new_epoch_revoked: str | None = None  # whom it revoked, if anyone
+    # every epoch another laptop made taken here at this sync, in order, with whom it revoked
+    taken_epochs: list[tuple[int, str | None]] = field(default_factory=list)
     # an epoch this laptop had also started, settled: it took the other laptop's key
     settled: epoch_settling.Settled | None = None
 
@@ -252,6 +254,20 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         return SyncResult(pull(vault, url, client=client))
     _check_owner(vault)
     result = SyncResult(PullResult())
+    try:
+        _sync_team(vault, url, client, result)
+    except WrongKeyError as e:
+        if str(e) == REFUSED_KEY:  # the intake refuses this laptop's owner
+            e.hint = (
+                "the intake refuses the laptop of a caseworker removed from the team (a"
+                " colleague's vault caseworker list says so); if that is not you, ask whoever"
+                " runs the intake"
+            )
+        raise
+    return result
+
+
+def _sync_team(vault: Vault, url: str, client: httpx.Client | None, result: SyncResult) -> None:
     with RelayClient(url, vault.identity, client) as relay:
         receive(vault, relay, result)
         # An epoch started here that another laptop started first, with its own key: stop
@@ -271,7 +287,6 @@ def sync(vault: Vault, url: str, *, client: httpx.Client | None = None) -> SyncR
         result.welcomed = welcome_joiners(vault, relay)
         result.sent_items += push(vault, relay)
         team_logs.remember_team(vault, *relay.team())  # the team as it now is, for bundles
-    return result
 
 
 def _check_owner(vault: Vault) -> None:
@@ -758,6 +773,7 @@ def _take_epoch(
     result.received_items += 1
     result.new_epoch = team.epoch
     result.new_epoch_revoked = None if revoked is None else str(revoked.get("name", ""))
+    result.taken_epochs.append((result.new_epoch, result.new_epoch_revoked))
 
 
 def _signed_by_its_laptop(vault: Vault, item: Item) -> None:
@@ -1578,6 +1594,10 @@ def announce_new_epochs(
                 "SELECT key_id FROM caseworkers WHERE revoked IS NOT NULL"
             ):
                 others.pop(str(removed), None)
+            # nor to anyone added here whom the relay's record does not name yet: the
+            # relay would refuse an item addressed to them, and their welcome (step 4 of
+            # this sync) holds every team key, this one included
+            others = {k: b for k, b in others.items() if team.member(k) is not None}
             for other_id, box_pk in sorted(others.items()):
                 chain = _Chain(vault, db, other_id, box_pk, 0)
                 chain.add(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from tests.team_laptops import ScriptedRelay as _Relay
 from tests.team_laptops import join as _join
 from vault import (
     _crypto,
+    auditing,
     case_view,
     erasure,
     incoming,
@@ -41,6 +43,7 @@ from vault import (
     retention,
     tombstones,
 )
+from vault.audit.team_verify import verify_team
 from vault.check import check_vault
 from vault.db import new_origin
 from vault.envelope import seal_report
@@ -117,6 +120,10 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     too_soon = cli("sync", "--from", url, "--vault", str(b))
     assert_clean_error(too_soon, 3)
     assert "does not know this laptop's owner yet" in too_soon.stderr
+    not_yet = cli("cases", "list", "--vault", str(b))  # no vault until the first sync
+    assert_clean_error(not_yet, 1)
+    assert "joining a team" in not_yet.stderr
+    assert "vault init" not in not_yet.stderr
     added = _ok(cli("caseworker", "add", "bea", "--request", "bea.request", "--vault", str(a)))
     assert fingerprint in added
     _ok(cli("sync", "--from", url, "--vault", str(a)))
@@ -278,6 +285,60 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
             carol.close()
     with Vault.unlock(tmp_path / "b", PASSPHRASE) as again:  # its new access file opens it
         assert again.access.current.epoch == 2
+
+
+def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    """keys/README.md, "A forgotten passphrase": a colleague adds bea-2 with --request,
+    revokes bea, then syncs once. The new epoch's key is not sent to bea-2 as an item (the
+    relay does not know her yet, and would refuse it): her welcome holds it. Restarted with
+    the file it was first started with, the intake names the team as it now stands."""
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        key_file = tmp_path / "team-key.json"
+        key_file.write_bytes(amara.team_key_export().to_file_bytes())
+        intake = intake_servers.start(key_file)
+        url = intake.url
+        bea = _join(tmp_path / "b", "bea", amara, url)
+        try:
+            request = joining.start_join(tmp_path / "b2", "bea-2", PASSPHRASE)
+            membership.add_from_request(amara, "bea-2", request)
+            membership.revoke_caseworker(amara, "bea")
+            told = sync(amara, url)
+            assert told.revoked == ["bea"]
+            assert told.welcomed == ["bea-2"]
+            identity, own = joining.unlock_joiner(tmp_path / "b2", PASSPHRASE)
+            welcome = first_welcome(identity, own, url)
+            with joining.finish_join(tmp_path / "b2", identity, own, welcome) as again:
+                sync(again, url)
+                assert again.access.current.epoch == 2
+                # Her log starts at epoch 2 (taken at joining), so later epochs verify.
+                membership.rotate_team_key(again)
+                membership.rotate_team_key(again)
+                sync(again, url)
+                verify_team(auditing.encode_bundle(again, again.db))
+            with pytest.raises(WrongKeyError) as refused:
+                sync(bea, url)
+            assert "removed from the team" in str(refused.value.hint)
+            assert sync(amara, url).taken_epochs == [(3, None), (4, None)]  # each is said
+            verify_team(auditing.encode_bundle(amara, amara.db))
+            intake.stop()
+            again_started = intake_servers.start(key_file, data=intake.data)
+            deadline = time.monotonic() + 10
+            while (
+                len(lines := again_started.output()[0].splitlines()) < 5
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            now = amara.access.current
+            assert lines[1:] == [
+                "Team key epoch: 4",
+                f"Team key fingerprint: {now.public.fingerprint}",
+                f"Accepts pulls from: amara (key id {amara.identity.key_id})",
+                f"Accepts pulls from: bea-2 (key id {identity.key_id})",
+            ]
+        finally:
+            bea.close()
 
 
 def test_one_case_per_report_a_member_added_mid_stream_and_a_rotated_key(

@@ -122,6 +122,7 @@ def _build(
             inbox.close()
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.intake = state
     app.add_middleware(_Guard)
 
     @app.exception_handler(Refused)

@@ -125,7 +125,8 @@ def fix_mmap_threshold() -> bool:
 
 
 def describe(team_key: TeamPublicKey) -> list[str]:
-    """The team key and the caseworkers the intake takes pulls from, one line each.
+    """The team key and the caseworkers the intake takes pulls from, one line each: the
+    team key file's, or, for a team of laptops, the team as the relay's record now says.
 
     The admin reads these out to a caseworker over the phone, who compares them with
     ``vault team-key export``'s: a substituted key file shows here.
@@ -149,11 +150,11 @@ def serve(
     lines of :func:`describe`.
     """
     fix_mmap_threshold()
-    team_key = load_team_key(config)
-    server = quiet_server(create_app(config, team_key))
+    app = create_app(config, load_team_key(config))
+    server = quiet_server(app)
     sock = bind(config.host, config.port)
     with sock:
         announce(url_of(sock))
-        if details is not None:
-            details(describe(team_key))
+        if details is not None:  # the team as it stands: a relay's statements followed
+            details(describe(app.state.intake.team_now))
         server.run(sockets=[sock])

@@ -60,6 +60,7 @@ class IntakeState:
         self.witness = witness
         self.start_key = team_key  # where the chain of statements about the team starts
         self.team_key = team_key
+        self.team_now = team_key  # the team as it stands: who is accepted, the epoch now
         self.idle = float(config.read_timeout)
         self.signing_keys = {caseworker_key_id(pk): pk for _, pk in team_key.caseworkers}
         # The vaults' access logs this intake witnesses, and who signs each.
@@ -78,8 +79,9 @@ class IntakeState:
     def team_changed(self, team: Team) -> None:
         """A statement about the team took effect: accept (and witness) whom it says, and
         take reports sealed to the team key it names (the form is given it too)."""
+        self.team_now = team.public()
         if team.epoch != self.team_key.epoch:
-            self.team_key = team.public()
+            self.team_key = self.team_now
             self.form_team_key = form_team_key(self.team_key)
         self.signing_keys.clear()
         self.signing_keys.update(team.signing_keys())
