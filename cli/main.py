@@ -271,6 +271,13 @@ def pull(
         )
     if result.quarantined or result.in_quarantine:
         _say(_quarantine_line(result.quarantined, result.in_quarantine))
+    if result.waiting_for_key:
+        n = result.waiting_for_key
+        _say(
+            f"{n} of them {'are' if n != 1 else 'is'} sealed to a newer team key that has not"
+            " reached this laptop yet: left on the intake until it has (the next vault sync"
+            " takes it in)."
+        )
     if result.witnessed is not None:
         _say(f"The intake witnessed the access log at {result.witnessed} entries.")
     elif result.witness_problem:

@@ -87,6 +87,17 @@ def parse_header(envelope: bytes) -> EnvelopeHeader:
     return EnvelopeHeader(epoch=epoch, key_id=key_id)
 
 
+def header_only(head: bytes) -> EnvelopeHeader | None:
+    """The epoch and team key id of a v1 envelope from its first HEADER_BYTES alone (a
+    quarantined envelope's, read without the rest), or None if they are not a v1 header."""
+    if len(head) < HEADER_BYTES:
+        return None
+    magic, version, epoch, key_id = HEADER.unpack_from(head)
+    if magic != MAGIC or version != VERSION:
+        return None
+    return EnvelopeHeader(epoch=epoch, key_id=key_id)
+
+
 def team_key_id(public_key: bytes) -> bytes:
     return _team_key_id(bytes(public_key))
 

@@ -92,6 +92,9 @@ class PullResult:
     intake_full: IntakeFullError | None = None  # why they wait
     quarantined: Counter[str] = field(default_factory=Counter)  # by reason, this pull
     in_quarantine: int = 0  # all the vault keeps, this pull's included
+    # of this pull's quarantined, sealed to a team key epoch not received here yet: left on
+    # the intake (not acknowledged) until the key comes
+    waiting_for_key: int = 0
     attachments_caught_up: int = 0  # missed by an earlier pull, stored now
     attachments_missing: int = 0  # missed by an earlier pull, and still missing
     witnessed: int | None = None  # the log size the intake's witness cosigned, if it did
@@ -362,6 +365,7 @@ def pull(vault: Vault, url: str, *, client: httpx.Client | None = None) -> PullR
             result.imported += batch.imported
             result.duplicates += batch.duplicates
             result.quarantined.update(reason for _, reason, _ in batch.quarantined)
+            result.waiting_for_key += batch.waiting_for_key
             result.failures.extend(
                 (f"case {show_id(case_id)}", problem) for case_id, problem in batch.mismatched
             )

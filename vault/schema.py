@@ -810,6 +810,12 @@ def _spooled_items_can_be_set_aside(db: Connection) -> None:
     db.execute("ALTER TABLE sync_spool ADD COLUMN refused INTEGER NOT NULL DEFAULT 0")
 
 
+def _quarantine_by_reason(db: Connection) -> None:
+    """An index on ``quarantine.reason``: each pull looks for the ``foreign`` envelopes a key
+    held now opens (vault/incoming.py ``reopen_quarantined``) without reading the others."""
+    db.execute("CREATE INDEX quarantine_by_reason ON quarantine (reason)")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_2,
@@ -829,6 +835,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _waiting_events_name_their_report,
     _events_resealed_when_epochs_settle,
     _spooled_items_can_be_set_aside,
+    _quarantine_by_reason,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -296,7 +296,7 @@ def _check_owner(vault: Vault) -> None:
     if team_clock.left_team(vault.db) is not None:
         raise UsageError(
             "This folder was opened with recovery shares, so it no longer syncs with the team"
-            " (its laptop's own key is lost with the passphrase); nothing was sent or fetched.",
+            " (the team never heard of the caseworker added then); nothing was sent or fetched.",
             hint="join the team again from a new folder: vault join --name NAME --out"
             " NAME.request; a colleague adds you and revokes the old name (keys/README.md)",
         )

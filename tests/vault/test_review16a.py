@@ -1,15 +1,16 @@
 """Review 16a of the changes since cb8f3c4 (recovery leaves the team, quarantine reopened,
 the settling races, ?lang= as a tag, the db/schema split).
 
-Each test marked ``xfail(strict=True, reason="FAULT: ...")`` is a fault found by this review:
-it passes once the fault is mended (then remove the mark).
-
-Faults (severity): a report kept in quarantine as ``foreign`` and acknowledged has its
-attachments left on the intake, which deletes them after 7 days; a report whose key reaches
-the laptop later than that leaves quarantine without them, for good (medium);
-``zh-Hans-TW`` (and ``zh-Hans-HK``, ``zh-Hans-MO``), Simplified Chinese, gives English where
-docs/intake.md says ``zh-Hans-*`` selects ``zh-Hans`` (low); every pull reads and decrypts
-every envelope kept in quarantine, damaged ones included, to find the foreign ones (low).
+Faults found (severity), each mended and its test now plain: a report kept in quarantine as
+``foreign`` and acknowledged has its attachments left on the intake, which deletes them
+after 7 days; a report whose key reaches the laptop later than that leaves quarantine
+without them, for good (medium); ``zh-Hans-TW`` (and ``zh-Hans-HK``, ``zh-Hans-MO``),
+Simplified Chinese, gives English where docs/intake.md says ``zh-Hans-*`` selects
+``zh-Hans`` (low); every pull reads and decrypts every envelope kept in quarantine, damaged
+ones included, to find the foreign ones (low).
+Mends: a team laptop leaves on the intake (does not acknowledge) an envelope sealed to a
+team key epoch newer than any it holds, so its attachments stay there too; an index on the
+quarantine's reason and a look at each header alone; an explicit ``hans`` subtag wins.
 """
 
 from __future__ import annotations
@@ -38,13 +39,6 @@ LETTER = b"REVIEW16A-LETTER " * 300
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: a report kept in quarantine as foreign is acknowledged, so the intake"
-    " deletes its envelope and, 7 days later, its attachments (no waiting envelope names"
-    " them); the pull that takes it out of quarantine after the key comes finds them gone:"
-    " the report's attachment is lost for good (docs/intake.md says they are fetched)",
-)
 def test_a_report_whose_key_comes_a_week_later_keeps_its_attachment(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -89,12 +83,6 @@ def test_a_report_whose_key_comes_a_week_later_keeps_its_attachment(
             bea.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: zh-Hans-TW (Simplified Chinese as written in Taiwan), like zh-Hans-HK"
-    " and zh-Hans-MO, gives English, as ?lang= and as Accept-Language, where docs/intake.md"
-    " says zh-Hans-* selects zh-Hans (languages.match refuses any tag with TW/HK/MO in it)",
-)
 @pytest.mark.parametrize("tag", ["zh-Hans-TW", "zh-Hans-HK", "zh-Hans-MO"])
 def test_simplified_chinese_of_any_region_is_zh_hans(tag: str) -> None:
     assert choose(tag, None) == "zh-Hans"
@@ -110,14 +98,6 @@ def _bytes_read() -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: every pull reads (and decrypts) every envelope kept in quarantine, damaged"
-    " and invalid ones included (reason is stored after the envelope, so the WHERE reads each"
-    " envelope's overflow pages), though only a foreign one can ever leave: anyone can fill"
-    " the quarantine with well-formed 1 MiB envelopes that do not open, and every laptop's"
-    " every pull then pays for all of them",
-)
 def test_taking_reports_out_of_quarantine_does_not_read_damaged_ones_every_pull(
     tmp_path: Path,
 ) -> None:

@@ -66,8 +66,8 @@ def match(tag: str) -> str | None:
     exact = {code.lower(): code for code in LANGUAGES}
     if "-".join(parts) in exact:
         return exact["-".join(parts)]
-    if parts[0] == "zh" and _TRADITIONAL & set(parts[1:]):
-        return None
+    if parts[0] == "zh" and "hans" not in parts[1:] and _TRADITIONAL & set(parts[1:]):
+        return None  # Traditional Chinese (zh-TW, zh-Hant...) unless Simplified is named
     return _BY_PRIMARY.get(parts[0])
 
 
