@@ -36,9 +36,10 @@ from vault import _crypto as crypto
 from vault import incoming, joining, membership
 from vault.keys import b64
 from vault.passphrase import Passphrase
+from vault.relay_client import RelayClient
 from vault.relay_items import FIRST_PREV, TO_TEAM, make_item
 from vault.store import Vault
-from vault.sync import RelayClient, first_welcome, sync
+from vault.sync import first_welcome, sync
 
 PASSPHRASE = Passphrase(b"bench sync passphrase, long enough")
 CATCH_UP_TARGET = 0.5  # at least this fraction of the bare insert rate

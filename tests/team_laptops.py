@@ -24,7 +24,7 @@ OWN_ACTIONS = ("imported", "opened")
 
 class ScriptedRelay:
     """A relay that hands out exactly the items it is given, in order (it misbehaves as a
-    test tells it), for the receiver's checks: :func:`vault.sync.receive` takes it."""
+    test tells it), for the receiver's checks: :func:`vault.receiving.receive` takes it."""
 
     def __init__(self, items: list[bytes]) -> None:
         self.items = list(enumerate(items, 1))

@@ -28,7 +28,7 @@ def verified_events(
     """A case's history: its import, then its signed events, each checked.
 
     ``checked`` holds events whose signature this process has just verified, by their exact
-    (body, signature) bytes and against the same keys (:mod:`vault.sync` taking in a page of
+    (body, signature) bytes and against the same keys (:mod:`vault.taking` taking in a page of
     events): those are not verified a second time."""
     return verified_histories(vault, db, [case_id], checked)[case_id]
 

@@ -160,7 +160,7 @@ def erase_cases(vault: Vault, case_ids: Iterable[str], reason: str) -> Erasure:
 
 
 def erase_for_team(vault: Vault, db: dbmod.Connection, gone: Tombstone, envelope_id: bytes) -> bool:
-    """An erasure made on another laptop of the team (vault/sync.py), carried out here in
+    """An erasure made on another laptop of the team (vault/taking.py), carried out here in
     ``db``'s transaction: the case held here is erased as :func:`erase_cases` would (its
     reporter is not sent a second farewell: the erasing laptop sent one), or, if this laptop
     never held it, its tombstone is kept, so the report is never stored here afterwards.

@@ -248,7 +248,7 @@ def store_relayed(
     vault: Vault, db: dbmod.Connection, cases: list[tuple[str, bytes, str]]
 ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """Store cases another laptop of the team took in, under the ids it gave them, in
-    ``db``'s transaction (:mod:`vault.sync`): ``(case id, envelope, day received)``.
+    ``db``'s transaction (:mod:`vault.taking`): ``(case id, envelope, day received)``.
 
     Each envelope is opened and checked as an import does. Returns the ids stored; the ids
     of cases this vault holds under another id (both laptops took the same report in

@@ -148,7 +148,7 @@ def register_removed(
 ) -> None:
     """Know a caseworker the team removed (from a welcome), as removed: their key (their past
     events and log entries verify) and their log origin, logged as added then revoked, as a
-    laptop does that hears of a removal before the member (vault/sync.py ``_take_epoch``).
+    laptop does that hears of a removal before the member (vault/taking.py ``take_epoch``).
     Nothing more if this vault knows them already."""
     if register_person(vault, db, person, origin):
         db.execute("UPDATE caseworkers SET revoked = ? WHERE key_id = ?", (today(), person.key_id))
@@ -157,9 +157,9 @@ def register_removed(
 
 def erase_case_rows(vault: Vault, case_id: str) -> None:
     """For erasing a case (vault/erasure.py): what this vault noted the team has of it
-    (``sync_known``, vault/sync.py). Registered here, not in vault/sync.py, because every
-    command imports this module while vault/sync.py (it needs httpx) is loaded only by the
-    commands that talk to an intake."""
+    (``sync_known``, vault/sending.py). Registered here, not in vault/sending.py, because
+    every command imports this module while vault/sending.py (it needs httpx) is loaded only
+    by the commands that talk to an intake."""
     vault.db.execute("DELETE FROM sync_known WHERE case_id = ?", (case_id,))
     vault.db.execute("DELETE FROM sync_delivered WHERE case_id = ?", (case_id,))
 

@@ -258,10 +258,10 @@ def _tell_the_team(vault: Vault, db: dbmod.Connection, revoked: str | None) -> N
 
 def close_chains(db: dbmod.Connection, key_id: str, me: str) -> None:
     """A caseworker removed from the team: what their laptop sent that this laptop holds
-    stays, and nothing it sends from now on (numbered after it) is taken (vault/sync.py).
+    stays, and nothing it sends from now on (numbered after it) is taken (vault/taking.py).
     Items they sent before their removal that had not yet arrived here are not taken either:
     their laptop is no longer trusted to say when it sent them. Only their own access log's
-    entries the team witnessed are still taken from them (vault/sync.py ``_read_closed``)."""
+    entries the team witnessed are still taken from them (vault/taking.py ``_read_closed``)."""
     for (origin,) in db.execute("SELECT origin FROM sync_origins WHERE key_id = ?", (key_id,)):
         for recipient in ("team", me):  # what it sends the team, and this laptop alone
             db.execute(

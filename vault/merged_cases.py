@@ -1,7 +1,7 @@
 """Cases whose events come from several laptops: their history in the team's order, and
 the stored state folded again from it.
 
-Events received from other laptops (vault/sync.py) are placed by their clock stamps
+Events received from other laptops (vault/taking.py) are placed by their clock stamps
 (:mod:`vault.team_clock`), and the case's stored state (``cases.status``, ``assignee``,
 ``outcome``) is folded again in the team's order (:func:`vault.case_merge.merge`).
 """

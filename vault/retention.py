@@ -170,7 +170,7 @@ def policy_signed(db: dbmod.Connection) -> tuple[bytes, bytes] | None:
 
 
 def adopt_policy(vault: Vault, db: dbmod.Connection, body: bytes, signature: bytes) -> bool:
-    """A policy set on another laptop of the team (vault/sync.py), in ``db``'s transaction:
+    """A policy set on another laptop of the team (vault/taking.py), in ``db``'s transaction:
     it takes effect here if it ranks above the one held (:func:`_rank`, so every laptop
     keeps the same one). Its signature must be a caseworker's of this team. True when it
     took effect."""

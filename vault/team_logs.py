@@ -22,7 +22,7 @@ must cover every entry (no unsigned tail); each cosignature must verify with a w
 that log lists. ``heads`` are the newest witnessed checkpoints of other laptops' logs the
 sender holds: kept (the newest per log) so a bundle can show a log cut short against them.
 
-From a removed caseworker's laptop, after this laptop closed its chain (vault/sync.py
+From a removed caseworker's laptop, after this laptop closed its chain (vault/taking.py
 ``_read_closed``), :func:`take_witnessed` takes only the entries the team witnessed
 (docs/sync.md sections 4 and 4a).
 """
@@ -58,7 +58,7 @@ MAX_LEAF = 512
 
 
 class Chain(Protocol):
-    """Where items go: this laptop's chain to the team or to one member (vault/sync.py)."""
+    """Where items go: this laptop's chain to the team or to one member (vault/sending.py)."""
 
     def add(self, doc: dict[str, Any]) -> None: ...
 
@@ -431,7 +431,7 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str, Any]) ->
 
 def take_witnessed(vault: Vault, db: dbmod.Connection, item: Item, doc: dict[str, Any]) -> bool:
     """A log item from a removed caseworker's laptop, numbered after this laptop closed its
-    chain (vault/sync.py): of its entries, only those up to the newest checkpoint the team
+    chain (vault/taking.py): of its entries, only those up to the newest checkpoint the team
     witnessed are taken, checked as :func:`take` checks them. Witnessed means cosigned by a
     witness this laptop knows itself (the intake, which witnesses a laptop's log only while
     its owner is a member), or covered by a head a colleague passed on (``team_log_heads``).

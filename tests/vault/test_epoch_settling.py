@@ -31,9 +31,12 @@ from vault.db import new_origin
 from vault.errors import VaultError, WrongKeyError
 from vault.join_request import make_request
 from vault.keys import Identity, b64
+from vault.relay_client import RelayClient
+from vault.sending import queue_new
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import RelayClient, announce_new_epochs, queue_new, sync
+from vault.sync import sync
+from vault.telling import announce_new_epochs
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
 # fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).

@@ -24,10 +24,12 @@ from vault.audit.signed_note import parse_note
 from vault.intake.witness import Witness
 from vault.join_request import make_request
 from vault.pull import IntakeClient, PullResult, witness_log
+from vault.receiving import receive
 from vault.relay_items import FIRST_PREV, make_item
 from vault.report import canonical_json
 from vault.store import Vault
-from vault.sync import SyncResult, first_welcome, receive, sync
+from vault.sync import first_welcome, sync
+from vault.sync_result import SyncResult
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
 # fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).

@@ -42,9 +42,12 @@ from vault.errors import UsageError, VaultError
 from vault.join_request import make_request
 from vault.keys import Identity, unb64
 from vault.passphrase import Passphrase
+from vault.relay_client import RelayClient
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import RelayClient, _team_and_epochs, announce_new_epochs, sync
+from vault.sync import sync
+from vault.team_record import team_and_epochs
+from vault.telling import announce_new_epochs
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
 # fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).
@@ -280,7 +283,7 @@ def test_settling_killed_inside_the_transaction_after_commit_and_mid_rename(team
 def _relay_epochs(t: Team) -> dict[int, bytes]:
     with RelayClient(t.url, t.amara.identity) as relay:
         start, statements = relay.team()
-    return _team_and_epochs(start, statements)[1]
+    return team_and_epochs(start, statements)[1]
 
 
 def test_three_epochs_started_apart_settle_and_every_bundle_verifies(team: Team) -> None:

@@ -53,11 +53,14 @@ from vault import sync as syncmod
 from vault.check import check_vault
 from vault.errors import UsageError, VaultError
 from vault.keys import TeamKeyPair, b64
+from vault.relay_client import RelayClient
+from vault.sending import Chain, push
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import RelayClient, _Chain, _team_and_epochs, push, sync
+from vault.sync import sync
 from vault.team_changes import Statement
 from vault.team_changes import Team as TeamRecord
+from vault.team_record import team_and_epochs
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
 # fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).
@@ -67,7 +70,7 @@ pytestmark = pytest.mark.slow
 def _relay(s: Small) -> TeamRecord:
     with RelayClient(s.url, s.amara.identity) as relay:
         start, statements = relay.team()
-    return _team_and_epochs(start, statements)[0]
+    return team_and_epochs(start, statements)[0]
 
 
 def _removed_on_relay(s: Small, laptop: Vault) -> bool:
@@ -203,7 +206,7 @@ def test_a_removed_laptops_epoch_item_for_an_old_epoch_does_not_stop_the_revocat
     membership.revoke_caseworker(s.amara, "fay")
     forged = TeamKeyPair.generate(old)
     with s.fay.transaction() as db:
-        chain = _Chain(s.fay, db, s.amara.identity.key_id, s.amara.identity.public.box_pk, 0)
+        chain = Chain(s.fay, db, s.amara.identity.key_id, s.amara.identity.public.box_pk, 0)
         chain.add(
             {
                 "t": "epoch",
@@ -417,7 +420,7 @@ def test_a_removed_laptop_rotating_just_before_the_revocation_is_told_is_settled
     assert result.settled is not None
     assert (result.settled.epoch, result.settled.started) == (n, ((n + 1, "bea"),))
     with RelayClient(s.url, s.amara.identity) as relay:
-        team, epochs = _team_and_epochs(*relay.team())
+        team, epochs = team_and_epochs(*relay.team())
     assert s.bea.identity.key_id in team.revoked
     bea_n = s.bea.access.team_key(n)
     assert bea_n is not None

@@ -24,7 +24,7 @@ from tests.conftest import make_report, seal_for
 from tests.sealing import attachment_entry, seal_attachment
 from tests.vault.test_complaint_pack import _photo
 from vault import blobs as blob_store
-from vault import check, complaint_pack, erasure, incoming, sync
+from vault import check, complaint_pack, erasure, incoming, taking
 from vault.attachments import (
     BLOB_ID_PURPOSE,
     HEADER_BYTES,
@@ -37,6 +37,7 @@ from vault.attachments import (
 from vault.envelope import padded_length
 from vault.errors import IntegrityError
 from vault.store import Vault
+from vault.sync_result import SyncResult
 
 STEP = SEALED_CHUNK_BYTES
 
@@ -61,8 +62,8 @@ def hash_list_input(blob: bytes) -> bytes:
 
 
 def _take(vault: Vault, blob: str, parts: list[bytes]) -> None:
-    """Attachment parts as a team laptop's sync items bring them (vault/sync.py)."""
-    result = sync.SyncResult(pulled=cast(Any, None))
+    """Attachment parts as a team laptop's sync items bring them (vault/taking.py)."""
+    result = SyncResult(pulled=cast(Any, None))
     with vault.transaction() as db:
         for n, data in enumerate(parts):
             doc = {
@@ -71,7 +72,7 @@ def _take(vault: Vault, blob: str, parts: list[bytes]) -> None:
                 "parts": len(parts),
                 "data": base64.b64encode(data).decode(),
             }
-            sync._take_blob_part(db, doc, result)
+            taking.take_blob_part(db, doc, result)
 
 
 # --- the cross-kind argument -------------------------------------------------------------

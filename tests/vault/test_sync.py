@@ -52,19 +52,16 @@ from vault.intake.inbox import Inbox
 from vault.join_request import make_request
 from vault.keys import Identity, TeamPublicKey, b64
 from vault.pull import PullResult
+from vault.receiving import receive
+from vault.relay_client import RelayClient
 from vault.relay_items import FIRST_PREV, Item, RelayMisbehaved, make_item
 from vault.reporter_messages import seal_message
+from vault.sending import push
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import (
-    RelayClient,
-    SyncResult,
-    first_welcome,
-    push,
-    receive,
-    sync,
-    welcome_joiners,
-)
+from vault.sync import first_welcome, sync
+from vault.sync_result import SyncResult
+from vault.welcoming import welcome_joiners
 
 pytestmark = pytest.mark.slow
 

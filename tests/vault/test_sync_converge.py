@@ -33,7 +33,8 @@ from vault.check import check_vault
 from vault.errors import VaultError
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import SyncResult, sync
+from vault.sync import sync
+from vault.sync_result import SyncResult
 
 pytestmark = pytest.mark.slow
 

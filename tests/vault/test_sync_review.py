@@ -33,10 +33,12 @@ from vault.errors import VaultError
 from vault.join_request import make_request
 from vault.keys import Identity, TeamPublicKey, b64
 from vault.pull import PullResult
+from vault.receiving import receive
 from vault.relay_items import FIRST_PREV, Item, make_item
 from vault.store import Vault, today
 from vault.submit import send_envelope
-from vault.sync import SyncResult, first_welcome, receive, sync
+from vault.sync import first_welcome, sync
+from vault.sync_result import SyncResult
 from vault.team_changes import Team
 
 DAY_MS = 24 * 3600 * 1000
@@ -357,7 +359,7 @@ def test_a_relay_that_invents_a_team_fails_the_fingerprint_check(
     cli: Cli, intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
     from vault.join_request import read_request
-    from vault.sync import RelayClient
+    from vault.relay_client import RelayClient
     from vault.team_changes import Member, Team, follow, make_statement
 
     with (
@@ -606,7 +608,7 @@ def test_an_event_waiting_for_its_case_never_joins_another_report_given_that_id(
 ) -> None:
     """Bea's laptop's event for its report ABCDEFGH arrives before that case; meanwhile
     amara's laptop gives another report the same id (a 40-bit collision, simulated)."""
-    from vault import sync as sync_mod
+    from vault import taking
     from vault.events import Event, sign_event
 
     bea = Identity.generate("bea")
@@ -623,7 +625,7 @@ def test_an_event_waiting_for_its_case_never_joins_another_report_given_that_id(
         monkeypatch.setattr(incoming, "case_id_for", lambda *_: "ABCDEFGH")
         incoming.import_envelopes(amara, [("r", seal_for(amara))])
         with amara.transaction() as db:  # as a sync does for a case it has just pulled
-            sync_mod._release_waiting(amara, db, ["ABCDEFGH"], SyncResult(PullResult()))
+            taking.release_waiting(amara, db, ["ABCDEFGH"], SyncResult(PullResult()))
         mixed = "SELECT count(*) FROM events WHERE case_id = 'ABCDEFGH' AND actor = ?"
         assert amara.db.execute(mixed, (bea.key_id,)).fetchone()[0] == 0
         assert amara.db.execute(waiting).fetchone()[0] == 0
@@ -757,7 +759,7 @@ def test_a_first_sync_killed_midway_finishes_at_the_next(
 
         with monkeypatch.context() as m:
             if where == "after the access file":
-                m.setattr(joining.dbmod, "connect", killed)
+                m.setattr(joining.schema, "connect", killed)
             else:
                 m.setattr(joining.team_clock, "start_syncing", killed)
             with pytest.raises(_Killed):
@@ -894,7 +896,7 @@ def test_a_report_to_the_new_team_key_pulled_by_another_laptop_reaches_the_team(
 def test_the_relay_answers_bad_requests_from_a_member_plainly(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
-    from vault.sync import RelayClient
+    from vault.relay_client import RelayClient
 
     with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
         url = intake_servers.start(amara.team_key_export()).url

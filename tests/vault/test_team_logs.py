@@ -20,8 +20,7 @@ import pytest
 from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report, seal_for
 from tests.intake_server import IntakeServers
 from tests.team_laptops import ScriptedRelay, join
-from vault import _crypto, auditing, membership, team_logs
-from vault import sync as sync_module
+from vault import _crypto, auditing, membership, sending, team_logs
 from vault.audit import bundle
 from vault.audit.signed_note import parse_note
 from vault.audit.team_verify import verify_team
@@ -33,10 +32,12 @@ from vault.intake.witness import Witness
 from vault.join_request import make_request
 from vault.keys import TeamPublicKey
 from vault.pull import IntakeClient, PullResult, witness_log
+from vault.receiving import receive
 from vault.relay_items import FIRST_PREV, RelayMisbehaved, make_item
 from vault.store import Vault
 from vault.submit import send_envelope
-from vault.sync import SyncResult, receive, sync
+from vault.sync import sync
+from vault.sync_result import SyncResult
 
 # One worker runs the whole module, in order: its tests share a team of laptops (a module
 # fixture) and each builds on the state the ones before it left (tests/conftest.py IN_ORDER).
@@ -512,7 +513,7 @@ def test_what_a_removed_laptop_sends_after_its_removal_is_not_taken(three: Three
     assert witnessed is None  # the witness refuses a removed laptop's log
     assert problem is not None
     with bea.transaction() as db:
-        team_logs.queue_own(bea, db, sync_module._team_chain(bea, db))
+        team_logs.queue_own(bea, db, sending.team_chain(bea, db))
         wires = [
             bytes(w)
             for (w,) in db.execute(
