@@ -296,10 +296,12 @@ def pull(
             _say(f"Told the relay and the other laptops of the new team key epoch {epoch}.")
         else:
             _say(f"Told the relay and the other laptops that {revoked} was removed.")
-    if synced.settled is not None:
-        _say(_settled_words(synced.settled, synced.new_epoch_revoked))
-    else:
-        for epoch, revoked in synced.taken_epochs:  # each said: a removal is never left out
+    settled = synced.settled
+    if settled is not None:
+        removing = dict(synced.taken_epochs).get(settled.epoch)
+        _say(_settled_words(settled, removing))
+    for epoch, revoked in synced.taken_epochs:  # each said: a removal is never left out
+        if settled is None or epoch != settled.epoch:
             why = (
                 "The team key was rotated on another laptop"
                 if revoked is None

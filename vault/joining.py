@@ -220,15 +220,17 @@ def unlock_joiner(directory: Path, passphrase: Passphrase) -> tuple[Identity, Jo
     return identity, request
 
 
-def open_welcome(identity: Identity, sealed: bytes) -> dict[str, Any]:
-    """The welcome's content, opened with the owner's box key."""
+def open_welcome(identity: Identity, sealed: bytes) -> dict[str, Any] | None:
+    """The welcome's content, opened with the owner's box key; None for another item that
+    opens (a colleague's first item to this laptop, such as a new team key, may come before
+    the welcome from the laptop that added it: the sync after joining takes it)."""
     try:
         doc = json.loads(_crypto.seal_open(sealed, identity.public.box_pk, identity.box_sk))
     except (_crypto.OpenFailed, ValueError, UnicodeDecodeError):
         raise IntegrityError("A welcome sent to this laptop does not open.") from None
-    if not isinstance(doc, dict) or doc.get("t") != "welcome":
-        raise IntegrityError("The first item sent to this laptop is not its welcome.")
-    return doc
+    if not isinstance(doc, dict):
+        raise IntegrityError("An item sent to this laptop is not one this version reads.")
+    return doc if doc.get("t") == "welcome" else None
 
 
 JOINING_PREFIX = ".joining-"  # where finish_join builds the vault before moving it in

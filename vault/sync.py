@@ -144,6 +144,8 @@ def first_welcome(
                 if item.to != identity.key_id or item.n != 1:
                     continue
                 doc = open_welcome(identity, item.sealed)
+                if doc is None:
+                    continue  # a colleague's first item to this laptop, not its welcome
                 welcome = Welcome.from_doc(doc)
                 origins = {o: str(p["sign_pk"]) for p in doc["roster"] if (o := p.get("origin"))}
                 author = origins.get(item.origin)

@@ -11,11 +11,11 @@ from typing import Any
 from vault import db as dbmod
 from vault import epoch_settling
 from vault.errors import VaultError
-from vault.keys import b64
+from vault.keys import TeamKeyPair, TeamPublicKey, b64
 from vault.relay_client import RelayClient, TeamMovedOn
 from vault.sending import Chain
 from vault.store import Vault, today
-from vault.team_changes import Member, make_statement
+from vault.team_changes import Member, Statement, make_statement
 from vault.team_record import check_start, epochs_started, team_and_epochs
 
 
@@ -108,20 +108,49 @@ def announce_new_epochs(
             others = {k: b for k, b in others.items() if team.member(k) is not None}
             for other_id, box_pk in sorted(others.items()):
                 chain = Chain(vault, db, other_id, box_pk, 0)
-                chain.add(
-                    {
-                        "t": "epoch",
-                        "team_key": {
-                            "epoch": new.epoch,
-                            "public_key": b64(new.public_key),
-                            "secret_key": b64(new.secret_key.reveal()),
-                        },
-                        "revoked": None if told is None else _revoked_entry(db, str(revoked)),
-                    }
-                )
+                chain.add(_epoch_item(db, new, None if told is None else str(revoked)))
             db.execute("UPDATE sync_new_epochs SET done = 1 WHERE epoch = ?", (epoch,))
         done.append((new.epoch, None if gone is None else gone.name))
     return done
+
+
+def owe_epochs(
+    vault: Vault,
+    db: dbmod.Connection,
+    key_id: str,
+    box_pk: bytes,
+    start: TeamPublicKey,
+    statements: list[Statement],
+) -> None:
+    """Queue to ``key_id`` (a member a colleague's laptop welcomed) an ``epoch`` item for each
+    team key epoch this laptop started and told the relay of, as :func:`announce_new_epochs`
+    sends them: that welcome may lack one told before the relay knew them, when no item
+    could go to them (one they hold already is taken as it is)."""
+    rows = db.execute(
+        "SELECT epoch, revoked FROM sync_new_epochs WHERE done = 1 ORDER BY epoch"
+    ).fetchall()
+    removed_by = epochs_started(start, statements)
+    chain = Chain(vault, db, key_id, box_pk, 0)
+    for epoch, revoked in rows:
+        key = vault.team_key(int(epoch))
+        public_key, removed = removed_by.get(key.epoch, (b"", frozenset()))
+        if public_key != key.public_key:
+            continue  # not on the relay's record as this laptop holds it: nothing to tell
+        told = str(revoked) if revoked is not None and str(revoked) in removed else None
+        chain.add(_epoch_item(db, key, told))
+
+
+def _epoch_item(db: dbmod.Connection, key: TeamKeyPair, revoked: str | None) -> dict[str, Any]:
+    """An ``epoch`` item: the team key pair, and whom the epoch removed, if anyone."""
+    return {
+        "t": "epoch",
+        "team_key": {
+            "epoch": key.epoch,
+            "public_key": b64(key.public_key),
+            "secret_key": b64(key.secret_key.reveal()),
+        },
+        "revoked": None if revoked is None else _revoked_entry(db, revoked),
+    }
 
 
 def stop_if_started_elsewhere(vault: Vault, relay: RelayClient) -> None:

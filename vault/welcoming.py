@@ -35,6 +35,7 @@ from vault.team_changes import (
     make_statement,
 )
 from vault.team_record import check_start
+from vault.telling import owe_epochs
 
 
 def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
@@ -57,8 +58,10 @@ def welcome_joiners(vault: Vault, relay: RelayClient) -> list[str]:
             relay.add_statement(make_statement(team, vault.identity, "add", today(), member=member))
         elif _added_by(start, statements, str(key_id)) != vault.identity.key_id:
             # a colleague added them first (from the same request): their welcome comes from
-            # that laptop, and a second would be refused by the new laptop
+            # that laptop, and a second would be refused by the new laptop; the team keys
+            # this laptop started go to them (telling.owe_epochs)
             with vault.transaction() as db:
+                owe_epochs(vault, db, str(key_id), request.box_pk, start, statements)
                 db.execute("UPDATE sync_joiners SET done = 1 WHERE key_id = ?", (key_id,))
             continue
         with vault.transaction() as db:
