@@ -197,7 +197,7 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> 
     ).fetchone()
     if closed is not None and item.n > int(closed[0]):
         # sent by a removed caseworker's laptop after this one heard: read for its log alone
-        if not _read_closed(vault, db, item):
+        if not _read_closed(vault, db, item, result):
             result.ignored += 1
         return
     author = db.execute(
@@ -266,12 +266,16 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> 
         ) from None
 
 
-def _read_closed(vault: Vault, db: dbmod.Connection, item: Item) -> bool:
+def _read_closed(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> bool:
     """An item numbered after this laptop closed its laptop's chain (a removed caseworker's):
     read in order, its signature checked, and of it only its own access log's entries that
     the team witnessed are taken (:func:`vault.team_logs.take_witnessed`, docs/sync.md
-    section 4). False if nothing of it was taken: anything but a log item, or an item that
-    is not the next one (the rest of that chain is then never read), or that fails a check."""
+    section 4), and the reports it passes on (``cases``) with their attachments (``blob``):
+    a report is what anyone may send through the form, so taking one gives that laptop
+    nothing it could not do as a stranger, and a report it pulled just before it was lost
+    (the intake then deleted its copy) would otherwise never reach the team. Its case events
+    are never taken. False if nothing of it was taken: any other item, or an item that is
+    not the next one (the rest of that chain is then never read), or that fails a check."""
     if item.to != TO_TEAM:
         return False
     row = db.execute(
@@ -291,10 +295,17 @@ def _read_closed(vault: Vault, db: dbmod.Connection, item: Item) -> bool:
         "UPDATE sync_received SET n = ?, head = ? WHERE origin = ? AND recipient = ?",
         (item.n, item.hash, item.origin, TO_TEAM),
     )
-    if doc.get("t") != "log":
+    kind = doc.get("t")
+    if kind not in ("log", "cases", "blob"):
         return False
     try:
         with dbmod.savepoint(db, "closed_log"):
+            if kind == "cases":
+                _take_cases(vault, db, doc, result)
+                return True
+            if kind == "blob":
+                take_blob_part(db, doc, result)
+                return True
             return team_logs.take_witnessed(vault, db, item, doc)
     except (KeyError, TypeError, ValueError, IndexError, OverflowError, IntegrityError) as why:
         if isinstance(why, (DatabaseDamagedError, LogRolledBackError)):
