@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import PASSPHRASE, make_report
-from tests.intake_server import IntakeServers
+from tests.intake_server import IntakeServers, upload_attachment
 from tests.sealing import attachment_entry
 from tests.team_laptops import join
 from vault import blobs, case_view, incoming, membership
-from vault import pow as pow_
 from vault.envelope import seal_report
 from vault.pull import pull
 from vault.store import Vault
@@ -28,15 +26,6 @@ from vault.submit import send_envelope
 from vault.sync import sync
 
 LETTER = b"QUARANTINE-REOPEN-LETTER " * 400
-
-
-def _upload(url: str, blob: bytes) -> None:
-    challenge = httpx.get(url + "/api/challenge").json()
-    raw = pow_.decode_challenge(challenge["challenge"])
-    solution = pow_.header_value(raw, pow_.solve(raw, challenge["bits"]))
-    headers = {"Content-Type": "application/octet-stream", "X-Redress-PoW": solution}
-    r = httpx.post(url + "/api/attachments", content=blob, headers=headers, timeout=60)
-    assert r.status_code == 201, r.text
 
 
 @pytest.mark.slow
@@ -51,7 +40,7 @@ def test_a_report_sealed_to_a_key_that_came_later_leaves_quarantine(
             sync(amara, url)  # the relay, and so the intake's form, now seal to the new epoch
             key = amara.team_public_key()
             entry, blob = attachment_entry(LETTER, name="letter.txt", kind="text/plain")
-            _upload(url, blob)
+            upload_attachment(url, blob)
             report = make_report(what_happened="sealed to the newest key", attachments=[entry])
             send_envelope(url, seal_report(report, key.epoch, key.public_key))
 
