@@ -15,11 +15,11 @@ from tests.conftest import PASSPHRASE, make_report
 from tests.intake_server import IntakeServers, upload_attachment
 from tests.sealing import attachment_entry
 from tests.team_laptops import join
-from vault import blobs, membership
+from vault import blobs, membership, retention
 from vault.envelope import seal_report
 from vault.pull import pull
 from vault.relay_client import RelayClient
-from vault.sending import push, queue_new, team_chain
+from vault.sending import case_entries, push, queue_new, team_chain
 from vault.store import Vault
 from vault.submit import send_envelope
 from vault.sync import sync
@@ -148,3 +148,35 @@ def test_a_removed_laptops_blob_part_does_not_stop_a_colleagues_attachment(
         sync(amara, url)
         blobs.write_attachment(amara, case_id, 1, tmp_path / "letter.txt")
     assert (tmp_path / "letter.txt").read_bytes() == LETTER
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: c1d7732: a removed laptop's `cases` item is stored with the id and the day"
+    " received it names (store_relayed checks only the report inside; the table only that"
+    " the day looks like YYYY-MM-DD): a day such as 2026-02-30 is stored, and vault"
+    " retention review (and apply) then fails on every laptop that took it (ValueError in"
+    " add_months), for good; a stranger through the form chooses neither the day nor the id",
+)
+def test_a_removed_laptops_report_cannot_name_a_day_that_is_not_one(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        bea = join(tmp_path / "b", "bea", amara, url)
+        try:
+            sync(amara, url)
+            key = amara.team_public_key()
+            envelope = seal_report(make_report(what_happened="a report"), key.epoch, key.public_key)
+            with bea.transaction() as db:  # the thief passes on a report of its own making
+                team_chain(bea, db).batches(
+                    "cases", "cases", case_entries([("ZZZZZZZZ", envelope, "2026-02-30")])
+                )
+            with RelayClient(url, bea.identity) as relay:
+                push(bea, relay)
+        finally:
+            bea.close()
+        membership.revoke_caseworker(amara, "bea")  # the laptop is lost
+        retention.set_policy(amara, flag_untouched_after=6)
+        sync(amara, url)  # reads bea's chain closed: takes the report, as it names it
+        retention.review(amara)
