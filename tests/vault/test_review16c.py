@@ -1,0 +1,274 @@
+"""Review 16c: what a removed laptop's closed chain may now add (c1d7732), and owe_epochs.
+
+Real vault folders, one real intake on loopback. The thief holds bea's lost laptop (her
+keys, her vault) and uses the laptop's own sending code to queue items on its team chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSPHRASE, make_report
+from tests.intake_server import IntakeServers, upload_attachment
+from tests.sealing import attachment_entry
+from tests.team_laptops import every_case, join
+from vault import blobs, case_view, membership, retention
+from vault.cases import case_id_for
+from vault.envelope import envelope_id, seal_report
+from vault.errors import ForeignEnvelopeError
+from vault.pull import pull
+from vault.relay_client import RelayClient
+from vault.sending import case_entries, push, queue_new, team_chain
+from vault.store import Vault
+from vault.submit import send_envelope
+from vault.sync import sync
+
+pytestmark = pytest.mark.slow
+
+LETTER = b"REVIEW-16C-LETTER " * 200
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: c1d7732: a removed laptop's closed chain is read for blob parts, and"
+    " take_blob_part marks the blob known to the team (sync_known) on any part, before the"
+    " blob is whole or checked: one part of its own under a new attachment's id (parts=2)"
+    " makes every laptop that reads it believe the team holds that attachment, so the"
+    " colleague who pulls it never sends it, and the others never get it (a stranger"
+    " cannot name an attachment for the team)",
+)
+def test_a_removed_laptops_blob_part_does_not_spoil_a_colleagues_attachment(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        bea = join(tmp_path / "b", "bea", amara, url)
+        cal = join(tmp_path / "c", "cal", amara, url)
+        try:
+            sync(amara, url)
+            sync(bea, url)
+            key = amara.team_public_key()
+            entry, blob = attachment_entry(LETTER, name="letter.txt", kind="text/plain")
+            upload_attachment(url, blob)
+            send_envelope(
+                url,
+                seal_report(
+                    make_report(what_happened="a letter", attachments=[entry]),
+                    key.epoch,
+                    key.public_key,
+                ),
+            )
+            # The thief (bea's lost laptop, still a member to the relay) names the new
+            # attachment's id (it read the waiting report without acknowledging it; or the
+            # relay, colluding, saw the upload) with a part of its own.
+            with bea.transaction() as db:
+                team_chain(bea, db).add(
+                    {
+                        "t": "blob",
+                        "id": str(entry["blob"]),
+                        "part": 0,
+                        "parts": 2,
+                        "data": base64.b64encode(b"not the letter").decode(),
+                    }
+                )
+            with RelayClient(url, bea.identity) as relay:
+                push(bea, relay)
+        finally:
+            bea.close()
+        membership.revoke_caseworker(amara, "bea")  # the laptop is lost
+        # reads bea's part (closed chain), then pulls the report and its letter from the
+        # intake (which then deletes its copies) and sends them on to the team
+        (case_id,) = sync(amara, url).pulled.imported
+        assert blobs.holds_blob(amara.db, str(entry["blob"]))
+    try:
+        sync(cal, url)  # takes the removal first (its own items), so reads bea's chain closed
+        blobs.write_attachment(cal, case_id, 1, tmp_path / "letter.txt")
+    finally:
+        cal.close()
+    assert (tmp_path / "letter.txt").read_bytes() == LETTER
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: c1d7732: a part a removed laptop sends under an attachment's id is kept in"
+    " sync_blob_parts on a laptop that reads its chain closed; the honest colleague's part of"
+    " that attachment, coming later, is dropped (ON CONFLICT DO NOTHING), the whole does not"
+    " match its id, and the colleague's item fails: that laptop's sync stops with exit 4"
+    " ('An attachment from the team does not match its id.'), the item is set aside and every"
+    " later item of the colleague's chain waits behind it",
+)
+def test_a_removed_laptops_blob_part_does_not_stop_a_colleagues_attachment(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        bea = join(tmp_path / "b", "bea", amara, url)
+        cal = join(tmp_path / "c", "cal", amara, url)
+        try:
+            sync(amara, url)
+            sync(bea, url)
+            key = amara.team_public_key()
+            entry, blob = attachment_entry(LETTER, name="letter.txt", kind="text/plain")
+            upload_attachment(url, blob)
+            send_envelope(
+                url,
+                seal_report(
+                    make_report(what_happened="a letter", attachments=[entry]),
+                    key.epoch,
+                    key.public_key,
+                ),
+            )
+            # cal's sync pulls the report and its letter (the intake deletes its copies) and
+            # queues them for the team, then is cut off before its push (the lid is shut)
+            (case_id,) = pull(cal, url).imported
+            queue_new(cal)
+            # the thief, still a member to the relay, names the letter's id with a part of
+            # its own (it read the waiting report without acknowledging it)
+            with bea.transaction() as db:
+                team_chain(bea, db).add(
+                    {
+                        "t": "blob",
+                        "id": str(entry["blob"]),
+                        "part": 0,
+                        "parts": 2,
+                        "data": base64.b64encode(b"not the letter").decode(),
+                    }
+                )
+            with RelayClient(url, bea.identity) as relay:
+                push(bea, relay)
+        finally:
+            bea.close()
+        membership.revoke_caseworker(amara, "bea")  # the laptop is lost
+        sync(amara, url)  # tells the relay; reads bea's part (closed chain)
+        try:
+            sync(cal, url)  # pushes what it queued: the report and its letter
+        finally:
+            cal.close()
+        sync(amara, url)
+        blobs.write_attachment(amara, case_id, 1, tmp_path / "letter.txt")
+    assert (tmp_path / "letter.txt").read_bytes() == LETTER
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: c1d7732: a removed laptop's `cases` item is stored with the id and the day"
+    " received it names (store_relayed checks only the report inside; the table only that"
+    " the day looks like YYYY-MM-DD): a day such as 2026-02-30 is stored, and vault"
+    " retention review (and apply) then fails on every laptop that took it (ValueError in"
+    " add_months), for good; a stranger through the form chooses neither the day nor the id",
+)
+def test_a_removed_laptops_report_cannot_name_a_day_that_is_not_one(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        bea = join(tmp_path / "b", "bea", amara, url)
+        try:
+            sync(amara, url)
+            key = amara.team_public_key()
+            envelope = seal_report(make_report(what_happened="a report"), key.epoch, key.public_key)
+            with bea.transaction() as db:  # the thief passes on a report of its own making
+                team_chain(bea, db).batches(
+                    "cases", "cases", case_entries([("ZZZZZZZZ", envelope, "2026-02-30")])
+                )
+            with RelayClient(url, bea.identity) as relay:
+                push(bea, relay)
+        finally:
+            bea.close()
+        membership.revoke_caseworker(amara, "bea")  # the laptop is lost
+        retention.set_policy(amara, flag_untouched_after=6)
+        sync(amara, url)  # reads bea's chain closed: takes the report, as it names it
+        retention.review(amara)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: c1d7732: a removed laptop's `cases` item is stored under the case id it"
+    " names, unchecked (case_id_for needs the team key of the report's epoch, which a"
+    " removed laptop holds for reports sealed before its removal, and an intake colluding"
+    " with it sees each envelope id): a report of its own under the id of a colleague's"
+    " report not yet received here takes that id, the colleague's report is renamed, and"
+    " every event of the colleague's about it (notes, status) is dropped here as another"
+    " report's, for good; a stranger through the form cannot choose a case id",
+)
+def test_a_removed_laptops_report_cannot_take_a_colleagues_case_id(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        bea = join(tmp_path / "b", "bea", amara, url)
+        cal = join(tmp_path / "c", "cal", amara, url)
+        try:
+            sync(amara, url)
+            sync(bea, url)
+            key = amara.team_public_key()
+            real = seal_report(make_report(what_happened="the real one"), key.epoch, key.public_key)
+            send_envelope(url, real)
+            # cal's sync pulls it and queues it, then is cut off before its push
+            (case_id,) = pull(cal, url).imported
+            queue_new(cal)
+            cal.add_note(case_id, "cal's note")
+            # the thief computes the id (the colluding intake gives the envelope id; the
+            # team key of epoch 1 is on the lost laptop) and sends a report under it
+            assert case_id_for(bea.team_key(key.epoch).secret_key, envelope_id(real)) == case_id
+            fake = seal_report(make_report(what_happened="the thief's"), key.epoch, key.public_key)
+            with bea.transaction() as db:
+                team_chain(bea, db).batches(
+                    "cases", "cases", case_entries([(case_id, fake, "2026-12-05")])
+                )
+            with RelayClient(url, bea.identity) as relay:
+                push(bea, relay)
+        finally:
+            bea.close()
+        membership.revoke_caseworker(amara, "bea")  # the laptop is lost
+        sync(amara, url)  # reads bea's chain closed: takes the thief's report
+        try:
+            sync(cal, url)  # pushes the real report and cal's note
+        finally:
+            cal.close()
+        sync(amara, url)
+        notes = {
+            case_view.show_case(amara, c).report.what_happened: [
+                n.text for n in case_view.show_case(amara, c).notes
+            ]
+            for c in every_case(amara)
+        }
+    assert notes["the real one"] == ["cal's note"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: c1d7732: a removed laptop's `cases` item whose report is sealed to a team"
+    " key this laptop does not hold (its header names epoch 9) raises ForeignEnvelopeError"
+    " (a VaultError, not an IntegrityError) out of _read_closed's except, and out of the"
+    " receive: the spooled item's transaction rolls back, and every vault sync of that"
+    " laptop stops there (exit 3), for good, before it tells the relay of the removal (so"
+    " the removed laptop stays a member to the relay), though docs/sync.md says a removed"
+    " laptop's items never stop a sync",
+)
+def test_a_removed_laptops_report_sealed_to_another_key_does_not_stop_syncs(
+    intake_servers: IntakeServers, tmp_path: Path
+) -> None:
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        url = intake_servers.start(amara.team_key_export()).url
+        bea = join(tmp_path / "b", "bea", amara, url)
+        try:
+            sync(amara, url)
+            key = amara.team_public_key()
+            odd = seal_report(make_report(what_happened="sealed to epoch 9"), 9, key.public_key)
+            with bea.transaction() as db:
+                team_chain(bea, db).batches(
+                    "cases", "cases", case_entries([("ZZZZZZZZ", odd, "2026-12-05")])
+                )
+            with RelayClient(url, bea.identity) as relay:
+                push(bea, relay)
+        finally:
+            bea.close()
+        membership.revoke_caseworker(amara, "bea")  # the laptop is lost
+        with contextlib.suppress(ForeignEnvelopeError):  # a first stop is the fault too,
+            sync(amara, url)  # before the relay is told of the removal
+        sync(amara, url)  # and it comes again at every sync
