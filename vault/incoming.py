@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from vault import db as dbmod
@@ -242,6 +243,33 @@ def _case_ids(db: dbmod.Connection, fresh: list[_Held]) -> list[str]:
 def _id_held(db: dbmod.Connection, case_id: str) -> bool:
     held = db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None
     return held or tombstones.is_erased(db, case_id)
+
+
+def vouched_by_the_report(
+    vault: Vault, cases: list[tuple[str, bytes, str]]
+) -> list[tuple[str, bytes, str]]:
+    """Of ``(case id, envelope, day received)`` passed on by a laptop no longer trusted (a
+    removed caseworker's, :mod:`vault.taking`): those sealed to a team key this vault holds,
+    under the id every laptop gives the report (:func:`vault.cases.case_id_for`, any of its
+    choices), with a real day no later than today; the day is today where it is not. Such a
+    laptop may pass on a report, as anyone may send one, but not choose its id or its day."""
+    out = []
+    now = today()
+    for case_id, envelope, received in cases:
+        try:
+            team = vault.team_key_for(envelope)
+        except VaultError:
+            continue  # sealed to a key not held here, or not an envelope
+        env_id = envelope_id(envelope)
+        ids = {case_id_for(team.secret_key, env_id, a) for a in range(1 + MAX_ID_ATTEMPTS)}
+        if case_id not in ids:
+            continue
+        try:
+            day = date.fromisoformat(received).isoformat()
+        except ValueError:
+            day = now
+        out.append((case_id, envelope, day if len(received) == 10 and day <= now else now))
+    return out
 
 
 def store_relayed(

@@ -30,10 +30,17 @@ from vault import (
 from vault import db as dbmod
 from vault._crypto import SecretBytes
 from vault.blobs import PendingBlob
-from vault.errors import DatabaseDamagedError, IntegrityError, LogRolledBackError, UsageError
+from vault.errors import (
+    DatabaseDamagedError,
+    ForeignEnvelopeError,
+    IntegrityError,
+    InvalidReportError,
+    LogRolledBackError,
+    UsageError,
+)
 from vault.events import Event, verify_event
 from vault.joining import Welcome, register_person, register_removed, welcomed_by
-from vault.keys import CaseworkerPublic, TeamKeyPair, unb64
+from vault.keys import CaseworkerPublic, TeamKeyPair, b64, unb64
 from vault.relay_items import (
     FIRST_PREV,
     TO_TEAM,
@@ -270,12 +277,14 @@ def _read_closed(vault: Vault, db: dbmod.Connection, item: Item, result: SyncRes
     """An item numbered after this laptop closed its laptop's chain (a removed caseworker's):
     read in order, its signature checked, and of it only its own access log's entries that
     the team witnessed are taken (:func:`vault.team_logs.take_witnessed`, docs/sync.md
-    section 4), and the reports it passes on (``cases``) with their attachments (``blob``):
-    a report is what anyone may send through the form, so taking one gives that laptop
-    nothing it could not do as a stranger, and a report it pulled just before it was lost
-    (the intake then deleted its copy) would otherwise never reach the team. Its case events
-    are never taken. False if nothing of it was taken: any other item, or an item that is
-    not the next one (the rest of that chain is then never read), or that fails a check."""
+    section 4), and the reports it passes on (``cases``): a report is what anyone may send
+    through the form, and one it pulled just before it was lost (the intake then deleted its
+    copy) would otherwise never reach the team. Each must be sealed to a team key held here,
+    under the id every laptop gives it, and its day is checked
+    (:func:`vault.incoming.vouched_by_the_report`). Its attachments' parts, its case events
+    and everything else are never taken. False if nothing of it was taken: any other item,
+    or an item that is not the next one (the rest of that chain is then never read), or that
+    fails a check."""
     if item.to != TO_TEAM:
         return False
     row = db.execute(
@@ -296,21 +305,35 @@ def _read_closed(vault: Vault, db: dbmod.Connection, item: Item, result: SyncRes
         (item.n, item.hash, item.origin, TO_TEAM),
     )
     kind = doc.get("t")
-    if kind not in ("log", "cases", "blob"):
+    if kind not in ("log", "cases"):
         return False
     try:
         with dbmod.savepoint(db, "closed_log"):
             if kind == "cases":
-                _take_cases(vault, db, doc, result)
-                return True
-            if kind == "blob":
-                take_blob_part(db, doc, result)
+                sent = [
+                    (str(c["id"]), unb64(c["envelope"]), str(c["received"])) for c in doc["cases"]
+                ]
+                vouched = incoming.vouched_by_the_report(vault, sent)
+                if not vouched:
+                    return False
+                _take_cases(
+                    vault,
+                    db,
+                    {
+                        "cases": [
+                            {"id": i, "envelope": b64(e), "received": d} for i, e, d in vouched
+                        ]
+                    },
+                    result,
+                )
                 return True
             return team_logs.take_witnessed(vault, db, item, doc)
     except (KeyError, TypeError, ValueError, IndexError, OverflowError, IntegrityError) as why:
         if isinstance(why, (DatabaseDamagedError, LogRolledBackError)):
             raise
         return False  # a removed laptop's malformed item: nothing of it taken, sync goes on
+    except (ForeignEnvelopeError, InvalidReportError):
+        return False  # a report in it that does not open or is not one: nothing taken
 
 
 def _open(vault: Vault, item: Item) -> dict[str, Any]:

@@ -2,6 +2,13 @@
 
 Real vault folders, one real intake on loopback. The thief holds bea's lost laptop (her
 keys, her vault) and uses the laptop's own sending code to queue items on its team chain.
+
+Faults found, each mended and its test now plain: a removed laptop's report sealed to a key
+not held here stopped every sync (high); its blob part spoiled or held back a colleague's
+copy of the same attachment (high, medium); it could choose a report's case id (taking a
+colleague's) and an impossible day (medium). Mends: of a removed laptop's closed chain only
+reports are taken, each sealed to a key held here, under the id every laptop gives it, with
+a real day no later than today (vault.incoming.vouched_by_the_report); its blob parts never.
 """
 
 from __future__ import annotations
@@ -32,15 +39,6 @@ pytestmark = pytest.mark.slow
 LETTER = b"REVIEW-16C-LETTER " * 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: c1d7732: a removed laptop's closed chain is read for blob parts, and"
-    " take_blob_part marks the blob known to the team (sync_known) on any part, before the"
-    " blob is whole or checked: one part of its own under a new attachment's id (parts=2)"
-    " makes every laptop that reads it believe the team holds that attachment, so the"
-    " colleague who pulls it never sends it, and the others never get it (a stranger"
-    " cannot name an attachment for the team)",
-)
 def test_a_removed_laptops_blob_part_does_not_spoil_a_colleagues_attachment(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -92,15 +90,6 @@ def test_a_removed_laptops_blob_part_does_not_spoil_a_colleagues_attachment(
     assert (tmp_path / "letter.txt").read_bytes() == LETTER
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: c1d7732: a part a removed laptop sends under an attachment's id is kept in"
-    " sync_blob_parts on a laptop that reads its chain closed; the honest colleague's part of"
-    " that attachment, coming later, is dropped (ON CONFLICT DO NOTHING), the whole does not"
-    " match its id, and the colleague's item fails: that laptop's sync stops with exit 4"
-    " ('An attachment from the team does not match its id.'), the item is set aside and every"
-    " later item of the colleague's chain waits behind it",
-)
 def test_a_removed_laptops_blob_part_does_not_stop_a_colleagues_attachment(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -153,14 +142,6 @@ def test_a_removed_laptops_blob_part_does_not_stop_a_colleagues_attachment(
     assert (tmp_path / "letter.txt").read_bytes() == LETTER
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: c1d7732: a removed laptop's `cases` item is stored with the id and the day"
-    " received it names (store_relayed checks only the report inside; the table only that"
-    " the day looks like YYYY-MM-DD): a day such as 2026-02-30 is stored, and vault"
-    " retention review (and apply) then fails on every laptop that took it (ValueError in"
-    " add_months), for good; a stranger through the form chooses neither the day nor the id",
-)
 def test_a_removed_laptops_report_cannot_name_a_day_that_is_not_one(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -185,16 +166,6 @@ def test_a_removed_laptops_report_cannot_name_a_day_that_is_not_one(
         retention.review(amara)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: c1d7732: a removed laptop's `cases` item is stored under the case id it"
-    " names, unchecked (case_id_for needs the team key of the report's epoch, which a"
-    " removed laptop holds for reports sealed before its removal, and an intake colluding"
-    " with it sees each envelope id): a report of its own under the id of a colleague's"
-    " report not yet received here takes that id, the colleague's report is renamed, and"
-    " every event of the colleague's about it (notes, status) is dropped here as another"
-    " report's, for good; a stranger through the form cannot choose a case id",
-)
 def test_a_removed_laptops_report_cannot_take_a_colleagues_case_id(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -240,16 +211,6 @@ def test_a_removed_laptops_report_cannot_take_a_colleagues_case_id(
     assert notes["the real one"] == ["cal's note"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: c1d7732: a removed laptop's `cases` item whose report is sealed to a team"
-    " key this laptop does not hold (its header names epoch 9) raises ForeignEnvelopeError"
-    " (a VaultError, not an IntegrityError) out of _read_closed's except, and out of the"
-    " receive: the spooled item's transaction rolls back, and every vault sync of that"
-    " laptop stops there (exit 3), for good, before it tells the relay of the removal (so"
-    " the removed laptop stays a member to the relay), though docs/sync.md says a removed"
-    " laptop's items never stop a sync",
-)
 def test_a_removed_laptops_report_sealed_to_another_key_does_not_stop_syncs(
     intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
