@@ -55,17 +55,43 @@ IN_ORDER = frozenset(
 )
 
 
+# Test modules whose tests are independent but share a costly module fixture (a real session
+# through the CLI, a vault made once, an intake started once): run whole on one worker too,
+# so that the fixture is made once in the suite rather than once on each worker.
+SHARED_SETUP = frozenset(
+    {
+        "tests/faults/test_intake_disk.py",
+        "tests/faults/test_intake_fuzz.py",
+        "tests/vault/audit/test_audit.py",
+        "tests/vault/audit/test_audit_meaning.py",
+        "tests/vault/intake/test_api.py",
+        "tests/vault/intake/test_codename.py",
+        "tests/vault/intake/test_connections.py",
+        "tests/vault/intake/test_hostile_input.py",
+        "tests/vault/intake/test_languages.py",
+        "tests/vault/intake/test_nojs.py",
+        "tests/vault/intake/test_privacy.py",
+        "tests/vault/test_backup.py",
+        "tests/vault/test_db_damage.py",
+        "tests/vault/test_review15g.py",
+        "tests/vault/test_sync_converge.py",
+    }
+)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Each test goes to whichever worker is free, except each module of :data:`IN_ORDER`,
-    which goes whole to one worker (pytest-xdist's scope scheduling, a test or a module per
-    unit of work)."""
+    """Each test goes to whichever worker is free, except each module of :data:`IN_ORDER` and
+    :data:`SHARED_SETUP`, which goes whole to one worker (pytest-xdist's scope scheduling, a
+    test or a module per unit of work; the largest units are sent first)."""
     from xdist.scheduler import LoadScopeScheduling
+
+    whole = IN_ORDER | SHARED_SETUP
 
     class _Scheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return path if path in IN_ORDER else nodeid
+            return path if path in whole else nodeid
 
     return _Scheduling(config, log)
 
