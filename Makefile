@@ -51,8 +51,12 @@ browser:
 # intakes (port 0) and Chromium. Each test goes to whichever worker is free, except the modules
 # in tests/conftest.py IN_ORDER, whose tests share a team of laptops built once and run whole,
 # in order, on one worker (its pytest_xdist_make_scheduler; worksteal had split them, and a
-# test then ran without the state the ones before it leave). CI runs `make test`: every test.
-PYTEST_PARALLEL ?= -n auto --dist load
+# test then ran without the state the ones before it leave), and those in SHARED_SETUP, run
+# whole so that their costly module fixture is made once. CI runs `make test`: every test.
+# One worker more than the cores: the tests wait on subprocesses, intakes and Chromium for part
+# of their time (two workers kept two cores 169% busy, 5 December 2026).
+PYTEST_WORKERS := $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+PYTEST_PARALLEL ?= -n $(PYTEST_WORKERS) --dist load
 
 test: setup browser
 	$(BIN)/ruff check vault cli tests bench
