@@ -35,7 +35,6 @@ from vault.envelope import (
     open_sealed_part,
     parse_header,
     report_inside,
-    team_key_id,
 )
 from vault.errors import (
     EnvelopeError,
@@ -265,10 +264,10 @@ def vouched_by_the_report(
         if case_id not in ids:
             continue
         try:
-            day = date.fromisoformat(received).isoformat()
+            real = date.fromisoformat(received).isoformat() == received
         except ValueError:
-            day = now
-        out.append((case_id, envelope, day if len(received) == 10 and day <= now else now))
+            real = False
+        out.append((case_id, envelope, received if real and received <= now else now))
     return out
 
 
@@ -362,8 +361,11 @@ def reopen_quarantined(vault: Vault) -> PulledBatch:
     by_day: dict[str, list[tuple[str, bytes]]] = {}
     for env_id, head, day in rows:
         header = header_only(bytes(head))
-        team = None if header is None else vault.access.team_key(header.epoch)
-        if team is None or header is None or team_key_id(team.public_key) != header.key_id:
+        if header is None:
+            continue
+        try:
+            vault.team_key_for_header(header)
+        except ForeignEnvelopeError:
             continue  # still sealed to a key this vault does not hold
         (envelope,) = dbmod.one(
             vault.db, "SELECT envelope FROM quarantine WHERE envelope_id = ?", (env_id,)

@@ -58,7 +58,14 @@ from vault.auditlog import (
     write_head_copy,
 )
 from vault.cases import CaseState, check_outcome, check_status, normalise_id
-from vault.envelope import HEADER_BYTES, MAX_ENVELOPE, MIN_ENVELOPE, parse_header, team_key_id
+from vault.envelope import (
+    HEADER_BYTES,
+    MAX_ENVELOPE,
+    MIN_ENVELOPE,
+    EnvelopeHeader,
+    parse_header,
+    team_key_id,
+)
 from vault.errors import (
     CaseNotFoundError,
     ForeignEnvelopeError,
@@ -302,7 +309,10 @@ class Vault:
     # --- import -------------------------------------------------------------------
 
     def team_key_for(self, envelope: bytes) -> TeamKeyPair:
-        header = parse_header(envelope)
+        return self.team_key_for_header(parse_header(envelope))
+
+    def team_key_for_header(self, header: EnvelopeHeader) -> TeamKeyPair:
+        """The team key pair an envelope with this header is sealed to, or ForeignEnvelopeError."""
         team = self._access.team_key(header.epoch)
         if team is None or team_key_id(team.public_key) != header.key_id:
             raise ForeignEnvelopeError()

@@ -40,7 +40,7 @@ from vault.errors import (
 )
 from vault.events import Event, verify_event
 from vault.joining import Welcome, register_person, register_removed, welcomed_by
-from vault.keys import CaseworkerPublic, TeamKeyPair, b64, unb64
+from vault.keys import CaseworkerPublic, TeamKeyPair, unb64
 from vault.relay_items import (
     FIRST_PREV,
     TO_TEAM,
@@ -248,7 +248,7 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> 
         elif kind == "member":
             _take_member(vault, db, doc)
         elif kind == "cases":
-            _take_cases(vault, db, doc, result)
+            _take_cases(vault, db, _sent_cases(doc), result)
         elif kind == "events":
             _take_events(vault, db, doc, result)
         elif kind == "blob":
@@ -310,22 +310,10 @@ def _read_closed(vault: Vault, db: dbmod.Connection, item: Item, result: SyncRes
     try:
         with dbmod.savepoint(db, "closed_log"):
             if kind == "cases":
-                sent = [
-                    (str(c["id"]), unb64(c["envelope"]), str(c["received"])) for c in doc["cases"]
-                ]
-                vouched = incoming.vouched_by_the_report(vault, sent)
+                vouched = incoming.vouched_by_the_report(vault, _sent_cases(doc))
                 if not vouched:
                     return False
-                _take_cases(
-                    vault,
-                    db,
-                    {
-                        "cases": [
-                            {"id": i, "envelope": b64(e), "received": d} for i, e, d in vouched
-                        ]
-                    },
-                    result,
-                )
+                _take_cases(vault, db, vouched, result)
                 return True
             return team_logs.take_witnessed(vault, db, item, doc)
     except (KeyError, TypeError, ValueError, IndexError, OverflowError, IntegrityError) as why:
@@ -375,10 +363,14 @@ def _take_member(vault: Vault, db: dbmod.Connection, doc: dict[str, Any]) -> Non
     register_person(vault, db, _person(doc), doc.get("origin"))
 
 
+def _sent_cases(doc: dict[str, Any]) -> list[tuple[str, bytes, str]]:
+    """A ``cases`` item's reports: (case id, envelope, day received)."""
+    return [(str(c["id"]), unb64(c["envelope"]), str(c["received"])) for c in doc["cases"]]
+
+
 def _take_cases(
-    vault: Vault, db: dbmod.Connection, doc: dict[str, Any], result: SyncResult
+    vault: Vault, db: dbmod.Connection, cases: list[tuple[str, bytes, str]], result: SyncResult
 ) -> None:
-    cases = [(str(c["id"]), unb64(c["envelope"]), str(c["received"])) for c in doc["cases"]]
     stored, clashes, renamed = incoming.store_relayed(vault, db, cases)
     result.cases_received += stored
     result.clashes += clashes
