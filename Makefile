@@ -53,9 +53,10 @@ browser:
 # in order, on one worker (its pytest_xdist_make_scheduler; worksteal had split them, and a
 # test then ran without the state the ones before it leave), and those in SHARED_SETUP, run
 # whole so that their costly module fixture is made once. CI runs `make test`: every test.
-# Two workers more than the cores: the tests wait on subprocesses, intakes and Chromium for
-# part of their time (two workers kept two cores 169% busy, three 177%; 5 December 2026).
-PYTEST_WORKERS := $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 2 )))
+# One worker more than the cores: the tests wait on subprocesses, intakes and Chromium for part
+# of their time (two workers kept two cores 169% busy, three 177%; four added more CPU than
+# they saved: 15 min 49 s; 5 December 2026).
+PYTEST_WORKERS := $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 PYTEST_PARALLEL ?= -n $(PYTEST_WORKERS) --dist load
 
 test: setup browser
