@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,11 @@ pytestmark = pytest.mark.slow
 
 CANARY = "QZXCANARY47"
 AMARA = {"VAULT_CASEWORKER": "amara"}
+# The words every export of this alert carries whatever the codename (vault/alerts.py).
+_ALERT_WORDS = (
+    " safety alert sector role area not given month march harms racial discrimination outing"
+    " healthcare gp leeds v type redress id what happened"
+)
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -54,7 +60,15 @@ def test_done_means_the_canary_is_flagged_approved_by_a_second_caseworker_and_ab
     cli: Cli,
 ) -> None:
     """Issue 14's "done means", for alerts: contract commands only."""
+    text = (
+        "A GP in Leeds told a worker's landlord about her work and refused to treat her."
+        f" She is happy to talk to others: {CANARY}.\n"
+    )
     codename = new_codename()
+    # A codename word the caseworker wrote anyway ("talk" is a BIP39 word) proves nothing:
+    # draw again until none of its words is in the alert's own text or JSON keys.
+    while set(codename.split()) & set(re.findall(r"[a-z]+", text.lower() + _ALERT_WORDS)):
+        codename = new_codename()
     reply_pk, _ = reply_keypair(codename_entropy(codename))
     case_id = _vault_with_case(
         cli,
@@ -66,10 +80,6 @@ def test_done_means_the_canary_is_flagged_approved_by_a_second_caseworker_and_ab
         when="2026-03-14",
     )
     bob = _add_bob(cli)
-    text = (
-        "A GP in Leeds told a worker's landlord about her work and refused to treat her."
-        f" She is happy to talk to others: {CANARY}.\n"
-    )
     drafted = cli("alerts", "draft", case_id, "--text", "-", input=text.encode(), env=AMARA)
     _ok(drafted)
     assert CANARY in drafted.stdout  # the caseworker sees the canary flagged...
