@@ -28,7 +28,7 @@ from bench import (
     vault_core,
 )
 from bench import sync as sync_bench
-from bench.common import Row, machine, table, write_results
+from bench.common import Row, Smoke, machine, sized, table, write_results
 
 
 def _load(values: tuple[float, float, float]) -> str:
@@ -38,6 +38,11 @@ def _load(values: tuple[float, float, float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller N and fewer runs")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, one run, nothing saved: only that the code still runs",
+    )
     parser.add_argument(
         "--only",
         choices=(
@@ -58,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", "-v", action="store_true", help="print every run")
     args = parser.parse_args(argv)
 
-    repeats = args.repeats or 3
-    page_rows, vault_n = (4000, 2000) if args.quick else (20_000, 10_000)
+    if args.smoke:
+        Smoke.on = args.quick = True
+    repeats = 1 if args.smoke else args.repeats or 3
+    page_rows, vault_n = (4000, sized(2000)) if args.quick else (20_000, 10_000)
 
     def say(message: str) -> None:
         if args.verbose or not message.startswith("  "):
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         out += [f"- {r.name}: {r.note}" for r in pack_rows if r.note]
         out += [""]
     if args.only in (None, "audit"):
-        audit_n = 100_000 if args.quick else 1_000_000
+        audit_n = sized(100_000) if args.quick else 1_000_000
         say(f"access log, {audit_n} entries")
         audit_rows = audit.run(audit_n, repeats, args.quick, say)
         doc["audit"] = audit.summary(audit_rows)
@@ -140,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         out += ["## Intake under attack", "", load.table(attacked), ""]
     doc["seconds"] = time.perf_counter() - started
     doc["load_average_after"] = os.getloadavg()
-    path = write_results(doc, stamp)
     m = doc["machine"]
     print(
         f"# Benchmarks ({stamp}, {doc['seconds']:.0f} s)\n\n"
@@ -151,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{_load(doc['load_average_before'])}, after {_load(doc['load_average_after'])}.\n"
     )
     print("\n".join(out))
-    print(f"Saved {path}", file=sys.stderr)
+    if not args.smoke:
+        print(f"Saved {write_results(doc, stamp)}", file=sys.stderr)
     return 0
 
 

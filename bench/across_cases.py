@@ -32,7 +32,7 @@ from typing import Any
 import nacl.bindings
 
 from bench import stats_worst
-from bench.common import Row, Timer, interleaved, run_measured, vault_command
+from bench.common import Row, Timer, interleaved, run_measured, sized, vault_command
 from bench.corpus import envelopes
 from vault import incoming, patterns, schema, stats
 from vault.envelope import HEADER_BYTES
@@ -154,7 +154,7 @@ def run_one(n: int, repeats: int, say: Callable[[str], None]) -> list[Row]:
 
 
 def run(quick: bool, repeats: int, say: Callable[[str], None]) -> list[Row]:
-    rows = run_one(2000 if quick else 10_000, repeats, say)
+    rows = run_one(sized(2000) if quick else 10_000, repeats, say)
     if not quick:
         rows += run_one(100_000, 1, say)
     return rows + stats_worst.run(repeats, say, quick)

@@ -29,7 +29,7 @@ from typing import Any
 
 import nacl.bindings
 
-from bench.common import Row, Timer, interleaved, run_measured, vault_command
+from bench.common import Row, Timer, interleaved, run_measured, sized, vault_command
 from bench.corpus import envelopes
 from cli import render
 from vault import case_view, incoming, schema, search, triage
@@ -196,7 +196,7 @@ def _end_to_end(
 
 
 def run(quick: bool, repeats: int, say: Callable[[str], None]) -> list[Row]:
-    rows = run_one(2000 if quick else 10_000, repeats, say)
+    rows = run_one(sized(2000) if quick else 10_000, repeats, say)
     if not quick:
         rows += run_one(100_000, repeats, say)  # a median at both sizes: it is a target at both
     return rows

@@ -262,6 +262,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+class Smoke:
+    """``--smoke`` (``make test``'s check that the benchmarks still run): every size cut to a
+    small fraction, results not saved. Its figures mean nothing."""
+
+    on = False
+
+
+def sized(n: int) -> int:
+    """``n``, or under ``--smoke`` a twentieth of it (at least 100)."""
+    return max(100, n // 20) if Smoke.on else n
+
+
 def write_results(doc: dict[str, Any], stamp: str) -> Path:
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{stamp}.json"

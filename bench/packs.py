@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from bench.common import Row, Timer, interleaved
+from bench.common import Row, Smoke, Timer, interleaved, sized
 from vault.keys import Identity, TeamPublicKey
 from vault.metadata import clean
 from vault.pack_manifest import sign_folder, verify_pack
@@ -51,8 +51,8 @@ def camera_photo(width: int, height: int) -> bytes:
 
 
 def run(quick: bool, repeats: int, say: Callable[[str], None]) -> list[Row]:
-    size = (2000, 1500) if quick else (4000, 3000)
-    mib = 20 if quick else 100
+    size = (sized(2000), sized(1500)) if quick else (4000, 3000)
+    mib = max(1, sized(20) // 100) if Smoke.on else 20 if quick else 100
     return [_clean_row(size, repeats, say), _verify_row(mib, repeats, say)]
 
 

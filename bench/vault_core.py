@@ -40,7 +40,7 @@ from typing import Any
 import nacl.bindings
 import nacl.pwhash
 
-from bench.common import BATCH, Row, Timer, bare_connect, interleaved
+from bench.common import BATCH, Row, Smoke, Timer, bare_connect, interleaved
 from bench.corpus import envelopes
 from vault import case_view, incoming, read_through, schema
 from vault import db as dbmod
@@ -379,7 +379,9 @@ def _unlock_and_cli(
         return t
 
     say("unlock")
-    runs = interleaved({"unlock": unlock, "argon2id": argon2id}, max(repeats, 5), say=say)
+    runs = interleaved(
+        {"unlock": unlock, "argon2id": argon2id}, repeats if Smoke.on else max(repeats, 5), say=say
+    )
     rows = [
         Row(
             name="unlock (Argon2id MODERATE)",
@@ -436,7 +438,9 @@ def _unlock_and_cli(
         return t
 
     say("vault cases list --json, end to end")
-    runs = interleaved({"cli": cli, "bare": cli_bare}, max(repeats, 5), say=say)
+    runs = interleaved(
+        {"cli": cli, "bare": cli_bare}, repeats if Smoke.on else max(repeats, 5), say=say
+    )
     rows.append(
         Row(
             name=f"`vault cases list --json`, {bench.n} cases, end to end",

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("part", ["vault", "audit", "casework", "across", "packs"])
 def test_a_quick_bench_runs(part: str, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", part, "--repeats", "1"],
+        [sys.executable, "-m", "bench", "--smoke", "--only", part],
         cwd=REPO,
         capture_output=True,
         text=True,
