@@ -816,6 +816,30 @@ def _quarantine_by_reason(db: Connection) -> None:
     db.execute("CREATE INDEX quarantine_by_reason ON quarantine (reason)")
 
 
+def _a_rewrite_names_the_epoch_it_replaces(db: Connection) -> None:
+    """The one-shot rewrite of an event sealed again (``_events_resealed_when_epochs_settle``)
+    made narrower: the ``events_resealed`` row that opens an event must name the epoch the
+    event is sealed to now (a second row for another epoch no longer opens an event already
+    sealed again), and the event must be this laptop owner's (settling never signs a
+    colleague's)."""
+    run_script(
+        db,
+        """
+        DROP TRIGGER events_append_only_update;
+        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+            WHEN NOT (NEW.seq IS OLD.seq AND NEW.id IS OLD.id AND NEW.case_id IS OLD.case_id
+                      AND NEW.kind IS OLD.kind AND NEW.actor IS OLD.actor
+                      AND OLD.actor IS coalesce((SELECT value FROM vault_facts
+                                                 WHERE name = 'sync_owner'), OLD.actor)
+                      AND EXISTS (SELECT 1 FROM events_resealed AS r
+                                  WHERE r.id = OLD.id AND r.rewriting = 1
+                                    AND r.epoch = CAST(json_extract(CAST(OLD.body AS TEXT),
+                                                                    '$.data.epoch') AS INTEGER)))
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_2,
@@ -836,6 +860,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _events_resealed_when_epochs_settle,
     _spooled_items_can_be_set_aside,
     _quarantine_by_reason,
+    _a_rewrite_names_the_epoch_it_replaces,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

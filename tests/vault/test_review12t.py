@@ -19,7 +19,7 @@ check_shares_folder closes for
 team, every later sync there refused); in a folder shared before it synced, the second caseworker's
 own `vault sync` (her `vault pull`, as before) breaks the folder's chain for every colleague
 (high); a second events_resealed row opens any event, a colleague's
-too, to one more rewrite outside settling (low).
+too, to one more rewrite outside settling (low; mended in schema 20).
 
 What held (plain tests): settling killed with -9 with the pending files written, and after
 the commit before the re-key, with a recovery access file present: the recovery shares open
@@ -234,14 +234,10 @@ def test_a_removed_laptops_epoch_item_for_an_old_epoch_does_not_stop_the_revocat
 # --- fix 5: the one-shot rewrite ------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN FAULT (docs/sync.md section 8): "
-    "the append-only trigger lets any events_resealed row with rewriting 1"
-    " open an event for a rewrite: a second row (another epoch) opens an event already"
-    " sealed again, or a colleague's, outside settling",
-)
 def test_an_event_cannot_be_opened_for_a_rewrite_outside_settling(small: Small) -> None:
+    """A second events_resealed row (another epoch) opens neither an event already sealed
+    again nor a colleague's (schema 20: the row must name the epoch the event is sealed to
+    now, and the event must be the laptop owner's)."""
     s = small
     db = s.bea.db
     (mine,) = db.execute("SELECT id FROM events_resealed LIMIT 1").fetchone()  # test 1
@@ -251,11 +247,13 @@ def test_an_event_cannot_be_opened_for_a_rewrite_outside_settling(small: Small) 
     db.execute("SAVEPOINT review")
     rewritten = []
     try:
-        for event_id in (mine, theirs):
+        for event_id, same_epoch in ((mine, False), (theirs, False), (theirs, True)):
             db.execute(
-                "INSERT INTO events_resealed (id, case_id, epoch, sealed_before)"
-                " SELECT id, case_id, 9999, ? FROM events WHERE id = ?",
-                ("0" * 64, event_id),
+                "INSERT OR IGNORE INTO events_resealed (id, case_id, epoch, sealed_before)"
+                " SELECT id, case_id, CASE WHEN ?"
+                " THEN CAST(json_extract(CAST(body AS TEXT), '$.data.epoch') AS INTEGER)"
+                " ELSE 9999 END, ? FROM events WHERE id = ?",
+                (same_epoch, "0" * 64, event_id),
             )
             with contextlib.suppress(Exception):  # the trigger's abort is what is wanted
                 db.execute("UPDATE events SET signature = zeroblob(64) WHERE id = ?", (event_id,))
