@@ -26,10 +26,11 @@ from cli.options import (
     write_new,
 )
 from cli.options import say as _say
-from vault import auditing, team_logs
+from vault import team_logs
 from vault.audit.bundle import FORMATS, TEAM_VERSION
 from vault.audit.team_verify import STALE_DAYS, Laptop, TeamVerified, verify_team
 from vault.audit.verify import Verified, verify
+from vault.audit_export import write as write_audit_bundle
 from vault.auditors import add_auditor, make_auditor_key, registered_auditors
 from vault.files import read_small_file
 
@@ -60,7 +61,7 @@ def audit_export(
     """
     file = out_file(file, out)
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
-        auditing.audit_export(vault, file)
+        write_audit_bundle(vault, file)
         missing = team_logs.missing_logs(vault)
         short = team_logs.short_removed_logs(vault)
     _say(f"Wrote the audit bundle to {file}. Give it to your auditor; it opens no report.")

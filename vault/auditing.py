@@ -8,7 +8,6 @@ auditor's verifier.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault import db as dbmod
@@ -20,42 +19,11 @@ from vault.audit.signed_note import (
     verify_signature,
 )
 from vault.auditlog import LogHead, caseworker_verifier
-from vault.errors import IntegrityError, VaultError
-from vault.files import create_private_file
+from vault.errors import IntegrityError
 from vault.store import today
 
 if TYPE_CHECKING:
     from vault.store import Vault
-
-
-def audit_export(vault: Vault, out: Path) -> None:
-    """Write the audit bundle of the whole log, this export included, to a new file ``out``.
-
-    The export is recorded in the same transaction that writes the file: if the file
-    cannot be written, neither the export nor its log entry happened.
-    """
-    with vault.transaction() as db:
-        vault.log_action(db, "audit-exported")
-        vault.log.finish()
-        data = encode_bundle(vault, db)
-        try:
-            create_private_file(out, data)
-        except FileExistsError:
-            raise VaultError(f"{out} already exists; choose another name.") from None
-        except OSError:
-            raise VaultError(f"Could not write {out}.") from None
-
-
-def encode_bundle(vault: Vault, db: dbmod.Connection) -> bytes:
-    """The audit bundle as it stands in ``db``: this laptop's log (``redress-audit-bundle/2``);
-    in a team of laptops, every laptop's log and the team's chain (``/3``, vault/team_logs.py).
-    """
-    own = own_log(vault, db)
-    from vault import team_logs
-
-    if team_logs.is_team(db):
-        return team_logs.encode_team_bundle(own, db)
-    return bundle.encode(own)
 
 
 def log_people(vault: Vault, db: dbmod.Connection) -> list[bundle.Person]:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
-from vault import alerts, auditing, erasure, incoming, membership
+from vault import alerts, audit_export, erasure, incoming, membership
 from vault import db as dbmod
 from vault.audit.verify import verify
 from vault.errors import CaseWorkflowError, IntegrityError, UsageError, VaultError
@@ -198,7 +198,7 @@ def test_every_step_is_logged_and_the_log_verifies(vault: Vault, tmp_path: Path)
     leaves = [bytes(r[0]).decode() for r in vault.db.execute("SELECT leaf FROM log_leaves")]
     assert all(CANARY not in leaf and "landlord" not in leaf for leaf in leaves)
     assert any(f" {alert.id.lower()} " in leaf for leaf in leaves)
-    auditing.audit_export(vault, tmp_path / "bundle")
+    audit_export.write(vault, tmp_path / "bundle")
     verify((tmp_path / "bundle").read_bytes())
 
 

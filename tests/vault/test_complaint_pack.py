@@ -15,7 +15,7 @@ from PIL import Image
 
 from tests.conftest import CANARY, bytes_under, make_report, seal_for
 from tests.sealing import attachment_entry
-from vault import auditing, case_view, complaint_pack, incoming
+from vault import audit_export, case_view, complaint_pack, incoming
 from vault import blobs as blob_store
 from vault.audit.leaves import parse_leaf
 from vault.audit.verify import verify
@@ -130,7 +130,7 @@ def test_the_export_is_a_case_action_in_the_history_and_the_log(
     entry = next(leaf for leaf in leaves if leaf.action == "pack-exported")
     assert (entry.case, entry.detail, entry.commit) == (case_id, "2", made.manifest_sha256)
     bundle = tmp_path / "bundle"
-    auditing.audit_export(vault, bundle)
+    audit_export.write(vault, bundle)
     verify(bundle.read_bytes())  # raises if the log does not verify
     assert check_vault(vault) == [], "the signed event replays with the rest of the history"
 

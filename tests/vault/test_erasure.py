@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.conftest import CANARY, make_report, seal_for
 from tests.sealing import attachment_entry, codename_entropy, new_codename, reply_keypair
 from tests.vault.pages import decrypted_pages, first_page_is_sqlite, found_in
-from vault import auditing, case_view, erasure, incoming, replies, search
+from vault import audit_export, case_view, erasure, incoming, replies, search
 from vault import blobs as blob_store
 from vault.audit.verify import verify
 from vault.check import check_vault
@@ -143,7 +143,7 @@ def test_an_erased_case_is_gone_from_every_table_and_every_decrypted_page(
     assert [n.text for n in case_view.show_case(vault, kept).notes] == [f"note {CANARY}"]
     assert search.search(vault, CANARY).matches[0].id == kept
     out = vault_dir.parent / "bundle"
-    auditing.audit_export(vault, out)
+    audit_export.write(vault, out)
     verify(out.read_bytes())
 
 
@@ -401,5 +401,5 @@ def test_any_mix_of_casework_and_erasure_leaves_a_sound_vault(
             case_view.check_case(vault, case_id)
     assert check_vault(vault) == []
     out = vault.directory.parent / f"bundle-{vault.log.size()}"
-    auditing.audit_export(vault, out)
+    audit_export.write(vault, out)
     verify(out.read_bytes())

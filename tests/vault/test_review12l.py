@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import PASSPHRASE, Cli
 from tests.team_laptops import ScriptedRelay
 from tests.vault.test_team_logs import Three, three
-from vault import _crypto, auditing, joining, membership, team_changes, team_logs
+from vault import _crypto, audit_export, auditing, joining, membership, team_changes, team_logs
 from vault.audit import bundle, team_verify
 from vault.audit.signed_note import parse_note
 from vault.intake.witness import Witness
@@ -45,7 +45,7 @@ def _cut_removed_log(three: Three) -> tuple[bytes, int, int]:
     """Carol's bundle with bea's (removed) log cut back cleanly to the witnessed checkpoint
     before its newest, as someone editing the bundle would; amara's head of it kept. Returns
     the bundle, the entries left, and the size amara's head covers."""
-    parts = bundle.parse_team(auditing.encode_bundle(three.carol, three.carol.db))
+    parts = bundle.parse_team(audit_export.encode(three.carol, three.carol.db))
     origin = three.bea.log.origin
     (log,) = [x for x in parts.logs if x.origin == origin]
     witnessed = [n for n in log.checkpoints if len(parse_note(n).signatures) > 1]
@@ -158,7 +158,7 @@ def test_a_current_member_made_to_look_removed_without_a_members_signature_is_re
 ) -> None:
     """Amara's log cut short, and a revoke of amara appended to the team's record, signed
     by bea's removed key or with carol named but bea's signature: refused, exit 4."""
-    parts = bundle.parse_team(auditing.encode_bundle(three.carol, three.carol.db))
+    parts = bundle.parse_team(audit_export.encode(three.carol, three.carol.db))
     team, _ = team_verify._follow(parts.start, parts.statements)
     amara = team_changes.Member("amara", three.amara.identity.public.sign_pk, None, None)
     statement = team_changes.make_statement(

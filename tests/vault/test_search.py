@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import make_report, seal_for
 from tests.sealing import codename_entropy, new_codename, reply_keypair
-from vault import auditing, incoming, replies, triage
+from vault import audit_export, incoming, replies, triage
 from vault.audit.leaves import parse_leaf
 from vault.audit.verify import verify
 from vault.errors import UsageError
@@ -114,7 +114,7 @@ def test_search_is_one_log_entry_naming_the_cases_and_never_the_words(
 
     # The bundle holds the entries and verifies; the word is nowhere in it.
     bundle = tmp_path / "bundle.txt"
-    auditing.audit_export(vault, bundle)
+    audit_export.write(vault, bundle)
     data = bundle.read_bytes()
     assert b"cases-searched" in data
     assert b"zanzibar" not in data.lower()

@@ -32,7 +32,7 @@ from tests.team_laptops import ScriptedRelay as _Relay
 from tests.team_laptops import join as _join
 from vault import (
     _crypto,
-    auditing,
+    audit_export,
     case_view,
     erasure,
     incoming,
@@ -313,12 +313,12 @@ def test_a_new_laptop_added_and_an_old_one_revoked_before_one_sync(
                 membership.rotate_team_key(again)
                 membership.rotate_team_key(again)
                 sync(again, url)
-                verify_team(auditing.encode_bundle(again, again.db))
+                verify_team(audit_export.encode(again, again.db))
             with pytest.raises(WrongKeyError) as refused:
                 sync(bea, url)
             assert "removed from the team" in str(refused.value.hint)
             assert sync(amara, url).taken_epochs == [(3, None), (4, None)]  # each is said
-            verify_team(auditing.encode_bundle(amara, amara.db))
+            verify_team(audit_export.encode(amara, amara.db))
             intake.stop()
             again_started = intake_servers.start(key_file, data=intake.data)
             deadline = time.monotonic() + 10

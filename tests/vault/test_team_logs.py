@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report, seal_for
 from tests.intake_server import IntakeServers
 from tests.team_laptops import ScriptedRelay, join
-from vault import _crypto, auditing, membership, sending, team_logs
+from vault import _crypto, audit_export, auditing, membership, sending, team_logs
 from vault.audit import bundle
 from vault.audit.signed_note import parse_note
 from vault.audit.team_verify import verify_team
@@ -449,7 +449,7 @@ def _held(laptop: Vault, origin: str) -> int:
 
 def test_a_late_joiner_gets_every_log(three: Three) -> None:
     assert three.held_by_late_joiner == {three.amara.log.origin, three.bea.log.origin}
-    shown = verify_team(auditing.encode_bundle(three.carol, three.carol.db))
+    shown = verify_team(audit_export.encode(three.carol, three.carol.db))
     named = {lap.name: lap for lap in shown.laptops}
     assert set(named) == {"amara", "bea", "carol"}
     assert named["carol"].log is not None
@@ -470,7 +470,7 @@ def test_after_a_removal_every_current_laptops_bundle_verifies_with_the_whole_wi
     assert head is not None
     assert int(head[0]) == on_amara  # amara passed on bea's whole log
     for laptop in (three.amara, three.carol):
-        shown = verify_team(auditing.encode_bundle(laptop, laptop.db))
+        shown = verify_team(audit_export.encode(laptop, laptop.db))
         named = {lap.name: lap for lap in shown.laptops}
         assert shown.members == ("amara", "carol")
         assert named["bea"].revoked
@@ -525,7 +525,7 @@ def test_what_a_removed_laptop_sends_after_its_removal_is_not_taken(three: Three
     receive(carol, ScriptedRelay(wires), result)  # type: ignore[arg-type]
     assert _held(carol, origin) == before
     assert result.ignored == len(wires)
-    verify_team(auditing.encode_bundle(carol, carol.db))  # still sound
+    verify_team(audit_export.encode(carol, carol.db))  # still sound
 
 
 def test_a_removed_laptops_log_held_short_is_said_plainly_a_current_ones_is_cut_short(
@@ -534,7 +534,7 @@ def test_a_removed_laptops_log_held_short_is_said_plainly_a_current_ones_is_cut_
     """A relay that dropped bea's last items for carol for good: carol's bundle holds bea's
     log to entry k, amara's head of it says m; verify names that for a removed laptop, and
     still refuses a current laptop's log cut short against a witnessed checkpoint."""
-    parts = bundle.parse_team(auditing.encode_bundle(three.carol, three.carol.db))
+    parts = bundle.parse_team(audit_export.encode(three.carol, three.carol.db))
     by_origin = {log.origin: log for log in parts.logs}
     amara_origin, bea_origin = three.amara.log.origin, three.bea.log.origin
     for origin, name in ((bea_origin, "bea"), (amara_origin, "amara")):

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from nacl.exceptions import CryptoError
 
 from tests.conftest import CANARY, PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, seal_for
-from vault import _crypto, auditing, case_view, incoming, schema, search
+from vault import _crypto, audit_export, auditing, case_view, incoming, schema, search
 from vault.audit.leaves import ACTIONS as LEAF_ACTIONS
 from vault.audit.leaves import Leaf, LeafError, encode_leaf
 from vault.audit.signed_note import Checkpoint, NoteSigner, parse_note, sign_checkpoint
@@ -298,7 +298,7 @@ def test_entries_and_checkpoints_by_a_revoked_caseworker_are_refused(vault: Vaul
 
 def tmp_bundle(vault: Vault) -> bytes:
     out = vault.directory.parent / f"bundle-{_crypto.random_bytes(4).hex()}"
-    auditing.audit_export(vault, out)
+    audit_export.write(vault, out)
     return out.read_bytes()
 
 
@@ -343,7 +343,7 @@ def test_a_failed_action_leaves_no_entry(vault: Vault, tmp_path: Path) -> None:
         vault.set_status(case, "new")  # already new
     (tmp_path / "taken").write_bytes(b"x")
     with pytest.raises(Exception, match="already exists"):
-        auditing.audit_export(vault, tmp_path / "taken")
+        audit_export.write(vault, tmp_path / "taken")
     assert (_actions(vault), auditing.log_head(vault)) == before
 
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, report_data, seal_for
 from tests.vault.audit.test_checkpoint_independent import first_meaningless_entry, parse_bundle
-from vault import auditing, case_view, incoming, membership
+from vault import audit_export, case_view, incoming, membership
 from vault.audit import bundle, merkle
 from vault.audit.entries import BY_ACTION, OUTCOMES, STATUSES
 from vault.audit.signed_note import Checkpoint, NoteSigner, parse_note, sign_checkpoint
@@ -407,7 +407,7 @@ def test_random_real_workflows_always_verify(
         except (CaseWorkflowError, UsageError):
             pass  # refused by the vault (already closed, bea already added...): no entry
     out = vault.directory.parent / f"b{len(list(vault.directory.parent.iterdir()))}"
-    auditing.audit_export(vault, out)
+    audit_export.write(vault, out)
     verify(out.read_bytes())
     assert first_meaningless_entry(parse_bundle(out.read_bytes())) is None
 
@@ -444,5 +444,5 @@ def test_a_clock_gone_back_never_makes_the_log_go_back(
     times = [_fields(leaf)[1] for leaf in vault.log.leaves()]
     assert times[-3:] == [times[-4]] * 3  # the newest time again, not 2001
     out = vault.directory.parent / "after-the-clock"
-    auditing.audit_export(vault, out)
+    audit_export.write(vault, out)
     verify(out.read_bytes())

@@ -23,7 +23,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from tests.conftest import seal_for
-from vault import auditing, case_view, incoming, search
+from vault import audit_export, auditing, case_view, incoming, search
 from vault.auditors import add_auditor
 from vault.store import Vault
 
@@ -223,7 +223,7 @@ def bundle(vault: Vault, tmp_path: Path) -> Bundle:
     add_auditor(vault, "kofi", AUDITOR_VKEY)
     witness_stub: Any = _WitnessKeyStub(WITNESS_VKEY)
     auditing.add_witness(vault, witness_stub, "http://127.0.0.1:1")
-    auditing.audit_export(vault, tmp_path / "first.txt")
+    audit_export.write(vault, tmp_path / "first.txt")
     newest = parse_bundle((tmp_path / "first.txt").read_bytes()).checkpoints[-1]
     text, _ = split_note(newest)
     stamp = int(time.time())
@@ -237,7 +237,7 @@ def bundle(vault: Vault, tmp_path: Path) -> Bundle:
     incoming.import_envelopes(vault, [("b", seal_for(vault)), ("c", seal_for(vault))])
     case_view.show_case(vault, case_id)
     search.search(vault, "complaint")
-    auditing.audit_export(vault, tmp_path / "bundle.txt")
+    audit_export.write(vault, tmp_path / "bundle.txt")
     return parse_bundle((tmp_path / "bundle.txt").read_bytes())
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import VAULT_BIN, assert_clean_error, make_report, seal_for
-from vault import _crypto, auditing, incoming, patterns, search, stats
+from vault import _crypto, audit_export, incoming, patterns, search, stats
 from vault.audit.verify import BundleError, verify
 from vault.store import Vault
 
@@ -26,7 +26,7 @@ HEADER = b"redress cases read v1\n"
 
 def _bundle(vault: Vault) -> bytes:
     out = vault.directory.parent / f"bundle-{_crypto.random_bytes(4).hex()}"
-    auditing.audit_export(vault, out)
+    audit_export.write(vault, out)
     return out.read_bytes()
 
 

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import PASSPHRASE, VAULT_BIN, seal_for
 from tests.intake_server import IntakeServer as Intake
 from tests.intake_server import IntakeServers
-from vault import _crypto, auditing, case_view, incoming
+from vault import _crypto, audit_export, auditing, case_view, incoming
 from vault.audit.signed_note import (
     Checkpoint,
     NoteSigner,
@@ -135,7 +135,7 @@ def test_pull_has_the_intake_witness_the_log_and_the_bundle_says_so(
     incoming.import_envelopes(vault, [("a", seal_for(vault))])
     assert pull(vault, intake.url).witnessed == auditing.log_head(vault).size  # type: ignore[union-attr]
     witnessed = auditing.log_head(vault).size  # type: ignore[union-attr]
-    auditing.audit_export(vault, tmp_path / "bundle")
+    audit_export.write(vault, tmp_path / "bundle")
     verified = verify((tmp_path / "bundle").read_bytes())
     # everything up to the pull is witnessed; the export's own entry comes after
     assert verified.witnessed_size == witnessed == verified.entries - 1
@@ -225,7 +225,7 @@ def test_idle_pulls_keep_one_cosignature_and_the_bundle_verifies(
     head = auditing.log_head(vault)
     assert head is not None
     assert head.note.count("\u2014 witness.redress/") == 1
-    auditing.audit_export(vault, tmp_path / "bundle")
+    audit_export.write(vault, tmp_path / "bundle")
     assert verify((tmp_path / "bundle").read_bytes()).witnessed_size == head.size
 
 
