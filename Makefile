@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 # The demo form's port: make run PORT=8080
 PORT     ?= 8000
 
-.PHONY: setup browser test test-quick faults lint run bench clean messages
+.PHONY: setup browser test test-quick faults accessibility lint run bench clean messages
 
 setup: $(STAMP) $(NODE)
 
@@ -76,6 +76,11 @@ test-quick: setup browser
 # the same test, so under the same load; REDRESS_FAULTS_SEED=... replays a run.
 faults: setup
 	REDRESS_FAULTS=full $(BIN)/pytest $(PYTEST_PARALLEL) tests/faults
+
+# The accessibility tests (axe-core, WCAG 2.2 A and AA; 320 px; 200% zoom; the keyboard alone) in
+# every language the form has. `make test` runs each in the languages it names (docs/intake.md 6).
+accessibility: setup browser
+	REDRESS_EVERY_LANGUAGE=1 $(BIN)/pytest $(PYTEST_PARALLEL) tests/vault/intake/browser/test_accessibility.py tests/vault/intake/browser/test_layout.py tests/vault/intake/browser/test_keyboard.py
 
 lint: setup
 	$(BIN)/ruff check vault cli tests bench

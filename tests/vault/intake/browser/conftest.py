@@ -34,6 +34,7 @@ from tests.intake_server import IntakeServers
 from tests.sealing import padded_length
 from vault.envelope import open_envelope_bytes
 from vault.intake.auth import sign_request
+from vault.intake.languages import LANGUAGES
 from vault.keys import Identity, TeamKeyPair
 from vault.store import Vault
 
@@ -249,6 +250,16 @@ def nojs_page(browser: Browser, intake: Intake) -> Iterator[Page]:
 
 
 # --- driving the form ----------------------------------------------------------------------
+
+
+# `make accessibility` (REDRESS_EVERY_LANGUAGE=1): the accessibility, layout and keyboard
+# tests in every language the form has; `make test` runs each in the languages it names.
+EVERY_LANGUAGE = os.environ.get("REDRESS_EVERY_LANGUAGE") == "1"
+
+
+def languages(sample: list[str]) -> list[str]:
+    """``sample``, or every language the form has under ``make accessibility``."""
+    return list(LANGUAGES) if EVERY_LANGUAGE else sample
 
 
 def open_form(page: Page, path: str = "/") -> None:

@@ -20,6 +20,7 @@ from tests.vault.intake.browser.conftest import (
     codename_entropy,
     codename_words,
     fill_required,
+    languages,
     open_form,
     read_replies,
     reply_keypair,
@@ -49,7 +50,7 @@ def assert_clean(page: Page, state: str) -> None:
     assert violations == [], f"{state}: {violations}"
 
 
-@pytest.mark.parametrize("lang", ["en", "th", "hu"])
+@pytest.mark.parametrize("lang", languages(["en", "th", "hu"]))
 def test_form_states(axe_page: Page, lang: str) -> None:
     page = axe_page
     open_form(page, f"/?lang={lang}")
@@ -69,7 +70,7 @@ def test_form_states(axe_page: Page, lang: str) -> None:
     assert_clean(page, "sent")
 
 
-@pytest.mark.parametrize("lang", ["en", "zh-Hans", "bg"])
+@pytest.mark.parametrize("lang", languages(["en", "zh-Hans", "bg"]))
 def test_replies_states(axe_page: Page, intake: Intake, lang: str) -> None:
     page = axe_page
     replies = f"/replies?lang={lang}"
@@ -104,7 +105,7 @@ def assert_clean_without_js(nojs: Page, checker: Page, intake: Intake, state: st
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lang", ["en", "pt-BR"])
+@pytest.mark.parametrize("lang", languages(["en", "pt-BR"]))
 def test_form_without_javascript(
     axe_nojs_page: Page, axe_page: Page, intake: Intake, lang: str
 ) -> None:
@@ -136,15 +137,16 @@ def test_form_without_javascript(
     assert_clean_without_js(page, axe_page, intake, "no-JS replies page gone")
 
 
-def test_states_without_webassembly(browser: Browser, intake: Intake) -> None:
+@pytest.mark.parametrize("lang", languages(["en"]))
+def test_states_without_webassembly(browser: Browser, intake: Intake, lang: str) -> None:
     context = browser.new_context(base_url=intake.url, bypass_csp=True)
     context.add_init_script("delete globalThis.WebAssembly;")
     try:
         page = context.new_page()
-        page.goto("/")
+        page.goto(f"/?lang={lang}")
         page.wait_for_selector("#crypto-notice:not([hidden])")
         assert_clean(page, "form without WebAssembly")
-        page.goto("/replies")
+        page.goto(f"/replies?lang={lang}")
         page.wait_for_selector("#server-route-why:not([hidden])")
         assert_clean(page, "replies without WebAssembly")
     finally:

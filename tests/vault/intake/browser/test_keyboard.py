@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Page
 
-from tests.vault.intake.browser.conftest import Intake, open_form, unique
+from tests.vault.intake.browser.conftest import Intake, languages, open_form, unique
 
 MAX_TABS = 120
 
@@ -32,9 +33,10 @@ def focus_is_visible(page: Page) -> bool:
     )
 
 
-def test_keyboard_only(page: Page, intake: Intake) -> None:
+@pytest.mark.parametrize("lang", languages(["en"]))
+def test_keyboard_only(page: Page, intake: Intake, lang: str) -> None:
     marker = unique("keyboard")
-    open_form(page)
+    open_form(page, f"/?lang={lang}")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
     assert page.is_visible(".skip-link")

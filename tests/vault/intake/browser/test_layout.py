@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page
 from tests.vault.intake.browser.conftest import (
     Intake,
     fill_required,
+    languages,
     open_form,
     read_replies,
     send,
@@ -39,7 +40,7 @@ def narrow_nojs(browser: Browser, intake: Intake) -> Iterator[Page]:
 
 
 # Hungarian and Bulgarian have the longest words of the languages.
-@pytest.mark.parametrize("lang", ["en", "hu", "bg"])
+@pytest.mark.parametrize("lang", languages(["en", "hu", "bg"]))
 def test_320_pixels(narrow: Page, lang: str) -> None:
     page = narrow
     open_form(page, f"/?lang={lang}")
@@ -65,21 +66,23 @@ def test_320_pixels(narrow: Page, lang: str) -> None:
     assert_fits(page, "replies error")
 
 
-def test_320_pixels_without_javascript(narrow_nojs: Page) -> None:
+@pytest.mark.parametrize("lang", languages(["en"]))
+def test_320_pixels_without_javascript(narrow_nojs: Page, lang: str) -> None:
     page = narrow_nojs
-    page.goto("/")
+    page.goto(f"/?lang={lang}")
     assert_fits(page, "no-JS form")
     page.fill("#what_happened", "x" * 500)
     page.click("#send-button")
     page.wait_for_selector("#error-summary")
     assert_fits(page, "no-JS errors")
-    page.goto("/replies")
+    page.goto(f"/replies?lang={lang}")
     page.click("#server-read-button")
     page.wait_for_selector("#error-summary")
     assert_fits(page, "no-JS replies error")
 
 
-def test_200_percent_zoom(browser: Browser, intake: Intake) -> None:
+@pytest.mark.parametrize("lang", languages(["en"]))
+def test_200_percent_zoom(browser: Browser, intake: Intake, lang: str) -> None:
     """A 1280 x 800 window at 200% zoom is 640 x 400 CSS pixels, text twice as large: the
     form, its errors and the sent page still fit the width, and the Send button and the exit
     button can be reached."""
@@ -88,7 +91,7 @@ def test_200_percent_zoom(browser: Browser, intake: Intake) -> None:
     )
     try:
         page = context.new_page()
-        open_form(page)
+        open_form(page, f"/?lang={lang}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 640, f"form: {width} px"
         page.click("#send-button")
