@@ -232,8 +232,14 @@ def caseworker_revoke(
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         change = membership.revoke_caseworker(vault, name)
         in_team = membership.syncs_with_team(vault)
+        left = team_clock.left_team(vault.db) is not None
     _say(f"Removed {name}. New team key epoch {change.epoch}, fingerprint {change.fingerprint}")
-    if in_team:
+    if left:
+        _say(
+            f"{team_clock.LEFT_SAID}, so the team does not hear of this: a colleague whose"
+            f" laptop syncs removes {name} from the team."
+        )
+    elif in_team:
         _say("Next: vault sync --from URL tells the relay (it refuses them from then on) and")
         _say("the team's other laptops, which take the new team key at their next sync.")
     else:
@@ -279,7 +285,10 @@ def team_key_rotate(
             count = membership.reseal_reports(vault, lambda n: _say(f"… {n} re-sealed so far"))
             _say(f"Re-sealed {count} report{'s' if count != 1 else ''} under epoch {change.epoch}.")
         syncing = membership.syncs_with_team(vault)
-    if syncing:
+        left = team_clock.left_team(vault.db) is not None
+    if left:
+        _say(f"{team_clock.LEFT_SAID}, so the new team key stays in this folder.")
+    elif syncing:
         _say("Next: vault sync --from URL tells the relay and the other laptops.")
     else:
         _say("Next: vault team-key export FILE, and give it to the intake admin.")
@@ -379,8 +388,8 @@ def recovery_restore(
     )
     if left:
         _say(
-            "This folder was one of a team's laptops: it no longer syncs (vault sync is"
-            " refused here). To work with the team, join again from a new folder (vault join)"
+            f"{team_clock.LEFT_SAID}: nothing done here reaches the team, and vault sync is"
+            " refused here. To work with the team again, join from a new folder (vault join)"
             " and ask a colleague to revoke this laptop's old name."
         )
     _say("Next: vault check, then revoke anyone who should no longer have access.")

@@ -26,7 +26,7 @@ from cli.options import (
     write_new,
 )
 from cli.options import say as _say
-from vault import team_logs
+from vault import team_clock, team_logs
 from vault.audit.bundle import FORMATS, TEAM_VERSION
 from vault.audit.team_verify import STALE_DAYS, Laptop, TeamVerified, verify_team
 from vault.audit.verify import Verified, verify
@@ -64,8 +64,15 @@ def audit_export(
         write_audit_bundle(vault, file)
         missing = team_logs.missing_logs(vault)
         short = team_logs.short_removed_logs(vault)
+        left = team_clock.left_team(vault.db) is not None
     _say(f"Wrote the audit bundle to {file}. Give it to your auditor; it opens no report.")
-    if missing:
+    if missing and left:
+        _say(
+            f"The log of {', '.join(missing)}'s laptop has not reached this laptop, so the"
+            f" bundle will not verify. {team_clock.LEFT_SAID}, so it never will: export from"
+            " a laptop that syncs."
+        )
+    elif missing:
         _say(
             f"The log of {', '.join(missing)}'s laptop has not reached this laptop yet, so the"
             " bundle will not verify: sync on their laptop, then here, and export again."

@@ -113,6 +113,17 @@ class Welcome:
             raise IntegrityError("A team key in the welcome from the team is damaged.")
         if len({k.epoch for k in keys}) != len(keys):
             raise IntegrityError("The welcome from the team names one team key epoch twice.")
+        # A team's laptop holds every epoch from the first to its current one (a key change
+        # adds the next; settling keeps the run): a welcome that skips one was tampered with.
+        held = {k.epoch for k in keys}
+        if min(held) < FIRST_EPOCH:
+            raise IntegrityError("The welcome from the team is not in the expected form.")
+        missing = min(set(range(FIRST_EPOCH, max(held) + 1)) - held, default=None)
+        if missing is not None:
+            raise IntegrityError(
+                f"The welcome from the team lacks team key epoch {missing} but holds epoch"
+                f" {max(held)}, so it was not taken (nothing was stored)."
+            )
         on_roster = {person.key_id for person in roster}
         if any(person.key_id in on_roster for person, _ in removed):
             raise IntegrityError(

@@ -78,7 +78,15 @@ def check_shares_folder(vault: Vault, name: str) -> None:
     """Refuse to add ``name`` with a passphrase of their own to this folder if it syncs with a
     team: there each caseworker's laptop holds a vault of their own, and the other laptops
     would never hear of a second caseworker here (whose first case event would then stop
-    every colleague's sync). They join from their own laptop instead (``--request``)."""
+    every colleague's sync). They join from their own laptop instead (``--request``), added on
+    a laptop that syncs: not on one that has left its team (:func:`team_clock.leave_team`)."""
+    if team_clock.left_team(vault.db) is not None:
+        raise UsageError(
+            f"{team_clock.LEFT_SAID}, and each of the team's caseworkers has a laptop of their"
+            f" own; {name} was not added to this folder.",
+            hint=f"on {name}'s laptop: vault join --name {name} --out {name}.request; then a"
+            f" colleague whose laptop syncs adds {name} with --request",
+        )
     if syncs_with_team(vault):
         raise UsageError(
             f"This vault syncs with a team, where each caseworker has a laptop of their own;"
@@ -95,8 +103,17 @@ def add_from_request(vault: Vault, name: str, request_data: bytes) -> JoinReques
     them, their welcome and the team's history go out through the relay at the next ``vault
     sync`` (:mod:`vault.sync`). No key file or access file of theirs is made here: their
     laptop holds their identity, and makes its own database key. From now on this vault's
-    events carry clock stamps (:mod:`vault.team_clock`).
+    events carry clock stamps (:mod:`vault.team_clock`). Refused in a folder that has left its
+    team (opened with recovery shares): it never sends anything to the team again.
     """
+    if team_clock.left_team(vault.db) is not None:  # it could never send them their welcome
+        name = validate_name(name)
+        raise UsageError(
+            f"{team_clock.LEFT_SAID}, so it can never send {name} the team's keys;"
+            f" {name} was not added.",
+            hint=f"a colleague whose laptop syncs runs vault caseworker add {name} --request"
+            " FILE there",
+        )
     request = read_request(request_data)
     if request.name != validate_name(name):
         raise UsageError(

@@ -73,6 +73,16 @@ TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 BLOB_PIECE = 1 << 16  # a blob arrives in pieces of at most this many bytes
 _ENVELOPE_ID = re.compile(r"[0-9a-f]{64}")
 REFUSED_KEY = "The intake does not accept this caseworker's key."
+# A signed request whose time is more than 5 minutes from the intake's clock (401 with
+# "reason": "clock", vault/intake/auth.py): the laptop's clock, not its key.
+REFUSED_CLOCK = (
+    "The intake refused this laptop's request because this laptop's clock is more than 5"
+    " minutes away from the intake's."
+)
+CLOCK_HINT = (
+    "check this laptop's date, time and time zone (or ask whoever runs the intake to check its"
+    " clock), then run the command again"
+)
 
 
 @dataclass(slots=True)
@@ -265,6 +275,8 @@ class IntakeClient:
         return answer
 
     def _check(self, r: httpx.Response) -> None:
+        if r.status_code == 401 and _error_field(r, "reason") == "clock":
+            raise IntakeError(REFUSED_CLOCK, hint=CLOCK_HINT)  # not the key: exit 1
         if r.status_code == 401:
             raise WrongKeyError(
                 REFUSED_KEY,
@@ -289,13 +301,18 @@ class IntakeClient:
 
 def _error_code(r: httpx.Response) -> str | None:
     """The ``error`` of a short JSON error answer (``{"error": "full"}``), if it is one."""
+    return _error_field(r, "error")
+
+
+def _error_field(r: httpx.Response, name: str) -> str | None:
+    """``name`` (``error``, or ``reason`` beside it) of a short JSON error answer."""
     try:
         body = r.read()
         doc = json.loads(body) if len(body) <= 1024 else None
     except (httpx.HTTPError, ValueError, UnicodeDecodeError):
         return None
-    error = doc.get("error") if isinstance(doc, dict) else None
-    return error if isinstance(error, str) else None
+    value = doc.get(name) if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
 
 
 @contextmanager

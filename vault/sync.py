@@ -108,8 +108,7 @@ def _check_owner(vault: Vault) -> None:
         raise UsageError(
             "This folder was opened with recovery shares, so it no longer syncs with the team"
             " (the team never heard of the caseworker added then); nothing was sent or fetched.",
-            hint="join the team again from a new folder: vault join --name NAME --out"
-            " NAME.request; a colleague adds you and revokes the old name (keys/README.md)",
+            hint=team_clock.LEFT_HINT,
         )
     owner = team_clock.owner(vault.db)
     if owner is None or owner == vault.identity.key_id:

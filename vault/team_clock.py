@@ -55,6 +55,13 @@ def owner(db: dbmod.Connection) -> str | None:
 
 LEFT_FACT = "sync_left"  # why this folder no longer syncs with its team, once it does not
 
+# What a folder that has left its team says, wherever a command would point to the team.
+LEFT_SAID = "This folder has left the team (it was opened with recovery shares)"
+LEFT_HINT = (
+    "to work with the team again, join from a new folder: vault join --name NAME --out"
+    " NAME.request; a colleague adds you and revokes the old name (keys/README.md)"
+)
+
 
 def leave_team(db: dbmod.Connection, why: str) -> None:
     """From now on this folder never syncs with its team (in ``db``'s transaction): its owner's

@@ -169,3 +169,48 @@ def test_cli_recovery_split_and_restore(cli: Cli) -> None:
     result = cli("check", "--as", "sam", env={"VAULT_PASSPHRASE_FILE": str(new_pass)})
     assert result.returncode == 0, result.stderr
     assert PASSPHRASE  # amara's passphrase was never needed
+
+
+@pytest.mark.slow
+def test_cli_recovery_restore_on_a_team_laptop_says_it_has_left_the_team(cli: Cli) -> None:
+    """amara's laptop syncs (she added bea from a join request); she forgets her passphrase and
+    opens it with recovery shares as amara-2. The restore says in one line that the folder has
+    left the team and what to do; afterwards no command there points to vault sync (refused
+    there, exit 2: tests/vault/test_review12t.py), and it adds nobody for the team."""
+    from vault.db import new_origin
+    from vault.join_request import make_request
+    from vault.keys import Identity
+
+    bea = make_request(Identity.generate("bea"), new_origin())
+    (cli.cwd / "bea.request").write_bytes(bea)
+    with Vault.create(cli.cwd / "laptop", "amara", PASSPHRASE) as amara:
+        membership.add_from_request(amara, "bea", bea)
+        shares = [f"--share={p}" for p in _split(amara, cli.cwd / "shares", 3, 2)[:2]]
+    new_pass = cli.cwd / "new-pass"
+    new_pass.write_bytes(NEW.reveal() + b"\n")
+    new_pass.chmod(0o600)
+    at = ("--vault", "laptop")
+    restored = cli(
+        "recovery", "restore", *shares, "--name", "amara-2", "--new-passphrase-file",
+        str(new_pass), *at,
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    said = [line for line in restored.stderr.splitlines() if "left the team" in line]
+    assert len(said) == 1, restored.stderr
+    assert "join from a new folder (vault join)" in said[0]
+    assert "revoke this laptop's old name" in said[0]
+
+    env = {"VAULT_PASSPHRASE_FILE": str(new_pass)}
+    at = (*at, "--as", "amara-2")
+    rotated = cli("team-key", "rotate", *at, env=env)
+    revoked = cli("caseworker", "revoke", "bea", *at, env=env)
+    for done in (rotated, revoked):
+        assert done.returncode == 0, done.stderr
+        assert "This folder has left the team" in done.stderr
+        assert "vault sync" not in done.stdout + done.stderr
+        assert "team-key export" not in done.stderr
+    assert "a colleague whose laptop syncs removes bea from the team" in revoked.stderr
+    added = cli("caseworker", "add", "bea", "--request", "bea.request", *at, env=env)
+    assert_clean_error(added, 2)
+    assert "has left the team" in added.stderr
+    assert "vault sync" not in added.stderr

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -48,6 +49,7 @@ from vault.check import check_vault
 from vault.db import new_origin
 from vault.envelope import seal_report
 from vault.errors import WrongKeyError
+from vault.intake import auth as intake_auth
 from vault.intake.inbox import Inbox
 from vault.join_request import make_request
 from vault.keys import Identity, TeamPublicKey, b64
@@ -90,7 +92,7 @@ def _worked_on(shown: Any) -> list[tuple[str, str, str]]:
 
 
 def test_a_second_laptop_joins_gets_everything_and_both_converge(
-    cli: Cli, intake_servers: IntakeServers, tmp_path: Path
+    cli: Cli, intake_servers: IntakeServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = tmp_path / "amara-laptop", tmp_path / "bea-laptop"
     _ok(cli("init", "--name", "amara", "--vault", str(a)))
@@ -131,6 +133,18 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     assert sorted(p.name for p in (b / "caseworkers").iterdir()) == ["bea.access", "bea.key"]
     shown = _show(cli, b, case_id)
     assert [n["text"] for n in shown["notes"]] == ["spoke to her on the phone"]
+
+    # A laptop whose clock is 10 minutes out is refused by the intake for its clock, and
+    # says so (exit 1), not that its owner was removed from the team.
+    with monkeypatch.context() as skewed:
+        ahead = SimpleNamespace(time=lambda: time.time() + 600)
+        skewed.setattr(intake_auth, "time", ahead)  # the time this laptop signs with
+        for laptop in (a, b):
+            refused = cli("sync", "--from", url, "--vault", str(laptop))
+            assert_clean_error(refused, 1)
+            assert "this laptop's clock is more than 5 minutes away" in refused.stderr
+            assert "date, time and time zone" in refused.stderr
+            assert "removed" not in refused.stderr
     assert CANARY in json.dumps(shown)
     _ok(cli("cases", "attachment", case_id, "1", "--out", "got.pdf", "--vault", str(b)))
     assert (tmp_path / "got.pdf").read_bytes() == letter
@@ -183,7 +197,10 @@ def test_a_second_laptop_joins_gets_everything_and_both_converge(
     assert "vault sync" in revoked
     told = _ok(cli("sync", "--from", url, "--vault", str(a)))
     assert "Told the relay and the other laptops that bea was removed." in told
-    assert_clean_error(cli("sync", "--from", url, "--vault", str(b)), 3)
+    gone = cli("sync", "--from", url, "--vault", str(b))
+    assert_clean_error(gone, 3)
+    assert "a caseworker removed from the team" in gone.stderr
+    assert "clock" not in gone.stderr
     _ok(cli("team-key", "export", "team-2.json", "--vault", str(a)))
     key = TeamPublicKey.from_file_bytes((tmp_path / "team-2.json").read_bytes())
     assert key.epoch == 2

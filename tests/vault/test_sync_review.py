@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PASSPHRASE, Cli, bytes_under, make_report, seal_for
+from tests.conftest import PASSPHRASE, Cli, assert_clean_error, bytes_under, make_report, seal_for
 from tests.intake_server import IntakeServer, IntakeServers
 from tests.sealing import attachment_entry
 from tests.team_laptops import ScriptedRelay as _Relay
@@ -1196,3 +1196,38 @@ def test_two_first_syncs_of_one_joining_folder_at_once_lose_nothing(
         with Vault.unlock(folder, PASSPHRASE) as bea:
             sync(bea, url)
             assert case_id in [str(r[0]) for r in bea.db.execute("SELECT id FROM cases")]
+
+
+# --- a welcome whose team keys skip an epoch --------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_welcome_that_skips_a_team_key_epoch_is_refused_before_anything_is_stored(
+    cli: Cli, intake_servers: IntakeServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """amara's laptop is at team key epoch 3; the welcome it sends carol lacks epoch 2 (changed
+    on the way, or by a faulty laptop: here the sending laptop leaves it out). Carol's first
+    `vault sync` refuses it as tampering (exit 4, naming epoch 2), and her folder is still
+    joining: no database, nothing stored."""
+    from vault import sending
+
+    real_add = sending.Chain.add
+
+    def add(chain: sending.Chain, doc: dict[str, Any]) -> None:
+        if doc.get("t") == "welcome":
+            doc = {**doc, "team_keys": [k for k in doc["team_keys"] if k["epoch"] != 2]}
+        real_add(chain, doc)
+
+    monkeypatch.setattr(sending.Chain, "add", add)
+    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
+        for _ in range(2):
+            membership.rotate_team_key(amara)
+        url = intake_servers.start(amara.team_key_export()).url
+        request = joining.start_join(tmp_path / "c", "carol", PASSPHRASE)
+        membership.add_from_request(amara, "carol", request)
+        sync(amara, url)
+    first = cli("sync", "--from", url, "--vault", str(tmp_path / "c"))
+    assert_clean_error(first, 4)
+    assert "lacks team key epoch 2 but holds epoch 3" in first.stderr
+    assert joining.is_joining(tmp_path / "c")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["caseworkers", "join.request"]

@@ -127,7 +127,10 @@ def _build(
 
     @app.exception_handler(Refused)
     async def refused(_: Request, exc: Refused) -> Response:
-        return JSONResponse({"error": exc.error}, status_code=exc.status, headers=exc.headers)
+        said = {"error": exc.error}
+        if exc.reason is not None:
+            said["reason"] = exc.reason
+        return JSONResponse(said, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RelayRefused)
     async def relay_refused(_: Request, exc: RelayRefused) -> Response:

@@ -65,10 +65,16 @@ class Unauthorised(Exception):
     """The request is not from a registered caseworker, or is stale or replayed."""
 
 
+class ClockRefused(Unauthorised):
+    """The request's time is more than :data:`CLOCK_WINDOW` from the intake's clock. Checked
+    before the key, so saying so tells the asker nothing about who is a member."""
+
+
 def check_headers(
     headers: dict[str, str], signing_keys: dict[str, bytes], now: float | None = None
 ) -> ClaimedRequest:
-    """Everything that needs no body: headers present, key known, clock window, nonce shape.
+    """Everything that needs no body: headers present, nonce shape, clock window, key known
+    (in that order: a request outside the window is :class:`ClockRefused` whoever sent it).
 
     The intake runs this before it reads a body, so a stranger cannot make it read one.
     """
@@ -85,7 +91,7 @@ def check_headers(
     if len(signature) != SIGNATURE_BYTES:
         raise Unauthorised()
     if abs((time.time() if now is None else now) - when) > CLOCK_WINDOW:
-        raise Unauthorised()
+        raise ClockRefused()
     public_key = signing_keys.get(key_id)
     if public_key is None:
         raise Unauthorised()

@@ -24,11 +24,18 @@ class Refused(Exception):
     """A request the intake answers with a short JSON error and nothing more."""
 
     def __init__(
-        self, status: int, error: str, *, close: bool = False, retry_after: int | None = None
+        self,
+        status: int,
+        error: str,
+        *,
+        close: bool = False,
+        retry_after: int | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
+        self.reason = reason  # said beside the error when set: {"error", "reason"}
         self.headers: dict[str, str] = {}
         if close:  # the body was not read: do not leave it on a kept-alive connection
             self.headers["Connection"] = "close"

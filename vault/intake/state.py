@@ -24,6 +24,7 @@ from vault.intake.auth import (
     H_NONCE,
     H_SIGNATURE,
     H_TIME,
+    ClockRefused,
     Unauthorised,
     check_headers,
     check_signature,
@@ -134,6 +135,8 @@ class IntakeState:
         }
         try:
             claimed = check_headers(headers, self.signing_keys)
+        except ClockRefused:  # before the key is looked at: it says nothing about members
+            raise Refused(401, "unauthorised", close=True, reason="clock") from None
         except Unauthorised:
             raise Refused(401, "unauthorised", close=True) from None
         if await run_in_threadpool(self.inbox.nonce_seen, claimed.nonce):
