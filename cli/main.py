@@ -670,6 +670,7 @@ def cases_reply(
     under an id that does not identify them. The case history keeps a sealed copy.
     """
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
+        replies.check_can_reply(vault)  # before the reply is typed
         case_id = replies.reply(vault, case, read_text_argument(text, "reply"), share_status)
     shared = " (with the case status)" if share_status else ""
     _say(

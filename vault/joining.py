@@ -115,14 +115,16 @@ class Welcome:
             raise IntegrityError("The welcome from the team names one team key epoch twice.")
         # A team's laptop holds every epoch from the first to its current one (a key change
         # adds the next; settling keeps the run): a welcome that skips one was tampered with.
-        held = {k.epoch for k in keys}
-        if min(held) < FIRST_EPOCH:
+        # Found by walking the epochs held (never a range up to the highest: a forged welcome
+        # naming epoch 10**15 would fill the memory).
+        held = sorted(k.epoch for k in keys)
+        if held[0] < FIRST_EPOCH:
             raise IntegrityError("The welcome from the team is not in the expected form.")
-        missing = min(set(range(FIRST_EPOCH, max(held) + 1)) - held, default=None)
+        missing = next((n for n, e in enumerate(held, FIRST_EPOCH) if e != n), None)
         if missing is not None:
             raise IntegrityError(
                 f"The welcome from the team lacks team key epoch {missing} but holds epoch"
-                f" {max(held)}, so it was not taken (nothing was stored)."
+                f" {held[-1]}, so it was not taken (nothing was stored)."
             )
         on_roster = {person.key_id for person in roster}
         if any(person.key_id in on_roster for person, _ in removed):

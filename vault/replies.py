@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vault import _crypto
+from vault import _crypto, team_clock
 from vault import db as dbmod
 from vault.envelope import open_report, pad
 from vault.errors import NoReplyKeyError, UsageError, VaultError
@@ -107,12 +107,26 @@ def mark_delivered(vault: Vault, reply_ids: Iterable[str]) -> None:
         db.executemany("UPDATE replies SET delivered = 1 WHERE id = ?", [(i,) for i in reply_ids])
 
 
+def check_can_reply(vault: Vault) -> None:
+    """Refuse a reply in a folder that has left its team (opened with recovery shares): no
+    pull runs there, so it would never go. The command checks before the reply is typed."""
+    if team_clock.left_team(vault.db) is not None:
+        raise UsageError(
+            f"{team_clock.LEFT_SAID}, so vault pull is refused here and a reply written here"
+            " would never reach the reporter; nothing was queued.",
+            hint="reply from a laptop that syncs (a colleague's, or your new folder once you"
+            " have joined the team again)",
+        )
+
+
 def reply(vault: Vault, text: str, message: str, share_status: bool = False) -> str:
     """Seal a reply to the reporter's codename key, record it, and queue it for delivery.
 
     The sealed reply waits in the outbox until the next pull delivers it; the case history
-    keeps a copy sealed to the team key, like a note.
+    keeps a copy sealed to the team key, like a note. Refused in a folder that has left its
+    team (opened with recovery shares): no pull runs there, so the reply would never go.
     """
+    check_can_reply(vault)
     message = message.strip()
     if not message:
         raise UsageError("A reply cannot be empty.")
