@@ -59,6 +59,7 @@ class ClaimedRequest:
     nonce: str
     signature: bytes
     public_key: bytes
+    stale: bool = False  # its time is outside the clock window: refused once verified
 
 
 class Unauthorised(Exception):
@@ -66,15 +67,17 @@ class Unauthorised(Exception):
 
 
 class ClockRefused(Unauthorised):
-    """The request's time is more than :data:`CLOCK_WINDOW` from the intake's clock. Checked
-    before the key, so saying so tells the asker nothing about who is a member."""
+    """The request's time is more than :data:`CLOCK_WINDOW` from the intake's clock, and its
+    signature holds: said only to a caseworker, so a stranger learns neither who is a member
+    nor the intake's clock (which no ``Date`` header gives either)."""
 
 
 def check_headers(
     headers: dict[str, str], signing_keys: dict[str, bytes], now: float | None = None
 ) -> ClaimedRequest:
-    """Everything that needs no body: headers present, nonce shape, clock window, key known
-    (in that order: a request outside the window is :class:`ClockRefused` whoever sent it).
+    """Everything that needs no body: headers present, nonce shape, key known. A request
+    outside the clock window is marked ``stale``, and refused by :func:`check_signature`: as
+    :class:`ClockRefused` if its signature holds, else as any other.
 
     The intake runs this before it reads a body, so a stranger cannot make it read one.
     """
@@ -90,21 +93,23 @@ def check_headers(
         raise Unauthorised()
     if len(signature) != SIGNATURE_BYTES:
         raise Unauthorised()
-    if abs((time.time() if now is None else now) - when) > CLOCK_WINDOW:
-        raise ClockRefused()
+    stale = abs((time.time() if now is None else now) - when) > CLOCK_WINDOW
     public_key = signing_keys.get(key_id)
     if public_key is None:
         raise Unauthorised()
-    return ClaimedRequest(key_id, timestamp, nonce, signature, public_key)
+    return ClaimedRequest(key_id, timestamp, nonce, signature, public_key, stale)
 
 
 def check_signature(claimed: ClaimedRequest, method: str, path: str, body: bytes) -> SignedRequest:
-    """Verify the signature over the request, body included."""
+    """Verify the signature over the request, body included; then the clock window (a
+    caseworker's request outside it is :class:`ClockRefused`)."""
     message = request_message(method, path, claimed.timestamp, claimed.nonce, body)
     try:
         _crypto.verify(claimed.signature, message, claimed.public_key)
     except _crypto.OpenFailed:
         raise Unauthorised() from None
+    if claimed.stale:
+        raise ClockRefused()
     return SignedRequest(
         key_id=claimed.key_id, timestamp=int(claimed.timestamp), nonce=claimed.nonce
     )

@@ -121,9 +121,10 @@ class IntakeState:
         """A caseworker request, checked; yields its JSON (None when it has no JSON body).
 
         Everything that needs no body is checked first (type, length, headers, key,
-        clock, nonce not seen), so a stranger cannot make the intake read a body. The
-        nonce is remembered only once the signature is good. The body is read, and the
-        request handled, in one of SIGNED_READS places.
+        nonce not seen), so a stranger cannot make the intake read a body. The clock window
+        is checked once the signature is good (only a caseworker is told it was the clock),
+        and the nonce is remembered only after both. The body is read, and the request
+        handled, in one of SIGNED_READS places.
         """
         if json_body:
             require_type(request, JSON)
@@ -135,8 +136,6 @@ class IntakeState:
         }
         try:
             claimed = check_headers(headers, self.signing_keys)
-        except ClockRefused:  # before the key is looked at: it says nothing about members
-            raise Refused(401, "unauthorised", close=True, reason="clock") from None
         except Unauthorised:
             raise Refused(401, "unauthorised", close=True) from None
         if await run_in_threadpool(self.inbox.nonce_seen, claimed.nonce):
@@ -148,6 +147,8 @@ class IntakeState:
             target = (path + (b"?" + query if query else b"")).decode("latin-1")
             try:
                 signed_request = check_signature(claimed, request.method, target, body)
+            except ClockRefused:  # a caseworker's, its signature good: only they learn it
+                raise Refused(401, "unauthorised", reason="clock") from None
             except Unauthorised:
                 raise Refused(401, "unauthorised") from None
             if await run_in_threadpool(self.inbox.nonce_seen_or_remember, signed_request.nonce):

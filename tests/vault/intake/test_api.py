@@ -318,25 +318,32 @@ def test_unsigned_requests_are_401(shared_intake: Intake) -> None:
 
 
 def test_a_stale_request_is_401(shared_intake: Intake, team: Team) -> None:
-    """Refused with the reason "clock", for a caseworker or a stranger alike (the time is checked
-    before the key, so the reason says nothing about who is a member); within the window a
-    stranger's request is refused with no reason (test_requests_from_an_unknown_key_are_401)."""
+    """A caseworker's request outside the window, its signature good, is refused with the
+    reason "clock". A stranger's, or one under a caseworker's key id whose signature does not
+    hold, is refused with no reason: the reason tells a stranger neither who is a member nor
+    the intake's clock (a stranger probing times would otherwise find it to the second, which
+    the missing Date header hides; review 6)."""
     intake = shared_intake
     body = b'{"limit": 1}'
-    for skew, who in itertools.product((-400, 400), (team.caseworker, team.stranger)):
+    cases = [(team.caseworker, team.caseworker), (team.stranger, team.stranger)]
+    cases += [(team.caseworker, team.stranger)]  # a caseworker's key id, signed by a stranger
+    for skew, (named, signer) in itertools.product((-400, 400), cases):
         when = str(int(time.time()) + skew)
         nonce = _crypto.random_bytes(16).hex()
         message = request_message("POST", "/api/pull", when, nonce, body)
         headers = {
             "Content-Type": "application/json",
-            "X-Redress-Key": who.key_id,
+            "X-Redress-Key": named.key_id,
             H_TIME: when,
             H_NONCE: nonce,
-            H_SIGNATURE: b64(who.sign(message)),
+            H_SIGNATURE: b64(signer.sign(message)),
         }
         response = intake.client.post("/api/pull", content=body, headers=headers)
         assert response.status_code == 401, skew
-        assert response.json() == {"error": "unauthorised", "reason": "clock"}, (skew, who)
+        said = {"error": "unauthorised"}
+        if signer is team.caseworker:
+            said["reason"] = "clock"
+        assert response.json() == said, (skew, named.name, signer.name)
 
 
 def test_a_replayed_nonce_is_401_even_after_a_restart(
@@ -399,7 +406,9 @@ def signed_head(path: str, headers: dict[str, str], length: int) -> str:
 def test_signed_headers_are_checked_before_the_body_is_read(
     shared_intake: Intake, team: Team
 ) -> None:
-    """A body of 10 MB is announced and never sent: a refusal cannot have waited for it."""
+    """A body of 10 MB is announced and never sent: a refusal cannot have waited for it. (A
+    stale request under a caseworker's key id is read, as a fresh one with a bad signature is:
+    the clock is said only once the signature holds, test_a_stale_request_is_401.)"""
     intake = shared_intake
     good = sign_request(team.caseworker, "POST", "/api/replies", b"{}")
     seen = sign_request(team.caseworker, "POST", "/api/pull", b'{"limit": 1}')
@@ -411,7 +420,7 @@ def test_signed_headers_are_checked_before_the_body_is_read(
     for case, headers in [
         ("unknown key", sign_request(team.stranger, "POST", "/api/replies", b"{}")),
         ("no signature", {k: v for k, v in good.items() if k != H_SIGNATURE}),
-        ("stale", {**good, H_TIME: stale}),
+        ("stale, unknown key", {**sign_request(team.stranger, "POST", "/", b""), H_TIME: stale}),
         ("bad nonce", {**good, H_NONCE: "XYZ" * 10 + "ab"}),
         ("short signature", {**good, H_SIGNATURE: b64(bytes(10))}),
         ("nonce seen", {**seen, H_NONCE: seen[H_NONCE]}),
