@@ -589,12 +589,47 @@ def _check_approval(vault: Vault, alert: Alert, sealed: bytes) -> None:
             continue
         event = verify_event(bytes(body), bytes(signature), keys[actor])
         approves = event.data.get("alert") == alert.id and event.data.get("draft") == wanted
-        if approves and (actor != drafter or _team_size(vault) == 1):
+        if approves and (actor != drafter or _sole_caseworker_then(vault, alert.id, wanted, actor)):
             return
     raise IntegrityError(
         f"Alert {show_id(alert.id)} is marked approved, but no approval of its draft is"
         " recorded: the vault's index of alerts has been changed."
     )
+
+
+def _sole_caseworker_then(vault: Vault, alert_id: str, wanted: str, actor: str) -> bool:
+    """Whether the drafter approved their own draft while the only current caseworker, as the
+    log that records the approval says (this laptop's, or a colleague's it holds): adding a
+    colleague later does not undo an approval a team of one made. Without such an entry,
+    the team as it is now."""
+    detail = alert_id.lower().encode()
+    logs: list[list[bytes]] = [
+        [bytes(leaf) for (leaf,) in vault.db.execute("SELECT leaf FROM log_leaves ORDER BY seq")]
+    ]
+    rows = vault.db.execute("SELECT origin, leaf FROM team_log_leaves ORDER BY origin, seq")
+    held: dict[str, list[bytes]] = {}
+    for origin, leaf in rows:
+        held.setdefault(str(origin), []).append(bytes(leaf))
+    logs.extend(held.values())
+    for leaves in logs:
+        current: set[bytes] = set()
+        for leaf in leaves:
+            fields = leaf.split(b" ")
+            if len(fields) != 7:
+                continue
+            action, who = fields[3], fields[5]
+            if action == b"caseworker-added":
+                current.add(who)
+            elif action == b"caseworker-revoked":
+                current.discard(who)
+            elif (
+                action == b"alert-approved"
+                and who == detail
+                and fields[2] == actor.encode()
+                and fields[6] == wanted.encode()
+            ):
+                return len(current) <= 1
+    return _team_size(vault) == 1
 
 
 def _json_holds(data: bytes, report: Report) -> list[str]:
