@@ -450,7 +450,7 @@ def draft(vault: Vault, case: str, typed: str) -> Alert:
     return save_draft(vault, start_draft(vault, case), typed)
 
 
-def _team_size(vault: Vault) -> int:
+def team_size(vault: Vault) -> int:
     return int(
         vault.db.execute("SELECT count(*) FROM caseworkers WHERE revoked IS NULL").fetchone()[0]
     )
@@ -467,7 +467,7 @@ def approve(vault: Vault, text: str, override: str | None = None) -> Alert:
         raise CaseWorkflowError(f"Alert {shown} is already {alert.state}.")
     me = vault.identity.key_id
     drafter = _row(vault, alert_id)[3]
-    if drafter == me and _team_size(vault) > 1:
+    if drafter == me and team_size(vault) > 1:
         raise OwnAlertError(
             f"You drafted alert {shown}: another caseworker must approve it.",
             hint="ask a colleague to run: vault alerts approve " + shown,
@@ -536,7 +536,8 @@ def export(vault: Vault, text: str, out: Path) -> tuple[Alert, Path, Path]:
     if alert.state == "draft":
         raise CaseWorkflowError(
             f"Alert {shown} is not approved yet.",
-            hint=f"another caseworker approves it first: vault alerts approve {shown}",
+            hint=f"it is approved first (by another caseworker, in a team of more than one):"
+            f" vault alerts approve {shown}",
         )
     _check_approval(vault, alert, _sealed)
     text_path, json_path = export_paths(out)
@@ -629,7 +630,7 @@ def _sole_caseworker_then(vault: Vault, alert_id: str, wanted: str, actor: str) 
                 and fields[6] == wanted.encode()
             ):
                 return len(current) <= 1
-    return _team_size(vault) == 1
+    return team_size(vault) == 1
 
 
 def _json_holds(data: bytes, report: Report) -> list[str]:
