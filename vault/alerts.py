@@ -604,10 +604,15 @@ def _sole_caseworker_then(vault: Vault, alert_id: str, wanted: str, actor: str) 
     colleague later does not undo an approval a team of one made. Without such an entry,
     the team as it is now."""
     detail = alert_id.lower().encode()
-    logs: list[list[bytes]] = [
-        [bytes(leaf) for (leaf,) in vault.db.execute("SELECT leaf FROM log_leaves ORDER BY seq")]
-    ]
-    rows = vault.db.execute("SELECT origin, leaf FROM team_log_leaves ORDER BY origin, seq")
+    wanted_kinds = (  # only the entries that count: who was on the team, and approvals
+        " WHERE instr(leaf, X'2063617365776f726b65722d') > 0"  # ' caseworker-'
+        " OR instr(leaf, X'20616c6572742d617070726f76656420') > 0"  # ' alert-approved '
+    )
+    own = vault.db.execute(f"SELECT leaf FROM log_leaves{wanted_kinds} ORDER BY seq")  # noqa: S608
+    logs: list[list[bytes]] = [[bytes(leaf) for (leaf,) in own]]
+    rows = vault.db.execute(
+        f"SELECT origin, leaf FROM team_log_leaves{wanted_kinds} ORDER BY origin, seq"  # noqa: S608
+    )
     held: dict[str, list[bytes]] = {}
     for origin, leaf in rows:
         held.setdefault(str(origin), []).append(bytes(leaf))
