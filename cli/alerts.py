@@ -67,6 +67,7 @@ def alerts_draft(
             start = alerts.start_draft(vault, case, for_editor=True)
             typed = alerts.edit_draft(vault, start, lambda path: _run_editor(command, path))
             alert = alerts.save_draft(vault, start, typed)
+        approver = "Another caseworker approves it" if alerts.team_size(vault) > 1 else "Approve it"
     if as_json:
         render.print_json(alert.to_json(content=True))
     else:
@@ -79,7 +80,7 @@ def alerts_draft(
     )
     say(
         f"Drafted alert {show_id(alert.id)} for case {show_id(alert.case)}; {next_step}."
-        f" Another caseworker approves it: vault alerts approve {show_id(alert.id)}"
+        f" {approver}: vault alerts approve {show_id(alert.id)}"
     )
 
 

@@ -450,7 +450,7 @@ def draft(vault: Vault, case: str, typed: str) -> Alert:
     return save_draft(vault, start_draft(vault, case), typed)
 
 
-def _team_size(vault: Vault) -> int:
+def team_size(vault: Vault) -> int:
     return int(
         vault.db.execute("SELECT count(*) FROM caseworkers WHERE revoked IS NULL").fetchone()[0]
     )
@@ -467,7 +467,7 @@ def approve(vault: Vault, text: str, override: str | None = None) -> Alert:
         raise CaseWorkflowError(f"Alert {shown} is already {alert.state}.")
     me = vault.identity.key_id
     drafter = _row(vault, alert_id)[3]
-    if drafter == me and _team_size(vault) > 1:
+    if drafter == me and team_size(vault) > 1:
         raise OwnAlertError(
             f"You drafted alert {shown}: another caseworker must approve it.",
             hint="ask a colleague to run: vault alerts approve " + shown,
@@ -536,7 +536,8 @@ def export(vault: Vault, text: str, out: Path) -> tuple[Alert, Path, Path]:
     if alert.state == "draft":
         raise CaseWorkflowError(
             f"Alert {shown} is not approved yet.",
-            hint=f"another caseworker approves it first: vault alerts approve {shown}",
+            hint=f"it is approved first (by another caseworker, in a team of more than one):"
+            f" vault alerts approve {shown}",
         )
     _check_approval(vault, alert, _sealed)
     text_path, json_path = export_paths(out)
@@ -589,12 +590,52 @@ def _check_approval(vault: Vault, alert: Alert, sealed: bytes) -> None:
             continue
         event = verify_event(bytes(body), bytes(signature), keys[actor])
         approves = event.data.get("alert") == alert.id and event.data.get("draft") == wanted
-        if approves and (actor != drafter or _team_size(vault) == 1):
+        if approves and (actor != drafter or _sole_caseworker_then(vault, alert.id, wanted, actor)):
             return
     raise IntegrityError(
         f"Alert {show_id(alert.id)} is marked approved, but no approval of its draft is"
         " recorded: the vault's index of alerts has been changed."
     )
+
+
+def _sole_caseworker_then(vault: Vault, alert_id: str, wanted: str, actor: str) -> bool:
+    """Whether the drafter approved their own draft while the only current caseworker, as the
+    log that records the approval says (this laptop's, or a colleague's it holds): adding a
+    colleague later does not undo an approval a team of one made. Without such an entry,
+    the team as it is now."""
+    detail = alert_id.lower().encode()
+    wanted_kinds = (  # only the entries that count: who was on the team, and approvals
+        " WHERE instr(leaf, X'2063617365776f726b65722d') > 0"  # ' caseworker-'
+        " OR instr(leaf, X'20616c6572742d617070726f76656420') > 0"  # ' alert-approved '
+    )
+    own = vault.db.execute(f"SELECT leaf FROM log_leaves{wanted_kinds} ORDER BY seq")  # noqa: S608
+    logs: list[list[bytes]] = [[bytes(leaf) for (leaf,) in own]]
+    rows = vault.db.execute(
+        f"SELECT origin, leaf FROM team_log_leaves{wanted_kinds} ORDER BY origin, seq"  # noqa: S608
+    )
+    held: dict[str, list[bytes]] = {}
+    for origin, leaf in rows:
+        held.setdefault(str(origin), []).append(bytes(leaf))
+    logs.extend(held.values())
+    for leaves in logs:
+        current: set[bytes] = set()
+        for leaf in leaves:
+            fields = leaf.split(b" ")
+            if len(fields) != 7:
+                continue
+            action, who = fields[3], fields[5]
+            if action == b"caseworker-added":
+                current.add(who)
+            elif action == b"caseworker-revoked":
+                current.discard(who)
+            elif (
+                action == b"alert-approved"
+                and who == detail
+                and fields[2] == actor.encode()
+                and fields[6] == wanted.encode()
+            ):
+                return len(current) <= 1
+    return team_size(vault) == 1
 
 
 def _json_holds(data: bytes, report: Report) -> list[str]:

@@ -86,6 +86,7 @@ def _footnote(table: StatsTable) -> str:
     if table.since or table.until:
         span = f"Received {table.since or 'from the start'} to {table.until or 'today'}. "
     total = table.total_label
+    total = total[:1].upper() + total[1:]  # it starts a sentence: "Fewer than 5 reports."
     multi = any(f in ("harm", "wants") for f in table.by)
     several = " A report can name several, so bars add up to more." if multi else ""
     return f"{span}{total} reports.{several}\n{footnote(table)}"
