@@ -60,6 +60,7 @@ IN_ORDER = frozenset(
 # so that the fixture is made once in the suite rather than once on each worker.
 SHARED_SETUP = frozenset(
     {
+        "tests/vault/test_alerts_team.py",
         "tests/faults/test_intake_disk.py",
         "tests/faults/test_intake_fuzz.py",
         "tests/vault/audit/test_audit.py",

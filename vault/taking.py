@@ -15,6 +15,7 @@ from typing import Any
 
 from vault import (
     _crypto,
+    alert_index,
     blobs,
     epoch_settling,
     erasure,
@@ -429,6 +430,7 @@ def _take_events(
     result.events_received += len(fresh)
     team_clock.seen_stamps(db, [e.stamp for e, *_ in fresh if e.stamp is not None])
     merged_cases.refold_many(vault, db, sorted({event.case for event, *_ in fresh}), checked)
+    alert_index.refold(vault, db, {e.case for e, *_ in fresh if e.kind in alert_index.ALERT_KINDS})
 
 
 def _verified_events(
@@ -529,6 +531,7 @@ def release_waiting(
         db.execute("DELETE FROM sync_waiting_events WHERE case_id = ?", (case_id,))
         team_clock.seen_stamps(db, stamps)
         merged_cases.refold(vault, db, case_id)
+        alert_index.refold(vault, db, [case_id])
 
 
 def _take_delivered(db: dbmod.Connection, doc: dict[str, Any]) -> None:

@@ -1,0 +1,155 @@
+"""The index of safety alerts (the ``alerts`` table) folded again from a case's events, when
+alert events arrive from other laptops (docs/alerts.md, "On a team of laptops").
+
+On the laptop where it happens, drafting, approving and exporting write their signed event
+and the index row together (:mod:`vault.alerts`). A colleague's laptop receives only the
+events; after a sync has stored them, this module folds the case's alert events in the
+team's order (:func:`vault.merged_cases.merged`, the order the case's state is folded in) and
+writes the case's index rows again, so every laptop holds the same alerts in the same states:
+
+- ``alert-drafted`` makes an alert in draft, or replaces the draft of one still in draft; a
+  draft of an alert already approved (drafted on one laptop while another approved it) does
+  not take effect;
+- ``alert-approved`` approves the alert when it names the SHA-256 of the draft it stands on
+  now; one naming an earlier draft (re-drafted meanwhile elsewhere) does not take effect,
+  and the alert waits in draft for another approval;
+- ``alert-exported`` marks an approved alert exported.
+
+Export still checks, from the signed events, that the draft was approved by someone other
+than its drafter (:func:`vault.alerts.export`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vault import db as dbmod
+from vault._crypto import OpenFailed, open_note
+from vault.case_history import verified_histories
+from vault.errors import WrongKeyError
+from vault.events import Event
+from vault.merged_cases import merged
+
+if TYPE_CHECKING:
+    from vault.store import Vault
+
+ALERT_KINDS = ("alert-drafted", "alert-approved", "alert-exported")
+
+
+@dataclass(slots=True)
+class IndexRow:
+    """One alert as the ``alerts`` table holds it, and the SHA-256 of its current draft."""
+
+    id: str
+    case_id: str
+    state: str
+    draft_event: str
+    drafted_by: str
+    approved_by: str | None
+    open_flags: int
+    overridden: int
+    draft_sha256: str
+
+
+def fold(case_id: str, events: Iterable[Event], open_flags: dict[str, int]) -> list[IndexRow]:
+    """A case's alerts after its ``events`` in the team's order (``open_flags``: how many
+    flags each draft event's draft leaves open, by event id)."""
+    rows: dict[str, IndexRow] = {}
+    for event in events:
+        alert_id = event.data.get("alert")
+        if event.kind not in ALERT_KINDS or not isinstance(alert_id, str):
+            continue
+        row = rows.get(alert_id)
+        if event.kind == "alert-drafted":
+            digest = _sealed_sha256(event)
+            if digest is None or (row is not None and row.state != "draft"):
+                continue
+            rows[alert_id] = IndexRow(
+                alert_id,
+                case_id,
+                "draft",
+                event.id,
+                event.actor,
+                None,
+                open_flags.get(event.id, 0),
+                0,
+                digest,
+            )
+        elif event.kind == "alert-approved":
+            if row is None or row.state != "draft" or event.data.get("draft") != row.draft_sha256:
+                continue
+            row.state = "approved"
+            row.approved_by = event.actor
+            row.overridden = int("sealed" in event.data and row.open_flags > 0)
+        elif row is not None and row.state == "approved":  # alert-exported
+            row.state = "exported"
+    return list(rows.values())
+
+
+def refold(vault: Vault, db: dbmod.Connection, case_ids: Iterable[str]) -> None:
+    """Write the index rows of each of ``case_ids`` that holds alert events again, folded
+    from all its events (in ``db``'s transaction, after a sync stored some)."""
+    marks = ",".join("?" * len(ALERT_KINDS))
+    with_alerts = [
+        case_id
+        for case_id in sorted(set(case_ids))
+        if db.execute(
+            f"SELECT 1 FROM events WHERE case_id = ? AND kind IN ({marks}) LIMIT 1",  # noqa: S608
+            (case_id, *ALERT_KINDS),
+        ).fetchone()
+    ]
+    if not with_alerts:
+        return
+    histories = verified_histories(vault, db, with_alerts)
+    for case_id in with_alerts:
+        ordered = [p.event for p in merged(case_id, histories[case_id]).events]
+        counts = {e.id: _open_flags(vault, e) for e in ordered if e.kind == "alert-drafted"}
+        rows = fold(case_id, ordered, counts)
+        db.execute("DELETE FROM alerts WHERE case_id = ?", (case_id,))
+        db.executemany(
+            "INSERT INTO alerts (id, case_id, state, draft_event, drafted_by, approved_by,"
+            " open_flags, overridden) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",  # another case's alert of that id: kept as it is
+            [
+                (
+                    r.id,
+                    r.case_id,
+                    r.state,
+                    r.draft_event,
+                    r.drafted_by,
+                    r.approved_by,
+                    r.open_flags,
+                    r.overridden,
+                )
+                for r in rows
+            ],
+        )
+
+
+def _sealed_sha256(event: Event) -> str | None:
+    """The SHA-256 of a draft event's sealed draft (what an approval names), if well formed."""
+    sealed = event.data.get("sealed")
+    if not isinstance(sealed, str):
+        return None
+    try:
+        return hashlib.sha256(base64.b64decode(sealed, validate=True)).hexdigest()
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _open_flags(vault: Vault, event: Event) -> int:
+    """How many flags the draft in ``event`` leaves open (0 where it cannot be opened here:
+    the alert then shows as damaged when opened, as any draft that does not open)."""
+    try:
+        team = vault.team_key(int(event.data["epoch"]))
+        sealed = base64.b64decode(str(event.data["sealed"]), validate=True)
+        doc = json.loads(open_note(sealed, team.public_key, team.secret_key))
+        return sum(1 for f in doc["flags"] if isinstance(f, dict) and f.get("state") == "open")
+    except (KeyError, TypeError, ValueError, OpenFailed, binascii.Error, WrongKeyError):
+        return 0
