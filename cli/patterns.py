@@ -50,8 +50,9 @@ def _table(found: Patterns) -> None:
         render.out.print(f"No professional is named in more than one case ({found.indexed} cases).")
         return
     table = Table(show_edge=False, header_style="bold")
-    for column in ("strength", "kind", "identifier", "cases"):
+    for column in ("strength", "kind", "identifier"):
         table.add_column(column)
+    table.add_column("cases", min_width=len("99: ") + render.ID_WIDTH)  # an id is never cut
     for g in found.groups:
         table.add_row(
             "same" if g.strength == "same" else "possible",

@@ -64,6 +64,13 @@ def test_cases_list_shows_triage_and_filters(cli: Cli) -> None:
     assert "policing" not in table.stdout
     assert "No cases match." in cli("cases", "list", "--sector", "education").stdout
 
+    # An 80-column terminal (and any pipe) gets every id and day whole: the id is what the
+    # next command takes. Its own process: the in-process CLI keeps the suite's 120 columns.
+    narrow = Cli(cli.cwd, own_process=True)("cases", "list", env={"COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    assert all(case_id in narrow.stdout for case_id in ids), narrow.stdout
+    assert narrow.stdout.count(today) == len(ids)
+
 
 @pytest.mark.parametrize(
     ("args", "words"),
