@@ -460,8 +460,14 @@ def cases_list(
     since: filters.Since = None,
     until: filters.Until = None,
     limit: Annotated[
-        int, typer.Option("--limit", metavar="N", min=1, help="How many to show (people's view).")
-    ] = 50,
+        int | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            min=1,
+            help="Show the newest N (the table shows 50 unless told; --json every case).",
+        ),
+    ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Show every case.")] = False,
     as_json: JsonFlag = False,
     vault_dir: VaultDir = DEFAULT_VAULT,
@@ -484,9 +490,10 @@ def cases_list(
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         where = chosen.for_caseworker(vault.identity.name)
         if as_json:
-            render.print_json_lines([c.to_json() for c in case_view.list_cases(vault, where=where)])
+            listed = case_view.list_cases(vault, limit=None if show_all else limit, where=where)
+            render.print_json_lines([c.to_json() for c in listed])
             return
-        shown = case_view.list_cases(vault, limit=None if show_all else limit, where=where)
+        shown = case_view.list_cases(vault, limit=None if show_all else limit or 50, where=where)
         total = case_view.count_cases(vault, where=where)
     render.case_table(shown, total, filtered=chosen != triage.CaseFilter())
 

@@ -56,6 +56,8 @@ def test_cases_list_shows_triage_and_filters(cli: Cli) -> None:
     today = listed[0]["received"]
     assert only("--since", today, "--until", today) == set(ids)
     assert only("--until", "2000-01-01") == set()
+    assert only("--limit", "1") == {listed[0]["id"]}  # --json lists every case unless --limit
+    assert only("--sector", "policing", "--limit", "1") == {ids[2]}  # the newest of the two
 
     table = cli("cases", "list", "--sector", "healthcare")
     assert table.returncode == 0, table.stderr
