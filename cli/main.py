@@ -30,6 +30,7 @@ from cli.options import (
     OutOption,
     PassFile,
     VaultDir,
+    global_options_last,
     out_file,
     plain_metavars,
     unlock,
@@ -735,8 +736,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     os.umask(0o077)
     command = typer.main.get_command(app)
     plain_metavars(command)
+    args = global_options_last(sys.argv[1:] if argv is None else list(argv))
     try:
-        code = command.main(args=argv, prog_name="vault", standalone_mode=False)
+        code = command.main(args=args, prog_name="vault", standalone_mode=False)
     except VaultError as e:
         _fail(e)
     except typer.Exit as e:
