@@ -183,6 +183,7 @@ def alerts_approve(
     caseworker: Caseworker = None,
 ) -> None:
     """Approve an alert. In a team of more than one, someone other than its drafter must."""
+    alerts.override_reason(override)  # a bad reason is bad usage, before the passphrase
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
         found = alerts.approve(vault, alert, override)
     said = (
