@@ -6,7 +6,16 @@ import typer
 from rich.table import Table
 
 from cli import render
-from cli.options import DEFAULT_VAULT, Caseworker, JsonFlag, PassFile, VaultDir, say, unlock
+from cli.options import (
+    DEFAULT_VAULT,
+    Caseworker,
+    JsonFlag,
+    PassFile,
+    VaultDir,
+    count,
+    say,
+    unlock,
+)
 from vault.cases import show_id
 from vault.errors import EXIT_INTEGRITY
 from vault.patterns import Patterns, find_patterns
@@ -63,6 +72,7 @@ def _table(found: Patterns) -> None:
     render.out.print(table)
     same = sum(1 for g in found.groups if g.strength == "same")
     render.out.print(
-        f"{len(found.groups)} groups in {found.indexed} cases: {same} the same professional,"
+        f"{count(len(found.groups), 'group')} in {count(found.indexed, 'case')}:"
+        f" {same} the same professional,"
         f" {len(found.groups) - same} possibly the same."
     )
