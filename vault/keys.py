@@ -407,9 +407,18 @@ def wrap_access(access: Access, recipient: CaseworkerPublic, writer: Identity) -
 
 
 def unwrap_access(
-    data: bytes, identity: Identity, trusted_writers: frozenset[bytes] | None = None
+    data: bytes,
+    identity: Identity,
+    trusted_writers: frozenset[bytes] | None = None,
+    *,
+    own_file: bool = False,
 ) -> Access:
-    """Open an access file written by a trusted caseworker (by default: this one)."""
+    """Open an access file written by a trusted caseworker (by default: this one).
+
+    ``own_file``: the file is certainly ``identity``'s (a caseworker's own ``NAME.access``,
+    opened with the key file their passphrase unlocked), so one that a trusted writer signed
+    and that neither verifies nor opens for them was changed (exit 4), not a wrong key (3).
+    """
     public = identity.public
     trusted = trusted_writers if trusted_writers is not None else frozenset({public.sign_pk})
     if len(data) < ACCESS_MIN_BYTES:  # cut short or emptied: no writer could have made it
@@ -448,6 +457,16 @@ def unwrap_access(
         ) from None
     except _crypto.UntrustedWriter:
         raise refused from None
+    except _crypto.NotSealedHere:
+        if not own_file:
+            raise WrongKeyError(
+                f"{identity.name}'s key does not open this vault.",
+                hint="the access file may be damaged or from another vault",
+            ) from None
+        raise IntegrityError(
+            f"{identity.name}'s access file is damaged or has been changed.",
+            hint="restore the vault folder from a backup",
+        ) from None
     except (_crypto.OpenFailed, ValueError, KeyError, TypeError, binascii.Error):
         raise WrongKeyError(
             f"{identity.name}'s key does not open this vault.",

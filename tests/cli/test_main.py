@@ -275,3 +275,16 @@ def test_init_refuses_a_folder_with_files(cli: Cli) -> None:
     assert "empty folder" in result.stderr
     assert (folder.stat().st_mode & 0o777) == 0o755
     assert sorted(p.name for p in folder.iterdir()) == ["letter.txt"]
+
+
+def test_a_damaged_access_file_is_exit_4_not_a_wrong_passphrase(cli: Cli) -> None:
+    """Contract: 4 for a damaged file. A byte changed in the sealed part of your own access
+    file (opened with the key file your right passphrase unlocked) is damage, not a wrong key."""
+    assert cli("init", "--name", "amara").returncode == 0
+    access = cli.cwd / "vault-data" / "caseworkers" / "amara.access"
+    data = bytearray(access.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    access.write_bytes(bytes(data))
+    result = cli("cases", "list")
+    assert_clean_error(result, 4)
+    assert "access file is damaged" in result.stderr
