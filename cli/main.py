@@ -143,7 +143,7 @@ def submit(
     report_file: Annotated[
         Path | None,
         typer.Argument(
-            metavar="REPORT.json", help="The report as JSON; read from stdin if left out."
+            metavar="REPORT.json", help="The report as JSON; read from stdin if left out or -."
         ),
     ] = None,
 ) -> None:
@@ -155,7 +155,7 @@ def submit(
     if (to is None) == (out is None):
         raise UsageError("Say where the sealed report goes: give exactly one of --to or --out.")
     key = TeamPublicKey.from_file_bytes(read_small_file(team_key, "team key file", limit=64 * 1024))
-    if report_file is None:
+    if report_file is None or str(report_file) == "-":
         data = sys.stdin.buffer.read(MAX_ENVELOPE + 1)
     else:
         data = read_small_file(report_file, "report file", limit=MAX_ENVELOPE)

@@ -173,6 +173,11 @@ def test_bad_report_names_the_field(cli: Cli) -> None:
     result = cli("submit", "--team-key", "team-key.json", "--out", "x.env", input=b"{not json")
     assert_clean_error(result, 1)
     assert "not valid JSON" in result.stderr
+    # REPORT.json given as "-" is stdin too, as everywhere else a command reads stdin.
+    good = json.dumps(report_data()).encode()
+    result = cli("submit", "--team-key", "team-key.json", "--out", "x.env", "-", input=good)
+    assert result.returncode == 0, result.stderr
+    assert cli("import", "x.env").returncode == 0
 
 
 @pytest.mark.slow
