@@ -118,12 +118,7 @@ class TeamPublicKey:
             if ids != [caseworker_key_id(pk) for _, pk in people]:
                 raise ValueError
             origin = doc.get("log_origin")
-            if origin is not None and (
-                not isinstance(origin, str)
-                or not origin
-                or "+" in origin
-                or any(c.isspace() or ord(c) < 0x20 for c in origin)
-            ):
+            if origin is not None and not is_log_origin(origin):
                 raise ValueError
             key = cls(
                 epoch=epoch,
@@ -478,6 +473,17 @@ def new_access() -> Access:
     return Access(
         db_key=SecretBytes(_crypto.random_bytes(_crypto.KEY_BYTES), "database key"),
         team_keys=(TeamKeyPair.generate(1),),
+    )
+
+
+def is_log_origin(origin: object) -> bool:
+    """Whether ``origin`` can name an access log (a team key file's ``log_origin``): a
+    non-empty string with no ``+``, white space or control character."""
+    return (
+        isinstance(origin, str)
+        and bool(origin)
+        and "+" not in origin
+        and not any(c.isspace() or ord(c) < 0x20 for c in origin)
     )
 
 

@@ -297,3 +297,15 @@ def test_global_options_before_the_command_go_after_it() -> None:
     ]
     for unchanged in (["cases", "list", "--vault", "d"], ["--vault"], ["--help"], []):
         assert global_options_last(unchanged) == unchanged
+
+
+def test_forget_log_makes_no_intake_and_checks_the_origin(cli: Cli) -> None:
+    """A mistyped --data made a new, empty intake (a new inbox key) and said the witness had
+    cosigned nothing, exit 0; an origin no log can have was taken."""
+    origin = "vault.redress/" + "0" * 32
+    result = cli("intake", "forget-log", "--data", "typo", "--origin", origin)
+    assert_clean_error(result, 1)
+    assert "no intake inbox in typo" in result.stderr
+    assert not (cli.cwd / "typo").exists()
+    for bad in ("", "two words", "vault.redress/x+y"):
+        assert_clean_error(cli("intake", "forget-log", "--data", "typo", "--origin", bad), 2)
