@@ -271,6 +271,16 @@ def test_readable_passphrase_file_is_refused(cli: Cli) -> None:
     assert "chmod 600" in result.stderr
 
 
+def test_a_folder_given_as_the_passphrase_file_is_named_as_one(cli: Cli) -> None:
+    """Not "can be read by other users; run: chmod 600 '/tmp'" (which would break /tmp)."""
+    folder = cli.cwd / "shared"
+    folder.mkdir(mode=0o755)
+    result = cli("cases", "list", "--passphrase-file", str(folder))
+    assert_clean_error(result, 1)
+    assert "is a directory, not a passphrase file" in result.stderr
+    assert "chmod" not in result.stderr
+
+
 def test_init_refuses_a_folder_with_files(cli: Cli) -> None:
     folder = cli.cwd / "papers"
     folder.mkdir(mode=0o755)
