@@ -27,7 +27,7 @@ from vault.errors import (
     IntegrityError,
     NewerKeyFileError,
     NotAKeyFileError,
-    VaultError,
+    UsageError,
     WrongKeyError,
     WrongPassphraseError,
 )
@@ -495,7 +495,7 @@ def validate_name(name: str) -> str:
         or not all(c.isalnum() or c in "-_." for c in cleaned)
         or cleaned[0] == "."
     ):
-        raise VaultError(
+        raise UsageError(  # a name typed on the command line (names read from files: callers)
             "A caseworker name must be 1 to 40 letters, digits, dots, dashes or underscores.",
         )
     return cleaned

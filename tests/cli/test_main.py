@@ -303,3 +303,12 @@ def test_a_damaged_access_file_is_exit_4_not_a_wrong_passphrase(cli: Cli) -> Non
     result = cli("cases", "list")
     assert_clean_error(result, 4)
     assert "access file is damaged" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["a b", "../x", "", "x" * 41])
+def test_a_name_that_cannot_be_one_is_bad_usage(cli: Cli, name: str) -> None:
+    """Exit 2, as for any other value typed wrong (it was exit 1); nothing is made."""
+    result = cli("init", "--name", name)
+    assert_clean_error(result, 2)
+    assert "name must be" in result.stderr
+    assert not (cli.cwd / "vault-data").exists()
