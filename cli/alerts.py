@@ -124,7 +124,10 @@ def alerts_list(
         render.out.print("No alerts.")
         return
     table = Table(show_edge=False, header_style="bold")
-    for column in ("alert", "case", "state", "drafted", "by", "approved by", "flags"):
+    for column in ("alert", "case"):  # ids: never cut short
+        table.add_column(column, no_wrap=True, min_width=render.ID_WIDTH)
+    table.add_column("state", min_width=len("exported"))
+    for column in ("drafted", "by", "approved by", "flags"):
         table.add_column(column)
     for a in found:
         table.add_row(
@@ -180,6 +183,7 @@ def alerts_approve(
     caseworker: Caseworker = None,
 ) -> None:
     """Approve an alert. In a team of more than one, someone other than its drafter must."""
+    alerts.override_reason(override)  # a bad reason is bad usage, before the passphrase
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
         found = alerts.approve(vault, alert, override)
     said = (

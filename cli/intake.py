@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from cli.render import plain_safe
+from vault.errors import UsageError, VaultError
 from vault.intake.config import (
     DEFAULT_EMERGENCY,
     DEFAULT_EXIT_URL,
     DEFAULT_HELPLINE,
     IntakeConfig,
 )
+from vault.keys import is_log_origin
 
 intake_app = typer.Typer(help="The intake: the reporters' form and the sealed inbox.")
 
@@ -156,8 +158,17 @@ def forget_log(
     and they have the restored vault's audit bundle: the witness then cosigns the restored
     log as if new. Run it with the intake stopped.
     """
-    from vault.intake.inbox import Inbox  # the inbox opens SQLCipher: only when asked
+    from vault.intake.inbox import DB_FILE, Inbox  # the inbox opens SQLCipher: only when asked
 
+    if not is_log_origin(origin):
+        raise UsageError(
+            f"{origin!r} is not a log origin.",
+            hint="give the log_origin of the vault's team key file (vault.redress/...)",
+        )
+    if not (data / DB_FILE).is_file():  # a mistyped DIR must not become a new, empty intake
+        raise VaultError(
+            f"There is no intake inbox in {data}.", hint="give the --data DIR the intake serves"
+        )
     with Inbox.open(data) as inbox:
         size = inbox.witness_forget(origin)
     if size == 0:

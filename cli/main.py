@@ -30,6 +30,7 @@ from cli.options import (
     OutOption,
     PassFile,
     VaultDir,
+    global_options_last,
     out_file,
     plain_metavars,
     unlock,
@@ -142,7 +143,7 @@ def submit(
     report_file: Annotated[
         Path | None,
         typer.Argument(
-            metavar="REPORT.json", help="The report as JSON; read from stdin if left out."
+            metavar="REPORT.json", help="The report as JSON; read from stdin if left out or -."
         ),
     ] = None,
 ) -> None:
@@ -154,7 +155,7 @@ def submit(
     if (to is None) == (out is None):
         raise UsageError("Say where the sealed report goes: give exactly one of --to or --out.")
     key = TeamPublicKey.from_file_bytes(read_small_file(team_key, "team key file", limit=64 * 1024))
-    if report_file is None:
+    if report_file is None or str(report_file) == "-":
         data = sys.stdin.buffer.read(MAX_ENVELOPE + 1)
     else:
         data = read_small_file(report_file, "report file", limit=MAX_ENVELOPE)
@@ -460,8 +461,14 @@ def cases_list(
     since: filters.Since = None,
     until: filters.Until = None,
     limit: Annotated[
-        int, typer.Option("--limit", metavar="N", min=1, help="How many to show (people's view).")
-    ] = 50,
+        int | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            min=1,
+            help="Show the newest N (the table shows 50 unless told; --json every case).",
+        ),
+    ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Show every case.")] = False,
     as_json: JsonFlag = False,
     vault_dir: VaultDir = DEFAULT_VAULT,
@@ -484,9 +491,10 @@ def cases_list(
     with _unlock(vault_dir, passphrase_file, caseworker) as vault:
         where = chosen.for_caseworker(vault.identity.name)
         if as_json:
-            render.print_json_lines([c.to_json() for c in case_view.list_cases(vault, where=where)])
+            listed = case_view.list_cases(vault, limit=None if show_all else limit, where=where)
+            render.print_json_lines([c.to_json() for c in listed])
             return
-        shown = case_view.list_cases(vault, limit=None if show_all else limit, where=where)
+        shown = case_view.list_cases(vault, limit=None if show_all else limit or 50, where=where)
         total = case_view.count_cases(vault, where=where)
     render.case_table(shown, total, filtered=chosen != triage.CaseFilter())
 
@@ -728,8 +736,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     os.umask(0o077)
     command = typer.main.get_command(app)
     plain_metavars(command)
+    args = global_options_last(sys.argv[1:] if argv is None else list(argv))
     try:
-        code = command.main(args=argv, prog_name="vault", standalone_mode=False)
+        code = command.main(args=args, prog_name="vault", standalone_mode=False)
     except VaultError as e:
         _fail(e)
     except typer.Exit as e:

@@ -50,6 +50,30 @@ OutOption = Annotated[
     ),
 ]
 DEFAULT_VAULT = Path("vault-data")
+GLOBAL_OPTIONS = ("--vault", "--passphrase-file", "--as")
+
+
+def global_options_last(argv: list[str]) -> list[str]:
+    """``argv`` with the global options given before the command's name moved after it, so
+    that ``vault --vault DIR cases list`` is ``vault cases list --vault DIR`` (each command
+    that opens a vault declares the options itself)."""
+    leading: list[str] = []
+    at = 0
+    while at < len(argv):
+        word = argv[at]
+        if word in GLOBAL_OPTIONS and at + 1 < len(argv):
+            leading += argv[at : at + 2]
+            at += 2
+        elif word.partition("=")[0] in GLOBAL_OPTIONS and "=" in word:
+            leading.append(word)
+            at += 1
+        else:
+            break
+    if not leading:
+        return argv
+    rest = argv[at:]
+    end = rest.index("--") if "--" in rest else len(rest)  # options go before a bare "--"
+    return rest[:end] + leading + rest[end:]
 
 
 def out_file(file: Path | None, out: Path | None) -> Path:

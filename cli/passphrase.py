@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def _from_file(file: Path) -> Passphrase:
         mode = file.stat().st_mode
     except OSError:
         mode = 0  # read_small_file says what is wrong
-    if mode & 0o077:
+    private = stat.S_ISREG(mode) or stat.S_ISFIFO(mode)  # a folder: read_small_file says so
+    if private and mode & 0o077:
         raise UnsafePermissionsError(
             f"The passphrase file {file} can be read by other users.",
             hint=f"run: chmod 600 '{file}'",

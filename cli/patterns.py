@@ -6,7 +6,16 @@ import typer
 from rich.table import Table
 
 from cli import render
-from cli.options import DEFAULT_VAULT, Caseworker, JsonFlag, PassFile, VaultDir, say, unlock
+from cli.options import (
+    DEFAULT_VAULT,
+    Caseworker,
+    JsonFlag,
+    PassFile,
+    VaultDir,
+    count,
+    say,
+    unlock,
+)
 from vault.cases import show_id
 from vault.errors import EXIT_INTEGRITY
 from vault.patterns import Patterns, find_patterns
@@ -50,8 +59,9 @@ def _table(found: Patterns) -> None:
         render.out.print(f"No professional is named in more than one case ({found.indexed} cases).")
         return
     table = Table(show_edge=False, header_style="bold")
-    for column in ("strength", "kind", "identifier", "cases"):
+    for column in ("strength", "kind", "identifier"):
         table.add_column(column)
+    table.add_column("cases", min_width=len("99: ") + render.ID_WIDTH)  # an id is never cut
     for g in found.groups:
         table.add_row(
             "same" if g.strength == "same" else "possible",
@@ -62,6 +72,7 @@ def _table(found: Patterns) -> None:
     render.out.print(table)
     same = sum(1 for g in found.groups if g.strength == "same")
     render.out.print(
-        f"{len(found.groups)} groups in {found.indexed} cases: {same} the same professional,"
+        f"{count(len(found.groups), 'group')} in {count(found.indexed, 'case')}:"
+        f" {same} the same professional,"
         f" {len(found.groups) - same} possibly the same."
     )

@@ -16,6 +16,7 @@ from vault.cases import show_id
 from vault.membership import Caseworker
 
 out = Console(highlight=False, soft_wrap=False)
+ID_WIDTH = len("7KQ2-M9XD")  # a case or alert id as shown: a table column never cuts it short
 
 # Report text comes from anyone who has the team public key: never let it drive the terminal.
 _CONTROL = {
@@ -64,7 +65,12 @@ def case_table(cases: list[CaseSummary], total: int, *, filtered: bool = False) 
         out.print("No cases match." if filtered or total else "No cases.")
         return
     table = Table(show_edge=False, header_style="bold")
-    for column in ("id", "status", "received", "assignee", "sector", "harms", "wants", "outcome"):
+    # The id, status and day are never cut short on a narrow terminal (the id is what the
+    # next command takes); the other columns give way.
+    table.add_column("id", no_wrap=True, min_width=ID_WIDTH)
+    table.add_column("status", min_width=len("supporting"))
+    table.add_column("received", no_wrap=True, min_width=len("YYYY-MM-DD"))
+    for column in ("assignee", "sector", "harms", "wants", "outcome"):
         table.add_column(column)
     for case in cases:
         table.add_row(

@@ -131,7 +131,8 @@ def _show(found: retention.Retention) -> None:
         )
     if found.due:
         table = Table(title="Due for erasure", show_edge=False, header_style="bold")
-        for column in ("id", "received", "closed", "outcome", "due"):
+        table.add_column("id", no_wrap=True, min_width=render.ID_WIDTH)
+        for column in ("received", "closed", "outcome", "due"):
             table.add_column(column)
         for d in found.due:
             table.add_row(show_id(d.id), d.received, d.closed, d.outcome or "-", d.due)
@@ -141,7 +142,8 @@ def _show(found: retention.Retention) -> None:
         out.print("No case is due for erasure.")
     if found.flagged:
         table = Table(title="Untouched", show_edge=False, header_style="bold")
-        for column in ("id", "status", "assignee", "last touched", "flagged since"):
+        table.add_column("id", no_wrap=True, min_width=render.ID_WIDTH)
+        for column in ("status", "assignee", "last touched", "flagged since"):
             table.add_column(column)
         for f in found.flagged:
             table.add_row(

@@ -156,6 +156,12 @@ class SignatureFailed(UntrustedWriter):
     does not verify: it was changed."""
 
 
+class NotSealedHere(OpenFailed):
+    """A signed, sealed file from a trusted writer whose signature does not verify for this
+    reader and which does not open with this reader's key: sealed to another reader, or
+    changed in its sealed part."""
+
+
 def wrap_signed(payload: bytes, recipient_box_pk: bytes, writer: Signer, context: bytes) -> bytes:
     """An access file's form: ``payload`` sealed to the recipient, signed by its writer.
 
@@ -177,7 +183,8 @@ def unwrap_signed(
 ) -> bytes:
     """The payload of a :func:`wrap_signed` file; :class:`UntrustedWriter` if its writer is not
     one of ``trusted_writers`` (Ed25519 public keys) or the signature fails, and
-    :class:`OpenFailed` if it does not open."""
+    :class:`OpenFailed` (:class:`NotSealedHere` when the signature fails too) if it does not
+    open."""
     writer, signature, sealed = data[:32], data[32:96], data[96:]
     if writer not in trusted_writers:
         raise UntrustedWriter()
@@ -186,7 +193,10 @@ def unwrap_signed(
     except OpenFailed:
         # Sealed to another key (not this reader's file: OpenFailed from seal_open), or
         # sealed to this reader by a trusted writer and then changed (SignatureFailed).
-        seal_open(sealed, box_pk, box_sk)
+        try:
+            seal_open(sealed, box_pk, box_sk)
+        except OpenFailed:
+            raise NotSealedHere() from None
         raise SignatureFailed() from None
     return seal_open(sealed, box_pk, box_sk)
 

@@ -456,6 +456,18 @@ def team_size(vault: Vault) -> int:
     )
 
 
+def override_reason(override: str | None) -> str | None:
+    """``--override REASON`` as kept (stripped); :class:`UsageError` if empty or too long."""
+    if override is None:
+        return None
+    override = override.strip()
+    if not override:
+        raise UsageError("An override needs a reason: --override REASON.")
+    if len(override) > MAX_REASON:
+        raise UsageError(f"An override's reason can be at most {MAX_REASON} characters.")
+    return override
+
+
 def approve(vault: Vault, text: str, override: str | None = None) -> Alert:
     """Approve an alert in draft. Refused to the caseworker who drafted it when the team has
     more than one; refused while a flag is open, unless ``override`` gives the reason (sealed
@@ -472,12 +484,7 @@ def approve(vault: Vault, text: str, override: str | None = None) -> Alert:
             f"You drafted alert {shown}: another caseworker must approve it.",
             hint="ask a colleague to run: vault alerts approve " + shown,
         )
-    if override is not None:
-        override = override.strip()
-        if not override:
-            raise UsageError("An override needs a reason: --override REASON.")
-        if len(override) > MAX_REASON:
-            raise UsageError(f"An override's reason can be at most {MAX_REASON} characters.")
+    override = override_reason(override)
     if alert.open_flags and override is None:
         kinds = sorted({f.kind for f in alert.flags if f.state == "open"})
         n = alert.open_flags

@@ -105,7 +105,7 @@ class Welcome:
                 )
                 for p in doc.get("removed", [])  # absent from welcomes made before it was sent
             )
-        except (KeyError, TypeError, ValueError, IndexError):
+        except (KeyError, TypeError, ValueError, IndexError, VaultError):  # VaultError: a name
             raise IntegrityError("The welcome from the team is not in the expected form.") from None
         if not keys:
             raise IntegrityError("The welcome from the team holds no team key.")

@@ -272,7 +272,7 @@ def open_access(
     """
     with locked(directory):
         data = read_small_file(path, "access file")
-        access = unwrap_access(data, identity, trusted)
+        access = unwrap_access(data, identity, trusted, own_file=member)
         mine = sorted(
             (
                 (e, p, m)
@@ -288,7 +288,7 @@ def open_access(
                 raise _damaged(directory / DB_FILE, access) from None
             # Step 3 of a key change happened: the database is under the new key.
             data = read_small_file(mine[0][1], "access file")
-            access = unwrap_access(data, identity, trusted)
+            access = unwrap_access(data, identity, trusted, own_file=member)
             try:
                 db = schema.connect(directory / DB_FILE, access.db_key)
             except WrongKeyError:
@@ -304,7 +304,7 @@ def open_access(
                     if not pending:
                         raise _mismatch()
                     following_data = read_small_file(pending[0], "access file")
-                    following = unwrap_access(following_data, identity, trusted)
+                    following = unwrap_access(following_data, identity, trusted, own_file=member)
                     if not matches(following, stored):
                         raise _mismatch()
                     check_writer(db, access_writer(following_data), whose)

@@ -27,7 +27,7 @@ from vault.errors import (
     IntegrityError,
     NewerKeyFileError,
     NotAKeyFileError,
-    VaultError,
+    UsageError,
     WrongKeyError,
     WrongPassphraseError,
 )
@@ -118,12 +118,7 @@ class TeamPublicKey:
             if ids != [caseworker_key_id(pk) for _, pk in people]:
                 raise ValueError
             origin = doc.get("log_origin")
-            if origin is not None and (
-                not isinstance(origin, str)
-                or not origin
-                or "+" in origin
-                or any(c.isspace() or ord(c) < 0x20 for c in origin)
-            ):
+            if origin is not None and not is_log_origin(origin):
                 raise ValueError
             key = cls(
                 epoch=epoch,
@@ -407,9 +402,18 @@ def wrap_access(access: Access, recipient: CaseworkerPublic, writer: Identity) -
 
 
 def unwrap_access(
-    data: bytes, identity: Identity, trusted_writers: frozenset[bytes] | None = None
+    data: bytes,
+    identity: Identity,
+    trusted_writers: frozenset[bytes] | None = None,
+    *,
+    own_file: bool = False,
 ) -> Access:
-    """Open an access file written by a trusted caseworker (by default: this one)."""
+    """Open an access file written by a trusted caseworker (by default: this one).
+
+    ``own_file``: the file is certainly ``identity``'s (a caseworker's own ``NAME.access``,
+    opened with the key file their passphrase unlocked), so one that a trusted writer signed
+    and that neither verifies nor opens for them was changed (exit 4), not a wrong key (3).
+    """
     public = identity.public
     trusted = trusted_writers if trusted_writers is not None else frozenset({public.sign_pk})
     if len(data) < ACCESS_MIN_BYTES:  # cut short or emptied: no writer could have made it
@@ -448,6 +452,16 @@ def unwrap_access(
         ) from None
     except _crypto.UntrustedWriter:
         raise refused from None
+    except _crypto.NotSealedHere:
+        if not own_file:
+            raise WrongKeyError(
+                f"{identity.name}'s key does not open this vault.",
+                hint="the access file may be damaged or from another vault",
+            ) from None
+        raise IntegrityError(
+            f"{identity.name}'s access file is damaged or has been changed.",
+            hint="restore the vault folder from a backup",
+        ) from None
     except (_crypto.OpenFailed, ValueError, KeyError, TypeError, binascii.Error):
         raise WrongKeyError(
             f"{identity.name}'s key does not open this vault.",
@@ -462,6 +476,17 @@ def new_access() -> Access:
     )
 
 
+def is_log_origin(origin: object) -> bool:
+    """Whether ``origin`` can name an access log (a team key file's ``log_origin``): a
+    non-empty string with no ``+``, white space or control character."""
+    return (
+        isinstance(origin, str)
+        and bool(origin)
+        and "+" not in origin
+        and not any(c.isspace() or ord(c) < 0x20 for c in origin)
+    )
+
+
 def validate_name(name: str) -> str:
     """Caseworker names become file names: keep them short and plain."""
     cleaned = name.strip()
@@ -470,7 +495,7 @@ def validate_name(name: str) -> str:
         or not all(c.isalnum() or c in "-_." for c in cleaned)
         or cleaned[0] == "."
     ):
-        raise VaultError(
+        raise UsageError(  # a name typed on the command line (names read from files: callers)
             "A caseworker name must be 1 to 40 letters, digits, dots, dashes or underscores.",
         )
     return cleaned

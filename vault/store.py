@@ -347,16 +347,21 @@ class Vault:
     def resolve(self, text: str) -> str:
         """A full case id from what a caseworker typed (a unique start of 4+ characters will do)."""
         wanted = normalise_id(text)
+        if len(wanted) < 4:  # as for alerts: refused whether or not a case starts so
+            raise UsageError(
+                f"'{text}' is too short for a case id: type at least its first four characters.",
+                hint="case ids look like 7KQ2-M9XD",
+            )
         rows = self.db.execute(
             "SELECT id FROM cases WHERE id >= ? AND id < ? LIMIT 2", (wanted, wanted + "\x7f")
         ).fetchall()
-        if len(rows) == 1 and (len(wanted) >= 4 or rows[0][0] == wanted):
+        if len(rows) == 1:
             return str(rows[0][0])
         if len(rows) > 1:
             raise UsageError(f"More than one case starts with {text}: type more of the id.")
         if not rows:  # an erased case is named as such (vault/erasure.py)
             erased = tombstones.erased_matching(self.db, wanted)
-            if len(erased) == 1 and (len(wanted) >= 4 or erased[0].id == wanted):
+            if len(erased) == 1:
                 raise tombstones.erased_error(erased[0])
         raise CaseNotFoundError(f"There is no case {text} in this vault.")
 

@@ -212,3 +212,11 @@ def test_every_alerts_command_has_help(cli: Cli) -> None:
         assert result.returncode == 0, (args, result.stderr)
         assert "Usage" in result.stdout
     assert "--out" in cli("alerts", "export", "--help").stdout
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "x" * 501])
+def test_a_bad_override_reason_is_exit_2_before_the_vault_opens(cli: Cli, reason: str) -> None:
+    """docs/alerts.md: approve's exit 2 is an empty reason, whoever runs it (no vault here)."""
+    result = cli("alerts", "approve", "7KQ2-M9XD", "--override", reason)
+    assert_clean_error(result, 2)
+    assert "reason" in result.stderr

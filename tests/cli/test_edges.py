@@ -14,6 +14,7 @@ import pytest
 import typer
 
 from cli.main import app, main
+from cli.options import global_options_last
 from tests.conftest import Cli, assert_clean_error
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,6 +187,10 @@ def test_caseworker_and_auditor_lists(cli: Cli) -> None:
         assert person["key_id"] in table
     assert "2 caseworkers can open this vault; 1 removed." in table
 
+    # The global options may also come before the command's name (contract: "Global options").
+    first = _ok(cli("--vault", "vault-data", "--as=amara", "caseworker", "list", "--json"))
+    assert json.loads(first.stdout) == people
+
     assert json.loads(_ok(cli("auditor", "list", "--json", "--as", "amara")).stdout) == []
     assert "No auditors" in _ok(cli("auditor", "list", "--as", "amara")).stdout
     made = _ok(cli("auditor", "keygen", "dana", "--out", "auditor"))
@@ -281,3 +286,26 @@ def test_make_run_passes_port_to_the_demo() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "cli.demo --port 8123" in result.stdout
+
+
+def test_global_options_before_the_command_go_after_it() -> None:
+    assert global_options_last(["--vault", "d", "--as=bea", "cases", "list"]) == [
+        *("cases", "list", "--vault", "d", "--as=bea")
+    ]
+    assert global_options_last(["--passphrase-file", "p", "cases", "note", "X", "--", "-a"]) == [
+        *("cases", "note", "X", "--passphrase-file", "p", "--", "-a")
+    ]
+    for unchanged in (["cases", "list", "--vault", "d"], ["--vault"], ["--help"], []):
+        assert global_options_last(unchanged) == unchanged
+
+
+def test_forget_log_makes_no_intake_and_checks_the_origin(cli: Cli) -> None:
+    """A mistyped --data made a new, empty intake (a new inbox key) and said the witness had
+    cosigned nothing, exit 0; an origin no log can have was taken."""
+    origin = "vault.redress/" + "0" * 32
+    result = cli("intake", "forget-log", "--data", "typo", "--origin", origin)
+    assert_clean_error(result, 1)
+    assert "no intake inbox in typo" in result.stderr
+    assert not (cli.cwd / "typo").exists()
+    for bad in ("", "two words", "vault.redress/x+y"):
+        assert_clean_error(cli("intake", "forget-log", "--data", "typo", "--origin", bad), 2)

@@ -173,6 +173,11 @@ def test_bad_report_names_the_field(cli: Cli) -> None:
     result = cli("submit", "--team-key", "team-key.json", "--out", "x.env", input=b"{not json")
     assert_clean_error(result, 1)
     assert "not valid JSON" in result.stderr
+    # REPORT.json given as "-" is stdin too, as everywhere else a command reads stdin.
+    good = json.dumps(report_data()).encode()
+    result = cli("submit", "--team-key", "team-key.json", "--out", "x.env", "-", input=good)
+    assert result.returncode == 0, result.stderr
+    assert cli("import", "x.env").returncode == 0
 
 
 @pytest.mark.slow
@@ -266,6 +271,16 @@ def test_readable_passphrase_file_is_refused(cli: Cli) -> None:
     assert "chmod 600" in result.stderr
 
 
+def test_a_folder_given_as_the_passphrase_file_is_named_as_one(cli: Cli) -> None:
+    """Not "can be read by other users; run: chmod 600 '/tmp'" (which would break /tmp)."""
+    folder = cli.cwd / "shared"
+    folder.mkdir(mode=0o755)
+    result = cli("cases", "list", "--passphrase-file", str(folder))
+    assert_clean_error(result, 1)
+    assert "is a directory, not a passphrase file" in result.stderr
+    assert "chmod" not in result.stderr
+
+
 def test_init_refuses_a_folder_with_files(cli: Cli) -> None:
     folder = cli.cwd / "papers"
     folder.mkdir(mode=0o755)
@@ -275,3 +290,25 @@ def test_init_refuses_a_folder_with_files(cli: Cli) -> None:
     assert "empty folder" in result.stderr
     assert (folder.stat().st_mode & 0o777) == 0o755
     assert sorted(p.name for p in folder.iterdir()) == ["letter.txt"]
+
+
+def test_a_damaged_access_file_is_exit_4_not_a_wrong_passphrase(cli: Cli) -> None:
+    """Contract: 4 for a damaged file. A byte changed in the sealed part of your own access
+    file (opened with the key file your right passphrase unlocked) is damage, not a wrong key."""
+    assert cli("init", "--name", "amara").returncode == 0
+    access = cli.cwd / "vault-data" / "caseworkers" / "amara.access"
+    data = bytearray(access.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    access.write_bytes(bytes(data))
+    result = cli("cases", "list")
+    assert_clean_error(result, 4)
+    assert "access file is damaged" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["a b", "../x", "", "x" * 41])
+def test_a_name_that_cannot_be_one_is_bad_usage(cli: Cli, name: str) -> None:
+    """Exit 2, as for any other value typed wrong (it was exit 1); nothing is made."""
+    result = cli("init", "--name", name)
+    assert_clean_error(result, 2)
+    assert "name must be" in result.stderr
+    assert not (cli.cwd / "vault-data").exists()

@@ -95,8 +95,11 @@ def test_access_is_bound_to_its_identity(locked: tuple[Identity, bytes]) -> None
         unwrap_access(sealed, Identity.generate("other"))
     with pytest.raises(IntegrityError, match="damaged or has been changed"):  # exit 4, not 3
         unwrap_access(sealed[:40] + bytes([sealed[40] ^ 1]) + sealed[41:], identity)  # signature
+    changed = sealed[:-1] + bytes([sealed[-1] ^ 1])
     with pytest.raises(WrongKeyError):  # a changed sealed part reads as not sealed to this key
-        unwrap_access(sealed[:-1] + bytes([sealed[-1] ^ 1]), identity)
+        unwrap_access(changed, identity)
+    with pytest.raises(IntegrityError, match="damaged or has been changed"):  # unless it is
+        unwrap_access(changed, identity, own_file=True)  # certainly this identity's file
     with pytest.raises(IntegrityError, match="cut short"):
         unwrap_access(sealed[:100], identity)
 

@@ -126,6 +126,8 @@ def test_case_ids_are_forgiving(vault: Vault) -> None:
         vault.resolve("ZZZZZZZZ" if case_id != "ZZZZZZZZ" else "00000000")
     with pytest.raises(UsageError):
         vault.resolve("not an id!")
+    with pytest.raises(UsageError, match="too short"):  # exit 2, though a case starts so
+        vault.resolve(case_id[:3])
 
 
 def test_workflow_refusals_record_nothing(vault: Vault) -> None:
