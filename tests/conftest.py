@@ -125,6 +125,7 @@ SHARED_SETUP = frozenset(
         "tests/vault/test_backup.py",
         "tests/vault/test_db_damage.py",
         "tests/vault/test_review15g.py",
+        "tests/vault/test_review16c.py",
         "tests/vault/test_sync_converge.py",
     }
 )
