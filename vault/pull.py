@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
+import ssl
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -73,6 +75,19 @@ TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 BLOB_PIECE = 1 << 16  # a blob arrives in pieces of at most this many bytes
 _ENVELOPE_ID = re.compile(r"[0-9a-f]{64}")
 REFUSED_KEY = "The intake does not accept this caseworker's key."
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's own default TLS settings (certifi's roots, or ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR``), made once in a process: each one loads the whole root store (about
+    40 ms), and httpx made one for every client, even for a loopback ``http://`` intake."""
+    return httpx.create_ssl_context()
+
+
+def new_http_client() -> httpx.Client:
+    """A client for talking to an intake: redirects not followed, :data:`TIMEOUT`."""
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=False, verify=_tls())
 
 
 @dataclass(slots=True)
@@ -135,7 +150,7 @@ class IntakeClient:
     def __init__(self, url: str, identity: Identity, client: httpx.Client | None = None) -> None:
         self.url = check_intake_url(url)
         self._identity = identity
-        self._client = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+        self._client = client or new_http_client()
         self._own_client = client is None
 
     def close(self) -> None:
