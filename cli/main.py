@@ -7,6 +7,7 @@ the exit code. Nothing here prints a traceback.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections import Counter
@@ -731,11 +732,19 @@ def _fail(error: VaultError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
+@functools.cache
+def _command() -> typer._click.Command:
+    """The command tree, built from ``app`` once in a process (the tests run hundreds of
+    commands in theirs, and building it took about a tenth of a second each time)."""
+    command = typer.main.get_command(app)
+    plain_metavars(command)
+    return command
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """The one place errors become a line on stderr and an exit code."""
     os.umask(0o077)
-    command = typer.main.get_command(app)
-    plain_metavars(command)
+    command = _command()
     args = global_options_last(sys.argv[1:] if argv is None else list(argv))
     try:
         code = command.main(args=args, prog_name="vault", standalone_mode=False)

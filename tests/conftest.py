@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -15,10 +16,60 @@ import pytest
 
 from tests.intake_server import VAULT_BIN, IntakeServers
 from tests.intake_server import stop_server as stop_server  # where the tests have found it
+from vault import _crypto
 from vault.envelope import seal_report
 from vault.passphrase import Passphrase
 from vault.report import Report, parse_report
 from vault.store import Vault
+
+_EVERY_TIME = os.environ.get("REDRESS_TEST_KDF") == "every-time"
+
+
+def _remember_argon2id() -> None:
+    """Argon2id, at the production parameters, derived once per passphrase, salt and
+    parameters in each test process, then remembered.
+
+    Every unlock of a vault (every `vault` command the tests run in this process, and every
+    ``Vault.unlock``) derives the same key from the same passphrase and salt: at a quarter
+    of a gigabyte and three passes each, those repeats were most of the suite's time. The
+    first derivation for any inputs is libsodium's; a repeat returns the bytes it gave, as a
+    new :class:`vault._crypto.SecretBytes`. A wrong passphrase, a new salt (a new vault, a
+    changed passphrase, a backup) or other parameters are other inputs, and derived afresh.
+    Commands run as their own process (``Cli(own_process=True)``, the kill loops, the
+    intake) derive every time, and so does anything inside :func:`every_derivation`.
+    ``REDRESS_TEST_KDF=every-time`` turns the memory off."""
+    derive = _crypto.argon2id
+    derived: dict[tuple[bytes, bytes, int, int], bytes] = {}
+
+    def argon2id(
+        passphrase: _crypto.SecretBytes, salt: bytes, opslimit: int, memlimit: int
+    ) -> _crypto.SecretBytes:
+        if _EVERY_TIME or _deriving_every_time:
+            return derive(passphrase, salt, opslimit, memlimit)
+        inputs = (hashlib.sha256(passphrase.reveal()).digest(), bytes(salt), opslimit, memlimit)
+        if inputs not in derived:
+            derived[inputs] = derive(passphrase, salt, opslimit, memlimit).reveal()
+        return _crypto.SecretBytes(derived[inputs], "passphrase-derived key")
+
+    _crypto.argon2id = argon2id  # type: ignore[assignment]
+
+
+_deriving_every_time = False
+_remember_argon2id()
+
+
+@contextlib.contextmanager
+def every_derivation() -> Iterator[None]:
+    """Within it, every Argon2id derivation in this process is made afresh: for a run timed
+    to choose when to kill the same command run as its own process (which always derives),
+    so that the span drawn from still covers the whole of that run's work."""
+    global _deriving_every_time
+    _deriving_every_time = True
+    try:
+        yield
+    finally:
+        _deriving_every_time = False
+
 
 PASSPHRASE = Passphrase(b"correct horse battery staple")
 os.environ["COLUMNS"] = "120"  # the width every vault command in the tests draws tables for
@@ -75,6 +126,7 @@ SHARED_SETUP = frozenset(
         "tests/vault/test_backup.py",
         "tests/vault/test_db_damage.py",
         "tests/vault/test_review15g.py",
+        "tests/vault/test_review16c.py",
         "tests/vault/test_sync_converge.py",
     }
 )

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
+import ssl
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -83,6 +85,19 @@ CLOCK_HINT = (
     "check this laptop's date, time and time zone (or ask whoever runs the intake to check its"
     " clock), then run the command again"
 )
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's own default TLS settings (certifi's roots, or ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR``), made once in a process: each one loads the whole root store (about
+    40 ms), and httpx made one for every client, even for a loopback ``http://`` intake."""
+    return httpx.create_ssl_context()
+
+
+def new_http_client() -> httpx.Client:
+    """A client for talking to an intake: redirects not followed, :data:`TIMEOUT`."""
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=False, verify=_tls())
 
 
 @dataclass(slots=True)
@@ -145,7 +160,7 @@ class IntakeClient:
     def __init__(self, url: str, identity: Identity, client: httpx.Client | None = None) -> None:
         self.url = check_intake_url(url)
         self._identity = identity
-        self._client = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+        self._client = client or new_http_client()
         self._own_client = client is None
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import httpx
 
 from vault import pow as pow_
 from vault.errors import IntakeError
-from vault.pull import TIMEOUT, check_intake_url, talking
+from vault.pull import check_intake_url, new_http_client, talking
 
 ATTEMPTS = 2  # a challenge can expire (or be refused) once; a fresh one is then fetched
 
@@ -19,7 +19,7 @@ ATTEMPTS = 2  # a challenge can expire (or be refused) once; a fresh one is then
 def send_envelope(url: str, envelope: bytes, *, client: httpx.Client | None = None) -> None:
     """Deliver one sealed envelope to the intake at ``url``; raises a plain error if it cannot."""
     base = check_intake_url(url)
-    http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    http = client or new_http_client()
     try:
         for _ in range(ATTEMPTS):
             with talking(base):

@@ -48,7 +48,7 @@ from vault.submit import send_envelope
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
-ROUNDS = scale(4, 40)  # each round: two sync kills; an intake kill every third round
+ROUNDS = scale(3, 40)  # each round: two sync kills; an intake kill every third round
 NOTES_A_ROUND = 15  # per laptop: enough relay work that most kills land mid-sync
 OPEN = [s for s in STATUSES if s not in ("new", "closed")]
 

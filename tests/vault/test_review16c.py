@@ -2,6 +2,8 @@
 
 Real vault folders, one real intake on loopback. The thief holds bea's lost laptop (her
 keys, her vault) and uses the laptop's own sending code to queue items on its team chain.
+Each team (amara and bea; amara, bea and cal) is joined once through a real intake and
+copied into each test, with its relay's folder, which the test's own intake serves.
 
 Faults found, each mended and its test now plain: a removed laptop's report sealed to a key
 not held here stopped every sync (high); its blob part spoiled or held back a colleague's
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,13 +43,43 @@ pytestmark = pytest.mark.slow
 LETTER = b"REVIEW-16C-LETTER " * 200
 
 
+@pytest.fixture(scope="module")
+def teams(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, ...], Path]:
+    """Each team the tests start from, made once (tests/conftest.py SHARED_SETUP) and copied
+    into each test: amara's vault made, a real intake started with her team key, then bea
+    (and cal) joined through it (tests.team_laptops.join), every laptop closed and the intake
+    stopped. A test copies the folders and starts an intake on its copy of the relay."""
+    made = {}
+    for joiners in (("bea",), ("bea", "cal")):
+        home = tmp_path_factory.mktemp("-".join(("amara", *joiners)))
+        with IntakeServers(home) as servers, Vault.create(home / "a", "amara", PASSPHRASE) as a:
+            (home / "team-key.json").write_bytes(a.team_key_export().to_file_bytes())
+            url = servers.start(home / "team-key.json").url
+            for name in joiners:
+                join(home / name[0], name, a, url).close()
+        made[joiners] = home
+    return made
+
+
+@contextlib.contextmanager
+def _team(
+    teams: dict[tuple[str, ...], Path], servers: IntakeServers, tmp_path: Path, *joiners: str
+) -> Iterator[tuple[Vault, str, list[Vault]]]:
+    """A copy of the team: amara's laptop (closed after), the URL of a real intake on the
+    copy of its relay, and each joiner's laptop, unlocked (the caller closes them)."""
+    made = teams[joiners]
+    for part in ("a", *(name[0] for name in joiners), "intake-data"):
+        shutil.copytree(made / part, tmp_path / part, symlinks=True)
+    shutil.copy2(made / "team-key.json", tmp_path / "team-key.json")
+    url = servers.start(tmp_path / "team-key.json", data=tmp_path / "intake-data").url
+    with Vault.unlock(tmp_path / "a", PASSPHRASE, "amara") as amara:
+        yield amara, url, [Vault.unlock(tmp_path / n[0], PASSPHRASE, n) for n in joiners]
+
+
 def test_a_removed_laptops_blob_part_does_not_spoil_a_colleagues_attachment(
-    intake_servers: IntakeServers, tmp_path: Path
+    teams: dict[tuple[str, ...], Path], intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
-    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        url = intake_servers.start(amara.team_key_export()).url
-        bea = join(tmp_path / "b", "bea", amara, url)
-        cal = join(tmp_path / "c", "cal", amara, url)
+    with _team(teams, intake_servers, tmp_path, "bea", "cal") as (amara, url, (bea, cal)):
         try:
             sync(amara, url)
             sync(bea, url)
@@ -91,12 +125,9 @@ def test_a_removed_laptops_blob_part_does_not_spoil_a_colleagues_attachment(
 
 
 def test_a_removed_laptops_blob_part_does_not_stop_a_colleagues_attachment(
-    intake_servers: IntakeServers, tmp_path: Path
+    teams: dict[tuple[str, ...], Path], intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
-    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        url = intake_servers.start(amara.team_key_export()).url
-        bea = join(tmp_path / "b", "bea", amara, url)
-        cal = join(tmp_path / "c", "cal", amara, url)
+    with _team(teams, intake_servers, tmp_path, "bea", "cal") as (amara, url, (bea, cal)):
         try:
             sync(amara, url)
             sync(bea, url)
@@ -143,11 +174,9 @@ def test_a_removed_laptops_blob_part_does_not_stop_a_colleagues_attachment(
 
 
 def test_a_removed_laptops_report_cannot_name_a_day_that_is_not_one(
-    intake_servers: IntakeServers, tmp_path: Path
+    teams: dict[tuple[str, ...], Path], intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
-    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        url = intake_servers.start(amara.team_key_export()).url
-        bea = join(tmp_path / "b", "bea", amara, url)
+    with _team(teams, intake_servers, tmp_path, "bea") as (amara, url, (bea,)):
         try:
             sync(amara, url)
             key = amara.team_public_key()
@@ -167,12 +196,9 @@ def test_a_removed_laptops_report_cannot_name_a_day_that_is_not_one(
 
 
 def test_a_removed_laptops_report_cannot_take_a_colleagues_case_id(
-    intake_servers: IntakeServers, tmp_path: Path
+    teams: dict[tuple[str, ...], Path], intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
-    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        url = intake_servers.start(amara.team_key_export()).url
-        bea = join(tmp_path / "b", "bea", amara, url)
-        cal = join(tmp_path / "c", "cal", amara, url)
+    with _team(teams, intake_servers, tmp_path, "bea", "cal") as (amara, url, (bea, cal)):
         try:
             sync(amara, url)
             sync(bea, url)
@@ -212,11 +238,9 @@ def test_a_removed_laptops_report_cannot_take_a_colleagues_case_id(
 
 
 def test_a_removed_laptops_report_sealed_to_another_key_does_not_stop_syncs(
-    intake_servers: IntakeServers, tmp_path: Path
+    teams: dict[tuple[str, ...], Path], intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
-    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        url = intake_servers.start(amara.team_key_export()).url
-        bea = join(tmp_path / "b", "bea", amara, url)
+    with _team(teams, intake_servers, tmp_path, "bea") as (amara, url, (bea,)):
         try:
             sync(amara, url)
             key = amara.team_public_key()

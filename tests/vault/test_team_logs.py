@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -285,14 +287,33 @@ class _Collect:
         self.docs.append(doc)
 
 
+@pytest.fixture(scope="module")
+def two_new_vaults(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Amara's new vault and bea's (each `Vault.create`, then closed), made once for the
+    module: :func:`_two_new_vaults` copies them into a test."""
+    home = tmp_path_factory.mktemp("two-new-vaults")
+    Vault.create(home / "a", "amara", PASSPHRASE).close()
+    Vault.create(home / "b", "bea", PASSPHRASE).close()
+    return home
+
+
+@contextlib.contextmanager
+def _two_new_vaults(made: Path, tmp_path: Path) -> Iterator[tuple[Vault, Vault]]:
+    """Copies of :func:`two_new_vaults` in ``tmp_path`` (``a`` and ``b``), unlocked."""
+    for part in ("a", "b"):
+        shutil.copytree(made / part, tmp_path / part, symlinks=True)
+    with (
+        Vault.unlock(tmp_path / "a", PASSPHRASE, "amara") as amara,
+        Vault.unlock(tmp_path / "b", PASSPHRASE, "bea") as bea,
+    ):
+        yield amara, bea
+
+
 @pytest.fixture
-def colleague_log_items(tmp_path: Path) -> Any:
+def colleague_log_items(two_new_vaults: Path, tmp_path: Path) -> Any:
     """Amara's vault, which knows bea's laptop, and three log items from bea's real log
     (each sent after a transaction there), sealed to the team and chained as sync makes them."""
-    with (
-        Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara,
-        Vault.create(tmp_path / "b", "bea", PASSPHRASE) as bea,
-    ):
+    with _two_new_vaults(two_new_vaults, tmp_path) as (amara, bea):
         membership.add_from_request(amara, "bea", make_request(bea.identity, bea.log.origin))
         collect = _Collect()
         for _ in range(3):
@@ -340,17 +361,14 @@ def test_a_relay_that_drops_or_reorders_log_items_is_named(
 
 @pytest.mark.parametrize("head_first", [False, True])
 def test_a_removed_laptops_later_log_items_give_only_witnessed_entries(
-    tmp_path: Path, head_first: bool
+    two_new_vaults: Path, tmp_path: Path, head_first: bool
 ) -> None:
     """Bea's chain closed on amara's laptop, then bea's log items come: entries are taken up
     to the newest checkpoint the witness cosigned, or, when the items carry no cosignature,
     up to a head of bea's log a colleague passed on before them; entries after it are not
     (a real witness key, no intake)."""
     witness = Witness.load_or_create(tmp_path)
-    with (
-        Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara,
-        Vault.create(tmp_path / "b", "bea", PASSPHRASE) as bea,
-    ):
+    with _two_new_vaults(two_new_vaults, tmp_path) as (amara, bea):
         membership.add_from_request(amara, "bea", make_request(bea.identity, bea.log.origin))
         for laptop in (amara, bea):
             auditing.add_witness(laptop, witness.key, "https://intake.example")

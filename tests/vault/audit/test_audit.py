@@ -21,7 +21,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from nacl.exceptions import CryptoError
 
-from tests.conftest import CANARY, PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, seal_for
+from tests.conftest import (
+    CANARY,
+    PASSPHRASE,
+    Cli,
+    _in_process,
+    assert_clean_error,
+    seal_for,
+)
 from vault import _crypto, audit_export, auditing, case_view, incoming, schema, search
 from vault.audit.leaves import ACTIONS as LEAF_ACTIONS
 from vault.audit.leaves import Leaf, LeafError, encode_leaf
@@ -91,15 +98,15 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
 def _auditor_verify(
     tmp_path: Path, bundle: bytes, *extra: str, trusted: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`vault audit verify` as an auditor runs it: another directory, no vault, no passphrase."""
+    """`vault audit verify` as an auditor runs it: another directory, no vault, no passphrase
+    (through the entry point the installed command calls, in this process, as ``Cli`` runs
+    commands: its own environment, working directory and streams)."""
     (tmp_path / "bundle").write_bytes(bundle)
-    args = [str(VAULT_BIN), "audit", "verify", "bundle", *extra]
+    args = ["audit", "verify", "bundle", *extra]
     if trusted is not None:
         (tmp_path / "trusted").write_text(trusted)
         args += ["--trusted", "trusted"]
-    return subprocess.run(
-        args, cwd=tmp_path, capture_output=True, text=True, env={"PATH": ""}, check=False
-    )
+    return _in_process(args, tmp_path, None, {"PATH": ""})
 
 
 def _lines(bundle: bytes) -> list[str]:

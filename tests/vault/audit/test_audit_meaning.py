@@ -22,7 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PASSPHRASE, VAULT_BIN, Cli, assert_clean_error, report_data, seal_for
+from tests.conftest import (
+    PASSPHRASE,
+    VAULT_BIN,
+    Cli,
+    _in_process,
+    assert_clean_error,
+    report_data,
+    seal_for,
+)
 from tests.vault.audit.test_checkpoint_independent import first_meaningless_entry, parse_bundle
 from vault import audit_export, case_view, incoming, membership
 from vault.audit import bundle, merkle
@@ -105,16 +113,11 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
 
 
 def _verify(tmp_path: Path, data: bytes) -> subprocess.CompletedProcess[str]:
-    """`vault audit verify` as an auditor runs it: another directory, no vault, no passphrase."""
+    """`vault audit verify` as an auditor runs it: another directory, no vault, no passphrase
+    (through the entry point the installed command calls, in this process, as ``Cli`` runs
+    commands: its own environment, working directory and streams)."""
     (tmp_path / "bundle").write_bytes(data)
-    return subprocess.run(
-        [str(VAULT_BIN), "audit", "verify", "bundle"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"PATH": ""},
-        check=False,
-    )
+    return _in_process(["audit", "verify", "bundle"], tmp_path, None, {"PATH": ""})
 
 
 def _refused(result: subprocess.CompletedProcess[str], *words: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import VAULT_BIN, assert_clean_error, make_report, seal_for
+from tests.conftest import _in_process, assert_clean_error, make_report, seal_for
 from vault import _crypto, audit_export, incoming, patterns, search, stats
 from vault.audit.verify import BundleError, verify
 from vault.store import Vault
@@ -216,15 +216,10 @@ def test_an_older_bundle_without_read_lists_still_verifies(
 
 
 def _auditor_verify(tmp_path: Path, bundle: bytes, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`vault audit verify` as an auditor runs it: another directory, no vault, no passphrase
+    (the entry point the installed command calls, in this process, as ``Cli`` runs it)."""
     (tmp_path / "bundle").write_bytes(bundle)
-    return subprocess.run(
-        [str(VAULT_BIN), "audit", "verify", "bundle", *extra],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"PATH": ""},
-        check=False,
-    )
+    return _in_process(["audit", "verify", "bundle", *extra], tmp_path, None, {"PATH": ""})
 
 
 @pytest.mark.slow
