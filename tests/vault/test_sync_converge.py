@@ -5,28 +5,31 @@ loopback as their relay, made once for the module; the work and the syncs are li
 in this process (the CLI is not what is tested here; tests/vault/test_sync.py and
 tests/cli/test_team_of_laptops.py drive the same steps through `vault`). Each hypothesis
 example takes a new case to all three, then draws an interleaving of notes, status changes,
-assignments, closings and syncs by any laptop; after a final round of syncs, every laptop
-must show the case exactly alike (`cases show --json`, less what belongs to one laptop:
-tests/team_laptops.py), and with each event once. ``REDRESS_SYNC_EXAMPLES=N`` runs N examples
-instead of 25 (docs/reliability.md gives the longest run).
+assignments, closings, safety alert drafts, approvals and exports, and syncs by any laptop
+(a second test draws alert steps and syncs only, so that approvals and exports made apart
+are drawn often); after a final round of syncs, every laptop must show the case exactly
+alike (`cases show --json`, less what belongs to one laptop: tests/team_laptops.py), with
+each event once, and list the same alerts in the same states. ``REDRESS_SYNC_EXAMPLES=N``
+runs N examples of each instead of 25 (docs/sync.md section 9 gives the longest run).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import PASSPHRASE, make_report, seal_for
 from tests.intake_server import IntakeServers
 from tests.team_laptops import every_case, join, shown
-from vault import incoming
+from vault import alerts, incoming
 from vault.audit.terms import OUTCOMES
 from vault.case_history import verified_events
 from vault.check import check_vault
@@ -88,7 +91,18 @@ def _act(laptop: Vault, case_id: str, step: tuple[Any, ...], n: int) -> str | No
     """Do one step of work on ``laptop``; the note's text if it was a note taken."""
     kind = step[0]
     try:
-        if kind == "note":
+        if kind == "alert":  # draft the case's alert, or draft it again
+            alerts.draft(laptop, case_id, f"A GP refused to treat a worker ({n}).")
+        elif kind in ("approve", "export"):
+            for alert in alerts.list_alerts(laptop):
+                if alert.case != case_id:
+                    continue
+                if kind == "approve" and alert.state == "draft":
+                    alerts.approve(laptop, alert.id, override="read and checked")
+                elif kind == "export" and alert.state == "approved":
+                    out = laptop.directory.parent / f"alert-{uuid.uuid4().hex}.txt"
+                    alerts.export(laptop, alert.id, out)
+        elif kind == "note":
             text = f"note {n} by {laptop.identity.name}"
             laptop.add_note(case_id, text)
             return text
@@ -111,8 +125,11 @@ steps = st.lists(
         st.tuples(st.just("assign"), laptop_index, st.sampled_from(NAMES)),
         st.tuples(st.just("close"), laptop_index, st.sampled_from(OUTCOMES)),
         st.tuples(st.just("sync"), laptop_index),
+        st.tuples(st.just("alert"), laptop_index),
+        st.tuples(st.just("approve"), laptop_index),
+        st.tuples(st.just("export"), laptop_index),
     ),
-    min_size=1,
+    min_size=3,
     max_size=14,
 )
 
@@ -121,6 +138,25 @@ steps = st.lists(
     max_examples=int(os.environ.get("REDRESS_SYNC_EXAMPLES", "25")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+# Drafted on one laptop, approved on another, exported on the first: every run.
+@example(steps=[("alert", 0), ("sync", 0), ("sync", 1), ("approve", 1), ("sync", 1), ("export", 0)])
+# An approval made apart from a new draft of the same alert, and an export apart from both.
+@example(
+    steps=[
+        ("alert", 0),
+        ("sync", 0),
+        ("sync", 2),
+        ("approve", 2),
+        ("alert", 0),
+        ("sync", 2),
+        ("sync", 1),
+        ("approve", 1),
+        ("export", 2),
+        ("alert", 0),
+        ("sync", 0),
+        ("export", 1),
+    ]
 )
 @given(steps=steps)
 def test_any_interleaving_of_work_and_syncs_converges(team: Team, steps: list[Any]) -> None:
@@ -137,10 +173,55 @@ def test_any_interleaving_of_work_and_syncs_converges(team: Team, steps: list[An
     views = [shown(laptop, case_id) for laptop in team.laptops]
     assert views[1] == views[0]
     assert views[2] == views[0]
+    held = [_alerts_of(laptop, case_id) for laptop in team.laptops]  # safety alerts too
+    event(f"alert states: {sorted({a[1] for a in held[0]})}")
+    assert held[1] == held[0]
+    assert held[2] == held[0]
     for laptop in team.laptops:
         ids = [str(r[0]) for r in laptop.db.execute("SELECT id FROM events")]
         assert len(ids) == len(set(ids))
     assert sorted(n["text"] for n in views[0]["notes"]) == sorted(written)
+
+
+alert_steps = st.lists(
+    st.tuples(st.sampled_from(["alert", "approve", "export", "sync", "sync"]), laptop_index),
+    min_size=8,
+    max_size=20,
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("REDRESS_SYNC_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(steps=alert_steps)
+def test_any_interleaving_of_alert_steps_and_syncs_converges(team: Team, steps: list[Any]) -> None:
+    """Drafts, approvals and exports of a case's safety alert on any laptop, between syncs
+    by any laptop: afterwards every laptop holds the same alerts in the same states."""
+    team.made += 1
+    case_id = team.new_case(f"alerting {team.made}")
+    for n, step in enumerate(steps):
+        if step[0] == "sync":
+            team.sync(team.laptops[step[1]])
+        else:
+            _act(team.laptops[step[1]], case_id, step, n)
+    team.settle()
+    held = [_alerts_of(laptop, case_id) for laptop in team.laptops]
+    event(f"alert states: {sorted({a[1] for a in held[0]})}")
+    assert held[1] == held[0]
+    assert held[2] == held[0]
+    views = [shown(laptop, case_id) for laptop in team.laptops]
+    assert views[1] == views[0]
+    assert views[2] == views[0]
+
+
+def _alerts_of(laptop: Vault, case_id: str) -> list[tuple[str, str, str | None, str]]:
+    return sorted(
+        (a.id, a.state, a.approved_by, a.content.text)
+        for a in alerts.list_alerts(laptop)
+        if a.case == case_id
+    )
 
 
 def test_a_laptop_offline_for_many_changes_catches_up(team: Team) -> None:

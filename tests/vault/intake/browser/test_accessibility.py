@@ -144,6 +144,7 @@ def test_states_without_webassembly(browser: Browser, intake: Intake, lang: str)
     try:
         page = context.new_page()
         page.goto(f"/?lang={lang}")
+        assert page.get_attribute("html", "lang") == lang
         page.wait_for_selector("#crypto-notice:not([hidden])")
         assert_clean(page, "form without WebAssembly")
         page.goto(f"/replies?lang={lang}")

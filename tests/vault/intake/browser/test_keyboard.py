@@ -37,6 +37,7 @@ def focus_is_visible(page: Page) -> bool:
 def test_keyboard_only(page: Page, intake: Intake, lang: str) -> None:
     marker = unique("keyboard")
     open_form(page, f"/?lang={lang}")
+    assert page.get_attribute("html", "lang") == lang
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
     assert page.is_visible(".skip-link")

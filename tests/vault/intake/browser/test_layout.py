@@ -44,6 +44,7 @@ def narrow_nojs(browser: Browser, intake: Intake) -> Iterator[Page]:
 def test_320_pixels(narrow: Page, lang: str) -> None:
     page = narrow
     open_form(page, f"/?lang={lang}")
+    assert page.get_attribute("html", "lang") == lang
     assert_fits(page, "form")
     page.click("#more-detail summary")
     page.click("#send-button")
@@ -70,6 +71,7 @@ def test_320_pixels(narrow: Page, lang: str) -> None:
 def test_320_pixels_without_javascript(narrow_nojs: Page, lang: str) -> None:
     page = narrow_nojs
     page.goto(f"/?lang={lang}")
+    assert page.get_attribute("html", "lang") == lang
     assert_fits(page, "no-JS form")
     page.fill("#what_happened", "x" * 500)
     page.click("#send-button")
@@ -92,6 +94,7 @@ def test_200_percent_zoom(browser: Browser, intake: Intake, lang: str) -> None:
     try:
         page = context.new_page()
         open_form(page, f"/?lang={lang}")
+        assert page.get_attribute("html", "lang") == lang
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 640, f"form: {width} px"
         page.click("#send-button")
