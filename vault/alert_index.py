@@ -12,7 +12,10 @@ writes the case's index rows again, so every laptop holds the same alerts in the
   not take effect;
 - ``alert-approved`` approves the alert when it names the SHA-256 of the draft it stands on
   now; one naming an earlier draft (re-drafted meanwhile elsewhere) does not take effect,
-  and the alert waits in draft for another approval;
+  and the alert waits in draft for another approval; one signed by the draft's own drafter
+  takes effect only where they could approve it themselves (made before the vault joined a
+  team, or while they were its only current caseworker, as the access log that records it
+  says: :func:`vault.alerts._sole_caseworker_then`, the rule export checks);
 - ``alert-exported`` marks an approved alert exported.
 
 Export still checks, from the signed events, that the draft was approved by someone other
@@ -25,7 +28,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,9 +60,19 @@ class IndexRow:
     draft_sha256: str
 
 
-def fold(case_id: str, events: Iterable[Event], open_flags: dict[str, int]) -> list[IndexRow]:
+def _made_before_syncing(event: Event, _draft: str) -> bool:
+    return event.stamp is None
+
+
+def fold(
+    case_id: str,
+    events: Iterable[Event],
+    open_flags: dict[str, int],
+    own_approval: Callable[[Event, str], bool] = _made_before_syncing,
+) -> list[IndexRow]:
     """A case's alerts after its ``events`` in the team's order (``open_flags``: how many
-    flags each draft event's draft leaves open, by event id)."""
+    flags each draft event's draft leaves open, by event id; ``own_approval``: whether an
+    approval signed by the draft's own drafter counts, given the SHA-256 it names)."""
     rows: dict[str, IndexRow] = {}
     for event in events:
         alert_id = event.data.get("alert")
@@ -84,6 +97,8 @@ def fold(case_id: str, events: Iterable[Event], open_flags: dict[str, int]) -> l
         elif event.kind == "alert-approved":
             if row is None or row.state != "draft" or event.data.get("draft") != row.draft_sha256:
                 continue
+            if event.actor == row.drafted_by and not own_approval(event, row.draft_sha256):
+                continue  # the two-person rule: not their own, on a team
             row.state = "approved"
             row.approved_by = event.actor
             row.overridden = int("sealed" in event.data and row.open_flags > 0)
@@ -106,11 +121,17 @@ def refold(vault: Vault, db: dbmod.Connection, case_ids: Iterable[str]) -> None:
     ]
     if not with_alerts:
         return
+    from vault.alerts import _sole_caseworker_then  # vault.alerts imports much; late
+
+    def own_approval(event: Event, draft: str) -> bool:
+        alert_id = str(event.data["alert"])
+        return event.stamp is None or _sole_caseworker_then(vault, alert_id, draft, event.actor)
+
     histories = verified_histories(vault, db, with_alerts)
     for case_id in with_alerts:
         ordered = [p.event for p in merged(case_id, histories[case_id]).events]
         counts = {e.id: _open_flags(vault, e) for e in ordered if e.kind == "alert-drafted"}
-        rows = fold(case_id, ordered, counts)
+        rows = fold(case_id, ordered, counts, own_approval)
         db.execute("DELETE FROM alerts WHERE case_id = ?", (case_id,))
         db.executemany(
             "INSERT INTO alerts (id, case_id, state, draft_event, drafted_by, approved_by,"
@@ -151,5 +172,13 @@ def _open_flags(vault: Vault, event: Event) -> int:
         sealed = base64.b64decode(str(event.data["sealed"]), validate=True)
         doc = json.loads(open_note(sealed, team.public_key, team.secret_key))
         return sum(1 for f in doc["flags"] if isinstance(f, dict) and f.get("state") == "open")
-    except (KeyError, TypeError, ValueError, OpenFailed, binascii.Error, WrongKeyError):
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        RecursionError,  # JSON nested deeper than the parser goes
+        OpenFailed,
+        binascii.Error,
+        WrongKeyError,
+    ):
         return 0

@@ -329,7 +329,7 @@ def _load(vault: Vault, alert_id: str) -> tuple[Alert, bytes]:
             str(doc["text"]),
         )
         flags = tuple(Flag.from_json(f) for f in doc["flags"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise IntegrityError(f"Alert {show_id(alert_id)}'s draft is damaged.") from None
     if was_overridden:
         flags = overridden(flags)

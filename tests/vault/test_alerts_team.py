@@ -156,3 +156,93 @@ def test_the_fold_takes_each_step_only_from_the_state_before_it() -> None:
             "ALERT001", "CASE0001", "draft", events[1].id, a, None, 0, 0, digest[0]
         )
     ]
+
+
+def _sealed_sha256(laptop: Vault, alert_id: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(alerts._load(laptop, alert_id)[1]).hexdigest()
+
+
+def test_an_approval_signed_by_the_drafter_elsewhere_does_not_approve(team: Team) -> None:
+    """The two-person rule across laptops: amara's laptop (changed, or a script on it) signs
+    an approval of her own draft and sends it. No laptop lists the alert as approved (export
+    refuses it too, from the signed events), and every laptop lists the same."""
+    case_id = team.new_case()
+    drafted = alerts.draft(team.amara, case_id, DRAFT)
+    with team.amara.transaction() as db:
+        team.amara.record(
+            db,
+            case_id,
+            "alert-approved",
+            {"alert": drafted.id, "draft": _sealed_sha256(team.amara, drafted.id)},
+        )
+    team.sync_all()
+    assert _states(team.bea)[drafted.id] == ("draft", None)
+    with pytest.raises(alerts.CaseWorkflowError):  # not approved: exit 1, not exit 4
+        alerts.export(team.bea, drafted.id, team.home / f"{drafted.id}-own.txt")
+    alerts.approve(team.bea, drafted.id)  # a second caseworker's approval still counts
+    team.sync_all()
+    assert _states(team.amara)[drafted.id] == _states(team.bea)[drafted.id] == ("approved", "bea")
+
+
+def test_a_draft_too_deeply_nested_to_read_does_not_stop_a_sync(team: Team) -> None:
+    """A colleague's draft that opens but is JSON nested past what the parser takes: the sync
+    that brings it goes on (the alert shows as damaged when opened), no traceback."""
+    from vault import _crypto
+    from vault.keys import b64
+
+    case_id = team.new_case()
+    key = team.amara.access.current
+    sealed = _crypto.seal_note("[" * 100_000, key.public_key)
+    with team.amara.transaction() as db:
+        team.amara.record(
+            db,
+            case_id,
+            "alert-drafted",
+            {"alert": "ZZZZ0001", "epoch": key.epoch, "sealed": b64(sealed)},
+        )
+    team.sync_all()  # RecursionError out of the fold stopped it
+    with pytest.raises(alerts.IntegrityError):
+        alerts.show_alert(team.bea, "ZZZZ0001")
+    with team.bea.transaction() as db:  # leave the module's alerts listable
+        db.execute("DELETE FROM alerts WHERE id = 'ZZZZ0001'")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: an export made apart from a re-draft that comes first in the team's order"
+    " does not take effect: every laptop then lists as 'draft' (with the new draft) an alert"
+    " whose approved text has already left the vault, and it can be approved and exported"
+    " again with other text under the same id",
+)
+def test_an_alert_exported_apart_from_a_new_draft_shows_as_exported(team: Team) -> None:
+    import time
+
+    case_id = team.new_case()
+    first = alerts.draft(team.amara, case_id, DRAFT)
+    team.sync_all()
+    alerts.draft(team.amara, case_id, DRAFT + " She wants others warned.")  # not yet sent
+    time.sleep(0.01)  # bea's steps are stamped after it
+    alerts.approve(team.bea, first.id)
+    exported, text_file, _ = alerts.export(team.bea, first.id, team.home / f"{first.id}-r.txt")
+    assert exported.state == "exported"
+    assert text_file.exists()  # it has left the vault
+    team.sync_all()
+    assert _states(team.amara)[first.id] == _states(team.bea)[first.id] == ("exported", "bea")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: two laptops drafting a case's first alert apart make two alerts of one"
+    " case, both in draft on every laptop (docs: drafting again replaces the case's draft);"
+    " both can be approved and exported",
+)
+def test_a_case_drafted_on_two_laptops_apart_holds_one_alert_in_draft(team: Team) -> None:
+    case_id = team.new_case()
+    alerts.draft(team.amara, case_id, DRAFT)
+    alerts.draft(team.bea, case_id, DRAFT + " Again.")
+    team.sync_all()
+    drafts = [a for a in alerts.list_alerts(team.bea) if a.case == case_id]
+    assert _states(team.amara) == _states(team.bea)
+    assert len(drafts) == 1
