@@ -60,20 +60,22 @@ class IndexRow:
     draft_sha256: str
 
 
-def _made_before_syncing(event: Event, _draft: str) -> bool:
-    return event.stamp is None
+def _not_counted(_event: Event, _draft: str) -> bool:
+    return False
 
 
 def fold(
     case_id: str,
     events: Iterable[Event],
     open_flags: dict[str, int],
-    own_approval: Callable[[Event, str], bool] = _made_before_syncing,
+    own_approval: Callable[[Event, str], bool] = _not_counted,
 ) -> list[IndexRow]:
     """A case's alerts after its ``events`` in the team's order (``open_flags``: how many
     flags each draft event's draft leaves open, by event id; ``own_approval``: whether an
-    approval signed by the draft's own drafter counts, given the SHA-256 it names)."""
+    approval signed by the draft's own drafter counts, given the SHA-256 it names, when it
+    is not one made before the vault synced, of a draft made then too)."""
     rows: dict[str, IndexRow] = {}
+    before_syncing: set[str] = set()  # draft events made before the vault synced
     for event in events:
         alert_id = event.data.get("alert")
         if event.kind not in ALERT_KINDS or not isinstance(alert_id, str):
@@ -83,6 +85,8 @@ def fold(
             digest = _sealed_sha256(event)
             if digest is None or (row is not None and row.state != "draft"):
                 continue
+            if event.stamp is None:
+                before_syncing.add(event.id)
             rows[alert_id] = IndexRow(
                 alert_id,
                 case_id,
@@ -97,7 +101,10 @@ def fold(
         elif event.kind == "alert-approved":
             if row is None or row.state != "draft" or event.data.get("draft") != row.draft_sha256:
                 continue
-            if event.actor == row.drafted_by and not own_approval(event, row.draft_sha256):
+            made_alone = event.stamp is None and row.draft_event in before_syncing
+            if event.actor == row.drafted_by and not (
+                made_alone or own_approval(event, row.draft_sha256)
+            ):
                 continue  # the two-person rule: not their own, on a team
             row.state = "approved"
             row.approved_by = event.actor
@@ -125,7 +132,7 @@ def refold(vault: Vault, db: dbmod.Connection, case_ids: Iterable[str]) -> None:
 
     def own_approval(event: Event, draft: str) -> bool:
         alert_id = str(event.data["alert"])
-        return event.stamp is None or _sole_caseworker_then(vault, alert_id, draft, event.actor)
+        return _sole_caseworker_then(vault, alert_id, draft, event.actor)
 
     histories = verified_histories(vault, db, with_alerts)
     for case_id in with_alerts:

@@ -168,14 +168,25 @@ def test_an_approval_signed_by_the_drafter_elsewhere_does_not_approve(team: Team
     """The two-person rule across laptops: amara's laptop (changed, or a script on it) signs
     an approval of her own draft and sends it. No laptop lists the alert as approved (export
     refuses it too, from the signed events), and every laptop lists the same."""
+    from vault.events import Event, sign_event
+
     case_id = team.new_case()
     drafted = alerts.draft(team.amara, case_id, DRAFT)
+    own = {"alert": drafted.id, "draft": _sealed_sha256(team.amara, drafted.id)}
     with team.amara.transaction() as db:
-        team.amara.record(
-            db,
-            case_id,
-            "alert-approved",
-            {"alert": drafted.id, "draft": _sealed_sha256(team.amara, drafted.id)},
+        team.amara.record(db, case_id, "alert-approved", own)
+        # and one without a clock stamp, as if made before the vault synced
+        signed = sign_event(
+            Event.new(case_id, "alert-approved", team.amara.identity, own), team.amara.identity
+        )
+        db.execute(
+            "INSERT INTO events (id, case_id, kind, actor, body, signature)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                *(signed.event.id, case_id, "alert-approved", signed.event.actor),
+                signed.body,
+                signed.signature,
+            ),
         )
     team.sync_all()
     assert _states(team.bea)[drafted.id] == ("draft", None)
@@ -246,3 +257,40 @@ def test_a_case_drafted_on_two_laptops_apart_holds_one_alert_in_draft(team: Team
     drafts = [a for a in alerts.list_alerts(team.bea) if a.case == case_id]
     assert _states(team.amara) == _states(team.bea)
     assert len(drafts) == 1
+
+
+def test_an_approval_signed_by_a_joiner_drafter_does_not_approve(team: Team) -> None:
+    """As above, with the drafter the caseworker who joined (bea): her laptop's access log
+    need not record who was on the team before she joined."""
+    case_id = team.new_case()
+    drafted = alerts.draft(team.bea, case_id, DRAFT)
+    with team.bea.transaction() as db:
+        team.bea.record(
+            db,
+            case_id,
+            "alert-approved",
+            {"alert": drafted.id, "draft": _sealed_sha256(team.bea, drafted.id)},
+        )
+    team.sync_all()
+    assert _states(team.amara)[drafted.id] == ("draft", None)
+    with pytest.raises(alerts.CaseWorkflowError):
+        alerts.export(team.amara, drafted.id, team.home / f"{drafted.id}-own.txt")
+
+
+def test_a_team_of_ones_own_approval_holds_on_a_laptop_that_joins(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """amara alone approves her own alert (a team of one), then bea joins: bea's laptop lists
+    it approved and can export it (the two-person rule counts the team at the approval)."""
+    home = tmp_path_factory.mktemp("alerts-alone")
+    with IntakeServers(home) as servers, Vault.create(home / "a", "amara", PASSPHRASE) as amara:
+        report = make_report(consent={"alert": True, "research": False}, wants=["share-alert"])
+        (case_id,) = incoming.import_envelopes(amara, [("r", seal_for(amara, report))]).imported
+        drafted = alerts.draft(amara, case_id, DRAFT)
+        alerts.approve(amara, drafted.id)
+        bea = join(home / "b", "bea", amara, servers.start(amara.team_key_export()).url)
+        try:
+            assert _states(bea) == {drafted.id: ("approved", "amara")}
+            assert alerts.export(bea, drafted.id, home / "alert.txt")[0].state == "exported"
+        finally:
+            bea.close()
