@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vault import db as dbmod
+from vault import team_clock
 from vault._crypto import OpenFailed, open_note
 from vault.case_history import verified_histories
 from vault.errors import WrongKeyError
@@ -157,6 +158,34 @@ def refold(vault: Vault, db: dbmod.Connection, case_ids: Iterable[str]) -> None:
                 )
                 for r in rows
             ],
+        )
+
+
+FOLDED_FACT = "alerts_folded"  # vault_facts: this laptop's alerts were all folded once
+
+
+def fold_once(vault: Vault) -> None:
+    """At the first unlock of a laptop on a team since alerts travel: write the index of every
+    case holding alert events again, so alerts a colleague drafted, approved or exported
+    before (whose events this laptop took in without indexing them) are listed here too."""
+    db = vault.db
+    if not team_clock.is_syncing(db):
+        return  # a laptop not on a team indexed every alert step it made itself
+    if db.execute("SELECT 1 FROM vault_facts WHERE name = ?", (FOLDED_FACT,)).fetchone():
+        return
+    marks = ",".join("?" * len(ALERT_KINDS))
+    with vault.transaction() as tx:
+        cases = [
+            str(c)
+            for (c,) in tx.execute(
+                f"SELECT DISTINCT case_id FROM events WHERE kind IN ({marks})",  # noqa: S608
+                ALERT_KINDS,
+            )
+        ]
+        refold(vault, tx, cases)
+        tx.execute(
+            "INSERT INTO vault_facts (name, value) VALUES (?, '1') ON CONFLICT (name) DO NOTHING",
+            (FOLDED_FACT,),
         )
 
 
