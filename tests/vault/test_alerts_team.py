@@ -190,11 +190,22 @@ def test_an_approval_signed_by_the_drafter_elsewhere_does_not_approve(team: Team
         )
     team.sync_all()
     assert _states(team.bea)[drafted.id] == ("draft", None)
+    assert check_vault(team.bea) == []
+    with team.bea.transaction() as db:  # the index changed by hand: vault check names it
+        db.execute("UPDATE alerts SET open_flags = open_flags + 7 WHERE id = ?", (drafted.id,))
+    shown = alerts.show_id(drafted.id)
+    assert check_vault(team.bea) == [
+        f"alert {shown}: its index does not match its case's signed alert events"
+    ]
+    with team.bea.transaction() as db:
+        db.execute("UPDATE alerts SET open_flags = open_flags - 7 WHERE id = ?", (drafted.id,))
     with pytest.raises(alerts.CaseWorkflowError):  # not approved: exit 1, not exit 4
         alerts.export(team.bea, drafted.id, team.home / f"{drafted.id}-own.txt")
     alerts.approve(team.bea, drafted.id)  # a second caseworker's approval still counts
     team.sync_all()
     assert _states(team.amara)[drafted.id] == _states(team.bea)[drafted.id] == ("approved", "bea")
+    assert check_vault(team.amara) == []
+    assert check_vault(team.bea) == []
 
 
 @pytest.mark.xfail(
