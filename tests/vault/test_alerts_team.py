@@ -300,6 +300,20 @@ def test_a_laptop_that_took_in_alert_events_before_they_were_indexed_lists_them(
     assert _states(team.bea) == _states(team.amara)
 
 
+def test_a_case_erased_while_its_alert_is_approved_elsewhere_leaves_no_alert(team: Team) -> None:
+    from vault import erasure
+
+    case_id = team.new_case()
+    drafted = alerts.draft(team.amara, case_id, DRAFT)
+    team.sync_all()
+    alerts.approve(team.bea, drafted.id)  # not yet sent when amara erases the case
+    erasure.erase_case(team.amara, case_id, "mistake")
+    team.sync_all()
+    for laptop in (team.amara, team.bea):
+        assert drafted.id not in _states(laptop)
+        assert check_vault(laptop) == []
+
+
 def test_a_draft_too_deeply_nested_to_read_does_not_stop_a_sync(team: Team) -> None:
     """A colleague's draft that opens but is JSON nested past what the parser takes: the sync
     that brings it goes on (the alert shows as damaged when opened), no traceback. Last in
