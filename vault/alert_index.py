@@ -207,13 +207,14 @@ def refold(vault: Vault, db: dbmod.Connection, case_ids: Iterable[str]) -> None:
         )
 
 
-FOLDED_FACT = "alerts_folded"  # vault_facts: this laptop's alerts were all folded once
+FOLDED_FACT = team_clock.ALERTS_FOLDED_FACT  # set once every alert event here is indexed
 
 
 def fold_once(vault: Vault) -> None:
     """At the first unlock of a laptop on a team since alerts travel: write the index of every
     case holding alert events again, so alerts a colleague drafted, approved or exported
-    before (whose events this laptop took in without indexing them) are listed here too."""
+    before (whose events this laptop took in without indexing them) are listed here too. A
+    laptop that starts syncing from this version on has the fact already (nothing written)."""
     db = vault.db
     if not team_clock.is_syncing(db):
         return  # a laptop not on a team indexed every alert step it made itself
