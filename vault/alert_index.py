@@ -13,9 +13,9 @@ writes the case's index rows again, so every laptop holds the same alerts in the
 - ``alert-approved`` approves the alert when it names the SHA-256 of the draft it stands on
   now; one naming an earlier draft (re-drafted meanwhile elsewhere) does not take effect,
   and the alert waits in draft for another approval; one signed by the draft's own drafter
-  takes effect only where they could approve it themselves (made before the vault joined a
-  team, or while they were its only current caseworker, as the access log that records it
-  says: :func:`vault.alerts._sole_caseworker_then`, the rule export checks);
+  takes effect only where they could approve it themselves (made, as was the draft, before
+  the vault joined a team; or while they were its only current caseworker, as the access
+  log that records it says: :func:`vault.alerts._sole_caseworker_then`, as export checks);
 - ``alert-exported`` marks an approved alert exported.
 
 Export still checks, from the signed events, that the draft was approved by someone other
