@@ -56,7 +56,8 @@ GLOBAL_OPTIONS = ("--vault", "--passphrase-file", "--as")
 def global_options_last(argv: list[str]) -> list[str]:
     """``argv`` with the global options given before the command's name moved after it, so
     that ``vault --vault DIR cases list`` is ``vault cases list --vault DIR`` (each command
-    that opens a vault declares the options itself)."""
+    that opens a vault declares the options itself). Given before no command's name (``vault
+    --vault DIR --help``), they are left out: there is no command to take them."""
     leading: list[str] = []
     at = 0
     while at < len(argv):
@@ -72,6 +73,8 @@ def global_options_last(argv: list[str]) -> list[str]:
     if not leading:
         return argv
     rest = argv[at:]
+    if not rest or rest[0].startswith("-"):  # no command's name: `vault --vault DIR --help`
+        return rest  # is `vault --help` (no command takes them here)
     end = rest.index("--") if "--" in rest else len(rest)  # options go before a bare "--"
     return rest[:end] + leading + rest[end:]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vault import _crypto, erasure
+from vault import _crypto, alert_index, erasure
 from vault import db as dbmod
 from vault.areas import area_of, month_of, month_words, parse_month, place_words
 from vault.case_view import open_sealed_text
@@ -329,7 +329,7 @@ def _load(vault: Vault, alert_id: str) -> tuple[Alert, bytes]:
             str(doc["text"]),
         )
         flags = tuple(Flag.from_json(f) for f in doc["flags"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise IntegrityError(f"Alert {show_id(alert_id)}'s draft is damaged.") from None
     if was_overridden:
         flags = overridden(flags)
@@ -443,6 +443,7 @@ def remove_unfinished_edits(vault: Vault) -> None:
 
 
 after_unlock(3, remove_unfinished_edits)
+after_unlock(4, alert_index.fold_once)  # alerts a colleague made before they travelled
 
 
 def draft(vault: Vault, case: str, typed: str) -> Alert:

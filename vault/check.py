@@ -21,7 +21,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vault import _crypto, auditing, case_view, erasure, professional_index, team_logs, triage
+from vault import (
+    _crypto,
+    alert_index,
+    auditing,
+    case_view,
+    erasure,
+    professional_index,
+    team_logs,
+    triage,
+)
 from vault import db as dbmod
 from vault.attachments import BlobHasher
 from vault.audit.verify import BundleError, verify_log
@@ -64,6 +73,7 @@ def check_vault(vault: Vault) -> list[str]:
             problems += _cases(vault)
             problems += erasure.check_tombstones(vault)
             problems += _blobs(db)
+            problems += alert_index.check(vault)
             problems += _access_files(vault.directory, db)
             problems += _access_log(vault)
     except dbmod.DatabaseError:

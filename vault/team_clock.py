@@ -29,6 +29,7 @@ def is_syncing(db: dbmod.Connection) -> bool:
     return found is not None
 
 
+ALERTS_FOLDED_FACT = "alerts_folded"  # alert events taken in are all indexed (alert_index)
 OWNER_FACT = "sync_owner"  # the key id of the caseworker whose laptop this folder is
 
 
@@ -43,6 +44,10 @@ def start_syncing(db: dbmod.Connection, owner: str) -> None:
     db.execute(
         "INSERT INTO vault_facts (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         (OWNER_FACT, owner),
+    )
+    db.execute(  # alerts taken in from now on are indexed as they come (vault/alert_index.py)
+        "INSERT INTO vault_facts (name, value) VALUES (?, '1') ON CONFLICT (name) DO NOTHING",
+        (ALERTS_FOLDED_FACT,),
     )
 
 

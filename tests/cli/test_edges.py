@@ -309,3 +309,13 @@ def test_forget_log_makes_no_intake_and_checks_the_origin(cli: Cli) -> None:
     assert not (cli.cwd / "typo").exists()
     for bad in ("", "two words", "vault.redress/x+y"):
         assert_clean_error(cli("intake", "forget-log", "--data", "typo", "--origin", bad), 2)
+
+
+def test_global_options_before_no_command_name_leave_the_help_alone(cli: Cli) -> None:
+    """`vault --vault DIR --help` shows the help (exit 0), as `vault --help` does; it said
+    'No such option: --vault' (exit 2): the option went after --help, at the top level."""
+    assert global_options_last(["--vault", "d", "--help"]) == ["--help"]
+    assert global_options_last(["--as=bea"]) == []
+    result = cli("--vault", "vault-data", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: vault" in result.stdout

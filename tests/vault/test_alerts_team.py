@@ -156,3 +156,181 @@ def test_the_fold_takes_each_step_only_from_the_state_before_it() -> None:
             "ALERT001", "CASE0001", "draft", events[1].id, a, None, 0, 0, digest[0]
         )
     ]
+
+
+def _sealed_sha256(laptop: Vault, alert_id: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(alerts._load(laptop, alert_id)[1]).hexdigest()
+
+
+def test_an_approval_signed_by_the_drafter_elsewhere_does_not_approve(team: Team) -> None:
+    """The two-person rule across laptops: amara's laptop (changed, or a script on it) signs
+    an approval of her own draft and sends it. No laptop lists the alert as approved (export
+    refuses it too, from the signed events), and every laptop lists the same."""
+    from vault.events import Event, sign_event
+
+    case_id = team.new_case()
+    drafted = alerts.draft(team.amara, case_id, DRAFT)
+    own = {"alert": drafted.id, "draft": _sealed_sha256(team.amara, drafted.id)}
+    with team.amara.transaction() as db:
+        team.amara.record(db, case_id, "alert-approved", own)
+        # and one without a clock stamp, as if made before the vault synced
+        signed = sign_event(
+            Event.new(case_id, "alert-approved", team.amara.identity, own), team.amara.identity
+        )
+        db.execute(
+            "INSERT INTO events (id, case_id, kind, actor, body, signature)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                *(signed.event.id, case_id, "alert-approved", signed.event.actor),
+                signed.body,
+                signed.signature,
+            ),
+        )
+    team.sync_all()
+    assert _states(team.bea)[drafted.id] == ("draft", None)
+    assert check_vault(team.bea) == []
+    with team.bea.transaction() as db:  # the index changed by hand: vault check names it
+        db.execute("UPDATE alerts SET open_flags = open_flags + 7 WHERE id = ?", (drafted.id,))
+    shown = alerts.show_id(drafted.id)
+    assert check_vault(team.bea) == [
+        f"alert {shown}: its index does not match its case's signed alert events"
+    ]
+    with team.bea.transaction() as db:
+        db.execute("UPDATE alerts SET open_flags = open_flags - 7 WHERE id = ?", (drafted.id,))
+    with pytest.raises(alerts.CaseWorkflowError):  # not approved: exit 1, not exit 4
+        alerts.export(team.bea, drafted.id, team.home / f"{drafted.id}-own.txt")
+    alerts.approve(team.bea, drafted.id)  # a second caseworker's approval still counts
+    team.sync_all()
+    assert _states(team.amara)[drafted.id] == _states(team.bea)[drafted.id] == ("approved", "bea")
+    assert check_vault(team.amara) == []
+    assert check_vault(team.bea) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: an export made apart from a re-draft that comes first in the team's order"
+    " does not take effect: every laptop then lists as 'draft' (with the new draft) an alert"
+    " whose approved text has already left the vault, and it can be approved and exported"
+    " again with other text under the same id",
+)
+def test_an_alert_exported_apart_from_a_new_draft_shows_as_exported(team: Team) -> None:
+    import time
+
+    case_id = team.new_case()
+    first = alerts.draft(team.amara, case_id, DRAFT)
+    team.sync_all()
+    alerts.draft(team.amara, case_id, DRAFT + " She wants others warned.")  # not yet sent
+    time.sleep(0.01)  # bea's steps are stamped after it
+    alerts.approve(team.bea, first.id)
+    exported, text_file, _ = alerts.export(team.bea, first.id, team.home / f"{first.id}-r.txt")
+    assert exported.state == "exported"
+    assert text_file.exists()  # it has left the vault
+    team.sync_all()
+    assert _states(team.amara)[first.id] == _states(team.bea)[first.id] == ("exported", "bea")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FAULT: two laptops drafting a case's first alert apart make two alerts of one"
+    " case, both in draft on every laptop (docs: drafting again replaces the case's draft);"
+    " both can be approved and exported",
+)
+def test_a_case_drafted_on_two_laptops_apart_holds_one_alert_in_draft(team: Team) -> None:
+    case_id = team.new_case()
+    alerts.draft(team.amara, case_id, DRAFT)
+    alerts.draft(team.bea, case_id, DRAFT + " Again.")
+    team.sync_all()
+    drafts = [a for a in alerts.list_alerts(team.bea) if a.case == case_id]
+    assert _states(team.amara) == _states(team.bea)
+    assert len(drafts) == 1
+
+
+def test_an_approval_signed_by_a_joiner_drafter_does_not_approve(team: Team) -> None:
+    """As above, with the drafter the caseworker who joined (bea): her laptop's access log
+    need not record who was on the team before she joined."""
+    case_id = team.new_case()
+    drafted = alerts.draft(team.bea, case_id, DRAFT)
+    with team.bea.transaction() as db:
+        team.bea.record(
+            db,
+            case_id,
+            "alert-approved",
+            {"alert": drafted.id, "draft": _sealed_sha256(team.bea, drafted.id)},
+        )
+    team.sync_all()
+    assert _states(team.amara)[drafted.id] == ("draft", None)
+    with pytest.raises(alerts.CaseWorkflowError):
+        alerts.export(team.amara, drafted.id, team.home / f"{drafted.id}-own.txt")
+
+
+def test_a_team_of_ones_own_approval_holds_on_a_laptop_that_joins(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """amara alone approves her own alert (a team of one), then bea joins: bea's laptop lists
+    it approved and can export it (the two-person rule counts the team at the approval)."""
+    home = tmp_path_factory.mktemp("alerts-alone")
+    with IntakeServers(home) as servers, Vault.create(home / "a", "amara", PASSPHRASE) as amara:
+        report = make_report(consent={"alert": True, "research": False}, wants=["share-alert"])
+        (case_id,) = incoming.import_envelopes(amara, [("r", seal_for(amara, report))]).imported
+        drafted = alerts.draft(amara, case_id, DRAFT)
+        alerts.approve(amara, drafted.id)
+        bea = join(home / "b", "bea", amara, servers.start(amara.team_key_export()).url)
+        try:
+            assert _states(bea) == {drafted.id: ("approved", "amara")}
+            assert alerts.export(bea, drafted.id, home / "alert.txt")[0].state == "exported"
+        finally:
+            bea.close()
+
+
+def test_a_laptop_that_took_in_alert_events_before_they_were_indexed_lists_them(
+    team: Team,
+) -> None:
+    """A laptop that took in a colleague's alert events before alerts travelled (so its index
+    never had them) lists them after its next unlock, once."""
+    case_id = team.new_case()
+    drafted = alerts.draft(team.amara, case_id, DRAFT)
+    team.sync_all()
+    with team.bea.transaction() as db:  # as the version before alerts travelled left it
+        db.execute("DELETE FROM alerts WHERE case_id = ?", (case_id,))
+        db.execute("DELETE FROM vault_facts WHERE name = ?", (alert_index.FOLDED_FACT,))
+    with Vault.unlock(team.bea.directory, PASSPHRASE) as again:
+        assert _states(again)[drafted.id] == ("draft", None)
+    assert _states(team.bea) == _states(team.amara)
+
+
+def test_a_case_erased_while_its_alert_is_approved_elsewhere_leaves_no_alert(team: Team) -> None:
+    from vault import erasure
+
+    case_id = team.new_case()
+    drafted = alerts.draft(team.amara, case_id, DRAFT)
+    team.sync_all()
+    alerts.approve(team.bea, drafted.id)  # not yet sent when amara erases the case
+    erasure.erase_case(team.amara, case_id, "mistake")
+    team.sync_all()
+    for laptop in (team.amara, team.bea):
+        assert drafted.id not in _states(laptop)
+        assert check_vault(laptop) == []
+
+
+def test_a_draft_too_deeply_nested_to_read_does_not_stop_a_sync(team: Team) -> None:
+    """A colleague's draft that opens but is JSON nested past what the parser takes: the sync
+    that brings it goes on (the alert shows as damaged when opened), no traceback. Last in
+    the module: bea's alerts no longer list after it."""
+    from vault import _crypto
+    from vault.keys import b64
+
+    case_id = team.new_case()
+    key = team.amara.access.current
+    sealed = _crypto.seal_note("[" * 100_000, key.public_key)
+    with team.amara.transaction() as db:
+        team.amara.record(
+            db,
+            case_id,
+            "alert-drafted",
+            {"alert": "ZZZZ0001", "epoch": key.epoch, "sealed": b64(sealed)},
+        )
+    team.sync_all()  # RecursionError out of the fold stopped it
+    with pytest.raises(alerts.IntegrityError):
+        alerts.show_alert(team.bea, "ZZZZ0001")
