@@ -10,12 +10,13 @@ writes the case's index rows again, so every laptop holds the same alerts in the
 - ``alert-drafted`` makes an alert in draft, or replaces the draft of one still in draft; a
   draft of an alert already approved (drafted on one laptop while another approved it) does
   not take effect;
-- ``alert-approved`` approves the alert when it names the SHA-256 of the draft it stands on
-  now; one naming an earlier draft (re-drafted meanwhile elsewhere) does not take effect,
-  and the alert waits in draft for another approval; one signed by the draft's own drafter
-  takes effect only where they could approve it themselves (made, as was the draft, before
-  the vault joined a team; or while they were its only current caseworker, as the access
-  log that records it says: :func:`vault.alerts._sole_caseworker_then`, as export checks);
+- ``alert-approved`` approves an alert in draft with the draft whose SHA-256 it names: the
+  current one, or an earlier one of the same alert (re-drafted meanwhile elsewhere), which
+  then stands again, since it is the text the approver read; one signed by the draft's own
+  drafter takes effect only where they could approve it themselves (made, as was the draft,
+  before the vault joined a team; or while they were its only current caseworker, as the
+  access log that records it says: :func:`vault.alerts._sole_caseworker_then`, as export
+  checks);
 - ``alert-exported`` marks an approved alert exported.
 
 Export still checks, from the signed events, that the draft was approved by someone other
@@ -77,6 +78,7 @@ def fold(
     approval signed by the draft's own drafter counts, given the SHA-256 it names, when it
     is not one made before the vault synced, of a draft made then too)."""
     rows: dict[str, IndexRow] = {}
+    drafts: dict[str, dict[str, IndexRow]] = {}  # each alert's drafts so far, by SHA-256
     before_syncing: set[str] = set()  # draft events made before the vault synced
     for event in events:
         alert_id = event.data.get("alert")
@@ -100,17 +102,28 @@ def fold(
                 0,
                 digest,
             )
+            drafts.setdefault(alert_id, {}).setdefault(digest, rows[alert_id])
         elif event.kind == "alert-approved":
-            if row is None or row.state != "draft" or event.data.get("draft") != row.draft_sha256:
-                continue
-            made_alone = event.stamp is None and row.draft_event in before_syncing
-            if event.actor == row.drafted_by and not (
-                made_alone or own_approval(event, row.draft_sha256)
+            named = drafts.get(alert_id, {}).get(str(event.data.get("draft")))
+            if row is None or row.state != "draft" or named is None:
+                continue  # nothing in draft, or a draft this alert never had
+            made_alone = event.stamp is None and named.draft_event in before_syncing
+            if event.actor == named.drafted_by and not (
+                made_alone or own_approval(event, named.draft_sha256)
             ):
                 continue  # the two-person rule: not their own, on a team
-            row.state = "approved"
-            row.approved_by = event.actor
-            row.overridden = int("sealed" in event.data and row.open_flags > 0)
+            # The draft its approver read stands, even if another replaced it meanwhile.
+            row = rows[alert_id] = IndexRow(
+                alert_id,
+                case_id,
+                "approved",
+                named.draft_event,
+                named.drafted_by,
+                event.actor,
+                named.open_flags,
+                int("sealed" in event.data and named.open_flags > 0),
+                named.draft_sha256,
+            )
         elif row is not None and row.state == "approved":  # alert-exported
             row.state = "exported"
     return list(rows.values())

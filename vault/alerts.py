@@ -378,7 +378,8 @@ def start_draft(vault: Vault, case: str, *, for_editor: bool = False) -> DraftSt
         with vault.transaction() as db:
             vault.record(db, case_id, "opened", {})
     existing = vault.db.execute(
-        "SELECT id FROM alerts WHERE case_id = ? AND state = 'draft'", (case_id,)
+        "SELECT id FROM alerts WHERE case_id = ? AND state = 'draft' ORDER BY id LIMIT 1",
+        (case_id,),
     ).fetchone()
     return DraftStart(case_id, report, defaults(report), None if existing is None else existing[0])
 
