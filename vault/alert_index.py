@@ -234,19 +234,25 @@ def fold_once(vault: Vault) -> None:
     if db.execute("SELECT 1 FROM vault_facts WHERE name = ?", (FOLDED_FACT,)).fetchone():
         return
     marks = ",".join("?" * len(ALERT_KINDS))
-    with vault.transaction() as tx:
-        cases = [
-            str(c)
-            for (c,) in tx.execute(
-                f"SELECT DISTINCT case_id FROM events WHERE kind IN ({marks})",  # noqa: S608
-                ALERT_KINDS,
+    try:
+        with vault.transaction() as tx:
+            cases = [
+                str(c)
+                for (c,) in tx.execute(
+                    f"SELECT DISTINCT case_id FROM events WHERE kind IN ({marks})",  # noqa: S608
+                    ALERT_KINDS,
+                )
+            ]
+            refold(vault, tx, cases)
+            tx.execute(
+                "INSERT INTO vault_facts (name, value) VALUES (?, '1')"
+                " ON CONFLICT (name) DO NOTHING",
+                (FOLDED_FACT,),
             )
-        ]
-        refold(vault, tx, cases)
-        tx.execute(
-            "INSERT INTO vault_facts (name, value) VALUES (?, '1') ON CONFLICT (name) DO NOTHING",
-            (FOLDED_FACT,),
-        )
+    except (VaultError, dbmod.DatabaseError):
+        # A damaged event (vault check names it) or a full disk: nothing was written, every
+        # command still opens the vault, and the next unlock tries again.
+        return
 
 
 def _sealed_sha256(event: Event) -> str | None:
