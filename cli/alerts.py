@@ -14,7 +14,7 @@ from rich.table import Table
 from cli import render
 from cli.options import DEFAULT_VAULT, Caseworker, JsonFlag, PassFile, VaultDir, say, unlock
 from cli.passphrase import read_text_argument
-from vault import alerts
+from vault import alert_index, alerts
 from vault.areas import month_words
 from vault.cases import show_id
 from vault.errors import UsageError, VaultError
@@ -67,7 +67,9 @@ def alerts_draft(
             start = alerts.start_draft(vault, case, for_editor=True)
             typed = alerts.edit_draft(vault, start, lambda path: _run_editor(command, path))
             alert = alerts.save_draft(vault, start, typed)
-        approver = "Another caseworker approves it" if alerts.team_size(vault) > 1 else "Approve it"
+        approver = (
+            "Another caseworker approves it" if alert_index.team_size(vault) > 1 else "Approve it"
+        )
     if as_json:
         render.print_json(alert.to_json(content=True))
     else:

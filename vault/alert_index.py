@@ -15,7 +15,7 @@ writes the case's index rows again, so every laptop holds the same alerts in the
   then stands again, since it is the text the approver read; one signed by the draft's own
   drafter takes effect only where they could approve it themselves (made, as was the draft,
   before the vault joined a team; or while they were its only current caseworker, as the
-  access log that records it says: :func:`vault.alerts._sole_caseworker_then`, as export
+  access log that records it says: :func:`sole_caseworker_then`, as export
   checks);
 - ``alert-exported`` marks an approved alert exported.
 
@@ -134,11 +134,10 @@ def _folded(vault: Vault, db: dbmod.Connection, case_ids: list[str]) -> dict[str
     events in the team's order."""
     if not case_ids:
         return {}
-    from vault.alerts import _sole_caseworker_then  # vault.alerts imports much; late
 
     def own_approval(event: Event, draft: str) -> bool:
         alert_id = str(event.data["alert"])
-        return _sole_caseworker_then(vault, alert_id, draft, event.actor)
+        return sole_caseworker_then(vault, alert_id, draft, event.actor)
 
     histories = verified_histories(vault, db, case_ids)
     out = {}
@@ -253,6 +252,52 @@ def fold_once(vault: Vault) -> None:
         # A damaged event (vault check names it) or a full disk: nothing was written, every
         # command still opens the vault, and the next unlock tries again.
         return
+
+
+def team_size(vault: Vault) -> int:
+    return int(
+        vault.db.execute("SELECT count(*) FROM caseworkers WHERE revoked IS NULL").fetchone()[0]
+    )
+
+
+def sole_caseworker_then(vault: Vault, alert_id: str, wanted: str, actor: str) -> bool:
+    """Whether the drafter approved their own draft while the only current caseworker, as the
+    log that records the approval says (this laptop's, or a colleague's it holds): adding a
+    colleague later does not undo an approval a team of one made. Without such an entry,
+    the team as it is now."""
+    detail = alert_id.lower().encode()
+    wanted_kinds = (  # only the entries that count: who was on the team, and approvals
+        " WHERE instr(leaf, X'2063617365776f726b65722d') > 0"  # ' caseworker-'
+        " OR instr(leaf, X'20616c6572742d617070726f76656420') > 0"  # ' alert-approved '
+    )
+    own = vault.db.execute(f"SELECT leaf FROM log_leaves{wanted_kinds} ORDER BY seq")  # noqa: S608
+    logs: list[list[bytes]] = [[bytes(leaf) for (leaf,) in own]]
+    rows = vault.db.execute(
+        f"SELECT origin, leaf FROM team_log_leaves{wanted_kinds} ORDER BY origin, seq"  # noqa: S608
+    )
+    held: dict[str, list[bytes]] = {}
+    for origin, leaf in rows:
+        held.setdefault(str(origin), []).append(bytes(leaf))
+    logs.extend(held.values())
+    for leaves in logs:
+        current: set[bytes] = set()
+        for leaf in leaves:
+            fields = leaf.split(b" ")
+            if len(fields) != 7:
+                continue
+            action, who = fields[3], fields[5]
+            if action == b"caseworker-added":
+                current.add(who)
+            elif action == b"caseworker-revoked":
+                current.discard(who)
+            elif (
+                action == b"alert-approved"
+                and who == detail
+                and fields[2] == actor.encode()
+                and fields[6] == wanted.encode()
+            ):
+                return len(current) <= 1
+    return team_size(vault) == 1
 
 
 def _sealed_sha256(event: Event) -> str | None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault import _crypto, alert_index, erasure
 from vault import db as dbmod
+from vault.alert_index import sole_caseworker_then, team_size
 from vault.areas import area_of, month_of, month_words, parse_month, place_words
 from vault.case_view import open_sealed_text
 from vault.cases import new_case_id, normalise_id, show_id
@@ -452,12 +453,6 @@ def draft(vault: Vault, case: str, typed: str) -> Alert:
     return save_draft(vault, start_draft(vault, case), typed)
 
 
-def team_size(vault: Vault) -> int:
-    return int(
-        vault.db.execute("SELECT count(*) FROM caseworkers WHERE revoked IS NULL").fetchone()[0]
-    )
-
-
 def override_reason(override: str | None) -> str | None:
     """``--override REASON`` as kept (stripped); :class:`UsageError` if empty or too long."""
     if override is None:
@@ -599,52 +594,12 @@ def _check_approval(vault: Vault, alert: Alert, sealed: bytes) -> None:
             continue
         event = verify_event(bytes(body), bytes(signature), keys[actor])
         approves = event.data.get("alert") == alert.id and event.data.get("draft") == wanted
-        if approves and (actor != drafter or _sole_caseworker_then(vault, alert.id, wanted, actor)):
+        if approves and (actor != drafter or sole_caseworker_then(vault, alert.id, wanted, actor)):
             return
     raise IntegrityError(
         f"Alert {show_id(alert.id)} is marked approved, but no approval of its draft is"
         " recorded: the vault's index of alerts has been changed."
     )
-
-
-def _sole_caseworker_then(vault: Vault, alert_id: str, wanted: str, actor: str) -> bool:
-    """Whether the drafter approved their own draft while the only current caseworker, as the
-    log that records the approval says (this laptop's, or a colleague's it holds): adding a
-    colleague later does not undo an approval a team of one made. Without such an entry,
-    the team as it is now."""
-    detail = alert_id.lower().encode()
-    wanted_kinds = (  # only the entries that count: who was on the team, and approvals
-        " WHERE instr(leaf, X'2063617365776f726b65722d') > 0"  # ' caseworker-'
-        " OR instr(leaf, X'20616c6572742d617070726f76656420') > 0"  # ' alert-approved '
-    )
-    own = vault.db.execute(f"SELECT leaf FROM log_leaves{wanted_kinds} ORDER BY seq")  # noqa: S608
-    logs: list[list[bytes]] = [[bytes(leaf) for (leaf,) in own]]
-    rows = vault.db.execute(
-        f"SELECT origin, leaf FROM team_log_leaves{wanted_kinds} ORDER BY origin, seq"  # noqa: S608
-    )
-    held: dict[str, list[bytes]] = {}
-    for origin, leaf in rows:
-        held.setdefault(str(origin), []).append(bytes(leaf))
-    logs.extend(held.values())
-    for leaves in logs:
-        current: set[bytes] = set()
-        for leaf in leaves:
-            fields = leaf.split(b" ")
-            if len(fields) != 7:
-                continue
-            action, who = fields[3], fields[5]
-            if action == b"caseworker-added":
-                current.add(who)
-            elif action == b"caseworker-revoked":
-                current.discard(who)
-            elif (
-                action == b"alert-approved"
-                and who == detail
-                and fields[2] == actor.encode()
-                and fields[6] == wanted.encode()
-            ):
-                return len(current) <= 1
-    return team_size(vault) == 1
 
 
 def _json_holds(data: bytes, report: Report) -> list[str]:
