@@ -12,11 +12,12 @@ writes the case's index rows again, so every laptop holds the same alerts in the
   not take effect;
 - ``alert-approved`` approves an alert in draft with the draft whose SHA-256 it names: the
   current one, or an earlier one of the same alert (re-drafted meanwhile elsewhere), which
-  then stands again, since it is the text the approver read; one signed by the draft's own
-  drafter takes effect only where they could approve it themselves (made, as was the draft,
-  before the vault joined a team; or while they were its only current caseworker, as the
-  access log that records it says: :func:`sole_caseworker_then`, as export
-  checks);
+  then stands again, since it is the text the approver read; one without an override of a
+  draft with open flags does not take effect (``vault alerts approve`` refuses it); one
+  signed by the draft's own drafter takes effect only where they could approve it themselves
+  (made, as was the draft, before the vault joined a team; or while they were its only
+  current caseworker, as the access log that records it says: :func:`sole_caseworker_then`,
+  as export checks);
 - ``alert-exported`` marks an approved alert exported.
 
 Export still checks, from the signed events, that the draft was approved by someone other
@@ -107,6 +108,8 @@ def fold(
             named = drafts.get(alert_id, {}).get(str(event.data.get("draft")))
             if row is None or row.state != "draft" or named is None:
                 continue  # nothing in draft, or a draft this alert never had
+            if named.open_flags > 0 and "sealed" not in event.data:
+                continue  # open flags and no override: approve refuses it (changed laptop)
             made_alone = event.stamp is None and named.draft_event in before_syncing
             if event.actor == named.drafted_by and not (
                 made_alone or own_approval(event, named.draft_sha256)
