@@ -18,7 +18,11 @@ writes the case's index rows again, so every laptop holds the same alerts in the
   (made, as was the draft, before the vault joined a team; or while they were its only
   current caseworker, as the access log that records it says: :func:`sole_caseworker_then`,
   as export checks);
-- ``alert-exported`` marks an approved alert exported.
+- ``alert-exported`` marks exported the draft it names (``exported_draft``), approved by an
+  approval that would have taken effect had the alert still been in draft (made apart from
+  another approval that came first in the team's order): what left the vault is what every
+  laptop lists; an export naming no approved draft does not take effect. One made before
+  exports named their draft marks an approved alert exported.
 
 Export still checks, from the signed events, that the draft was approved by someone other
 than its drafter (:func:`vault.alerts.export`).
@@ -31,7 +35,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vault import db as dbmod
@@ -80,6 +84,7 @@ def fold(
     is not one made before the vault synced, of a draft made then too)."""
     rows: dict[str, IndexRow] = {}
     drafts: dict[str, dict[str, IndexRow]] = {}  # each alert's drafts so far, by SHA-256
+    approved: dict[str, dict[str, IndexRow]] = {}  # each alert's approved drafts, by SHA-256
     before_syncing: set[str] = set()  # draft events made before the vault synced
     for event in events:
         alert_id = event.data.get("alert")
@@ -88,11 +93,11 @@ def fold(
         row = rows.get(alert_id)
         if event.kind == "alert-drafted":
             digest = _sealed_sha256(event)
-            if digest is None or (row is not None and row.state != "draft"):
+            if digest is None:
                 continue
             if event.stamp is None:
                 before_syncing.add(event.id)
-            rows[alert_id] = IndexRow(
+            made = IndexRow(
                 alert_id,
                 case_id,
                 "draft",
@@ -103,11 +108,14 @@ def fold(
                 0,
                 digest,
             )
-            drafts.setdefault(alert_id, {}).setdefault(digest, rows[alert_id])
+            # Kept even when it does not take effect: an approval made apart may name it.
+            drafts.setdefault(alert_id, {}).setdefault(digest, made)
+            if row is None or row.state == "draft":
+                rows[alert_id] = made
         elif event.kind == "alert-approved":
             named = drafts.get(alert_id, {}).get(str(event.data.get("draft")))
-            if row is None or row.state != "draft" or named is None:
-                continue  # nothing in draft, or a draft this alert never had
+            if named is None:
+                continue  # a draft this alert never had
             if named.open_flags > 0 and "sealed" not in event.data:
                 continue  # open flags and no override: approve refuses it (changed laptop)
             made_alone = event.stamp is None and named.draft_event in before_syncing
@@ -116,7 +124,7 @@ def fold(
             ):
                 continue  # the two-person rule: not their own, on a team
             # The draft its approver read stands, even if another replaced it meanwhile.
-            row = rows[alert_id] = IndexRow(
+            approval = IndexRow(
                 alert_id,
                 case_id,
                 "approved",
@@ -127,7 +135,14 @@ def fold(
                 int("sealed" in event.data and named.open_flags > 0),
                 named.draft_sha256,
             )
-        elif row is not None and row.state == "approved":  # alert-exported
+            approved.setdefault(alert_id, {}).setdefault(named.draft_sha256, approval)
+            if row is not None and row.state == "draft":
+                rows[alert_id] = approval
+        elif "exported_draft" in event.data:  # alert-exported, naming the draft it wrote
+            was = approved.get(alert_id, {}).get(str(event.data["exported_draft"]))
+            if was is not None:  # that draft approved (apart, perhaps): it is what left
+                rows[alert_id] = replace(was, state="exported")
+        elif row is not None and row.state == "approved":  # alert-exported, older
             row.state = "exported"
     return list(rows.values())
 

@@ -566,7 +566,11 @@ def export(vault: Vault, text: str, out: Path) -> tuple[Alert, Path, Path]:
                 db,
                 alert.case,
                 "alert-exported",
-                {"alert": alert_id, "sha256": hashlib.sha256(as_json).hexdigest()},
+                {
+                    "alert": alert_id,
+                    "sha256": hashlib.sha256(as_json).hexdigest(),
+                    "exported_draft": hashlib.sha256(_sealed).hexdigest(),
+                },
             )
             db.execute("UPDATE alerts SET state = 'exported' WHERE id = ?", (alert_id,))
             for path, data in ((text_path, plain), (json_path, as_json)):

@@ -364,23 +364,25 @@ def test_an_approval_without_override_of_a_draft_with_open_flags_does_not_approv
     assert (row.state, row.draft_event, row.overridden) == ("approved", events[0].id, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="review 8: an export does not name the draft it wrote")
 def test_an_alert_exported_after_another_approval_lists_the_draft_that_left() -> None:
     """Three caseworkers: bea approves amara's first draft while carol, who holds amara's
-    re-draft, approves and exports it. Whatever the team's order, every laptop should list
-    what left the vault (carol's export of the re-draft), not the first draft as exported."""
+    re-draft, approves and exports it. Whatever the team's order, every laptop lists what
+    left the vault (carol's export of the re-draft); an export naming a draft no approval
+    approved does not take effect (review 8)."""
     import base64
     import hashlib
 
-    sealed = [base64.b64encode(bytes([i]) * 48).decode() for i in range(2)]
+    sealed = [base64.b64encode(bytes([i]) * 48).decode() for i in range(3)]
     digest = [hashlib.sha256(base64.b64decode(s)).hexdigest() for s in sealed]
     a, b, c = "a" * 16, "b" * 16, "c" * 16
-    events = [
-        _event(1, "alert-drafted", a, alert="ALERT001", sealed=sealed[0]),
-        _event(2, "alert-drafted", a, alert="ALERT001", sealed=sealed[1]),
-        _event(3, "alert-approved", b, alert="ALERT001", draft=digest[0]),  # bea, apart
-        _event(4, "alert-approved", c, alert="ALERT001", draft=digest[1]),  # carol
-        _event(5, "alert-exported", c, alert="ALERT001", sha256="0" * 64),  # of the re-draft
-    ]
-    (row,) = alert_index.fold("CASE0001", events, {})
-    assert (row.state, row.draft_event, row.approved_by) == ("exported", events[1].id, c)
+    first = _event(1, "alert-drafted", a, alert="ALERT001", sealed=sealed[0])
+    again = _event(2, "alert-drafted", a, alert="ALERT001", sealed=sealed[1])
+    by_bea = _event(3, "alert-approved", b, alert="ALERT001", draft=digest[0])  # apart
+    by_carol = _event(4, "alert-approved", c, alert="ALERT001", draft=digest[1])
+    out = _event(5, "alert-exported", c, alert="ALERT001", sha256="0", exported_draft=digest[1])
+    for order in ([first, again, by_bea, by_carol, out], [first, by_bea, again, by_carol, out]):
+        (row,) = alert_index.fold("CASE0001", order, {})
+        assert (row.state, row.draft_event, row.approved_by) == ("exported", again.id, c)
+    never = _event(5, "alert-exported", c, alert="ALERT001", sha256="0", exported_draft=digest[2])
+    (row,) = alert_index.fold("CASE0001", [first, again, by_bea, never], {})
+    assert (row.state, row.draft_event, row.approved_by) == ("approved", first.id, b)
