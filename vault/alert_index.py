@@ -244,7 +244,9 @@ def fold_once(vault: Vault) -> None:
     """At the first unlock of a laptop on a team since alerts travel: write the index of every
     case holding alert events again, so alerts a colleague drafted, approved or exported
     before (whose events this laptop took in without indexing them) are listed here too. A
-    laptop that starts syncing from this version on has the fact already (nothing written)."""
+    laptop that starts syncing from this version on has the fact already (nothing written).
+    A case whose events do not verify is left as it was and every other case is written; the
+    fold then runs again at the next unlock."""
     db = vault.db
     if not team_clock.is_syncing(db):
         return  # a laptop not on a team indexed every alert step it made itself
@@ -260,15 +262,21 @@ def fold_once(vault: Vault) -> None:
                     ALERT_KINDS,
                 )
             ]
-            refold(vault, tx, cases)
-            tx.execute(
-                "INSERT INTO vault_facts (name, value) VALUES (?, '1')"
-                " ON CONFLICT (name) DO NOTHING",
-                (FOLDED_FACT,),
-            )
+            left = 0
+            for case_id in cases:  # each on its own: one damaged case holds back no other
+                try:
+                    refold(vault, tx, [case_id])  # folds all before it writes anything
+                except VaultError:
+                    left += 1  # a damaged event (vault check names it): its rows as they were
+            if not left:
+                tx.execute(
+                    "INSERT INTO vault_facts (name, value) VALUES (?, '1')"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (FOLDED_FACT,),
+                )
     except (VaultError, dbmod.DatabaseError):
-        # A damaged event (vault check names it) or a full disk: nothing was written, every
-        # command still opens the vault, and the next unlock tries again.
+        # A full disk: nothing was written, every command still opens the vault, and the
+        # next unlock tries again (as it does while a case is left out above).
         return
 
 

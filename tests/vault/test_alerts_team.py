@@ -20,6 +20,7 @@ from tests.conftest import PASSPHRASE, make_report, seal_for
 from tests.intake_server import IntakeServers
 from tests.team_laptops import join
 from vault import alert_index, alerts, erasure, incoming
+from vault import db as dbmod
 from vault.check import check_vault
 from vault.events import Event
 from vault.store import Vault
@@ -386,3 +387,42 @@ def test_an_alert_exported_after_another_approval_lists_the_draft_that_left() ->
     never = _event(5, "alert-exported", c, alert="ALERT001", sha256="0", exported_draft=digest[2])
     (row,) = alert_index.fold("CASE0001", [first, again, by_bea, never], {})
     assert (row.state, row.draft_event, row.approved_by) == ("approved", first.id, b)
+
+
+def _rewrite(db: dbmod.Connection, event_id: str, signature: bytes) -> None:
+    """An event's signature changed behind the vault's back (its append-only rule lifted)."""
+    run = db.execute
+    run("DROP TRIGGER events_append_only_update")
+    run("UPDATE events SET signature = ? WHERE id = ?", (signature, event_id))
+    run(
+        "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events"
+        " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
+    )
+
+
+def test_one_damaged_case_does_not_keep_the_other_cases_alerts_unlisted(team: Team) -> None:
+    """The once-only fold at unlock: a case whose events do not verify (vault check names
+    it) is left out, and it is tried again at the next unlock; every other case's alerts
+    are listed (review 8)."""
+    damaged, sound = team.new_case(), team.new_case()
+    kept = alerts.draft(team.amara, damaged, DRAFT)
+    listed = alerts.draft(team.amara, sound, DRAFT)
+    team.sync_all()
+    (event_id, signature) = team.bea.db.execute(
+        "SELECT id, signature FROM events WHERE case_id = ? AND kind = 'alert-drafted'",
+        (damaged,),
+    ).fetchone()
+    with team.bea.transaction() as db:  # as the version before alerts travelled left it
+        db.execute("DELETE FROM alerts WHERE case_id IN (?, ?)", (damaged, sound))
+        db.execute("DELETE FROM vault_facts WHERE name = ?", (alert_index.FOLDED_FACT,))
+        _rewrite(db, event_id, b"\0" * 64)
+    try:
+        alert_index.fold_once(team.bea)
+        assert _states(team.bea).get(listed.id) == ("draft", None)
+        assert kept.id not in _states(team.bea)
+    finally:
+        with team.bea.transaction() as db:
+            _rewrite(db, event_id, bytes(signature))
+    alert_index.fold_once(team.bea)  # the next unlock
+    assert _states(team.bea) == _states(team.amara)
+    assert alert_index.check(team.bea) == []
