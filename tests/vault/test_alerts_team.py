@@ -226,6 +226,7 @@ def test_an_alert_exported_apart_from_a_new_draft_shows_as_exported(team: Team) 
     assert text_file.exists()  # it has left the vault
     team.sync_all()
     assert _states(team.amara)[first.id] == _states(team.bea)[first.id] == ("exported", "bea")
+    assert alert_index.check(team.amara) == [] == alert_index.check(team.bea)
 
 
 def test_a_case_drafted_on_two_laptops_apart_holds_the_same_two_drafts_everywhere(
