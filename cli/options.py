@@ -12,8 +12,8 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from cli.passphrase import read_passphrase
 from cli.render import plain_safe
-from vault.errors import UsageError, VaultError
-from vault.files import create_private_file
+from vault.errors import UsageError
+from vault.files import write_new_file
 from vault.store import Vault
 
 VaultDir = Annotated[
@@ -169,11 +169,4 @@ def unlock(vault_dir: Path, passphrase_file: Path | None, caseworker: str | None
 
 
 def write_new(path: Path, data: bytes) -> None:
-    try:
-        create_private_file(path, data)
-    except FileExistsError:
-        raise VaultError(f"{path} already exists; choose another name.") from None
-    except FileNotFoundError:
-        raise VaultError(f"The folder for {path} does not exist.") from None
-    except PermissionError:
-        raise VaultError(f"This account may not write {path}.") from None
+    write_new_file(path, data)

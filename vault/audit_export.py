@@ -12,8 +12,7 @@ from vault import db as dbmod
 from vault import team_logs
 from vault.audit import bundle
 from vault.auditing import own_log
-from vault.errors import VaultError
-from vault.files import create_private_file
+from vault.files import write_new_file
 from vault.store import Vault
 
 
@@ -26,13 +25,7 @@ def write(vault: Vault, out: Path) -> None:
     with vault.transaction() as db:
         vault.log_action(db, "audit-exported")
         vault.log.finish()
-        data = encode(vault, db)
-        try:
-            create_private_file(out, data)
-        except FileExistsError:
-            raise VaultError(f"{out} already exists; choose another name.") from None
-        except OSError:
-            raise VaultError(f"Could not write {out}.") from None
+        write_new_file(out, encode(vault, db))
 
 
 def encode(vault: Vault, db: dbmod.Connection) -> bytes:

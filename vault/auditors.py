@@ -17,7 +17,7 @@ from vault import _crypto
 from vault.audit.leaves import member_commitment
 from vault.audit.signed_note import ED25519, NoteSigner, SignedNoteError, VerifierKey
 from vault.errors import UsageError, VaultError
-from vault.files import create_private_file, make_private_dir
+from vault.files import make_private_dir, write_new_file
 from vault.keys import validate_name
 from vault.store import today
 
@@ -62,12 +62,7 @@ def make_auditor_key(name: str, folder: Path) -> AuditorKeyFiles:
 
 
 def _create(path: Path, data: bytes) -> None:
-    try:
-        create_private_file(path, data)
-    except FileExistsError:
-        raise VaultError(f"{path} already exists; choose another folder.") from None
-    except OSError:
-        raise VaultError(f"Could not write {path}.") from None
+    write_new_file(path, data, instead="folder")
 
 
 # --- the team's register of auditors ---------------------------------------------------

@@ -88,6 +88,22 @@ def create_private_file(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def write_new_file(path: Path, data: bytes, *, instead: str = "name") -> None:
+    """:func:`create_private_file`, each failure one plain sentence (a :class:`VaultError`):
+    a file already there (choose another ``instead``), a missing folder, a folder this
+    account may not write in, anything else; a full disk is :class:`DiskFullError`."""
+    try:
+        create_private_file(path, data)
+    except FileExistsError:
+        raise VaultError(f"{path} already exists; choose another {instead}.") from None
+    except FileNotFoundError:
+        raise VaultError(f"The folder for {path} does not exist.") from None
+    except PermissionError:
+        raise VaultError(f"This account may not write {path}.") from None
+    except OSError:
+        raise VaultError(f"Could not write {path}.") from None
+
+
 def replace_private_file(path: Path, data: bytes) -> None:
     """Write a 0600 file atomically: a private temporary beside it, then rename over.
 
