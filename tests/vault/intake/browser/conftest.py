@@ -97,7 +97,9 @@ class Intake:
             assert answer.status_code == 200, answer.text
             page = answer.json()
             for item in page["envelopes"]:
-                reports.append(json.loads(self.open_envelope(base64.b64decode(item["body"]))))
+                body = base64.b64decode(item["body"])
+                if not body.startswith(b"REDRMSG"):  # a reporter's message is not a report
+                    reports.append(json.loads(self.open_envelope(body)))
                 after = item["id"]
             if not page["more"]:
                 return reports

@@ -76,6 +76,10 @@ def test_a_reporter_answers_and_asks_to_withdraw(watched: Watched, intake: Intak
     status_says(page, "We have your request to withdraw")
 
     # The intake got two sealed, signed messages: neither the answer nor the codename in clear.
+    for _ in range(100):  # the page has shown the answer; Playwright may not yet have told us
+        if len(watched.traffic.bodies("POST", "/api/messages")) >= 2:
+            break
+        page.wait_for_timeout(50)
     sent = watched.traffic.bodies("POST", "/api/messages")
     assert len(sent) == 2
     for body in sent:
