@@ -76,6 +76,15 @@ def _team(
         yield amara, url, [Vault.unlock(tmp_path / n[0], PASSPHRASE, n) for n in joiners]
 
 
+def _thief_sends(bea: Vault, url: str, case_id: str, envelope: bytes, day: str) -> None:
+    """The thief passes on, with the lost laptop's own sending code, a report of its making
+    under ``case_id`` and ``day``."""
+    with bea.transaction() as db:
+        team_chain(bea, db).batches("cases", "cases", case_entries([(case_id, envelope, day)]))
+    with RelayClient(url, bea.identity) as relay:
+        push(bea, relay)
+
+
 def test_a_removed_laptops_blob_part_does_not_spoil_a_colleagues_attachment(
     teams: dict[tuple[str, ...], Path], intake_servers: IntakeServers, tmp_path: Path
 ) -> None:
@@ -181,12 +190,7 @@ def test_a_removed_laptops_report_cannot_name_a_day_that_is_not_one(
             sync(amara, url)
             key = amara.team_public_key()
             envelope = seal_report(make_report(what_happened="a report"), key.epoch, key.public_key)
-            with bea.transaction() as db:  # the thief passes on a report of its own making
-                team_chain(bea, db).batches(
-                    "cases", "cases", case_entries([("ZZZZZZZZ", envelope, "2026-02-30")])
-                )
-            with RelayClient(url, bea.identity) as relay:
-                push(bea, relay)
+            _thief_sends(bea, url, "ZZZZZZZZ", envelope, "2026-02-30")
         finally:
             bea.close()
         membership.revoke_caseworker(amara, "bea")  # the laptop is lost
@@ -213,12 +217,7 @@ def test_a_removed_laptops_report_cannot_take_a_colleagues_case_id(
             # team key of epoch 1 is on the lost laptop) and sends a report under it
             assert case_id_for(bea.team_key(key.epoch).secret_key, envelope_id(real)) == case_id
             fake = seal_report(make_report(what_happened="the thief's"), key.epoch, key.public_key)
-            with bea.transaction() as db:
-                team_chain(bea, db).batches(
-                    "cases", "cases", case_entries([(case_id, fake, "2026-12-05")])
-                )
-            with RelayClient(url, bea.identity) as relay:
-                push(bea, relay)
+            _thief_sends(bea, url, case_id, fake, "2026-12-05")
         finally:
             bea.close()
         membership.revoke_caseworker(amara, "bea")  # the laptop is lost
@@ -245,12 +244,7 @@ def test_a_removed_laptops_report_sealed_to_another_key_does_not_stop_syncs(
             sync(amara, url)
             key = amara.team_public_key()
             odd = seal_report(make_report(what_happened="sealed to epoch 9"), 9, key.public_key)
-            with bea.transaction() as db:
-                team_chain(bea, db).batches(
-                    "cases", "cases", case_entries([("ZZZZZZZZ", odd, "2026-12-05")])
-                )
-            with RelayClient(url, bea.identity) as relay:
-                push(bea, relay)
+            _thief_sends(bea, url, "ZZZZZZZZ", odd, "2026-12-05")
         finally:
             bea.close()
         membership.revoke_caseworker(amara, "bea")  # the laptop is lost
