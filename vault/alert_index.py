@@ -30,8 +30,6 @@ than its drafter (:func:`vault.alerts.export`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -40,11 +38,12 @@ from typing import TYPE_CHECKING
 
 from vault import db as dbmod
 from vault import team_clock
-from vault._crypto import OpenFailed, open_note
 from vault.case_history import verified_histories
+from vault.case_view import open_sealed_text
 from vault.cases import show_id
-from vault.errors import VaultError, WrongKeyError
+from vault.errors import VaultError
 from vault.events import Event
+from vault.keys import unb64
 from vault.merged_cases import merged
 
 if TYPE_CHECKING:
@@ -328,12 +327,9 @@ def sole_caseworker_then(vault: Vault, alert_id: str, wanted: str, actor: str) -
 
 def _sealed_sha256(event: Event) -> str | None:
     """The SHA-256 of a draft event's sealed draft (what an approval names), if well formed."""
-    sealed = event.data.get("sealed")
-    if not isinstance(sealed, str):
-        return None
     try:
-        return hashlib.sha256(base64.b64decode(sealed, validate=True)).hexdigest()
-    except (binascii.Error, ValueError):
+        return hashlib.sha256(unb64(event.data.get("sealed"))).hexdigest()
+    except ValueError:  # binascii.Error is one
         return None
 
 
@@ -341,17 +337,13 @@ def _open_flags(vault: Vault, event: Event) -> int:
     """How many flags the draft in ``event`` leaves open (0 where it cannot be opened here:
     the alert then shows as damaged when opened, as any draft that does not open)."""
     try:
-        team = vault.team_key(int(event.data["epoch"]))
-        sealed = base64.b64decode(str(event.data["sealed"]), validate=True)
-        doc = json.loads(open_note(sealed, team.public_key, team.secret_key))
+        doc = json.loads(open_sealed_text(vault, event.data))
         return sum(1 for f in doc["flags"] if isinstance(f, dict) and f.get("state") == "open")
     except (
         KeyError,
         TypeError,
         ValueError,
         RecursionError,  # JSON nested deeper than the parser goes
-        OpenFailed,
-        binascii.Error,
-        WrongKeyError,
+        VaultError,  # not sealed to a key held here, or damaged
     ):
         return 0
