@@ -29,11 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nacl import bindings as nacl_bindings
+
 from bench.common import BATCH, Row, Timer, bare_connect, run_measured, vault_command
 from bench.corpus import envelopes
 from bench.intake import Server
 from vault import _crypto as crypto
 from vault import incoming, joining, membership
+from vault.events import EVENT_SIGNATURE_CONTEXT
 from vault.keys import b64
 from vault.passphrase import Passphrase
 from vault.relay_client import RelayClient
@@ -155,6 +158,7 @@ def catch_up(root: Path, cases: int, repeats: int, say: Callable[[str], None]) -
         held = int(check.db.execute("SELECT count(*) FROM events").fetchone()[0])
         held_cases = int(check.db.execute("SELECT count(*) FROM cases").fetchone()[0])
     assert (held_cases, held) == (cases, events), (held_cases, held, cases, events)
+    floors = _floors(bea, env, rows_events, amara.identity.public.sign_pk, repeats, bare, say)
     amara.close()
     row = Row(
         f"a new replica catching up {cases} cases, {events} events",
@@ -171,7 +175,58 @@ def catch_up(root: Path, cases: int, repeats: int, say: Callable[[str], None]) -
         f" peak RSS of the sync {statistics.median(peaks):.0f} MiB; amara's sending the"
         f" history took {sent.wall:.1f} s"
     )
-    return [row]
+    return [row, *floors]
+
+
+def _floors(
+    bea: Path,
+    env: dict[str, str],
+    events: list[Any],
+    sign_pk: bytes,
+    repeats: int,
+    bare: list[Timer],
+    say: Callable[[str], None],
+) -> list[Row]:
+    """What any catch-up that checks what it takes must spend, measured beside it: checking
+    each event's Ed25519 signature (a bare libsodium loop), and the command's start-up and
+    unlock (``vault caseworker list`` on the caught-up replica)."""
+    checks: list[Timer] = []
+    starts: list[Timer] = []
+    signed = [(bytes(e[5]), EVENT_SIGNATURE_CONTEXT + bytes(e[4])) for e in events]
+    for i in range(repeats):
+        with Timer() as t:
+            for signature, message in signed:
+                nacl_bindings.crypto_sign_open(signature + message, sign_pk)
+        checks.append(t)
+        starts.append(
+            run_measured([*vault_command(), "caseworker", "list", "--vault", str(bea)], env).timer
+        )
+        say(
+            f"  floors run {i + 1}: signatures {t.wall:.2f} s,"
+            f" start-up and unlock {starts[-1].wall:.2f} s"
+        )
+    check = Row(
+        f"checking the {len(events)} events' signatures alone",
+        "a bare loop: libsodium's Ed25519 check of each event, nothing else",
+        "rate",
+        checks,
+        bare,
+        "the same bare insert",
+        target=f"below {CATCH_UP_TARGET}x: no catch-up that checks each event can meet it",
+    )
+    start = Row(
+        "start-up and unlock alone",
+        "`vault caseworker list` on the caught-up replica (its own process, Argon2id included)",
+        "seconds",
+        starts,
+    )
+    floor = check.median + start.median
+    bare_median = statistics.median(t.wall for t in bare)
+    check.note = (
+        f"these two and the bare insert together: {floor + bare_median:.2f} s, a rate of"
+        f" {bare_median / (floor + bare_median):.3f}x the bare insert's"
+    )
+    return [check, start]
 
 
 def incremental(root: Path, repeats: int, say: Callable[[str], None]) -> list[Row]:
