@@ -187,12 +187,16 @@ def routes(state: IntakeState) -> APIRouter:
             sealed = await run_in_threadpool(inbox.mailbox, box.mailbox_id)
             opened = codename.open_replies(box, sealed)
             latest = next((r.status for r in reversed(opened) if r.status), None)
+            # Erased, as the page with JavaScript reads it: by any reply saying so. The page
+            # then says so and offers nothing more (no answering, no withdrawing).
+            erased = any(r.status == "erased" for r in opened)
             shown = page(
                 "replies.html",
                 lang,
                 nojs=True,
                 server_replies=opened,
-                server_status=codename.STATUS_WORDS.get(latest or ""),
+                server_status=codename.STATUS_WORDS.get("erased" if erased else latest or ""),
+                server_erased=erased,
             )
             # Not answered with the page itself, which would keep the post (the codename)
             # in the tab's history for Back and reload: a redirect to a page shown once.
