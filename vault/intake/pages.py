@@ -78,7 +78,9 @@ def page_language(request: Request, pairs: list[tuple[str, str]] | None = None) 
     """The page's language: the form's hidden field or ``?lang=``, else Accept-Language."""
     asked = next((v for k, v in pairs if k == "lang"), None) if pairs else None
     asked = asked or request.query_params.get("lang")
-    return languages.choose(asked, request.headers.get("accept-language"))
+    # A header sent on several lines is one list, as HTTP reads it (RFC 9110 section 5.3).
+    accept = ", ".join(request.headers.getlist("accept-language")) or None
+    return languages.choose(asked, accept)
 
 
 def routes(state: IntakeState) -> APIRouter:
