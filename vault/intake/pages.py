@@ -78,7 +78,9 @@ def page_language(request: Request, pairs: list[tuple[str, str]] | None = None) 
     """The page's language: the form's hidden field or ``?lang=``, else Accept-Language."""
     asked = next((v for k, v in pairs if k == "lang"), None) if pairs else None
     asked = asked or request.query_params.get("lang")
-    return languages.choose(asked, request.headers.get("accept-language"))
+    # A header sent on several lines is one list, as HTTP reads it (RFC 9110 section 5.3).
+    accept = ", ".join(request.headers.getlist("accept-language")) or None
+    return languages.choose(asked, accept)
 
 
 def routes(state: IntakeState) -> APIRouter:
@@ -187,12 +189,16 @@ def routes(state: IntakeState) -> APIRouter:
             sealed = await run_in_threadpool(inbox.mailbox, box.mailbox_id)
             opened = codename.open_replies(box, sealed)
             latest = next((r.status for r in reversed(opened) if r.status), None)
+            # Erased, as the page with JavaScript reads it: by any reply saying so. The page
+            # then says so and offers nothing more (no answering, no withdrawing).
+            erased = any(r.status == "erased" for r in opened)
             shown = page(
                 "replies.html",
                 lang,
                 nojs=True,
                 server_replies=opened,
-                server_status=codename.STATUS_WORDS.get(latest or ""),
+                server_status=codename.STATUS_WORDS.get("erased" if erased else latest or ""),
+                server_erased=erased,
             )
             # Not answered with the page itself, which would keep the post (the codename)
             # in the tab's history for Back and reload: a redirect to a page shown once.

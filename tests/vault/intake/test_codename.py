@@ -155,6 +155,49 @@ def test_replies_are_read_on_the_server(shared_intake: Intake) -> None:
     assert "2025年5月1日" in page
 
 
+def test_an_erased_report_read_on_the_server_offers_nothing_more(shared_intake: Intake) -> None:
+    """As with JavaScript: the erasure is said, and answering or withdrawing is not offered."""
+    entropy = os.urandom(12)
+    pk = reply_pk(entropy)
+    replies = [
+        seal_reply("We are looking into it.", "2025-05-01", "supporting", pk, can_answer=True),
+        seal_reply("Your report was erased, as you asked.", "2025-05-02", "erased", pk),
+    ]
+    doc = {
+        "replies": [
+            {"mailbox": mailbox_id(pk), "body": base64.b64encode(r).decode()} for r in replies
+        ]
+    }
+    assert shared_intake.signed("POST", "/api/replies", as_json(doc)).status_code == 200
+    status, page = read(shared_intake, " ".join(words_for(entropy)))
+    assert status == 200
+    assert "Your report was erased, as you asked." in page
+    assert "Your report has been erased from our records." in page
+    assert "server-answer-how" not in page
+    assert "with JavaScript turned on" not in page
+
+    # Not erased: the page says how to answer.
+    other = os.urandom(12)
+    sealed = seal_reply("Hello", "2025-05-01", None, reply_pk(other), can_answer=True)
+    doc = {
+        "replies": [
+            {"mailbox": mailbox_id(reply_pk(other)), "body": base64.b64encode(sealed).decode()}
+        ]
+    }
+    assert shared_intake.signed("POST", "/api/replies", as_json(doc)).status_code == 200
+    status, page = read(shared_intake, " ".join(words_for(other)))
+    assert status == 200
+    assert 'id="server-answer-how"' in page
+
+
+def test_the_codename_fields_ask_the_browser_not_to_remember_them(shared_intake: Intake) -> None:
+    page = shared_intake.client.get("/replies").text
+    for field in ("codename", "server-codename"):
+        tag = re.search(rf'<textarea[^>]* id="{field}"[^>]*>', page)
+        assert tag is not None
+        assert 'autocomplete="off"' in tag.group(0)
+
+
 def test_a_bad_codename_or_body_is_refused_plainly(shared_intake: Intake) -> None:
     status, page = read(shared_intake, "apple banana")
     assert status == 422

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from babel.messages.pofile import read_po
 from hypothesis import given
@@ -182,6 +184,76 @@ def test_a_malformed_accept_language_never_gives_a_5xx(shared_intake: Intake, he
     assert response.status_code < 500  # a control character may be refused (400) by the server
     if response.status_code == 200:
         assert html_lang(response.text) in LANGUAGES
+
+
+def _by_hand(url: str, request: bytes) -> bytes:
+    """One request sent as raw bytes (headers httpx will not send), the whole answer read."""
+    host, port = httpx.URL(url).host, httpx.URL(url).port
+    assert port is not None
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        try:
+            while piece := sock.recv(65536):
+                answer += piece
+        except ConnectionResetError:  # closed with part of an over-long head unread
+            pass
+        assert answer.startswith(b"HTTP/1.1 ")
+        return answer
+
+
+# The issue's list: empty, huge, `*`, `;q=abc`, unicode, 10,000 entries, a header repeated.
+ODD_ACCEPT_LANGUAGE = [
+    b"",
+    b"*",
+    b";q=abc",
+    b"es;q=abc, th;q=",
+    "中文, español;q=0.5, 🙂".encode(),
+    b"\xff\xfe\x80",
+    b"," * 9_999,  # 10,000 entries, all empty
+    b"es;q=0.1," * 1_700,  # about 15 KiB: as long as a head may be
+    b"x" * 20_000,  # longer than a head may be: 431, not a 5xx
+]
+
+
+def test_an_odd_accept_language_never_gives_a_5xx_or_a_cookie_on_any_page(
+    shared_intake: Intake,
+) -> None:
+    """Every reporter's page and no-JavaScript post, with Accept-Language as sent by hand
+    (bytes, repeated): never a 5xx, never a cookie, and a page is in a language we have."""
+    requests = [
+        (b"GET / ", b""),
+        (b"GET /replies ", b""),
+        (b"GET /sent ", b""),
+        (b"GET /replies/gone ", b""),
+        (b"GET /replies?problem=word ", b""),
+        (b"POST /report ", b"what_happened=x"),
+        (b"POST /replies ", b"codename=x"),
+    ]
+    for start, body in requests:
+        heads = [b"Accept-Language: " + value + b"\r\n" for value in ODD_ACCEPT_LANGUAGE]
+        heads.append(b"Accept-Language: fr\r\nAccept-Language: es;q=abc, th\r\n")
+        for head in heads:
+            answer = _by_hand(
+                shared_intake.url,
+                start
+                + b"HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                + head
+                + b"Content-Type: application/x-www-form-urlencoded\r\n"
+                + b"Content-Length: %d\r\n\r\n" % len(body)
+                + body,
+            )
+            status = int(answer.split(b" ", 2)[1])
+            where = (start, head[:40])
+            assert status < 500, where
+            headers = answer.split(b"\r\n\r\n", 1)[0].lower()
+            assert b"set-cookie" not in headers, where
+            if status in (200, 410, 422) and not start.startswith(b"POST /replies"):
+                lang = re.search(rb'<html lang="([^"]+)">', answer)
+                assert lang is not None, where
+                assert lang.group(1).decode() in LANGUAGES, where
+                if head.count(b"Accept-Language") == 2:  # one list, as HTTP reads it
+                    assert lang.group(1) == b"th", where
 
 
 @pytest.mark.parametrize("asked", ["xx", "en-US-x", "../../etc", "ro" * 100, ""])
