@@ -204,11 +204,11 @@ def check_next(
         )
         raise RelayMisbehaved(
             f"The relay dropped {missing} from {who}, or sent them out of order.",
-            hint="the items after the gap wait here, set aside, until the relay sends what is"
-            " missing; everything else was taken. If the next sync says the same, tell whoever"
-            " runs the intake. If this vault was restored from a backup, the relay gave what it"
-            " missed to the laptop before: join the team again as a new laptop (docs/sync.md"
-            " section 8)",
+            hint="an item after a gap is taken once the relay sends what is missing (this sync"
+            " took those it sent later on) and waits set aside until then; everything else was"
+            " taken. If the next sync says the same, tell whoever runs the intake. If this vault"
+            " was restored from a backup, the relay gave what it missed to the laptop before:"
+            " join the team again as a new laptop (docs/sync.md section 8)",
         )
     if item.prev != received.head:
         raise RelayMisbehaved(
