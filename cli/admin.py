@@ -177,9 +177,9 @@ def caseworker_add(
 ) -> None:
     """Give a new caseworker their own identity and passphrase for this vault.
 
-    Best done with them beside you, so that they type their own new passphrase. With
-    --request, they are on their own laptop instead: the next vault sync sends them the
-    team's keys and every case.
+    Best done with them beside you, so that they type their own new passphrase. With the
+    option --request, they are on their own laptop instead: the next vault sync sends them
+    the team's keys and every case.
     """
     if request is not None:
         if new_passphrase_file is not None:

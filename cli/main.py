@@ -373,8 +373,8 @@ def join(
 ) -> None:
     """Join a team on this laptop: your own identity, and a request for a colleague to add.
 
-    Read the fingerprint to the colleague by voice; they run vault caseworker add NAME
-    --request FILE and vault sync, then you run vault sync --from URL here.
+    Read the fingerprint to the colleague by voice; they run vault caseworker add NAME with
+    the option --request FILE, and vault sync; then you run vault sync --from URL here.
     """
     check_new_vault_place(vault_dir)
     if out.exists() or out.is_symlink():  # refused before the folder is made, so a retry works

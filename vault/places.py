@@ -64,6 +64,13 @@ def check_new_vault_place(directory: Path) -> None:
         raise UsageError(f"{directory} is a file, not a folder: choose a folder for the vault.")
     if is_vault(directory):
         raise VaultExistsError(f"There is already a vault in {directory}.")
+    if (directory / "join.request").is_file():  # vault.joining.REQUEST_FILE: vault join's
+        raise VaultExistsError(
+            f"{directory} is joining a team (vault join made it): its vault is made by its"
+            " first vault sync, not by vault init.",
+            hint="once a colleague has added you, run vault sync --from URL; to start a new"
+            " team instead, choose another folder (--vault DIR)",
+        )
     outer = enclosing_vault(directory.parent)
     if outer is not None:
         raise VaultExistsError(

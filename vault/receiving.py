@@ -284,7 +284,13 @@ def _not_ahead(vault: Vault, item: Item, queued: dict[tuple[str, str], int]) -> 
     ).fetchone()
     n = max(0 if row is None else int(row[0]), queued.get((item.origin, item.to), 0))
     if item.n > n + 1 and not (row is not None and row[1]):
-        check_next(Received(n), item)  # names the items dropped (its hash is not looked at)
+        owner = vault.db.execute(
+            "SELECT c.name FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
+            " WHERE o.origin = ?",
+            (item.origin,),
+        ).fetchone()
+        # names the items dropped (its hash is not looked at)
+        check_next(Received(n), item, owner=None if owner is None else str(owner[0]))
 
 
 def _set_aside(vault: Vault, result: SyncResult, failed: dict[int, IntegrityError]) -> None:

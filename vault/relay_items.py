@@ -10,12 +10,14 @@ Each laptop numbers its items 1, 2, 3, ... and each names the hash of the one be
 signed by the laptop's owner. So a receiver can tell, without trusting the relay:
 
 * an item **dropped** (the next one's number skips ahead);
-* an item **replayed** (a number it already has, the same item again);
 * items **reordered** or **forked** (a number it already has with different content, or a
   ``prev`` that is not the hash of the item before).
 
 Each of these stops sync with exit 4 and names the laptop and the item number
-(:class:`RelayMisbehaved`). An item's body is canonical JSON::
+(:class:`RelayMisbehaved`). An item **replayed** (a number it already has, the same item
+again) is skipped, not named: an honest relay sends one again after a sync cut off before it
+acknowledged, and a new member is sent items its welcome already covers, so a replay cannot be
+told from those, and taking nothing twice is all it needs. An item's body is canonical JSON::
 
     {"v": 1, "kind": "redress sync item", "origin": <log origin>, "n": N,
      "prev": <hex SHA-256 of item N-1's body, or 64 zeros for N = 1>,
@@ -166,14 +168,23 @@ class Received:
     acked: int = 0
 
 
-def check_next(received: Received, item: Item, held_hash: str | None = None) -> bool:
+def laptop_words(origin: str, owner: str | None = None) -> str:
+    """A laptop as a sentence names it: "bea's laptop (ORIGIN)", or "laptop ORIGIN" when
+    whose it is is not known."""
+    return f"laptop {origin}" if owner is None else f"{owner}'s laptop ({origin})"
+
+
+def check_next(
+    received: Received, item: Item, held_hash: str | None = None, *, owner: str | None = None
+) -> bool:
     """True if ``item`` is the next one from its laptop; False if it is one already stored.
 
     An item already stored but not yet acknowledged comes again after a sync was cut off:
     it must be the same item (``held_hash`` is the hash of the one stored with its number).
-    Anything else is the relay misbehaving, and :class:`RelayMisbehaved` names it.
+    Anything else is the relay misbehaving, and :class:`RelayMisbehaved` names it, with the
+    laptop's ``owner`` (the caseworker whose laptop it is) when the caller knows them.
     """
-    who = f"laptop {item.origin}"
+    who = laptop_words(item.origin, owner)
     if item.n <= received.acked:
         raise RelayMisbehaved(
             f"The relay sent item {item.n} from {who} again, after it was acknowledged (a replay)."
@@ -193,8 +204,11 @@ def check_next(received: Received, item: Item, held_hash: str | None = None) -> 
         )
         raise RelayMisbehaved(
             f"The relay dropped {missing} from {who}, or sent them out of order.",
-            hint="if this vault was restored from a backup, the relay gave what it missed to"
-            " the laptop before: join the team again as a new laptop (docs/sync.md section 8)",
+            hint="an item after a gap is taken once the relay sends what is missing (this sync"
+            " took those it sent later on) and waits set aside until then; everything else was"
+            " taken. If the next sync says the same, tell whoever runs the intake. If this vault"
+            " was restored from a backup, the relay gave what it missed to the laptop before:"
+            " join the team again as a new laptop (docs/sync.md section 8)",
         )
     if item.prev != received.head:
         raise RelayMisbehaved(

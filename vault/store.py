@@ -525,7 +525,9 @@ def read_key_file(directory: Path, caseworker: str | None) -> bytes:
         raise UsageError(
             f"This vault has no caseworker called {caseworker}"
             f" (it has key files for {', '.join(names)}).",
-            hint="names are exact; if your key file was lost, put it back from a backup",
+            hint="names are exact; on a team of laptops each caseworker opens only their own"
+            " laptop's vault (the others' names are in vault caseworker list, their keys are"
+            " not); if your key file was lost, put it back from a backup",
         )
     data = read_small_file(people / f"{caseworker}.key", "key file")
     try:

@@ -76,7 +76,9 @@ def _check(r: httpx.Response, base: str) -> None:
     if r.status_code == 400:
         raise IntakeError(
             "The intake refused the envelope.",
-            hint="check that the team key file is the one this intake uses",
+            hint="check that the team key file is this intake's team's, and its current one:"
+            " after a caseworker is removed or the team key rotated, a caseworker exports it"
+            " again (vault team-key export FILE)",
         )
     if r.status_code == 413:
         raise IntakeError("The intake refused the envelope as too large.")

@@ -50,6 +50,7 @@ from vault.relay_items import (
     RelayMisbehaved,
     check_next,
     check_signature,
+    laptop_words,
 )
 from vault.sending import known
 from vault.store import Vault, today
@@ -209,7 +210,7 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> 
             result.ignored += 1
         return
     author = db.execute(
-        "SELECT c.sign_pk FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
+        "SELECT c.sign_pk, c.name FROM sync_origins o JOIN caseworkers c ON c.key_id = o.key_id"
         " WHERE o.origin = ?",  # a revoked member's items were sent while they were one
         (item.origin,),
     ).fetchone()
@@ -224,6 +225,7 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> 
             f"The relay sent an item from laptop {item.origin}, not one of the team's."
         )
     check_signature(item, bytes(author[0]))
+    owner = str(author[1])
     row = db.execute(
         "SELECT n, head FROM sync_received WHERE origin = ? AND recipient = ?",
         (item.origin, recipient),
@@ -232,11 +234,12 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> 
     if item.n <= n:
         if item.n == n and item.hash != head:
             raise RelayMisbehaved(
-                f"The relay sent a different item {item.n} from laptop {item.origin} than"
-                " before: its items have been changed or forked."
+                f"The relay sent a different item {item.n} from"
+                f" {laptop_words(item.origin, owner)} than before: its items have been"
+                " changed or forked."
             )
         return  # held already (a sync cut off before its acknowledgement, or a welcome's)
-    check_next(Received(n, head), item)
+    check_next(Received(n, head), item, owner=owner)
     db.execute(
         "INSERT INTO sync_received (origin, recipient, n, head) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (origin, recipient) DO UPDATE SET n = excluded.n, head = excluded.head",

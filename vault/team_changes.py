@@ -22,7 +22,8 @@ Statement bodies are canonical JSON (sorted keys, no spaces, UTF-8)::
 
 signed with Ed25519 over ``"redress team change v1" || 0x00 || body``. ``prev`` of the first
 statement is the hash of the start (:meth:`Team.start_hash`); of every other, the SHA-256 of
-the previous statement's body. ``docs/sync.md`` has the format and vectors.
+the previous statement's body. ``docs/sync.md`` section 10 has the format, and
+``tests/vectors/sync-v1.json`` its vectors.
 """
 
 from __future__ import annotations

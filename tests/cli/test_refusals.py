@@ -70,6 +70,7 @@ def test_key_files_that_do_not_match_the_caseworker_named(cli: Cli, made: Path) 
     result = cli("cases", "list", "--as", "bob")
     assert_clean_error(result, 2)
     assert "no caseworker called bob (it has key files for amara)" in result.stderr
+    assert "each caseworker opens only their own laptop's vault" in result.stderr
     # bob, whose key file is gone, is not silently taken for amara: the refusal says why
     bob = cli.cwd / "bob-passphrase"
     bob.write_bytes(b"another horse battery staple\n")

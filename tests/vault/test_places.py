@@ -63,3 +63,12 @@ def test_no_vault_hint_points_to_the_vault_we_are_in(
     monkeypatch.chdir(vault.directory / "caseworkers")
     assert "--vault .." in places.no_vault_hint(Path("vault-data"))
     assert os.getcwd() == str(vault.directory / "caseworkers")
+
+
+def test_init_in_a_folder_joining_a_team_says_it_is_joining(tmp_path: Path) -> None:
+    joining = tmp_path / "vault-data"
+    joining.mkdir()
+    (joining / "join.request").write_text("{}")  # what vault join leaves there
+    with pytest.raises(VaultExistsError, match="is joining a team") as refused:
+        places.check_new_vault_place(joining)
+    assert "vault sync --from URL" in str(refused.value.hint)

@@ -466,8 +466,8 @@ def _events_item(vault: Vault, peer: Identity, origin: str, n: int, prev: str) -
 @pytest.mark.parametrize(
     ("misdeed", "words"),
     [
-        ("drop", "dropped item 2"),
-        ("fork", "different item 1"),
+        ("drop", "dropped item 2 from bea's laptop \\(vault"),
+        ("fork", "different item 1 from bea's laptop \\(vault"),
         ("reorder", "does not follow"),
     ],
 )

@@ -64,7 +64,10 @@ class Relay:
                 team = apply(team, Statement(body, signature))
             except TeamChangeError as e:
                 raise IntegrityError(
-                    f"The relay's record of the team does not follow its team key file ({e})."
+                    f"The relay's record of the team does not follow its team key file ({e}).",
+                    hint="start the intake with the team key file it was first started with: a"
+                    " team of laptops tells it of every change by vault sync, with no new file"
+                    " (docs/sync.md section 6)",
                 ) from None
         self._team = team
         inbox.relay_start(self.members())

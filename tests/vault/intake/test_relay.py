@@ -11,6 +11,7 @@ import pytest
 
 from vault import _crypto
 from vault.db import new_origin
+from vault.errors import IntegrityError
 from vault.intake.inbox import Inbox
 from vault.intake.relay import Relay, RelayRefused
 from vault.keys import Identity, TeamKeyPair, TeamPublicKey
@@ -136,3 +137,20 @@ def test_a_revoked_member_is_refused_and_no_longer_holds_items_back(
             make_statement(as_if, carol, "rotate", "2026-12-05", epoch=(3, b"k" * 32))
         )
     assert again.value.error == "not-a-member"
+
+
+def test_an_intake_started_with_a_new_team_key_file_is_told_to_use_its_first(
+    parts: tuple[Relay, Identity, Identity, Identity], tmp_path: Path
+) -> None:
+    """The admin who re-exports the team key after a change and restarts with it, as for a
+    shared folder, is told which file to start with (the record already holds the change)."""
+    _, amara, _, _ = parts
+    later = TeamPublicKey(
+        2, TeamKeyPair.generate(2).public_key, (("amara", amara.public.sign_pk),), A_ORIGIN
+    )
+    with (
+        Inbox.open(tmp_path / "relay") as inbox,
+        pytest.raises(IntegrityError, match="does not follow its team key file") as refused,
+    ):
+        Relay(inbox, later, lambda _: None)
+    assert "first started with" in str(refused.value.hint)
