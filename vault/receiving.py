@@ -64,7 +64,10 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
                 break
         for ack in acks:
             ack.result()  # an acknowledgement that failed fails the sync, as it always did
-    take_spool(vault, result, page.parsed, team=lambda: relay.team())
+    try:
+        take_spool(vault, result, page.parsed, team=lambda: relay.team())
+    finally:
+        _remember_acknowledged(vault, page.acknowledged)
     if page.unreadable:
         raise page.unreadable[0]  # acknowledged: nothing any laptop sent (the relay reads each)
 
@@ -75,6 +78,9 @@ class _Receiving:
     parsed: dict[int, Item] = field(default_factory=dict)  # spooled here, kept read
     size: int = 0  # about the memory ``parsed`` takes, kept under PARSED_BYTES
     unreadable: list[RelayMisbehaved] = field(default_factory=list)  # not items at all: dropped
+    # (origin, recipient): the last number of that chain in the pages fetched, each of them
+    # acknowledged (the relay confirmed it deleted them) before the items are taken
+    acknowledged: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def store(self, vault: Vault, items: list[tuple[int, bytes]], result: SyncResult) -> None:
         """A page of items, in one transaction: this laptop's own taken in (while
@@ -96,6 +102,9 @@ class _Receiving:
                 )
         if not page:
             return
+        for _, _, item in page:
+            chain = (item.origin, item.to)
+            self.acknowledged[chain] = max(item.n, self.acknowledged.get(chain, 0))
         with vault.transaction() as db:
             marks = ",".join("?" * len(page))  # only placeholders go in
             spooled = {
@@ -125,6 +134,21 @@ class _Receiving:
             if self.size + 2 * len(wire) <= PARSED_BYTES:
                 self.parsed[seq] = item
                 self.size += 2 * len(wire)  # the item's body and its sealed bytes
+
+
+def _remember_acknowledged(vault: Vault, acknowledged: dict[tuple[str, str], int]) -> None:
+    """Once the items of the pages acknowledged have been taken: the relay confirmed it
+    deleted them, so it must never send again any this laptop holds (``sync_received.acked``,
+    at most the number held: an item set aside is not held, and the genuine one may still
+    come). One sent again later is a replay (:func:`vault.relay_items.check_next`)."""
+    if not acknowledged:
+        return
+    with vault.transaction() as db:
+        db.executemany(
+            "UPDATE sync_received SET acked = max(acked, min(n, ?))"
+            " WHERE origin = ? AND recipient = ?",
+            [(n, origin, to) for (origin, to), n in acknowledged.items()],
+        )
 
 
 def _take_direct(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> bool:

@@ -14,10 +14,11 @@ signed by the laptop's owner. So a receiver can tell, without trusting the relay
   ``prev`` that is not the hash of the item before).
 
 Each of these stops sync with exit 4 and names the laptop and the item number
-(:class:`RelayMisbehaved`). An item **replayed** (a number it already has, the same item
-again) is skipped, not named: an honest relay sends one again after a sync cut off before it
-acknowledged, and a new member is sent items its welcome already covers, so a replay cannot be
-told from those, and taking nothing twice is all it needs. An item's body is canonical JSON::
+(:class:`RelayMisbehaved`). So does an item **replayed**: one the relay confirmed it had
+deleted (this laptop acknowledged the page that brought it, and held it; ``sync_received.acked``)
+sent again. An item sent again before that (a sync cut off before its acknowledgement was
+answered, or items a new member's welcome already covers) is skipped, not named: an honest
+relay does that, and taking nothing twice is all it needs. An item's body is canonical JSON::
 
     {"v": 1, "kind": "redress sync item", "origin": <log origin>, "n": N,
      "prev": <hex SHA-256 of item N-1's body, or 64 zeros for N = 1>,

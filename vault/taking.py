@@ -227,10 +227,10 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> 
     check_signature(item, bytes(author[0]))
     owner = str(author[1])
     row = db.execute(
-        "SELECT n, head FROM sync_received WHERE origin = ? AND recipient = ?",
+        "SELECT n, head, acked FROM sync_received WHERE origin = ? AND recipient = ?",
         (item.origin, recipient),
     ).fetchone()
-    n, head = (0, FIRST_PREV) if row is None else (int(row[0]), str(row[1]))
+    n, head, acked = (0, FIRST_PREV, 0) if row is None else (int(row[0]), str(row[1]), int(row[2]))
     if item.n <= n:
         if item.n == n and item.hash != head:
             raise RelayMisbehaved(
@@ -238,6 +238,8 @@ def take(vault: Vault, db: dbmod.Connection, item: Item, result: SyncResult) -> 
                 f" {laptop_words(item.origin, owner)} than before: its items have been"
                 " changed or forked."
             )
+        if item.n <= acked:  # the relay confirmed it deleted it: a replay, named
+            check_next(Received(n, head, acked), item, owner=owner)
         return  # held already (a sync cut off before its acknowledgement, or a welcome's)
     check_next(Received(n, head), item, owner=owner)
     db.execute(

@@ -48,7 +48,7 @@ from vault.audit.team_verify import verify_team
 from vault.check import check_vault
 from vault.db import new_origin
 from vault.envelope import seal_report
-from vault.errors import WrongKeyError
+from vault.errors import IntegrityError, VaultError, WrongKeyError
 from vault.intake import auth as intake_auth
 from vault.intake.inbox import Inbox
 from vault.join_request import make_request
@@ -495,13 +495,62 @@ def test_a_relay_that_drops_changes_or_reorders_items_is_named(
         both_syncs()
 
 
+class _CutOff(_Relay):
+    """A relay whose answer to the acknowledgement never comes (the sync was cut off)."""
+
+    def acknowledge(self, upto: int) -> None:
+        raise VaultError("Could not reach the intake.")
+
+
 def test_an_item_cut_off_before_its_acknowledgement_is_taken_once(
     peer_and_vault: tuple[Vault, Identity, str],
 ) -> None:
     vault, peer, origin = peer_and_vault
     one = _events_item(vault, peer, origin, 1, FIRST_PREV)
+    two = _events_item(vault, peer, origin, 2, one.hash)
     result = SyncResult(PullResult())
-    receive(vault, _Relay([one.to_wire()]), result)  # type: ignore[arg-type]
-    receive(vault, _Relay([one.to_wire()]), result)  # type: ignore[arg-type]
-    held = vault.db.execute("SELECT n, head FROM sync_received WHERE origin = ?", (origin,))
-    assert held.fetchall() == [(1, one.hash)]
+    with pytest.raises(VaultError, match="Could not reach"):
+        receive(vault, _CutOff([one.to_wire()]), result)  # type: ignore[arg-type]
+    receive(vault, _Relay([one.to_wire(), two.to_wire()]), result)  # type: ignore[arg-type]
+    held = vault.db.execute("SELECT n, head, acked FROM sync_received WHERE origin = ?", (origin,))
+    assert held.fetchall() == [(2, two.hash, 2)]
+
+
+def test_an_item_sent_again_after_its_acknowledgement_is_a_replay_named_once(
+    peer_and_vault: tuple[Vault, Identity, str],
+) -> None:
+    """The relay confirmed it deleted items 1 and 2, then sends item 1 again (the same
+    bytes) with item 3: exit 4 naming the replay; item 3 is taken all the same, and the next
+    sync says nothing (docs/sync.md section 5)."""
+    vault, peer, origin = peer_and_vault
+    one = _events_item(vault, peer, origin, 1, FIRST_PREV)
+    two = _events_item(vault, peer, origin, 2, one.hash)
+    three = _events_item(vault, peer, origin, 3, two.hash)
+    result = SyncResult(PullResult())
+    receive(vault, _Relay([one.to_wire(), two.to_wire()]), result)  # type: ignore[arg-type]
+    with pytest.raises(
+        RelayMisbehaved, match=r"item 1 from bea's laptop .* again, after it was acknowledged"
+    ) as caught:
+        receive(vault, _Relay([one.to_wire(), three.to_wire()]), result)  # type: ignore[arg-type]
+    assert caught.value.exit_code == 4
+    held = vault.db.execute("SELECT n, head, acked FROM sync_received WHERE origin = ?", (origin,))
+    assert held.fetchall() == [(3, three.hash, 3)]
+    receive(vault, _Relay([]), result)  # type: ignore[arg-type]
+    assert vault.db.execute("SELECT count(*) FROM sync_spool").fetchone()[0] == 0
+
+
+def test_an_item_set_aside_is_not_counted_as_acknowledged(
+    peer_and_vault: tuple[Vault, Identity, str],
+) -> None:
+    """A forged item 2 comes and is acknowledged, and set aside; the genuine item 2, sent
+    later, is taken, not called a replay."""
+    vault, peer, origin = peer_and_vault
+    one = _events_item(vault, peer, origin, 1, FIRST_PREV)
+    two = _events_item(vault, peer, origin, 2, one.hash)
+    forged = make_item(Identity.generate("bea"), origin, 2, one.hash, "team", 1, b"x" * 64)
+    result = SyncResult(PullResult())
+    with pytest.raises(IntegrityError, match="Item 2 from"):
+        receive(vault, _Relay([one.to_wire(), forged.to_wire()]), result)  # type: ignore[arg-type]
+    receive(vault, _Relay([two.to_wire()]), result)  # type: ignore[arg-type]
+    held = vault.db.execute("SELECT n, head, acked FROM sync_received WHERE origin = ?", (origin,))
+    assert held.fetchall() == [(2, two.hash, 2)]
