@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 from pathlib import Path
 
 import nacl.bindings as sodium
 import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page, Request, Route
 
 from tests.sealing import blob_id
 from tests.vault.intake.browser.conftest import (
@@ -22,6 +23,7 @@ from tests.vault.intake.browser.conftest import (
     send,
     unique,
 )
+from vault.intake.parts import PART_BYTES
 from vault.report import parse_report
 
 CHUNK = 65_536
@@ -44,6 +46,22 @@ def open_blob(body: bytes, key: bytes) -> bytes:
     return b"".join(plain)
 
 
+def uploaded_parts(watched: Watched) -> list[bytes]:
+    """Each upload in parts the page made, its PUT bodies joined in the order sent."""
+    parts: dict[str, list[tuple[int, bytes]]] = {}
+    for method, url, _, body in watched.traffic.requests:
+        if method == "PUT" and "/api/attachments/parts/" in url:
+            token, offset = url.rsplit("/", 2)[1:]
+            parts.setdefault(token, []).append((int(offset), body))
+    joined = []
+    for sent in parts.values():
+        assert [at for at, _ in sent] == list(
+            itertools.accumulate([0] + [len(b) for _, b in sent])
+        )[:-1]
+        joined.append(b"".join(b for _, b in sent))
+    return joined
+
+
 def test_files_are_sealed_in_chunks(watched: Watched, intake: Intake) -> None:
     page = watched.page
     files = {
@@ -60,7 +78,10 @@ def test_files_are_sealed_in_chunks(watched: Watched, intake: Intake) -> None:
     assert page.locator("#file-list li").count() == 3
     send(page)
 
-    assert len(watched.traffic.bodies("POST", "/api/attachments")) == 3
+    # Each file in an upload of its own, in parts (here one part each), then its end.
+    assert len(watched.traffic.bodies("POST", "/api/attachments/parts")) == 3
+    assert len(watched.traffic.bodies("POST", "/end")) == 3
+    assert watched.traffic.bodies("POST", "/api/attachments") == []
     [envelope] = watched.traffic.bodies("POST", "/api/reports")
     report = json.loads(intake.open_envelope(envelope))
     assert [a["name"] for a in report["attachments"]] == list(files)
@@ -70,6 +91,7 @@ def test_files_are_sealed_in_chunks(watched: Watched, intake: Intake) -> None:
         assert (attachment["type"], attachment["size"]) == (mime, len(data))
         body = intake.blob(attachment["blob"])
         assert blob_id(body) == attachment["blob"]
+        assert body in uploaded_parts(watched)
         padded = padded_length(len(data))
         chunks = max(1, -(-padded // CHUNK))
         assert len(body) == 24 + padded + 17 * chunks
@@ -94,10 +116,14 @@ def test_file_limits_are_shown_and_kept(page: Page) -> None:
 
 @pytest.mark.slow
 def test_attachment_round_trip_by_pull(watched: Watched, intake: Intake, tmp_path: Path) -> None:
+    """A file of more than two parts (17 MiB: 8 + 8 + 1) goes up in parts as it is sealed,
+    never more than one part on its way, and arrives in the vault whole."""
     page = watched.page
     marker = unique("attachment")
     before = intake.drain()
-    data = os.urandom(400_000)
+    data = os.urandom(17 << 20)
+    finished: list[Request] = []
+    page.on("requestfinished", lambda r: finished.append(r) if r.method == "PUT" else None)
     open_form(page)
     fill_required(page, marker)
     page.set_input_files(
@@ -108,6 +134,15 @@ def test_attachment_round_trip_by_pull(watched: Watched, intake: Intake, tmp_pat
     assert page.inner_text("#sent-files") == "Your file arrived safely."
     assert "call 999" in page.inner_text("#sent-view")
     assert "within 5 working days" in page.inner_text("#sent-view")
+    puts = [b for m, u, _, b in watched.traffic.requests if m == "PUT"]
+    assert [len(b) for b in puts] == [PART_BYTES, PART_BYTES - 24, 16 * (CHUNK + 17)]
+    # One part on its way at a time: each PUT began after the answer to the one before came
+    # (Playwright's responseEnd is when its own copy of the body was read: not used).
+    spans = sorted(
+        (r.timing["startTime"], r.timing["startTime"] + r.timing["responseStart"]) for r in finished
+    )
+    assert len(spans) == 3
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
     case_id, shown = intake.pull_case(before, marker)
     assert [a["name"] for a in shown["report"]["attachments"]] == ["screenshot.png"]
     out = tmp_path / "restored.png"
@@ -139,12 +174,11 @@ def test_a_wrong_blob_id_from_the_intake_is_refused(watched: Watched, intake: In
 
     def lie(route: Route) -> None:
         answer = route.fetch()
-        body = route.request.post_data_buffer
-        assert body is not None
+        [body] = uploaded_parts(watched)
         assert answer.json() == {"blob": blob_id(body)}
         route.fulfill(response=answer, json={"blob": hashlib.sha256(body).hexdigest()})
 
-    page.route("**/api/attachments", lie)
+    page.route("**/api/attachments/parts/*/end", lie)
     marker = unique("wrong-blob")
     open_form(page)
     fill_required(page, marker)
@@ -158,9 +192,9 @@ def test_a_wrong_blob_id_from_the_intake_is_refused(watched: Watched, intake: In
     assert page.is_hidden("#sent-view")
     assert page.input_value("#what_happened") == marker
     # Told the truth, the page sends the file again and names it by its own hash.
-    page.unroute("**/api/attachments")
+    page.unroute("**/api/attachments/parts/*/end")
     send(page)
-    assert len(watched.traffic.bodies("POST", "/api/attachments")) == 2
+    assert len(watched.traffic.bodies("POST", "/api/attachments/parts")) == 2
     [envelope] = watched.traffic.bodies("POST", "/api/reports")
     [attachment] = json.loads(intake.open_envelope(envelope))["attachments"]
     assert blob_id(intake.blob(attachment["blob"])) == attachment["blob"]
