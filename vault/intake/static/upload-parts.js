@@ -27,7 +27,7 @@
     const controller = new AbortController();
     // Past the intake's own deadline for this body (30 s plus its length at 16 KiB/s), with a
     // margin: a connection that died without a word is given up.
-    const limit = 60000 + (body ? (body.length / MIN_RATE) * 1000 : 0);
+    const limit = 60000 + (body ? (body.size / MIN_RATE) * 1000 : 0);
     const timer = setTimeout(() => controller.abort(), limit);
     try {
       const response = await fetch(path, {
@@ -71,7 +71,9 @@
       const end = start + part.length;
       let got = null;
       for (let tries = 1; ; tries++) {
-        got = await send("PUT", `${this.path}/${this.size}`, part.subarray(this.size - start));
+        // As a Blob: the browser keeps its bytes out of this thread's heap while it is sent
+        // (measured: faster, and less memory, than sending the array itself).
+        got = await send("PUT", `${this.path}/${this.size}`, new Blob([part.subarray(this.size - start)]));
         if (got && got.status === 200 && got.answer.size === end) {
           this.size = end;
           return;
