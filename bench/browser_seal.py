@@ -393,7 +393,7 @@ def _note(
         f" {mib / bare:.0f} MiB/s bare; CPU of the page's thread {main:.0f} ms and of the"
         f" worker {worker:.0f} ms ({main / bare_main:.2f}× and {worker / bare_main:.2f}× bare's"
         f" {bare_main:.0f} ms), the thread pool (digests, GC) {digests:.0f} ms, other threads"
-        f" (reading the file, the Blob) {other:.0f} ms; all in the page: the page's thread"
+        f" (the browser reading the file) {other:.0f} ms; all in the page: the page's thread"
         f" {page_main:.0f} ms ({page_main / bare_main:.2f}×), thread pool {page_digests:.0f} ms,"
         f" other {page_other:.0f} ms"
     )
