@@ -218,3 +218,24 @@ def test_an_idle_upload_is_dropped_with_its_rows(tmp_path: Path) -> None:
         assert uploads.get(tokens[0]) is None
         rows = inbox._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         assert rows == 1  # only the busy upload's
+
+
+def test_a_part_that_stalls_is_408_and_keeps_what_arrived(start_intake: IntakeFactory) -> None:
+    intake = start_intake("--read-timeout", "1")
+    _, blob = sealed_file(b"x" * 5000)
+    token = opened(intake)
+    started = time.monotonic()
+    answer = raw_request(
+        intake.url,
+        f"PUT /api/attachments/parts/{token}/0 HTTP/1.1\nHost: x\n"
+        f"Content-Type: application/octet-stream\nContent-Length: {len(blob)}\n",
+        blob[:10],
+        wait=10,
+    )
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert time.monotonic() - started < 5
+    again = put(intake, token, 0, blob)
+    assert again.status_code == 409
+    assert again.json() == {"error": "offset", "size": 10}
+    assert put(intake, token, 10, blob[10:]).json() == {"size": len(blob)}
+    assert end(intake, token).json() == {"blob": blob_id(blob)}
