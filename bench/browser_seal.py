@@ -8,11 +8,16 @@ picks one, so the page holds a disk-backed ``File``. Then, taking turns:
   stream, pad it, seal it in 64 KiB ``crypto_secretstream`` chunks, and hand each sealed chunk
   to the worker beside the page (``seal-worker.js``), which starts its digest for the blob id
   (``blob-id.js``: the hash list of docs/format.md, each chunk hashed by the browser's own
-  SHA-256, ``crypto.subtle.digest``) and gathers the chunks into Blobs;
+  SHA-256, ``crypto.subtle.digest``) and then drops it (``{sink: "drop"}``): the sealing alone,
+  which the 1.5x target is about;
 * in page: the same ``sealFile`` with no worker (``{worker: false}``, what the page does
-  where no worker starts): the page's own thread starts the digests and gathers too;
+  where no worker starts), also dropping what it sealed;
 * bare: libsodium's ``crypto_secretstream_xchacha20poly1305_push`` over the same number of
-  64 KiB chunks (the padded length), one reused in-page buffer: no reading, no hash, no Blob.
+  64 KiB chunks (the padded length), one reused in-page buffer: no reading, no hash, no upload;
+* upload (CPU not throttled only): the form's own ``sealFile`` as the form calls it, uploading
+  in parts to this bench's real intake as it seals (``upload-parts.js``: an upload opened with
+  a proof of work, 8 MiB parts PUT one at a time, then its end; the intake's blob id checked
+  against the page's). Each blob is acknowledged (deleted) after its run.
 
 Each at 25 MiB and 500 MiB, and again with the page's CPU throttled 4x through the
 DevTools protocol (``Emulation.setCPUThrottlingRate``, as a mid-range phone). That throttles
@@ -35,13 +40,14 @@ Memory: while each run seals, the RSS of Chromium's renderer processes (``/proc`
 with ``SystemInfo.getProcessInfo``; the others are idle) is sampled every 20 ms; the figure
 is the sum of their peaks minus their RSS just before. Flat means the 500 MiB file costs
 the page no more than the 25 MiB one (within 64 MiB): the file is never read whole and
-the sealed chunks leave the page in 32 MiB batches. The browser process, which holds the
-Blob's bytes until they are uploaded (or spills them to disk past its own limit), is
-reported beside it.
+the sealed bytes leave the page a part at a time. The browser process, which held the whole
+sealed file as a ``Blob`` until it was uploaded when the form uploaded it whole, is reported
+beside it, for the dropping rows and for the upload; flat there means the same for it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import tempfile
@@ -52,9 +58,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.common import Timer, interleaved
 from bench.intake import CHROMIUM, CHROMIUM_ARGS, Setup
 from vault.attachments import sealed_length
+from vault.intake.auth import sign_request
 
 TARGET = 1.5  # × bare secretstream
 FLAT_MIB = 64  # the 500 MiB file may cost the renderer at most this much more than 25 MiB
@@ -79,7 +88,8 @@ PAGE_SEAL = """async (options) => {
   const start = performance.now();
   const sealed = await seal.sealFile(window.sodium, file, null, options);
   const ms = performance.now() - start;
-  return { ms, size: sealed.body.size };
+  if (sealed.server !== null && sealed.server !== sealed.blob) throw new Error("wrong blob id");
+  return { ms, size: sealed.size, blob: sealed.blob };
 }"""
 
 PAGE_BARE = """async (size) => {
@@ -198,7 +208,8 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="redress-bench-seal-") as tmp:
         root = Path(tmp)
         setup = Setup(root)
-        with setup.server("seal") as server, sync_playwright() as p:
+        biggest = str(max(sizes) + 1)
+        with setup.server("seal", "--max-file-mib", biggest) as server, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 version = browser.version
@@ -209,6 +220,18 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
                 page.wait_for_function("window.sodium !== undefined")
                 page.evaluate("window.sodium.ready.then(() => true)")
                 page.evaluate(ADD_INPUT)
+                intake = httpx.Client(base_url=server.url, timeout=60)
+
+                def ack(blob: str) -> None:
+                    """Delete an uploaded blob (a signed acknowledgement), so the disk stays
+                    as it was."""
+                    body = json.dumps({"blobs": [blob]}).encode()
+                    headers = sign_request(setup.caseworker, "POST", "/api/ack", body)
+                    headers["Content-Type"] = "application/json"
+                    answer = intake.post("/api/ack", content=body, headers=headers)
+                    if answer.status_code != 200 or answer.json().get("deleted") != 1:
+                        raise RuntimeError(f"the blob was not acknowledged: {answer.text}")
+
                 if not page.evaluate(START_WORKER):
                     raise RuntimeError("the page's sealing worker or crypto.subtle is missing")
                 cdp = page.context.new_cdp_session(page)
@@ -227,7 +250,7 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
                     for rate in (1, THROTTLE):
                         cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
                         rows.append(
-                            _measure(page, mib, rate, renderer, main[0], repeats, quick, say)
+                            _measure(page, mib, rate, renderer, main[0], repeats, quick, say, ack)
                         )
                     cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
                     page.set_input_files("#bench-file", [])
@@ -241,12 +264,19 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
     flat = max(r["renderer_growth_mib"] for r in large) <= (
         max(r["renderer_growth_mib"] for r in small) + FLAT_MIB
     )
+    uploads_small = [r for r in small if "upload_median_s" in r]
+    uploads_large = [r for r in large if "upload_median_s" in r]
+    upload_flat = all(
+        max(r[key] for r in uploads_large) <= max(r[key] for r in uploads_small) + FLAT_MIB
+        for key in ("upload_renderer_growth_mib", "upload_browser_growth_mib")
+    )
     return {
         "chromium": version,
         "sizes_mib": list(sizes),
         "throttle": THROTTLE,
         "rows": rows,
         "memory_flat": flat,
+        "upload_memory_flat": upload_flat,
         "seconds": time.perf_counter() - started,
     }
 
@@ -260,11 +290,14 @@ def _measure(
     repeats: int,
     quick: bool,
     say: Callable[[str], None],
+    ack: Callable[[str], None],
 ) -> dict[str, Any]:
     size = mib << 20
     want = sealed_length(size)
     say(f"seal: a {mib} MiB file in Chromium, CPU throttled {rate}x")
     memory: dict[str, list[tuple[int, int]]] = {"sealFile": [], "in page": [], "bare": []}
+    if rate == 1:
+        memory["upload"] = []
     cpu: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in memory}
 
     def case(name: str, script: str, arg: object) -> Callable[[], Timer]:
@@ -277,7 +310,9 @@ def _measure(
                 raise RuntimeError(f"{name} sealed {result['size']} bytes, not {want}")
             grown = sum(rss[r] - rss[-r] for r in renderers)
             memory[name].append((grown, rss[main] - rss[-main]))
-            page.evaluate("() => new Promise(r => setTimeout(r, 200))")  # let the Blob go
+            if name == "upload":
+                ack(result["blob"])
+            page.evaluate("() => new Promise(r => setTimeout(r, 200))")  # let go of what it held
             timer = Timer()
             timer.wall = timer.cpu = result["ms"] / 1000
             return timer
@@ -286,15 +321,14 @@ def _measure(
 
     # Small runs are cheap and noisy: five at least; the 500 MiB ones take seconds each.
     runs_wanted = max(repeats, 5) if mib <= 100 else max(1, min(repeats, 2 if quick else 3))
-    runs = interleaved(
-        {
-            "sealFile": case("sealFile", PAGE_SEAL, {"slowWorker": rate}),
-            "in page": case("in page", PAGE_SEAL, {"worker": False}),
-            "bare": case("bare", PAGE_BARE, size),
-        },
-        runs_wanted,
-        say=say,
-    )
+    cases = {
+        "sealFile": case("sealFile", PAGE_SEAL, {"slowWorker": rate, "sink": "drop"}),
+        "in page": case("in page", PAGE_SEAL, {"worker": False, "sink": "drop"}),
+        "bare": case("bare", PAGE_BARE, size),
+    }
+    if rate == 1:  # the form's own call: uploading in parts as it seals
+        cases["upload"] = case("upload", PAGE_SEAL, {})
+    runs = interleaved(cases, runs_wanted, say=say)
     ours = statistics.median(t.wall for t in runs["sealFile"])
     bare = statistics.median(t.wall for t in runs["bare"])
     in_page = statistics.median(t.wall for t in runs["in page"])
@@ -307,6 +341,16 @@ def _measure(
     bare_main = cpu_of["bare"][0] or float("nan")
     renderer_growth = max(r for r, _ in memory["sealFile"]) / 1024
     browser_growth = max(b for _, b in memory["sealFile"]) / 1024
+    upload: dict[str, Any] = {}
+    if "upload" in runs:
+        uploaded = statistics.median(t.wall for t in runs["upload"])
+        upload = {
+            "upload_median_s": uploaded,
+            "upload_ratio": uploaded / bare,
+            "upload_wall_s": [t.wall for t in runs["upload"]],
+            "upload_renderer_growth_mib": max(r for r, _ in memory["upload"]) / 1024,
+            "upload_browser_growth_mib": max(b for _, b in memory["upload"]) / 1024,
+        }
     return {
         "name": f"seal a {mib} MiB file in Chromium"
         + (f", CPU {rate}x slower" if rate > 1 else ""),
@@ -334,6 +378,7 @@ def _measure(
         "in_page_main_cpu_ratio": cpu_of["in page"][0] / bare_main,
         "browser_growth_mib": browser_growth,
         "note": _note(mib, ours, in_page, bare, cpu_of),
+        **upload,
     }
 
 
@@ -348,7 +393,7 @@ def _note(
         f" {mib / bare:.0f} MiB/s bare; CPU of the page's thread {main:.0f} ms and of the"
         f" worker {worker:.0f} ms ({main / bare_main:.2f}× and {worker / bare_main:.2f}× bare's"
         f" {bare_main:.0f} ms), the thread pool (digests, GC) {digests:.0f} ms, other threads"
-        f" (reading the file, the Blob) {other:.0f} ms; all in the page: the page's thread"
+        f" (the browser reading the file) {other:.0f} ms; all in the page: the page's thread"
         f" {page_main:.0f} ms ({page_main / bare_main:.2f}×), thread pool {page_digests:.0f} ms,"
         f" other {page_other:.0f} ms"
     )
@@ -378,4 +423,28 @@ def table(doc: dict[str, Any]) -> str:
         f"{'yes' if doc['memory_flat'] else '**no**'}.",
     ]
     lines += [f"- {r['name']}: {r['note']}" for r in doc["rows"]]
+    uploads = [r for r in doc["rows"] if "upload_median_s" in r]
+    if uploads:
+        lines += [
+            "",
+            "The form's own call, uploading in parts to the intake as it seals, against the "
+            "sealing alone (which drops what it sealed):",
+            "",
+            "| benchmark | upload in parts (median) | ratio to bare | renderer RSS growth "
+            "| browser RSS growth | the same, sealing alone: renderer | browser |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in uploads:
+            lines.append(
+                f"| {r['name']} | {r['upload_median_s'] * 1000:.0f} ms | "
+                f"{r['upload_ratio']:.2f}× | {r['upload_renderer_growth_mib']:.0f} MiB | "
+                f"{r['upload_browser_growth_mib']:.0f} MiB | "
+                f"{r['renderer_growth_mib']:.0f} MiB | {r['browser_growth_mib']:.0f} MiB |"
+            )
+        lines += [
+            "",
+            f"Memory flat while uploading (renderer and browser process, {doc['sizes_mib'][1]} "
+            f"MiB against {doc['sizes_mib'][0]} MiB, within {FLAT_MIB} MiB): "
+            f"{'yes' if doc['upload_memory_flat'] else '**no**'}.",
+        ]
     return "\n".join(lines)

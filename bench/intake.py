@@ -144,6 +144,7 @@ class Setup:
         self.root = root
         self.keys = TeamKeyPair.generate(1)
         caseworker = Identity.generate("bench")
+        self.caseworker = caseworker  # signs requests to the servers (acknowledging blobs)
         public = TeamPublicKey(
             self.keys.epoch, self.keys.public_key, ((caseworker.name, caseworker.public.sign_pk),)
         )

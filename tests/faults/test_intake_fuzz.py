@@ -76,6 +76,9 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/challenge", "page"),
     ("POST", "/api/reports", "report"),
     ("POST", "/api/attachments", "attachment"),
+    ("POST", "/api/attachments/parts", "attachment"),
+    ("PUT", "/api/attachments/parts/{upload}/{offset}", "part"),
+    ("POST", "/api/attachments/parts/{upload}/end", "part"),
     ("GET", "/api/mailbox/{mailbox}", "mailbox"),
     ("POST", "/api/pull", "pull"),
     ("GET", "/api/blobs/{blob}", "blob"),
@@ -106,6 +109,7 @@ class Fuzzed:
     team: TeamVault
     stranger: Identity
     blob: str
+    upload: str  # an upload in parts, opened (the fuzzer may end or drop it)
     mailbox: str
     origin: str
     cases: int = 0
@@ -139,6 +143,16 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             ),
         )
         assert upload.status == 201, upload
+        opened = raw_request(
+            server.url,
+            build_request(
+                b"POST",
+                b"/api/attachments/parts",
+                [(b"Content-Length", b"0"), (b"X-Redress-PoW", proof(server.url).encode())],
+                b"",
+            ),
+        )
+        assert opened.status == 201, opened
         mailbox = secrets.token_hex(16)
         reply = base64.b64encode(os.urandom(padded_length(100) + _crypto.SEAL_OVERHEAD)).decode()
         stored = signed_json(
@@ -153,6 +167,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             team=team,
             stranger=Identity.generate("mallory"),
             blob=json.loads(upload.body)["blob"],
+            upload=json.loads(opened.body)["upload"],
             mailbox=mailbox,
             origin=team.vault.log.origin,
         )
@@ -288,6 +303,15 @@ def cases(draw: st.DrawFn, state: Fuzzed) -> Case:
         template.replace("{mailbox}", draw(path_param(16, state.mailbox)))
         .replace("{blob}", draw(path_param(32, state.blob)))
         .replace("{token}", draw(path_param(32)))
+        .replace("{upload}", draw(path_param(16, state.upload)))
+        .replace(
+            "{offset}",
+            draw(
+                st.integers(0, 2**70).map(str)
+                | st.just("0")
+                | st.sampled_from(["-1", "1e3", "+5", "0x10", "9" * 30, "", " 1"]).map(_quote)
+            ),
+        )
     )
     mutate = draw(st.integers(0, 14))
     if mutate == 0:
@@ -314,6 +338,7 @@ def cases(draw: st.DrawFn, state: Fuzzed) -> Case:
         "form": "application/x-www-form-urlencoded",
         "report": "application/octet-stream",
         "attachment": "application/octet-stream",
+        "part": "application/octet-stream",
     }.get(kind, "application/json")
     if kind in ("pull", "ack", "replies") and source < 6:
         body = json.dumps(draw(json_body(kind, state))).encode()

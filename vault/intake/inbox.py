@@ -915,10 +915,16 @@ class BlobUpload:
         self._inbox._write_row(self._upload, self._seq, row)
         self._seq += 1
 
-    def finish(self) -> bytes:
-        """Store what is left and name the blob; returns its id (the hash list, raw bytes)."""
+    def flush(self) -> None:
+        """Store what is buffered now as a (short) row, so nothing waits in memory: the end
+        of each part of an upload in parts (docs/intake.md section 4). Rows are read back in
+        order whatever their lengths (:meth:`Inbox.blob_chunks`)."""
         if self._buffer:
             self._flush(len(self._buffer))
+
+    def finish(self) -> bytes:
+        """Store what is left and name the blob; returns its id (the hash list, raw bytes)."""
+        self.flush()
         blob_id = self._hash.digest()
         self._inbox._finish(self._upload, blob_id, self.size)
         return blob_id

@@ -11,13 +11,13 @@ import asyncio
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from vault import _crypto
 from vault.envelope import HEADER_BYTES, MAX_ENVELOPE, padded_length, parse_header
 from vault.errors import EnvelopeError, MessageRefused
-from vault.intake.inbox import MAILBOX_BYTES, Inbox
+from vault.intake.inbox import MAILBOX_BYTES, BlobUpload, Inbox
 from vault.intake.limits import (
     POW_HEADER,
     ProofOfWork,
@@ -26,7 +26,9 @@ from vault.intake.limits import (
     attachment_cap,
     is_upload_length,
 )
+from vault.intake.parts import BUSY_RETRY, PART_BYTES, OpenUpload, OpenUploads
 from vault.intake.reading import (
+    MIN_BODY_RATE,
     OCTET,
     Refused,
     hex_id,
@@ -89,6 +91,8 @@ def routes(state: IntakeState) -> APIRouter:
     rate = RateCap(config.rate_per_minute)
     group_commit = GroupCommit(inbox)
     upload_cap = attachment_cap(config.max_file_bytes)
+    # An upload in parts may stay open as long as a whole upload of the cap may take to arrive.
+    open_uploads = OpenUploads(state.idle + upload_cap / MIN_BODY_RATE)
 
     def admit(request: Request) -> None:
         """Proof of work, then the global rate cap; spends the proof last."""
@@ -176,6 +180,120 @@ def routes(state: IntakeState) -> APIRouter:
                     await run_in_threadpool(upload.write, piece)
                 else:
                     upload.write(piece)
+            if not is_upload_length(upload.size):
+                raise Refused(400, "malformed")
+            blob_id = await run_in_threadpool(upload.finish)
+        except BaseException:
+            upload.abort()
+            raise
+        return JSONResponse({"blob": blob_id.hex()}, status_code=201)
+
+    # --- uploads in parts (docs/intake.md section 4, "Uploading in parts") ---------------
+
+    async def sweep() -> None:
+        """Drop the open uploads idle too long or past their deadline (their rows deleted)."""
+        for upload in open_uploads.expired():
+            await run_in_threadpool(upload.abort)
+
+    def open_upload(token: str) -> OpenUpload:
+        entry = open_uploads.get(token)
+        if entry is None:  # unknown, finished, dropped, or not a token at all
+            raise Refused(404, "not-found", close=True)
+        return entry
+
+    def offset_refused(entry: OpenUpload) -> Response:
+        return JSONResponse(
+            {"error": "offset", "size": entry.upload.size},
+            status_code=409,
+            headers={"Connection": "close"},
+        )
+
+    def drop(token: str, upload: BlobUpload) -> None:
+        open_uploads.remove(token)
+        upload.abort()
+
+    @router.post("/api/attachments/parts")
+    async def parts_start(request: Request) -> Response:
+        require_length(request, 0)
+        await sweep()
+        # Before the proof of work is spent, so a client told busy may use it again.
+        if open_uploads.full():
+            raise Refused(503, "busy", close=True, retry_after=BUSY_RETRY)
+        open_uploads.starting(1)
+        try:
+            admit(request)
+            upload = await run_in_threadpool(inbox.add_blob)
+        finally:
+            open_uploads.starting(-1)
+        token = open_uploads.add(upload)
+        return JSONResponse({"upload": token}, status_code=201)
+
+    @router.put("/api/attachments/parts/{token}/{offset}")
+    async def parts_put(request: Request, token: str, offset: str) -> Response:
+        require_type(request, OCTET)
+        if not (offset.isascii() and offset.isdigit() and len(offset) <= 20):
+            raise Refused(400, "malformed", close=True)
+        await sweep()
+        entry = open_upload(token)
+        if entry.busy or int(offset) != entry.upload.size:
+            return offset_refused(entry)
+        entry.busy = True
+        try:
+            try:
+                require_length(request, PART_BYTES)
+            except Refused as refused:
+                if refused.status == 413:
+                    drop(token, entry.upload)
+                raise
+            async with state.reading("public", PUBLIC_READS):
+                await _part(request, token, entry.upload)
+        finally:
+            entry.busy = False
+            open_uploads.touch(entry)
+        return JSONResponse({"size": entry.upload.size})
+
+    async def _part(request: Request, token: str, upload: BlobUpload) -> None:
+        """Store one part as it arrives, its remainder as a short row at the end. A part cut
+        off (timed out, the client gone) keeps what arrived: the client carries on from the
+        size the next 409 gives. A part too large, or a failed write, drops the upload."""
+        got = 0
+        try:
+            async for piece in pieces(request, state.idle, PART_BYTES):
+                got += len(piece)
+                if got > PART_BYTES or upload.size + len(piece) > upload_cap:
+                    raise Refused(413, "too-large", close=True)
+                if upload.fills_a_row(len(piece)):
+                    await run_in_threadpool(upload.write, piece)
+                else:
+                    upload.write(piece)
+        except (Refused, ClientDisconnect) as error:
+            if isinstance(error, Refused) and error.status == 413:
+                drop(token, upload)
+                raise
+            try:
+                await run_in_threadpool(upload.flush)
+            except BaseException:
+                drop(token, upload)  # what arrived could not all be stored
+            raise error
+        except BaseException:
+            drop(token, upload)
+            raise
+        try:
+            await run_in_threadpool(upload.flush)
+        except BaseException:
+            drop(token, upload)
+            raise
+
+    @router.post("/api/attachments/parts/{token}/end")
+    async def parts_end(request: Request, token: str) -> Response:
+        require_length(request, 0)
+        await sweep()
+        entry = open_upload(token)
+        if entry.busy:
+            return offset_refused(entry)
+        open_uploads.remove(token)
+        upload = entry.upload
+        try:
             if not is_upload_length(upload.size):
                 raise Refused(400, "malformed")
             blob_id = await run_in_threadpool(upload.finish)

@@ -92,6 +92,11 @@ def test_a_full_disk_is_503_stores_nothing_partial_and_can_be_drained(
     sent = [team.seal(make_report(what_happened=f"report {i}")) for i in range(3)]
     for envelope in sent:
         assert intake.submit(envelope).status_code == 202
+    # An upload in parts, opened while there is room (docs/intake.md, "Uploading in parts").
+    opened = intake.client.post("/api/attachments/parts", headers={"X-Redress-PoW": intake.proof()})
+    parts = f"/api/attachments/parts/{opened.json()['upload']}"
+    octet = {"Content-Type": "application/octet-stream"}
+    assert intake.client.put(f"{parts}/0", content=b"x" * 1000, headers=octet).status_code == 200
     blobs: list[str] = []
     for _ in range(DISK_MIB):
         _, body = sealed_file(_crypto.random_bytes(UPLOAD_BYTES - 4096))
@@ -112,6 +117,12 @@ def test_a_full_disk_is_503_stores_nothing_partial_and_can_be_drained(
     assert int(refused.headers["Retry-After"]) > 0
     _, body = sealed_file(b"x" * 70_000)
     assert intake.upload(body).status_code == 503
+    # Its next part is refused as full too, and the upload dropped; no new one opens.
+    part = intake.client.put(f"{parts}/1000", content=body, headers=octet)
+    assert (part.status_code, part.json()) == (503, {"error": "full"})
+    assert intake.client.put(f"{parts}/1000", content=body, headers=octet).status_code == 404
+    more = intake.client.post("/api/attachments/parts", headers={"X-Redress-PoW": intake.proof()})
+    assert (more.status_code, more.json()) == (503, {"error": "full"})
     form = intake.client.post("/report", content=FORM_BODY, headers=FORM)
     assert form.status_code == 503
     assert "try again later" in form.text

@@ -156,6 +156,12 @@ def session(intake: Intake, team: Team, client: httpx.Client) -> None:
         "/api/attachments", content=blob, headers={**OCTET, "X-Redress-PoW": proof(client)}
     )
     assert up.json() == {"blob": blob_id(blob)}
+    _, blob = sealed_file(b"another photo " + CANARY.encode())
+    opened = client.post("/api/attachments/parts", headers={"X-Redress-PoW": proof(client)})
+    parts = f"/api/attachments/parts/{opened.json()['upload']}"
+    assert client.put(f"{parts}/0", content=blob[:1000], headers=OCTET).status_code == 200
+    assert client.put(f"{parts}/1000", content=blob[1000:], headers=OCTET).status_code == 200
+    assert client.post(f"{parts}/end").json() == {"blob": blob_id(blob)}
     typed = f"sector=other&role=nurse&harms=outing&what_happened={CANARY}"
     assert client.post("/report", content=typed.encode(), headers=FORM).status_code == 303
     assert client.get("/sent").status_code == 200

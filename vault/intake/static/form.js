@@ -7,7 +7,7 @@ import { lang, number, t } from "./i18n.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
 import { proofOfWork } from "./pow.js";
 import { cryptoReady, settled } from "./ready.js";
-import { buildReport, codePoints, sealFile, sealReport, startSealer, teamKeyId, trimText } from "./seal.js";
+import { UploadFailed, buildReport, codePoints, sealFile, sealReport, startSealer, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
 import { summaryBox } from "./summary.js";
 
@@ -371,12 +371,25 @@ async function seal(fields) {
       continue;
     }
     say(t("Sending… locking file {n} of {total}. Please keep this page open.", { n: number(index + 1), total: number(files.length) }));
-    const sealed = await sealFile(sodium, file, (done, total) => share(0.5 * (done / total)));
-    say(t("Sending… file {n} of {total}. Please keep this page open.", { n: number(index + 1), total: number(files.length) }));
-    const answer = await post("/api/attachments", sealed.body, (work) => share(0.5 + 0.5 * work));
+    let told = false;
+    const onSent = (held, total) => {
+      // The bar: the parts the intake holds.
+      share(held / total);
+      if (told) return;
+      told = true;
+      say(t("Sending… file {n} of {total}. Please keep this page open.", { n: number(index + 1), total: number(files.length) }));
+    };
+    let sealed;
+    try {
+      // Sealed and uploaded in parts as it is sealed (seal.js, docs/intake.md section 4).
+      sealed = await sealFile(sodium, file, null, { onSent });
+    } catch (error) {
+      if (error instanceof UploadFailed) throw new SendError(error.kind);
+      throw error;
+    }
     // The page names the upload by the blob id it computed while sealing (docs/format.md);
     // an intake that names it otherwise did not store what was sent.
-    if (answer.blob !== sealed.blob) throw new SendError("wrong-blob");
+    if (sealed.server !== sealed.blob) throw new SendError("wrong-blob");
     const attachment = {
       name: shortText(file.name, "file"),
       type: shortText(file.type, "application/octet-stream"),

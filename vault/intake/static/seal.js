@@ -3,6 +3,8 @@
 // attachments padded with zeros and sealed with crypto_secretstream in 64 KiB chunks.
 
 import "./blob-id.js";
+import "./upload-parts.js";
+import { proofOfWork } from "./pow.js";
 import { taggedHash } from "./sha256.js";
 
 export const MIN_PADDED = 2048;
@@ -132,27 +134,42 @@ export async function blobId(sodium, sealed, options = {}) {
 }
 
 // Seal one file: its bytes, then zeros up to paddedLength(size), in 64 KiB secretstream
-// chunks. The file is read as a stream, so a large one never sits in the page whole. Each
-// sealed chunk goes to the blob id (blob-id.js: the page checks it against the intake's answer
-// and puts it in the report itself) and is gathered into Blobs 32 MiB at a time (the browser
-// may keep a Blob out of the page's memory). Starting the digests and gathering the chunks run
-// in a worker beside the page (seal-worker.js), so that the page's own thread only reads and
-// encrypts; where no worker can start, the page does them itself (the same id). A worker that goes silent while
-// it owes an answer (closed, stuck, its thread starved: no error event comes) is given up
-// after WORKER_SILENT_MS: it is terminated, the file is sealed again from its start in the
-// page, with a fresh key, and so is every later file of the page (as where no worker can
-// start). `onChunk(done, total)` reports progress (it starts again from 0 then). For tests and
-// the benchmark only: `options.worker = false` hashes in the page; `options.subtle = false`
-// hashes each chunk with libsodium instead of WebCrypto (as where WebCrypto is missing);
-// `options.slowWorker = N` has the worker run N times slower (seal-worker.js).
-const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once
+// chunks, and upload it in parts as it is sealed (upload-parts.js: docs/intake.md section 4,
+// "Uploading in parts"). The file is read as a stream, and the sealed bytes leave for the intake
+// a part (8 MiB) at a time, at most one part on its way, so neither the file nor the sealed file
+// ever sits in the browser whole. Each sealed chunk goes to the blob id (blob-id.js: the caller
+// checks it against the intake's answer and puts it in the report itself). Starting the digests
+// and the upload run in a worker beside the page (seal-worker.js), so that the page's own thread
+// only reads and encrypts; where no worker can start, the page does them itself (the same id). A
+// worker that goes silent while it owes an answer (closed, stuck, its thread starved: no error
+// event comes; a worker waiting on the network says it is alive every second) is given up after
+// WORKER_SILENT_MS: it is terminated, the file is sealed again from its start in the page, with a
+// fresh key, into a fresh upload, and so is every later file of the page (as where no worker can
+// start). `onChunk(done, total)` reports the plaintext sealed so far (it starts again from 0
+// then).
+//
+// Options: `sink` is where the sealed bytes go: "upload" (the default: a new upload in parts,
+// opened with a proof of work; `onWork(fraction)` reports the proof's progress and
+// `onSent(size, total)` each part the intake holds, in sealed bytes), "keep" (gathered into a
+// Blob, returned as `body`: for tests) or "drop" (hashed, then dropped: the benchmark's measure
+// of sealing alone). For tests and the benchmark only: `worker = false` hashes in the page;
+// `subtle = false` hashes each chunk with libsodium instead of WebCrypto (as where WebCrypto is
+// missing); `slowWorker = N` has the worker run N times slower (seal-worker.js).
+//
+// Returns {blob (the id this page computed), server (the intake's id, "upload" only: the caller
+// refuses a different one), size (sealed bytes), body ("keep" only), key (base64)}. A failed
+// upload is an UploadFailed whose `kind` is "network", "busy", "too-big" or "refused".
+const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once ("keep", in the page)
 const POST = 16; // sealed chunks (1 MiB) posted to the worker in one message
 const WINDOW = 128; // sealed chunks (8 MiB) on their way to the worker before the page waits
 const WORKER_WAIT_MS = 20000;
 // The worker answers each 1 MiB message once it has hashed it: a few milliseconds on a laptop,
-// well under a second on a slow phone with the page encrypting beside it. Ten seconds without
-// any answer while one is owed is far beyond a slow device; giving up costs only speed.
+// well under a second on a slow phone with the page encrypting beside it; while the network
+// holds it up it says it is alive every second. Ten seconds without any answer while one is
+// owed is far beyond a slow device; giving up costs only speed.
 export const WORKER_SILENT_MS = 10000;
+
+export const { UploadFailed, PartsSink } = self.RedressParts;
 
 let sealer = null; // a promise of the ready worker, or of null where none could start
 
@@ -190,10 +207,46 @@ function newSealer() {
   });
 }
 
+// Open an upload in parts (POST /api/attachments/parts, with a proof of work); its token.
+// Asked to wait (429, 503 busy), it waits as told (at most 10 s) and tries again, three times.
+export async function openUpload(onWork) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let pow;
+    let response;
+    try {
+      pow = await proofOfWork(onWork);
+      response = await fetch("/api/attachments/parts", {
+        method: "POST",
+        headers: { "X-Redress-PoW": pow },
+        cache: "no-store",
+        credentials: "omit",
+        referrerPolicy: "no-referrer",
+      });
+    } catch {
+      throw new UploadFailed("network");
+    }
+    if (response.status === 201) {
+      const answer = await response.json().catch(() => ({}));
+      if (typeof answer.upload !== "string") throw new UploadFailed("refused");
+      return answer.upload;
+    }
+    if (response.status === 429 || response.status === 503) {
+      const answer = await response.json().catch(() => ({}));
+      if (answer.error === "full") throw new UploadFailed("refused");
+      const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 10);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      continue;
+    }
+    throw new UploadFailed(response.status === 413 ? "too-big" : "refused");
+  }
+  throw new UploadFailed("busy");
+}
+
 let jobs = 0;
 
-// Where the sealed chunks go: add(bytes) (may return a promise to wait on), then finish().
-function workerSink(worker, options) {
+// Where the sealed chunks go, through the worker: add(bytes) (may return a promise to wait
+// on), then finish() -> {size, server, body}.
+function workerSink(worker, options, sink, upload, sealedTotal) {
   const slow = options.slowWorker || 1;
   const subtle = options.subtle !== false;
   const job = ++jobs;
@@ -231,27 +284,35 @@ function workerSink(worker, options) {
     if (m.job !== job || failure) return;
     clearTimeout(silence);
     silence = null;
-    taken = m.taken;
+    if (m.failed) {
+      fail(new UploadFailed(String(m.failed)));
+      return;
+    }
+    if (Number.isInteger(m.sent)) {
+      if (options.onSent) options.onSent(Math.min(m.sent, sealedTotal), sealedTotal);
+    } else if (Number.isInteger(m.taken)) {
+      taken = m.taken;
+    }
     if (waiting && sent - taken < WINDOW) {
       const w = waiting;
       waiting = null;
       w.resolve();
     }
-    if (m.body && ended) {
-      // The body must be every sealed chunk the page made, in full: a worker that dropped
-      // some would give a short body under an id that matches it.
-      if (m.taken !== sent || m.body.size !== sentBytes) {
+    if (m.blob && ended) {
+      // The upload must be every sealed chunk the page made, in full: a worker that dropped
+      // some would give a short upload under an id that matches it.
+      if (m.taken !== sent || m.size !== sentBytes) {
         fail(new WorkerSilent("worker"));
         return;
       }
-      ended.resolve({ body: m.body, blob: m.blob });
+      ended.resolve({ body: m.body, blob: m.blob, server: m.server, size: m.size });
       return;
     }
     watch();
   };
   worker.onerror = () => fail(new Error("worker"));
   worker.onmessageerror = () => fail(new Error("worker"));
-  worker.postMessage({ op: "start", job, slow, subtle });
+  worker.postMessage({ op: "start", job, slow, subtle, sink, upload });
   return {
     add(bytes) {
       if (failure) throw failure;
@@ -280,45 +341,75 @@ function workerSink(worker, options) {
   };
 }
 
-function pageSink(sodium, options) {
+function pageSink(sodium, options, sink, upload, sealedTotal) {
   const hasher = new BlobHasher(sodium, options);
   let headed = false;
-  // Each batch becomes a Blob of its own, and the batches one Blob at the end: a Blob
-  // made again from the growing one each time costs more with every batch.
+  let size = 0;
+  // "keep": each batch becomes a Blob of its own, and the batches one Blob at the end (a Blob
+  // made again from the growing one each time costs more with every batch).
   const batches = [];
-  let parts = [];
+  let kept = [];
+  const parts =
+    sink === "upload"
+      ? new PartsSink(upload, (held) => options.onSent && options.onSent(Math.min(held, sealedTotal), sealedTotal))
+      : null;
   return {
     add(bytes) {
-      parts.push(bytes);
-      if (parts.length >= BATCH) {
-        batches.push(new Blob(parts));
-        parts = [];
-      }
-      if (headed) return hasher.chunk(bytes);
-      hasher.header(bytes);
+      size += bytes.length;
+      const chunk = headed;
+      let wait = null;
+      if (headed) wait = hasher.chunk(bytes);
+      else hasher.header(bytes);
       headed = true;
-      return null;
+      if (parts) {
+        const full = parts.add(bytes, chunk);
+        if (full) wait = wait ? Promise.all([wait, full]) : full;
+      } else if (sink === "keep") {
+        kept.push(bytes);
+        if (kept.length >= BATCH) {
+          batches.push(new Blob(kept));
+          kept = [];
+        }
+      }
+      return wait;
     },
     async finish() {
-      batches.push(new Blob(parts));
-      const body = new Blob(batches, { type: "application/octet-stream" });
-      return { body, blob: await hasher.hex() };
+      const blob = await hasher.hex();
+      if (parts) return { body: null, blob, server: await parts.finish(), size: parts.upload.size };
+      let body = null;
+      if (sink === "keep") {
+        batches.push(new Blob(kept));
+        body = new Blob(batches, { type: "application/octet-stream" });
+      }
+      return { body, blob, server: null, size };
     },
     stop() {},
   };
 }
 
 export async function sealFile(sodium, file, onChunk, options = {}) {
+  const sink = options.sink || "upload";
+  if (!["upload", "keep", "drop"].includes(sink)) throw new Error("sink");
+  const sealedTotal = sealedLength(paddedLength(file.size));
+  const open = () => (sink === "upload" ? openUpload(options.onWork) : Promise.resolve(null));
   const worker = options.worker === false ? null : await startSealer();
   if (worker) {
     try {
-      return await sealInto(sodium, file, onChunk, workerSink(worker, options));
+      const upload = await open();
+      return await sealInto(sodium, file, onChunk, workerSink(worker, options, sink, upload, sealedTotal));
     } catch (error) {
       if (!(error instanceof WorkerSilent)) throw error;
-      // The worker went silent (and is gone): seal the file again, in the page.
+      // The worker went silent (and is gone): seal the file again, in the page, into a new
+      // upload (the one begun is left; the intake drops it after 10 minutes).
     }
   }
-  return sealInto(sodium, file, onChunk, pageSink(sodium, options));
+  const upload = await open();
+  return sealInto(sodium, file, onChunk, pageSink(sodium, options, sink, upload, sealedTotal));
+}
+
+// The sealed length of a padded length p: 24 + p + 17 × ceil(p / 65,536).
+export function sealedLength(padded) {
+  return 24 + padded + 17 * Math.ceil(padded / CHUNK);
 }
 
 async function sealInto(sodium, file, onChunk, sink) {
@@ -376,9 +467,9 @@ async function sealInto(sodium, file, onChunk, sink) {
     }
     const zeros = new Uint8Array(CHUNK);
     while (done < total) await push(zeros.subarray(0, Math.min(CHUNK, total - done)));
-    const { body, blob } = await sink.finish();
+    const { body, blob, server, size: sealed } = await sink.finish();
     finished = true;
-    return { body, blob, key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
+    return { body, blob, server, size: sealed, key: sodium.to_base64(key, sodium.base64_variants.ORIGINAL) };
   } finally {
     reader.releaseLock();
     if (!finished) sink.stop();

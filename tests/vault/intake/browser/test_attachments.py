@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 from pathlib import Path
 
 import nacl.bindings as sodium
 import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page, Request, Route
 
 from tests.sealing import blob_id
 from tests.vault.intake.browser.conftest import (
@@ -22,6 +23,7 @@ from tests.vault.intake.browser.conftest import (
     send,
     unique,
 )
+from vault.intake.parts import PART_BYTES
 from vault.report import parse_report
 
 CHUNK = 65_536
@@ -44,6 +46,17 @@ def open_blob(body: bytes, key: bytes) -> bytes:
     return b"".join(plain)
 
 
+def part_offsets(watched: Watched) -> dict[str, list[int]]:
+    """Each upload in parts the page made: the offsets of its PUTs, in the order sent (the
+    bodies are Blobs, which Playwright does not show: the intake is asked for what it holds)."""
+    offsets: dict[str, list[int]] = {}
+    for method, url, _, _ in watched.traffic.requests:
+        if method == "PUT" and "/api/attachments/parts/" in url:
+            token, offset = url.rsplit("/", 2)[1:]
+            offsets.setdefault(token, []).append(int(offset))
+    return offsets
+
+
 def test_files_are_sealed_in_chunks(watched: Watched, intake: Intake) -> None:
     page = watched.page
     files = {
@@ -60,7 +73,11 @@ def test_files_are_sealed_in_chunks(watched: Watched, intake: Intake) -> None:
     assert page.locator("#file-list li").count() == 3
     send(page)
 
-    assert len(watched.traffic.bodies("POST", "/api/attachments")) == 3
+    # Each file in an upload of its own, in parts (here one part each), then its end.
+    assert len(watched.traffic.bodies("POST", "/api/attachments/parts")) == 3
+    assert len(watched.traffic.bodies("POST", "/end")) == 3
+    assert watched.traffic.bodies("POST", "/api/attachments") == []
+    assert sorted(part_offsets(watched).values()) == [[0], [0], [0]]
     [envelope] = watched.traffic.bodies("POST", "/api/reports")
     report = json.loads(intake.open_envelope(envelope))
     assert [a["name"] for a in report["attachments"]] == list(files)
@@ -94,20 +111,33 @@ def test_file_limits_are_shown_and_kept(page: Page) -> None:
 
 @pytest.mark.slow
 def test_attachment_round_trip_by_pull(watched: Watched, intake: Intake, tmp_path: Path) -> None:
+    """A file of more than one part (9 MiB: 8 + 1) goes up in parts as it is sealed, the
+    second sent once the first is answered, and arrives in the vault whole."""
     page = watched.page
     marker = unique("attachment")
     before = intake.drain()
-    data = os.urandom(400_000)
+    data = os.urandom(9 << 20)
+    finished: list[Request] = []
+    page.on("requestfinished", lambda r: finished.append(r) if r.method == "PUT" else None)
     open_form(page)
     fill_required(page, marker)
-    page.set_input_files(
-        "#attachments", files=[{"name": "screenshot.png", "mimeType": "image/png", "buffer": data}]
-    )
+    picked = tmp_path / "screenshot.png"  # from disk, as a reporter picks it
+    picked.write_bytes(data)
+    page.set_input_files("#attachments", files=[str(picked)])
     send(page)
     # The sent page says the file arrived, and where to turn in danger (the defaults).
     assert page.inner_text("#sent-files") == "Your file arrived safely."
     assert "call 999" in page.inner_text("#sent-view")
     assert "within 5 working days" in page.inner_text("#sent-view")
+    [offsets] = part_offsets(watched).values()
+    assert offsets == [0, PART_BYTES]  # a full part, then the rest
+    # One part on its way at a time: each PUT began after the answer to the one before came
+    # (Playwright's responseEnd is when its own copy of the body was read: not used).
+    spans = sorted(
+        (r.timing["startTime"], r.timing["startTime"] + r.timing["responseStart"]) for r in finished
+    )
+    assert len(spans) == 2
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
     case_id, shown = intake.pull_case(before, marker)
     assert [a["name"] for a in shown["report"]["attachments"]] == ["screenshot.png"]
     out = tmp_path / "restored.png"
@@ -139,12 +169,11 @@ def test_a_wrong_blob_id_from_the_intake_is_refused(watched: Watched, intake: In
 
     def lie(route: Route) -> None:
         answer = route.fetch()
-        body = route.request.post_data_buffer
-        assert body is not None
+        body = intake.blob(answer.json()["blob"])
         assert answer.json() == {"blob": blob_id(body)}
         route.fulfill(response=answer, json={"blob": hashlib.sha256(body).hexdigest()})
 
-    page.route("**/api/attachments", lie)
+    page.route("**/api/attachments/parts/*/end", lie)
     marker = unique("wrong-blob")
     open_form(page)
     fill_required(page, marker)
@@ -158,9 +187,9 @@ def test_a_wrong_blob_id_from_the_intake_is_refused(watched: Watched, intake: In
     assert page.is_hidden("#sent-view")
     assert page.input_value("#what_happened") == marker
     # Told the truth, the page sends the file again and names it by its own hash.
-    page.unroute("**/api/attachments")
+    page.unroute("**/api/attachments/parts/*/end")
     send(page)
-    assert len(watched.traffic.bodies("POST", "/api/attachments")) == 2
+    assert len(watched.traffic.bodies("POST", "/api/attachments/parts")) == 2
     [envelope] = watched.traffic.bodies("POST", "/api/reports")
     [attachment] = json.loads(intake.open_envelope(envelope))["attachments"]
     assert blob_id(intake.blob(attachment["blob"])) == attachment["blob"]

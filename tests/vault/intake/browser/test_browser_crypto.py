@@ -171,8 +171,9 @@ SEAL_BOTH_WAYS = """async (lengths) => {
   const out = { worker: worker !== null, subtle: Boolean(crypto.subtle), data: b64(data) };
   out.vectors = [];
   const ways = [
-    ['worker', {}], ['workerLibsodium', { subtle: false }],
-    ['page', { worker: false }], ['pageLibsodium', { worker: false, subtle: false }],
+    ['worker', { sink: 'keep' }], ['workerLibsodium', { sink: 'keep', subtle: false }],
+    ['page', { sink: 'keep', worker: false }],
+    ['pageLibsodium', { sink: 'keep', worker: false, subtle: false }],
   ];
   for (const [name, options] of ways) {
     const sealed = await m.sealFile(sodium, file, null, options);

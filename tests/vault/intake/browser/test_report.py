@@ -199,7 +199,7 @@ def test_a_failed_send_keeps_everything(browser: Browser, intake: Intake) -> Non
         assert page.locator("#file-list li").count() == 1
         send(page)
         # The file went once; the report twice (the first never arrived).
-        assert [p.rsplit("/", 1)[1] for p in posts] == ["attachments", "reports", "reports"]
+        assert [p.rsplit("/", 1)[1] for p in posts] == ["parts", "end", "reports", "reports"]
         [report] = [r for r in intake.queued_reports() if r["what_happened"] == marker]
         assert [a["name"] for a in report["attachments"]] == ["a.txt"]
     finally:

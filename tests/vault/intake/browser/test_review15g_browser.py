@@ -5,12 +5,12 @@ does). The second was a fault, now mended: the page checks the worker's body is 
 
 from __future__ import annotations
 
-import base64
 import time
 
 import pytest
 from playwright.sync_api import Page
 
+from tests.vault.intake.browser.conftest import Intake
 from tests.vault.intake.browser.test_seal_worker_faults import (
     CHUNKS,
     SEAL,
@@ -35,6 +35,7 @@ def _sealed_length(size: int) -> int:
 
 def test_a_silent_worker_file_is_sealed_again_whole_and_later_files_wait_for_no_worker(
     raw_page: Page,  # noqa: F811
+    intake: Intake,
 ) -> None:
     """Held: a worker that answers nothing more after 16 chunks (1 MiB) is given up after
     WORKER_SILENT_MS; the file is sealed again in the page, from its start, and the result is
@@ -45,18 +46,19 @@ def test_a_silent_worker_file_is_sealed_again_whole_and_later_files_wait_for_no_
     assert got["worker"] is True
     assert "hung" not in got
     assert "failed" not in got, got.get("failed")
-    _check_sealed(got)
+    _check_sealed(got, intake)
     started = time.monotonic()
     again: dict[str, object] = raw_page.evaluate(SEAL, [70_000, 30_000])
     assert again["worker"] is False, "a silent worker was given the next file"
     assert "hung" not in again
     assert "failed" not in again
-    _check_sealed(again)
+    _check_sealed(again, intake)
     assert time.monotonic() - started < 8, "the next file waited on a worker again"
 
 
 def test_a_worker_that_drops_chunks_never_gives_the_page_a_short_body(
     raw_page: Page,  # noqa: F811
+    intake: Intake,
 ) -> None:
     drops = WORKER.replace(CHUNKS, CHUNKS + " if (job.taken >= 16) { return; }")
     raw_page.route("**/static/seal-worker.js", _serve(drops))
@@ -65,6 +67,5 @@ def test_a_worker_that_drops_chunks_never_gives_the_page_a_short_body(
     assert got["worker"] is True
     assert "hung" not in got
     assert "failed" not in got, got.get("failed")
-    body = base64.b64decode(str(got["body"]))
+    body = _check_sealed(got, intake)  # sealed again in the page, whole, under its right id
     assert len(body) == _sealed_length(size), f"{len(body)} bytes sealed for {size}"
-    _check_sealed(got)  # sealed again in the page, whole, under its right id

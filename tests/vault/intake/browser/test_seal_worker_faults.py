@@ -68,9 +68,8 @@ SEAL = """async ([size, waitMs]) => {
     const sealed = await Promise.race([sealing, timeout]);
     if (sealed === 'hung') outcome = { hung: true };
     else {
-      const body = new Uint8Array(await sealed.body.arrayBuffer());
       const b64 = (b) => sodium.to_base64(b, sodium.base64_variants.ORIGINAL);
-      outcome = { blob: sealed.blob, key: sealed.key, body: b64(body), data: b64(data) };
+      outcome = { blob: sealed.blob, server: sealed.server, key: sealed.key, data: b64(data) };
     }
   } catch (e) { outcome = { failed: String(e) }; }
   return { worker: worker !== null, done, ...outcome };
@@ -78,18 +77,23 @@ SEAL = """async ([size, waitMs]) => {
 
 
 def _seal(page: Page, size: int, wait_ms: int) -> dict[str, object]:
+    """Seal and upload (in parts, the form's way) a file of random bytes."""
     page.goto("/replies")
     page.wait_for_function("window.sodium !== undefined")
     got: dict[str, object] = page.evaluate(SEAL, [size, wait_ms])
     return got
 
 
-def _check_sealed(got: dict[str, object]) -> None:
-    body = base64.b64decode(str(got["body"]))
+def _check_sealed(got: dict[str, object], intake: Intake) -> bytes:
+    """The intake holds the upload under the id the page computed, and it opens to the file
+    padded with zeros; returns it."""
+    assert got["server"] == got["blob"]
+    body = intake.blob(str(got["blob"]))
     data = base64.b64decode(str(got["data"]))
     assert blob_id(body) == got["blob"]
     plain = open_attachment_body(body, base64.b64decode(str(got["key"])))
     assert plain == data + bytes(padded_length(len(data)) - len(data))
+    return body
 
 
 def test_the_form_fetches_the_worker_with_the_page_before_any_file_is_chosen(page: Page) -> None:
@@ -100,16 +104,19 @@ def test_the_form_fetches_the_worker_with_the_page_before_any_file_is_chosen(pag
     assert page.eval_on_selector("#attachments", "input => input.files.length") == 0
 
 
-def test_no_worker_script_seals_in_the_page_with_the_right_id(raw_page: Page) -> None:
-    """Held: the worker's script missing (404), the page hashes itself, and the id is right."""
+def test_no_worker_script_seals_in_the_page_with_the_right_id(
+    raw_page: Page, intake: Intake
+) -> None:
+    """Held: the worker's script missing (404), the page hashes and uploads itself, and the id
+    is right."""
     raw_page.route("**/static/seal-worker.js", _serve(None))
     got = _seal(raw_page, 3 * 65536 + 99, 20_000)
     assert got["worker"] is False
-    _check_sealed(got)
+    _check_sealed(got, intake)
 
 
 def test_a_worker_that_throws_mid_file_fails_the_seal_and_the_next_one_works(
-    raw_page: Page,
+    raw_page: Page, intake: Intake
 ) -> None:
     """Held: a worker throwing after 32 chunks rejects sealFile (no hang); the next file gets
     a fresh worker (served whole this time) and a right id."""
@@ -122,7 +129,7 @@ def test_a_worker_that_throws_mid_file_fails_the_seal_and_the_next_one_works(
     again: dict[str, object] = raw_page.evaluate(SEAL, [1 << 20, 15_000])
     assert "hung" not in again
     assert "failed" not in again, again.get("failed")
-    _check_sealed(again)
+    _check_sealed(again, intake)
 
 
 def test_a_worker_that_stops_answering_does_not_hang_the_seal(raw_page: Page) -> None:
@@ -158,7 +165,7 @@ EDGES = """async (sizes) => {
     const parts = [];
     for (let at = 0; at < size; ) { const n = Math.min(size - at, 1 + ((at * 7919) % 200000));
       parts.push(data.subarray(at, at + n)); at += n; }
-    const sealed = await m.sealFile(sodium, new File(parts, 'f.bin'), null);
+    const sealed = await m.sealFile(sodium, new File(parts, 'f.bin'), null, { sink: 'keep' });
     const body = new Uint8Array(await sealed.body.arrayBuffer());
     // The blob id as docs/format.md gives it, written again here with WebCrypto alone.
     const sha = async (b) => new Uint8Array(await crypto.subtle.digest('SHA-256', b));
@@ -205,3 +212,29 @@ def test_the_worker_gives_the_right_id_at_every_boundary(page: Page) -> None:
     assert got["worker"] is True
     bad = [r for r in got["out"] if not (r["idOk"] and r["lengthOk"] and r["plainOk"])]
     assert bad == []
+
+
+def test_a_part_whose_answer_is_lost_or_an_end_refused_5xx_is_sent_again(
+    raw_page: Page, intake: Intake
+) -> None:
+    """The part reaches the intake but its answer is lost (the network): the page asks again,
+    is told 409 with the size the intake holds, all of it, and goes on. The end is answered
+    503 without reaching the intake: the page sends it again. The upload is whole, under the
+    page's id."""
+    seen: list[str] = []
+
+    def flaky(route: Route) -> None:
+        seen.append(f"{route.request.method} {route.request.url.rsplit('/', 1)[1]}")
+        if len(seen) == 1:
+            route.fetch()  # stored; the page never hears so
+            route.abort()
+        elif len(seen) == 3:
+            route.fulfill(status=503, json={"error": "internal"})
+        else:
+            route.continue_()
+
+    raw_page.route("**/api/attachments/parts/*/*", flaky)
+    got = _seal(raw_page, 100_000, 20_000)
+    assert "failed" not in got, got.get("failed")
+    assert seen == ["PUT 0", "PUT 0", "POST end", "POST end"]
+    _check_sealed(got, intake)

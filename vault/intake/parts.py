@@ -1,0 +1,97 @@
+"""Uploads in parts: an attachment sent a part at a time while the reporter's browser seals
+it, so the browser never holds the sealed file whole (docs/intake.md section 4, "Uploading
+in parts").
+
+The intake keeps each open upload in memory only, under a random token the page was given
+when it opened it: the upload's :class:`~vault.intake.inbox.BlobUpload` (the blob id's hash
+list so far, the size, the next row), when it was opened and when last used. The bytes are
+in the inbox: each part's remainder is stored as a short row at the end of the part, so
+nothing waits in memory between parts. At most :data:`MAX_OPEN` uploads are open at once;
+one idle for :data:`IDLE_SECONDS`, or open past its deadline, is dropped (its rows deleted)
+at the next request to the parts routes. An intake that restarts forgets its open uploads:
+their rows are those of an unfinished upload, which housekeeping deletes the day after next.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vault.attachments import HEADER_BYTES, SEALED_CHUNK_BYTES
+from vault.intake.inbox import BlobUpload
+
+MAX_OPEN = 64  # uploads in parts open at once; more are refused 503 busy
+BUSY_RETRY = 30  # seconds a client refused for that is asked to wait
+IDLE_SECONDS = 600  # an open upload with no request for this long is dropped
+MAX_SECONDS = 12 * 3600  # and one open this long, whatever its deadline (below a day)
+# The largest part: 128 sealed chunks (8 MiB of the padded file and each chunk's 17-byte tag)
+# and the secretstream header, which the first part carries: 8,390,808 bytes.
+PART_BYTES = 128 * SEALED_CHUNK_BYTES + HEADER_BYTES
+TOKEN_BYTES = 16  # 32 hex digits
+
+
+@dataclass
+class OpenUpload:
+    """One upload in parts: its stored rows so far, and when it was opened and last used."""
+
+    upload: BlobUpload
+    opened: float
+    used: float
+    busy: bool = False  # a part is being read, or the upload is ending
+
+
+class OpenUploads:
+    """The open uploads, by token; in memory only.
+
+    ``deadline`` is the most seconds an upload may stay open: what a whole upload of the
+    largest size is given (``--read-timeout`` plus the cap at 16 KiB/s), at most
+    :data:`MAX_SECONDS`, so housekeeping (which deletes unfinished uploads from before
+    yesterday) never deletes one still open.
+    """
+
+    def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._open: dict[str, OpenUpload] = {}
+        self._starting = 0
+        self.deadline = min(deadline, MAX_SECONDS)
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def full(self) -> bool:
+        return len(self._open) + self._starting >= MAX_OPEN
+
+    def starting(self, more: int) -> None:
+        """Hold (1) or give back (-1) a place for an upload being opened."""
+        self._starting += more
+
+    def add(self, upload: BlobUpload) -> str:
+        """Open ``upload``; returns its token."""
+        token = secrets.token_hex(TOKEN_BYTES)
+        now = self._clock()
+        self._open[token] = OpenUpload(upload, now, now)
+        return token
+
+    def get(self, token: str) -> OpenUpload | None:
+        """The open upload under ``token`` (None if unknown, finished or dropped)."""
+        return self._open.get(token)
+
+    def remove(self, token: str) -> None:
+        self._open.pop(token, None)
+
+    def touch(self, entry: OpenUpload) -> None:
+        entry.used = self._clock()
+
+    def expired(self) -> list[BlobUpload]:
+        """Forget the uploads idle too long or past their deadline; returns them, to drop.
+        One with a request in progress is left to it (that request has its own deadlines)."""
+        now = self._clock()
+        gone = [
+            token
+            for token, entry in self._open.items()
+            if not entry.busy
+            and (now - entry.used > IDLE_SECONDS or now - entry.opened > self.deadline)
+        ]
+        return [self._open.pop(token).upload for token in gone]
