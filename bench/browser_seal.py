@@ -68,6 +68,7 @@ from vault.intake.auth import sign_request
 TARGET = 1.5  # × bare secretstream
 FLAT_MIB = 64  # the 500 MiB file may cost the renderer at most this much more than 25 MiB
 THROTTLE = 4
+PLATEAU = 3  # memory only: a file this many times the large size, once each way
 
 ADD_INPUT = """() => {
   const input = document.createElement("input");
@@ -208,7 +209,7 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="redress-bench-seal-") as tmp:
         root = Path(tmp)
         setup = Setup(root)
-        biggest = str(max(sizes) + 1)
+        biggest = str(PLATEAU * max(sizes) + 1)
         with setup.server("seal", "--max-file-mib", biggest) as server, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
@@ -255,6 +256,7 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
                     cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
                     page.set_input_files("#bench-file", [])
                     path.unlink()
+                plateau = _plateau(page, root, PLATEAU * sizes[1], renderer, main[0], say, ack)
             finally:
                 browser.close()
     if problems:
@@ -270,6 +272,15 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
         max(r[key] for r in uploads_large) <= max(r[key] for r in uploads_small) + FLAT_MIB
         for key in ("upload_renderer_growth_mib", "upload_browser_growth_mib")
     )
+    grows = max(r["renderer_growth_mib"] for r in large)
+    upload_grows = {
+        key: max(r[key] for r in uploads_large)
+        for key in ("upload_renderer_growth_mib", "upload_browser_growth_mib")
+    }
+    plateau["flat"] = plateau["renderer_growth_mib"] <= grows + FLAT_MIB
+    plateau["upload_flat"] = all(
+        plateau[key] <= upload_grows[key] + FLAT_MIB for key in upload_grows
+    )
     return {
         "chromium": version,
         "sizes_mib": list(sizes),
@@ -277,8 +288,55 @@ def run(quick: bool, repeats: int, say: Callable[[str], None]) -> dict[str, Any]
         "rows": rows,
         "memory_flat": flat,
         "upload_memory_flat": upload_flat,
+        "plateau": plateau,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _plateau(
+    page: Any,
+    root: Path,
+    mib: int,
+    renderers: list[int],
+    main: int,
+    say: Callable[[str], None],
+    ack: Callable[[str], None],
+) -> dict[str, Any]:
+    """Memory only: a file PLATEAU times the large size, sealed once dropping what it seals,
+    once by bare secretstream, and once uploaded in parts as the form does (CPU not
+    throttled). Flat means it costs no more than the large file did (within FLAT_MIB): what
+    the page holds does not grow with the file."""
+    path = root / f"evidence-{mib}.bin"
+    with open(path, "wb") as f:
+        for _ in range(mib):
+            f.write(os.urandom(1 << 20))
+    page.set_input_files("#bench-file", str(path))
+    out: dict[str, Any] = {"mib": mib}
+    try:
+        for name, script, arg in (
+            ("", PAGE_SEAL, {"sink": "drop"}),
+            ("bare_", PAGE_BARE, mib << 20),
+            ("upload_", PAGE_SEAL, {}),
+        ):
+            with _peak_rss([*renderers, main]) as rss:
+                result = page.evaluate(script, arg)
+            if result["size"] != sealed_length(mib << 20):
+                raise RuntimeError(f"{name or 'sealFile'} sealed {result['size']} bytes")
+            if name == "upload_":
+                ack(result["blob"])
+            out[f"{name}renderer_growth_mib"] = sum(rss[r] - rss[-r] for r in renderers) / 1024
+            out[f"{name}browser_growth_mib"] = (rss[main] - rss[-main]) / 1024
+            out[f"{name}s"] = result["ms"] / 1000
+            say(
+                f"  plateau, {mib} MiB, {name or 'sealFile '}: {result['ms']:.0f} ms, renderer"
+                f" +{out[f'{name}renderer_growth_mib']:.0f} MiB,"
+                f" browser +{out[f'{name}browser_growth_mib']:.0f} MiB"
+            )
+            page.evaluate("() => new Promise(r => setTimeout(r, 200))")
+    finally:
+        page.set_input_files("#bench-file", [])
+        path.unlink()
+    return out
 
 
 def _measure(
@@ -446,5 +504,19 @@ def table(doc: dict[str, Any]) -> str:
             f"Memory flat while uploading (renderer and browser process, {doc['sizes_mib'][1]} "
             f"MiB against {doc['sizes_mib'][0]} MiB, within {FLAT_MIB} MiB): "
             f"{'yes' if doc['upload_memory_flat'] else '**no**'}.",
+        ]
+    q = doc.get("plateau")
+    if q:
+        lines += [
+            "",
+            f"Memory as the file grows {PLATEAU}x more ({q['mib']} MiB, one run each, CPU not"
+            " throttled; RSS growth, renderer / browser process): sealing alone"
+            f" {q['renderer_growth_mib']:.0f} / {q['browser_growth_mib']:.0f} MiB"
+            f" ({q['s']:.2f} s), bare {q['bare_renderer_growth_mib']:.0f} /"
+            f" {q['bare_browser_growth_mib']:.0f} MiB ({q['bare_s']:.2f} s), uploading in parts"
+            f" {q['upload_renderer_growth_mib']:.0f} / {q['upload_browser_growth_mib']:.0f} MiB"
+            f" ({q['upload_s']:.2f} s). No more than for {doc['sizes_mib'][1]} MiB (within"
+            f" {FLAT_MIB} MiB): sealing alone {'yes' if q['flat'] else '**no**'}, uploading"
+            f" {'yes' if q['upload_flat'] else '**no**'}.",
         ]
     return "\n".join(lines)
