@@ -58,16 +58,24 @@ def receive(vault: Vault, relay: RelayClient, result: SyncResult) -> None:
             if more and items:
                 coming = talker.submit(relay.fetch, FETCH_LIMIT, items[-1][0])
             if items:
-                page.store(vault, items, result)
-                acks.append(talker.submit(relay.acknowledge, items[-1][0]))
+                chains = page.store(vault, items, result)
+                acks.append((talker.submit(relay.acknowledge, items[-1][0]), chains))
             if not more or not items:
                 break
-        for ack in acks:
-            ack.result()  # an acknowledgement that failed fails the sync, as it always did
+        # The pages whose acknowledgement was answered: the relay confirmed it deleted them.
+        confirmed: dict[tuple[str, str], int] = {}
+        try:
+            for ack, chains in acks:
+                ack.result()  # an acknowledgement that failed fails the sync, as it always did
+                for chain, n in chains.items():
+                    confirmed[chain] = max(n, confirmed.get(chain, 0))
+        except BaseException:
+            _remember_acknowledged(vault, confirmed)  # those answered before it
+            raise
     try:
         take_spool(vault, result, page.parsed, team=lambda: relay.team())
     finally:
-        _remember_acknowledged(vault, page.acknowledged)
+        _remember_acknowledged(vault, confirmed)  # and for the chains first taken now
     if page.unreadable:
         raise page.unreadable[0]  # acknowledged: nothing any laptop sent (the relay reads each)
 
@@ -78,16 +86,16 @@ class _Receiving:
     parsed: dict[int, Item] = field(default_factory=dict)  # spooled here, kept read
     size: int = 0  # about the memory ``parsed`` takes, kept under PARSED_BYTES
     unreadable: list[RelayMisbehaved] = field(default_factory=list)  # not items at all: dropped
-    # (origin, recipient): the last number of that chain in the pages fetched, each of them
-    # acknowledged (the relay confirmed it deleted them) before the items are taken
-    acknowledged: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def store(self, vault: Vault, items: list[tuple[int, bytes]], result: SyncResult) -> None:
+    def store(
+        self, vault: Vault, items: list[tuple[int, bytes]], result: SyncResult
+    ) -> dict[tuple[str, str], int]:
         """A page of items, in one transaction: this laptop's own taken in (while
         :attr:`direct`), the others spooled. One of its own that fails its checks is spooled
         too (with those after it), to be named by :func:`take_spool`. Bytes that are not an
         item at all are noted, to be named once the rest is taken, and not kept: the relay
-        reads every item a laptop sends it (:func:`parse_item`), so no laptop sent them."""
+        reads every item a laptop sends it (:func:`parse_item`), so no laptop sent them.
+        Returns the page's chains, (origin, recipient), each with its last number in it."""
         me = vault.identity.key_id
         page = []
         for seq, wire in items:
@@ -100,11 +108,11 @@ class _Receiving:
                         f" {seq} at the relay); it was not kept."
                     )
                 )
-        if not page:
-            return
+        chains: dict[tuple[str, str], int] = {}
         for _, _, item in page:
-            chain = (item.origin, item.to)
-            self.acknowledged[chain] = max(item.n, self.acknowledged.get(chain, 0))
+            chains[item.origin, item.to] = max(item.n, chains.get((item.origin, item.to), 0))
+        if not page:
+            return chains
         with vault.transaction() as db:
             marks = ",".join("?" * len(page))  # only placeholders go in
             spooled = {
@@ -134,19 +142,21 @@ class _Receiving:
             if self.size + 2 * len(wire) <= PARSED_BYTES:
                 self.parsed[seq] = item
                 self.size += 2 * len(wire)  # the item's body and its sealed bytes
+        return chains
 
 
 def _remember_acknowledged(vault: Vault, acknowledged: dict[tuple[str, str], int]) -> None:
-    """Once the items of the pages acknowledged have been taken: the relay confirmed it
-    deleted them, so it must never send again any this laptop holds (``sync_received.acked``,
-    at most the number held: an item set aside is not held, and the genuine one may still
-    come). One sent again later is a replay (:func:`vault.relay_items.check_next`)."""
+    """The relay confirmed it deleted the items of the pages acknowledged, up to these
+    numbers of each chain (``sync_received.acked``, for each chain this laptop has taken
+    items from): it must never send one of them again. One sent again that this laptop holds,
+    whenever it came to hold it (an item set aside behind a gap is taken at a later sync), is
+    a replay (:func:`vault.taking.take`). One it does not hold is not: an item set aside (a
+    forgery) is not held, and the genuine one may still come, taken as any other."""
     if not acknowledged:
         return
     with vault.transaction() as db:
         db.executemany(
-            "UPDATE sync_received SET acked = max(acked, min(n, ?))"
-            " WHERE origin = ? AND recipient = ?",
+            "UPDATE sync_received SET acked = max(acked, ?) WHERE origin = ? AND recipient = ?",
             [(n, origin, to) for (origin, to), n in acknowledged.items()],
         )
 

@@ -14,11 +14,12 @@ signed by the laptop's owner. So a receiver can tell, without trusting the relay
   ``prev`` that is not the hash of the item before).
 
 Each of these stops sync with exit 4 and names the laptop and the item number
-(:class:`RelayMisbehaved`). So does an item **replayed**: one the relay confirmed it had
-deleted (this laptop acknowledged the page that brought it, and held it; ``sync_received.acked``)
-sent again. An item sent again before that (a sync cut off before its acknowledgement was
-answered, or items a new member's welcome already covers) is skipped, not named: an honest
-relay does that, and taking nothing twice is all it needs. An item's body is canonical JSON::
+(:class:`RelayMisbehaved`). So does an item **replayed**: one this laptop holds that the relay
+confirmed it had deleted (the relay answered the acknowledgement of the page that brought
+it; ``sync_received.acked``) sent again. An item sent again before that (a sync cut off
+before its acknowledgement was answered, or items a new member's welcome already covers) is
+skipped, not named: an honest relay does that, and taking nothing twice is all it needs. An
+item's body is canonical JSON::
 
     {"v": 1, "kind": "redress sync item", "origin": <log origin>, "n": N,
      "prev": <hex SHA-256 of item N-1's body, or 64 zeros for N = 1>,
@@ -161,7 +162,7 @@ class Received:
     """How far this laptop has one other laptop's items.
 
     ``n`` and ``head``: the last item stored (its number and hash). ``acked``: the last number
-    this laptop has told the relay it holds; the relay must never send those again.
+    the relay confirmed it deleted; it must never send again one of those this laptop holds.
     """
 
     n: int = 0

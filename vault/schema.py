@@ -841,9 +841,10 @@ def _a_rewrite_names_the_epoch_it_replaces(db: Connection) -> None:
 
 
 def _acknowledged_items_are_remembered(db: Connection) -> None:
-    """``sync_received.acked``: the last number of each chain this laptop held when the relay
-    confirmed it had deleted the page that brought it. The relay must never send those again:
-    one sent again is a replay, named (exit 4; docs/sync.md section 5)."""
+    """``sync_received.acked``: the last number of each chain the relay confirmed it had
+    deleted (the page that brought it acknowledged). The relay must never send those again:
+    one sent again that this laptop holds is a replay, named (exit 4; docs/sync.md
+    section 5)."""
     db.execute(
         "ALTER TABLE sync_received ADD COLUMN acked INTEGER NOT NULL DEFAULT 0 CHECK (acked >= 0)"
     )

@@ -6,7 +6,9 @@ The intake keeps each open upload in memory only, under a random token the page 
 when it opened it: the upload's :class:`~vault.intake.inbox.BlobUpload` (the blob id's hash
 list so far, the size, the next row), when it was opened and when last used. The bytes are
 in the inbox: each part's remainder is stored as a short row at the end of the part, so
-nothing waits in memory between parts. At most :data:`MAX_OPEN` uploads are open at once;
+nothing waits in memory between parts. An upload ended keeps its answer (the blob id) under
+its token for :data:`IDLE_SECONDS`, so that an end sent again after its answer was lost is
+answered the same. At most :data:`MAX_OPEN` uploads are open at once;
 one idle for :data:`IDLE_SECONDS`, or open past its deadline, is dropped (its rows deleted)
 at the next request to the parts routes. An intake that restarts forgets its open uploads:
 their rows are those of an unfinished upload, which housekeeping deletes the day after next.
@@ -30,6 +32,7 @@ MAX_SECONDS = 12 * 3600  # and one open this long, whatever its deadline (below 
 # and the secretstream header, which the first part carries: 8,390,808 bytes.
 PART_BYTES = 128 * SEALED_CHUNK_BYTES + HEADER_BYTES
 TOKEN_BYTES = 16  # 32 hex digits
+ENDED_KEPT = 1024  # uploads ended whose answer is kept (for IDLE_SECONDS), the oldest dropped
 
 
 @dataclass
@@ -53,6 +56,9 @@ class OpenUploads:
 
     def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._open: dict[str, OpenUpload] = {}
+        # Uploads ended: their blob id and when, so an end sent again (its answer lost) gets
+        # the same answer, for IDLE_SECONDS; oldest first.
+        self._ended: dict[str, tuple[bytes, float]] = {}
         self._starting = 0
         self.deadline = min(deadline, MAX_SECONDS)
         self._clock = clock
@@ -81,13 +87,27 @@ class OpenUploads:
     def remove(self, token: str) -> None:
         self._open.pop(token, None)
 
+    def ended(self, token: str, blob_id: bytes) -> None:
+        """``token``'s upload ended as ``blob_id``: kept to answer an end sent again."""
+        self._ended[token] = (blob_id, self._clock())
+        while len(self._ended) > ENDED_KEPT:
+            del self._ended[next(iter(self._ended))]
+
+    def ended_as(self, token: str) -> bytes | None:
+        """The blob id ``token``'s upload ended as, within IDLE_SECONDS of its end."""
+        found = self._ended.get(token)
+        return None if found is None else found[0]
+
     def touch(self, entry: OpenUpload) -> None:
         entry.used = self._clock()
 
     def expired(self) -> list[BlobUpload]:
         """Forget the uploads idle too long or past their deadline; returns them, to drop.
-        One with a request in progress is left to it (that request has its own deadlines)."""
+        One with a request in progress is left to it (that request has its own deadlines).
+        Forget too the answers of uploads ended more than IDLE_SECONDS ago."""
         now = self._clock()
+        for token in [t for t, (_, at) in self._ended.items() if now - at > IDLE_SECONDS]:
+            del self._ended[token]
         gone = [
             token
             for token, entry in self._open.items()

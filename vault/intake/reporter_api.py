@@ -208,13 +208,19 @@ def routes(state: IntakeState) -> APIRouter:
             headers={"Connection": "close"},
         )
 
+    def require_empty(request: Request) -> None:
+        """No body: none declared, and none sent chunked (refused unread)."""
+        require_length(request, 0)
+        if "transfer-encoding" in request.headers:
+            raise Refused(413, "too-large", close=True)
+
     def drop(token: str, upload: BlobUpload) -> None:
         open_uploads.remove(token)
         upload.abort()
 
     @router.post("/api/attachments/parts")
     async def parts_start(request: Request) -> Response:
-        require_length(request, 0)
+        require_empty(request)
         await sweep()
         # Before the proof of work is spent, so a client told busy may use it again.
         if open_uploads.full():
@@ -286,8 +292,11 @@ def routes(state: IntakeState) -> APIRouter:
 
     @router.post("/api/attachments/parts/{token}/end")
     async def parts_end(request: Request, token: str) -> Response:
-        require_length(request, 0)
+        require_empty(request)
         await sweep()
+        ended = open_uploads.ended_as(token)
+        if ended is not None:  # ended already: its answer was lost, the same again
+            return JSONResponse({"blob": ended.hex()}, status_code=201)
         entry = open_upload(token)
         if entry.busy:
             return offset_refused(entry)
@@ -300,6 +309,7 @@ def routes(state: IntakeState) -> APIRouter:
         except BaseException:
             upload.abort()
             raise
+        open_uploads.ended(token, blob_id)
         return JSONResponse({"blob": blob_id.hex()}, status_code=201)
 
     @router.get("/api/mailbox/{mailbox_id}")
