@@ -176,6 +176,15 @@ def test_a_chart_that_cannot_be_new_is_refused_before_the_passphrase(cli: Cli) -
     assert not (cli.cwd / "nowhere.svg").exists()
 
 
+@pytest.mark.parametrize("day", ["20260301", "2026-W10-1", "2026-3-1", "2026-02-30"])
+def test_stats_takes_a_day_written_yyyy_mm_dd_only_as_cases_list_does(cli: Cli, day: str) -> None:
+    unreadable = {"VAULT_PASSPHRASE_FILE": str(cli.cwd / "no-such-file")}
+    for option in ("--since", "--until"):
+        result = cli("stats", "--by", "sector", option, day, env=unreadable)
+        assert_clean_error(result, 2)
+        assert "YYYY-MM-DD" in result.stderr
+
+
 def test_csv_says_withheld_for_a_withheld_total_and_lt5_for_one_of_1_to_4() -> None:
     # rule 4's last resort (never seen) withholds a total of 5 or more: not "<5"
     facts = [CaseFacts(f"{k:08d}", "2026-03-05", "new", None, "housing", ("violence",), (),
