@@ -744,6 +744,7 @@ def _command() -> typer._click.Command:
 def main(argv: list[str] | None = None) -> NoReturn:
     """The one place errors become a line on stderr and an exit code."""
     os.umask(0o077)
+    render.unwrap_unless_terminal()
     command = _command()
     args = global_options_last(sys.argv[1:] if argv is None else list(argv))
     try:

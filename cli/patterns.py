@@ -56,7 +56,8 @@ def patterns(
 
 def _table(found: Patterns) -> None:
     if not found.groups:
-        render.out.print(f"No professional is named in more than one case ({found.indexed} cases).")
+        indexed = count(found.indexed, "case")
+        render.out.print(f"No professional is named in more than one case ({indexed}).")
         return
     table = Table(show_edge=False, header_style="bold")
     for column in ("strength", "kind", "identifier"):

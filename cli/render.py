@@ -16,6 +16,15 @@ from vault.cases import show_id
 from vault.membership import Caseworker
 
 out = Console(highlight=False, soft_wrap=False)
+
+
+def unwrap_unless_terminal() -> None:
+    """A sentence printed to a pipe or file stays on one line, whatever its length: scripts
+    (and anyone checking the words the docs quote) read it whole. On a terminal, rich wraps it
+    to the width as before; tables are drawn to the width either way."""
+    out.soft_wrap = not out.is_terminal
+
+
 ID_WIDTH = len("7KQ2-M9XD")  # a case or alert id as shown: a table column never cuts it short
 
 # Report text comes from anyone who has the team public key: never let it drive the terminal.

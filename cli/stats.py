@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,7 @@ from cli.options import (
 )
 from vault import charts, stats
 from vault.cases import show_id
-from vault.errors import EXIT_INTEGRITY, UsageError
+from vault.errors import EXIT_INTEGRITY, UsageError, VaultError
 from vault.stats import StatsTable
 
 
@@ -79,8 +80,10 @@ def stats_command(
     if as_json and as_csv:
         raise UsageError("Give one of --json or --csv.")
     fmt = charts.chart_format(chart.name) if chart is not None else None
-    if chart is not None and chart.exists():
+    if chart is not None and os.path.lexists(chart):  # a link to nowhere is there too
         raise UsageError(f"{chart} already exists: the chart goes to a new file.")
+    if chart is not None and not chart.absolute().parent.is_dir():  # before anything is counted
+        raise VaultError(f"The folder for {chart} does not exist.")
     with unlock(vault_dir, passphrase_file, caseworker) as vault:
         table = stats.count(vault, fields, first, last, research)
     if chart is not None and fmt is not None:

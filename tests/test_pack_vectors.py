@@ -79,3 +79,23 @@ def test_export_verify_gives_each_vector_its_exit_code(name: str, tmp_path: Path
     assert result.returncode == vector["expect_exit"], result.stderr
     assert vector["expect_stderr"] in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_verdict_is_one_line_on_a_pipe_of_80_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pipe is drawn for 80 columns (rich's default without COLUMNS): the sentence the docs
+    # quote stays whole on one line for whoever reads it with a script.
+    from cli import render
+    from tests.conftest import Cli
+
+    _rebuild(tmp_path / "pack", _files(BY_NAME["sound"]))
+    (tmp_path / "team-key.json").write_text(DOC["team_key_file"])
+    monkeypatch.setattr(render.out, "width", 80)
+    result = Cli(tmp_path)("export", "verify", "pack", "--team-key", "team-key.json")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("The complaint pack for case ")
+    assert len(line) > 80
+    for words in (" is as it was made: ", ", signed by ", "(key id "):
+        assert words in line

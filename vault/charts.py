@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from vault import suppression
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from vault.stats import StatsTable
 
 FORMATS = ("svg", "png")
+FOOTNOTE_WIDTH = 150  # characters a line of the 7-point footnote holds across the chart
 NAMES = {
     "sector": "sector",
     "harm": "harm",
@@ -63,8 +65,9 @@ def draw(table: StatsTable, fmt: str) -> bytes:
             else:
                 _bars(ax, table)
             ax.set_title(_title(table), fontsize=12)
-            fig.text(0.01, 0.01, _footnote(table), fontsize=7, color="#444444")
-            fig.tight_layout(rect=(0, 0.05, 1, 1))
+            lines = footnote_lines(table)
+            fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, color="#444444", va="bottom")
+            fig.tight_layout(rect=(0, 0.015 + 0.025 * len(lines), 1, 1))
             out = io.BytesIO()
             metadata = {"Date": None} if fmt == "svg" else {"Software": None}
             fig.savefig(out, format=fmt, metadata=metadata)
@@ -90,6 +93,15 @@ def _footnote(table: StatsTable) -> str:
     multi = any(f in ("harm", "wants") for f in table.by)
     several = " A report can name several, so bars add up to more." if multi else ""
     return f"{span}{total} reports.{several}\n{footnote(table)}"
+
+
+def footnote_lines(table: StatsTable) -> list[str]:
+    """The footnote as the chart prints it: each line short enough to stay inside it."""
+    return [
+        line
+        for paragraph in _footnote(table).split("\n")
+        for line in textwrap.wrap(paragraph, FOOTNOTE_WIDTH)
+    ]
 
 
 def _label(value: str | None) -> str:
@@ -140,8 +152,10 @@ def _bars(ax: Any, table: StatsTable) -> None:
     for k, (name, cells) in enumerate(series):
         positions = [i + (k - (len(series) - 1) / 2) * width for i in range(len(xs))]
         heights = [c.count if not c.suppressed else 0 for c in cells]
-        bars = ax.bar(positions, heights, width=width, label=name)
-        colour = bars.patches[0].get_facecolor() if bars.patches else "black"
+        # Each series its own colour, named: every ax.bar call (the hatched marks too) would
+        # otherwise take the next colour, and two series could share one in the legend.
+        colour = f"C{k % 10}"
+        ax.bar(positions, heights, width=width, label=name, color=colour)
         for x, c in zip(positions, cells, strict=True):
             if c.suppressed:
                 top = suppression.SMALL

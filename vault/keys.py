@@ -126,7 +126,7 @@ class TeamPublicKey:
                 caseworkers=people,
                 origin=origin,
             )
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError):
             raise NotAKeyFileError(
                 "That file is not a Redress team public key.",
                 hint="make one with: vault team-key export FILE",

@@ -8,7 +8,8 @@ from a file's bytes (never only from the type the reporter's browser claimed):
   upright first as its orientation tag said, so every EXIF field (GPS, camera make, model,
   lens and serial, author, copyright, dates, software, thumbnail), XMP, IPTC, comments, text
   chunks and the colour profile are left behind; what was there is named in words, and the
-  result is opened again to check that nothing of it came through;
+  result is opened again to check that nothing of it came through (a JPEG that holds more
+  pictures after the photo, a multi-picture or MPO file, gives its first, the photo);
 * plain text (declared ``text/plain`` and valid UTF-8) has nowhere to hide such data and is
   kept as it is;
 * anything else (PDFs, office documents, moving images, files that do not open as what they
@@ -48,6 +49,7 @@ _AUTHOR = {0x013B, 0x8298, 0x9C9D, 0x010E, 0x9C9C, 0x9C9B, 0x9C9E, 0x9C9F}
 _DATES = {0x0132, 0x9003, 0x9004, 0x9010, 0x9011, 0x9012, 0x9290, 0x9291, 0x9292}
 _SOFTWARE = {0x0131, 0x000B}
 _HARMLESS = {0x0112}  # orientation: applied to the pixels, so nothing is lost by dropping it
+_MORE_IMAGES = "other images in the file"
 _INFO_WORDS = {
     "xmp": "XMP metadata",
     "XML:com.adobe.xmp": "XMP metadata",
@@ -111,10 +113,17 @@ def _clean_image(data: bytes) -> Cleaned | None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=tuple(_FORMATS)) as im:
                 fmt = str(im.format)
+                more: tuple[str, ...] = ()
+                if fmt == "MPO":
+                    # A JPEG with more pictures after the photo (a phone's depth or HDR gain
+                    # map, a preview): the photo is the first, and only it is redrawn.
+                    fmt, more = "JPEG", (_MORE_IMAGES,)
+                elif getattr(im, "n_frames", 1) != 1:
+                    return withheld(
+                        "it is a moving image, which the vault cannot clean", _FORMATS[fmt][1]
+                    )
                 extension, kind = _FORMATS[fmt]
-                if getattr(im, "n_frames", 1) != 1:
-                    return withheld("it is a moving image, which the vault cannot clean", kind)
-                found = found_metadata(im)
+                found = found_metadata(im) + more
                 im.load()
                 upright = ImageOps.exif_transpose(im)
                 out = _redraw(upright, fmt)

@@ -199,7 +199,8 @@ def parse_manifest(data: bytes) -> Manifest:
         paths = [f.path for f in files]
         if paths != sorted(set(paths)):
             raise ValueError
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser goes ("[[[[..."), a changed file
         raise _Changed("its manifest is damaged or not a complaint pack manifest") from None
     return Manifest(case, made, name, key_id, sign_pk, files)
 

@@ -486,7 +486,7 @@ def before_erase(vault: Vault, case_id: str, reason: str) -> None:
     codename), kept apart from the case so it is delivered on the next pull after the case's
     rows are gone. The reason ``withdrawn`` says it was done as they asked. Call it inside
     the erase transaction, while the case's report is still there (outside one, it makes its
-    own)."""
+    own). A report that no longer opens sends nothing: the codename's key is inside it."""
     from vault.replies import UnusableReplyKeyError, mailbox_id, reply_public_key, seal_reply
     from vault.store import today
 
@@ -494,8 +494,11 @@ def before_erase(vault: Vault, case_id: str, reason: str) -> None:
         row = db.execute("SELECT envelope, epoch FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None or row[0] is None:
             return
-        team = vault.team_key(int(row[1]))
-        report = open_report(bytes(row[0]), team.public_key, team.secret_key)
+        try:
+            team = vault.team_key(int(row[1]))
+            report = open_report(bytes(row[0]), team.public_key, team.secret_key)
+        except VaultError:  # a damaged report is erased all the same; its codename went with it
+            return
         if report.reply_key is None:
             return
         reply_pk = reply_public_key(report.reply_key)

@@ -11,6 +11,7 @@ of which; never a count or what a report says.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -106,10 +107,15 @@ def parse_by(text: str) -> tuple[str, ...]:
     return fields
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_day(text: str | None, option: str) -> str | None:
     if text is None:
         return None
     try:
+        if not _DAY.fullmatch(text.strip()):  # not 20260301 nor 2026-W10-1, as cases list
+            raise ValueError
         return date.fromisoformat(text.strip()).isoformat()
     except ValueError:
         raise UsageError(f"{option} {text} is not a date: write it as YYYY-MM-DD.") from None

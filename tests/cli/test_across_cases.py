@@ -165,6 +165,26 @@ def test_stats_bad_input_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> Non
         assert_clean_error(cli("stats", *args), 2)
 
 
+def test_a_chart_that_cannot_be_new_is_refused_before_the_passphrase(cli: Cli) -> None:
+    # No vault and no passphrase file: each is refused before either is looked for.
+    (cli.cwd / "gone.svg").symlink_to(cli.cwd / "nowhere.svg")  # a link to nowhere is there
+    unreadable = {"VAULT_PASSPHRASE_FILE": str(cli.cwd / "no-such-file")}
+    for chart, code in (("gone.svg", 2), ("no-folder/chart.svg", 1)):
+        result = cli("stats", "--by", "sector", "--chart", chart, env=unreadable)
+        assert_clean_error(result, code)
+        assert chart in result.stderr
+    assert not (cli.cwd / "nowhere.svg").exists()
+
+
+@pytest.mark.parametrize("day", ["20260301", "2026-W10-1", "2026-3-1", "2026-02-30"])
+def test_stats_takes_a_day_written_yyyy_mm_dd_only_as_cases_list_does(cli: Cli, day: str) -> None:
+    unreadable = {"VAULT_PASSPHRASE_FILE": str(cli.cwd / "no-such-file")}
+    for option in ("--since", "--until"):
+        result = cli("stats", "--by", "sector", option, day, env=unreadable)
+        assert_clean_error(result, 2)
+        assert "YYYY-MM-DD" in result.stderr
+
+
 def test_csv_says_withheld_for_a_withheld_total_and_lt5_for_one_of_1_to_4() -> None:
     # rule 4's last resort (never seen) withholds a total of 5 or more: not "<5"
     facts = [CaseFacts(f"{k:08d}", "2026-03-05", "new", None, "housing", ("violence",), (),

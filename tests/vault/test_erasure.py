@@ -199,6 +199,25 @@ def test_erasing_twice_or_a_case_that_never_was_is_refused(vault: Vault) -> None
     assert vault.log.size() == size
 
 
+def test_a_report_that_no_longer_opens_is_erased_all_the_same(vault: Vault) -> None:
+    # The farewell to the reporter needs the codename's key from the report: a damaged report
+    # sends none, and its erasure goes ahead (docs/retention.md, "Not done").
+    pk, _sk = reply_keypair(codename_entropy(new_codename()))
+    envelope = seal_for(vault, make_report(reply_key=base64.b64encode(pk).decode()))
+    stored = incoming.import_envelopes(vault, [("a", envelope), ("b", seal_for(vault))])
+    damaged, intact = stored.imported
+    with vault.transaction() as db:
+        db.execute(
+            "UPDATE cases SET envelope = ? WHERE id = ?",
+            (envelope[:-1] + bytes([envelope[-1] ^ 1]), damaged),
+        )
+    gone = erasure.erase_cases(vault, [damaged, intact], "withdrawn").tombstones
+    assert [(t.id, t.reason) for t in gone] == [(damaged, "withdrawn"), (intact, "withdrawn")]
+    assert _rows_of(vault, damaged)["cases"] == 0
+    assert vault.db.execute("SELECT count(*) FROM farewells").fetchone()[0] == 0
+    assert erasure.check_tombstones(vault) == []
+
+
 @pytest.mark.parametrize("reason", ["", "   ", "jane@example.org", "call 07700 900123!", "x" * 65])
 def test_a_reason_is_a_few_plain_words(vault: Vault, reason: str) -> None:
     case_id = incoming.import_envelopes(vault, [("a", seal_for(vault))]).imported[0]

@@ -135,6 +135,8 @@ def test_team_key_file() -> None:
         TeamPublicKey.from_file_bytes(json.dumps(doc).encode())
     with pytest.raises(NotAKeyFileError):
         TeamPublicKey.from_file_bytes(b'{"kind": "something-else"}')
+    with pytest.raises(NotAKeyFileError):  # nested deeper than the JSON parser goes
+        TeamPublicKey.from_file_bytes(b"[" * 30_000)
 
 
 @pytest.mark.parametrize(("field", "value"), [("v", True), ("v", 1.0), ("epoch", True)])

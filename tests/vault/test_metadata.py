@@ -177,6 +177,21 @@ def test_a_moving_image_is_withheld() -> None:
     assert "moving image" in str(cleaned.withheld)
 
 
+def test_a_jpeg_with_more_pictures_after_the_photo_gives_the_photo_alone() -> None:
+    # Phones write a depth map, an HDR gain map or a preview after the photo (a multi-picture
+    # JPEG, which Pillow opens as MPO): the photo goes in the pack, redrawn; the rest stays out.
+    out = io.BytesIO()
+    depth = Image.new("L", (24, 16), 128)
+    _image().save(out, "MPO", save_all=True, append_images=[depth], exif=_exif())
+    cleaned = clean(out.getvalue(), "image/jpeg")
+    assert (cleaned.kind, cleaned.extension, cleaned.withheld) == ("JPEG image", "jpg", None)
+    assert cleaned.removed[0] == "GPS location"
+    assert cleaned.removed[-1] == "other images in the file"
+    assert cleaned.data is not None
+    im = _assert_nothing_hidden(cleaned.data)
+    assert (im.format, im.size, getattr(im, "n_frames", 1)) == ("JPEG", (48, 32), 1)
+
+
 def test_plain_text_is_kept_as_it_is() -> None:
     text = b"Letter from the surgery, 3 March.\n"
     cleaned = clean(text, "text/plain; charset=utf-8")

@@ -189,6 +189,16 @@ def test_the_manifest_is_parsed_strictly(field: str, value: object) -> None:
         parse_manifest(json.dumps(doc).encode())
 
 
+def test_a_manifest_nested_deeper_than_the_parser_goes_is_a_changed_pack(tmp_path: Path) -> None:
+    # "[[[[..." of 30,000 (under the 1 MiB limit) made the JSON parser recurse out: exit 1 as an
+    # internal error, where a pack whose manifest was replaced is a changed pack (exit 4).
+    _pack(tmp_path / "p", {"README.txt": b"hello"})
+    (tmp_path / "p" / MANIFEST).write_bytes(b"[" * 30_000)
+    with pytest.raises(PackChangedError, match="manifest is damaged") as raised:
+        verify_pack(tmp_path / "p", TEAM)
+    assert raised.value.exit_code == 4
+
+
 def test_a_key_id_that_is_not_the_keys_is_refused() -> None:
     doc = {
         "kind": "redress-complaint-pack",
