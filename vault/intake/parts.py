@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from vault.attachments import HEADER_BYTES, SEALED_CHUNK_BYTES
 from vault.intake.inbox import BlobUpload
+from vault.intake.reading import MIN_BODY_RATE
 
 MAX_OPEN = 64  # uploads in parts open at once; more are refused 503 busy
 BUSY_RETRY = 30  # seconds a client refused for that is asked to wait
@@ -33,6 +34,10 @@ MAX_SECONDS = 12 * 3600  # and one open this long, whatever its deadline (below 
 PART_BYTES = 128 * SEALED_CHUNK_BYTES + HEADER_BYTES
 TOKEN_BYTES = 16  # 32 hex digits
 ENDED_KEPT = 1024  # uploads ended whose answer is kept (for IDLE_SECONDS), the oldest dropped
+# Parts an upload may take: this many, and one more for each MiB it holds. The form's parts
+# are 8 MiB (and a few sent again after a lost answer), so only an upload in tiny parts, each
+# a commit to disk, meets the limit: it is dropped (400 malformed).
+PARTS_FREE = 16
 
 
 @dataclass
@@ -43,6 +48,11 @@ class OpenUpload:
     opened: float
     used: float
     busy: bool = False  # a part is being read, or the upload is ending
+    parts: int = 0  # parts begun
+
+    def too_many_parts(self) -> bool:
+        """Whether one more part would be more than :data:`PARTS_FREE` and one a MiB held."""
+        return self.parts >= PARTS_FREE + self.upload.size // (1 << 20)
 
 
 class OpenUploads:
@@ -54,8 +64,20 @@ class OpenUploads:
     yesterday) never deletes one still open.
     """
 
-    def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        deadline: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        grace: float = 30.0,
+        min_rate: float = float(MIN_BODY_RATE),
+    ) -> None:
         self._open: dict[str, OpenUpload] = {}
+        # An upload holding less than min_rate bytes a second since it opened, after grace
+        # seconds, is dropped: a place is not held for nothing (a body read as a whole is
+        # given no less, docs/intake.md section 2).
+        self._grace = grace
+        self._min_rate = min_rate
         # Uploads ended: their blob id and when, so an end sent again (its answer lost) gets
         # the same answer, for IDLE_SECONDS; oldest first.
         self._ended: dict[str, tuple[bytes, float]] = {}
@@ -102,7 +124,8 @@ class OpenUploads:
         entry.used = self._clock()
 
     def expired(self) -> list[BlobUpload]:
-        """Forget the uploads idle too long or past their deadline; returns them, to drop.
+        """Forget the uploads idle too long, past their deadline, or holding less than
+        the least rate allows for their age (after the grace); returns them, to drop.
         One with a request in progress is left to it (that request has its own deadlines).
         Forget too the answers of uploads ended more than IDLE_SECONDS ago."""
         now = self._clock()
@@ -112,6 +135,10 @@ class OpenUploads:
             token
             for token, entry in self._open.items()
             if not entry.busy
-            and (now - entry.used > IDLE_SECONDS or now - entry.opened > self.deadline)
+            and (
+                now - entry.used > IDLE_SECONDS
+                or now - entry.opened > self.deadline
+                or entry.upload.size < (now - entry.opened - self._grace) * self._min_rate
+            )
         ]
         return [self._open.pop(token).upload for token in gone]

@@ -92,7 +92,9 @@ def routes(state: IntakeState) -> APIRouter:
     group_commit = GroupCommit(inbox)
     upload_cap = attachment_cap(config.max_file_bytes)
     # An upload in parts may stay open as long as a whole upload of the cap may take to arrive.
-    open_uploads = OpenUploads(state.idle + upload_cap / MIN_BODY_RATE)
+    open_uploads = OpenUploads(
+        state.idle + upload_cap / MIN_BODY_RATE, grace=max(60.0, 2 * state.idle)
+    )
 
     def admit(request: Request) -> None:
         """Proof of work, then the global rate cap; spends the proof last."""
@@ -243,6 +245,10 @@ def routes(state: IntakeState) -> APIRouter:
         entry = open_upload(token)
         if entry.busy or int(offset) != entry.upload.size:
             return offset_refused(entry)
+        if entry.too_many_parts():
+            drop(token, entry.upload)
+            raise Refused(400, "malformed", close=True)
+        entry.parts += 1
         entry.busy = True
         try:
             try:

@@ -202,7 +202,7 @@ def test_an_idle_upload_is_dropped_with_its_rows(tmp_path: Path) -> None:
     """The in-memory list of open uploads, with a clock the test moves (no HTTP: ten
     minutes cannot be waited for), over a real inbox."""
     now = [1000.0]
-    uploads = OpenUploads(deadline=3600, clock=lambda: now[0])
+    uploads = OpenUploads(deadline=3600, clock=lambda: now[0], min_rate=0)
     with Inbox.open(tmp_path / "inbox") as inbox:
         idle, busy, old = inbox.add_blob(), inbox.add_blob(), inbox.add_blob()
         for upload in (idle, busy, old):

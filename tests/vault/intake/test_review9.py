@@ -133,12 +133,6 @@ def test_an_end_sent_again_after_its_answer_was_lost_gets_the_same_blob(small: I
     assert end(small, token).status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: parts take no rate-cap token and each stores a row with its own commit"
-    " (synchronous=FULL), so one proof of work buys any number of disk commits until the"
-    " upload's deadline (27 minutes at the defaults)",
-)
 def test_one_proof_of_work_does_not_buy_a_commit_per_byte(small: Intake) -> None:
     before = inbox_rows(small.data, "chunks")
     token = opened(small)
@@ -146,15 +140,12 @@ def test_one_proof_of_work_does_not_buy_a_commit_per_byte(small: Intake) -> None
     stored = inbox_rows(small.data, "chunks") - before
     end(small, token)  # malformed length: dropped
     assert stored <= 20 or statuses.count(200) <= 20, (stored, statuses.count(200))
+    # the 17th one-byte part is refused and the upload dropped (parts.PARTS_FREE)
+    assert statuses[:16] == [200] * 16, statuses[:20]
+    assert statuses[16] == 400, statuses[:20]
+    assert set(statuses[17:]) == {404}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FAULT: an upload kept open by empty parts (one every 9 minutes) holds one of the 64"
-    " places until its deadline (27 minutes at the defaults) though it holds nothing: 64 openings"
-    " (64 proofs of work, within one burst of the rate cap) refuse every reporter's file for"
-    " that long, and the form has no other way to send one",
-)
 def test_an_upload_kept_open_without_bytes_gives_its_place_back(tmp_path: Path) -> None:
     """The in-memory list of open uploads, with a clock the test moves, over a real inbox."""
     now = [0.0]
@@ -167,3 +158,24 @@ def test_an_upload_kept_open_without_bytes_gives_its_place_back(tmp_path: Path) 
             assert entry is not None
             uploads.touch(entry)  # an empty part, at the size held (0)
         assert [u.size for u in uploads.expired()] == [0]
+
+
+def test_an_upload_arriving_at_the_least_rate_keeps_its_place(tmp_path: Path) -> None:
+    """8 MiB a part, a part every 8 minutes (about 17 KiB/s): never dropped before its
+    deadline; one a part short of that pace is."""
+    now = [0.0]
+    uploads = OpenUploads(deadline=30 + 26_214_424 / MIN_BODY_RATE, clock=lambda: now[0])
+    with Inbox.open(tmp_path / "inbox") as inbox:
+        steady, slow = uploads.add(inbox.add_blob()), uploads.add(inbox.add_blob())
+        for n in range(3):
+            now[0] += 480
+            for token in (steady, slow) if n < 2 else (steady,):
+                entry = uploads.get(token)
+                assert entry is not None
+                entry.upload.write(b"\0" * (8 << 20))
+                entry.upload.flush()
+                uploads.touch(entry)
+            assert uploads.get(steady) is not None
+        now[0] += 1
+        assert [u.size for u in uploads.expired()] == [16 << 20]  # the slow one
+        assert uploads.get(steady) is not None
