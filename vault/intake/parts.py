@@ -120,7 +120,7 @@ class OpenUploads:
         found = self._ended.get(token)
         return None if found is None else found[0]
 
-    def touch(self, entry: OpenUpload) -> None:
+    def mark_used(self, entry: OpenUpload) -> None:
         entry.used = self._clock()
 
     def expired(self) -> list[BlobUpload]:

@@ -261,7 +261,7 @@ def routes(state: IntakeState) -> APIRouter:
                 await _part(request, token, entry.upload)
         finally:
             entry.busy = False
-            open_uploads.touch(entry)
+            open_uploads.mark_used(entry)
         return JSONResponse({"size": entry.upload.size})
 
     async def _part(request: Request, token: str, upload: BlobUpload) -> None:

@@ -212,7 +212,7 @@ def test_an_idle_upload_is_dropped_with_its_rows(tmp_path: Path) -> None:
         uploads.get(tokens[1]).busy = True  # type: ignore[union-attr]
         now[0] += IDLE_SECONDS - 1
         assert uploads.expired() == []
-        uploads.touch(uploads.get(tokens[2]))  # type: ignore[arg-type]
+        uploads.mark_used(uploads.get(tokens[2]))  # type: ignore[arg-type]
         now[0] += 2
         assert uploads.expired() == [idle]
         now[0] += 3600

@@ -156,7 +156,7 @@ def test_an_upload_kept_open_without_bytes_gives_its_place_back(tmp_path: Path) 
             now[0] += IDLE_SECONDS - 1
             entry = uploads.get(token)
             assert entry is not None
-            uploads.touch(entry)  # an empty part, at the size held (0)
+            uploads.mark_used(entry)  # an empty part, at the size held (0)
         assert [u.size for u in uploads.expired()] == [0]
 
 
@@ -174,7 +174,7 @@ def test_an_upload_arriving_at_the_least_rate_keeps_its_place(tmp_path: Path) ->
                 assert entry is not None
                 entry.upload.write(b"\0" * (8 << 20))
                 entry.upload.flush()
-                uploads.touch(entry)
+                uploads.mark_used(entry)
             assert uploads.get(steady) is not None
         now[0] += 1
         assert [u.size for u in uploads.expired()] == [16 << 20]  # the slow one
