@@ -38,7 +38,7 @@ def start(intake: Intake, proof: str | None = None) -> httpx.Response:
     return intake.client.post("/api/attachments/parts", headers=headers)
 
 
-def put(intake: Intake, token: str, offset: int, part: bytes) -> httpx.Response:
+def put(intake: Intake, token: str, offset: int | str, part: bytes) -> httpx.Response:
     return intake.client.put(
         f"/api/attachments/parts/{token}/{offset}", content=part, headers=OCTET
     )

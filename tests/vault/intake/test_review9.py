@@ -10,46 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.intake_server import IntakeServers
 from tests.sealing import blob_id
-from tests.vault.intake.conftest import Intake, IntakeFactory, Team, sealed_file
+from tests.vault.intake.conftest import Intake, sealed_file
 from tests.vault.intake.test_api import inbox_rows
+from tests.vault.intake.test_parts import end, opened, put
+from tests.vault.intake.test_parts import small as small  # the module fixture, one intake
 from vault import _crypto
 from vault.intake.inbox import Inbox
 from vault.intake.parts import IDLE_SECONDS, OpenUploads
 from vault.intake.reading import MIN_BODY_RATE
-
-OCTET = {"Content-Type": "application/octet-stream"}
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory, team: Team) -> Iterator[Intake]:
-    """One intake for the module, taking files of at most 1 MiB."""
-    with IntakeServers(tmp_path_factory.mktemp("review9")) as servers:
-        factory = IntakeFactory(servers, team)
-        try:
-            yield factory("--max-file-mib", "1")
-        finally:
-            factory.close_clients()
-
-
-def opened(intake: Intake) -> str:
-    answer = intake.client.post("/api/attachments/parts", headers={"X-Redress-PoW": intake.proof()})
-    assert answer.status_code == 201, answer.text
-    token: str = answer.json()["upload"]
-    return token
-
-
-def put(intake: Intake, token: str, offset: int | str, part: bytes) -> httpx.Response:
-    return intake.client.put(
-        f"/api/attachments/parts/{token}/{offset}", content=part, headers=OCTET
-    )
-
-
-def end(intake: Intake, token: str) -> httpx.Response:
-    return intake.client.post(f"/api/attachments/parts/{token}/end")
 
 
 def chunked(data: bytes) -> Iterator[bytes]:
