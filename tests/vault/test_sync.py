@@ -42,6 +42,7 @@ from vault import (
     replies,
     reporter_messages,
     retention,
+    schema,
     tombstones,
 )
 from vault.audit.team_verify import verify_team
@@ -277,10 +278,13 @@ def test_three_laptops_converge_and_a_revocation_reaches_the_others(
 
             # Amara revokes carol: bea's laptop takes the new key and re-keys its database;
             # carol's laptop is refused.
+            bea_db_key = bea.access.db_key
             membership.revoke_caseworker(amara, "carol")
             assert sync(amara, url).revoked == ["carol"]
             assert sync(bea, url).new_epoch == 2
             assert bea.access.team_key(2) is not None
+            with pytest.raises(WrongKeyError):  # bea's database is under a new key now
+                schema.connect(tmp_path / "b" / "vault.db", bea_db_key)
             with pytest.raises(WrongKeyError):
                 sync(carol, url)
             bea.add_note(case_id, "after carol left")
