@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import pytest
 from tests.conftest import CANARY, PASSPHRASE, Cli, assert_clean_error, make_report, seal_for
 from tests.intake_server import IntakeServers
 from tests.team_laptops import ScriptedRelay, join
-from vault import _crypto, audit_export, auditing, membership, sending, team_logs
+from vault import _crypto, audit_export, auditing, auditlog, membership, sending, team_logs
 from vault.audit import bundle
 from vault.audit.signed_note import parse_note
 from vault.audit.team_verify import verify_team
@@ -195,6 +196,26 @@ def test_a_withheld_laptop_is_named(team: Team) -> None:
     assert_clean_error(result, 4)
     assert f"no log of bea's laptop ({bea_origin})" in result.stderr
     assert "withheld" in result.stderr
+
+
+def test_a_laptop_not_witnessed_for_a_week_before_the_export_is_marked_stopped(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy of amara's laptop exports 8 days after both laptops last synced (its clock
+    moved on, nothing else): each laptop's newest witness cosignature is more than 7 days
+    older than the export, so each is marked "Stopped syncing?" (docs/audit.md)."""
+    copy = tmp_path / "amara-later"
+    shutil.copytree(team.amara, copy)
+    later = datetime.now(UTC) + timedelta(days=8)
+    monkeypatch.setattr(auditlog, "now_to_the_second", lambda: later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    out = tmp_path / "later.bundle"
+    _ok(team.cli("audit", "export", str(out), "--vault", str(copy)))
+    monkeypatch.undo()
+    shown = json.loads(_ok(team.cli("audit", "verify", str(out), "--json")))
+    assert {lap["name"]: lap["stale"] for lap in shown["laptops"]} == {"amara": True, "bea": True}
+    text = _ok(team.cli("audit", "verify", str(out)))
+    assert text.count("Stopped syncing?") == 2
+    # The bundle exported when both had just synced marks neither (test above).
 
 
 def test_a_changed_entry_in_a_colleagues_log_is_named(team: Team) -> None:
