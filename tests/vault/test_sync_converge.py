@@ -224,6 +224,27 @@ def _alerts_of(laptop: Vault, case_id: str) -> list[tuple[str, str, str | None, 
     )
 
 
+def test_two_assignments_made_apart_are_a_conflict_shown_alike_on_all_three(team: Team) -> None:
+    """Amara assigns the case to carol while bea, apart, assigns it to herself: after syncs
+    in different orders, `cases show` on every laptop keeps both, with the one that stands
+    marked, and the same assignee (docs/sync.md section 6a)."""
+    amara, bea, carol = team.laptops
+    case_id = team.new_case("assigned apart")
+    amara.assign(case_id, "carol")
+    bea.assign(case_id, "bea")
+    for i in (1, 2, 0, 1, 2):  # carol takes bea's first, amara's last
+        team.sync(team.laptops[i])
+    views = [shown(laptop, case_id) for laptop in (carol, amara, bea)]
+    assert views[0] == views[1] == views[2]
+    (conflict,) = views[0]["conflicts"]
+    assert conflict["field"] == "assignee"
+    changes = {(c["actor"], c["value"]): c["stands"] for c in conflict["changes"]}
+    assert set(changes) == {("amara", "carol"), ("bea", "bea")}
+    assert sorted(changes.values()) == [False, True]
+    standing = next(value for (_, value), stands in changes.items() if stands)
+    assert views[0]["assignee"] == standing
+
+
 def test_a_laptop_offline_for_many_changes_catches_up(team: Team) -> None:
     """Carol stays away while amara and bea make hundreds of changes over many cases, sync
     many times, and new reports arrive at the intake; one sync later she holds all of it."""
