@@ -10,7 +10,7 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urlencode
 
-from tests.vault.intake.conftest import Intake, as_json
+from tests.vault.intake.conftest import Intake, IntakeFactory, as_json
 from vault.intake import codename, languages
 from vault.intake.languages import LANGUAGES
 from vault.replies import mailbox_id, seal_reply
@@ -128,3 +128,28 @@ def test_every_page_and_state_is_in_the_language_chosen(shared_intake: Intake) -
             left = (shown(page) & shown(english[name][1])) - kept - same
             problems += [f"{lang} {name}: {s!r}" for s in sorted(left)]
     assert not problems, "\n".join(problems)
+
+
+def test_the_charitys_settings_reach_every_page(start_intake: IntakeFactory) -> None:
+    """`vault intake serve --helpline --emergency --reply-days --exit-url` on a real intake:
+    the sent page carries the lines as configured, with the days in the reporter's language,
+    and every page's exit link goes to the configured page (docs/intake.md section 1)."""
+    helpline = "Call the Example Project on 0800 000 0000, 10:00 to 18:00."
+    emergency = "In danger now? Call 999."
+    exit_url = "https://example.org/news"
+    intake = start_intake(
+        "--helpline", helpline, "--emergency", emergency, "--reply-days", "3",
+        "--exit-url", exit_url,
+    )  # fmt: skip
+    days = "A caseworker will read your report within %(days)s working days."
+    for lang in ("en", "ro"):
+        sent = intake.client.get("/sent", params={"lang": lang}).text
+        assert helpline in sent
+        assert emergency in sent
+        within = languages.read_catalog(lang).get(days) if lang != "en" else None
+        assert str(within.string if within else days).replace("%(days)s", "3") in sent
+        for path in ("/", "/replies", "/sent"):
+            page = intake.client.get(path, params={"lang": lang}).text
+            found = re.search(r'<a href="([^"]*)"[^>]*id="exit-page"', page)
+            assert found is not None, (lang, path)
+            assert found.group(1) == exit_url
