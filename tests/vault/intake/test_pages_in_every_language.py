@@ -5,6 +5,7 @@ language, and no sentence the English page shows is left in English (docs/intake
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from html.parser import HTMLParser
@@ -126,6 +127,12 @@ def test_every_page_and_state_is_in_the_language_chosen(shared_intake: Intake) -
             catalog = languages.read_catalog(lang)
             same = {m.id for m in catalog if m.id and m.string == m.id}  # as the translator chose
             left = (shown(page) & shown(english[name][1])) - kept - same
+            # The script's sentences, embedded in the page, are the catalog's too.
+            table = re.search(r'<script type="application/json" id="messages">(.*?)</script>', page)
+            if table:
+                for msgid, said in json.loads(table.group(1)).items():
+                    if said != catalog[msgid].string:
+                        problems.append(f"{lang} {name}: the script's {msgid!r}")
             problems += [f"{lang} {name}: {s!r}" for s in sorted(left)]
     assert not problems, "\n".join(problems)
 
