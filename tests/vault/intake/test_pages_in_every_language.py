@@ -160,3 +160,16 @@ def test_the_charitys_settings_reach_every_page(start_intake: IntakeFactory) -> 
             found = re.search(r'<a href="([^"]*)"[^>]*id="exit-page"', page)
             assert found is not None, (lang, path)
             assert found.group(1) == exit_url
+
+
+def test_the_codename_comes_from_the_reporters_list_where_one_exists(
+    shared_intake: Intake,
+) -> None:
+    """BIP39 has Spanish, Portuguese and Chinese Simplified lists; the others get English, on the
+    form (which makes the codename) and the replies page (which reads its own list first)."""
+    lists = {"es": "spanish", "pt-BR": "portuguese", "zh-Hans": "chinese_simplified"}
+    for lang in LANGUAGES:
+        for path in ("/", "/replies"):
+            page = shared_intake.client.get(path, params={"lang": lang}).text
+            found = re.findall(r'data-codename-list="([a-z_]+)"', page)
+            assert found == [lists.get(lang, "english")], (lang, path)
