@@ -23,6 +23,7 @@ from tests.vault.intake.browser.conftest import (
     send,
     unique,
 )
+from vault.intake import languages
 from vault.intake.parts import PART_BYTES
 from vault.report import parse_report
 
@@ -193,3 +194,31 @@ def test_a_wrong_blob_id_from_the_intake_is_refused(watched: Watched, intake: In
     [envelope] = watched.traffic.bodies("POST", "/api/reports")
     [attachment] = json.loads(intake.open_envelope(envelope))["attachments"]
     assert blob_id(intake.blob(attachment["blob"])) == attachment["blob"]
+
+
+def test_the_sent_page_counts_the_files_that_arrived_in_the_reporters_language(
+    watched: Watched, intake: Intake, tmp_path: Path
+) -> None:
+    """Three files, each its own upload in parts, all in the vault; the sent page, in Polish,
+    says how many arrived (docs/intake.md section 4, "The sent page")."""
+    page = watched.page
+    marker = unique("three-files")
+    before = intake.drain()
+    open_form(page, "/?lang=pl")
+    fill_required(page, marker)
+    files = [
+        {"name": f"zdjęcie {i}.jpg", "mimeType": "image/jpeg", "buffer": os.urandom(1000 * i)}
+        for i in (1, 2, 3)
+    ]
+    page.set_input_files("#attachments", files=files)
+    send(page)
+    said = languages.read_catalog("pl").get("All {count} of your files arrived safely.")
+    assert said is not None
+    assert page.inner_text("#sent-files") == str(said.string).replace("{count}", "3")
+    assert len(part_offsets(watched)) == 3  # one upload in parts a file
+    case_id, shown = intake.pull_case(before, marker)
+    assert [a["name"] for a in shown["report"]["attachments"]] == [f["name"] for f in files]
+    for number, sent in enumerate(files, 1):
+        out = tmp_path / str(number)
+        intake.run("cases", "attachment", case_id, str(number), "--out", str(out))
+        assert out.read_bytes() == sent["buffer"]

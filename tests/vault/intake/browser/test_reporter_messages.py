@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import nacl.bindings as sodium
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Route
 
 from tests.vault.intake.browser.conftest import (
     Intake,
@@ -207,3 +207,58 @@ def test_the_browser_signs_and_seals_as_the_format_says(page: Page) -> None:
     opened = reporter_messages.open_message(parts, team_pk, team_sk)
     assert (opened.kind, opened.text) == ("answer", "Oui — à six heures \u2028 ☎")
     assert (opened.sent, opened.after) == ("2026-01-02", 2)
+
+
+def test_a_refused_answer_is_said_and_what_was_typed_is_kept(
+    watched: Watched, intake: Intake
+) -> None:
+    """An answer changed on its way (the real intake refuses it, 403) or too long (the page
+    refuses it, past 20,000 characters) is refused with a plain message, the answer typed stays,
+    and the next Send goes through (docs/intake.md section 7)."""
+    page = watched.page
+    open_form(page)
+    words = take_codename(page)
+    reply_pk, _ = reply_keypair(codename_entropy(words))
+    post_answerable_reply(intake, reply_pk, "Can we call you?")
+    read_replies(page, " ".join(words))
+    page.wait_for_selector("#answer-form:not([hidden])")
+    typed = "Yes, after six."
+
+    statuses: list[int] = []
+    page.on(
+        "response",
+        lambda r: statuses.append(r.status) if r.url.endswith("/api/messages") else None,
+    )
+
+    def changed(route: Route) -> None:  # one byte of the sealed answer flipped in transit
+        body = bytearray(route.request.post_data_buffer or b"")
+        body[-1] ^= 1
+        route.continue_(post_data=bytes(body))
+
+    page.route("**/api/messages", changed)
+    page.fill("#answer", typed)
+    page.click("#answer-button")
+    page.wait_for_selector("#error-summary")
+    assert "We could not send that." in page.inner_text("#error-summary")
+    assert page.title().startswith("Error:")
+    assert page.input_value("#answer") == typed
+    assert statuses == [403]
+    page.unroute("**/api/messages")
+
+    page.fill("#answer", "x" * 20_001)
+    page.click("#answer-button")
+    page.wait_for_function(
+        "document.getElementById('error-summary').textContent.includes('too long')"
+    )
+    assert "20,000" in page.inner_text("#error-summary")
+    assert page.input_value("#answer") == "x" * 20_001
+    assert statuses == [403]  # not sent
+
+    page.fill("#answer", typed)
+    page.click("#answer-button")
+    status_says(page, "Your answer was sent")
+    assert statuses == [403, 202]
+    assert page.input_value("#answer") == ""
+    # Chromium logs the refused request: the one console error expected, and the only one.
+    assert [p for p in watched.problems if "status of 403" not in p] == []
+    watched.problems.clear()
