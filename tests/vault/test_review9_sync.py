@@ -8,18 +8,12 @@ behind a gap, taken once the missing one came).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import PASSPHRASE
 from tests.team_laptops import ScriptedRelay
-from vault import _crypto, membership
-from vault.db import new_origin
+from tests.vault.test_sync import _events_item
+from tests.vault.test_sync import peer_and_vault as peer_and_vault  # the fixture
 from vault.errors import IntegrityError, VaultError
-from vault.join_request import make_request
 from vault.keys import Identity
 from vault.pull import PullResult
 from vault.receiving import receive
@@ -28,23 +22,11 @@ from vault.store import Vault
 from vault.sync_result import SyncResult
 
 
-@pytest.fixture
-def peer_and_vault(tmp_path: Path) -> Iterator[tuple[Vault, Identity, str]]:
-    """A syncing vault, and a colleague's laptop (identity, log origin) it knows."""
-    peer = Identity.generate("bea")
-    origin = new_origin()
-    with Vault.create(tmp_path / "a", "amara", PASSPHRASE) as amara:
-        membership.add_from_request(amara, "bea", make_request(peer, origin))
-        yield amara, peer, origin
-
-
 def _items(vault: Vault, peer: Identity, origin: str, count: int) -> list[Item]:
-    team = vault.access.current
     out: list[Item] = []
     prev = FIRST_PREV
     for n in range(1, count + 1):
-        sealed = _crypto.seal(json.dumps({"t": "events", "events": []}).encode(), team.public_key)
-        out.append(make_item(peer, origin, n, prev, "team", team.epoch, sealed))
+        out.append(_events_item(vault, peer, origin, n, prev))
         prev = out[-1].hash
     return out
 
