@@ -168,20 +168,24 @@ def routes(state: IntakeState) -> APIRouter:
         async with state.reading("public", PUBLIC_READS):
             return await _attachments(request)
 
+    async def store(upload: BlobUpload, piece: bytes) -> None:
+        """One piece of a body into ``upload``, never past the cap (413). One buffer per
+        upload (the BlobUpload's, at most a row): a piece is added to it here, and only a
+        piece that fills a row goes to a worker thread to be stored, so no second copy waits
+        beside it."""
+        if upload.size + len(piece) > upload_cap:
+            raise Refused(413, "too-large", close=True)
+        if upload.fills_a_row(len(piece)):
+            await run_in_threadpool(upload.write, piece)
+        else:
+            upload.write(piece)
+
     async def _attachments(request: Request) -> Response:
         admit(request)
         upload = await run_in_threadpool(inbox.add_blob)
         try:
-            # One buffer per upload (the BlobUpload's, at most a row): a piece is added
-            # to it here, and only a piece that fills a row goes to a worker thread to be
-            # stored, so no second copy waits beside it.
             async for piece in pieces(request, state.idle, upload_cap):
-                if upload.size + len(piece) > upload_cap:
-                    raise Refused(413, "too-large", close=True)
-                if upload.fills_a_row(len(piece)):
-                    await run_in_threadpool(upload.write, piece)
-                else:
-                    upload.write(piece)
+                await store(upload, piece)
             if not is_upload_length(upload.size):
                 raise Refused(400, "malformed")
             blob_id = await run_in_threadpool(upload.finish)
@@ -272,12 +276,9 @@ def routes(state: IntakeState) -> APIRouter:
         try:
             async for piece in pieces(request, state.idle, PART_BYTES):
                 got += len(piece)
-                if got > PART_BYTES or upload.size + len(piece) > upload_cap:
+                if got > PART_BYTES:
                     raise Refused(413, "too-large", close=True)
-                if upload.fills_a_row(len(piece)):
-                    await run_in_threadpool(upload.write, piece)
-                else:
-                    upload.write(piece)
+                await store(upload, piece)
         except (Refused, ClientDisconnect) as error:
             if isinstance(error, Refused) and error.status == 413:
                 drop(token, upload)

@@ -32,7 +32,6 @@ importScripts(
   "/static/upload-parts.js",
 );
 
-const BATCH = 512; // sealed chunks (32 MiB) made into one Blob ("keep")
 const ALIVE_MS = 1000;
 
 let sodium = null;
@@ -47,49 +46,12 @@ function slowDown(job, started) {
   job.spun += t - now;
 }
 
-// Where a job's sealed bytes go, as the page asked: add(bytes, chunk) (may return a promise to
-// wait for), finish() -> {size, server, body}.
+// Where a job's sealed bytes go, as the page asked (upload-parts.js).
 function sinkFor(m) {
-  if (m.sink === "drop") {
-    let size = 0;
-    return {
-      add(bytes) {
-        size += bytes.length;
-        return null;
-      },
-      finish: async () => ({ size, server: null, body: null }),
-    };
-  }
-  if (m.sink === "keep") {
-    let parts = [];
-    const batches = [];
-    return {
-      add(bytes) {
-        parts.push(bytes);
-        if (parts.length >= BATCH) {
-          batches.push(new Blob(parts));
-          parts = [];
-        }
-        return null;
-      },
-      async finish() {
-        batches.push(new Blob(parts));
-        const body = new Blob(batches, { type: "application/octet-stream" });
-        return { size: body.size, server: null, body };
-      },
-    };
-  }
   const mine = m.job;
-  const parts = new self.RedressParts.PartsSink(m.upload, (size) => {
+  return self.RedressParts.sinkFor(m.sink, m.upload, (size) => {
     if (job !== null && job.id === mine) self.postMessage({ job: mine, sent: size });
   });
-  return {
-    add: (bytes, chunk) => parts.add(bytes, chunk),
-    async finish() {
-      const server = await parts.finish();
-      return { size: parts.upload.size, server, body: null };
-    },
-  };
 }
 
 // While the network holds this job up, say so every second: the page gives up on a worker

@@ -159,7 +159,6 @@ export async function blobId(sodium, sealed, options = {}) {
 // Returns {blob (the id this page computed), server (the intake's id, "upload" only: the caller
 // refuses a different one), size (sealed bytes), body ("keep" only), key (base64)}. A failed
 // upload is an UploadFailed whose `kind` is "network", "busy", "too-big" or "refused".
-const BATCH = 512; // sealed chunks (32 MiB) handed to a Blob at once ("keep", in the page)
 const POST = 16; // sealed chunks (1 MiB) posted to the worker in one message
 const WINDOW = 128; // sealed chunks (8 MiB) on their way to the worker before the page waits
 const WORKER_WAIT_MS = 20000;
@@ -170,7 +169,8 @@ const READ_BYTES = 1 << 20; // the file is read into one buffer of this size, wh
 // owed is far beyond a slow device; giving up costs only speed.
 export const WORKER_SILENT_MS = 10000;
 
-export const { UploadFailed, PartsSink } = self.RedressParts;
+export const { UploadFailed } = self.RedressParts;
+const { sinkFor } = self.RedressParts;
 
 let sealer = null; // a promise of the ready worker, or of null where none could start
 
@@ -345,44 +345,22 @@ function workerSink(worker, options, sink, upload, sealedTotal) {
 function pageSink(sodium, options, sink, upload, sealedTotal) {
   const hasher = new BlobHasher(sodium, options);
   let headed = false;
-  let size = 0;
-  // "keep": each batch becomes a Blob of its own, and the batches one Blob at the end (a Blob
-  // made again from the growing one each time costs more with every batch).
-  const batches = [];
-  let kept = [];
-  const parts =
-    sink === "upload"
-      ? new PartsSink(upload, (held) => options.onSent && options.onSent(Math.min(held, sealedTotal), sealedTotal))
-      : null;
+  const into = sinkFor(sink, upload, (held) => options.onSent && options.onSent(Math.min(held, sealedTotal), sealedTotal));
   return {
     add(bytes) {
-      size += bytes.length;
       const chunk = headed;
       let wait = null;
       if (headed) wait = hasher.chunk(bytes);
       else hasher.header(bytes);
       headed = true;
-      if (parts) {
-        const full = parts.add(bytes, chunk);
-        if (full) wait = wait ? Promise.all([wait, full]) : full;
-      } else if (sink === "keep") {
-        kept.push(bytes);
-        if (kept.length >= BATCH) {
-          batches.push(new Blob(kept));
-          kept = [];
-        }
-      }
+      const full = into.add(bytes, chunk);
+      if (full) wait = wait ? Promise.all([wait, full]) : full;
       return wait;
     },
     async finish() {
       const blob = await hasher.hex();
-      if (parts) return { body: null, blob, server: await parts.finish(), size: parts.upload.size };
-      let body = null;
-      if (sink === "keep") {
-        batches.push(new Blob(kept));
-        body = new Blob(batches, { type: "application/octet-stream" });
-      }
-      return { body, blob, server: null, size };
+      const { size, server, body } = await into.finish();
+      return { body, blob, server, size };
     },
     stop() {},
   };

@@ -151,5 +151,53 @@
     }
   }
 
-  scope.RedressParts = { PART_BYTES, PART_CHUNKS, UploadFailed, PartsUpload, PartsSink };
+  const BATCH = 512; // sealed chunks (32 MiB) made into one Blob ("keep")
+
+  // Where a file's sealed bytes go, by kind: "upload" (a PartsSink on the open upload `token`;
+  // `onSent(size)` after each part the intake holds), "keep" (gathered into one Blob, returned as
+  // `body`: for tests) or "drop" (kept nowhere: the benchmark's measure of sealing alone).
+  // add(bytes, chunk) may return a promise to wait for; finish() -> {size, server, body}.
+  function sinkFor(kind, token, onSent) {
+    if (kind === "drop") {
+      let size = 0;
+      return {
+        add(bytes) {
+          size += bytes.length;
+          return null;
+        },
+        finish: async () => ({ size, server: null, body: null }),
+      };
+    }
+    if (kind === "keep") {
+      // Each batch a Blob of its own, and the batches one Blob at the end (a Blob made again
+      // from the growing one each time costs more with every batch).
+      let kept = [];
+      const batches = [];
+      return {
+        add(bytes) {
+          kept.push(bytes);
+          if (kept.length >= BATCH) {
+            batches.push(new Blob(kept));
+            kept = [];
+          }
+          return null;
+        },
+        async finish() {
+          batches.push(new Blob(kept));
+          const body = new Blob(batches, { type: "application/octet-stream" });
+          return { size: body.size, server: null, body };
+        },
+      };
+    }
+    const parts = new PartsSink(token, onSent);
+    return {
+      add: (bytes, chunk) => parts.add(bytes, chunk),
+      async finish() {
+        const server = await parts.finish();
+        return { size: parts.upload.size, server, body: null };
+      },
+    };
+  }
+
+  scope.RedressParts = { PART_BYTES, PART_CHUNKS, UploadFailed, PartsUpload, PartsSink, sinkFor };
 })(self);
