@@ -11,10 +11,8 @@ of which; never a count or what a report says.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
 from itertools import product
 from typing import TYPE_CHECKING, Any
 
@@ -107,17 +105,13 @@ def parse_by(text: str) -> tuple[str, ...]:
     return fields
 
 
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
 def parse_day(text: str | None, option: str) -> str | None:
+    """A day as `cases list` reads one (:func:`vault.triage.check_date`: YYYY-MM-DD only)."""
     if text is None:
         return None
     try:
-        if not _DAY.fullmatch(text.strip()):  # not 20260301 nor 2026-W10-1, as cases list
-            raise ValueError
-        return date.fromisoformat(text.strip()).isoformat()
-    except ValueError:
+        return triage.check_date(text.strip(), option)
+    except UsageError:
         raise UsageError(f"{option} {text} is not a date: write it as YYYY-MM-DD.") from None
 
 
