@@ -52,10 +52,8 @@ from vault.keys import (
     wrap_access,
 )
 from vault.passphrase import Passphrase, check_strength
-from vault.places import check_new_vault_place
+from vault.places import REQUEST_FILE, check_new_vault_place
 from vault.store import CASEWORKERS_DIR, DB_FILE, Vault, today
-
-REQUEST_FILE = "join.request"
 
 
 @dataclass(frozen=True, slots=True)

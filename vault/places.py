@@ -17,6 +17,7 @@ from vault.errors import UsageError, VaultExistsError
 # The same names as vault.store's DB_FILE and CASEWORKERS_DIR (tests/vault/test_places.py checks).
 DB_FILE = "vault.db"
 CASEWORKERS_DIR = "caseworkers"
+REQUEST_FILE = "join.request"  # what vault join leaves in the folder until its first sync
 #: How far below a new vault's folder to look for a vault, in folders and levels.
 SEARCH_FOLDERS = 2000
 SEARCH_DEPTH = 4
@@ -64,7 +65,7 @@ def check_new_vault_place(directory: Path) -> None:
         raise UsageError(f"{directory} is a file, not a folder: choose a folder for the vault.")
     if is_vault(directory):
         raise VaultExistsError(f"There is already a vault in {directory}.")
-    if (directory / "join.request").is_file():  # vault.joining.REQUEST_FILE: vault join's
+    if (directory / REQUEST_FILE).is_file():
         raise VaultExistsError(
             f"{directory} is joining a team (vault join made it): its vault is made by its"
             " first vault sync, not by vault init.",
@@ -87,7 +88,7 @@ def check_new_vault_place(directory: Path) -> None:
 
 def no_vault_hint(directory: Path) -> str:
     """The hint for "there is no vault in ``directory``": ``--vault`` when one is around us."""
-    if (directory / "join.request").is_file():  # vault.joining.REQUEST_FILE: vault join's
+    if (directory / REQUEST_FILE).is_file():
         return (
             "this folder is joining a team: its vault is made by its first"
             " vault sync --from URL, once a colleague has added you"
