@@ -5,7 +5,7 @@
 import { clearPage } from "./exit.js";
 import { lang, number, t } from "./i18n.js";
 import { loadWordlist, newCodename, replyKeyPair, signingKeyPair } from "./codename.js";
-import { proofOfWork } from "./pow.js";
+import { postWithProof } from "./pow.js";
 import { cryptoReady, settled } from "./ready.js";
 import { UploadFailed, buildReport, codePoints, sealFile, sealReport, startSealer, teamKeyId, trimText } from "./seal.js";
 import { toHex } from "./sha256.js";
@@ -324,35 +324,10 @@ function setProgress(fraction) {
 }
 
 async function post(path, body, onWork) {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let pow;
-    try {
-      pow = await proofOfWork(onWork);
-    } catch {
-      throw new SendError("network");
-    }
-    let response;
-    try {
-      response = await fetch(path, {
-        method: "POST",
-        body,
-        headers: { "Content-Type": "application/octet-stream", "X-Redress-PoW": pow },
-        cache: "no-store",
-        credentials: "omit",
-        referrerPolicy: "no-referrer",
-      });
-    } catch {
-      throw new SendError("network");
-    }
-    if (response.ok) return response.json();
-    if (response.status === 429) {
-      const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 10);
-      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
-      continue;
-    }
-    throw new SendError(response.status === 413 ? "too-big" : "refused");
-  }
-  throw new SendError("busy");
+  const { response, problem } = await postWithProof(path, body, { onWork });
+  if (problem) throw new SendError(problem);
+  if (response.ok) return response.json();
+  throw new SendError(response.status === 413 ? "too-big" : "refused");
 }
 
 async function seal(fields) {

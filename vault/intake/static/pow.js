@@ -73,3 +73,35 @@ export async function proofOfWork(onProgress) {
   }
   throw new Error("challenge");
 }
+
+const TRIES = 3;
+
+// POST `body` (or nothing) to `path` with a fresh proof of work, as every reporter's post is
+// made: told to wait (`again(response)`, by default a 429), it waits as told (at most 10 s) and
+// tries again, three times in all. Returns {response} (the answer it stopped at), or
+// {problem: "network"} (no answer, or no challenge) or {problem: "busy"} (told to wait each
+// time). `onWork(fraction)` reports the proof's progress.
+export async function postWithProof(path, body, { onWork, again = (r) => r.status === 429 } = {}) {
+  for (let attempt = 0; attempt < TRIES; attempt++) {
+    let response;
+    try {
+      const pow = await proofOfWork(onWork);
+      const headers = { "X-Redress-PoW": pow };
+      if (body) headers["Content-Type"] = "application/octet-stream";
+      response = await fetch(path, {
+        method: "POST",
+        body,
+        headers,
+        cache: "no-store",
+        credentials: "omit",
+        referrerPolicy: "no-referrer",
+      });
+    } catch {
+      return { problem: "network" };
+    }
+    if (!(await again(response))) return { response };
+    const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 10);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
+  return { problem: "busy" };
+}

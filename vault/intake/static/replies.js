@@ -5,7 +5,7 @@
 
 import { longDate, number, t } from "./i18n.js";
 import { loadWordlists, mailboxId, parseCodename, replyKeyPair, signingKeyPair } from "./codename.js";
-import { proofOfWork } from "./pow.js";
+import { postWithProof } from "./pow.js";
 import { cryptoReady, settled } from "./ready.js";
 import { codePoints, sealMessage, teamKeyId, trimText, unpad } from "./seal.js";
 import { toHex } from "./sha256.js";
@@ -277,28 +277,10 @@ async function sendMessage(message) {
   } catch {
     return "refused";
   }
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let response;
-    try {
-      const pow = await proofOfWork();
-      response = await fetch("/api/messages", {
-        method: "POST",
-        body,
-        headers: { "Content-Type": "application/octet-stream", "X-Redress-PoW": pow },
-        cache: "no-store",
-        credentials: "omit",
-        referrerPolicy: "no-referrer",
-      });
-    } catch {
-      return "network";
-    }
-    if (response.ok) return null;
-    if (response.status === 503) return "full";
-    if (response.status !== 429) return "refused";
-    const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 10);
-    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
-  }
-  return "busy";
+  const { response, problem } = await postWithProof("/api/messages", body);
+  if (problem) return problem;
+  if (response.ok) return null;
+  return response.status === 503 ? "full" : "refused";
 }
 
 async function answer(event) {

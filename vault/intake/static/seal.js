@@ -4,7 +4,7 @@
 
 import "./blob-id.js";
 import "./upload-parts.js";
-import { proofOfWork } from "./pow.js";
+import { postWithProof } from "./pow.js";
 import { taggedHash } from "./sha256.js";
 
 export const MIN_PADDED = 2048;
@@ -211,36 +211,16 @@ function newSealer() {
 // Open an upload in parts (POST /api/attachments/parts, with a proof of work); its token.
 // Asked to wait (429, 503 busy), it waits as told (at most 10 s) and tries again, three times.
 export async function openUpload(onWork) {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let pow;
-    let response;
-    try {
-      pow = await proofOfWork(onWork);
-      response = await fetch("/api/attachments/parts", {
-        method: "POST",
-        headers: { "X-Redress-PoW": pow },
-        cache: "no-store",
-        credentials: "omit",
-        referrerPolicy: "no-referrer",
-      });
-    } catch {
-      throw new UploadFailed("network");
-    }
-    if (response.status === 201) {
-      const answer = await response.json().catch(() => ({}));
-      if (typeof answer.upload !== "string") throw new UploadFailed("refused");
-      return answer.upload;
-    }
-    if (response.status === 429 || response.status === 503) {
-      const answer = await response.json().catch(() => ({}));
-      if (answer.error === "full") throw new UploadFailed("refused");
-      const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 10);
-      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
-      continue;
-    }
-    throw new UploadFailed(response.status === 413 ? "too-big" : "refused");
+  const busy = async (r) =>
+    r.status === 429 || (r.status === 503 && (await r.clone().json().catch(() => ({}))).error !== "full");
+  const { response, problem } = await postWithProof("/api/attachments/parts", null, { onWork, again: busy });
+  if (problem) throw new UploadFailed(problem);
+  if (response.status === 201) {
+    const answer = await response.json().catch(() => ({}));
+    if (typeof answer.upload !== "string") throw new UploadFailed("refused");
+    return answer.upload;
   }
-  throw new UploadFailed("busy");
+  throw new UploadFailed(response.status === 413 ? "too-big" : "refused");
 }
 
 let jobs = 0;
